@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	t.Parallel()
+	sorted := make([]time.Duration, 100)
+	for i := range sorted {
+		sorted[i] = time.Duration(i + 1)
+	}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50}, {99, 99}, {100, 100}, {0, 1}, {1, 1}} {
+		if got := Percentile(sorted, tc.p); got != tc.want {
+			t.Errorf("Percentile(1..100, %v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if got := Percentile([]time.Duration{7}, 99); got != 7 {
+		t.Errorf("Percentile of one sample = %v, want 7", got)
+	}
+}
+
+func TestSpreadWorkloadCoversEveryKeyOnce(t *testing.T) {
+	t.Parallel()
+	wl, err := NewWorkload("add-1000-keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for range SpreadKeys {
+		seen[wl.Next().Path]++
+	}
+	if len(seen) != SpreadKeys {
+		t.Fatalf("%d distinct keys in %d requests, want %d", len(seen), SpreadKeys, SpreadKeys)
+	}
+	if _, err := NewWorkload("nope"); err == nil {
+		t.Fatal("unknown workload accepted")
+	}
+}
+
+// TestRunCountsAnswers drives both clients against a server that fails every third
+// request and closes the connection on every fifth, and checks nothing is lost.
+func TestRunCountsAnswers(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		if r.URL.Path != "/Greeter/greet" || r.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, "bad request shape", http.StatusBadRequest)
+			return
+		}
+		if i%5 == 0 {
+			w.Header().Set("Connection", "close")
+		}
+		if i%3 == 0 {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte(`"Hello bench!"`))
+	}))
+	defer srv.Close()
+
+	for _, kind := range []string{"raw", "nethttp"} {
+		t.Run(kind, func(t *testing.T) {
+			factory, err := NewClientFactory(kind, srv.URL, 4, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wl, _ := NewWorkload("greet")
+			res := Run(context.Background(), Cell{
+				Workload: wl, Concurrency: 4, Warmup: 20 * time.Millisecond,
+				Duration: 200 * time.Millisecond, NewClient: factory,
+			})
+			if res.Requests == 0 {
+				t.Fatalf("no successful requests: %+v", res)
+			}
+			if res.ErrorKinds["500"] == 0 || res.ErrorKinds["400"] != 0 || res.ErrorKinds["transport"] != 0 {
+				t.Fatalf("error kinds %v, want only 500s (first error %q)", res.ErrorKinds, res.FirstError)
+			}
+			if res.P50Ms <= 0 || res.P99Ms < res.P50Ms {
+				t.Fatalf("implausible percentiles p50=%v p99=%v", res.P50Ms, res.P99Ms)
+			}
+		})
+	}
+}

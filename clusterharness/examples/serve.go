@@ -1,0 +1,72 @@
+package examples
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	restate "github.com/restatedev/sdk-go"
+	"github.com/restatedev/sdk-go/server"
+)
+
+// Services returns a fresh definition of every example service.
+func Services() []restate.ServiceDefinition {
+	return []restate.ServiceDefinition{
+		Greeter(),
+		Counter(),
+		Orders(),
+		Reminders(),
+		Sleeper(),
+		Flaky(),
+	}
+}
+
+// NewServer returns an SDK endpoint with every example service bound to it.
+func NewServer() *server.Restate {
+	r := server.NewRestate()
+	for _, def := range Services() {
+		r.Bind(def)
+	}
+	return r
+}
+
+// Serve serves the example services on addr (h2c, as Restate deployments speak) until ctx
+// is cancelled.
+func Serve(ctx context.Context, addr string) error {
+	if err := NewServer().Start(ctx, addr); err != nil {
+		return fmt.Errorf("serve examples on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// ServeListener serves the example services on an existing listener until ctx is
+// cancelled. Tests use it with a listener on 127.0.0.1:0, so they learn the port before
+// registering the deployment and never collide on fixed ports.
+func ServeListener(ctx context.Context, ln net.Listener) error {
+	handler, err := NewServer().Handler()
+	if err != nil {
+		return fmt.Errorf("build examples handler: %w", err)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: handler, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		// Bounded, so a stuck invocation stream cannot hold a test's cleanup forever.
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	err = srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-stopped
+		return nil
+	}
+	return fmt.Errorf("serve examples on %s: %w", ln.Addr(), err)
+}

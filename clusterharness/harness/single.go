@@ -1,0 +1,160 @@
+// Package harness starts engines and example deployments for integration tests: a
+// single node in this process, or the real binaries as child processes (for crash tests).
+package harness
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/clusterharness/examples"
+	"gorestate.dev/clusterharness/node"
+	"gorestate.dev/shared/config"
+)
+
+// Single is a single node running in the test process.
+type Single struct {
+	Node       *node.Node
+	IngressURL string
+	AdminURL   string
+	Config     *config.Config
+}
+
+// TestConfig is a node configuration for tests: data under dir, every listener on a free
+// loopback port.
+func TestConfig(dir string) *config.Config {
+	cfg := config.Default()
+	cfg.NodeName = "node-1"
+	cfg.BaseDir = dir
+	cfg.BindAddress = "127.0.0.1:0"
+	cfg.Admin.BindAddress = "127.0.0.1:0"
+	cfg.Ingress.BindAddress = "127.0.0.1:0"
+	cfg.DefaultNumPartitions = 4
+	return cfg
+}
+
+// StartSingle starts a node on cfg and stops it when the test ends.
+func StartSingle(t testing.TB, cfg *config.Config) *Single {
+	t.Helper()
+	logger := hclog.New(&hclog.LoggerOptions{Name: "node", Level: hclog.Warn, Output: testWriter{t}})
+	n, err := node.Start(context.Background(), cfg, logger)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(n.Stop)
+	return &Single{
+		Node:       n,
+		IngressURL: "http://" + n.IngressAddr.String(),
+		AdminURL:   "http://" + n.AdminAddr.String(),
+		Config:     cfg,
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// StartExamples serves the example services on a free loopback port until the test ends
+// and returns their deployment URI.
+func StartExamples(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = examples.ServeListener(ctx, ln)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + ln.Addr().String()
+}
+
+// Register registers a deployment and fails the test unless the admin API accepts it.
+func Register(t testing.TB, adminURL, uri string) {
+	t.Helper()
+	status, body := Do(t, http.MethodPost, adminURL+"/deployments", `{"uri":"`+uri+`"}`, map[string]string{"content-type": "application/json"})
+	if status != http.StatusCreated && status != http.StatusOK {
+		t.Fatalf("register %s: %d %s", uri, status, body)
+	}
+}
+
+// Response is an HTTP answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+var client = &http.Client{Timeout: 60 * time.Second}
+
+// Send sends a request and returns the answer.
+func Send(method, url, body string, headers map[string]string) (*Response, error) {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != "" {
+		req.Header.Set("content-type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, resp.Body); err != nil {
+		return nil, err
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: buf.String()}, nil
+}
+
+// Do sends a request and fails the test on a transport error.
+func Do(t testing.TB, method, url, body string, headers map[string]string) (int, string) {
+	t.Helper()
+	resp, err := Send(method, url, body, headers)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp.Status, resp.Body
+}
+
+// Eventually polls cond until it holds or the deadline passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Expect fails the test unless the answer has the given status and body.
+func Expect(t testing.TB, resp *Response, status int, body string) {
+	t.Helper()
+	if resp.Status != status || (body != "" && resp.Body != body) {
+		t.Fatalf("got %d %q, want %d %q", resp.Status, resp.Body, status, body)
+	}
+}
+

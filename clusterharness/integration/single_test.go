@@ -1,0 +1,216 @@
+// Package integration runs the real sdk-go example services against a single node in
+// this process.
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gorestate.dev/clusterharness/examples"
+	"gorestate.dev/clusterharness/harness"
+)
+
+func startNode(t *testing.T) (*harness.Single, string) {
+	t.Helper()
+	uri := harness.StartExamples(t)
+	n := harness.StartSingle(t, harness.TestConfig(t.TempDir()))
+	harness.Register(t, n.AdminURL, uri)
+	return n, uri
+}
+
+func call(t *testing.T, url, body string, headers map[string]string) *harness.Response {
+	t.Helper()
+	resp, err := harness.Send(http.MethodPost, url, body, headers)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	return resp
+}
+
+func TestGreeterAndCounter(t *testing.T) {
+	n, _ := startNode(t)
+	resp := call(t, n.IngressURL+"/Greeter/greet", `"Sarah"`, nil)
+	harness.Expect(t, resp, 200, `"Hello Sarah!"`)
+	if !strings.HasPrefix(resp.Header.Get("x-restate-id"), "inv_1") {
+		t.Errorf("x-restate-id = %q", resp.Header.Get("x-restate-id"))
+	}
+	if ct := resp.Header.Get("content-type"); ct != "application/json" {
+		t.Errorf("content-type = %q", ct)
+	}
+	for i, want := range []string{"2", "5", "6"} {
+		delta := []string{"2", "3", "1"}[i]
+		harness.Expect(t, call(t, n.IngressURL+"/Counter/apples/add", delta, nil), 200, want)
+	}
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/apples/get", "", nil), 200, "6")
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/pears/get", "", nil), 200, "0")
+}
+
+func TestTerminalFailure(t *testing.T) {
+	n, _ := startNode(t)
+	resp := call(t, n.IngressURL+"/Greeter/fail", `"because"`, nil)
+	if resp.Status != examples.GreeterFailCode {
+		t.Fatalf("status %d, body %s", resp.Status, resp.Body)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["message"] != "refusing: because" || body["source"] != "invocation" || int(body["code"].(float64)) != examples.GreeterFailCode {
+		t.Errorf("body = %s", resp.Body)
+	}
+	if resp.Header.Get("x-restate-error-source") != "invocation" {
+		t.Errorf("x-restate-error-source = %q", resp.Header.Get("x-restate-error-source"))
+	}
+}
+
+func TestRetriesUntilSuccess(t *testing.T) {
+	n, _ := startNode(t)
+	key := fmt.Sprintf("retry-%d", time.Now().UnixNano())
+	resp := call(t, n.IngressURL+"/Flaky/attempt", `"`+key+`"`, nil)
+	harness.Expect(t, resp, 200, fmt.Sprintf(`"%s succeeded on attempt %d"`, key, examples.FlakyFailures+1))
+	if got := examples.FlakyAttempts(key); got != examples.FlakyFailures+1 {
+		t.Errorf("attempts = %d", got)
+	}
+}
+
+func TestRunAndSleepExecuteSideEffectOnce(t *testing.T) {
+	n, _ := startNode(t)
+	before := examples.NapSideEffects.Load()
+	start := time.Now()
+	resp := call(t, n.IngressURL+"/Sleeper/nap", `300`, nil)
+	if resp.Status != 200 || !strings.HasPrefix(resp.Body, `"napped 300ms`) {
+		t.Fatalf("got %d %s", resp.Status, resp.Body)
+	}
+	if elapsed := time.Since(start); elapsed < 300*time.Millisecond {
+		t.Errorf("returned after %v, before the sleep ended", elapsed)
+	}
+	if got := examples.NapSideEffects.Load() - before; got != 1 {
+		t.Errorf("side effect ran %d times", got)
+	}
+}
+
+func TestCallAndDelayedSend(t *testing.T) {
+	n, _ := startNode(t)
+	sku := fmt.Sprintf("sku-%d", time.Now().UnixNano())
+	customer := "c-" + sku
+	resp := call(t, n.IngressURL+"/Orders/place", fmt.Sprintf(`{"customer":%q,"sku":%q,"quantity":3,"reminderDelayMs":400}`, customer, sku), nil)
+	if resp.Status != 200 {
+		t.Fatalf("got %d %s", resp.Status, resp.Body)
+	}
+	placed := time.Now()
+	var receipt examples.Receipt
+	if err := json.Unmarshal([]byte(resp.Body), &receipt); err != nil {
+		t.Fatal(err)
+	}
+	if receipt.SoldTotal != 3 {
+		t.Errorf("sold total %d", receipt.SoldTotal)
+	}
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/"+sku+"/get", "", nil), 200, "3")
+	delivered := func() bool {
+		for _, r := range examples.DeliveredReminders() {
+			if r.Customer == customer {
+				return true
+			}
+		}
+		return false
+	}
+	if delivered() {
+		t.Fatal("reminder delivered before its delay")
+	}
+	harness.Eventually(t, 10*time.Second, "the delayed reminder", delivered)
+	if time.Since(placed) < 300*time.Millisecond {
+		t.Errorf("reminder came %v after the order, delay was 400ms", time.Since(placed))
+	}
+}
+
+func TestExclusiveHandlersAreSerializedPerKey(t *testing.T) {
+	n, _ := startNode(t)
+	const workers, adds = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*adds)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < adds; i++ {
+				resp, err := harness.Send(http.MethodPost, n.IngressURL+"/Counter/shared-key/add", "1", nil)
+				if err != nil || resp.Status != 200 {
+					errs <- fmt.Sprintf("%v %+v", err, resp)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/shared-key/get", "", nil), 200, fmt.Sprint(workers*adds))
+}
+
+func TestIdempotentCallRunsOnce(t *testing.T) {
+	n, _ := startNode(t)
+	h := map[string]string{"idempotency-key": "once"}
+	first := call(t, n.IngressURL+"/Counter/idem/add", "5", h)
+	harness.Expect(t, first, 200, "5")
+	again := call(t, n.IngressURL+"/Counter/idem/add", "5", h)
+	harness.Expect(t, again, 200, "5")
+	if again.Header.Get("x-restate-id") != first.Header.Get("x-restate-id") {
+		t.Errorf("ids differ: %s vs %s", first.Header.Get("x-restate-id"), again.Header.Get("x-restate-id"))
+	}
+	if again.Header.Get("idempotency-expires") == "" {
+		t.Error("no idempotency-expires header on the repeated call")
+	}
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/idem/get", "", nil), 200, "5")
+}
+
+func TestSendAndPreviouslyAccepted(t *testing.T) {
+	n, _ := startNode(t)
+	h := map[string]string{"idempotency-key": "send-once"}
+	resp := call(t, n.IngressURL+"/Counter/sent/add/send", "7", h)
+	if resp.Status != 202 || !strings.Contains(resp.Body, `"status":"Accepted"`) {
+		t.Fatalf("got %d %s", resp.Status, resp.Body)
+	}
+	harness.Eventually(t, 10*time.Second, "the sent add", func() bool {
+		return call(t, n.IngressURL+"/Counter/sent/get", "", nil).Body == "7"
+	})
+	resp = call(t, n.IngressURL+"/Counter/sent/add/send", "7", h)
+	if resp.Status != 202 || !strings.Contains(resp.Body, `"status":"PreviouslyAccepted"`) {
+		t.Fatalf("got %d %s", resp.Status, resp.Body)
+	}
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/sent/get", "", nil), 200, "7")
+}
+
+func TestDelayedSendViaIngress(t *testing.T) {
+	n, _ := startNode(t)
+	start := time.Now()
+	resp := call(t, n.IngressURL+"/Counter/later/add/send?delay=500ms", "1", nil)
+	if resp.Status != 202 || !strings.Contains(resp.Body, `"executionTime"`) {
+		t.Fatalf("got %d %s", resp.Status, resp.Body)
+	}
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/later/get", "", nil), 200, "0")
+	harness.Eventually(t, 10*time.Second, "the delayed add", func() bool {
+		return call(t, n.IngressURL+"/Counter/later/get", "", nil).Body == "1"
+	})
+	if time.Since(start) < 450*time.Millisecond {
+		t.Errorf("delayed add ran after %v", time.Since(start))
+	}
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	uri := harness.StartExamples(t)
+	cfg := harness.TestConfig(t.TempDir())
+	n := harness.StartSingle(t, cfg)
+	harness.Register(t, n.AdminURL, uri)
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/durable/add", "41", nil), 200, "41")
+	n.Node.Stop()
+
+	n2 := harness.StartSingle(t, cfg)
+	harness.Expect(t, call(t, n2.IngressURL+"/Counter/durable/add", "1", nil), 200, "42")
+	harness.Expect(t, call(t, n2.IngressURL+"/Greeter/greet", `"again"`, nil), 200, `"Hello again!"`)
+}

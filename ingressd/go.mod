@@ -1,0 +1,3 @@
+module gorestate.dev/ingressd
+
+go 1.26.0

@@ -1,0 +1,117 @@
+// Package ingressd is the http-ingress role: Restate's HTTP front door. It is stateless: it
+// keeps the schema, the partition table and the nodes configuration cached from the
+// metadata store, and forwards each invocation to the leader of its partition.
+package ingressd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/ingressd/ingress"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/shared/schema"
+)
+
+// View is the metadata the ingress routes by, kept fresh from the metadata store.
+type View struct {
+	schema     atomic.Pointer[schema.Registry]
+	partitions atomic.Uint32
+	workers    atomic.Pointer[[]string] // fabric addresses of worker nodes
+}
+
+// Watch keeps the view up to date until ctx ends.
+func (v *View) Watch(ctx context.Context, s metadata.Store, log hclog.Logger) {
+	v.schema.Store(&schema.Registry{Services: map[string]*schema.Service{}})
+	go metadata.Watch(ctx, s, metadata.KeySchema, func(x metadata.Versioned) {
+		reg, err := schema.Decode(x.Value)
+		if err != nil {
+			log.Error("decode schema", "version", x.Version, "error", err)
+			return
+		}
+		v.schema.Store(reg)
+	})
+	go metadata.Watch(ctx, s, metadata.KeyPartitionTable, func(x metadata.Versioned) {
+		var t metadata.PartitionTable
+		if err := json.Unmarshal(x.Value, &t); err != nil {
+			log.Error("decode partition table", "error", err)
+			return
+		}
+		v.partitions.Store(t.NumPartitions)
+	})
+	go metadata.Watch(ctx, s, metadata.KeyNodes, func(x metadata.Versioned) {
+		var n metadata.Nodes
+		if err := json.Unmarshal(x.Value, &n); err != nil {
+			log.Error("decode nodes configuration", "error", err)
+			return
+		}
+		var workers []string
+		for _, node := range n.Nodes {
+			for _, r := range node.Roles {
+				if r == config.RoleWorker && node.Address != "" {
+					workers = append(workers, node.Address)
+				}
+			}
+		}
+		sort.Strings(workers)
+		v.workers.Store(&workers)
+	})
+}
+
+// Schema returns the newest schema.
+func (v *View) Schema() *schema.Registry { return v.schema.Load() }
+
+// NumPartitions returns the partition count (0 until provisioned).
+func (v *View) NumPartitions() uint32 { return v.partitions.Load() }
+
+// Handler builds the ingress HTTP handler routing through route.
+func Handler(v *View, route func(partition uint32) (rpc.Invoker, error), logger hclog.Logger) http.Handler {
+	return ingress.NewHandler(ingress.Options{
+		Schema:        v.Schema,
+		NumPartitions: v.NumPartitions,
+		Route:         route,
+		Logger:        logger.Named("ingress"),
+	})
+}
+
+// Run runs the http-ingress role as its own daemon.
+func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
+	if len(cfg.MetadataClient.Addresses) == 0 {
+		return fmt.Errorf("ingressd: [metadata-client] addresses is empty: name the metadata servers")
+	}
+	meta := metadata.NewClient(cfg.MetadataClient.Addresses, &http.Client{})
+	v := &View{}
+	v.Watch(ctx, meta, logger)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
+	route := func(partition uint32) (rpc.Invoker, error) {
+		ws := v.workers.Load()
+		if ws == nil || len(*ws) == 0 {
+			return nil, rpc.ErrNotLeader
+		}
+		// One worker leads every partition until the cluster controller assigns leaders.
+		return &rpc.HTTPInvoker{BaseURL: (*ws)[0], Client: client}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.Ingress.BindAddress)
+	if err != nil {
+		return fmt.Errorf("ingressd: listen on %s ([ingress] bind-address): %w", cfg.Ingress.BindAddress, err)
+	}
+	srv := &http.Server{Handler: Handler(v, route, logger), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	logger.Info("ingress ready", "address", ln.Addr().String())
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+// Package admin owns Restate's admin REST API (default port 9070): discovery of SDK deployments
+// and their endpoint manifests, the schema registry of deployments and services kept in the
+// metadata store, and the health and version endpoints the CLI starts with. Routes exist
+// unversioned and under /v2, /v3 and /v4, as in Restate 1.7.
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/metadata"
+)
+
+// Admin API versions served; the CLI picks min(server max, its own max).
+const (
+	minAdminAPIVersion = 2
+	maxAdminAPIVersion = 4
+)
+
+// DefaultVersion is the Restate server version reported by GET /version when Options.Version
+// is empty; clients compare it with their own to decide which features to use.
+const DefaultVersion = "1.7.12"
+
+const (
+	// discoveryTimeout bounds a registration's discovery including its retries.
+	discoveryTimeout = time.Minute
+	// maxRequestBody bounds admin request bodies; none of them is large.
+	maxRequestBody = 1 << 20
+)
+
+// Options configures the admin API handler.
+type Options struct {
+	// Store holds the schema registry under metadata.KeySchema. Required.
+	Store metadata.Store
+	// HTTPClient reaches deployments; it must speak h2c (h2c.NewTransport). Defaults to one.
+	HTTPClient *http.Client
+	// HTTP11Client reaches deployments registered with use_http_11. Defaults to one built on
+	// h2c.NewHTTP11Transport.
+	HTTP11Client *http.Client
+	// IngressURL is advertised by GET /version as ingress_endpoint, e.g. "http://127.0.0.1:8080/".
+	IngressURL string
+	// Version is the server version reported by GET /version; DefaultVersion if empty.
+	Version string
+	// Logger receives one line per registry change. Defaults to a null logger.
+	Logger hclog.Logger
+
+	// Test hooks: the clock for created_at and the deployment-id generator.
+	now   func() time.Time
+	newID func() string
+}
+
+// api holds the handler's dependencies; its methods are the endpoints.
+type api struct {
+	opts Options
+	log  hclog.Logger
+}
+
+// endpoint serves one method of a route; version is the admin API version in the path (0 when
+// unversioned). Failures are returned, not written, so that every error goes through the
+// catalogue.
+type endpoint func(w http.ResponseWriter, r *http.Request, version int) error
+
+// NewHandler returns the admin API.
+func NewHandler(opts Options) http.Handler {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Transport: h2c.NewTransport()}
+	}
+	if opts.HTTP11Client == nil {
+		opts.HTTP11Client = &http.Client{Transport: h2c.NewHTTP11Transport()}
+	}
+	if opts.Version == "" {
+		opts.Version = DefaultVersion
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if opts.newID == nil {
+		opts.newID = ids.NewDeploymentID
+	}
+	a := &api{opts: opts, log: opts.Logger.Named("admin")}
+
+	r := mux.NewRouter()
+	prefixes := map[string]int{"": 0, "/v2": 2, "/v3": 3, "/v4": 4}
+	for prefix, version := range prefixes {
+		a.route(r, prefix+"/health", version, map[string]endpoint{http.MethodGet: a.health})
+		a.route(r, prefix+"/version", version, map[string]endpoint{http.MethodGet: a.version})
+		a.route(r, prefix+"/deployments", version, map[string]endpoint{
+			http.MethodGet:  a.listDeployments,
+			http.MethodPost: a.registerDeployment,
+		})
+		a.route(r, prefix+"/deployments/{deployment}", version, map[string]endpoint{
+			http.MethodGet:    a.getDeployment,
+			http.MethodPatch:  a.updateDeployment,
+			http.MethodDelete: a.deleteDeployment,
+		})
+		a.route(r, prefix+"/services", version, map[string]endpoint{http.MethodGet: a.listServices})
+		a.route(r, prefix+"/services/{service}", version, map[string]endpoint{
+			http.MethodGet:   a.getService,
+			http.MethodPatch: a.patchService,
+		})
+		a.route(r, prefix+"/services/{service}/handlers", version, map[string]endpoint{http.MethodGet: a.listHandlers})
+		a.route(r, prefix+"/services/{service}/handlers/{handler}", version, map[string]endpoint{http.MethodGet: a.getHandler})
+	}
+	// V1 is gone; Restate says so for every path under it.
+	unsupported := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, errUnsupportedAPIVersion("V1"))
+	})
+	r.Path("/v1").Handler(unsupported)
+	r.PathPrefix("/v1/").Handler(unsupported)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, errRouteNotFound(req.URL.Path))
+	})
+	return r
+}
+
+// route registers a path whose methods are dispatched here rather than by mux, so that a
+// wrong method gets a 405 with an allow header and a catalogue body.
+func (a *api) route(r *mux.Router, path string, version int, methods map[string]endpoint) {
+	allowed := make([]string, 0, len(methods)+1)
+	for m := range methods {
+		allowed = append(allowed, m)
+	}
+	if _, ok := methods[http.MethodGet]; ok {
+		allowed = append(allowed, http.MethodHead)
+	}
+	slices.Sort(allowed)
+	allow := strings.Join(allowed, ",")
+
+	r.Path(path).HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		method := req.Method
+		if method == http.MethodHead {
+			method = http.MethodGet
+		}
+		ep, ok := methods[method]
+		if !ok {
+			w.Header().Set("allow", allow)
+			writeError(w, errMethodNotAllowed(req.Method))
+			return
+		}
+		if err := ep(w, req, version); err != nil {
+			ae := toAPIError(err)
+			if ae.status >= 500 {
+				a.log.Warn("admin request failed", "method", req.Method, "path", req.URL.Path, "status", ae.status, "error", err)
+			}
+			writeError(w, ae)
+		}
+	})
+}
+
+func (a *api) health(w http.ResponseWriter, _ *http.Request, _ int) error {
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (a *api) version(w http.ResponseWriter, _ *http.Request, _ int) error {
+	writeJSON(w, http.StatusOK, versionJSON{
+		Version:            a.opts.Version,
+		MinAdminAPIVersion: minAdminAPIVersion,
+		MaxAdminAPIVersion: maxAdminAPIVersion,
+		IngressEndpoint:    a.opts.IngressURL,
+		// Restate 1.7's feature flags, all off here: clients only switch behaviour on when a
+		// flag is true.
+		Features: map[string]bool{
+			"protocol_v7":            false,
+			"vqueues":                false,
+			"scoped_virtual_objects": false,
+			"unique_random_seeds":    false,
+			"invoker_yield":          false,
+			"kafka_scope":            false,
+		},
+	})
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, &apiError{http.StatusInternalServerError, "", "encode response: " + err.Error()})
+		return
+	}
+	w.Header().Set("content-type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	body := errorJSON{Message: e.message}
+	if e.code != "" {
+		code := e.code
+		body.RestateCode = &code
+	}
+	b, _ := json.Marshal(body)
+	w.Header().Set("content-type", "application/json")
+	w.WriteHeader(e.status)
+	_, _ = w.Write(b)
+}
+
+// decodeBody reads a JSON request body into v. Like Restate, a body that is not JSON is a 400
+// and JSON of the wrong shape a 422. A missing content-type is tolerated (curl users), a
+// different one is not.
+func decodeBody(r *http.Request, v any) error {
+	if ct := r.Header.Get("content-type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return errUnsupportedMediaType()
+		}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errBodyTooLarge(tooLarge.Limit)
+	}
+	if err != nil {
+		return errBodySyntax(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return errBodyShape(err)
+		}
+		return errBodySyntax(err)
+	}
+	return nil
+}

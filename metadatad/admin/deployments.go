@@ -1,0 +1,367 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/schema"
+)
+
+// registerRequest is the body of POST /deployments. Restate also accepts Lambda deployments
+// (arn, assume_role_arn); this server does not invoke Lambda and refuses them.
+type registerRequest struct {
+	URI               *string           `json:"uri"`
+	ARN               *string           `json:"arn"`
+	AdditionalHeaders map[string]string `json:"additional_headers"`
+	Metadata          map[string]string `json:"metadata"`
+	UseHTTP11         bool              `json:"use_http_11"`
+	// Force replaces an already registered endpoint and allows breaking changes. Its default
+	// depends on the API version: true up to V2, false since V3.
+	Force    *bool `json:"force"`
+	Breaking bool  `json:"breaking"` // allow breaking changes without replacing
+	DryRun   bool  `json:"dry_run"`
+}
+
+func (a *api) registerDeployment(w http.ResponseWriter, r *http.Request, version int) error {
+	var req registerRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	switch {
+	case req.ARN != nil:
+		return errInvalidField("arn", "Lambda deployments are not supported by this server")
+	case req.URI == nil:
+		return errBodyShape(errors.New("data did not match any variant of untagged enum RegisterDeploymentRequest"))
+	}
+	uri, err := normalizeDeploymentURI(*req.URI)
+	if err != nil {
+		return err
+	}
+	headers, err := normalizeHeaders(req.AdditionalHeaders)
+	if err != nil {
+		return err
+	}
+	force := version != 0 && version <= 2
+	if req.Force != nil {
+		force = *req.Force
+	}
+
+	hc := a.opts.HTTPClient
+	if req.UseHTTP11 {
+		hc = a.opts.HTTP11Client
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), discoveryTimeout)
+	defer cancel()
+	m, err := Discover(ctx, hc, uri, headers)
+	if err != nil {
+		return err
+	}
+	proposed, err := ToSchema(m, DeploymentSpec{
+		ID:                a.opts.newID(),
+		URI:               uri,
+		AdditionalHeaders: headers,
+		Metadata:          req.Metadata,
+		UseHTTP11:         req.UseHTTP11,
+		CreatedAt:         a.opts.now(),
+	})
+	if err != nil {
+		return err
+	}
+
+	var (
+		outcome registerOutcome
+		result  schema.Deployment
+	)
+	_, err = updateRegistry(r.Context(), a.opts.Store, req.DryRun, func(reg *schema.Registry) (bool, error) {
+		// The loop may run again on a newer registry: start from the proposal every time.
+		dep := cloneDeployment(proposed)
+		o, d, err := registerDeployment(reg, &dep, force, force || req.Breaking)
+		if err != nil {
+			return false, err
+		}
+		outcome, result = o, cloneDeployment(d)
+		return o != outcomeUnchanged, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !req.DryRun && outcome != outcomeUnchanged {
+		a.log.Info("deployment registered", "id", result.ID, "uri", uri, "overwritten", outcome == outcomeOverwritten, "services", len(result.Services))
+	}
+
+	status := http.StatusOK
+	if outcome == outcomeCreated || (version != 0 && version <= 2) {
+		// Admin API V2 answered 201 whatever happened.
+		status = http.StatusCreated
+	}
+	w.Header().Set("location", "deployments/"+result.ID)
+	writeJSON(w, status, renderRegisterResponse(&result))
+	return nil
+}
+
+// normalizeDeploymentURI checks a deployment address and gives it the form it is stored and
+// compared in: an absolute http(s) URL whose empty path becomes "/".
+func normalizeDeploymentURI(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return "", errInvalidField("uri", fmt.Sprintf("The provided uri %s is not absolute, only absolute URIs can be used.", raw))
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errInvalidField("uri", fmt.Sprintf("The provided uri %s has the unsupported scheme '%s', only http and https can be used.", raw, u.Scheme))
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String(), nil
+}
+
+// normalizeHeaders checks additional headers and lower-cases their names: HTTP header names
+// are case-insensitive, and endpoint identity compares them.
+func normalizeHeaders(h map[string]string) (map[string]string, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if !validHeaderName(k) {
+			return nil, errInvalidField("additional_headers", fmt.Sprintf("invalid header name %q", k))
+		}
+		if v != "" && !validHeaderValue(v) {
+			return nil, errInvalidField("additional_headers", fmt.Sprintf("invalid value for header %q", k))
+		}
+		out[strings.ToLower(k)] = v
+	}
+	return out, nil
+}
+
+// validHeaderName accepts RFC 9110 tokens.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// updateRequest is the body of PATCH /deployments/{id}; absent fields keep their values.
+type updateRequest struct {
+	URI               *string           `json:"uri"`
+	AdditionalHeaders map[string]string `json:"additional_headers"`
+	UseHTTP11         *bool             `json:"use_http_11"`
+	// Overwrite replaces the deployment's services with the newly discovered ones; without it
+	// only the connection parameters change.
+	Overwrite bool `json:"overwrite"`
+	DryRun    bool `json:"dry_run"`
+}
+
+// updateDeployment points a deployment at a new address or new headers (e.g. after moving it),
+// rediscovering it there.
+func (a *api) updateDeployment(w http.ResponseWriter, r *http.Request, _ int) error {
+	id, err := deploymentID(r)
+	if err != nil {
+		return err
+	}
+	var req updateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	if err != nil {
+		return err
+	}
+	current := reg.Deployment(id)
+	if current == nil {
+		return errDeploymentNotFound(id)
+	}
+	uri, headers, useHTTP11 := current.URI, current.AdditionalHeaders, current.UseHTTP11
+	if req.URI != nil {
+		if uri, err = normalizeDeploymentURI(*req.URI); err != nil {
+			return err
+		}
+	}
+	if req.AdditionalHeaders != nil {
+		if headers, err = normalizeHeaders(req.AdditionalHeaders); err != nil {
+			return err
+		}
+	}
+	if req.UseHTTP11 != nil {
+		useHTTP11 = *req.UseHTTP11
+	}
+	hc := a.opts.HTTPClient
+	if useHTTP11 {
+		hc = a.opts.HTTP11Client
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), discoveryTimeout)
+	defer cancel()
+	m, err := Discover(ctx, hc, uri, headers)
+	if err != nil {
+		return err
+	}
+	proposed, err := ToSchema(m, DeploymentSpec{ID: id, URI: uri, AdditionalHeaders: headers, UseHTTP11: useHTTP11})
+	if err != nil {
+		return err
+	}
+
+	var result schema.Deployment
+	_, err = updateRegistry(r.Context(), a.opts.Store, req.DryRun, func(reg *schema.Registry) (bool, error) {
+		d := reg.Deployment(id)
+		if d == nil {
+			return false, errDeploymentNotFound(id)
+		}
+		if err := replaceDeployment(d, proposed, req.Overwrite); err != nil {
+			return false, err
+		}
+		reindex(reg)
+		result = cloneDeployment(d)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !req.DryRun {
+		a.log.Info("deployment updated", "id", id, "uri", uri, "overwrite", req.Overwrite)
+	}
+	writeJSON(w, http.StatusOK, renderDeployment(&result, true))
+	return nil
+}
+
+// replaceDeployment moves d to the connection parameters of proposed, a rediscovery of the
+// same deployment. With overwrite its services are replaced too, each keeping d's revision of
+// it (1 for a service d did not have), as Restate does. The protocol range may not change:
+// invocations already pinned to the deployment rely on it.
+func replaceDeployment(d *schema.Deployment, proposed *schema.Deployment, overwrite bool) error {
+	if d.MinProtocolVersion != proposed.MinProtocolVersion || d.MaxProtocolVersion != proposed.MaxProtocolVersion {
+		return &SchemaError{
+			Status: http.StatusBadRequest,
+			Code:   codeChangedProtocolRange,
+			Message: fmt.Sprintf("an update deployment operation must provide an endpoint with the same services and handlers. The update tried to change the supported protocol versions from %d..=%d to %d..=%d",
+				d.MinProtocolVersion, d.MaxProtocolVersion, proposed.MinProtocolVersion, proposed.MaxProtocolVersion),
+		}
+	}
+	d.URI, d.AdditionalHeaders, d.UseHTTP11 = proposed.URI, proposed.AdditionalHeaders, proposed.UseHTTP11
+	d.ProtocolMode, d.HTTPVersion, d.SDKVersion = proposed.ProtocolMode, proposed.HTTPVersion, proposed.SDKVersion
+	if !overwrite {
+		return nil
+	}
+	services := cloneDeployment(proposed).Services
+	for i := range services {
+		services[i].Revision = 1
+		for _, old := range d.Services {
+			if old.Name == services[i].Name {
+				services[i].Revision = old.Revision
+			}
+		}
+	}
+	d.Services = services
+	return nil
+}
+
+func cloneDeployment(d *schema.Deployment) schema.Deployment {
+	c := *d
+	c.Services = make([]schema.Service, len(d.Services))
+	for i := range d.Services {
+		c.Services[i] = cloneService(&d.Services[i])
+	}
+	return c
+}
+
+func (a *api) listDeployments(w http.ResponseWriter, r *http.Request, _ int) error {
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Deployments []deploymentJSON `json:"deployments"`
+	}{Deployments: make([]deploymentJSON, 0, len(reg.Deployments))}
+	for i := range reg.Deployments {
+		out.Deployments = append(out.Deployments, renderDeployment(&reg.Deployments[i], false))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// deploymentID reads and checks the {deployment} path variable.
+func deploymentID(r *http.Request) (string, error) {
+	id := mux.Vars(r)["deployment"]
+	if !ids.ValidDeploymentID(id) {
+		return "", errBadDeploymentID(id)
+	}
+	return id, nil
+}
+
+func (a *api) getDeployment(w http.ResponseWriter, r *http.Request, _ int) error {
+	id, err := deploymentID(r)
+	if err != nil {
+		return err
+	}
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	if err != nil {
+		return err
+	}
+	d := reg.Deployment(id)
+	if d == nil {
+		return errDeploymentNotFound(id)
+	}
+	writeJSON(w, http.StatusOK, renderDeployment(d, true))
+	return nil
+}
+
+// deleteDeployment removes a deployment with force=true. Restate has no draining removal yet
+// and answers 501 without force; so do we.
+func (a *api) deleteDeployment(w http.ResponseWriter, r *http.Request, _ int) error {
+	id, err := deploymentID(r)
+	if err != nil {
+		return err
+	}
+	force := false
+	if vs, ok := r.URL.Query()["force"]; ok {
+		switch v := vs[len(vs)-1]; v {
+		case "true":
+			force = true
+		case "false":
+		default:
+			return errBadQuery("force: provided string was not `true` or `false`")
+		}
+	}
+	if !force {
+		return errDeleteNeedsForce()
+	}
+	var removed []string
+	_, err = updateRegistry(r.Context(), a.opts.Store, false, func(reg *schema.Registry) (bool, error) {
+		d := reg.Deployment(id)
+		if d == nil {
+			return false, errDeploymentNotInRegistry(id)
+		}
+		removed = removed[:0]
+		for _, s := range d.Services {
+			removed = append(removed, s.Name)
+		}
+		removeDeployment(reg, id)
+		removed = slices.DeleteFunc(removed, func(name string) bool { return reg.Services[name] != nil })
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	a.log.Info("deployment removed", "id", id, "services_removed", removed)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

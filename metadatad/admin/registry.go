@@ -1,0 +1,195 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/schema"
+)
+
+// maxCASAttempts bounds the compare-and-set loop; losing this many races in a row means the
+// registry is being rewritten continuously, and the client had better retry later.
+const maxCASAttempts = 32
+
+// registerOutcome says what a registration did to the registry.
+type registerOutcome int
+
+const (
+	outcomeCreated     registerOutcome = iota // a new deployment
+	outcomeUnchanged                          // the endpoint was registered already; nothing changed
+	outcomeOverwritten                        // the endpoint was registered already and force replaced it
+)
+
+// loadRegistry reads the schema registry and its version (0 if it was never written).
+func loadRegistry(ctx context.Context, store metadata.Store) (*schema.Registry, uint64, error) {
+	v, err := store.Get(ctx, metadata.KeySchema)
+	if errors.Is(err, metadata.ErrNotFound) {
+		reg, _ := schema.Decode(nil)
+		return reg, 0, nil
+	}
+	if err != nil {
+		return nil, 0, errStore(err)
+	}
+	reg, err := schema.Decode(v.Value)
+	if err != nil {
+		return nil, 0, fmt.Errorf("decode schema registry version %d: %w", v.Version, err)
+	}
+	return reg, v.Version, nil
+}
+
+// updateRegistry applies mutate to the newest registry and stores the result with
+// compare-and-set, starting over from a fresh read whenever another writer got there first.
+// mutate returns whether it changed anything; nothing is written if not, nor when dryRun is
+// set. The registry mutate saw last is returned.
+func updateRegistry(ctx context.Context, store metadata.Store, dryRun bool, mutate func(*schema.Registry) (bool, error)) (*schema.Registry, error) {
+	for range maxCASAttempts {
+		reg, version, err := loadRegistry(ctx, store)
+		if err != nil {
+			return nil, err
+		}
+		changed, err := mutate(reg)
+		if err != nil {
+			return nil, err
+		}
+		if !changed || dryRun {
+			return reg, nil
+		}
+		b, err := reg.Encode()
+		if err != nil {
+			return nil, fmt.Errorf("encode schema registry: %w", err)
+		}
+		_, err = store.Put(ctx, metadata.KeySchema, b, version)
+		if errors.Is(err, metadata.ErrVersionMismatch) {
+			continue
+		}
+		if err != nil {
+			return nil, errStore(err)
+		}
+		return reg, nil
+	}
+	return nil, errStore(fmt.Errorf("schema registry kept changing during %d update attempts", maxCASAttempts))
+}
+
+// sameEndpoint reports whether d is registered for the same address and headers: Restate
+// identifies an existing deployment that way.
+func sameEndpoint(d *schema.Deployment, uri string, headers map[string]string) bool {
+	return d.URI == uri && maps.Equal(d.AdditionalHeaders, headers)
+}
+
+// registerDeployment adds dep (fresh from ToSchema) to reg, Restate's way:
+//   - an endpoint registered before is left as it is unless force is set, in which case the
+//     existing deployment keeps its id and gets the new services;
+//   - every service gets revision (current revision + 1), or 1 if it is new;
+//   - a service may not change its type unless allowBreaking is set.
+//
+// It returns the outcome and the deployment as it is now in reg.
+func registerDeployment(reg *schema.Registry, dep *schema.Deployment, force, allowBreaking bool) (registerOutcome, *schema.Deployment, error) {
+	outcome := outcomeCreated
+	if existing := newestEndpoint(reg, dep.URI, dep.AdditionalHeaders); existing != nil {
+		if !force {
+			return outcomeUnchanged, existing, nil
+		}
+		outcome = outcomeOverwritten
+		dep.ID = existing.ID
+	}
+	for i := range dep.Services {
+		svc := &dep.Services[i]
+		svc.DeploymentID = dep.ID
+		svc.Revision = 1
+		if current := reg.Services[svc.Name]; current != nil {
+			if current.Type != svc.Type && !allowBreaking {
+				return 0, nil, errIncompatibleType(svc.Name)
+			}
+			svc.Revision = current.Revision + 1
+		}
+	}
+	reg.Deployments = slices.DeleteFunc(reg.Deployments, func(d schema.Deployment) bool { return d.ID == dep.ID })
+	reg.Deployments = append(reg.Deployments, *dep)
+	reindex(reg)
+	return outcome, reg.Deployment(dep.ID), nil
+}
+
+// newestEndpoint returns the newest deployment registered for uri and headers, or nil.
+func newestEndpoint(reg *schema.Registry, uri string, headers map[string]string) *schema.Deployment {
+	var found *schema.Deployment
+	for i := range reg.Deployments {
+		d := &reg.Deployments[i]
+		if sameEndpoint(d, uri, headers) && (found == nil || d.CreatedAt.After(found.CreatedAt)) {
+			found = d
+		}
+	}
+	return found
+}
+
+// removeDeployment drops a deployment. A service it provided falls back to the newest
+// revision another deployment still provides, or disappears.
+func removeDeployment(reg *schema.Registry, id string) bool {
+	n := len(reg.Deployments)
+	reg.Deployments = slices.DeleteFunc(reg.Deployments, func(d schema.Deployment) bool { return d.ID == id })
+	if len(reg.Deployments) == n {
+		return false
+	}
+	reindex(reg)
+	return true
+}
+
+// reindex rebuilds reg.Services, the newest revision of every service, from the deployments,
+// which hold every revision still registered.
+func reindex(reg *schema.Registry) {
+	services := make(map[string]*schema.Service)
+	for i := range reg.Deployments {
+		d := &reg.Deployments[i]
+		for j := range d.Services {
+			s := &d.Services[j]
+			if cur := services[s.Name]; cur == nil || s.Revision > cur.Revision {
+				services[s.Name] = s
+			}
+		}
+	}
+	reg.Services = make(map[string]*schema.Service, len(services))
+	for name, s := range services {
+		c := cloneService(s)
+		reg.Services[name] = &c
+	}
+}
+
+// activeServiceInDeployment returns the deployment's copy of the newest revision of a
+// service: changes through the admin API are made there, so that they survive reindexing.
+func activeServiceInDeployment(reg *schema.Registry, name string) *schema.Service {
+	active := reg.Service(name)
+	if active == nil {
+		return nil
+	}
+	d := reg.Deployment(active.DeploymentID)
+	if d == nil {
+		return nil
+	}
+	for i := range d.Services {
+		if d.Services[i].Name == name && d.Services[i].Revision == active.Revision {
+			return &d.Services[i]
+		}
+	}
+	return nil
+}
+
+// cloneService copies a service deeply enough that the registry index and the deployments
+// never share mutable handler slices.
+func cloneService(s *schema.Service) schema.Service {
+	c := *s
+	c.Handlers = slices.Clone(s.Handlers)
+	return c
+}
+
+// sortedServices returns the newest revision of every service, by name.
+func sortedServices(reg *schema.Registry) []*schema.Service {
+	names := slices.Sorted(maps.Keys(reg.Services))
+	out := make([]*schema.Service, 0, len(names))
+	for _, n := range names {
+		out = append(out, reg.Services[n])
+	}
+	return out
+}

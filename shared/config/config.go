@@ -1,0 +1,198 @@
+// Package config owns a node's configuration: Restate's TOML keys, their defaults, the
+// RESTATE_* environment overrides and the validation that stops a daemon with a message
+// naming the offending key. Precedence is defaults < TOML file < environment.
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Roles a node can run (the `roles` key).
+const (
+	RoleHTTPIngress    = "http-ingress"
+	RoleAdmin          = "admin"
+	RoleWorker         = "worker"
+	RoleLogServer      = "log-server"
+	RoleMetadataServer = "metadata-server"
+)
+
+// AllRoles returns every role, the default of the `roles` key.
+func AllRoles() []string {
+	return []string{RoleHTTPIngress, RoleAdmin, RoleWorker, RoleLogServer, RoleMetadataServer}
+}
+
+// Default ports of the three listeners.
+const (
+	DefaultFabricPort  = 5122
+	DefaultAdminPort   = 9070
+	DefaultIngressPort = 8080
+)
+
+// Config is the effective configuration of one node. TOML keys are Restate's.
+type Config struct {
+	NodeName      string   `toml:"node-name"`
+	ClusterName   string   `toml:"cluster-name"`
+	BaseDir       string   `toml:"base-dir"`
+	Roles         []string `toml:"roles"`
+	AutoProvision bool     `toml:"auto-provision"`
+	// DefaultNumPartitions is 8 rather than Restate's 24: every partition costs a processor,
+	// a log and timers, and 8 keeps a single node fast to start while still spreading keys.
+	DefaultNumPartitions int         `toml:"default-num-partitions"`
+	DefaultReplication   Replication `toml:"default-replication"`
+
+	// Fabric (node-to-node) listener. BindAddress, when not set, is BindIP:BindPort; BindIP
+	// also cascades to the admin and ingress listeners.
+	AdvertisedAddress string `toml:"advertised-address"`
+	AdvertisedHost    string `toml:"advertised-host"`
+	BindIP            string `toml:"bind-ip"`
+	BindPort          int    `toml:"bind-port"`
+	BindAddress       string `toml:"bind-address"`
+	ListenMode        string `toml:"listen-mode"`
+	UseRandomPorts    bool   `toml:"use-random-ports"`
+
+	Location                     string `toml:"location"`
+	DisableTelemetry             bool   `toml:"disable-telemetry"`
+	ExperimentalEnableProtocolV7 bool   `toml:"experimental-enable-protocol-v7"`
+
+	DefaultJournalRetention            Duration    `toml:"default-journal-retention"`
+	DefaultIdempotencyRetention        Duration    `toml:"default-idempotency-retention"`
+	DefaultWorkflowCompletionRetention Duration    `toml:"default-workflow-completion-retention"`
+	DefaultRetryPolicy                 RetryPolicy `toml:"default-retry-policy"`
+
+	Admin          Listener              `toml:"admin"`
+	Ingress        Listener              `toml:"ingress"`
+	Bifrost        BifrostOptions        `toml:"bifrost"`
+	MetadataServer MetadataServerOptions `toml:"metadata-server"`
+	MetadataClient MetadataClientOptions `toml:"metadata-client"`
+	Worker         WorkerOptions         `toml:"worker"`
+}
+
+// RetryPolicy is the `[default-retry-policy]` table: how invocations are retried.
+type RetryPolicy struct {
+	InitialInterval      Duration `toml:"initial-interval"`
+	ExponentiationFactor float64  `toml:"exponentiation-factor"`
+	MaxAttempts          int      `toml:"max-attempts"`    // 0 means retry forever
+	OnMaxAttempts        string   `toml:"on-max-attempts"` // "pause" or "kill"
+	MaxInterval          Duration `toml:"max-interval"`
+}
+
+// Listener is the `[admin]` or `[ingress]` table. BindAddress defaults to the top-level bind-ip
+// plus BindPort; a bind-port key replaces only the port of a configured bind-address.
+type Listener struct {
+	BindAddress       string `toml:"bind-address"`
+	BindPort          int    `toml:"bind-port"`
+	AdvertisedAddress string `toml:"advertised-address"`
+}
+
+// BifrostOptions is the `[bifrost]` table.
+type BifrostOptions struct {
+	DefaultProvider string `toml:"default-provider"` // "local" or "replicated"
+}
+
+// MetadataServerOptions is the `[metadata-server]` table.
+type MetadataServerOptions struct {
+	Type string `toml:"type"` // "local" (single node, goleveldb) or "replicated" (raft)
+}
+
+// MetadataClientOptions is the `[metadata-client]` table.
+type MetadataClientOptions struct {
+	Type string `toml:"type"` // "replicated": talk to metadata servers at Addresses
+	// Addresses are fabric base URLs of metadata servers, e.g. "http://n1:5122". When empty on
+	// a node with the metadata-server role, the node's own advertised address is used.
+	Addresses []string `toml:"addresses"`
+}
+
+// WorkerOptions is the `[worker]` table.
+type WorkerOptions struct {
+	Invoker   InvokerOptions   `toml:"invoker"`
+	Snapshots SnapshotsOptions `toml:"snapshots"`
+}
+
+// InvokerOptions is the `[worker.invoker]` table.
+type InvokerOptions struct {
+	// InactivityTimeout of 0 puts the invoker in request/response mode: every await suspends.
+	InactivityTimeout          Duration `toml:"inactivity-timeout"`
+	AbortTimeout               Duration `toml:"abort-timeout"`
+	DisableEagerState          bool     `toml:"disable-eager-state"`
+	ConcurrentInvocationsLimit int      `toml:"concurrent-invocations-limit"` // 0 means no limit
+}
+
+// SnapshotsOptions is the `[worker.snapshots]` table.
+type SnapshotsOptions struct {
+	Destination string `toml:"destination"` // e.g. "s3://bucket/prefix"; empty disables snapshots
+}
+
+// defaults returns the defaults before the address cascade is resolved.
+func defaults() *Config {
+	return &Config{
+		NodeName:             hostname(),
+		ClusterName:          "localcluster",
+		BaseDir:              "./restate-data",
+		Roles:                AllRoles(),
+		AutoProvision:        true,
+		DefaultNumPartitions: 8,
+		DefaultReplication:   1,
+		BindIP:               "0.0.0.0",
+		BindPort:             DefaultFabricPort,
+		ListenMode:           "all",
+
+		DefaultJournalRetention:            Duration(24 * time.Hour),
+		DefaultIdempotencyRetention:        Duration(24 * time.Hour),
+		DefaultWorkflowCompletionRetention: Duration(24 * time.Hour),
+		DefaultRetryPolicy: RetryPolicy{
+			InitialInterval:      Duration(500 * time.Millisecond),
+			ExponentiationFactor: 2.0,
+			MaxAttempts:          70,
+			OnMaxAttempts:        "pause",
+			MaxInterval:          Duration(time.Minute),
+		},
+		Admin:          Listener{BindPort: DefaultAdminPort},
+		Ingress:        Listener{BindPort: DefaultIngressPort},
+		Bifrost:        BifrostOptions{DefaultProvider: "local"},
+		MetadataServer: MetadataServerOptions{Type: "local"},
+		MetadataClient: MetadataClientOptions{Type: "replicated", Addresses: []string{}},
+		Worker: WorkerOptions{
+			Invoker: InvokerOptions{
+				InactivityTimeout:          Duration(time.Minute),
+				AbortTimeout:               Duration(10 * time.Minute),
+				ConcurrentInvocationsLimit: 1000,
+			},
+		},
+	}
+}
+
+// Default returns the configuration of a node started with no file and no environment.
+func Default() *Config {
+	c := defaults()
+	c.resolve(nil)
+	return c
+}
+
+func hostname() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}
+
+// HasRole reports whether the node runs role.
+func (c *Config) HasRole(role string) bool { return slices.Contains(c.Roles, role) }
+
+// NodeDir is the node's own data directory: BaseDir/NodeName, so several nodes can share a
+// base directory.
+func (c *Config) NodeDir() string { return filepath.Join(c.BaseDir, c.NodeName) }
+
+// Dump writes the effective configuration as TOML; Load reads it back to the same Config.
+func (c *Config) Dump(w io.Writer) error {
+	if err := toml.NewEncoder(w).Encode(c); err != nil {
+		return fmt.Errorf("config: dump: %w", err)
+	}
+	return nil
+}

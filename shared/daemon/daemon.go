@@ -1,0 +1,61 @@
+// Package daemon owns what every role daemon's main does: flags, configuration loading,
+// logging, and signal handling.
+package daemon
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/config"
+)
+
+// Main parses the command line, loads the configuration and runs run until SIGINT/SIGTERM.
+// SIGUSR1 dumps the effective configuration to stderr, as Restate does.
+func Main(name string, run func(ctx context.Context, cfg *config.Config, logger hclog.Logger) error) {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	path := fs.String("config-file", "", "TOML configuration file (also RESTATE_CONFIG)")
+	dump := fs.Bool("dump-config", false, "print the effective configuration and exit")
+	_ = fs.Parse(os.Args[1:])
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(2)
+	}
+	if *dump {
+		if err := cfg.Dump(os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			os.Exit(1)
+		}
+		return
+	}
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name:  name,
+		Level: hclog.LevelFromString(envOr("RESTATE_LOG_LEVEL", "info")),
+	})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			_ = cfg.Dump(os.Stderr)
+		}
+	}()
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

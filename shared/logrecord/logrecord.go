@@ -1,0 +1,208 @@
+// Package logrecord owns the records written to partition logs. Every state change of a
+// partition is one of these records; the partition processor applies them in LSN order.
+// Kind values are stable on-disk codes: append new ones, never reuse or renumber.
+package logrecord
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Kind identifies a record type. Stored on disk: never renumber.
+type Kind uint8
+
+const (
+	KindAnnounceLeader   Kind = 1
+	KindInvoke           Kind = 2
+	KindInvokerEffect    Kind = 3
+	KindTimerFired       Kind = 4
+	KindInvocationResult Kind = 5
+	KindTruncateOutbox   Kind = 6
+)
+
+// Dedup identifies a record sent by another partition's shuffler, so the target drops
+// duplicates after a resend.
+type Dedup struct {
+	Producer uint32 `json:"p"`
+	Seq      uint64 `json:"s"`
+}
+
+// Record is one entry of a partition log.
+type Record struct {
+	Kind Kind `json:"k"`
+	// Epoch is the leader epoch of the appender; records of a superseded epoch are ignored.
+	Epoch uint64 `json:"e,omitempty"`
+	// Time is the appender's wall clock in ms since the Unix epoch. Apply uses it as "now"
+	// so that every replica computes the same state.
+	Time  int64  `json:"t"`
+	Dedup *Dedup `json:"d,omitempty"`
+
+	AnnounceLeader   *AnnounceLeader   `json:"al,omitempty"`
+	Invoke           *Invoke           `json:"inv,omitempty"`
+	InvokerEffect    *InvokerEffect    `json:"ie,omitempty"`
+	TimerFired       *TimerFired       `json:"tf,omitempty"`
+	InvocationResult *InvocationResult `json:"ir,omitempty"`
+	TruncateOutbox   *TruncateOutbox   `json:"to,omitempty"`
+}
+
+// AnnounceLeader starts a leader's term.
+type AnnounceLeader struct {
+	NodeID uint32 `json:"n"`
+}
+
+// Header is one header of an invocation's input.
+type Header struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
+}
+
+// Target names the handler an invocation runs.
+type Target struct {
+	Service     string `json:"s"`
+	Handler     string `json:"h"`
+	Key         string `json:"k,omitempty"`
+	ServiceType string `json:"st"`
+	HandlerType string `json:"ht,omitempty"`
+}
+
+// Caller is the invocation waiting for a call's result.
+type Caller struct {
+	InvocationID []byte `json:"id"`
+	CompletionID uint32 `json:"c"`
+}
+
+// Invoke creates an invocation (or, for a known id, attaches to it).
+type Invoke struct {
+	InvocationID   []byte   `json:"id"`
+	Target         Target   `json:"t"`
+	Input          []byte   `json:"i,omitempty"`
+	Headers        []Header `json:"h,omitempty"`
+	IdempotencyKey string   `json:"ik,omitempty"`
+	// RequestID identifies the ingress request on the leader that appended the record, so the
+	// apply can answer it; 0 when no ingress request waits.
+	RequestID uint64  `json:"r,omitempty"`
+	Send      bool    `json:"snd,omitempty"`
+	Caller    *Caller `json:"c,omitempty"`
+	// ExecutionTime (ms) delays the start.
+	ExecutionTime int64 `json:"x,omitempty"`
+	// CompletionRetentionMs keeps the result after completion (idempotent calls, workflows).
+	CompletionRetentionMs int64 `json:"cr,omitempty"`
+	// InvokedBy is the invocation id string of the caller for introspection ("" = ingress).
+	InvokedBy string `json:"by,omitempty"`
+}
+
+// Entry is one journal entry exactly as the service protocol frames it.
+type Entry struct {
+	Type    uint16 `json:"t"`
+	Flags   uint16 `json:"f,omitempty"`
+	Payload []byte `json:"p,omitempty"`
+	// CallTarget is the callee of a Call/OneWayCall command, resolved against the schema by
+	// the invoker before the entry is logged, so that apply needs no schema.
+	CallTarget *Target `json:"ct,omitempty"`
+}
+
+// EffectKind is what an invoker effect does besides adding journal entries.
+type EffectKind uint8
+
+const (
+	EffectEntries EffectKind = 0 // only journal entries
+	EffectSuspend EffectKind = 1
+	EffectEnd     EffectKind = 2
+	EffectPause   EffectKind = 3
+	EffectFail    EffectKind = 4 // terminal failure decided by the runtime (e.g. retries exhausted with Kill)
+)
+
+// InvokerEffect carries what an invocation attempt produced.
+type InvokerEffect struct {
+	InvocationID []byte     `json:"id"`
+	Entries      []Entry    `json:"en,omitempty"`
+	Kind         EffectKind `json:"k,omitempty"`
+	// Suspension: resume when any of these has a notification.
+	WaitingCompletions []uint32 `json:"wc,omitempty"`
+	WaitingSignals     []uint32 `json:"ws,omitempty"`
+	WaitingNames       []string `json:"wn,omitempty"`
+	// Failure for EffectFail, or the last attempt error for EffectPause.
+	FailureCode    uint32 `json:"fc,omitempty"`
+	FailureMessage string `json:"fm,omitempty"`
+	// DeploymentID and ProtocolVersion pin the invocation on its first effect.
+	DeploymentID    string `json:"dp,omitempty"`
+	ProtocolVersion uint32 `json:"pv,omitempty"`
+}
+
+// TimerKind says what a timer does when it fires.
+type TimerKind uint8
+
+const (
+	TimerSleep   TimerKind = 1 // complete a Sleep command
+	TimerStart   TimerKind = 2 // start a delayed invocation
+	TimerCleanup TimerKind = 3 // drop a completed invocation after its retention
+)
+
+// TimerFired fires a durable timer.
+type TimerFired struct {
+	InvocationID []byte    `json:"id"`
+	Kind         TimerKind `json:"k"`
+	CompletionID uint32    `json:"c,omitempty"`
+	WakeAt       int64     `json:"w"`
+}
+
+// InvocationResult delivers a callee's result to a waiting caller.
+type InvocationResult struct {
+	InvocationID []byte `json:"id"` // the caller
+	CompletionID uint32 `json:"c"`
+	Value        []byte `json:"v,omitempty"`
+	Failed       bool   `json:"f,omitempty"`
+	FailureCode  uint32 `json:"fc,omitempty"`
+	FailureMsg   string `json:"fm,omitempty"`
+}
+
+// TruncateOutbox drops outbox messages up to and including Seq once the shuffler has
+// delivered them.
+type TruncateOutbox struct {
+	Seq uint64 `json:"s"`
+}
+
+// Encode serialises a record for the log.
+func Encode(r *Record) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode record kind %d: %w", r.Kind, err)
+	}
+	return b, nil
+}
+
+// Decode parses a record read from the log.
+func Decode(b []byte) (*Record, error) {
+	r := &Record{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("decode record: %w", err)
+	}
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Record) validate() error {
+	var ok bool
+	switch r.Kind {
+	case KindAnnounceLeader:
+		ok = r.AnnounceLeader != nil
+	case KindInvoke:
+		ok = r.Invoke != nil && len(r.Invoke.InvocationID) == 24
+	case KindInvokerEffect:
+		ok = r.InvokerEffect != nil && len(r.InvokerEffect.InvocationID) == 24
+	case KindTimerFired:
+		ok = r.TimerFired != nil && len(r.TimerFired.InvocationID) == 24
+	case KindInvocationResult:
+		ok = r.InvocationResult != nil && len(r.InvocationResult.InvocationID) == 24
+	case KindTruncateOutbox:
+		ok = r.TruncateOutbox != nil
+	default:
+		return fmt.Errorf("decode record: unknown kind %d", r.Kind)
+	}
+	if !ok {
+		return fmt.Errorf("decode record: kind %d without a valid body", r.Kind)
+	}
+	return nil
+}

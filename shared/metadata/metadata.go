@@ -1,0 +1,125 @@
+// Package metadata owns the versioned metadata objects of the control plane and the Store
+// interface through which every role reads and compare-and-sets them.
+package metadata
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Keys of the objects kept in the metadata store.
+const (
+	KeySchema         = "schema"          // deployments and services (schema.Registry JSON)
+	KeyPartitionTable = "partition_table" // PartitionTable JSON
+	KeyLogs           = "logs"            // Logs JSON: the segment chain of every partition log
+)
+
+// ErrVersionMismatch is returned by Put when the stored version differs from the expected one.
+var ErrVersionMismatch = errors.New("metadata: version mismatch")
+
+// ErrNotFound is returned by Get for a key that was never written.
+var ErrNotFound = errors.New("metadata: not found")
+
+// Versioned is one object with its version. Version 0 means "absent"; the first Put of a key
+// expects version 0 and stores version 1.
+type Versioned struct {
+	Version uint64
+	Value   []byte
+}
+
+// Store is a versioned key/value store with compare-and-set.
+type Store interface {
+	// Get returns the newest value of key, or ErrNotFound.
+	Get(ctx context.Context, key string) (Versioned, error)
+	// Put stores value as version expected+1 if the current version equals expected,
+	// otherwise it returns ErrVersionMismatch. It returns once the write is durable.
+	Put(ctx context.Context, key string, value []byte, expected uint64) (uint64, error)
+	// WaitNewer blocks until key has a version greater than version (or ctx is done) and
+	// returns it.
+	WaitNewer(ctx context.Context, key string, version uint64) (Versioned, error)
+}
+
+// PartitionTable is the fixed split of the partition-key space into partitions.
+type PartitionTable struct {
+	NumPartitions uint32 `json:"num_partitions"`
+}
+
+// Segment is one element of a log's chain.
+type Segment struct {
+	BaseLSN  uint64 `json:"base_lsn"`
+	Provider string `json:"provider"` // "local"
+	LogletID uint64 `json:"loglet_id"`
+	Sealed   bool   `json:"sealed,omitempty"`
+}
+
+// Logs maps each partition's log id to its segment chain.
+type Logs struct {
+	Chains map[uint32][]Segment `json:"chains"`
+}
+
+// KeyNodes holds the nodes configuration: every node's name, roles and fabric address.
+const KeyNodes = "nodes"
+
+// Node is one node of the nodes configuration.
+type Node struct {
+	Name       string   `json:"name"`
+	Generation uint64   `json:"generation"`
+	Roles      []string `json:"roles"`
+	// Address is the node's advertised fabric base URL, e.g. "http://10.0.0.5:5122".
+	Address string `json:"address"`
+}
+
+// Nodes is the nodes configuration.
+type Nodes struct {
+	Nodes map[string]Node `json:"nodes"`
+}
+
+// RegisterNode adds or replaces a node in the nodes configuration, bumping its generation so
+// that its previous life can be told apart.
+func RegisterNode(ctx context.Context, s Store, n Node) error {
+	for {
+		cur, err := s.Get(ctx, KeyNodes)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		nodes := Nodes{Nodes: map[string]Node{}}
+		if cur.Version > 0 {
+			if err := json.Unmarshal(cur.Value, &nodes); err != nil {
+				return fmt.Errorf("decode nodes configuration: %w", err)
+			}
+			if nodes.Nodes == nil {
+				nodes.Nodes = map[string]Node{}
+			}
+		}
+		n.Generation = nodes.Nodes[n.Name].Generation + 1
+		if old, ok := nodes.Nodes[n.Name]; ok {
+			n.Roles = mergeRoles(old.Roles, n.Roles)
+			if n.Address == "" {
+				n.Address = old.Address
+			}
+		}
+		nodes.Nodes[n.Name] = n
+		b, err := json.Marshal(nodes)
+		if err != nil {
+			return err
+		}
+		if _, err := s.Put(ctx, KeyNodes, b, cur.Version); errors.Is(err, ErrVersionMismatch) {
+			continue
+		} else {
+			return err
+		}
+	}
+}
+
+func mergeRoles(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, r := range b {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

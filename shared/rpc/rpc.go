@@ -1,0 +1,79 @@
+// Package rpc owns the requests that roles send each other: the ingress asks a partition
+// leader (in workerd) to run or enqueue an invocation. The same interface is served in
+// process when roles are composed, and over the network when they are deployed apart.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Header is one request header forwarded into the invocation's input.
+type Header struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
+}
+
+// Target names a handler, with the key for virtual objects and workflows.
+type Target struct {
+	Service string `json:"service"`
+	Handler string `json:"handler"`
+	Key     string `json:"key,omitempty"`
+	// ServiceType and HandlerType are copied from the schema by the ingress so the worker
+	// needs no schema lookup on the hot path.
+	ServiceType string `json:"service_ty"`
+	HandlerType string `json:"handler_ty,omitempty"`
+}
+
+// Failure is a terminal failure of an invocation.
+type Failure struct {
+	Code       uint32            `json:"code"`
+	Message    string            `json:"message"`
+	Stacktrace string            `json:"stacktrace,omitempty"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+}
+
+// InvokeRequest asks the leader of Partition to create an invocation.
+type InvokeRequest struct {
+	Partition      uint32    `json:"partition"`
+	InvocationID   []byte    `json:"invocation_id"` // 24 raw bytes, computed by the ingress
+	Target         Target    `json:"target"`
+	Input          []byte    `json:"input,omitempty"`
+	Headers        []Header  `json:"headers,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	Send           bool      `json:"send,omitempty"`           // one-way: answer once durably accepted
+	ExecutionTime  time.Time `json:"execution_time,omitzero"` // delayed send
+	// Retention of the completed result for idempotent calls and workflows.
+	CompletionRetention time.Duration `json:"completion_retention,omitempty"`
+}
+
+// SendStatus is the answer to a one-way send.
+type SendStatus string
+
+const (
+	SendAccepted           SendStatus = "Accepted"
+	SendPreviouslyAccepted SendStatus = "PreviouslyAccepted"
+)
+
+// InvokeResponse is the outcome of an InvokeRequest.
+type InvokeResponse struct {
+	InvocationID []byte `json:"invocation_id"`
+	// Send answers.
+	SendStatus    SendStatus `json:"send_status,omitempty"`
+	ExecutionTime time.Time  `json:"execution_time,omitzero"`
+	// Call answers: exactly one of Output or Failure.
+	Output  []byte   `json:"output,omitempty"`
+	Failure *Failure `json:"failure,omitempty"`
+	// IdempotencyExpires is set when the completed result is retained (idempotent calls).
+	IdempotencyExpires time.Time `json:"idempotency_expires,omitzero"`
+}
+
+// ErrNotLeader means the addressed node does not lead the partition (any more); retry after
+// refreshing the routing.
+var ErrNotLeader = errors.New("rpc: not the partition leader")
+
+// Invoker is served by partition leaders.
+type Invoker interface {
+	Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error)
+}

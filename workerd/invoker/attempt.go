@@ -1,0 +1,460 @@
+package invoker
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/schema"
+	"gorestate.dev/workerd/store"
+)
+
+// maxProtocolVersion is the newest service protocol version this runtime speaks.
+const (
+	minProtocolVersion = 5
+	maxProtocolVersion = 6
+)
+
+// attemptState is what one attempt read from the store when it started.
+type attemptState struct {
+	status  *store.Status
+	journal []store.JournalEntry
+	state   []store.StateEntry
+}
+
+func (t *task) load() (*attemptState, error) {
+	snap, err := t.l.Store().Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	defer snap.Release()
+	st, err := snap.Status(t.id)
+	if err != nil || st == nil || st.Phase != store.PhaseInvoked {
+		return nil, err
+	}
+	journal, err := snap.Journal(t.id, st.JournalLen)
+	if err != nil {
+		return nil, err
+	}
+	as := &attemptState{status: st, journal: journal}
+	if st.Target.ServiceType != string(schema.ServiceTypeService) {
+		if as.state, err = snap.State(st.Target.Service, st.Target.Key); err != nil {
+			return nil, err
+		}
+	}
+	return as, nil
+}
+
+// attempt runs one attempt of the invocation.
+func (t *task) attempt(ctx context.Context) outcome {
+	as, err := t.load()
+	if err != nil {
+		return outcome{err: fmt.Errorf("load invocation: %w", err)}
+	}
+	if as == nil {
+		return outcome{finished: true} // completed, suspended or gone meanwhile
+	}
+	st := as.status
+	reg := t.inv.opts.Schema()
+	svc := reg.Service(st.Target.Service)
+	if svc == nil {
+		return outcome{err: fmt.Errorf("service %q is not registered", st.Target.Service)}
+	}
+	h := svc.Handler(st.Target.Handler)
+	policy := svc.RetryPolicy
+	if h != nil && h.RetryPolicy != nil {
+		policy = *h.RetryPolicy
+	}
+	out := outcome{policy: &policy}
+	deploymentID := st.DeploymentID
+	if deploymentID == "" {
+		deploymentID = svc.DeploymentID
+	}
+	dp := reg.Deployment(deploymentID)
+	if dp == nil {
+		out.err = fmt.Errorf("deployment %s of service %q is not registered", deploymentID, st.Target.Service)
+		return out
+	}
+	version := st.ProtocolVersion
+	if version == 0 {
+		version = uint32(min(int32(maxProtocolVersion), dp.MaxProtocolVersion))
+		if int32(version) < dp.MinProtocolVersion || version < minProtocolVersion {
+			out.err = fmt.Errorf("deployment %s speaks service protocol %d..%d, this server %d..%d", dp.ID, dp.MinProtocolVersion, dp.MaxProtocolVersion, minProtocolVersion, maxProtocolVersion)
+			return out
+		}
+	}
+	a := &run{
+		t: t, dp: dp, version: version, st: st, reg: reg,
+		pinned: st.DeploymentID != "",
+	}
+	out.err, out.finished, out.retryAfter = a.exchange(ctx, as, h)
+	return out
+}
+
+// run is the state of one HTTP exchange with a deployment.
+type run struct {
+	t       *task
+	dp      *schema.Deployment
+	reg     *schema.Registry
+	version uint32
+	st      *store.Status
+	pinned  bool
+
+	appendMu  sync.Mutex
+	appendErr error
+	appends   sync.WaitGroup
+}
+
+func invokeURL(base, service, handler string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("deployment uri %q: %w", base, err)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/invoke/" + url.PathEscape(service) + "/" + url.PathEscape(handler)
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler) (error, bool, time.Duration) {
+	t := a.t
+	opts := t.inv.opts
+	inactivity, abort := opts.InactivityTimeout, opts.AbortTimeout
+	if svc := a.reg.Service(a.st.Target.Service); svc != nil {
+		if svc.InactivityTimeout > 0 {
+			inactivity = svc.InactivityTimeout
+		}
+		if svc.AbortTimeout > 0 {
+			abort = svc.AbortTimeout
+		}
+	}
+	if h != nil {
+		if h.InactivityTimeout > 0 {
+			inactivity = h.InactivityTimeout
+		}
+		if h.AbortTimeout > 0 {
+			abort = h.AbortTimeout
+		}
+	}
+	requestResponse := a.dp.ProtocolMode == "REQUEST_RESPONSE" || inactivity == 0
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	target, err := invokeURL(a.dp.URI, a.st.Target.Service, a.st.Target.Handler)
+	if err != nil {
+		return err, false, 0
+	}
+	pr, pw := io.Pipe()
+	writerDone := make(chan struct{})
+	// The next attempt must not share the task's notification queue with this one's writer.
+	defer func() {
+		cancel()
+		pr.CloseWithError(errAttemptOver)
+		<-writerDone
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, pr)
+	if err != nil {
+		close(writerDone)
+		return err, false, 0
+	}
+	ct := protocol.ContentType(int(a.version))
+	req.Header.Set("content-type", ct)
+	req.Header.Set("accept", ct)
+	id, _ := ids.InvocationIDFromBytes(t.id)
+	req.Header.Set("x-restate-invocation-id", id.String())
+	if a.st.Target.ServiceType != string(schema.ServiceTypeService) {
+		req.Header.Set("x-restate-service-key", url.QueryEscape(a.st.Target.Key))
+	}
+	for k, v := range a.dp.AdditionalHeaders {
+		req.Header.Set(k, v)
+	}
+
+	// The request body: Start, the journal, then notifications as they are logged. The SDK
+	// answers headers only after it has read the replay, so this must not wait for them.
+	known := uint32(len(as.journal))
+	start := &protocol.StartMessage{
+		ID:           t.id,
+		DebugID:      id.String(),
+		KnownEntries: known,
+		Key:          a.st.Target.Key,
+		RandomSeed:   randomSeed(t.id),
+	}
+	for _, s := range as.state {
+		start.StateMap = append(start.StateMap, protocol.StateEntry{Key: s.Key, Value: s.Value})
+	}
+	if a.version < 6 {
+		start.RandomSeed = 0
+	}
+	frames := protocol.AppendFrame(nil, protocol.Message{Type: protocol.StartMessageType, Payload: start.Marshal()})
+	for _, e := range as.journal {
+		frames = protocol.AppendFrame(frames, protocol.Message{Type: protocol.MessageType(e.Type), Flags: e.Flags, Payload: e.Payload})
+	}
+	closeRequest := make(chan struct{})
+	var closeOnce sync.Once
+	endRequest := func() { closeOnce.Do(func() { close(closeRequest) }) }
+	activity := make(chan struct{}, 1)
+	touch := func() {
+		select {
+		case activity <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		defer close(writerDone)
+		defer pw.Close()
+		if _, err := pw.Write(frames); err != nil {
+			return
+		}
+		if requestResponse {
+			return
+		}
+		next := known
+		for {
+			select {
+			case <-closeRequest:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.wake:
+			}
+			var buf []byte
+			for _, n := range t.takeNotifications(next) {
+				if n.index < next {
+					continue
+				}
+				buf = protocol.AppendFrame(buf, protocol.Message{Type: protocol.MessageType(n.entry.Type), Flags: n.entry.Flags, Payload: n.entry.Payload})
+				next = n.index + 1
+			}
+			if len(buf) > 0 {
+				touch()
+				if _, err := pw.Write(buf); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	// Notifications logged before this attempt read the store are in the replay already;
+	// ones logged after it were queued and are picked up by the writer.
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+
+	// Inactivity: close our side so that the SDK suspends. Abort: give up on an SDK that
+	// does not end after that.
+	watchdogDone := make(chan struct{})
+	defer close(watchdogDone)
+	go func() {
+		if requestResponse {
+			select {
+			case <-watchdogDone:
+			case <-time.After(abort):
+				cancel()
+			}
+			return
+		}
+		timer := time.NewTimer(inactivity)
+		defer timer.Stop()
+		for {
+			select {
+			case <-watchdogDone:
+				return
+			case <-activity:
+				if !timer.Stop() {
+					<-timer.C
+				}
+				timer.Reset(inactivity)
+			case <-timer.C:
+				endRequest()
+				select {
+				case <-watchdogDone:
+				case <-time.After(abort):
+					cancel()
+				}
+				return
+			}
+		}
+	}()
+
+	resp, err := t.inv.opts.HTTPClient.Do(req)
+	if err != nil {
+		endRequest()
+		return a.fail(fmt.Errorf("invoke %s: %w", target, err)), false, 0
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		endRequest()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return a.fail(fmt.Errorf("deployment answered %s: %s", resp.Status, strings.TrimSpace(string(body)))), false, 0
+	}
+	dec := protocol.NewDecoder(bufio.NewReaderSize(resp.Body, 32<<10), t.inv.opts.MaxMessageSize)
+	for {
+		m, err := dec.Next()
+		if err != nil {
+			endRequest()
+			if errors.Is(err, io.EOF) {
+				err = errNoTerminal
+			}
+			return a.fail(err), false, 0
+		}
+		touch()
+		done, err, retryAfter := a.handle(m)
+		if err != nil {
+			endRequest()
+			return a.fail(err), false, retryAfter
+		}
+		if done {
+			// End the request stream at once: sdk-go drains it for up to 5 s otherwise.
+			endRequest()
+			go drain(resp.Body)
+			if err := a.wait(); err != nil {
+				return err, false, 0
+			}
+			return nil, true, 0
+		}
+	}
+}
+
+var errAttemptOver = errors.New("attempt over")
+
+func drain(r io.ReadCloser) {
+	timer := time.AfterFunc(5*time.Second, func() { r.Close() })
+	_, _ = io.Copy(io.Discard, r)
+	timer.Stop()
+}
+
+// fail waits for the attempt's pending appends and returns err.
+func (a *run) fail(err error) error {
+	_ = a.wait()
+	return err
+}
+
+// wait blocks until every effect of the attempt is durable.
+func (a *run) wait() error {
+	a.appends.Wait()
+	a.appendMu.Lock()
+	defer a.appendMu.Unlock()
+	return a.appendErr
+}
+
+// emit appends an invoker effect asynchronously; order is kept.
+func (a *run) emit(eff *logrecord.InvokerEffect) {
+	eff.InvocationID = a.t.id
+	if !a.pinned {
+		eff.DeploymentID, eff.ProtocolVersion = a.dp.ID, a.version
+		a.pinned = true
+	}
+	a.appends.Add(1)
+	a.t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: eff}, func(err error) {
+		if err != nil {
+			a.appendMu.Lock()
+			a.appendErr = err
+			a.appendMu.Unlock()
+		}
+		a.appends.Done()
+	})
+}
+
+// handle processes one message from the SDK. It reports whether the attempt ended well.
+func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
+	switch {
+	case m.Type == protocol.EndMessageType:
+		a.emit(&logrecord.InvokerEffect{Kind: logrecord.EffectEnd})
+		return true, nil, 0
+	case m.Type == protocol.SuspensionMessageType:
+		s := &protocol.SuspensionMessage{}
+		if err := s.Unmarshal(m.Payload); err != nil {
+			return false, fmt.Errorf("decode suspension: %w", err), 0
+		}
+		a.emit(&logrecord.InvokerEffect{Kind: logrecord.EffectSuspend, WaitingCompletions: s.WaitingCompletions, WaitingSignals: s.WaitingSignals, WaitingNames: s.WaitingNamedSignals})
+		return true, nil, 0
+	case m.Type == protocol.ErrorMessageType:
+		e := &protocol.ErrorMessage{}
+		if err := e.Unmarshal(m.Payload); err != nil {
+			return false, fmt.Errorf("decode error message: %w", err), 0
+		}
+		var retry time.Duration
+		if e.NextRetryDelay != nil {
+			retry = time.Duration(*e.NextRetryDelay) * time.Millisecond
+		}
+		return false, fmt.Errorf("[%d] %s", e.Code, e.Message), retry
+	case m.Type == protocol.ProposeRunCompletionMessageType:
+		p := &protocol.ProposeRunCompletionMessage{}
+		if err := p.Unmarshal(m.Payload); err != nil {
+			return false, fmt.Errorf("decode run completion: %w", err), 0
+		}
+		n := &protocol.Notification{Kind: protocol.NotificationIDCompletion, CompletionID: p.ResultCompletionID}
+		if p.Failure != nil {
+			n.Result, n.Failure = protocol.ResultFailure, p.Failure
+		} else {
+			n.Result, n.Value = protocol.ResultValue, p.Value
+		}
+		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{{Type: uint16(protocol.RunCompletionType), Payload: n.Marshal()}}})
+		return false, nil, 0
+	case m.Type.IsCommand() || m.Type.IsCustom():
+		e := logrecord.Entry{Type: uint16(m.Type), Flags: m.Flags, Payload: m.Payload}
+		if m.Type == protocol.CallCommandType || m.Type == protocol.OneWayCallCommandType {
+			tgt, err := a.resolveCall(m)
+			if err != nil {
+				return false, err, 0
+			}
+			e.CallTarget = tgt
+		}
+		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{e}})
+		return false, nil, 0
+	default:
+		// AwaitingOn and other hints need no answer in V5/V6.
+		return false, nil, 0
+	}
+}
+
+// resolveCall looks up the callee of a call so that apply needs no schema.
+func (a *run) resolveCall(m protocol.Message) (*logrecord.Target, error) {
+	var service, handler string
+	if m.Type == protocol.CallCommandType {
+		c := &protocol.CallCommand{}
+		if err := c.Unmarshal(m.Payload); err != nil {
+			return nil, fmt.Errorf("decode call: %w", err)
+		}
+		service, handler = c.ServiceName, c.HandlerName
+	} else {
+		c := &protocol.OneWayCallCommand{}
+		if err := c.Unmarshal(m.Payload); err != nil {
+			return nil, fmt.Errorf("decode one-way call: %w", err)
+		}
+		service, handler = c.ServiceName, c.HandlerName
+	}
+	svc := a.reg.Service(service)
+	if svc == nil {
+		return nil, fmt.Errorf("call to service %q, which is not registered", service)
+	}
+	h := svc.Handler(handler)
+	if h == nil {
+		return nil, fmt.Errorf("call to handler %s/%s, which does not exist", service, handler)
+	}
+	return &logrecord.Target{Service: service, Handler: handler, ServiceType: string(svc.Type), HandlerType: string(h.Type)}, nil
+}
+
+func randomSeed(id []byte) uint64 {
+	sum := sha256.Sum256(id)
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+func invString(id []byte) string {
+	inv, err := ids.InvocationIDFromBytes(id)
+	if err != nil {
+		return fmt.Sprintf("%x", id)
+	}
+	return inv.String()
+}

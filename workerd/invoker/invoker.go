@@ -1,0 +1,120 @@
+// Package invoker owns the runtime side of the Restate service protocol: it runs invocation
+// attempts against SDK deployments over HTTP/2, turns what the SDK sends into log records
+// (invoker effects), streams notifications back, and retries failed attempts with the
+// service's retry policy.
+package invoker
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/schema"
+	"gorestate.dev/workerd/processor"
+	"gorestate.dev/workerd/store"
+)
+
+// Options configures the invoker.
+type Options struct {
+	// Schema returns the newest known schema.
+	Schema func() *schema.Registry
+	// HTTPClient talks h2c to deployments.
+	HTTPClient *http.Client
+	// InactivityTimeout closes the request stream of an attempt that exchanged nothing for
+	// this long, so the SDK suspends. AbortTimeout fails an attempt that has not ended this
+	// long after its request stream was closed.
+	InactivityTimeout time.Duration
+	AbortTimeout      time.Duration
+	// MaxMessageSize bounds one protocol message from a deployment.
+	MaxMessageSize uint32
+	// ConcurrencyLimit bounds concurrently running attempts on this node.
+	ConcurrencyLimit int
+	NodeName         string
+	Logger           hclog.Logger
+}
+
+// Invoker runs attempts for every partition this node leads.
+type Invoker struct {
+	opts Options
+	log  hclog.Logger
+	sem  chan struct{}
+
+	mu    sync.Mutex
+	tasks map[string]*task // by partition + invocation id
+}
+
+// New creates an invoker.
+func New(opts Options) *Invoker {
+	if opts.MaxMessageSize == 0 {
+		opts.MaxMessageSize = 32 << 20
+	}
+	if opts.ConcurrencyLimit <= 0 {
+		opts.ConcurrencyLimit = 1000
+	}
+	return &Invoker{
+		opts:  opts,
+		log:   opts.Logger.Named("invoker"),
+		sem:   make(chan struct{}, opts.ConcurrencyLimit),
+		tasks: map[string]*task{},
+	}
+}
+
+func taskKey(partition uint32, id []byte) string {
+	return string([]byte{byte(partition >> 24), byte(partition >> 16), byte(partition >> 8), byte(partition)}) + string(id)
+}
+
+// Invoke starts an attempt, or asks the running task to start a new attempt when its current
+// one ends (a resumption that raced with the attempt's end).
+func (inv *Invoker) Invoke(l *processor.Leader, id []byte) {
+	k := taskKey(l.Partition(), id)
+	inv.mu.Lock()
+	if t := inv.tasks[k]; t != nil {
+		t.again = true
+		inv.mu.Unlock()
+		return
+	}
+	t := newTask(inv, l, append([]byte(nil), id...), k)
+	inv.tasks[k] = t
+	inv.mu.Unlock()
+	go t.run()
+}
+
+// Notify forwards a new notification to the running attempt of an invocation, if any.
+func (inv *Invoker) Notify(l *processor.Leader, id []byte, index uint32, e store.JournalEntry) {
+	inv.mu.Lock()
+	t := inv.tasks[taskKey(l.Partition(), id)]
+	inv.mu.Unlock()
+	if t != nil {
+		t.notify(index, e)
+	}
+}
+
+// StopPartition ends every task of a partition; their leader context is already cancelled.
+func (inv *Invoker) StopPartition(partition uint32) {
+	inv.mu.Lock()
+	var ts []*task
+	for _, t := range inv.tasks {
+		if t.l.Partition() == partition {
+			ts = append(ts, t)
+		}
+	}
+	inv.mu.Unlock()
+	for _, t := range ts {
+		<-t.done
+	}
+}
+
+// finish removes a task unless a new attempt was requested meanwhile; it reports whether the
+// task must run again.
+func (inv *Invoker) finish(t *task) bool {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if t.again {
+		t.again = false
+		return true
+	}
+	delete(inv.tasks, t.key)
+	return false
+}

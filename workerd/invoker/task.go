@@ -1,0 +1,161 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/schema"
+	"gorestate.dev/workerd/processor"
+	"gorestate.dev/workerd/store"
+)
+
+// task drives the attempts of one invocation on one leader, one attempt at a time, so that
+// the effects of an old attempt are always logged before a new attempt reads the journal.
+type task struct {
+	inv  *Invoker
+	l    *processor.Leader
+	id   []byte
+	key  string
+	done chan struct{}
+
+	again bool // guarded by inv.mu
+
+	mu       sync.Mutex
+	pending  []notification
+	wake     chan struct{}
+	attempts int
+}
+
+type notification struct {
+	index uint32
+	entry store.JournalEntry
+}
+
+func newTask(inv *Invoker, l *processor.Leader, id []byte, key string) *task {
+	return &task{inv: inv, l: l, id: id, key: key, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+func (t *task) notify(index uint32, e store.JournalEntry) {
+	t.mu.Lock()
+	t.pending = append(t.pending, notification{index, e})
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeNotifications returns queued notifications with index >= from.
+func (t *task) takeNotifications(from uint32) []notification {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []notification
+	for _, n := range t.pending {
+		if n.index >= from {
+			out = append(out, n)
+		}
+	}
+	t.pending = t.pending[:0]
+	return out
+}
+
+// outcome is how an attempt ended.
+type outcome struct {
+	// finished: the SDK ended with End or Suspension, or there is nothing to run.
+	finished bool
+	err      error
+	// retryAfter overrides the policy's next delay (ErrorMessage.next_retry_delay).
+	retryAfter time.Duration
+	// policy of the invocation's handler, known once the target was resolved.
+	policy *schema.RetryPolicy
+}
+
+func (t *task) run() {
+	defer close(t.done)
+	ctx := t.l.Context()
+	for {
+		if ctx.Err() != nil {
+			t.inv.forget(t)
+			return
+		}
+		select {
+		case t.inv.sem <- struct{}{}:
+		case <-ctx.Done():
+			t.inv.forget(t)
+			return
+		}
+		out := t.attempt(ctx)
+		<-t.inv.sem
+		if out.finished {
+			t.attempts = 0
+			if t.inv.finish(t) {
+				continue
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			t.inv.forget(t)
+			return
+		}
+		t.attempts++
+		policy := schema.DefaultRetryPolicy()
+		if out.policy != nil {
+			policy = *out.policy
+		}
+		t.inv.log.Warn("invocation attempt failed", "invocation", invString(t.id), "attempt", t.attempts, "error", out.err)
+		if policy.MaxAttempts > 0 && t.attempts >= policy.MaxAttempts {
+			kind := logrecord.EffectPause
+			if policy.OnMaxAttempts == "Kill" {
+				kind = logrecord.EffectFail
+			}
+			t.appendSync(ctx, &logrecord.InvokerEffect{InvocationID: t.id, Kind: kind, FailureCode: 500, FailureMessage: fmt.Sprintf("retries exhausted after %d attempts: %v", t.attempts, out.err)})
+			t.inv.forget(t)
+			return
+		}
+		delay := out.retryAfter
+		if delay == 0 {
+			delay = backoff(policy, t.attempts)
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// backoff is the delay before retry number n (1-based).
+func backoff(p schema.RetryPolicy, n int) time.Duration {
+	d := float64(p.InitialInterval) * math.Pow(p.ExponentiationFactor, float64(n-1))
+	if p.MaxInterval > 0 && d > float64(p.MaxInterval) {
+		d = float64(p.MaxInterval)
+	}
+	return time.Duration(d)
+}
+
+func (t *task) appendSync(ctx context.Context, eff *logrecord.InvokerEffect) {
+	done := make(chan error, 1)
+	t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: eff}, func(err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			t.inv.log.Error("append invoker effect", "error", err)
+		}
+	case <-ctx.Done():
+	}
+}
+
+// forget removes the task without a restart check: its leadership is over.
+func (inv *Invoker) forget(t *task) {
+	inv.mu.Lock()
+	if inv.tasks[t.key] == t {
+		delete(inv.tasks, t.key)
+	}
+	inv.mu.Unlock()
+}
+
+var errNoTerminal = errors.New("the deployment closed the stream without End, Suspension or Error")

@@ -1,0 +1,47 @@
+package processor
+
+import (
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/workerd/store"
+)
+
+// Action is a side effect that applying a record asks of the partition leader. Followers
+// discard actions; a new leader re-derives pending ones from the store.
+type Action interface{ isAction() }
+
+// ActInvoke starts (or resumes) an attempt of an invocation.
+type ActInvoke struct{ ID []byte }
+
+// ActNotify hands a notification just added to an invocation's journal to its running attempt.
+type ActNotify struct {
+	ID    []byte
+	Index uint32
+	Entry store.JournalEntry
+}
+
+// ActCompleted tells the ingress callers waiting on an invocation its result.
+type ActCompleted struct {
+	ID        []byte
+	Result    store.Result
+	ExpiresAt int64 // ms; 0 when the result is not retained
+}
+
+// ActReply answers the ingress request that appended an Invoke record.
+type ActReply struct {
+	RequestID uint64
+	Response  rpc.InvokeResponse
+}
+
+// ActTimer registers a durable timer with the leader's timer service.
+type ActTimer struct{ Timer *logrecord.TimerFired }
+
+// ActOutbox tells the shuffler that the outbox has new messages.
+type ActOutbox struct{}
+
+func (ActInvoke) isAction()    {}
+func (ActNotify) isAction()    {}
+func (ActCompleted) isAction() {}
+func (ActReply) isAction()     {}
+func (ActTimer) isAction()     {}
+func (ActOutbox) isAction()    {}

@@ -1,0 +1,622 @@
+// Package processor owns the partition processor: the deterministic state machine that
+// applies partition log records to the partition store, and the loop that tails the log,
+// applies records in LSN order and hands the resulting actions to the leader.
+package processor
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/workerd/store"
+)
+
+// StateMachine applies records of one partition. It keeps no state of its own besides the
+// partition's identity: everything lives in the store, so that replay from any applied LSN
+// gives the same result.
+type StateMachine struct {
+	Partition     uint32
+	NumPartitions uint32
+}
+
+// applier carries what one Apply call needs.
+type applier struct {
+	sm   *StateMachine
+	txn  *store.Txn
+	rec  *logrecord.Record
+	emit func(Action)
+	// statuses caches the statuses this record touches (nil = deleted), so that nested
+	// applies (a call routed to an invocation of the same partition) share one copy.
+	statuses map[string]*store.Status
+	dirty    map[string]bool
+}
+
+func (a *applier) status(id []byte) (*store.Status, error) {
+	if st, ok := a.statuses[string(id)]; ok {
+		return st, nil
+	}
+	st, err := a.txn.Status(id)
+	if err != nil {
+		return nil, err
+	}
+	a.statuses[string(id)] = st
+	return st, nil
+}
+
+func (a *applier) putStatus(id []byte, st *store.Status) error {
+	a.statuses[string(id)] = st
+	a.dirty[string(id)] = true
+	return nil
+}
+
+func (a *applier) deleteStatus(id []byte) {
+	a.statuses[string(id)] = nil
+	a.dirty[string(id)] = true
+}
+
+func (a *applier) flush() error {
+	for id := range a.dirty {
+		st := a.statuses[id]
+		if st == nil {
+			a.txn.DeleteStatus([]byte(id))
+			continue
+		}
+		if err := a.txn.PutStatus([]byte(id), st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Apply applies one record. Actions go to emit; the caller decides whether they run.
+func (sm *StateMachine) Apply(txn *store.Txn, rec *logrecord.Record, emit func(Action)) error {
+	a := &applier{sm: sm, txn: txn, rec: rec, emit: emit, statuses: map[string]*store.Status{}, dirty: map[string]bool{}}
+	if err := a.apply(); err != nil {
+		return err
+	}
+	return a.flush()
+}
+
+func (a *applier) apply() error {
+	txn, rec := a.txn, a.rec
+	if rec.Epoch != 0 {
+		current, err := txn.Epoch()
+		if err != nil {
+			return err
+		}
+		if rec.Kind == logrecord.KindAnnounceLeader {
+			if rec.Epoch > current {
+				txn.SetEpoch(rec.Epoch)
+			}
+			return nil
+		}
+		if rec.Epoch < current {
+			return nil // written by a deposed leader: fenced off
+		}
+	}
+	if rec.Dedup != nil {
+		seen, err := txn.SeenDedup(rec.Dedup.Producer, rec.Dedup.Seq)
+		if err != nil || seen {
+			return err
+		}
+	}
+	switch rec.Kind {
+	case logrecord.KindInvoke:
+		return a.invoke(rec.Invoke)
+	case logrecord.KindInvokerEffect:
+		return a.effect(rec.InvokerEffect)
+	case logrecord.KindTimerFired:
+		return a.timerFired(rec.TimerFired)
+	case logrecord.KindInvocationResult:
+		return a.invocationResult(rec.InvocationResult)
+	case logrecord.KindTruncateOutbox:
+		return txn.TruncateOutbox(rec.TruncateOutbox.Seq)
+	}
+	return nil
+}
+
+const workflowAlreadyInvoked = "the workflow method was already invoked"
+
+func (a *applier) invoke(inv *logrecord.Invoke) error {
+	id := inv.InvocationID
+	st, err := a.status(id)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		return a.invokeExisting(inv, st)
+	}
+	st = &store.Status{
+		Target:                inv.Target,
+		IdempotencyKey:        inv.IdempotencyKey,
+		InvokedBy:             inv.InvokedBy,
+		CreatedAt:             a.rec.Time,
+		ModifiedAt:            a.rec.Time,
+		CompletionRetentionMs: inv.CompletionRetentionMs,
+	}
+	if inv.Caller != nil {
+		st.Callers = append(st.Callers, *inv.Caller)
+	}
+	input := &protocol.InputCommand{Value: protocol.NewValue(inv.Input)}
+	for _, h := range inv.Headers {
+		input.Headers = append(input.Headers, protocol.Header{Key: h.Key, Value: h.Value})
+	}
+	a.txn.PutJournalEntry(id, 0, store.JournalEntry{Type: uint16(protocol.InputCommandType), Payload: input.Marshal()})
+	st.JournalLen, st.CommandCount = 1, 1
+	if inv.Send && inv.RequestID != 0 {
+		resp := rpc.InvokeResponse{InvocationID: id, SendStatus: rpc.SendAccepted}
+		if inv.ExecutionTime > a.rec.Time {
+			resp.ExecutionTime = msTime(inv.ExecutionTime)
+		}
+		a.emit(ActReply{RequestID: inv.RequestID, Response: resp})
+	}
+	if inv.ExecutionTime > a.rec.Time {
+		st.Phase = store.PhaseScheduled
+		st.ExecutionTime = inv.ExecutionTime
+		if err := a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerStart, WakeAt: inv.ExecutionTime}); err != nil {
+			return err
+		}
+		return a.putStatus(id, st)
+	}
+	return a.start(id, st)
+}
+
+// invokeExisting handles an Invoke for an id that already exists: idempotent retries,
+// repeated workflow runs, or a one-way send repeated with its idempotency key.
+func (a *applier) invokeExisting(inv *logrecord.Invoke, st *store.Status) error {
+	id := inv.InvocationID
+	workflowRun := st.Target.HandlerType == "WORKFLOW"
+	if inv.Send {
+		if inv.RequestID != 0 {
+			a.emit(ActReply{RequestID: inv.RequestID, Response: rpc.InvokeResponse{InvocationID: id, SendStatus: rpc.SendPreviouslyAccepted}})
+		}
+		return nil
+	}
+	if workflowRun {
+		res := store.Result{Failed: true, Code: 409, Message: workflowAlreadyInvoked}
+		if inv.Caller != nil {
+			return a.deliver(*inv.Caller, res)
+		}
+		if inv.RequestID != 0 {
+			a.emit(ActReply{RequestID: inv.RequestID, Response: responseOf(id, res, 0)})
+		}
+		return nil
+	}
+	if st.Phase == store.PhaseCompleted {
+		if inv.Caller != nil {
+			return a.deliver(*inv.Caller, *st.Result)
+		}
+		if inv.RequestID != 0 {
+			a.emit(ActReply{RequestID: inv.RequestID, Response: responseOf(id, *st.Result, st.CompletedAt+st.CompletionRetentionMs)})
+		}
+		return nil
+	}
+	// Still running: the caller waits for the same result.
+	if inv.Caller != nil {
+		st.Callers = append(st.Callers, *inv.Caller)
+		return a.putStatus(id, st)
+	}
+	return nil // ingress callers wait on ActCompleted for this id
+}
+
+// start runs an invocation now, or queues it behind its object's lock.
+func (a *applier) start(id []byte, st *store.Status) error {
+	st.ModifiedAt = a.rec.Time
+	if st.Exclusive() {
+		holder, err := a.txn.Lock(st.Target.Service, st.Target.Key)
+		if err != nil {
+			return err
+		}
+		if holder != nil {
+			seq, err := a.txn.PushInbox(st.Target.Service, st.Target.Key, id)
+			if err != nil {
+				return err
+			}
+			st.Phase, st.InboxSeq = store.PhaseInboxed, seq
+			return a.putStatus(id, st)
+		}
+		a.txn.SetLock(st.Target.Service, st.Target.Key, id)
+	}
+	st.Phase = store.PhaseInvoked
+	a.emit(ActInvoke{ID: id})
+	return a.putStatus(id, st)
+}
+
+func (a *applier) addTimer(tf *logrecord.TimerFired) error {
+	if err := a.txn.PutTimer(tf); err != nil {
+		return err
+	}
+	a.emit(ActTimer{Timer: tf})
+	return nil
+}
+
+func (a *applier) effect(eff *logrecord.InvokerEffect) error {
+	id := eff.InvocationID
+	st, err := a.status(id)
+	if err != nil {
+		return err
+	}
+	if st == nil || st.Phase != store.PhaseInvoked {
+		return nil // a late effect of an attempt that no longer matters
+	}
+	st.ModifiedAt = a.rec.Time
+	if st.DeploymentID == "" && eff.DeploymentID != "" {
+		st.DeploymentID, st.ProtocolVersion = eff.DeploymentID, eff.ProtocolVersion
+	}
+	for i := range eff.Entries {
+		if err := a.appendEntry(id, st, &eff.Entries[i]); err != nil {
+			return fmt.Errorf("invocation %s entry %d: %w", invString(id), st.JournalLen, err)
+		}
+	}
+	switch eff.Kind {
+	case logrecord.EffectSuspend:
+		st.WaitingCompletions, st.WaitingSignals, st.WaitingNames = eff.WaitingCompletions, eff.WaitingSignals, eff.WaitingNames
+		ready, err := a.anyNotified(id, st)
+		if err != nil {
+			return err
+		}
+		if ready {
+			a.emit(ActInvoke{ID: id})
+		} else {
+			st.Phase = store.PhaseSuspended
+		}
+	case logrecord.EffectEnd:
+		res := store.Result{}
+		if st.Result != nil {
+			res = *st.Result
+		}
+		return a.complete(id, st, res)
+	case logrecord.EffectPause:
+		st.Phase = store.PhasePaused
+		st.LastFailure = eff.FailureMessage
+	case logrecord.EffectFail:
+		return a.complete(id, st, store.Result{Failed: true, Code: eff.FailureCode, Message: eff.FailureMessage})
+	}
+	return a.putStatus(id, st)
+}
+
+// anyNotified reports whether a notification a suspended invocation waits for is already in
+// its journal.
+func (a *applier) anyNotified(id []byte, st *store.Status) (bool, error) {
+	check := func(kind byte, ident []byte) (bool, error) { return a.txn.Notified(id, kind, ident) }
+	for _, c := range st.WaitingCompletions {
+		if ok, err := check(store.NotifyCompletion, store.CompletionIdent(c)); ok || err != nil {
+			return ok, err
+		}
+	}
+	for _, s := range st.WaitingSignals {
+		if ok, err := check(store.NotifySignal, store.CompletionIdent(s)); ok || err != nil {
+			return ok, err
+		}
+	}
+	for _, n := range st.WaitingNames {
+		if ok, err := check(store.NotifyName, []byte(n)); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// appendEntry adds one entry produced by an attempt to the journal and applies what the
+// command means.
+func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) error {
+	t := protocol.MessageType(e.Type)
+	if t.IsNotification() {
+		n := &protocol.Notification{}
+		if err := n.Unmarshal(e.Payload); err != nil {
+			return err
+		}
+		a.addNotification(id, st, store.JournalEntry{Type: e.Type, Flags: e.Flags, Payload: e.Payload}, n)
+		return nil
+	}
+	idx := st.JournalLen
+	a.txn.PutJournalEntry(id, idx, store.JournalEntry{Type: e.Type, Flags: e.Flags, Payload: e.Payload})
+	st.JournalLen++
+	if !t.IsCommand() {
+		return nil // custom entries are only stored
+	}
+	st.CommandCount++
+	key := st.Target.Key
+	switch t {
+	case protocol.OutputCommandType:
+		c := &protocol.OutputCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return err
+		}
+		if c.Failure != nil {
+			st.Result = &store.Result{Failed: true, Code: c.Failure.Code, Message: c.Failure.Message}
+		} else {
+			st.Result = &store.Result{Value: valueOf(c.Value)}
+		}
+	case protocol.SetStateCommandType:
+		c := &protocol.SetStateCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return err
+		}
+		a.txn.SetState(st.Target.Service, key, c.Key, valueOf(c.Value))
+	case protocol.ClearStateCommandType:
+		c := &protocol.ClearStateCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return err
+		}
+		a.txn.ClearState(st.Target.Service, key, c.Key)
+	case protocol.ClearAllStateCommandType:
+		return a.txn.ClearAllState(st.Target.Service, key)
+	case protocol.SleepCommandType:
+		c := &protocol.SleepCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return err
+		}
+		return a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerSleep, CompletionID: c.ResultCompletionID, WakeAt: int64(c.WakeUpTime)})
+	case protocol.CallCommandType:
+		c := &protocol.CallCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return err
+		}
+		return a.call(id, st, e.CallTarget, callSpec{
+			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
+			idIdx: c.InvocationIDNotificationIdx, resultID: c.ResultCompletionID, hasResult: true,
+		})
+	case protocol.OneWayCallCommandType:
+		c := &protocol.OneWayCallCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return err
+		}
+		return a.call(id, st, e.CallTarget, callSpec{
+			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
+			idIdx: c.InvocationIDNotificationIdx, invokeTime: int64(c.InvokeTime),
+		})
+	}
+	return nil
+}
+
+type callSpec struct {
+	parameter      []byte
+	headers        []protocol.Header
+	key            string
+	idempotencyKey *string
+	idIdx          uint32
+	resultID       uint32
+	hasResult      bool
+	invokeTime     int64
+}
+
+// call creates the callee of a Call or OneWayCall command and answers the command's
+// invocation-id notification.
+func (a *applier) call(callerID []byte, st *store.Status, target *logrecord.Target, c callSpec) error {
+	if target == nil {
+		return fmt.Errorf("call without a resolved target")
+	}
+	caller, err := ids.InvocationIDFromBytes(callerID)
+	if err != nil {
+		return err
+	}
+	var callee ids.InvocationID
+	switch {
+	case c.idempotencyKey != nil:
+		pk := ids.PartitionKeyOf(*c.idempotencyKey)
+		if c.key != "" {
+			pk = ids.PartitionKeyOf(c.key)
+		}
+		callee = ids.IdempotentInvocationID(pk, target.Service, c.key, target.Handler, *c.idempotencyKey)
+	case target.HandlerType == "WORKFLOW":
+		callee = ids.WorkflowInvocationID(ids.PartitionKeyOf(c.key), target.Service, c.key)
+	default:
+		pk := caller.PartitionKey // plain service calls stay on the caller's partition
+		if c.key != "" {
+			pk = ids.PartitionKeyOf(c.key)
+		}
+		h := sha256.New()
+		h.Write(callerID)
+		h.Write(binary.BigEndian.AppendUint32(nil, c.idIdx))
+		callee = ids.InvocationID{PartitionKey: pk}
+		copy(callee.UUID[:], h.Sum(nil))
+	}
+	tgt := *target
+	tgt.Key = c.key
+	inv := &logrecord.Invoke{
+		InvocationID:  callee.Bytes(),
+		Target:        tgt,
+		Input:         c.parameter,
+		InvokedBy:     caller.String(),
+		ExecutionTime: c.invokeTime,
+	}
+	if c.idempotencyKey != nil {
+		inv.IdempotencyKey = *c.idempotencyKey
+	}
+	for _, h := range c.headers {
+		inv.Headers = append(inv.Headers, logrecord.Header{Key: h.Key, Value: h.Value})
+	}
+	if c.hasResult {
+		inv.Caller = &logrecord.Caller{InvocationID: callerID, CompletionID: c.resultID}
+	}
+	// The id notification goes first: the SDK sees the callee id before its result.
+	n := &protocol.Notification{Kind: protocol.NotificationIDCompletion, CompletionID: c.idIdx, Result: protocol.ResultInvocationID, InvocationID: callee.String()}
+	a.addNotification(callerID, st, store.JournalEntry{Type: uint16(protocol.CallInvocationIDCompletionType), Payload: n.Marshal()}, n)
+	return a.route(callee.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvoke, Time: a.rec.Time, Invoke: inv})
+}
+
+// route applies a record addressed to a partition: here if it is ours, else through the
+// outbox.
+func (a *applier) route(pk ids.PartitionKey, rec *logrecord.Record) error {
+	p := ids.PartitionOf(pk, a.sm.NumPartitions)
+	if p == a.sm.Partition {
+		inner := &applier{sm: a.sm, txn: a.txn, rec: rec, emit: a.emit, statuses: a.statuses, dirty: a.dirty}
+		switch rec.Kind {
+		case logrecord.KindInvoke:
+			return inner.invoke(rec.Invoke)
+		case logrecord.KindInvocationResult:
+			return inner.invocationResult(rec.InvocationResult)
+		}
+		return fmt.Errorf("route: unexpected record kind %d", rec.Kind)
+	}
+	b, err := logrecord.Encode(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := a.txn.PushOutbox(p, b); err != nil {
+		return err
+	}
+	a.emit(ActOutbox{})
+	return nil
+}
+
+// addNotification appends a notification to a journal and wakes whoever waits for it.
+func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEntry, n *protocol.Notification) {
+	idx := st.JournalLen
+	a.txn.PutJournalEntry(id, idx, e)
+	st.JournalLen++
+	switch n.Kind {
+	case protocol.NotificationIDCompletion:
+		a.txn.MarkNotified(id, store.NotifyCompletion, store.CompletionIdent(n.CompletionID), idx)
+	case protocol.NotificationIDSignal:
+		a.txn.MarkNotified(id, store.NotifySignal, store.CompletionIdent(n.SignalID), idx)
+	case protocol.NotificationIDSignalName:
+		a.txn.MarkNotified(id, store.NotifyName, []byte(n.SignalName), idx)
+	}
+	switch st.Phase {
+	case store.PhaseInvoked:
+		a.emit(ActNotify{ID: id, Index: idx, Entry: e})
+	case store.PhaseSuspended:
+		if waitsFor(st, n) {
+			st.Phase = store.PhaseInvoked
+			st.WaitingCompletions, st.WaitingSignals, st.WaitingNames = nil, nil, nil
+			a.emit(ActInvoke{ID: id})
+		}
+	}
+}
+
+func waitsFor(st *store.Status, n *protocol.Notification) bool {
+	switch n.Kind {
+	case protocol.NotificationIDCompletion:
+		for _, c := range st.WaitingCompletions {
+			if c == n.CompletionID {
+				return true
+			}
+		}
+	case protocol.NotificationIDSignal:
+		for _, s := range st.WaitingSignals {
+			if s == n.SignalID {
+				return true
+			}
+		}
+	case protocol.NotificationIDSignalName:
+		for _, s := range st.WaitingNames {
+			if s == n.SignalName {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// complete ends an invocation: answers its callers, frees its object's lock for the next
+// queued invocation and keeps the result only as long as its retention says.
+func (a *applier) complete(id []byte, st *store.Status, res store.Result) error {
+	for _, c := range st.Callers {
+		if err := a.deliver(c, res); err != nil {
+			return err
+		}
+	}
+	var expires int64
+	if st.CompletionRetentionMs > 0 {
+		expires = a.rec.Time + st.CompletionRetentionMs
+	}
+	a.emit(ActCompleted{ID: id, Result: res, ExpiresAt: expires})
+	if st.Exclusive() {
+		a.txn.ReleaseLock(st.Target.Service, st.Target.Key)
+		next, err := a.txn.PopInbox(st.Target.Service, st.Target.Key)
+		if err != nil {
+			return err
+		}
+		if next != nil {
+			nst, err := a.status(next)
+			if err != nil {
+				return err
+			}
+			if nst != nil {
+				nst.InboxSeq = 0
+				if err := a.start(next, nst); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	a.txn.DeleteJournal(id, st.JournalLen)
+	if expires == 0 {
+		a.deleteStatus(id)
+		return nil
+	}
+	*st = store.Status{
+		Phase: store.PhaseCompleted, Target: st.Target, IdempotencyKey: st.IdempotencyKey,
+		InvokedBy: st.InvokedBy, CreatedAt: st.CreatedAt, ModifiedAt: a.rec.Time,
+		CompletedAt: a.rec.Time, CompletionRetentionMs: st.CompletionRetentionMs, Result: &res,
+		DeploymentID: st.DeploymentID, ProtocolVersion: st.ProtocolVersion,
+	}
+	if err := a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerCleanup, WakeAt: expires}); err != nil {
+		return err
+	}
+	return a.putStatus(id, st)
+}
+
+// deliver sends a callee's result to its caller.
+func (a *applier) deliver(c logrecord.Caller, res store.Result) error {
+	caller, err := ids.InvocationIDFromBytes(c.InvocationID)
+	if err != nil {
+		return err
+	}
+	ir := &logrecord.InvocationResult{InvocationID: c.InvocationID, CompletionID: c.CompletionID,
+		Value: res.Value, Failed: res.Failed, FailureCode: res.Code, FailureMsg: res.Message}
+	return a.route(caller.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvocationResult, Time: a.rec.Time, InvocationResult: ir})
+}
+
+func (a *applier) invocationResult(ir *logrecord.InvocationResult) error {
+	st, err := a.status(ir.InvocationID)
+	if err != nil || st == nil || st.Phase == store.PhaseCompleted {
+		return err
+	}
+	n := &protocol.Notification{Kind: protocol.NotificationIDCompletion, CompletionID: ir.CompletionID}
+	if ir.Failed {
+		n.Result = protocol.ResultFailure
+		n.Failure = &protocol.Failure{Code: ir.FailureCode, Message: ir.FailureMsg}
+	} else {
+		n.Result = protocol.ResultValue
+		n.Value = ir.Value
+	}
+	a.addNotification(ir.InvocationID, st, store.JournalEntry{Type: uint16(protocol.CallCompletionType), Payload: n.Marshal()}, n)
+	return a.putStatus(ir.InvocationID, st)
+}
+
+func (a *applier) timerFired(tf *logrecord.TimerFired) error {
+	existed, err := a.txn.TakeTimer(tf)
+	if err != nil || !existed {
+		return err
+	}
+	st, err := a.status(tf.InvocationID)
+	if err != nil || st == nil {
+		return err
+	}
+	switch tf.Kind {
+	case logrecord.TimerSleep:
+		if st.Phase == store.PhaseCompleted {
+			return nil
+		}
+		n := &protocol.Notification{Kind: protocol.NotificationIDCompletion, CompletionID: tf.CompletionID, Result: protocol.ResultVoid}
+		a.addNotification(tf.InvocationID, st, store.JournalEntry{Type: uint16(protocol.SleepCompletionType), Payload: n.Marshal()}, n)
+		return a.putStatus(tf.InvocationID, st)
+	case logrecord.TimerStart:
+		if st.Phase != store.PhaseScheduled {
+			return nil
+		}
+		return a.start(tf.InvocationID, st)
+	case logrecord.TimerCleanup:
+		if st.Phase == store.PhaseCompleted {
+			a.deleteStatus(tf.InvocationID)
+		}
+	}
+	return nil
+}

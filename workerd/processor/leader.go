@@ -1,0 +1,209 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/workerd/store"
+)
+
+// Leader is the acting side of a partition processor: it appends records on behalf of
+// ingress requests, the invoker, timers and the shuffler, and executes the actions that
+// applying records produces.
+type Leader struct {
+	p      *Processor
+	epoch  uint64
+	timers *timerService
+	shuf   *shuffler
+
+	nextRequest atomic.Uint64
+	mu          sync.Mutex
+	replies     map[uint64]chan rpc.InvokeResponse   // by ingress request id
+	waiters     map[string][]chan rpc.InvokeResponse // by invocation id
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+}
+
+func newLeader(p *Processor, epoch uint64) *Leader {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Leader{
+		p:       p,
+		epoch:   epoch,
+		replies: map[uint64]chan rpc.InvokeResponse{},
+		waiters: map[string][]chan rpc.InvokeResponse{},
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	l.timers = newTimerService(l)
+	l.shuf = newShuffler(l)
+	return l
+}
+
+// Partition is the id of the led partition.
+func (l *Leader) Partition() uint32 { return l.p.cfg.Partition }
+
+// Store is the led partition's store.
+func (l *Leader) Store() *store.Partition { return l.p.cfg.Store }
+
+// Epoch is the leader's epoch.
+func (l *Leader) Epoch() uint64 { return l.epoch }
+
+// Context ends when the leadership ends.
+func (l *Leader) Context() context.Context { return l.ctx }
+
+func (l *Leader) stop() {
+	l.cancel()
+	l.p.cfg.Invoker.StopPartition(l.p.cfg.Partition)
+	l.wg.Wait()
+}
+
+func (l *Leader) stamp(r *logrecord.Record) []byte {
+	r.Epoch = l.epoch
+	r.Time = nowMs()
+	b, err := logrecord.Encode(r)
+	if err != nil {
+		panic(fmt.Sprintf("encode own log record: %v", err)) // only plain data: cannot fail
+	}
+	return b
+}
+
+// appendRecord appends a record with the leader's epoch and waits until it is durable.
+func (l *Leader) appendRecord(ctx context.Context, r *logrecord.Record) (bifrost.LSN, error) {
+	return l.p.cfg.Log.Append(ctx, [][]byte{l.stamp(r)})
+}
+
+// AppendAsync appends a record with the leader's epoch; done runs once it is durable.
+// Records appended from one goroutine keep their order.
+func (l *Leader) AppendAsync(r *logrecord.Record, done func(error)) {
+	l.p.cfg.Log.AppendAsync([][]byte{l.stamp(r)}, func(_ bifrost.LSN, err error) {
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+// activate re-derives pending work from the store when the leadership starts.
+func (l *Leader) activate(ctx context.Context) error {
+	part := l.p.cfg.Store
+	statuses, err := part.Statuses()
+	if err != nil {
+		return err
+	}
+	for _, s := range statuses {
+		if s.Status.Phase == store.PhaseInvoked {
+			l.p.cfg.Invoker.Invoke(l, s.ID)
+		}
+	}
+	timers, err := part.Timers()
+	if err != nil {
+		return err
+	}
+	for _, t := range timers {
+		l.timers.add(t)
+	}
+	l.wg.Add(2)
+	go func() { defer l.wg.Done(); l.timers.run(l.ctx) }()
+	go func() { defer l.wg.Done(); l.shuf.run(l.ctx) }()
+	l.shuf.nudge()
+	return nil
+}
+
+func (l *Leader) dispatch(a Action) {
+	switch a := a.(type) {
+	case ActInvoke:
+		l.p.cfg.Invoker.Invoke(l, a.ID)
+	case ActNotify:
+		l.p.cfg.Invoker.Notify(l, a.ID, a.Index, a.Entry)
+	case ActTimer:
+		l.timers.add(a.Timer)
+	case ActOutbox:
+		l.shuf.nudge()
+	case ActReply:
+		l.mu.Lock()
+		ch := l.replies[a.RequestID]
+		delete(l.replies, a.RequestID)
+		l.mu.Unlock()
+		if ch != nil {
+			ch <- a.Response
+		}
+	case ActCompleted:
+		l.mu.Lock()
+		ws := l.waiters[string(a.ID)]
+		delete(l.waiters, string(a.ID))
+		l.mu.Unlock()
+		if len(ws) > 0 {
+			resp := responseOf(a.ID, a.Result, a.ExpiresAt)
+			for _, ch := range ws {
+				ch <- resp
+			}
+		}
+	}
+}
+
+// Invoke serves an ingress request: it appends the Invoke record and waits for the answer
+// (the durable acceptance of a send, or the result of a call).
+func (l *Leader) Invoke(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
+	reqID := l.nextRequest.Add(1)
+	ch := make(chan rpc.InvokeResponse, 2) // at most one reply and one completion
+	idKey := string(req.InvocationID)
+	l.mu.Lock()
+	l.replies[reqID] = ch
+	if !req.Send {
+		l.waiters[idKey] = append(l.waiters[idKey], ch)
+	}
+	l.mu.Unlock()
+	defer l.forget(reqID, idKey, ch)
+
+	inv := &logrecord.Invoke{
+		InvocationID:   req.InvocationID,
+		Target:         logrecord.Target{Service: req.Target.Service, Handler: req.Target.Handler, Key: req.Target.Key, ServiceType: req.Target.ServiceType, HandlerType: req.Target.HandlerType},
+		Input:          req.Input,
+		IdempotencyKey: req.IdempotencyKey,
+		RequestID:      reqID,
+		Send:           req.Send,
+	}
+	if !req.ExecutionTime.IsZero() {
+		inv.ExecutionTime = req.ExecutionTime.UnixMilli()
+	}
+	if req.CompletionRetention > 0 {
+		inv.CompletionRetentionMs = req.CompletionRetention.Milliseconds()
+	}
+	for _, h := range req.Headers {
+		inv.Headers = append(inv.Headers, logrecord.Header{Key: h.Key, Value: h.Value})
+	}
+	if _, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindInvoke, Invoke: inv}); err != nil {
+		return nil, fmt.Errorf("append invoke: %w", err)
+	}
+	select {
+	case resp := <-ch:
+		return &resp, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.ctx.Done():
+		return nil, rpc.ErrNotLeader
+	}
+}
+
+func (l *Leader) forget(reqID uint64, idKey string, ch chan rpc.InvokeResponse) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.replies, reqID)
+	ws := l.waiters[idKey]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(l.waiters, idKey)
+	} else {
+		l.waiters[idKey] = ws
+	}
+}

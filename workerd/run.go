@@ -1,0 +1,47 @@
+package workerd
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rpc"
+)
+
+// Routes adds the worker's fabric endpoints (Invoke for ingress nodes) to mux.
+func (w *Worker) Routes(mux *http.ServeMux) {
+	mux.Handle(rpc.InvokePath, rpc.ServeInvoke(w))
+}
+
+// Run runs the worker role as its own daemon: metadata comes from the metadata servers in
+// [metadata-client] addresses, and the ingress reaches it on the fabric address.
+func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
+	if len(cfg.MetadataClient.Addresses) == 0 {
+		return fmt.Errorf("workerd: [metadata-client] addresses is empty: name the metadata servers")
+	}
+	meta := metadata.NewClient(cfg.MetadataClient.Addresses, &http.Client{})
+	w := New(cfg, meta, logger)
+	ln, err := net.Listen("tcp", cfg.BindAddress)
+	if err != nil {
+		return fmt.Errorf("workerd: listen on fabric address %s (bind-address): %w", cfg.BindAddress, err)
+	}
+	mux := http.NewServeMux()
+	w.Routes(mux)
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	if err := metadata.RegisterNode(ctx, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: cfg.AdvertisedAddress}); err != nil {
+		return fmt.Errorf("workerd: register node: %w", err)
+	}
+	logger.Info("worker ready", "fabric", ln.Addr().String())
+	<-ctx.Done()
+	return w.Close()
+}

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"gorestate.dev/shared/logrecord"
+)
+
+// Phase is where an invocation is in its life.
+type Phase string
+
+const (
+	PhaseScheduled Phase = "scheduled" // waiting for its execution time
+	PhaseInboxed   Phase = "inboxed"   // waiting for its virtual object's lock
+	PhaseInvoked   Phase = "invoked"   // running (or retrying) on the leader's invoker
+	PhaseSuspended Phase = "suspended" // waiting for a notification
+	PhasePaused    Phase = "paused"    // retries exhausted; waits for an operator
+	PhaseCompleted Phase = "completed" // result kept for its retention
+)
+
+// Result is the outcome of a completed invocation.
+type Result struct {
+	Value   []byte `json:"v,omitempty"`
+	Failed  bool   `json:"f,omitempty"`
+	Code    uint32 `json:"c,omitempty"`
+	Message string `json:"m,omitempty"`
+}
+
+// Status is the invocation status table row.
+type Status struct {
+	Phase          Phase              `json:"p"`
+	Target         logrecord.Target   `json:"t"`
+	IdempotencyKey string             `json:"ik,omitempty"`
+	InvokedBy      string             `json:"by,omitempty"`
+	Callers        []logrecord.Caller `json:"c,omitempty"`
+	CreatedAt      int64              `json:"ca"`
+	ModifiedAt     int64              `json:"ma"`
+	ExecutionTime  int64              `json:"x,omitempty"`
+	InboxSeq       uint64             `json:"iq,omitempty"`
+	// JournalLen counts journal entries (commands and notifications).
+	JournalLen   uint32 `json:"jl"`
+	CommandCount uint32 `json:"cc"`
+	// Suspension: resume on any of these.
+	WaitingCompletions []uint32 `json:"wc,omitempty"`
+	WaitingSignals     []uint32 `json:"ws,omitempty"`
+	WaitingNames       []string `json:"wn,omitempty"`
+	// CompletionRetentionMs keeps the result after completion.
+	CompletionRetentionMs int64   `json:"cr,omitempty"`
+	CompletedAt           int64   `json:"cd,omitempty"`
+	Result                *Result `json:"r,omitempty"`
+	DeploymentID          string  `json:"dp,omitempty"`
+	ProtocolVersion       uint32  `json:"pv,omitempty"`
+	LastFailure           string  `json:"lf,omitempty"`
+}
+
+// Exclusive reports whether the invocation must hold its object's lock to run.
+func (s *Status) Exclusive() bool {
+	return s.Target.HandlerType == "EXCLUSIVE" || s.Target.HandlerType == "WORKFLOW"
+}
+
+func (p *Partition) statusKey(id []byte) []byte { return p.key(tStatus, id) }
+
+func decodeStatus(v []byte) (*Status, error) {
+	s := &Status{}
+	if err := json.Unmarshal(v, s); err != nil {
+		return nil, fmt.Errorf("decode invocation status: %w", err)
+	}
+	return s, nil
+}
+
+// Status reads an invocation's status; nil if absent.
+func (t *Txn) Status(id []byte) (*Status, error) {
+	v, ok, err := t.get(t.p.statusKey(id))
+	if err != nil || !ok {
+		return nil, err
+	}
+	return decodeStatus(v)
+}
+
+// PutStatus writes an invocation's status.
+func (t *Txn) PutStatus(id []byte, s *Status) error {
+	v, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode invocation status: %w", err)
+	}
+	t.put(t.p.statusKey(id), v)
+	return nil
+}
+
+// DeleteStatus removes an invocation's status.
+func (t *Txn) DeleteStatus(id []byte) { t.del(t.p.statusKey(id)) }
+
+// Status reads an invocation's status from the snapshot; nil if absent.
+func (s *Snapshot) Status(id []byte) (*Status, error) {
+	v, ok, err := s.get(s.p.statusKey(id))
+	if err != nil || !ok {
+		return nil, err
+	}
+	return decodeStatus(v)
+}
+
+// StatusEntry is one row of a status scan.
+type StatusEntry struct {
+	ID     []byte
+	Status *Status
+}
+
+// Statuses returns every invocation status of the partition (used when a leader starts, to
+// re-derive pending work).
+func (p *Partition) Statuses() ([]StatusEntry, error) {
+	prefix := p.key(tStatus)
+	it := p.db.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	var out []StatusEntry
+	for it.Next() {
+		s, err := decodeStatus(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, StatusEntry{ID: append([]byte(nil), it.Key()[len(prefix):]...), Status: s})
+	}
+	return out, it.Error()
+}

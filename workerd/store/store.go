@@ -1,0 +1,155 @@
+// Package store owns a worker's partition store: the tables every partition processor keeps in
+// goleveldb (invocation status, journals, state, inboxes, locks, timers, outbox, dedup and
+// the applied LSN). One database holds all partitions of a node; keys start with the
+// partition id so each partition's data is one contiguous range.
+//
+// The store is a view derived from the partition logs: writes are not fsynced because a crash
+// only loses a suffix that the processor re-applies from the log (the applied LSN is written
+// in the same batch as the effects of the records up to it).
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+)
+
+// Table prefixes (one byte after the partition id). Stored on disk: never reuse.
+const (
+	tStatus   = 's'
+	tJournal  = 'j'
+	tNotified = 'n'
+	tState    = 'v'
+	tLock     = 'l'
+	tInbox    = 'i'
+	tTimer    = 't'
+	tOutbox   = 'o'
+	tDedup    = 'd'
+	tMeta     = 'm'
+)
+
+// Meta keys.
+const (
+	metaApplied   = 'a'
+	metaEpoch     = 'e'
+	metaInboxSeq  = 'q'
+	metaOutboxSeq = 'o'
+)
+
+// DB is a node's partition store.
+type DB struct {
+	ldb *leveldb.DB
+}
+
+// Open opens (or creates) the store in dir.
+func Open(dir string) (*DB, error) {
+	ldb, err := leveldb.OpenFile(dir, &opt.Options{
+		// Small values, point lookups: bloom filters keep misses off the disk.
+		Filter:             nil,
+		WriteBuffer:        8 << 20,
+		BlockCacheCapacity: 8 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open partition store %s: %w", dir, err)
+	}
+	return &DB{ldb: ldb}, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.ldb.Close() }
+
+// Partition returns the view of one partition.
+func (db *DB) Partition(id uint32) *Partition {
+	return &Partition{db: db.ldb, id: id}
+}
+
+// Partition is the store of one partition.
+type Partition struct {
+	db *leveldb.DB
+	id uint32
+}
+
+// ID is the partition id.
+func (p *Partition) ID() uint32 { return p.id }
+
+func (p *Partition) key(table byte, parts ...[]byte) []byte {
+	n := 5
+	for _, x := range parts {
+		n += len(x)
+	}
+	k := make([]byte, 5, n)
+	binary.BigEndian.PutUint32(k, p.id)
+	k[4] = table
+	for _, x := range parts {
+		k = append(k, x...)
+	}
+	return k
+}
+
+func u32(v uint32) []byte {
+	b := make([]byte, 4)
+	binary.BigEndian.PutUint32(b, v)
+	return b
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// objectKey encodes (service, key) so that no (service, key) pair is a prefix of another.
+func objectKey(service, key string) []byte {
+	b := make([]byte, 0, 6+len(service)+len(key))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(service)))
+	b = append(b, service...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(key)))
+	b = append(b, key...)
+	return b
+}
+
+func (p *Partition) get(k []byte) ([]byte, bool, error) {
+	v, err := p.db.Get(k, nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("partition %d store get: %w", p.id, err)
+	}
+	return v, true, nil
+}
+
+// Snapshot is a consistent read view of a partition.
+type Snapshot struct {
+	p    *Partition
+	snap *leveldb.Snapshot
+}
+
+// Snapshot returns a consistent read view; Release it when done.
+func (p *Partition) Snapshot() (*Snapshot, error) {
+	s, err := p.db.GetSnapshot()
+	if err != nil {
+		return nil, fmt.Errorf("partition %d snapshot: %w", p.id, err)
+	}
+	return &Snapshot{p: p, snap: s}, nil
+}
+
+// Release frees the snapshot.
+func (s *Snapshot) Release() { s.snap.Release() }
+
+func (s *Snapshot) get(k []byte) ([]byte, bool, error) {
+	v, err := s.snap.Get(k, nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return v, true, nil
+}
+
+func prefixRange(prefix []byte) *util.Range { return util.BytesPrefix(prefix) }

@@ -1,0 +1,250 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	"gorestate.dev/shared/logrecord"
+)
+
+// --- virtual object state ---
+
+func (p *Partition) stateKey(service, key string, name []byte) []byte {
+	return p.key(tState, objectKey(service, key), name)
+}
+
+// SetState sets one state entry of an object.
+func (t *Txn) SetState(service, key string, name, value []byte) {
+	t.put(t.p.stateKey(service, key, name), value)
+}
+
+// ClearState removes one state entry.
+func (t *Txn) ClearState(service, key string, name []byte) {
+	t.del(t.p.stateKey(service, key, name))
+}
+
+// ClearAllState removes every state entry of an object.
+func (t *Txn) ClearAllState(service, key string) error {
+	kvs, err := t.scan(t.p.stateKey(service, key, nil), 0)
+	if err != nil {
+		return err
+	}
+	for _, x := range kvs {
+		t.del(x.k)
+	}
+	return nil
+}
+
+// StateEntry is one key/value of an object's state.
+type StateEntry struct {
+	Key, Value []byte
+}
+
+// State returns the whole state of an object from the snapshot.
+func (s *Snapshot) State(service, key string) ([]StateEntry, error) {
+	prefix := s.p.stateKey(service, key, nil)
+	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	var out []StateEntry
+	for it.Next() {
+		out = append(out, StateEntry{
+			Key:   append([]byte(nil), it.Key()[len(prefix):]...),
+			Value: append([]byte(nil), it.Value()...),
+		})
+	}
+	return out, it.Error()
+}
+
+// --- object locks ---
+
+// Lock returns the invocation holding an object's exclusive lock, or nil.
+func (t *Txn) Lock(service, key string) ([]byte, error) {
+	v, ok, err := t.get(t.p.key(tLock, objectKey(service, key)))
+	if !ok {
+		return nil, err
+	}
+	return v, err
+}
+
+// SetLock gives an object's lock to an invocation.
+func (t *Txn) SetLock(service, key string, id []byte) {
+	t.put(t.p.key(tLock, objectKey(service, key)), id)
+}
+
+// ReleaseLock frees an object's lock.
+func (t *Txn) ReleaseLock(service, key string) {
+	t.del(t.p.key(tLock, objectKey(service, key)))
+}
+
+// --- inboxes ---
+
+// PushInbox enqueues an invocation behind an object's lock and returns its sequence number.
+func (t *Txn) PushInbox(service, key string, id []byte) (uint64, error) {
+	seq, err := t.nextSeq(metaInboxSeq)
+	if err != nil {
+		return 0, err
+	}
+	t.put(t.p.key(tInbox, objectKey(service, key), u64(seq)), id)
+	return seq, nil
+}
+
+// PopInbox removes and returns the oldest invocation queued for an object, or nil.
+func (t *Txn) PopInbox(service, key string) ([]byte, error) {
+	kvs, err := t.scan(t.p.key(tInbox, objectKey(service, key)), 1)
+	if err != nil || len(kvs) == 0 {
+		return nil, err
+	}
+	t.del(kvs[0].k)
+	return kvs[0].v, nil
+}
+
+// --- timers ---
+
+// TimerKey orders timers by wake-up time.
+func (p *Partition) timerKey(tf *logrecord.TimerFired) []byte {
+	return p.key(tTimer, u64(uint64(tf.WakeAt)), tf.InvocationID, []byte{byte(tf.Kind)}, u32(tf.CompletionID))
+}
+
+// PutTimer stores a durable timer.
+func (t *Txn) PutTimer(tf *logrecord.TimerFired) error {
+	v, err := json.Marshal(tf)
+	if err != nil {
+		return err
+	}
+	t.put(t.p.timerKey(tf), v)
+	return nil
+}
+
+// TakeTimer deletes a timer and reports whether it existed (a timer fires at most once).
+func (t *Txn) TakeTimer(tf *logrecord.TimerFired) (bool, error) {
+	k := t.p.timerKey(tf)
+	_, ok, err := t.get(k)
+	if err != nil || !ok {
+		return false, err
+	}
+	t.del(k)
+	return true, nil
+}
+
+// Timers returns every timer of the partition in wake-up order.
+func (p *Partition) Timers() ([]*logrecord.TimerFired, error) {
+	it := p.db.NewIterator(prefixRange(p.key(tTimer)), nil)
+	defer it.Release()
+	var out []*logrecord.TimerFired
+	for it.Next() {
+		tf := &logrecord.TimerFired{}
+		if err := json.Unmarshal(it.Value(), tf); err != nil {
+			return nil, fmt.Errorf("decode timer: %w", err)
+		}
+		out = append(out, tf)
+	}
+	return out, it.Error()
+}
+
+// --- outbox ---
+
+// OutboxMessage is a record waiting to be appended to another partition's log.
+type OutboxMessage struct {
+	Seq       uint64
+	Partition uint32
+	Record    []byte
+}
+
+// PushOutbox stores a record for another partition and returns its sequence number.
+func (t *Txn) PushOutbox(partition uint32, record []byte) (uint64, error) {
+	seq, err := t.nextSeq(metaOutboxSeq)
+	if err != nil {
+		return 0, err
+	}
+	v := binary.BigEndian.AppendUint32(nil, partition)
+	t.put(t.p.key(tOutbox, u64(seq)), append(v, record...))
+	return seq, nil
+}
+
+// TruncateOutbox drops outbox messages up to and including seq.
+func (t *Txn) TruncateOutbox(seq uint64) error {
+	kvs, err := t.scan(t.p.key(tOutbox), 0)
+	if err != nil {
+		return err
+	}
+	for _, x := range kvs {
+		if binary.BigEndian.Uint64(x.k[len(x.k)-8:]) > seq {
+			break
+		}
+		t.del(x.k)
+	}
+	return nil
+}
+
+// Outbox returns the pending outbox messages with seq > after.
+func (p *Partition) Outbox(after uint64) ([]OutboxMessage, error) {
+	it := p.db.NewIterator(prefixRange(p.key(tOutbox)), nil)
+	defer it.Release()
+	var out []OutboxMessage
+	for it.Next() {
+		k, v := it.Key(), it.Value()
+		seq := binary.BigEndian.Uint64(k[len(k)-8:])
+		if seq <= after || len(v) < 4 {
+			continue
+		}
+		out = append(out, OutboxMessage{Seq: seq, Partition: binary.BigEndian.Uint32(v), Record: append([]byte(nil), v[4:]...)})
+	}
+	return out, it.Error()
+}
+
+// --- dedup ---
+
+// SeenDedup reports whether a message from producer with seq was applied already, and if
+// not, records it.
+func (t *Txn) SeenDedup(producer uint32, seq uint64) (bool, error) {
+	k := t.p.key(tDedup, u32(producer))
+	v, ok, err := t.get(k)
+	if err != nil {
+		return false, err
+	}
+	if ok && binary.BigEndian.Uint64(v) >= seq {
+		return true, nil
+	}
+	t.put(k, u64(seq))
+	return false, nil
+}
+
+// --- meta ---
+
+func (t *Txn) nextSeq(which byte) (uint64, error) {
+	k := t.p.key(tMeta, []byte{which})
+	v, ok, err := t.get(k)
+	if err != nil {
+		return 0, err
+	}
+	var seq uint64 = 1
+	if ok {
+		seq = binary.BigEndian.Uint64(v) + 1
+	}
+	t.put(k, u64(seq))
+	return seq, nil
+}
+
+// SetApplied records the LSN of the last applied record.
+func (t *Txn) SetApplied(lsn uint64) { t.put(t.p.key(tMeta, []byte{metaApplied}), u64(lsn)) }
+
+// SetEpoch records the current leader epoch.
+func (t *Txn) SetEpoch(epoch uint64) { t.put(t.p.key(tMeta, []byte{metaEpoch}), u64(epoch)) }
+
+// Epoch returns the current leader epoch.
+func (t *Txn) Epoch() (uint64, error) { return t.meta(metaEpoch) }
+
+func (t *Txn) meta(which byte) (uint64, error) {
+	v, ok, err := t.get(t.p.key(tMeta, []byte{which}))
+	if err != nil || !ok {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Applied returns the LSN of the last applied record (0 if none).
+func (p *Partition) Applied() (uint64, error) { return p.Begin().meta(metaApplied) }
+
+// Epoch returns the stored leader epoch.
+func (p *Partition) Epoch() (uint64, error) { return p.Begin().meta(metaEpoch) }

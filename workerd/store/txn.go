@@ -1,0 +1,85 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+)
+
+// Txn collects the writes of applying log records and reads its own writes. Commit writes
+// them in one atomic batch.
+type Txn struct {
+	p       *Partition
+	batch   leveldb.Batch
+	overlay map[string][]byte // nil value = deleted
+}
+
+// Begin starts a transaction on the partition.
+func (p *Partition) Begin() *Txn {
+	return &Txn{p: p, overlay: make(map[string][]byte)}
+}
+
+// Commit writes the transaction atomically. It does not fsync: see the package comment.
+func (t *Txn) Commit() error {
+	if t.batch.Len() == 0 {
+		return nil
+	}
+	if err := t.p.db.Write(&t.batch, &opt.WriteOptions{Sync: false}); err != nil {
+		return fmt.Errorf("partition %d commit: %w", t.p.id, err)
+	}
+	t.batch.Reset()
+	clear(t.overlay)
+	return nil
+}
+
+func (t *Txn) put(k, v []byte) {
+	t.batch.Put(k, v)
+	t.overlay[string(k)] = v
+}
+
+func (t *Txn) del(k []byte) {
+	t.batch.Delete(k)
+	t.overlay[string(k)] = nil
+}
+
+func (t *Txn) get(k []byte) ([]byte, bool, error) {
+	if v, ok := t.overlay[string(k)]; ok {
+		return v, v != nil, nil
+	}
+	return t.p.get(k)
+}
+
+type kv struct {
+	k, v []byte
+}
+
+// scan returns up to limit (0 = all) key/values under prefix in key order, merging the
+// transaction's own writes.
+func (t *Txn) scan(prefix []byte, limit int) ([]kv, error) {
+	var out []kv
+	it := t.p.db.NewIterator(prefixRange(prefix), nil)
+	for it.Next() {
+		k := it.Key()
+		if _, shadowed := t.overlay[string(k)]; shadowed {
+			continue
+		}
+		out = append(out, kv{append([]byte(nil), k...), append([]byte(nil), it.Value()...)})
+	}
+	it.Release()
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("partition %d scan: %w", t.p.id, err)
+	}
+	for k, v := range t.overlay {
+		if v != nil && bytes.HasPrefix([]byte(k), prefix) {
+			out = append(out, kv{[]byte(k), v})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].k, out[j].k) < 0 })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}

@@ -1,0 +1,202 @@
+// Package workerd is the worker role: it runs one partition processor per partition on top
+// of the partition logs and the partition store, and the invoker that executes invocations
+// against SDK deployments. Run starts it as its own daemon; New lets other programs compose
+// it with the other roles in one process.
+package workerd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/localloglet"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/shared/schema"
+	"gorestate.dev/workerd/invoker"
+	"gorestate.dev/workerd/processor"
+	"gorestate.dev/workerd/store"
+)
+
+// Worker runs the partitions of one node.
+type Worker struct {
+	cfg    *config.Config
+	meta   metadata.Store
+	log    hclog.Logger
+	schema atomic.Pointer[schema.Registry]
+
+	logs  *localloglet.Store
+	db    *store.DB
+	inv   *invoker.Invoker
+	procs []*processor.Processor
+	wg    sync.WaitGroup
+}
+
+// New creates a worker that reads metadata from meta.
+func New(cfg *config.Config, meta metadata.Store, logger hclog.Logger) *Worker {
+	w := &Worker{cfg: cfg, meta: meta, log: logger.Named("worker")}
+	w.schema.Store(&schema.Registry{Services: map[string]*schema.Service{}})
+	return w
+}
+
+// Start opens the worker's storage, waits for the cluster to be provisioned and starts every
+// partition processor. It returns once all partitions lead and are ready for requests.
+func (w *Worker) Start(ctx context.Context) error {
+	dir := w.cfg.NodeDir()
+	var err error
+	if w.logs, err = localloglet.Open(filepath.Join(dir, "local-loglet"), localloglet.Options{}); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	if w.db, err = store.Open(filepath.Join(dir, "db")); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	table, logs, err := w.waitProvisioned(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.loadSchema(ctx); err != nil {
+		return err
+	}
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); w.watchSchema(ctx) }()
+
+	client := &http.Client{Transport: h2c.NewTransport()}
+	w.inv = invoker.New(invoker.Options{
+		Schema:            func() *schema.Registry { return w.schema.Load() },
+		HTTPClient:        client,
+		InactivityTimeout: w.cfg.Worker.Invoker.InactivityTimeout.Duration(),
+		AbortTimeout:      w.cfg.Worker.Invoker.AbortTimeout.Duration(),
+		ConcurrencyLimit:  w.cfg.Worker.Invoker.ConcurrentInvocationsLimit,
+		NodeName:          w.cfg.NodeName,
+		Logger:            w.log,
+	})
+	loglets := make([]bifrost.Loglet, table.NumPartitions)
+	for p := uint32(0); p < table.NumPartitions; p++ {
+		chain := logs.Chains[p]
+		if len(chain) != 1 || chain[0].Provider != "local" || chain[0].BaseLSN != 1 {
+			return fmt.Errorf("worker: log of partition %d has an unsupported segment chain %+v (only one local segment is supported)", p, chain)
+		}
+		loglets[p] = w.logs.Loglet(chain[0].LogletID)
+	}
+	logOf := func(p uint32) (bifrost.Loglet, error) {
+		if p >= uint32(len(loglets)) {
+			return nil, fmt.Errorf("no partition %d", p)
+		}
+		return loglets[p], nil
+	}
+	for p := uint32(0); p < table.NumPartitions; p++ {
+		proc := processor.New(processor.Config{
+			Partition: p, NumPartitions: table.NumPartitions,
+			Store: w.db.Partition(p), Log: loglets[p], Logs: logOf,
+			Invoker: w.inv, Logger: w.log,
+		})
+		w.procs = append(w.procs, proc)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			if err := proc.Run(ctx); err != nil {
+				w.log.Error("partition processor stopped", "partition", p, "error", err)
+			}
+		}()
+	}
+	for _, proc := range w.procs {
+		select {
+		case <-proc.Ready():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Close waits for the processors (whose context must be done) and closes storage.
+func (w *Worker) Close() error {
+	w.wg.Wait()
+	var errs []error
+	if w.logs != nil {
+		errs = append(errs, w.logs.Close())
+	}
+	if w.db != nil {
+		errs = append(errs, w.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (w *Worker) waitProvisioned(ctx context.Context) (*metadata.PartitionTable, *metadata.Logs, error) {
+	for {
+		table, terr := getJSON[metadata.PartitionTable](ctx, w.meta, metadata.KeyPartitionTable)
+		logs, lerr := getJSON[metadata.Logs](ctx, w.meta, metadata.KeyLogs)
+		if terr == nil && lerr == nil {
+			return table, logs, nil
+		}
+		w.log.Info("waiting for the cluster to be provisioned", "error", errors.Join(terr, lerr))
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func getJSON[T any](ctx context.Context, s metadata.Store, key string) (*T, error) {
+	v, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	out := new(T)
+	if err := json.Unmarshal(v.Value, out); err != nil {
+		return nil, fmt.Errorf("decode metadata %s: %w", key, err)
+	}
+	return out, nil
+}
+
+func (w *Worker) loadSchema(ctx context.Context) error {
+	v, err := w.meta.Get(ctx, metadata.KeySchema)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("worker: read schema: %w", err)
+	}
+	return w.setSchema(v)
+}
+
+func (w *Worker) setSchema(v metadata.Versioned) error {
+	reg, err := schema.Decode(v.Value)
+	if err != nil {
+		return fmt.Errorf("worker: decode schema v%d: %w", v.Version, err)
+	}
+	w.schema.Store(reg)
+	return nil
+}
+
+func (w *Worker) watchSchema(ctx context.Context) {
+	metadata.Watch(ctx, w.meta, metadata.KeySchema, func(v metadata.Versioned) {
+		if err := w.setSchema(v); err != nil {
+			w.log.Error("schema update", "error", err)
+		}
+	})
+}
+
+// Invoke serves an ingress request on the leader of its partition.
+func (w *Worker) Invoke(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
+	if int(req.Partition) >= len(w.procs) {
+		return nil, fmt.Errorf("worker: no partition %d", req.Partition)
+	}
+	l := w.procs[req.Partition].Leader()
+	if l == nil {
+		return nil, rpc.ErrNotLeader
+	}
+	return l.Invoke(ctx, req)
+}
