@@ -157,4 +157,3 @@ func Expect(t testing.TB, resp *Response, status int, body string) {
 		t.Fatalf("got %d %q, want %d %q", resp.Status, resp.Body, status, body)
 	}
 }
-

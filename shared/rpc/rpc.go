@@ -42,7 +42,7 @@ type InvokeRequest struct {
 	Input          []byte    `json:"input,omitempty"`
 	Headers        []Header  `json:"headers,omitempty"`
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
-	Send           bool      `json:"send,omitempty"`           // one-way: answer once durably accepted
+	Send           bool      `json:"send,omitempty"`          // one-way: answer once durably accepted
 	ExecutionTime  time.Time `json:"execution_time,omitzero"` // delayed send
 	// Retention of the completed result for idempotent calls and workflows.
 	CompletionRetention time.Duration `json:"completion_retention,omitempty"`

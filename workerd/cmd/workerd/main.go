@@ -2,8 +2,8 @@
 package main
 
 import (
-	"gorestate.dev/workerd"
 	"gorestate.dev/shared/daemon"
+	"gorestate.dev/workerd"
 )
 
 func main() { daemon.Main("workerd", workerd.Run) }
