@@ -1,0 +1,72 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"gorestate.dev/shared/rpc"
+)
+
+// Leadership moves when a node fails or the controller rebalances; the routing view catches
+// up within a few heartbeats, so a short, growing wait covers most moves without making a
+// client wait long for a partition that really is down.
+const (
+	defaultLeaderAttempts = 5
+	defaultLeaderBackoff  = 20 * time.Millisecond
+)
+
+// errClientGone reports that the caller went away; nothing can be answered any more.
+var errClientGone = errors.New("ingress: client went away")
+
+var (
+	errNilInvoker = errors.New("route returned no invoker")
+	errNoResponse = errors.New("invoker returned neither a response nor an error")
+)
+
+// invokeLeader sends req to the leader of its partition. rpc.ErrNotLeader, from the routing
+// view or from the node itself, means nothing was appended, so the request is retried with
+// backoff; any other failure is final because the invocation may already exist.
+func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
+	backoff := h.leaderBackoff
+	for attempt := 1; ; attempt++ {
+		inv, err := h.opts.Route(req.Partition)
+		if err == nil && inv == nil {
+			err = errNilInvoker
+		}
+		if err == nil {
+			var resp *rpc.InvokeResponse
+			resp, err = inv.Invoke(ctx, req)
+			if err == nil && resp == nil {
+				err = errNoResponse
+			}
+			if err == nil {
+				return resp, nil
+			}
+			if ctx.Err() != nil {
+				return nil, errors.Join(errClientGone, err)
+			}
+			if !errors.Is(err, rpc.ErrNotLeader) {
+				var netErr net.Error
+				if errors.As(err, &netErr) {
+					return nil, newError(errInvokeUnavailable, req.Partition, err)
+				}
+				return nil, newError(errInvokeFailed, req.Partition, err)
+			}
+		} else if !errors.Is(err, rpc.ErrNotLeader) {
+			return nil, newError(errRouting, req.Partition, err)
+		}
+		if attempt >= h.leaderAttempts {
+			return nil, newError(errNoLeader, req.Partition, attempt, err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, errors.Join(errClientGone, ctx.Err())
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}

@@ -1,0 +1,218 @@
+package ingress
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/shared/schema"
+)
+
+// defaultRetention applies when the schema carries no retention (Restate's default is 1d for
+// both idempotency and workflow completion; the admin API normally fills it in).
+const defaultRetention = 24 * time.Hour
+
+// ingressPathHeader carries path+query of the ingress request into the invocation, as Restate
+// does.
+const ingressPathHeader = "x-restate-ingress-path"
+
+// Canonical (Go) names of the request headers that are never forwarded: hop-by-hop ones,
+// the ones the ingress consumes itself, and our own synthetic header.
+const (
+	hdrIdempotencyKey     = "Idempotency-Key"
+	hdrIdempotencyExpires = "Idempotency-Expires"
+)
+
+var notForwarded = map[string]bool{
+	"Connection":             true,
+	"Host":                   true,
+	hdrIdempotencyKey:        true,
+	hdrIdempotencyExpires:    true,
+	"X-Restate-Ingress-Path": true,
+}
+
+// lowerNames spares an allocation per forwarded header for the names most clients send. SDKs
+// see header names in lower case, as Restate's HTTP stack hands them over.
+var lowerNames = map[string]string{
+	"Accept":            "accept",
+	"Accept-Encoding":   "accept-encoding",
+	"Accept-Language":   "accept-language",
+	"Authorization":     "authorization",
+	"Content-Length":    "content-length",
+	"Content-Type":      "content-type",
+	"Cookie":            "cookie",
+	"Origin":            "origin",
+	"Referer":           "referer",
+	"Te":                "te",
+	"Traceparent":       "traceparent",
+	"Tracestate":        "tracestate",
+	"User-Agent":        "user-agent",
+	"Via":               "via",
+	"X-Forwarded-For":   "x-forwarded-for",
+	"X-Forwarded-Host":  "x-forwarded-host",
+	"X-Forwarded-Proto": "x-forwarded-proto",
+	"X-Request-Id":      "x-request-id",
+}
+
+func lowerName(k string) string {
+	if l, ok := lowerNames[k]; ok {
+		return l
+	}
+	return strings.ToLower(k)
+}
+
+// forwardedHeaders lists the request headers that go into the invocation's input, one entry
+// per value, sorted by name so the journal does not depend on map order.
+func forwardedHeaders(h http.Header, pathAndQuery string) []rpc.Header {
+	n := 1
+	for _, vs := range h {
+		n += len(vs)
+	}
+	out := make([]rpc.Header, 0, n)
+	for k, vs := range h {
+		if notForwarded[k] {
+			continue
+		}
+		name := lowerName(k)
+		for _, v := range vs {
+			out = append(out, rpc.Header{Key: name, Value: v})
+		}
+	}
+	out = append(out, rpc.Header{Key: ingressPathHeader, Value: pathAndQuery})
+	slices.SortStableFunc(out, func(a, b rpc.Header) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// delayParam finds the delay query parameter. Like Restate, the key compares
+// case-insensitively, the first occurrence wins, and a key without '=' has an empty value.
+func delayParam(rawQuery string) (value string, present bool, err error) {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(k, "%+") {
+			if uk, kerr := url.QueryUnescape(k); kerr == nil {
+				k = uk
+			}
+		}
+		if !strings.EqualFold(k, "delay") {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			if v, err = url.QueryUnescape(v); err != nil {
+				return "", true, err
+			}
+		}
+		return v, true, nil
+	}
+	return "", false, nil
+}
+
+// parseDelay reads ?delay= (ISO-8601 "PT60S" or friendly "60sec"). It is parsed for calls too,
+// so that an invalid delay is reported as invalid before it is reported as misplaced.
+func parseDelay(rawQuery string) (time.Duration, bool, *apiError) {
+	v, present, err := delayParam(rawQuery)
+	if !present {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, true, newError(errBadDelay, err)
+	}
+	d, err := config.ParseDuration(v)
+	if err != nil {
+		return 0, true, newError(errBadDelay, err)
+	}
+	return d, true, nil
+}
+
+// effectiveHandlerType fills in the manifest's defaults should the schema leave the type
+// empty: EXCLUSIVE for virtual objects, WORKFLOW for workflows.
+func effectiveHandlerType(svc *schema.Service, h *schema.Handler) schema.HandlerType {
+	if h.Type != "" {
+		return h.Type
+	}
+	switch svc.Type {
+	case schema.ServiceTypeVirtualObject:
+		return schema.HandlerExclusive
+	case schema.ServiceTypeWorkflow:
+		return schema.HandlerWorkflow
+	}
+	return ""
+}
+
+// invocation is everything a validated request decided about the invocation to create.
+type invocation struct {
+	svc            *schema.Service
+	handler        *schema.Handler
+	handlerType    schema.HandlerType
+	key            string
+	idempotencyKey string
+	idempotent     bool
+	send           bool
+	delayed        bool
+	delay          time.Duration
+	input          []byte
+}
+
+// newInvokeRequest computes the partition key, the invocation id and the retention, and
+// assembles the request for the partition leader.
+func newInvokeRequest(inv *invocation, numPartitions uint32, headers []rpc.Header, now time.Time) (*rpc.InvokeRequest, ids.InvocationID) {
+	svc, h := inv.svc, inv.handler
+	var pk ids.PartitionKey
+	switch {
+	case svc.Keyed():
+		pk = ids.PartitionKeyOf(inv.key)
+	case inv.idempotent:
+		pk = ids.PartitionKeyOf(inv.idempotencyKey)
+	default:
+		pk = ids.RandomPartitionKey()
+	}
+
+	var id ids.InvocationID
+	var retention time.Duration
+	switch {
+	case inv.idempotent:
+		id = ids.IdempotentInvocationID(pk, svc.Name, inv.key, h.Name, inv.idempotencyKey)
+		retention = firstNonZero(h.IdempotencyRetention, svc.IdempotencyRetention, defaultRetention)
+	case inv.handlerType == schema.HandlerWorkflow:
+		id = ids.WorkflowInvocationID(pk, svc.Name, inv.key)
+		retention = firstNonZero(h.WorkflowCompletionRetention, svc.WorkflowCompletionRetention, defaultRetention)
+	default:
+		id = ids.NewInvocationID(pk)
+	}
+
+	req := &rpc.InvokeRequest{
+		Partition:    ids.PartitionOf(pk, numPartitions),
+		InvocationID: id.Bytes(),
+		Target: rpc.Target{
+			Service:     svc.Name,
+			Handler:     h.Name,
+			Key:         inv.key,
+			ServiceType: string(svc.Type),
+			HandlerType: string(inv.handlerType),
+		},
+		Input:               inv.input,
+		Headers:             headers,
+		IdempotencyKey:      inv.idempotencyKey,
+		Send:                inv.send,
+		CompletionRetention: retention,
+	}
+	if inv.delayed {
+		req.ExecutionTime = now.Add(inv.delay)
+	}
+	return req, id
+}
+
+func firstNonZero(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d != 0 {
+			return d
+		}
+	}
+	return 0
+}

@@ -1,0 +1,275 @@
+package ingress
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/shared/schema"
+)
+
+// TestInvocationConstruction checks partition key, invocation id, partition, target and
+// retention of the request that reaches the invoker.
+func TestInvocationConstruction(t *testing.T) {
+	t.Parallel()
+	fixedNow := time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name        string
+		method      string
+		target      string
+		idemKey     *string
+		body        string
+		wantService string
+		wantHandler string
+		wantKey     string
+		wantSvcTy   schema.ServiceType
+		wantHdlTy   schema.HandlerType
+		wantSend    bool
+		wantExec    time.Time
+		// pk is the expected partition key; nil means random (checked only for consistency).
+		pk        *ids.PartitionKey
+		wantID    func(pk ids.PartitionKey) ids.InvocationID // nil: fresh id
+		retention time.Duration
+	}{
+		{
+			name: "service call", method: "POST", target: "/Greeter/Greet", body: `"x"`,
+			wantService: "Greeter", wantHandler: "Greet", wantSvcTy: schema.ServiceTypeService,
+		},
+		{
+			name: "idempotent service call", method: "POST", target: "/Greeter/Greet", body: `"x"`, idemKey: ptr("ik1"),
+			wantService: "Greeter", wantHandler: "Greet", wantSvcTy: schema.ServiceTypeService,
+			pk: ptr(ids.PartitionKeyOf("ik1")),
+			wantID: func(pk ids.PartitionKey) ids.InvocationID {
+				return ids.IdempotentInvocationID(pk, "Greeter", "", "Greet", "ik1")
+			},
+			retention: 24 * time.Hour,
+		},
+		{
+			name: "empty idempotency key is a key", method: "POST", target: "/Greeter/Greet", body: `"x"`, idemKey: ptr(""),
+			wantService: "Greeter", wantHandler: "Greet", wantSvcTy: schema.ServiceTypeService,
+			pk: ptr(ids.PartitionKeyOf("")),
+			wantID: func(pk ids.PartitionKey) ids.InvocationID {
+				return ids.IdempotentInvocationID(pk, "Greeter", "", "Greet", "")
+			},
+			retention: 24 * time.Hour,
+		},
+		{
+			name: "handler idempotency retention wins", method: "POST", target: "/Retained/k/h", idemKey: ptr("ik"),
+			wantService: "Retained", wantHandler: "h", wantKey: "k", wantSvcTy: schema.ServiceTypeVirtualObject, wantHdlTy: schema.HandlerExclusive,
+			pk: ptr(ids.PartitionKeyOf("k")),
+			wantID: func(pk ids.PartitionKey) ids.InvocationID {
+				return ids.IdempotentInvocationID(pk, "Retained", "k", "h", "ik")
+			},
+			retention: time.Hour,
+		},
+		{
+			name: "object call", method: "POST", target: "/Counter/k%2F1/Add", body: "1",
+			wantService: "Counter", wantHandler: "Add", wantKey: "k/1", wantSvcTy: schema.ServiceTypeVirtualObject, wantHdlTy: schema.HandlerExclusive,
+			pk: ptr(ids.PartitionKeyOf("k/1")),
+		},
+		{
+			name: "idempotent object call", method: "POST", target: "/Counter/k1/Add", body: "1", idemKey: ptr("ik"),
+			wantService: "Counter", wantHandler: "Add", wantKey: "k1", wantSvcTy: schema.ServiceTypeVirtualObject, wantHdlTy: schema.HandlerExclusive,
+			pk: ptr(ids.PartitionKeyOf("k1")),
+			wantID: func(pk ids.PartitionKey) ids.InvocationID {
+				return ids.IdempotentInvocationID(pk, "Counter", "k1", "Add", "ik")
+			},
+			retention: 24 * time.Hour,
+		},
+		{
+			name: "workflow run", method: "POST", target: "/Signup/w1/Run", body: `"a@b"`,
+			wantService: "Signup", wantHandler: "Run", wantKey: "w1", wantSvcTy: schema.ServiceTypeWorkflow, wantHdlTy: schema.HandlerWorkflow,
+			pk:        ptr(ids.PartitionKeyOf("w1")),
+			wantID:    func(pk ids.PartitionKey) ids.InvocationID { return ids.WorkflowInvocationID(pk, "Signup", "w1") },
+			retention: 24 * time.Hour,
+		},
+		{
+			name: "workflow run send with delay", method: "POST", target: "/restate/send/Signup/w1/Run?delay=PT60S", body: `"a@b"`,
+			wantService: "Signup", wantHandler: "Run", wantKey: "w1", wantSvcTy: schema.ServiceTypeWorkflow, wantHdlTy: schema.HandlerWorkflow,
+			wantSend: true, wantExec: fixedNow.Add(time.Minute),
+			pk:        ptr(ids.PartitionKeyOf("w1")),
+			wantID:    func(pk ids.PartitionKey) ids.InvocationID { return ids.WorkflowInvocationID(pk, "Signup", "w1") },
+			retention: 24 * time.Hour,
+		},
+		{
+			name: "workflow shared handler", method: "GET", target: "/Signup/w1/Peek", idemKey: ptr("ik4"),
+			wantService: "Signup", wantHandler: "Peek", wantKey: "w1", wantSvcTy: schema.ServiceTypeWorkflow, wantHdlTy: schema.HandlerShared,
+			pk: ptr(ids.PartitionKeyOf("w1")),
+			wantID: func(pk ids.PartitionKey) ids.InvocationID {
+				return ids.IdempotentInvocationID(pk, "Signup", "w1", "Peek", "ik4")
+			},
+			retention: 24 * time.Hour,
+		},
+		{
+			name: "workflow with default retention and untyped handler", method: "POST", target: "/Bare/w/run",
+			wantService: "Bare", wantHandler: "run", wantKey: "w", wantSvcTy: schema.ServiceTypeWorkflow, wantHdlTy: schema.HandlerWorkflow,
+			pk:        ptr(ids.PartitionKeyOf("w")),
+			wantID:    func(pk ids.PartitionKey) ids.InvocationID { return ids.WorkflowInvocationID(pk, "Bare", "w") },
+			retention: defaultRetention,
+		},
+		{
+			name: "service send with friendly delay", method: "POST", target: "/Greeter/Greet/send?delay=1d", body: `"x"`,
+			wantService: "Greeter", wantHandler: "Greet", wantSvcTy: schema.ServiceTypeService,
+			wantSend: true, wantExec: fixedNow.Add(24 * time.Hour),
+		},
+		{
+			name: "send with zero delay still has an execution time", method: "POST", target: "/Greeter/Greet/send?delay=0s", body: `"x"`,
+			wantService: "Greeter", wantHandler: "Greet", wantSvcTy: schema.ServiceTypeService,
+			wantSend: true, wantExec: fixedNow,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, inv := newTestHandler(t, 0)
+			reg := h.opts.Schema()
+			reg.Services["Retained"] = &schema.Service{Name: "Retained", Type: schema.ServiceTypeVirtualObject, Public: true, IdempotencyRetention: 24 * time.Hour,
+				Handlers: []schema.Handler{{Name: "h", Type: schema.HandlerExclusive, Input: anyInput, Public: true, IdempotencyRetention: time.Hour}}}
+			reg.Services["Bare"] = &schema.Service{Name: "Bare", Type: schema.ServiceTypeWorkflow, Public: true,
+				Handlers: []schema.Handler{{Name: "run", Input: anyInput, Public: true}}}
+			h.now = func() time.Time { return fixedNow }
+
+			r := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+			if tt.body != "" {
+				r.Header.Set("Content-Type", "application/json")
+			}
+			if tt.idemKey != nil {
+				r.Header["Idempotency-Key"] = []string{*tt.idemKey}
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code >= 300 {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			calls := inv.calls()
+			if len(calls) != 1 {
+				t.Fatalf("%d invocations, want 1", len(calls))
+			}
+			req := calls[0]
+			wantTarget := rpc.Target{Service: tt.wantService, Handler: tt.wantHandler, Key: tt.wantKey, ServiceType: string(tt.wantSvcTy), HandlerType: string(tt.wantHdlTy)}
+			if req.Target != wantTarget {
+				t.Errorf("target %+v, want %+v", req.Target, wantTarget)
+			}
+			id, err := ids.InvocationIDFromBytes(req.InvocationID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.pk != nil && id.PartitionKey != *tt.pk {
+				t.Errorf("partition key %d, want %d", id.PartitionKey, *tt.pk)
+			}
+			if want := ids.PartitionOf(id.PartitionKey, testPartitions); req.Partition != want {
+				t.Errorf("partition %d, want %d (of partition key %d)", req.Partition, want, id.PartitionKey)
+			}
+			if tt.wantID != nil && id != tt.wantID(id.PartitionKey) {
+				t.Errorf("invocation id %s, want %s", id, tt.wantID(id.PartitionKey))
+			}
+			if tt.idemKey != nil && (req.IdempotencyKey != *tt.idemKey) {
+				t.Errorf("idempotency key %q, want %q", req.IdempotencyKey, *tt.idemKey)
+			}
+			if req.CompletionRetention != tt.retention {
+				t.Errorf("completion retention %v, want %v", req.CompletionRetention, tt.retention)
+			}
+			if req.Send != tt.wantSend || !req.ExecutionTime.Equal(tt.wantExec) {
+				t.Errorf("send %v at %v, want %v at %v", req.Send, req.ExecutionTime, tt.wantSend, tt.wantExec)
+			}
+			if string(req.Input) != tt.body {
+				t.Errorf("input %q, want %q", req.Input, tt.body)
+			}
+			if got := rec.Header().Get("x-restate-id"); got != id.String() {
+				t.Errorf("x-restate-id %q, want %q", got, id)
+			}
+		})
+	}
+}
+
+// TestRandomPartitionKeys checks that plain service calls do not all land on one partition.
+func TestRandomPartitionKeys(t *testing.T) {
+	t.Parallel()
+	h, inv := newTestHandler(t, 0)
+	seen := map[ids.PartitionKey]bool{}
+	for range 8 {
+		r := httptest.NewRequest(http.MethodPost, "/Greeter/Greet", strings.NewReader(`"x"`))
+		r.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	for _, req := range inv.calls() {
+		id, _ := ids.InvocationIDFromBytes(req.InvocationID)
+		seen[id.PartitionKey] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("8 calls used %d partition keys, want random ones", len(seen))
+	}
+}
+
+func TestHeaderForwarding(t *testing.T) {
+	t.Parallel()
+	h, inv := newTestHandler(t, 0)
+	r := httptest.NewRequest(http.MethodPost, "/Greeter/Greet?a=1&b=%20x", strings.NewReader(`"x"`))
+	r.Header = http.Header{
+		"Content-Type":           {"application/json"},
+		"Content-Length":         {"3"},
+		"Connection":             {"keep-alive"},
+		"Host":                   {"example"},
+		"Idempotency-Key":        {"ik"},
+		"Idempotency-Expires":    {"soon"},
+		"X-Restate-Ingress-Path": {"/spoofed"},
+		"X-Multi":                {"a", "b"},
+		"Traceparent":            {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		"X-Custom":               {"v1"},
+	}
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	calls := inv.calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d invocations", len(calls))
+	}
+	want := []rpc.Header{
+		{Key: "content-length", Value: "3"},
+		{Key: "content-type", Value: "application/json"},
+		{Key: "traceparent", Value: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		{Key: "x-custom", Value: "v1"},
+		{Key: "x-multi", Value: "a"},
+		{Key: "x-multi", Value: "b"},
+		{Key: "x-restate-ingress-path", Value: "/Greeter/Greet?a=1&b=%20x"},
+	}
+	if !reflect.DeepEqual(calls[0].Headers, want) {
+		t.Fatalf("headers\n got %v\nwant %v", calls[0].Headers, want)
+	}
+}
+
+func TestDelayParam(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		query   string
+		value   string
+		present bool
+		wantErr bool
+	}{
+		{query: ""},
+		{query: "foo=bar"},
+		{query: "delay=10s", value: "10s", present: true},
+		{query: "foo=1&delay=PT1S", value: "PT1S", present: true},
+		{query: "Delay=abc", value: "abc", present: true},
+		{query: "DELAY=1s", value: "1s", present: true},
+		{query: "delay", value: "", present: true},
+		{query: "delay=", value: "", present: true},
+		{query: "delay=1s&delay=abc", value: "1s", present: true},
+		{query: "delay=1%20s", value: "1 s", present: true},
+		{query: "delay=1+s", value: "1 s", present: true},
+		{query: "de%6Cay=5s", value: "5s", present: true},
+		{query: "delay=%zz", present: true, wantErr: true},
+		{query: "delays=1s"},
+	}
+	for _, tt := range tests {
+		v, present, err := delayParam(tt.query)
+		if v != tt.value || present != tt.present || (err != nil) != tt.wantErr {
+			t.Errorf("delayParam(%q) = %q, %v, %v; want %q, %v, error %v", tt.query, v, present, err, tt.value, tt.present, tt.wantErr)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
