@@ -55,7 +55,10 @@ func New(cfg *config.Config, meta metadata.Store, logger hclog.Logger) *Worker {
 func (w *Worker) Start(ctx context.Context) error {
 	dir := w.cfg.NodeDir()
 	var err error
-	if w.logs, err = localloglet.Open(filepath.Join(dir, "local-loglet"), localloglet.Options{}); err != nil {
+	if w.logs, err = localloglet.Open(filepath.Join(dir, "local-loglet"), localloglet.Options{
+		// Processors read right behind the writer, so a small cache serves nearly every read.
+		CacheSize: 4 << 20,
+	}); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	if w.db, err = store.Open(filepath.Join(dir, "db")); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -53,6 +54,9 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	fabric := http.NewServeMux()
 	fabric.Handle("/metadata/", metadata.NewHTTPHandler(n.meta))
 	n.worker.Routes(fabric)
+	// Profiles are served on the fabric port, which only cluster members should reach.
+	fabric.HandleFunc("/debug/pprof/", pprof.Index)
+	fabric.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	if n.FabricAddr, _, err = metadatad.Serve(ctx, "fabric", cfg.BindAddress, fabric); err != nil {
 		return fail(err)
 	}
