@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -18,10 +19,22 @@ func main() {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("gorestate is ready\n  ingress: http://%s\n  admin:   http://%s\n  fabric:  http://%s\n  data:    %s\n",
-			n.IngressAddr, n.AdminAddr, n.FabricAddr, cfg.NodeDir())
+		fmt.Printf("gorestate is ready\n  ingress: %s\n  admin:   %s\n  fabric:  %s\n  data:    %s\n",
+			url(n.IngressAddr), url(n.AdminAddr), url(n.FabricAddr), cfg.NodeDir())
 		<-ctx.Done()
 		n.Stop()
 		return nil
 	})
+}
+
+// url renders a listening address the way a user on this machine would reach it.
+func url(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

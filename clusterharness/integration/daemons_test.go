@@ -1,0 +1,97 @@
+package integration
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/ingressd"
+	"gorestate.dev/metadatad"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/workerd"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// TestRolesOverTheNetwork runs metadatad, workerd and ingressd as separate daemons (each with
+// its own configuration, data dir and ports) that meet only over the network: the worker and
+// the ingress read metadata through the metadata client, and the ingress reaches the
+// partition leader by RPC.
+func TestRolesOverTheNetwork(t *testing.T) {
+	base := t.TempDir()
+	metaFabric := "127.0.0.1:" + freePort(t)
+	workerFabric := "127.0.0.1:" + freePort(t)
+	admin := "127.0.0.1:" + freePort(t)
+	ingress := "127.0.0.1:" + freePort(t)
+	load := func(name string, env ...string) *config.Config {
+		env = append(env, "RESTATE_BASE_DIR="+base, "RESTATE_NODE_NAME="+name,
+			"RESTATE_METADATA_CLIENT__ADDRESSES=[http://"+metaFabric+"]",
+			"RESTATE_ADMIN__BIND_ADDRESS="+admin, "RESTATE_INGRESS__BIND_ADDRESS="+ingress,
+			"RESTATE_DEFAULT_NUM_PARTITIONS=3")
+		cfg, err := config.Load("", env)
+		if err != nil {
+			t.Fatalf("config of %s: %v", name, err)
+		}
+		return cfg
+	}
+	metaCfg := load("meta", "RESTATE_ROLES=[metadata-server,admin]", "RESTATE_BIND_ADDRESS="+metaFabric)
+	workerCfg := load("worker", "RESTATE_ROLES=[worker]", "RESTATE_BIND_ADDRESS="+workerFabric,
+		"RESTATE_ADVERTISED_ADDRESS=http://"+workerFabric)
+	ingressCfg := load("ingress", "RESTATE_ROLES=[http-ingress]", "RESTATE_BIND_ADDRESS=127.0.0.1:0")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}})
+	done := make(chan error, 3)
+	for _, d := range []struct {
+		run func(context.Context, *config.Config, hclog.Logger) error
+		cfg *config.Config
+	}{{metadatad.Run, metaCfg}, {workerd.Run, workerCfg}, {ingressd.Run, ingressCfg}} {
+		go func() { done <- d.run(ctx, d.cfg, logger) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for i := 0; i < 3; i++ {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("a daemon did not stop")
+			}
+		}
+	})
+
+	uri := harness.StartExamples(t)
+	adminURL, ingressURL := "http://"+admin, "http://"+ingress
+	harness.Eventually(t, 15*time.Second, "the admin API", func() bool {
+		resp, err := harness.Send(http.MethodGet, adminURL+"/health", "", nil)
+		return err == nil && resp.Status == 200
+	})
+	harness.Register(t, adminURL, uri)
+	harness.Eventually(t, 15*time.Second, "a greeting through ingressd → workerd", func() bool {
+		resp, err := harness.Send(http.MethodPost, ingressURL+"/Greeter/greet", `"net"`, nil)
+		return err == nil && resp.Status == 200 && resp.Body == `"Hello net!"`
+	})
+	harness.Expect(t, call(t, ingressURL+"/Counter/n/add", "2", nil), 200, "2")
+	harness.Expect(t, call(t, ingressURL+"/Counter/n/add", "3", nil), 200, "5")
+	harness.Expect(t, call(t, ingressURL+"/Counter/n/get", "", nil), 200, "5")
+}
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
