@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,21 +25,21 @@ import (
 
 // View is the metadata the ingress routes by, kept fresh from the metadata store.
 type View struct {
-	schema     atomic.Pointer[schema.Registry]
+	store      metadata.Store
+	refresh    sync.Mutex // one metadata read at a time, however many misses arrive
+	schema     atomic.Pointer[versionedSchema]
 	partitions atomic.Uint32
 	workers    atomic.Pointer[[]string] // fabric addresses of worker nodes
 }
 
 // Watch keeps the view up to date until ctx ends.
 func (v *View) Watch(ctx context.Context, s metadata.Store, log hclog.Logger) {
-	v.schema.Store(&schema.Registry{Services: map[string]*schema.Service{}})
+	v.store = s
+	v.schema.Store(&versionedSchema{reg: &schema.Registry{Services: map[string]*schema.Service{}}})
 	go metadata.Watch(ctx, s, metadata.KeySchema, func(x metadata.Versioned) {
-		reg, err := schema.Decode(x.Value)
-		if err != nil {
+		if err := v.setSchema(x); err != nil {
 			log.Error("decode schema", "version", x.Version, "error", err)
-			return
 		}
-		v.schema.Store(reg)
 	})
 	go metadata.Watch(ctx, s, metadata.KeyPartitionTable, func(x metadata.Versioned) {
 		var t metadata.PartitionTable
@@ -67,8 +68,41 @@ func (v *View) Watch(ctx context.Context, s metadata.Store, log hclog.Logger) {
 	})
 }
 
-// Schema returns the newest schema.
-func (v *View) Schema() *schema.Registry { return v.schema.Load() }
+type versionedSchema struct {
+	version uint64
+	reg     *schema.Registry
+}
+
+// setSchema installs a schema version unless a newer one is installed already.
+func (v *View) setSchema(x metadata.Versioned) error {
+	reg, err := schema.Decode(x.Value)
+	if err != nil {
+		return err
+	}
+	for {
+		cur := v.schema.Load()
+		if cur.version >= x.Version {
+			return nil
+		}
+		if v.schema.CompareAndSwap(cur, &versionedSchema{version: x.Version, reg: reg}) {
+			return nil
+		}
+	}
+}
+
+// Schema returns the newest schema seen.
+func (v *View) Schema() *schema.Registry { return v.schema.Load().reg }
+
+// RefreshSchema reads the schema from the metadata store, for lookups that missed the cached
+// view (a service registered a moment ago).
+func (v *View) RefreshSchema(ctx context.Context) *schema.Registry {
+	v.refresh.Lock()
+	defer v.refresh.Unlock()
+	if x, err := v.store.Get(ctx, metadata.KeySchema); err == nil {
+		_ = v.setSchema(x)
+	}
+	return v.Schema()
+}
 
 // NumPartitions returns the partition count (0 until provisioned).
 func (v *View) NumPartitions() uint32 { return v.partitions.Load() }
@@ -77,6 +111,7 @@ func (v *View) NumPartitions() uint32 { return v.partitions.Load() }
 func Handler(v *View, route func(partition uint32) (rpc.Invoker, error), logger hclog.Logger) http.Handler {
 	return ingress.NewHandler(ingress.Options{
 		Schema:        v.Schema,
+		RefreshSchema: v.RefreshSchema,
 		NumPartitions: v.NumPartitions,
 		Route:         route,
 		Logger:        logger.Named("ingress"),

@@ -3,9 +3,11 @@ package crash
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -68,11 +70,12 @@ func NewWorkload(ingress, path string, keys []string, workers int, accept Accept
 
 // CycleStats describes one load phase ended by a kill.
 type CycleStats struct {
-	Started       int   // logical requests created in this phase
-	Retried       int   // unacknowledged requests of earlier phases re-sent in this phase
-	Acked         int   // logical requests acknowledged in this phase
-	InflightAtKill int64 // HTTP requests awaiting an answer when SIGKILL was sent
-	Duration      time.Duration
+	Started        int           // logical requests created in this phase
+	Retried        int           // unacknowledged requests of earlier phases re-sent in this phase
+	Acked          int           // logical requests acknowledged in this phase
+	InflightAtKill int64         // HTTP requests awaiting an answer when SIGKILL was sent
+	FirstAck       time.Duration // from the phase's start to its first acknowledgement
+	Duration       time.Duration
 }
 
 // RunAndKill runs the workers against incarnation inc of srv: each first re-sends the
@@ -91,6 +94,7 @@ func (w *Workload) RunAndKill(srv *Server, inc int, loadFor time.Duration) (Cycl
 
 	var stopped atomic.Bool
 	var started, retried, acked atomic.Int64
+	var firstAck atomic.Int64 // nanoseconds since start; 0 until the first acknowledgement
 	var wg sync.WaitGroup
 	for worker := range w.Workers {
 		wg.Go(func() {
@@ -105,6 +109,7 @@ func (w *Workload) RunAndKill(srv *Server, inc int, loadFor time.Duration) (Cycl
 				}
 				if w.attempt(context.Background(), op, inc) {
 					acked.Add(1)
+					firstAck.CompareAndSwap(0, int64(time.Since(start)))
 				}
 			}
 		})
@@ -122,10 +127,12 @@ func (w *Workload) RunAndKill(srv *Server, inc int, loadFor time.Duration) (Cycl
 		// waits for the server to reach a state.
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Workers stop taking new requests first, so that those started after the kill, which
+	// never reach a server, do not pad the count of unknown outcomes; the requests already
+	// sent stay in flight and die with the server.
+	stopped.Store(true)
 	inflight := w.inflight.Load()
 	srv.Kill()
-	// Stopping after the kill, not before, is what leaves requests in flight at the kill.
-	stopped.Store(true)
 	wg.Wait()
 	// Pooled connections point at the dead process.
 	w.client.CloseIdleConnections()
@@ -134,6 +141,7 @@ func (w *Workload) RunAndKill(srv *Server, inc int, loadFor time.Duration) (Cycl
 		Retried:        int(retried.Load()),
 		Acked:          int(acked.Load()),
 		InflightAtKill: inflight,
+		FirstAck:       time.Duration(firstAck.Load()),
 		Duration:       time.Since(start),
 	}, nil
 }
@@ -188,6 +196,12 @@ func (w *Workload) attempt(ctx context.Context, op *Op, inc int) bool {
 	op.Attempts++
 	resp, err := w.send(ctx, op)
 	if err != nil {
+		// The URL in a *url.Error is the same for every attempt on a key; without it the
+		// reasons group in reports.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		op.LastErr = err.Error()
 		return false
 	}
@@ -207,8 +221,7 @@ type Answer struct {
 }
 
 func (w *Workload) send(ctx context.Context, op *Op) (*Answer, error) {
-	url := w.Ingress + "/Counter/" + op.Key + "/" + w.Path
-	return w.Post(ctx, url, "1", map[string]string{"idempotency-key": op.Idem})
+	return w.Post(ctx, w.Ingress+"/Counter/"+op.Key+"/"+w.Path, "1", map[string]string{"idempotency-key": op.Idem})
 }
 
 // Post sends a JSON POST through the workload's pool and counts it as in flight until

@@ -8,6 +8,7 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -29,6 +30,10 @@ const DefaultMaxBodySize int64 = 10 << 20
 type Options struct {
 	// Schema returns the current registry of services; nil means nothing is registered.
 	Schema func() *schema.Registry
+	// RefreshSchema, if set, reads the newest registry from the source of truth. It is
+	// called before answering "not found", so that a service registered a moment ago is
+	// served even if the cached view has not caught up yet.
+	RefreshSchema func(ctx context.Context) *schema.Registry
 	// NumPartitions returns the partition count; 0 means not provisioned yet (answer 503).
 	NumPartitions func() uint32
 	// Route returns the invoker of the partition's leader. rpc.ErrNotLeader (from Route or
@@ -131,6 +136,9 @@ func requestTarget(r *http.Request) (path, pathAndQuery string) {
 func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedPath, pathAndQuery string) {
 	svc := h.opts.Schema().Service(p.service)
 	if svc == nil {
+		svc = h.refreshedService(r, p.service, "")
+	}
+	if svc == nil {
 		h.fail(w, r, newError(errServiceNotFound, p.service))
 		return
 	}
@@ -140,6 +148,11 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 		return
 	}
 	hd := svc.Handler(handlerName)
+	if hd == nil {
+		if fresh := h.refreshedService(r, p.service, handlerName); fresh != nil && fresh.Keyed() == svc.Keyed() {
+			svc, hd = fresh, fresh.Handler(handlerName)
+		}
+	}
 	if hd == nil {
 		h.fail(w, r, newError(errHandlerNotFound, svc.Name, handlerName))
 		return
@@ -231,4 +244,17 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, e *apiError) {
 func requestPath(r *http.Request) string {
 	p, _ := requestTarget(r)
 	return p
+}
+
+// refreshedService looks the service up in a freshly read registry; nil if it is still
+// unknown (or lacks the handler, when one is named).
+func (h *handler) refreshedService(r *http.Request, service, handlerName string) *schema.Service {
+	if h.opts.RefreshSchema == nil {
+		return nil
+	}
+	svc := h.opts.RefreshSchema(r.Context()).Service(service)
+	if svc == nil || (handlerName != "" && svc.Handler(handlerName) == nil) {
+		return nil
+	}
+	return svc
 }

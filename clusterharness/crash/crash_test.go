@@ -1,0 +1,341 @@
+package crash
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gorestate.dev/clusterharness/harness"
+)
+
+// drainTimeout bounds the re-sending of unacknowledged requests after the last restart.
+const drainTimeout = 20 * time.Second
+
+func counterKeys(prefix string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s%02d", prefix, i)
+	}
+	return keys
+}
+
+// startCrashable starts the example services in this process (so they survive every crash
+// of the server), a gorestate child process, and registers the former with the latter.
+func startCrashable(t *testing.T) *Server {
+	t.Helper()
+	uri := harness.StartExamples(t)
+	srv := NewServer(t, serverBin)
+	srv.Start()
+	harness.Register(t, srv.Admin, uri)
+	return srv
+}
+
+// crashCycles runs kills load phases, each ended by a SIGKILL and followed by a restart on
+// the same data directory, then re-sends every request still unacknowledged until the
+// last incarnation acknowledges it. It fails the test if any request stays unknown.
+func crashCycles(t *testing.T, srv *Server, w *Workload, kills int, loadFor time.Duration) {
+	var inflight int64
+	for inc := 1; inc <= kills; inc++ {
+		st, err := w.RunAndKill(srv, inc, loadFor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inflight += st.InflightAtKill
+		t.Logf("incarnation %d: %d new requests, %d re-sent, %d acknowledged in %v (first after %v); SIGKILL with %d requests in flight, %d unacknowledged",
+			inc, st.Started, st.Retried, st.Acked, st.Duration.Round(time.Millisecond), st.FirstAck.Round(time.Millisecond),
+			st.InflightAtKill, len(w.Unacked()))
+		logUnknown(t, w.Unacked())
+		restart := time.Now()
+		srv.Start()
+		t.Logf("incarnation %d ready %v after the kill", inc+1, time.Since(restart).Round(time.Millisecond))
+	}
+	// Without requests in flight at a kill the test would only have shown that a stopped
+	// server keeps what it had finished.
+	if inflight == 0 {
+		t.Fatalf("no request was in flight at any of the %d kills", kills)
+	}
+	pending := len(w.Unacked())
+	drainStart := time.Now()
+	attempts := w.Drain(kills+1, drainStart.Add(drainTimeout))
+	t.Logf("incarnation %d: re-sent %d unacknowledged requests with %d attempts in %v",
+		kills+1, pending, attempts, time.Since(drainStart).Round(time.Millisecond))
+	if unacked := w.Unacked(); len(unacked) > 0 {
+		for i, op := range unacked {
+			if i == 20 {
+				t.Errorf("... and %d more", len(unacked)-i)
+				break
+			}
+			t.Errorf("never acknowledged: key %s idempotency-key %s after %d attempts: %s", op.Key, op.Idem, op.Attempts, op.LastErr)
+		}
+		t.Fatalf("%d of %d requests never acknowledged within %v of the last restart", len(unacked), len(w.Ops()), drainTimeout)
+	}
+	var retried, maxAttempts int
+	for _, op := range w.Ops() {
+		if op.Attempts > 1 {
+			retried++
+		}
+		maxAttempts = max(maxAttempts, op.Attempts)
+	}
+	t.Logf("%d logical requests over %d keys, all acknowledged; %d needed more than one attempt (max %d); %d in flight at the kills",
+		len(w.Ops()), len(w.Keys), retried, maxAttempts, inflight)
+}
+
+// logUnknown logs why requests are unacknowledged, one line per distinct reason, so that a
+// phase with more unknown outcomes than requests in flight at its kill can be explained.
+func logUnknown(t *testing.T, ops []*Op) {
+	reasons := make(map[string]int)
+	for _, op := range ops {
+		reason := op.LastErr
+		if len(reason) > 160 {
+			reason = reason[:160] + "..."
+		}
+		reasons[reason]++
+	}
+	for _, r := range SortedKeys(reasons) {
+		t.Logf("  %d unacknowledged: %s", reasons[r], r)
+	}
+}
+
+// resendSample re-sends up to n requests that an incarnation acknowledged before it was
+// killed, spread over the ledger, and hands each answer to check.
+func resendSample(t *testing.T, w *Workload, kills, n int, check func(op *Op, a *Answer) error) {
+	t.Helper()
+	var before []*Op
+	for _, op := range w.Ops() {
+		if op.AckedIn <= kills {
+			before = append(before, op)
+		}
+	}
+	if len(before) == 0 {
+		t.Fatal("no request was acknowledged before a kill")
+	}
+	step := max(1, len(before)/n)
+	checked := 0
+	for i := 0; i < len(before); i += step {
+		op := before[i]
+		a, err := w.send(context.Background(), op)
+		if err != nil {
+			t.Errorf("re-send %s (key %s): %v", op.Idem, op.Key, err)
+			continue
+		}
+		if err := check(op, a); err != nil {
+			t.Errorf("re-send %s (key %s, acknowledged by incarnation %d): %v", op.Idem, op.Key, op.AckedIn, err)
+		}
+		checked++
+	}
+	t.Logf("re-sent %d requests acknowledged before a kill; each answered as first acknowledged", checked)
+}
+
+// counterValues reads every key's Counter value (shared handler, so it does not queue
+// behind pending adds).
+func counterValues(w *Workload) (map[string]int, error) {
+	out := make(map[string]int, len(w.Keys))
+	for _, key := range w.Keys {
+		resp, err := harness.Send(http.MethodGet, w.Ingress+"/Counter/"+key+"/get", "", nil)
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", key, err)
+		}
+		v, err := strconv.Atoi(resp.Body)
+		if resp.Status != http.StatusOK || err != nil {
+			return nil, fmt.Errorf("get %s: %d %q", key, resp.Status, resp.Body)
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+// TestCrashCallsExactlyOnce runs idempotent Counter.add calls from many workers over many
+// keys, kills the server with SIGKILL mid-load three times, restarts it on the same data
+// directory, re-sends every unacknowledged add with its idempotency key until it is
+// acknowledged, and then requires every key's value to equal its number of distinct adds.
+func TestCrashCallsExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts and kills server processes")
+	}
+	const (
+		keys    = 20
+		workers = 16
+		kills   = 3
+		loadFor = 1500 * time.Millisecond
+	)
+	srv := startCrashable(t)
+	w := NewWorkload(srv.Ingress, "add", counterKeys("call-", keys), workers, func(status int, body string) bool {
+		_, err := strconv.Atoi(body)
+		return status == http.StatusOK && err == nil
+	})
+	crashCycles(t, srv, w, kills, loadFor)
+
+	// Every add was acknowledged, so each must have been applied exactly once: the value is
+	// the number of distinct adds, and since a key's adds run one at a time, the answers
+	// they returned are exactly 1..n, each once. A lost add shows as a low value, a doubled
+	// one as a high value or as a gap in the answers.
+	values, err := counterValues(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perKey := w.PerKey()
+	var bad []string
+	for _, key := range SortedKeys(perKey) {
+		ops := perKey[key]
+		answers := make([]int, 0, len(ops))
+		for _, op := range ops {
+			v, _ := strconv.Atoi(op.Body)
+			answers = append(answers, v)
+		}
+		slices.Sort(answers)
+		missing, doubled := gapsAndRepeats(answers, len(ops))
+		if values[key] != len(ops) || len(missing) > 0 || len(doubled) > 0 {
+			bad = append(bad, fmt.Sprintf("key %s: value %d, want %d distinct acknowledged adds; answers missing %v, repeated or out of range %v",
+				key, values[key], len(ops), missing, doubled))
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d of %d keys differ from their acknowledged adds:\n%s", len(bad), len(perKey), strings.Join(bad, "\n"))
+	}
+
+	// An add acknowledged before a kill, re-sent with its key, must return the stored
+	// answer of the one execution, not run again.
+	resendSample(t, w, kills, 40, func(op *Op, a *Answer) error {
+		if a.Status != op.Status || a.Body != op.Body || a.ID != op.ID {
+			return fmt.Errorf("got %d %q id %s, first acknowledged %d %q id %s", a.Status, a.Body, a.ID, op.Status, op.Body, op.ID)
+		}
+		return nil
+	})
+	after, err := counterValues(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range SortedKeys(after) {
+		if after[key] != values[key] {
+			t.Errorf("key %s: value %d after re-sending acknowledged adds, was %d", key, after[key], values[key])
+		}
+	}
+}
+
+// gapsAndRepeats compares sorted answers with 1..n.
+func gapsAndRepeats(sorted []int, n int) (missing, repeated []int) {
+	seen := make(map[int]int, len(sorted))
+	for _, v := range sorted {
+		seen[v]++
+	}
+	for v := 1; v <= n; v++ {
+		if seen[v] == 0 {
+			missing = append(missing, v)
+		}
+	}
+	for _, v := range sorted {
+		if seen[v] > 1 || v < 1 || v > n {
+			if !slices.Contains(repeated, v) {
+				repeated = append(repeated, v)
+			}
+		}
+	}
+	return missing, repeated
+}
+
+// sendAnswer is the body of a 202 answer to a one-way send.
+type sendAnswer struct {
+	InvocationID string `json:"invocationId"`
+	Status       string `json:"status"`
+}
+
+func parseSend(status int, body string) (sendAnswer, bool) {
+	var a sendAnswer
+	if status != http.StatusAccepted || json.Unmarshal([]byte(body), &a) != nil || a.InvocationID == "" {
+		return a, false
+	}
+	return a, a.Status == "Accepted" || a.Status == "PreviouslyAccepted"
+}
+
+// TestCrashSendsExactlyOnce does the same for one-way sends: Counter.add/send with
+// idempotency keys under load, one SIGKILL, a restart, re-sends of every unacknowledged
+// send until it is Accepted or PreviouslyAccepted, and then every key's value must reach,
+// and stay at, its number of distinct sends.
+func TestCrashSendsExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts and kills server processes")
+	}
+	const (
+		keys    = 10
+		workers = 8
+		kills   = 1
+		loadFor = time.Second
+		// Sends are acknowledged before they run; this bounds running the backlog.
+		settleTimeout = 30 * time.Second
+	)
+	srv := startCrashable(t)
+	w := NewWorkload(srv.Ingress, "add/send", counterKeys("send-", keys), workers, func(status int, body string) bool {
+		_, ok := parseSend(status, body)
+		return ok
+	})
+	crashCycles(t, srv, w, kills, loadFor)
+
+	want := make(map[string]int)
+	for key, ops := range w.PerKey() {
+		want[key] = len(ops)
+	}
+	report := func(got map[string]int) string {
+		var lines []string
+		for _, key := range SortedKeys(want) {
+			if got[key] != want[key] {
+				lines = append(lines, fmt.Sprintf("key %s: value %d, want %d distinct acknowledged sends", key, got[key], want[key]))
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	settleStart := time.Now()
+	deadline := settleStart.Add(settleTimeout)
+	for {
+		got, err := counterValues(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		over := false
+		for key, v := range got {
+			over = over || v > want[key]
+		}
+		if over {
+			t.Fatalf("sends applied more than once:\n%s", report(got))
+		}
+		if diff := report(got); diff == "" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("after %v the values still differ from the acknowledged sends:\n%s", settleTimeout, diff)
+		}
+		// A bounded pause between polls of the values.
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("all %d sends applied %v after the last restart's drain", len(w.Ops()), time.Since(settleStart).Round(time.Millisecond))
+
+	// An exclusive add of 0 queues behind every send already in a key's inbox, so its answer
+	// is the value once all of them have run: a duplicate still queued would show here.
+	for _, key := range SortedKeys(want) {
+		a, err := w.Post(context.Background(), w.Ingress+"/Counter/"+key+"/add", "0", nil)
+		if err != nil {
+			t.Fatalf("barrier add on %s: %v", key, err)
+		}
+		if a.Status != http.StatusOK || a.Body != strconv.Itoa(want[key]) {
+			t.Errorf("key %s: barrier add answered %d %q, want %d", key, a.Status, a.Body, want[key])
+		}
+	}
+
+	resendSample(t, w, kills, 40, func(op *Op, a *Answer) error {
+		first, _ := parseSend(op.Status, op.Body)
+		got, ok := parseSend(a.Status, a.Body)
+		if !ok || got.Status != "PreviouslyAccepted" || got.InvocationID != first.InvocationID {
+			return fmt.Errorf("got %d %s, want 202 PreviouslyAccepted for %s", a.Status, a.Body, first.InvocationID)
+		}
+		return nil
+	})
+	if got, err := counterValues(w); err != nil {
+		t.Fatal(err)
+	} else if diff := report(got); diff != "" {
+		t.Errorf("values changed by re-sending acknowledged sends:\n%s", diff)
+	}
+}
