@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,12 +87,15 @@ func crashCycles(t *testing.T, srv *Server, w *Workload, kills int, loadFor time
 		len(w.Ops()), len(w.Keys), retried, maxAttempts, inflight)
 }
 
+var clientPort = regexp.MustCompile(`tcp \S+->`)
+
 // logUnknown logs why requests are unacknowledged, one line per distinct reason, so that a
 // phase with more unknown outcomes than requests in flight at its kill can be explained.
 func logUnknown(t *testing.T, ops []*Op) {
 	reasons := make(map[string]int)
 	for _, op := range ops {
-		reason := op.LastErr
+		// Connection errors name the client's ephemeral port; without it they group.
+		reason := clientPort.ReplaceAllString(op.LastErr, "tcp ")
 		if len(reason) > 160 {
 			reason = reason[:160] + "..."
 		}

@@ -144,6 +144,10 @@ type TimerFired struct {
 	Kind         TimerKind `json:"k"`
 	CompletionID uint32    `json:"c,omitempty"`
 	WakeAt       int64     `json:"w"`
+	// InvocationCreatedAt ties the timer to one life of the invocation: deterministic ids
+	// (idempotency keys, workflows) are reused after retention, and an old timer must not
+	// fire into the new invocation.
+	InvocationCreatedAt int64 `json:"ic,omitempty"`
 }
 
 // InvocationResult delivers a callee's result to a waiting caller.

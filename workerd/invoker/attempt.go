@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/protocol"
@@ -59,6 +60,12 @@ func (t *task) load() (*attemptState, error) {
 
 // attempt runs one attempt of the invocation.
 func (t *task) attempt(ctx context.Context) outcome {
+	// The next attempt replays the journal: it must include every effect of the previous
+	// attempt, which is logged but maybe not applied yet.
+	if err := t.l.WaitApplied(ctx, t.lastAppended()); err != nil {
+		return outcome{err: err}
+	}
+	t.takeNotifications(^uint32(0)) // all of them are in the store now
 	as, err := t.load()
 	if err != nil {
 		return outcome{err: fmt.Errorf("load invocation: %w", err)}
@@ -356,12 +363,13 @@ func (a *run) emit(eff *logrecord.InvokerEffect) {
 		a.pinned = true
 	}
 	a.appends.Add(1)
-	a.t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: eff}, func(err error) {
+	a.t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: eff}, func(lsn bifrost.LSN, err error) {
+		a.appendMu.Lock()
 		if err != nil {
-			a.appendMu.Lock()
 			a.appendErr = err
-			a.appendMu.Unlock()
 		}
+		a.t.noteAppended(lsn)
+		a.appendMu.Unlock()
 		a.appends.Done()
 	})
 }
@@ -403,6 +411,12 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{{Type: uint16(protocol.RunCompletionType), Payload: n.Marshal()}}})
 		return false, nil, 0
 	case m.Type.IsCommand() || m.Type.IsCustom():
+		if m.Type.IsCommand() {
+			// Only well-formed commands reach the log: apply must never meet one it cannot read.
+			if _, err := protocol.ParseBody(m); err != nil {
+				return false, fmt.Errorf("[%d] protocol violation: malformed %s: %w", protocol.CodeProtocolViolation, m.Type, err), 0
+			}
+		}
 		e := logrecord.Entry{Type: uint16(m.Type), Flags: m.Flags, Payload: m.Payload}
 		if m.Type == protocol.CallCommandType || m.Type == protocol.OneWayCallCommandType {
 			tgt, err := a.resolveCall(m)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/schema"
 	"gorestate.dev/workerd/processor"
@@ -27,8 +28,21 @@ type task struct {
 
 	mu       sync.Mutex
 	pending  []notification
+	appended bifrost.LSN // LSN of the newest effect logged for this invocation
 	wake     chan struct{}
 	attempts int
+}
+
+func (t *task) noteAppended(lsn bifrost.LSN) {
+	t.mu.Lock()
+	t.appended = max(t.appended, lsn)
+	t.mu.Unlock()
+}
+
+func (t *task) lastAppended() bifrost.LSN {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.appended
 }
 
 type notification struct {
@@ -137,15 +151,29 @@ func backoff(p schema.RetryPolicy, n int) time.Duration {
 	return time.Duration(d)
 }
 
+// appendSync logs an effect, retrying until it is durable or the leadership ends: a lost
+// pause would leave the invocation running with nobody driving it.
 func (t *task) appendSync(ctx context.Context, eff *logrecord.InvokerEffect) {
-	done := make(chan error, 1)
-	t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: eff}, func(err error) { done <- err })
-	select {
-	case err := <-done:
-		if err != nil {
+	for {
+		done := make(chan error, 1)
+		t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: eff}, func(lsn bifrost.LSN, err error) {
+			t.noteAppended(lsn)
+			done <- err
+		})
+		select {
+		case err := <-done:
+			if err == nil {
+				return
+			}
 			t.inv.log.Error("append invoker effect", "error", err)
+		case <-ctx.Done():
+			return
 		}
-	case <-ctx.Done():
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

@@ -4,8 +4,10 @@
 package processor
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"gorestate.dev/shared/ids"
@@ -197,6 +199,11 @@ func (a *applier) invokeExisting(inv *logrecord.Invoke, st *store.Status) error 
 	}
 	// Still running: the caller waits for the same result.
 	if inv.Caller != nil {
+		for _, c := range st.Callers {
+			if bytes.Equal(c.InvocationID, inv.Caller.InvocationID) && c.CompletionID == inv.Caller.CompletionID {
+				return nil
+			}
+		}
 		st.Callers = append(st.Callers, *inv.Caller)
 		return a.putStatus(id, st)
 	}
@@ -249,6 +256,13 @@ func (a *applier) effect(eff *logrecord.InvokerEffect) error {
 	}
 	for i := range eff.Entries {
 		if err := a.appendEntry(id, st, &eff.Entries[i]); err != nil {
+			var bad *malformedError
+			if errors.As(err, &bad) {
+				// The invoker checks entries before logging them, so this means a bug or a
+				// damaged record: every replica fails the invocation the same way rather than
+				// stopping the partition.
+				return a.complete(id, st, store.Result{Failed: true, Code: protocol.CodeProtocolViolation, Message: "malformed journal entry: " + bad.Error()})
+			}
 			return fmt.Errorf("invocation %s entry %d: %w", invString(id), st.JournalLen, err)
 		}
 	}
@@ -308,10 +322,9 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 	if t.IsNotification() {
 		n := &protocol.Notification{}
 		if err := n.Unmarshal(e.Payload); err != nil {
-			return err
+			return malformed(err)
 		}
-		a.addNotification(id, st, store.JournalEntry{Type: e.Type, Flags: e.Flags, Payload: e.Payload}, n)
-		return nil
+		return a.addNotification(id, st, store.JournalEntry{Type: e.Type, Flags: e.Flags, Payload: e.Payload}, n)
 	}
 	idx := st.JournalLen
 	a.txn.PutJournalEntry(id, idx, store.JournalEntry{Type: e.Type, Flags: e.Flags, Payload: e.Payload})
@@ -325,7 +338,7 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 	case protocol.OutputCommandType:
 		c := &protocol.OutputCommand{}
 		if err := c.Unmarshal(e.Payload); err != nil {
-			return err
+			return malformed(err)
 		}
 		if c.Failure != nil {
 			st.Result = &store.Result{Failed: true, Code: c.Failure.Code, Message: c.Failure.Message}
@@ -335,13 +348,13 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 	case protocol.SetStateCommandType:
 		c := &protocol.SetStateCommand{}
 		if err := c.Unmarshal(e.Payload); err != nil {
-			return err
+			return malformed(err)
 		}
 		a.txn.SetState(st.Target.Service, key, c.Key, valueOf(c.Value))
 	case protocol.ClearStateCommandType:
 		c := &protocol.ClearStateCommand{}
 		if err := c.Unmarshal(e.Payload); err != nil {
-			return err
+			return malformed(err)
 		}
 		a.txn.ClearState(st.Target.Service, key, c.Key)
 	case protocol.ClearAllStateCommandType:
@@ -349,13 +362,13 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 	case protocol.SleepCommandType:
 		c := &protocol.SleepCommand{}
 		if err := c.Unmarshal(e.Payload); err != nil {
-			return err
+			return malformed(err)
 		}
-		return a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerSleep, CompletionID: c.ResultCompletionID, WakeAt: int64(c.WakeUpTime)})
+		return a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerSleep, CompletionID: c.ResultCompletionID, WakeAt: int64(c.WakeUpTime), InvocationCreatedAt: st.CreatedAt})
 	case protocol.CallCommandType:
 		c := &protocol.CallCommand{}
 		if err := c.Unmarshal(e.Payload); err != nil {
-			return err
+			return malformed(err)
 		}
 		return a.call(id, st, e.CallTarget, callSpec{
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
@@ -364,7 +377,7 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 	case protocol.OneWayCallCommandType:
 		c := &protocol.OneWayCallCommand{}
 		if err := c.Unmarshal(e.Payload); err != nil {
-			return err
+			return malformed(err)
 		}
 		return a.call(id, st, e.CallTarget, callSpec{
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
@@ -373,6 +386,13 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 	}
 	return nil
 }
+
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string { return e.err.Error() }
+func (e *malformedError) Unwrap() error { return e.err }
+
+func malformed(err error) error { return &malformedError{err} }
 
 type callSpec struct {
 	parameter      []byte
@@ -436,7 +456,9 @@ func (a *applier) call(callerID []byte, st *store.Status, target *logrecord.Targ
 	}
 	// The id notification goes first: the SDK sees the callee id before its result.
 	n := &protocol.Notification{Kind: protocol.NotificationIDCompletion, CompletionID: c.idIdx, Result: protocol.ResultInvocationID, InvocationID: callee.String()}
-	a.addNotification(callerID, st, store.JournalEntry{Type: uint16(protocol.CallInvocationIDCompletionType), Payload: n.Marshal()}, n)
+	if err := a.addNotification(callerID, st, store.JournalEntry{Type: uint16(protocol.CallInvocationIDCompletionType), Payload: n.Marshal()}, n); err != nil {
+		return err
+	}
 	return a.route(callee.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvoke, Time: a.rec.Time, Invoke: inv})
 }
 
@@ -465,8 +487,15 @@ func (a *applier) route(pk ids.PartitionKey, rec *logrecord.Record) error {
 	return nil
 }
 
-// addNotification appends a notification to a journal and wakes whoever waits for it.
-func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEntry, n *protocol.Notification) {
+// addNotification appends a notification to a journal and wakes whoever waits for it. A
+// completion is added once: a second result for the same completion id is dropped.
+func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEntry, n *protocol.Notification) error {
+	if n.Kind == protocol.NotificationIDCompletion {
+		dup, err := a.txn.Notified(id, store.NotifyCompletion, store.CompletionIdent(n.CompletionID))
+		if err != nil || dup {
+			return err
+		}
+	}
 	idx := st.JournalLen
 	a.txn.PutJournalEntry(id, idx, e)
 	st.JournalLen++
@@ -488,6 +517,7 @@ func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEn
 			a.emit(ActInvoke{ID: id})
 		}
 	}
+	return nil
 }
 
 func waitsFor(st *store.Status, n *protocol.Notification) bool {
@@ -529,21 +559,8 @@ func (a *applier) complete(id []byte, st *store.Status, res store.Result) error 
 	a.emit(ActCompleted{ID: id, Result: res, ExpiresAt: expires})
 	if st.Exclusive() {
 		a.txn.ReleaseLock(st.Target.Service, st.Target.Key)
-		next, err := a.txn.PopInbox(st.Target.Service, st.Target.Key)
-		if err != nil {
+		if err := a.startNextInInbox(st.Target.Service, st.Target.Key); err != nil {
 			return err
-		}
-		if next != nil {
-			nst, err := a.status(next)
-			if err != nil {
-				return err
-			}
-			if nst != nil {
-				nst.InboxSeq = 0
-				if err := a.start(next, nst); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	a.txn.DeleteJournal(id, st.JournalLen)
@@ -557,10 +574,28 @@ func (a *applier) complete(id []byte, st *store.Status, res store.Result) error 
 		CompletedAt: a.rec.Time, CompletionRetentionMs: st.CompletionRetentionMs, Result: &res,
 		DeploymentID: st.DeploymentID, ProtocolVersion: st.ProtocolVersion,
 	}
-	if err := a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerCleanup, WakeAt: expires}); err != nil {
+	if err := a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerCleanup, WakeAt: expires, InvocationCreatedAt: st.CreatedAt}); err != nil {
 		return err
 	}
 	return a.putStatus(id, st)
+}
+
+// startNextInInbox hands a free object lock to the oldest invocation still waiting for it.
+func (a *applier) startNextInInbox(service, key string) error {
+	for {
+		next, err := a.txn.PopInbox(service, key)
+		if err != nil || next == nil {
+			return err
+		}
+		nst, err := a.status(next)
+		if err != nil {
+			return err
+		}
+		if nst != nil && nst.Phase == store.PhaseInboxed {
+			nst.InboxSeq = 0
+			return a.start(next, nst)
+		}
+	}
 }
 
 // deliver sends a callee's result to its caller.
@@ -587,7 +622,9 @@ func (a *applier) invocationResult(ir *logrecord.InvocationResult) error {
 		n.Result = protocol.ResultValue
 		n.Value = ir.Value
 	}
-	a.addNotification(ir.InvocationID, st, store.JournalEntry{Type: uint16(protocol.CallCompletionType), Payload: n.Marshal()}, n)
+	if err := a.addNotification(ir.InvocationID, st, store.JournalEntry{Type: uint16(protocol.CallCompletionType), Payload: n.Marshal()}, n); err != nil {
+		return err
+	}
 	return a.putStatus(ir.InvocationID, st)
 }
 
@@ -600,13 +637,18 @@ func (a *applier) timerFired(tf *logrecord.TimerFired) error {
 	if err != nil || st == nil {
 		return err
 	}
+	if tf.InvocationCreatedAt != 0 && tf.InvocationCreatedAt != st.CreatedAt {
+		return nil // the timer of an earlier invocation that had the same (deterministic) id
+	}
 	switch tf.Kind {
 	case logrecord.TimerSleep:
 		if st.Phase == store.PhaseCompleted {
 			return nil
 		}
 		n := &protocol.Notification{Kind: protocol.NotificationIDCompletion, CompletionID: tf.CompletionID, Result: protocol.ResultVoid}
-		a.addNotification(tf.InvocationID, st, store.JournalEntry{Type: uint16(protocol.SleepCompletionType), Payload: n.Marshal()}, n)
+		if err := a.addNotification(tf.InvocationID, st, store.JournalEntry{Type: uint16(protocol.SleepCompletionType), Payload: n.Marshal()}, n); err != nil {
+			return err
+		}
 		return a.putStatus(tf.InvocationID, st)
 	case logrecord.TimerStart:
 		if st.Phase != store.PhaseScheduled {

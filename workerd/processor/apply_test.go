@@ -207,3 +207,41 @@ func TestSuspensionWithCompletionAlreadyThereResumesAtOnce(t *testing.T) {
 		t.Fatalf("phase %s", st.Phase)
 	}
 }
+
+func TestTimerOfAnEarlierLifeDoesNotFireIntoALaterOne(t *testing.T) {
+	f := newFixture(t)
+	id := newID("")
+	f.apply(invokeRec(id, "", "", 1))
+	sleep := &protocol.SleepCommand{WakeUpTime: uint64(f.now + 1000), ResultCompletionID: 1}
+	acts := f.apply(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: &logrecord.InvokerEffect{InvocationID: id,
+		Entries: []logrecord.Entry{{Type: uint16(protocol.SleepCommandType), Payload: sleep.Marshal()}}}})
+	timer, _ := has[ActTimer](acts)
+	for _, r := range outputEnd(id, "1") {
+		f.apply(r)
+	}
+	// The same id comes back later (an idempotency key reused after retention).
+	f.now += 500
+	f.apply(invokeRec(id, "", "", 2))
+	if acts := f.apply(&logrecord.Record{Kind: logrecord.KindTimerFired, TimerFired: timer.Timer}); len(acts) != 0 {
+		t.Fatalf("old timer acted on the new invocation: %v", acts)
+	}
+	if st := f.status(id); st.JournalLen != 1 {
+		t.Fatalf("journal length %d, want 1", st.JournalLen)
+	}
+}
+
+func TestSecondResultForACompletionIsDropped(t *testing.T) {
+	f := newFixture(t)
+	id := newID("")
+	f.apply(invokeRec(id, "", "", 1))
+	res := &logrecord.Record{Kind: logrecord.KindInvocationResult, InvocationResult: &logrecord.InvocationResult{InvocationID: id, CompletionID: 2, Value: []byte("1")}}
+	if _, ok := has[ActNotify](f.apply(res)); !ok {
+		t.Fatal("first result not delivered")
+	}
+	if acts := f.apply(res); len(acts) != 0 {
+		t.Fatalf("second result delivered: %v", acts)
+	}
+	if st := f.status(id); st.JournalLen != 2 {
+		t.Fatalf("journal length %d, want 2", st.JournalLen)
+	}
+}

@@ -78,14 +78,19 @@ func (l *Leader) appendRecord(ctx context.Context, r *logrecord.Record) (bifrost
 	return l.p.cfg.Log.Append(ctx, [][]byte{l.stamp(r)})
 }
 
-// AppendAsync appends a record with the leader's epoch; done runs once it is durable.
-// Records appended from one goroutine keep their order.
-func (l *Leader) AppendAsync(r *logrecord.Record, done func(error)) {
-	l.p.cfg.Log.AppendAsync([][]byte{l.stamp(r)}, func(_ bifrost.LSN, err error) {
+// AppendAsync appends a record with the leader's epoch; done (if not nil) runs with the
+// record's LSN once it is durable. Records appended from one goroutine keep their order.
+func (l *Leader) AppendAsync(r *logrecord.Record, done func(bifrost.LSN, error)) {
+	l.p.cfg.Log.AppendAsync([][]byte{l.stamp(r)}, func(lsn bifrost.LSN, err error) {
 		if done != nil {
-			done(err)
+			done(lsn, err)
 		}
 	})
+}
+
+// WaitApplied blocks until the record at lsn and all before it are applied to the store.
+func (l *Leader) WaitApplied(ctx context.Context, lsn bifrost.LSN) error {
+	return l.p.WaitApplied(ctx, uint64(lsn))
 }
 
 // activate re-derives pending work from the store when the leadership starts.
@@ -149,6 +154,9 @@ func (l *Leader) dispatch(a Action) {
 // Invoke serves an ingress request: it appends the Invoke record and waits for the answer
 // (the durable acceptance of a send, or the result of a call).
 func (l *Leader) Invoke(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
+	if l.ctx.Err() != nil {
+		return nil, rpc.ErrNotLeader // never append for a leadership that is over
+	}
 	reqID := l.nextRequest.Add(1)
 	ch := make(chan rpc.InvokeResponse, 2) // at most one reply and one completion
 	idKey := string(req.InvocationID)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -48,15 +49,21 @@ type Processor struct {
 
 	readyOnce sync.Once
 	ready     chan struct{}
+	stopped   atomic.Bool
+
+	appliedMu sync.Mutex
+	applied   uint64
+	appliedCh chan struct{} // closed and replaced whenever applied moves
 }
 
 // New creates a processor.
 func New(cfg Config) *Processor {
 	return &Processor{
-		cfg:   cfg,
-		sm:    &StateMachine{Partition: cfg.Partition, NumPartitions: cfg.NumPartitions},
-		log:   cfg.Logger.Named(fmt.Sprintf("partition-%d", cfg.Partition)),
-		ready: make(chan struct{}),
+		cfg:       cfg,
+		sm:        &StateMachine{Partition: cfg.Partition, NumPartitions: cfg.NumPartitions},
+		log:       cfg.Logger.Named(fmt.Sprintf("partition-%d", cfg.Partition)),
+		ready:     make(chan struct{}),
+		appliedCh: make(chan struct{}),
 	}
 }
 
@@ -64,6 +71,9 @@ func New(cfg Config) *Processor {
 func (p *Processor) Leader() *Leader {
 	select {
 	case <-p.ready:
+		if p.stopped.Load() {
+			return nil
+		}
 		return p.leader
 	default:
 		return nil
@@ -73,74 +83,140 @@ func (p *Processor) Leader() *Leader {
 // Ready is closed once the processor leads and has re-derived its pending work.
 func (p *Processor) Ready() <-chan struct{} { return p.ready }
 
-// Run applies the log until ctx ends. It catches up, announces its leadership with a new
-// epoch and, once that announcement is applied, acts as leader.
+// Run applies the log until ctx ends. It catches up with the log, announces its leadership
+// with an epoch above every epoch in the log and, once that announcement is applied, acts
+// as leader.
 func (p *Processor) Run(ctx context.Context) error {
+	defer p.stopLeading()
 	part := p.cfg.Store
 	applied, err := part.Applied()
 	if err != nil {
 		return err
 	}
+	p.setApplied(applied)
+	discard := func(Action) {}
+	// Catch up first: the store is not fsynced and may be behind the log, and the epoch we
+	// announce must be above every announcement already in the log.
+	for tail := uint64(p.cfg.Log.Tail()); applied+1 < tail; {
+		if applied, err = p.applyNext(ctx, applied, discard, nil); err != nil {
+			return p.exitErr(ctx, err)
+		}
+	}
 	epoch, err := part.Epoch()
 	if err != nil {
 		return err
 	}
-	epoch++
-	p.leader = newLeader(p, epoch)
-	defer p.leader.stop()
-	announce, err := p.leader.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindAnnounceLeader, AnnounceLeader: &logrecord.AnnounceLeader{NodeID: p.cfg.NodeID}})
+	leader := newLeader(p, epoch+1)
+	p.leader = leader
+	announce, err := leader.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindAnnounceLeader, AnnounceLeader: &logrecord.AnnounceLeader{NodeID: p.cfg.NodeID}})
 	if err != nil {
-		return fmt.Errorf("partition %d announce leader: %w", p.cfg.Partition, err)
+		return p.exitErr(ctx, fmt.Errorf("partition %d announce leader: %w", p.cfg.Partition, err))
 	}
 	var actions []Action
 	collect := func(a Action) { actions = append(actions, a) }
 	active := false
-	for {
-		entries, err := p.cfg.Log.Read(ctx, bifrost.LSN(applied+1), 256)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, bifrost.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("partition %d read log: %w", p.cfg.Partition, err)
+	onApplied := func(lsn bifrost.LSN, txn *store.Txn) (*store.Txn, error) {
+		if active || lsn < announce {
+			return txn, nil
 		}
-		txn := part.Begin()
-		actions = actions[:0]
-		for _, e := range entries {
-			rec, err := logrecord.Decode(e.Payload)
-			if err != nil {
-				// Every replica skips the same bad record, so state stays identical.
-				p.log.Error("skipping undecodable log record", "lsn", e.LSN, "error", err)
-			} else if err := p.sm.Apply(txn, rec, collect); err != nil {
-				return fmt.Errorf("partition %d apply lsn %d: %w", p.cfg.Partition, e.LSN, err)
-			}
-			applied = uint64(e.LSN)
-			if !active && e.LSN >= announce {
-				// Everything before our announcement was applied without acting on it; the
-				// store now says what is pending.
-				active = true
-				actions = actions[:0]
-				txn.SetApplied(applied)
-				if err := txn.Commit(); err != nil {
-					return err
-				}
-				if err := p.leader.activate(ctx); err != nil {
-					return err
-				}
-				p.readyOnce.Do(func() { close(p.ready) })
-				txn = part.Begin()
-			}
-		}
-		txn.SetApplied(applied)
+		// Everything up to our announcement was applied without acting on it; the store
+		// now says what is pending.
 		if err := txn.Commit(); err != nil {
-			return err
+			return nil, err
+		}
+		if stored, err := part.Epoch(); err != nil || stored != leader.epoch {
+			return nil, fmt.Errorf("partition %d: announced epoch %d but the store has epoch %d (%v)", p.cfg.Partition, leader.epoch, stored, err)
+		}
+		active = true
+		actions = actions[:0]
+		if err := leader.activate(ctx); err != nil {
+			return nil, err
+		}
+		p.readyOnce.Do(func() { close(p.ready) })
+		return part.Begin(), nil
+	}
+	for {
+		actions = actions[:0]
+		if applied, err = p.applyNext(ctx, applied, collect, onApplied); err != nil {
+			return p.exitErr(ctx, err)
 		}
 		if active {
 			for _, a := range actions {
-				p.leader.dispatch(a)
+				leader.dispatch(a)
 			}
+		}
+	}
+}
+
+// applyNext reads the next batch of records after applied, applies them in one store
+// transaction and returns the new applied LSN. onApplied, if set, runs after each record
+// and may commit and replace the transaction.
+func (p *Processor) applyNext(ctx context.Context, applied uint64, emit func(Action), onApplied func(bifrost.LSN, *store.Txn) (*store.Txn, error)) (uint64, error) {
+	entries, err := p.cfg.Log.Read(ctx, bifrost.LSN(applied+1), 256)
+	if err != nil {
+		return applied, fmt.Errorf("partition %d read log: %w", p.cfg.Partition, err)
+	}
+	txn := p.cfg.Store.Begin()
+	for _, e := range entries {
+		rec, err := logrecord.Decode(e.Payload)
+		if err != nil {
+			// Every replica skips the same bad record, so state stays identical.
+			p.log.Error("skipping undecodable log record", "lsn", e.LSN, "error", err)
+		} else if err := p.sm.Apply(txn, rec, emit); err != nil {
+			return applied, fmt.Errorf("partition %d apply lsn %d: %w", p.cfg.Partition, e.LSN, err)
+		}
+		applied = uint64(e.LSN)
+		txn.SetApplied(applied)
+		if onApplied != nil {
+			if txn, err = onApplied(e.LSN, txn); err != nil {
+				return applied, err
+			}
+		}
+	}
+	txn.SetApplied(applied)
+	if err := txn.Commit(); err != nil {
+		return applied, err
+	}
+	p.setApplied(applied)
+	return applied, nil
+}
+
+// exitErr turns the errors of a processor that is being stopped into a clean exit.
+func (p *Processor) exitErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, bifrost.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (p *Processor) stopLeading() {
+	if p.leader != nil {
+		p.leader.stop()
+	}
+	p.stopped.Store(true)
+}
+
+func (p *Processor) setApplied(lsn uint64) {
+	p.appliedMu.Lock()
+	p.applied = lsn
+	close(p.appliedCh)
+	p.appliedCh = make(chan struct{})
+	p.appliedMu.Unlock()
+}
+
+// WaitApplied blocks until every record up to lsn is applied to the store.
+func (p *Processor) WaitApplied(ctx context.Context, lsn uint64) error {
+	for {
+		p.appliedMu.Lock()
+		applied, ch := p.applied, p.appliedCh
+		p.appliedMu.Unlock()
+		if applied >= lsn {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

@@ -37,6 +37,7 @@ func (s *shuffler) run(ctx context.Context) {
 		msgs, err := s.l.Store().Outbox(sent)
 		if err != nil {
 			s.l.p.log.Error("read outbox", "error", err)
+			time.AfterFunc(time.Second, s.nudge)
 			continue
 		}
 		for _, m := range msgs {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
 )
 
@@ -52,9 +53,11 @@ func (s *timerService) run(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		for _, t := range due {
-			s.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindTimerFired, TimerFired: t}, func(err error) {
-				if err != nil {
+			s.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindTimerFired, TimerFired: t}, func(_ bifrost.LSN, err error) {
+				if err != nil && ctx.Err() == nil {
+					// The timer is still in the store; keep it in memory too and try again.
 					s.l.p.log.Error("fire timer", "error", err)
+					time.AfterFunc(time.Second, func() { s.add(t) })
 				}
 			})
 		}

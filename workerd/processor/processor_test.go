@@ -1,0 +1,90 @@
+package processor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/localloglet"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/workerd/store"
+)
+
+type nopInvoker struct{ invoked chan []byte }
+
+func (n nopInvoker) Invoke(_ *Leader, id []byte) {
+	select {
+	case n.invoked <- id:
+	default:
+	}
+}
+func (nopInvoker) Notify(*Leader, []byte, uint32, store.JournalEntry) {}
+func (nopInvoker) StopPartition(uint32)                               {}
+
+func startProcessor(t *testing.T, log bifrost.Loglet, db *store.DB, inv nopInvoker) (*Processor, context.CancelFunc) {
+	t.Helper()
+	p := New(Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log,
+		Logs: func(uint32) (bifrost.Loglet, error) { return log, nil }, Invoker: inv, Logger: hclog.NewNullLogger()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("processor: %v", err)
+		}
+	})
+	select {
+	case <-p.Ready():
+	case err := <-done:
+		t.Fatalf("processor stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("processor not ready")
+	}
+	return p, cancel
+}
+
+// A store that lags behind the log (it is not fsynced) must not make the leader pick an
+// epoch that the log already superseded: its own records would all be fenced off.
+func TestLeaderEpochIsAboveEveryEpochInTheLog(t *testing.T) {
+	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	log := logs.Loglet(0)
+	old, _ := logrecord.Encode(&logrecord.Record{Kind: logrecord.KindAnnounceLeader, Epoch: 5, Time: 1, AnnounceLeader: &logrecord.AnnounceLeader{}})
+	if _, err := log.Append(context.Background(), [][]byte{old}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.TempDir()) // empty store: epoch 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inv := nopInvoker{invoked: make(chan []byte, 1)}
+	p, _ := startProcessor(t, log, db, inv)
+	l := p.Leader()
+	if l.Epoch() != 6 {
+		t.Fatalf("leader epoch %d, want 6", l.Epoch())
+	}
+	id := newID("")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := l.Invoke(ctx, &rpc.InvokeRequest{InvocationID: id, Send: true, Target: rpc.Target{Service: "S", Handler: "h", ServiceType: "SERVICE"}})
+	if err != nil || resp.SendStatus != rpc.SendAccepted {
+		t.Fatalf("send: %+v %v", resp, err)
+	}
+	select {
+	case got := <-inv.invoked:
+		if string(got) != string(id) {
+			t.Fatal("invoked another invocation")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the leader's own Invoke record was not applied")
+	}
+}
