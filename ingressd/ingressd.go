@@ -108,7 +108,7 @@ func (v *View) RefreshSchema(ctx context.Context) *schema.Registry {
 func (v *View) NumPartitions() uint32 { return v.partitions.Load() }
 
 // Handler builds the ingress HTTP handler routing through route.
-func Handler(v *View, route func(partition uint32) (rpc.Invoker, error), logger hclog.Logger) http.Handler {
+func Handler(v *View, route func(partition uint32) (rpc.Worker, error), logger hclog.Logger) http.Handler {
 	return ingress.NewHandler(ingress.Options{
 		Schema:        v.Schema,
 		RefreshSchema: v.RefreshSchema,
@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	v := &View{}
 	v.Watch(ctx, meta, logger)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
-	route := func(partition uint32) (rpc.Invoker, error) {
+	route := func(partition uint32) (rpc.Worker, error) {
 		ws := v.workers.Load()
 		if ws == nil || len(*ws) == 0 {
 			return nil, rpc.ErrNotLeader

@@ -15,7 +15,7 @@ import (
 
 // Routes adds the worker's fabric endpoints (Invoke for ingress nodes) to mux.
 func (w *Worker) Routes(mux *http.ServeMux) {
-	mux.Handle(rpc.InvokePath, rpc.ServeInvoke(w))
+	rpc.Routes(mux, w)
 }
 
 // Run runs the worker role as its own daemon: metadata comes from the metadata servers in

@@ -192,14 +192,50 @@ func (w *Worker) watchSchema(ctx context.Context) {
 	})
 }
 
-// Invoke serves an ingress request on the leader of its partition.
-func (w *Worker) Invoke(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
-	if int(req.Partition) >= len(w.procs) {
-		return nil, fmt.Errorf("worker: no partition %d", req.Partition)
+// leader returns the leader of a partition on this node.
+func (w *Worker) leader(partition uint32) (*processor.Leader, error) {
+	if int(partition) >= len(w.procs) {
+		return nil, fmt.Errorf("worker: no partition %d", partition)
 	}
-	l := w.procs[req.Partition].Leader()
+	l := w.procs[partition].Leader()
 	if l == nil {
 		return nil, rpc.ErrNotLeader
 	}
+	return l, nil
+}
+
+// Invoke serves an ingress request on the leader of its partition.
+func (w *Worker) Invoke(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
+	l, err := w.leader(req.Partition)
+	if err != nil {
+		return nil, err
+	}
 	return l.Invoke(ctx, req)
+}
+
+// Attach serves attach and output requests.
+func (w *Worker) Attach(ctx context.Context, req *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
+	l, err := w.leader(req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	return l.Attach(ctx, req)
+}
+
+// Signal delivers a signal (awakeable completion, cancel) to an invocation.
+func (w *Worker) Signal(ctx context.Context, req *rpc.SignalRequest) error {
+	l, err := w.leader(req.Partition)
+	if err != nil {
+		return err
+	}
+	return l.Signal(ctx, req)
+}
+
+// Manage applies cancel, kill or purge to an invocation.
+func (w *Worker) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.ManageOutcome, error) {
+	l, err := w.leader(req.Partition)
+	if err != nil {
+		return "", err
+	}
+	return l.Manage(ctx, req)
 }

@@ -54,7 +54,7 @@ func crashCycles(t *testing.T, srv *Server, w *Workload, kills int, loadFor time
 		logUnknown(t, w.Unacked())
 		restart := time.Now()
 		srv.Start()
-		t.Logf("incarnation %d ready %v after the kill", inc+1, time.Since(restart).Round(time.Millisecond))
+		t.Logf("incarnation %d started on the same data directory, ready in %v", inc+1, time.Since(restart).Round(time.Millisecond))
 	}
 	// Without requests in flight at a kill the test would only have shown that a stopped
 	// server keeps what it had finished.
@@ -121,7 +121,7 @@ func resendSample(t *testing.T, w *Workload, kills, n int, check func(op *Op, a 
 	}
 	step := max(1, len(before)/n)
 	checked := 0
-	for i := 0; i < len(before); i += step {
+	for i := 0; i < len(before) && i/step < n; i += step {
 		op := before[i]
 		a, err := w.send(context.Background(), op)
 		if err != nil {

@@ -123,8 +123,7 @@ func (w *Workload) RunAndKill(srv *Server, inc int, loadFor time.Duration) (Cycl
 			wg.Wait()
 			return CycleStats{}, fmt.Errorf("incarnation %d acknowledged nothing in %v", inc, time.Since(start))
 		}
-		// A bounded pause between looks at the clock and the ack counter; nothing here
-		// waits for the server to reach a state.
+		// Polls the clock and the ack counter; the deadline above bounds the wait.
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Workers stop taking new requests first, so that those started after the kill, which

@@ -71,7 +71,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	}
 	view := &ingressd.View{}
 	view.Watch(ctx, n.meta, logger)
-	route := func(uint32) (rpc.Invoker, error) { return n.worker, nil }
+	route := func(uint32) (rpc.Worker, error) { return n.worker, nil }
 	if n.IngressAddr, _, err = metadatad.Serve(ctx, "ingress", cfg.Ingress.BindAddress, ingressd.Handler(view, route, logger)); err != nil {
 		return fail(err)
 	}

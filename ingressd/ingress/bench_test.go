@@ -49,7 +49,7 @@ func BenchmarkIngressCall(b *testing.B) {
 	h := NewHandler(Options{
 		Schema:        func() *schema.Registry { return reg },
 		NumPartitions: func() uint32 { return testPartitions },
-		Route:         func(uint32) (rpc.Invoker, error) { return inv, nil },
+		Route:         func(uint32) (rpc.Worker, error) { return inv, nil },
 	})
 	for _, bb := range benches {
 		b.Run(bb.name, func(b *testing.B) {

@@ -33,12 +33,16 @@ const (
 	errBadDelay
 	errDelayOnCall
 	errScopeNeedsVQueues
-	errNotImplemented
 	errNotProvisioned
 	errNoLeader
 	errRouting
 	errInvokeUnavailable
 	errInvokeFailed
+	errBadInvocationID
+	errBadAwakeableID
+	errInvocationNotFound
+	errNotCompleted
+	errBadTargetBody
 	numErrorKinds
 )
 
@@ -70,15 +74,19 @@ var catalogue = [numErrorKinds]struct {
 	errEmptyBody:      {http.StatusBadRequest, "input validation error: Empty body not allowed"},
 	errBadInputRules:  {http.StatusBadRequest, "input validation error: Bad configuration of the input validation rules"},
 	// Restate's parser messages follow the colon; ours come from config.ParseDuration.
-	errBadDelay:          {http.StatusBadRequest, "bad delay query parameter, must be a ISO8601 duration: %v"},
-	errDelayOnCall:       {http.StatusBadRequest, "cannot use the delay query parameter with calls. The delay is supported only with sends"},
-	errScopeNeedsVQueues: {http.StatusBadRequest, "scoped invocations require vqueues to be enabled"},
-	errNotImplemented:    {http.StatusNotImplemented, "%s is not implemented yet by this server"},
-	errNotProvisioned:    {http.StatusServiceUnavailable, "the cluster has no partitions yet (not provisioned); retry later"},
-	errNoLeader:          {http.StatusServiceUnavailable, "partition %d has no reachable leader after %d attempts: %v"},
-	errRouting:           {http.StatusServiceUnavailable, "cannot route to partition %d: %v"},
-	errInvokeUnavailable: {http.StatusServiceUnavailable, "partition %d is unavailable: %v"},
-	errInvokeFailed:      {http.StatusInternalServerError, "invocation failed on partition %d: %v"},
+	errBadDelay:           {http.StatusBadRequest, "bad delay query parameter, must be a ISO8601 duration: %v"},
+	errDelayOnCall:        {http.StatusBadRequest, "cannot use the delay query parameter with calls. The delay is supported only with sends"},
+	errScopeNeedsVQueues:  {http.StatusBadRequest, "scoped invocations require vqueues to be enabled"},
+	errNotProvisioned:     {http.StatusServiceUnavailable, "the cluster has no partitions yet (not provisioned); retry later"},
+	errNoLeader:           {http.StatusServiceUnavailable, "partition %d has no reachable leader after %d attempts: %v"},
+	errRouting:            {http.StatusServiceUnavailable, "cannot route to partition %d: %v"},
+	errInvokeUnavailable:  {http.StatusServiceUnavailable, "partition %d is unavailable: %v"},
+	errInvokeFailed:       {http.StatusInternalServerError, "invocation failed on partition %d: %v"},
+	errBadInvocationID:    {http.StatusBadRequest, "bad invocation id '%s': %v"},
+	errBadAwakeableID:     {http.StatusBadRequest, "bad awakeable id '%s': %v"},
+	errInvocationNotFound: {http.StatusNotFound, "invocation not found"},
+	errNotCompleted:       {470, "the invocation exists but has not completed yet"},
+	errBadTargetBody:      {http.StatusBadRequest, "bad request body: %v"},
 }
 
 // apiError is an answer the ingress gives without (or instead of) a partition's answer.

@@ -124,7 +124,7 @@ func newTestHandler(t testing.TB, maxBody int64) (*handler, *fakeInvoker) {
 	h := newHandler(Options{
 		Schema:        func() *schema.Registry { return reg },
 		NumPartitions: func() uint32 { return testPartitions },
-		Route:         func(uint32) (rpc.Invoker, error) { return inv, nil },
+		Route:         func(uint32) (rpc.Worker, error) { return inv, nil },
 		MaxBodySize:   maxBody,
 	})
 	h.leaderBackoff = time.Millisecond

@@ -38,7 +38,7 @@ type Options struct {
 	NumPartitions func() uint32
 	// Route returns the invoker of the partition's leader. rpc.ErrNotLeader (from Route or
 	// from Invoke) makes the ingress retry a few times with backoff before answering 503.
-	Route func(partition uint32) (rpc.Invoker, error)
+	Route func(partition uint32) (rpc.Worker, error)
 	// MaxBodySize caps request bodies in bytes; 0 means DefaultMaxBodySize.
 	MaxBodySize int64
 	// Logger receives request failures; nil discards them.
@@ -80,7 +80,7 @@ func newHandler(opts Options) *handler {
 		h.opts.NumPartitions = func() uint32 { return 0 }
 	}
 	if h.opts.Route == nil {
-		h.opts.Route = func(uint32) (rpc.Invoker, error) { return nil, rpc.ErrNotLeader }
+		h.opts.Route = func(uint32) (rpc.Worker, error) { return nil, rpc.ErrNotLeader }
 	}
 	return h
 }
@@ -109,9 +109,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveInvoke(w, r, &p, pathAndQuery)
 	case routeHealth:
 		serveHealth(w, r, h.opts.Schema())
-	// Issue 3: attach/output, workflow attach/output, awakeables and lookup.
-	case routeInvocation, routeAttach, routeOutput, routeWorkflow, routeAwakeable, routeLookup:
-		h.fail(w, r, newError(errNotImplemented, routeNames[p.kind]))
+	case routeAwakeable:
+		h.serveAwakeable(w, r, &p)
+	case routeInvocation, routeAttach, routeOutput, routeWorkflow, routeLookup:
+		h.serveAttach(w, r, &p)
 	default:
 		h.fail(w, r, newError(errRestateNotFound))
 	}

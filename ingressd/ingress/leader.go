@@ -70,3 +70,14 @@ func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rp
 		backoff *= 2
 	}
 }
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -31,7 +31,7 @@ func TestRoutingFailures(t *testing.T) {
 	tests := []struct {
 		name          string
 		partitions    uint32
-		route         func(attempt int) (rpc.Invoker, error)
+		route         func(attempt int) (rpc.Worker, error)
 		invoke        func(attempt int) error // nil error = success
 		wantStatus    int
 		wantMsgPrefix string
@@ -39,7 +39,7 @@ func TestRoutingFailures(t *testing.T) {
 	}{
 		{
 			name: "not leader, then leader", partitions: 4,
-			route: func(a int) (rpc.Invoker, error) {
+			route: func(a int) (rpc.Worker, error) {
 				if a < 3 {
 					return nil, fmt.Errorf("partition moved: %w", rpc.ErrNotLeader)
 				}
@@ -49,7 +49,7 @@ func TestRoutingFailures(t *testing.T) {
 		},
 		{
 			name: "node says not leader, then leader", partitions: 4,
-			route: func(int) (rpc.Invoker, error) { return ok, nil },
+			route: func(int) (rpc.Worker, error) { return ok, nil },
 			invoke: func(a int) error {
 				if a < 2 {
 					return rpc.ErrNotLeader
@@ -60,22 +60,22 @@ func TestRoutingFailures(t *testing.T) {
 		},
 		{
 			name: "never a leader", partitions: 4,
-			route:      func(int) (rpc.Invoker, error) { return nil, rpc.ErrNotLeader },
+			route:      func(int) (rpc.Worker, error) { return nil, rpc.ErrNotLeader },
 			wantStatus: 503, wantMsgPrefix: "partition ", wantRoutes: defaultLeaderAttempts,
 		},
 		{
 			name: "routing broken", partitions: 4,
-			route:      func(int) (rpc.Invoker, error) { return nil, errors.New("no nodes configuration") },
+			route:      func(int) (rpc.Worker, error) { return nil, errors.New("no nodes configuration") },
 			wantStatus: 503, wantMsgPrefix: "cannot route to partition ", wantRoutes: 1,
 		},
 		{
 			name: "route without invoker", partitions: 4,
-			route:      func(int) (rpc.Invoker, error) { return nil, nil },
+			route:      func(int) (rpc.Worker, error) { return nil, nil },
 			wantStatus: 503, wantMsgPrefix: "cannot route to partition ", wantRoutes: 1,
 		},
 		{
 			name: "worker unreachable", partitions: 4,
-			route: func(int) (rpc.Invoker, error) { return ok, nil },
+			route: func(int) (rpc.Worker, error) { return ok, nil },
 			invoke: func(int) error {
 				return fmt.Errorf("invoke: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")})
 			},
@@ -83,13 +83,13 @@ func TestRoutingFailures(t *testing.T) {
 		},
 		{
 			name: "worker failed", partitions: 4,
-			route:      func(int) (rpc.Invoker, error) { return ok, nil },
+			route:      func(int) (rpc.Worker, error) { return ok, nil },
 			invoke:     func(int) error { return errors.New("store corrupted") },
 			wantStatus: 500, wantMsgPrefix: "invocation failed on partition ", wantRoutes: 1,
 		},
 		{
 			name: "not provisioned", partitions: 0,
-			route:      func(int) (rpc.Invoker, error) { return ok, nil },
+			route:      func(int) (rpc.Worker, error) { return ok, nil },
 			wantStatus: 503, wantMsgPrefix: "the cluster has no partitions yet", wantRoutes: 0,
 		},
 	}
@@ -101,7 +101,7 @@ func TestRoutingFailures(t *testing.T) {
 			h := newHandler(Options{
 				Schema:        func() *schema.Registry { return reg },
 				NumPartitions: func() uint32 { return tt.partitions },
-				Route: func(p uint32) (rpc.Invoker, error) {
+				Route: func(p uint32) (rpc.Worker, error) {
 					if p >= tt.partitions {
 						t.Errorf("routed to partition %d of %d", p, tt.partitions)
 					}
@@ -145,7 +145,7 @@ func TestClientGoneCancelsInvocation(t *testing.T) {
 	h := NewHandler(Options{
 		Schema:        func() *schema.Registry { return reg },
 		NumPartitions: func() uint32 { return 1 },
-		Route: func(uint32) (rpc.Invoker, error) {
+		Route: func(uint32) (rpc.Worker, error) {
 			return invokerFunc(func(ctx context.Context, _ *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
 				close(started)
 				<-ctx.Done()

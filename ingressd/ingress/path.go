@@ -16,8 +16,7 @@ const (
 	routeCall             // /restate/call/{service}[/{key}]/{handler}
 	routeSend             // /restate/send/{service}[/{key}]/{handler}
 	routeHealth           // /restate/health
-	// The endpoints of issue 3. They are recognised here so the answer is a clear 501 rather
-	// than a 404, and each gets its own kind so filling one in touches only ServeHTTP.
+	// Attach/output, awakeables and lookup (control.go).
 	routeInvocation // /restate/invocation/...: attach/output by id or idempotency key
 	routeAttach     // /restate/attach[/{id}]
 	routeOutput     // /restate/output[/{id}]
@@ -39,16 +38,6 @@ var restateRoutes = map[string]routeKind{
 	"lookup":     routeLookup,
 }
 
-// routeNames name the issue-3 endpoints in their 501 answers.
-var routeNames = map[routeKind]string{
-	routeInvocation: "/restate/invocation (attach/output of an invocation)",
-	routeAttach:     "/restate/attach",
-	routeOutput:     "/restate/output",
-	routeWorkflow:   "/restate/workflow (workflow attach/output)",
-	routeAwakeable:  "/restate/awakeables (resolve/reject)",
-	routeLookup:     "/restate/lookup",
-}
-
 // Restate accepts paths of 2 to 7 segments (2 to 7 slashes) and ignores one trailing slash.
 const (
 	minSegments = 2
@@ -60,7 +49,7 @@ const (
 type parsedPath struct {
 	kind    routeKind
 	service string    // raw, as Restate does not decode service names
-	args    [3]string // the segments after the service, raw
+	args    [6]string // the segments after the service, raw
 	nargs   int       // how many segments follow the service (may exceed len(args))
 }
 

@@ -27,7 +27,7 @@ func TestParsePath(t *testing.T) {
 		{path: "/Counter/k1/Add", want: want{kind: routeInvoke, service: "Counter", args: []string{"k1", "Add"}, nargs: 2}},
 		{path: "/Counter/a%2Fb/Add/send", want: want{kind: routeInvoke, service: "Counter", args: []string{"a%2Fb", "Add", "send"}, nargs: 3}},
 		{path: "/Counter//Add", want: want{kind: routeInvoke, service: "Counter", args: []string{"", "Add"}, nargs: 2}},
-		{path: "/a/b/c/d/e/f/g", want: want{kind: routeInvoke, service: "a", args: []string{"b", "c", "d"}, nargs: 6}},
+		{path: "/a/b/c/d/e/f/g", want: want{kind: routeInvoke, service: "a", args: []string{"b", "c", "d", "e", "f", "g"}, nargs: 6}},
 		{path: "/restate/call/Greeter/Greet", want: want{kind: routeCall, service: "Greeter", args: []string{"Greet"}, nargs: 1}},
 		{path: "/restate/call/Counter/k/Add", want: want{kind: routeCall, service: "Counter", args: []string{"k", "Add"}, nargs: 2}},
 		{path: "/restate/send/Counter/k/Add/", want: want{kind: routeSend, service: "Counter", args: []string{"k", "Add"}, nargs: 2}},

@@ -54,6 +54,9 @@ type Options struct {
 	Version string
 	// Logger receives one line per registry change. Defaults to a null logger.
 	Logger hclog.Logger
+	// Query gives the worker-owned tables of POST /query. Without it, queries of those
+	// tables answer 503; sys_service and sys_deployment still work.
+	Query QuerySource
 
 	// Test hooks: the clock for created_at and the deployment-id generator.
 	now   func() time.Time
@@ -114,6 +117,7 @@ func NewHandler(opts Options) http.Handler {
 		})
 		a.route(r, prefix+"/services/{service}/handlers", version, map[string]endpoint{http.MethodGet: a.listHandlers})
 		a.route(r, prefix+"/services/{service}/handlers/{handler}", version, map[string]endpoint{http.MethodGet: a.getHandler})
+		a.route(r, prefix+"/query", version, map[string]endpoint{http.MethodPost: a.query})
 	}
 	// V1 is gone; Restate says so for every path under it.
 	unsupported := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -18,6 +18,8 @@ const (
 	KindTimerFired       Kind = 4
 	KindInvocationResult Kind = 5
 	KindTruncateOutbox   Kind = 6
+	KindSignal           Kind = 7
+	KindManage           Kind = 8
 )
 
 // Dedup identifies a record sent by another partition's shuffler, so the target drops
@@ -43,6 +45,36 @@ type Record struct {
 	TimerFired       *TimerFired       `json:"tf,omitempty"`
 	InvocationResult *InvocationResult `json:"ir,omitempty"`
 	TruncateOutbox   *TruncateOutbox   `json:"to,omitempty"`
+	Signal           *Signal           `json:"sg,omitempty"`
+	Manage           *Manage           `json:"mg,omitempty"`
+}
+
+// Signal adds a signal notification to an invocation's journal: the cancel signal (1), an
+// awakeable completion (17 and up) or a named signal.
+type Signal struct {
+	InvocationID []byte `json:"id"`
+	SignalID     uint32 `json:"s,omitempty"`
+	SignalName   string `json:"n,omitempty"`
+	Value        []byte `json:"v,omitempty"`
+	Failed       bool   `json:"f,omitempty"`
+	FailureCode  uint32 `json:"fc,omitempty"`
+	FailureMsg   string `json:"fm,omitempty"`
+}
+
+// ManageOp is an operator action on an invocation.
+type ManageOp string
+
+const (
+	ManageCancel ManageOp = "cancel"
+	ManageKill   ManageOp = "kill"
+	ManagePurge  ManageOp = "purge"
+)
+
+// Manage applies an operator action (admin API) to an invocation.
+type Manage struct {
+	InvocationID []byte   `json:"id"`
+	Op           ManageOp `json:"op"`
+	RequestID    uint64   `json:"r,omitempty"`
 }
 
 // AnnounceLeader starts a leader's term.
@@ -202,6 +234,10 @@ func (r *Record) validate() error {
 		ok = r.InvocationResult != nil && len(r.InvocationResult.InvocationID) == 24
 	case KindTruncateOutbox:
 		ok = r.TruncateOutbox != nil
+	case KindSignal:
+		ok = r.Signal != nil && len(r.Signal.InvocationID) == 24
+	case KindManage:
+		ok = r.Manage != nil && len(r.Manage.InvocationID) == 24
 	default:
 		return fmt.Errorf("decode record: unknown kind %d", r.Kind)
 	}

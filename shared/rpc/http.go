@@ -17,25 +17,43 @@ const InvokePath = "/worker/v1/invoke"
 // errorHeader marks answers whose body is an rpc error, and says which.
 const errorHeader = "x-rpc-error"
 
-// ServeInvoke returns an HTTP handler serving inv at InvokePath.
-func ServeInvoke(inv Invoker) http.Handler {
+// Paths of the other worker RPCs.
+const (
+	AttachPath = "/worker/v1/attach"
+	SignalPath = "/worker/v1/signal"
+	ManagePath = "/worker/v1/manage"
+)
+
+// Worker is everything a partition leader serves to ingress and admin nodes.
+type Worker interface {
+	Invoker
+	Controller
+}
+
+// sentinels travel as the errorHeader value.
+var sentinels = map[string]error{"not-leader": ErrNotLeader, "not-found": ErrNotFound, "not-completed": ErrNotCompleted}
+
+// serveJSON adapts one RPC method to HTTP with JSON bodies.
+func serveJSON[Req, Resp any](call func(context.Context, *Req) (Resp, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		req := &InvokeRequest{}
+		req := new(Req)
 		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(req); err != nil {
 			w.Header().Set(errorHeader, "bad-request")
-			http.Error(w, "decode invoke request: "+err.Error(), http.StatusBadRequest)
+			http.Error(w, "decode request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		resp, err := inv.Invoke(r.Context(), req)
+		resp, err := call(r.Context(), req)
 		if err != nil {
-			if errors.Is(err, ErrNotLeader) {
-				w.Header().Set(errorHeader, "not-leader")
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
+			for name, s := range sentinels {
+				if errors.Is(err, s) {
+					w.Header().Set(errorHeader, name)
+					http.Error(w, err.Error(), http.StatusServiceUnavailable)
+					return
+				}
 			}
 			w.Header().Set(errorHeader, "internal")
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -46,6 +64,19 @@ func ServeInvoke(inv Invoker) http.Handler {
 	})
 }
 
+// ServeInvoke returns an HTTP handler serving inv at InvokePath.
+func ServeInvoke(inv Invoker) http.Handler { return serveJSON(inv.Invoke) }
+
+// Routes adds every worker RPC to mux.
+func Routes(mux *http.ServeMux, w Worker) {
+	mux.Handle(InvokePath, serveJSON(w.Invoke))
+	mux.Handle(AttachPath, serveJSON(w.Attach))
+	mux.Handle(SignalPath, serveJSON(func(ctx context.Context, r *SignalRequest) (struct{}, error) {
+		return struct{}{}, w.Signal(ctx, r)
+	}))
+	mux.Handle(ManagePath, serveJSON(w.Manage))
+}
+
 // HTTPInvoker calls a worker's Invoke over HTTP.
 type HTTPInvoker struct {
 	BaseURL string // fabric base URL of the worker, e.g. "http://10.0.0.5:5122"
@@ -54,30 +85,51 @@ type HTTPInvoker struct {
 
 // Invoke implements Invoker.
 func (c *HTTPInvoker) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error) {
+	out := &InvokeResponse{}
+	return out, c.call(ctx, InvokePath, req, out)
+}
+
+// Attach implements Controller.
+func (c *HTTPInvoker) Attach(ctx context.Context, req *AttachRequest) (*InvokeResponse, error) {
+	out := &InvokeResponse{}
+	return out, c.call(ctx, AttachPath, req, out)
+}
+
+// Signal implements Controller.
+func (c *HTTPInvoker) Signal(ctx context.Context, req *SignalRequest) error {
+	return c.call(ctx, SignalPath, req, &struct{}{})
+}
+
+// Manage implements Controller.
+func (c *HTTPInvoker) Manage(ctx context.Context, req *ManageRequest) (ManageOutcome, error) {
+	var out ManageOutcome
+	return out, c.call(ctx, ManagePath, req, &out)
+}
+
+func (c *HTTPInvoker) call(ctx context.Context, path string, req, out any) error {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+InvokePath, bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+path, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	hr.Header.Set("content-type", "application/json")
 	resp, err := c.Client.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("invoke on %s: %w", c.BaseURL, err)
+		return fmt.Errorf("%s on %s: %w", path, c.BaseURL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if resp.Header.Get(errorHeader) == "not-leader" {
-			return nil, ErrNotLeader
+		if s, ok := sentinels[resp.Header.Get(errorHeader)]; ok {
+			return s
 		}
-		return nil, fmt.Errorf("invoke on %s: %s: %s", c.BaseURL, resp.Status, strings.TrimSpace(string(msg)))
+		return fmt.Errorf("%s on %s: %s: %s", path, c.BaseURL, resp.Status, strings.TrimSpace(string(msg)))
 	}
-	out := &InvokeResponse{}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return nil, fmt.Errorf("invoke on %s: decode answer: %w", c.BaseURL, err)
+		return fmt.Errorf("%s on %s: decode answer: %w", path, c.BaseURL, err)
 	}
-	return out, nil
+	return nil
 }

@@ -77,3 +77,60 @@ var ErrNotLeader = errors.New("rpc: not the partition leader")
 type Invoker interface {
 	Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error)
 }
+
+// AttachRequest asks for an invocation's result: Wait blocks until it completes (attach);
+// otherwise the answer is ErrNotCompleted while it runs (output).
+type AttachRequest struct {
+	Partition    uint32 `json:"partition"`
+	InvocationID []byte `json:"invocation_id"`
+	Wait         bool   `json:"wait,omitempty"`
+}
+
+// SignalRequest delivers a signal to an invocation: an awakeable completion (signal index
+// 17 and up) or the built-in cancel signal (1).
+type SignalRequest struct {
+	Partition    uint32   `json:"partition"`
+	InvocationID []byte   `json:"invocation_id"`
+	SignalID     uint32   `json:"signal_id"`
+	Value        []byte   `json:"value,omitempty"`
+	Failure      *Failure `json:"failure,omitempty"`
+}
+
+// ManageOp is an operator action on an invocation.
+type ManageOp string
+
+const (
+	OpCancel ManageOp = "cancel"
+	OpKill   ManageOp = "kill"
+	OpPurge  ManageOp = "purge"
+)
+
+// ManageRequest applies an operator action to an invocation.
+type ManageRequest struct {
+	Partition    uint32   `json:"partition"`
+	InvocationID []byte   `json:"invocation_id"`
+	Op           ManageOp `json:"op"`
+}
+
+// ManageOutcome is how an operator action went.
+type ManageOutcome string
+
+const (
+	ManageDone         ManageOutcome = "done"          // applied
+	ManageNotFound     ManageOutcome = "not_found"     // no such invocation
+	ManageCompleted    ManageOutcome = "completed"     // cancel/kill of a completed invocation
+	ManageNotCompleted ManageOutcome = "not_completed" // purge of a running invocation
+)
+
+// ErrNotCompleted answers an output request for an invocation that has not completed.
+var ErrNotCompleted = errors.New("rpc: the invocation exists but has not completed yet")
+
+// ErrNotFound answers a request about an invocation the partition does not know.
+var ErrNotFound = errors.New("rpc: invocation not found")
+
+// Controller is served by partition leaders for the ingress and the admin API.
+type Controller interface {
+	Attach(ctx context.Context, req *AttachRequest) (*InvokeResponse, error)
+	Signal(ctx context.Context, req *SignalRequest) error
+	Manage(ctx context.Context, req *ManageRequest) (ManageOutcome, error)
+}

@@ -91,6 +91,19 @@ func (inv *Invoker) Notify(l *processor.Leader, id []byte, index uint32, e store
 	}
 }
 
+// Abort stops the running attempt of a killed invocation and its retries.
+func (inv *Invoker) Abort(l *processor.Leader, id []byte) {
+	inv.mu.Lock()
+	t := inv.tasks[taskKey(l.Partition(), id)]
+	if t != nil {
+		t.again = false
+	}
+	inv.mu.Unlock()
+	if t != nil {
+		t.cancel()
+	}
+}
+
 // StopPartition ends every task of a partition; their leader context is already cancelled.
 func (inv *Invoker) StopPartition(partition uint32) {
 	inv.mu.Lock()

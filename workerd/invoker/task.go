@@ -23,6 +23,9 @@ type task struct {
 	id   []byte
 	key  string
 	done chan struct{}
+	// ctx is the task's context: the leadership's, cancelled early when the invocation is killed.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	again bool // guarded by inv.mu
 
@@ -51,7 +54,8 @@ type notification struct {
 }
 
 func newTask(inv *Invoker, l *processor.Leader, id []byte, key string) *task {
-	return &task{inv: inv, l: l, id: id, key: key, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(l.Context())
+	return &task{inv: inv, l: l, id: id, key: key, done: make(chan struct{}), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 }
 
 func (t *task) notify(index uint32, e store.JournalEntry) {
@@ -91,7 +95,8 @@ type outcome struct {
 
 func (t *task) run() {
 	defer close(t.done)
-	ctx := t.l.Context()
+	defer t.cancel()
+	ctx := t.ctx
 	for {
 		if ctx.Err() != nil {
 			t.inv.forget(t)

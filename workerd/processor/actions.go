@@ -39,9 +39,20 @@ type ActTimer struct{ Timer *logrecord.TimerFired }
 // ActOutbox tells the shuffler that the outbox has new messages.
 type ActOutbox struct{}
 
-func (ActInvoke) isAction()    {}
-func (ActNotify) isAction()    {}
-func (ActCompleted) isAction() {}
-func (ActReply) isAction()     {}
-func (ActTimer) isAction()     {}
-func (ActOutbox) isAction()    {}
+// ActAbort stops the running attempt of a killed invocation.
+type ActAbort struct{ ID []byte }
+
+// ActManageReply answers the admin request that appended a Manage record.
+type ActManageReply struct {
+	RequestID uint64
+	Outcome   rpc.ManageOutcome
+}
+
+func (ActInvoke) isAction()      {}
+func (ActNotify) isAction()      {}
+func (ActCompleted) isAction()   {}
+func (ActReply) isAction()       {}
+func (ActTimer) isAction()       {}
+func (ActOutbox) isAction()      {}
+func (ActAbort) isAction()       {}
+func (ActManageReply) isAction() {}

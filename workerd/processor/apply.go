@@ -117,6 +117,10 @@ func (a *applier) apply() error {
 		return a.invocationResult(rec.InvocationResult)
 	case logrecord.KindTruncateOutbox:
 		return txn.TruncateOutbox(rec.TruncateOutbox.Seq)
+	case logrecord.KindSignal:
+		return a.signal(rec.Signal)
+	case logrecord.KindManage:
+		return a.manage(rec.Manage)
 	}
 	return nil
 }
@@ -374,6 +378,38 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
 			idIdx: c.InvocationIDNotificationIdx, resultID: c.ResultCompletionID, hasResult: true,
 		})
+	case protocol.GetPromiseCommandType, protocol.PeekPromiseCommandType, protocol.CompletePromiseCommandType:
+		return a.promiseCommand(id, st, t, e.Payload)
+	case protocol.SendSignalCommandType:
+		c := &protocol.SendSignalCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return malformed(err)
+		}
+		target, err := ids.ParseInvocationID(c.TargetInvocationID)
+		if err != nil {
+			return nil // the SDK named no valid invocation: nothing to signal
+		}
+		sg := &logrecord.Signal{InvocationID: target.Bytes()}
+		if c.SignalIdx != nil {
+			sg.SignalID = *c.SignalIdx
+		}
+		if c.SignalName != nil {
+			sg.SignalName = *c.SignalName
+		}
+		setSignalResult(sg, c.Value, c.Failure)
+		return a.route(target.PartitionKey, &logrecord.Record{Kind: logrecord.KindSignal, Time: a.rec.Time, Signal: sg})
+	case protocol.CompleteAwakeableCommandType:
+		c := &protocol.CompleteAwakeableCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return malformed(err)
+		}
+		target, idx, err := ids.ParseAwakeableID(c.AwakeableID)
+		if err != nil {
+			return nil // not an awakeable of this server: nothing to complete
+		}
+		sg := &logrecord.Signal{InvocationID: target.Bytes(), SignalID: idx}
+		setSignalResult(sg, c.Value, c.Failure)
+		return a.route(target.PartitionKey, &logrecord.Record{Kind: logrecord.KindSignal, Time: a.rec.Time, Signal: sg})
 	case protocol.OneWayCallCommandType:
 		c := &protocol.OneWayCallCommand{}
 		if err := c.Unmarshal(e.Payload); err != nil {
@@ -473,6 +509,8 @@ func (a *applier) route(pk ids.PartitionKey, rec *logrecord.Record) error {
 			return inner.invoke(rec.Invoke)
 		case logrecord.KindInvocationResult:
 			return inner.invocationResult(rec.InvocationResult)
+		case logrecord.KindSignal:
+			return inner.signal(rec.Signal)
 		}
 		return fmt.Errorf("route: unexpected record kind %d", rec.Kind)
 	}
@@ -661,4 +699,196 @@ func (a *applier) timerFired(tf *logrecord.TimerFired) error {
 		}
 	}
 	return nil
+}
+
+func setSignalResult(sg *logrecord.Signal, value *protocol.Value, failure *protocol.Failure) {
+	switch {
+	case failure != nil:
+		sg.Failed, sg.FailureCode, sg.FailureMsg = true, failure.Code, failure.Message
+	case value != nil:
+		sg.Value = value.Content
+		if sg.Value == nil {
+			sg.Value = []byte{}
+		}
+	}
+}
+
+// cancelledResult is what a cancelled invocation that never started completes with.
+var cancelledResult = store.Result{Failed: true, Code: 409, Message: "Cancelled"}
+
+// signal adds a signal notification to an invocation. Cancelling an invocation that has not
+// started completes it at once; a started one gets the cancel signal and unwinds in the SDK.
+func (a *applier) signal(sg *logrecord.Signal) error {
+	st, err := a.status(sg.InvocationID)
+	if err != nil || st == nil || st.Phase == store.PhaseCompleted {
+		return err
+	}
+	if sg.SignalID == protocol.CancelSignalID && sg.SignalName == "" {
+		switch st.Phase {
+		case store.PhaseScheduled, store.PhaseInboxed:
+			return a.complete(sg.InvocationID, st, cancelledResult)
+		}
+	}
+	var n *protocol.Notification
+	if sg.SignalName != "" {
+		n = protocol.NamedSignalNotification(sg.SignalName)
+	} else {
+		n = protocol.SignalNotification(sg.SignalID)
+	}
+	switch {
+	case sg.Failed:
+		n.WithFailure(protocol.Failure{Code: sg.FailureCode, Message: sg.FailureMsg})
+	case sg.Value != nil:
+		n.WithValue(sg.Value)
+	default:
+		n.WithVoid()
+	}
+	if err := a.addNotification(sg.InvocationID, st, store.JournalEntry{Type: uint16(protocol.SignalNotificationType), Payload: n.Marshal()}, n); err != nil {
+		return err
+	}
+	if st.Phase == store.PhasePaused && sg.SignalID == protocol.CancelSignalID {
+		st.Phase = store.PhaseInvoked // a paused invocation resumes to handle its cancellation
+		a.emit(ActInvoke{ID: sg.InvocationID})
+	}
+	return a.putStatus(sg.InvocationID, st)
+}
+
+// killedResult is what a killed invocation completes with.
+var killedResult = store.Result{Failed: true, Code: 409, Message: "killed"}
+
+func (a *applier) manage(m *logrecord.Manage) error {
+	reply := func(o rpc.ManageOutcome) {
+		if m.RequestID != 0 {
+			a.emit(ActManageReply{RequestID: m.RequestID, Outcome: o})
+		}
+	}
+	st, err := a.status(m.InvocationID)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		reply(rpc.ManageNotFound)
+		return nil
+	}
+	completed := st.Phase == store.PhaseCompleted
+	switch m.Op {
+	case logrecord.ManagePurge:
+		if !completed {
+			reply(rpc.ManageNotCompleted)
+			return nil
+		}
+		a.deleteStatus(m.InvocationID)
+	case logrecord.ManageCancel:
+		if completed {
+			reply(rpc.ManageCompleted)
+			return nil
+		}
+		if err := a.signal(&logrecord.Signal{InvocationID: m.InvocationID, SignalID: protocol.CancelSignalID}); err != nil {
+			return err
+		}
+	case logrecord.ManageKill:
+		if completed {
+			reply(rpc.ManageCompleted)
+			return nil
+		}
+		a.emit(ActAbort{ID: m.InvocationID})
+		if err := a.complete(m.InvocationID, st, killedResult); err != nil {
+			return err
+		}
+	}
+	reply(rpc.ManageDone)
+	return nil
+}
+
+// promiseCommand applies GetPromise, PeekPromise and CompletePromise: durable promises scoped
+// to the workflow (service and key) of the invocation.
+func (a *applier) promiseCommand(id []byte, st *store.Status, t protocol.MessageType, payload []byte) error {
+	svc, key := st.Target.Service, st.Target.Key
+	var name string
+	var cid uint32
+	var complete *store.Result
+	switch t {
+	case protocol.GetPromiseCommandType:
+		c := &protocol.GetPromiseCommand{}
+		if err := c.Unmarshal(payload); err != nil {
+			return malformed(err)
+		}
+		name, cid = c.Key, c.ResultCompletionID
+	case protocol.PeekPromiseCommandType:
+		c := &protocol.PeekPromiseCommand{}
+		if err := c.Unmarshal(payload); err != nil {
+			return malformed(err)
+		}
+		name, cid = c.Key, c.ResultCompletionID
+	case protocol.CompletePromiseCommandType:
+		c := &protocol.CompletePromiseCommand{}
+		if err := c.Unmarshal(payload); err != nil {
+			return malformed(err)
+		}
+		name, cid = c.Key, c.ResultCompletionID
+		complete = &store.Result{Value: valueOf(c.CompletionValue)}
+		if c.CompletionFailure != nil {
+			complete = &store.Result{Failed: true, Code: c.CompletionFailure.Code, Message: c.CompletionFailure.Message}
+		}
+	}
+	pr, err := a.txn.Promise(svc, key, name)
+	if err != nil {
+		return err
+	}
+	notify := func(to []byte, toSt *store.Status, typ protocol.MessageType, n *protocol.Notification) error {
+		return a.addNotification(to, toSt, store.JournalEntry{Type: uint16(typ), Payload: n.Marshal()}, n)
+	}
+	resultOf := func(n *protocol.Notification, r store.Result) *protocol.Notification {
+		if r.Failed {
+			return n.WithFailure(protocol.Failure{Code: r.Code, Message: r.Message})
+		}
+		return n.WithValue(r.Value)
+	}
+	switch t {
+	case protocol.GetPromiseCommandType:
+		if pr.Completed {
+			return notify(id, st, protocol.GetPromiseCompletionType, resultOf(protocol.CompletionNotification(cid), pr.Result))
+		}
+		pr.Waiters = append(pr.Waiters, store.PromiseWaiter{InvocationID: id, CompletionID: cid})
+		return a.txn.PutPromise(svc, key, name, pr)
+	case protocol.PeekPromiseCommandType:
+		n := protocol.CompletionNotification(cid)
+		if pr.Completed {
+			n = resultOf(n, pr.Result)
+		} else {
+			n.WithVoid()
+		}
+		return notify(id, st, protocol.PeekPromiseCompletionType, n)
+	}
+	// CompletePromise
+	if pr.Completed {
+		n := protocol.CompletionNotification(cid).WithFailure(protocol.Failure{Code: 409, Message: "promise was already completed"})
+		return notify(id, st, protocol.CompletePromiseCompletionType, n)
+	}
+	pr.Completed, pr.Result = true, *complete
+	waiters := pr.Waiters
+	pr.Waiters = nil
+	if err := a.txn.PutPromise(svc, key, name, pr); err != nil {
+		return err
+	}
+	for _, w := range waiters {
+		wst := st
+		if !bytes.Equal(w.InvocationID, id) {
+			if wst, err = a.status(w.InvocationID); err != nil {
+				return err
+			}
+		}
+		if wst == nil || wst.Phase == store.PhaseCompleted {
+			continue
+		}
+		if err := notify(w.InvocationID, wst, protocol.GetPromiseCompletionType, resultOf(protocol.CompletionNotification(w.CompletionID), *complete)); err != nil {
+			return err
+		}
+		if wst != st {
+			if err := a.putStatus(w.InvocationID, wst); err != nil {
+				return err
+			}
+		}
+	}
+	return notify(id, st, protocol.CompletePromiseCompletionType, protocol.CompletionNotification(cid).WithVoid())
 }

@@ -24,6 +24,7 @@ type Leader struct {
 	nextRequest atomic.Uint64
 	mu          sync.Mutex
 	replies     map[uint64]chan rpc.InvokeResponse   // by ingress request id
+	manages     map[uint64]chan rpc.ManageOutcome    // by admin request id
 	waiters     map[string][]chan rpc.InvokeResponse // by invocation id
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -36,6 +37,7 @@ func newLeader(p *Processor, epoch uint64) *Leader {
 		p:       p,
 		epoch:   epoch,
 		replies: map[uint64]chan rpc.InvokeResponse{},
+		manages: map[uint64]chan rpc.ManageOutcome{},
 		waiters: map[string][]chan rpc.InvokeResponse{},
 		ctx:     ctx,
 		cancel:  cancel,
@@ -129,6 +131,16 @@ func (l *Leader) dispatch(a Action) {
 		l.timers.add(a.Timer)
 	case ActOutbox:
 		l.shuf.nudge()
+	case ActAbort:
+		l.p.cfg.Invoker.Abort(l, a.ID)
+	case ActManageReply:
+		l.mu.Lock()
+		ch := l.manages[a.RequestID]
+		delete(l.manages, a.RequestID)
+		l.mu.Unlock()
+		if ch != nil {
+			ch <- a.Outcome
+		}
 	case ActReply:
 		l.mu.Lock()
 		ch := l.replies[a.RequestID]
@@ -213,5 +225,91 @@ func (l *Leader) forget(reqID uint64, idKey string, ch chan rpc.InvokeResponse) 
 		delete(l.waiters, idKey)
 	} else {
 		l.waiters[idKey] = ws
+	}
+}
+
+// registerWaiter makes ch receive the result of invocation idKey when it completes.
+func (l *Leader) registerWaiter(idKey string, ch chan rpc.InvokeResponse) {
+	l.mu.Lock()
+	l.waiters[idKey] = append(l.waiters[idKey], ch)
+	l.mu.Unlock()
+}
+
+// Attach answers an invocation's result: at once if it completed, else (Wait) when it does,
+// or rpc.ErrNotCompleted.
+func (l *Leader) Attach(ctx context.Context, req *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
+	ch := make(chan rpc.InvokeResponse, 1)
+	idKey := string(req.InvocationID)
+	if req.Wait {
+		// Registered before reading the store, so a completion in between is not missed.
+		l.registerWaiter(idKey, ch)
+		defer l.forget(0, idKey, ch)
+	}
+	st, err := l.Store().Begin().Status(req.InvocationID)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, rpc.ErrNotFound
+	}
+	if st.Phase == store.PhaseCompleted && st.Result != nil {
+		resp := responseOf(req.InvocationID, *st.Result, st.CompletedAt+st.CompletionRetentionMs)
+		return &resp, nil
+	}
+	if !req.Wait {
+		return nil, rpc.ErrNotCompleted
+	}
+	select {
+	case resp := <-ch:
+		return &resp, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.ctx.Done():
+		return nil, rpc.ErrNotLeader
+	}
+}
+
+// Signal appends a signal for an invocation of this partition and returns once it is
+// durable.
+func (l *Leader) Signal(ctx context.Context, req *rpc.SignalRequest) error {
+	if l.ctx.Err() != nil {
+		return rpc.ErrNotLeader
+	}
+	sg := &logrecord.Signal{InvocationID: req.InvocationID, SignalID: req.SignalID, Value: req.Value}
+	if req.Failure != nil {
+		sg.Failed, sg.FailureCode, sg.FailureMsg, sg.Value = true, req.Failure.Code, req.Failure.Message, nil
+	} else if sg.Value == nil {
+		sg.Value = []byte{}
+	}
+	_, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindSignal, Signal: sg})
+	return err
+}
+
+// Manage applies an operator action and reports its outcome.
+func (l *Leader) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.ManageOutcome, error) {
+	if l.ctx.Err() != nil {
+		return "", rpc.ErrNotLeader
+	}
+	reqID := l.nextRequest.Add(1)
+	ch := make(chan rpc.ManageOutcome, 1)
+	l.mu.Lock()
+	l.manages[reqID] = ch
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.manages, reqID)
+		l.mu.Unlock()
+	}()
+	m := &logrecord.Manage{InvocationID: req.InvocationID, Op: logrecord.ManageOp(req.Op), RequestID: reqID}
+	if _, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindManage, Manage: m}); err != nil {
+		return "", err
+	}
+	select {
+	case o := <-ch:
+		return o, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-l.ctx.Done():
+		return "", rpc.ErrNotLeader
 	}
 }

@@ -22,6 +22,8 @@ type Invoker interface {
 	Invoke(l *Leader, id []byte)
 	// Notify hands a new journal notification to the running attempt of id, if any.
 	Notify(l *Leader, id []byte, index uint32, e store.JournalEntry)
+	// Abort stops the running attempt of id and its retries (the invocation was killed).
+	Abort(l *Leader, id []byte)
 	// StopPartition aborts every attempt of a partition whose leadership ended.
 	StopPartition(partition uint32)
 }

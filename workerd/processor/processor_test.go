@@ -24,6 +24,7 @@ func (n nopInvoker) Invoke(_ *Leader, id []byte) {
 }
 func (nopInvoker) Notify(*Leader, []byte, uint32, store.JournalEntry) {}
 func (nopInvoker) StopPartition(uint32)                               {}
+func (nopInvoker) Abort(*Leader, []byte)                              {}
 
 func startProcessor(t *testing.T, log bifrost.Loglet, db *store.DB, inv nopInvoker) (*Processor, context.CancelFunc) {
 	t.Helper()

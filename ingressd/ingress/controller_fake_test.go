@@ -1,0 +1,40 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+
+	"gorestate.dev/shared/rpc"
+)
+
+// errNoController is what the invoke-only fakes answer to the control RPCs.
+var errNoController = errors.New("fake: not a controller")
+
+type noController struct{}
+
+func (noController) Attach(context.Context, *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
+	return nil, errNoController
+}
+func (noController) Signal(context.Context, *rpc.SignalRequest) error { return errNoController }
+func (noController) Manage(context.Context, *rpc.ManageRequest) (rpc.ManageOutcome, error) {
+	return "", errNoController
+}
+
+func (invokerFunc) Attach(ctx context.Context, r *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
+	return noController{}.Attach(ctx, r)
+}
+func (invokerFunc) Signal(ctx context.Context, r *rpc.SignalRequest) error {
+	return noController{}.Signal(ctx, r)
+}
+func (invokerFunc) Manage(ctx context.Context, r *rpc.ManageRequest) (rpc.ManageOutcome, error) {
+	return noController{}.Manage(ctx, r)
+}
+func (*fakeInvoker) Attach(ctx context.Context, r *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
+	return noController{}.Attach(ctx, r)
+}
+func (*fakeInvoker) Signal(ctx context.Context, r *rpc.SignalRequest) error {
+	return noController{}.Signal(ctx, r)
+}
+func (*fakeInvoker) Manage(ctx context.Context, r *rpc.ManageRequest) (rpc.ManageOutcome, error) {
+	return noController{}.Manage(ctx, r)
+}

@@ -1,0 +1,170 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Read-only scans over a snapshot, for introspection (the admin API's SQL tables). They read
+// whole tables of one partition, so they belong off the apply path.
+
+// Statuses returns every invocation status of the partition as of the snapshot, in id order.
+func (s *Snapshot) Statuses() ([]StatusEntry, error) {
+	prefix := s.p.key(tStatus)
+	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	var out []StatusEntry
+	for it.Next() {
+		st, err := decodeStatus(it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("partition %d status %x: %w", s.p.id, it.Key()[len(prefix):], err)
+		}
+		out = append(out, StatusEntry{ID: append([]byte(nil), it.Key()[len(prefix):]...), Status: st})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("partition %d scan statuses: %w", s.p.id, err)
+	}
+	return out, nil
+}
+
+// IndexedEntry is a journal entry with the invocation it belongs to and its index.
+type IndexedEntry struct {
+	ID    []byte
+	Index uint32
+	JournalEntry
+}
+
+// Journals calls fn for every stored journal entry of the partition, grouped by invocation
+// and in index order within one. Unlike Journal it trusts the keys rather than a status's
+// JournalLen, so it shows what is stored even for an invocation whose status is gone.
+func (s *Snapshot) Journals(fn func(e IndexedEntry) error) error {
+	prefix := s.p.key(tJournal)
+	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	for it.Next() {
+		rest := it.Key()[len(prefix):]
+		if len(rest) < 4 {
+			return fmt.Errorf("partition %d: journal key %x too short", s.p.id, it.Key())
+		}
+		e, err := decodeEntry(append([]byte(nil), it.Value()...))
+		if err != nil {
+			return fmt.Errorf("partition %d journal of %x: %w", s.p.id, rest[:len(rest)-4], err)
+		}
+		err = fn(IndexedEntry{
+			ID:           append([]byte(nil), rest[:len(rest)-4]...),
+			Index:        binary.BigEndian.Uint32(rest[len(rest)-4:]),
+			JournalEntry: e,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("partition %d scan journals: %w", s.p.id, err)
+	}
+	return nil
+}
+
+// ObjectStateEntry is one state entry of some object.
+type ObjectStateEntry struct {
+	Service, Key string
+	StateEntry
+}
+
+// AllState returns every state entry of every object of the partition, ordered by object and
+// then by state key.
+func (s *Snapshot) AllState() ([]ObjectStateEntry, error) {
+	prefix := s.p.key(tState)
+	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	var out []ObjectStateEntry
+	for it.Next() {
+		service, key, rest, err := splitObjectKey(it.Key()[len(prefix):])
+		if err != nil {
+			return nil, fmt.Errorf("partition %d state key %x: %w", s.p.id, it.Key(), err)
+		}
+		out = append(out, ObjectStateEntry{Service: service, Key: key, StateEntry: StateEntry{
+			Key:   append([]byte(nil), rest...),
+			Value: append([]byte(nil), it.Value()...),
+		}})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("partition %d scan state: %w", s.p.id, err)
+	}
+	return out, nil
+}
+
+// InboxEntry is one invocation waiting for an object's lock.
+type InboxEntry struct {
+	Service, Key string
+	Seq          uint64
+	ID           []byte
+}
+
+// Inboxes returns every queued invocation of the partition, ordered by object and then by
+// sequence number (the order in which each object's queue is served).
+func (s *Snapshot) Inboxes() ([]InboxEntry, error) {
+	prefix := s.p.key(tInbox)
+	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	var out []InboxEntry
+	for it.Next() {
+		service, key, rest, err := splitObjectKey(it.Key()[len(prefix):])
+		if err != nil || len(rest) != 8 {
+			return nil, fmt.Errorf("partition %d: malformed inbox key %x (%v)", s.p.id, it.Key(), err)
+		}
+		out = append(out, InboxEntry{
+			Service: service, Key: key,
+			Seq: binary.BigEndian.Uint64(rest),
+			ID:  append([]byte(nil), it.Value()...),
+		})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("partition %d scan inboxes: %w", s.p.id, err)
+	}
+	return out, nil
+}
+
+// LockEntry is an object's exclusive lock and the invocation holding it.
+type LockEntry struct {
+	Service, Key string
+	ID           []byte
+}
+
+// Locks returns every held object lock of the partition.
+func (s *Snapshot) Locks() ([]LockEntry, error) {
+	prefix := s.p.key(tLock)
+	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	var out []LockEntry
+	for it.Next() {
+		service, key, rest, err := splitObjectKey(it.Key()[len(prefix):])
+		if err != nil || len(rest) != 0 {
+			return nil, fmt.Errorf("partition %d: malformed lock key %x (%v)", s.p.id, it.Key(), err)
+		}
+		out = append(out, LockEntry{Service: service, Key: key, ID: append([]byte(nil), it.Value()...)})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("partition %d scan locks: %w", s.p.id, err)
+	}
+	return out, nil
+}
+
+// splitObjectKey undoes objectKey at the start of b and returns what follows it.
+func splitObjectKey(b []byte) (service, key string, rest []byte, err error) {
+	if len(b) < 2 {
+		return "", "", nil, fmt.Errorf("object key of %d bytes", len(b))
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if len(b) < n+4 {
+		return "", "", nil, fmt.Errorf("object key truncated in the service name")
+	}
+	service, b = string(b[:n]), b[n:]
+	m := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(len(b)) < uint64(m) {
+		return "", "", nil, fmt.Errorf("object key truncated in the key")
+	}
+	return service, string(b[:m]), b[m:], nil
+}
