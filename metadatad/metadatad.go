@@ -67,10 +67,15 @@ func Provision(ctx context.Context, s metadata.Store, numPartitions uint32) erro
 	return nil
 }
 
-// AdminHandler returns Restate's admin API over the metadata store.
-func AdminHandler(cfg *config.Config, s metadata.Store, logger hclog.Logger) http.Handler {
+// AdminHandler returns Restate's admin API over the metadata store. workers reaches the
+// partition leaders; nil finds them through the nodes configuration in the store.
+func AdminHandler(cfg *config.Config, s metadata.Store, workers admin.Workers, logger hclog.Logger) http.Handler {
+	if workers == nil {
+		workers = storeWorkers{store: s, client: &http.Client{Timeout: time.Minute}}
+	}
 	return admin.NewHandler(admin.Options{
 		Store:      s,
+		Workers:    workers,
 		HTTPClient: &http.Client{Transport: h2c.NewTransport(), Timeout: 30 * time.Second},
 		IngressURL: ingressURL(cfg),
 		Version:    Version,
@@ -130,7 +135,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	}
 	logger.Info("metadata server ready", "fabric", fabric.String())
 	if cfg.HasRole(config.RoleAdmin) {
-		a, _, err := Serve(ctx, "admin", cfg.Admin.BindAddress, AdminHandler(cfg, s, logger))
+		a, _, err := Serve(ctx, "admin", cfg.Admin.BindAddress, AdminHandler(cfg, s, nil, logger))
 		if err != nil {
 			return err
 		}

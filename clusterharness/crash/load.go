@@ -73,7 +73,8 @@ type CycleStats struct {
 	Started        int           // logical requests created in this phase
 	Retried        int           // unacknowledged requests of earlier phases re-sent in this phase
 	Acked          int           // logical requests acknowledged in this phase
-	InflightAtKill int64         // HTTP requests awaiting an answer when SIGKILL was sent
+	InflightAtKill int64         // HTTP requests awaiting an answer just after SIGKILL was sent
+	Unknown        int           // logical requests unacknowledged at the end of the phase
 	FirstAck       time.Duration // from the phase's start to its first acknowledgement
 	Duration       time.Duration
 }
@@ -126,12 +127,13 @@ func (w *Workload) RunAndKill(srv *Server, inc int, loadFor time.Duration) (Cycl
 		// Polls the clock and the ack counter; the deadline above bounds the wait.
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Workers stop taking new requests first, so that those started after the kill, which
-	// never reach a server, do not pad the count of unknown outcomes; the requests already
-	// sent stay in flight and die with the server.
-	stopped.Store(true)
-	inflight := w.inflight.Load()
-	srv.Kill()
+	// The workers keep going until the signal is out, so requests are in flight when it
+	// lands; they stop right after, so that few requests start against the dead port.
+	var inflight int64
+	srv.KillThen(func() {
+		inflight = w.inflight.Load()
+		stopped.Store(true)
+	})
 	wg.Wait()
 	// Pooled connections point at the dead process.
 	w.client.CloseIdleConnections()
@@ -140,6 +142,7 @@ func (w *Workload) RunAndKill(srv *Server, inc int, loadFor time.Duration) (Cycl
 		Retried:        int(retried.Load()),
 		Acked:          int(acked.Load()),
 		InflightAtKill: inflight,
+		Unknown:        len(w.Unacked()),
 		FirstAck:       time.Duration(firstAck.Load()),
 		Duration:       time.Since(start),
 	}, nil

@@ -169,7 +169,12 @@ func (s *Server) Start() {
 
 // Kill sends SIGKILL to the running incarnation and reaps it. Nothing of the server runs
 // after it returns: no deferred flush, no graceful shutdown.
-func (s *Server) Kill() {
+func (s *Server) Kill() { s.KillThen(nil) }
+
+// KillThen is Kill that calls afterSignal (if not nil) as soon as SIGKILL has been sent,
+// before the process has been reaped: load generators stop there, so that the requests in
+// flight at the signal die with the server while few new ones start against a dead port.
+func (s *Server) KillThen(afterSignal func()) {
 	s.t.Helper()
 	s.mu.Lock()
 	cmd, exited := s.cmd, s.exited
@@ -189,6 +194,9 @@ func (s *Server) Kill() {
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		s.t.Fatalf("kill pid %d: %v", cmd.Process.Pid, err)
+	}
+	if afterSignal != nil {
+		afterSignal()
 	}
 	<-exited
 	s.mu.Lock()

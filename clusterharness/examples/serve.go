@@ -21,6 +21,9 @@ func Services() []restate.ServiceDefinition {
 		Reminders(),
 		Sleeper(),
 		Flaky(),
+		Signup(),
+		Approvals(),
+		Chain(),
 	}
 }
 

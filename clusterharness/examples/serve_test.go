@@ -68,6 +68,9 @@ func TestDiscoveryListsLowercaseHandlers(t *testing.T) {
 		"Reminders": {"remind:"},
 		"Sleeper":   {"nap:"},
 		"Flaky":     {"attempt:"},
+		"Signup":    {"confirm:SHARED", "run:WORKFLOW", "status:SHARED"},
+		"Approvals": {"request:"},
+		"Chain":     {"start:"},
 	}
 	for name, handlers := range want {
 		if !slices.Equal(got[name], handlers) {
@@ -77,7 +80,7 @@ func TestDiscoveryListsLowercaseHandlers(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("manifest lists %d services, want %d", len(got), len(want))
 	}
-	if types["Counter"] != "VIRTUAL_OBJECT" || types["Greeter"] != "SERVICE" {
+	if types["Counter"] != "VIRTUAL_OBJECT" || types["Greeter"] != "SERVICE" || types["Signup"] != "WORKFLOW" {
 		t.Errorf("service types = %v", types)
 	}
 }

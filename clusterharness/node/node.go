@@ -66,12 +66,13 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	if err := metadata.RegisterNode(ctx, n.meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}); err != nil {
 		return fail(err)
 	}
-	if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, n.meta, logger)); err != nil {
-		return fail(err)
-	}
 	view := &ingressd.View{}
 	view.Watch(ctx, n.meta, logger)
 	route := func(uint32) (rpc.Worker, error) { return n.worker, nil }
+	workers := localWorkers{view: view, worker: n.worker}
+	if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, n.meta, workers, logger)); err != nil {
+		return fail(err)
+	}
 	if n.IngressAddr, _, err = metadatad.Serve(ctx, "ingress", cfg.Ingress.BindAddress, ingressd.Handler(view, route, logger)); err != nil {
 		return fail(err)
 	}
@@ -104,3 +105,12 @@ func (n *Node) Stop() {
 	n.cancel()
 	<-n.done
 }
+
+// localWorkers gives the admin API the worker of this process.
+type localWorkers struct {
+	view   *ingressd.View
+	worker *workerd.Worker
+}
+
+func (l localWorkers) NumPartitions() uint32                { return l.view.NumPartitions() }
+func (l localWorkers) Route(uint32) (rpc.Controller, error) { return l.worker, nil }

@@ -20,6 +20,7 @@ import (
 	"gorestate.dev/shared/h2c"
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rpc"
 )
 
 // Admin API versions served; the CLI picks min(server max, its own max).
@@ -57,6 +58,8 @@ type Options struct {
 	// Query gives the worker-owned tables of POST /query. Without it, queries of those
 	// tables answer 503; sys_service and sys_deployment still work.
 	Query QuerySource
+	// Workers reaches partition leaders for cancel, kill and purge. Without it those answer 503.
+	Workers Workers
 
 	// Test hooks: the clock for created_at and the deployment-id generator.
 	now   func() time.Time
@@ -118,6 +121,10 @@ func NewHandler(opts Options) http.Handler {
 		a.route(r, prefix+"/services/{service}/handlers", version, map[string]endpoint{http.MethodGet: a.listHandlers})
 		a.route(r, prefix+"/services/{service}/handlers/{handler}", version, map[string]endpoint{http.MethodGet: a.getHandler})
 		a.route(r, prefix+"/query", version, map[string]endpoint{http.MethodPost: a.query})
+		a.route(r, prefix+"/invocations/{invocation}", version, map[string]endpoint{http.MethodDelete: a.deleteInvocation})
+		for _, op := range []rpc.ManageOp{rpc.OpCancel, rpc.OpKill, rpc.OpPurge} {
+			a.route(r, prefix+"/invocations/{invocation}/"+string(op), version, map[string]endpoint{http.MethodPatch: a.manageInvocation(op)})
+		}
 	}
 	// V1 is gone; Restate says so for every path under it.
 	unsupported := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

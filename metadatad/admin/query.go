@@ -25,10 +25,11 @@ import (
 // which together run every query the restate CLI sends (PROTOCOL.md §4.1).
 
 // QuerySource gives the rows of the worker-owned tables (sys_invocation,
-// sys_invocation_status, sys_journal, state, sys_inbox, sys_keyed_service_status). A row maps
-// column names to values; a NULL column is absent. Values may be string, bool, any integer
-// type, float64, []byte, time.Time, or, from a JSON transport, json.Number and strings holding
-// base64 (binary columns) or RFC 3339 (timestamps): they are converted by column type.
+// sys_invocation_status, sys_journal, state, sys_inbox, sys_keyed_service_status,
+// sys_promise). A row maps column names to values; a NULL column is absent. Values may be
+// string, bool, any integer type, float64, []byte, time.Time, or, from a JSON transport,
+// json.Number and strings holding base64 (binary columns) or RFC 3339 (timestamps): they are
+// converted by column type.
 //
 // An in-process worker implements it directly (workerd.Worker.Rows); NewWorkerQuerySource
 // reaches workers over HTTP.
@@ -43,7 +44,7 @@ const (
 	// queryTimeout bounds loading and running one query.
 	queryTimeout = time.Minute
 	// timeLayout is the canonical timestamp text: lexical order is time order.
-	timeLayout = "2006-01-02T15:04:05.000Z"
+	timeLayout       = "2006-01-02T15:04:05.000Z"
 	arrowContentType = "application/vnd.apache.arrow.stream"
 )
 

@@ -106,6 +106,8 @@ var queryTables = []table{
 	{name: "sys_inbox", fromWorkers: true, cols: cols(`service_name service_key id sequence_number:int
 		created_at:time invoked_by invoked_by_service_name invoked_by_id trace_id`)},
 	{name: "sys_keyed_service_status", fromWorkers: true, cols: cols(`service_name service_key invocation_id`)},
+	{name: "sys_promise", fromWorkers: true, cols: cols(`service_name service_key key completed:bool
+		completion_success_value:blob completion_success_value_utf8 completion_failure`)},
 	{name: "sys_service", cols: cols(`name revision:int public:bool ty deployment_id deployment_type
 		protocol_type`)},
 	{name: "sys_deployment", cols: cols(`id ty endpoint created_at:time min_service_protocol_version:int

@@ -1,8 +1,8 @@
 // Package introspect owns the worker's side of the admin API's SQL introspection: it turns a
 // partition store into the rows of Restate's tables (sys_invocation, sys_invocation_status,
-// sys_journal, state, sys_inbox, sys_keyed_service_status) with Restate's column names, and
-// serves them to admin nodes over HTTP. The SQL engine itself lives with the admin; the
-// worker only scans.
+// sys_journal, state, sys_inbox, sys_keyed_service_status, sys_promise) with Restate's
+// column names, and serves them to admin nodes over HTTP. The SQL engine itself lives with
+// the admin; the worker only scans.
 //
 // A row is a map from column name to value. Values are string, int64, bool, []byte or
 // time.Time (UTC, millisecond precision); a NULL column is absent from the map.
@@ -31,10 +31,11 @@ const (
 	TableState              = "state"
 	TableInbox              = "sys_inbox"
 	TableKeyedServiceStatus = "sys_keyed_service_status"
+	TablePromise            = "sys_promise"
 )
 
 // Tables lists every table Scan answers.
-var Tables = []string{TableInvocation, TableInvocationStatus, TableJournal, TableState, TableInbox, TableKeyedServiceStatus}
+var Tables = []string{TableInvocation, TableInvocationStatus, TableJournal, TableState, TableInbox, TableKeyedServiceStatus, TablePromise}
 
 // ErrUnknownTable is returned for a table the worker does not own.
 var ErrUnknownTable = errors.New("unknown introspection table")
@@ -84,6 +85,7 @@ var scanners = map[string]func(*store.Snapshot, []map[string]any) ([]map[string]
 	TableState:              stateRows,
 	TableInbox:              inboxRows,
 	TableKeyedServiceStatus: lockRows,
+	TablePromise:            promiseRows,
 }
 
 // invocationRows adds a row per invocation status. The sys_invocation view (derived) maps our
@@ -274,6 +276,31 @@ func lockRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error
 			return nil, err
 		}
 		rows = append(rows, map[string]any{"service_name": e.Service, "service_key": e.Key, "invocation_id": id})
+	}
+	return rows, nil
+}
+
+func promiseRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error) {
+	entries, err := s.Promises()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		r := map[string]any{
+			"service_name": e.Service,
+			"service_key":  e.Key,
+			"key":          e.Name,
+			"completed":    e.Promise.Completed,
+		}
+		if res := e.Promise.Result; e.Promise.Completed && res.Failed {
+			r["completion_failure"] = fmt.Sprintf("[%d] %s", res.Code, res.Message)
+		} else if e.Promise.Completed {
+			r["completion_success_value"] = res.Value
+			if utf8.Valid(res.Value) {
+				r["completion_success_value_utf8"] = string(res.Value)
+			}
+		}
+		rows = append(rows, r)
 	}
 	return rows, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 )
 
@@ -167,4 +168,33 @@ func splitObjectKey(b []byte) (service, key string, rest []byte, err error) {
 		return "", "", nil, fmt.Errorf("object key truncated in the key")
 	}
 	return service, string(b[:m]), b[m:], nil
+}
+
+// PromiseEntry is one workflow promise.
+type PromiseEntry struct {
+	Service, Key, Name string
+	Promise            *Promise
+}
+
+// Promises returns every workflow promise of the partition, ordered by workflow and name.
+func (s *Snapshot) Promises() ([]PromiseEntry, error) {
+	prefix := s.p.key(tPromise)
+	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	var out []PromiseEntry
+	for it.Next() {
+		service, key, name, err := splitObjectKey(it.Key()[len(prefix):])
+		if err != nil {
+			return nil, fmt.Errorf("partition %d promise key %x: %w", s.p.id, it.Key(), err)
+		}
+		pr := &Promise{}
+		if err := json.Unmarshal(it.Value(), pr); err != nil {
+			return nil, fmt.Errorf("partition %d: decode promise %s/%s/%s: %w", s.p.id, service, key, name, err)
+		}
+		out = append(out, PromiseEntry{Service: service, Key: key, Name: string(name), Promise: pr})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("partition %d scan promises: %w", s.p.id, err)
+	}
+	return out, nil
 }

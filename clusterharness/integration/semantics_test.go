@@ -1,0 +1,216 @@
+package integration
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"gorestate.dev/clusterharness/examples"
+	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/shared/config"
+)
+
+func get(t *testing.T, url string) *harness.Response {
+	t.Helper()
+	resp, err := harness.Send(http.MethodGet, url, "", nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp
+}
+
+func patch(t *testing.T, url string) *harness.Response {
+	t.Helper()
+	resp, err := harness.Send(http.MethodPatch, url, "", nil)
+	if err != nil {
+		t.Fatalf("PATCH %s: %v", url, err)
+	}
+	return resp
+}
+
+// sendAndID sends a one-way invocation and returns its id.
+func sendAndID(t *testing.T, url, body string) string {
+	t.Helper()
+	resp := call(t, url, body, nil)
+	if resp.Status != 202 {
+		t.Fatalf("send %s: %d %s", url, resp.Status, resp.Body)
+	}
+	return resp.Header.Get("x-restate-id")
+}
+
+func workflowScenario(t *testing.T, n *harness.Single) {
+	key := fmt.Sprintf("ann-%d", time.Now().UnixNano())
+	wf := n.IngressURL + "/Signup/" + key
+	resp := call(t, wf+"/run/send", `"ann@example.com"`, nil)
+	if resp.Status != 202 {
+		t.Fatalf("run send: %d %s", resp.Status, resp.Body)
+	}
+	// A second run of the same workflow key is refused; a second send is deduplicated.
+	if again := call(t, wf+"/run/send", `"ann@example.com"`, nil); again.Status != 202 || !strings.Contains(again.Body, "PreviouslyAccepted") {
+		t.Fatalf("second send: %d %s", again.Status, again.Body)
+	}
+	if again := call(t, wf+"/run", `"ann@example.com"`, nil); again.Status != 409 || !strings.Contains(again.Body, "the workflow method was already invoked") {
+		t.Fatalf("second call: %d %s", again.Status, again.Body)
+	}
+	out := n.IngressURL + "/restate/workflow/Signup/" + key + "/output"
+	if r := get(t, out); r.Status != 470 {
+		t.Fatalf("output before completion: %d %s", r.Status, r.Body)
+	}
+	harness.Expect(t, call(t, wf+"/status", "", nil), 200, `"pending"`)
+	harness.Expect(t, call(t, wf+"/confirm", `"c0de"`, nil), 200, `"confirmed"`)
+	attach := get(t, n.IngressURL+"/restate/workflow/Signup/"+key+"/attach")
+	harness.Expect(t, attach, 200, `"welcome ann@example.com (confirmed with c0de)"`)
+	harness.Expect(t, get(t, out), 200, `"welcome ann@example.com (confirmed with c0de)"`)
+	harness.Expect(t, call(t, wf+"/status", "", nil), 200, `"confirmed with c0de"`)
+	// Resolving a completed promise is a terminal failure of the handler.
+	if r := call(t, wf+"/confirm", `"again"`, nil); r.Status != 409 || !strings.Contains(r.Body, "promise was already completed") {
+		t.Fatalf("second confirm: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestWorkflowWithPromise(t *testing.T) {
+	n, _ := startNode(t)
+	workflowScenario(t, n)
+}
+
+func TestWorkflowWithPromiseRequestResponse(t *testing.T) {
+	uri := harness.StartExamples(t)
+	cfg := harness.TestConfig(t.TempDir())
+	cfg.Worker.Invoker.InactivityTimeout = config.Duration(0)
+	n := harness.StartSingle(t, cfg)
+	harness.Register(t, n.AdminURL, uri)
+	workflowScenario(t, n)
+}
+
+func TestAwakeableResolvedOverIngress(t *testing.T) {
+	n, _ := startNode(t)
+	for _, tc := range []struct{ path, op, body, want string }{
+		{"/restate/awakeables/", "resolve", `"yes"`, `"approved: yes"`},
+		{"/restate/a/", "resolve", `"short form"`, `"approved: short form"`},
+	} {
+		name := fmt.Sprintf("req-%s-%d", tc.op, time.Now().UnixNano())
+		id := sendAndID(t, n.IngressURL+"/Approvals/request/send", `"`+name+`"`)
+		var awk string
+		harness.Eventually(t, 10*time.Second, "the awakeable id", func() bool { awk = examples.AwakeableFor(name); return awk != "" })
+		if !strings.HasPrefix(awk, "sign_1") {
+			t.Fatalf("awakeable id %q", awk)
+		}
+		resp := call(t, n.IngressURL+tc.path+awk+"/"+tc.op, tc.body, nil)
+		if resp.Status != 202 {
+			t.Fatalf("%s: %d %s", tc.op, resp.Status, resp.Body)
+		}
+		harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/"+id+"/attach"), 200, tc.want)
+	}
+	// Rejecting fails the waiting handler with the text.
+	name := fmt.Sprintf("rej-%d", time.Now().UnixNano())
+	id := sendAndID(t, n.IngressURL+"/Approvals/request/send", `"`+name+`"`)
+	harness.Eventually(t, 10*time.Second, "the awakeable id", func() bool { return examples.AwakeableFor(name) != "" })
+	harness.Expect(t, call(t, n.IngressURL+"/restate/a/"+examples.AwakeableFor(name)+"/reject", "no way", map[string]string{"content-type": "text/plain"}), 202, "")
+	resp := get(t, n.IngressURL+"/restate/attach/"+id)
+	if resp.Status != 500 || !strings.Contains(resp.Body, "no way") {
+		t.Fatalf("rejected: %d %s", resp.Status, resp.Body)
+	}
+	if r := call(t, n.IngressURL+"/restate/a/not-an-id/resolve", `1`, nil); r.Status != 400 {
+		t.Fatalf("bad awakeable id: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestAttachAndOutputForms(t *testing.T) {
+	n, _ := startNode(t)
+	h := map[string]string{"idempotency-key": "attach-me"}
+	resp := call(t, n.IngressURL+"/Sleeper/nap/send", `300`, h)
+	id := resp.Header.Get("x-restate-id")
+	if resp.Status != 202 || id == "" {
+		t.Fatalf("send: %d %s", resp.Status, resp.Body)
+	}
+	if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/output"); r.Status != 470 {
+		t.Fatalf("output while running: %d %s", r.Status, r.Body)
+	}
+	want := ""
+	for _, path := range []string{
+		"/restate/invocation/" + id + "/attach",
+		"/restate/attach/" + id,
+		"/restate/invocation/Sleeper/nap/attach-me/attach",
+		"/restate/invocation/" + id + "/output",
+		"/restate/output/" + id,
+		"/restate/invocation/Sleeper/nap/attach-me/output",
+	} {
+		r := get(t, n.IngressURL+path)
+		if r.Status != 200 || !strings.HasPrefix(r.Body, `"napped 300ms`) {
+			t.Fatalf("%s: %d %s", path, r.Status, r.Body)
+		}
+		if want == "" {
+			want = r.Body
+		} else if r.Body != want {
+			t.Fatalf("%s: %s, want %s", path, r.Body, want)
+		}
+	}
+	for _, body := range []string{
+		`{"target":{"invocation":{"invocationId":"` + id + `"}}}`,
+		`{"target":{"idempotentInvocation":{"service":"Sleeper","handler":"nap","idempotencyKey":"attach-me"}}}`,
+	} {
+		harness.Expect(t, call(t, n.IngressURL+"/restate/attach", body, nil), 200, want)
+		harness.Expect(t, call(t, n.IngressURL+"/restate/output", body, nil), 200, want)
+	}
+	lookup := call(t, n.IngressURL+"/restate/lookup", `{"target":{"idempotentInvocation":{"service":"Sleeper","handler":"nap","idempotencyKey":"attach-me"}}}`, nil)
+	harness.Expect(t, lookup, 200, `{"invocationId":"`+id+`"}`+"\n")
+	if r := get(t, n.IngressURL+"/restate/invocation/inv_1nope/attach"); r.Status != 400 {
+		t.Fatalf("bad id: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestCancelSleepingCallChain(t *testing.T) {
+	n, _ := startNode(t)
+	id := sendAndID(t, n.IngressURL+"/Chain/start/send", `60000`)
+	// Wait until the chain waits on its nap (suspended or running).
+	time.Sleep(300 * time.Millisecond)
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/cancel"); r.Status != 202 {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	start := time.Now()
+	resp := get(t, n.IngressURL+"/restate/invocation/"+id+"/attach")
+	if resp.Status != 409 || !strings.Contains(resp.Body, "Cancelled") {
+		t.Fatalf("cancelled chain: %d %s", resp.Status, resp.Body)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Fatalf("cancellation took %v", time.Since(start))
+	}
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/cancel"); r.Status != 404 && r.Status != 409 {
+		t.Fatalf("cancel of a finished invocation: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestKillAndPurge(t *testing.T) {
+	n, _ := startNode(t)
+	h := map[string]string{"idempotency-key": "kill-me"}
+	resp := call(t, n.IngressURL+"/Sleeper/nap/send", `60000`, h)
+	id := resp.Header.Get("x-restate-id")
+	time.Sleep(200 * time.Millisecond)
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 409 {
+		t.Fatalf("purge of a running invocation: %d %s", r.Status, r.Body)
+	}
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/kill"); r.Status != 200 {
+		t.Fatalf("kill: %d %s", r.Status, r.Body)
+	}
+	out := get(t, n.IngressURL+"/restate/invocation/"+id+"/output")
+	if out.Status != 409 || !strings.Contains(out.Body, "killed") {
+		t.Fatalf("killed output: %d %s", out.Status, out.Body)
+	}
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/kill"); r.Status != 409 {
+		t.Fatalf("second kill: %d %s", r.Status, r.Body)
+	}
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 200 {
+		t.Fatalf("purge: %d %s", r.Status, r.Body)
+	}
+	if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/output"); r.Status != 404 {
+		t.Fatalf("output after purge: %d %s", r.Status, r.Body)
+	}
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 404 {
+		t.Fatalf("purge of a purged invocation: %d %s", r.Status, r.Body)
+	}
+	if r := patch(t, n.AdminURL+"/invocations/not-an-id/kill"); r.Status != 400 {
+		t.Fatalf("bad id: %d %s", r.Status, r.Body)
+	}
+}

@@ -1,0 +1,93 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/rpc"
+)
+
+// Workers reaches the partition leaders for the invocation endpoints.
+type Workers interface {
+	// NumPartitions is the partition count (0 before provisioning).
+	NumPartitions() uint32
+	// Route returns the leader of a partition.
+	Route(partition uint32) (rpc.Controller, error)
+}
+
+func errBadInvocationID(s string, err error) *apiError {
+	return &apiError{http.StatusBadRequest, "", fmt.Sprintf("The request field 'invocation_id' is invalid. Reason: %v", err)}
+}
+
+func errInvocationNotFound(id string) *apiError {
+	return &apiError{http.StatusNotFound, "", fmt.Sprintf("The invocation '%s' was not found", id)}
+}
+
+func errInvocationCompleted(id string) *apiError {
+	return &apiError{http.StatusConflict, "", fmt.Sprintf("The invocation '%s' is already completed", id)}
+}
+
+func errInvocationNotCompleted(id string) *apiError {
+	return &apiError{http.StatusConflict, "", fmt.Sprintf("The invocation '%s' is not completed yet", id)}
+}
+
+func errWorkersUnavailable(err error) *apiError {
+	return &apiError{http.StatusServiceUnavailable, "", fmt.Sprintf("the partition leader is unavailable: %v", err)}
+}
+
+// manageInvocation serves PATCH /invocations/{id}/cancel|kill|purge.
+func (a *api) manageInvocation(op rpc.ManageOp) endpoint {
+	return func(w http.ResponseWriter, r *http.Request, _ int) error {
+		return a.manage(w, r, mux.Vars(r)["invocation"], op)
+	}
+}
+
+// deleteInvocation serves the deprecated DELETE /invocations/{id}?mode=cancel|kill|purge.
+func (a *api) deleteInvocation(w http.ResponseWriter, r *http.Request, _ int) error {
+	op := rpc.ManageOp(r.URL.Query().Get("mode"))
+	switch op {
+	case "":
+		op = rpc.OpCancel
+	case rpc.OpCancel, rpc.OpKill, rpc.OpPurge:
+	default:
+		return &apiError{http.StatusBadRequest, "", fmt.Sprintf("unknown mode %q: want cancel, kill or purge", op)}
+	}
+	return a.manage(w, r, mux.Vars(r)["invocation"], op)
+}
+
+func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.ManageOp) error {
+	id, err := ids.ParseInvocationID(raw)
+	if err != nil {
+		return errBadInvocationID(raw, err)
+	}
+	if a.opts.Workers == nil || a.opts.Workers.NumPartitions() == 0 {
+		return errWorkersUnavailable(errors.New("no partitions are known yet"))
+	}
+	partition := ids.PartitionOf(id.PartitionKey, a.opts.Workers.NumPartitions())
+	ctl, err := a.opts.Workers.Route(partition)
+	if err != nil {
+		return errWorkersUnavailable(err)
+	}
+	outcome, err := ctl.Manage(r.Context(), &rpc.ManageRequest{Partition: partition, InvocationID: id.Bytes(), Op: op})
+	if err != nil {
+		return errWorkersUnavailable(err)
+	}
+	switch outcome {
+	case rpc.ManageNotFound:
+		return errInvocationNotFound(raw)
+	case rpc.ManageCompleted:
+		return errInvocationCompleted(raw)
+	case rpc.ManageNotCompleted:
+		return errInvocationNotCompleted(raw)
+	}
+	status := http.StatusOK
+	if op == rpc.OpCancel || r.Method == http.MethodDelete {
+		status = http.StatusAccepted // the SDK unwinds the invocation asynchronously
+	}
+	w.WriteHeader(status)
+	return nil
+}
