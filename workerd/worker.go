@@ -81,6 +81,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		InactivityTimeout: w.cfg.Worker.Invoker.InactivityTimeout.Duration(),
 		AbortTimeout:      w.cfg.Worker.Invoker.AbortTimeout.Duration(),
 		ConcurrencyLimit:  w.cfg.Worker.Invoker.ConcurrentInvocationsLimit,
+		DisableEagerState: w.cfg.Worker.Invoker.DisableEagerState,
 		NodeName:          w.cfg.NodeName,
 		Logger:            w.log,
 	})

@@ -161,7 +161,7 @@ func (a *api) runQuery(ctx context.Context, q string) (*queryResult, error) {
 	if _, err := conn.ExecContext(ctx, "PRAGMA query_only = ON"); err != nil {
 		return nil, fmt.Errorf("query database: %w", err)
 	}
-	rows, err := conn.QueryContext(ctx, q)
+	rows, err := conn.QueryContext(ctx, text.sql)
 	if err != nil {
 		return nil, sqlError(ctx, err)
 	}

@@ -13,12 +13,24 @@ type sqlText struct {
 	idents     map[string]bool // lower-cased; quoted identifiers verbatim
 	first      string          // first keyword, lower-cased
 	statements int
+	// sql is the query to run: the input with the bare words in quotedWords quoted.
+	sql string
 }
+
+// quotedWords are column names that DataFusion accepts bare but SQLite reserves (the CLI
+// writes "sj.index" and "ORDER BY index"). In a SELECT they can only be identifiers.
+var quotedWords = map[string]bool{"index": true}
 
 var errUnterminated = errors.New("unterminated string, identifier or comment")
 
-func scanSQL(q string) (sqlText, error) {
-	out := sqlText{idents: map[string]bool{}}
+func scanSQL(q string) (out sqlText, err error) {
+	out = sqlText{idents: map[string]bool{}}
+	var rewritten strings.Builder
+	copied := 0 // q[:copied] is in rewritten
+	defer func() {
+		rewritten.WriteString(q[copied:])
+		out.sql = rewritten.String()
+	}()
 	inStatement := false
 	begin := func() {
 		if !inStatement {
@@ -82,6 +94,11 @@ func scanSQL(q string) (sqlText, error) {
 			word := strings.ToLower(q[i:j])
 			if out.first == "" {
 				out.first = word
+			}
+			if quotedWords[word] {
+				rewritten.WriteString(q[copied:i])
+				rewritten.WriteString(`"` + q[i:j] + `"`)
+				copied = j
 			}
 			out.idents[word] = true
 			i = j

@@ -197,8 +197,12 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 		Key:          a.st.Target.Key,
 		RandomSeed:   randomSeed(t.id),
 	}
-	for _, s := range as.state {
-		start.StateMap = append(start.StateMap, protocol.StateEntry{Key: s.Key, Value: s.Value})
+	if a.lazyState(h) {
+		start.PartialState = true // the SDK asks with GetLazyState for what it needs
+	} else {
+		for _, s := range as.state {
+			start.StateMap = append(start.StateMap, protocol.StateEntry{Key: s.Key, Value: s.Value})
+		}
 	}
 	if a.version < 6 {
 		start.RandomSeed = 0
@@ -334,6 +338,19 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 }
 
 var errAttemptOver = errors.New("attempt over")
+
+// lazyState reports whether the attempt sends no eager state: by node configuration or the
+// service's/handler's enableLazyState.
+func (a *run) lazyState(h *schema.Handler) bool {
+	if a.t.inv.opts.DisableEagerState {
+		return true
+	}
+	if h != nil && h.EnableLazyState != nil {
+		return *h.EnableLazyState
+	}
+	svc := a.reg.Service(a.st.Target.Service)
+	return svc != nil && svc.EnableLazyState
+}
 
 func drain(r io.ReadCloser) {
 	timer := time.AfterFunc(5*time.Second, func() { r.Close() })

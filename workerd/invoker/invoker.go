@@ -27,6 +27,8 @@ type Options struct {
 	// long after its request stream was closed.
 	InactivityTimeout time.Duration
 	AbortTimeout      time.Duration
+	// DisableEagerState sends no state with the StartMessage: the SDK reads state lazily.
+	DisableEagerState bool
 	// MaxMessageSize bounds one protocol message from a deployment.
 	MaxMessageSize uint32
 	// ConcurrencyLimit bounds concurrently running attempts on this node.

@@ -378,6 +378,33 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
 			idIdx: c.InvocationIDNotificationIdx, resultID: c.ResultCompletionID, hasResult: true,
 		})
+	case protocol.GetLazyStateCommandType:
+		c := &protocol.GetLazyStateCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return malformed(err)
+		}
+		v, ok, err := a.txn.StateValue(st.Target.Service, key, c.Key)
+		if err != nil {
+			return err
+		}
+		n := protocol.CompletionNotification(c.ResultCompletionID)
+		if ok {
+			n.WithValue(v)
+		} else {
+			n.WithVoid()
+		}
+		return a.addNotification(id, st, store.JournalEntry{Type: uint16(protocol.GetLazyStateCompletionType), Payload: n.Marshal()}, n)
+	case protocol.GetLazyStateKeysCommandType:
+		c := &protocol.GetLazyStateKeysCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return malformed(err)
+		}
+		keys, err := a.txn.StateKeys(st.Target.Service, key)
+		if err != nil {
+			return err
+		}
+		n := protocol.CompletionNotification(c.ResultCompletionID).WithStateKeys(keys)
+		return a.addNotification(id, st, store.JournalEntry{Type: uint16(protocol.GetLazyStateKeysCompletionType), Payload: n.Marshal()}, n)
 	case protocol.GetPromiseCommandType, protocol.PeekPromiseCommandType, protocol.CompletePromiseCommandType:
 		return a.promiseCommand(id, st, t, e.Payload)
 	case protocol.SendSignalCommandType:

@@ -248,3 +248,22 @@ func (p *Partition) Applied() (uint64, error) { return p.Begin().meta(metaApplie
 
 // Epoch returns the stored leader epoch.
 func (p *Partition) Epoch() (uint64, error) { return p.Begin().meta(metaEpoch) }
+
+// StateValue reads one state entry of an object.
+func (t *Txn) StateValue(service, key string, name []byte) ([]byte, bool, error) {
+	return t.get(t.p.stateKey(service, key, name))
+}
+
+// StateKeys lists the state keys of an object.
+func (t *Txn) StateKeys(service, key string) ([][]byte, error) {
+	prefix := t.p.stateKey(service, key, nil)
+	kvs, err := t.scan(prefix, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(kvs))
+	for _, x := range kvs {
+		out = append(out, x.k[len(prefix):])
+	}
+	return out, nil
+}
