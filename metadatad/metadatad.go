@@ -69,13 +69,17 @@ func Provision(ctx context.Context, s metadata.Store, numPartitions uint32) erro
 
 // AdminHandler returns Restate's admin API over the metadata store. workers reaches the
 // partition leaders; nil finds them through the nodes configuration in the store.
-func AdminHandler(cfg *config.Config, s metadata.Store, workers admin.Workers, logger hclog.Logger) http.Handler {
+func AdminHandler(cfg *config.Config, s metadata.Store, workers admin.Workers, query admin.QuerySource, logger hclog.Logger) http.Handler {
 	if workers == nil {
 		workers = storeWorkers{store: s, client: &http.Client{Timeout: time.Minute}}
+	}
+	if query == nil {
+		query = admin.NewWorkerQuerySource(s, &http.Client{Timeout: 30 * time.Second})
 	}
 	return admin.NewHandler(admin.Options{
 		Store:      s,
 		Workers:    workers,
+		Query:      query,
 		HTTPClient: &http.Client{Transport: h2c.NewTransport(), Timeout: 30 * time.Second},
 		IngressURL: ingressURL(cfg),
 		Version:    Version,
@@ -135,7 +139,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	}
 	logger.Info("metadata server ready", "fabric", fabric.String())
 	if cfg.HasRole(config.RoleAdmin) {
-		a, _, err := Serve(ctx, "admin", cfg.Admin.BindAddress, AdminHandler(cfg, s, nil, logger))
+		a, _, err := Serve(ctx, "admin", cfg.Admin.BindAddress, AdminHandler(cfg, s, nil, nil, logger))
 		if err != nil {
 			return err
 		}

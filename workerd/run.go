@@ -38,6 +38,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
+	w.IntrospectRoutes(mux) // Rows needs a started worker
 	if err := metadata.RegisterNode(ctx, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: cfg.AdvertisedAddress}); err != nil {
 		return fmt.Errorf("workerd: register node: %w", err)
 	}

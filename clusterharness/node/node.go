@@ -63,6 +63,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	if err := n.worker.Start(ctx); err != nil {
 		return fail(fmt.Errorf("start worker: %w", err))
 	}
+	n.worker.IntrospectRoutes(fabric)
 	if err := metadata.RegisterNode(ctx, n.meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}); err != nil {
 		return fail(err)
 	}
@@ -70,7 +71,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	view.Watch(ctx, n.meta, logger)
 	route := func(uint32) (rpc.Worker, error) { return n.worker, nil }
 	workers := localWorkers{view: view, worker: n.worker}
-	if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, n.meta, workers, logger)); err != nil {
+	if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, n.meta, workers, n.worker, logger)); err != nil {
 		return fail(err)
 	}
 	if n.IngressAddr, _, err = metadatad.Serve(ctx, "ingress", cfg.Ingress.BindAddress, ingressd.Handler(view, route, logger)); err != nil {

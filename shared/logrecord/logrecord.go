@@ -20,6 +20,7 @@ const (
 	KindTruncateOutbox   Kind = 6
 	KindSignal           Kind = 7
 	KindManage           Kind = 8
+	KindAttach           Kind = 9
 )
 
 // Dedup identifies a record sent by another partition's shuffler, so the target drops
@@ -47,6 +48,16 @@ type Record struct {
 	TruncateOutbox   *TruncateOutbox   `json:"to,omitempty"`
 	Signal           *Signal           `json:"sg,omitempty"`
 	Manage           *Manage           `json:"mg,omitempty"`
+	Attach           *Attach           `json:"at,omitempty"`
+}
+
+// Attach asks for an invocation's result on behalf of another invocation (the
+// AttachInvocation and GetInvocationOutput commands).
+type Attach struct {
+	InvocationID []byte `json:"id"` // the invocation whose result is wanted
+	Caller       Caller `json:"c"`
+	// Wait until completion (attach); otherwise answer void while it runs (output).
+	Wait bool `json:"w,omitempty"`
 }
 
 // Signal adds a signal notification to an invocation's journal: the cancel signal (1), an
@@ -101,6 +112,8 @@ type Target struct {
 type Caller struct {
 	InvocationID []byte `json:"id"`
 	CompletionID uint32 `json:"c"`
+	// NotificationType is the notification the result arrives as (0 = CallCompletion).
+	NotificationType uint16 `json:"nt,omitempty"`
 }
 
 // Invoke creates an invocation (or, for a known id, attaches to it).
@@ -190,6 +203,10 @@ type InvocationResult struct {
 	Failed       bool   `json:"f,omitempty"`
 	FailureCode  uint32 `json:"fc,omitempty"`
 	FailureMsg   string `json:"fm,omitempty"`
+	// NotificationType is the notification the result arrives as (0 = CallCompletion).
+	NotificationType uint16 `json:"nt,omitempty"`
+	// Void answers "no result yet" (GetInvocationOutput of a running invocation).
+	Void bool `json:"vo,omitempty"`
 }
 
 // TruncateOutbox drops outbox messages up to and including Seq once the shuffler has
@@ -238,6 +255,8 @@ func (r *Record) validate() error {
 		ok = r.Signal != nil && len(r.Signal.InvocationID) == 24
 	case KindManage:
 		ok = r.Manage != nil && len(r.Manage.InvocationID) == 24
+	case KindAttach:
+		ok = r.Attach != nil && len(r.Attach.InvocationID) == 24 && len(r.Attach.Caller.InvocationID) == 24
 	default:
 		return fmt.Errorf("decode record: unknown kind %d", r.Kind)
 	}

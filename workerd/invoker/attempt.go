@@ -154,7 +154,9 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 			abort = h.AbortTimeout
 		}
 	}
-	requestResponse := a.dp.ProtocolMode == "REQUEST_RESPONSE" || inactivity == 0
+	// A node configured with inactivity-timeout 0 always runs request/response, whatever the
+	// services say: that is how operators (and Restate's test suites) force suspensions.
+	requestResponse := a.dp.ProtocolMode == "REQUEST_RESPONSE" || inactivity == 0 || opts.InactivityTimeout == 0
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -121,6 +121,8 @@ func (a *applier) apply() error {
 		return a.signal(rec.Signal)
 	case logrecord.KindManage:
 		return a.manage(rec.Manage)
+	case logrecord.KindAttach:
+		return a.attach(rec.Attach)
 	}
 	return nil
 }
@@ -405,6 +407,18 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 		}
 		n := protocol.CompletionNotification(c.ResultCompletionID).WithStateKeys(keys)
 		return a.addNotification(id, st, store.JournalEntry{Type: uint16(protocol.GetLazyStateKeysCompletionType), Payload: n.Marshal()}, n)
+	case protocol.AttachInvocationCommandType:
+		c := &protocol.AttachInvocationCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return malformed(err)
+		}
+		return a.attachCommand(id, st, c.Target, c.ResultCompletionID, protocol.AttachInvocationCompletionType, true)
+	case protocol.GetInvocationOutputCommandType:
+		c := &protocol.GetInvocationOutputCommand{}
+		if err := c.Unmarshal(e.Payload); err != nil {
+			return malformed(err)
+		}
+		return a.attachCommand(id, st, c.Target, c.ResultCompletionID, protocol.GetInvocationOutputCompletionType, false)
 	case protocol.GetPromiseCommandType, protocol.PeekPromiseCommandType, protocol.CompletePromiseCommandType:
 		return a.promiseCommand(id, st, t, e.Payload)
 	case protocol.SendSignalCommandType:
@@ -538,6 +552,8 @@ func (a *applier) route(pk ids.PartitionKey, rec *logrecord.Record) error {
 			return inner.invocationResult(rec.InvocationResult)
 		case logrecord.KindSignal:
 			return inner.signal(rec.Signal)
+		case logrecord.KindAttach:
+			return inner.attach(rec.Attach)
 		}
 		return fmt.Errorf("route: unexpected record kind %d", rec.Kind)
 	}
@@ -670,7 +686,8 @@ func (a *applier) deliver(c logrecord.Caller, res store.Result) error {
 		return err
 	}
 	ir := &logrecord.InvocationResult{InvocationID: c.InvocationID, CompletionID: c.CompletionID,
-		Value: res.Value, Failed: res.Failed, FailureCode: res.Code, FailureMsg: res.Message}
+		Value: res.Value, Failed: res.Failed, FailureCode: res.Code, FailureMsg: res.Message,
+		NotificationType: c.NotificationType}
 	return a.route(caller.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvocationResult, Time: a.rec.Time, InvocationResult: ir})
 }
 
@@ -680,14 +697,21 @@ func (a *applier) invocationResult(ir *logrecord.InvocationResult) error {
 		return err
 	}
 	n := &protocol.Notification{Kind: protocol.NotificationIDCompletion, CompletionID: ir.CompletionID}
-	if ir.Failed {
+	switch {
+	case ir.Void:
+		n.WithVoid()
+	case ir.Failed:
 		n.Result = protocol.ResultFailure
 		n.Failure = &protocol.Failure{Code: ir.FailureCode, Message: ir.FailureMsg}
-	} else {
+	default:
 		n.Result = protocol.ResultValue
 		n.Value = ir.Value
 	}
-	if err := a.addNotification(ir.InvocationID, st, store.JournalEntry{Type: uint16(protocol.CallCompletionType), Payload: n.Marshal()}, n); err != nil {
+	typ := protocol.CallCompletionType
+	if ir.NotificationType != 0 {
+		typ = protocol.MessageType(ir.NotificationType)
+	}
+	if err := a.addNotification(ir.InvocationID, st, store.JournalEntry{Type: uint16(typ), Payload: n.Marshal()}, n); err != nil {
 		return err
 	}
 	return a.putStatus(ir.InvocationID, st)
@@ -918,4 +942,71 @@ func (a *applier) promiseCommand(id []byte, st *store.Status, t protocol.Message
 		}
 	}
 	return notify(id, st, protocol.CompletePromiseCompletionType, protocol.CompletionNotification(cid).WithVoid())
+}
+
+// attachCommand resolves the target of an AttachInvocation or GetInvocationOutput command
+// and asks the target's partition for its result.
+func (a *applier) attachCommand(id []byte, st *store.Status, t protocol.InvocationTarget, cid uint32, typ protocol.MessageType, wait bool) error {
+	var target ids.InvocationID
+	switch {
+	case t.InvocationID != nil:
+		parsed, err := ids.ParseInvocationID(*t.InvocationID)
+		if err != nil {
+			n := protocol.CompletionNotification(cid).WithFailure(protocol.Failure{Code: 400, Message: "bad invocation id: " + err.Error()})
+			return a.addNotification(id, st, store.JournalEntry{Type: uint16(typ), Payload: n.Marshal()}, n)
+		}
+		target = parsed
+	case t.Workflow != nil:
+		target = ids.WorkflowInvocationID(ids.PartitionKeyOf(t.Workflow.WorkflowKey), t.Workflow.WorkflowName, t.Workflow.WorkflowKey)
+	case t.IdempotentRequest != nil:
+		r := t.IdempotentRequest
+		key := ""
+		if r.ServiceKey != nil {
+			key = *r.ServiceKey
+		}
+		pk := ids.PartitionKeyOf(r.IdempotencyKey)
+		if key != "" {
+			pk = ids.PartitionKeyOf(key)
+		}
+		target = ids.IdempotentInvocationID(pk, r.ServiceName, key, r.HandlerName, r.IdempotencyKey)
+	default:
+		n := protocol.CompletionNotification(cid).WithFailure(protocol.Failure{Code: 400, Message: "attach without a target"})
+		return a.addNotification(id, st, store.JournalEntry{Type: uint16(typ), Payload: n.Marshal()}, n)
+	}
+	at := &logrecord.Attach{InvocationID: target.Bytes(), Wait: wait,
+		Caller: logrecord.Caller{InvocationID: id, CompletionID: cid, NotificationType: uint16(typ)}}
+	return a.route(target.PartitionKey, &logrecord.Record{Kind: logrecord.KindAttach, Time: a.rec.Time, Attach: at})
+}
+
+// attach answers a request for an invocation's result from another invocation.
+func (a *applier) attach(at *logrecord.Attach) error {
+	st, err := a.status(at.InvocationID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st == nil:
+		return a.deliver(at.Caller, store.Result{Failed: true, Code: 404, Message: "invocation not found"})
+	case st.Phase == store.PhaseCompleted && st.Result != nil:
+		return a.deliver(at.Caller, *st.Result)
+	case !at.Wait:
+		return a.deliverVoid(at.Caller)
+	}
+	for _, c := range st.Callers {
+		if bytes.Equal(c.InvocationID, at.Caller.InvocationID) && c.CompletionID == at.Caller.CompletionID {
+			return nil
+		}
+	}
+	st.Callers = append(st.Callers, at.Caller)
+	return a.putStatus(at.InvocationID, st)
+}
+
+// deliverVoid answers "not completed yet" to a GetInvocationOutput.
+func (a *applier) deliverVoid(c logrecord.Caller) error {
+	caller, err := ids.InvocationIDFromBytes(c.InvocationID)
+	if err != nil {
+		return err
+	}
+	ir := &logrecord.InvocationResult{InvocationID: c.InvocationID, CompletionID: c.CompletionID, Void: true, NotificationType: c.NotificationType}
+	return a.route(caller.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvocationResult, Time: a.rec.Time, InvocationResult: ir})
 }

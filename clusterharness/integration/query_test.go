@@ -1,0 +1,69 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"gorestate.dev/clusterharness/examples"
+	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/shared/config"
+)
+
+type queryRows struct {
+	Rows []map[string]any `json:"rows"`
+}
+
+func query(t *testing.T, n *harness.Single, sql string) queryRows {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": sql})
+	resp := call(t, n.AdminURL+"/query", string(body), map[string]string{"accept": "application/json"})
+	if resp.Status != 200 {
+		t.Fatalf("query %q: %d %s", sql, resp.Status, resp.Body)
+	}
+	var out queryRows
+	if err := json.Unmarshal([]byte(resp.Body), &out); err != nil {
+		t.Fatalf("query answer %s: %v", resp.Body, err)
+	}
+	return out
+}
+
+// TestQueryWhileWorkIsInFlight asks the SQL introspection about a suspended invocation and
+// about virtual-object state while the invocation still waits.
+func TestQueryWhileWorkIsInFlight(t *testing.T) {
+	// Request/response mode: an invocation waiting on an awakeable suspends at once (in bidi
+	// mode it would stay "running" until the inactivity timeout).
+	uri := harness.StartExamples(t)
+	cfg := harness.TestConfig(t.TempDir())
+	cfg.Worker.Invoker.InactivityTimeout = config.Duration(0)
+	n := harness.StartSingle(t, cfg)
+	harness.Register(t, n.AdminURL, uri)
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/q1/add", "3", nil), 200, "3")
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/q2/add", "4", nil), 200, "4")
+	name := fmt.Sprintf("q-%d", time.Now().UnixNano())
+	id := sendAndID(t, n.IngressURL+"/Approvals/request/send", `"`+name+`"`)
+	harness.Eventually(t, 10*time.Second, "the approval to suspend", func() bool {
+		rows := query(t, n, "select id, target, status from sys_invocation where status = 'suspended'").Rows
+		return len(rows) == 1 && rows[0]["id"] == id
+	})
+	rows := query(t, n, "select id, target, status from sys_invocation where status = 'suspended'").Rows
+	if rows[0]["target"] != "Approvals/request" || rows[0]["status"] != "suspended" {
+		t.Fatalf("suspended row %v", rows[0])
+	}
+	state := query(t, n, "select service_key, value_utf8 from state where service_name = 'Counter' order by service_key").Rows
+	if len(state) != 2 || state[0]["service_key"] != "q1" || state[0]["value_utf8"] != "3" || state[1]["value_utf8"] != "4" {
+		t.Fatalf("state rows %v", state)
+	}
+	count := query(t, n, "select count(*) from sys_invocation").Rows
+	if len(count) != 1 {
+		t.Fatalf("count rows %v", count)
+	}
+	bad := call(t, n.AdminURL+"/query", `{"query":"select nope from"}`, map[string]string{"accept": "application/json"})
+	if bad.Status != 400 || !strings.Contains(bad.Body, "message") {
+		t.Fatalf("bad SQL: %d %s", bad.Status, bad.Body)
+	}
+	harness.Expect(t, call(t, n.IngressURL+"/restate/a/"+examples.AwakeableFor(name)+"/resolve", `"ok"`, nil), 202, "")
+	harness.Expect(t, get(t, n.IngressURL+"/restate/attach/"+id), 200, `"approved: ok"`)
+}
