@@ -24,6 +24,7 @@ func Services() []restate.ServiceDefinition {
 		Signup(),
 		Approvals(),
 		Chain(),
+		Control(),
 	}
 }
 

@@ -71,6 +71,7 @@ func TestDiscoveryListsLowercaseHandlers(t *testing.T) {
 		"Signup":    {"confirm:SHARED", "run:WORKFLOW", "status:SHARED"},
 		"Approvals": {"request:"},
 		"Chain":     {"start:"},
+		"Control":   {"attach:", "cancel:", "resolve:"},
 	}
 	for name, handlers := range want {
 		if !slices.Equal(got[name], handlers) {

@@ -214,3 +214,27 @@ func TestKillAndPurge(t *testing.T) {
 		t.Fatalf("bad id: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestCommandsBetweenInvocations drives awakeable completion, attach and cancel from
+// handlers (CompleteAwakeable, AttachInvocation and SendSignal commands).
+func TestCommandsBetweenInvocations(t *testing.T) {
+	n, _ := startNode(t)
+	name := fmt.Sprintf("cmd-%d", time.Now().UnixNano())
+	// With an idempotency key the result is kept after completion, so it can be attached to
+	// afterwards (plain invocations are dropped once they completed).
+	resp := call(t, n.IngressURL+"/Approvals/request/send", `"`+name+`"`, map[string]string{"idempotency-key": name})
+	waiting := resp.Header.Get("x-restate-id")
+	harness.Eventually(t, 10*time.Second, "the awakeable id", func() bool { return examples.AwakeableFor(name) != "" })
+	// Control.attach waits (AttachInvocation) until Control.resolve completes the awakeable.
+	attacher := sendAndID(t, n.IngressURL+"/Control/attach/send", `"`+waiting+`"`)
+	harness.Expect(t, call(t, n.IngressURL+"/Control/resolve", `"`+examples.AwakeableFor(name)+`"`, nil), 200, `"resolved"`)
+	harness.Expect(t, get(t, n.IngressURL+"/restate/attach/"+attacher), 200, `"approved: by service"`)
+	harness.Expect(t, get(t, n.IngressURL+"/restate/attach/"+waiting), 200, `"approved: by service"`)
+
+	sleeper := sendAndID(t, n.IngressURL+"/Sleeper/nap/send", `60000`)
+	harness.Expect(t, call(t, n.IngressURL+"/Control/cancel", `"`+sleeper+`"`, nil), 200, `"cancelled"`)
+	resp = get(t, n.IngressURL+"/restate/attach/"+sleeper)
+	if resp.Status != 409 || !strings.Contains(resp.Body, "Cancelled") {
+		t.Fatalf("cancelled by a handler: %d %s", resp.Status, resp.Body)
+	}
+}

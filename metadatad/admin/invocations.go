@@ -83,6 +83,8 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 		return errInvocationCompleted(raw)
 	case rpc.ManageNotCompleted:
 		return errInvocationNotCompleted(raw)
+	case rpc.ManageNotPaused:
+		return &apiError{http.StatusConflict, "", fmt.Sprintf("The invocation '%s' is not paused", raw)}
 	}
 	status := http.StatusOK
 	if op == rpc.OpCancel || r.Method == http.MethodDelete {

@@ -79,6 +79,7 @@ const (
 	ManageCancel ManageOp = "cancel"
 	ManageKill   ManageOp = "kill"
 	ManagePurge  ManageOp = "purge"
+	ManageResume ManageOp = "resume"
 )
 
 // Manage applies an operator action (admin API) to an invocation.

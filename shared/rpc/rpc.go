@@ -103,6 +103,7 @@ const (
 	OpCancel ManageOp = "cancel"
 	OpKill   ManageOp = "kill"
 	OpPurge  ManageOp = "purge"
+	OpResume ManageOp = "resume"
 )
 
 // ManageRequest applies an operator action to an invocation.
@@ -120,6 +121,7 @@ const (
 	ManageNotFound     ManageOutcome = "not_found"     // no such invocation
 	ManageCompleted    ManageOutcome = "completed"     // cancel/kill of a completed invocation
 	ManageNotCompleted ManageOutcome = "not_completed" // purge of a running invocation
+	ManageNotPaused    ManageOutcome = "not_paused"    // resume of an invocation that is not paused
 )
 
 // ErrNotCompleted answers an output request for an invocation that has not completed.

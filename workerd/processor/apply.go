@@ -837,6 +837,20 @@ func (a *applier) manage(m *logrecord.Manage) error {
 		if err := a.signal(&logrecord.Signal{InvocationID: m.InvocationID, SignalID: protocol.CancelSignalID}); err != nil {
 			return err
 		}
+	case logrecord.ManageResume:
+		if completed {
+			reply(rpc.ManageCompleted)
+			return nil
+		}
+		if st.Phase != store.PhasePaused {
+			reply(rpc.ManageNotPaused)
+			return nil
+		}
+		st.Phase, st.ModifiedAt = store.PhaseInvoked, a.rec.Time
+		a.emit(ActInvoke{ID: m.InvocationID})
+		if err := a.putStatus(m.InvocationID, st); err != nil {
+			return err
+		}
 	case logrecord.ManageKill:
 		if completed {
 			reply(rpc.ManageCompleted)

@@ -6,6 +6,7 @@ import (
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd/store"
 )
 
@@ -243,5 +244,39 @@ func TestSecondResultForACompletionIsDropped(t *testing.T) {
 	}
 	if st := f.status(id); st.JournalLen != 2 {
 		t.Fatalf("journal length %d, want 2", st.JournalLen)
+	}
+}
+
+func TestPausedInvocationResumesAndKillReleasesTheLock(t *testing.T) {
+	f := newFixture(t)
+	id, next := newID("k"), newID("k")
+	f.apply(invokeRec(id, "EXCLUSIVE", "k", 1))
+	f.apply(invokeRec(next, "EXCLUSIVE", "k", 2))
+	f.apply(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: &logrecord.InvokerEffect{InvocationID: id, Kind: logrecord.EffectPause, FailureMessage: "boom"}})
+	if st := f.status(id); st.Phase != store.PhasePaused || st.LastFailure != "boom" {
+		t.Fatalf("status %+v", st)
+	}
+	manage := func(op logrecord.ManageOp) []Action {
+		return f.apply(&logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: id, Op: op, RequestID: 9}})
+	}
+	acts := manage(logrecord.ManageResume)
+	if _, ok := has[ActInvoke](acts); !ok {
+		t.Fatalf("resume did not restart the invocation: %v", acts)
+	}
+	if r, _ := has[ActManageReply](manage(logrecord.ManageResume)); r.Outcome != rpc.ManageNotPaused {
+		t.Fatalf("second resume: %v", r.Outcome)
+	}
+	acts = manage(logrecord.ManageKill)
+	if _, ok := has[ActAbort](acts); !ok {
+		t.Fatalf("kill did not abort the attempt: %v", acts)
+	}
+	if inv, ok := has[ActInvoke](acts); !ok || string(inv.ID) != string(next) {
+		t.Fatalf("kill did not hand the lock on: %v", acts)
+	}
+	if done, ok := has[ActCompleted](acts); !ok || done.Result.Code != 409 || done.Result.Message != "killed" {
+		t.Fatalf("kill result %v", acts)
+	}
+	if r, _ := has[ActManageReply](manage(logrecord.ManageKill)); r.Outcome != rpc.ManageNotFound {
+		t.Fatalf("kill of a dropped invocation: %v", r.Outcome)
 	}
 }
