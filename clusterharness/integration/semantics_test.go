@@ -188,8 +188,18 @@ func TestKillAndPurge(t *testing.T) {
 	resp := call(t, n.IngressURL+"/Sleeper/nap/send", `60000`, h)
 	id := resp.Header.Get("x-restate-id")
 	time.Sleep(200 * time.Millisecond)
-	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 409 {
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 409 || !strings.Contains(r.Body, "is not yet completed") {
 		t.Fatalf("purge of a running invocation: %d %s", r.Status, r.Body)
+	}
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/pause"); r.Status != 202 {
+		t.Fatalf("pause: %d %s", r.Status, r.Body)
+	}
+	harness.Eventually(t, 10*time.Second, "the invocation to show as paused", func() bool {
+		rows := query(t, n, "select status from sys_invocation where id = '"+id+"'").Rows
+		return len(rows) == 1 && rows[0]["status"] == "paused"
+	})
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/resume"); r.Status != 200 {
+		t.Fatalf("resume: %d %s", r.Status, r.Body)
 	}
 	if r := patch(t, n.AdminURL+"/invocations/"+id+"/kill"); r.Status != 200 {
 		t.Fatalf("kill: %d %s", r.Status, r.Body)
@@ -198,7 +208,7 @@ func TestKillAndPurge(t *testing.T) {
 	if out.Status != 409 || !strings.Contains(out.Body, "killed") {
 		t.Fatalf("killed output: %d %s", out.Status, out.Body)
 	}
-	if r := patch(t, n.AdminURL+"/invocations/"+id+"/kill"); r.Status != 409 {
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/kill"); r.Status != 409 || !strings.Contains(r.Body, "was already completed.") {
 		t.Fatalf("second kill: %d %s", r.Status, r.Body)
 	}
 	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 200 {
@@ -207,7 +217,7 @@ func TestKillAndPurge(t *testing.T) {
 	if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/output"); r.Status != 404 {
 		t.Fatalf("output after purge: %d %s", r.Status, r.Body)
 	}
-	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 404 {
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 404 || !strings.Contains(r.Body, "does not exist") {
 		t.Fatalf("purge of a purged invocation: %d %s", r.Status, r.Body)
 	}
 	if r := patch(t, n.AdminURL+"/invocations/not-an-id/kill"); r.Status != 400 {

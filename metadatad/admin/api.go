@@ -122,7 +122,7 @@ func NewHandler(opts Options) http.Handler {
 		a.route(r, prefix+"/services/{service}/handlers/{handler}", version, map[string]endpoint{http.MethodGet: a.getHandler})
 		a.route(r, prefix+"/query", version, map[string]endpoint{http.MethodPost: a.query})
 		a.route(r, prefix+"/invocations/{invocation}", version, map[string]endpoint{http.MethodDelete: a.deleteInvocation})
-		for _, op := range []rpc.ManageOp{rpc.OpCancel, rpc.OpKill, rpc.OpPurge, rpc.OpResume} {
+		for _, op := range []rpc.ManageOp{rpc.OpCancel, rpc.OpKill, rpc.OpPurge, rpc.OpResume, rpc.OpPause} {
 			a.route(r, prefix+"/invocations/{invocation}/"+string(op), version, map[string]endpoint{http.MethodPatch: a.manageInvocation(op)})
 		}
 	}

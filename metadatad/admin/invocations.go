@@ -23,16 +23,24 @@ func errBadInvocationID(s string, err error) *apiError {
 	return &apiError{http.StatusBadRequest, "", fmt.Sprintf("The request field 'invocation_id' is invalid. Reason: %v", err)}
 }
 
+// Messages as restate-server 1.7.12 answers them.
 func errInvocationNotFound(id string) *apiError {
-	return &apiError{http.StatusNotFound, "", fmt.Sprintf("The invocation '%s' was not found", id)}
+	return &apiError{http.StatusNotFound, "", fmt.Sprintf("The requested invocation '%s' does not exist", id)}
 }
 
-func errInvocationCompleted(id string) *apiError {
-	return &apiError{http.StatusConflict, "", fmt.Sprintf("The invocation '%s' is already completed", id)}
+func errInvocationCompleted(id string, op rpc.ManageOp) *apiError {
+	msg := fmt.Sprintf("The invocation '%s' was already completed.", id)
+	switch op {
+	case rpc.OpResume:
+		msg = fmt.Sprintf("The invocation '%s' is completed, cannot be resumed.", id)
+	case rpc.OpPause:
+		msg = fmt.Sprintf("The invocation '%s' is not running, cannot be paused.", id)
+	}
+	return &apiError{http.StatusConflict, "", msg}
 }
 
 func errInvocationNotCompleted(id string) *apiError {
-	return &apiError{http.StatusConflict, "", fmt.Sprintf("The invocation '%s' is not completed yet", id)}
+	return &apiError{http.StatusConflict, "", fmt.Sprintf("The invocation '%s' is not yet completed.", id)}
 }
 
 func errWorkersUnavailable(err error) *apiError {
@@ -80,14 +88,12 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 	case rpc.ManageNotFound:
 		return errInvocationNotFound(raw)
 	case rpc.ManageCompleted:
-		return errInvocationCompleted(raw)
+		return errInvocationCompleted(raw, op)
 	case rpc.ManageNotCompleted:
 		return errInvocationNotCompleted(raw)
-	case rpc.ManageNotPaused:
-		return &apiError{http.StatusConflict, "", fmt.Sprintf("The invocation '%s' is not paused", raw)}
 	}
 	status := http.StatusOK
-	if op == rpc.OpCancel || r.Method == http.MethodDelete {
+	if op == rpc.OpCancel || op == rpc.OpPause || r.Method == http.MethodDelete {
 		status = http.StatusAccepted // the SDK unwinds the invocation asynchronously
 	}
 	w.WriteHeader(status)

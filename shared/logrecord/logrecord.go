@@ -80,6 +80,7 @@ const (
 	ManageKill   ManageOp = "kill"
 	ManagePurge  ManageOp = "purge"
 	ManageResume ManageOp = "resume"
+	ManagePause  ManageOp = "pause"
 )
 
 // Manage applies an operator action (admin API) to an invocation.

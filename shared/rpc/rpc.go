@@ -104,6 +104,7 @@ const (
 	OpKill   ManageOp = "kill"
 	OpPurge  ManageOp = "purge"
 	OpResume ManageOp = "resume"
+	OpPause  ManageOp = "pause"
 )
 
 // ManageRequest applies an operator action to an invocation.
@@ -121,7 +122,6 @@ const (
 	ManageNotFound     ManageOutcome = "not_found"     // no such invocation
 	ManageCompleted    ManageOutcome = "completed"     // cancel/kill of a completed invocation
 	ManageNotCompleted ManageOutcome = "not_completed" // purge of a running invocation
-	ManageNotPaused    ManageOutcome = "not_paused"    // resume of an invocation that is not paused
 )
 
 // ErrNotCompleted answers an output request for an invocation that has not completed.

@@ -842,14 +842,25 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			reply(rpc.ManageCompleted)
 			return nil
 		}
-		if st.Phase != store.PhasePaused {
-			reply(rpc.ManageNotPaused)
+		if st.Phase == store.PhasePaused { // anything else is running already: nothing to do
+			st.Phase, st.ModifiedAt = store.PhaseInvoked, a.rec.Time
+			a.emit(ActInvoke{ID: m.InvocationID})
+			if err := a.putStatus(m.InvocationID, st); err != nil {
+				return err
+			}
+		}
+	case logrecord.ManagePause:
+		if completed {
+			reply(rpc.ManageCompleted)
 			return nil
 		}
-		st.Phase, st.ModifiedAt = store.PhaseInvoked, a.rec.Time
-		a.emit(ActInvoke{ID: m.InvocationID})
-		if err := a.putStatus(m.InvocationID, st); err != nil {
-			return err
+		if st.Phase == store.PhaseInvoked || st.Phase == store.PhaseSuspended {
+			a.emit(ActAbort{ID: m.InvocationID})
+			st.Phase, st.ModifiedAt = store.PhasePaused, a.rec.Time
+			st.WaitingCompletions, st.WaitingSignals, st.WaitingNames = nil, nil, nil
+			if err := a.putStatus(m.InvocationID, st); err != nil {
+				return err
+			}
 		}
 	case logrecord.ManageKill:
 		if completed {
