@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,6 +39,7 @@ func Main(name string, run func(ctx context.Context, cfg *config.Config, logger 
 		Name:  name,
 		Level: hclog.LevelFromString(envOr("RESTATE_LOG_LEVEL", "info")),
 	})
+	setMemoryLimit(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	usr1 := make(chan os.Signal, 1)
@@ -58,4 +60,18 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// DefaultMemoryLimit is the Go soft memory limit of a daemon when GOMEMLIMIT is not set.
+// Near it the garbage collector runs more often instead of letting garbage (mostly the
+// HTTP/2 buffers of finished invocation streams) grow the heap; it is soft, so a bigger
+// live heap is still allowed. Raise it with GOMEMLIMIT for large deployments.
+const DefaultMemoryLimit = 100 << 20
+
+func setMemoryLimit(logger hclog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return // the Go runtime applied it already
+	}
+	debug.SetMemoryLimit(DefaultMemoryLimit)
+	logger.Debug("soft memory limit", "bytes", DefaultMemoryLimit)
 }
