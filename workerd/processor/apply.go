@@ -106,6 +106,12 @@ func (a *applier) apply() error {
 			return err
 		}
 	}
+	return a.applyBody()
+}
+
+// applyBody applies what a record says, once fencing and deduplication let it through.
+func (a *applier) applyBody() error {
+	rec := a.rec
 	switch rec.Kind {
 	case logrecord.KindInvoke:
 		return a.invoke(rec.Invoke)
@@ -116,7 +122,7 @@ func (a *applier) apply() error {
 	case logrecord.KindInvocationResult:
 		return a.invocationResult(rec.InvocationResult)
 	case logrecord.KindTruncateOutbox:
-		return txn.TruncateOutbox(rec.TruncateOutbox.Seq)
+		return a.txn.TruncateOutbox(rec.TruncateOutbox.Seq)
 	case logrecord.KindSignal:
 		return a.signal(rec.Signal)
 	case logrecord.KindManage:
@@ -545,17 +551,7 @@ func (a *applier) route(pk ids.PartitionKey, rec *logrecord.Record) error {
 	p := ids.PartitionOf(pk, a.sm.NumPartitions)
 	if p == a.sm.Partition {
 		inner := &applier{sm: a.sm, txn: a.txn, rec: rec, emit: a.emit, statuses: a.statuses, dirty: a.dirty}
-		switch rec.Kind {
-		case logrecord.KindInvoke:
-			return inner.invoke(rec.Invoke)
-		case logrecord.KindInvocationResult:
-			return inner.invocationResult(rec.InvocationResult)
-		case logrecord.KindSignal:
-			return inner.signal(rec.Signal)
-		case logrecord.KindAttach:
-			return inner.attach(rec.Attach)
-		}
-		return fmt.Errorf("route: unexpected record kind %d", rec.Kind)
+		return inner.applyBody()
 	}
 	b, err := logrecord.Encode(rec)
 	if err != nil {

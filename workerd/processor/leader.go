@@ -134,21 +134,9 @@ func (l *Leader) dispatch(a Action) {
 	case ActAbort:
 		l.p.cfg.Invoker.Abort(l, a.ID)
 	case ActManageReply:
-		l.mu.Lock()
-		ch := l.manages[a.RequestID]
-		delete(l.manages, a.RequestID)
-		l.mu.Unlock()
-		if ch != nil {
-			ch <- a.Outcome
-		}
+		answer(&l.mu, l.manages, a.RequestID, a.Outcome)
 	case ActReply:
-		l.mu.Lock()
-		ch := l.replies[a.RequestID]
-		delete(l.replies, a.RequestID)
-		l.mu.Unlock()
-		if ch != nil {
-			ch <- a.Response
-		}
+		answer(&l.mu, l.replies, a.RequestID, a.Response)
 	case ActCompleted:
 		l.mu.Lock()
 		ws := l.waiters[string(a.ID)]
@@ -311,5 +299,16 @@ func (l *Leader) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.Manage
 		return "", ctx.Err()
 	case <-l.ctx.Done():
 		return "", rpc.ErrNotLeader
+	}
+}
+
+// answer hands v to the request waiting under id, if it still waits.
+func answer[T any](mu *sync.Mutex, waiting map[uint64]chan T, id uint64, v T) {
+	mu.Lock()
+	ch := waiting[id]
+	delete(waiting, id)
+	mu.Unlock()
+	if ch != nil {
+		ch <- v
 	}
 }
