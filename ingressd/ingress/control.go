@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 
 	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/protocol"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
 )
@@ -30,6 +32,9 @@ func (h *handler) serveAwakeable(w http.ResponseWriter, r *http.Request, p *pars
 	}
 	raw, _ := url.PathUnescape(p.args[0])
 	inv, idx, err := ids.ParseAwakeableID(raw)
+	if err == nil && idx < protocol.FirstAwakeableSignalID {
+		err = fmt.Errorf("signal index %d is reserved, awakeables start at %d", idx, protocol.FirstAwakeableSignalID)
+	}
 	if err != nil {
 		h.fail(w, r, newError(errBadAwakeableID, raw, err))
 		return

@@ -91,6 +91,8 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 		return errInvocationCompleted(raw, op)
 	case rpc.ManageNotCompleted:
 		return errInvocationNotCompleted(raw)
+	case rpc.ManageNotRunning:
+		return errInvocationCompleted(raw, rpc.OpPause) // Restate's "is not running, cannot be paused."
 	}
 	status := http.StatusOK
 	if op == rpc.OpCancel || op == rpc.OpPause || r.Method == http.MethodDelete {

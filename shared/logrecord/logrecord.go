@@ -171,6 +171,8 @@ type InvokerEffect struct {
 	// Failure for EffectFail, or the last attempt error for EffectPause.
 	FailureCode    uint32 `json:"fc,omitempty"`
 	FailureMessage string `json:"fm,omitempty"`
+	// Attempt is the status's attempt number when the run that produced this effect started.
+	Attempt uint32 `json:"at,omitempty"`
 	// DeploymentID and ProtocolVersion pin the invocation on its first effect.
 	DeploymentID    string `json:"dp,omitempty"`
 	ProtocolVersion uint32 `json:"pv,omitempty"`

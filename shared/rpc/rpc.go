@@ -122,6 +122,7 @@ const (
 	ManageNotFound     ManageOutcome = "not_found"     // no such invocation
 	ManageCompleted    ManageOutcome = "completed"     // cancel/kill of a completed invocation
 	ManageNotCompleted ManageOutcome = "not_completed" // purge of a running invocation
+	ManageNotRunning   ManageOutcome = "not_running"   // pause of an invocation that has not started
 )
 
 // ErrNotCompleted answers an output request for an invocation that has not completed.

@@ -74,6 +74,7 @@ func (t *task) attempt(ctx context.Context) outcome {
 		return outcome{finished: true} // completed, suspended or gone meanwhile
 	}
 	st := as.status
+	t.runAttempt = st.Attempt
 	reg := t.inv.opts.Schema()
 	svc := reg.Service(st.Target.Service)
 	if svc == nil {
@@ -377,6 +378,7 @@ func (a *run) wait() error {
 // emit appends an invoker effect asynchronously; order is kept.
 func (a *run) emit(eff *logrecord.InvokerEffect) {
 	eff.InvocationID = a.t.id
+	eff.Attempt = a.st.Attempt
 	if !a.pinned {
 		eff.DeploymentID, eff.ProtocolVersion = a.dp.ID, a.version
 		a.pinned = true

@@ -45,6 +45,9 @@ type Invoker struct {
 
 	mu    sync.Mutex
 	tasks map[string]*task // by partition + invocation id
+	// aborted holds tasks cut short by Abort until a new task of the same invocation has
+	// waited for them, so that runs of one invocation never overlap.
+	aborted map[string]*task
 }
 
 // New creates an invoker.
@@ -56,10 +59,11 @@ func New(opts Options) *Invoker {
 		opts.ConcurrencyLimit = 1000
 	}
 	return &Invoker{
-		opts:  opts,
-		log:   opts.Logger.Named("invoker"),
-		sem:   make(chan struct{}, opts.ConcurrencyLimit),
-		tasks: map[string]*task{},
+		opts:    opts,
+		log:     opts.Logger.Named("invoker"),
+		sem:     make(chan struct{}, opts.ConcurrencyLimit),
+		tasks:   map[string]*task{},
+		aborted: map[string]*task{},
 	}
 }
 
@@ -78,6 +82,8 @@ func (inv *Invoker) Invoke(l *processor.Leader, id []byte) {
 		return
 	}
 	t := newTask(inv, l, append([]byte(nil), id...), k)
+	t.prev = inv.aborted[k]
+	delete(inv.aborted, k)
 	inv.tasks[k] = t
 	inv.mu.Unlock()
 	go t.run()
@@ -95,10 +101,15 @@ func (inv *Invoker) Notify(l *processor.Leader, id []byte, index uint32, e store
 
 // Abort stops the running attempt of a killed invocation and its retries.
 func (inv *Invoker) Abort(l *processor.Leader, id []byte) {
+	k := taskKey(l.Partition(), id)
 	inv.mu.Lock()
-	t := inv.tasks[taskKey(l.Partition(), id)]
+	t := inv.tasks[k]
 	if t != nil {
+		// Gone from the map at once: a resume right after a pause starts a new task (which
+		// waits for this one) instead of asking this dying one to run again.
 		t.again = false
+		delete(inv.tasks, k)
+		inv.aborted[k] = t
 	}
 	inv.mu.Unlock()
 	if t != nil {
@@ -130,6 +141,6 @@ func (inv *Invoker) finish(t *task) bool {
 		t.again = false
 		return true
 	}
-	delete(inv.tasks, t.key)
+	inv.dropLocked(t)
 	return false
 }

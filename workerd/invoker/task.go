@@ -27,13 +27,15 @@ type task struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	again bool // guarded by inv.mu
+	again bool  // guarded by inv.mu
+	prev  *task // an aborted run of the same invocation to wait for first
 
-	mu       sync.Mutex
-	pending  []notification
-	appended bifrost.LSN // LSN of the newest effect logged for this invocation
-	wake     chan struct{}
-	attempts int
+	mu         sync.Mutex
+	pending    []notification
+	appended   bifrost.LSN // LSN of the newest effect logged for this invocation
+	runAttempt uint32      // the status's attempt number when the current run loaded it
+	wake       chan struct{}
+	attempts   int
 }
 
 func (t *task) noteAppended(lsn bifrost.LSN) {
@@ -97,6 +99,13 @@ func (t *task) run() {
 	defer close(t.done)
 	defer t.cancel()
 	ctx := t.ctx
+	if t.prev != nil {
+		select {
+		case <-t.prev.done:
+		case <-ctx.Done():
+		}
+		t.prev = nil
+	}
 	for {
 		if ctx.Err() != nil {
 			t.inv.forget(t)
@@ -132,7 +141,7 @@ func (t *task) run() {
 			if policy.OnMaxAttempts == "Kill" {
 				kind = logrecord.EffectFail
 			}
-			t.appendSync(ctx, &logrecord.InvokerEffect{InvocationID: t.id, Kind: kind, FailureCode: 500, FailureMessage: fmt.Sprintf("retries exhausted after %d attempts: %v", t.attempts, out.err)})
+			t.appendSync(ctx, &logrecord.InvokerEffect{InvocationID: t.id, Kind: kind, Attempt: t.runAttempt, FailureCode: 500, FailureMessage: fmt.Sprintf("retries exhausted after %d attempts: %v", t.attempts, out.err)})
 			t.inv.forget(t)
 			return
 		}
@@ -185,10 +194,19 @@ func (t *task) appendSync(ctx context.Context, eff *logrecord.InvokerEffect) {
 // forget removes the task without a restart check: its leadership is over.
 func (inv *Invoker) forget(t *task) {
 	inv.mu.Lock()
+	inv.dropLocked(t)
+	inv.mu.Unlock()
+}
+
+// dropLocked removes t wherever it is still registered; a newer task of the same invocation
+// stays.
+func (inv *Invoker) dropLocked(t *task) {
 	if inv.tasks[t.key] == t {
 		delete(inv.tasks, t.key)
 	}
-	inv.mu.Unlock()
+	if inv.aborted[t.key] == t {
+		delete(inv.aborted, t.key)
+	}
 }
 
 var errNoTerminal = errors.New("the deployment closed the stream without End, Suspension or Error")

@@ -171,7 +171,7 @@ func (a *applier) invoke(inv *logrecord.Invoke) error {
 	if inv.ExecutionTime > a.rec.Time {
 		st.Phase = store.PhaseScheduled
 		st.ExecutionTime = inv.ExecutionTime
-		if err := a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerStart, WakeAt: inv.ExecutionTime}); err != nil {
+		if err := a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerStart, WakeAt: inv.ExecutionTime, InvocationCreatedAt: a.rec.Time}); err != nil {
 			return err
 		}
 		return a.putStatus(id, st)
@@ -259,7 +259,7 @@ func (a *applier) effect(eff *logrecord.InvokerEffect) error {
 	if err != nil {
 		return err
 	}
-	if st == nil || st.Phase != store.PhaseInvoked {
+	if st == nil || st.Phase != store.PhaseInvoked || eff.Attempt != st.Attempt {
 		return nil // a late effect of an attempt that no longer matters
 	}
 	st.ModifiedAt = a.rec.Time
@@ -451,7 +451,7 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 			return malformed(err)
 		}
 		target, idx, err := ids.ParseAwakeableID(c.AwakeableID)
-		if err != nil {
+		if err != nil || idx < protocol.FirstAwakeableSignalID {
 			return nil // not an awakeable of this server: nothing to complete
 		}
 		sg := &logrecord.Signal{InvocationID: target.Bytes(), SignalID: idx}
@@ -567,11 +567,18 @@ func (a *applier) route(pk ids.PartitionKey, rec *logrecord.Record) error {
 // addNotification appends a notification to a journal and wakes whoever waits for it. A
 // completion is added once: a second result for the same completion id is dropped.
 func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEntry, n *protocol.Notification) error {
-	if n.Kind == protocol.NotificationIDCompletion {
-		dup, err := a.txn.Notified(id, store.NotifyCompletion, store.CompletionIdent(n.CompletionID))
-		if err != nil || dup {
-			return err
-		}
+	var dup bool
+	var err error
+	switch n.Kind {
+	case protocol.NotificationIDCompletion:
+		dup, err = a.txn.Notified(id, store.NotifyCompletion, store.CompletionIdent(n.CompletionID))
+	case protocol.NotificationIDSignal:
+		dup, err = a.txn.Notified(id, store.NotifySignal, store.CompletionIdent(n.SignalID))
+	case protocol.NotificationIDSignalName:
+		dup, err = a.txn.Notified(id, store.NotifyName, []byte(n.SignalName))
+	}
+	if err != nil || dup {
+		return err // the first completion of a completion, awakeable or signal wins
 	}
 	idx := st.JournalLen
 	a.txn.PutJournalEntry(id, idx, e)
@@ -635,9 +642,17 @@ func (a *applier) complete(id []byte, st *store.Status, res store.Result) error 
 	}
 	a.emit(ActCompleted{ID: id, Result: res, ExpiresAt: expires})
 	if st.Exclusive() {
-		a.txn.ReleaseLock(st.Target.Service, st.Target.Key)
-		if err := a.startNextInInbox(st.Target.Service, st.Target.Key); err != nil {
+		switch holder, err := a.txn.Lock(st.Target.Service, st.Target.Key); {
+		case err != nil:
 			return err
+		case bytes.Equal(holder, id):
+			a.txn.ReleaseLock(st.Target.Service, st.Target.Key)
+			if err := a.startNextInInbox(st.Target.Service, st.Target.Key); err != nil {
+				return err
+			}
+		case st.Phase == store.PhaseInboxed:
+			// Cancelled or killed while queued: leave the lock to its holder.
+			a.txn.DeleteInboxEntry(st.Target.Service, st.Target.Key, st.InboxSeq)
 		}
 	}
 	a.txn.DeleteJournal(id, st.JournalLen)
@@ -850,8 +865,13 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			reply(rpc.ManageCompleted)
 			return nil
 		}
-		if st.Phase == store.PhaseInvoked || st.Phase == store.PhaseSuspended {
+		switch st.Phase {
+		case store.PhaseScheduled, store.PhaseInboxed:
+			reply(rpc.ManageNotRunning)
+			return nil
+		case store.PhaseInvoked, store.PhaseSuspended:
 			a.emit(ActAbort{ID: m.InvocationID})
+			st.Attempt++ // whatever the aborted run still logs is dropped
 			st.Phase, st.ModifiedAt = store.PhasePaused, a.rec.Time
 			st.WaitingCompletions, st.WaitingSignals, st.WaitingNames = nil, nil, nil
 			if err := a.putStatus(m.InvocationID, st); err != nil {

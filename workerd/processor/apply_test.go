@@ -284,3 +284,60 @@ func TestPausedInvocationResumesAndKillReleasesTheLock(t *testing.T) {
 		t.Fatalf("kill of a dropped invocation: %v", r.Outcome)
 	}
 }
+
+func TestCancellingAQueuedInvocationLeavesTheLockToItsHolder(t *testing.T) {
+	f := newFixture(t)
+	holder, queued, last := newID("k"), newID("k"), newID("k")
+	f.apply(invokeRec(holder, "EXCLUSIVE", "k", 1))
+	f.apply(invokeRec(queued, "EXCLUSIVE", "k", 2))
+	f.apply(invokeRec(last, "EXCLUSIVE", "k", 3))
+	acts := f.apply(&logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: queued, Op: logrecord.ManageCancel, RequestID: 4}})
+	if _, ok := has[ActInvoke](acts); ok {
+		t.Fatalf("cancelling a queued invocation started another one: %v", acts)
+	}
+	if done, ok := has[ActCompleted](acts); !ok || done.Result.Message != "Cancelled" {
+		t.Fatalf("queued invocation not cancelled: %v", acts)
+	}
+	for _, r := range outputEnd(holder, "1") {
+		acts = f.apply(r)
+	}
+	if next, ok := has[ActInvoke](acts); !ok || string(next.ID) != string(last) {
+		t.Fatalf("the lock went to %v, want the last queued invocation", acts)
+	}
+}
+
+func TestSecondSignalForTheSameAwakeableIsDropped(t *testing.T) {
+	f := newFixture(t)
+	id := newID("")
+	f.apply(invokeRec(id, "", "", 1))
+	sig := &logrecord.Record{Kind: logrecord.KindSignal, Signal: &logrecord.Signal{InvocationID: id, SignalID: 17, Value: []byte(`"a"`)}}
+	f.apply(sig)
+	again := &logrecord.Record{Kind: logrecord.KindSignal, Signal: &logrecord.Signal{InvocationID: id, SignalID: 17, Value: []byte(`"b"`)}}
+	if acts := f.apply(again); len(acts) != 0 {
+		t.Fatalf("second resolution delivered: %v", acts)
+	}
+	if st := f.status(id); st.JournalLen != 2 {
+		t.Fatalf("journal length %d, want 2", st.JournalLen)
+	}
+}
+
+func TestEffectsOfAPausedRunAreDropped(t *testing.T) {
+	f := newFixture(t)
+	id := newID("")
+	f.apply(invokeRec(id, "", "", 1))
+	f.apply(&logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: id, Op: logrecord.ManagePause}})
+	f.apply(&logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: id, Op: logrecord.ManageResume}})
+	recs := outputEnd(id, "1") // logged by the paused run: attempt 0
+	for _, r := range recs {
+		if acts := f.apply(r); len(acts) != 0 {
+			t.Fatalf("late effect of the paused run applied: %v", acts)
+		}
+	}
+	for _, r := range recs {
+		r.InvokerEffect.Attempt = 1
+	}
+	f.apply(recs[0])
+	if _, ok := has[ActCompleted](f.apply(recs[1])); !ok {
+		t.Fatal("the resumed run's effects were not applied")
+	}
+}

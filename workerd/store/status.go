@@ -38,6 +38,10 @@ type Status struct {
 	ModifiedAt     int64              `json:"ma"`
 	ExecutionTime  int64              `json:"x,omitempty"`
 	InboxSeq       uint64             `json:"iq,omitempty"`
+	// Attempt numbers the invoker runs of this invocation that an operator cut short
+	// (pause): effects carry the number they were started under, and effects of an older
+	// run are dropped.
+	Attempt uint32 `json:"at,omitempty"`
 	// JournalLen counts journal entries (commands and notifications).
 	JournalLen   uint32 `json:"jl"`
 	CommandCount uint32 `json:"cc"`

@@ -89,6 +89,11 @@ func (t *Txn) PushInbox(service, key string, id []byte) (uint64, error) {
 	return seq, nil
 }
 
+// DeleteInboxEntry removes one queued invocation (cancelled or killed while it waited).
+func (t *Txn) DeleteInboxEntry(service, key string, seq uint64) {
+	t.del(t.p.key(tInbox, objectKey(service, key), u64(seq)))
+}
+
 // PopInbox removes and returns the oldest invocation queued for an object, or nil.
 func (t *Txn) PopInbox(service, key string) ([]byte, error) {
 	kvs, err := t.scan(t.p.key(tInbox, objectKey(service, key)), 1)
