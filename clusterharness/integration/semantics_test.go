@@ -214,8 +214,11 @@ func TestKillAndPurge(t *testing.T) {
 	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 200 {
 		t.Fatalf("purge: %d %s", r.Status, r.Body)
 	}
-	if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/output"); r.Status != 404 {
+	if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/output"); r.Status != 404 || r.Body != `{"code":404,"message":"invocation not found","source":"ingress"}` {
 		t.Fatalf("output after purge: %d %s", r.Status, r.Body)
+	}
+	if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/attach"); r.Status != 404 || r.Body != `{"code":404,"message":"not found","source":"invocation"}` {
+		t.Fatalf("attach after purge: %d %s", r.Status, r.Body)
 	}
 	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 404 || !strings.Contains(r.Body, "does not exist") {
 		t.Fatalf("purge of a purged invocation: %d %s", r.Status, r.Body)

@@ -161,6 +161,9 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request, p *parsedP
 		return err
 	})
 	switch {
+	case errors.Is(err, rpc.ErrNotFound) && req.Wait:
+		// Restate answers a failed attach as the invocation's own failure.
+		writeCallResult(w, id.String(), out, &rpc.InvokeResponse{Failure: &rpc.Failure{Code: http.StatusNotFound, Message: "not found"}})
 	case errors.Is(err, rpc.ErrNotFound):
 		h.fail(w, r, newError(errInvocationNotFound))
 	case errors.Is(err, rpc.ErrNotCompleted):
