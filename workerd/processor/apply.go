@@ -833,6 +833,10 @@ func (a *applier) manage(m *logrecord.Manage) error {
 		return nil
 	}
 	completed := st.Phase == store.PhaseCompleted
+	if completed && m.Op != logrecord.ManagePurge {
+		reply(rpc.ManageCompleted) // nothing left to cancel, kill, pause or resume
+		return nil
+	}
 	switch m.Op {
 	case logrecord.ManagePurge:
 		if !completed {
@@ -841,18 +845,10 @@ func (a *applier) manage(m *logrecord.Manage) error {
 		}
 		a.deleteStatus(m.InvocationID)
 	case logrecord.ManageCancel:
-		if completed {
-			reply(rpc.ManageCompleted)
-			return nil
-		}
 		if err := a.signal(&logrecord.Signal{InvocationID: m.InvocationID, SignalID: protocol.CancelSignalID}); err != nil {
 			return err
 		}
 	case logrecord.ManageResume:
-		if completed {
-			reply(rpc.ManageCompleted)
-			return nil
-		}
 		if st.Phase == store.PhasePaused { // anything else is running already: nothing to do
 			st.Phase, st.ModifiedAt = store.PhaseInvoked, a.rec.Time
 			a.emit(ActInvoke{ID: m.InvocationID})
@@ -861,10 +857,6 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			}
 		}
 	case logrecord.ManagePause:
-		if completed {
-			reply(rpc.ManageCompleted)
-			return nil
-		}
 		switch st.Phase {
 		case store.PhaseScheduled, store.PhaseInboxed:
 			reply(rpc.ManageNotRunning)
@@ -879,10 +871,6 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			}
 		}
 	case logrecord.ManageKill:
-		if completed {
-			reply(rpc.ManageCompleted)
-			return nil
-		}
 		a.emit(ActAbort{ID: m.InvocationID})
 		if err := a.complete(m.InvocationID, st, killedResult); err != nil {
 			return err
