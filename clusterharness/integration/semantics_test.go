@@ -251,3 +251,42 @@ func TestCommandsBetweenInvocations(t *testing.T) {
 		t.Fatalf("cancelled by a handler: %d %s", resp.Status, resp.Body)
 	}
 }
+
+// TestKillReachesChildCalls kills a chain while it waits on a call: the callee is killed
+// too, since nobody would ever read its result.
+func TestKillReachesChildCalls(t *testing.T) {
+	n, _ := startNode(t)
+	resp := call(t, n.IngressURL+"/Chain/start/send", `60000`, map[string]string{"idempotency-key": "chain-kill"})
+	id := resp.Header.Get("x-restate-id")
+	naps := func() int {
+		return len(query(t, n, "select id from sys_invocation where target = 'Sleeper/nap'").Rows)
+	}
+	harness.Eventually(t, 10*time.Second, "the chain to call Sleeper/nap", func() bool { return naps() == 1 })
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/kill"); r.Status != 200 {
+		t.Fatalf("kill: %d %s", r.Status, r.Body)
+	}
+	if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/output"); r.Status != 409 || !strings.Contains(r.Body, "killed") {
+		t.Fatalf("chain output: %d %s", r.Status, r.Body)
+	}
+	harness.Eventually(t, 10*time.Second, "the child call to be killed", func() bool { return naps() == 0 })
+}
+
+// TestPurgedWorkflowStartsAfresh purges a finished workflow run: its promises and state go
+// with it, so the same key runs again from scratch.
+func TestPurgedWorkflowStartsAfresh(t *testing.T) {
+	n, _ := startNode(t)
+	wf := n.IngressURL + "/Signup/purged"
+	resp := call(t, wf+"/run/send", `"p@example.com"`, nil)
+	id := resp.Header.Get("x-restate-id")
+	harness.Expect(t, call(t, wf+"/confirm", `"one"`, nil), 200, `"confirmed"`)
+	harness.Expect(t, get(t, n.IngressURL+"/restate/workflow/Signup/purged/attach"), 200, `"welcome p@example.com (confirmed with one)"`)
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 200 {
+		t.Fatalf("purge: %d %s", r.Status, r.Body)
+	}
+	if r := call(t, wf+"/run/send", `"p@example.com"`, nil); r.Status != 202 || !strings.Contains(r.Body, `"Accepted"`) {
+		t.Fatalf("run after purge: %d %s", r.Status, r.Body)
+	}
+	harness.Expect(t, call(t, wf+"/status", "", nil), 200, `"pending"`)
+	harness.Expect(t, call(t, wf+"/confirm", `"two"`, nil), 200, `"confirmed"`)
+	harness.Expect(t, get(t, n.IngressURL+"/restate/workflow/Signup/purged/attach"), 200, `"welcome p@example.com (confirmed with two)"`)
+}

@@ -844,6 +844,15 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			return nil
 		}
 		a.deleteStatus(m.InvocationID)
+		if st.Target.HandlerType == "WORKFLOW" {
+			// Purging a workflow's run frees its key: a new run starts from scratch.
+			if err := a.txn.DeletePromises(st.Target.Service, st.Target.Key); err != nil {
+				return err
+			}
+			if err := a.txn.ClearAllState(st.Target.Service, st.Target.Key); err != nil {
+				return err
+			}
+		}
 	case logrecord.ManageCancel:
 		if err := a.signal(&logrecord.Signal{InvocationID: m.InvocationID, SignalID: protocol.CancelSignalID}); err != nil {
 			return err
@@ -872,6 +881,9 @@ func (a *applier) manage(m *logrecord.Manage) error {
 		}
 	case logrecord.ManageKill:
 		a.emit(ActAbort{ID: m.InvocationID})
+		if err := a.killChildren(m.InvocationID, st); err != nil {
+			return err
+		}
 		if err := a.complete(m.InvocationID, st, killedResult); err != nil {
 			return err
 		}
@@ -1038,4 +1050,58 @@ func (a *applier) deliverVoid(c logrecord.Caller) error {
 	}
 	ir := &logrecord.InvocationResult{InvocationID: c.InvocationID, CompletionID: c.CompletionID, Void: true, NotificationType: c.NotificationType}
 	return a.route(caller.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvocationResult, Time: a.rec.Time, InvocationResult: ir})
+}
+
+// killChildren kills the callees an invocation still waits for: without the SDK there is
+// nobody to cancel them, and nobody would ever read their results.
+func (a *applier) killChildren(id []byte, st *store.Status) error {
+	for idx := uint32(0); idx < st.JournalLen; idx++ {
+		e, ok, err := a.txn.JournalEntry(id, idx)
+		if err != nil {
+			return err
+		}
+		if !ok || protocol.MessageType(e.Type) != protocol.CallCommandType {
+			continue
+		}
+		c := &protocol.CallCommand{}
+		if c.Unmarshal(e.Payload) != nil {
+			continue
+		}
+		if done, err := a.txn.Notified(id, store.NotifyCompletion, store.CompletionIdent(c.ResultCompletionID)); err != nil || done {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		callee, err := a.calleeOf(id, c.InvocationIDNotificationIdx)
+		if err != nil || callee == nil {
+			return err
+		}
+		kill := &logrecord.Manage{InvocationID: callee.Bytes(), Op: logrecord.ManageKill}
+		if err := a.route(callee.PartitionKey, &logrecord.Record{Kind: logrecord.KindManage, Time: a.rec.Time, Manage: kill}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// calleeOf finds the callee id that a CallInvocationId notification recorded.
+func (a *applier) calleeOf(id []byte, idIdx uint32) (*ids.InvocationID, error) {
+	v, ok, err := a.txn.NotifiedIndex(id, store.NotifyCompletion, store.CompletionIdent(idIdx))
+	if err != nil || !ok {
+		return nil, err
+	}
+	e, ok, err := a.txn.JournalEntry(id, v)
+	if err != nil || !ok {
+		return nil, err
+	}
+	n := &protocol.Notification{}
+	if n.Unmarshal(e.Payload) != nil || n.Result != protocol.ResultInvocationID {
+		return nil, nil
+	}
+	callee, err := ids.ParseInvocationID(n.InvocationID)
+	if err != nil {
+		return nil, nil
+	}
+	return &callee, nil
 }

@@ -107,5 +107,14 @@ func (t *Txn) Notified(id []byte, kind byte, ident []byte) (bool, error) {
 	return ok, err
 }
 
+// NotifiedIndex returns the journal index of the notification for the given id.
+func (t *Txn) NotifiedIndex(id []byte, kind byte, ident []byte) (uint32, bool, error) {
+	v, ok, err := t.get(t.p.notifiedKey(id, kind, ident))
+	if err != nil || !ok || len(v) != 4 {
+		return 0, false, err
+	}
+	return binary.BigEndian.Uint32(v), true, nil
+}
+
 // CompletionIdent encodes a completion or signal id for the notification index.
 func CompletionIdent(n uint32) []byte { return u32(n) }

@@ -47,3 +47,15 @@ func (t *Txn) PutPromise(service, key, name string, pr *Promise) error {
 	t.put(t.p.promiseKey(service, key, name), v)
 	return nil
 }
+
+// DeletePromises removes every promise of a workflow (purge of its run).
+func (t *Txn) DeletePromises(service, key string) error {
+	kvs, err := t.scan(t.p.promiseKey(service, key, ""), 0)
+	if err != nil {
+		return err
+	}
+	for _, x := range kvs {
+		t.del(x.k)
+	}
+	return nil
+}
