@@ -107,13 +107,6 @@ func (l *Leader) activate(ctx context.Context) error {
 			l.p.cfg.Invoker.Invoke(l, s.ID)
 		}
 	}
-	timers, err := part.Timers()
-	if err != nil {
-		return err
-	}
-	for _, t := range timers {
-		l.timers.add(t)
-	}
 	l.wg.Add(2)
 	go func() { defer l.wg.Done(); l.timers.run(l.ctx) }()
 	go func() { defer l.wg.Done(); l.shuf.run(l.ctx) }()

@@ -89,3 +89,38 @@ func TestLeaderEpochIsAboveEveryEpochInTheLog(t *testing.T) {
 		t.Fatal("the leader's own Invoke record was not applied")
 	}
 }
+
+// Timers beyond the in-memory horizon stay in the store and still fire on time once the
+// horizon reaches them.
+func TestTimerBeyondTheHorizonFires(t *testing.T) {
+	defer func(h time.Duration) { timerHorizon = h }(timerHorizon)
+	timerHorizon = 200 * time.Millisecond
+	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inv := nopInvoker{invoked: make(chan []byte, 1)}
+	p, _ := startProcessor(t, logs.Loglet(0), db, inv)
+	id := newID("")
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.Leader().Invoke(ctx, &rpc.InvokeRequest{InvocationID: id, Send: true, ExecutionTime: start.Add(700 * time.Millisecond),
+		Target: rpc.Target{Service: "S", Handler: "h", ServiceType: "SERVICE"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inv.invoked:
+		if d := time.Since(start); d < 650*time.Millisecond {
+			t.Fatalf("started after %v, before its execution time", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the delayed invocation never started")
+	}
+}

@@ -10,14 +10,21 @@ import (
 	"gorestate.dev/shared/logrecord"
 )
 
-// timerService keeps the leader's durable timers in memory and fires each one by appending
-// a TimerFired record when it is due. The store stays the source of truth: a timer that is
-// fired twice is applied once, because apply deletes it.
+// timerHorizon is how far ahead the timer service keeps timers in memory. Timers further out
+// (sleeps of days, retention cleanups) stay in the store until they come within reach, so
+// memory does not grow with the number of pending timers.
+var timerHorizon = time.Minute // a variable for tests only
+
+// timerService keeps the leader's due-soon durable timers in memory and fires each one by
+// appending a TimerFired record when it is due. The store stays the source of truth: a timer
+// that is fired twice is applied once, because apply deletes it.
 type timerService struct {
 	l    *Leader
 	mu   sync.Mutex
 	h    timerHeap
 	wake chan struct{}
+	// loadedUntil: every stored timer waking before it is in h (or fired already).
+	loadedUntil int64
 }
 
 func newTimerService(l *Leader) *timerService {
@@ -26,6 +33,10 @@ func newTimerService(l *Leader) *timerService {
 
 func (s *timerService) add(t *logrecord.TimerFired) {
 	s.mu.Lock()
+	if t.WakeAt >= s.loadedUntil {
+		s.mu.Unlock()
+		return // stored; loaded when it comes within the horizon
+	}
 	heap.Push(&s.h, t)
 	first := s.h[0] == t
 	s.mu.Unlock()
@@ -41,16 +52,21 @@ func (s *timerService) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		if err := s.load(); err != nil {
+			s.l.p.log.Error("load timers", "error", err)
+		}
 		s.mu.Lock()
 		now := time.Now().UnixMilli()
 		var due []*logrecord.TimerFired
 		for len(s.h) > 0 && s.h[0].WakeAt <= now {
 			due = append(due, heap.Pop(&s.h).(*logrecord.TimerFired))
 		}
-		next := time.Hour
+		// Wake for the next timer, or to load the next window half a horizon early.
+		next := time.Duration(s.loadedUntil-now)*time.Millisecond - timerHorizon/2
 		if len(s.h) > 0 {
-			next = time.Duration(s.h[0].WakeAt-now) * time.Millisecond
+			next = min(next, time.Duration(s.h[0].WakeAt-now)*time.Millisecond)
 		}
+		next = max(next, time.Millisecond)
 		s.mu.Unlock()
 		for _, t := range due {
 			s.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindTimerFired, TimerFired: t}, func(_ bifrost.LSN, err error) {
@@ -88,4 +104,28 @@ func (h *timerHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// load brings the stored timers of the next window into memory once the loaded window is
+// half used. It holds the lock while it scans, so that a timer added meanwhile is either
+// seen by the scan or pushed by add.
+func (s *timerService) load() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UnixMilli()
+	if s.loadedUntil-now > timerHorizon.Milliseconds()/2 {
+		return nil
+	}
+	until := now + timerHorizon.Milliseconds()
+	timers, err := s.l.Store().Timers(until)
+	if err != nil {
+		return err
+	}
+	for _, t := range timers {
+		if t.WakeAt >= s.loadedUntil { // earlier ones are in the heap or fired already
+			heap.Push(&s.h, t)
+		}
+	}
+	s.loadedUntil = until
+	return nil
 }

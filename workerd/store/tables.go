@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/syndtr/goleveldb/leveldb/util"
+
 	"gorestate.dev/shared/logrecord"
 )
 
@@ -132,9 +134,10 @@ func (t *Txn) TakeTimer(tf *logrecord.TimerFired) (bool, error) {
 	return true, nil
 }
 
-// Timers returns every timer of the partition in wake-up order.
-func (p *Partition) Timers() ([]*logrecord.TimerFired, error) {
-	it := p.db.NewIterator(prefixRange(p.key(tTimer)), nil)
+// Timers returns the timers of the partition that wake up before until (ms), in wake-up
+// order.
+func (p *Partition) Timers(until int64) ([]*logrecord.TimerFired, error) {
+	it := p.db.NewIterator(&util.Range{Start: p.key(tTimer), Limit: p.key(tTimer, u64(uint64(max(until, 0))))}, nil)
 	defer it.Release()
 	var out []*logrecord.TimerFired
 	for it.Next() {
