@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"gorestate.dev/workerd/introspect"
 	"gorestate.dev/workerd/store"
@@ -25,7 +26,30 @@ func (w *Worker) Rows(ctx context.Context, table string) ([]map[string]any, erro
 			parts = append(parts, w.db.Partition(uint32(p)))
 		}
 	}
-	return introspect.Scan(ctx, parts, table)
+	rows, err := introspect.Scan(ctx, parts, table)
+	if err != nil || table != "sys_invocation" {
+		return rows, err
+	}
+	// The invoker's in-memory view: retries and the failure of the last attempt.
+	progress := w.inv.Progress()
+	for _, r := range rows {
+		p, ok := progress[fmt.Sprint(r["id"])]
+		if !ok || r["status"] != "running" {
+			continue
+		}
+		if !p.LastStartAt.IsZero() {
+			r["last_start_at"] = p.LastStartAt.UTC().Truncate(time.Millisecond)
+		}
+		if p.RetryCount > 0 {
+			r["retry_count"] = int64(p.RetryCount)
+			r["last_failure"] = p.LastFailure
+		}
+		if !p.NextRetryAt.IsZero() {
+			r["status"] = "backing-off"
+			r["next_retry_at"] = p.NextRetryAt.UTC().Truncate(time.Millisecond)
+		}
+	}
+	return rows, nil
 }
 
 // IntrospectRoutes adds the rows endpoint (introspect.RowsPath) that admin nodes of a

@@ -67,3 +67,26 @@ func TestQueryWhileWorkIsInFlight(t *testing.T) {
 	harness.Expect(t, call(t, n.IngressURL+"/restate/a/"+examples.AwakeableFor(name)+"/resolve", `"ok"`, nil), 202, "")
 	harness.Expect(t, get(t, n.IngressURL+"/restate/attach/"+id), 200, `"approved: ok"`)
 }
+
+// TestQueryShowsRetries sees a failing invocation's retries in sys_invocation while the
+// invoker backs off between attempts.
+func TestQueryShowsRetries(t *testing.T) {
+	n, _ := startNode(t)
+	key := fmt.Sprintf("retry-q-%d", time.Now().UnixNano())
+	id := sendAndID(t, n.IngressURL+"/Flaky/attempt/send", `"`+key+`"`)
+	var seen map[string]any
+	harness.Eventually(t, 10*time.Second, "a retry in sys_invocation", func() bool {
+		rows := query(t, n, "select status, retry_count, last_failure, next_retry_at from sys_invocation where id = '"+id+"'").Rows
+		if len(rows) == 1 && rows[0]["retry_count"] != nil {
+			seen = rows[0]
+			return true
+		}
+		return false
+	})
+	if !strings.Contains(fmt.Sprint(seen["last_failure"]), "fails on purpose") {
+		t.Fatalf("row %v", seen)
+	}
+	harness.Eventually(t, 10*time.Second, "the retried invocation to finish", func() bool {
+		return examples.FlakyAttempts(key) == examples.FlakyFailures+1
+	})
+}

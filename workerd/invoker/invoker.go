@@ -144,3 +144,21 @@ func (inv *Invoker) finish(t *task) bool {
 	inv.dropLocked(t)
 	return false
 }
+
+// Progress returns the attempt progress of every invocation with a task on this node, by
+// invocation id string.
+func (inv *Invoker) Progress() map[string]Progress {
+	inv.mu.Lock()
+	ts := make([]*task, 0, len(inv.tasks))
+	for _, t := range inv.tasks {
+		ts = append(ts, t)
+	}
+	inv.mu.Unlock()
+	out := make(map[string]Progress, len(ts))
+	for _, t := range ts {
+		t.mu.Lock()
+		out[invString(t.id)] = t.progress
+		t.mu.Unlock()
+	}
+	return out
+}

@@ -34,8 +34,24 @@ type task struct {
 	pending    []notification
 	appended   bifrost.LSN // LSN of the newest effect logged for this invocation
 	runAttempt uint32      // the status's attempt number when the current run loaded it
+	progress   Progress    // guarded by mu
 	wake       chan struct{}
 	attempts   int
+}
+
+// Progress is what the invoker knows of an invocation's attempts; it lives only in memory,
+// as in Restate.
+type Progress struct {
+	RetryCount  int
+	LastFailure string
+	LastStartAt time.Time
+	NextRetryAt time.Time // zero while an attempt runs
+}
+
+func (t *task) setProgress(f func(*Progress)) {
+	t.mu.Lock()
+	f(&t.progress)
+	t.mu.Unlock()
 }
 
 func (t *task) noteAppended(lsn bifrost.LSN) {
@@ -117,6 +133,7 @@ func (t *task) run() {
 			t.inv.forget(t)
 			return
 		}
+		t.setProgress(func(p *Progress) { p.LastStartAt, p.NextRetryAt = time.Now(), time.Time{} })
 		out := t.attempt(ctx)
 		<-t.inv.sem
 		if out.finished {
@@ -149,6 +166,9 @@ func (t *task) run() {
 		if delay == 0 {
 			delay = backoff(policy, t.attempts)
 		}
+		t.setProgress(func(p *Progress) {
+			p.RetryCount, p.LastFailure, p.NextRetryAt = t.attempts, out.err.Error(), time.Now().Add(delay)
+		})
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
