@@ -164,8 +164,9 @@ func TestAttachAndOutputForms(t *testing.T) {
 func TestCancelSleepingCallChain(t *testing.T) {
 	n, _ := startNode(t)
 	id := sendAndID(t, n.IngressURL+"/Chain/start/send", `60000`)
-	// Wait until the chain waits on its nap (suspended or running).
-	time.Sleep(300 * time.Millisecond)
+	harness.Eventually(t, 10*time.Second, "the chain to wait on its nap", func() bool {
+		return len(query(t, n, "select id from sys_invocation where target = 'Sleeper/nap'").Rows) == 1
+	})
 	if r := patch(t, n.AdminURL+"/invocations/"+id+"/cancel"); r.Status != 202 {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
@@ -187,7 +188,10 @@ func TestKillAndPurge(t *testing.T) {
 	h := map[string]string{"idempotency-key": "kill-me"}
 	resp := call(t, n.IngressURL+"/Sleeper/nap/send", `60000`, h)
 	id := resp.Header.Get("x-restate-id")
-	time.Sleep(200 * time.Millisecond)
+	harness.Eventually(t, 10*time.Second, "the nap to run", func() bool {
+		rows := query(t, n, "select status from sys_invocation where id = '"+id+"'").Rows
+		return len(rows) == 1 && (rows[0]["status"] == "running" || rows[0]["status"] == "suspended")
+	})
 	if r := patch(t, n.AdminURL+"/invocations/"+id+"/purge"); r.Status != 409 || !strings.Contains(r.Body, "is not yet completed") {
 		t.Fatalf("purge of a running invocation: %d %s", r.Status, r.Body)
 	}
