@@ -692,13 +692,16 @@ func (a *applier) startNextInInbox(service, key string) error {
 
 // deliver sends a callee's result to its caller.
 func (a *applier) deliver(c logrecord.Caller, res store.Result) error {
+	return a.sendResult(c, &logrecord.InvocationResult{Value: res.Value, Failed: res.Failed, FailureCode: res.Code, FailureMsg: res.Message})
+}
+
+// sendResult addresses ir to the caller's completion and routes it to the caller's partition.
+func (a *applier) sendResult(c logrecord.Caller, ir *logrecord.InvocationResult) error {
 	caller, err := ids.InvocationIDFromBytes(c.InvocationID)
 	if err != nil {
 		return err
 	}
-	ir := &logrecord.InvocationResult{InvocationID: c.InvocationID, CompletionID: c.CompletionID,
-		Value: res.Value, Failed: res.Failed, FailureCode: res.Code, FailureMsg: res.Message,
-		NotificationType: c.NotificationType}
+	ir.InvocationID, ir.CompletionID, ir.NotificationType = c.InvocationID, c.CompletionID, c.NotificationType
 	return a.route(caller.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvocationResult, Time: a.rec.Time, InvocationResult: ir})
 }
 
@@ -1044,12 +1047,7 @@ func (a *applier) attach(at *logrecord.Attach) error {
 
 // deliverVoid answers "not completed yet" to a GetInvocationOutput.
 func (a *applier) deliverVoid(c logrecord.Caller) error {
-	caller, err := ids.InvocationIDFromBytes(c.InvocationID)
-	if err != nil {
-		return err
-	}
-	ir := &logrecord.InvocationResult{InvocationID: c.InvocationID, CompletionID: c.CompletionID, Void: true, NotificationType: c.NotificationType}
-	return a.route(caller.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvocationResult, Time: a.rec.Time, InvocationResult: ir})
+	return a.sendResult(c, &logrecord.InvocationResult{Void: true})
 }
 
 // killChildren kills the callees an invocation still waits for: without the SDK there is
