@@ -272,7 +272,11 @@ func TestKillReachesChildCalls(t *testing.T) {
 	if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/output"); r.Status != 409 || !strings.Contains(r.Body, "killed") {
 		t.Fatalf("chain output: %d %s", r.Status, r.Body)
 	}
-	harness.Eventually(t, 10*time.Second, "the child call to be killed", func() bool { return naps() == 0 })
+	// The killed child stays inspectable for its retention, completed with "killed".
+	harness.Eventually(t, 10*time.Second, "the child call to be killed", func() bool {
+		rows := query(t, n, "select status, completion_failure from sys_invocation where target = 'Sleeper/nap'").Rows
+		return len(rows) == 1 && rows[0]["status"] == "completed" && strings.Contains(fmt.Sprint(rows[0]["completion_failure"]), "killed")
+	})
 }
 
 // TestPurgedWorkflowStartsAfresh purges a finished workflow run: its promises and state go
@@ -293,4 +297,44 @@ func TestPurgedWorkflowStartsAfresh(t *testing.T) {
 	harness.Expect(t, call(t, wf+"/status", "", nil), 200, `"pending"`)
 	harness.Expect(t, call(t, wf+"/confirm", `"two"`, nil), 200, `"confirmed"`)
 	harness.Expect(t, get(t, n.IngressURL+"/restate/workflow/Signup/purged/attach"), 200, `"welcome p@example.com (confirmed with two)"`)
+}
+
+// TestRetainedPlainInvocation: a plain call (no idempotency key) stays attachable and
+// inspectable, journal included, for its journal retention, and is dropped after it.
+func TestRetainedPlainInvocation(t *testing.T) {
+	n, _ := startNode(t)
+	resp := call(t, n.IngressURL+"/Greeter/greet", `"Ret"`, nil)
+	harness.Expect(t, resp, 200, `"Hello Ret!"`)
+	id := resp.Header.Get("x-restate-id")
+	harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/"+id+"/output"), 200, `"Hello Ret!"`)
+	harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/"+id+"/attach"), 200, `"Hello Ret!"`)
+	rows := query(t, n, "select status, completion_retention, journal_retention from sys_invocation where id = '"+id+"'").Rows
+	if len(rows) != 1 || rows[0]["status"] != "completed" || rows[0]["completion_retention"] != "PT86400S" || rows[0]["journal_retention"] != "PT86400S" {
+		t.Fatalf("sys_invocation of the completed call: %v", rows)
+	}
+	entries := query(t, n, "select entry_type from sys_journal where id = '"+id+"' order by index").Rows
+	if len(entries) != 2 || entries[0]["entry_type"] != "Command: Input" || entries[1]["entry_type"] != "Command: Output" {
+		t.Fatalf("retained journal: %v", entries)
+	}
+
+	// A short journal retention: the next call is dropped about a second after it completes.
+	r, err := harness.Send(http.MethodPatch, n.AdminURL+"/services/Greeter", `{"journal_retention":"1s"}`, map[string]string{"content-type": "application/json"})
+	if err != nil || r.Status != 200 {
+		t.Fatalf("PATCH journal_retention: %v %+v", err, r)
+	}
+	var short string
+	harness.Eventually(t, 10*time.Second, "the ingress to use the new retention", func() bool {
+		resp := call(t, n.IngressURL+"/Greeter/greet", `"Short"`, nil)
+		short = resp.Header.Get("x-restate-id")
+		rows := query(t, n, "select journal_retention from sys_invocation where id = '"+short+"'").Rows
+		return len(rows) == 1 && rows[0]["journal_retention"] == "PT1S"
+	})
+	harness.Eventually(t, 10*time.Second, "the short-retention call to expire", func() bool {
+		return get(t, n.IngressURL+"/restate/invocation/"+short+"/output").Status == 404
+	})
+	if rows := query(t, n, "select entry_type from sys_journal where id = '"+short+"'").Rows; len(rows) != 0 {
+		t.Fatalf("journal left after expiry: %v", rows)
+	}
+	// The first call, with the default retention, is still there.
+	harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/"+id+"/output"), 200, `"Hello Ret!"`)
 }

@@ -230,7 +230,7 @@ func (h *handler) handlerOutput(service, handler string) *schema.OutputRules {
 func (h *handler) runOutput(workflow string) *schema.OutputRules {
 	if svc := h.opts.Schema().Service(workflow); svc != nil {
 		for i := range svc.Handlers {
-			if effectiveHandlerType(svc, &svc.Handlers[i]) == schema.HandlerWorkflow {
+			if svc.HandlerTypeOf(&svc.Handlers[i]) == schema.HandlerWorkflow {
 				return &svc.Handlers[i].Output
 			}
 		}

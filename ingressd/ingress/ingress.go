@@ -162,7 +162,7 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 		h.fail(w, r, newError(errNotPublic))
 		return
 	}
-	inv := invocation{svc: svc, handler: hd, handlerType: effectiveHandlerType(svc, hd), key: key, send: send}
+	inv := invocation{svc: svc, handler: hd, handlerType: svc.HandlerTypeOf(hd), key: key, send: send}
 	if v, ok := r.Header[hdrIdempotencyKey]; ok && len(v) > 0 {
 		// An empty key is still a key, as in Restate.
 		inv.idempotent, inv.idempotencyKey = true, v[0]

@@ -13,10 +13,6 @@ import (
 	"gorestate.dev/shared/schema"
 )
 
-// defaultRetention applies when the schema carries no retention (Restate's default is 1d for
-// both idempotency and workflow completion; the admin API normally fills it in).
-const defaultRetention = 24 * time.Hour
-
 // ingressPathHeader carries path+query of the ingress request into the invocation, as Restate
 // does.
 const ingressPathHeader = "x-restate-ingress-path"
@@ -130,21 +126,6 @@ func parseDelay(rawQuery string) (time.Duration, bool, *apiError) {
 	return d, true, nil
 }
 
-// effectiveHandlerType fills in the manifest's defaults should the schema leave the type
-// empty: EXCLUSIVE for virtual objects, WORKFLOW for workflows.
-func effectiveHandlerType(svc *schema.Service, h *schema.Handler) schema.HandlerType {
-	if h.Type != "" {
-		return h.Type
-	}
-	switch svc.Type {
-	case schema.ServiceTypeVirtualObject:
-		return schema.HandlerExclusive
-	case schema.ServiceTypeWorkflow:
-		return schema.HandlerWorkflow
-	}
-	return ""
-}
-
 // invocation is everything a validated request decided about the invocation to create.
 type invocation struct {
 	svc            *schema.Service
@@ -174,17 +155,15 @@ func newInvokeRequest(inv *invocation, numPartitions uint32, headers []rpc.Heade
 	}
 
 	var id ids.InvocationID
-	var retention time.Duration
 	switch {
 	case inv.idempotent:
 		id = ids.IdempotentInvocationID(pk, svc.Name, inv.key, h.Name, inv.idempotencyKey)
-		retention = firstNonZero(h.IdempotencyRetention, svc.IdempotencyRetention, defaultRetention)
 	case inv.handlerType == schema.HandlerWorkflow:
 		id = ids.WorkflowInvocationID(pk, svc.Name, inv.key)
-		retention = firstNonZero(h.WorkflowCompletionRetention, svc.WorkflowCompletionRetention, defaultRetention)
 	default:
 		id = ids.NewInvocationID(pk)
 	}
+	completion, journal := svc.Retention(h, inv.idempotent)
 
 	req := &rpc.InvokeRequest{
 		Partition:    ids.PartitionOf(pk, numPartitions),
@@ -200,19 +179,11 @@ func newInvokeRequest(inv *invocation, numPartitions uint32, headers []rpc.Heade
 		Headers:             headers,
 		IdempotencyKey:      inv.idempotencyKey,
 		Send:                inv.send,
-		CompletionRetention: retention,
+		CompletionRetention: completion,
+		JournalRetention:    journal,
 	}
 	if inv.delayed {
 		req.ExecutionTime = now.Add(inv.delay)
 	}
 	return req, id
-}
-
-func firstNonZero(ds ...time.Duration) time.Duration {
-	for _, d := range ds {
-		if d != 0 {
-			return d
-		}
-	}
-	return 0
 }

@@ -110,7 +110,7 @@ func TestInvocationConstruction(t *testing.T) {
 			wantService: "Bare", wantHandler: "run", wantKey: "w", wantSvcTy: schema.ServiceTypeWorkflow, wantHdlTy: schema.HandlerWorkflow,
 			pk:        ptr(ids.PartitionKeyOf("w")),
 			wantID:    func(pk ids.PartitionKey) ids.InvocationID { return ids.WorkflowInvocationID(pk, "Bare", "w") },
-			retention: defaultRetention,
+			retention: schema.DefaultRetention,
 		},
 		{
 			name: "service send with friendly delay", method: "POST", target: "/Greeter/Greet/send?delay=1d", body: `"x"`,

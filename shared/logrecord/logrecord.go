@@ -21,6 +21,9 @@ const (
 	KindSignal           Kind = 7
 	KindManage           Kind = 8
 	KindAttach           Kind = 9
+	// KindExpire drops the retained data of completed invocations whose retention ended at
+	// or before the record's Time (a bounded batch per record; it has no body).
+	KindExpire Kind = 10
 )
 
 // Dedup identifies a record sent by another partition's shuffler, so the target drops
@@ -132,8 +135,10 @@ type Invoke struct {
 	Caller    *Caller `json:"c,omitempty"`
 	// ExecutionTime (ms) delays the start.
 	ExecutionTime int64 `json:"x,omitempty"`
-	// CompletionRetentionMs keeps the result after completion (idempotent calls, workflows).
+	// CompletionRetentionMs keeps the status and result after completion; JournalRetentionMs
+	// keeps the journal too (at most as long as the status).
 	CompletionRetentionMs int64 `json:"cr,omitempty"`
+	JournalRetentionMs    int64 `json:"jr,omitempty"`
 	// InvokedBy is the invocation id string of the caller for introspection ("" = ingress).
 	InvokedBy string `json:"by,omitempty"`
 }
@@ -146,6 +151,14 @@ type Entry struct {
 	// CallTarget is the callee of a Call/OneWayCall command, resolved against the schema by
 	// the invoker before the entry is logged, so that apply needs no schema.
 	CallTarget *Target `json:"ct,omitempty"`
+	// CallRetention is the callee's retention, also resolved by the invoker.
+	CallRetention *Retention `json:"cr,omitempty"`
+}
+
+// Retention says how long a completed invocation keeps its status (result) and journal.
+type Retention struct {
+	CompletionMs int64 `json:"c,omitempty"`
+	JournalMs    int64 `json:"j,omitempty"`
 }
 
 // EffectKind is what an invoker effect does besides adding journal entries.
@@ -261,6 +274,8 @@ func (r *Record) validate() error {
 		ok = r.Manage != nil && len(r.Manage.InvocationID) == 24
 	case KindAttach:
 		ok = r.Attach != nil && len(r.Attach.InvocationID) == 24 && len(r.Attach.Caller.InvocationID) == 24
+	case KindExpire:
+		ok = true // no body: the record's Time says what is due
 	default:
 		return fmt.Errorf("decode record: unknown kind %d", r.Kind)
 	}

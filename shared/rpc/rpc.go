@@ -46,6 +46,7 @@ type InvokeRequest struct {
 	ExecutionTime  time.Time `json:"execution_time,omitzero"` // delayed send
 	// Retention of the completed result for idempotent calls and workflows.
 	CompletionRetention time.Duration `json:"completion_retention,omitempty"`
+	JournalRetention    time.Duration `json:"journal_retention,omitempty"`
 }
 
 // SendStatus is the answer to a one-way send.

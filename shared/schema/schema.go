@@ -163,6 +163,50 @@ func (s *Service) EffectiveRetryPolicy(handler string) RetryPolicy {
 	return s.RetryPolicy
 }
 
+// HandlerTypeOf returns h's type, filling in the manifest's default (exclusive for virtual
+// objects, workflow for workflows) should the schema leave it empty.
+func (s *Service) HandlerTypeOf(h *Handler) HandlerType {
+	if h.Type != "" {
+		return h.Type
+	}
+	switch s.Type {
+	case ServiceTypeVirtualObject:
+		return HandlerExclusive
+	case ServiceTypeWorkflow:
+		return HandlerWorkflow
+	}
+	return ""
+}
+
+// DefaultRetention is Restate's default idempotency and workflow completion retention, used
+// when the schema carries none.
+const DefaultRetention = 24 * time.Hour
+
+// Retention returns how long a completed invocation of handler h keeps its status (result)
+// and its journal. Idempotent calls keep the result for the idempotency retention, workflow
+// runs for the workflow completion retention, and every invocation at least as long as its
+// journal is retained (Restate keeps completed invocations inspectable for the journal
+// retention). The journal never outlives the status.
+func (s *Service) Retention(h *Handler, idempotent bool) (completion, journal time.Duration) {
+	journal = firstNonZero(h.JournalRetention, s.JournalRetention)
+	switch {
+	case idempotent:
+		completion = firstNonZero(h.IdempotencyRetention, s.IdempotencyRetention, DefaultRetention)
+	case s.HandlerTypeOf(h) == HandlerWorkflow:
+		completion = firstNonZero(h.WorkflowCompletionRetention, s.WorkflowCompletionRetention, DefaultRetention)
+	}
+	return max(completion, journal), journal
+}
+
+func firstNonZero(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d != 0 {
+			return d
+		}
+	}
+	return 0
+}
+
 // HandlerPublic reports whether the ingress may call the handler: both the service and the
 // handler must be public.
 func (s *Service) HandlerPublic(h *Handler) bool { return s.Public && h.Public }

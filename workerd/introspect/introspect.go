@@ -105,6 +105,17 @@ func invocationRows(s *store.Snapshot, rows []map[string]any, derived bool) ([]m
 	return rows, nil
 }
 
+// isoDuration renders a retention the way Restate's tables do ("PT86400S"); "" for none.
+func isoDuration(ms int64) string {
+	if ms <= 0 {
+		return ""
+	}
+	if ms%1000 == 0 {
+		return fmt.Sprintf("PT%dS", ms/1000)
+	}
+	return fmt.Sprintf("PT%d.%03dS", ms/1000, ms%1000)
+}
+
 func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 	t := st.Target
 	r := map[string]any{
@@ -127,6 +138,8 @@ func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 		r["status"] = string(st.Phase)
 	}
 	setString(r, "idempotency_key", st.IdempotencyKey)
+	setString(r, "completion_retention", isoDuration(st.CompletionRetentionMs))
+	setString(r, "journal_retention", isoDuration(st.JournalRetentionMs))
 	if st.InvokedBy != "" {
 		r["invoked_by"] = "service"
 		r["invoked_by_id"] = st.InvokedBy

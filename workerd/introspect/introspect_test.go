@@ -135,7 +135,7 @@ func TestScan(t *testing.T) {
 	invD := map[string]any{"id": d, "target": "Counter/k2/get", "target_service_name": "Counter", "target_service_key": "k2",
 		"target_handler_name": "get", "target_service_ty": "virtual_object", "invoked_by": "ingress", "idempotency_key": "idem-1",
 		"journal_size": int64(0), "created_at": at(-10 * time.Second), "modified_at": at(-9 * time.Second),
-		"completed_at": at(-9 * time.Second), "completion_result": "failure", "completion_failure": "[409] killed"}
+		"completed_at": at(-9 * time.Second), "completion_result": "failure", "completion_failure": "[409] killed", "completion_retention": "PT60S"}
 	invE := map[string]any{"id": e, "target": "Signup/u1/run", "target_service_name": "Signup", "target_service_key": "u1",
 		"target_handler_name": "run", "target_service_ty": "workflow", "invoked_by": "ingress", "journal_size": int64(0),
 		"journal_commands_size": int64(0), "created_at": at(4 * time.Second), "modified_at": at(6 * time.Second),

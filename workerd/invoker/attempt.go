@@ -440,11 +440,11 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 		}
 		e := logrecord.Entry{Type: uint16(m.Type), Flags: m.Flags, Payload: m.Payload}
 		if m.Type == protocol.CallCommandType || m.Type == protocol.OneWayCallCommandType {
-			tgt, err := a.resolveCall(m)
+			tgt, ret, err := a.resolveCall(m)
 			if err != nil {
 				return false, err, 0
 			}
-			e.CallTarget = tgt
+			e.CallTarget, e.CallRetention = tgt, ret
 		}
 		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{e}})
 		return false, nil, 0
@@ -454,31 +454,34 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 	}
 }
 
-// resolveCall looks up the callee of a call so that apply needs no schema.
-func (a *run) resolveCall(m protocol.Message) (*logrecord.Target, error) {
+// resolveCall looks up the callee of a call and its retention, so that apply needs no schema.
+func (a *run) resolveCall(m protocol.Message) (*logrecord.Target, *logrecord.Retention, error) {
 	var service, handler string
+	var idempotent bool
 	if m.Type == protocol.CallCommandType {
 		c := &protocol.CallCommand{}
 		if err := c.Unmarshal(m.Payload); err != nil {
-			return nil, fmt.Errorf("decode call: %w", err)
+			return nil, nil, fmt.Errorf("decode call: %w", err)
 		}
-		service, handler = c.ServiceName, c.HandlerName
+		service, handler, idempotent = c.ServiceName, c.HandlerName, c.IdempotencyKey != nil
 	} else {
 		c := &protocol.OneWayCallCommand{}
 		if err := c.Unmarshal(m.Payload); err != nil {
-			return nil, fmt.Errorf("decode one-way call: %w", err)
+			return nil, nil, fmt.Errorf("decode one-way call: %w", err)
 		}
-		service, handler = c.ServiceName, c.HandlerName
+		service, handler, idempotent = c.ServiceName, c.HandlerName, c.IdempotencyKey != nil
 	}
 	svc := a.reg.Service(service)
 	if svc == nil {
-		return nil, fmt.Errorf("call to service %q, which is not registered", service)
+		return nil, nil, fmt.Errorf("call to service %q, which is not registered", service)
 	}
 	h := svc.Handler(handler)
 	if h == nil {
-		return nil, fmt.Errorf("call to handler %s/%s, which does not exist", service, handler)
+		return nil, nil, fmt.Errorf("call to handler %s/%s, which does not exist", service, handler)
 	}
-	return &logrecord.Target{Service: service, Handler: handler, ServiceType: string(svc.Type), HandlerType: string(h.Type)}, nil
+	completion, journal := svc.Retention(h, idempotent)
+	return &logrecord.Target{Service: service, Handler: handler, ServiceType: string(svc.Type), HandlerType: string(svc.HandlerTypeOf(h))},
+		&logrecord.Retention{CompletionMs: completion.Milliseconds(), JournalMs: journal.Milliseconds()}, nil
 }
 
 func randomSeed(id []byte) uint64 {

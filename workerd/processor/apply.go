@@ -129,6 +129,8 @@ func (a *applier) applyBody() error {
 		return a.manage(rec.Manage)
 	case logrecord.KindAttach:
 		return a.attach(rec.Attach)
+	case logrecord.KindExpire:
+		return a.expire()
 	}
 	return nil
 }
@@ -151,6 +153,7 @@ func (a *applier) invoke(inv *logrecord.Invoke) error {
 		CreatedAt:             a.rec.Time,
 		ModifiedAt:            a.rec.Time,
 		CompletionRetentionMs: inv.CompletionRetentionMs,
+		JournalRetentionMs:    min(inv.JournalRetentionMs, inv.CompletionRetentionMs),
 	}
 	if inv.Caller != nil {
 		st.Callers = append(st.Callers, *inv.Caller)
@@ -385,6 +388,7 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 		return a.call(id, st, e.CallTarget, callSpec{
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
 			idIdx: c.InvocationIDNotificationIdx, resultID: c.ResultCompletionID, hasResult: true,
+			retention: e.CallRetention,
 		})
 	case protocol.GetLazyStateCommandType:
 		c := &protocol.GetLazyStateCommand{}
@@ -465,6 +469,7 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 		return a.call(id, st, e.CallTarget, callSpec{
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
 			idIdx: c.InvocationIDNotificationIdx, invokeTime: int64(c.InvokeTime),
+			retention: e.CallRetention,
 		})
 	}
 	return nil
@@ -486,6 +491,7 @@ type callSpec struct {
 	resultID       uint32
 	hasResult      bool
 	invokeTime     int64
+	retention      *logrecord.Retention // resolved by the invoker; nil in logs of older versions
 }
 
 // call creates the callee of a Call or OneWayCall command and answers the command's
@@ -530,6 +536,9 @@ func (a *applier) call(callerID []byte, st *store.Status, target *logrecord.Targ
 	}
 	if c.idempotencyKey != nil {
 		inv.IdempotencyKey = *c.idempotencyKey
+	}
+	if c.retention != nil {
+		inv.CompletionRetentionMs, inv.JournalRetentionMs = c.retention.CompletionMs, c.retention.JournalMs
 	}
 	for _, h := range c.headers {
 		inv.Headers = append(inv.Headers, logrecord.Header{Key: h.Key, Value: h.Value})
@@ -655,21 +664,87 @@ func (a *applier) complete(id []byte, st *store.Status, res store.Result) error 
 			a.txn.DeleteInboxEntry(st.Target.Service, st.Target.Key, st.InboxSeq)
 		}
 	}
-	a.txn.DeleteJournal(id, st.JournalLen)
+	keepJournal := expires != 0 && st.JournalRetentionMs > 0
+	if !keepJournal {
+		a.txn.DeleteJournal(id, st.JournalLen)
+	}
 	if expires == 0 {
 		a.deleteStatus(id)
 		return nil
 	}
-	*st = store.Status{
+	done := &store.Status{
 		Phase: store.PhaseCompleted, Target: st.Target, IdempotencyKey: st.IdempotencyKey,
 		InvokedBy: st.InvokedBy, CreatedAt: st.CreatedAt, ModifiedAt: a.rec.Time,
 		CompletedAt: a.rec.Time, CompletionRetentionMs: st.CompletionRetentionMs, Result: &res,
 		DeploymentID: st.DeploymentID, ProtocolVersion: st.ProtocolVersion,
 	}
-	if err := a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerCleanup, WakeAt: expires, InvocationCreatedAt: st.CreatedAt}); err != nil {
+	a.txn.PutExpiry(store.Expiry{At: expires, ID: id, Kind: store.ExpireStatus})
+	if keepJournal {
+		done.JournalRetentionMs, done.JournalLen, done.CommandCount = st.JournalRetentionMs, st.JournalLen, st.CommandCount
+		if st.JournalRetentionMs < st.CompletionRetentionMs {
+			a.txn.PutExpiry(store.Expiry{At: a.rec.Time + st.JournalRetentionMs, ID: id, Kind: store.ExpireJournal})
+		}
+	}
+	*st = *done
+	return a.putStatus(id, st)
+}
+
+// expireBatch bounds the work of one Expire record, so that a backlog of expired invocations
+// (after downtime) is worked off in many small batches rather than one huge one.
+const expireBatch = 500
+
+// expire drops the retained data of completed invocations whose retention ended by the
+// record's time. An index entry whose invocation has since been purged or re-created (ids of
+// idempotent calls and workflows are deterministic) no longer matches its status and is just
+// removed.
+func (a *applier) expire() error {
+	due, err := a.txn.DueExpiries(a.rec.Time, expireBatch)
+	if err != nil {
 		return err
 	}
-	return a.putStatus(id, st)
+	for _, e := range due {
+		a.txn.DeleteExpiry(e)
+		st, err := a.status(e.ID)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.Phase != store.PhaseCompleted {
+			continue
+		}
+		switch e.Kind {
+		case store.ExpireJournal:
+			if st.JournalLen == 0 || st.CompletedAt+st.JournalRetentionMs != e.At {
+				continue
+			}
+			a.txn.DeleteJournal(e.ID, st.JournalLen)
+			st.JournalLen, st.CommandCount = 0, 0
+			if err := a.putStatus(e.ID, st); err != nil {
+				return err
+			}
+		case store.ExpireStatus:
+			if st.CompletedAt+st.CompletionRetentionMs != e.At {
+				continue
+			}
+			if err := a.dropCompleted(e.ID, st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dropCompleted deletes a completed invocation with its retained journal. A workflow run
+// takes its promises and state along, so its key starts over.
+func (a *applier) dropCompleted(id []byte, st *store.Status) error {
+	a.txn.DeleteJournal(id, st.JournalLen)
+	a.deleteStatus(id)
+	if st.Target.HandlerType != "WORKFLOW" {
+		return nil
+	}
+	if err := a.txn.DeletePromises(st.Target.Service, st.Target.Key); err != nil {
+		return err
+	}
+	return a.txn.ClearAllState(st.Target.Service, st.Target.Key)
 }
 
 // startNextInInbox hands a free object lock to the oldest invocation still waiting for it.
@@ -759,8 +834,9 @@ func (a *applier) timerFired(tf *logrecord.TimerFired) error {
 		}
 		return a.start(tf.InvocationID, st)
 	case logrecord.TimerCleanup:
+		// Cleanup timers come from logs written before the expiry index existed.
 		if st.Phase == store.PhaseCompleted {
-			a.deleteStatus(tf.InvocationID)
+			return a.dropCompleted(tf.InvocationID, st)
 		}
 	}
 	return nil
@@ -846,15 +922,9 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			reply(rpc.ManageNotCompleted)
 			return nil
 		}
-		a.deleteStatus(m.InvocationID)
-		if st.Target.HandlerType == "WORKFLOW" {
-			// Purging a workflow's run frees its key: a new run starts from scratch.
-			if err := a.txn.DeletePromises(st.Target.Service, st.Target.Key); err != nil {
-				return err
-			}
-			if err := a.txn.ClearAllState(st.Target.Service, st.Target.Key); err != nil {
-				return err
-			}
+		// Purging a workflow's run frees its key: a new run starts from scratch.
+		if err := a.dropCompleted(m.InvocationID, st); err != nil {
+			return err
 		}
 	case logrecord.ManageCancel:
 		if err := a.signal(&logrecord.Signal{InvocationID: m.InvocationID, SignalID: protocol.CancelSignalID}); err != nil {

@@ -97,19 +97,19 @@ func (l *Leader) WaitApplied(ctx context.Context, lsn bifrost.LSN) error {
 
 // activate re-derives pending work from the store when the leadership starts.
 func (l *Leader) activate(ctx context.Context) error {
-	part := l.p.cfg.Store
-	statuses, err := part.Statuses()
+	err := l.p.cfg.Store.EachStatus(func(id []byte, st *store.Status) error {
+		if st.Phase == store.PhaseInvoked {
+			l.p.cfg.Invoker.Invoke(l, id)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	for _, s := range statuses {
-		if s.Status.Phase == store.PhaseInvoked {
-			l.p.cfg.Invoker.Invoke(l, s.ID)
-		}
-	}
-	l.wg.Add(2)
+	l.wg.Add(3)
 	go func() { defer l.wg.Done(); l.timers.run(l.ctx) }()
 	go func() { defer l.wg.Done(); l.shuf.run(l.ctx) }()
+	go func() { defer l.wg.Done(); l.runExpiry(l.ctx) }()
 	l.shuf.nudge()
 	return nil
 }
@@ -172,9 +172,8 @@ func (l *Leader) Invoke(ctx context.Context, req *rpc.InvokeRequest) (*rpc.Invok
 	if !req.ExecutionTime.IsZero() {
 		inv.ExecutionTime = req.ExecutionTime.UnixMilli()
 	}
-	if req.CompletionRetention > 0 {
-		inv.CompletionRetentionMs = req.CompletionRetention.Milliseconds()
-	}
+	inv.CompletionRetentionMs = max(req.CompletionRetention.Milliseconds(), 0)
+	inv.JournalRetentionMs = max(req.JournalRetention.Milliseconds(), 0)
 	for _, h := range req.Headers {
 		inv.Headers = append(inv.Headers, logrecord.Header{Key: h.Key, Value: h.Value})
 	}

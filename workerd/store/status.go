@@ -49,8 +49,10 @@ type Status struct {
 	WaitingCompletions []uint32 `json:"wc,omitempty"`
 	WaitingSignals     []uint32 `json:"ws,omitempty"`
 	WaitingNames       []string `json:"wn,omitempty"`
-	// CompletionRetentionMs keeps the result after completion.
+	// CompletionRetentionMs keeps the status and result after completion; JournalRetentionMs
+	// keeps the journal (never longer than the status).
 	CompletionRetentionMs int64   `json:"cr,omitempty"`
+	JournalRetentionMs    int64   `json:"jr,omitempty"`
 	CompletedAt           int64   `json:"cd,omitempty"`
 	Result                *Result `json:"r,omitempty"`
 	DeploymentID          string  `json:"dp,omitempty"`
@@ -110,19 +112,20 @@ type StatusEntry struct {
 	Status *Status
 }
 
-// Statuses returns every invocation status of the partition (used when a leader starts, to
-// re-derive pending work).
-func (p *Partition) Statuses() ([]StatusEntry, error) {
+// EachStatus calls fn for every invocation status of the partition, in id order, without
+// holding them all in memory (completed invocations are retained, so there can be many).
+func (p *Partition) EachStatus(fn func(id []byte, st *Status) error) error {
 	prefix := p.key(tStatus)
 	it := p.db.NewIterator(prefixRange(prefix), nil)
 	defer it.Release()
-	var out []StatusEntry
 	for it.Next() {
 		s, err := decodeStatus(it.Value())
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("partition %d status %x: %w", p.id, it.Key()[len(prefix):], err)
 		}
-		out = append(out, StatusEntry{ID: append([]byte(nil), it.Key()[len(prefix):]...), Status: s})
+		if err := fn(append([]byte(nil), it.Key()[len(prefix):]...), s); err != nil {
+			return err
+		}
 	}
-	return out, it.Error()
+	return it.Error()
 }

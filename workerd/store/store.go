@@ -30,6 +30,7 @@ const (
 	tOutbox   = 'o'
 	tDedup    = 'd'
 	tMeta     = 'm'
+	tExpiry   = 'x'
 )
 
 // Meta keys.

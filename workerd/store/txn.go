@@ -7,6 +7,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
 // Txn collects the writes of applying log records and reads its own writes. Commit writes
@@ -59,8 +60,13 @@ type kv struct {
 // scan returns up to limit (0 = all) key/values under prefix in key order, merging the
 // transaction's own writes.
 func (t *Txn) scan(prefix []byte, limit int) ([]kv, error) {
+	return t.scanRange(prefixRange(prefix), limit)
+}
+
+// scanRange is scan over the keys in r.
+func (t *Txn) scanRange(r *util.Range, limit int) ([]kv, error) {
 	var out []kv
-	it := t.p.db.NewIterator(prefixRange(prefix), nil)
+	it := t.p.db.NewIterator(r, nil)
 	for it.Next() {
 		k := it.Key()
 		if _, shadowed := t.overlay[string(k)]; shadowed {
@@ -73,7 +79,7 @@ func (t *Txn) scan(prefix []byte, limit int) ([]kv, error) {
 		return nil, fmt.Errorf("partition %d scan: %w", t.p.id, err)
 	}
 	for k, v := range t.overlay {
-		if v != nil && bytes.HasPrefix([]byte(k), prefix) {
+		if v != nil && bytes.Compare([]byte(k), r.Start) >= 0 && (r.Limit == nil || bytes.Compare([]byte(k), r.Limit) < 0) {
 			out = append(out, kv{[]byte(k), v})
 		}
 	}

@@ -1,0 +1,151 @@
+package processor
+
+import (
+	"testing"
+
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/workerd/store"
+)
+
+// retained invokes id with the given retentions and runs it to completion at f.now.
+func (f *fixture) retained(id []byte, completionMs, journalMs int64) {
+	f.t.Helper()
+	r := invokeRec(id, "", "", 0)
+	r.Invoke.CompletionRetentionMs, r.Invoke.JournalRetentionMs = completionMs, journalMs
+	f.apply(r)
+	for _, rec := range outputEnd(id, `"done"`) {
+		f.apply(rec)
+	}
+}
+
+func (f *fixture) expireAt(t int64) {
+	f.t.Helper()
+	f.apply(&logrecord.Record{Kind: logrecord.KindExpire, Time: t})
+}
+
+func (f *fixture) journalLen(id []byte) int {
+	f.t.Helper()
+	snap, err := f.part.Snapshot()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer snap.Release()
+	n := 0
+	err = snap.Journals(func(e store.IndexedEntry) error {
+		if string(e.ID) == string(id) {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+func TestRetentionKeepsStatusAndJournalUntilExpiry(t *testing.T) {
+	f := newFixture(t)
+	id := newID("")
+	done := f.now
+	f.retained(id, 10_000, 4_000)
+
+	st := f.status(id)
+	if st == nil || st.Phase != store.PhaseCompleted || st.JournalLen != 2 || f.journalLen(id) != 2 {
+		t.Fatalf("after completion: status %+v, %d journal entries; want completed with input and output kept", st, f.journalLen(id))
+	}
+	steps := []struct {
+		at                  int64
+		wantStatus          bool
+		wantJournal, stored int
+	}{
+		{done + 3_999, true, 2, 2},
+		{done + 4_000, true, 0, 0}, // journal retention over
+		{done + 9_999, true, 0, 0},
+		{done + 10_000, false, 0, 0}, // completion retention over
+	}
+	for _, s := range steps {
+		f.expireAt(s.at)
+		st := f.status(id)
+		if (st != nil) != s.wantStatus {
+			t.Fatalf("at +%dms: status present %v, want %v", s.at-done, st != nil, s.wantStatus)
+		}
+		if st != nil && int(st.JournalLen) != s.wantJournal {
+			t.Fatalf("at +%dms: JournalLen %d, want %d", s.at-done, st.JournalLen, s.wantJournal)
+		}
+		if n := f.journalLen(id); n != s.stored {
+			t.Fatalf("at +%dms: %d journal entries stored, want %d", s.at-done, n, s.stored)
+		}
+	}
+	if _, ok, err := f.part.NextExpiry(); err != nil || ok {
+		t.Fatalf("expiry index not empty after everything expired (ok=%v, err=%v)", ok, err)
+	}
+}
+
+func TestExpireIgnoresARecreatedInvocation(t *testing.T) {
+	f := newFixture(t)
+	id := newID("")
+	done := f.now
+	f.retained(id, 1_000, 0)
+	// Purge and run the same id again later (ids of idempotent calls are deterministic): the
+	// index entry of the first life must not drop the second.
+	f.apply(&logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: id, Op: logrecord.ManagePurge}})
+	f.now += 500
+	f.retained(id, 1_000, 0)
+	f.expireAt(done + 1_000)
+	if st := f.status(id); st == nil || st.CompletedAt != done+500 {
+		t.Fatalf("second life gone or wrong after the first life's expiry: %+v", st)
+	}
+	f.expireAt(done + 1_500)
+	if st := f.status(id); st != nil {
+		t.Fatalf("second life kept past its retention: %+v", st)
+	}
+}
+
+// Expiry is deterministic however records are grouped into apply batches: a follower that
+// applies two Expire records in one transaction ends in the same state as a leader that
+// applied them one by one.
+func TestExpireBatchesAreIndependentOfGrouping(t *testing.T) {
+	n := expireBatch + 7
+	setup := func() (*fixture, [][]byte) {
+		f := newFixture(t)
+		var idsOut [][]byte
+		for i := 0; i < n; i++ {
+			id := newID("")
+			f.retained(id, 1_000, 0)
+			idsOut = append(idsOut, id)
+		}
+		return f, idsOut
+	}
+	count := func(f *fixture, all [][]byte) int {
+		left := 0
+		for _, id := range all {
+			if f.status(id) != nil {
+				left++
+			}
+		}
+		return left
+	}
+	at := int64(1_000_000 + 1_000)
+
+	one, idsOne := setup()
+	one.expireAt(at)
+	if left := count(one, idsOne); left != n-expireBatch {
+		t.Fatalf("one Expire record left %d invocations, want %d (bounded batch)", left, n-expireBatch)
+	}
+	one.expireAt(at)
+
+	grouped, idsGrouped := setup()
+	txn := grouped.part.Begin()
+	for range 2 {
+		r := &logrecord.Record{Kind: logrecord.KindExpire, Time: at}
+		if err := grouped.sm.Apply(txn, r, func(Action) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := count(one, idsOne), count(grouped, idsGrouped); a != 0 || b != 0 {
+		t.Fatalf("after two Expire records: %d left one by one, %d left grouped; want 0 and 0", a, b)
+	}
+}
