@@ -338,3 +338,22 @@ func TestRetainedPlainInvocation(t *testing.T) {
 	// The first call, with the default retention, is still there.
 	harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/"+id+"/output"), 200, `"Hello Ret!"`)
 }
+
+// TestCancelBeforeStart: cancelling a delayed send that has not started answers 200 and drops
+// the invocation altogether, idempotency key included, as Restate 1.7.12 does.
+func TestCancelBeforeStart(t *testing.T) {
+	n, _ := startNode(t)
+	for _, h := range []map[string]string{nil, {"idempotency-key": "cancel-early"}} {
+		id := sendAndID(t, n.IngressURL+"/Greeter/greet/send?delay=60s", `"Early"`)
+		if h != nil {
+			resp := call(t, n.IngressURL+"/Greeter/greet/send?delay=60s", `"Early"`, h)
+			id = resp.Header.Get("x-restate-id")
+		}
+		if r := patch(t, n.AdminURL+"/invocations/"+id+"/cancel"); r.Status != 200 {
+			t.Fatalf("cancel of a scheduled invocation (headers %v): %d %s", h, r.Status, r.Body)
+		}
+		if r := get(t, n.IngressURL+"/restate/invocation/"+id+"/output"); r.Status != 404 {
+			t.Fatalf("output after cancelling before start (headers %v): %d %s", h, r.Status, r.Body)
+		}
+	}
+}

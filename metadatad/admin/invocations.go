@@ -95,7 +95,7 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 		return errInvocationCompleted(raw, rpc.OpPause) // Restate's "is not running, cannot be paused."
 	}
 	status := http.StatusOK
-	if op == rpc.OpCancel || op == rpc.OpPause || r.Method == http.MethodDelete {
+	if outcome == rpc.ManageAccepted || op == rpc.OpPause || r.Method == http.MethodDelete {
 		status = http.StatusAccepted // the SDK unwinds the invocation asynchronously
 	}
 	w.WriteHeader(status)

@@ -120,6 +120,7 @@ type ManageOutcome string
 
 const (
 	ManageDone         ManageOutcome = "done"          // applied
+	ManageAccepted     ManageOutcome = "accepted"      // cancel signalled: the SDK unwinds the invocation asynchronously
 	ManageNotFound     ManageOutcome = "not_found"     // no such invocation
 	ManageCompleted    ManageOutcome = "completed"     // cancel/kill of a completed invocation
 	ManageNotCompleted ManageOutcome = "not_completed" // purge of a running invocation

@@ -867,6 +867,9 @@ func (a *applier) signal(sg *logrecord.Signal) error {
 	if sg.SignalID == protocol.CancelSignalID && sg.SignalName == "" {
 		switch st.Phase {
 		case store.PhaseScheduled, store.PhaseInboxed:
+			// Never started: callers get "Cancelled", and nothing is kept (as Restate does,
+			// even for idempotent calls).
+			st.CompletionRetentionMs, st.JournalRetentionMs = 0, 0
 			return a.complete(sg.InvocationID, st, cancelledResult)
 		}
 	}
@@ -927,8 +930,13 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			return err
 		}
 	case logrecord.ManageCancel:
+		started := st.Phase != store.PhaseScheduled && st.Phase != store.PhaseInboxed
 		if err := a.signal(&logrecord.Signal{InvocationID: m.InvocationID, SignalID: protocol.CancelSignalID}); err != nil {
 			return err
+		}
+		if started {
+			reply(rpc.ManageAccepted)
+			return nil
 		}
 	case logrecord.ManageResume:
 		if st.Phase == store.PhasePaused { // anything else is running already: nothing to do
