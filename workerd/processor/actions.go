@@ -22,9 +22,8 @@ type ActNotify struct {
 
 // ActCompleted tells the ingress callers waiting on an invocation its result.
 type ActCompleted struct {
-	ID        []byte
-	Result    store.Result
-	ExpiresAt int64 // ms; 0 when the result is not retained
+	ID     []byte
+	Result store.Result
 }
 
 // ActReply answers the ingress request that appended an Invoke record.

@@ -649,7 +649,7 @@ func (a *applier) complete(id []byte, st *store.Status, res store.Result) error 
 	if st.CompletionRetentionMs > 0 {
 		expires = a.rec.Time + st.CompletionRetentionMs
 	}
-	a.emit(ActCompleted{ID: id, Result: res, ExpiresAt: expires})
+	a.emit(ActCompleted{ID: id, Result: res})
 	if st.Exclusive() {
 		switch holder, err := a.txn.Lock(st.Target.Service, st.Target.Key); {
 		case err != nil:

@@ -136,7 +136,9 @@ func (l *Leader) dispatch(a Action) {
 		delete(l.waiters, string(a.ID))
 		l.mu.Unlock()
 		if len(ws) > 0 {
-			resp := responseOf(a.ID, a.Result, a.ExpiresAt)
+			// Like Restate, the answer at completion carries no idempotency-expires; answers
+			// from the retained result (a repeated call, attach, output) do.
+			resp := responseOf(a.ID, a.Result, 0)
 			for _, ch := range ws {
 				ch <- resp
 			}
