@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/url"
 	"strconv"
 )
 
@@ -15,6 +16,34 @@ func (c *Config) resolve(explicit map[string]string) {
 	resolveListener(c, "ingress.", &c.Ingress.BindAddress, &c.Ingress.BindPort, &c.Ingress.AdvertisedAddress, explicit)
 	if len(c.MetadataClient.Addresses) == 0 && c.HasRole(RoleMetadataServer) && c.AdvertisedAddress != "" {
 		c.MetadataClient.Addresses = []string{c.AdvertisedAddress}
+	}
+	c.resolveGossip(explicit)
+}
+
+// resolveGossip applies the same cascade to the gossip listener, whose addresses are plain
+// host:port, and derives the default seeds from the metadata servers' hosts.
+func (c *Config) resolveGossip(explicit map[string]string) {
+	g := &c.Gossip
+	var advertised string
+	resolveListener(c, "gossip.", &g.BindAddress, &g.BindPort, &advertised, explicit)
+	if g.AdvertisedAddress == "" && advertised != "" {
+		if u, err := url.Parse(advertised); err == nil {
+			g.AdvertisedAddress = u.Host
+		}
+	}
+	if len(g.Seeds) > 0 || g.BindPort == 0 {
+		return
+	}
+	port := strconv.Itoa(g.BindPort)
+	for _, a := range c.MetadataClient.Addresses {
+		u, err := url.Parse(a)
+		if err != nil || u.Hostname() == "" {
+			continue
+		}
+		seed := net.JoinHostPort(u.Hostname(), port)
+		if seed != g.AdvertisedAddress {
+			g.Seeds = append(g.Seeds, seed)
+		}
 	}
 }
 

@@ -90,3 +90,33 @@ func TestMetadataClientAddressDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestGossipAddresses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name             string
+		environ          []string
+		bind, advertised string
+		seeds            []string
+	}{
+		{"defaults", nil, "0.0.0.0:5123", "", nil},
+		{"seeds from the metadata servers", []string{
+			"RESTATE_ADVERTISED_HOST=n2", "RESTATE_ROLES=[worker]",
+			"RESTATE_METADATA_CLIENT__ADDRESSES=[http://n1:5122,http://n2:5122,http://n3:5122/]",
+		}, "0.0.0.0:5123", "n2:5123", []string{"n1:5123", "n3:5123"}},
+		{"explicit seeds and port", []string{
+			"RESTATE_GOSSIP__BIND_PORT=7000", "RESTATE_BIND_IP=127.0.0.1", "RESTATE_GOSSIP__SEEDS=[10.0.0.1:7000]",
+		}, "127.0.0.1:7000", "127.0.0.1:7000", []string{"10.0.0.1:7000"}},
+		{"random ports leave seeds to the caller", []string{"RESTATE_USE_RANDOM_PORTS=true", "RESTATE_BIND_IP=127.0.0.1"}, "127.0.0.1:0", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := mustLoad(t, "", tt.environ...)
+			g := c.Gossip
+			if g.BindAddress != tt.bind || (tt.advertised != "" && g.AdvertisedAddress != tt.advertised) || !slices.Equal(g.Seeds, tt.seeds) {
+				t.Errorf("gossip = bind %q advertised %q seeds %v; want %q %q %v", g.BindAddress, g.AdvertisedAddress, g.Seeds, tt.bind, tt.advertised, tt.seeds)
+			}
+		})
+	}
+}

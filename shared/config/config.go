@@ -33,6 +33,7 @@ const (
 	DefaultFabricPort  = 5122
 	DefaultAdminPort   = 9070
 	DefaultIngressPort = 8080
+	DefaultGossipPort  = 5123
 )
 
 // Config is the effective configuration of one node. TOML keys are Restate's.
@@ -71,6 +72,7 @@ type Config struct {
 	Bifrost        BifrostOptions        `toml:"bifrost"`
 	MetadataServer MetadataServerOptions `toml:"metadata-server"`
 	MetadataClient MetadataClientOptions `toml:"metadata-client"`
+	Gossip         GossipOptions         `toml:"gossip"`
 	Worker         WorkerOptions         `toml:"worker"`
 }
 
@@ -107,6 +109,20 @@ type MetadataClientOptions struct {
 	// Addresses are fabric base URLs of metadata servers, e.g. "http://n1:5122". When empty on
 	// a node with the metadata-server role, the node's own advertised address is used.
 	Addresses []string `toml:"addresses"`
+}
+
+// GossipOptions is the `[gossip]` table: the serf membership every daemon joins (a gorestate
+// key; Restate has no gossip layer).
+type GossipOptions struct {
+	// BindAddress (host:port, TCP and UDP) defaults to bind-ip and bind-port.
+	BindAddress string `toml:"bind-address"`
+	BindPort    int    `toml:"bind-port"`
+	// AdvertisedAddress is the host:port peers dial; default: the advertised host at the port.
+	AdvertisedAddress string `toml:"advertised-address"`
+	// Seeds are gossip host:port addresses to join; default: the hosts of the
+	// [metadata-client] addresses at this node's gossip port (metadata servers are the
+	// natural seeds: every node knows them).
+	Seeds []string `toml:"seeds"`
 }
 
 // WorkerOptions is the `[worker]` table.
@@ -158,6 +174,7 @@ func defaults() *Config {
 		Bifrost:        BifrostOptions{DefaultProvider: "local"},
 		MetadataServer: MetadataServerOptions{Type: "local"},
 		MetadataClient: MetadataClientOptions{Type: "replicated", Addresses: []string{}},
+		Gossip:         GossipOptions{BindPort: DefaultGossipPort},
 		Worker: WorkerOptions{
 			Invoker: InvokerOptions{
 				InactivityTimeout:          Duration(time.Minute),

@@ -80,6 +80,14 @@ func (c *Config) Validate() error {
 	v.port("bind-port", c.BindPort)
 	v.port("admin.bind-port", c.Admin.BindPort)
 	v.port("ingress.bind-port", c.Ingress.BindPort)
+	v.port("gossip.bind-port", c.Gossip.BindPort)
+	v.hostPort("gossip.bind-address", c.Gossip.BindAddress)
+	if c.Gossip.AdvertisedAddress != "" {
+		v.hostPort("gossip.advertised-address", c.Gossip.AdvertisedAddress)
+	}
+	for _, s := range c.Gossip.Seeds {
+		v.hostPort("gossip.seeds", s)
+	}
 	v.hostPort("bind-address", c.BindAddress)
 	v.hostPort("admin.bind-address", c.Admin.BindAddress)
 	v.hostPort("ingress.bind-address", c.Ingress.BindAddress)
