@@ -2,6 +2,7 @@ package workerd
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +17,10 @@ import (
 // Routes adds the worker's fabric endpoints (Invoke for ingress nodes) to mux.
 func (w *Worker) Routes(mux *http.ServeMux) {
 	rpc.Routes(mux, w)
+	mux.HandleFunc("GET "+rpc.PartitionsPath, func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("content-type", "application/json")
+		_ = json.NewEncoder(rw).Encode(w.Partitions())
+	})
 }
 
 // Run runs the worker role as its own daemon: metadata comes from the metadata servers in
@@ -39,7 +44,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		return err
 	}
 	w.IntrospectRoutes(mux) // Rows needs a started worker
-	if err := metadata.RegisterNode(ctx, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: cfg.AdvertisedAddress}); err != nil {
+	if _, err := metadata.RegisterNode(ctx, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: cfg.AdvertisedAddress}); err != nil {
 		return fmt.Errorf("workerd: register node: %w", err)
 	}
 	logger.Info("worker ready", "fabric", ln.Addr().String())

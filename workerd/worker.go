@@ -36,11 +36,12 @@ type Worker struct {
 	log    hclog.Logger
 	schema atomic.Pointer[schema.Registry]
 
-	logs  *localloglet.Store
-	db    *store.DB
-	inv   *invoker.Invoker
-	procs []*processor.Processor
-	wg    sync.WaitGroup
+	logs    *localloglet.Store
+	db      *store.DB
+	inv     *invoker.Invoker
+	procsMu sync.Mutex // guards procs while Start fills it
+	procs   []*processor.Processor
+	wg      sync.WaitGroup
 }
 
 // New creates a worker that reads metadata from meta.
@@ -105,7 +106,9 @@ func (w *Worker) Start(ctx context.Context) error {
 			Store: w.db.Partition(p), Log: loglets[p], Logs: logOf,
 			Invoker: w.inv, Logger: w.log,
 		})
+		w.procsMu.Lock()
 		w.procs = append(w.procs, proc)
+		w.procsMu.Unlock()
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
@@ -122,6 +125,27 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// processors returns the processors started so far.
+func (w *Worker) processors() []*processor.Processor {
+	w.procsMu.Lock()
+	defer w.procsMu.Unlock()
+	return w.procs
+}
+
+// Partitions reports the state of every partition processor of the worker.
+func (w *Worker) Partitions() []rpc.PartitionState {
+	procs := w.processors()
+	out := make([]rpc.PartitionState, 0, len(procs))
+	for _, p := range procs {
+		s := rpc.PartitionState{ID: p.Partition(), Node: w.cfg.NodeName, Mode: "starting", AppliedLSN: p.Applied(), TailLSN: p.Tail()}
+		if l := p.Leader(); l != nil {
+			s.Mode, s.Epoch = "leader", l.Epoch()
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // Close waits for the processors (whose context must be done) and closes storage.
@@ -195,10 +219,11 @@ func (w *Worker) watchSchema(ctx context.Context) {
 
 // leader returns the leader of a partition on this node.
 func (w *Worker) leader(partition uint32) (*processor.Leader, error) {
-	if int(partition) >= len(w.procs) {
+	procs := w.processors()
+	if int(partition) >= len(procs) {
 		return nil, fmt.Errorf("worker: no partition %d", partition)
 	}
-	l := w.procs[partition].Leader()
+	l := procs[partition].Leader()
 	if l == nil {
 		return nil, rpc.ErrNotLeader
 	}

@@ -64,7 +64,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 		return fail(fmt.Errorf("start worker: %w", err))
 	}
 	n.worker.IntrospectRoutes(fabric)
-	if err := metadata.RegisterNode(ctx, n.meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}); err != nil {
+	if _, err := metadata.RegisterNode(ctx, n.meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}); err != nil {
 		return fail(err)
 	}
 	view := &ingressd.View{}

@@ -60,6 +60,19 @@ type Logs struct {
 	Chains map[uint32][]Segment `json:"chains"`
 }
 
+// KeyClusterConfig holds the cluster configuration written at provisioning.
+const KeyClusterConfig = "cluster_config"
+
+// ClusterConfig is the cluster-wide configuration chosen at provisioning; replication and
+// the log provider can be changed later (restatectl's "config set").
+type ClusterConfig struct {
+	NumPartitions        uint32 `json:"num_partitions"`
+	PartitionReplication int    `json:"partition_replication"`
+	LogProvider          string `json:"log_provider"` // "local" or "replicated"
+	LogReplication       int    `json:"log_replication"`
+	NodesetSize          int    `json:"nodeset_size,omitempty"` // 0 = chosen by the controller
+}
+
 // KeyNodes holds the nodes configuration: every node's name, roles and fabric address.
 const KeyNodes = "nodes"
 
@@ -70,6 +83,8 @@ type Node struct {
 	Roles      []string `json:"roles"`
 	// Address is the node's advertised fabric base URL, e.g. "http://10.0.0.5:5122".
 	Address string `json:"address"`
+	// GossipAddress is the host:port of the node's gossip (serf) listener, if it runs one.
+	GossipAddress string `json:"gossip_address,omitempty"`
 }
 
 // Nodes is the nodes configuration.
@@ -78,17 +93,17 @@ type Nodes struct {
 }
 
 // RegisterNode adds or replaces a node in the nodes configuration, bumping its generation so
-// that its previous life can be told apart.
-func RegisterNode(ctx context.Context, s Store, n Node) error {
+// that its previous life can be told apart. It returns the node as stored.
+func RegisterNode(ctx context.Context, s Store, n Node) (Node, error) {
 	for {
 		cur, err := s.Get(ctx, KeyNodes)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
+			return Node{}, err
 		}
 		nodes := Nodes{Nodes: map[string]Node{}}
 		if cur.Version > 0 {
 			if err := json.Unmarshal(cur.Value, &nodes); err != nil {
-				return fmt.Errorf("decode nodes configuration: %w", err)
+				return Node{}, fmt.Errorf("decode nodes configuration: %w", err)
 			}
 			if nodes.Nodes == nil {
 				nodes.Nodes = map[string]Node{}
@@ -100,17 +115,21 @@ func RegisterNode(ctx context.Context, s Store, n Node) error {
 			if n.Address == "" {
 				n.Address = old.Address
 			}
+			if n.GossipAddress == "" {
+				n.GossipAddress = old.GossipAddress
+			}
 		}
 		nodes.Nodes[n.Name] = n
 		b, err := json.Marshal(nodes)
 		if err != nil {
-			return err
+			return Node{}, err
 		}
 		if _, err := s.Put(ctx, KeyNodes, b, cur.Version); errors.Is(err, ErrVersionMismatch) {
 			continue
-		} else {
-			return err
+		} else if err != nil {
+			return Node{}, err
 		}
+		return n, nil
 	}
 }
 

@@ -22,6 +22,8 @@ const (
 	AttachPath = "/worker/v1/attach"
 	SignalPath = "/worker/v1/signal"
 	ManagePath = "/worker/v1/manage"
+	// PartitionsPath (GET) lists the worker's partition processors ([]PartitionState).
+	PartitionsPath = "/worker/v1/partitions"
 )
 
 // Worker is everything a partition leader serves to ingress and admin nodes.

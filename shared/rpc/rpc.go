@@ -139,3 +139,13 @@ type Controller interface {
 	Signal(ctx context.Context, req *SignalRequest) error
 	Manage(ctx context.Context, req *ManageRequest) (ManageOutcome, error)
 }
+
+// PartitionState is one partition processor of a worker, as cluster status shows it.
+type PartitionState struct {
+	ID         uint32 `json:"id"`
+	Node       string `json:"node"`
+	Mode       string `json:"mode"` // "leader", or "starting" while catching up with the log
+	Epoch      uint64 `json:"epoch,omitempty"`
+	AppliedLSN uint64 `json:"applied_lsn"`
+	TailLSN    uint64 `json:"tail_lsn"`
+}

@@ -206,6 +206,19 @@ func (p *Processor) setApplied(lsn uint64) {
 	p.appliedMu.Unlock()
 }
 
+// Applied is the LSN of the last record applied to the store.
+func (p *Processor) Applied() uint64 {
+	p.appliedMu.Lock()
+	defer p.appliedMu.Unlock()
+	return p.applied
+}
+
+// Tail is the LSN the partition's log will give its next record.
+func (p *Processor) Tail() uint64 { return uint64(p.cfg.Log.Tail()) }
+
+// Partition is the processor's partition id.
+func (p *Processor) Partition() uint32 { return p.cfg.Partition }
+
 // WaitApplied blocks until every record up to lsn is applied to the store.
 func (p *Processor) WaitApplied(ctx context.Context, lsn uint64) error {
 	for {

@@ -1,0 +1,104 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"gorestate.dev/shared/metadata"
+)
+
+func openStore(t *testing.T) *metadata.LocalStore {
+	t.Helper()
+	s, err := metadata.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func validConfig() metadata.ClusterConfig {
+	return metadata.ClusterConfig{NumPartitions: 4, PartitionReplication: 1, LogProvider: ProviderLocal, LogReplication: 1}
+}
+
+func TestProvisionOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t)
+	// Concurrent provisions: exactly one wins, the others are told the cluster is provisioned.
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = Provision(ctx, s, validConfig()) }()
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, ErrAlreadyProvisioned):
+			t.Errorf("provision failed with %v, want nil or ErrAlreadyProvisioned", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d provisions won, want exactly 1", wins)
+	}
+	c, _, err := ReadConfig(ctx, s)
+	if err != nil || c != validConfig() {
+		t.Fatalf("config after provision: %+v, %v", c, err)
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(*metadata.ClusterConfig)
+		want   string
+	}{
+		{"no partitions", func(c *metadata.ClusterConfig) { c.NumPartitions = 0 }, "num_partitions 0"},
+		{"zero replication", func(c *metadata.ClusterConfig) { c.PartitionReplication = 0 }, "partition_replication 0"},
+		{"nodeset below replication", func(c *metadata.ClusterConfig) { c.LogReplication = 3; c.NodesetSize = 2 }, "nodeset_size 2"},
+		{"unknown provider", func(c *metadata.ClusterConfig) { c.LogProvider = "s3" }, `log_provider "s3"`},
+		{"replicated not yet", func(c *metadata.ClusterConfig) { c.LogProvider = ProviderReplicated }, "not available yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.change(&c)
+			err := Validate(c)
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate = %v, want ErrInvalidConfig naming %q", err, tt.want)
+			}
+		})
+	}
+	if err := Validate(validConfig()); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+}
+
+func TestUpdateConfigKeepsPartitionCount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t)
+	if _, _, err := UpdateConfig(ctx, s, ConfigChange{}); !errors.Is(err, metadata.ErrNotFound) {
+		t.Fatalf("config set before provisioning: %v, want ErrNotFound", err)
+	}
+	if err := Provision(ctx, s, validConfig()); err != nil {
+		t.Fatal(err)
+	}
+	three := 3
+	before, after, err := UpdateConfig(ctx, s, ConfigChange{PartitionReplication: &three, LogReplication: &three})
+	if err != nil || before.PartitionReplication != 1 || after.PartitionReplication != 3 || after.LogReplication != 3 || after.NumPartitions != 4 {
+		t.Fatalf("UpdateConfig = %+v → %+v, %v", before, after, err)
+	}
+	bad := "s3"
+	if _, _, err := UpdateConfig(ctx, s, ConfigChange{LogProvider: &bad}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("invalid change: %v, want ErrInvalidConfig", err)
+	}
+}

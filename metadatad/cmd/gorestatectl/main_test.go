@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"gorestate.dev/metadatad/cluster"
+	"gorestate.dev/shared/membership"
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rpc"
+)
+
+// fakeCluster serves the cluster API over a real local store, with a gossip view and a
+// metadata status that the test controls, and one worker that leads every partition.
+func fakeCluster(t *testing.T) (url string, store *metadata.LocalStore) {
+	t.Helper()
+	store, err := metadata.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	worker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != rpc.PartitionsPath {
+			http.NotFound(w, r)
+			return
+		}
+		var ps []rpc.PartitionState
+		for p := uint32(0); p < 2; p++ {
+			ps = append(ps, rpc.PartitionState{ID: p, Node: "w1", Mode: "leader", Epoch: 3, AppliedLSN: 40 + uint64(p), TailLSN: 41 + uint64(p)})
+		}
+		_ = json.NewEncoder(w).Encode(ps)
+	}))
+	t.Cleanup(worker.Close)
+	ctx := context.Background()
+	for _, n := range []metadata.Node{
+		{Name: "m1", Roles: []string{"metadata-server", "admin"}, Address: "http://m1:5122/"},
+		{Name: "m2", Roles: []string{"metadata-server", "admin"}, Address: "http://m2:5122/"},
+		{Name: "w1", Roles: []string{"worker"}, Address: worker.URL},
+	} {
+		if _, err := metadata.RegisterNode(ctx, store, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	h := cluster.NewHandler(cluster.Options{
+		Sources: cluster.Sources{
+			ClusterName: "test",
+			Store:       store,
+			Members: func() []membership.Member {
+				return []membership.Member{
+					{Name: "m1", Generation: 1, State: membership.StateAlive, Since: since},
+					{Name: "m2", Generation: 1, State: membership.StateFailed, Since: since},
+					{Name: "w1", Generation: 1, State: membership.StateAlive, Since: since},
+				}
+			},
+			Metadata: func(context.Context) (cluster.MetadataStatus, error) {
+				return cluster.MetadataStatus{Type: "replicated", Leader: "m1", Term: 2, Members: []cluster.MetadataMember{
+					{Name: "m1", Address: "m1:5122", Voter: true, Leader: true},
+					{Name: "m2", Address: "m2:5122", Voter: true},
+				}}, nil
+			},
+			HTTP: http.DefaultClient,
+		},
+		Defaults: metadata.ClusterConfig{NumPartitions: 2, PartitionReplication: 1, LogProvider: "local", LogReplication: 1},
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL, store
+}
+
+func ctl(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errOut, func(string) string { return "" })
+	return code, out.String(), errOut.String()
+}
+
+func TestCLIAgainstTheClusterAPI(t *testing.T) {
+	url, _ := fakeCluster(t)
+	// A dead address first: the CLI moves on to the next one.
+	addr := "http://127.0.0.1:1," + url
+
+	code, out, errOut := ctl(t, "", "-s", addr, "status")
+	if code != 0 || !strings.Contains(out, "NOT provisioned") {
+		t.Fatalf("status before provisioning: %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := ctl(t, "n\n", "-s", addr, "provision"); code != 1 || !strings.Contains(errOut, "not confirmed") {
+		t.Fatalf("unconfirmed provision: %d %s", code, errOut)
+	}
+	if code, out, errOut := ctl(t, "", "-s", addr, "provision", "--yes"); code != 0 || !strings.Contains(out, "Number of partitions   2") {
+		t.Fatalf("provision: %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = ctl(t, "", "-s", addr, "provision", "--yes")
+	if code != 1 || !strings.Contains(errOut, "the cluster is already provisioned: nothing to do (409 Conflict") {
+		t.Fatalf("second provision: %d %s", code, errOut)
+	}
+
+	code, out, errOut = ctl(t, "", "-s", addr, "status")
+	if code != 0 {
+		t.Fatalf("status: %d %s", code, errOut)
+	}
+	for _, want := range []string{
+		"Cluster test (provisioned)",
+		"Node Configuration (v3)",
+		" m1    1    ALIVE   http://m1:5122/",
+		" m2    1    FAILED  http://m2:5122/",
+		"Metadata store (replicated): leader m1, term 2, 2 member(s)",
+		" m2      m2:5122  follower  failed",
+		" 1   w1      3      41           42        1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, _ = ctl(t, "", "-s", url, "--json", "status")
+	var st cluster.Status
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Partitions) != 2 || st.Partitions[0].Leader != "w1" || st.Metadata.Leader != "m1" {
+		t.Fatalf("status --json: %d %s", code, out)
+	}
+
+	code, out, _ = ctl(t, "", "-s", url, "config", "set", "--replication", "2", "--yes")
+	if code != 0 || !strings.Contains(out, "* Partition replication  1          → 2") || !strings.Contains(out, "* Log replication") {
+		t.Fatalf("config set: %d\n%s", code, out)
+	}
+	code, out, _ = ctl(t, "", "-s", url, "--json", "config", "get")
+	var cfg metadata.ClusterConfig
+	if code != 0 || json.Unmarshal([]byte(out), &cfg) != nil || cfg.PartitionReplication != 2 || cfg.LogReplication != 2 {
+		t.Fatalf("config get after set: %d %s", code, out)
+	}
+	code, _, errOut = ctl(t, "", "-s", url, "config", "set", "--log-provider", "replicated", "--yes")
+	if code != 1 || !strings.Contains(errOut, "not available yet") || !strings.Contains(errOut, "400 Bad Request") {
+		t.Fatalf("config set of an unavailable provider: %d %s", code, errOut)
+	}
+	code, out, _ = ctl(t, "", "-s", url, "nodes", "list")
+	if code != 0 || !strings.Contains(out, " w1    1    ALIVE") {
+		t.Fatalf("nodes list: %d\n%s", code, out)
+	}
+	if code, _, errOut := ctl(t, "", "-s", url, "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %d %s", code, errOut)
+	}
+	if code, _, errOut := ctl(t, "", "-s", "http://127.0.0.1:1", "status"); code != 1 || !strings.Contains(errOut, "no node answered") {
+		t.Fatalf("no node: %d %s", code, errOut)
+	}
+}
