@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
 // ErrClosed is returned by a store after Close.
@@ -132,6 +134,32 @@ func (s *LocalStore) WaitNewer(ctx context.Context, key string, version uint64) 
 			return Versioned{}, ErrClosed
 		}
 	}
+}
+
+// All returns every object of the store with its version, for migrating the store into
+// another one (the Raft store imports them keeping their versions).
+func (s *LocalStore) All() (map[string]Versioned, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	it := s.db.NewIterator(util.BytesPrefix([]byte(localKeyPrefix)), nil)
+	defer it.Release()
+	out := map[string]Versioned{}
+	for it.Next() {
+		key := string(it.Key()[len(localKeyPrefix):])
+		rec := it.Value()
+		if len(rec) < 8 {
+			return nil, fmt.Errorf("metadata: all: record of %q has %d bytes, too short", key, len(rec))
+		}
+		// The iterator reuses its buffers: keep copies.
+		out[key] = Versioned{Version: binary.BigEndian.Uint64(rec), Value: bytes.Clone(rec[8:])}
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("metadata: all: %w", err)
+	}
+	return out, nil
 }
 
 // readLocked returns key's record, with version 0 when absent. s.mu must be held.

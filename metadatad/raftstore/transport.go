@@ -1,0 +1,374 @@
+package raftstore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Raft traffic is tunnelled through the node's HTTP fabric listener, so the metadata
+// server needs no port of its own: the dialing member sends
+//
+//	GET /metadata/raft HTTP/1.1
+//	Connection: Upgrade
+//	Upgrade: gorestate-raft
+//	X-Gorestate-Raft-From: <its advertised host:port>
+//
+// the serving member's handler hijacks the connection and answers 101 Switching Protocols,
+// and from then on both ends speak raft's NetworkTransport protocol over the raw conn.
+const (
+	// RaftPath is where the raft tunnel is served (Store.Handler serves it).
+	RaftPath     = "/metadata/raft"
+	upgradeProto = "gorestate-raft"
+	// fromHeader names the dialing member, so that Faults can cut accepted connections too.
+	fromHeader = "X-Gorestate-Raft-From"
+	// defaultDialTimeout bounds the upgrade handshake when raft passes no timeout.
+	defaultDialTimeout = 10 * time.Second
+)
+
+// streamLayer is the raft.StreamLayer of the tunnel: Dial opens upgraded connections, and
+// ServeHTTP feeds upgraded incoming ones to Accept. It remembers every connection so that
+// Close can end them: NetworkTransport.Close only closes the listener, and connections
+// blocked in a read would otherwise outlive the store.
+type streamLayer struct {
+	self   string // advertised host:port; also raft's LocalAddr
+	faults *Faults
+
+	accept chan net.Conn
+	done   chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*trackedConn]struct{}
+}
+
+var _ raft.StreamLayer = (*streamLayer)(nil)
+
+func newStreamLayer(self string, faults *Faults) *streamLayer {
+	return &streamLayer{
+		self:   self,
+		faults: faults,
+		accept: make(chan net.Conn),
+		done:   make(chan struct{}),
+		conns:  map[*trackedConn]struct{}{},
+	}
+}
+
+func (l *streamLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.accept:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *streamLayer) Addr() net.Addr { return advertisedAddr(l.self) }
+
+// Close stops Accept and closes every tunnelled connection, in both directions.
+func (l *streamLayer) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.done)
+	conns := l.conns
+	l.conns = nil
+	l.mu.Unlock()
+	for c := range conns {
+		_ = c.Conn.Close()
+	}
+	return nil
+}
+
+// Dial opens a tunnel to the member whose fabric listener is at address.
+func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	target := string(address)
+	if timeout <= 0 {
+		timeout = defaultDialTimeout
+	}
+	if l.faults.Blocked(l.self, target) {
+		return nil, fmt.Errorf("raftstore: dial %s: %w", target, errCut)
+	}
+	conn, err := net.DialTimeout("tcp", target, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: dial %s: %w", target, err)
+	}
+	c, err := l.upgrade(conn, target, timeout)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("raftstore: dial %s: %w", target, err)
+	}
+	return l.track(c, target)
+}
+
+// upgrade does the client half of the HTTP handshake on conn.
+func (l *streamLayer) upgrade(conn net.Conn, target string, timeout time.Duration) (net.Conn, error) {
+	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return nil, err
+	}
+	req := "GET " + RaftPath + " HTTP/1.1\r\n" +
+		"Host: " + target + "\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Upgrade: " + upgradeProto + "\r\n" +
+		fromHeader + ": " + l.self + "\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read upgrade response: %w", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("upgrade refused: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	// The server sends nothing after the 101 until raft asks, so the reader normally holds
+	// nothing more; if it did, those bytes must not be lost.
+	if br.Buffered() > 0 {
+		return &bufferedConn{Conn: conn, r: br}, nil
+	}
+	return conn, nil
+}
+
+// ServeHTTP is the server half: it hijacks an upgrade request on /metadata/raft and hands
+// the connection to raft.
+func (l *streamLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), upgradeProto) {
+		w.Header().Set("Upgrade", upgradeProto)
+		http.Error(w, "raft tunnel: want GET with Connection: Upgrade, Upgrade: "+upgradeProto, http.StatusUpgradeRequired)
+		return
+	}
+	from := r.Header.Get(fromHeader)
+	if l.faults.Blocked(from, l.self) {
+		http.Error(w, "raft tunnel: "+errCut.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	select {
+	case <-l.done:
+		http.Error(w, "raft tunnel: metadata store closed", http.StatusServiceUnavailable)
+		return
+	default:
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "raft tunnel: connection cannot be hijacked (HTTP/2?)", http.StatusHTTPVersionNotSupported)
+		return
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		http.Error(w, "raft tunnel: hijack: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	// The server may have set deadlines for the HTTP exchange; raft sets its own.
+	_ = conn.SetDeadline(time.Time{})
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+upgradeProto+"\r\n\r\n"); err != nil {
+		_ = conn.Close()
+		return
+	}
+	var c net.Conn = conn
+	if brw.Reader.Buffered() > 0 {
+		c = &bufferedConn{Conn: conn, r: brw.Reader}
+	}
+	tc, err := l.track(c, from)
+	if err != nil {
+		return // track closed it
+	}
+	select {
+	case l.accept <- tc:
+	case <-l.done:
+		_ = tc.Close()
+	}
+}
+
+// track wraps c so that Close (and Faults) can find it.
+func (l *streamLayer) track(c net.Conn, remote string) (net.Conn, error) {
+	c = l.faults.wrap(c, l.self, remote)
+	tc := &trackedConn{Conn: c, layer: l}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	layer *streamLayer
+	once  sync.Once
+}
+
+// Read reports a connection ended by the store's Close as io.EOF, which raft takes as a
+// normal end instead of logging an error for every tunnel at shutdown.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		select {
+		case <-c.layer.done:
+			err = io.EOF
+		default:
+		}
+	}
+	return n, err
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.layer.mu.Lock()
+		delete(c.layer.conns, c)
+		c.layer.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// bufferedConn reads first what a bufio.Reader already took from the connection.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// advertisedAddr is the listener address raft reports as its own: the advertised
+// host:port, which may differ from the socket's (e.g. behind NAT or with 0.0.0.0 binds).
+type advertisedAddr string
+
+func (a advertisedAddr) Network() string { return "tcp" }
+func (a advertisedAddr) String() string  { return string(a) }
+
+// errCut is the error of a connection that Faults cut.
+var errCut = errors.New("connection cut by fault injection")
+
+// Faults cuts the connections between chosen members, to simulate network partitions in
+// one process. Give the same Faults to the stores of a test cluster (Options.Faults); it
+// acts on raft's tunnels and on the HTTP requests stores forward to one another
+// (writes, joins, consistent reads). Members are named by their advertised host:port.
+// A nil *Faults cuts nothing, which is what production uses.
+type Faults struct {
+	mu    sync.Mutex
+	cut   map[[2]string]bool
+	conns map[*faultConn]struct{}
+}
+
+// NewFaults returns a Faults that cuts nothing yet.
+func NewFaults() *Faults {
+	return &Faults{cut: map[[2]string]bool{}, conns: map[*faultConn]struct{}{}}
+}
+
+// Cut blocks traffic between a and b in both directions and closes their open connections.
+func (f *Faults) Cut(a, b string) {
+	f.mu.Lock()
+	f.cut[[2]string{a, b}] = true
+	f.cut[[2]string{b, a}] = true
+	var victims []*faultConn
+	for c := range f.conns {
+		if f.cut[[2]string{c.local, c.remote}] {
+			victims = append(victims, c)
+		}
+	}
+	f.mu.Unlock()
+	for _, c := range victims {
+		_ = c.Close()
+	}
+}
+
+// Isolate cuts a from each of others.
+func (f *Faults) Isolate(a string, others ...string) {
+	for _, o := range others {
+		f.Cut(a, o)
+	}
+}
+
+// Heal removes every cut. Raft reconnects by itself.
+func (f *Faults) Heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.cut)
+}
+
+// Blocked reports whether traffic from a to b is cut.
+func (f *Faults) Blocked(a, b string) bool {
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cut[[2]string{a, b}]
+}
+
+// wrap returns c, registered so that a later Cut between local and remote closes it.
+func (f *Faults) wrap(c net.Conn, local, remote string) net.Conn {
+	if f == nil {
+		return c
+	}
+	fc := &faultConn{Conn: c, f: f, local: local, remote: remote}
+	f.mu.Lock()
+	f.conns[fc] = struct{}{}
+	f.mu.Unlock()
+	return fc
+}
+
+// dialContext is a DialContext for http.Transport that honours the cuts, failing like a
+// refused dial so that metadata.Client knows the request never left.
+func (f *Faults) dialContext(self string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: defaultDialTimeout, KeepAlive: 30 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if f.Blocked(self, addr) {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: errCut}
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return f.wrap(c, self, addr), nil
+	}
+}
+
+// faultConn fails reads and writes once its pair is cut, even if they raced with Cut.
+type faultConn struct {
+	net.Conn
+	f             *Faults
+	local, remote string
+}
+
+func (c *faultConn) Read(p []byte) (int, error) {
+	if c.f.Blocked(c.local, c.remote) {
+		_ = c.Close()
+		return 0, errCut
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *faultConn) Write(p []byte) (int, error) {
+	if c.f.Blocked(c.local, c.remote) {
+		_ = c.Close()
+		return 0, errCut
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *faultConn) Close() error {
+	c.f.mu.Lock()
+	delete(c.f.conns, c)
+	c.f.mu.Unlock()
+	return c.Conn.Close()
+}
