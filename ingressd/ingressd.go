@@ -18,6 +18,7 @@ import (
 
 	"gorestate.dev/ingressd/ingress"
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
@@ -140,11 +141,19 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		return fmt.Errorf("ingressd: listen on %s ([ingress] bind-address): %w", cfg.Ingress.BindAddress, err)
 	}
 	srv := &http.Server{Handler: Handler(v, route, logger), ReadHeaderTimeout: 10 * time.Second}
+	// The ingress has no fabric listener: it registers without an address, for the cluster
+	// status and the gossip.
+	node, members, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleHTTPIngress}}, logger)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("ingressd: %w", err)
+	}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
+		members.Stop()
 	}()
-	logger.Info("ingress ready", "address", ln.Addr().String())
+	logger.Info("ingress ready", "address", ln.Addr().String(), "generation", node.Generation, "gossip", members.LocalAddr())
 	if err := srv.Serve(ln); err != http.ErrServerClosed {
 		return err
 	}

@@ -6,65 +6,45 @@ package metadatad
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/metadatad/admin"
+	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 )
 
 // Version is the Restate server version whose APIs this server implements.
 const Version = "1.7.12"
 
-// OpenStore opens the node's metadata store. Only the single-node local store exists so
-// far; "replicated" is refused until the Raft store lands.
-func OpenStore(cfg *config.Config) (*metadata.LocalStore, error) {
-	switch cfg.MetadataServer.Type {
-	case "", "local":
-	default:
-		return nil, fmt.Errorf("metadatad: [metadata-server] type = %q is not supported yet (only \"local\")", cfg.MetadataServer.Type)
+// ClusterDefaults is the cluster configuration a provision without arguments (and
+// auto-provision) writes: the node's default-num-partitions, default-replication and
+// [bifrost] default-provider.
+func ClusterDefaults(cfg *config.Config) metadata.ClusterConfig {
+	return metadata.ClusterConfig{
+		NumPartitions:        uint32(cfg.DefaultNumPartitions),
+		PartitionReplication: int(cfg.DefaultReplication),
+		LogProvider:          cfg.Bifrost.DefaultProvider,
+		LogReplication:       int(cfg.DefaultReplication),
 	}
-	s, err := metadata.OpenLocal(filepath.Join(cfg.NodeDir(), "metadata"))
-	if err != nil {
-		return nil, fmt.Errorf("metadatad: %w", err)
-	}
-	return s, nil
 }
 
-// Provision writes the initial cluster configuration (partition table and log chains) if
-// the cluster has none yet. It is a no-op on a provisioned cluster.
-func Provision(ctx context.Context, s metadata.Store, numPartitions uint32) error {
-	if numPartitions == 0 {
-		return fmt.Errorf("provision: the partition count must be positive")
-	}
-	if _, err := s.Get(ctx, metadata.KeyPartitionTable); err == nil {
+// AutoProvision provisions the cluster with the node's defaults unless it is provisioned.
+func AutoProvision(ctx context.Context, cfg *config.Config, s metadata.Store) error {
+	err := cluster.Provision(ctx, s, ClusterDefaults(cfg))
+	if errors.Is(err, cluster.ErrAlreadyProvisioned) {
 		return nil
-	} else if !errors.Is(err, metadata.ErrNotFound) {
-		return err
 	}
-	logs := metadata.Logs{Chains: map[uint32][]metadata.Segment{}}
-	for p := uint32(0); p < numPartitions; p++ {
-		logs.Chains[p] = []metadata.Segment{{BaseLSN: 1, Provider: "local", LogletID: uint64(p)}}
-	}
-	lb, _ := json.Marshal(logs)
-	if _, err := s.Put(ctx, metadata.KeyLogs, lb, 0); err != nil && !errors.Is(err, metadata.ErrVersionMismatch) {
-		return fmt.Errorf("provision logs: %w", err)
-	}
-	tb, _ := json.Marshal(metadata.PartitionTable{NumPartitions: numPartitions})
-	// The partition table goes last: its presence means "provisioned".
-	if _, err := s.Put(ctx, metadata.KeyPartitionTable, tb, 0); err != nil && !errors.Is(err, metadata.ErrVersionMismatch) {
-		return fmt.Errorf("provision partition table: %w", err)
-	}
-	return nil
+	return err
 }
 
 // AdminHandler returns Restate's admin API over the metadata store. workers reaches the
@@ -119,32 +99,124 @@ func Serve(ctx context.Context, name, addr string, h http.Handler) (net.Addr, <-
 	return ln.Addr(), errc, nil
 }
 
-// Run runs the metadata-server role (and the admin role if configured) as a daemon.
-func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
-	s, err := OpenStore(cfg)
+// Daemon is a running metadatad.
+type Daemon struct {
+	FabricAddr net.Addr
+	AdminAddr  net.Addr // nil without the admin role
+	Meta       *MetadataServer
+	Node       metadata.Node // as registered: name, generation, roles, address
+
+	members atomic.Pointer[membership.Membership]
+	done    chan struct{}
+}
+
+// Members is the node's gossip membership (nil until it joined).
+func (d *Daemon) Members() *membership.Membership { return d.members.Load() }
+
+// Done is closed once the daemon stopped (its context ended) and closed its storage.
+func (d *Daemon) Done() <-chan struct{} { return d.done }
+
+// daemonRoles are the roles a metadatad process runs (whatever else roles lists).
+var daemonRoles = []string{config.RoleMetadataServer, config.RoleAdmin}
+
+// Start starts the metadata-server role (and the admin role if configured) and returns once
+// the node serves: its metadata store is usable, it is registered and in the gossip.
+func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemon, error) {
+	ln, err := net.Listen("tcp", cfg.BindAddress)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("metadatad: listen on fabric address %s (bind-address): %w", cfg.BindAddress, err)
 	}
-	defer s.Close()
+	d := &Daemon{FabricAddr: ln.Addr(), done: make(chan struct{})}
+	if d.Meta, err = OpenMetadataServer(cfg, FabricHostPort(cfg.AdvertisedAddress, ln.Addr()), logger); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	fabric := http.NewServeMux()
+	fabric.Handle(metadata.PathPrefix, d.Meta.Handler())
+	fabric.Handle(cluster.PathPrefix, ClusterHandler(cfg, d.Meta, d.Members))
+	srv := &http.Server{Handler: fabric, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	stop := func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+		if m := d.Members(); m != nil {
+			m.Stop()
+		}
+		_ = d.Meta.Close()
+		close(d.done)
+	}
+	fail := func(err error) (*Daemon, error) { stop(); return nil, err }
+	if err := d.Meta.Start(ctx); err != nil {
+		return fail(err)
+	}
 	if cfg.AutoProvision {
-		if err := Provision(ctx, s, uint32(cfg.DefaultNumPartitions)); err != nil {
-			return err
+		if err := AutoProvision(ctx, cfg, d.Meta.Store()); err != nil {
+			return fail(err)
 		}
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metadata/", metadata.NewHTTPHandler(s))
-	fabric, _, err := Serve(ctx, "fabric", cfg.BindAddress, mux)
+	var roles []string
+	for _, r := range daemonRoles {
+		if cfg.HasRole(r) {
+			roles = append(roles, r)
+		}
+	}
+	advertised := cfg.AdvertisedAddress
+	if advertised == "" {
+		advertised = "http://" + d.FabricAddr.String() + "/"
+	}
+	if d.Node, err = metadata.RegisterNode(ctx, d.Meta.Store(), metadata.Node{Name: cfg.NodeName, Roles: roles, Address: advertised}); err != nil {
+		return fail(fmt.Errorf("metadatad: register node: %w", err))
+	}
+	members, err := membership.Start(ctx, membership.ForDaemon(cfg, d.Node, logger))
 	if err != nil {
-		return err
+		return fail(fmt.Errorf("metadatad: %w", err))
 	}
-	logger.Info("metadata server ready", "fabric", fabric.String())
+	d.members.Store(members)
+	logger.Info("metadata server ready", "fabric", d.FabricAddr.String(), "generation", d.Node.Generation, "gossip", members.LocalAddr())
 	if cfg.HasRole(config.RoleAdmin) {
-		a, _, err := Serve(ctx, "admin", cfg.Admin.BindAddress, AdminHandler(cfg, s, nil, nil, logger))
+		a, _, err := Serve(ctx, "admin", cfg.Admin.BindAddress, AdminHandler(cfg, d.Meta.Store(), nil, nil, logger))
 		if err != nil {
-			return err
+			return fail(err)
 		}
+		d.AdminAddr = a
 		logger.Info("admin API ready", "address", a.String())
 	}
-	<-ctx.Done()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return d, nil
+}
+
+// ClusterHandler serves the cluster API (status, provision, cluster configuration) of a
+// node with the metadata-server role. members may return nil while the node has not joined
+// the gossip yet.
+func ClusterHandler(cfg *config.Config, meta *MetadataServer, members func() *membership.Membership) http.Handler {
+	return cluster.NewHandler(cluster.Options{
+		Sources: cluster.Sources{
+			ClusterName: cfg.ClusterName,
+			Store:       meta.Store(),
+			Members: func() []membership.Member {
+				if m := members(); m != nil {
+					return m.Members()
+				}
+				return nil
+			},
+			Metadata: meta.Status,
+			HTTP:     &http.Client{Timeout: 2 * time.Second},
+		},
+		Defaults:        ClusterDefaults(cfg),
+		BeforeProvision: meta.Bootstrap,
+	})
+}
+
+// Run runs metadatad until ctx ends.
+func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
+	d, err := Start(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	<-d.Done()
 	return nil
 }

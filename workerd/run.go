@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
 )
@@ -44,10 +45,16 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		return err
 	}
 	w.IntrospectRoutes(mux) // Rows needs a started worker
-	if _, err := metadata.RegisterNode(ctx, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: cfg.AdvertisedAddress}); err != nil {
-		return fmt.Errorf("workerd: register node: %w", err)
+	advertised := cfg.AdvertisedAddress
+	if advertised == "" {
+		advertised = "http://" + ln.Addr().String() + "/"
 	}
-	logger.Info("worker ready", "fabric", ln.Addr().String())
+	node, members, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: advertised}, logger)
+	if err != nil {
+		return fmt.Errorf("workerd: %w", err)
+	}
+	defer members.Stop()
+	logger.Info("worker ready", "fabric", ln.Addr().String(), "generation", node.Generation, "gossip", members.LocalAddr())
 	<-ctx.Done()
 	return w.Close()
 }

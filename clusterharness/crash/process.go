@@ -70,6 +70,7 @@ func NewServer(t testing.TB, bin string) *Server {
 		"RESTATE_INGRESS__BIND_ADDRESS="+ports[0],
 		"RESTATE_ADMIN__BIND_ADDRESS="+ports[1],
 		"RESTATE_BIND_ADDRESS="+ports[2],
+		"RESTATE_GOSSIP__BIND_ADDRESS=127.0.0.1:0",
 		"RESTATE_DEFAULT_NUM_PARTITIONS=4",
 		// A race-instrumented server should die at its first race, which the test then
 		// reports, rather than go on and only print at an exit a SIGKILL never lets happen.

@@ -36,6 +36,8 @@ func TestConfig(dir string) *config.Config {
 	cfg.BindAddress = "127.0.0.1:0"
 	cfg.Admin.BindAddress = "127.0.0.1:0"
 	cfg.Ingress.BindAddress = "127.0.0.1:0"
+	cfg.Gossip.BindAddress = "127.0.0.1:0"
+	cfg.Gossip.Seeds = nil
 	cfg.DefaultNumPartitions = 4
 	return cfg
 }

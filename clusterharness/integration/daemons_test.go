@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"gorestate.dev/clusterharness/harness"
 	"gorestate.dev/ingressd"
 	"gorestate.dev/metadatad"
+	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/workerd"
 )
@@ -37,8 +39,10 @@ func TestRolesOverTheNetwork(t *testing.T) {
 	workerFabric := "127.0.0.1:" + freePort(t)
 	admin := "127.0.0.1:" + freePort(t)
 	ingress := "127.0.0.1:" + freePort(t)
+	metaGossip := "127.0.0.1:" + freePort(t)
 	load := func(name string, env ...string) *config.Config {
 		env = append(env, "RESTATE_BASE_DIR="+base, "RESTATE_NODE_NAME="+name,
+			"RESTATE_GOSSIP__SEEDS=["+metaGossip+"]",
 			"RESTATE_METADATA_CLIENT__ADDRESSES=[http://"+metaFabric+"]",
 			"RESTATE_ADMIN__BIND_ADDRESS="+admin, "RESTATE_INGRESS__BIND_ADDRESS="+ingress,
 			"RESTATE_DEFAULT_NUM_PARTITIONS=3")
@@ -48,10 +52,12 @@ func TestRolesOverTheNetwork(t *testing.T) {
 		}
 		return cfg
 	}
-	metaCfg := load("meta", "RESTATE_ROLES=[metadata-server,admin]", "RESTATE_BIND_ADDRESS="+metaFabric)
+	metaCfg := load("meta", "RESTATE_ROLES=[metadata-server,admin]", "RESTATE_BIND_ADDRESS="+metaFabric,
+		"RESTATE_GOSSIP__BIND_ADDRESS="+metaGossip)
 	workerCfg := load("worker", "RESTATE_ROLES=[worker]", "RESTATE_BIND_ADDRESS="+workerFabric,
-		"RESTATE_ADVERTISED_ADDRESS=http://"+workerFabric)
-	ingressCfg := load("ingress", "RESTATE_ROLES=[http-ingress]", "RESTATE_BIND_ADDRESS=127.0.0.1:0")
+		"RESTATE_ADVERTISED_ADDRESS=http://"+workerFabric, "RESTATE_GOSSIP__BIND_ADDRESS=127.0.0.1:0")
+	ingressCfg := load("ingress", "RESTATE_ROLES=[http-ingress]", "RESTATE_BIND_ADDRESS=127.0.0.1:0",
+		"RESTATE_GOSSIP__BIND_ADDRESS=127.0.0.1:0")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}})
@@ -87,6 +93,30 @@ func TestRolesOverTheNetwork(t *testing.T) {
 	harness.Expect(t, call(t, ingressURL+"/Counter/n/add", "2", nil), 200, "2")
 	harness.Expect(t, call(t, ingressURL+"/Counter/n/add", "3", nil), 200, "5")
 	harness.Expect(t, call(t, ingressURL+"/Counter/n/get", "", nil), 200, "5")
+
+	// The cluster status (what gorestatectl shows): every daemon registered and alive in the
+	// gossip, and the worker leading each partition.
+	harness.Eventually(t, 15*time.Second, "every daemon alive in the cluster status", func() bool {
+		resp, err := harness.Send(http.MethodGet, "http://"+metaFabric+"/cluster/v1/status", "", nil)
+		if err != nil || resp.Status != 200 {
+			return false
+		}
+		var st cluster.Status
+		if json.Unmarshal([]byte(resp.Body), &st) != nil || !st.Provisioned || len(st.Nodes) != 3 || len(st.Partitions) != 3 {
+			return false
+		}
+		for _, n := range st.Nodes {
+			if n.State != "alive" || n.Generation != 1 {
+				return false
+			}
+		}
+		for _, p := range st.Partitions {
+			if p.Leader != "worker" {
+				return false
+			}
+		}
+		return st.Metadata.Leader == "meta" && len(st.Metadata.Members) == 1
+	})
 }
 
 type testLog struct{ t *testing.T }

@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/ingressd"
 	"gorestate.dev/metadatad"
+	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd"
@@ -24,12 +27,19 @@ import (
 type Node struct {
 	// Addresses the node listens on.
 	IngressAddr, AdminAddr, FabricAddr net.Addr
+	// Meta is the node's metadata store (local or a Raft member).
+	Meta *metadatad.MetadataServer
+	// Registered is the node as the nodes configuration holds it (its generation).
+	Registered metadata.Node
 
-	cancel context.CancelFunc
-	meta   *metadata.LocalStore
-	worker *workerd.Worker
-	done   chan struct{}
+	cancel  context.CancelFunc
+	worker  *workerd.Worker
+	members atomic.Pointer[membership.Membership]
+	done    chan struct{}
 }
+
+// Members is the node's gossip membership.
+func (n *Node) Members() *membership.Membership { return n.members.Load() }
 
 // Start starts every role on one node and returns once the node serves requests.
 func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node, error) {
@@ -40,38 +50,48 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 		n.closeStorage()
 		return nil, err
 	}
+	// The fabric listener comes first: a replicated metadata store talks raft through it.
+	fabric := http.NewServeMux()
 	var err error
-	if n.meta, err = metadatad.OpenStore(cfg); err != nil {
+	if n.FabricAddr, _, err = metadatad.Serve(ctx, "fabric", cfg.BindAddress, fabric); err != nil {
 		return fail(err)
 	}
+	if n.Meta, err = metadatad.OpenMetadataServer(cfg, metadatad.FabricHostPort(cfg.AdvertisedAddress, n.FabricAddr), logger); err != nil {
+		return fail(err)
+	}
+	fabric.Handle(metadata.PathPrefix, n.Meta.Handler())
+	fabric.Handle(cluster.PathPrefix, metadatad.ClusterHandler(cfg, n.Meta, n.Members))
+	if err := n.Meta.Start(ctx); err != nil {
+		return fail(err)
+	}
+	meta := n.Meta.Store()
 	if cfg.AutoProvision {
-		if err := metadatad.Provision(ctx, n.meta, uint32(cfg.DefaultNumPartitions)); err != nil {
+		if err := metadatad.AutoProvision(ctx, cfg, meta); err != nil {
 			return fail(err)
 		}
 	}
-	n.worker = workerd.New(cfg, n.meta, logger)
-
-	fabric := http.NewServeMux()
-	fabric.Handle("/metadata/", metadata.NewHTTPHandler(n.meta))
+	n.worker = workerd.New(cfg, meta, logger)
 	n.worker.Routes(fabric)
 	// Profiles are served on the fabric port, which only cluster members should reach.
 	fabric.HandleFunc("/debug/pprof/", pprof.Index)
 	fabric.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	if n.FabricAddr, _, err = metadatad.Serve(ctx, "fabric", cfg.BindAddress, fabric); err != nil {
-		return fail(err)
-	}
 	if err := n.worker.Start(ctx); err != nil {
 		return fail(fmt.Errorf("start worker: %w", err))
 	}
 	n.worker.IntrospectRoutes(fabric)
-	if _, err := metadata.RegisterNode(ctx, n.meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}); err != nil {
+	if n.Registered, err = metadata.RegisterNode(ctx, meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}); err != nil {
 		return fail(err)
 	}
+	members, err := membership.Start(ctx, membership.ForDaemon(cfg, n.Registered, logger))
+	if err != nil {
+		return fail(err)
+	}
+	n.members.Store(members)
 	view := &ingressd.View{}
-	view.Watch(ctx, n.meta, logger)
+	view.Watch(ctx, meta, logger)
 	route := func(uint32) (rpc.Worker, error) { return n.worker, nil }
 	workers := localWorkers{view: view, worker: n.worker}
-	if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, n.meta, workers, n.worker, logger)); err != nil {
+	if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, meta, workers, n.worker, logger)); err != nil {
 		return fail(err)
 	}
 	if n.IngressAddr, _, err = metadatad.Serve(ctx, "ingress", cfg.Ingress.BindAddress, ingressd.Handler(view, route, logger)); err != nil {
@@ -93,11 +113,14 @@ func advertised(cfg *config.Config, fabric net.Addr) string {
 }
 
 func (n *Node) closeStorage() {
+	if m := n.Members(); m != nil {
+		m.Stop()
+	}
 	if n.worker != nil {
 		_ = n.worker.Close()
 	}
-	if n.meta != nil {
-		_ = n.meta.Close()
+	if n.Meta != nil {
+		_ = n.Meta.Close()
 	}
 }
 

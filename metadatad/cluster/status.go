@@ -111,9 +111,9 @@ func Gather(ctx context.Context, src Sources) (*Status, error) {
 		}
 	}
 	for _, n := range nodes {
-		ns := NodeStatus{Name: n.Name, Generation: n.Generation, Roles: n.Roles, Address: n.Address, GossipAddress: n.GossipAddress, State: "unknown"}
+		ns := NodeStatus{Name: n.Name, Generation: n.Generation, Roles: n.Roles, Address: n.Address, State: "unknown"}
 		if m, ok := gossip[n.Name]; ok {
-			ns.State, ns.Since = m.State.String(), m.Since
+			ns.State, ns.Since, ns.GossipAddress = m.State.String(), m.Since, m.GossipAddr
 			if m.Generation != n.Generation {
 				ns.GossipGeneration = m.Generation
 			}

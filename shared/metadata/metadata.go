@@ -83,8 +83,6 @@ type Node struct {
 	Roles      []string `json:"roles"`
 	// Address is the node's advertised fabric base URL, e.g. "http://10.0.0.5:5122".
 	Address string `json:"address"`
-	// GossipAddress is the host:port of the node's gossip (serf) listener, if it runs one.
-	GossipAddress string `json:"gossip_address,omitempty"`
 }
 
 // Nodes is the nodes configuration.
@@ -114,9 +112,6 @@ func RegisterNode(ctx context.Context, s Store, n Node) (Node, error) {
 			n.Roles = mergeRoles(old.Roles, n.Roles)
 			if n.Address == "" {
 				n.Address = old.Address
-			}
-			if n.GossipAddress == "" {
-				n.GossipAddress = old.GossipAddress
 			}
 		}
 		nodes.Nodes[n.Name] = n
