@@ -5,6 +5,8 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +18,8 @@ import (
 
 	"gorestate.dev/clusterharness/examples"
 	"gorestate.dev/clusterharness/node"
+	"gorestate.dev/metadatad"
+	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
 )
 
@@ -158,4 +162,36 @@ func Expect(t testing.TB, resp *Response, status int, body string) {
 	if resp.Status != status || (body != "" && resp.Body != body) {
 		t.Fatalf("got %d %q, want %d %q", resp.Status, resp.Body, status, body)
 	}
+}
+
+// StartMetadatad starts a metadatad daemon in-process and stops it when the test ends (or
+// when the returned stop is called).
+func StartMetadatad(t testing.TB, cfg *config.Config) (d *metadatad.Daemon, stop func()) {
+	t.Helper()
+	logger := hclog.New(&hclog.LoggerOptions{Name: cfg.NodeName, Level: hclog.Warn, Output: testWriter{t}})
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := metadatad.Start(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatalf("start metadatad %s: %v", cfg.NodeName, err)
+	}
+	stop = func() { cancel(); <-d.Done() }
+	t.Cleanup(stop)
+	return d, stop
+}
+
+// ClusterStatus reads the cluster status from a metadata node's fabric address.
+func ClusterStatus(fabricURL string) (*cluster.Status, error) {
+	resp, err := Send(http.MethodGet, strings.TrimRight(fabricURL, "/")+cluster.PathPrefix+"status", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status != http.StatusOK {
+		return nil, fmt.Errorf("cluster status: %d %s", resp.Status, resp.Body)
+	}
+	var st cluster.Status
+	if err := json.Unmarshal([]byte(resp.Body), &st); err != nil {
+		return nil, fmt.Errorf("decode cluster status: %w", err)
+	}
+	return &st, nil
 }

@@ -1,0 +1,201 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/ingressd"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/workerd"
+)
+
+// metadataNodeConfig is a metadatad node (metadata-server + admin) of an in-process cluster
+// whose other metadata servers and gossip seeds are given.
+func metadataNodeConfig(t *testing.T, base, name string, autoProvision bool, metaAddrs []string, seeds []string) (*config.Config, string) {
+	t.Helper()
+	fabric := "127.0.0.1:" + freePort(t)
+	env := []string{
+		"RESTATE_BASE_DIR=" + base, "RESTATE_NODE_NAME=" + name,
+		"RESTATE_ROLES=[metadata-server,admin]",
+		"RESTATE_METADATA_SERVER__TYPE=replicated",
+		"RESTATE_BIND_ADDRESS=" + fabric, "RESTATE_ADVERTISED_ADDRESS=http://" + fabric + "/",
+		"RESTATE_ADMIN__BIND_ADDRESS=127.0.0.1:" + freePort(t),
+		"RESTATE_GOSSIP__BIND_ADDRESS=127.0.0.1:" + freePort(t),
+		fmt.Sprintf("RESTATE_AUTO_PROVISION=%v", autoProvision),
+		"RESTATE_DEFAULT_NUM_PARTITIONS=3",
+	}
+	if len(metaAddrs) > 0 {
+		env = append(env, "RESTATE_METADATA_CLIENT__ADDRESSES=["+strings.Join(metaAddrs, ",")+"]")
+	}
+	if len(seeds) > 0 {
+		env = append(env, "RESTATE_GOSSIP__SEEDS=["+strings.Join(seeds, ",")+"]")
+	}
+	cfg, err := config.Load("", env)
+	if err != nil {
+		t.Fatalf("config of %s: %v", name, err)
+	}
+	return cfg, "http://" + fabric
+}
+
+// TestMigrationToReplicated: a single node with data restarts with the replicated metadata
+// store, two metadata nodes join it, and every deployment and all state are still served.
+func TestMigrationToReplicated(t *testing.T) {
+	base := t.TempDir()
+	cfg := harness.TestConfig(base)
+	fabric := "127.0.0.1:" + freePort(t) // stable: it becomes the raft address
+	cfg.BindAddress, cfg.AdvertisedAddress = fabric, "http://"+fabric+"/"
+	cfg.Gossip.BindAddress = "127.0.0.1:" + freePort(t)
+	uri := harness.StartExamples(t)
+
+	n := harness.StartSingle(t, cfg)
+	harness.Register(t, n.AdminURL, uri)
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/mig/add", "5", nil), 200, "5")
+	n.Node.Stop()
+
+	cfg.MetadataServer.Type = "replicated"
+	n = harness.StartSingle(t, cfg)
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/mig/get", "", nil), 200, "5")
+
+	seeds := []string{cfg.Gossip.BindAddress}
+	m2cfg, m2 := metadataNodeConfig(t, base, "m2", false, []string{"http://" + fabric}, seeds)
+	m3cfg, m3 := metadataNodeConfig(t, base, "m3", false, []string{"http://" + fabric, m2}, seeds)
+	d2, _ := harness.StartMetadatad(t, m2cfg)
+	harness.StartMetadatad(t, m3cfg)
+
+	harness.Eventually(t, 20*time.Second, "three metadata members, every node alive", func() bool {
+		st, err := harness.ClusterStatus(m3)
+		if err != nil || len(st.Metadata.Members) != 3 || st.Metadata.Leader != "node-1" || len(st.Nodes) != 3 {
+			return false
+		}
+		for _, nd := range st.Nodes {
+			if nd.State != "alive" {
+				return false
+			}
+		}
+		return true
+	})
+	// m2 serves the migrated schema from its own replica of the store.
+	adminM2 := "http://" + d2.AdminAddr.String()
+	if r := get(t, adminM2+"/deployments"); r.Status != 200 || !strings.Contains(r.Body, uri) {
+		t.Fatalf("deployments on m2: %d %s", r.Status, r.Body)
+	}
+	// A write through m2's admin API goes to the leader; the ingress on node-1 sees it.
+	r, err := harness.Send(http.MethodPatch, adminM2+"/services/Greeter", `{"public":false}`, map[string]string{"content-type": "application/json"})
+	if err != nil || r.Status != 200 {
+		t.Fatalf("PATCH through m2: %v %+v", err, r)
+	}
+	harness.Eventually(t, 10*time.Second, "node-1's ingress to see the change made through m2", func() bool {
+		return call(t, n.IngressURL+"/Greeter/greet", `"x"`, nil).Status == 400
+	})
+	harness.Expect(t, call(t, n.IngressURL+"/Counter/mig/add", "1", nil), 200, "6")
+	if _, err := harness.ClusterStatus(m2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetadataLeaderLoss: three metadatad nodes, a worker and an ingress; the Raft leader
+// stops, and admin and ingress requests keep being served by the survivors.
+func TestMetadataLeaderLoss(t *testing.T) {
+	base := t.TempDir()
+	m1cfg, m1 := metadataNodeConfig(t, base, "m1", true, nil, nil)
+	seeds := []string{m1cfg.Gossip.BindAddress}
+	m2cfg, m2 := metadataNodeConfig(t, base, "m2", false, []string{m1}, seeds)
+	m3cfg, m3 := metadataNodeConfig(t, base, "m3", false, []string{m1, m2}, seeds)
+	metas := []string{m1, m2, m3}
+	cfgs := map[string]*config.Config{"m1": m1cfg, "m2": m2cfg, "m3": m3cfg}
+	stops := map[string]func(){}
+	admins := map[string]string{}
+	for _, c := range []*config.Config{m1cfg, m2cfg, m3cfg} {
+		d, stop := harness.StartMetadatad(t, c)
+		stops[c.NodeName], admins[c.NodeName] = stop, "http://"+d.AdminAddr.String()
+	}
+
+	// A worker and an ingress that know all three metadata servers.
+	workerFabric, ingress := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
+	load := func(name string, env ...string) *config.Config {
+		env = append(env, "RESTATE_BASE_DIR="+base, "RESTATE_NODE_NAME="+name,
+			"RESTATE_METADATA_CLIENT__ADDRESSES=["+strings.Join(metas, ",")+"]",
+			"RESTATE_GOSSIP__BIND_ADDRESS=127.0.0.1:0", "RESTATE_GOSSIP__SEEDS=["+strings.Join(seeds, ",")+"]")
+		c, err := config.Load("", env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}})
+	done := make(chan error, 2)
+	go func() {
+		done <- workerd.Run(ctx, load("w1", "RESTATE_ROLES=[worker]", "RESTATE_BIND_ADDRESS="+workerFabric, "RESTATE_ADVERTISED_ADDRESS=http://"+workerFabric), logger)
+	}()
+	go func() {
+		done <- ingressd.Run(ctx, load("i1", "RESTATE_ROLES=[http-ingress]", "RESTATE_BIND_ADDRESS=127.0.0.1:0", "RESTATE_INGRESS__BIND_ADDRESS="+ingress), logger)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		for range 2 {
+			<-done
+		}
+	})
+
+	uri := harness.StartExamples(t)
+	var leader string
+	harness.Eventually(t, 20*time.Second, "a healthy cluster of five nodes", func() bool {
+		st, err := harness.ClusterStatus(m2)
+		if err != nil || len(st.Metadata.Members) != 3 || len(st.Nodes) != 5 {
+			return false
+		}
+		for _, nd := range st.Nodes {
+			if nd.State != "alive" {
+				return false
+			}
+		}
+		leader = st.Metadata.Leader
+		return leader != ""
+	})
+	harness.Register(t, admins[leader], uri)
+	ingressURL := "http://" + ingress
+	harness.Eventually(t, 15*time.Second, "the ingress to serve", func() bool {
+		resp, err := harness.Send(http.MethodPost, ingressURL+"/Counter/ll/add", "1", nil)
+		return err == nil && resp.Status == 200 && resp.Body == "1"
+	})
+
+	stops[leader]()
+	var survivor string
+	for name := range cfgs {
+		if name != leader {
+			survivor = name
+			break
+		}
+	}
+	survivorFabric := map[string]string{"m1": m1, "m2": m2, "m3": m3}[survivor]
+	var newLeader string
+	harness.Eventually(t, 20*time.Second, "a new metadata leader, the old one shown as gone", func() bool {
+		st, err := harness.ClusterStatus(survivorFabric)
+		if err != nil || st.Metadata.Leader == "" || st.Metadata.Leader == leader {
+			return false
+		}
+		for _, nd := range st.Nodes {
+			if nd.Name == leader && (nd.State == "left" || nd.State == "failed") {
+				newLeader = st.Metadata.Leader
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("metadata leader %s stopped; %s leads now", leader, newLeader)
+	// Writes through a surviving admin API (re-registering, forced) still commit.
+	status, body := harness.Do(t, http.MethodPost, admins[survivor]+"/deployments", `{"uri":"`+uri+`","force":true}`, map[string]string{"content-type": "application/json"})
+	if status != 200 && status != 201 {
+		t.Fatalf("register through %s after the leader stopped: %d %s", survivor, status, body)
+	}
+	harness.Expect(t, call(t, ingressURL+"/Counter/ll/add", "1", nil), 200, "2")
+	harness.Expect(t, call(t, ingressURL+"/Greeter/greet", `"after"`, nil), 200, `"Hello after!"`)
+}
