@@ -128,13 +128,18 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	v := &View{}
 	v.Watch(ctx, meta, logger)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
+	var sender atomic.Pointer[string] // this life, once registered
 	route := func(partition uint32) (rpc.Worker, error) {
 		ws := v.workers.Load()
 		if ws == nil || len(*ws) == 0 {
 			return nil, rpc.ErrNotLeader
 		}
 		// One worker leads every partition until the cluster controller assigns leaders.
-		return &rpc.HTTPInvoker{BaseURL: (*ws)[0], Client: client}, nil
+		inv := &rpc.HTTPInvoker{BaseURL: (*ws)[0], Client: client}
+		if s := sender.Load(); s != nil {
+			inv.Sender = *s
+		}
+		return inv, nil
 	}
 	ln, err := net.Listen("tcp", cfg.Ingress.BindAddress)
 	if err != nil {
@@ -148,6 +153,8 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		ln.Close()
 		return fmt.Errorf("ingressd: %w", err)
 	}
+	life := membership.Sender{Name: node.Name, Generation: node.Generation}.String()
+	sender.Store(&life)
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()

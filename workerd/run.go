@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -38,7 +39,17 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	}
 	mux := http.NewServeMux()
 	w.Routes(mux)
-	srv := &http.Server{Handler: mux}
+	// Requests from a superseded life of a node (it restarted since) are refused once the
+	// gossip is up; until then there is no view to check them against.
+	var members atomic.Pointer[membership.Membership]
+	fenced := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if m := members.Load(); m != nil {
+			membership.RejectStale(m, mux).ServeHTTP(rw, r)
+			return
+		}
+		mux.ServeHTTP(rw, r)
+	})
+	srv := &http.Server{Handler: fenced}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	if err := w.Start(ctx); err != nil {
@@ -49,12 +60,13 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	if advertised == "" {
 		advertised = "http://" + ln.Addr().String() + "/"
 	}
-	node, members, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: advertised}, logger)
+	node, m, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: advertised}, logger)
 	if err != nil {
 		return fmt.Errorf("workerd: %w", err)
 	}
-	defer members.Stop()
-	logger.Info("worker ready", "fabric", ln.Addr().String(), "generation", node.Generation, "gossip", members.LocalAddr())
+	defer m.Stop()
+	members.Store(m)
+	logger.Info("worker ready", "fabric", ln.Addr().String(), "generation", node.Generation, "gossip", m.LocalAddr())
 	<-ctx.Done()
 	return w.Close()
 }

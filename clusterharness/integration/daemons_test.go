@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"gorestate.dev/metadatad"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd"
 )
 
@@ -116,6 +118,30 @@ func TestRolesOverTheNetwork(t *testing.T) {
 			}
 		}
 		return st.Metadata.Leader == "meta" && len(st.Metadata.Members) == 1
+	})
+
+	// The ingress restarts (a second life, generation 2, registers and joins the gossip):
+	// requests stamped by its first life are refused by the worker from then on.
+	secondCfg := load("ingress", "RESTATE_ROLES=[http-ingress]", "RESTATE_BIND_ADDRESS=127.0.0.1:0",
+		"RESTATE_GOSSIP__BIND_ADDRESS=127.0.0.1:0")
+	secondCfg.Ingress.BindAddress = "127.0.0.1:0" // the first life still holds its port
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	var secondErr error
+	secondDone := make(chan struct{})
+	go func() {
+		defer close(secondDone)
+		secondErr = ingressd.Run(ctx2, secondCfg, logger)
+	}()
+	defer func() { cancel2(); <-secondDone }()
+	harness.Eventually(t, 15*time.Second, "the worker to refuse the first life of the ingress", func() bool {
+		select {
+		case <-secondDone:
+			t.Fatalf("second life of the ingress stopped: %v", secondErr)
+		default:
+		}
+		resp, err := harness.Send(http.MethodPost, "http://"+workerFabric+rpc.InvokePath, `{}`,
+			map[string]string{rpc.SenderHeader: "ingress@1", "content-type": "application/json"})
+		return err == nil && resp.Status == http.StatusConflict && strings.Contains(resp.Body, "stale sender ingress@1: node ingress is at generation 2")
 	})
 }
 

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"gorestate.dev/shared/rpc"
 )
 
 // SenderHeader names the node life that sent a node-to-node request: "<name>@<generation>".
-const SenderHeader = "X-Gorestate-Sender"
+const SenderHeader = rpc.SenderHeader
 
 // ErrMalformedSender is wrapped by ParseSender's errors.
 var ErrMalformedSender = errors.New("malformed sender")

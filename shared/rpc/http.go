@@ -33,7 +33,7 @@ type Worker interface {
 }
 
 // sentinels travel as the errorHeader value.
-var sentinels = map[string]error{"not-leader": ErrNotLeader, "not-found": ErrNotFound, "not-completed": ErrNotCompleted}
+var sentinels = map[string]error{"not-leader": ErrNotLeader, "not-found": ErrNotFound, "not-completed": ErrNotCompleted, "invalid": ErrInvalidRequest}
 
 // serveJSON adapts one RPC method to HTTP with JSON bodies.
 func serveJSON[Req, Resp any](call func(context.Context, *Req) (Resp, error)) http.Handler {
@@ -47,6 +47,13 @@ func serveJSON[Req, Resp any](call func(context.Context, *Req) (Resp, error)) ht
 			w.Header().Set(errorHeader, "bad-request")
 			http.Error(w, "decode request: "+err.Error(), http.StatusBadRequest)
 			return
+		}
+		if v, ok := any(req).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				w.Header().Set(errorHeader, "invalid")
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
 		}
 		resp, err := call(r.Context(), req)
 		if err != nil {
@@ -83,7 +90,13 @@ func Routes(mux *http.ServeMux, w Worker) {
 type HTTPInvoker struct {
 	BaseURL string // fabric base URL of the worker, e.g. "http://10.0.0.5:5122"
 	Client  *http.Client
+	// Sender, if set, identifies the calling node's life ("name@generation") in the
+	// X-Gorestate-Sender header, so that a worker can refuse requests of a superseded life.
+	Sender string
 }
+
+// SenderHeader carries HTTPInvoker.Sender (see shared/membership, which checks it).
+const SenderHeader = "X-Gorestate-Sender"
 
 // Invoke implements Invoker.
 func (c *HTTPInvoker) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error) {
@@ -118,6 +131,9 @@ func (c *HTTPInvoker) call(ctx context.Context, path string, req, out any) error
 		return err
 	}
 	hr.Header.Set("content-type", "application/json")
+	if c.Sender != "" {
+		hr.Header.Set(SenderHeader, c.Sender)
+	}
 	resp, err := c.Client.Do(hr)
 	if err != nil {
 		return fmt.Errorf("%s on %s: %w", path, c.BaseURL, err)
@@ -126,6 +142,10 @@ func (c *HTTPInvoker) call(ctx context.Context, path string, req, out any) error
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		if s, ok := sentinels[resp.Header.Get(errorHeader)]; ok {
+			if s == ErrInvalidRequest {
+				reason := strings.TrimPrefix(strings.TrimSpace(string(msg)), ErrInvalidRequest.Error()+": ")
+				return fmt.Errorf("%s on %s: %w: %s", path, c.BaseURL, ErrInvalidRequest, reason)
+			}
 			return s
 		}
 		return fmt.Errorf("%s on %s: %s: %s", path, c.BaseURL, resp.Status, strings.TrimSpace(string(msg)))

@@ -1,0 +1,79 @@
+package rpc
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"gorestate.dev/shared/ids"
+)
+
+// TestWorkerRefusesMalformedRequests: requests that could never be applied are answered 400
+// before the worker sees them, so nothing malformed can reach a partition log.
+func TestWorkerRefusesMalformedRequests(t *testing.T) {
+	t.Parallel()
+	id := ids.NewInvocationID(ids.PartitionKeyOf("k")).Bytes()
+	tests := []struct {
+		name, path, body string
+		ok               bool
+	}{
+		{"invoke without id", InvokePath, `{}`, false},
+		{"invoke without target", InvokePath, `{"invocation_id":"` + b64(id) + `"}`, false},
+		{"invoke", InvokePath, `{"invocation_id":"` + b64(id) + `","target":{"service":"S","handler":"h"}}`, true},
+		{"attach with short id", AttachPath, `{"invocation_id":"AAAA"}`, false},
+		{"signal without id", SignalPath, `{"signal_id":17}`, false},
+		{"manage with unknown op", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"explode"}`, false},
+		{"manage", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"kill"}`, true},
+	}
+	w := &countingWorker{}
+	mux := http.NewServeMux()
+	Routes(mux, w)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := w.calls.Load()
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, tt.path, strings.NewReader(tt.body)))
+			reached := w.calls.Load() > before
+			if tt.ok != reached || (!tt.ok && (rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "invalid request"))) {
+				t.Errorf("%s %s: %d %q, worker reached: %v", tt.path, tt.body, rec.Code, rec.Body.String(), reached)
+			}
+		})
+	}
+	// The client side turns the answer back into ErrInvalidRequest with the reason.
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	_, err := (&HTTPInvoker{BaseURL: srv.URL, Client: srv.Client()}).Invoke(t.Context(), &InvokeRequest{})
+	if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), "invocation id") {
+		t.Errorf("client error %v, want ErrInvalidRequest naming the invocation id", err)
+	}
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// countingWorker counts the requests that reach it.
+type countingWorker struct{ calls atomic.Int32 }
+
+func (w *countingWorker) Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error) {
+	w.calls.Add(1)
+	return &InvokeResponse{}, nil
+}
+
+func (w *countingWorker) Attach(context.Context, *AttachRequest) (*InvokeResponse, error) {
+	w.calls.Add(1)
+	return &InvokeResponse{}, nil
+}
+
+func (w *countingWorker) Signal(context.Context, *SignalRequest) error {
+	w.calls.Add(1)
+	return nil
+}
+
+func (w *countingWorker) Manage(context.Context, *ManageRequest) (ManageOutcome, error) {
+	w.calls.Add(1)
+	return ManageDone, nil
+}
