@@ -165,13 +165,11 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemo
 	if advertised == "" {
 		advertised = "http://" + d.FabricAddr.String() + "/"
 	}
-	if d.Node, err = metadata.RegisterNode(ctx, d.Meta.Store(), metadata.Node{Name: cfg.NodeName, Roles: roles, Address: advertised}); err != nil {
-		return fail(fmt.Errorf("metadatad: register node: %w", err))
-	}
-	members, err := membership.Start(ctx, membership.ForDaemon(cfg, d.Node, logger))
+	node, members, err := membership.RegisterAndJoin(ctx, cfg, d.Meta.Store(), metadata.Node{Name: cfg.NodeName, Roles: roles, Address: advertised}, logger)
 	if err != nil {
 		return fail(fmt.Errorf("metadatad: %w", err))
 	}
+	d.Node = node
 	d.members.Store(members)
 	logger.Info("metadata server ready", "fabric", d.FabricAddr.String(), "generation", d.Node.Generation, "gossip", members.LocalAddr())
 	if cfg.HasRole(config.RoleAdmin) {
@@ -181,6 +179,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemo
 		}
 		d.AdminAddr = a
 		logger.Info("admin API ready", "address", a.String())
+		go cluster.WatchMembership(ctx, members, logger.Named("controller"))
 	}
 	go func() {
 		<-ctx.Done()

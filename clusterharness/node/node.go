@@ -79,13 +79,11 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 		return fail(fmt.Errorf("start worker: %w", err))
 	}
 	n.worker.IntrospectRoutes(fabric)
-	if n.Registered, err = metadata.RegisterNode(ctx, meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}); err != nil {
-		return fail(err)
-	}
-	members, err := membership.Start(ctx, membership.ForDaemon(cfg, n.Registered, logger))
+	registered, members, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}, logger)
 	if err != nil {
 		return fail(err)
 	}
+	n.Registered = registered
 	n.members.Store(members)
 	view := &ingressd.View{}
 	view.Watch(ctx, meta, logger)

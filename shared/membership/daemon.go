@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -43,6 +44,7 @@ func RegisterAndJoin(ctx context.Context, cfg *config.Config, store metadata.Sto
 	if err != nil {
 		return n, nil, err
 	}
+	go FollowNodesConfig(ctx, store, m)
 	return n, m, nil
 }
 
@@ -50,4 +52,21 @@ func RegisterAndJoin(ctx context.Context, cfg *config.Config, store metadata.Sto
 func (m *Membership) Stop() {
 	_ = m.Leave(2 * time.Second)
 	_ = m.Close()
+}
+
+// FollowNodesConfig feeds every generation of the metadata store's nodes configuration (the
+// source of truth for node identity) into m until ctx ends, so that a restarted node's
+// previous life is fenced even before the gossip about its new life arrives.
+func FollowNodesConfig(ctx context.Context, store metadata.Store, m *Membership) {
+	w := metadata.Watcher{OnError: func(err error) { m.logger.Debug("watch nodes configuration", "error", err) }}
+	_ = w.Watch(ctx, store, metadata.KeyNodes, func(v metadata.Versioned) {
+		var nodes metadata.Nodes
+		if err := json.Unmarshal(v.Value, &nodes); err != nil {
+			m.logger.Warn("undecodable nodes configuration", "version", v.Version, "error", err)
+			return
+		}
+		for _, n := range nodes.Nodes {
+			m.ObserveGeneration(n.Name, n.Generation)
+		}
+	})
 }
