@@ -1,18 +1,16 @@
 package raftstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
-	"time"
 
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/metadata/storetest"
 )
 
-// The conformance cases of shared/metadata/store_suite_test.go (unexported there, so
-// copied), run on one 3-member cluster through the leader, a follower, and the HTTP API of
+// The conformance suite of metadata.Store (shared/metadata/storetest), run on one 3-member
+// cluster through the leader, a follower, and the HTTP API of
 // a follower. Each target uses its own keys.
 func TestConformanceThreeMembers(t *testing.T) {
 	c := newCluster(t, 3, nil)
@@ -29,9 +27,9 @@ func TestConformanceThreeMembers(t *testing.T) {
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
-			t.Run("CompareAndSet", func(t *testing.T) { testCompareAndSet(t, tg.store, tg.name+"/cas") })
-			t.Run("ConcurrentWritersOneWins", func(t *testing.T) { testConcurrentOneWins(t, tg.store, tg.name+"/contended") })
-			t.Run("WaitNewer", func(t *testing.T) { testWaitNewer(t, tg.store, tg.name+"/w") })
+			t.Run("CompareAndSet", func(t *testing.T) { storetest.CompareAndSet(t, tg.store, tg.name+"/cas") })
+			t.Run("ConcurrentWritersOneWins", func(t *testing.T) { storetest.ConcurrentWritersOneWins(t, tg.store, tg.name+"/contended") })
+			t.Run("WaitNewer", func(t *testing.T) { storetest.WaitNewer(t, tg.store, tg.name+"/w") })
 		})
 	}
 
@@ -73,146 +71,4 @@ func TestConformanceThreeMembers(t *testing.T) {
 			}
 		}
 	})
-}
-
-func testCompareAndSet(t *testing.T, s metadata.Store, key string) {
-	ctx := testCtx(t)
-	if _, err := s.Get(ctx, key); !errors.Is(err, metadata.ErrNotFound) {
-		t.Fatalf("Get of absent key: %v, want ErrNotFound", err)
-	}
-	steps := []struct {
-		value       string
-		expected    uint64
-		wantVersion uint64
-		wantErr     error
-	}{
-		{"a", 1, 0, metadata.ErrVersionMismatch}, // the key does not exist yet
-		{"a", 0, 1, nil},
-		{"b", 0, 0, metadata.ErrVersionMismatch},
-		{"b", 1, 2, nil},
-		{"c", 1, 0, metadata.ErrVersionMismatch},
-		{"c", 5, 0, metadata.ErrVersionMismatch},
-		{"", 2, 3, nil}, // an empty value is a value
-	}
-	want := metadata.Versioned{}
-	for i, st := range steps {
-		got, err := s.Put(ctx, key, []byte(st.value), st.expected)
-		if !errors.Is(err, st.wantErr) || got != st.wantVersion || (st.wantErr == nil) != (err == nil) {
-			t.Fatalf("step %d: Put(%q, expected %d) = %d, %v; want %d, %v", i, st.value, st.expected, got, err, st.wantVersion, st.wantErr)
-		}
-		if err == nil {
-			want = metadata.Versioned{Version: got, Value: []byte(st.value)}
-		}
-		v, err := s.Get(ctx, key)
-		if want.Version == 0 {
-			if !errors.Is(err, metadata.ErrNotFound) {
-				t.Fatalf("step %d: Get = %d, %v; want ErrNotFound", i, v.Version, err)
-			}
-			continue
-		}
-		if err != nil || v.Version != want.Version || string(v.Value) != string(want.Value) {
-			t.Fatalf("step %d: Get = %d %q, %v; want %d %q", i, v.Version, v.Value, err, want.Version, want.Value)
-		}
-	}
-	if _, err := s.Get(ctx, key+"-other"); !errors.Is(err, metadata.ErrNotFound) {
-		t.Errorf("Get of another key: %v, want ErrNotFound", err)
-	}
-}
-
-func testConcurrentOneWins(t *testing.T, s metadata.Store, key string) {
-	ctx := testCtx(t)
-	const writers = 8
-	for round, expected := range []uint64{0, 1} {
-		var (
-			wg      sync.WaitGroup
-			mu      sync.Mutex
-			winners []string
-			errs    []error
-		)
-		start := make(chan struct{})
-		for i := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				val := fmt.Sprintf("round %d writer %d", round, i)
-				_, err := s.Put(ctx, key, []byte(val), expected)
-				mu.Lock()
-				defer mu.Unlock()
-				if err == nil {
-					winners = append(winners, val)
-				} else if !errors.Is(err, metadata.ErrVersionMismatch) {
-					errs = append(errs, err)
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if len(errs) > 0 {
-			t.Fatalf("round %d: unexpected errors: %v", round, errs)
-		}
-		if len(winners) != 1 {
-			t.Fatalf("round %d: %d writers won, want exactly 1: %q", round, len(winners), winners)
-		}
-		v, err := s.Get(ctx, key)
-		if err != nil || v.Version != expected+1 || string(v.Value) != winners[0] {
-			t.Fatalf("round %d: Get = %d %q, %v; want %d %q", round, v.Version, v.Value, err, expected+1, winners[0])
-		}
-	}
-}
-
-func testWaitNewer(t *testing.T, s metadata.Store, key string) {
-	ctx := testCtx(t)
-
-	// A waiter on an absent key is woken by the first Put.
-	got := make(chan metadata.Versioned, 1)
-	errc := make(chan error, 1)
-	go func() {
-		v, err := s.WaitNewer(ctx, key, 0)
-		errc <- err
-		got <- v
-	}()
-	if _, err := s.Put(ctx, key, []byte("one"), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("WaitNewer: %v", err)
-	}
-	if v := <-got; v.Version != 1 || string(v.Value) != "one" {
-		t.Fatalf("WaitNewer = %d %q, want 1 \"one\"", v.Version, v.Value)
-	}
-
-	// An already newer version is returned at once.
-	v, err := s.WaitNewer(ctx, key, 0)
-	if err != nil || v.Version != 1 {
-		t.Fatalf("WaitNewer(0) after a write = %d, %v", v.Version, err)
-	}
-
-	// Several waiters on the current version are all woken by one Put.
-	const waiters = 4
-	results := make(chan metadata.Versioned, waiters)
-	for range waiters {
-		go func() {
-			v, err := s.WaitNewer(ctx, key, 1)
-			if err != nil {
-				t.Errorf("WaitNewer(1): %v", err)
-			}
-			results <- v
-		}()
-	}
-	if _, err := s.Put(ctx, key, []byte("two"), 1); err != nil {
-		t.Fatal(err)
-	}
-	for range waiters {
-		if v := <-results; v.Version != 2 || string(v.Value) != "two" {
-			t.Errorf("woken waiter got %d %q, want 2 \"two\"", v.Version, v.Value)
-		}
-	}
-
-	// Nothing newer: the waiter ends with its context.
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.WaitNewer(short, key, 2); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("WaitNewer with nothing newer: %v, want DeadlineExceeded", err)
-	}
 }
