@@ -7,6 +7,8 @@
 //	gorestatectl [-s ADDRESSES] provision [--num-partitions N] [--replication N] [--log-provider P] [--yes]
 //	gorestatectl [-s ADDRESSES] [--json] config get
 //	gorestatectl [-s ADDRESSES] config set [--replication N] [--partition-replication N] [--log-replication N] [--log-provider P] [--nodeset-size N] [--yes]
+//	gorestatectl [-s ADDRESSES] [--json] metadata list-servers
+//	gorestatectl [-s ADDRESSES] metadata remove-server NAME [--yes]
 //
 // ADDRESSES is a comma-separated list of fabric URLs (env GORESTATECTL_ADDRESS, default
 // http://localhost:5122/); the first that answers is used.
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -42,6 +45,10 @@ commands:
   provision [flags]      write the initial cluster configuration (once per cluster)
   config get             the cluster configuration
   config set [flags]     change replication or the log provider
+  metadata list-servers  the members of the replicated metadata store and its leader
+  metadata remove-server NAME [--yes]
+                         remove a member from the replicated metadata store (a node that is
+                         gone for good; a running node that restarts rejoins)
 
 global flags:
   -s, --address LIST     fabric URLs of metadata nodes, comma-separated (env GORESTATECTL_ADDRESS,
@@ -98,6 +105,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = c.configGet(rest[2:])
 	case cmd == "config set":
 		err = c.configSet(rest[2:], stderr)
+	case cmd == "metadata list-servers":
+		err = c.metadataServers(rest[2:])
+	case cmd == "metadata remove-server":
+		err = c.removeServer(rest[2:], stderr)
 	default:
 		fmt.Fprintf(stderr, "gorestatectl: unknown command %q\n\n%s", strings.Join(rest, " "), usage)
 		return 2
@@ -121,7 +132,8 @@ type apiError struct {
 func (e *apiError) Error() string { return e.message }
 
 // call sends one request to the first node that answers; an API error (the node answered)
-// is final, a transport error moves on to the next address.
+// is final, a transport error moves on to the next address. A path without a leading slash
+// is relative to the cluster API.
 func (c *cli) call(method, path string, body, out any) error {
 	var payload []byte
 	if body != nil {
@@ -132,7 +144,10 @@ func (c *cli) call(method, path string, body, out any) error {
 	}
 	var errs []error
 	for _, a := range c.addrs {
-		req, err := http.NewRequest(method, a+cluster.PathPrefix+path, bytes.NewReader(payload))
+		if !strings.HasPrefix(path, "/") {
+			path = cluster.PathPrefix + path
+		}
+		req, err := http.NewRequest(method, a+path, bytes.NewReader(payload))
 		if err != nil {
 			return fmt.Errorf("bad address %q: %w", a, err)
 		}
@@ -346,6 +361,80 @@ func (c *cli) configSet(args []string, stderr io.Writer) error {
 	}
 	fmt.Fprintln(c.stdout, "✅ Configuration updated")
 	return nil
+}
+
+// raftStatus is the part of a metadata member's /metadata/cluster/status answer shown here.
+type raftStatus struct {
+	Node       string `json:"node"`
+	State      string `json:"state"`
+	Term       uint64 `json:"term"`
+	LeaderName string `json:"leader_name"`
+	Members    []struct {
+		Name     string `json:"name"`
+		Address  string `json:"address"`
+		Suffrage string `json:"suffrage"`
+		Leader   bool   `json:"leader"`
+	} `json:"members"`
+}
+
+func (c *cli) metadataServers(args []string) error {
+	if err := noArgs("metadata list-servers", args); err != nil {
+		return err
+	}
+	var st raftStatus
+	if err := c.call(http.MethodGet, "/metadata/cluster/status", nil, &st); err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(st)
+	}
+	fmt.Fprintf(c.stdout, "Metadata servers (as %s sees them: %s, term %d, leader %s)\n", st.Node, st.State, st.Term, dash(st.LeaderName))
+	tw := table(c.stdout)
+	fmt.Fprintln(tw, " NAME\tADDRESS\tSUFFRAGE\tLEADER")
+	for _, m := range st.Members {
+		leader := ""
+		if m.Leader {
+			leader = "yes"
+		}
+		fmt.Fprintf(tw, " %s\t%s\t%s\t%s\n", m.Name, m.Address, m.Suffrage, dash(leader))
+	}
+	return tw.Flush()
+}
+
+func (c *cli) removeServer(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("metadata remove-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	fs.BoolVar(yes, "y", false, "short for --yes")
+	if err := fs.Parse(flagsFirst(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("metadata remove-server: want exactly one node name")
+	}
+	name := fs.Arg(0)
+	if !c.confirm("Remove "+name+" from the metadata store's members?", *yes) {
+		return errors.New("not removed: not confirmed")
+	}
+	if err := c.call(http.MethodDelete, "/metadata/cluster/members/"+url.PathEscape(name), nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "✅ %s is no longer a member of the metadata store\n", name)
+	return nil
+}
+
+// flagsFirst moves flags before positional arguments, so that "remove-server NAME --yes"
+// parses like "remove-server --yes NAME" (the flag package stops at the first argument).
+func flagsFirst(args []string) []string {
+	var flags, rest []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return append(flags, rest...)
 }
 
 // --- rendering ---

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"gorestate.dev/metadatad/raftstore"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -147,5 +149,36 @@ func TestCLIAgainstTheClusterAPI(t *testing.T) {
 	}
 	if code, _, errOut := ctl(t, "", "-s", "http://127.0.0.1:1", "status"); code != 1 || !strings.Contains(errOut, "no node answered") {
 		t.Fatalf("no node: %d %s", code, errOut)
+	}
+}
+
+func TestCLIMetadataServers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := raftstore.Open(raftstore.Options{Dir: t.TempDir(), NodeName: "m1", Address: ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s.Handler()}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close(); _ = s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String()
+	code, out, errOut := ctl(t, "", "-s", addr, "metadata", "list-servers")
+	if code != 0 || !strings.Contains(out, "leader m1") || !strings.Contains(out, " m1    "+ln.Addr().String()+"  voter     yes") {
+		t.Fatalf("list-servers: %d\n%s%s", code, out, errOut)
+	}
+	// Removing a node that is not a member is a no-op, and says so as a success.
+	if code, out, errOut := ctl(t, "", "-s", addr, "metadata", "remove-server", "gone", "--yes"); code != 0 || !strings.Contains(out, "gone is no longer a member") {
+		t.Fatalf("remove-server: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := ctl(t, "", "-s", addr, "metadata", "remove-server"); code != 1 || !strings.Contains(errOut, "want exactly one node name") {
+		t.Fatalf("remove-server without a name: %d %s", code, errOut)
 	}
 }
