@@ -54,6 +54,10 @@ type Status struct {
 type joinRequest struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
+	// Fresh says the joining node has no raft state. If the configuration already lists
+	// its name, that entry belongs to a previous life whose log and vote are gone (a wiped
+	// disk): it is removed and added anew rather than trusted as an up-to-date voter.
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // Bootstrap makes this fresh member a cluster of one and waits until it leads. It fails
@@ -66,13 +70,16 @@ func (s *Store) Bootstrap(ctx context.Context) error {
 	return s.WaitReady(ctx)
 }
 
-// WaitReady waits until this member knows a leader and has applied what it knows to be
-// committed. Raft offers no notification for this, so it polls (rarely used: startup).
+// WaitReady waits until this member knows a leader and has applied everything that was
+// committed when it asked. A leader knows it only once its own log is applied (raft sets
+// the leader at the election, before replaying), so the leader waits for a barrier; a
+// follower asks the leader for a linearizable read, which makes the leader apply
+// everything, then waits until its own FSM reached the leader's commit index.
 func (s *Store) WaitReady(ctx context.Context) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if leader, _ := s.raft.LeaderWithID(); leader != "" && s.raft.AppliedIndex() >= s.raft.CommitIndex() {
+		if s.caughtUp(ctx) {
 			return nil
 		}
 		select {
@@ -83,6 +90,57 @@ func (s *Store) WaitReady(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// caughtUp makes one attempt of WaitReady's check.
+func (s *Store) caughtUp(ctx context.Context) bool {
+	leader, id := s.raft.LeaderWithID()
+	switch {
+	case id == "":
+		return false
+	case id == s.id:
+		return s.wait(ctx, s.raft.Barrier(applyTimeout(ctx))) == nil
+	}
+	if _, err := s.forwardConsistentGet(ctx, leader, readyProbeKey); err != nil {
+		return false
+	}
+	st, err := s.leaderStatus(ctx, leader)
+	if err != nil {
+		return false
+	}
+	for s.raft.AppliedIndex() < st.CommitIndex {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.done:
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// readyProbeKey is read (and never written) to make the leader apply its whole log.
+const readyProbeKey = "_gorestate_ready_probe"
+
+// leaderStatus asks the leader for its status (its commit index).
+func (s *Store) leaderStatus(ctx context.Context, leader raft.ServerAddress) (Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+string(leader)+ClusterPath+"status", nil)
+	if err != nil {
+		return Status{}, err
+	}
+	res, err := s.fwd.Do(req)
+	if err != nil {
+		return Status{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return Status{}, fmt.Errorf("leader %s status: %s", leader, res.Status)
+	}
+	var st Status
+	return st, json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&st)
 }
 
 // Leader returns the name and address of the leader this member knows, or empty strings.
@@ -132,13 +190,18 @@ func (s *Store) Status() Status {
 // member is already a voter at that address. Any member may be asked: it forwards to the
 // leader.
 func (s *Store) AddVoter(ctx context.Context, name, addr string) error {
+	return s.addVoter(ctx, joinRequest{Name: name, Address: addr})
+}
+
+func (s *Store) addVoter(ctx context.Context, req joinRequest) error {
+	name, addr := req.Name, req.Address
 	if name == "" {
 		return errors.New("raftstore: add voter: empty name")
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("raftstore: add voter %s: address %q is not host:port", name, addr)
 	}
-	body, _ := json.Marshal(joinRequest{Name: name, Address: addr})
+	body, _ := json.Marshal(req)
 	return s.withLeader(ctx, "add voter "+name, func(leader raft.ServerAddress) error {
 		if leader != s.addr {
 			return s.forward(ctx, leader, http.MethodPost, ClusterPath+"join", body)
@@ -148,8 +211,20 @@ func (s *Store) AddVoter(ctx context.Context, name, addr string) error {
 			return classifyRaftErr(err)
 		}
 		for _, srv := range cfg.Configuration().Servers {
-			if srv.ID == raft.ServerID(name) && srv.Address == raft.ServerAddress(addr) && srv.Suffrage == raft.Voter {
+			if srv.ID != raft.ServerID(name) {
+				continue
+			}
+			if !req.Fresh && srv.Address == raft.ServerAddress(addr) && srv.Suffrage == raft.Voter {
 				return nil
+			}
+			if req.Fresh {
+				if srv.ID == s.id {
+					return fmt.Errorf("a fresh node cannot take the name of the leader %s", name)
+				}
+				s.logger.Warn("a member rejoins without raft state (wiped disk?): re-adding it", "name", name, "address", addr)
+				if err := s.wait(ctx, s.raft.RemoveServer(srv.ID, 0, applyTimeout(ctx))); err != nil {
+					return classifyRaftErr(err)
+				}
 			}
 		}
 		s.logger.Info("adding voter", "name", name, "address", addr)
@@ -197,7 +272,8 @@ func Join(ctx context.Context, seeds []string, name, addr string) error {
 	if len(seeds) == 0 {
 		return fmt.Errorf("raftstore: join %s: no seeds other than itself", name)
 	}
-	body, _ := json.Marshal(joinRequest{Name: name, Address: addr})
+	// Join is for nodes without raft state (a node with state rejoins by itself).
+	body, _ := json.Marshal(joinRequest{Name: name, Address: addr, Fresh: true})
 	hc := &http.Client{}
 	backoff := 50 * time.Millisecond
 	var lastErr error
@@ -386,7 +462,7 @@ func (s *Store) serveJoin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("bad join request: address %q is not host:port", req.Address), http.StatusBadRequest)
 		return
 	}
-	if err := s.AddVoter(r.Context(), req.Name, req.Address); err != nil {
+	if err := s.addVoter(r.Context(), req); err != nil {
 		writeError(w, err)
 		return
 	}
