@@ -40,7 +40,7 @@ func ClusterDefaults(cfg *config.Config) metadata.ClusterConfig {
 
 // AutoProvision provisions the cluster with the node's defaults unless it is provisioned.
 func AutoProvision(ctx context.Context, cfg *config.Config, s metadata.Store) error {
-	err := cluster.Provision(ctx, s, ClusterDefaults(cfg))
+	_, err := cluster.Provision(ctx, s, ClusterDefaults(cfg))
 	if errors.Is(err, cluster.ErrAlreadyProvisioned) {
 		return nil
 	}

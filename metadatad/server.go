@@ -2,8 +2,10 @@ package metadatad
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -11,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/metadatad/raftstore"
@@ -35,6 +39,9 @@ type MetadataServer struct {
 	member     bool          // bootstrapped, joined or restarted with raft state
 	memberCh   chan struct{} // closed once member
 	joinCancel context.CancelFunc
+
+	ready     atomic.Bool // Start finished: the metadata API serves
+	migrating atomic.Bool // Start is importing a single-node store
 }
 
 // localDir is where the single-node store keeps its data; raftDir where a replicated member
@@ -82,10 +89,19 @@ func (m *MetadataServer) Replicated() bool { return m.raft != nil }
 // Handler serves the metadata API (and, when replicated, the raft tunnel and membership
 // endpoints); mount it at metadata.PathPrefix on the fabric listener.
 func (m *MetadataServer) Handler() http.Handler {
-	if m.raft != nil {
-		return m.raft.Handler()
+	if m.raft == nil {
+		return metadata.NewHTTPHandler(m.local)
 	}
-	return metadata.NewHTTPHandler(m.local)
+	h := m.raft.Handler()
+	objects := metadata.PathPrefix + "v1/"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Raft traffic and membership must flow while joining; objects wait for Start.
+		if !m.ready.Load() && strings.HasPrefix(r.URL.Path, objects) {
+			http.Error(w, "metadata server "+m.cfg.NodeName+" is starting (joining or migrating)", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (m *MetadataServer) setMember() {
@@ -99,94 +115,227 @@ func (m *MetadataServer) setMember() {
 
 // Start makes the store usable and returns once it is. A replicated member:
 //   - with raft state (a restart) rejoins its cluster;
-//   - with data of a single-node store in its directory migrates it: it bootstraps a cluster
-//     of one and imports every object with its version;
-//   - with auto-provision = true bootstraps a new cluster of one;
-//   - otherwise joins the cluster through the other metadata servers in [metadata-client]
-//     addresses, or waits until a provision request makes it the first member.
+//   - without state, first asks the other metadata servers in [metadata-client] addresses
+//     whether a cluster exists; if one does it joins it (and refuses to start if it also
+//     holds single-node data, which a join would silently drop);
+//   - otherwise, with data of a single-node store in its directory, migrates it: it founds a
+//     cluster of one and imports every object with its version;
+//   - otherwise, with auto-provision = true, founds a new cluster of one if it is the first
+//     of the [metadata-client] addresses (or the only metadata server), so that nodes that
+//     all keep the default cannot found a cluster each;
+//   - otherwise joins the cluster once one exists, or waits until a provision request makes
+//     it the founder.
+//
+// Until Start returns, the metadata API (/metadata/v1/) answers 503, so that no client reads
+// or writes a store that is still joining or migrating.
 func (m *MetadataServer) Start(ctx context.Context) error {
 	if m.raft == nil {
+		m.ready.Store(true)
 		return nil
 	}
+	if err := m.start(ctx); err != nil {
+		return err
+	}
+	m.ready.Store(true)
+	return nil
+}
+
+func (m *MetadataServer) start(ctx context.Context) error {
 	has, err := m.raft.HasState()
 	if err != nil {
 		return err
 	}
-	switch {
-	case has:
+	if has {
 		m.setMember()
 		if err := m.raft.WaitReady(ctx); err != nil {
 			return err
 		}
 		return m.finishMigration(ctx) // a migration interrupted after its bootstrap
-	case hasLocalData(localDir(m.cfg)):
+	}
+	seeds := m.seeds()
+	leader := m.findCluster(ctx, seeds)
+	local := hasLocalData(localDir(m.cfg))
+	switch {
+	case leader != "" && local:
+		return fmt.Errorf("metadatad: %s holds single-node metadata, but a metadata cluster (led by %s) exists already: "+
+			"joining it would drop that data; move %s aside to join, or start this node without seeds to migrate it",
+			localDir(m.cfg), leader, localDir(m.cfg))
+	case leader != "":
+		// Join below.
+	case local:
 		m.log.Info("migrating the single-node metadata store into a new replicated cluster", "from", localDir(m.cfg))
-		if err := m.Bootstrap(ctx); err != nil {
+		m.migrating.Store(true)
+		defer m.migrating.Store(false)
+		if err := m.found(ctx); err != nil {
 			return err
 		}
 		return m.finishMigration(ctx)
+	case m.cfg.AutoProvision && m.founder():
+		return m.found(ctx)
 	case m.cfg.AutoProvision:
-		return m.Bootstrap(ctx)
+		m.log.Info("auto-provision is on, but the first of [metadata-client] addresses founds the cluster: joining it",
+			"founder", m.cfg.MetadataClient.Addresses[0])
 	}
-	seeds := m.seeds()
 	if len(seeds) > 0 {
-		joinCtx, cancel := context.WithCancel(ctx)
-		m.mu.Lock()
-		m.joinCancel = cancel
-		m.mu.Unlock()
-		m.log.Info("joining the metadata cluster", "seeds", seeds)
-		go func() {
-			if err := raftstore.Join(joinCtx, seeds, m.cfg.NodeName, m.addr); err == nil {
-				m.setMember()
-			} else if joinCtx.Err() == nil {
-				m.log.Error("join the metadata cluster", "error", err)
-			}
-		}()
+		m.startJoining(ctx, seeds)
 	} else {
 		m.log.Info("waiting to be provisioned (gorestatectl provision) before the metadata store can start")
 	}
-	select {
-	case <-m.memberCh:
-	case <-ctx.Done():
-		return fmt.Errorf("metadatad: waiting to join the metadata cluster: %w", ctx.Err())
+	// Wait to be a member: by the join, by a provision request, or by a join whose answer
+	// was lost (the raft state appears when the leader starts replicating to us).
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.memberCh:
+			return m.raft.WaitReady(ctx)
+		case <-ctx.Done():
+			return fmt.Errorf("metadatad: waiting to join the metadata cluster: %w", ctx.Err())
+		case <-tick.C:
+			if has, _ := m.raft.HasState(); has {
+				m.setMember()
+			}
+		}
 	}
-	return m.raft.WaitReady(ctx)
+}
+
+// startJoining joins the cluster through seeds in the background, logging every failed
+// round so that a wrong seed does not go unnoticed.
+func (m *MetadataServer) startJoining(ctx context.Context, seeds []string) {
+	joinCtx, cancel := context.WithCancel(ctx)
+	m.mu.Lock()
+	m.joinCancel = cancel
+	m.mu.Unlock()
+	m.log.Info("joining the metadata cluster", "seeds", seeds)
+	go func() {
+		for joinCtx.Err() == nil {
+			attempt, stop := context.WithTimeout(joinCtx, 15*time.Second)
+			err := raftstore.Join(attempt, seeds, m.cfg.NodeName, m.addr)
+			stop()
+			if err == nil {
+				m.log.Info("joined the metadata cluster")
+				m.setMember()
+				return
+			}
+			if joinCtx.Err() == nil {
+				m.log.Warn("not joined the metadata cluster yet; retrying", "seeds", seeds, "error", err)
+			}
+		}
+	}()
+}
+
+// founder reports whether this node may found a cluster on auto-provision: it is the only
+// metadata server it knows of, or the first of [metadata-client] addresses.
+func (m *MetadataServer) founder() bool {
+	addrs := m.cfg.MetadataClient.Addresses
+	return len(addrs) == 0 || len(m.seeds()) == 0 || m.isSelf(addrs[0])
+}
+
+func (m *MetadataServer) isSelf(address string) bool {
+	u, err := url.Parse(address)
+	return err == nil && (u.Host == m.addr || strings.TrimRight(address, "/") == strings.TrimRight(m.cfg.AdvertisedAddress, "/"))
 }
 
 // seeds are the other metadata servers named in [metadata-client] addresses.
 func (m *MetadataServer) seeds() []string {
 	var out []string
 	for _, a := range m.cfg.MetadataClient.Addresses {
-		u, err := url.Parse(a)
-		if err != nil || u.Host == m.addr || strings.TrimRight(a, "/") == strings.TrimRight(m.cfg.AdvertisedAddress, "/") {
-			continue
+		if !m.isSelf(a) {
+			out = append(out, a)
 		}
-		out = append(out, a)
 	}
 	return out
 }
 
-// Bootstrap makes this member the first of a new cluster, unless it already belongs to one.
-// A provision request calls it on a cluster without auto-provision.
+// findCluster asks the seeds whether a metadata cluster exists and returns its leader (or
+// any member's name when no leader is known); "" when no seed knows of one. Unreachable
+// seeds count as knowing nothing: a node must not wait for every peer before it can found.
+func (m *MetadataServer) findCluster(ctx context.Context, seeds []string) string {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for _, seed := range seeds {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(seed, "/")+raftstore.ClusterPath+"status", nil)
+		if err != nil {
+			continue
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		var st raftstore.Status
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			continue
+		}
+		if st.LeaderName != "" {
+			return st.LeaderName
+		}
+		if len(st.Members) > 0 {
+			return st.Members[0].Name
+		}
+	}
+	return ""
+}
+
+// errStarting refuses a provision while the node migrates its single-node store.
+var errStarting = errors.New("this node is still starting (migrating its single-node metadata); try again shortly")
+
+// Bootstrap is what a provision request does first: it makes this node the founder of a new
+// cluster unless it already belongs to one. It refuses (cluster.ErrAlreadyProvisioned) when
+// another metadata server already belongs to a cluster, as founding a second one would split
+// the cluster in two.
 func (m *MetadataServer) Bootstrap(ctx context.Context) error {
 	if m.raft == nil {
 		return nil
 	}
-	m.mu.Lock()
-	if m.member {
-		m.mu.Unlock()
+	if m.migrating.Load() {
+		return errStarting
+	}
+	if member, err := m.isMember(); err != nil {
+		return err
+	} else if member {
 		return m.raft.WaitReady(ctx)
 	}
+	if leader := m.findCluster(ctx, m.seeds()); leader != "" {
+		return fmt.Errorf("%w: the metadata cluster led by %s exists, and this node is joining it", cluster.ErrAlreadyProvisioned, leader)
+	}
+	return m.found(ctx)
+}
+
+// isMember reports whether this node belongs to a cluster: it founded or joined one, or
+// raft state appeared (a join whose answer has not arrived yet).
+func (m *MetadataServer) isMember() (bool, error) {
+	m.mu.Lock()
+	member := m.member
+	m.mu.Unlock()
+	if member {
+		return true, nil
+	}
+	has, err := m.raft.HasState()
+	if err != nil {
+		return false, err
+	}
+	if has {
+		m.setMember()
+	}
+	return has, nil
+}
+
+// found bootstraps a cluster of one with this node.
+func (m *MetadataServer) found(ctx context.Context) error {
+	m.mu.Lock()
 	if m.joinCancel != nil {
-		m.joinCancel() // provisioning this node: it founds the cluster instead of joining one
+		m.joinCancel() // it founds the cluster instead of joining one
 	}
 	m.mu.Unlock()
-	if err := m.raft.Bootstrap(ctx); err != nil {
+	if err := m.raft.Bootstrap(ctx); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 		return err
 	}
-	m.log.Info("bootstrapped a new metadata cluster", "member", m.cfg.NodeName, "address", m.addr)
+	// Bootstrapped (or, on ErrCantBootstrap, state appeared meanwhile): a member either way,
+	// even if the wait for the leadership below is cut short.
 	m.setMember()
-	return nil
+	m.log.Info("founded a new metadata cluster", "member", m.cfg.NodeName, "address", m.addr)
+	return m.raft.WaitReady(ctx)
 }
 
 // finishMigration imports the single-node store's objects if the replicated store does not

@@ -51,8 +51,19 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	})
 	srv := &http.Server{Handler: fenced}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	// Shutdown order: leave the gossip, stop serving, stop the processors, close storage.
+	ctx, cancel := context.WithCancel(ctx)
+	var m *membership.Membership
+	shutdown := func() error {
+		if m != nil {
+			m.Stop()
+		}
+		_ = srv.Close()
+		cancel()
+		return w.Close()
+	}
 	if err := w.Start(ctx); err != nil {
+		_ = shutdown()
 		return err
 	}
 	w.IntrospectRoutes(mux) // Rows needs a started worker
@@ -62,11 +73,11 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	}
 	node, m, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: advertised}, logger)
 	if err != nil {
+		_ = shutdown()
 		return fmt.Errorf("workerd: %w", err)
 	}
-	defer m.Stop()
 	members.Store(m)
 	logger.Info("worker ready", "fabric", ln.Addr().String(), "generation", node.Generation, "gossip", m.LocalAddr())
 	<-ctx.Done()
-	return w.Close()
+	return shutdown()
 }

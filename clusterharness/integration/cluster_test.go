@@ -12,6 +12,7 @@ import (
 
 	"gorestate.dev/clusterharness/harness"
 	"gorestate.dev/ingressd"
+	"gorestate.dev/metadatad"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/workerd"
 )
@@ -26,7 +27,7 @@ func metadataNodeConfig(t *testing.T, base, name string, autoProvision bool, met
 		"RESTATE_ROLES=[metadata-server,admin]",
 		"RESTATE_METADATA_SERVER__TYPE=replicated",
 		"RESTATE_BIND_ADDRESS=" + fabric, "RESTATE_ADVERTISED_ADDRESS=http://" + fabric + "/",
-		"RESTATE_ADMIN__BIND_ADDRESS=127.0.0.1:" + freePort(t),
+		"RESTATE_ADMIN__BIND_ADDRESS=127.0.0.1:0",
 		"RESTATE_GOSSIP__BIND_ADDRESS=127.0.0.1:" + freePort(t),
 		fmt.Sprintf("RESTATE_AUTO_PROVISION=%v", autoProvision),
 		"RESTATE_DEFAULT_NUM_PARTITIONS=3",
@@ -198,4 +199,112 @@ func TestMetadataLeaderLoss(t *testing.T) {
 	}
 	harness.Expect(t, call(t, ingressURL+"/Counter/ll/add", "1", nil), 200, "2")
 	harness.Expect(t, call(t, ingressURL+"/Greeter/greet", `"after"`, nil), 200, `"Hello after!"`)
+}
+
+// metadataTrio starts three metadata nodes that all list each other, with the given
+// auto-provision settings, and returns their fabric URLs.
+func metadataTrio(t *testing.T, autoProvision [3]bool) []string {
+	t.Helper()
+	base := t.TempDir()
+	fabrics := make([]string, 3)
+	for i := range fabrics {
+		fabrics[i] = "127.0.0.1:" + freePort(t)
+	}
+	var urls []string
+	for _, f := range fabrics {
+		urls = append(urls, "http://"+f)
+	}
+	gossip := make([]string, 3)
+	for i := range gossip {
+		gossip[i] = "127.0.0.1:" + freePort(t)
+	}
+	for i := range 3 {
+		env := []string{
+			"RESTATE_BASE_DIR=" + base, fmt.Sprintf("RESTATE_NODE_NAME=m%d", i+1),
+			"RESTATE_ROLES=[metadata-server,admin]", "RESTATE_METADATA_SERVER__TYPE=replicated",
+			"RESTATE_BIND_ADDRESS=" + fabrics[i], "RESTATE_ADVERTISED_ADDRESS=" + urls[i] + "/",
+			"RESTATE_ADMIN__BIND_ADDRESS=127.0.0.1:0",
+			"RESTATE_GOSSIP__BIND_ADDRESS=" + gossip[i], "RESTATE_GOSSIP__SEEDS=[" + strings.Join(gossip, ",") + "]",
+			fmt.Sprintf("RESTATE_AUTO_PROVISION=%v", autoProvision[i]),
+			"RESTATE_METADATA_CLIENT__ADDRESSES=[" + strings.Join(urls, ",") + "]",
+		}
+		cfg, err := config.Load("", env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Started concurrently: a node blocks in Start until it is a member, so the test
+		// owns the daemons' lifetime itself rather than through StartMetadatad.
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		logger := hclog.New(&hclog.LoggerOptions{Name: cfg.NodeName, Level: hclog.Warn, Output: testLog{t}})
+		go func() {
+			defer close(done)
+			d, err := metadatad.Start(ctx, cfg, logger)
+			if err != nil {
+				if ctx.Err() == nil {
+					t.Errorf("start %s: %v", cfg.NodeName, err)
+				}
+				return
+			}
+			<-d.Done()
+		}()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	return urls
+}
+
+// TestDefaultAutoProvisionFoundsOneCluster: three metadata nodes that all keep the default
+// auto-provision = true and start together form one cluster (the first of the
+// [metadata-client] addresses founds it), not three.
+func TestDefaultAutoProvisionFoundsOneCluster(t *testing.T) {
+	urls := metadataTrio(t, [3]bool{true, true, true})
+	harness.Eventually(t, 30*time.Second, "one cluster of three members", func() bool {
+		for _, u := range urls {
+			st, err := harness.ClusterStatus(u)
+			if err != nil || len(st.Metadata.Members) != 3 || st.Metadata.Leader == "" || !st.Provisioned {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestProvisionIsRefusedOnceAClusterExists: without auto-provision, `provision` founds the
+// cluster on the node it is sent to; a second provision, sent to another node (which may
+// still be joining), is refused with 409 instead of founding a second cluster.
+func TestProvisionIsRefusedOnceAClusterExists(t *testing.T) {
+	urls := metadataTrio(t, [3]bool{false, false, false})
+	send := func(u string) (*harness.Response, error) {
+		return harness.Send(http.MethodPost, u+"/cluster/v1/provision", `{"num_partitions":2}`, map[string]string{"content-type": "application/json"})
+	}
+	provision := func(u string) *harness.Response {
+		resp, err := send(u)
+		if err != nil {
+			t.Fatalf("provision via %s: %v", u, err)
+		}
+		return resp
+	}
+	var first *harness.Response
+	harness.Eventually(t, 10*time.Second, "the cluster API", func() bool {
+		var err error
+		first, err = send(urls[1])
+		return err == nil && first.Status != http.StatusServiceUnavailable
+	})
+	if first.Status != http.StatusOK {
+		t.Fatalf("first provision: %d %s", first.Status, first.Body)
+	}
+	for _, u := range []string{urls[2], urls[0], urls[1]} {
+		if r := provision(u); r.Status != http.StatusConflict || !strings.Contains(r.Body, "already provisioned") {
+			t.Fatalf("second provision via %s: %d %s", u, r.Status, r.Body)
+		}
+	}
+	harness.Eventually(t, 30*time.Second, "one cluster of three members", func() bool {
+		for _, u := range urls {
+			st, err := harness.ClusterStatus(u)
+			if err != nil || len(st.Metadata.Members) != 3 || st.Metadata.Leader != "m2" {
+				return false
+			}
+		}
+		return true
+	})
 }

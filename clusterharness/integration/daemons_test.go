@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,13 +24,22 @@ import (
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		// Never hand out a port twice in this process: tests that pick several ports before
+		// binding them would otherwise collide now and then.
+		if _, dup := portsGiven.LoadOrStore(port, true); !dup {
+			return strconv.Itoa(port)
+		}
 	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
+
+var portsGiven sync.Map
 
 // TestRolesOverTheNetwork runs metadatad, workerd and ingressd as separate daemons (each with
 // its own configuration, data dir and ports) that meet only over the network: the worker and

@@ -89,12 +89,16 @@ func NewHandler(o Options) http.Handler {
 			return
 		}
 		if o.BeforeProvision != nil {
-			if err := o.BeforeProvision(r.Context()); err != nil {
+			if err := o.BeforeProvision(r.Context()); errors.Is(err, ErrAlreadyProvisioned) {
+				writeError(w, http.StatusConflict, err.Error())
+				return
+			} else if err != nil {
 				writeError(w, http.StatusServiceUnavailable, "prepare the metadata store: "+err.Error())
 				return
 			}
 		}
-		if err := Provision(r.Context(), o.Store, c); errors.Is(err, ErrAlreadyProvisioned) {
+		c, err := Provision(r.Context(), o.Store, c)
+		if errors.Is(err, ErrAlreadyProvisioned) {
 			writeError(w, http.StatusConflict, err.Error()+": nothing to do")
 			return
 		} else if err != nil {

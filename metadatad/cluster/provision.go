@@ -53,16 +53,25 @@ func validate(c metadata.ClusterConfig) error {
 }
 
 // Provision writes the initial cluster configuration, the log chains and the partition
-// table. It refuses (ErrAlreadyProvisioned) if the cluster has a partition table. Every write
-// is a compare-and-set against "absent", so two concurrent provisions cannot both win.
-func Provision(ctx context.Context, s metadata.Store, c metadata.ClusterConfig) error {
+// table, and returns the configuration in force. It refuses (ErrAlreadyProvisioned) if the
+// cluster has a partition table. Every write is a compare-and-set against "absent", so two
+// concurrent provisions cannot both win.
+func Provision(ctx context.Context, s metadata.Store, c metadata.ClusterConfig) (metadata.ClusterConfig, error) {
+	c, err := provision(ctx, s, c)
+	if err != nil {
+		return metadata.ClusterConfig{}, err
+	}
+	return c, nil
+}
+
+func provision(ctx context.Context, s metadata.Store, c metadata.ClusterConfig) (metadata.ClusterConfig, error) {
 	if err := Validate(c); err != nil {
-		return err
+		return c, err
 	}
 	if v, err := s.Get(ctx, metadata.KeyPartitionTable); err == nil {
-		return fmt.Errorf("%w (partition table version %d)", ErrAlreadyProvisioned, v.Version)
+		return c, fmt.Errorf("%w (partition table version %d)", ErrAlreadyProvisioned, v.Version)
 	} else if !errors.Is(err, metadata.ErrNotFound) {
-		return err
+		return c, err
 	}
 	put := func(key string, v any) error {
 		b, err := json.Marshal(v)
@@ -77,23 +86,31 @@ func Provision(ctx context.Context, s metadata.Store, c metadata.ClusterConfig) 
 		return nil
 	}
 	if err := put(metadata.KeyClusterConfig, c); err != nil {
-		return err
+		return c, err
 	}
+	// Whoever wrote the configuration first (this provision, a concurrent one, or an
+	// interrupted earlier one) decides the rest: logs and partition table always follow the
+	// stored configuration, so they can never disagree on the partition count.
+	stored, _, err := ReadConfig(ctx, s)
+	if err != nil {
+		return c, err
+	}
+	c = stored
 	logs := metadata.Logs{Chains: map[uint32][]metadata.Segment{}}
 	for p := uint32(0); p < c.NumPartitions; p++ {
 		logs.Chains[p] = []metadata.Segment{{BaseLSN: 1, Provider: ProviderLocal, LogletID: uint64(p)}}
 	}
 	if err := put(metadata.KeyLogs, logs); err != nil {
-		return err
+		return c, err
 	}
 	// The partition table goes last: its presence means "provisioned".
 	b, _ := json.Marshal(metadata.PartitionTable{NumPartitions: c.NumPartitions})
 	if _, err := s.Put(ctx, metadata.KeyPartitionTable, b, 0); errors.Is(err, metadata.ErrVersionMismatch) {
-		return fmt.Errorf("%w (by a concurrent provision)", ErrAlreadyProvisioned)
+		return c, fmt.Errorf("%w (by a concurrent provision)", ErrAlreadyProvisioned)
 	} else if err != nil {
-		return fmt.Errorf("provision %s: %w", metadata.KeyPartitionTable, err)
+		return c, fmt.Errorf("provision %s: %w", metadata.KeyPartitionTable, err)
 	}
-	return nil
+	return c, nil
 }
 
 // Provisioned reports whether the cluster has a partition table.

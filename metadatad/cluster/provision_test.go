@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -33,7 +34,9 @@ func TestProvisionOnce(t *testing.T) {
 	errs := make([]error, 8)
 	for i := range errs {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = Provision(ctx, s, validConfig()) }()
+		c := validConfig()
+		c.NumPartitions = uint32(4 + 4*(i%2)) // provisions disagree: 4 or 8 partitions
+		go func() { defer wg.Done(); _, errs[i] = Provision(ctx, s, c) }()
 	}
 	wg.Wait()
 	wins := 0
@@ -48,9 +51,21 @@ func TestProvisionOnce(t *testing.T) {
 	if wins != 1 {
 		t.Fatalf("%d provisions won, want exactly 1", wins)
 	}
+	// Whichever configuration won, the log chains and the partition table agree with it.
 	c, _, err := ReadConfig(ctx, s)
-	if err != nil || c != validConfig() {
-		t.Fatalf("config after provision: %+v, %v", c, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table metadata.PartitionTable
+	var logs metadata.Logs
+	for key, v := range map[string]any{metadata.KeyPartitionTable: &table, metadata.KeyLogs: &logs} {
+		x, err := s.Get(ctx, key)
+		if err != nil || json.Unmarshal(x.Value, v) != nil {
+			t.Fatalf("read %s: %v", key, err)
+		}
+	}
+	if table.NumPartitions != c.NumPartitions || len(logs.Chains) != int(c.NumPartitions) {
+		t.Fatalf("config says %d partitions, table %d, logs %d chains", c.NumPartitions, table.NumPartitions, len(logs.Chains))
 	}
 }
 
@@ -89,7 +104,7 @@ func TestUpdateConfigKeepsPartitionCount(t *testing.T) {
 	if _, _, err := UpdateConfig(ctx, s, ConfigChange{}); !errors.Is(err, metadata.ErrNotFound) {
 		t.Fatalf("config set before provisioning: %v, want ErrNotFound", err)
 	}
-	if err := Provision(ctx, s, validConfig()); err != nil {
+	if _, err := Provision(ctx, s, validConfig()); err != nil {
 		t.Fatal(err)
 	}
 	three := 3

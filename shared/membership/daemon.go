@@ -44,12 +44,17 @@ func RegisterAndJoin(ctx context.Context, cfg *config.Config, store metadata.Sto
 	if err != nil {
 		return n, nil, err
 	}
-	go FollowNodesConfig(ctx, store, m)
+	follow, stop := context.WithCancel(ctx)
+	m.stopFollow = stop // Stop ends the watch with the membership it feeds
+	go FollowNodesConfig(follow, store, m)
 	return n, m, nil
 }
 
 // Stop leaves the gossip gracefully (so peers see "left", not "failed") and stops it.
 func (m *Membership) Stop() {
+	if m.stopFollow != nil {
+		m.stopFollow()
+	}
 	_ = m.Leave(2 * time.Second)
 	_ = m.Close()
 }

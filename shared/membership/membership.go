@@ -93,8 +93,10 @@ type Member struct {
 
 // Membership is this node's view of the gossip. Its methods are safe for concurrent use.
 type Membership struct {
-	cfg        Config
-	logger     hclog.Logger
+	cfg    Config
+	logger hclog.Logger
+	// stopFollow ends the nodes-configuration watch RegisterAndJoin started, if any.
+	stopFollow context.CancelFunc
 	serf       *serf.Serf
 	serfEvents chan serf.Event
 

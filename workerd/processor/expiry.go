@@ -1,10 +1,12 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"time"
 
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/workerd/store"
 )
 
 // expiryPoll is how often the leader looks for completed invocations whose retention ended.
@@ -24,23 +26,23 @@ func (l *Leader) runExpiry(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		last := int64(-1)
+		var last *store.Expiry
 		for ctx.Err() == nil {
-			at, ok, err := l.Store().NextExpiry()
+			next, ok, err := l.Store().NextExpiry()
 			if err != nil {
 				l.p.log.Error("read expiry index", "error", err)
 				break
 			}
-			if !ok || at > nowMs() {
+			if !ok || next.At > nowMs() {
 				break
 			}
-			if at == last {
+			if last != nil && next.At == last.At && next.Kind == last.Kind && bytes.Equal(next.ID, last.ID) {
 				// The last record removed nothing (it could not be applied): wait for the
 				// next tick instead of appending in a tight loop.
-				l.p.log.Warn("expiry made no progress; retrying later", "due", at)
+				l.p.log.Warn("expiry made no progress; retrying later", "due", next.At)
 				break
 			}
-			last = at
+			last = &next
 			lsn, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindExpire})
 			if err == nil {
 				err = l.WaitApplied(ctx, lsn)

@@ -54,18 +54,18 @@ func (t *Txn) DueExpiries(until int64, limit int) ([]Expiry, error) {
 	return out, nil
 }
 
-// NextExpiry returns the time of the earliest expiry index entry, or false if there is none.
-func (p *Partition) NextExpiry() (int64, bool, error) {
+// NextExpiry returns the earliest expiry index entry, or false if there is none.
+func (p *Partition) NextExpiry() (Expiry, bool, error) {
 	it := p.db.NewIterator(prefixRange(p.key(tExpiry)), nil)
 	defer it.Release()
 	if !it.Next() {
-		return 0, false, it.Error()
+		return Expiry{}, false, it.Error()
 	}
 	e, err := decodeExpiryKey(it.Key())
 	if err != nil {
-		return 0, false, err
+		return Expiry{}, false, err
 	}
-	return e.At, true, nil
+	return e, true, nil
 }
 
 func decodeExpiryKey(k []byte) (Expiry, error) {

@@ -63,7 +63,9 @@ func (t *Txn) scan(prefix []byte, limit int) ([]kv, error) {
 	return t.scanRange(prefixRange(prefix), limit)
 }
 
-// scanRange is scan over the keys in r.
+// scanRange is scan over the keys in r. With a limit it stops reading the database after
+// limit keys: those and the transaction's own writes up to them hold the first limit keys
+// of the merged view, so a bounded scan of a long range stays cheap.
 func (t *Txn) scanRange(r *util.Range, limit int) ([]kv, error) {
 	var out []kv
 	it := t.p.db.NewIterator(r, nil)
@@ -73,6 +75,9 @@ func (t *Txn) scanRange(r *util.Range, limit int) ([]kv, error) {
 			continue
 		}
 		out = append(out, kv{append([]byte(nil), k...), append([]byte(nil), it.Value()...)})
+		if limit > 0 && len(out) == limit {
+			break
+		}
 	}
 	it.Release()
 	if err := it.Error(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,8 +48,9 @@ commands:
   config set [flags]     change replication or the log provider
   metadata list-servers  the members of the replicated metadata store and its leader
   metadata remove-server NAME [--yes]
-                         remove a member from the replicated metadata store (a node that is
-                         gone for good; a running node that restarts rejoins)
+                         remove a member from the replicated metadata store, for a node that
+                         is gone for good (to bring a removed node back, delete its
+                         metadata-raft directory: it then joins as a new member)
 
 global flags:
   -s, --address LIST     fabric URLs of metadata nodes, comma-separated (env GORESTATECTL_ADDRESS,
@@ -131,8 +133,11 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.message }
 
-// call sends one request to the first node that answers; an API error (the node answered)
-// is final, a transport error moves on to the next address. A path without a leading slash
+// call sends one request to the first node that answers. A 503 (the node could not act:
+// still starting, no metadata leader) moves on to the next address, and so does a transport
+// error for a GET or when the connection could not even be opened; any other answer is
+// final. A change whose connection broke after it was sent is not sent again elsewhere: it
+// may have been applied, and a retry could apply it twice. A path without a leading slash
 // is relative to the cluster API.
 func (c *cli) call(method, path string, body, out any) error {
 	var payload []byte
@@ -156,6 +161,10 @@ func (c *cli) call(method, path string, body, out any) error {
 		}
 		resp, err := c.hc.Do(req)
 		if err != nil {
+			var op *net.OpError
+			if method != http.MethodGet && !(errors.As(err, &op) && op.Op == "dial") {
+				return fmt.Errorf("%s %s: the outcome is unknown (check with `gorestatectl status`): %w", method, a, err)
+			}
 			errs = append(errs, err)
 			continue
 		}
@@ -172,7 +181,12 @@ func (c *cli) call(method, path string, body, out any) error {
 			if json.Unmarshal(b, &e) != nil || e.Message == "" {
 				e.Message = strings.TrimSpace(string(b))
 			}
-			return &apiError{status: resp.StatusCode, message: fmt.Sprintf("%s (%s from %s)", e.Message, resp.Status, a)}
+			ae := &apiError{status: resp.StatusCode, message: fmt.Sprintf("%s (%s from %s)", e.Message, resp.Status, a)}
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				errs = append(errs, ae)
+				continue
+			}
+			return ae
 		}
 		if out == nil {
 			return nil
