@@ -137,13 +137,15 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemo
 	srv := &http.Server{Handler: fabric, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
+		// Leave the gossip first (peers see "left"), then close the store, which ends the
+		// metadata long polls (up to 30s each) that would otherwise hold the HTTP shutdown.
 		if m := d.Members(); m != nil {
 			m.Stop()
 		}
 		_ = d.Meta.Close()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
 		close(d.done)
 	}
 	fail := func(err error) (*Daemon, error) { stop(); return nil, err }

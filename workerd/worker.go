@@ -35,6 +35,9 @@ type Worker struct {
 	meta   metadata.Store
 	log    hclog.Logger
 	schema atomic.Pointer[schema.Registry]
+	// schemaMu orders schema installs; schemaVersion is the installed version.
+	schemaMu      sync.Mutex
+	schemaVersion uint64
 
 	logs    *localloglet.Store
 	db      *store.DB
@@ -78,6 +81,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	client := &http.Client{Transport: h2c.NewTransport()}
 	w.inv = invoker.New(invoker.Options{
 		Schema:            func() *schema.Registry { return w.schema.Load() },
+		RefreshSchema:     w.refreshSchema,
 		HTTPClient:        client,
 		InactivityTimeout: w.cfg.Worker.Invoker.InactivityTimeout.Duration(),
 		AbortTimeout:      w.cfg.Worker.Invoker.AbortTimeout.Duration(),
@@ -200,13 +204,29 @@ func (w *Worker) loadSchema(ctx context.Context) error {
 	return w.setSchema(v)
 }
 
+// setSchema installs a schema version unless a newer one is installed already (the watch
+// and refreshSchema race).
 func (w *Worker) setSchema(v metadata.Versioned) error {
 	reg, err := schema.Decode(v.Value)
 	if err != nil {
 		return fmt.Errorf("worker: decode schema v%d: %w", v.Version, err)
 	}
-	w.schema.Store(reg)
+	w.schemaMu.Lock()
+	defer w.schemaMu.Unlock()
+	if v.Version > w.schemaVersion {
+		w.schemaVersion = v.Version
+		w.schema.Store(reg)
+	}
 	return nil
+}
+
+// refreshSchema reads the newest schema from the metadata store, for an attempt whose
+// service the cached schema does not know yet.
+func (w *Worker) refreshSchema(ctx context.Context) *schema.Registry {
+	if err := w.loadSchema(ctx); err != nil {
+		w.log.Warn("refresh schema", "error", err)
+	}
+	return w.schema.Load()
 }
 
 func (w *Worker) watchSchema(ctx context.Context) {

@@ -58,6 +58,14 @@ func (t *task) load() (*attemptState, error) {
 	return as, nil
 }
 
+// known reports whether reg has the service and the pinned deployment (if any).
+func known(reg *schema.Registry, service, deploymentID string) bool {
+	if reg.Service(service) == nil {
+		return false
+	}
+	return deploymentID == "" || reg.Deployment(deploymentID) != nil
+}
+
 // attempt runs one attempt of the invocation.
 func (t *task) attempt(ctx context.Context) outcome {
 	// The next attempt replays the journal: it must include every effect of the previous
@@ -76,6 +84,9 @@ func (t *task) attempt(ctx context.Context) outcome {
 	st := as.status
 	t.runAttempt = st.Attempt
 	reg := t.inv.opts.Schema()
+	if !known(reg, st.Target.Service, st.DeploymentID) && t.inv.opts.RefreshSchema != nil {
+		reg = t.inv.opts.RefreshSchema(ctx)
+	}
 	svc := reg.Service(st.Target.Service)
 	if svc == nil {
 		return outcome{err: fmt.Errorf("service %q is not registered", st.Target.Service)}

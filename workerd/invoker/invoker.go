@@ -5,6 +5,7 @@
 package invoker
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ import (
 type Options struct {
 	// Schema returns the newest known schema.
 	Schema func() *schema.Registry
+	// RefreshSchema, if set, reads the schema from the metadata store: an attempt whose
+	// service or deployment the cached schema lacks (registered a moment ago, the cache not
+	// updated yet) asks once before failing.
+	RefreshSchema func(ctx context.Context) *schema.Registry
 	// HTTPClient talks h2c to deployments.
 	HTTPClient *http.Client
 	// InactivityTimeout closes the request stream of an attempt that exchanged nothing for
