@@ -38,6 +38,10 @@ fuzz:
 	$(GO) test ./shared/protocol -run '^$$' -fuzz '^FuzzUnmarshalMessages$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/ids -run '^$$' -fuzz '^FuzzParseInvocationID$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzRecovery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/membership -run '^$$' -fuzz '^FuzzParseSender$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeSnapshot$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeLog$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.
 bench: build

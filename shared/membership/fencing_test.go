@@ -122,3 +122,24 @@ func TestSetSender(t *testing.T) {
 		t.Fatalf("header %q, want [n1@42]", got)
 	}
 }
+
+// FuzzParseSender: any header value either parses into a sender whose String parses back to
+// itself, or is refused with ErrMalformedSender; it never panics.
+func FuzzParseSender(f *testing.F) {
+	for _, s := range []string{"n1@1", "n1@0", "@3", "a@b@2", "node-1@18446744073709551615", "x y@2", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		s, err := ParseSender(v)
+		if err != nil {
+			if !errors.Is(err, ErrMalformedSender) {
+				t.Fatalf("ParseSender(%q) error %v does not wrap ErrMalformedSender", v, err)
+			}
+			return
+		}
+		again, err := ParseSender(s.String())
+		if err != nil || again != s {
+			t.Fatalf("ParseSender(%q) = %+v, whose String %q parses to %+v, %v", v, s, s.String(), again, err)
+		}
+	})
+}
