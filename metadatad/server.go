@@ -42,6 +42,9 @@ type MetadataServer struct {
 
 	ready     atomic.Bool // Start finished: the metadata API serves
 	migrating atomic.Bool // Start is importing a single-node store
+
+	inConfig        atomic.Bool  // last answer of inConfiguration
+	configCheckedAt atomic.Int64 // when it was computed (UnixNano)
 }
 
 // localDir is where the single-node store keeps its data; raftDir where a replicated member
@@ -83,6 +86,25 @@ func (m *MetadataServer) Store() metadata.Store {
 	return m.local
 }
 
+// inConfiguration reports whether this node is in its raft configuration, checked at most
+// once a second (reading the configuration goes through raft's main loop).
+func (m *MetadataServer) inConfiguration() bool {
+	now := time.Now().UnixNano()
+	if now-m.configCheckedAt.Load() < int64(time.Second) {
+		return m.inConfig.Load()
+	}
+	members, err := m.raft.Members()
+	in := err != nil // unknown: keep serving rather than guess
+	for _, mm := range members {
+		if mm.Name == m.cfg.NodeName {
+			in = true
+		}
+	}
+	m.inConfig.Store(in)
+	m.configCheckedAt.Store(now)
+	return in
+}
+
 // Replicated reports whether the store is a Raft member.
 func (m *MetadataServer) Replicated() bool { return m.raft != nil }
 
@@ -95,10 +117,17 @@ func (m *MetadataServer) Handler() http.Handler {
 	h := m.raft.Handler()
 	objects := metadata.PathPrefix + "v1/"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Raft traffic and membership must flow while joining; objects wait for Start.
-		if !m.ready.Load() && strings.HasPrefix(r.URL.Path, objects) {
-			http.Error(w, "metadata server "+m.cfg.NodeName+" is starting (joining or migrating)", http.StatusServiceUnavailable)
-			return
+		// Raft traffic and membership must flow while joining; objects wait for Start, and
+		// a member that was removed from the cluster stops serving its frozen copy.
+		if strings.HasPrefix(r.URL.Path, objects) {
+			if !m.ready.Load() {
+				http.Error(w, "metadata server "+m.cfg.NodeName+" is starting (joining or migrating)", http.StatusServiceUnavailable)
+				return
+			}
+			if !m.inConfiguration() {
+				http.Error(w, "metadata server "+m.cfg.NodeName+" is not a member of the metadata cluster (removed?)", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -308,3 +308,27 @@ func TestProvisionIsRefusedOnceAClusterExists(t *testing.T) {
 		return true
 	})
 }
+
+// TestRemovedMemberStopsServing: a metadata member removed from the cluster (gorestatectl
+// metadata remove-server) stops answering metadata reads from its frozen copy, so clients
+// fail over to the members that still follow the log.
+func TestRemovedMemberStopsServing(t *testing.T) {
+	urls := metadataTrio(t, [3]bool{true, true, true})
+	harness.Eventually(t, 30*time.Second, "one cluster of three members", func() bool {
+		st, err := harness.ClusterStatus(urls[0])
+		return err == nil && len(st.Metadata.Members) == 3 && st.Provisioned
+	})
+	if r, err := harness.Send(http.MethodGet, urls[2]+"/metadata/v1/partition_table", "", nil); err != nil || r.Status != 200 {
+		t.Fatalf("read on m3 before the removal: %v %+v", err, r)
+	}
+	if r, err := harness.Send(http.MethodDelete, urls[0]+"/metadata/cluster/members/m3", "", nil); err != nil || r.Status != 200 {
+		t.Fatalf("remove m3: %v %+v", err, r)
+	}
+	harness.Eventually(t, 10*time.Second, "m3 to refuse reads", func() bool {
+		r, err := harness.Send(http.MethodGet, urls[2]+"/metadata/v1/partition_table", "", nil)
+		return err == nil && r.Status == http.StatusServiceUnavailable && strings.Contains(r.Body, "not a member")
+	})
+	if r, err := harness.Send(http.MethodGet, urls[1]+"/metadata/v1/partition_table", "", nil); err != nil || r.Status != 200 {
+		t.Fatalf("read on m2 after the removal: %v %+v", err, r)
+	}
+}
