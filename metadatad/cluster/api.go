@@ -102,7 +102,7 @@ func NewHandler(o Options) http.Handler {
 			writeError(w, http.StatusConflict, err.Error()+": nothing to do")
 			return
 		} else if err != nil {
-			writeError(w, storeStatus(err), err.Error())
+			writeWriteError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, c)
@@ -130,7 +130,7 @@ func NewHandler(o Options) http.Handler {
 		case errors.Is(err, ErrInvalidConfig):
 			writeError(w, http.StatusBadRequest, err.Error())
 		case err != nil:
-			writeError(w, storeStatus(err), err.Error())
+			writeWriteError(w, err)
 		default:
 			writeJSON(w, http.StatusOK, ConfigDiff{Before: before, After: after})
 		}
@@ -145,6 +145,17 @@ func storeStatus(err error) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
+}
+
+// writeWriteError answers a failed metadata write: 503 when the store says it was not
+// applied (metadata.ErrUnavailable), else 500 saying that the outcome is unknown, since a
+// write that timed out or lost its connection may still have committed.
+func writeWriteError(w http.ResponseWriter, err error) {
+	if errors.Is(err, metadata.ErrUnavailable) {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "the outcome is unknown, read the configuration again: "+err.Error())
 }
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
