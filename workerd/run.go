@@ -41,14 +41,10 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	w.Routes(mux)
 	// Requests from a superseded life of a node (it restarted since) are refused once the
 	// gossip is up; until then there is no view to check them against.
-	var members atomic.Pointer[membership.Membership]
-	fenced := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if m := members.Load(); m != nil {
-			membership.RejectStale(m, mux).ServeHTTP(rw, r)
-			return
-		}
-		mux.ServeHTTP(rw, r)
-	})
+	var handler atomic.Pointer[http.Handler] // mux until the gossip is up, then fenced
+	var h http.Handler = mux
+	handler.Store(&h)
+	fenced := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(rw, r) })
 	srv := &http.Server{Handler: fenced}
 	go func() { _ = srv.Serve(ln) }()
 	// Shutdown order: leave the gossip, stop serving, stop the processors, close storage.
@@ -76,7 +72,8 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		_ = shutdown()
 		return fmt.Errorf("workerd: %w", err)
 	}
-	members.Store(m)
+	stale := membership.RejectStale(m, mux)
+	handler.Store(&stale)
 	logger.Info("worker ready", "fabric", ln.Addr().String(), "generation", node.Generation, "gossip", m.LocalAddr())
 	<-ctx.Done()
 	return shutdown()
