@@ -73,7 +73,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	if err := w.loadSchema(ctx); err != nil {
-		return err
+		// Not fatal: the schema watch below keeps trying, and attempts refresh it too.
+		w.log.Warn("read the schema at start", "error", err)
 	}
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.watchSchema(ctx) }()

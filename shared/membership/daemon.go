@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,9 +37,29 @@ func ForDaemon(cfg *config.Config, n metadata.Node, logger hclog.Logger) Config 
 // RegisterAndJoin registers the daemon in the nodes configuration (which gives this life its
 // generation) and joins the gossip with that identity.
 func RegisterAndJoin(ctx context.Context, cfg *config.Config, store metadata.Store, n metadata.Node, logger hclog.Logger) (metadata.Node, *Membership, error) {
-	n, err := metadata.RegisterNode(ctx, store, n)
-	if err != nil {
-		return n, nil, fmt.Errorf("register node %s: %w", n.Name, err)
+	// The metadata servers may still be starting (joining, migrating, electing a leader):
+	// wait for them rather than give up, as a daemon started with its cluster would.
+	backoff := 100 * time.Millisecond
+	var lastLog time.Time
+	for {
+		registered, err := metadata.RegisterNode(ctx, store, n)
+		if err == nil {
+			n = registered
+			break
+		}
+		if !errors.Is(err, metadata.ErrUnavailable) || ctx.Err() != nil {
+			return n, nil, fmt.Errorf("register node %s: %w", n.Name, err)
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			logger.Warn("waiting for the metadata servers to register this node", "error", err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return n, nil, fmt.Errorf("register node %s: %w", n.Name, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
 	m, err := Start(ctx, ForDaemon(cfg, n, logger))
 	if err != nil {
