@@ -111,14 +111,8 @@ func TestMetadataLeaderLoss(t *testing.T) {
 	m3cfg, m3 := metadataNodeConfig(t, base, "m3", false, []string{m1, m2}, seeds)
 	metas := []string{m1, m2, m3}
 	cfgs := map[string]*config.Config{"m1": m1cfg, "m2": m2cfg, "m3": m3cfg}
-	stops := map[string]func(){}
-	admins := map[string]string{}
-	for _, c := range []*config.Config{m1cfg, m2cfg, m3cfg} {
-		d, stop := harness.StartMetadatad(t, c)
-		stops[c.NodeName], admins[c.NodeName] = stop, "http://"+d.AdminAddr.String()
-	}
-
-	// A worker and an ingress that know all three metadata servers.
+	// A worker and an ingress that know all three metadata servers. They start first: they
+	// must wait for the metadata servers, not give up.
 	workerFabric, ingress := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
 	load := func(name string, env ...string) *config.Config {
 		env = append(env, "RESTATE_BASE_DIR="+base, "RESTATE_NODE_NAME="+name,
@@ -145,6 +139,12 @@ func TestMetadataLeaderLoss(t *testing.T) {
 			<-done
 		}
 	})
+	stops := map[string]func(){}
+	admins := map[string]string{}
+	for _, c := range []*config.Config{m1cfg, m2cfg, m3cfg} {
+		d, stop := harness.StartMetadatad(t, c)
+		stops[c.NodeName], admins[c.NodeName] = stop, "http://"+d.AdminAddr.String()
+	}
 
 	uri := harness.StartExamples(t)
 	var leader string
