@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
@@ -60,7 +61,8 @@ type MetadataMember struct {
 	Address string `json:"address"`
 	Voter   bool   `json:"voter"`
 	Leader  bool   `json:"leader"`
-	// Reachable is false when the member is down as far as gossip can tell.
+	// State is the member's gossip state (alive, suspect, failed, left); empty when the
+	// answering node runs no gossip or has not heard of it.
 	State string `json:"state,omitempty"`
 }
 
@@ -169,7 +171,7 @@ func gatherPartitions(ctx context.Context, src Sources, st *Status) []PartitionS
 		wg    sync.WaitGroup
 	)
 	for _, n := range st.Nodes {
-		if !slices.Contains(n.Roles, "worker") || n.Address == "" || n.State == "failed" || n.State == "left" {
+		if !slices.Contains(n.Roles, config.RoleWorker) || n.Address == "" || n.State == "failed" || n.State == "left" {
 			continue
 		}
 		wg.Add(1)
