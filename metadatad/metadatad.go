@@ -28,13 +28,18 @@ const Version = "1.7.12"
 
 // ClusterDefaults is the cluster configuration a provision without arguments (and
 // auto-provision) writes: the node's default-num-partitions, default-replication and
-// [bifrost] default-provider.
+// [bifrost] default-provider; [bifrost.replicated-loglet] default-log-replication, when set,
+// overrides the log replication only.
 func ClusterDefaults(cfg *config.Config) metadata.ClusterConfig {
+	logReplication := int(cfg.DefaultReplication)
+	if r := cfg.Bifrost.ReplicatedLoglet.DefaultLogReplication; r > 0 {
+		logReplication = int(r)
+	}
 	return metadata.ClusterConfig{
 		NumPartitions:        uint32(cfg.DefaultNumPartitions),
 		PartitionReplication: int(cfg.DefaultReplication),
 		LogProvider:          cfg.Bifrost.DefaultProvider,
-		LogReplication:       int(cfg.DefaultReplication),
+		LogReplication:       logReplication,
 	}
 }
 
@@ -87,7 +92,12 @@ func Serve(ctx context.Context, name, addr string, h http.Handler) (net.Addr, <-
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/2 cleartext (prior knowledge) next to HTTP/1.1: log-server and sequencer calls
+	// multiplex over a few connections, while Raft keeps upgrading HTTP/1.1 connections.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"gorestate.dev/shared/bifrost/wire"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
@@ -19,6 +20,7 @@ import (
 // Routes adds the worker's fabric endpoints (Invoke for ingress nodes) to mux.
 func (w *Worker) Routes(mux *http.ServeMux) {
 	rpc.Routes(mux, w)
+	w.logRoutes(mux)
 	mux.HandleFunc("GET "+rpc.PartitionsPath, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(rw).Encode(w.Partitions())
@@ -45,7 +47,8 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	var h http.Handler = mux
 	handler.Store(&h)
 	fenced := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(rw, r) })
-	srv := &http.Server{Handler: fenced}
+	// HTTP/2 cleartext too: other nodes append through this node's sequencers.
+	srv := &http.Server{Handler: fenced, Protocols: wire.FabricProtocols()}
 	go func() { _ = srv.Serve(ln) }()
 	// Shutdown order: leave the gossip, stop serving, stop the processors, close storage.
 	ctx, cancel := context.WithCancel(ctx)
@@ -58,22 +61,26 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		cancel()
 		return w.Close()
 	}
-	if err := w.Start(ctx); err != nil {
-		_ = shutdown()
-		return err
-	}
-	w.IntrospectRoutes(mux) // Rows needs a started worker
 	advertised := cfg.AdvertisedAddress
 	if advertised == "" {
 		advertised = "http://" + ln.Addr().String() + "/"
 	}
+	// Registered before the partitions start: this life's generation makes it the
+	// sequencer of the replicated segments it creates.
 	node, m, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleWorker}, Address: advertised}, logger)
 	if err != nil {
 		_ = shutdown()
 		return fmt.Errorf("workerd: %w", err)
 	}
+	w.SetIdentity(node)
+	w.SetMembership(m)
 	stale := membership.RejectStale(m, mux)
 	handler.Store(&stale)
+	if err := w.Start(ctx); err != nil {
+		_ = shutdown()
+		return err
+	}
+	w.IntrospectRoutes(mux) // Rows needs a started worker
 	logger.Info("worker ready", "fabric", ln.Addr().String(), "generation", node.Generation, "gossip", m.LocalAddr())
 	<-ctx.Done()
 	return shutdown()

@@ -19,8 +19,11 @@ import (
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/localloglet"
+	"gorestate.dev/shared/bifrost/replicated"
+	"gorestate.dev/shared/bifrost/wire"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
@@ -39,12 +42,24 @@ type Worker struct {
 	schemaMu      sync.Mutex
 	schemaVersion uint64
 
-	logs    *localloglet.Store
-	db      *store.DB
-	inv     *invoker.Invoker
-	procsMu sync.Mutex // guards procs while Start fills it
-	procs   []*processor.Processor
-	wg      sync.WaitGroup
+	logs       *localloglet.Store
+	bifrost    *bifrost.Bifrost
+	replicated *replicated.Provider
+	// self is this node's life (name and generation) as registered: the sequencer identity
+	// of the replicated segments this node writes. Set by SetIdentity before Start.
+	self       metadata.NodeID
+	view       clusterView
+	network    *wire.HTTPNetwork
+	sequencers sequencerService
+	members    atomic.Pointer[membership.Membership]
+	aliveMu    sync.Mutex
+	aliveAt    time.Time
+	aliveCache map[string]bool
+	db         *store.DB
+	inv        *invoker.Invoker
+	procsMu    sync.Mutex // guards procs while Start fills it
+	procs      []*processor.Processor
+	wg         sync.WaitGroup
 }
 
 // New creates a worker that reads metadata from meta.
@@ -68,10 +83,33 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.db, err = store.Open(filepath.Join(dir, "db")); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	table, logs, err := w.waitProvisioned(ctx)
+	table, err := w.waitProvisioned(ctx)
 	if err != nil {
 		return err
 	}
+	if w.self.Name == "" {
+		w.self = metadata.NodeID{Name: w.cfg.NodeName}
+	}
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); w.watchCluster(ctx) }()
+	w.replicated = w.newReplicatedProvider()
+	w.sequencers.set(w.replicated.SequencerService())
+	registry := bifrost.Registry{
+		bifrost.ProviderLocal:      localloglet.NewProvider(w.logs, w.cfg.NodeName),
+		bifrost.ProviderReplicated: w.replicated,
+	}
+	w.bifrost = bifrost.New(bifrost.Options{
+		Meta:        w.meta,
+		Registry:    registry,
+		Logger:      w.log,
+		Reconfigure: w.reconfigureLog,
+	})
+	logIDs := make([]uint32, table.NumPartitions)
+	for p := range logIDs {
+		logIDs[p] = uint32(p)
+	}
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); w.runWatchdog(ctx, logIDs) }()
 	if err := w.loadSchema(ctx); err != nil {
 		// Not fatal: the schema watch below keeps trying, and attempts refresh it too.
 		w.log.Warn("read the schema at start", "error", err)
@@ -91,24 +129,18 @@ func (w *Worker) Start(ctx context.Context) error {
 		NodeName:          w.cfg.NodeName,
 		Logger:            w.log,
 	})
-	loglets := make([]bifrost.Loglet, table.NumPartitions)
-	for p := uint32(0); p < table.NumPartitions; p++ {
-		chain := logs.Chains[p]
-		if len(chain) != 1 || chain[0].Provider != "local" || chain[0].BaseLSN != 1 {
-			return fmt.Errorf("worker: log of partition %d has an unsupported segment chain %+v (only one local segment is supported)", p, chain)
-		}
-		loglets[p] = w.logs.Loglet(chain[0].LogletID)
-	}
-	logOf := func(p uint32) (bifrost.Loglet, error) {
-		if p >= uint32(len(loglets)) {
+	// This node leads every partition, so it writes every log in writer mode (the shuffler
+	// too: its appends to other partitions go to logs this node leads).
+	logOf := func(p uint32) (bifrost.Log, error) {
+		if p >= table.NumPartitions {
 			return nil, fmt.Errorf("no partition %d", p)
 		}
-		return loglets[p], nil
+		return w.bifrost.WriterLog(p), nil
 	}
 	for p := uint32(0); p < table.NumPartitions; p++ {
 		proc := processor.New(processor.Config{
 			Partition: p, NumPartitions: table.NumPartitions,
-			Store: w.db.Partition(p), Log: loglets[p], Logs: logOf,
+			Store: w.db.Partition(p), Log: w.bifrost.WriterLog(p), Logs: logOf,
 			Invoker: w.inv, Logger: w.log,
 		})
 		w.procsMu.Lock()
@@ -157,6 +189,12 @@ func (w *Worker) Partitions() []rpc.PartitionState {
 func (w *Worker) Close() error {
 	w.wg.Wait()
 	var errs []error
+	if w.bifrost != nil {
+		errs = append(errs, w.bifrost.Close())
+	}
+	if w.replicated != nil {
+		errs = append(errs, w.replicated.Close())
+	}
 	if w.logs != nil {
 		errs = append(errs, w.logs.Close())
 	}
@@ -166,17 +204,17 @@ func (w *Worker) Close() error {
 	return errors.Join(errs...)
 }
 
-func (w *Worker) waitProvisioned(ctx context.Context) (*metadata.PartitionTable, *metadata.Logs, error) {
+func (w *Worker) waitProvisioned(ctx context.Context) (*metadata.PartitionTable, error) {
 	for {
 		table, terr := getJSON[metadata.PartitionTable](ctx, w.meta, metadata.KeyPartitionTable)
-		logs, lerr := getJSON[metadata.Logs](ctx, w.meta, metadata.KeyLogs)
+		_, lerr := getJSON[metadata.Logs](ctx, w.meta, metadata.KeyLogs)
 		if terr == nil && lerr == nil {
-			return table, logs, nil
+			return table, nil
 		}
 		w.log.Info("waiting for the cluster to be provisioned", "error", errors.Join(terr, lerr))
 		select {
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

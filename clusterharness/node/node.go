@@ -14,7 +14,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/ingressd"
+	"gorestate.dev/logserverd"
 	"gorestate.dev/metadatad"
+	"gorestate.dev/metadatad/admin"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/membership"
@@ -32,10 +34,11 @@ type Node struct {
 	// Registered is the node as the nodes configuration holds it (its generation).
 	Registered metadata.Node
 
-	cancel  context.CancelFunc
-	worker  *workerd.Worker
-	members atomic.Pointer[membership.Membership]
-	done    chan struct{}
+	cancel    context.CancelFunc
+	logServer *logserverd.LogServer
+	worker    *workerd.Worker
+	members   atomic.Pointer[membership.Membership]
+	done      chan struct{}
 }
 
 // Members is the node's gossip membership.
@@ -70,15 +73,20 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 			return fail(err)
 		}
 	}
-	n.worker = workerd.New(cfg, meta, logger)
-	n.worker.Routes(fabric)
+	if cfg.HasRole(config.RoleLogServer) {
+		if n.logServer, err = logserverd.Start(ctx, cfg, meta, fabric, logger.Named("log-server")); err != nil {
+			return fail(err)
+		}
+	}
 	// Profiles are served on the fabric port, which only cluster members should reach.
 	fabric.HandleFunc("/debug/pprof/", pprof.Index)
 	fabric.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	if err := n.worker.Start(ctx); err != nil {
-		return fail(fmt.Errorf("start worker: %w", err))
+	if cfg.HasRole(config.RoleWorker) {
+		n.worker = workerd.New(cfg, meta, logger)
+		n.worker.Routes(fabric)
 	}
-	n.worker.IntrospectRoutes(fabric)
+	// Registered before the worker starts: the worker's replicated segments name this
+	// life's generation as their sequencer.
 	registered, members, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: cfg.Roles, Address: advertised(cfg, n.FabricAddr)}, logger)
 	if err != nil {
 		return fail(err)
@@ -87,13 +95,33 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	n.members.Store(members)
 	view := &ingressd.View{}
 	view.Watch(ctx, meta, logger)
-	route := func(uint32) (rpc.Worker, error) { return n.worker, nil }
-	workers := localWorkers{view: view, worker: n.worker}
-	if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, meta, workers, n.worker, logger)); err != nil {
-		return fail(err)
+	var (
+		workers admin.Workers
+		query   admin.QuerySource
+	)
+	if n.worker != nil {
+		n.worker.SetIdentity(registered)
+		n.worker.SetMembership(members)
+		if err := n.worker.Start(ctx); err != nil {
+			return fail(fmt.Errorf("start worker: %w", err))
+		}
+		n.worker.IntrospectRoutes(fabric)
+		workers, query = localWorkers{view: view, worker: n.worker}, n.worker
 	}
-	if n.IngressAddr, _, err = metadatad.Serve(ctx, "ingress", cfg.Ingress.BindAddress, ingressd.Handler(view, route, logger)); err != nil {
-		return fail(err)
+	if cfg.HasRole(config.RoleAdmin) {
+		// Without a local worker the admin API reaches the workers over the network.
+		if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, meta, workers, query, logger)); err != nil {
+			return fail(err)
+		}
+	}
+	switch {
+	case cfg.HasRole(config.RoleHTTPIngress) && n.worker != nil:
+		route := func(uint32) (rpc.Worker, error) { return n.worker, nil }
+		if n.IngressAddr, _, err = metadatad.Serve(ctx, "ingress", cfg.Ingress.BindAddress, ingressd.Handler(view, route, logger)); err != nil {
+			return fail(err)
+		}
+	case cfg.HasRole(config.RoleHTTPIngress):
+		logger.Warn("the http-ingress role runs in gorestate only with the worker role; run ingressd for an ingress apart from the workers")
 	}
 	go func() {
 		<-ctx.Done()
@@ -116,6 +144,9 @@ func (n *Node) closeStorage() {
 	}
 	if n.worker != nil {
 		_ = n.worker.Close()
+	}
+	if n.logServer != nil {
+		_ = n.logServer.Close()
 	}
 	if n.Meta != nil {
 		_ = n.Meta.Close()

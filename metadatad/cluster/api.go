@@ -15,6 +15,7 @@ import (
 // HTTP API on the fabric listener of metadata nodes (what gorestatectl talks to):
 //
 //	GET   /cluster/v1/status     Status
+//	GET   /cluster/v1/logs       LogsStatus
 //	POST  /cluster/v1/provision  ProvisionRequest → 200 ClusterConfig; 409 if provisioned
 //	GET   /cluster/v1/config     ClusterConfig; 503 {"message"} if not provisioned
 //	PATCH /cluster/v1/config     ConfigChange → {"before":…, "after":…}
@@ -53,6 +54,14 @@ func NewHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathPrefix+"status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := Gather(r.Context(), o.Sources)
+		if err != nil {
+			writeError(w, storeStatus(err), err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("GET "+PathPrefix+"logs", func(w http.ResponseWriter, r *http.Request) {
+		st, err := GatherLogs(r.Context(), o.Sources)
 		if err != nil {
 			writeError(w, storeStatus(err), err.Error())
 			return

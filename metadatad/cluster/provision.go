@@ -9,17 +9,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/nodeset"
 	"gorestate.dev/shared/metadata"
 )
 
 // ErrAlreadyProvisioned is returned by Provision on a provisioned cluster.
 var ErrAlreadyProvisioned = errors.New("the cluster is already provisioned")
 
-// Log providers a cluster configuration may name.
+// Log providers a cluster configuration may name (spelled once, in bifrost).
 const (
-	ProviderLocal      = "local"
-	ProviderReplicated = "replicated"
+	ProviderLocal      = bifrost.ProviderLocal
+	ProviderReplicated = bifrost.ProviderReplicated
 )
 
 // ErrInvalidConfig wraps every complaint of Validate.
@@ -41,13 +44,13 @@ func validate(c metadata.ClusterConfig) error {
 		return fmt.Errorf("partition_replication %d: want 1 to 255", c.PartitionReplication)
 	case c.LogReplication < 1 || c.LogReplication > 255:
 		return fmt.Errorf("log_replication %d: want 1 to 255", c.LogReplication)
-	case c.NodesetSize < 0 || (c.NodesetSize > 0 && c.NodesetSize < c.LogReplication):
-		return fmt.Errorf("nodeset_size %d: want 0 (automatic) or at least log_replication (%d)", c.NodesetSize, c.LogReplication)
-	case c.LogProvider == ProviderReplicated:
-		// Say so plainly rather than accept a setting nothing acts on.
-		return fmt.Errorf("log_provider %q is not available yet: only %q logs exist in this version", c.LogProvider, ProviderLocal)
-	case c.LogProvider != ProviderLocal:
+	case c.NodesetSize < 0:
+		return fmt.Errorf("nodeset_size %d: want 0 (automatic) or a number of log servers", c.NodesetSize)
+	case c.LogProvider != ProviderLocal && c.LogProvider != ProviderReplicated:
 		return fmt.Errorf("log_provider %q: want %q or %q", c.LogProvider, ProviderLocal, ProviderReplicated)
+	}
+	if err := nodeset.Check(c.LogReplication, c.NodesetSize); err != nil {
+		return err
 	}
 	return nil
 }
@@ -98,7 +101,13 @@ func provision(ctx context.Context, s metadata.Store, c metadata.ClusterConfig) 
 	c = stored
 	logs := metadata.Logs{Chains: map[uint32][]metadata.Segment{}}
 	for p := uint32(0); p < c.NumPartitions; p++ {
-		logs.Chains[p] = []metadata.Segment{{BaseLSN: 1, Provider: ProviderLocal, LogletID: uint64(p)}}
+		if c.LogProvider == ProviderReplicated {
+			// No segment yet: the partition leader's node adds the first replicated segment
+			// once enough log servers are registered; appends wait until then.
+			logs.Chains[p] = []metadata.Segment{}
+			continue
+		}
+		logs.Chains[p] = []metadata.Segment{{BaseLSN: 1, Provider: ProviderLocal, LogletID: bifrost.LogletID(p, 0)}}
 	}
 	if err := put(metadata.KeyLogs, logs); err != nil {
 		return c, err
@@ -180,6 +189,9 @@ func UpdateConfig(ctx context.Context, s metadata.Store, ch ConfigChange) (befor
 		if err := Validate(next); err != nil {
 			return cur, cur, err
 		}
+		if err := checkLogServers(ctx, s, cur, next); err != nil {
+			return cur, cur, err
+		}
 		b, _ := json.Marshal(next)
 		if _, err := s.Put(ctx, metadata.KeyClusterConfig, b, version); errors.Is(err, metadata.ErrVersionMismatch) {
 			continue
@@ -188,4 +200,49 @@ func UpdateConfig(ctx context.Context, s metadata.Store, ch ConfigChange) (befor
 		}
 		return cur, next, nil
 	}
+}
+
+// checkLogServers refuses a change to replicated logs (or to their replication or nodeset
+// size) that the registered read-write log servers cannot carry: the writers would fail to
+// build a nodeset and every append would wait.
+func checkLogServers(ctx context.Context, s metadata.Store, cur, next metadata.ClusterConfig) error {
+	if next.LogProvider != ProviderReplicated {
+		return nil
+	}
+	if cur.LogProvider == next.LogProvider && cur.LogReplication == next.LogReplication && cur.NodesetSize == next.NodesetSize {
+		return nil
+	}
+	servers, err := ReadWriteLogServers(ctx, s)
+	if err != nil {
+		return err
+	}
+	need := nodeset.Size(next.LogReplication, next.NodesetSize)
+	if len(servers) < need {
+		return fmt.Errorf("%w: log replication %d needs a nodeset of %d log servers (at least max(2r−1, r+1)), but %d read-write log servers are registered %v: start more nodes with the log-server role first",
+			ErrInvalidConfig, next.LogReplication, need, len(servers), servers)
+	}
+	return nil
+}
+
+// ReadWriteLogServers returns the names of the registered log servers whose storage is
+// read-write, sorted.
+func ReadWriteLogServers(ctx context.Context, s metadata.Store) ([]string, error) {
+	v, err := s.Get(ctx, metadata.KeyNodes)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var nodes metadata.Nodes
+	if err := json.Unmarshal(v.Value, &nodes); err != nil {
+		return nil, fmt.Errorf("decode nodes configuration: %w", err)
+	}
+	var out []string
+	for name, n := range nodes.Nodes {
+		if n.LogStorage == metadata.StorageReadWrite {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -78,9 +78,11 @@ func TestValidateNamesTheField(t *testing.T) {
 	}{
 		{"no partitions", func(c *metadata.ClusterConfig) { c.NumPartitions = 0 }, "num_partitions 0"},
 		{"zero replication", func(c *metadata.ClusterConfig) { c.PartitionReplication = 0 }, "partition_replication 0"},
-		{"nodeset below replication", func(c *metadata.ClusterConfig) { c.LogReplication = 3; c.NodesetSize = 2 }, "nodeset_size 2"},
+		{"nodeset below replication", func(c *metadata.ClusterConfig) { c.LogReplication = 3; c.NodesetSize = 2 }, "nodeset size 2 is too small"},
 		{"unknown provider", func(c *metadata.ClusterConfig) { c.LogProvider = "s3" }, `log_provider "s3"`},
-		{"replicated not yet", func(c *metadata.ClusterConfig) { c.LogProvider = ProviderReplicated }, "not available yet"},
+		{"nodeset below max(2r-1, r+1)", func(c *metadata.ClusterConfig) {
+			c.LogProvider, c.LogReplication, c.NodesetSize = ProviderReplicated, 2, 2
+		}, "needs at least max(2r−1, r+1) = 3 log servers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

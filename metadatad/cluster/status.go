@@ -36,6 +36,8 @@ type NodeStatus struct {
 	Roles         []string `json:"roles"`
 	Address       string   `json:"address"`
 	GossipAddress string   `json:"gossip_address,omitempty"`
+	// LogStorage is a log server's storage state (provisioning, read-write, data-loss).
+	LogStorage string `json:"log_storage,omitempty"`
 	// State is the gossip view: alive, suspect, failed, left, or unknown when the node never
 	// joined the gossip (or the answering node runs none).
 	State string    `json:"state"`
@@ -113,7 +115,7 @@ func Gather(ctx context.Context, src Sources) (*Status, error) {
 		}
 	}
 	for _, n := range nodes {
-		ns := NodeStatus{Name: n.Name, Generation: n.Generation, Roles: n.Roles, Address: n.Address, State: "unknown"}
+		ns := NodeStatus{Name: n.Name, Generation: n.Generation, Roles: n.Roles, Address: n.Address, LogStorage: n.LogStorage, State: "unknown"}
 		if m, ok := gossip[n.Name]; ok {
 			ns.State, ns.Since, ns.GossipAddress = m.State.String(), m.Since, m.GossipAddr
 			if m.Generation != n.Generation {

@@ -95,7 +95,15 @@ type Listener struct {
 
 // BifrostOptions is the `[bifrost]` table.
 type BifrostOptions struct {
-	DefaultProvider string `toml:"default-provider"` // "local" or "replicated"
+	DefaultProvider  string                  `toml:"default-provider"` // "local" or "replicated"
+	ReplicatedLoglet ReplicatedLogletOptions `toml:"replicated-loglet"`
+}
+
+// ReplicatedLogletOptions is the `[bifrost.replicated-loglet]` table.
+type ReplicatedLogletOptions struct {
+	// DefaultLogReplication, when set, is the log replication written at provisioning
+	// instead of default-replication (which then sets the partition replication only).
+	DefaultLogReplication Replication `toml:"default-log-replication"`
 }
 
 // MetadataServerOptions is the `[metadata-server]` table.

@@ -127,6 +127,9 @@ func (c *Config) Validate() error {
 	v.oneOf("default-retry-policy.on-max-attempts", rp.OnMaxAttempts, "pause", "kill")
 
 	v.oneOf("bifrost.default-provider", c.Bifrost.DefaultProvider, "local", "replicated")
+	if r := c.Bifrost.ReplicatedLoglet.DefaultLogReplication; r < 0 || r > 255 {
+		v.bad("bifrost.replicated-loglet.default-log-replication", int(r), "want 1 to 255 copies (or unset)")
+	}
 	v.oneOf("metadata-server.type", c.MetadataServer.Type, "local", "replicated")
 	v.oneOf("metadata-client.type", c.MetadataClient.Type, "replicated")
 	for _, a := range c.MetadataClient.Addresses {

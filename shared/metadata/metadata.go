@@ -47,17 +47,58 @@ type PartitionTable struct {
 	NumPartitions uint32 `json:"num_partitions"`
 }
 
-// Segment is one element of a log's chain.
+// Segment is one element of a log's chain. A segment spans [BaseLSN, next segment's
+// BaseLSN); the last segment of a chain is the open one that appends go to (its loglet may
+// be sealed already while the chain waits to be extended). Loglet offsets map to LSNs as
+// lsn = BaseLSN + offset - 1.
 type Segment struct {
 	BaseLSN  uint64 `json:"base_lsn"`
-	Provider string `json:"provider"` // "local"
+	Provider string `json:"provider"` // bifrost.ProviderLocal or bifrost.ProviderReplicated
+	// LogletID is log_id<<32 | Index for every segment written since segment chains could be
+	// extended; chains provisioned before have LogletID = log id at index 0, the same value.
 	LogletID uint64 `json:"loglet_id"`
-	Sealed   bool   `json:"sealed,omitempty"`
+	// Index is the segment's position in the chain's history: it only grows, never reused.
+	Index uint32 `json:"index"`
+	// Node holds a local segment's records: they are readable on that node only. Empty in
+	// chains provisioned before multi-node logs, meaning "the node running the worker".
+	Node string `json:"node,omitempty"`
+	// Replicated is set for replicated segments: what a reader or sealer needs to find the
+	// records without asking the writer.
+	Replicated *ReplicatedParams `json:"replicated,omitempty"`
+}
+
+// NodeID names one life of a node: its name and the generation RegisterNode gave it.
+type NodeID struct {
+	Name       string `json:"name"`
+	Generation uint64 `json:"generation"`
+}
+
+func (n NodeID) String() string { return fmt.Sprintf("%s@%d", n.Name, n.Generation) }
+
+// ReplicatedParams are the parameters of a replicated loglet.
+type ReplicatedParams struct {
+	// Sequencer is the only writer of the loglet; a later life of the same node is another
+	// sequencer, so a loglet is never resumed after a restart.
+	Sequencer NodeID `json:"sequencer"`
+	// Replication is the number of log servers that must store a record durably before it
+	// is committed (the write quorum).
+	Replication int `json:"replication"`
+	// Nodeset names the log servers (node names) that store the loglet's records.
+	Nodeset []string `json:"nodeset"`
 }
 
 // Logs maps each partition's log id to its segment chain.
 type Logs struct {
 	Chains map[uint32][]Segment `json:"chains"`
+}
+
+// Tail returns the last (open) segment of a log's chain.
+func (l *Logs) Tail(logID uint32) (Segment, bool) {
+	chain := l.Chains[logID]
+	if len(chain) == 0 {
+		return Segment{}, false
+	}
+	return chain[len(chain)-1], true
 }
 
 // KeyClusterConfig holds the cluster configuration written at provisioning.
@@ -83,7 +124,24 @@ type Node struct {
 	Roles      []string `json:"roles"`
 	// Address is the node's advertised fabric base URL, e.g. "http://10.0.0.5:5122".
 	Address string `json:"address"`
+	// LogStorage is the state of a log server's storage (StorageProvisioning,
+	// StorageReadWrite, StorageDataLoss); empty for nodes without the log-server role. It is
+	// kept across restarts: a log server that was read-write and comes back without its
+	// storage marker has lost its disk.
+	LogStorage string `json:"log_storage,omitempty"`
 }
+
+// Storage states of a log server (Node.LogStorage).
+const (
+	// StorageProvisioning: the server has not yet written its storage marker; it holds no
+	// records and is not chosen for nodesets.
+	StorageProvisioning = "provisioning"
+	// StorageReadWrite: the server stores records and may be chosen for new nodesets.
+	StorageReadWrite = "read-write"
+	// StorageDataLoss: the server was read-write and lost its disk. It is never counted as a
+	// replica when a tail is chosen and never chosen for new nodesets.
+	StorageDataLoss = "data-loss"
+)
 
 // Nodes is the nodes configuration.
 type Nodes struct {
@@ -112,6 +170,9 @@ func RegisterNode(ctx context.Context, s Store, n Node) (Node, error) {
 			n.Roles = mergeRoles(old.Roles, n.Roles)
 			if n.Address == "" {
 				n.Address = old.Address
+			}
+			if n.LogStorage == "" {
+				n.LogStorage = old.LogStorage
 			}
 		}
 		nodes.Nodes[n.Name] = n

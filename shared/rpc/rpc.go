@@ -149,3 +149,20 @@ type PartitionState struct {
 	AppliedLSN uint64 `json:"applied_lsn"`
 	TailLSN    uint64 `json:"tail_lsn"`
 }
+
+// LogsPath is the worker's fabric endpoint (GET) reporting the state of the logs it writes
+// or reads: a JSON array of LogState.
+const LogsPath = "/bifrost/v1/logs"
+
+// LogState is a worker's view of one log's open segment.
+type LogState struct {
+	LogID        uint32 `json:"log_id"`
+	Node         string `json:"node"`
+	SegmentIndex uint32 `json:"segment_index"`
+	// TailLSN is the LSN the next record will get; Sealed says the segment takes no more.
+	TailLSN uint64 `json:"tail_lsn"`
+	Sealed  bool   `json:"sealed"`
+	// TrimPointLSN is the highest trimmed LSN (0 if none).
+	TrimPointLSN uint64 `json:"trim_point_lsn"`
+	Error        string `json:"error,omitempty"`
+}

@@ -33,9 +33,11 @@ type Config struct {
 	Partition     uint32
 	NumPartitions uint32
 	Store         *store.Partition
-	Log           bifrost.Loglet
-	// Logs gives the log of any partition of this node (for the shuffler).
-	Logs    func(partition uint32) (bifrost.Loglet, error)
+	// Log is the partition's virtual log; on the leader's node, a writer-mode one (it
+	// seals and extends the chain itself when its tail segment refuses appends).
+	Log bifrost.Log
+	// Logs gives the log of any partition (for the shuffler).
+	Logs    func(partition uint32) (bifrost.Log, error)
 	Invoker Invoker
 	NodeID  uint32
 	Logger  hclog.Logger
@@ -98,8 +100,13 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.setApplied(applied)
 	discard := func(Action) {}
 	// Catch up first: the store is not fsynced and may be behind the log, and the epoch we
-	// announce must be above every announcement already in the log.
-	for tail := uint64(p.cfg.Log.Tail()); applied+1 < tail; {
+	// announce must be above every announcement already in the log. The tail comes from
+	// the storage, not a cache: another node may have written the log.
+	tailLSN, err := p.cfg.Log.FindTail(ctx)
+	if err != nil {
+		return p.exitErr(ctx, fmt.Errorf("partition %d find log tail: %w", p.cfg.Partition, err))
+	}
+	for tail := uint64(tailLSN); applied+1 < tail; {
 		if applied, err = p.applyNext(ctx, applied, discard, nil); err != nil {
 			return p.exitErr(ctx, err)
 		}

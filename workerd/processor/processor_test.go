@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/localloglet"
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd/store"
 )
@@ -26,10 +28,33 @@ func (nopInvoker) Notify(*Leader, []byte, uint32, store.JournalEntry) {}
 func (nopInvoker) StopPartition(uint32)                               {}
 func (nopInvoker) Abort(*Leader, []byte)                              {}
 
-func startProcessor(t *testing.T, log bifrost.Loglet, db *store.DB, inv nopInvoker) (*Processor, context.CancelFunc) {
+// newLog returns partition 0's writer log: one local segment (as provisioned before
+// multi-node logs) in a local loglet store, its chain in a local metadata store.
+func newLog(t *testing.T) bifrost.Log {
+	t.Helper()
+	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
+	meta, err := metadata.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {{BaseLSN: 1, Provider: bifrost.ProviderLocal}}}})
+	if _, err := meta.Put(context.Background(), metadata.KeyLogs, chains, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := bifrost.New(bifrost.Options{Meta: meta, Registry: bifrost.Registry{bifrost.ProviderLocal: localloglet.NewProvider(logs, "n1")}})
+	t.Cleanup(func() { b.Close() }) // before the stores close (cleanups run last first)
+	return b.WriterLog(0)
+}
+
+func startProcessor(t *testing.T, log bifrost.Log, db *store.DB, inv nopInvoker) (*Processor, context.CancelFunc) {
 	t.Helper()
 	p := New(Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log,
-		Logs: func(uint32) (bifrost.Loglet, error) { return log, nil }, Invoker: inv, Logger: hclog.NewNullLogger()})
+		Logs: func(uint32) (bifrost.Log, error) { return log, nil }, Invoker: inv, Logger: hclog.NewNullLogger()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -52,12 +77,7 @@ func startProcessor(t *testing.T, log bifrost.Loglet, db *store.DB, inv nopInvok
 // A store that lags behind the log (it is not fsynced) must not make the leader pick an
 // epoch that the log already superseded: its own records would all be fenced off.
 func TestLeaderEpochIsAboveEveryEpochInTheLog(t *testing.T) {
-	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
-	log := logs.Loglet(0)
+	log := newLog(t)
 	old, _ := logrecord.Encode(&logrecord.Record{Kind: logrecord.KindAnnounceLeader, Epoch: 5, Time: 1, AnnounceLeader: &logrecord.AnnounceLeader{}})
 	if _, err := log.Append(context.Background(), [][]byte{old}); err != nil {
 		t.Fatal(err)
@@ -95,18 +115,14 @@ func TestLeaderEpochIsAboveEveryEpochInTheLog(t *testing.T) {
 func TestTimerBeyondTheHorizonFires(t *testing.T) {
 	defer func(h time.Duration) { timerHorizon = h }(timerHorizon)
 	timerHorizon = 200 * time.Millisecond
-	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
+	log := newLog(t)
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	inv := nopInvoker{invoked: make(chan []byte, 1)}
-	p, _ := startProcessor(t, logs.Loglet(0), db, inv)
+	p, _ := startProcessor(t, log, db, inv)
 	id := newID("")
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -29,6 +29,9 @@ func main() {
 
 // url renders a listening address the way a user on this machine would reach it.
 func url(a net.Addr) string {
+	if a == nil {
+		return "- (role not run here)"
+	}
 	host, port, err := net.SplitHostPort(a.String())
 	if err != nil {
 		return a.String()

@@ -6,7 +6,9 @@
 //	gorestatectl [-s ADDRESSES] [--json] nodes list
 //	gorestatectl [-s ADDRESSES] provision [--num-partitions N] [--replication N] [--log-provider P] [--yes]
 //	gorestatectl [-s ADDRESSES] [--json] config get
-//	gorestatectl [-s ADDRESSES] config set [--replication N] [--partition-replication N] [--log-replication N] [--log-provider P] [--nodeset-size N] [--yes]
+//	gorestatectl [-s ADDRESSES] config set [--replication N] [--partition-replication N] [--log-replication N] [--log-provider P] [--log-default-nodeset-size N] [--yes]
+//	gorestatectl [-s ADDRESSES] [--json] logs list
+//	gorestatectl [-s ADDRESSES] [--json] logs describe LOG-ID
 //	gorestatectl [-s ADDRESSES] [--json] metadata list-servers
 //	gorestatectl [-s ADDRESSES] metadata remove-server NAME [--yes]
 //
@@ -46,6 +48,8 @@ commands:
   provision [flags]      write the initial cluster configuration (once per cluster)
   config get             the cluster configuration
   config set [flags]     change replication or the log provider
+  logs list              every log's segments: provider, state, tail, sequencer, nodeset
+  logs describe ID       one log's segments in detail (trim point, loglet ids)
   metadata list-servers  the members of the replicated metadata store and its leader
   metadata remove-server NAME [--yes]
                          remove a member from the replicated metadata store, for a node that
@@ -107,6 +111,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = c.configGet(rest[2:])
 	case cmd == "config set":
 		err = c.configSet(rest[2:], stderr)
+	case cmd == "logs list" || cmd == "logs ls":
+		err = c.logsList(rest[2:])
+	case cmd == "logs describe":
+		err = c.logsDescribe(rest[2:], stderr)
 	case cmd == "metadata list-servers":
 		err = c.metadataServers(rest[2:])
 	case cmd == "metadata remove-server":
@@ -282,7 +290,7 @@ func (c *cli) provision(args []string, stderr io.Writer) error {
 	fs.UintVar(&n, "n", 0, "short for --num-partitions")
 	fs.IntVar(&req.PartitionReplication, "replication", 0, "partition and log replication (default: the node's default-replication)")
 	fs.IntVar(&req.PartitionReplication, "r", 0, "short for --replication")
-	fs.StringVar(&req.LogProvider, "log-provider", "", "local (replicated comes with the replicated loglet)")
+	fs.StringVar(&req.LogProvider, "log-provider", "", "log provider: local or replicated")
 	fs.IntVar(&req.NodesetSize, "log-default-nodeset-size", 0, "log nodeset size (0 = automatic)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	fs.BoolVar(yes, "y", false, "short for --yes")
@@ -318,7 +326,7 @@ func (c *cli) configSet(args []string, stderr io.Writer) error {
 	fs.IntVar(&prepl, "partition-replication", 0, "partition replication")
 	fs.IntVar(&lrepl, "log-replication", 0, "log replication")
 	fs.IntVar(&nodeset, "log-default-nodeset-size", -1, "log nodeset size (0 = automatic)")
-	fs.StringVar(&provider, "log-provider", "", "local (replicated comes with the replicated loglet)")
+	fs.StringVar(&provider, "log-provider", "", "log provider: local or replicated")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	fs.BoolVar(yes, "y", false, "short for --yes")
 	if err := fs.Parse(args); err != nil {
@@ -469,6 +477,7 @@ func renderStatus(w io.Writer, st *cluster.Status) {
 	}
 	fmt.Fprintf(w, "Cluster %s (%s)\n\n", st.ClusterName, prov)
 	renderNodes(w, st)
+	renderLogServers(w, st)
 
 	m := st.Metadata
 	fmt.Fprintf(w, "\nMetadata store (%s): leader %s", dash(m.Type), dash(m.Leader))

@@ -137,8 +137,8 @@ func TestCLIAgainstTheClusterAPI(t *testing.T) {
 		t.Fatalf("config get after set: %d %s", code, out)
 	}
 	code, _, errOut = ctl(t, "", "-s", url, "config", "set", "--log-provider", "replicated", "--yes")
-	if code != 1 || !strings.Contains(errOut, "not available yet") || !strings.Contains(errOut, "400 Bad Request") {
-		t.Fatalf("config set of an unavailable provider: %d %s", code, errOut)
+	if code != 1 || !strings.Contains(errOut, "needs a nodeset of 3 log servers") || !strings.Contains(errOut, "400 Bad Request") {
+		t.Fatalf("config set of replicated logs without log servers: %d %s", code, errOut)
 	}
 	code, out, _ = ctl(t, "", "-s", url, "nodes", "list")
 	if code != 0 || !strings.Contains(out, " w1    1    ALIVE") {

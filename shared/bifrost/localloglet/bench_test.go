@@ -78,7 +78,7 @@ func BenchmarkRead(b *testing.B) {
 			l := s.Loglet(0)
 			b.SetBytes(64 * 200)
 			b.ResetTimer()
-			from := bifrost.LSN(1)
+			from := bifrost.Offset(1)
 			for b.Loop() {
 				ents, err := l.Read(ctx, from, 64)
 				if err != nil || len(ents) != 64 {

@@ -6,7 +6,7 @@ import "gorestate.dev/shared/bifrost"
 // append, so the oldest can be dropped first once the store's budget is exceeded.
 type cacheRef struct {
 	l    *Loglet
-	last bifrost.LSN
+	last bifrost.Offset
 	size int64
 }
 
@@ -43,13 +43,13 @@ func (c *cacheFIFO) evict(limit int64) {
 	}
 }
 
-// dropCached removes cached payloads with LSN <= upTo. Callers hold l.mu.
-func (l *Loglet) dropCached(upTo bifrost.LSN) {
-	start := l.durable - bifrost.LSN(len(l.cache))
+// dropCached removes cached payloads with offset <= upTo. Callers hold l.mu.
+func (l *Loglet) dropCached(upTo bifrost.Offset) {
+	start := l.durable - bifrost.Offset(len(l.cache))
 	if upTo < start {
 		return
 	}
-	k := int(min(upTo-start+1, bifrost.LSN(len(l.cache))))
+	k := int(min(upTo-start+1, bifrost.Offset(len(l.cache))))
 	clear(l.cache[:k]) // release the frames they alias
 	l.cache = l.cache[k:]
 }

@@ -52,7 +52,7 @@ func testConcurrentAppendAsync(t *testing.T, opts Options) {
 	type ack struct {
 		seq, n int
 		loglet uint64
-		first  bifrost.LSN
+		first  bifrost.Offset
 	}
 	acks := make([][]ack, writers)
 	var wg sync.WaitGroup
@@ -68,7 +68,7 @@ func testConcurrentAppendAsync(t *testing.T, opts Options) {
 				for i := range batch {
 					batch[i] = concPayload(w, seq, i)
 				}
-				s.Loglet(id).AppendAsync(batch, func(first bifrost.LSN, err error) {
+				s.Loglet(id).AppendAsync(batch, func(first bifrost.Offset, err error) {
 					mu.Lock()
 					defer mu.Unlock()
 					if err != nil {
@@ -95,24 +95,24 @@ func testConcurrentAppendAsync(t *testing.T, opts Options) {
 			total[(w+seq)%loglets] += 1 + (w*7+seq)%3
 		}
 	}
-	read := make([][]bifrost.Entry, loglets)
+	read := make([][]bifrost.Record, loglets)
 	var rg sync.WaitGroup
 	for id := range loglets {
 		rg.Go(func() {
 			l := s.Loglet(uint64(id))
-			for next := bifrost.LSN(1); next <= bifrost.LSN(total[id]); {
+			for next := bifrost.Offset(1); next <= bifrost.Offset(total[id]); {
 				ents, err := l.Read(ctx, next, 16)
 				if err != nil {
 					t.Errorf("reader %d at %d: %v", id, next, err)
 					return
 				}
 				for _, e := range ents {
-					if e.LSN != next {
-						t.Errorf("reader %d: lsn %d, want %d", id, e.LSN, next)
+					if e.Offset != next {
+						t.Errorf("reader %d: lsn %d, want %d", id, e.Offset, next)
 						return
 					}
-					if e.LSN >= l.Tail() {
-						t.Errorf("reader %d: got lsn %d at or above the durable tail %d", id, e.LSN, l.Tail())
+					if e.Offset >= l.Tail() {
+						t.Errorf("reader %d: got lsn %d at or above the durable tail %d", id, e.Offset, l.Tail())
 					}
 					next++
 				}
@@ -127,19 +127,19 @@ func testConcurrentAppendAsync(t *testing.T, opts Options) {
 	}
 
 	// Every acknowledged batch is where its acknowledgement says, and nothing else is.
-	owner := make([]map[bifrost.LSN][]byte, loglets)
+	owner := make([]map[bifrost.Offset][]byte, loglets)
 	for id := range owner {
-		owner[id] = make(map[bifrost.LSN][]byte)
+		owner[id] = make(map[bifrost.Offset][]byte)
 	}
 	for w, as := range acks {
-		last := make(map[uint64]bifrost.LSN)
+		last := make(map[uint64]bifrost.Offset)
 		for _, a := range as {
 			if a.first <= last[a.loglet] {
 				t.Fatalf("writer %d: batch %d on loglet %d got lsn %d after %d", w, a.seq, a.loglet, a.first, last[a.loglet])
 			}
 			last[a.loglet] = a.first
 			for i := range a.n {
-				lsn := a.first + bifrost.LSN(i)
+				lsn := a.first + bifrost.Offset(i)
 				if _, dup := owner[a.loglet][lsn]; dup {
 					t.Fatalf("loglet %d lsn %d acknowledged twice", a.loglet, lsn)
 				}
@@ -152,11 +152,11 @@ func testConcurrentAppendAsync(t *testing.T, opts Options) {
 			t.Fatalf("loglet %d: %d acknowledged, %d read, want %d", id, len(owner[id]), len(read[id]), total[id])
 		}
 		for _, e := range read[id] {
-			if !bytes.Equal(e.Payload, owner[id][e.LSN]) {
-				t.Fatalf("loglet %d lsn %d: read %x, acknowledged %x", id, e.LSN, e.Payload, owner[id][e.LSN])
+			if !bytes.Equal(e.Payload, owner[id][e.Offset]) {
+				t.Fatalf("loglet %d lsn %d: read %x, acknowledged %x", id, e.Offset, e.Payload, owner[id][e.Offset])
 			}
 		}
-		if got := s.Loglet(uint64(id)).Tail(); got != bifrost.LSN(total[id]+1) {
+		if got := s.Loglet(uint64(id)).Tail(); got != bifrost.Offset(total[id]+1) {
 			t.Fatalf("loglet %d tail %d, want %d", id, got, total[id]+1)
 		}
 	}
@@ -168,17 +168,17 @@ func testConcurrentAppendAsync(t *testing.T, opts Options) {
 	s = openStore(t, s.dir, opts)
 	for id := range loglets {
 		l := s.Loglet(uint64(id))
-		for next := bifrost.LSN(1); next <= bifrost.LSN(total[id]); {
+		for next := bifrost.Offset(1); next <= bifrost.Offset(total[id]); {
 			ents, err := l.Read(ctx, next, 64)
 			if err != nil {
 				t.Fatalf("after restart: loglet %d at %d: %v", id, next, err)
 			}
 			for _, e := range ents {
-				if !bytes.Equal(e.Payload, owner[id][e.LSN]) {
-					t.Fatalf("after restart: loglet %d lsn %d: read %x, acknowledged %x", id, e.LSN, e.Payload, owner[id][e.LSN])
+				if !bytes.Equal(e.Payload, owner[id][e.Offset]) {
+					t.Fatalf("after restart: loglet %d lsn %d: read %x, acknowledged %x", id, e.Offset, e.Payload, owner[id][e.Offset])
 				}
 			}
-			next += bifrost.LSN(len(ents))
+			next += bifrost.Offset(len(ents))
 		}
 	}
 }

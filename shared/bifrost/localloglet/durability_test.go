@@ -40,11 +40,11 @@ func TestReadsSeeOnlyDurableRecords(t *testing.T) {
 	t.Parallel()
 	gate := newSyncGate(func(n int) bool { return n == 1 })
 	s := openStore(t, t.TempDir(), Options{syncFile: gate.sync})
-	l := s.Loglet(1).(*Loglet)
+	l := s.Loglet(1)
 	ctx := testContext(t)
 
 	// A reader blocked before anything is written.
-	got := make(chan []bifrost.Entry, 1)
+	got := make(chan []bifrost.Record, 1)
 	go func() {
 		ents, err := l.Read(ctx, 1, 10)
 		if err != nil {
@@ -54,7 +54,7 @@ func TestReadsSeeOnlyDurableRecords(t *testing.T) {
 	}()
 
 	acked := make(chan error, 1)
-	l.AppendAsync([][]byte{payloadFor(1, 1)}, func(_ bifrost.LSN, err error) { acked <- err })
+	l.AppendAsync([][]byte{payloadFor(1, 1)}, func(_ bifrost.Offset, err error) { acked <- err })
 	<-gate.entered // written, fsync in progress
 
 	canceled, cancel := context.WithCancel(context.Background())
@@ -75,7 +75,7 @@ func TestReadsSeeOnlyDurableRecords(t *testing.T) {
 	if err := <-acked; err != nil {
 		t.Fatal(err)
 	}
-	if ents := <-got; len(ents) != 1 || ents[0].LSN != 1 || string(ents[0].Payload) != string(payloadFor(1, 1)) {
+	if ents := <-got; len(ents) != 1 || ents[0].Offset != 1 || string(ents[0].Payload) != string(payloadFor(1, 1)) {
 		t.Fatalf("woken reader got %v", ents)
 	}
 	if tail := l.Tail(); tail != 2 {
@@ -92,7 +92,7 @@ func TestGroupCommit(t *testing.T) {
 	ctx := testContext(t)
 
 	first := make(chan error, 1)
-	s.Loglet(0).AppendAsync([][]byte{payloadFor(0, 1)}, func(_ bifrost.LSN, err error) { first <- err })
+	s.Loglet(0).AppendAsync([][]byte{payloadFor(0, 1)}, func(_ bifrost.Offset, err error) { first <- err })
 	<-gate.entered
 
 	const queued = 100
@@ -100,7 +100,7 @@ func TestGroupCommit(t *testing.T) {
 	wg.Add(queued)
 	for i := range queued {
 		id := uint64(1 + i%8)
-		s.Loglet(id).AppendAsync([][]byte{[]byte("queued")}, func(_ bifrost.LSN, err error) {
+		s.Loglet(id).AppendAsync([][]byte{[]byte("queued")}, func(_ bifrost.Offset, err error) {
 			if err != nil {
 				t.Error(err)
 			}
@@ -148,10 +148,10 @@ func TestFailedSyncFailsStore(t *testing.T) {
 	// Appends in the failing batch and behind it all fail.
 	results := make(chan error, 3)
 	for range 2 {
-		l.AppendAsync([][]byte{[]byte("lost")}, func(_ bifrost.LSN, err error) { results <- err })
+		l.AppendAsync([][]byte{[]byte("lost")}, func(_ bifrost.Offset, err error) { results <- err })
 	}
 	<-gate.entered
-	l.AppendAsync([][]byte{[]byte("queued")}, func(_ bifrost.LSN, err error) { results <- err })
+	l.AppendAsync([][]byte{[]byte("queued")}, func(_ bifrost.Offset, err error) { results <- err })
 	gate.release <- errors.New("injected EIO")
 	for range 3 {
 		if err := <-results; !errors.Is(err, ErrStoreFailed) {

@@ -7,7 +7,7 @@ import "errors"
 // dirty pages, so the only safe continuation is a restart that recovers from the files.
 var ErrStoreFailed = errors.New("localloglet: store failed")
 
-// ErrEmptyBatch is returned for an append without payloads: it would have no first LSN.
+// ErrEmptyBatch is returned for an append without payloads: it would have no first offset.
 var ErrEmptyBatch = errors.New("localloglet: empty batch")
 
 // ErrTooLarge is returned for a payload larger than MaxPayloadSize or a batch whose encoded

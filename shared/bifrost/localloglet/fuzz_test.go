@@ -15,8 +15,8 @@ import (
 func seedSegment() []byte {
 	b := appendCommit(nil, 0)
 	for seq := uint64(1); seq <= 3; seq++ {
-		b = appendRecord(b, 1, bifrost.LSN(seq), []byte("one"))
-		b = appendRecord(b, 2, bifrost.LSN(seq), bytes.Repeat([]byte("two"), int(seq)))
+		b = appendRecord(b, 1, bifrost.Offset(seq), []byte("one"))
+		b = appendRecord(b, 2, bifrost.Offset(seq), bytes.Repeat([]byte("two"), int(seq)))
 		b = appendCommit(b, seq)
 	}
 	return b
@@ -87,7 +87,7 @@ func fuzzRecovery(t *testing.T, data []byte) {
 	if !bytes.HasPrefix(data, kept) {
 		t.Fatal("recovery changed the kept bytes")
 	}
-	want := make(map[uint64][]bifrost.Entry)
+	want := make(map[uint64][]bifrost.Record)
 	var pending []record
 	for off := 0; off < len(kept); {
 		rec, n, err := decodeRecord(kept[off:])
@@ -100,7 +100,7 @@ func fuzzRecovery(t *testing.T, data []byte) {
 			continue
 		}
 		for _, r := range pending {
-			want[r.loglet] = append(want[r.loglet], bifrost.Entry{LSN: r.lsn, Payload: r.payload})
+			want[r.loglet] = append(want[r.loglet], bifrost.Record{Offset: r.lsn, Payload: r.payload})
 		}
 		pending = pending[:0]
 	}
@@ -111,10 +111,10 @@ func fuzzRecovery(t *testing.T, data []byte) {
 	ctx := testContext(t)
 	for id, ents := range want {
 		l := s.Loglet(id)
-		if tail := l.Tail(); tail != ents[len(ents)-1].LSN+1 {
-			t.Fatalf("loglet %d: tail %d after last record %d", id, tail, ents[len(ents)-1].LSN)
+		if tail := l.Tail(); tail != ents[len(ents)-1].Offset+1 {
+			t.Fatalf("loglet %d: tail %d after last record %d", id, tail, ents[len(ents)-1].Offset)
 		}
-		got, err := l.Read(ctx, ents[0].LSN, len(ents))
+		got, err := l.Read(ctx, ents[0].Offset, len(ents))
 		if err != nil {
 			t.Fatalf("loglet %d: %v", id, err)
 		}
@@ -122,7 +122,7 @@ func fuzzRecovery(t *testing.T, data []byte) {
 			t.Fatalf("loglet %d: read %d records, file has %d", id, len(got), len(ents))
 		}
 		for i := range got {
-			if got[i].LSN != ents[i].LSN || !bytes.Equal(got[i].Payload, ents[i].Payload) {
+			if got[i].Offset != ents[i].Offset || !bytes.Equal(got[i].Payload, ents[i].Payload) {
 				t.Fatalf("loglet %d: read %v, file has %v", id, got[i], ents[i])
 			}
 		}

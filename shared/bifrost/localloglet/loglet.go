@@ -2,6 +2,7 @@ package localloglet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,31 +17,37 @@ type pos struct {
 	n   uint32
 }
 
-// Loglet is one log of a Store (one per partition). It implements bifrost.Loglet.
+// Loglet is one loglet of a Store (one per log segment). It implements bifrost.Loglet.
 type Loglet struct {
 	s  *Store
 	id uint64
 
-	appendMu sync.Mutex // serializes LSN assignment with enqueueing
-	next     bifrost.LSN
+	appendMu sync.Mutex // serializes offset assignment with enqueueing
+	next     bifrost.Offset
+	// sealing is set by the first Seal: from then on appends are refused, so next is the
+	// sealed tail. The seal is published (sealed, below) only once it is persisted.
+	sealing bool
 
 	mu      sync.RWMutex
-	durable bifrost.LSN // LSN after the last durable record
-	trim    bifrost.LSN // records <= trim are unreadable; changed only under Store.trimMu
-	// idx holds the positions of LSNs [durable-len(idx), durable), which is always
+	durable bifrost.Offset // offset after the last durable record
+	trim    bifrost.Offset // records <= trim are unreadable; changed only under Store.trimMu
+	// sealed is set once the seal is persisted; durable is then the sealed tail and never
+	// moves again. Changed only under Store.sealMu.
+	sealed bool
+	// idx holds the positions of offsets [durable-len(idx), durable), which is always
 	// [trim+1, durable).
 	idx []pos
-	// cache holds the payloads of LSNs [durable-len(cache), durable): the newest ones,
+	// cache holds the payloads of offsets [durable-len(cache), durable): the newest ones,
 	// so it is a suffix of idx. Payloads alias the frames that were written.
 	cache  [][]byte
-	waitCh chan struct{} // closed when durable advances; nil if nobody waits
+	waitCh chan struct{} // closed when durable advances or the loglet is sealed; nil if nobody waits
 
 	tail atomic.Uint64 // durable, for a lock-free Tail
 }
 
 var _ bifrost.Loglet = (*Loglet)(nil)
 
-func newLoglet(s *Store, id uint64, trim, tail bifrost.LSN) *Loglet {
+func newLoglet(s *Store, id uint64, trim, tail bifrost.Offset) *Loglet {
 	l := &Loglet{s: s, id: id, next: tail, durable: tail, trim: trim}
 	l.tail.Store(uint64(tail))
 	return l
@@ -49,47 +56,74 @@ func newLoglet(s *Store, id uint64, trim, tail bifrost.LSN) *Loglet {
 // ID returns the loglet's id.
 func (l *Loglet) ID() uint64 { return l.id }
 
-// Tail returns the LSN after the last durable record: every LSN below it is durable and
-// readable unless trimmed. With appends in flight (enqueued, not yet fsynced) the next
-// append gets a higher LSN; see LastAssigned.
-func (l *Loglet) Tail() bifrost.LSN { return bifrost.LSN(l.tail.Load()) }
+// Tail returns the offset after the last durable record: every offset below it is durable
+// and readable unless trimmed. With appends in flight (enqueued, not yet fsynced) the next
+// append gets a higher offset; see LastAssigned.
+func (l *Loglet) Tail() bifrost.Offset { return bifrost.Offset(l.tail.Load()) }
 
-// LastAssigned returns the highest LSN handed out to an append, durable or not (0 if none).
-func (l *Loglet) LastAssigned() bifrost.LSN {
+// LastAssigned returns the highest offset handed out to an append, durable or not (0 if
+// none).
+func (l *Loglet) LastAssigned() bifrost.Offset {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	return l.next - 1
 }
 
-// TrimPoint returns the highest trimmed LSN (0 if none): reads must start above it.
-func (l *Loglet) TrimPoint() bifrost.LSN {
+// TrimPoint returns the highest trimmed offset (0 if none): reads must start above it.
+func (l *Loglet) TrimPoint(ctx context.Context) (bifrost.Offset, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("trim point of loglet %d: %w", l.id, err)
+	}
+	return l.trimPoint(), nil
+}
+
+func (l *Loglet) trimPoint() bifrost.Offset {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.trim
 }
 
-// setDurable advances the durable tail and wakes blocked readers. Callers hold l.mu.
-func (l *Loglet) setDurable(tail bifrost.LSN) {
-	l.durable = tail
-	l.tail.Store(uint64(tail))
+// FindTail returns the durable tail and whether the loglet is sealed. Local state is
+// authoritative, so it never blocks.
+func (l *Loglet) FindTail(ctx context.Context) (bifrost.TailState, error) {
+	if err := ctx.Err(); err != nil {
+		return bifrost.TailState{}, fmt.Errorf("find tail of loglet %d: %w", l.id, err)
+	}
+	if l.s.isClosed() {
+		return bifrost.TailState{}, fmt.Errorf("find tail of loglet %d: %w", l.id, bifrost.ErrClosed)
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return bifrost.TailState{Offset: l.durable, Sealed: l.sealed}, nil
+}
+
+// wake wakes blocked readers. Callers hold l.mu.
+func (l *Loglet) wake() {
 	if l.waitCh != nil {
 		close(l.waitCh)
 		l.waitCh = nil
 	}
 }
 
-// Append stores payloads durably and returns the LSN of the first one. If ctx ends first
-// it returns ctx's error, but the records may still become durable.
-func (l *Loglet) Append(ctx context.Context, payloads [][]byte) (bifrost.LSN, error) {
+// setDurable advances the durable tail and wakes blocked readers. Callers hold l.mu.
+func (l *Loglet) setDurable(tail bifrost.Offset) {
+	l.durable = tail
+	l.tail.Store(uint64(tail))
+	l.wake()
+}
+
+// Append stores payloads durably and returns the offset of the first one. If ctx ends
+// first it returns ctx's error, but the records may still become durable.
+func (l *Loglet) Append(ctx context.Context, payloads [][]byte) (bifrost.Offset, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("append to loglet %d: %w", l.id, err)
 	}
 	type result struct {
-		first bifrost.LSN
+		first bifrost.Offset
 		err   error
 	}
 	ch := make(chan result, 1)
-	l.AppendAsync(payloads, func(first bifrost.LSN, err error) { ch <- result{first, err} })
+	l.AppendAsync(payloads, func(first bifrost.Offset, err error) { ch <- result{first, err} })
 	select {
 	case r := <-ch:
 		return r.first, r.err
@@ -98,10 +132,11 @@ func (l *Loglet) Append(ctx context.Context, payloads [][]byte) (bifrost.LSN, er
 	}
 }
 
-// AppendAsync assigns LSNs to payloads at once (so calls from one goroutine are stored in
-// call order), and calls done from the writer goroutine once they are durable or failed.
-// Calls are completed in enqueue order. The payloads are copied; done must not block.
-func (l *Loglet) AppendAsync(payloads [][]byte, done func(first bifrost.LSN, err error)) {
+// AppendAsync assigns offsets to payloads at once (so calls from one goroutine are stored
+// in call order), and calls done from the writer goroutine once they are durable or
+// failed. Calls are completed in enqueue order. The payloads are copied; done must not
+// block. A sealed loglet refuses with a *bifrost.SealedError without an offset.
+func (l *Loglet) AppendAsync(payloads [][]byte, done func(first bifrost.Offset, err error)) {
 	size := 0
 	var invalid error
 	for _, p := range payloads {
@@ -124,14 +159,19 @@ func (l *Loglet) AppendAsync(payloads [][]byte, done func(first bifrost.LSN, err
 	}
 
 	l.appendMu.Lock()
+	if l.sealing {
+		l.appendMu.Unlock()
+		l.s.reject(done, fmt.Errorf("append to loglet %d: %w", l.id, &bifrost.SealedError{}))
+		return
+	}
 	first := l.next
 	frame := make([]byte, 0, size)
 	for i, p := range payloads {
-		frame = appendRecord(frame, l.id, first+bifrost.LSN(i), p)
+		frame = appendRecord(frame, l.id, first+bifrost.Offset(i), p)
 	}
 	rejected, callDone := l.s.enqueue(appendReq{l: l, first: first, n: len(payloads), frame: frame, done: done})
 	if rejected == nil {
-		l.next += bifrost.LSN(len(payloads))
+		l.next += bifrost.Offset(len(payloads))
 	}
 	l.appendMu.Unlock()
 	if callDone {
@@ -139,11 +179,53 @@ func (l *Loglet) AppendAsync(payloads [][]byte, done func(first bifrost.LSN, err
 	}
 }
 
-// Read returns up to max durable entries with LSN >= from (from 0 reads from 1), blocking
-// until at least one is durable, ctx ends or the store closes or fails. Reading at or below
-// the trim point returns bifrost.ErrTrimmed. Returned payloads are shared with the store's
+// Seal stops the loglet from taking appends and returns its sealed tail once the seal is
+// durable. Appends enqueued before it are drained first: they become durable below the
+// sealed tail, or fail with the store. Blocked readers wake up and get bifrost.ErrSealed.
+func (l *Loglet) Seal(ctx context.Context) (bifrost.Offset, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("seal loglet %d: %w", l.id, err)
+	}
+	l.mu.RLock()
+	sealed, tail := l.sealed, l.durable
+	l.mu.RUnlock()
+	if sealed {
+		return tail, nil
+	}
+
+	// Refuse every later append, then queue a barrier behind the appends already
+	// enqueued: the writer completes it only once all of them are durable (or failed).
+	s := l.s
+	l.appendMu.Lock()
+	l.sealing = true
+	tail = l.next
+	drained := make(chan error, 1)
+	rejected, callDone := s.enqueue(appendReq{l: l, done: func(_ bifrost.Offset, err error) { drained <- err }})
+	l.appendMu.Unlock()
+	if callDone {
+		return 0, fmt.Errorf("seal loglet %d: %w", l.id, rejected)
+	}
+	select {
+	case err := <-drained:
+		if err != nil {
+			return 0, fmt.Errorf("seal loglet %d: drain appends: %w", l.id, err)
+		}
+	case <-ctx.Done():
+		// Appends stay refused; a later Seal finishes the job.
+		return 0, fmt.Errorf("seal loglet %d: %w", l.id, ctx.Err())
+	}
+	if err := s.persistSeal(l, tail); err != nil {
+		return 0, fmt.Errorf("seal loglet %d at %d: %w", l.id, tail, err)
+	}
+	return tail, nil
+}
+
+// Read returns up to max durable records with offset >= from (from 0 reads from 1),
+// blocking until at least one is durable, ctx ends or the store closes or fails. Reading at
+// or below the trim point returns a *bifrost.TrimmedError; reading at or past the tail of
+// a sealed loglet returns bifrost.ErrSealed. Returned payloads are shared with the store's
 // cache and other readers: they must not be modified.
-func (l *Loglet) Read(ctx context.Context, from bifrost.LSN, max int) ([]bifrost.Entry, error) {
+func (l *Loglet) Read(ctx context.Context, from bifrost.Offset, max int) ([]bifrost.Record, error) {
 	if max <= 0 {
 		return nil, fmt.Errorf("read loglet %d: max %d is not positive", l.id, max)
 	}
@@ -159,15 +241,24 @@ func (l *Loglet) Read(ctx context.Context, from bifrost.LSN, max int) ([]bifrost
 		if from <= l.trim {
 			trim := l.trim
 			l.mu.RUnlock()
-			return nil, fmt.Errorf("read loglet %d from %d (trimmed to %d): %w", l.id, from, trim, bifrost.ErrTrimmed)
+			return nil, fmt.Errorf("read loglet %d from %d: %w", l.id, from, &bifrost.TrimmedError{TrimPoint: trim})
 		}
 		if from < l.durable {
 			ents, disk := l.collect(from, max)
 			l.mu.RUnlock()
-			if err := l.s.readRecords(l.id, ents[:len(disk)], disk); err != nil {
+			err := l.s.readRecords(l.id, ents[:len(disk)], disk)
+			if errors.Is(err, bifrost.ErrTrimmed) {
+				continue // a trim deleted the segment meanwhile: report the new trim point
+			}
+			if err != nil {
 				return nil, fmt.Errorf("read loglet %d from %d: %w", l.id, from, err)
 			}
 			return ents, nil
+		}
+		if l.sealed {
+			tail := l.durable
+			l.mu.RUnlock()
+			return nil, fmt.Errorf("read loglet %d from %d (sealed at %d): %w", l.id, from, tail, bifrost.ErrSealed)
 		}
 		l.mu.RUnlock()
 		if storeFailed {
@@ -175,7 +266,7 @@ func (l *Loglet) Read(ctx context.Context, from bifrost.LSN, max int) ([]bifrost
 		}
 
 		l.mu.Lock()
-		if from < l.durable || from <= l.trim {
+		if from < l.durable || from <= l.trim || l.sealed {
 			l.mu.Unlock()
 			continue
 		}
@@ -196,26 +287,26 @@ func (l *Loglet) Read(ctx context.Context, from bifrost.LSN, max int) ([]bifrost
 	}
 }
 
-// collect returns entries [from, min(durable, from+max)) with the payloads of cached ones
+// collect returns records [from, min(durable, from+max)) with the payloads of cached ones
 // filled in, and the positions of the leading uncached ones. Callers hold l.mu (read).
-func (l *Loglet) collect(from bifrost.LSN, max int) ([]bifrost.Entry, []pos) {
+func (l *Loglet) collect(from bifrost.Offset, max int) ([]bifrost.Record, []pos) {
 	end := l.durable
-	if bifrost.LSN(max) < end-from {
-		end = from + bifrost.LSN(max)
+	if bifrost.Offset(max) < end-from {
+		end = from + bifrost.Offset(max)
 	}
-	ents := make([]bifrost.Entry, 0, end-from)
-	cacheStart := l.durable - bifrost.LSN(len(l.cache))
-	idxStart := l.durable - bifrost.LSN(len(l.idx))
+	ents := make([]bifrost.Record, 0, end-from)
+	cacheStart := l.durable - bifrost.Offset(len(l.cache))
+	idxStart := l.durable - bifrost.Offset(len(l.idx))
 	var disk []pos
 	if from < cacheStart {
 		disk = make([]pos, 0, min(end, cacheStart)-from)
 	}
-	for lsn := from; lsn < end; lsn++ {
-		if lsn >= cacheStart {
-			ents = append(ents, bifrost.Entry{LSN: lsn, Payload: l.cache[lsn-cacheStart]})
+	for off := from; off < end; off++ {
+		if off >= cacheStart {
+			ents = append(ents, bifrost.Record{Offset: off, Payload: l.cache[off-cacheStart]})
 		} else {
-			ents = append(ents, bifrost.Entry{LSN: lsn})
-			disk = append(disk, l.idx[lsn-idxStart])
+			ents = append(ents, bifrost.Record{Offset: off})
+			disk = append(disk, l.idx[off-idxStart])
 		}
 	}
 	return ents, disk

@@ -14,8 +14,8 @@ const (
 )
 
 // readRecords fills in the payloads of ents, whose records are at disk[i], from the segment
-// files, checking each record's CRC, loglet and LSN.
-func (s *Store) readRecords(loglet uint64, ents []bifrost.Entry, disk []pos) error {
+// files, checking each record's CRC, loglet and offset.
+func (s *Store) readRecords(loglet uint64, ents []bifrost.Record, disk []pos) error {
 	for i := 0; i < len(disk); {
 		first := disk[i]
 		end := int64(first.off) + int64(recordSize(int(first.n)))
@@ -38,7 +38,7 @@ func (s *Store) readRecords(loglet uint64, ents []bifrost.Entry, disk []pos) err
 }
 
 // readChunk reads [start, end) of one segment and decodes the records at disk into ents.
-func (s *Store) readChunk(loglet uint64, ents []bifrost.Entry, disk []pos, start, end int64) error {
+func (s *Store) readChunk(loglet uint64, ents []bifrost.Record, disk []pos, start, end int64) error {
 	s.segMu.RLock()
 	sg := s.segs[disk[0].seg]
 	s.segMu.RUnlock()
@@ -53,12 +53,12 @@ func (s *Store) readChunk(loglet uint64, ents []bifrost.Entry, disk []pos, start
 	for k, p := range disk {
 		rel := int64(p.off) - start
 		rec, _, err := decodeRecord(buf[rel:])
-		if err == nil && (rec.loglet != loglet || rec.lsn != ents[k].LSN || len(rec.payload) != int(p.n)) {
+		if err == nil && (rec.loglet != loglet || rec.lsn != ents[k].Offset || len(rec.payload) != int(p.n)) {
 			err = fmt.Errorf("found loglet %d lsn %d", rec.loglet, rec.lsn)
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s at offset %d (loglet %d lsn %d): %w",
-				ErrCorrupt, sg.path, p.off, loglet, ents[k].LSN, err)
+				ErrCorrupt, sg.path, p.off, loglet, ents[k].Offset, err)
 		}
 		ents[k].Payload = rec.payload
 	}

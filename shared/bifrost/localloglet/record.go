@@ -40,7 +40,7 @@ var (
 type record struct {
 	commit  bool
 	loglet  uint64
-	lsn     bifrost.LSN
+	lsn     bifrost.Offset
 	payload []byte
 }
 
@@ -48,7 +48,7 @@ type record struct {
 func recordSize(n int) int { return headerSize + n }
 
 // appendRecord appends the encoding of one data record to dst.
-func appendRecord(dst []byte, loglet uint64, lsn bifrost.LSN, payload []byte) []byte {
+func appendRecord(dst []byte, loglet uint64, lsn bifrost.Offset, payload []byte) []byte {
 	return appendRaw(dst, uint32(len(payload)), loglet, uint64(lsn), payload)
 }
 
@@ -94,7 +94,7 @@ func decodeRecord(b []byte) (record, int, error) {
 	r := record{
 		commit:  commit,
 		loglet:  binary.LittleEndian.Uint64(b[12:]),
-		lsn:     bifrost.LSN(binary.LittleEndian.Uint64(b[20:])),
+		lsn:     bifrost.Offset(binary.LittleEndian.Uint64(b[20:])),
 		payload: b[headerSize:size:size],
 	}
 	if !commit && r.lsn == 0 {

@@ -13,12 +13,12 @@ func TestRecordRoundTrip(t *testing.T) {
 	cases := []struct {
 		name    string
 		loglet  uint64
-		lsn     bifrost.LSN
+		lsn     bifrost.Offset
 		payload []byte
 	}{
 		{"empty payload", 0, 1, nil},
 		{"small", 7, 42, []byte("hello")},
-		{"max ids", ^uint64(0), ^bifrost.LSN(0), []byte{0}},
+		{"max ids", ^uint64(0), ^bifrost.Offset(0), []byte{0}},
 		{"large", 3, 1 << 40, bytes.Repeat([]byte("x"), 1<<20)},
 	}
 	for _, tc := range cases {
@@ -77,7 +77,7 @@ func TestDecodeRecordErrors(t *testing.T) {
 
 func TestCommittedAfter(t *testing.T) {
 	t.Parallel()
-	rec := func(lsn bifrost.LSN) []byte { return appendRecord(nil, 1, lsn, []byte("data")) }
+	rec := func(lsn bifrost.Offset) []byte { return appendRecord(nil, 1, lsn, []byte("data")) }
 	commit := func(seq uint64) []byte { return appendCommit(nil, seq) }
 	damaged := []byte("\x00garbage") // the damaged record b starts with
 	cat := func(parts ...[]byte) []byte { return bytes.Join(append([][]byte{damaged}, parts...), nil) }
@@ -108,13 +108,13 @@ func TestCommittedAfter(t *testing.T) {
 
 func TestTrimsRoundTrip(t *testing.T) {
 	t.Parallel()
-	cases := []map[uint64]bifrost.LSN{
+	cases := []map[uint64]bifrost.Offset{
 		{},
 		{1: 5},
-		{0: 1, 7: 100, ^uint64(0): ^bifrost.LSN(0)},
+		{0: 1, 7: 100, ^uint64(0): ^bifrost.Offset(0)},
 	}
 	for _, trims := range cases {
-		got, err := decodeTrims(encodeTrims(trims))
+		got, err := trimFile.decode(trimFile.encode(trims))
 		if err != nil || len(got) != len(trims) {
 			t.Fatalf("decode(encode(%v)) = %v, %v", trims, got, err)
 		}
@@ -124,11 +124,11 @@ func TestTrimsRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	b := encodeTrims(map[uint64]bifrost.LSN{1: 5})
+	b := trimFile.encode(map[uint64]bifrost.Offset{1: 5})
 	for i := range b {
 		bad := bytes.Clone(b)
 		bad[i] ^= 0x10
-		if _, err := decodeTrims(bad); err == nil {
+		if _, err := trimFile.decode(bad); err == nil {
 			t.Fatalf("flipped byte %d accepted", i)
 		}
 	}

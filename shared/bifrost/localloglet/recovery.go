@@ -16,15 +16,15 @@ const scanChunk = 4 << 20
 
 // logletRecovery is what recovery has learned about one loglet so far.
 type logletRecovery struct {
-	trim bifrost.LSN
-	prev bifrost.LSN // highest LSN seen, trimmed or not
-	idx  []pos       // positions of trim+1 .. prev
+	trim bifrost.Offset
+	prev bifrost.Offset // highest offset seen, trimmed or not
+	idx  []pos          // positions of trim+1 .. prev
 }
 
 // pendingRecord is a data record seen after the last commit record.
 type pendingRecord struct {
 	loglet uint64
-	lsn    bifrost.LSN
+	lsn    bifrost.Offset
 	off    int64
 	n      int
 }
@@ -58,14 +58,24 @@ func (s *Store) recover() error {
 		s.active = s.segs[ids[len(ids)-1]]
 	}
 
-	for id, trim := range s.trims {
-		if states[id] == nil {
-			states[id] = &logletRecovery{trim: trim}
+	for _, m := range []map[uint64]bifrost.Offset{s.trims, s.seals} {
+		for id := range m {
+			if states[id] == nil {
+				states[id] = &logletRecovery{trim: s.trims[id]}
+			}
 		}
 	}
 	for id, st := range states {
 		l := newLoglet(s, id, st.trim, max(st.prev, st.trim)+1)
 		l.idx = st.idx
+		if sealed, ok := s.seals[id]; ok {
+			// A seal is persisted only after every record below it is durable, and no
+			// append is written after it: the records must end exactly there.
+			if l.durable != sealed {
+				return fmt.Errorf("%w: loglet %d is sealed at offset %d but its records end at %d", ErrCorrupt, id, sealed, l.durable)
+			}
+			l.sealing, l.sealed = true, true
+		}
 		s.loglets[id] = l
 	}
 	return nil
@@ -84,7 +94,7 @@ func (s *Store) recoverSegment(id uint32, last bool, states map[uint64]*logletRe
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	sg := &segment{id: id, path: path, f: f, maxLSN: make(map[uint64]bifrost.LSN)}
+	sg := &segment{id: id, path: path, f: f, maxLSN: make(map[uint64]bifrost.Offset)}
 	fi, err := f.Stat()
 	if err != nil {
 		return sg, fmt.Errorf("stat segment: %w", err)
@@ -157,9 +167,9 @@ func (s *Store) recoverSegment(id uint32, last bool, states map[uint64]*logletRe
 }
 
 // applyRecord adds a committed record to its loglet's recovery state after checking that
-// the loglet's LSNs increase and are contiguous above its trim point (below it, deleted
+// the loglet's offsets increase and are contiguous above its trim point (below it, deleted
 // segments may have left gaps).
-func applyRecord(states map[uint64]*logletRecovery, sg *segment, p pendingRecord, trim bifrost.LSN) error {
+func applyRecord(states map[uint64]*logletRecovery, sg *segment, p pendingRecord, trim bifrost.Offset) error {
 	st := states[p.loglet]
 	if st == nil {
 		st = &logletRecovery{trim: trim}

@@ -56,7 +56,7 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		}
 	}
-	tails := map[uint64]bifrost.LSN{}
+	tails := map[uint64]bifrost.Offset{}
 	for id := range uint64(3) {
 		tails[id] = s.Loglet(id).Tail()
 	}
@@ -100,7 +100,7 @@ func lastWrite(t *testing.T) (dir string, start, end int64) {
 // checkRecovered opens dir and checks that the segment was cut to size, that loglets 0 and
 // 1 hold LSNs 1..3 and loglet 2 holds 1..tail2-1, and that appends continue at the right
 // LSN.
-func checkRecovered(t *testing.T, dir string, tail2 bifrost.LSN, size int64) {
+func checkRecovered(t *testing.T, dir string, tail2 bifrost.Offset, size int64) {
 	t.Helper()
 	s, err := Open(dir, Options{NoSync: true})
 	if err != nil {
@@ -110,7 +110,7 @@ func checkRecovered(t *testing.T, dir string, tail2 bifrost.LSN, size int64) {
 	if got := fileSize(t, filepath.Join(dir, segmentName(1))); got != size {
 		t.Fatalf("segment is %d bytes after recovery, want %d", got, size)
 	}
-	for id, want := range []bifrost.LSN{4, 4, tail2} {
+	for id, want := range []bifrost.Offset{4, 4, tail2} {
 		l := s.Loglet(uint64(id))
 		if got := l.Tail(); got != want {
 			t.Fatalf("loglet %d tail %d, want %d", id, got, want)
@@ -152,7 +152,7 @@ func TestRecoveryDamage(t *testing.T) {
 		damage func(b []byte, start, end int64) []byte
 		// tail2 is loglet 2's tail after recovery, or 0 if Open must fail naming the
 		// offset wantOffset.
-		tail2      bifrost.LSN
+		tail2      bifrost.Offset
 		wantOffset func(start, end int64) int64
 	}{
 		{
@@ -326,12 +326,12 @@ func TestRecoveryRejectsLSNGap(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name string
-		lsns []bifrost.LSN
+		lsns []bifrost.Offset
 		want string
 	}{
-		{"gap", []bifrost.LSN{1, 2, 4}, "lsn 4 where 3 was expected"},
-		{"not from 1", []bifrost.LSN{2}, "lsn 2 where 1 was expected"},
-		{"repeat", []bifrost.LSN{1, 1}, "lsn 1 after lsn 1"},
+		{"gap", []bifrost.Offset{1, 2, 4}, "lsn 4 where 3 was expected"},
+		{"not from 1", []bifrost.Offset{2}, "lsn 2 where 1 was expected"},
+		{"repeat", []bifrost.Offset{1, 1}, "lsn 1 after lsn 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,10 +37,10 @@ type segment struct {
 	// size is the end of the last written record. Owned by the writer goroutine (and by
 	// Open before it starts).
 	size int64
-	// maxLSN maps each loglet with records here to its highest LSN in this segment, to
+	// maxLSN maps each loglet with records here to its highest offset in this segment, to
 	// decide when the segment may be deleted. Written only by the writer while the segment
 	// is active; immutable once the writer has moved on to a newer segment.
-	maxLSN map[uint64]bifrost.LSN
+	maxLSN map[uint64]bifrost.Offset
 }
 
 func segmentName(id uint32) string { return fmt.Sprintf("%010d%s", id, segmentExt) }
@@ -131,5 +131,5 @@ func createSegment(dir string, id uint32, noSync bool) (*segment, error) {
 			return nil, err
 		}
 	}
-	return &segment{id: id, path: path, f: f, maxLSN: make(map[uint64]bifrost.LSN)}, nil
+	return &segment{id: id, path: path, f: f, maxLSN: make(map[uint64]bifrost.Offset)}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -14,8 +13,8 @@ import (
 // Store is one node's durable log: every local loglet of the node shares its files and its
 // writer goroutine. It is safe for concurrent use.
 //
-// Lock order: Loglet.appendMu → Store.qmu; Store.trimMu → Loglet.mu and Store.segMu →
-// segment.mu. The writer goroutine takes at most one Loglet.mu at a time.
+// Lock order: Loglet.appendMu → Store.qmu; Store.trimMu → Store.sealMu → Loglet.mu and
+// Store.segMu → segment.mu. The writer goroutine takes at most one Loglet.mu at a time.
 type Store struct {
 	dir  string
 	opts Options
@@ -43,7 +42,10 @@ type Store struct {
 	active *segment
 
 	trimMu sync.Mutex // serializes trims; guards trims
-	trims  map[uint64]bifrost.LSN
+	trims  map[uint64]bifrost.Offset
+
+	sealMu sync.Mutex // serializes seal persistence; guards seals
+	seals  map[uint64]bifrost.Offset
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	writeSeq uint64 // sequence number of the last commit record
@@ -74,9 +76,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	// A leftover from a crash during saveTrims; the rename never happened, so it is stale.
-	os.Remove(filepath.Join(dir, trimFileName+".tmp"))
-	trims, err := loadTrims(dir)
+	trims, err := trimFile.load(dir)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	seals, err := sealFile.load(dir)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -92,6 +97,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		writerDone: make(chan struct{}),
 		segs:       make(map[uint32]*segment),
 		trims:      trims,
+		seals:      seals,
 	}
 	if err := s.recover(); err != nil {
 		for _, sg := range s.segs {
@@ -104,11 +110,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Loglet returns the loglet with the given id, creating it on first use. Its dynamic type is
-// *Loglet.
-func (s *Store) Loglet(id uint64) bifrost.Loglet { return s.loglet(id) }
-
-func (s *Store) loglet(id uint64) *Loglet {
+// Loglet returns the loglet with the given id, creating it on first use. Every call with
+// the same id returns the same *Loglet.
+func (s *Store) Loglet(id uint64) *Loglet {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l, ok := s.loglets[id]
@@ -147,6 +151,8 @@ func (s *Store) Close() error {
 
 		s.trimMu.Lock()
 		defer s.trimMu.Unlock()
+		s.sealMu.Lock() // no seal file written once the lock is released
+		defer s.sealMu.Unlock()
 		s.segMu.Lock()
 		defer s.segMu.Unlock()
 		var errs []error

@@ -34,17 +34,17 @@ func openStore(t testing.TB, dir string, opts Options) *Store {
 
 // payloadFor is the deterministic payload of a loglet's LSN, so reads can be checked
 // without remembering what was written.
-func payloadFor(loglet uint64, lsn bifrost.LSN) []byte {
+func payloadFor(loglet uint64, lsn bifrost.Offset) []byte {
 	p := fmt.Appendf(nil, "loglet=%d lsn=%d|", loglet, lsn)
 	return append(p, bytes.Repeat([]byte{byte(lsn)}, int(lsn%37))...)
 }
 
 // appendN appends records tail..tail+n-1 of loglet l one by one, synchronously.
-func appendN(t testing.TB, l bifrost.Loglet, id uint64, n int) {
+func appendN(t testing.TB, l *Loglet, id uint64, n int) {
 	t.Helper()
 	ctx := testContext(t)
 	for range n {
-		want := l.(*Loglet).LastAssigned() + 1
+		want := l.LastAssigned() + 1
 		got, err := l.Append(ctx, [][]byte{payloadFor(id, want)})
 		if err != nil {
 			t.Fatalf("append to loglet %d: %v", id, err)
@@ -57,7 +57,7 @@ func appendN(t testing.TB, l bifrost.Loglet, id uint64, n int) {
 
 // checkLoglet reads every record of loglet l from from to its tail and checks that the
 // LSNs are contiguous and the payloads are payloadFor's.
-func checkLoglet(t testing.TB, l bifrost.Loglet, id uint64, from bifrost.LSN) {
+func checkLoglet(t testing.TB, l *Loglet, id uint64, from bifrost.Offset) {
 	t.Helper()
 	ctx := testContext(t)
 	tail := l.Tail()
@@ -67,11 +67,11 @@ func checkLoglet(t testing.TB, l bifrost.Loglet, id uint64, from bifrost.LSN) {
 			t.Fatalf("read loglet %d from %d: %v", id, next, err)
 		}
 		for _, e := range ents {
-			if e.LSN != next {
-				t.Fatalf("loglet %d: got lsn %d, want %d", id, e.LSN, next)
+			if e.Offset != next {
+				t.Fatalf("loglet %d: got lsn %d, want %d", id, e.Offset, next)
 			}
-			if want := payloadFor(id, e.LSN); !bytes.Equal(e.Payload, want) {
-				t.Fatalf("loglet %d lsn %d: payload %q, want %q", id, e.LSN, e.Payload, want)
+			if want := payloadFor(id, e.Offset); !bytes.Equal(e.Payload, want) {
+				t.Fatalf("loglet %d lsn %d: payload %q, want %q", id, e.Offset, e.Payload, want)
 			}
 			next++
 		}
@@ -113,7 +113,7 @@ func TestRoundTripAcrossLoglets(t *testing.T) {
 			}
 			for id, n := range counts {
 				l := s.Loglet(id)
-				if got := l.Tail(); got != bifrost.LSN(n+1) {
+				if got := l.Tail(); got != bifrost.Offset(n+1) {
 					t.Errorf("loglet %d tail %d, want %d", id, got, n+1)
 				}
 				checkLoglet(t, l, id, 1)
@@ -126,7 +126,7 @@ func TestRoundTripAcrossLoglets(t *testing.T) {
 			s = openStore(t, dir, tc.opts)
 			for id, n := range counts {
 				l := s.Loglet(id)
-				if got := l.Tail(); got != bifrost.LSN(n+1) {
+				if got := l.Tail(); got != bifrost.Offset(n+1) {
 					t.Errorf("after restart: loglet %d tail %d, want %d", id, got, n+1)
 				}
 				checkLoglet(t, l, id, 1)
@@ -146,13 +146,13 @@ func TestAppendBatch(t *testing.T) {
 		first := l.Tail()
 		batch := make([][]byte, size)
 		for i := range batch {
-			batch[i] = payloadFor(3, first+bifrost.LSN(i))
+			batch[i] = payloadFor(3, first+bifrost.Offset(i))
 		}
 		got, err := l.Append(ctx, batch)
 		if err != nil || got != first {
 			t.Fatalf("append batch of %d: got %d, %v; want %d", size, got, err, first)
 		}
-		if tail := l.Tail(); tail != first+bifrost.LSN(size) {
+		if tail := l.Tail(); tail != first+bifrost.Offset(size) {
 			t.Fatalf("tail %d after batch of %d at %d", tail, size, first)
 		}
 	}
@@ -180,7 +180,7 @@ func TestRead(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
 	l := s.Loglet(9)
 	appendN(t, l, 9, 10)
-	if err := l.TrimPrefix(testContext(t), 2); err != nil {
+	if err := l.Trim(testContext(t), 2); err != nil {
 		t.Fatal(err)
 	}
 	canceled, cancel := context.WithCancel(context.Background())
@@ -188,15 +188,15 @@ func TestRead(t *testing.T) {
 	cases := []struct {
 		name     string
 		ctx      context.Context
-		from     bifrost.LSN
+		from     bifrost.Offset
 		max      int
-		wantLSNs []bifrost.LSN
+		wantLSNs []bifrost.Offset
 		wantErr  error
 	}{
-		{"middle", canceled, 4, 3, []bifrost.LSN{4, 5, 6}, nil},
-		{"up to tail", canceled, 8, 100, []bifrost.LSN{8, 9, 10}, nil},
-		{"last", canceled, 10, 1, []bifrost.LSN{10}, nil},
-		{"first after trim", canceled, 3, 1, []bifrost.LSN{3}, nil},
+		{"middle", canceled, 4, 3, []bifrost.Offset{4, 5, 6}, nil},
+		{"up to tail", canceled, 8, 100, []bifrost.Offset{8, 9, 10}, nil},
+		{"last", canceled, 10, 1, []bifrost.Offset{10}, nil},
+		{"first after trim", canceled, 3, 1, []bifrost.Offset{3}, nil},
 		{"at trim point", canceled, 2, 5, nil, bifrost.ErrTrimmed},
 		{"from zero", canceled, 0, 5, nil, bifrost.ErrTrimmed},
 		{"at tail blocks", canceled, 11, 5, nil, context.Canceled},
@@ -208,11 +208,11 @@ func TestRead(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Read(%d, %d) error %v, want %v", tc.from, tc.max, err, tc.wantErr)
 			}
-			var got []bifrost.LSN
+			var got []bifrost.Offset
 			for _, e := range ents {
-				got = append(got, e.LSN)
-				if !bytes.Equal(e.Payload, payloadFor(9, e.LSN)) {
-					t.Errorf("lsn %d: payload %q", e.LSN, e.Payload)
+				got = append(got, e.Offset)
+				if !bytes.Equal(e.Payload, payloadFor(9, e.Offset)) {
+					t.Errorf("lsn %d: payload %q", e.Offset, e.Payload)
 				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.wantLSNs) {
@@ -271,7 +271,7 @@ func TestClose(t *testing.T) {
 	const pending = 50
 	results := make(chan error, pending)
 	for i := range pending {
-		l.AppendAsync([][]byte{payloadFor(1, bifrost.LSN(2+i))}, func(_ bifrost.LSN, err error) { results <- err })
+		l.AppendAsync([][]byte{payloadFor(1, bifrost.Offset(2+i))}, func(_ bifrost.Offset, err error) { results <- err })
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
@@ -293,7 +293,7 @@ func TestClose(t *testing.T) {
 	if _, err := l.Read(ctx, 1, 1); !errors.Is(err, bifrost.ErrClosed) {
 		t.Errorf("read after close: %v", err)
 	}
-	if err := l.TrimPrefix(ctx, 1); !errors.Is(err, bifrost.ErrClosed) {
+	if err := l.Trim(ctx, 1); !errors.Is(err, bifrost.ErrClosed) {
 		t.Errorf("trim after close: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -333,7 +333,7 @@ func TestTailReaderUsesCache(t *testing.T) {
 			s := openStore(t, t.TempDir(), Options{CacheSize: tc.cacheSize})
 			l := s.Loglet(1)
 			ctx := testContext(t)
-			for lsn := bifrost.LSN(1); lsn <= 20; lsn++ {
+			for lsn := bifrost.Offset(1); lsn <= 20; lsn++ {
 				appendN(t, l, 1, 1)
 				ents, err := l.Read(ctx, lsn, 10)
 				if err != nil || len(ents) != 1 || !bytes.Equal(ents[0].Payload, payloadFor(1, lsn)) {

@@ -10,10 +10,10 @@ import (
 	"gorestate.dev/shared/bifrost"
 )
 
-// TrimPrefix makes records with LSN <= upTo unreadable. upTo is clamped to the last durable
+// Trim makes records with offset <= upTo unreadable. upTo is clamped to the last durable
 // record; trimming never moves the trim point back. The new trim point is persisted before
 // it takes effect, and segment files holding only trimmed records are then deleted.
-func (l *Loglet) TrimPrefix(ctx context.Context, upTo bifrost.LSN) error {
+func (l *Loglet) Trim(ctx context.Context, upTo bifrost.Offset) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("trim loglet %d: %w", l.id, err)
 	}
@@ -33,14 +33,14 @@ func (l *Loglet) TrimPrefix(ctx context.Context, upTo bifrost.LSN) error {
 
 	trims := maps.Clone(s.trims)
 	trims[l.id] = upTo
-	if err := saveTrims(s.dir, trims, s.opts.NoSync); err != nil {
+	if err := trimFile.save(s.dir, trims, s.opts.NoSync); err != nil {
 		return fmt.Errorf("trim loglet %d to %d: %w", l.id, upTo, err)
 	}
 	s.trims = trims
 
 	l.mu.Lock()
 	l.trim = upTo
-	idxStart := l.durable - bifrost.LSN(len(l.idx))
+	idxStart := l.durable - bifrost.Offset(len(l.idx))
 	if upTo >= idxStart {
 		l.idx = l.idx[upTo-idxStart+1:]
 		if cap(l.idx) > 1024 && len(l.idx) < cap(l.idx)/4 {

@@ -9,7 +9,7 @@ import (
 	"gorestate.dev/shared/bifrost"
 )
 
-func TestTrimPrefix(t *testing.T) {
+func TestTrim(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	// A 200-byte segment holds its leading commit record and two single-record writes of
@@ -17,7 +17,7 @@ func TestTrimPrefix(t *testing.T) {
 	opts := Options{SegmentSize: 200, CacheSize: -1}
 	s := openStore(t, dir, opts)
 	ctx := testContext(t)
-	a, b := s.Loglet(1).(*Loglet), s.Loglet(2).(*Loglet)
+	a, b := s.Loglet(1), s.Loglet(2)
 	appendN(t, a, 1, 1) // segment 1: a1 b1
 	appendN(t, b, 2, 5) // segment 1: b1; 2: b2 b3; 3: b4 b5
 	appendN(t, a, 1, 1) // segment 4: a2 b6
@@ -26,7 +26,7 @@ func TestTrimPrefix(t *testing.T) {
 		t.Fatalf("%d segments, want 4", n)
 	}
 
-	if err := b.TrimPrefix(ctx, 5); err != nil {
+	if err := b.Trim(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
 	// Segments 2 and 3 hold only trimmed records; 1 still holds a1.
@@ -38,18 +38,18 @@ func TestTrimPrefix(t *testing.T) {
 	}
 	check := func(s *Store) {
 		t.Helper()
-		b := s.Loglet(2).(*Loglet)
-		for _, from := range []bifrost.LSN{0, 1, 5} {
+		b := s.Loglet(2)
+		for _, from := range []bifrost.Offset{0, 1, 5} {
 			if _, err := b.Read(ctx, from, 1); !errors.Is(err, bifrost.ErrTrimmed) {
 				t.Errorf("read b from %d: %v, want ErrTrimmed", from, err)
 			}
 		}
-		if got := b.TrimPoint(); got != 5 {
+		if got := b.trimPoint(); got != 5 {
 			t.Errorf("trim point %d, want 5", got)
 		}
 		checkLoglet(t, b, 2, 6)
-		a := s.Loglet(1).(*Loglet)
-		checkLoglet(t, a, 1, a.TrimPoint()+1)
+		a := s.Loglet(1)
+		checkLoglet(t, a, 1, a.trimPoint()+1)
 	}
 	check(s)
 	// A restart with segment 1 kept while 2 and 3 are gone: b's LSNs have a gap below its
@@ -57,11 +57,11 @@ func TestTrimPrefix(t *testing.T) {
 	check(openStore(t, crashCopy(t, dir), opts))
 
 	// Trimming never goes back, nor beyond the tail.
-	if err := b.TrimPrefix(ctx, 3); err != nil || b.TrimPoint() != 5 {
-		t.Fatalf("trim back: %v, trim point %d", err, b.TrimPoint())
+	if err := b.Trim(ctx, 3); err != nil || b.trimPoint() != 5 {
+		t.Fatalf("trim back: %v, trim point %d", err, b.trimPoint())
 	}
-	if err := a.TrimPrefix(ctx, 100); err != nil || a.TrimPoint() != 2 {
-		t.Fatalf("trim beyond tail: %v, trim point %d, want 2", err, a.TrimPoint())
+	if err := a.Trim(ctx, 100); err != nil || a.trimPoint() != 2 {
+		t.Fatalf("trim beyond tail: %v, trim point %d, want 2", err, a.trimPoint())
 	}
 	if _, err := os.Stat(filepath.Join(dir, segmentName(1))); err == nil {
 		t.Error("segment 1 kept after both its loglets trimmed past it")
@@ -74,9 +74,9 @@ func TestTrimPrefix(t *testing.T) {
 	// fully trimmed loglet continues after its trim point.
 	s = openStore(t, dir, opts)
 	check(s)
-	a = s.Loglet(1).(*Loglet)
-	if a.Tail() != 3 || a.TrimPoint() != 2 {
-		t.Fatalf("fully trimmed loglet: tail %d, trim point %d; want 3, 2", a.Tail(), a.TrimPoint())
+	a = s.Loglet(1)
+	if a.Tail() != 3 || a.trimPoint() != 2 {
+		t.Fatalf("fully trimmed loglet: tail %d, trim point %d; want 3, 2", a.Tail(), a.trimPoint())
 	}
 	if _, err := a.Read(ctx, 2, 1); !errors.Is(err, bifrost.ErrTrimmed) {
 		t.Errorf("read trimmed a: %v", err)
@@ -97,10 +97,10 @@ func TestTrimWithReaders(t *testing.T) {
 		go func() {
 			// Read from just above the trim point until the tail; trims race with reads,
 			// so ErrTrimmed means start again above the new trim point.
-			for next := bifrost.LSN(1); next < 201; {
+			for next := bifrost.Offset(1); next < 201; {
 				ents, err := l.Read(ctx, next, 5)
 				if errors.Is(err, bifrost.ErrTrimmed) {
-					next = l.(*Loglet).TrimPoint() + 1
+					next = l.trimPoint() + 1
 					continue
 				}
 				if err != nil {
@@ -108,18 +108,18 @@ func TestTrimWithReaders(t *testing.T) {
 					return
 				}
 				for _, e := range ents {
-					if string(e.Payload) != string(payloadFor(1, e.LSN)) {
+					if string(e.Payload) != string(payloadFor(1, e.Offset)) {
 						done <- errors.New("wrong payload")
 						return
 					}
 				}
-				next = ents[len(ents)-1].LSN + 1
+				next = ents[len(ents)-1].Offset + 1
 			}
 			done <- nil
 		}()
 	}
-	for upTo := bifrost.LSN(10); upTo <= 190; upTo += 10 {
-		if err := l.TrimPrefix(ctx, upTo); err != nil {
+	for upTo := bifrost.Offset(10); upTo <= 190; upTo += 10 {
+		if err := l.Trim(ctx, upTo); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,11 +136,11 @@ func TestTrimFileDamaged(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	appendN(t, s.Loglet(1), 1, 3)
-	if err := s.Loglet(1).TrimPrefix(testContext(t), 2); err != nil {
+	if err := s.Loglet(1).Trim(testContext(t), 2); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	path := filepath.Join(dir, trimFileName)
+	path := filepath.Join(dir, trimFile.name)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

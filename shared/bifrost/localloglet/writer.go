@@ -12,13 +12,15 @@ import (
 // (from a burst) is dropped so one burst does not pin its memory forever.
 const maxIdleBuf = 4 << 20
 
-// appendReq is one AppendAsync call waiting in the queue.
+// appendReq is one AppendAsync call waiting in the queue. A request with n == 0 and no
+// error is a Seal's barrier: it writes nothing, and its done runs once every request
+// before it is durable.
 type appendReq struct {
 	l     *Loglet
-	first bifrost.LSN
+	first bifrost.Offset
 	n     int
 	frame []byte // the encoded records
-	done  func(bifrost.LSN, error)
+	done  func(bifrost.Offset, error)
 	err   error // set when the request was rejected at enqueue time
 
 	// Where the writer put frame.
@@ -55,7 +57,7 @@ func (s *Store) enqueue(r appendReq) (rejected error, callDone bool) {
 }
 
 // reject completes done with err in enqueue order.
-func (s *Store) reject(done func(bifrost.LSN, error), err error) {
+func (s *Store) reject(done func(bifrost.Offset, error), err error) {
 	if _, callDone := s.enqueue(appendReq{done: done, err: err}); callDone {
 		done(0, err)
 	}
@@ -169,7 +171,7 @@ func (s *Store) writeBatch(batch []appendReq) (int, error) {
 	}
 	for i := range batch {
 		r := &batch[i]
-		if r.err != nil {
+		if r.err != nil || r.n == 0 {
 			continue
 		}
 		end := seg.size + int64(len(buf))
@@ -192,7 +194,7 @@ func (s *Store) writeBatch(batch []appendReq) (int, error) {
 		r.seg, r.off = seg, end
 		// Recorded before the segment can be superseded by a roll: from then on trims read
 		// the map to decide whether the segment may be deleted.
-		seg.maxLSN[r.l.id] = r.first + bifrost.LSN(r.n) - 1
+		seg.maxLSN[r.l.id] = r.first + bifrost.Offset(r.n) - 1
 		buf = append(buf, r.frame...)
 		hasData = true
 	}
@@ -239,11 +241,11 @@ func (s *Store) publish(batch []appendReq) {
 	caching := s.opts.CacheSize > 0
 	for i := range batch {
 		r := &batch[i]
-		if r.err != nil {
+		if r.err != nil || r.n == 0 {
 			continue
 		}
 		l := r.l
-		last := r.first + bifrost.LSN(r.n) - 1
+		last := r.first + bifrost.Offset(r.n) - 1
 		l.mu.Lock()
 		for off := 0; off < len(r.frame); {
 			n := int(binary.LittleEndian.Uint32(r.frame[off+8:]))

@@ -1,0 +1,269 @@
+// Command benchlog measures the loglets: closed-loop append throughput and commit latency
+// of the local loglet (one fsynced file per store) and of the replicated loglet on three
+// logserverd processes with replication 2 (the sequencer in this process, h2c on
+// loopback), at several appender counts, one record per append; then the log servers'
+// memory while 2,000,000 records are appended. It says where the time goes: the disk's
+// fsync latency, the log servers' Store round trips and how many records each carries
+// (one Store is one group commit for a single loglet), and the CPU the processes used.
+//
+//	benchlog -logserverd bin/logserverd -duration 5s -concurrency 1,16,64
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gorestate.dev/clusterharness/logcluster"
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/localloglet"
+	"gorestate.dev/shared/bifrost/replicated"
+	"gorestate.dev/shared/metadata"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchlog:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the command line.
+type config struct {
+	logserverd  string
+	duration    time.Duration
+	warmup      time.Duration
+	concurrency []int
+	payload     int
+	records     int
+	batch       int
+	dir         string
+}
+
+func run() error {
+	var cfg config
+	var concs string
+	flag.StringVar(&cfg.logserverd, "logserverd", "bin/logserverd", "the logserverd binary (make build)")
+	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "measured time per cell")
+	flag.DurationVar(&cfg.warmup, "warmup", 500*time.Millisecond, "unmeasured load before each cell")
+	flag.StringVar(&concs, "concurrency", "1,16,64", "comma-separated appender counts")
+	flag.IntVar(&cfg.payload, "payload", 256, "bytes per record")
+	flag.IntVar(&cfg.records, "records", 2_000_000, "records appended for the memory measurement (0: skip it)")
+	flag.IntVar(&cfg.batch, "batch", 1000, "records per append in the memory measurement")
+	flag.StringVar(&cfg.dir, "dir", "", "directory for the stores (default: a new temporary directory, removed at the end)")
+	flag.Parse()
+	for _, f := range strings.Split(concs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-concurrency %q: want positive integers", concs)
+		}
+		cfg.concurrency = append(cfg.concurrency, n)
+	}
+	if _, err := os.Stat(cfg.logserverd); err != nil {
+		return fmt.Errorf("-logserverd: %w (run make build)", err)
+	}
+	if cfg.dir == "" {
+		dir, err := os.MkdirTemp("", "benchlog-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.dir = dir
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Printf("benchlog: %d-byte records, %v per cell (after %v warm-up), stores in %s\n\n", cfg.payload, cfg.duration, cfg.warmup, cfg.dir)
+	fsync, err := probeFsync(ctx, cfg.dir, cfg.payload, time.Second)
+	if err != nil {
+		return fmt.Errorf("fsync probe: %w", err)
+	}
+	fmt.Printf("disk: write+fsync of %d bytes, one at a time: p50 %s, p99 %s (%d in 1s)\n", cfg.payload, ms(fsync.p50), ms(fsync.p99), fsync.n)
+	commit, err := probeLogstore(ctx, cfg.dir, cfg.payload, time.Second)
+	if err != nil {
+		return fmt.Errorf("log store probe: %w", err)
+	}
+	fmt.Printf("log store (goleveldb, synced batch) in process, one %d-byte record at a time: p50 %s, p99 %s (%d in 1s)\n",
+		cfg.payload, ms(commit.p50), ms(commit.p99), commit.n)
+
+	local, err := benchLocal(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("local loglet: %w", err)
+	}
+	c, err := logcluster.Start(ctx, logcluster.Options{
+		Bin: cfg.logserverd, Dir: filepath.Join(cfg.dir, "cluster"), Servers: 3,
+		Env: []string{"RESTATE_LOG_LEVEL=warn"},
+	})
+	if err != nil {
+		return fmt.Errorf("start log servers: %w", err)
+	}
+	defer c.Close()
+	rtt, err := probeRoundTrip(ctx, c.LogServer(0), time.Second)
+	if err != nil {
+		return fmt.Errorf("round-trip probe: %w", err)
+	}
+	fmt.Printf("h2c round trip to a log server (GetLogletInfo, no disk), one at a time: p50 %s, p99 %s (%d in 1s)\n\n", ms(rtt.p50), ms(rtt.p99), rtt.n)
+	repl, err := benchReplicated(ctx, cfg, c)
+	if err != nil {
+		return fmt.Errorf("replicated loglet: %w", err)
+	}
+	printTables(cfg, local, repl)
+	if cfg.records > 0 {
+		if err := benchMemory(ctx, cfg, c); err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+	}
+	return nil
+}
+
+// benchLocal runs every cell on the local loglet: one store with fsync, a new loglet per
+// cell.
+func benchLocal(ctx context.Context, cfg config) ([]cell, error) {
+	store, err := localloglet.Open(filepath.Join(cfg.dir, "local"), localloglet.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	var out []cell
+	for i, n := range cfg.concurrency {
+		res, err := closedLoop(ctx, store.Loglet(uint64(i+1)), n, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+		fmt.Printf("local       %3d appenders: %s\n", n, res.summary())
+	}
+	return out, nil
+}
+
+// benchSelf is the bench process as a node: it runs the sequencers.
+var benchSelf = metadata.NodeID{Name: "benchlog", Generation: 1}
+
+// benchReplicated runs every cell on a new replicated loglet of the cluster.
+func benchReplicated(ctx context.Context, cfg config, c *logcluster.Cluster) ([]cell, error) {
+	meter := &storeMeter{}
+	p := replicated.NewProvider(replicated.Options{Self: benchSelf, Network: meteredNetwork{Network: c.Network(), m: meter}})
+	defer p.Close()
+	pids := make([]int, len(c.Servers))
+	for i := range pids {
+		pids[i] = c.Pid(i)
+	}
+	var out []cell
+	for i, n := range cfg.concurrency {
+		l, err := p.Open(ctx, c.Segment(uint32(i+1), 0, benchSelf, 2))
+		if err != nil {
+			return nil, err
+		}
+		res, err := closedLoopMetered(ctx, l, n, cfg, meter, pids)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+		fmt.Printf("replicated  %3d appenders: %s\n", n, res.summary())
+	}
+	fmt.Println()
+	return out, nil
+}
+
+// benchMemory appends cfg.records records through a replicated loglet in batches and
+// prints each log server's RSS after a tenth of them and after all of them.
+func benchMemory(ctx context.Context, cfg config, c *logcluster.Cluster) error {
+	p := replicated.NewProvider(replicated.Options{
+		Self: benchSelf, Network: c.Network(),
+		// A few batches in flight, so that the servers always have the next one.
+		MaxInflightRecords: 8 * cfg.batch,
+	})
+	defer p.Close()
+	l, err := p.Open(ctx, c.Segment(1000, 0, benchSelf, 2))
+	if err != nil {
+		return err
+	}
+	checkpoint := cfg.records / 10
+	fmt.Printf("memory: appending %d records of %d bytes in batches of %d through the replicated loglet\n", cfg.records, cfg.payload, cfg.batch)
+	start := time.Now()
+	var first []int64
+	if err := appendBatches(ctx, l, 0, checkpoint, cfg); err != nil {
+		return err
+	}
+	if first, err = rss(c); err != nil {
+		return err
+	}
+	fmt.Printf("  %9d records after %6.1fs: RSS %s\n", checkpoint, time.Since(start).Seconds(), mibs(first))
+	if err := appendBatches(ctx, l, checkpoint, cfg.records, cfg); err != nil {
+		return err
+	}
+	last, err := rss(c)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	fmt.Printf("  %9d records after %6.1fs: RSS %s\n", cfg.records, elapsed.Seconds(), mibs(last))
+	var ratios []string
+	for i := range last {
+		ratios = append(ratios, fmt.Sprintf("%s %.2f", c.Servers[i].Name, float64(last[i])/float64(first[i])))
+	}
+	fmt.Printf("  RSS ratio (%d ÷ %d records): %s; %.0f records/s, %.1f MB/s of payload\n",
+		cfg.records, checkpoint, strings.Join(ratios, ", "), float64(cfg.records)/elapsed.Seconds(),
+		float64(cfg.records)*float64(cfg.payload)/elapsed.Seconds()/1e6)
+	return nil
+}
+
+// appendBatches appends records [from, to) in batches of cfg.batch, keeping a few in
+// flight.
+func appendBatches(ctx context.Context, l bifrost.Loglet, from, to int, cfg config) error {
+	const inflight = 4
+	errs := make(chan error, inflight)
+	pending := 0
+	payload := make([]byte, cfg.payload)
+	for i := from; i < to; i += cfg.batch {
+		n := min(cfg.batch, to-i)
+		batch := make([][]byte, n)
+		for j := range batch {
+			batch[j] = payload // AppendAsync copies the payloads
+		}
+		if pending == inflight {
+			if err := <-errs; err != nil {
+				return err
+			}
+			pending--
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pending++
+		l.AppendAsync(batch, func(_ bifrost.Offset, err error) { errs <- err })
+	}
+	for ; pending > 0; pending-- {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rss(c *logcluster.Cluster) ([]int64, error) {
+	out := make([]int64, len(c.Servers))
+	for i := range out {
+		v, err := c.RSS(i)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func mibs(vs []int64) string {
+	var parts []string
+	for i, v := range vs {
+		parts = append(parts, fmt.Sprintf("ls%d %.1f MiB", i+1, float64(v)/(1<<20)))
+	}
+	return strings.Join(parts, ", ")
+}

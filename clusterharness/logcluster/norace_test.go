@@ -1,0 +1,6 @@
+//go:build !race
+
+package logcluster
+
+// raceEnabled reports that this test binary was built with -race.
+const raceEnabled = false

@@ -1,0 +1,154 @@
+// Package logserverd is the log-server role: it stores the records of replicated loglets
+// for the sequencers, readers and sealers of the cluster (BIFROST.md §2). Start opens the
+// node's log store, decides from its storage marker and the nodes configuration whether the
+// node may serve (a read-write node that lost its disk must not), and adds the log-server
+// endpoint to a fabric mux; Run is the logserverd daemon.
+package logserverd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/logserverd/logstore"
+	"gorestate.dev/logserverd/server"
+	"gorestate.dev/shared/bifrost/wire"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/metadata"
+)
+
+// StoreDir is the log store's directory inside the node's data directory.
+const StoreDir = "log-store"
+
+// LogServer is a started log server.
+type LogServer struct {
+	store   *logstore.Store
+	server  *server.Server
+	storage string
+}
+
+// Server is the log server itself, for callers in the same process.
+func (ls *LogServer) Server() wire.LogServer { return ls.server }
+
+// StorageState is the log-storage state this node runs with (metadata.StorageReadWrite or
+// metadata.StorageDataLoss), to register the node with.
+func (ls *LogServer) StorageState() string { return ls.storage }
+
+// Close stops serving requests and closes the store.
+func (ls *LogServer) Close() error {
+	_ = ls.server.Close()
+	return ls.store.Close()
+}
+
+// Start opens the log store in cfg.NodeDir(), settles the node's log-storage state in the
+// nodes configuration and, if mux is not nil, serves the log server on wire.LogServerPath.
+//
+// The storage marker tells a new disk from a lost one. Without a marker, a node the
+// configuration calls read-write (or data-loss) has lost its disk: it is marked data-loss
+// and answers every request with StatusDataLoss, so that it is never counted as an empty
+// replica (which would let a tail be chosen without the records it held). Otherwise the
+// node is new: it writes the marker and becomes read-write. The node may not be registered
+// yet; its entry is then created with the state, which RegisterNode keeps.
+func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *http.ServeMux, logger hclog.Logger) (*LogServer, error) {
+	dir := filepath.Join(cfg.NodeDir(), StoreDir)
+	store, err := logstore.Open(dir, logstore.Options{Logger: logger.Named("log-store")})
+	if err != nil {
+		return nil, fmt.Errorf("logserverd: %w", err)
+	}
+	ls := &LogServer{store: store}
+	fail := func(err error) (*LogServer, error) {
+		_ = store.Close()
+		return nil, fmt.Errorf("logserverd: %w", err)
+	}
+	marker, hasMarker, err := store.Marker()
+	if err != nil {
+		return fail(err)
+	}
+	if hasMarker && marker != cfg.NodeName {
+		return fail(fmt.Errorf("log store %s belongs to node %q, this is node %q", dir, marker, cfg.NodeName))
+	}
+	var state string
+	err = retryUnavailable(ctx, logger, func() (err error) {
+		state, _, err = metadata.LogStorageOf(ctx, meta, cfg.NodeName)
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case !hasMarker && (state == metadata.StorageReadWrite || state == metadata.StorageDataLoss):
+		if err := setState(ctx, logger, meta, cfg.NodeName, metadata.StorageDataLoss); err != nil {
+			return fail(err)
+		}
+		ls.storage = metadata.StorageDataLoss
+		logger.Error("log store lost: this node was read-write but its store has no storage marker (the disk was wiped or replaced); "+
+			"it answers every request with data-loss and is never counted as a replica. To recover, remove the node from the "+
+			"nodesets of its loglets, or wipe its data directory and add it back under a new node name",
+			"node", cfg.NodeName, "store", dir, "previous_state", state)
+	case !hasMarker:
+		// Marker first: a crash between the two writes leaves a marked, provisioning
+		// node, which the next start promotes.
+		if err := store.WriteMarker(cfg.NodeName); err != nil {
+			return fail(err)
+		}
+		if err := setState(ctx, logger, meta, cfg.NodeName, metadata.StorageReadWrite); err != nil {
+			return fail(err)
+		}
+		ls.storage = metadata.StorageReadWrite
+		logger.Info("new log store", "store", dir)
+	case state == metadata.StorageDataLoss:
+		// Declared lost before: the others stopped counting it and may have repaired
+		// around it, so its records are not authoritative any more even if the disk came
+		// back. Only an operator can take it out of that state.
+		ls.storage = metadata.StorageDataLoss
+		logger.Error("this node is marked data-loss in the nodes configuration; it keeps answering data-loss "+
+			"although its log store has a marker. Wipe its data directory and add it back under a new node name", "node", cfg.NodeName)
+	default:
+		if state != metadata.StorageReadWrite {
+			if err := setState(ctx, logger, meta, cfg.NodeName, metadata.StorageReadWrite); err != nil {
+				return fail(err)
+			}
+		}
+		ls.storage = metadata.StorageReadWrite
+	}
+	ls.server = server.New(store, server.Options{
+		Logger:   logger.Named("loglets"),
+		DataLoss: ls.storage == metadata.StorageDataLoss,
+	})
+	if mux != nil {
+		mux.Handle(wire.LogServerPath, wire.LogServerHandler(ls.server))
+	}
+	return ls, nil
+}
+
+func setState(ctx context.Context, logger hclog.Logger, meta metadata.Store, node, state string) error {
+	return retryUnavailable(ctx, logger, func() error { return metadata.SetLogStorage(ctx, meta, node, state) })
+}
+
+// retryUnavailable retries f while the metadata servers are unavailable (still starting or
+// electing a leader), as RegisterAndJoin does.
+func retryUnavailable(ctx context.Context, logger hclog.Logger, f func() error) error {
+	backoff := 100 * time.Millisecond
+	var lastLog time.Time
+	for {
+		err := f()
+		if err == nil || !errors.Is(err, metadata.ErrUnavailable) {
+			return err
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			logger.Warn("waiting for the metadata servers", "error", err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (while waiting for the metadata servers: %v)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}

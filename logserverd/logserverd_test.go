@@ -1,0 +1,252 @@
+package logserverd
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/logserverd/logstore"
+	"gorestate.dev/shared/bifrost/wire"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/metadata"
+)
+
+var seq = metadata.NodeID{Name: "w1", Generation: 1}
+
+func testConfig(t *testing.T, base, name string, env ...string) *config.Config {
+	t.Helper()
+	env = append(env, "RESTATE_BASE_DIR="+base, "RESTATE_NODE_NAME="+name, "RESTATE_ROLES=[log-server]")
+	if !strings.Contains(strings.Join(env, " "), "RESTATE_METADATA_CLIENT__ADDRESSES") {
+		// Start takes the metadata store as an argument; the configuration only needs some.
+		env = append(env, "RESTATE_METADATA_CLIENT__ADDRESSES=[http://127.0.0.1:1]")
+	}
+	cfg, err := config.Load("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func localMeta(t *testing.T) *metadata.LocalStore {
+	t.Helper()
+	s, err := metadata.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Warn, Output: testWriter{t}})
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// serve starts ls's mux on a fabric-like listener and returns a client of it.
+func serve(t *testing.T, mux *http.ServeMux) *wire.Client {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = wire.FabricProtocols()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return wire.NewClient(srv.URL, wire.NewH2CClient())
+}
+
+func storageOf(t *testing.T, meta metadata.Store, name string) string {
+	t.Helper()
+	st, _, err := metadata.LogStorageOf(context.Background(), meta, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestNewNodeBecomesReadWriteAndKeepsItsRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta, base := localMeta(t), t.TempDir()
+	cfg := testConfig(t, base, "ls1")
+	mux := http.NewServeMux()
+	ls, err := Start(ctx, cfg, meta, mux, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls.StorageState() != metadata.StorageReadWrite || storageOf(t, meta, "ls1") != metadata.StorageReadWrite {
+		t.Fatalf("state %q / %q", ls.StorageState(), storageOf(t, meta, "ls1"))
+	}
+	// The node registers after Start; the state survives the registration.
+	n, err := metadata.RegisterNode(ctx, meta, metadata.Node{Name: "ls1", Roles: []string{config.RoleLogServer}, Address: "http://ls1/"})
+	if err != nil || n.LogStorage != metadata.StorageReadWrite {
+		t.Fatalf("registered %+v, %v", n, err)
+	}
+	c := serve(t, mux)
+	r, err := c.Store(ctx, &wire.Store{Header: wire.Header{LogletID: 1}, FirstOffset: 1, Sequencer: seq, Payloads: [][]byte{[]byte("one")}})
+	if err != nil || r.Status != wire.StatusOK || r.LocalTail != 2 {
+		t.Fatalf("store %+v, %v", r, err)
+	}
+	if err := ls.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	mux = http.NewServeMux()
+	ls, err = Start(ctx, cfg, meta, mux, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	if ls.StorageState() != metadata.StorageReadWrite {
+		t.Fatalf("state after restart %q", ls.StorageState())
+	}
+	c = serve(t, mux)
+	recs, err := c.GetRecords(ctx, &wire.GetRecords{Header: wire.Header{LogletID: 1}, From: 1, To: 10, LimitBytes: 1 << 20})
+	if err != nil || recs.Status != wire.StatusOK || len(recs.Records) != 1 || string(recs.Records[0].Payload) != "one" {
+		t.Fatalf("records %+v, %v", recs, err)
+	}
+}
+
+func TestWipedDiskServesDataLoss(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta, base := localMeta(t), t.TempDir()
+	cfg := testConfig(t, base, "ls1")
+	ls, err := Start(ctx, cfg, meta, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.Server().Store(ctx, &wire.Store{Header: wire.Header{LogletID: 1}, FirstOffset: 1, Sequencer: seq, Payloads: [][]byte{[]byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	ls.Close()
+	if err := os.RemoveAll(filepath.Join(cfg.NodeDir(), StoreDir)); err != nil {
+		t.Fatal(err)
+	}
+
+	for restart := range 2 { // and it stays lost across restarts
+		mux := http.NewServeMux()
+		ls, err = Start(ctx, cfg, meta, mux, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls.StorageState() != metadata.StorageDataLoss || storageOf(t, meta, "ls1") != metadata.StorageDataLoss {
+			t.Fatalf("restart %d: state %q / %q", restart, ls.StorageState(), storageOf(t, meta, "ls1"))
+		}
+		// Never an open, empty replica: even GetLogletInfo says data-loss.
+		c := serve(t, mux)
+		info, err := c.GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: 1}})
+		if err != nil || info.Status != wire.StatusDataLoss {
+			t.Fatalf("restart %d: info %+v, %v", restart, info, err)
+		}
+		st, err := c.Store(ctx, &wire.Store{Header: wire.Header{LogletID: 1}, FirstOffset: 1, Sequencer: seq, Payloads: [][]byte{[]byte("x")}})
+		if err != nil || st.Status != wire.StatusDataLoss {
+			t.Fatalf("restart %d: store %+v, %v", restart, st, err)
+		}
+		ls.Close()
+	}
+}
+
+func TestProvisioningNodeWithMarkerBecomesReadWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta, base := localMeta(t), t.TempDir()
+	cfg := testConfig(t, base, "ls1")
+	// A crash between the marker and the state change.
+	st, err := logstore.Open(filepath.Join(cfg.NodeDir(), StoreDir), logstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteMarker("ls1"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := metadata.SetLogStorage(ctx, meta, "ls1", metadata.StorageProvisioning); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := Start(ctx, cfg, meta, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	if ls.StorageState() != metadata.StorageReadWrite || storageOf(t, meta, "ls1") != metadata.StorageReadWrite {
+		t.Fatalf("state %q / %q", ls.StorageState(), storageOf(t, meta, "ls1"))
+	}
+}
+
+func TestStoreOfAnotherNodeIsRefused(t *testing.T) {
+	t.Parallel()
+	meta, base := localMeta(t), t.TempDir()
+	cfg := testConfig(t, base, "ls1")
+	st, err := logstore.Open(filepath.Join(cfg.NodeDir(), StoreDir), logstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.WriteMarker("ls0")
+	st.Close()
+	_, err = Start(context.Background(), cfg, meta, nil, testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), `belongs to node "ls0", this is node "ls1"`) {
+		t.Fatalf("Start = %v", err)
+	}
+}
+
+// TestRun starts the daemon against a metadata server over HTTP: it registers as a
+// read-write log server and serves the log-server protocol on its advertised address.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	meta := localMeta(t)
+	mmux := http.NewServeMux()
+	mmux.Handle(metadata.PathPrefix, metadata.NewHTTPHandler(meta))
+	msrv := httptest.NewServer(mmux)
+	defer msrv.Close()
+	cfg := testConfig(t, t.TempDir(), "ls1", "RESTATE_BIND_ADDRESS=127.0.0.1:0", "RESTATE_GOSSIP__BIND_ADDRESS=127.0.0.1:0",
+		"RESTATE_METADATA_CLIENT__ADDRESSES=["+msrv.URL+"]", "RESTATE_GOSSIP__SEEDS=[]")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, testLogger(t)) }()
+
+	var node metadata.Node
+	deadline := time.Now().Add(20 * time.Second)
+	for node.Generation == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("logserverd did not register")
+		}
+		time.Sleep(10 * time.Millisecond)
+		v, err := meta.Get(ctx, metadata.KeyNodes)
+		if err == nil {
+			var nodes metadata.Nodes
+			if err := json.Unmarshal(v.Value, &nodes); err != nil {
+				t.Fatal(err)
+			}
+			node = nodes.Nodes["ls1"]
+		}
+	}
+	if node.LogStorage != metadata.StorageReadWrite || node.Address == "" {
+		t.Fatalf("registered %+v", node)
+	}
+	c := wire.NewClient(node.Address, wire.NewH2CClient())
+	info, err := c.GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: 5}})
+	if err != nil || info.Status != wire.StatusOK || info.LocalTail != 1 {
+		t.Fatalf("info %+v, %v", info, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

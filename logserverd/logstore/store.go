@@ -1,0 +1,251 @@
+// Package logstore owns a log server's durable state in one goleveldb database: the
+// payloads of every loglet's records, each loglet's metadata (pinned sequencer, trim point,
+// seal, last known global tail), the storage marker and the format version. Writes go
+// through one writer goroutine that commits many requests with one synced batch (group
+// commit) and completes them only once the batch is on disk.
+//
+// Key layout (BIFROST.md §10; "|" is concatenation, integers are big-endian so that keys
+// sort by loglet, then offset):
+//
+//	d|loglet u64|offset u64   record payload
+//	m|s|loglet u64            pinned sequencer: generation u64 | node name
+//	m|t|loglet u64            trim point u64 (records at or below it may be gone)
+//	m|Z|loglet u64            present once the loglet is sealed (empty value)
+//	m|g|loglet u64            last known global tail u64, written best-effort
+//	!marker                   storage marker: the name of the node that owns the store
+//	!format                   format version u32
+package logstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+
+	"gorestate.dev/shared/bifrost"
+)
+
+// FormatVersion is the on-disk format this build reads and writes.
+const FormatVersion = 1
+
+const (
+	prefixData = 'd'
+	prefixMeta = 'm'
+
+	metaSequencer  = 's'
+	metaTrimPoint  = 't'
+	metaSeal       = 'Z'
+	metaGlobalTail = 'g'
+)
+
+var (
+	keyMarker = []byte("!marker")
+	keyFormat = []byte("!format")
+)
+
+func dataKey(loglet uint64, off bifrost.Offset) []byte {
+	k := make([]byte, 17)
+	k[0] = prefixData
+	binary.BigEndian.PutUint64(k[1:], loglet)
+	binary.BigEndian.PutUint64(k[9:], uint64(off))
+	return k
+}
+
+// dataKeyOffset returns the offset of a data key of loglet, or false for any other key.
+func dataKeyOffset(k []byte, loglet uint64) (bifrost.Offset, bool) {
+	if len(k) != 17 || k[0] != prefixData || binary.BigEndian.Uint64(k[1:]) != loglet {
+		return 0, false
+	}
+	return bifrost.Offset(binary.BigEndian.Uint64(k[9:])), true
+}
+
+func metaKey(kind byte, loglet uint64) []byte {
+	k := make([]byte, 10)
+	k[0] = prefixMeta
+	k[1] = kind
+	binary.BigEndian.PutUint64(k[2:], loglet)
+	return k
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// ErrFailed is matched by every write after the store failed to write: the store is in
+// fail-safe mode until the process restarts, so that nothing is acknowledged on top of a
+// write whose fate is unknown.
+var ErrFailed = errors.New("logstore: storage failed")
+
+// Options tune a Store; zero values take the defaults.
+type Options struct {
+	// MaxBatchBytes and MaxBatchWrites bound one group commit (4 MiB, 1000 writes); a
+	// single larger write is committed alone.
+	MaxBatchBytes  int
+	MaxBatchWrites int
+	// TrimChunk is how many records one background deletion batch removes (1000).
+	TrimChunk int
+	Logger    hclog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 4 << 20
+	}
+	if o.MaxBatchWrites <= 0 {
+		o.MaxBatchWrites = 1000
+	}
+	if o.TrimChunk <= 0 {
+		o.TrimChunk = 1000
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	return o
+}
+
+// Store is a log server's storage. It is safe for concurrent use.
+//
+// Lock order: callers may hold their own locks while calling Enqueue (it never blocks on
+// the writer); done callbacks run on the writer goroutine without any Store lock held.
+type Store struct {
+	db     *leveldb.DB
+	opts   Options
+	logger hclog.Logger
+
+	qmu        sync.Mutex // guards queue, closing, failErr
+	queue      []request
+	closing    bool
+	failErr    error
+	kick       chan struct{}
+	failed     chan struct{} // closed when failErr is set
+	writerDone chan struct{}
+
+	trims   trimmer
+	closeMu sync.Mutex
+	closed  bool
+
+	batches, writes, bytes atomic.Uint64
+}
+
+// Stats are cumulative counters since Open.
+type Stats struct {
+	Batches uint64 // synced batch writes (group commits)
+	Writes  uint64 // requests completed by those batches
+	Bytes   uint64 // batch bytes written
+}
+
+// Open opens (creating if needed) the store in dir. A store written by another format
+// version is refused.
+func Open(dir string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open log store %s: %w", dir, err)
+	}
+	db, err := leveldb.OpenFile(dir, &opt.Options{
+		// Group commits of up to MaxBatchBytes should not each force a memtable flush.
+		WriteBuffer: 16 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open log store %s: %w", dir, err)
+	}
+	if err := checkFormat(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open log store %s: %w", dir, err)
+	}
+	s := &Store{
+		db:         db,
+		opts:       opts,
+		logger:     opts.Logger,
+		kick:       make(chan struct{}, 1),
+		failed:     make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	s.trims.init(s)
+	go s.runWriter()
+	go s.trims.run()
+	return s, nil
+}
+
+// checkFormat writes the format version into a new store and refuses a store of another
+// version.
+func checkFormat(db *leveldb.DB) error {
+	v, err := db.Get(keyFormat, nil)
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound):
+		it := db.NewIterator(nil, nil)
+		nonEmpty := it.First()
+		it.Release()
+		if nonEmpty {
+			return fmt.Errorf("log store has data but no format version (this build reads version %d): not a log store?", FormatVersion)
+		}
+		return db.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion), &opt.WriteOptions{Sync: true})
+	case err != nil:
+		return fmt.Errorf("read format version: %w", err)
+	case len(v) != 4:
+		return fmt.Errorf("log store format version is %d bytes, want 4", len(v))
+	}
+	if got := binary.BigEndian.Uint32(v); got != FormatVersion {
+		return fmt.Errorf("log store format version %d is not supported (this build reads version %d)", got, FormatVersion)
+	}
+	return nil
+}
+
+// Close completes every queued write, stops the background work and closes the database.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.trims.stop()
+	s.qmu.Lock()
+	s.closing = true
+	s.qmu.Unlock()
+	s.wake()
+	<-s.writerDone
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close log store: %w", err)
+	}
+	return nil
+}
+
+// Err returns the error that put the store in fail-safe mode, or nil.
+func (s *Store) Err() error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.failErr
+}
+
+// Failed is closed once the store is in fail-safe mode.
+func (s *Store) Failed() <-chan struct{} { return s.failed }
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Batches: s.batches.Load(), Writes: s.writes.Load(), Bytes: s.bytes.Load()}
+}
+
+// Marker returns the storage marker: the name of the node that wrote it, and whether it
+// exists. A store without one is new, or was wiped.
+func (s *Store) Marker() (string, bool, error) {
+	v, err := s.db.Get(keyMarker, nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read storage marker: %w", err)
+	}
+	return string(v), true, nil
+}
+
+// WriteMarker durably writes the storage marker naming node.
+func (s *Store) WriteMarker(node string) error {
+	if err := s.write(func(b *leveldb.Batch) { b.Put(keyMarker, []byte(node)) }, len(node)); err != nil {
+		return fmt.Errorf("write storage marker: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package logstore
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/metadata"
+)
+
+// Write is one durable change to one loglet; every part of it lands in the same batch, so
+// a crash keeps all of it or none.
+type Write struct {
+	Loglet uint64
+	// Payloads are stored at First, First+1, …
+	First    bifrost.Offset
+	Payloads [][]byte
+	// Sequencer, if set, pins the loglet's sequencer.
+	Sequencer *metadata.NodeID
+	// Seal marks the loglet sealed.
+	Seal bool
+	// TrimPoint, if not 0, is the loglet's new trim point (the caller only ever raises
+	// it). Once durable, records at or below it are deleted in the background.
+	TrimPoint bifrost.Offset
+	// GlobalTail, if not 0, is the loglet's last known global tail.
+	GlobalTail bifrost.Offset
+}
+
+func (w *Write) size() int {
+	n := 32
+	for _, p := range w.Payloads {
+		n += len(p) + 24
+	}
+	return n
+}
+
+func (w *Write) apply(b *leveldb.Batch) {
+	for i, p := range w.Payloads {
+		b.Put(dataKey(w.Loglet, w.First+bifrost.Offset(i)), p)
+	}
+	if w.Sequencer != nil {
+		v := binary.BigEndian.AppendUint64(nil, w.Sequencer.Generation)
+		b.Put(metaKey(metaSequencer, w.Loglet), append(v, w.Sequencer.Name...))
+	}
+	if w.Seal {
+		b.Put(metaKey(metaSeal, w.Loglet), nil)
+	}
+	if w.TrimPoint > 0 {
+		b.Put(metaKey(metaTrimPoint, w.Loglet), u64(uint64(w.TrimPoint)))
+	}
+	if w.GlobalTail > 0 {
+		b.Put(metaKey(metaGlobalTail, w.Loglet), u64(uint64(w.GlobalTail)))
+	}
+}
+
+// request is one queued change: apply adds it to the batch, done learns its fate.
+type request struct {
+	apply     func(*leveldb.Batch)
+	size      int
+	done      func(error)
+	trimmed   uint64 // loglet whose trim point this raises (with trimPoint)
+	trimPoint bifrost.Offset
+}
+
+// Enqueue queues w behind every earlier write and returns at once; done is called on the
+// writer goroutine once w is durable (nil) or failed, and must not block. Writes are made
+// durable in the order they were enqueued. An error means w was not queued and done will
+// not be called: the store failed or is closed.
+func (s *Store) Enqueue(w Write, done func(error)) error {
+	r := request{apply: w.apply, size: w.size(), done: done}
+	if w.TrimPoint > 0 {
+		r.trimmed, r.trimPoint = w.Loglet, w.TrimPoint
+	}
+	return s.enqueue(r)
+}
+
+func (s *Store) enqueue(r request) error {
+	s.qmu.Lock()
+	switch {
+	case s.failErr != nil:
+		err := s.failErr
+		s.qmu.Unlock()
+		return err
+	case s.closing:
+		s.qmu.Unlock()
+		return bifrost.ErrClosed
+	}
+	s.queue = append(s.queue, r)
+	s.qmu.Unlock()
+	s.wake()
+	return nil
+}
+
+// write applies one change durably and waits for it.
+func (s *Store) write(apply func(*leveldb.Batch), size int) error {
+	done := make(chan error, 1)
+	if err := s.enqueue(request{apply: apply, size: size, done: func(err error) { done <- err }}); err != nil {
+		return err
+	}
+	return <-done
+}
+
+func (s *Store) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// runWriter commits the queue batch by batch until Close has drained it.
+func (s *Store) runWriter() {
+	defer close(s.writerDone)
+	var (
+		batch leveldb.Batch
+		taken []request
+	)
+	for {
+		s.qmu.Lock()
+		for len(s.queue) == 0 && !s.closing {
+			s.qmu.Unlock()
+			<-s.kick
+			s.qmu.Lock()
+		}
+		if len(s.queue) == 0 {
+			s.qmu.Unlock()
+			return
+		}
+		// Take a bounded prefix; the rest waits for the next batch.
+		n, bytes := 0, 0
+		for n < len(s.queue) && n < s.opts.MaxBatchWrites && (n == 0 || bytes+s.queue[n].size <= s.opts.MaxBatchBytes) {
+			bytes += s.queue[n].size
+			n++
+		}
+		taken = append(taken[:0], s.queue[:n]...)
+		clear(s.queue[:n])
+		s.queue = s.queue[n:]
+		if len(s.queue) == 0 {
+			s.queue = nil // let a burst's backing array go
+		}
+		failErr := s.failErr
+		s.qmu.Unlock()
+
+		s.commit(&batch, taken, failErr)
+		clear(taken) // drop payloads and callbacks before the slice is reused
+	}
+}
+
+// commit writes one batch with Sync and completes its requests in order.
+func (s *Store) commit(batch *leveldb.Batch, reqs []request, failErr error) {
+	if failErr == nil {
+		batch.Reset()
+		for i := range reqs {
+			reqs[i].apply(batch)
+		}
+		if err := s.db.Write(batch, &opt.WriteOptions{Sync: true}); err != nil {
+			failErr = s.fail(fmt.Errorf("%w: write %d requests: %v", ErrFailed, len(reqs), err))
+		} else {
+			s.batches.Add(1)
+			s.writes.Add(uint64(len(reqs)))
+			s.bytes.Add(uint64(len(batch.Dump())))
+		}
+	}
+	for i := range reqs {
+		r := &reqs[i]
+		if failErr == nil && r.trimPoint > 0 {
+			s.trims.schedule(r.trimmed, r.trimPoint)
+		}
+		if r.done != nil {
+			r.done(failErr)
+		}
+	}
+}
+
+// Fail puts the store in fail-safe mode, as a failed write does: for callers that find
+// damage outside the writer (and for tests of what a server does then).
+func (s *Store) Fail(err error) {
+	s.fail(fmt.Errorf("%w: %v", ErrFailed, err))
+}
+
+// fail puts the store in fail-safe mode and returns the error every later write gets.
+func (s *Store) fail(err error) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.failErr == nil {
+		s.failErr = err
+		close(s.failed)
+		s.logger.Error("log store write failed: refusing every write until restart", "error", err)
+	}
+	return s.failErr
+}

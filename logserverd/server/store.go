@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"gorestate.dev/logserverd/logstore"
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/wire"
+)
+
+// storeAction is what a Store request leads to once the rules have been applied.
+type storeAction uint8
+
+const (
+	storeReply          storeAction = iota // answer with the verdict's status now
+	storeAccept                            // write the records, answer once durable
+	storeAwaitDuplicate                    // already accepted: wait until durable, then check
+	storeAwaitSeal                         // a seal is in flight: wait for it, answer Sealed
+)
+
+type storeVerdict struct {
+	action storeAction
+	status wire.Status // for storeReply
+	reason string      // why a store was refused, for the debug log
+}
+
+func reply(status wire.Status, reason string) storeVerdict {
+	return storeVerdict{action: storeReply, status: status, reason: reason}
+}
+
+// malformedStore says why a Store is malformed, or "". A malformed store changes nothing,
+// not even the known global tail.
+func malformedStore(req *wire.Store) string {
+	switch {
+	case len(req.Payloads) == 0:
+		return "no payloads"
+	case req.FirstOffset == 0:
+		return "first offset 0"
+	case uint64(req.FirstOffset) > math.MaxUint64-uint64(len(req.Payloads)):
+		return "offsets overflow"
+	case req.Flags&^wire.FlagIgnoreSeal != 0:
+		return "unknown flags"
+	case req.Sequencer.Name == "":
+		return "no sequencer"
+	}
+	return ""
+}
+
+// decideStore applies the acceptance rules of BIFROST.md §2, in that order, to a
+// well-formed Store (malformedStore returned ""). It only reads l (mu held); the caller
+// acts on the verdict.
+func (l *loglet) decideStore(req *wire.Store, now time.Time, storageFailed bool) storeVerdict {
+	repair := req.Flags&wire.FlagIgnoreSeal != 0
+	first := req.FirstOffset
+	last := first + bifrost.Offset(len(req.Payloads)) - 1
+	if l.sealed && !repair {
+		return reply(wire.StatusSealed, "sealed")
+	}
+	if storageFailed {
+		return reply(wire.StatusDisabled, "storage failed")
+	}
+	if l.sequencer != nil && *l.sequencer != req.Sequencer {
+		return reply(wire.StatusSequencerMismatch, "pinned sequencer is "+l.sequencer.String())
+	}
+	nextOK := max(l.staging, l.globalTail)
+	// Below next_ok only repair stores may write. A sequencer's store there is acceptable
+	// only as a duplicate of a range this server already accepted (a retry); anything
+	// else would rewrite offsets the writer had no business assigning twice.
+	if !repair && first < nextOK && last >= l.staging {
+		return reply(wire.StatusSequencerMismatch, "rewrites offsets below next_ok it was never accepted for")
+	}
+	// Strictly in order, but a server may jump to the global tail, leaving a hole below it
+	// that is committed on other servers.
+	if first > nextOK {
+		return reply(wire.StatusOutOfBounds, "ahead of next_ok")
+	}
+	if req.TimeoutAt != 0 && now.UnixMilli() >= req.TimeoutAt {
+		return reply(wire.StatusDropped, "deadline passed")
+	}
+	if !repair && first < nextOK {
+		return storeVerdict{action: storeAwaitDuplicate}
+	}
+	if l.sealing {
+		// A repair store must not overtake the seal (it would land above the sealed local
+		// tail the seal answers with); it retries. A normal store would be refused once
+		// the seal is durable anyway: it waits and learns so.
+		if repair {
+			return reply(wire.StatusSealing, "seal in flight")
+		}
+		return storeVerdict{action: storeAwaitSeal}
+	}
+	return storeVerdict{action: storeAccept}
+}
+
+// Store stores records once the acceptance rules allow it and answers once they are
+// durable.
+func (s *Server) Store(ctx context.Context, req *wire.Store) (*wire.Stored, error) {
+	if s.opts.DataLoss {
+		return &wire.Stored{ResponseHeader: dataLossHeader}, nil
+	}
+	if reason := malformedStore(req); reason != "" {
+		s.logger.Debug("malformed store", "loglet", req.LogletID, "first", req.FirstOffset, "reason", reason)
+		return &wire.Stored{ResponseHeader: wire.ResponseHeader{Status: wire.StatusMalformed}}, nil
+	}
+	l, err := s.lock(req.LogletID)
+	if err != nil {
+		s.logger.Error("load loglet", "loglet", req.LogletID, "error", err)
+		return &wire.Stored{ResponseHeader: disabledHeader}, nil
+	}
+	defer l.mu.Unlock()
+	l.raiseGlobal(req.KnownGlobalTail)
+	v := l.decideStore(req, s.opts.Now(), s.storeFailed())
+	switch v.action {
+	case storeAccept:
+		return s.acceptStore(ctx, l, req)
+	case storeAwaitDuplicate:
+		return s.awaitDuplicate(ctx, l, req)
+	case storeAwaitSeal:
+		if err := s.wait(ctx, l, func() bool { return l.sealed || !l.sealing }); err != nil {
+			return nil, err
+		}
+		if l.sealed {
+			return &wire.Stored{ResponseHeader: l.header(wire.StatusSealed)}, nil
+		}
+		return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
+	}
+	if v.status != wire.StatusOK {
+		s.logger.Trace("store refused", "loglet", l.id, "first", req.FirstOffset, "n", len(req.Payloads),
+			"status", v.status, "reason", v.reason, "staging", l.staging, "global_tail", l.globalTail)
+	}
+	return &wire.Stored{ResponseHeader: l.header(v.status)}, nil
+}
+
+// acceptStore enqueues the records (pinning the sequencer on the first store) and waits
+// until they are durable. Called with l.mu held; returns with it held.
+func (s *Server) acceptStore(ctx context.Context, l *loglet, req *wire.Store) (*wire.Stored, error) {
+	last := req.FirstOffset + bifrost.Offset(len(req.Payloads)) - 1
+	w := logstore.Write{Loglet: l.id, First: req.FirstOffset, Payloads: req.Payloads}
+	if l.sequencer == nil {
+		seq := req.Sequencer
+		l.sequencer, w.Sequencer = &seq, &seq
+	}
+	done := make(chan error, 1)
+	err := s.store.Enqueue(w, func(err error) {
+		l.mu.Lock()
+		if err == nil {
+			l.localTail = max(l.localTail, last+1)
+		}
+		l.broadcast()
+		l.mu.Unlock()
+		done <- err
+	})
+	if err != nil {
+		if w.Sequencer != nil {
+			l.sequencer = nil // never written
+		}
+		return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
+	}
+	l.staging = max(l.staging, last+1)
+	l.mu.Unlock()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// The write completes regardless; only the answer is lost.
+		l.mu.Lock()
+		return nil, ctx.Err()
+	}
+	l.mu.Lock()
+	if err != nil {
+		return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
+	}
+	return &wire.Stored{ResponseHeader: l.header(wire.StatusOK)}, nil
+}
+
+// awaitDuplicate answers a store of a range this server already accepted: once the range
+// is durable, Ok if the records are the ones stored (or trimmed since), SequencerMismatch
+// if they differ or the range was skipped as a hole. Called with l.mu held; returns with it
+// held.
+func (s *Server) awaitDuplicate(ctx context.Context, l *loglet, req *wire.Store) (*wire.Stored, error) {
+	last := req.FirstOffset + bifrost.Offset(len(req.Payloads)) - 1
+	if err := s.wait(ctx, l, func() bool { return l.localTail > last || s.storeFailed() }); err != nil {
+		return nil, err
+	}
+	if l.localTail <= last {
+		return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
+	}
+	trim := l.trimPoint
+	l.mu.Unlock()
+	held, err := s.store.Holds(l.id, req.FirstOffset, req.Payloads, trim)
+	l.mu.Lock()
+	switch {
+	case err != nil:
+		s.logger.Error("check duplicate store", "loglet", l.id, "first", req.FirstOffset, "error", err)
+		return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
+	case !held:
+		return &wire.Stored{ResponseHeader: l.header(wire.StatusSequencerMismatch)}, nil
+	}
+	return &wire.Stored{ResponseHeader: l.header(wire.StatusOK)}, nil
+}
+
+var (
+	dataLossHeader = wire.ResponseHeader{Status: wire.StatusDataLoss}
+	disabledHeader = wire.ResponseHeader{Status: wire.StatusDisabled}
+)

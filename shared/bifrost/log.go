@@ -1,0 +1,242 @@
+package bifrost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"gorestate.dev/shared/metadata"
+)
+
+// TrimGapError is a virtual-log read at or below the log's trim point. It matches
+// ErrTrimmed; readers may resume at TrimPoint+1.
+type TrimGapError struct {
+	LogID     uint32
+	TrimPoint LSN // highest trimmed LSN
+}
+
+func (e *TrimGapError) Error() string {
+	return fmt.Sprintf("bifrost: log %d trimmed up to lsn %d", e.LogID, e.TrimPoint)
+}
+
+// Is makes errors.Is(err, ErrTrimmed) true.
+func (e *TrimGapError) Is(target error) bool { return target == ErrTrimmed }
+
+// virtualLog is one log as a chain of segments. The plain and the writer-mode Log of a log
+// id are two of them; they differ in what their appender does when a segment refuses.
+type virtualLog struct {
+	b      *Bifrost
+	id     uint32
+	writer bool
+	app    appender
+
+	known atomic.Uint64 // an LSN below which everything is known committed
+
+	trimMu  sync.Mutex
+	trimmed map[logletKey]Offset // trims already done per segment, to skip them next time
+}
+
+var _ Log = (*virtualLog)(nil)
+
+// toLSN maps an offset of seg to its LSN.
+func toLSN(seg metadata.Segment, off Offset) LSN { return LSN(seg.BaseLSN) + LSN(off) - 1 }
+
+// noteTail raises the known committed tail.
+func (v *virtualLog) noteTail(tail LSN) {
+	for {
+		cur := v.known.Load()
+		if uint64(tail) <= cur || v.known.CompareAndSwap(cur, uint64(tail)) {
+			return
+		}
+	}
+}
+
+// Tail returns the LSN after the last record known committed: the highest tail seen by
+// this node's appends, reads and FindTail, and at least the base of the tail segment.
+func (v *virtualLog) Tail() LSN {
+	tail := LSN(max(v.known.Load(), 1))
+	if cs := v.b.chains.Load(); cs != nil {
+		if chain := cs.chain(v.id); len(chain) > 0 {
+			tail = max(tail, LSN(chain[len(chain)-1].BaseLSN))
+		}
+	}
+	return tail
+}
+
+// FindTail asks the tail segment's loglet for its committed tail. A log without segments
+// has tail 1.
+func (v *virtualLog) FindTail(ctx context.Context) (LSN, error) {
+	cs, err := v.b.current(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("find tail of log %d: %w", v.id, err)
+	}
+	chain := cs.chain(v.id)
+	if len(chain) == 0 {
+		return 1, nil
+	}
+	seg := chain[len(chain)-1]
+	l, err := v.b.open(ctx, seg)
+	if err != nil {
+		return 0, fmt.Errorf("find tail of log %d: %w", v.id, err)
+	}
+	ts, err := l.FindTail(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("find tail of log %d segment %d: %w", v.id, seg.Index, err)
+	}
+	tail := toLSN(seg, ts.Offset)
+	v.noteTail(tail)
+	return tail, nil
+}
+
+// segmentAt returns the index in chain of the segment holding lsn: the last one whose base
+// is at or below it (earlier ones with the same base are empty).
+func segmentAt(chain []metadata.Segment, lsn LSN) int {
+	i := len(chain) - 1
+	for i > 0 && LSN(chain[i].BaseLSN) > lsn {
+		i--
+	}
+	return i
+}
+
+// Read returns up to max committed entries from one segment, starting at from. At the end
+// of a non-tail segment the next call continues in the next one. At a sealed tail segment
+// it waits for the chain to be extended (a writer log extends it itself).
+func (v *virtualLog) Read(ctx context.Context, from LSN, max int) ([]Entry, error) {
+	if max <= 0 {
+		return nil, fmt.Errorf("read log %d: max %d is not positive", v.id, max)
+	}
+	from = later(from, 1)
+	for {
+		cs, err := v.b.current(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read log %d from %d: %w", v.id, from, err)
+		}
+		chain := cs.chain(v.id)
+		if len(chain) == 0 {
+			if _, err := v.b.waitNewer(ctx, cs.version); err != nil {
+				return nil, fmt.Errorf("read log %d from %d: %w", v.id, from, err)
+			}
+			continue
+		}
+		if base := LSN(chain[0].BaseLSN); from < base {
+			return nil, fmt.Errorf("read log %d from %d: %w", v.id, from, &TrimGapError{LogID: v.id, TrimPoint: base - 1})
+		}
+		i := segmentAt(chain, from)
+		seg, isTail := chain[i], i == len(chain)-1
+		n := max
+		if !isTail {
+			n = int(min(LSN(n), LSN(chain[i+1].BaseLSN)-from))
+		}
+		l, err := v.b.open(ctx, seg)
+		if err != nil {
+			return nil, fmt.Errorf("read log %d from %d: %w", v.id, from, err)
+		}
+		recs, err := l.Read(ctx, Offset(from-LSN(seg.BaseLSN)+1), n)
+		var te *TrimmedError
+		switch {
+		case err == nil:
+			out := make([]Entry, len(recs))
+			for k, r := range recs {
+				out[k] = Entry{LSN: toLSN(seg, r.Offset), Payload: r.Payload}
+			}
+			v.noteTail(out[len(out)-1].LSN + 1)
+			return out, nil
+		case errors.As(err, &te):
+			return nil, fmt.Errorf("read log %d from %d: %w", v.id, from, &TrimGapError{LogID: v.id, TrimPoint: toLSN(seg, te.TrimPoint)})
+		case errors.Is(err, ErrSealed) && isTail:
+			// The chain will get a successor; a writer log sees to it.
+			if v.writer {
+				v.app.refused(seg)
+			}
+			if _, err := v.b.waitNewer(ctx, cs.version); err != nil {
+				return nil, fmt.Errorf("read log %d from %d: wait for the chain after segment %d: %w", v.id, from, seg.Index, err)
+			}
+		default:
+			return nil, fmt.Errorf("read log %d from %d (segment %d): %w", v.id, from, seg.Index, v.b.errClosedOr(err))
+		}
+	}
+}
+
+func later(a, b LSN) LSN {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// TrimPrefix trims every segment that lies entirely at or below upTo, and the one holding
+// upTo up to it. Loglets clip trims to their tails.
+func (v *virtualLog) TrimPrefix(ctx context.Context, upTo LSN) error {
+	cs, err := v.b.current(ctx)
+	if err != nil {
+		return fmt.Errorf("trim log %d to %d: %w", v.id, upTo, err)
+	}
+	chain := cs.chain(v.id)
+	v.trimMu.Lock()
+	defer v.trimMu.Unlock()
+	if v.trimmed == nil {
+		v.trimmed = map[logletKey]Offset{}
+	}
+	var errs []error
+	for i, seg := range chain {
+		if LSN(seg.BaseLSN) > upTo {
+			break
+		}
+		last := upTo
+		if i+1 < len(chain) {
+			end := LSN(chain[i+1].BaseLSN)
+			if end == LSN(seg.BaseLSN) {
+				continue // empty
+			}
+			last = min(last, end-1)
+		}
+		off := Offset(last - LSN(seg.BaseLSN) + 1)
+		key := logletKey{seg.Provider, seg.LogletID}
+		if v.trimmed[key] >= off {
+			continue
+		}
+		l, err := v.b.open(ctx, seg)
+		if err == nil {
+			err = l.Trim(ctx, off)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("trim log %d segment %d to offset %d: %w", v.id, seg.Index, off, err))
+			continue
+		}
+		if i+1 < len(chain) {
+			// Only a sealed segment's trim is final; the tail's is clipped to its tail.
+			v.trimmed[key] = off
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Append stores payloads and returns the LSN of the first one once all are committed. If
+// ctx ends first the batch may still be committed.
+func (v *virtualLog) Append(ctx context.Context, payloads [][]byte) (LSN, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("append to log %d: %w", v.id, err)
+	}
+	type result struct {
+		first LSN
+		err   error
+	}
+	ch := make(chan result, 1)
+	v.AppendAsync(payloads, func(first LSN, err error) { ch <- result{first, err} })
+	select {
+	case r := <-ch:
+		return r.first, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("append to log %d: %w", v.id, ctx.Err())
+	}
+}
+
+// AppendAsync enqueues payloads; done runs once they are committed or failed. Batches
+// commit, and done runs, in enqueue order, across seals and reconfigurations. done must
+// not block; with a loglet whose AppendAsync applies backpressure it must not call
+// AppendAsync on the same log either.
+func (v *virtualLog) AppendAsync(payloads [][]byte, done func(first LSN, err error)) {
+	v.app.enqueue(payloads, done)
+}

@@ -1,0 +1,162 @@
+package replicated
+
+import (
+	"testing"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/wire"
+)
+
+// State-machine tests of the find-tail decision (BIFROST.md §4 steps 2–5) and the repair
+// plan: answers in, decision out.
+
+type answer struct {
+	local    bifrost.Offset
+	sealed   bool
+	dataLoss bool
+	global   bifrost.Offset
+	trim     bifrost.Offset
+}
+
+func TestTailFinderDecide(t *testing.T) {
+	open := func(local bifrost.Offset) *answer { return &answer{local: local} }
+	sealed := func(local bifrost.Offset) *answer { return &answer{local: local, sealed: true} }
+	tests := []struct {
+		name    string
+		n, r    int
+		global  bifrost.Offset
+		answers []*answer // nil: no answer
+		giveUp  bool
+		want    tailDecision
+	}{
+		{"no f-majority yet", 3, 2, 1, []*answer{open(5), nil, nil}, false, tailDecision{act: actWait}},
+		{"all open, write quorum at max", 3, 2, 1, []*answer{open(5), open(5), nil}, false, tailDecision{act: actOpen, tail: 5}},
+		{"open, global already at max", 3, 2, 7, []*answer{open(7), open(3), nil}, false, tailDecision{act: actOpen, tail: 7}},
+		{"open, one server ahead: wait for tails", 3, 2, 4, []*answer{open(7), open(4), nil}, false, tailDecision{act: actWaitTail, tail: 7}},
+		{"open, one server ahead, sequencer dead and quiet: seal (#3385)", 3, 2, 4, []*answer{open(7), open(4), nil}, true, tailDecision{act: actSeal}},
+		{"dead sequencer but answers short of a write quorum", 5, 4, 4, []*answer{open(7), open(4), nil, nil, nil}, true, tailDecision{act: actWaitTail, tail: 7}},
+		{"some sealed: finish the seal", 3, 2, 1, []*answer{sealed(5), open(5), nil}, false, tailDecision{act: actSeal}},
+		{"f-majority sealed at the global tail", 3, 2, 5, []*answer{sealed(5), sealed(4), nil}, false, tailDecision{act: actSealed, tail: 5}},
+		{"f-majority sealed, write quorum holds max", 3, 2, 2, []*answer{sealed(6), sealed(6), nil}, false, tailDecision{act: actSealed, tail: 6}},
+		{"f-majority sealed, max on one server: repair [global, max)", 3, 2, 4, []*answer{sealed(6), sealed(4), nil}, false, tailDecision{act: actRepair, from: 4, tail: 6}},
+		{"f-majority sealed, lagging server excluded", 3, 2, 4, []*answer{nil, sealed(4), sealed(4)}, false, tailDecision{act: actSealed, tail: 4}},
+		{"f-majority sealed below a write quorum: wait to repair", 5, 4, 2, []*answer{sealed(6), sealed(2), nil, nil, nil}, false, tailDecision{act: actWait}},
+		{"sealed max below the known global tail: restart", 3, 2, 9, []*answer{sealed(6), sealed(6), nil}, false, tailDecision{act: actRestart, tail: 6}},
+		{"data loss never counts for the tail", 3, 2, 1, []*answer{sealed(1), {dataLoss: true}, nil}, false, tailDecision{act: actWait}},
+		{"data loss excluded from max", 3, 2, 4, []*answer{{dataLoss: true}, sealed(4), sealed(4)}, false, tailDecision{act: actSealed, tail: 4}},
+		{"global tail learned from headers", 3, 2, 1, []*answer{{local: 8, sealed: true, global: 8}, sealed(3), nil}, false, tailDecision{act: actSealed, tail: 8}},
+		// #2689: a trimmed loglet whose servers' tails sit at trim point + 1 while the
+		// known global tail is stale must not trigger a repair.
+		{"trimmed loglet needs no repair (#2689)", 3, 2, 1, []*answer{{local: 11, sealed: true, trim: 10}, {local: 11, sealed: true, trim: 10}, nil}, false, tailDecision{act: actSealed, tail: 11}},
+		{"single server", 1, 1, 1, []*answer{sealed(3)}, false, tailDecision{act: actSealed, tail: 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tf := newTailFinder(newQuorum(tc.n, tc.r), tc.global)
+			for i, a := range tc.answers {
+				if a == nil {
+					continue
+				}
+				st := wire.StatusOK
+				if a.dataLoss {
+					st = wire.StatusDataLoss
+				}
+				tf.observe(i, wire.ResponseHeader{Status: st, LocalTail: a.local, Sealed: a.sealed, KnownGlobalTail: a.global}, a.trim)
+			}
+			if got := tf.decide(tc.giveUp); got != tc.want {
+				t.Fatalf("decide: got %s %+v, want %s %+v", got.act, got, tc.want.act, tc.want)
+			}
+		})
+	}
+}
+
+// observe reports progress only when something moved.
+func TestTailFinderProgress(t *testing.T) {
+	tf := newTailFinder(newQuorum(3, 2), 1)
+	h := wire.ResponseHeader{Status: wire.StatusOK, LocalTail: 4}
+	if !tf.observe(0, h, 0) {
+		t.Fatal("first answer is progress")
+	}
+	if tf.observe(0, h, 0) {
+		t.Fatal("same answer again is not progress")
+	}
+	h.Sealed = true
+	if !tf.observe(0, h, 0) {
+		t.Fatal("seal bit is progress")
+	}
+}
+
+func digest(runs ...wire.DigestEntry) []wire.DigestEntry { return runs }
+
+func exists(from, to bifrost.Offset) wire.DigestEntry {
+	return wire.DigestEntry{From: from, To: to, Status: wire.DigestExists}
+}
+
+// The highest offset on a write quorum settles everything below it; the next offset to
+// repair is the one after it (#2615).
+func TestRepairPlanAdvanceOffByOne(t *testing.T) {
+	p := newRepairPlan(newQuorum(3, 2), 4, 9)
+	p.onDigest(0, digest(exists(4, 8)))
+	p.onDigest(1, digest(exists(4, 6)))
+	p.onDigest(2, nil)
+	p.advance()
+	if p.start != 7 {
+		t.Fatalf("start %d, want 7 (6 is on a write quorum, 7 is not)", p.start)
+	}
+	if !p.ready() {
+		t.Fatal("not ready: write quorum of digests and server 0 holds 7")
+	}
+	if got := p.lacking(1, 7, 9); len(got) != 1 || got[0] != (offsetRange{7, 9}) {
+		t.Fatalf("lacking on server 1: %v", got)
+	}
+	if got := p.lacking(0, 7, 9); len(got) != 0 {
+		t.Fatalf("lacking on server 0: %v", got)
+	}
+	p.stored(2, offsetRange{7, 9})
+	if !p.covered(7, 9) {
+		t.Fatal("not covered after the copies")
+	}
+	p.skipTo(9)
+	if !p.done() {
+		t.Fatal("not done")
+	}
+}
+
+// Nothing to copy when the range is already on a write quorum.
+func TestRepairPlanAlreadyReplicated(t *testing.T) {
+	p := newRepairPlan(newQuorum(3, 2), 4, 6)
+	p.onDigest(0, digest(exists(4, 5)))
+	p.onDigest(2, digest(exists(4, 5)))
+	p.advance()
+	if !p.done() {
+		t.Fatalf("start %d, want done", p.start)
+	}
+}
+
+// Repair cannot start without a write quorum of digests, or without a holder of start.
+func TestRepairPlanNotReady(t *testing.T) {
+	p := newRepairPlan(newQuorum(3, 2), 4, 6)
+	p.onDigest(0, digest(exists(4, 5)))
+	p.advance()
+	if p.ready() {
+		t.Fatal("ready with one digest of r=2")
+	}
+	p = newRepairPlan(newQuorum(3, 2), 4, 6)
+	p.onDigest(0, digest(exists(5, 5)))
+	p.onDigest(1, nil)
+	p.advance()
+	if p.ready() {
+		t.Fatal("ready although nobody holds 4")
+	}
+}
+
+// A trimmed run is committed and skipped (#2689).
+func TestRepairPlanTrimmed(t *testing.T) {
+	p := newRepairPlan(newQuorum(3, 2), 4, 8)
+	p.onDigest(0, digest(wire.DigestEntry{From: 4, To: 6, Status: wire.DigestTrimmed}, exists(7, 7)))
+	p.onDigest(1, nil)
+	p.advance()
+	if p.start != 7 || !p.ready() {
+		t.Fatalf("start %d ready %v, want 7 and ready", p.start, p.ready())
+	}
+}

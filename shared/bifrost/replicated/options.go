@@ -1,0 +1,160 @@
+package replicated
+
+import (
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/wire"
+	"gorestate.dev/shared/metadata"
+)
+
+// Defaults of Options. Upstream values where BIFROST.md gives them.
+const (
+	DefaultMaxInflightRecords      = 1000
+	DefaultMaxInflightBytes        = 64 << 20
+	DefaultMaxStoreRecords         = 5000
+	DefaultMaxStoreBytes           = 4 << 20
+	DefaultCacheBytes              = 16 << 20
+	DefaultRPCTimeout              = 2 * time.Second
+	DefaultLongPollTimeout         = 10 * time.Second
+	DefaultRetryMin                = 20 * time.Millisecond
+	DefaultRetryMax                = 1 * time.Second
+	DefaultWriteUnavailableTimeout = 5 * time.Second
+	DefaultDrainTimeout            = 1 * time.Second
+	DefaultTailPushDelay           = 20 * time.Millisecond
+	DefaultCheckSealInterval       = 15 * time.Second
+	DefaultDeadSequencerGrace      = 5 * time.Second
+	DefaultSequencerQueryTimeout   = 2 * time.Second
+	DefaultRemoteAppendTimeout     = 15 * time.Second
+	DefaultReadBytes               = 32 << 10
+	DefaultReadAheadRecords        = 20
+	DefaultReadRetryDelay          = 200 * time.Millisecond
+	DefaultRepairRetryDelay        = 2 * time.Second
+	// DefaultMaxOffset is the highest offset a sequencer assigns (i32::MAX upstream): past
+	// it appends demand a reconfiguration into a fresh loglet.
+	DefaultMaxOffset bifrost.Offset = 1<<31 - 1
+	// MaxNodesetSize bounds a nodeset: quorum bookkeeping uses 64-bit node masks.
+	MaxNodesetSize = 64
+)
+
+// Options configure a Provider. Zero values take the defaults above.
+type Options struct {
+	// Self is this node's current life. A loglet runs its sequencer here only if its
+	// parameters name exactly this node id (name and generation).
+	Self metadata.NodeID
+	// Network finds the log servers and sequencers of the cluster.
+	Network wire.Network
+	// Alive is the failure detector (nil: every node is presumed alive). Dead log servers
+	// are skipped by senders and readers; a dead sequencer lets find-tail seal a loglet
+	// whose tail stopped moving.
+	Alive func(node string) bool
+	// Gone reports that a sequencer's node life has ended for good (a newer generation is
+	// registered, or the node was removed). Optional: a later life of this very node is
+	// recognised without it.
+	Gone   func(seq metadata.NodeID) bool
+	Logger hclog.Logger
+
+	// MaxInflightRecords and MaxInflightBytes bound what a sequencer holds uncommitted;
+	// AppendAsync blocks beyond them (a single larger batch is admitted alone).
+	MaxInflightRecords int
+	MaxInflightBytes   int64
+	// MaxStoreRecords and MaxStoreBytes bound one Store that merges queued batches.
+	MaxStoreRecords int
+	MaxStoreBytes   int64
+	// CacheBytes bounds the committed records a sequencer keeps for local readers.
+	CacheBytes int64
+
+	// RPCTimeout bounds one unary call to a log server or sequencer.
+	RPCTimeout time.Duration
+	// LongPollTimeout bounds one WaitForTail long poll.
+	LongPollTimeout time.Duration
+	// RetryMin and RetryMax bound the exponential backoff (±30 % jitter) of retries.
+	RetryMin, RetryMax time.Duration
+	// WriteUnavailableTimeout: appends fail with ErrReconfigurationNeeded once fewer than r
+	// log servers were usable for this long while appends were pending.
+	WriteUnavailableTimeout time.Duration
+	// DrainTimeout bounds how long a seal on the sequencer's node waits for in-flight
+	// appends to commit before failing the rest.
+	DrainTimeout time.Duration
+	// TailPushDelay: once commits stop for this long, the sequencer pushes its final
+	// global tail to the log servers so readers elsewhere see the last batch.
+	TailPushDelay time.Duration
+	// CheckSealInterval: an idle sequencer asks each log server for its state this often,
+	// to notice a seal made by another node.
+	CheckSealInterval time.Duration
+	// DeadSequencerGrace: find-tail seals a loglet whose sequencer is dead and whose log
+	// servers made no progress for this long (#3385).
+	DeadSequencerGrace time.Duration
+	// SequencerQueryTimeout bounds GetSequencerState from find-tail.
+	SequencerQueryTimeout time.Duration
+	// RemoteAppendTimeout bounds one Append forwarded to a remote sequencer.
+	RemoteAppendTimeout time.Duration
+	// ReadBytes is the payload budget of one GetRecords; ReadAheadRecords how many records
+	// past the requested ones a reader fetches and caches.
+	ReadBytes        uint32
+	ReadAheadRecords int
+	// ReadRetryDelay is the pause of a reader after every log server lacked the next
+	// record or failed.
+	ReadRetryDelay time.Duration
+	// RepairRetryDelay is the pause before find-tail restarts after a failed repair.
+	RepairRetryDelay time.Duration
+	// MaxOffset is the highest offset a sequencer assigns (tests lower it).
+	MaxOffset bifrost.Offset
+	// Seed seeds the backoff jitter and the readers' server order (0: time-based).
+	Seed uint64
+}
+
+func (o Options) withDefaults() Options {
+	setInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setInt64 := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	setInt(&o.MaxInflightRecords, DefaultMaxInflightRecords)
+	setInt64(&o.MaxInflightBytes, DefaultMaxInflightBytes)
+	setInt(&o.MaxStoreRecords, DefaultMaxStoreRecords)
+	setInt64(&o.MaxStoreBytes, DefaultMaxStoreBytes)
+	setInt64(&o.CacheBytes, DefaultCacheBytes)
+	setDur(&o.RPCTimeout, DefaultRPCTimeout)
+	setDur(&o.LongPollTimeout, DefaultLongPollTimeout)
+	setDur(&o.RetryMin, DefaultRetryMin)
+	setDur(&o.RetryMax, DefaultRetryMax)
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = o.RetryMin
+	}
+	setDur(&o.WriteUnavailableTimeout, DefaultWriteUnavailableTimeout)
+	setDur(&o.DrainTimeout, DefaultDrainTimeout)
+	setDur(&o.TailPushDelay, DefaultTailPushDelay)
+	setDur(&o.CheckSealInterval, DefaultCheckSealInterval)
+	setDur(&o.DeadSequencerGrace, DefaultDeadSequencerGrace)
+	setDur(&o.SequencerQueryTimeout, DefaultSequencerQueryTimeout)
+	setDur(&o.RemoteAppendTimeout, DefaultRemoteAppendTimeout)
+	if o.ReadBytes == 0 {
+		o.ReadBytes = DefaultReadBytes
+	}
+	setInt(&o.ReadAheadRecords, DefaultReadAheadRecords)
+	setDur(&o.ReadRetryDelay, DefaultReadRetryDelay)
+	setDur(&o.RepairRetryDelay, DefaultRepairRetryDelay)
+	if o.MaxOffset == 0 || o.MaxOffset > DefaultMaxOffset {
+		o.MaxOffset = DefaultMaxOffset
+	}
+	if o.Seed == 0 {
+		o.Seed = uint64(time.Now().UnixNano())
+	}
+	return o
+}

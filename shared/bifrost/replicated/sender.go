@@ -1,0 +1,115 @@
+package replicated
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/wire"
+)
+
+// errNodeDead stands for a request not sent because the failure detector reports the
+// server dead: it counts as a failed attempt (backoff, unusable).
+var errNodeDead = errors.New("replicated: node reported dead by the failure detector")
+
+// runSender is the one goroutine that talks to log server i for this loglet. It keeps at
+// most one request in flight, so stores reach the server in offset order over any
+// transport; while one store is in flight, newly enqueued batches queue up and the next
+// store carries all of them (seqCore.nextStore merges them). A failed server is retried
+// with backoff on its own, without holding up the senders of the other servers. When
+// there is nothing to store it pushes the final global tail after commits stop, and
+// checks the server's seal bit when idle.
+func (s *sequencer) runSender(i int) {
+	defer s.wg.Done()
+	name := s.l.params.Nodeset[i]
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		s.mu.Lock()
+		// A sealed sequencer has nothing left to send: its seal carried the final tail.
+		closed := s.core.state == seqClosed || s.core.state == seqSealed
+		req, isStore := s.core.nextStore(i, now)
+		if isStore {
+			// The cache may compact its slice while the store is in flight.
+			req.payloads = slices.Clone(req.payloads)
+		}
+		var global bifrost.Offset
+		isInfo := false
+		if !isStore && !closed {
+			global, isInfo = s.core.nextInfo(i, now)
+		}
+		var at time.Time
+		if !isStore && !isInfo {
+			at = s.core.wakeAt(i)
+		}
+		s.mu.Unlock()
+
+		switch {
+		case closed || s.ctx.Err() != nil:
+			return
+		case isStore:
+			s.sendStore(i, name, req)
+		case isInfo:
+			s.sendInfo(i, name, global)
+		default:
+			if !at.IsZero() {
+				timer.Reset(max(time.Until(at), time.Millisecond))
+			}
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-s.wake[i]:
+			case <-timer.C:
+			}
+			timer.Stop()
+		}
+	}
+}
+
+func (s *sequencer) sendStore(i int, name string, req storeReq) {
+	var resp *wire.Stored
+	err := s.call(name, func(ctx context.Context, srv wire.LogServer) error {
+		var err error
+		resp, err = srv.Store(ctx, &wire.Store{
+			Header:      wire.Header{LogletID: s.l.id, KnownGlobalTail: req.global},
+			FirstOffset: req.first,
+			Sequencer:   s.l.params.Sequencer,
+			Payloads:    req.payloads,
+		})
+		return err
+	})
+	if err != nil {
+		s.l.log.Trace("store failed", "server", name, "first", req.first, "error", err)
+	} else if resp.Status != wire.StatusOK {
+		s.l.log.Debug("store refused", "server", name, "first", req.first, "status", resp.Status.String(), "local_tail", resp.LocalTail)
+	}
+	s.mu.Lock()
+	s.core.onStored(i, req, resp, err, time.Now())
+	s.settle()
+	s.mu.Unlock()
+	s.flush()
+}
+
+func (s *sequencer) sendInfo(i int, name string, global bifrost.Offset) {
+	var resp *wire.LogletInfo
+	err := s.call(name, func(ctx context.Context, srv wire.LogServer) error {
+		var err error
+		resp, err = srv.GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: s.l.id, KnownGlobalTail: global}})
+		return err
+	})
+	s.mu.Lock()
+	s.core.onInfo(i, global, resp, err, time.Now())
+	s.settle()
+	s.mu.Unlock()
+	s.flush()
+}
+
+// call runs one request to a log server under the RPC timeout, unless the failure
+// detector reports it dead.
+func (s *sequencer) call(name string, f func(context.Context, wire.LogServer) error) error {
+	return s.l.callServer(s.ctx, name, s.l.p.opts.RPCTimeout, f)
+}

@@ -1,0 +1,477 @@
+package replicated
+
+import (
+	"fmt"
+	"time"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/wire"
+)
+
+// seqCore is the sequencer's protocol state (BIFROST.md §3) without I/O or clock: the
+// shell (sequencer.go, sender.go) feeds it enqueues, store answers and the current time,
+// and sends what it returns. Every method must be called with the shell's lock held.
+//
+// Rules it implements:
+//   - offsets are assigned at enqueue; records stay in the cache until committed;
+//   - per server, one store in flight, starting at max(server's acknowledged end, known
+//     global tail), merging every queued record up to the store bounds;
+//   - the commit rule: global tail = max(global, r-th largest acknowledged end), and the
+//     batches below it complete in the same step;
+//   - sealed answers from an f-majority fail the pending batches with *SealedError; fewer
+//     than r usable servers for too long fail them with ErrReconfigurationNeeded.
+type seqCore struct {
+	cfg     coreConfig
+	q       quorum
+	servers []serverState
+
+	next   bifrost.Offset // next offset to assign
+	global bifrost.Offset // known global tail: every offset below it is committed
+	state  seqState
+	// exhausted is set once an append did not fit below cfg.maxOffset.
+	exhausted bool
+
+	batches  []*batch // uncommitted, in offset order; batches[bhead:] are live
+	bhead    int
+	inflight int   // records in uncommitted batches
+	inBytes  int64 // their payload bytes
+	cache    recordCache
+
+	lastCommit       time.Time
+	unavailableSince time.Time // zero while at least r servers are usable
+
+	completions []completion // to deliver, in order, outside the lock
+	backoff     *backoff
+}
+
+type coreConfig struct {
+	maxOffset          bifrost.Offset
+	maxInflightRecords int
+	maxInflightBytes   int64
+	maxStoreRecords    int
+	maxStoreBytes      int64
+	cacheBytes         int64
+	writeUnavailable   time.Duration
+	tailPushDelay      time.Duration
+	checkSealInterval  time.Duration
+}
+
+// seqState is the life cycle of a sequencer. It only moves forward.
+type seqState uint8
+
+const (
+	// seqOpen: appends are taken.
+	seqOpen seqState = iota
+	// seqDraining: a local seal refuses new appends; in-flight ones may still commit.
+	seqDraining
+	// seqFrozen: the global tail is final and every uncommitted batch has failed; the
+	// log servers are being sealed.
+	seqFrozen
+	// seqSealed: an f-majority of log servers is sealed; the global tail is the sealed tail.
+	seqSealed
+	// seqFailed: write-unavailable for too long; the loglet must be reconfigured. The
+	// global tail is final as well.
+	seqFailed
+	// seqClosed: the provider shut down.
+	seqClosed
+)
+
+var seqStateNames = [...]string{"open", "draining", "frozen", "sealed", "failed", "closed"}
+
+func (s seqState) String() string { return seqStateNames[s] }
+
+// acceptsCommits says whether store answers may still advance the global tail.
+func (s seqState) acceptsCommits() bool { return s == seqOpen || s == seqDraining }
+
+type serverState struct {
+	acked      bifrost.Offset // end of the acknowledged stores: holds [joined, acked)
+	inflight   bool           // a store or info request is outstanding
+	sealed     bool
+	failures   int       // consecutive failures; 0 = usable
+	retryAt    time.Time // no request before this after a failure
+	sentGlobal bifrost.Offset
+	lastReply  time.Time
+}
+
+type batch struct {
+	first bifrost.Offset
+	n     int
+	bytes int64
+	done  func(bifrost.Offset, error)
+}
+
+func (b *batch) end() bifrost.Offset { return b.first + bifrost.Offset(b.n) }
+
+type completion struct {
+	done  func(bifrost.Offset, error)
+	first bifrost.Offset
+	err   error
+}
+
+// storeReq is a Store the shell must send to one server.
+type storeReq struct {
+	first, end bifrost.Offset
+	global     bifrost.Offset
+	payloads   [][]byte
+}
+
+func newSeqCore(cfg coreConfig, q quorum, bo *backoff, now time.Time) *seqCore {
+	servers := make([]serverState, q.n)
+	for i := range servers {
+		// Counts as contact, so the first check-seal round is due only after an idle interval.
+		servers[i].lastReply = now
+	}
+	return &seqCore{
+		cfg:        cfg,
+		q:          q,
+		servers:    servers,
+		next:       1,
+		global:     1,
+		cache:      recordCache{base: 1},
+		backoff:    bo,
+		lastCommit: now,
+	}
+}
+
+// refusal is the error an append gets in the current state, nil when it is open.
+func (c *seqCore) refusal() error {
+	switch c.state {
+	case seqOpen:
+		if c.exhausted {
+			return fmt.Errorf("offsets exhausted: %w", bifrost.ErrReconfigurationNeeded)
+		}
+		return nil
+	case seqDraining, seqFrozen, seqSealed:
+		return &bifrost.SealedError{}
+	case seqFailed:
+		return fmt.Errorf("too few log servers usable: %w", bifrost.ErrReconfigurationNeeded)
+	default:
+		return bifrost.ErrClosed
+	}
+}
+
+// admit says whether a batch of n records and size bytes may be enqueued now: ok, or an
+// error to fail it with, or neither (wait for permits).
+func (c *seqCore) admit(n int, size int64) (ok bool, err error) {
+	if err := c.refusal(); err != nil {
+		return false, err
+	}
+	if uint64(c.next)+uint64(n)-1 > uint64(c.cfg.maxOffset) {
+		// Upstream demands reconfiguration past i32::MAX; a fresh loglet starts at 1.
+		c.exhausted = true
+		return false, c.refusal()
+	}
+	if c.inflight > 0 && (c.inflight+n > c.cfg.maxInflightRecords || c.inBytes+size > c.cfg.maxInflightBytes) {
+		return false, nil
+	}
+	return true, nil
+}
+
+// enqueue assigns offsets to an admitted batch and keeps its records until committed.
+func (c *seqCore) enqueue(payloads [][]byte, size int64, done func(bifrost.Offset, error)) bifrost.Offset {
+	first := c.next
+	c.next += bifrost.Offset(len(payloads))
+	c.cache.put(first, payloads)
+	c.batches = append(c.batches, &batch{first: first, n: len(payloads), bytes: size, done: done})
+	c.inflight += len(payloads)
+	c.inBytes += size
+	return first
+}
+
+// reject queues a failed completion for a batch that got no offset, behind every earlier
+// completion, so one goroutine's done calls stay in order.
+func (c *seqCore) reject(done func(bifrost.Offset, error), err error) {
+	c.completions = append(c.completions, completion{done: done, err: err})
+}
+
+func (c *seqCore) pending() int { return len(c.batches) - c.bhead }
+
+// takeCompletions hands the queued completions to the caller, who runs them in order
+// outside the lock.
+func (c *seqCore) takeCompletions() []completion {
+	out := c.completions
+	c.completions = nil
+	return out
+}
+
+// nextStore returns the store to send to server i now, if any, and marks it in flight.
+func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
+	s := &c.servers[i]
+	if !c.state.acceptsCommits() || s.inflight || s.sealed || now.Before(s.retryAt) {
+		return storeReq{}, false
+	}
+	// A lagging or restarted server skips to the global tail: everything below it is on a
+	// write quorum already, so the hole it leaves is harmless (BIFROST.md §3).
+	first := max(s.acked, c.global)
+	if first >= c.next {
+		return storeReq{}, false
+	}
+	end := min(c.next, first+bifrost.Offset(c.cfg.maxStoreRecords))
+	payloads := c.cache.slice(first, end)
+	var size int64
+	for j, p := range payloads {
+		size += int64(len(p))
+		if size > c.cfg.maxStoreBytes && j > 0 {
+			payloads = payloads[:j]
+			break
+		}
+	}
+	end = first + bifrost.Offset(len(payloads))
+	s.inflight = true
+	return storeReq{first: first, end: end, global: c.global, payloads: payloads}, true
+}
+
+// onStored feeds the answer (or transport error) of a store to server i.
+func (c *seqCore) onStored(i int, req storeReq, resp *wire.Stored, err error, now time.Time) {
+	s := &c.servers[i]
+	s.inflight = false
+	if err != nil || resp == nil {
+		c.failed(i, now)
+		return
+	}
+	s.lastReply = now
+	switch resp.Status {
+	case wire.StatusOK:
+		s.acked = max(s.acked, req.end)
+		s.sentGlobal = max(s.sentGlobal, req.global)
+		s.failures, s.retryAt = 0, time.Time{}
+		c.commit(now)
+	case wire.StatusSealed, wire.StatusSealing:
+		s.sealed = true
+		c.checkSealed()
+	case wire.StatusOutOfBounds:
+		// The server holds less than it acknowledged (it lost data): trust its answer and
+		// resend from max(its tail, global tail).
+		s.acked = resp.LocalTail
+		c.failed(i, now)
+	default:
+		c.failed(i, now)
+	}
+	c.updateAvailability(now)
+}
+
+// failed puts server i in backoff; it counts as unusable until a request succeeds.
+func (c *seqCore) failed(i int, now time.Time) {
+	s := &c.servers[i]
+	s.failures++
+	s.retryAt = now.Add(c.backoff.delay(s.failures))
+	c.updateAvailability(now)
+}
+
+// commit applies the commit rule and completes every batch below the new global tail in
+// the same step: nobody can observe the tail advanced while its batches are unresolved,
+// which is what lets a seal drain use the global tail as the sealed tail (#2094).
+func (c *seqCore) commit(now time.Time) {
+	if !c.state.acceptsCommits() {
+		return
+	}
+	acked := make([]bifrost.Offset, len(c.servers))
+	for j := range c.servers {
+		acked[j] = c.servers[j].acked
+	}
+	tail := rthLargest(acked, c.q.r)
+	if tail <= c.global {
+		return
+	}
+	c.global = tail
+	c.lastCommit = now
+	for c.bhead < len(c.batches) {
+		b := c.batches[c.bhead]
+		if b.end() > c.global {
+			break
+		}
+		c.completions = append(c.completions, completion{done: b.done, first: b.first})
+		c.release(b)
+	}
+	c.cache.evictOver(c.cfg.cacheBytes, c.global)
+}
+
+// release forgets the head batch and its permits.
+func (c *seqCore) release(b *batch) {
+	c.batches[c.bhead] = nil
+	c.bhead++
+	c.inflight -= b.n
+	c.inBytes -= b.bytes
+	if c.bhead == len(c.batches) {
+		c.batches, c.bhead = c.batches[:0], 0
+	} else if c.bhead > 1024 && c.bhead*2 > len(c.batches) {
+		n := copy(c.batches, c.batches[c.bhead:])
+		clear(c.batches[n:])
+		c.batches, c.bhead = c.batches[:n], 0
+	}
+}
+
+// failPending fails every uncommitted batch, in order.
+func (c *seqCore) failPending(errFor func(b *batch) error) {
+	for c.bhead < len(c.batches) {
+		b := c.batches[c.bhead]
+		c.completions = append(c.completions, completion{done: b.done, first: b.first, err: errFor(b)})
+		c.release(b)
+	}
+}
+
+func sealedErr(b *batch) error { return &bifrost.SealedError{First: b.first} }
+
+// checkSealed ends the sequencer once sealed servers form an f-majority: no write quorum
+// can form any more, so the pending batches can never commit here.
+func (c *seqCore) checkSealed() {
+	sealed := 0
+	for j := range c.servers {
+		if c.servers[j].sealed {
+			sealed++
+		}
+	}
+	if sealed < c.q.f || c.state >= seqSealed {
+		return
+	}
+	c.failPending(sealedErr)
+	c.state = seqSealed
+}
+
+// serverSealed records that server i reported the loglet sealed (outside a store).
+func (c *seqCore) serverSealed(i int) {
+	c.servers[i].sealed = true
+	c.checkSealed()
+}
+
+// anySealed reports whether some server reported the loglet sealed: someone started a
+// seal, which the sequencer finishes.
+func (c *seqCore) anySealed() bool {
+	for j := range c.servers {
+		if c.servers[j].sealed {
+			return true
+		}
+	}
+	return false
+}
+
+// usable counts servers that may take stores: not sealed and not failing.
+func (c *seqCore) usable() int {
+	u := 0
+	for j := range c.servers {
+		if s := &c.servers[j]; !s.sealed && s.failures == 0 {
+			u++
+		}
+	}
+	return u
+}
+
+// updateAvailability tracks since when fewer than r servers are usable while appends are
+// pending.
+func (c *seqCore) updateAvailability(now time.Time) {
+	if c.pending() == 0 || c.usable() >= c.q.r || !c.state.acceptsCommits() {
+		c.unavailableSince = time.Time{}
+		return
+	}
+	if c.unavailableSince.IsZero() {
+		c.unavailableSince = now
+	}
+}
+
+// tick fails the pending appends once the loglet was write-unavailable for too long. It
+// reports whether it did.
+func (c *seqCore) tick(now time.Time) bool {
+	c.updateAvailability(now)
+	if c.unavailableSince.IsZero() || now.Sub(c.unavailableSince) < c.cfg.writeUnavailable {
+		return false
+	}
+	// The pending batches cannot commit later either: their offsets would stay a hole that
+	// blocks every later batch, so the whole sequencer is done.
+	c.failPending(func(*batch) error {
+		return fmt.Errorf("fewer than %d log servers usable for %v: %w", c.q.r, c.cfg.writeUnavailable, bifrost.ErrReconfigurationNeeded)
+	})
+	c.state = seqFailed
+	c.unavailableSince = time.Time{}
+	return true
+}
+
+// nextInfo returns the global tail to push to server i with a GetLogletInfo, if one is
+// due: after commits stopped for tailPushDelay and the server has not seen the tail, or
+// when the server was silent for checkSealInterval (to notice a seal by another node).
+func (c *seqCore) nextInfo(i int, now time.Time) (bifrost.Offset, bool) {
+	s := &c.servers[i]
+	if c.state == seqClosed || s.inflight || s.sealed || now.Before(s.retryAt) {
+		return 0, false
+	}
+	push := s.sentGlobal < c.global && !now.Before(c.lastCommit.Add(c.cfg.tailPushDelay))
+	check := !now.Before(s.lastReply.Add(c.cfg.checkSealInterval))
+	if !push && !check {
+		return 0, false
+	}
+	s.inflight = true
+	return c.global, true
+}
+
+// onInfo feeds the answer to a GetLogletInfo of nextInfo that carried global. Only a
+// delivered push counts: a lost one is retried after the backoff.
+func (c *seqCore) onInfo(i int, global bifrost.Offset, resp *wire.LogletInfo, err error, now time.Time) {
+	s := &c.servers[i]
+	s.inflight = false
+	if err != nil || resp == nil {
+		c.failed(i, now)
+		return
+	}
+	s.lastReply = now
+	switch {
+	case resp.Sealed || resp.Status == wire.StatusSealed:
+		s.sealed = true
+		c.checkSealed()
+	case resp.Status == wire.StatusOK:
+		s.sentGlobal = max(s.sentGlobal, global)
+		s.failures, s.retryAt = 0, time.Time{}
+	default:
+		c.failed(i, now)
+	}
+	c.updateAvailability(now)
+}
+
+// wakeAt returns when server i may next have something to send by time alone (zero: not
+// by time).
+func (c *seqCore) wakeAt(i int) time.Time {
+	s := &c.servers[i]
+	if c.state == seqClosed || s.sealed || s.inflight {
+		return time.Time{}
+	}
+	if c.state.acceptsCommits() && max(s.acked, c.global) < c.next {
+		return s.retryAt
+	}
+	at := s.lastReply.Add(c.cfg.checkSealInterval)
+	if s.sentGlobal < c.global {
+		at = c.lastCommit.Add(c.cfg.tailPushDelay)
+	}
+	if at.Before(s.retryAt) {
+		at = s.retryAt
+	}
+	return at
+}
+
+// startDrain stops taking appends for a local seal; in-flight ones may still commit.
+func (c *seqCore) startDrain() {
+	if c.state == seqOpen {
+		c.state = seqDraining
+	}
+}
+
+// freeze ends the sequencer for a local seal: the global tail becomes final and every
+// uncommitted batch fails. It returns the final tail.
+func (c *seqCore) freeze() bifrost.Offset {
+	if c.state <= seqDraining {
+		c.failPending(sealedErr)
+		c.state = seqFrozen
+	}
+	return c.global
+}
+
+// markSealed records that an f-majority of servers is sealed.
+func (c *seqCore) markSealed() {
+	if c.state < seqSealed || c.state == seqFailed {
+		c.failPending(sealedErr)
+		c.state = seqSealed
+	}
+}
+
+// close fails everything pending with ErrClosed.
+func (c *seqCore) close() {
+	c.failPending(func(*batch) error { return bifrost.ErrClosed })
+	c.state = seqClosed
+}
