@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the static binaries and the FROM-scratch images gorestate/<name>:dev.
 #
-#   images/build.sh [name...]      names: metadatad workerd ingressd gorestate examples (default: all)
+#   images/build.sh [name...]      names: metadatad workerd ingressd logserverd gorestate examples (default: all)
 #
 # BIN (default <repo>/bin) receives the binaries; IMAGE_TAG (default dev) is the tag. Every
 # image carries the label dev.gorestate.image=<name>:
@@ -19,12 +19,13 @@ declare -A pkg=(
 	[metadatad]=./metadatad/cmd/metadatad
 	[workerd]=./workerd/cmd/workerd
 	[ingressd]=./ingressd/cmd/ingressd
+	[logserverd]=./logserverd/cmd/logserverd
 	[gorestate]=./clusterharness/cmd/gorestate
 	[examples]=./clusterharness/cmd/examples
 )
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-	names=(metadatad workerd ingressd gorestate examples)
+	names=(metadatad workerd ingressd logserverd gorestate examples)
 fi
 pkgs=()
 for n in "${names[@]}"; do

@@ -54,8 +54,6 @@ func (p logPlan) next(logID uint32, prev metadata.Segment, base bifrost.LSN, emp
 // configuration changes causes one reconfiguration.
 func (p logPlan) reconfigureReason(tail metadata.Segment) (reason string, urgent bool) {
 	switch {
-	case tail.Provider == bifrost.ProviderLocal && tail.Node != "" && tail.Node != p.self.Name:
-		return fmt.Sprintf("the local segment is on node %s", tail.Node), true
 	case tail.Provider == bifrost.ProviderReplicated && tail.Replicated != nil && tail.Replicated.Sequencer != p.self:
 		return fmt.Sprintf("the sequencer is %s, not this node (%s)", tail.Replicated.Sequencer, p.self), true
 	case tail.Provider != p.config.LogProvider:

@@ -60,7 +60,6 @@ func TestLogPlanReconfigureReason(t *testing.T) {
 		{"replication changed", metadata.ClusterConfig{LogProvider: bifrost.ProviderReplicated, LogReplication: 1}, servers, repl(self, 2, servers...), true, false},
 		{"local to replicated", replicated, servers, metadata.Segment{Provider: bifrost.ProviderLocal}, true, false},
 		{"local to replicated, too few servers", replicated, servers[:2], metadata.Segment{Provider: bifrost.ProviderLocal}, false, false},
-		{"local on another node", metadata.ClusterConfig{LogProvider: bifrost.ProviderLocal, LogReplication: 1}, nil, metadata.Segment{Provider: bifrost.ProviderLocal, Node: "w0"}, true, true},
 		{"nodeset member down, spare available", replicated, []string{"n1", "n2", "n4"}, repl(self, 2, servers...), true, false},
 		{"nodeset member down, no spare", replicated, []string{"n1", "n2"}, repl(self, 2, servers...), false, false},
 	}

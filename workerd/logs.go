@@ -239,19 +239,16 @@ func (w *Worker) logStates(ctx context.Context) []rpc.LogState {
 	var out []rpc.LogState
 	for _, p := range w.processors() {
 		id := p.Partition()
-		st := rpc.LogState{LogID: id, Node: w.cfg.NodeName}
-		chain, err := w.bifrost.Chain(ctx, id)
-		if err != nil || len(chain) == 0 {
-			continue
+		st, ok, err := w.bifrost.State(ctx, id)
+		if !ok && err == nil {
+			continue // no segment yet
 		}
-		tail := chain[len(chain)-1]
-		st.SegmentIndex = tail.Index
-		if lsn, err := w.bifrost.Log(id).FindTail(ctx); err != nil {
-			st.Error = err.Error()
-		} else {
-			st.TailLSN = uint64(lsn)
+		ls := rpc.LogState{LogID: id, Node: w.cfg.NodeName, SegmentIndex: st.Segment.Index,
+			TailLSN: uint64(st.Tail), Sealed: st.Sealed, TrimPointLSN: uint64(st.TrimPoint)}
+		if err != nil {
+			ls.Error = err.Error()
 		}
-		out = append(out, st)
+		out = append(out, ls)
 	}
 	return out
 }

@@ -103,7 +103,7 @@ type BifrostOptions struct {
 type ReplicatedLogletOptions struct {
 	// DefaultLogReplication, when set, is the log replication written at provisioning
 	// instead of default-replication (which then sets the partition replication only).
-	DefaultLogReplication Replication `toml:"default-log-replication"`
+	DefaultLogReplication Replication `toml:"default-log-replication,omitzero"`
 }
 
 // MetadataServerOptions is the `[metadata-server]` table.

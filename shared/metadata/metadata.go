@@ -54,8 +54,9 @@ type PartitionTable struct {
 type Segment struct {
 	BaseLSN  uint64 `json:"base_lsn"`
 	Provider string `json:"provider"` // bifrost.ProviderLocal or bifrost.ProviderReplicated
-	// LogletID is log_id<<32 | Index for every segment written since segment chains could be
-	// extended; chains provisioned before have LogletID = log id at index 0, the same value.
+	// LogletID is log_id<<32 | Index for segments written since chains could be extended.
+	// Chains provisioned before that name their first loglet by the log id alone; new
+	// segments skip any index whose id is already taken, so ids are never reused.
 	LogletID uint64 `json:"loglet_id"`
 	// Index is the segment's position in the chain's history: it only grows, never reused.
 	Index uint32 `json:"index"`
