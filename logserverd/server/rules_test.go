@@ -83,16 +83,16 @@ func TestStoreRules(t *testing.T) {
 			want:  wire.StatusSequencerMismatch,
 		},
 		{
-			name:  "below the global tail, never accepted",
+			name:  "below the global tail, never accepted: written into the hole",
 			setup: func(h *harness) { h.info() }, // loaded, empty
 			req:   func() *wire.Store { return storeReq(5, 1, 10) },
-			want:  wire.StatusSequencerMismatch, wantLocal: 1,
+			want:  wire.StatusOK, wantLocal: 6,
 		},
 		{
-			name:  "overlapping the staging tail",
+			name:  "overlapping the staging tail: a retry merged with new records, the new part is written",
 			setup: func(h *harness) { h.mustStore(1, 4) },
 			req:   func() *wire.Store { return storeReq(3, 3, 0) },
-			want:  wire.StatusSequencerMismatch, wantLocal: 5,
+			want:  wire.StatusOK, wantLocal: 6,
 		},
 		{
 			name: "ahead of next_ok is out of bounds",
@@ -313,4 +313,25 @@ func TestStoreHonoursContext(t *testing.T) {
 	release()
 	// The write still completes.
 	waitFor(t, "the write", func() bool { return h.info().LocalTail == 2 })
+}
+
+// A retry whose answer was lost, merged with newer records, writes only its new part, and
+// the records read back are the sequencer's, each at its own offset.
+func TestStoreRetryMergedPastStagingWritesTheNewPart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{})
+	h.mustStore(1, 4)
+	if got := h.store1(storeReq(3, 4, 0)); got.Status != wire.StatusOK || got.LocalTail != 7 {
+		t.Fatalf("merged retry: %+v", got)
+	}
+	recs := h.records(1, 6, 1<<20)
+	if len(recs.Records) != 6 {
+		t.Fatalf("%d records, want 6", len(recs.Records))
+	}
+	for i, r := range recs.Records {
+		want := storeReq(i+1, 1, 0).Payloads[0]
+		if r.Offset != bifrost.Offset(i+1) || string(r.Payload) != string(want) {
+			t.Fatalf("record %d = offset %d %q, want %q", i, r.Offset, r.Payload, want)
+		}
+	}
 }

@@ -24,6 +24,9 @@ type storeVerdict struct {
 	action storeAction
 	status wire.Status // for storeReply
 	reason string      // why a store was refused, for the debug log
+	// from is where storeAccept starts writing: the store's first offset, or the staging
+	// tail when the store's beginning was accepted already.
+	from bifrost.Offset
 }
 
 func reply(status wire.Status, reason string) storeVerdict {
@@ -65,11 +68,15 @@ func (l *loglet) decideStore(req *wire.Store, now time.Time, storageFailed bool)
 		return reply(wire.StatusSequencerMismatch, "pinned sequencer is "+l.sequencer.String())
 	}
 	nextOK := max(l.staging, l.globalTail)
-	// Below next_ok only repair stores may write. A sequencer's store there is acceptable
-	// only as a duplicate of a range this server already accepted (a retry); anything
-	// else would rewrite offsets the writer had no business assigning twice.
+	// A store from the pinned sequencer that starts below next_ok but reaches past the
+	// staging tail is a retry whose answer was lost, merged with newer records (or a store
+	// into a hole below the global tail): its part at and above the staging tail is new and
+	// is written; the part below was accepted before. Refusing it would leave the sequencer
+	// retrying the same range forever. A store entirely below the staging tail is a pure
+	// duplicate, checked below.
+	from := first
 	if !repair && first < nextOK && last >= l.staging {
-		return reply(wire.StatusSequencerMismatch, "rewrites offsets below next_ok it was never accepted for")
+		from = max(first, l.staging)
 	}
 	// Strictly in order, but a server may jump to the global tail, leaving a hole below it
 	// that is committed on other servers.
@@ -79,7 +86,7 @@ func (l *loglet) decideStore(req *wire.Store, now time.Time, storageFailed bool)
 	if req.TimeoutAt != 0 && now.UnixMilli() >= req.TimeoutAt {
 		return reply(wire.StatusDropped, "deadline passed")
 	}
-	if !repair && first < nextOK {
+	if !repair && first < nextOK && last < l.staging {
 		return storeVerdict{action: storeAwaitDuplicate}
 	}
 	if l.sealing {
@@ -91,7 +98,7 @@ func (l *loglet) decideStore(req *wire.Store, now time.Time, storageFailed bool)
 		}
 		return storeVerdict{action: storeAwaitSeal}
 	}
-	return storeVerdict{action: storeAccept}
+	return storeVerdict{action: storeAccept, from: from}
 }
 
 // Store stores records once the acceptance rules allow it and answers once they are
@@ -114,6 +121,12 @@ func (s *Server) Store(ctx context.Context, req *wire.Store) (*wire.Stored, erro
 	v := l.decideStore(req, s.opts.Now(), s.storeFailed())
 	switch v.action {
 	case storeAccept:
+		if v.from > req.FirstOffset {
+			cut := *req
+			cut.Payloads = req.Payloads[v.from-req.FirstOffset:]
+			cut.FirstOffset = v.from
+			req = &cut
+		}
 		return s.acceptStore(ctx, l, req)
 	case storeAwaitDuplicate:
 		return s.awaitDuplicate(ctx, l, req)

@@ -299,7 +299,9 @@ func TestReaderCrossesHoles(t *testing.T) {
 	for local, _, _ := s3.state(6); local <= 21; local, _, _ = s3.state(6) {
 		if time.Now().After(deadline) {
 			l1.seq.mu.Lock()
-			t.Fatalf("DEBUG s3 local %d; core global %d next %d state %v server %+v", local, l1.seq.core.global, l1.seq.core.next, l1.seq.core.state, l1.seq.core.servers[2])
+			msg := fmt.Sprintf("DEBUG s3 local %d; core global %d next %d state %v server %+v now %v", local, l1.seq.core.global, l1.seq.core.next, l1.seq.core.state, l1.seq.core.servers[2], time.Now())
+			l1.seq.mu.Unlock()
+			t.Fatal(msg)
 		}
 		time.Sleep(time.Millisecond)
 	}
