@@ -77,7 +77,11 @@ func TestSealWithOneServerDown(t *testing.T) {
 // server only (the two others were down; the append's context ended unacknowledged).
 // After the servers are back, a find-tail from another node seals the loglet and either
 // repairs the record onto a write quorum or leaves it out of the sealed loglet. Every
-// acknowledged record survives, and nothing at or above the sealed tail is ever read.
+// acknowledged record survives, and nothing at or above the sealed tail is ever read. A
+// fresh reader started afterwards may find the other outcome when the orphan's holder
+// joins its f-majority (BIFROST.md §4: sealers may differ, the chain's compare-and-set
+// decides); that is logged as a NOTE, and the reader must then be consistent with its own
+// tail.
 func TestDeadSequencerRecordOnOneServer(t *testing.T) {
 	const (
 		holder = 0  // ls1 keeps the orphan record

@@ -133,7 +133,20 @@ func (v *virtualLog) Read(ctx context.Context, from LSN, max int) ([]Entry, erro
 		if err != nil {
 			return nil, fmt.Errorf("read log %d from %d: %w", v.id, from, err)
 		}
+		if ca, ok := l.(chainAware); ok && !isTail {
+			// The chain's sealed tail is authoritative: a loglet that computed a lower one
+			// (another sealer saw fewer servers) must still read up to it.
+			ca.AdoptSealedTail(Offset(LSN(chain[i+1].BaseLSN) - LSN(seg.BaseLSN) + 1))
+		}
 		recs, err := l.Read(ctx, Offset(from-LSN(seg.BaseLSN)+1), n)
+		if ca, ok := l.(chainAware); ok && err == nil && isTail && ca.KnownTail().Sealed {
+			// Records read from a sealed tail segment before the chain says where it
+			// ends may lie at or above the tail the chain will record (sealers on
+			// different nodes can disagree, BIFROST.md §4): deliver nothing until the
+			// chain is extended, then read within its bound. Records read while the
+			// loglet was open are committed and below every sealed tail.
+			err = ErrSealed
+		}
 		var te *TrimmedError
 		switch {
 		case err == nil:
@@ -157,6 +170,15 @@ func (v *virtualLog) Read(ctx context.Context, from LSN, max int) ([]Entry, erro
 			return nil, fmt.Errorf("read log %d from %d (segment %d): %w", v.id, from, seg.Index, v.b.errClosedOr(err))
 		}
 	}
+}
+
+// chainAware is implemented by loglets whose sealed tail may differ between the nodes that
+// sealed them (the replicated loglet): the tail written into the chain is authoritative.
+type chainAware interface {
+	// KnownTail is this node's view of the loglet's tail, without asking anyone.
+	KnownTail() TailState
+	// AdoptSealedTail makes the loglet treat tail as its sealed tail.
+	AdoptSealedTail(tail Offset)
 }
 
 func later(a, b LSN) LSN {

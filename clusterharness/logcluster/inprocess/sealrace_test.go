@@ -21,10 +21,9 @@ import (
 const (
 	// EnvChaos set to 0 turns off the kills (or partitions) of log servers.
 	EnvChaos = "GORESTATE_LOGCLUSTER_CHAOS"
-	// EnvLostResponses set to 1 also loses answers of requests a log server handled:
-	// dropped responses, and servers killed (their calls in flight cut off) rather than
-	// partitioned (calls in flight complete). Off by default until the sequencer retries
-	// a store whose answer was lost without being refused forever (TestStoreRetryAfterLostResponse).
+	// EnvLostResponses set to 0 keeps every answer of a request a log server handled: no
+	// dropped responses, and servers are partitioned (calls in flight complete) rather
+	// than killed (calls in flight cut off, the store reopened from disk).
 	EnvLostResponses = "GORESTATE_LOGCLUSTER_LOST_RESPONSES"
 )
 
@@ -57,17 +56,15 @@ func providerOptions(self metadata.NodeID) replicated.Options {
 
 // The conformance suite's append-and-seal race (loglettest.AppendConcurrentWithSeal) on
 // replicated loglets stored by three real log servers in this process (r=2), while every
-// message to a log server may be lost, duplicated, reordered or delayed, and one server at
-// a time is partitioned away for a moment; with EnvLostResponses=1 answers are lost too
-// and the servers are killed and restarted from their disks instead (EnvChaos=0: neither).
-// Rounds
+// message to a log server may be lost (request or answer), duplicated, reordered or
+// delayed, and one server at a time is killed and restarted from its disk (knobs:
+// EnvChaos, EnvLostResponses). Rounds
 // alternate between a loglet on the sequencer's node (local seal: drain, then seal) and
 // one on another node (appends forwarded to the sequencer, remote seal). The rest of the
 // suite runs once on the same cluster.
 //
 // It runs the suite's default 20 rounds in make test; make test-log-faults runs 1000
-// with random delays (GORESTATE_LOGLETTEST_ROUNDS, GORESTATE_LOGLETTEST_MAX_DELAY), once
-// without and once with lost responses.
+// with random delays (GORESTATE_LOGLETTEST_ROUNDS, GORESTATE_LOGLETTEST_MAX_DELAY).
 func TestAppendConcurrentWithSealUnderFaults(t *testing.T) {
 	var serverLog hclog.Logger
 	if v := os.Getenv("LOGCLUSTER_SERVER_LOG"); v != "" {
@@ -78,7 +75,7 @@ func TestAppendConcurrentWithSealUnderFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	lostResponses := os.Getenv(EnvLostResponses) == "1"
+	lostResponses := os.Getenv(EnvLostResponses) != "0"
 	faults := faultnet.Faults{DropRequest: 0.01, DropResponse: 0.01, Duplicate: 0.01, Reorder: 0.02, Jitter: 500 * time.Microsecond}
 	if !lostResponses {
 		faults.DropResponse = 0

@@ -2,7 +2,6 @@ package inprocess
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -11,27 +10,14 @@ import (
 	"gorestate.dev/shared/bifrost/wire"
 )
 
-// EnvKnownBugs set to 1 runs the tests that reproduce open bugs (they fail until fixed).
-const EnvKnownBugs = "GORESTATE_LOGCLUSTER_KNOWN_BUGS"
-
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv(EnvKnownBugs) != "1" {
-		t.Skipf("reproduces an open bug (%s); run with %s=1", what, EnvKnownBugs)
-	}
-}
-
 // A store whose answer was lost is retried from the server's last acknowledged offset,
-// merged with the records enqueued since. The server accepted the first store, so the
-// retry starts below its next_ok and ends past its staging tail: it answers
-// SequencerMismatch, and the sequencer retries the same merged range forever. Once two of
-// three servers are in that state the loglet is write-unavailable although every server
-// is up and every message now arrives: the appends fail with ErrReconfigurationNeeded.
-// Expected: the retry commits once the messages arrive (the server accepts a retry that
-// overlaps what it holds from the pinned sequencer and continues past it, or the
-// sequencer resumes from the local tail the refusal reports).
+// merged with the records enqueued since: the retry starts below the server's next_ok and
+// ends past its staging tail. The server must take it (it comes from the pinned
+// sequencer and repeats what it holds) rather than answer SequencerMismatch, which the
+// sequencer would get on every retry: with two of three servers in that state the loglet
+// was write-unavailable although every server was up (fixed in logserverd/server, found by
+// TestAppendConcurrentWithSealUnderFaults).
 func TestStoreRetryAfterLostResponse(t *testing.T) {
-	knownBug(t, "a retried store merged past the server's staging tail is refused forever")
 	c, err := Start(t.TempDir(), 3, 1, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +50,7 @@ func TestStoreRetryAfterLostResponse(t *testing.T) {
 	// Record 3 joins the retries, which now cover [2, 3].
 	appendAsync("r3")
 	for _, name := range []string{"ls2", "ls3"} {
-		waitLocalTail(t, ctx, c, name, 1<<32, 3) // still 3: the merged retry is refused
+		waitLocalTail(t, ctx, c, name, 1<<32, 4) // the merged retry [2, 3], answer lost too
 	}
 	c.Net.ClearFaults("ls2")
 	c.Net.ClearFaults("ls3")
