@@ -2,6 +2,7 @@ package loglettest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math/rand/v2"
 	"runtime"
@@ -22,7 +23,11 @@ import (
 // open tails reported before the seal never exceed T.
 func AppendConcurrentWithSeal(t *testing.T, l bifrost.Loglet, opts Options) {
 	opts = opts.withDefaults()
-	ctx := Ctx(t)
+	// The goroutines below use ctx; a failure of the sealer cancels it and waits for them
+	// before failing the test, so that none reports to a finished test (a panic that
+	// would hide why the test failed).
+	ctx, cancel := context.WithCancel(Ctx(t))
+	defer cancel()
 
 	var (
 		mu        sync.Mutex
@@ -144,17 +149,25 @@ func AppendConcurrentWithSeal(t *testing.T, l bifrost.Loglet, opts Options) {
 		}
 	}()
 
+	abort := func(format string, args ...any) {
+		cancel()
+		wg.Wait()
+		close(stop)
+		<-pollDone
+		<-readDone
+		t.Fatalf(format, args...)
+	}
 	// The sealer.
 	select {
 	case <-reached:
 	case <-ctx.Done():
-		t.Fatal("appenders stalled before the seal")
+		abort("appenders stalled before the seal")
 	}
 	randomDelay(opts.MaxDelay)
 	tail, err := l.Seal(ctx)
 	sealReturned.Store(true)
 	if err != nil {
-		t.Fatalf("Seal: %v", err)
+		abort("Seal: %v", err)
 	}
 	wg.Wait()
 	close(stop)
