@@ -35,10 +35,15 @@ type Server struct {
 	logDir  string
 	Ingress string // http://host:port
 	Admin   string // http://host:port
+	Fabric  string // http://host:port (bind-address: metadata, cluster API, log server)
+
+	name      string // how reports name this process ("server" unless SetName)
+	readyLine string // the output line that says the process is ready
 
 	mu          sync.Mutex
 	cmd         *exec.Cmd
 	exited      chan struct{} // closed when cmd has been reaped
+	ready       chan struct{} // closed when the running incarnation printed readyLine
 	waitErr     error
 	logs        []string // one log file per incarnation, in start order
 	incarnation int
@@ -56,6 +61,10 @@ func NewServer(t testing.TB, bin string) *Server {
 		logDir:  dir,
 		Ingress: "http://" + ports[0],
 		Admin:   "http://" + ports[1],
+		Fabric:  "http://" + ports[2],
+
+		name:      "server",
+		readyLine: readyLine,
 	}
 	// RESTATE_* variables of the caller's environment would reconfigure the child behind
 	// the test's back, so only the ones the test chooses are passed on.
@@ -82,7 +91,7 @@ func NewServer(t testing.TB, bin string) *Server {
 			s.dumpLogs(80)
 		}
 		if races := s.grepLogs("WARNING: DATA RACE"); len(races) > 0 {
-			t.Errorf("the server reported %d data race(s); see the server logs", len(races))
+			t.Errorf("the %s reported %d data race(s); see its logs", s.name, len(races))
 			s.dumpLogs(200)
 		}
 	})
@@ -111,9 +120,41 @@ func freePorts(t testing.TB, n int) []string {
 	return addrs
 }
 
+// SetName names the process in reports (logs dumped on failure, data races), for tests
+// that run several; call it before the first start.
+func (s *Server) SetName(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.name = name
+}
+
+// SetReadyLine sets the output line that says the process is ready, for daemons other
+// than gorestate (logserverd logs "log server ready").
+func (s *Server) SetReadyLine(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readyLine = line
+}
+
+// Setenv adds KEY=value entries to the environment of the next starts; an entry for a key
+// NewServer already set replaces it (exec keeps the last value of a key).
+func (s *Server) Setenv(kv ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.env = append(s.env, kv...)
+}
+
 // Start starts a new incarnation on the server's data directory and waits until it
 // prints that it is ready.
 func (s *Server) Start() {
+	s.t.Helper()
+	s.Launch()
+	s.WaitReady()
+}
+
+// Launch starts a new incarnation on the server's data directory without waiting for it to
+// be ready (WaitReady does), for a process that becomes ready only once others started.
+func (s *Server) Launch() {
 	s.t.Helper()
 	s.mu.Lock()
 	if s.cmd != nil {
@@ -121,13 +162,13 @@ func (s *Server) Start() {
 		s.t.Fatalf("start: incarnation %d still running", s.incarnation)
 	}
 	s.incarnation++
-	logPath := filepath.Join(s.logDir, fmt.Sprintf("server-%d.log", s.incarnation))
+	logPath := filepath.Join(s.logDir, fmt.Sprintf("%s-%d.log", s.name, s.incarnation))
 	f, err := os.Create(logPath)
 	if err != nil {
 		s.mu.Unlock()
 		s.t.Fatalf("server log: %v", err)
 	}
-	sink := &readySink{f: f, ready: make(chan struct{})}
+	sink := &readySink{f: f, line: []byte(s.readyLine), ready: make(chan struct{})}
 	cmd := exec.Command(s.bin)
 	cmd.Env = s.env
 	// One writer for both streams, so exec copies them through one pipe in order.
@@ -140,7 +181,7 @@ func (s *Server) Start() {
 		s.t.Fatalf("start %s: %v", s.bin, err)
 	}
 	exited := make(chan struct{})
-	s.cmd, s.exited = cmd, exited
+	s.cmd, s.exited, s.ready = cmd, exited, sink.ready
 	s.logs = append(s.logs, logPath)
 	s.mu.Unlock()
 	go func() {
@@ -151,20 +192,30 @@ func (s *Server) Start() {
 		s.mu.Unlock()
 		close(exited)
 	}()
+}
 
+// WaitReady waits until the incarnation Launch started prints that it is ready.
+func (s *Server) WaitReady() {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd, exited, ready := s.cmd, s.exited, s.ready
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatalf("wait for %s: no incarnation running", s.name)
+	}
 	timer := time.NewTimer(startTimeout)
 	defer timer.Stop()
 	select {
-	case <-sink.ready:
+	case <-ready:
 	case <-exited:
 		s.mu.Lock()
 		err := s.waitErr
 		s.cmd = nil
 		s.mu.Unlock()
-		s.t.Fatalf("incarnation %d exited before it was ready: %v", s.incarnation, err)
+		s.t.Fatalf("%s incarnation %d exited before it was ready: %v", s.name, s.incarnation, err)
 	case <-timer.C:
 		s.stop()
-		s.t.Fatalf("incarnation %d not ready after %v", s.incarnation, startTimeout)
+		s.t.Fatalf("%s incarnation %d not ready after %v", s.name, s.incarnation, startTimeout)
 	}
 }
 
@@ -190,7 +241,7 @@ func (s *Server) KillThen(afterSignal func()) {
 		s.mu.Lock()
 		err := s.waitErr
 		s.mu.Unlock()
-		s.t.Fatalf("incarnation %d had already exited before the kill: %v", s.incarnation, err)
+		s.t.Fatalf("%s incarnation %d had already exited before the kill: %v", s.name, s.incarnation, err)
 	default:
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
@@ -236,14 +287,14 @@ func (s *Server) dumpLogs(n int) {
 	for i, path := range logs {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			s.t.Logf("server incarnation %d log: %v", i+1, err)
+			s.t.Logf("%s incarnation %d log: %v", s.name, i+1, err)
 			continue
 		}
 		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 		if len(lines) > n {
 			lines = lines[len(lines)-n:]
 		}
-		s.t.Logf("---- server incarnation %d, last %d lines of %s ----\n%s", i+1, len(lines), path, strings.Join(lines, "\n"))
+		s.t.Logf("---- %s incarnation %d, last %d lines of %s ----\n%s", s.name, i+1, len(lines), path, strings.Join(lines, "\n"))
 	}
 }
 
@@ -272,6 +323,7 @@ func (s *Server) grepLogs(substr string) []string {
 // exec then calls Write from one goroutine at a time.
 type readySink struct {
 	f     *os.File
+	line  []byte       // the ready line
 	head  bytes.Buffer // output until the ready line, which may arrive split over writes
 	seen  bool
 	ready chan struct{}
@@ -280,7 +332,7 @@ type readySink struct {
 func (r *readySink) Write(p []byte) (int, error) {
 	if !r.seen {
 		r.head.Write(p)
-		if bytes.Contains(r.head.Bytes(), []byte(readyLine)) {
+		if bytes.Contains(r.head.Bytes(), r.line) {
 			r.seen = true
 			r.head = bytes.Buffer{}
 			close(r.ready)
