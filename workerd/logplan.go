@@ -17,6 +17,10 @@ type logPlan struct {
 	self   metadata.NodeID
 	// logServers are the read-write log servers that gossip does not report as down.
 	logServers []string
+	// standby are read-write log servers that gossip reports as down: a nodeset may
+	// include them when too few others are up (writes need only a write quorum of it),
+	// rather than leave the log without a segment.
+	standby []string
 }
 
 // next returns the segment that follows prev in the chain of logID, starting at base. prev
@@ -37,7 +41,11 @@ func (p logPlan) next(logID uint32, prev metadata.Segment, base bifrost.LSN, emp
 		if prev.Replicated != nil {
 			prevNodeset = prev.Replicated.Nodeset
 		}
-		ns, err := nodeset.Select(logID, p.logServers, p.config.LogReplication, p.config.NodesetSize, prevNodeset)
+		cands, prefer := p.logServers, prevNodeset
+		if len(cands) < nodeset.Size(p.config.LogReplication, p.config.NodesetSize) {
+			cands, prefer = append(slices.Clone(p.logServers), p.standby...), p.logServers
+		}
+		ns, err := nodeset.Select(logID, cands, p.config.LogReplication, p.config.NodesetSize, prefer)
 		if err != nil {
 			return metadata.Segment{}, fmt.Errorf("new segment of log %d: %w", logID, err)
 		}

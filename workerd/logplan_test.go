@@ -2,6 +2,7 @@ package workerd
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"gorestate.dev/shared/bifrost"
@@ -27,7 +28,17 @@ func TestLogPlanNext(t *testing.T) {
 		t.Fatalf("second segment = %+v, %v", second, err)
 	}
 
-	p.logServers = servers[:2]
+	// A server down: the nodeset still takes it when no other is available (a write
+	// quorum of the nodeset is up), instead of leaving the log without a segment.
+	p.logServers, p.standby = servers[:2], servers[2:]
+	if seg, err := p.next(5, first, 77, false); err != nil || len(seg.Replicated.Nodeset) != 3 {
+		t.Fatalf("2 live log servers and 1 down: %+v, %v", seg, err)
+	}
+	p.standby = []string{"n4", "n5"}
+	if seg, err := p.next(5, metadata.Segment{}, 77, false); err != nil || !slices.Contains(seg.Replicated.Nodeset, "n1") || !slices.Contains(seg.Replicated.Nodeset, "n2") {
+		t.Fatalf("live servers are preferred: %+v, %v", seg, err)
+	}
+	p.logServers, p.standby = servers[:2], nil
 	if _, err := p.next(5, first, 77, false); !errors.Is(err, nodeset.ErrTooFewServers) {
 		t.Fatalf("2 log servers for replication 2: %v", err)
 	}

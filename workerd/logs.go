@@ -176,13 +176,15 @@ func (w *Worker) plan() (logPlan, error) {
 	if !ok {
 		return logPlan{}, errors.New("the cluster configuration is not known yet")
 	}
-	var servers []string
+	var up, down []string
 	for _, s := range w.view.readWriteLogServers() {
 		if w.alive(s) {
-			servers = append(servers, s)
+			up = append(up, s)
+		} else {
+			down = append(down, s)
 		}
 	}
-	return logPlan{config: c, self: w.self, logServers: servers}, nil
+	return logPlan{config: c, self: w.self, logServers: up, standby: down}, nil
 }
 
 // runWatchdog checks every log this node writes once a second and has the writer seal and
