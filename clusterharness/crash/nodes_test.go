@@ -1,7 +1,6 @@
 package crash
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/clusterharness/testbin"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
@@ -54,27 +54,11 @@ const (
 var daemonBins = sync.OnceValues(func() (bins [2]string, err error) {
 	dir := filepath.Dir(serverBin)
 	bins = [2]string{filepath.Join(dir, "logserverd"), filepath.Join(dir, "gorestatectl")}
-	if err := goBuild(bins[0], "gorestate.dev/logserverd/cmd/logserverd", raceEnabled); err != nil {
+	if err := testbin.Build(bins[0], "gorestate.dev/logserverd/cmd/logserverd", testbin.Race); err != nil {
 		return bins, err
 	}
-	return bins, goBuild(bins[1], "gorestate.dev/metadatad/cmd/gorestatectl", false)
+	return bins, testbin.Build(bins[1], "gorestate.dev/metadatad/cmd/gorestatectl", false)
 })
-
-func goBuild(out, pkg string, race bool) error {
-	args := []string{"build", "-o", out}
-	if race {
-		args = append(args, "-race")
-	}
-	args = append(args, pkg)
-	cmd := exec.Command("go", args...)
-	var stderr bytes.Buffer
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %v: %w\n%s", args, err, stderr.String())
-	}
-	return nil
-}
 
 // trio is node A and log servers B and C, prepared but not started.
 type trio struct {

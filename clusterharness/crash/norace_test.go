@@ -1,6 +1,0 @@
-//go:build !race
-
-package crash
-
-// raceEnabled reports that this test binary was built with -race.
-const raceEnabled = false
