@@ -259,7 +259,9 @@ func (w *Worker) logStates(ctx context.Context) []rpc.LogState {
 func (w *Worker) logRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+rpc.LogsPath, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("content-type", "application/json")
-		_ = json.NewEncoder(rw).Encode(w.logStates(r.Context()))
+		if err := json.NewEncoder(rw).Encode(w.logStates(r.Context())); err != nil {
+			w.log.Debug("answer the logs view", "error", err) // the client went away
+		}
 	})
 	mux.Handle(wire.SequencerPath, wire.SequencerHandler(&w.sequencers))
 }

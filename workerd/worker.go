@@ -87,8 +87,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if w.self.Name == "" {
-		w.self = metadata.NodeID{Name: w.cfg.NodeName}
+	if w.self.Generation == 0 {
+		// Without this life's generation every restart would be the same sequencer and
+		// resume its previous life's loglets, which a replicated loglet must never do.
+		return errors.New("worker: SetIdentity was not called before Start: the worker needs its registered generation")
 	}
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.watchCluster(ctx) }()

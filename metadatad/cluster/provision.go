@@ -52,6 +52,11 @@ func validate(c metadata.ClusterConfig) error {
 	if err := nodeset.Check(c.LogReplication, c.NodesetSize); err != nil {
 		return err
 	}
+	if c.LogProvider == ProviderReplicated && c.LogReplication < 2 {
+		// A nodeset of n servers with replication 1 needs all n for a seal: one server down
+		// would block every reconfiguration of the log.
+		return fmt.Errorf("log_replication %d with %q logs: a seal would need every log server of the nodeset; want 2 or more (or the %q provider)", c.LogReplication, ProviderReplicated, ProviderLocal)
+	}
 	return nil
 }
 

@@ -80,6 +80,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"zero replication", func(c *metadata.ClusterConfig) { c.PartitionReplication = 0 }, "partition_replication 0"},
 		{"nodeset below replication", func(c *metadata.ClusterConfig) { c.LogReplication = 3; c.NodesetSize = 2 }, "nodeset size 2 is too small"},
 		{"unknown provider", func(c *metadata.ClusterConfig) { c.LogProvider = "s3" }, `log_provider "s3"`},
+		{"replicated with replication 1", func(c *metadata.ClusterConfig) {
+			c.LogProvider, c.LogReplication = ProviderReplicated, 1
+		}, "a seal would need every log server"},
 		{"nodeset below max(2r-1, r+1)", func(c *metadata.ClusterConfig) {
 			c.LogProvider, c.LogReplication, c.NodesetSize = ProviderReplicated, 2, 2
 		}, "needs at least max(2r−1, r+1) = 3 log servers"},
