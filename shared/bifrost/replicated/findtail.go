@@ -196,7 +196,7 @@ func (l *Loglet) askSequencer(ctx context.Context) (bifrost.TailState, bool) {
 		return l.watch.seal(resp.KnownGlobalTail), true
 	}
 	l.watch.raise(resp.KnownGlobalTail)
-	return bifrost.TailState{Offset: resp.KnownGlobalTail}, true
+	return l.watch.current(), true
 }
 
 type tailObservation struct {
@@ -261,7 +261,7 @@ func (l *Loglet) findTailFromServers(ctx context.Context) (t bifrost.TailState, 
 			return l.watch.seal(d.tail), true, nil
 		case actOpen:
 			l.watch.raise(d.tail)
-			return bifrost.TailState{Offset: d.tail}, true, nil
+			return l.watch.current(), true, nil
 		case actRepair:
 			l.log.Info("repairing sealed tail", "from", d.from, "to", d.tail)
 			if err := l.repairTail(ctx, d.from, d.tail); err != nil {

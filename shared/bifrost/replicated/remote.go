@@ -173,14 +173,24 @@ func (r *remoteAppender) run() {
 				n = 0
 			}
 		}
+		// A sealed loglet refuses every new append before queueing it, so once the queue
+		// is empty there is nothing left to send: end, and let refusals run inline after
+		// the completer delivered everything before them.
+		ended := len(r.queue) == 0 && r.l.watch.current().Sealed
 		r.handoffLocked()
 		r.mu.Unlock()
 		r.flush()
+		if ended {
+			r.done.stop()
+			return
+		}
 		if n == 0 {
+			_, moved := r.l.watch.get()
 			select {
 			case <-r.ctx.Done():
 				return
 			case <-r.wake:
+			case <-moved: // maybe sealed
 			}
 			continue
 		}

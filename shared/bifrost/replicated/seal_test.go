@@ -45,10 +45,18 @@ func TestSealWithOneServerDown(t *testing.T) {
 					t.Fatalf("find tail (sequencer=%v): %v %v", l.IsSequencer(), got, err)
 				}
 			}
-			_, err = l1.Append(ctx, [][]byte{[]byte("late")})
-			var se *bifrost.SealedError
-			if !errors.As(err, &se) {
-				t.Fatalf("append after seal: %v", err)
+			// A sealed sequencer releases its goroutines; refusals still reach the caller.
+			eventually(t, 5*time.Second, "the sealed sequencer's completer to stop", func() bool {
+				l1.seq.done.mu.Lock()
+				defer l1.seq.done.mu.Unlock()
+				return l1.seq.done.stopped
+			})
+			for _, l := range []*Loglet{l1, l2} {
+				_, err = l.Append(ctx, [][]byte{[]byte("late")})
+				var se *bifrost.SealedError
+				if !errors.As(err, &se) {
+					t.Fatalf("append after seal (sequencer=%v): %v", l.IsSequencer(), err)
+				}
 			}
 			readAll(t, ctx, l2, 1, 6)
 			if _, err := l2.Read(ctx, 6, 1); !errors.Is(err, bifrost.ErrSealed) {

@@ -108,6 +108,10 @@ func (s *sequencer) settle() {
 		return
 	}
 	if c.state != s.lastState {
+		select { // the supervisor ends with the open state
+		case s.kick <- struct{}{}:
+		default:
+		}
 		s.l.log.Debug("sequencer state", "state", c.state.String(), "global_tail", c.global)
 		if c.state == seqFailed {
 			s.l.log.Warn("loglet write-unavailable, appends need a reconfiguration", "global_tail", c.global)
@@ -116,6 +120,11 @@ func (s *sequencer) settle() {
 	s.l.watch.raise(c.global)
 	if c.state == seqSealed {
 		s.l.watch.seal(c.global)
+		// Nothing can be pending any more: release what only appends need. Readers of
+		// the sealed segment read from the log servers; later refusals run inline once
+		// the completer has delivered everything before them.
+		c.cache.evictOver(0, c.global)
+		s.done.stop()
 	}
 	s.lastGlobal, s.lastState, s.lastFlight = c.global, c.state, c.inflight
 	close(s.changed)
@@ -266,9 +275,13 @@ func (s *sequencer) runSupervisor() {
 		s.mu.Lock()
 		s.core.tick(time.Now())
 		pending := s.core.pending() > 0
+		ended := s.core.state >= seqFrozen // appends are refused for good: nothing can be pending again
 		s.settle()
 		s.mu.Unlock()
 		s.flush()
+		if ended {
+			return
+		}
 		if pending {
 			t.Reset(interval)
 		}
