@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorestate.dev/shared/bifrost"
@@ -200,9 +201,10 @@ func (l *Loglet) askSequencer(ctx context.Context) (bifrost.TailState, bool) {
 }
 
 type tailObservation struct {
-	i    int
-	h    wire.ResponseHeader
-	trim bifrost.Offset
+	i      int
+	h      wire.ResponseHeader
+	trim   bifrost.Offset
+	waited bool // the answer of a WaitForTail poll (the poll has ended)
 }
 
 // findTailFromServers runs one round of the log-server procedure. done is false when the
@@ -224,13 +226,21 @@ func (l *Loglet) findTailFromServers(ctx context.Context) (t bifrost.TailState, 
 	}
 	tf := newTailFinder(l.q, l.watch.current().Offset)
 	lastProgress := time.Now()
-	waiting := false
+	// While waiting for tails, each server has at most one WaitForTail poll out, aimed at
+	// the newest target: a poll that answers is re-armed at the next decision, and one
+	// still out picks up a moved target at its next attempt. (Polls armed once would
+	// leave the decision waiting forever when the target moves while they are out.)
+	polling := make([]bool, len(l.params.Nodeset))
+	var target atomic.Uint64
 	grace := l.p.opts.DeadSequencerGrace
 	ticker := time.NewTicker(max(min(250*time.Millisecond, grace/4), time.Millisecond))
 	defer ticker.Stop()
 	for {
 		select {
 		case o := <-obs:
+			if o.waited {
+				polling[o.i] = false
+			}
 			if tf.observe(o.i, o.h, o.trim) {
 				lastProgress = time.Now()
 			}
@@ -247,15 +257,17 @@ func (l *Loglet) findTailFromServers(ctx context.Context) (t bifrost.TailState, 
 		switch d.act {
 		case actWait:
 		case actWaitTail:
-			if !waiting {
-				waiting = true
-				for i := range l.params.Nodeset {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						l.pollTail(cctx, i, obs, &d.tail)
-					}()
+			target.Store(uint64(d.tail))
+			for i := range l.params.Nodeset {
+				if polling[i] {
+					continue
 				}
+				polling[i] = true
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					l.pollTail(cctx, i, obs, &target)
+				}()
 			}
 		case actSealed:
 			return l.watch.seal(d.tail), true, nil
@@ -283,9 +295,10 @@ func (l *Loglet) findTailFromServers(ctx context.Context) (t bifrost.TailState, 
 }
 
 // pollTail gets server i's tail: GetLogletInfo, or with waitFor a WaitForTail long poll
-// until its local or known global tail reaches *waitFor (or it is sealed). It retries
-// until it has an answer or ctx ends, then hands the answer over once.
-func (l *Loglet) pollTail(ctx context.Context, i int, obs chan<- tailObservation, waitFor *bifrost.Offset) {
+// until its local or known global tail reaches the offset in waitFor (read at every
+// attempt, so a moved target is picked up) or it is sealed. It retries until it has an
+// answer or ctx ends, then hands the answer over once.
+func (l *Loglet) pollTail(ctx context.Context, i int, obs chan<- tailObservation, waitFor *atomic.Uint64) {
 	node := l.params.Nodeset[i]
 	for attempt := 1; ; attempt++ {
 		var o tailObservation
@@ -301,9 +314,9 @@ func (l *Loglet) pollTail(ctx context.Context, i int, obs chan<- tailObservation
 			})
 		} else {
 			err = l.callServer(ctx, node, l.p.opts.LongPollTimeout, func(ctx context.Context, srv wire.LogServer) error {
-				r, err := srv.WaitForTail(ctx, &wire.WaitForTail{Header: hdr, Query: wire.WaitLocalOrGlobalTail, Offset: *waitFor})
+				r, err := srv.WaitForTail(ctx, &wire.WaitForTail{Header: hdr, Query: wire.WaitLocalOrGlobalTail, Offset: bifrost.Offset(waitFor.Load())})
 				if err == nil {
-					o = tailObservation{i: i, h: r.ResponseHeader}
+					o = tailObservation{i: i, h: r.ResponseHeader, waited: true}
 				}
 				return err
 			})

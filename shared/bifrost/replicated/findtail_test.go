@@ -1,10 +1,13 @@
 package replicated
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
+	"gorestate.dev/shared/metadata"
 )
 
 // State-machine tests of the find-tail decision (BIFROST.md §4 steps 2–5) and the repair
@@ -158,5 +161,54 @@ func TestRepairPlanTrimmed(t *testing.T) {
 	p.advance()
 	if p.start != 7 || !p.ready() {
 		t.Fatalf("start %d ready %v, want 7 and ready", p.start, p.ready())
+	}
+}
+
+// Find-tail waiting for tails (none sealed, no write quorum at the highest tail, the
+// sequencer unreachable but not reported dead) must follow a target that moves while its
+// WaitForTail polls are out: each answered poll is re-armed at the newest target. Polls
+// armed only once answered and left the decision waiting forever once the target moved.
+func TestFindTailFollowsAMovingTarget(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 2, 90)
+	seq := metadata.NodeID{Name: "w9", Generation: 1} // no such node on the network: unreachable
+	seg := c.segment(90, seq)
+	s1, s2, s3 := c.servers[0], c.servers[1], c.servers[2]
+	plant := func(s *fakeServer, from, to bifrost.Offset) {
+		for o := from; o <= to; o++ {
+			s.plant(t, 90, seq, 1, o, fmt.Sprintf("r%d", o))
+		}
+	}
+	plant(s1, 1, 3) // local tails 4, 3, 2
+	plant(s2, 1, 2)
+	plant(s3, 1, 1)
+	l := c.open(c.provider("w2", 1, func(o *Options) { o.DeadSequencerGrace = time.Hour }), seg)
+	ctx := testCtx(t, 20*time.Second)
+	type result struct {
+		t   bifrost.TailState
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ts, err := l.FindTail(ctx)
+		done <- result{ts, err}
+	}()
+	// Phases, not condition waits: each gives the find-tail time to poll what changed.
+	phase := func() { time.Sleep(150 * time.Millisecond) }
+	phase()
+	plant(s2, 3, 4) // the highest tail moves to 5 while the polls aim at 4
+	phase()
+	plant(s3, 2, 3) // s3's poll (aimed at 4) answers; nobody waits for 5 any more
+	phase()
+	plant(s1, 4, 5) // every server reaches 6: a write quorum at the highest tail
+	plant(s2, 5, 5)
+	plant(s3, 4, 5)
+	select {
+	case r := <-done:
+		if r.err != nil || r.t != (bifrost.TailState{Offset: 6}) {
+			t.Fatalf("FindTail = %v, %v; want open(6)", r.t, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("FindTail still waiting 10 s after every server reached tail 6")
 	}
 }
