@@ -285,7 +285,8 @@ func TestHarnessEnvAccepted(t *testing.T) {
 	if c.Bifrost.DefaultProvider != "replicated" || c.MetadataServer.Type != "replicated" ||
 		c.DefaultReplication != 2 || c.DefaultNumPartitions != 4 || !c.DisableTelemetry ||
 		!c.Worker.Invoker.DisableEagerState || c.Worker.Invoker.ConcurrentInvocationsLimit != 100 ||
-		c.Worker.Invoker.InactivityTimeout != 0 || c.BaseDir != "/state" {
+		c.Worker.Invoker.InactivityTimeout != 0 || c.BaseDir != "/state" ||
+		c.Bifrost.ReplicatedLoglet.DefaultLogReplication != 2 {
 		t.Errorf("harness values not applied: %+v", c)
 	}
 }

@@ -182,3 +182,52 @@ func TestCLIMetadataServers(t *testing.T) {
 		t.Fatalf("remove-server without a name: %d %s", code, errOut)
 	}
 }
+
+func TestCLILogs(t *testing.T) {
+	url, store := fakeCluster(t)
+	if code, _, errOut := ctl(t, "", "-s", url, "provision", "--yes"); code != 0 {
+		t.Fatalf("provision: %s", errOut)
+	}
+	// Log 1 moved on to a replicated segment at LSN 42.
+	ctx := context.Background()
+	v, err := store.Get(ctx, metadata.KeyLogs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs metadata.Logs
+	if err := json.Unmarshal(v.Value, &logs); err != nil {
+		t.Fatal(err)
+	}
+	logs.Chains[1] = append(logs.Chains[1], metadata.Segment{BaseLSN: 42, Provider: "replicated", LogletID: 1<<32 | 1, Index: 1,
+		Replicated: &metadata.ReplicatedParams{Sequencer: metadata.NodeID{Name: "w1", Generation: 2}, Replication: 2, Nodeset: []string{"l1", "l2", "l3"}}})
+	b, _ := json.Marshal(logs)
+	if _, err := store.Put(ctx, metadata.KeyLogs, b, v.Version); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := ctl(t, "", "-s", url, "logs", "list")
+	if code != 0 {
+		t.Fatalf("logs list: %d %s", code, errOut)
+	}
+	for _, want := range []string{
+		" 0    0        1         local       unknown",
+		" 1    0        1         local       sealed   42",
+		" 1    1        42        replicated  unknown  -         2            w1@2       [l1,l2,l3]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs list lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, errOut = ctl(t, "", "-s", url, "logs", "describe", "1")
+	if code != 0 || !strings.Contains(out, "Log 1 (logs v2), 2 segment(s)") || !strings.Contains(out, " Sequencer       w1@2") {
+		t.Fatalf("logs describe: %d\n%s%s", code, out, errOut)
+	}
+	var ls cluster.LogStatus
+	code, out, _ = ctl(t, "", "-s", url, "--json", "logs", "describe", "1")
+	if code != 0 || json.Unmarshal([]byte(out), &ls) != nil || len(ls.Segments) != 2 || ls.Segments[1].Replication != 2 {
+		t.Fatalf("logs describe --json: %d %s", code, out)
+	}
+	if code, _, errOut := ctl(t, "", "-s", url, "logs", "describe", "7"); code != 1 || !strings.Contains(errOut, "no log 7 (the cluster has 2 logs)") {
+		t.Fatalf("describe of a missing log: %d %s", code, errOut)
+	}
+}
