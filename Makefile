@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test ./shared/protocol -run '^$$' -fuzz '^FuzzUnmarshalMessages$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/ids -run '^$$' -fuzz '^FuzzParseInvocationID$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzRecovery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzMetaFile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./logserverd/server -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/membership -run '^$$' -fuzz '^FuzzParseSender$$' -fuzztime $(FUZZTIME)

@@ -57,7 +57,12 @@ func (f offsetsFile) decode(b []byte) (map[uint64]bifrost.Offset, error) {
 	}
 	m := make(map[uint64]bifrost.Offset, n)
 	for i := 0; i < len(ents); i += 16 {
-		m[binary.LittleEndian.Uint64(ents[i:])] = bifrost.Offset(binary.LittleEndian.Uint64(ents[i+8:]))
+		id := binary.LittleEndian.Uint64(ents[i:])
+		if i > 0 && id <= binary.LittleEndian.Uint64(ents[i-16:]) {
+			// encode writes ids in increasing order, once each: anything else is damage.
+			return nil, fmt.Errorf("loglet ids out of order at entry %d", i/16)
+		}
+		m[id] = bifrost.Offset(binary.LittleEndian.Uint64(ents[i+8:]))
 	}
 	return m, nil
 }
