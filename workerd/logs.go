@@ -189,27 +189,32 @@ func (w *Worker) plan() (logPlan, error) {
 
 // runWatchdog checks every log this node writes once a second and has the writer seal and
 // extend a chain whose tail segment should move: no segment yet, a sequencer that is not
-// this node's life, a changed provider or replication.
+// this node's life, a changed provider or replication. Each log has its own loop, so a
+// reconfiguration that waits (too few log servers) does not hold up the others.
 func (w *Worker) runWatchdog(ctx context.Context, logs []uint32) {
-	since := map[uint32]time.Time{} // when a non-urgent reason was first seen, per log
+	var wg sync.WaitGroup
+	for _, id := range logs {
+		wg.Go(func() { w.watchLog(ctx, id) })
+	}
+	wg.Wait()
+}
+
+func (w *Worker) watchLog(ctx context.Context, id uint32) {
+	var since time.Time // when a non-urgent reason was first seen; zero if none
 	t := time.NewTicker(watchdogInterval)
 	defer t.Stop()
 	for {
-		plan, perr := w.plan()
-		for _, id := range logs {
-			if perr != nil {
-				break
-			}
+		if plan, err := w.plan(); err == nil {
 			check := func(tail metadata.Segment) bool {
 				reason, urgent := plan.reconfigureReason(tail)
-				if reason == "" {
-					delete(since, id)
+				switch {
+				case reason == "":
+					since = time.Time{}
 					return false
-				}
-				if first, ok := since[id]; !urgent && (!ok || time.Since(first) < reconfigureDelay) {
-					if !ok {
-						since[id] = time.Now()
-					}
+				case !urgent && since.IsZero():
+					since = time.Now()
+					return false
+				case !urgent && time.Since(since) < reconfigureDelay:
 					return false
 				}
 				w.log.Info("reconfiguring a log", "log", id, "segment", tail.Index, "reason", reason)
@@ -222,7 +227,7 @@ func (w *Worker) runWatchdog(ctx context.Context, logs []uint32) {
 				w.log.Warn("log watchdog", "log", id, "error", err)
 			}
 			if moved {
-				delete(since, id)
+				since = time.Time{}
 			}
 		}
 		select {
