@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,9 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		return fmt.Errorf("logserverd: listen on fabric address %s (bind-address): %w", cfg.BindAddress, err)
 	}
 	mux := http.NewServeMux()
+	// Profiles are served on the fabric port, which only cluster members should reach.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	ls, err := Start(ctx, cfg, meta, mux, logger.Named("log-server"))
 	if err != nil {
 		ln.Close()
