@@ -189,22 +189,7 @@ func TestCrashCallsExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	perKey := w.PerKey()
-	var bad []string
-	for _, key := range SortedKeys(perKey) {
-		ops := perKey[key]
-		answers := make([]int, 0, len(ops))
-		for _, op := range ops {
-			v, _ := strconv.Atoi(op.Body)
-			answers = append(answers, v)
-		}
-		slices.Sort(answers)
-		missing, doubled := gapsAndRepeats(answers, len(ops))
-		if values[key] != len(ops) || len(missing) > 0 || len(doubled) > 0 {
-			bad = append(bad, fmt.Sprintf("key %s: value %d, want %d distinct acknowledged adds; answers missing %v, repeated or out of range %v",
-				key, values[key], len(ops), missing, doubled))
-		}
-	}
-	if len(bad) > 0 {
+	if bad := exactlyOnceProblems(perKey, values); len(bad) > 0 {
 		t.Errorf("%d of %d keys differ from their acknowledged adds:\n%s", len(bad), len(perKey), strings.Join(bad, "\n"))
 	}
 

@@ -406,11 +406,23 @@ func checkExactlyOnce(t *testing.T, w *Workload) map[string]int {
 		t.Fatal(err)
 	}
 	perKey := w.PerKey()
-	var bad []string
+	if bad := exactlyOnceProblems(perKey, values); len(bad) > 0 {
+		t.Fatalf("%d of %d keys differ from their acknowledged adds:\n%s", len(bad), len(perKey), strings.Join(bad, "\n"))
+	}
 	total := 0
+	for _, ops := range perKey {
+		total += len(ops)
+	}
+	t.Logf("%d keys hold exactly their %d acknowledged adds", len(perKey), total)
+	return values
+}
+
+// exactlyOnceProblems describes every key whose value or answers do not match its
+// acknowledged adds exactly once.
+func exactlyOnceProblems(perKey map[string][]*Op, values map[string]int) []string {
+	var bad []string
 	for _, key := range SortedKeys(perKey) {
 		ops := perKey[key]
-		total += len(ops)
 		answers := make([]int, 0, len(ops))
 		for _, op := range ops {
 			v, _ := strconv.Atoi(op.Body)
@@ -423,9 +435,5 @@ func checkExactlyOnce(t *testing.T, w *Workload) map[string]int {
 				key, values[key], len(ops), missing, doubled))
 		}
 	}
-	if len(bad) > 0 {
-		t.Fatalf("%d of %d keys differ from their acknowledged adds:\n%s", len(bad), len(perKey), strings.Join(bad, "\n"))
-	}
-	t.Logf("%d keys hold exactly their %d acknowledged adds", len(perKey), total)
-	return values
+	return bad
 }

@@ -115,21 +115,7 @@ func (l *Loglet) setDurable(tail bifrost.Offset) {
 // Append stores payloads durably and returns the offset of the first one. If ctx ends
 // first it returns ctx's error, but the records may still become durable.
 func (l *Loglet) Append(ctx context.Context, payloads [][]byte) (bifrost.Offset, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("append to loglet %d: %w", l.id, err)
-	}
-	type result struct {
-		first bifrost.Offset
-		err   error
-	}
-	ch := make(chan result, 1)
-	l.AppendAsync(payloads, func(first bifrost.Offset, err error) { ch <- result{first, err} })
-	select {
-	case r := <-ch:
-		return r.first, r.err
-	case <-ctx.Done():
-		return 0, fmt.Errorf("append to loglet %d: %w", l.id, ctx.Err())
-	}
+	return bifrost.AwaitAppend(ctx, fmt.Sprintf("loglet %d", l.id), l.AppendAsync, payloads)
 }
 
 // AppendAsync assigns offsets to payloads at once (so calls from one goroutine are stored

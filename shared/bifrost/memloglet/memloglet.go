@@ -105,21 +105,7 @@ func (l *Loglet) deliver() {
 
 // Append stores payloads and returns the offset of the first one once committed.
 func (l *Loglet) Append(ctx context.Context, payloads [][]byte) (bifrost.Offset, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("append to memory loglet %d: %w", l.id, err)
-	}
-	type result struct {
-		first bifrost.Offset
-		err   error
-	}
-	ch := make(chan result, 1)
-	l.AppendAsync(payloads, func(first bifrost.Offset, err error) { ch <- result{first, err} })
-	select {
-	case r := <-ch:
-		return r.first, r.err
-	case <-ctx.Done():
-		return 0, fmt.Errorf("append to memory loglet %d: %w", l.id, ctx.Err())
-	}
+	return bifrost.AwaitAppend(ctx, fmt.Sprintf("memory loglet %d", l.id), l.AppendAsync, payloads)
 }
 
 // AppendAsync commits payloads at once, or holds them in flight while Hold is on.
