@@ -7,10 +7,11 @@ import (
 
 // AwaitAppend turns an AppendAsync into a blocking Append: it enqueues payloads and waits
 // for the outcome or for ctx. If ctx ends first it returns ctx's error, but the records may
-// still be committed. what names the loglet in errors ("loglet 7").
-func AwaitAppend(ctx context.Context, what string, appendAsync func([][]byte, func(Offset, error)), payloads [][]byte) (Offset, error) {
+// still be committed. kind and id name the loglet in errors ("loglet 7"); the message is
+// built only on error, since this is on every append's path.
+func AwaitAppend(ctx context.Context, kind string, id uint64, appendAsync func([][]byte, func(Offset, error)), payloads [][]byte) (Offset, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("append to %s: %w", what, err)
+		return 0, fmt.Errorf("append to %s %d: %w", kind, id, err)
 	}
 	type result struct {
 		first Offset
@@ -22,6 +23,6 @@ func AwaitAppend(ctx context.Context, what string, appendAsync func([][]byte, fu
 	case r := <-ch:
 		return r.first, r.err
 	case <-ctx.Done():
-		return 0, fmt.Errorf("append to %s: %w", what, ctx.Err())
+		return 0, fmt.Errorf("append to %s %d: %w", kind, id, ctx.Err())
 	}
 }

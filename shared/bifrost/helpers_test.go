@@ -13,18 +13,14 @@ import (
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/localloglet"
+	"gorestate.dev/shared/bifrost/loglettest"
 	"gorestate.dev/shared/bifrost/memloglet"
 	"gorestate.dev/shared/metadata"
 )
 
-const testTimeout = 30 * time.Second
+const testTimeout = loglettest.Timeout
 
-func testCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return loglettest.Ctx(t) }
 
 // cluster is a metadata store and an in-memory provider shared by the nodes (Bifrosts) of
 // a test, as log servers and the metadata service are shared by a real cluster's nodes.

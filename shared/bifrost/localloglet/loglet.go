@@ -115,7 +115,7 @@ func (l *Loglet) setDurable(tail bifrost.Offset) {
 // Append stores payloads durably and returns the offset of the first one. If ctx ends
 // first it returns ctx's error, but the records may still become durable.
 func (l *Loglet) Append(ctx context.Context, payloads [][]byte) (bifrost.Offset, error) {
-	return bifrost.AwaitAppend(ctx, fmt.Sprintf("loglet %d", l.id), l.AppendAsync, payloads)
+	return bifrost.AwaitAppend(ctx, "loglet", l.id, l.AppendAsync, payloads)
 }
 
 // AppendAsync assigns offsets to payloads at once (so calls from one goroutine are stored

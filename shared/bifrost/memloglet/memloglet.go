@@ -105,7 +105,7 @@ func (l *Loglet) deliver() {
 
 // Append stores payloads and returns the offset of the first one once committed.
 func (l *Loglet) Append(ctx context.Context, payloads [][]byte) (bifrost.Offset, error) {
-	return bifrost.AwaitAppend(ctx, fmt.Sprintf("memory loglet %d", l.id), l.AppendAsync, payloads)
+	return bifrost.AwaitAppend(ctx, "memory loglet", l.id, l.AppendAsync, payloads)
 }
 
 // AppendAsync commits payloads at once, or holds them in flight while Hold is on.

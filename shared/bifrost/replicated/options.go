@@ -106,50 +106,42 @@ type Options struct {
 	Seed uint64
 }
 
+// orDefault sets *v to d unless *v is positive.
+func orDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
 func (o Options) withDefaults() Options {
-	setInt := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	setInt64 := func(v *int64, d int64) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	setDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
 	}
-	setInt(&o.MaxInflightRecords, DefaultMaxInflightRecords)
-	setInt64(&o.MaxInflightBytes, DefaultMaxInflightBytes)
-	setInt(&o.MaxStoreRecords, DefaultMaxStoreRecords)
-	setInt64(&o.MaxStoreBytes, DefaultMaxStoreBytes)
-	setInt64(&o.CacheBytes, DefaultCacheBytes)
-	setDur(&o.RPCTimeout, DefaultRPCTimeout)
-	setDur(&o.LongPollTimeout, DefaultLongPollTimeout)
-	setDur(&o.RetryMin, DefaultRetryMin)
-	setDur(&o.RetryMax, DefaultRetryMax)
+	orDefault(&o.MaxInflightRecords, DefaultMaxInflightRecords)
+	orDefault(&o.MaxInflightBytes, DefaultMaxInflightBytes)
+	orDefault(&o.MaxStoreRecords, DefaultMaxStoreRecords)
+	orDefault(&o.MaxStoreBytes, DefaultMaxStoreBytes)
+	orDefault(&o.CacheBytes, DefaultCacheBytes)
+	orDefault(&o.RPCTimeout, DefaultRPCTimeout)
+	orDefault(&o.LongPollTimeout, DefaultLongPollTimeout)
+	orDefault(&o.RetryMin, DefaultRetryMin)
+	orDefault(&o.RetryMax, DefaultRetryMax)
 	if o.RetryMax < o.RetryMin {
 		o.RetryMax = o.RetryMin
 	}
-	setDur(&o.WriteUnavailableTimeout, DefaultWriteUnavailableTimeout)
-	setDur(&o.DrainTimeout, DefaultDrainTimeout)
-	setDur(&o.TailPushDelay, DefaultTailPushDelay)
-	setDur(&o.CheckSealInterval, DefaultCheckSealInterval)
-	setDur(&o.DeadSequencerGrace, DefaultDeadSequencerGrace)
-	setDur(&o.SequencerQueryTimeout, DefaultSequencerQueryTimeout)
-	setDur(&o.RemoteAppendTimeout, DefaultRemoteAppendTimeout)
+	orDefault(&o.WriteUnavailableTimeout, DefaultWriteUnavailableTimeout)
+	orDefault(&o.DrainTimeout, DefaultDrainTimeout)
+	orDefault(&o.TailPushDelay, DefaultTailPushDelay)
+	orDefault(&o.CheckSealInterval, DefaultCheckSealInterval)
+	orDefault(&o.DeadSequencerGrace, DefaultDeadSequencerGrace)
+	orDefault(&o.SequencerQueryTimeout, DefaultSequencerQueryTimeout)
+	orDefault(&o.RemoteAppendTimeout, DefaultRemoteAppendTimeout)
 	if o.ReadBytes == 0 {
 		o.ReadBytes = DefaultReadBytes
 	}
-	setInt(&o.ReadAheadRecords, DefaultReadAheadRecords)
-	setDur(&o.ReadRetryDelay, DefaultReadRetryDelay)
-	setDur(&o.RepairRetryDelay, DefaultRepairRetryDelay)
+	orDefault(&o.ReadAheadRecords, DefaultReadAheadRecords)
+	orDefault(&o.ReadRetryDelay, DefaultReadRetryDelay)
+	orDefault(&o.RepairRetryDelay, DefaultRepairRetryDelay)
 	if o.MaxOffset == 0 || o.MaxOffset > DefaultMaxOffset {
 		o.MaxOffset = DefaultMaxOffset
 	}
