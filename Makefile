@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzRecovery$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzMetaFile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./logserverd/server -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/membership -run '^$$' -fuzz '^FuzzParseSender$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME)

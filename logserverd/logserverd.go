@@ -29,6 +29,7 @@ const StoreDir = "log-store"
 type LogServer struct {
 	store   *logstore.Store
 	server  *server.Server
+	handler *wire.Handler // nil without a mux
 	storage string
 }
 
@@ -39,8 +40,11 @@ func (ls *LogServer) Server() wire.LogServer { return ls.server }
 // metadata.StorageDataLoss), to register the node with.
 func (ls *LogServer) StorageState() string { return ls.storage }
 
-// Close stops serving requests and closes the store.
+// Close stops serving requests (ending the streams of the mux) and closes the store.
 func (ls *LogServer) Close() error {
+	if ls.handler != nil {
+		ls.handler.Close()
+	}
 	_ = ls.server.Close()
 	return ls.store.Close()
 }
@@ -121,7 +125,8 @@ func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *ht
 		DataLoss: ls.storage == metadata.StorageDataLoss,
 	})
 	if mux != nil {
-		mux.Handle(wire.LogServerPath, wire.LogServerHandler(ls.server))
+		ls.handler = wire.LogServerHandler(ls.server)
+		mux.Handle(wire.LogServerPath, ls.handler)
 	}
 	return ls, nil
 }

@@ -59,11 +59,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 // serve starts ls's mux on a fabric-like listener and returns a client of it.
 func serve(t *testing.T, mux *http.ServeMux) *wire.Client {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = wire.FabricProtocols()
-	srv.Start()
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return wire.NewClient(srv.URL, wire.NewH2CClient())
+	return newClient(t, srv.URL)
+}
+
+func newClient(t *testing.T, url string) *wire.Client {
+	t.Helper()
+	c, err := wire.NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 func storageOf(t *testing.T, meta metadata.Store, name string) string {
@@ -235,7 +243,7 @@ func TestRun(t *testing.T) {
 	if node.LogStorage != metadata.StorageReadWrite || node.Address == "" {
 		t.Fatalf("registered %+v", node)
 	}
-	c := wire.NewClient(node.Address, wire.NewH2CClient())
+	c := newClient(t, node.Address)
 	info, err := c.GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: 5}})
 	if err != nil || info.Status != wire.StatusOK || info.LocalTail != 1 {
 		t.Fatalf("info %+v, %v", info, err)

@@ -11,19 +11,14 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"gorestate.dev/shared/bifrost/wire"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 )
 
-// maxConcurrentStreams is the HTTP/2 stream limit per connection: sequencers keep many
-// stores in flight per log server, and every stream past the limit costs a new connection.
-const maxConcurrentStreams = 1000
-
 // Run runs the log-server role as its own daemon: metadata comes from the metadata servers
 // in [metadata-client] addresses, and sequencers, readers and sealers reach it on the
-// fabric address (HTTP/2 cleartext).
+// fabric address (bifrost streams, package wire).
 func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	if len(cfg.MetadataClient.Addresses) == 0 {
 		return fmt.Errorf("logserverd: [metadata-client] addresses is empty: name the metadata servers")
@@ -49,13 +44,11 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	handler.Store(&h)
 	srv := &http.Server{
 		Handler:           http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(rw, r) }),
-		Protocols:         wire.FabricProtocols(),
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { _ = srv.Serve(ln) }()
-	// Shutdown order: leave the gossip, stop serving (WaitForTail long polls end with the
-	// connections), then close the loglets and the store.
+	// Shutdown order: leave the gossip, stop serving, then end the streams (WaitForTail
+	// long polls end with them) and close the loglets and the store.
 	var m *membership.Membership
 	shutdown := func() error {
 		if m != nil {

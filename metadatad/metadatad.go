@@ -92,8 +92,8 @@ func Serve(ctx context.Context, name, addr string, h http.Handler) (net.Addr, <-
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
 	}
-	// HTTP/2 cleartext (prior knowledge) next to HTTP/1.1: log-server and sequencer calls
-	// multiplex over a few connections, while Raft keeps upgrading HTTP/1.1 connections.
+	// HTTP/2 cleartext (prior knowledge) next to HTTP/1.1, as Restate's ingress and admin
+	// accept both; the Raft tunnel and bifrost streams upgrade HTTP/1.1 connections.
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)

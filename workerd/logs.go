@@ -139,7 +139,7 @@ func (w *Worker) alive(node string) bool {
 
 // newReplicatedProvider builds the replicated loglet provider of this node's life.
 func (w *Worker) newReplicatedProvider() *replicated.Provider {
-	w.network = wire.NewHTTPNetwork(w.view.address, nil)
+	w.network = wire.NewFabricNetwork(w.view.address)
 	return replicated.NewProvider(replicated.Options{
 		Self:    w.self,
 		Network: w.network,
@@ -268,7 +268,8 @@ func (w *Worker) logRoutes(mux *http.ServeMux) {
 			w.log.Debug("answer the logs view", "error", err) // the client went away
 		}
 	})
-	mux.Handle(wire.SequencerPath, wire.SequencerHandler(&w.sequencers))
+	w.sequencerHandler = wire.SequencerHandler(&w.sequencers)
+	mux.Handle(wire.SequencerPath, w.sequencerHandler)
 }
 
 // SetIdentity tells the worker which life of its node it is (as RegisterNode stored it),

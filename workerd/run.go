@@ -7,10 +7,10 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"gorestate.dev/shared/bifrost/wire"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
@@ -47,8 +47,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	var h http.Handler = mux
 	handler.Store(&h)
 	fenced := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(rw, r) })
-	// HTTP/2 cleartext too: other nodes append through this node's sequencers.
-	srv := &http.Server{Handler: fenced, Protocols: wire.FabricProtocols()}
+	srv := &http.Server{Handler: fenced, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	// Shutdown order: leave the gossip, stop serving, stop the processors, close storage.
 	ctx, cancel := context.WithCancel(ctx)

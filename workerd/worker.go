@@ -49,17 +49,20 @@ type Worker struct {
 	// of the replicated segments this node writes. Set by SetIdentity before Start.
 	self       metadata.NodeID
 	view       clusterView
-	network    *wire.HTTPNetwork
+	network    *wire.FabricNetwork
 	sequencers sequencerService
-	members    atomic.Pointer[membership.Membership]
-	aliveMu    sync.Mutex
-	aliveAt    time.Time
-	aliveCache map[string]bool
-	db         *store.DB
-	inv        *invoker.Invoker
-	procsMu    sync.Mutex // guards procs while Start fills it
-	procs      []*processor.Processor
-	wg         sync.WaitGroup
+	// sequencerHandler serves sequencers to other nodes (set by logRoutes); Close ends its
+	// streams.
+	sequencerHandler *wire.Handler
+	members          atomic.Pointer[membership.Membership]
+	aliveMu          sync.Mutex
+	aliveAt          time.Time
+	aliveCache       map[string]bool
+	db               *store.DB
+	inv              *invoker.Invoker
+	procsMu          sync.Mutex // guards procs while Start fills it
+	procs            []*processor.Processor
+	wg               sync.WaitGroup
 }
 
 // New creates a worker that reads metadata from meta.
@@ -196,6 +199,12 @@ func (w *Worker) Close() error {
 	}
 	if w.replicated != nil {
 		errs = append(errs, w.replicated.Close())
+	}
+	if w.network != nil {
+		w.network.Close()
+	}
+	if w.sequencerHandler != nil {
+		w.sequencerHandler.Close()
 	}
 	if w.logs != nil {
 		errs = append(errs, w.logs.Close())

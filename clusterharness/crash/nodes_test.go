@@ -332,7 +332,12 @@ func logletInfos(ctx context.Context, addrs map[string]string, s cluster.Segment
 		if !ok {
 			return nil, fmt.Errorf("nodeset member %s has no address", node)
 		}
-		info, err := wire.NewClient(addr, nil).GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: s.LogletID}})
+		c, err := wire.NewClient(addr)
+		if err != nil {
+			return nil, err
+		}
+		info, err := c.GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: s.LogletID}})
+		c.Close()
 		if err != nil {
 			return nil, err
 		}

@@ -50,7 +50,7 @@ type Cluster struct {
 	MetaURL string
 	metaSrv *http.Server
 	Servers []*Server
-	net     *wire.HTTPNetwork
+	net     *wire.FabricNetwork
 }
 
 // Server is one logserverd child.
@@ -86,7 +86,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	c := &Cluster{opts: opts, Meta: meta, MetaURL: "http://" + ln.Addr().String()}
 	c.metaSrv = &http.Server{Handler: metadata.NewHTTPHandler(meta)}
 	go func() { _ = c.metaSrv.Serve(ln) }()
-	c.net = wire.NewHTTPNetwork(c.resolve, nil)
+	c.net = wire.NewFabricNetwork(c.resolve)
 
 	ports, err := freePorts(2 * opts.Servers)
 	if err != nil {
@@ -380,6 +380,7 @@ func (c *Cluster) Close() error {
 	for i := range c.Servers {
 		c.Kill(i)
 	}
+	c.net.Close()
 	var errs []error
 	if c.metaSrv != nil {
 		errs = append(errs, c.metaSrv.Close())

@@ -1,6 +1,6 @@
 // Command benchlog measures the loglets: closed-loop append throughput and commit latency
 // of the local loglet (one fsynced file per store) and of the replicated loglet on three
-// logserverd processes with replication 2 (the sequencer in this process, h2c on
+// logserverd processes with replication 2 (the sequencer in this process, bifrost streams on
 // loopback), at several appender counts, one record per append; then the log servers'
 // memory while 2,000,000 records are appended. It says where the time goes: the disk's
 // fsync latency, the log servers' Store round trips and how many records each carries
@@ -109,7 +109,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("round-trip probe: %w", err)
 	}
-	fmt.Printf("h2c round trip to a log server (GetLogletInfo, no disk), one at a time: p50 %s, p99 %s (%d in 1s)\n\n", ms(rtt.p50), ms(rtt.p99), rtt.n)
+	fmt.Printf("stream round trip to a log server (GetLogletInfo, no disk), one at a time: p50 %s, p99 %s (%d in 1s)\n\n", ms(rtt.p50), ms(rtt.p99), rtt.n)
 	repl, err := benchReplicated(ctx, cfg, c)
 	if err != nil {
 		return fmt.Errorf("replicated loglet: %w", err)

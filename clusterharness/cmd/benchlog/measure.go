@@ -193,7 +193,7 @@ func probeLogstore(ctx context.Context, dir string, size int, d time.Duration) (
 }
 
 // probeRoundTrip sends GetLogletInfo (no disk) to a log server one at a time for d: the
-// h2c round trip and request handling.
+// stream round trip and request handling.
 func probeRoundTrip(ctx context.Context, ls wire.LogServer, d time.Duration) (fsyncStats, error) {
 	var lat []time.Duration
 	for end := time.Now().Add(d); time.Now().Before(end) && ctx.Err() == nil; {

@@ -6,17 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
 	"gorestate.dev/shared/bifrost"
-	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/upgrade"
 )
 
-// Paths on the fabric port. Each takes a POST whose body is one encoded request and answers
-// 200 with one encoded response; anything else (an undecodable body, a message the path
-// does not serve, a server that failed) is a non-200 answer with a plain-text reason.
+// Paths on the fabric port. Each serves streams of calls (GET with Upgrade: StreamProtocol;
+// see frame.go), and single calls: a POST whose body is one encoded request, answered 200
+// with one encoded response; anything else (an undecodable body, a message the path does
+// not serve, a server that failed) is a non-200 answer with a plain-text reason.
 const (
 	LogServerPath = "/bifrost/v1/log-server"
 	SequencerPath = "/bifrost/v1/sequencer"
@@ -25,32 +28,23 @@ const (
 // ContentType is the media type of encoded messages.
 const ContentType = "application/x-gorestate-bifrost"
 
-// FabricProtocols are the protocols a fabric listener serves: HTTP/1.1 (metadata and Raft,
-// which upgrades connections) and HTTP/2 cleartext with prior knowledge, so that the many
-// concurrent requests of sequencers and readers share a few connections.
-func FabricProtocols() *http.Protocols {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	return &p
+// Handler serves one path (LogServerPath or SequencerPath): a POST carries one call (its
+// body one encoded request, answered 200 with one encoded response), and an upgrade to
+// StreamProtocol turns the connection into a stream of calls, which is what Client uses.
+// Undecodable requests are answered 400 and never reach the server behind the path.
+type Handler struct {
+	path     string
+	dispatch func(context.Context, any) (any, error)
+	streams  streams
 }
 
-// NewH2CClient returns an HTTP client that speaks HTTP/2 cleartext with prior knowledge, the
-// client side of FabricProtocols. It sets no timeout: every call is bounded by its context
-// (WaitForTail legitimately waits long).
-func NewH2CClient() *http.Client {
-	t := h2c.NewTransport()
-	// Without a bound, a burst of calls to a node with no open connection yet dials once per
-	// call (the transport only shares an HTTP/2 connection once it is up); the bound makes
-	// the burst wait for the first few connections and share them.
-	t.MaxConnsPerHost = 4
-	return &http.Client{Transport: t}
-}
+// Close ends the streams being served and refuses new ones. Calls in flight on them see
+// their context cancelled.
+func (h *Handler) Close() { h.streams.close() }
 
-// LogServerHandler serves s on LogServerPath. Undecodable requests are answered 400 and
-// never reach s.
-func LogServerHandler(s LogServer) http.Handler {
-	return handler{path: LogServerPath, dispatch: func(ctx context.Context, req any) (any, error) {
+// LogServerHandler serves s on LogServerPath.
+func LogServerHandler(s LogServer) *Handler {
+	return &Handler{path: LogServerPath, dispatch: func(ctx context.Context, req any) (any, error) {
 		switch req := req.(type) {
 		case *Store:
 			return s.Store(ctx, req)
@@ -74,11 +68,11 @@ func LogServerHandler(s LogServer) http.Handler {
 // SequencerHandler serves s on SequencerPath. A nil s means the node runs no sequencers: it
 // answers every request with StatusNotSequencer, which tells the writer to look elsewhere
 // rather than retry here.
-func SequencerHandler(s Sequencer) http.Handler {
+func SequencerHandler(s Sequencer) *Handler {
 	if s == nil {
 		s = noSequencers{}
 	}
-	return handler{path: SequencerPath, dispatch: func(ctx context.Context, req any) (any, error) {
+	return &Handler{path: SequencerPath, dispatch: func(ctx context.Context, req any) (any, error) {
 		switch req := req.(type) {
 		case *Append:
 			return s.Append(ctx, req)
@@ -101,15 +95,14 @@ func (noSequencers) GetSequencerState(context.Context, *GetSequencerState) (*Seq
 
 var errNotServed = errors.New("not served")
 
-type handler struct {
-	path     string
-	dispatch func(context.Context, any) (any, error)
-}
-
-func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if upgrade.Requested(r, StreamProtocol) {
+		h.serveStream(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, fmt.Sprintf("%s takes POST, not %s", h.path, r.Method), http.StatusMethodNotAllowed)
+		http.Error(w, fmt.Sprintf("%s takes POST, or GET with Upgrade: %s; not %s", h.path, StreamProtocol, r.Method), http.StatusMethodNotAllowed)
 		return
 	}
 	body, err := readBody(r.Body, r.ContentLength)
@@ -121,34 +114,20 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read request: "+err.Error(), code)
 		return
 	}
-	req, err := Unmarshal(body)
-	if err != nil {
-		http.Error(w, "decode request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	resp, err := h.dispatch(r.Context(), req)
-	switch {
-	case errors.Is(err, errNotServed):
-		http.Error(w, fmt.Sprintf("%s does not serve %s requests", h.path, MessageName(req)), http.StatusBadRequest)
-		return
-	case err != nil:
-		// Refusals are statuses inside a 200; an error is the server being unable to answer
-		// (closing, or the caller gave up), which the caller treats like a lost connection.
-		code := http.StatusInternalServerError
-		if errors.Is(err, bifrost.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			code = http.StatusServiceUnavailable
-		}
-		http.Error(w, fmt.Sprintf("%s: %v", MessageName(req), err), code)
-		return
-	}
-	b, err := Marshal(resp)
-	if err != nil {
-		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+	resp, code, reason := h.answer(r.Context(), body)
+	if code != http.StatusOK {
+		http.Error(w, reason, code)
 		return
 	}
 	w.Header().Set("Content-Type", ContentType)
-	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
-	_, _ = w.Write(b)
+	w.Header().Set("Content-Length", fmt.Sprint(len(resp)))
+	_, _ = w.Write(resp)
+}
+
+// unavailable reports whether err means the server could not answer now (closing, or
+// the caller gave up) rather than that it failed.
+func unavailable(err error) bool {
+	return errors.Is(err, bifrost.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 var errTooLarge = fmt.Errorf("body exceeds %d bytes", MaxMessageBytes)
@@ -183,12 +162,13 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.Code, e.Message)
 }
 
-// Client calls one node's log server and sequencers over HTTP. Errors are transport
-// failures and non-200 answers (a *StatusError), wrapped with the operation and the node's
-// URL; refusals come back as Statuses.
+// Client calls one node's log server and sequencers, on one stream per path. Errors are
+// transport failures and fail frames (a *StatusError), wrapped with the operation and the
+// node's URL; refusals come back as Statuses.
 type Client struct {
-	base string
-	hc   *http.Client
+	base      string
+	logServer *streamSlot
+	sequencer *streamSlot
 }
 
 var (
@@ -197,59 +177,77 @@ var (
 )
 
 // NewClient returns a client of the node whose fabric base URL is baseURL (for example
-// "http://10.0.0.5:5122/"). hc should speak h2c (NewH2CClient); nil uses a shared one.
-func NewClient(baseURL string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = defaultClient()
+// "http://10.0.0.5:5122/"). It connects on first use; Close ends its streams.
+func NewClient(baseURL string) (*Client, error) {
+	base := strings.TrimRight(baseURL, "/")
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("bifrost: node URL %q: %w", baseURL, err)
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	if u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("bifrost: node URL %q: want http://host:port", baseURL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	return &Client{
+		base:      base,
+		logServer: newStreamSlot(addr, LogServerPath),
+		sequencer: newStreamSlot(addr, SequencerPath),
+	}, nil
 }
-
-var defaultClient = sync.OnceValue(NewH2CClient)
 
 // URL is the node's fabric base URL.
 func (c *Client) URL() string { return c.base }
 
+// Close ends the client's streams; calls in flight and later calls fail with
+// bifrost.ErrClosed.
+func (c *Client) Close() {
+	c.logServer.close()
+	c.sequencer.close()
+}
+
 func (c *Client) Store(ctx context.Context, req *Store) (*Stored, error) {
-	return call[Stored](ctx, c, LogServerPath, req)
+	return call[Stored](ctx, c, c.logServer, req)
 }
 
 func (c *Client) Seal(ctx context.Context, req *Seal) (*Sealed, error) {
-	return call[Sealed](ctx, c, LogServerPath, req)
+	return call[Sealed](ctx, c, c.logServer, req)
 }
 
 func (c *Client) GetLogletInfo(ctx context.Context, req *GetLogletInfo) (*LogletInfo, error) {
-	return call[LogletInfo](ctx, c, LogServerPath, req)
+	return call[LogletInfo](ctx, c, c.logServer, req)
 }
 
 func (c *Client) GetRecords(ctx context.Context, req *GetRecords) (*Records, error) {
-	return call[Records](ctx, c, LogServerPath, req)
+	return call[Records](ctx, c, c.logServer, req)
 }
 
 func (c *Client) Trim(ctx context.Context, req *Trim) (*Trimmed, error) {
-	return call[Trimmed](ctx, c, LogServerPath, req)
+	return call[Trimmed](ctx, c, c.logServer, req)
 }
 
 func (c *Client) WaitForTail(ctx context.Context, req *WaitForTail) (*TailUpdated, error) {
-	return call[TailUpdated](ctx, c, LogServerPath, req)
+	return call[TailUpdated](ctx, c, c.logServer, req)
 }
 
 func (c *Client) GetDigest(ctx context.Context, req *GetDigest) (*Digest, error) {
-	return call[Digest](ctx, c, LogServerPath, req)
+	return call[Digest](ctx, c, c.logServer, req)
 }
 
 func (c *Client) Append(ctx context.Context, req *Append) (*Appended, error) {
-	return call[Appended](ctx, c, SequencerPath, req)
+	return call[Appended](ctx, c, c.sequencer, req)
 }
 
 func (c *Client) GetSequencerState(ctx context.Context, req *GetSequencerState) (*SequencerState, error) {
-	return call[SequencerState](ctx, c, SequencerPath, req)
+	return call[SequencerState](ctx, c, c.sequencer, req)
 }
 
 // call sends req and decodes the answer, which must be a *Resp.
-func call[Resp any](ctx context.Context, c *Client, path string, req any) (*Resp, error) {
+func call[Resp any](ctx context.Context, c *Client, slot *streamSlot, req any) (*Resp, error) {
 	op := MessageName(req)
-	resp, err := c.roundTrip(ctx, path, req)
+	resp, err := roundTrip(ctx, slot, req)
 	if err != nil {
 		return nil, fmt.Errorf("bifrost %s to %s: %w", op, c.base, err)
 	}
@@ -260,28 +258,18 @@ func call[Resp any](ctx context.Context, c *Client, path string, req any) (*Resp
 	return out, nil
 }
 
-func (c *Client) roundTrip(ctx context.Context, path string, req any) (any, error) {
+func roundTrip(ctx context.Context, slot *streamSlot, req any) (any, error) {
 	body, err := Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	s, err := slot.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	hreq.Header.Set("Content-Type", ContentType)
-	hresp, err := c.hc.Do(hreq)
+	b, err := s.call(ctx, body)
 	if err != nil {
 		return nil, err
-	}
-	defer hresp.Body.Close()
-	if hresp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(hresp.Body, 4<<10))
-		return nil, &StatusError{Code: hresp.StatusCode, Message: strings.TrimSpace(string(msg))}
-	}
-	b, err := readBody(hresp.Body, hresp.ContentLength)
-	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
 	}
 	resp, err := Unmarshal(b)
 	if err != nil {
@@ -290,31 +278,27 @@ func (c *Client) roundTrip(ctx context.Context, path string, req any) (any, erro
 	return resp, nil
 }
 
-// HTTPNetwork is the Network of a cluster whose nodes serve LogServerPath and SequencerPath
-// on their fabric port. It keeps one Client per URL, so that calls to a node share its
-// connections.
-type HTTPNetwork struct {
+// FabricNetwork is the Network of a cluster whose nodes serve LogServerPath and
+// SequencerPath on their fabric port. It keeps one Client per URL, so that calls to a node
+// share its streams.
+type FabricNetwork struct {
 	resolve func(node string) (string, error)
-	hc      *http.Client
 
 	mu      sync.Mutex
+	closed  bool
 	clients map[string]*Client
 }
 
-var _ Network = (*HTTPNetwork)(nil)
+var _ Network = (*FabricNetwork)(nil)
 
-// NewHTTPNetwork returns a network that finds a node's fabric base URL with resolve (asked
-// on every lookup, so a node that moved is found at its new address). hc nil uses
-// NewH2CClient.
-func NewHTTPNetwork(resolve func(node string) (string, error), hc *http.Client) *HTTPNetwork {
-	if hc == nil {
-		hc = NewH2CClient()
-	}
-	return &HTTPNetwork{resolve: resolve, hc: hc, clients: map[string]*Client{}}
+// NewFabricNetwork returns a network that finds a node's fabric base URL with resolve
+// (asked on every lookup, so a node that moved is found at its new address).
+func NewFabricNetwork(resolve func(node string) (string, error)) *FabricNetwork {
+	return &FabricNetwork{resolve: resolve, clients: map[string]*Client{}}
 }
 
 // Client returns the client of a node.
-func (n *HTTPNetwork) Client(node string) (*Client, error) {
+func (n *FabricNetwork) Client(node string) (*Client, error) {
 	url, err := n.resolve(node)
 	if err != nil {
 		return nil, fmt.Errorf("find node %s: %w", node, err)
@@ -322,16 +306,33 @@ func (n *HTTPNetwork) Client(node string) (*Client, error) {
 	url = strings.TrimRight(url, "/")
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.closed {
+		return nil, bifrost.ErrClosed
+	}
 	c, ok := n.clients[url]
 	if !ok {
-		c = NewClient(url, n.hc)
+		if c, err = NewClient(url); err != nil {
+			return nil, fmt.Errorf("node %s: %w", node, err)
+		}
 		n.clients[url] = c
 	}
 	return c, nil
 }
 
+// Close ends the streams of every client; later lookups fail with bifrost.ErrClosed.
+func (n *FabricNetwork) Close() {
+	n.mu.Lock()
+	n.closed = true
+	clients := n.clients
+	n.clients = nil
+	n.mu.Unlock()
+	for _, c := range clients {
+		c.Close()
+	}
+}
+
 // LogServer returns the log server of a node.
-func (n *HTTPNetwork) LogServer(node string) (LogServer, error) {
+func (n *FabricNetwork) LogServer(node string) (LogServer, error) {
 	c, err := n.Client(node)
 	if err != nil {
 		return nil, err // not a nil *Client inside a non-nil interface
@@ -340,7 +341,7 @@ func (n *HTTPNetwork) LogServer(node string) (LogServer, error) {
 }
 
 // Sequencer returns the sequencers of a node.
-func (n *HTTPNetwork) Sequencer(node string) (Sequencer, error) {
+func (n *FabricNetwork) Sequencer(node string) (Sequencer, error) {
 	c, err := n.Client(node)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,8 +14,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/upgrade"
 )
 
 // fakeLogServer answers every call from its fields and records what reached it.
@@ -63,31 +66,45 @@ func (fakeSequencer) GetSequencerState(_ context.Context, r *GetSequencerState) 
 	return &SequencerState{KnownGlobalTail: bifrost.Offset(r.LogletID)}, nil
 }
 
-// startFabric serves the handlers the way a fabric listener does (h2c and HTTP/1.1) and
-// counts requests that did not arrive over HTTP/2.
+// startFabric serves the handlers the way a fabric listener does and counts the
+// connections the server accepted.
 func startFabric(t *testing.T, ls LogServer, seq Sequencer) (string, *atomic.Int32) {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle(LogServerPath, LogServerHandler(ls))
-	mux.Handle(SequencerPath, SequencerHandler(seq))
-	var notH2 atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor != 2 {
-			notH2.Add(1)
+	lh, sh := LogServerHandler(ls), SequencerHandler(seq)
+	mux.Handle(LogServerPath, lh)
+	mux.Handle(SequencerPath, sh)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
 		}
-		mux.ServeHTTP(w, r)
-	}))
-	srv.Config.Protocols = FabricProtocols()
+	}
 	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL + "/", &notH2
+	t.Cleanup(func() {
+		lh.Close()
+		sh.Close()
+		srv.Close()
+	})
+	return srv.URL + "/", &conns
+}
+
+func newClient(t *testing.T, url string) *Client {
+	t.Helper()
+	c, err := NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 func TestClientCallsEveryOperation(t *testing.T) {
 	t.Parallel()
 	ls := &fakeLogServer{}
-	url, notH2 := startFabric(t, ls, fakeSequencer{})
-	c := NewClient(url, NewH2CClient())
+	url, conns := startFabric(t, ls, fakeSequencer{})
+	c := newClient(t, url)
 	ctx := context.Background()
 	h := Header{LogletID: 1, KnownGlobalTail: 5}
 	check := func(op string, got ResponseHeader, err error) {
@@ -130,34 +147,29 @@ func TestClientCallsEveryOperation(t *testing.T) {
 	if n := ls.calls.Load(); n != 7 {
 		t.Fatalf("log server saw %d calls, want 7", n)
 	}
-	if n := notH2.Load(); n != 0 {
-		t.Fatalf("%d requests did not use HTTP/2", n)
+	// One stream per path carried all of it.
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
 	}
 }
 
-func TestConcurrentCallsShareConnections(t *testing.T) {
+func TestConcurrentCallsShareOneStream(t *testing.T) {
 	t.Parallel()
-	ls := &fakeLogServer{}
-	mux := http.NewServeMux()
-	mux.Handle(LogServerPath, LogServerHandler(ls))
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = FabricProtocols()
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	c := NewClient(srv.URL, NewH2CClient())
+	url, conns := startFabric(t, &fakeLogServer{}, nil)
+	c := newClient(t, url)
 	var wg sync.WaitGroup
 	errs := make(chan error, 1000)
 	for i := range 1000 {
 		wg.Go(func() {
-			_, err := c.Store(context.Background(), &Store{Header: Header{LogletID: uint64(i)}, FirstOffset: 1, Payloads: [][]byte{[]byte("x")}})
-			if err != nil {
+			// Each answer names its call (LocalTail = KnownGlobalTail + 1), so answers
+			// matched to the wrong call show.
+			h := Header{LogletID: uint64(i), KnownGlobalTail: bifrost.Offset(i)}
+			st, err := c.Store(context.Background(), &Store{Header: h, FirstOffset: 1, Payloads: [][]byte{[]byte("x")}})
+			switch {
+			case err != nil:
 				errs <- err
+			case st.LocalTail != bifrost.Offset(i)+1:
+				errs <- fmt.Errorf("call %d got the answer of call %d", i, st.LocalTail-1)
 			}
 		})
 	}
@@ -166,11 +178,8 @@ func TestConcurrentCallsShareConnections(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	// Go's HTTP/2 server allows 250 concurrent streams per connection by default, so a
-	// handful of connections carry them; HTTP/1.1 would have needed one per call.
-	t.Logf("1000 concurrent calls used %d connections", conns.Load())
-	if n := conns.Load(); n > 50 {
-		t.Fatalf("1000 concurrent calls opened %d connections", n)
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("1000 concurrent calls opened %d connections, want 1", n)
 	}
 }
 
@@ -183,22 +192,21 @@ func TestHandlerRejectsBadRequests(t *testing.T) {
 	tests := []struct {
 		name   string
 		method string
-		path   string
 		body   []byte
 		code   int
 		want   string
 	}{
-		{"GET", http.MethodGet, LogServerPath, nil, http.StatusMethodNotAllowed, "takes POST"},
-		{"garbage", http.MethodPost, LogServerPath, []byte{0xff}, http.StatusBadRequest, "decode request: wire: malformed message: message.type: truncated varint"},
-		{"trailing", http.MethodPost, LogServerPath, append(append([]byte(nil), stored...), 1), http.StatusBadRequest, "trailing"},
-		{"response as request", http.MethodPost, LogServerPath, stored, http.StatusBadRequest, "does not serve Stored requests"},
-		{"sequencer message on log-server path", http.MethodPost, LogServerPath, append_, http.StatusBadRequest, "does not serve Append requests"},
-		{"too large", http.MethodPost, LogServerPath, make([]byte, MaxMessageBytes+1), http.StatusRequestEntityTooLarge, "exceeds"},
+		{"GET", http.MethodGet, nil, http.StatusMethodNotAllowed, "takes POST, or GET with Upgrade: gorestate-bifrost/1"},
+		{"garbage", http.MethodPost, []byte{0xff}, http.StatusBadRequest, "decode request: wire: malformed message: message.type: truncated varint"},
+		{"trailing", http.MethodPost, append(append([]byte(nil), stored...), 1), http.StatusBadRequest, "trailing"},
+		{"response as request", http.MethodPost, stored, http.StatusBadRequest, "does not serve Stored requests"},
+		{"sequencer message on log-server path", http.MethodPost, append_, http.StatusBadRequest, "does not serve Append requests"},
+		{"too large", http.MethodPost, make([]byte, MaxMessageBytes+1), http.StatusRequestEntityTooLarge, "exceeds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tt.method, url+strings.TrimPrefix(tt.path, "/"), bytes.NewReader(tt.body))
-			resp, err := NewH2CClient().Do(req)
+			req, _ := http.NewRequest(tt.method, url+strings.TrimPrefix(LogServerPath, "/"), bytes.NewReader(tt.body))
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,15 +217,49 @@ func TestHandlerRejectsBadRequests(t *testing.T) {
 			}
 		})
 	}
+	// The same refusals as fail frames on a stream, which stays usable after them.
+	conn := dialStream(t, url, LogServerPath)
+	br := bufio.NewReader(conn)
+	for i, tt := range tests[1:5] {
+		if _, err := conn.Write(appendFrame(nil, frameCall, uint64(i), tt.body)); err != nil {
+			t.Fatal(err)
+		}
+		kind, id, body, err := readFrame(br)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		se, _ := parseFail(body)
+		if kind != frameFail || id != uint64(i) || se == nil || se.Code != tt.code || !strings.Contains(se.Message, tt.want) {
+			t.Fatalf("%s: %s frame %d %+v, want fail %d containing %q", tt.name, kind, id, se, tt.code, tt.want)
+		}
+	}
 	if n := ls.calls.Load(); n != 0 {
 		t.Fatalf("%d bad requests reached the server", n)
 	}
+	// A frame no client sends ends the stream.
+	if _, err := conn.Write(appendFrame(nil, frameReply, 1, stored)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := readFrame(br); err == nil {
+		t.Fatal("the server kept a stream that sent it a reply frame")
+	}
+}
+
+// dialStream opens a raw stream to path.
+func dialStream(t *testing.T, url, path string) net.Conn {
+	t.Helper()
+	conn, err := upgrade.Dial(context.Background(), strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"), path, StreamProtocol, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func TestNilSequencerHandlerSaysNotSequencer(t *testing.T) {
 	t.Parallel()
 	url, _ := startFabric(t, &fakeLogServer{}, nil)
-	c := NewClient(url, nil)
+	c := newClient(t, url)
 	ap, err := c.Append(context.Background(), &Append{Payloads: [][]byte{[]byte("x")}})
 	if err != nil || ap.Status != StatusNotSequencer {
 		t.Fatalf("append %+v, %v", ap, err)
@@ -231,7 +273,7 @@ func TestNilSequencerHandlerSaysNotSequencer(t *testing.T) {
 func TestClientErrorsNameNodeAndOperation(t *testing.T) {
 	t.Parallel()
 	url, _ := startFabric(t, &fakeLogServer{err: bifrost.ErrClosed}, nil)
-	c := NewClient(url, nil)
+	c := newClient(t, url)
 	_, err := c.Store(context.Background(), &Store{})
 	var se *StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable {
@@ -241,23 +283,125 @@ func TestClientErrorsNameNodeAndOperation(t *testing.T) {
 		t.Fatalf("err %q does not name operation, node and cause", err)
 	}
 	// An unreachable node.
-	dead := NewClient("http://127.0.0.1:1", nil)
+	dead := newClient(t, "http://127.0.0.1:1")
 	_, err = dead.Seal(context.Background(), &Seal{})
-	if err == nil || !strings.Contains(err.Error(), "bifrost Seal to http://127.0.0.1:1") {
+	if err == nil || !strings.Contains(err.Error(), "bifrost Seal to http://127.0.0.1:1: connect:") {
 		t.Fatalf("err %v", err)
+	}
+	// A path that serves no streams.
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	_, err = newClient(t, srv.URL).GetLogletInfo(context.Background(), &GetLogletInfo{})
+	if err == nil || !strings.Contains(err.Error(), "refused: 404") {
+		t.Fatalf("err %v, want the refused upgrade", err)
+	}
+	for _, bad := range []string{"https://a:1", "a:1", "http://a:1/x", "http://"} {
+		if _, err := NewClient(bad); err == nil {
+			t.Fatalf("NewClient(%q) accepted", bad)
+		}
 	}
 }
 
-func TestHTTPNetworkResolvesAndCaches(t *testing.T) {
+// blockingLogServer's WaitForTail waits until its caller gives up, and reports that.
+type blockingLogServer struct {
+	fakeLogServer
+	gaveUp chan struct{}
+}
+
+func (b *blockingLogServer) WaitForTail(ctx context.Context, _ *WaitForTail) (*TailUpdated, error) {
+	<-ctx.Done()
+	b.gaveUp <- struct{}{}
+	return nil, ctx.Err()
+}
+
+func TestCancelledCallEndsOnTheServer(t *testing.T) {
+	t.Parallel()
+	ls := &blockingLogServer{gaveUp: make(chan struct{}, 1)}
+	url, _ := startFabric(t, ls, nil)
+	c := newClient(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.WaitForTail(ctx, &WaitForTail{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want the deadline", err)
+	}
+	select {
+	case <-ls.gaveUp:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server kept waiting for a caller that gave up")
+	}
+	// The stream stays usable.
+	if _, err := c.GetLogletInfo(context.Background(), &GetLogletInfo{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHandlerCloseEndsStreams(t *testing.T) {
+	t.Parallel()
+	ls := &blockingLogServer{gaveUp: make(chan struct{}, 1)}
+	mux := http.NewServeMux()
+	h := LogServerHandler(ls)
+	mux.Handle(LogServerPath, h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.WaitForTail(context.Background(), &WaitForTail{})
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the call reaches the server
+	h.Close()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "connection lost") {
+			t.Fatalf("err %v, want the lost connection", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a call in flight outlived the handler's Close")
+	}
+	<-ls.gaveUp
+	if _, err := c.GetLogletInfo(context.Background(), &GetLogletInfo{}); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("err %v, want the closed handler's refusal", err)
+	}
+}
+
+func TestSilentServerFailsTheStream(t *testing.T) {
+	t.Parallel()
+	// A server that upgrades and then never answers, not even pings: a frozen host.
+	mux := http.NewServeMux()
+	mux.HandleFunc(LogServerPath, func(w http.ResponseWriter, r *http.Request) {
+		conn, err := upgrade.Accept(w, r, StreamProtocol)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		<-r.Context().Done()
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	c.logServer.timing = streamTiming{ping: 20 * time.Millisecond, dead: 200 * time.Millisecond}
+	start := time.Now()
+	_, err := c.GetLogletInfo(context.Background(), &GetLogletInfo{})
+	if err == nil || !strings.Contains(err.Error(), "no answer from the server") {
+		t.Fatalf("err %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v to give up", d)
+	}
+}
+
+func TestFabricNetworkResolvesAndCaches(t *testing.T) {
 	t.Parallel()
 	url, _ := startFabric(t, &fakeLogServer{}, fakeSequencer{})
-	n := NewHTTPNetwork(func(node string) (string, error) {
+	n := NewFabricNetwork(func(node string) (string, error) {
 		switch node {
 		case "a", "b":
 			return url, nil
 		}
 		return "", fmt.Errorf("no node %q", node)
-	}, nil)
+	})
 	a, err := n.Client("a")
 	if err != nil {
 		t.Fatal(err)
@@ -275,5 +419,12 @@ func TestHTTPNetworkResolvesAndCaches(t *testing.T) {
 	}
 	if s, err := n.Sequencer("zz"); err == nil || s != nil || !strings.Contains(err.Error(), `find node zz: no node "zz"`) {
 		t.Fatalf("unknown node: %v, %v", s, err)
+	}
+	n.Close()
+	if _, err := ls.GetLogletInfo(context.Background(), &GetLogletInfo{}); !errors.Is(err, bifrost.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if _, err := n.Client("a"); !errors.Is(err, bifrost.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
 	}
 }

@@ -1,7 +1,7 @@
 // Package wire owns the messages of the replicated loglet: what sequencers, readers and
 // sealers send to log servers (Store, Seal, GetLogletInfo, GetRecords, Trim, WaitForTail,
 // GetDigest), what writers on other nodes send to a loglet's sequencer (Append,
-// GetSequencerState), their compact binary encoding, and the HTTP/2 (h2c) client and
+// GetSequencerState), their compact binary encoding, and the streams (frame.go) and
 // paths that carry them over the fabric port.
 //
 // Every request names a loglet and carries the sender's known global tail; every response
