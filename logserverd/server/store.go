@@ -104,17 +104,25 @@ func (l *loglet) decideStore(req *wire.Store, now time.Time, storageFailed bool)
 // Store stores records once the acceptance rules allow it and answers once they are
 // durable.
 func (s *Server) Store(ctx context.Context, req *wire.Store) (*wire.Stored, error) {
+	return s.StartStore(req)(ctx)
+}
+
+// StartStore applies the acceptance rules to req and queues its records without waiting
+// for the disk; the function it returns waits for the answer. Stores started in the order
+// they arrived on a stream are accepted in that order, so a sequencer may keep several
+// stores to this server in flight (wire.StoreStarter).
+func (s *Server) StartStore(req *wire.Store) func(context.Context) (*wire.Stored, error) {
 	if s.opts.DataLoss {
-		return &wire.Stored{ResponseHeader: dataLossHeader}, nil
+		return answer(dataLossHeader)
 	}
 	if reason := malformedStore(req); reason != "" {
 		s.logger.Debug("malformed store", "loglet", req.LogletID, "first", req.FirstOffset, "reason", reason)
-		return &wire.Stored{ResponseHeader: wire.ResponseHeader{Status: wire.StatusMalformed}}, nil
+		return answer(wire.ResponseHeader{Status: wire.StatusMalformed})
 	}
 	l, err := s.lock(req.LogletID)
 	if err != nil {
 		s.logger.Error("load loglet", "loglet", req.LogletID, "error", err)
-		return &wire.Stored{ResponseHeader: disabledHeader}, nil
+		return answer(disabledHeader)
 	}
 	defer l.mu.Unlock()
 	l.raiseGlobal(req.KnownGlobalTail)
@@ -127,28 +135,41 @@ func (s *Server) Store(ctx context.Context, req *wire.Store) (*wire.Stored, erro
 			cut.FirstOffset = v.from
 			req = &cut
 		}
-		return s.acceptStore(ctx, l, req)
+		return s.acceptStore(l, req)
 	case storeAwaitDuplicate:
-		return s.awaitDuplicate(ctx, l, req)
+		return func(ctx context.Context) (*wire.Stored, error) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return s.awaitDuplicate(ctx, l, req)
+		}
 	case storeAwaitSeal:
-		if err := s.wait(ctx, l, func() bool { return l.sealed || !l.sealing }); err != nil {
-			return nil, err
+		return func(ctx context.Context) (*wire.Stored, error) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if err := s.wait(ctx, l, func() bool { return l.sealed || !l.sealing }); err != nil {
+				return nil, err
+			}
+			if l.sealed {
+				return &wire.Stored{ResponseHeader: l.header(wire.StatusSealed)}, nil
+			}
+			return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
 		}
-		if l.sealed {
-			return &wire.Stored{ResponseHeader: l.header(wire.StatusSealed)}, nil
-		}
-		return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
 	}
 	if v.status != wire.StatusOK {
 		s.logger.Trace("store refused", "loglet", l.id, "first", req.FirstOffset, "n", len(req.Payloads),
 			"status", v.status, "reason", v.reason, "staging", l.staging, "global_tail", l.globalTail)
 	}
-	return &wire.Stored{ResponseHeader: l.header(v.status)}, nil
+	return answer(l.header(v.status))
 }
 
-// acceptStore enqueues the records (pinning the sequencer on the first store) and waits
-// until they are durable. Called with l.mu held; returns with it held.
-func (s *Server) acceptStore(ctx context.Context, l *loglet, req *wire.Store) (*wire.Stored, error) {
+// answer is a store's answer that is known at once.
+func answer(h wire.ResponseHeader) func(context.Context) (*wire.Stored, error) {
+	return func(context.Context) (*wire.Stored, error) { return &wire.Stored{ResponseHeader: h}, nil }
+}
+
+// acceptStore enqueues the records (pinning the sequencer on the first store) and returns
+// what waits until they are durable. Called with l.mu held.
+func (s *Server) acceptStore(l *loglet, req *wire.Store) func(context.Context) (*wire.Stored, error) {
 	last := req.FirstOffset + bifrost.Offset(len(req.Payloads)) - 1
 	w := logstore.Write{Loglet: l.id, First: req.FirstOffset, Payloads: req.Payloads}
 	if l.sequencer == nil {
@@ -169,22 +190,23 @@ func (s *Server) acceptStore(ctx context.Context, l *loglet, req *wire.Store) (*
 		if w.Sequencer != nil {
 			l.sequencer = nil // never written
 		}
-		return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
+		return answer(l.header(wire.StatusDisabled))
 	}
 	l.staging = max(l.staging, last+1)
-	l.mu.Unlock()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		// The write completes regardless; only the answer is lost.
+	return func(ctx context.Context) (*wire.Stored, error) {
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			// The write completes regardless; only the answer is lost.
+			return nil, ctx.Err()
+		}
 		l.mu.Lock()
-		return nil, ctx.Err()
+		defer l.mu.Unlock()
+		if err != nil {
+			return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
+		}
+		return &wire.Stored{ResponseHeader: l.header(wire.StatusOK)}, nil
 	}
-	l.mu.Lock()
-	if err != nil {
-		return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
-	}
-	return &wire.Stored{ResponseHeader: l.header(wire.StatusOK)}, nil
 }
 
 // awaitDuplicate answers a store of a range this server already accepted: once the range

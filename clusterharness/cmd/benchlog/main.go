@@ -44,6 +44,7 @@ type config struct {
 	payload     int
 	records     int
 	batch       int
+	storesOut   int
 	dir         string
 }
 
@@ -57,6 +58,7 @@ func run() error {
 	flag.IntVar(&cfg.payload, "payload", 256, "bytes per record")
 	flag.IntVar(&cfg.records, "records", 2_000_000, "records appended for the memory measurement (0: skip it)")
 	flag.IntVar(&cfg.batch, "batch", 1000, "records per append in the memory measurement")
+	flag.IntVar(&cfg.storesOut, "stores-in-flight", 0, "stores a sequencer keeps in flight per log server (0: the default)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the stores (default: a new temporary directory, removed at the end)")
 	flag.Parse()
 	for _, f := range strings.Split(concs, ",") {
@@ -149,7 +151,8 @@ var benchSelf = metadata.NodeID{Name: "benchlog", Generation: 1}
 // benchReplicated runs every cell on a new replicated loglet of the cluster.
 func benchReplicated(ctx context.Context, cfg config, c *logcluster.Cluster) ([]cell, error) {
 	meter := &storeMeter{}
-	p := replicated.NewProvider(replicated.Options{Self: benchSelf, Network: meteredNetwork{Network: c.Network(), m: meter}})
+	p := replicated.NewProvider(replicated.Options{Self: benchSelf, Network: meteredNetwork{Network: c.Network(), m: meter},
+		MaxStoresInFlight: cfg.storesOut})
 	defer p.Close()
 	pids := make([]int, len(c.Servers))
 	for i := range pids {

@@ -263,12 +263,25 @@ type meteredLogServer struct {
 }
 
 func (s meteredLogServer) Store(ctx context.Context, req *wire.Store) (*wire.Stored, error) {
+	return s.SendStore(ctx, req)()
+}
+
+// SendStore keeps the sequencer's stores in order (wire.StoreSender) when the network does.
+func (s meteredLogServer) SendStore(ctx context.Context, req *wire.Store) func() (*wire.Stored, error) {
 	t0 := time.Now()
-	resp, err := s.LogServer.Store(ctx, req)
-	if err == nil && resp.Status == wire.StatusOK {
-		s.m.record(len(req.Payloads), time.Since(t0))
+	var wait func() (*wire.Stored, error)
+	if ss, ok := s.LogServer.(wire.StoreSender); ok {
+		wait = ss.SendStore(ctx, req)
+	} else {
+		wait = func() (*wire.Stored, error) { return s.LogServer.Store(ctx, req) }
 	}
-	return resp, err
+	return func() (*wire.Stored, error) {
+		resp, err := wait()
+		if err == nil && resp.Status == wire.StatusOK {
+			s.m.record(len(req.Payloads), time.Since(t0))
+		}
+		return resp, err
+	}
 }
 
 // printTables prints the comparison and where the replicated loglet's time goes.

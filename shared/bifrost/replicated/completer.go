@@ -2,84 +2,81 @@ package replicated
 
 import "sync"
 
-// completer runs append callbacks on its own goroutine, in the order they were queued.
-// Senders and the remote appender only queue them, so a slow or re-entrant callback (one
-// that appends again and blocks for backpressure) can never stall the goroutines that
-// talk to log servers and release the permits it waits for. Owners queue under their own
-// lock, in the order their state machine decided the outcomes.
+// completer delivers append callbacks in the order their owner queued them (under its own
+// lock, in the order its state machine decided the outcomes), outside that lock. Whoever
+// finds no delivery under way delivers everything queued, including what others queue
+// meanwhile, so the goroutine that committed a batch usually runs its callback itself,
+// without a hand-off to another goroutine. Goroutines that talk to log servers or
+// sequencers must not run callbacks (a re-entrant one that appends again and blocks for
+// backpressure would stall the very goroutine that releases it): they use deliverAsync.
 type completer struct {
 	wrap func(error) error // adds the loglet's context to errors
 
-	mu       sync.Mutex
-	queue    []completion
-	stopping bool
-	stopped  bool
-	wake     chan struct{}
+	mu         sync.Mutex
+	queue      []completion
+	delivering bool
 }
 
 func newCompleter(wrap func(error) error) *completer {
-	return &completer{wrap: wrap, wake: make(chan struct{}, 1)}
+	return &completer{wrap: wrap}
 }
 
-// push queues completions. It returns false once the completer has stopped; the caller
-// then runs them itself (outside its locks) with deliver.
-func (c *completer) push(cs []completion) bool {
+// push queues completions; deliver or deliverAsync runs them.
+func (c *completer) push(cs []completion) {
 	if len(cs) == 0 {
-		return true
+		return
 	}
 	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return false
-	}
 	c.queue = append(c.queue, cs...)
 	c.mu.Unlock()
-	c.signal()
-	return true
 }
 
-func (c *completer) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+// deliver runs the queued callbacks on this goroutine, unless a delivery under way will.
+// Callers hold none of the owner's locks.
+func (c *completer) deliver() {
+	c.mu.Lock()
+	if c.delivering || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
 	}
+	c.delivering = true
+	c.loop()
 }
 
-// run delivers until stop, then delivers what is left and returns.
-func (c *completer) run(wg *sync.WaitGroup) {
-	defer wg.Done()
-	for {
+// deliverAsync is deliver on a new goroutine, counted in wg (which must be counting the
+// caller, so that a Wait cannot have returned).
+func (c *completer) deliverAsync(wg *sync.WaitGroup) {
+	c.mu.Lock()
+	if c.delivering || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.delivering = true
+	c.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		c.mu.Lock()
+		c.loop()
+	}()
+}
+
+// loop delivers until the queue is empty. Called with c.mu held and delivering set;
+// returns with c.mu released.
+func (c *completer) loop() {
+	for len(c.queue) > 0 {
 		cs := c.queue
 		c.queue = nil
-		if len(cs) == 0 && c.stopping {
-			c.stopped = true
-			c.mu.Unlock()
-			return
-		}
 		c.mu.Unlock()
-		if len(cs) == 0 {
-			<-c.wake
-			continue
+		for _, x := range cs {
+			err := x.err
+			if err != nil {
+				err = c.wrap(err)
+			}
+			x.done(x.first, err)
 		}
-		c.deliver(cs)
+		c.mu.Lock()
 	}
-}
-
-// stop makes run return once everything queued so far is delivered.
-func (c *completer) stop() {
-	c.mu.Lock()
-	c.stopping = true
+	c.delivering = false
 	c.mu.Unlock()
-	c.signal()
-}
-
-func (c *completer) deliver(cs []completion) {
-	for _, x := range cs {
-		err := x.err
-		if err != nil {
-			err = c.wrap(err)
-		}
-		x.done(x.first, err)
-	}
 }

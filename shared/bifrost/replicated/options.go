@@ -16,6 +16,7 @@ const (
 	DefaultMaxInflightBytes        = 64 << 20
 	DefaultMaxStoreRecords         = 5000
 	DefaultMaxStoreBytes           = 4 << 20
+	DefaultMaxStoresInFlight       = 2
 	DefaultCacheBytes              = 16 << 20
 	DefaultRPCTimeout              = 2 * time.Second
 	DefaultLongPollTimeout         = 10 * time.Second
@@ -63,6 +64,12 @@ type Options struct {
 	// MaxStoreRecords and MaxStoreBytes bound one Store that merges queued batches.
 	MaxStoreRecords int
 	MaxStoreBytes   int64
+	// MaxStoresInFlight bounds the stores a sequencer has in flight to one log server. More
+	// than one lets records go out while a store waits for the disk: the server commits
+	// what arrived meanwhile with the next fsync. Stores stay in order where the network
+	// keeps them in order (wire.StoreSender); elsewhere the server refuses a store that
+	// overtook its predecessor and the sequencer resends.
+	MaxStoresInFlight int
 	// CacheBytes bounds the committed records a sequencer keeps for local readers.
 	CacheBytes int64
 
@@ -121,6 +128,7 @@ func (o Options) withDefaults() Options {
 	orDefault(&o.MaxInflightBytes, DefaultMaxInflightBytes)
 	orDefault(&o.MaxStoreRecords, DefaultMaxStoreRecords)
 	orDefault(&o.MaxStoreBytes, DefaultMaxStoreBytes)
+	orDefault(&o.MaxStoresInFlight, DefaultMaxStoresInFlight)
 	orDefault(&o.CacheBytes, DefaultCacheBytes)
 	orDefault(&o.RPCTimeout, DefaultRPCTimeout)
 	orDefault(&o.LongPollTimeout, DefaultLongPollTimeout)

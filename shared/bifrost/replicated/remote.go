@@ -25,7 +25,6 @@ type remoteAppender struct {
 	bytes       int64
 	changed     chan struct{} // closed and replaced when room frees up or on close
 	completions []completion  // decided, not yet handed to done
-	inline      []completion  // to run by the caller: the completer has stopped
 	done        *completer
 	closed      bool
 
@@ -49,8 +48,7 @@ func newRemoteAppender(l *Loglet) *remoteAppender {
 }
 
 func (r *remoteAppender) start() {
-	r.wg.Add(2)
-	go r.done.run(&r.wg)
+	r.wg.Add(1)
 	go r.run()
 }
 
@@ -61,7 +59,6 @@ func (r *remoteAppender) close() {
 	r.handoffLocked()
 	r.mu.Unlock()
 	r.cancel()
-	r.done.stop()
 	r.wg.Wait()
 	r.flush()
 }
@@ -145,22 +142,13 @@ func (r *remoteAppender) dequeueLocked(n int) {
 
 // handoffLocked passes the decided completions to the completer, in order.
 func (r *remoteAppender) handoffLocked() {
-	cs := r.completions
+	r.done.push(r.completions)
 	r.completions = nil
-	if !r.done.push(cs) {
-		r.inline = append(r.inline, cs...)
-	}
 }
 
-// flush runs the completions the completer could not take (it stops at close). Called
-// without r.mu.
-func (r *remoteAppender) flush() {
-	r.mu.Lock()
-	cs := r.inline
-	r.inline = nil
-	r.mu.Unlock()
-	r.done.deliver(cs)
-}
+// flush delivers the queued completions on this goroutine; not on the one that sends
+// (run). Called without r.mu.
+func (r *remoteAppender) flush() { r.done.deliver() }
 
 func (r *remoteAppender) run() {
 	defer r.wg.Done()
@@ -174,14 +162,13 @@ func (r *remoteAppender) run() {
 			}
 		}
 		// A sealed loglet refuses every new append before queueing it, so once the queue
-		// is empty there is nothing left to send: end, and let refusals run inline after
-		// the completer delivered everything before them.
+		// is empty there is nothing left to send: end, and let refusals run on their
+		// callers' goroutines.
 		ended := len(r.queue) == 0 && r.l.watch.current().Sealed
 		r.handoffLocked()
 		r.mu.Unlock()
-		r.flush()
+		r.done.deliverAsync(&r.wg) // this goroutine sends: a callback must not block it
 		if ended {
-			r.done.stop()
 			return
 		}
 		if n == 0 {
@@ -238,7 +225,7 @@ func (r *remoteAppender) send(n int, payloads [][]byte) {
 	defer func() {
 		r.handoffLocked()
 		r.mu.Unlock()
-		r.flush()
+		r.done.deliverAsync(&r.wg)
 	}()
 	if r.closed {
 		return // close() failed the queue

@@ -14,13 +14,14 @@ import (
 // server dead: it counts as a failed attempt (backoff, unusable).
 var errNodeDead = errors.New("replicated: node reported dead by the failure detector")
 
-// runSender is the one goroutine that talks to log server i for this loglet. It keeps at
-// most one request in flight, so stores reach the server in offset order over any
-// transport; while one store is in flight, newly enqueued batches queue up and the next
-// store carries all of them (seqCore.nextStore merges them). A failed server is retried
-// with backoff on its own, without holding up the senders of the other servers. When
-// there is nothing to store it pushes the final global tail after commits stop, and
-// checks the server's seal bit when idle.
+// runSender is the one goroutine that sends to log server i for this loglet. It keeps up
+// to MaxStoresInFlight stores in flight, sending them one after the other so that they
+// reach the server in offset order where the network keeps order; while they are out,
+// newly enqueued batches queue up and the next store carries all of them
+// (seqCore.nextStore merges them). A failed server is retried with backoff on its own,
+// without holding up the senders of the other servers. When there is nothing to store it
+// pushes the final global tail after commits stop, and checks the server's seal bit when
+// idle.
 func (s *sequencer) runSender(i int) {
 	defer s.wg.Done()
 	name := s.l.params.Nodeset[i]
@@ -70,28 +71,38 @@ func (s *sequencer) runSender(i int) {
 	}
 }
 
+// sendStore sends a store and returns; its answer is fed to the core on another
+// goroutine, which wakes the sender.
 func (s *sequencer) sendStore(i int, name string, req storeReq) {
-	var resp *wire.Stored
-	err := s.call(name, func(ctx context.Context, srv wire.LogServer) error {
-		var err error
-		resp, err = srv.Store(ctx, &wire.Store{
-			Header:      wire.Header{LogletID: s.l.id, KnownGlobalTail: req.global},
-			FirstOffset: req.first,
-			Sequencer:   s.l.params.Sequencer,
-			Payloads:    req.payloads,
-		})
-		return err
+	ctx, cancel := context.WithTimeout(s.ctx, s.l.p.opts.RPCTimeout)
+	wait := s.l.sendStore(ctx, name, &wire.Store{
+		Header:      wire.Header{LogletID: s.l.id, KnownGlobalTail: req.global},
+		FirstOffset: req.first,
+		Sequencer:   s.l.params.Sequencer,
+		Payloads:    req.payloads,
 	})
-	if err != nil {
-		s.l.log.Trace("store failed", "server", name, "first", req.first, "error", err)
-	} else if resp.Status != wire.StatusOK {
-		s.l.log.Debug("store refused", "server", name, "first", req.first, "status", resp.Status.String(), "local_tail", resp.LocalTail)
-	}
-	s.mu.Lock()
-	s.core.onStored(i, req, resp, err, time.Now())
-	s.settle()
-	s.mu.Unlock()
-	s.flush()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		resp, err := wait()
+		cancel()
+		if err != nil {
+			s.l.log.Trace("store failed", "server", name, "first", req.first, "error", err)
+		} else if resp.Status != wire.StatusOK {
+			s.l.log.Debug("store refused", "server", name, "first", req.first, "status", resp.Status.String(), "local_tail", resp.LocalTail)
+		}
+		s.mu.Lock()
+		s.core.onStored(i, req, resp, err, time.Now())
+		s.settle()
+		s.mu.Unlock()
+		select {
+		case s.wake[i] <- struct{}{}:
+		default:
+		}
+		// This goroutine's store is answered: it may run callbacks, and usually runs
+		// those of the batches its answer committed.
+		s.flush()
+	}()
 }
 
 func (s *sequencer) sendInfo(i int, name string, global bifrost.Offset) {
@@ -105,7 +116,7 @@ func (s *sequencer) sendInfo(i int, name string, global bifrost.Offset) {
 	s.core.onInfo(i, global, resp, err, time.Now())
 	s.settle()
 	s.mu.Unlock()
-	s.flush()
+	s.flushAsync()
 }
 
 // call runs one request to a log server under the RPC timeout, unless the failure

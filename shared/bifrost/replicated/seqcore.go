@@ -14,8 +14,11 @@ import (
 //
 // Rules it implements:
 //   - offsets are assigned at enqueue; records stay in the cache until committed;
-//   - per server, one store in flight, starting at max(server's acknowledged end, known
-//     global tail), merging every queued record up to the store bounds;
+//   - per server, up to maxStores stores in flight, each starting where the one before it
+//     ended (the first at the server's acknowledged end), or at the known global tail if
+//     that is further; a store merges every queued record up to the store bounds. After a
+//     failed store nothing more is sent to that server until its stores in flight have
+//     answered; then it starts again from its acknowledged end;
 //   - the commit rule: global tail = max(global, r-th largest acknowledged end), and the
 //     batches below it complete in the same step;
 //   - sealed answers from an f-majority fail the pending batches with *SealedError; fewer
@@ -50,6 +53,7 @@ type coreConfig struct {
 	maxInflightBytes   int64
 	maxStoreRecords    int
 	maxStoreBytes      int64
+	maxStores          int // stores in flight per server
 	cacheBytes         int64
 	writeUnavailable   time.Duration
 	tailPushDelay      time.Duration
@@ -84,8 +88,12 @@ func (s seqState) String() string { return seqStateNames[s] }
 func (s seqState) acceptsCommits() bool { return s == seqOpen || s == seqDraining }
 
 type serverState struct {
-	acked      bifrost.Offset // end of the acknowledged stores: holds [joined, acked)
-	inflight   bool           // a store or info request is outstanding
+	acked  bifrost.Offset // end of the acknowledged stores: holds [joined, acked)
+	stores int            // stores in flight
+	sent   bifrost.Offset // end of the last store sent, while stores > 0
+	// resync: a request failed; no new store until the ones in flight have answered.
+	resync     bool
+	info       bool // an info request is in flight
 	sealed     bool
 	failures   int       // consecutive failures; 0 = usable
 	retryAt    time.Time // no request before this after a failure
@@ -197,12 +205,17 @@ func (c *seqCore) takeCompletions() []completion {
 // nextStore returns the store to send to server i now, if any, and marks it in flight.
 func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
 	s := &c.servers[i]
-	if !c.state.acceptsCommits() || s.inflight || s.sealed || now.Before(s.retryAt) {
+	if !c.state.acceptsCommits() || s.info || s.sealed || now.Before(s.retryAt) ||
+		s.stores >= max(c.cfg.maxStores, 1) || (s.stores > 0 && s.resync) {
 		return storeReq{}, false
+	}
+	from := s.acked
+	if s.stores > 0 {
+		from = s.sent
 	}
 	// A lagging or restarted server skips to the global tail: everything below it is on a
 	// write quorum already, so the hole it leaves is harmless (BIFROST.md §3).
-	first := max(s.acked, c.global)
+	first := max(from, c.global)
 	if first >= c.next {
 		return storeReq{}, false
 	}
@@ -217,14 +230,21 @@ func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
 		}
 	}
 	end = first + bifrost.Offset(len(payloads))
-	s.inflight = true
+	s.stores++
+	s.sent = end
 	return storeReq{first: first, end: end, global: c.global, payloads: payloads}, true
 }
 
-// onStored feeds the answer (or transport error) of a store to server i.
+// onStored feeds the answer (or transport error) of a store to server i. An Ok store
+// acknowledges everything below its end, also when a store before it failed: the server
+// accepts a store only at or below its next_ok (BIFROST.md §2), so it holds what came
+// before, or that lies below the global tail.
 func (c *seqCore) onStored(i int, req storeReq, resp *wire.Stored, err error, now time.Time) {
 	s := &c.servers[i]
-	s.inflight = false
+	s.stores--
+	if s.stores == 0 {
+		s.resync = false
+	}
 	if err != nil || resp == nil {
 		c.failed(i, now)
 		return
@@ -255,6 +275,7 @@ func (c *seqCore) failed(i int, now time.Time) {
 	s := &c.servers[i]
 	s.failures++
 	s.retryAt = now.Add(c.backoff.delay(s.failures))
+	s.resync = s.stores > 0
 	c.updateAvailability(now)
 }
 
@@ -390,7 +411,7 @@ func (c *seqCore) tick(now time.Time) bool {
 // when the server was silent for checkSealInterval (to notice a seal by another node).
 func (c *seqCore) nextInfo(i int, now time.Time) (bifrost.Offset, bool) {
 	s := &c.servers[i]
-	if c.state == seqClosed || s.inflight || s.sealed || now.Before(s.retryAt) {
+	if c.state == seqClosed || s.info || s.stores > 0 || s.sealed || now.Before(s.retryAt) {
 		return 0, false
 	}
 	push := s.sentGlobal < c.global && !now.Before(c.lastCommit.Add(c.cfg.tailPushDelay))
@@ -398,7 +419,7 @@ func (c *seqCore) nextInfo(i int, now time.Time) (bifrost.Offset, bool) {
 	if !push && !check {
 		return 0, false
 	}
-	s.inflight = true
+	s.info = true
 	return c.global, true
 }
 
@@ -406,7 +427,7 @@ func (c *seqCore) nextInfo(i int, now time.Time) (bifrost.Offset, bool) {
 // delivered push counts: a lost one is retried after the backoff.
 func (c *seqCore) onInfo(i int, global bifrost.Offset, resp *wire.LogletInfo, err error, now time.Time) {
 	s := &c.servers[i]
-	s.inflight = false
+	s.info = false
 	if err != nil || resp == nil {
 		c.failed(i, now)
 		return
@@ -429,8 +450,8 @@ func (c *seqCore) onInfo(i int, global bifrost.Offset, resp *wire.LogletInfo, er
 // by time).
 func (c *seqCore) wakeAt(i int) time.Time {
 	s := &c.servers[i]
-	if c.state == seqClosed || s.sealed || s.inflight {
-		return time.Time{}
+	if c.state == seqClosed || s.sealed || s.info || s.stores > 0 {
+		return time.Time{} // an answer or an enqueue wakes the sender
 	}
 	if c.state.acceptsCommits() && max(s.acked, c.global) < c.next {
 		return s.retryAt

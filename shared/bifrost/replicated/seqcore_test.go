@@ -426,3 +426,131 @@ func TestCommitRuleAgainstReference(t *testing.T) {
 		}
 	}
 }
+
+// Several stores in flight per server, against a model of the log server's acceptance
+// rule (a store is accepted only at or below next_ok = max(staging tail, known global
+// tail); a store entirely below the staging tail is a duplicate). Stores reach a server in
+// order or, with reordering, in any order; some are lost before the server sees them and
+// some answers are lost after it stored them. Safety: every offset below the sequencer's
+// global tail is held by at least r servers, and completions come in order below it.
+// Liveness: once the network behaves, everything enqueued commits.
+func TestPipelinedStoresAgainstServerModel(t *testing.T) {
+	for seed := uint64(1); seed <= 300; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		n := 1 + rng.IntN(5)
+		r := 1 + rng.IntN(n)
+		reorder := rng.IntN(2) == 0
+		h := newCoreHarness(t, n, r, func(c *coreConfig) {
+			c.maxStoreRecords = 1 + rng.IntN(4)
+			c.maxStores = 1 + rng.IntN(4)
+		})
+		type server struct {
+			held     map[bifrost.Offset]bool
+			staging  bifrost.Offset // end of the accepted records
+			global   bifrost.Offset // known global tail
+			inflight []storeReq
+		}
+		servers := make([]*server, n)
+		for i := range servers {
+			servers[i] = &server{held: map[bifrost.Offset]bool{}, staging: 1, global: 1}
+		}
+		// process is the server taking a store; it returns the answer.
+		process := func(s *server, req storeReq) *wire.Stored {
+			s.global = max(s.global, req.global)
+			last := req.end - 1
+			switch nextOK := max(s.staging, s.global); {
+			case req.first > nextOK:
+				return &wire.Stored{ResponseHeader: wire.ResponseHeader{Status: wire.StatusOutOfBounds, LocalTail: s.staging}}
+			case last < s.staging:
+				for o := req.first; o < req.end; o++ {
+					if !s.held[o] {
+						return &wire.Stored{ResponseHeader: wire.ResponseHeader{Status: wire.StatusSequencerMismatch}}
+					}
+				}
+			default:
+				for o := max(req.first, min(s.staging, req.first)); o < req.end; o++ {
+					s.held[o] = true
+				}
+				s.staging = max(s.staging, req.end)
+			}
+			return &wire.Stored{ResponseHeader: wire.ResponseHeader{Status: wire.StatusOK, LocalTail: s.staging}}
+		}
+		check := func(step int) {
+			for o := bifrost.Offset(1); o < h.c.global; o++ {
+				c := 0
+				for _, s := range servers {
+					if s.held[o] {
+						c++
+					}
+				}
+				if c < r {
+					t.Fatalf("seed %d step %d (n=%d r=%d): offset %d below the global tail %d is held by %d servers", seed, step, n, r, o, h.c.global, c)
+				}
+			}
+			prev := bifrost.Offset(0)
+			for _, d := range h.done {
+				if d.err != nil || d.first <= prev || d.first >= h.c.global {
+					t.Fatalf("seed %d: bad completion %+v after %d (global %d)", seed, d, prev, h.c.global)
+				}
+				prev = d.first
+			}
+		}
+		now := t0
+		answer := func(i int, faults bool) {
+			s := servers[i]
+			k := 0
+			if reorder && faults {
+				k = rng.IntN(len(s.inflight))
+			}
+			req := s.inflight[k]
+			s.inflight = append(s.inflight[:k], s.inflight[k+1:]...)
+			switch x := rng.IntN(6); {
+			case faults && x == 0: // lost on the way
+				h.fail(i, req, now)
+			case faults && x == 1: // stored, answer lost
+				process(s, req)
+				h.fail(i, req, now)
+			default:
+				h.c.onStored(i, req, process(s, req), nil, now)
+				h.collect()
+			}
+		}
+		for step := 0; step < 400; step++ {
+			now = now.Add(time.Millisecond)
+			i := rng.IntN(n)
+			switch {
+			case rng.IntN(3) == 0:
+				if ok, _ := h.c.admit(3, 3); ok {
+					h.enqueue(1 + rng.IntN(3))
+				}
+			case rng.IntN(2) == 0:
+				if req, ok := h.c.nextStore(i, now.Add(time.Second)); ok {
+					servers[i].inflight = append(servers[i].inflight, req)
+				}
+			case len(servers[i].inflight) > 0:
+				answer(i, true)
+			}
+			check(step)
+		}
+		// The network heals: answer everything in order until nothing is left to send.
+		for round := 0; round < 1000 && h.c.global < h.c.next; round++ {
+			now = now.Add(time.Second)
+			for i := range servers {
+				for len(servers[i].inflight) > 0 {
+					answer(i, false)
+				}
+				for {
+					req, ok := h.c.nextStore(i, now)
+					if !ok {
+						break
+					}
+					servers[i].inflight = append(servers[i].inflight, req)
+				}
+			}
+		}
+		check(-1)
+		if h.c.global != h.c.next {
+			t.Fatalf("seed %d (n=%d r=%d): global tail %d, next %d: appends never committed", seed, n, r, h.c.global, h.c.next)
+		}
+	}
+}

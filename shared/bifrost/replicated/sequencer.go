@@ -12,7 +12,7 @@ import (
 // sequencer is the I/O shell around seqCore for a loglet whose sequencer runs on this
 // node: it admits appends (blocking for permits), runs one sender goroutine per log
 // server (sender.go) and a supervisor that fails appends when the nodeset stays
-// write-unavailable, and delivers completions in order outside its lock.
+// write-unavailable, and delivers completions in order outside its lock (completer).
 type sequencer struct {
 	l *Loglet
 
@@ -25,8 +25,7 @@ type sequencer struct {
 	lastState  seqState
 	lastFlight int
 	done       *completer
-	inline     []completion // completions to run by the caller: the completer has stopped
-	finishing  bool         // a partial seal was seen and is being finished
+	finishing  bool // a partial seal was seen and is being finished
 
 	wake []chan struct{} // per server: something to send may have appeared
 	kick chan struct{}   // supervisor: appends are pending
@@ -44,6 +43,7 @@ func newSequencer(l *Loglet) *sequencer {
 		maxInflightBytes:   o.MaxInflightBytes,
 		maxStoreRecords:    o.MaxStoreRecords,
 		maxStoreBytes:      o.MaxStoreBytes,
+		maxStores:          o.MaxStoresInFlight,
 		cacheBytes:         o.CacheBytes,
 		writeUnavailable:   o.WriteUnavailableTimeout,
 		tailPushDelay:      o.TailPushDelay,
@@ -66,8 +66,7 @@ func newSequencer(l *Loglet) *sequencer {
 }
 
 func (s *sequencer) start() {
-	s.wg.Add(2 + len(s.wake))
-	go s.done.run(&s.wg)
+	s.wg.Add(1 + len(s.wake))
 	go s.runSupervisor()
 	for i := range s.wake {
 		go s.runSender(i)
@@ -83,19 +82,16 @@ func (s *sequencer) close() {
 	}
 	s.mu.Unlock()
 	s.cancel()
-	s.done.stop()
 	s.wg.Wait()
 	s.flush()
 }
 
 // settle publishes what a core call changed: completions to the completer (in decision
-// order), the tail watch, waiters and senders. Called with s.mu held after every core
-// mutation.
+// order; the caller delivers them after unlocking), the tail watch, waiters and senders.
+// Called with s.mu held after every core mutation.
 func (s *sequencer) settle() {
 	c := s.core
-	if cs := c.takeCompletions(); !s.done.push(cs) {
-		s.inline = append(s.inline, cs...)
-	}
+	s.done.push(c.takeCompletions())
 	if c.state == seqOpen && !s.finishing && c.anySealed() {
 		// A seal started elsewhere (its sealer may have died): finish it, draining first,
 		// rather than run on with fewer servers (BIFROST.md §4 check-seal).
@@ -121,10 +117,8 @@ func (s *sequencer) settle() {
 	if c.state == seqSealed {
 		s.l.watch.seal(c.global)
 		// Nothing can be pending any more: release what only appends need. Readers of
-		// the sealed segment read from the log servers; later refusals run inline once
-		// the completer has delivered everything before them.
+		// the sealed segment read from the log servers.
 		c.cache.evictOver(0, c.global)
-		s.done.stop()
 	}
 	s.lastGlobal, s.lastState, s.lastFlight = c.global, c.state, c.inflight
 	close(s.changed)
@@ -141,15 +135,13 @@ func (s *sequencer) wakeAll() {
 	}
 }
 
-// flush runs the completions the completer could not take (it stops at close). Called
-// without s.mu.
-func (s *sequencer) flush() {
-	s.mu.Lock()
-	cs := s.inline
-	s.inline = nil
-	s.mu.Unlock()
-	s.done.deliver(cs)
-}
+// flush delivers the queued completions on this goroutine. Called without s.mu, and not by
+// the goroutines that talk to log servers (they use flushAsync).
+func (s *sequencer) flush() { s.done.deliver() }
+
+// flushAsync delivers the queued completions on another goroutine: for senders and the
+// supervisor, which a callback must never block.
+func (s *sequencer) flushAsync() { s.done.deliverAsync(&s.wg) }
 
 // appendAsync admits a batch (waiting for permits while too much is in flight, or until
 // ctx ends) and assigns its offsets. payloads are copied.
@@ -278,7 +270,7 @@ func (s *sequencer) runSupervisor() {
 		ended := s.core.state >= seqFrozen // appends are refused for good: nothing can be pending again
 		s.settle()
 		s.mu.Unlock()
-		s.flush()
+		s.flushAsync()
 		if ended {
 			return
 		}

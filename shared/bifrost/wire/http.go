@@ -35,16 +35,20 @@ const ContentType = "application/x-gorestate-bifrost"
 type Handler struct {
 	path     string
 	dispatch func(context.Context, any) (any, error)
-	streams  streams
+	// start, if set, begins the requests it orders (nil for the others) as they arrive
+	// on a stream and returns what finishes them.
+	start   func(req any) func(context.Context) (any, error)
+	streams streams
 }
 
 // Close ends the streams being served and refuses new ones. Calls in flight on them see
 // their context cancelled.
 func (h *Handler) Close() { h.streams.close() }
 
-// LogServerHandler serves s on LogServerPath.
+// LogServerHandler serves s on LogServerPath. If s is a StoreStarter, the stores of a
+// stream are started in the order they arrived.
 func LogServerHandler(s LogServer) *Handler {
-	return &Handler{path: LogServerPath, dispatch: func(ctx context.Context, req any) (any, error) {
+	h := &Handler{path: LogServerPath, dispatch: func(ctx context.Context, req any) (any, error) {
 		switch req := req.(type) {
 		case *Store:
 			return s.Store(ctx, req)
@@ -63,6 +67,17 @@ func LogServerHandler(s LogServer) *Handler {
 		}
 		return nil, errNotServed
 	}}
+	if ss, ok := s.(StoreStarter); ok {
+		h.start = func(req any) func(context.Context) (any, error) {
+			st, ok := req.(*Store)
+			if !ok {
+				return nil
+			}
+			finish := ss.StartStore(st)
+			return func(ctx context.Context) (any, error) { return finish(ctx) }
+		}
+	}
+	return h
 }
 
 // SequencerHandler serves s on SequencerPath. A nil s means the node runs no sequencers: it
@@ -114,7 +129,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read request: "+err.Error(), code)
 		return
 	}
-	resp, code, reason := h.answer(r.Context(), body)
+	var resp []byte
+	code, reason := http.StatusBadRequest, ""
+	req, err := Unmarshal(body)
+	if err != nil {
+		reason = "decode request: " + err.Error()
+	} else {
+		out, err := h.dispatch(r.Context(), req)
+		resp, code, reason = h.encode(req, out, err)
+	}
 	if code != http.StatusOK {
 		http.Error(w, reason, code)
 		return
@@ -172,8 +195,9 @@ type Client struct {
 }
 
 var (
-	_ LogServer = (*Client)(nil)
-	_ Sequencer = (*Client)(nil)
+	_ LogServer   = (*Client)(nil)
+	_ StoreSender = (*Client)(nil)
+	_ Sequencer   = (*Client)(nil)
 )
 
 // NewClient returns a client of the node whose fabric base URL is baseURL (for example
@@ -244,38 +268,48 @@ func (c *Client) GetSequencerState(ctx context.Context, req *GetSequencerState) 
 	return call[SequencerState](ctx, c, c.sequencer, req)
 }
 
-// call sends req and decodes the answer, which must be a *Resp.
-func call[Resp any](ctx context.Context, c *Client, slot *streamSlot, req any) (*Resp, error) {
-	op := MessageName(req)
-	resp, err := roundTrip(ctx, slot, req)
-	if err != nil {
-		return nil, fmt.Errorf("bifrost %s to %s: %w", op, c.base, err)
-	}
-	out, ok := resp.(*Resp)
-	if !ok {
-		return nil, fmt.Errorf("bifrost %s to %s: answered with %s, want %s", op, c.base, MessageName(resp), MessageName(new(Resp)))
-	}
-	return out, nil
+// SendStore sends req at once and returns what waits for its answer: stores sent one after
+// the other reach the server in that order, on the client's one log-server stream.
+func (c *Client) SendStore(ctx context.Context, req *Store) func() (*Stored, error) {
+	return send[Stored](ctx, c, c.logServer, req)
 }
 
-func roundTrip(ctx context.Context, slot *streamSlot, req any) (any, error) {
+// call sends req and decodes the answer, which must be a *Resp.
+func call[Resp any](ctx context.Context, c *Client, slot *streamSlot, req any) (*Resp, error) {
+	return send[Resp](ctx, c, slot, req)()
+}
+
+// send sends req now and returns what waits for its answer, which must be a *Resp.
+func send[Resp any](ctx context.Context, c *Client, slot *streamSlot, req any) func() (*Resp, error) {
+	op := MessageName(req)
+	fail := func(err error) func() (*Resp, error) {
+		err = fmt.Errorf("bifrost %s to %s: %w", op, c.base, err)
+		return func() (*Resp, error) { return nil, err }
+	}
 	body, err := Marshal(req)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	s, err := slot.get(ctx)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	b, err := s.call(ctx, body)
-	if err != nil {
-		return nil, err
+	wait := s.send(ctx, body)
+	return func() (*Resp, error) {
+		b, err := wait()
+		if err != nil {
+			return fail(err)()
+		}
+		resp, err := Unmarshal(b)
+		if err != nil {
+			return fail(fmt.Errorf("decode response: %w", err))()
+		}
+		out, ok := resp.(*Resp)
+		if !ok {
+			return fail(fmt.Errorf("answered with %s, want %s", MessageName(resp), MessageName(new(Resp))))()
+		}
+		return out, nil
 	}
-	resp, err := Unmarshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("decode response: %w", err)
-	}
-	return resp, nil
 }
 
 // FabricNetwork is the Network of a cluster whose nodes serve LogServerPath and

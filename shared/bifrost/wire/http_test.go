@@ -428,3 +428,46 @@ func TestFabricNetworkResolvesAndCaches(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// orderedLogServer records the order in which its stores were started.
+type orderedLogServer struct {
+	fakeLogServer
+	mu      sync.Mutex
+	started []bifrost.Offset
+}
+
+func (o *orderedLogServer) StartStore(req *Store) func(context.Context) (*Stored, error) {
+	o.mu.Lock()
+	o.started = append(o.started, req.FirstOffset)
+	o.mu.Unlock()
+	return func(ctx context.Context) (*Stored, error) {
+		time.Sleep(time.Millisecond) // answers overtake each other; starts must not
+		return o.fakeLogServer.Store(ctx, req)
+	}
+}
+
+func TestStreamStartsStoresInTheOrderSent(t *testing.T) {
+	t.Parallel()
+	ls := &orderedLogServer{}
+	url, _ := startFabric(t, ls, nil)
+	c := newClient(t, url)
+	var waits []func() (*Stored, error)
+	for i := range 500 {
+		waits = append(waits, c.SendStore(context.Background(), &Store{Header: Header{LogletID: 1}, FirstOffset: bifrost.Offset(i + 1), Payloads: [][]byte{[]byte("x")}}))
+	}
+	for i, wait := range waits {
+		if st, err := wait(); err != nil || st.Status != StatusOK {
+			t.Fatalf("store %d: %+v, %v", i, st, err)
+		}
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for i, first := range ls.started {
+		if first != bifrost.Offset(i+1) {
+			t.Fatalf("start %d was the store at %d", i, first)
+		}
+	}
+	if len(ls.started) != 500 {
+		t.Fatalf("%d stores started, want 500", len(ls.started))
+	}
+}

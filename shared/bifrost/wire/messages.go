@@ -240,6 +240,20 @@ type LogServer interface {
 	GetDigest(ctx context.Context, req *GetDigest) (*Digest, error)
 }
 
+// StoreStarter is a LogServer that takes a Store in two steps: StartStore applies the
+// acceptance rules and queues the records at once; the function it returns waits for the
+// answer. A stream starts the stores it carries in the order they came, so a sequencer may
+// keep several stores to one server in flight without them overtaking each other.
+type StoreStarter interface {
+	StartStore(req *Store) func(context.Context) (*Stored, error)
+}
+
+// StoreSender is a LogServer that sends a Store at once and waits for its answer
+// separately: stores that one goroutine sends reach the server in that order.
+type StoreSender interface {
+	SendStore(ctx context.Context, req *Store) func() (*Stored, error)
+}
+
 // Sequencer is the API a node running sequencers offers to writers on other nodes.
 type Sequencer interface {
 	Append(ctx context.Context, req *Append) (*Appended, error)

@@ -201,12 +201,17 @@ func (s *clientStream) watch() {
 // call sends one encoded request and waits for its answer: the encoded response, or a
 // *StatusError from a fail frame.
 func (s *clientStream) call(ctx context.Context, req []byte) ([]byte, error) {
+	return s.send(ctx, req)()
+}
+
+// send sends one encoded request now and returns what waits for its answer.
+func (s *clientStream) send(ctx context.Context, req []byte) func() ([]byte, error) {
 	ch := make(chan callResult, 1)
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
 		s.mu.Unlock()
-		return nil, err
+		return func() ([]byte, error) { return nil, err }
 	}
 	s.next++
 	id := s.next
@@ -215,29 +220,31 @@ func (s *clientStream) call(ctx context.Context, req []byte) ([]byte, error) {
 	if err := s.w.send(frameCall, id, req); err != nil {
 		s.fail(fmt.Errorf("connection lost: %w", err)) // answers ch
 	}
-	select {
-	case r := <-ch:
-		switch {
-		case r.err != nil:
-			return nil, r.err
-		case r.kind == frameFail:
-			se, err := parseFail(r.body)
-			if err != nil {
-				return nil, err
+	return func() ([]byte, error) {
+		select {
+		case r := <-ch:
+			switch {
+			case r.err != nil:
+				return nil, r.err
+			case r.kind == frameFail:
+				se, err := parseFail(r.body)
+				if err != nil {
+					return nil, err
+				}
+				return nil, se
 			}
-			return nil, se
+			return r.body, nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			_, waiting := s.calls[id]
+			delete(s.calls, id)
+			s.mu.Unlock()
+			if waiting {
+				// The server may still carry the call out; as with any lost answer, the
+				// caller cannot tell. Cancelling frees what it holds there (a WaitForTail).
+				_ = s.w.send(frameCancel, id)
+			}
+			return nil, ctx.Err()
 		}
-		return r.body, nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		_, waiting := s.calls[id]
-		delete(s.calls, id)
-		s.mu.Unlock()
-		if waiting {
-			// The server may still carry the call out; as with any lost answer, the
-			// caller cannot tell. Cancelling frees what it holds there (a WaitForTail).
-			_ = s.w.send(frameCancel, id)
-		}
-		return nil, ctx.Err()
 	}
 }

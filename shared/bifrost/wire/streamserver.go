@@ -94,6 +94,13 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		switch kind {
 		case frameCall:
+			req, err := Unmarshal(body)
+			if err != nil {
+				if st.w.send(frameFail, id, failBody(http.StatusBadRequest, "decode request: "+err.Error())) != nil {
+					return
+				}
+				continue
+			}
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
@@ -103,10 +110,17 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 			st.mu.Lock()
 			st.calls[id] = callCancel
 			st.mu.Unlock()
+			run := h.runner(req) // starts it now if it is ordered
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				st.answer(callCtx, id, body)
+				out, err := run(callCtx)
+				resp, code, reason := h.encode(req, out, err)
+				if code != http.StatusOK {
+					_ = st.w.send(frameFail, id, failBody(code, reason))
+				} else {
+					_ = st.w.send(frameReply, id, resp)
+				}
 				st.mu.Lock()
 				delete(st.calls, id)
 				st.mu.Unlock()
@@ -137,24 +151,20 @@ type serverStream struct {
 	calls map[uint64]context.CancelFunc
 }
 
-func (st *serverStream) answer(ctx context.Context, id uint64, body []byte) {
-	resp, code, reason := st.h.answer(ctx, body)
-	if code != http.StatusOK {
-		_ = st.w.send(frameFail, id, failBody(code, reason))
-		return
+// runner returns what carries out req: started now if the handler orders it, else
+// dispatched when called.
+func (h *Handler) runner(req any) func(context.Context) (any, error) {
+	if h.start != nil {
+		if run := h.start(req); run != nil {
+			return run
+		}
 	}
-	_ = st.w.send(frameReply, id, resp)
+	return func(ctx context.Context) (any, error) { return h.dispatch(ctx, req) }
 }
 
-// answer decodes one request, dispatches it and encodes the response. A code other than
-// 200 is a failure with its reason: the answer of the HTTP path and of a stream's fail
-// frame alike.
-func (h *Handler) answer(ctx context.Context, body []byte) (resp []byte, code int, reason string) {
-	req, err := Unmarshal(body)
-	if err != nil {
-		return nil, http.StatusBadRequest, "decode request: " + err.Error()
-	}
-	out, err := h.dispatch(ctx, req)
+// encode turns the outcome of req into an answer: the encoded response with 200, or a
+// failure code with its reason, for the HTTP path and a stream's fail frame alike.
+func (h *Handler) encode(req, out any, err error) (resp []byte, code int, reason string) {
 	switch {
 	case errors.Is(err, errNotServed):
 		return nil, http.StatusBadRequest, h.path + " does not serve " + MessageName(req) + " requests"
