@@ -1,18 +1,18 @@
 package raftstore
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"gorestate.dev/shared/upgrade"
 )
 
 // Raft traffic is tunnelled through the node's HTTP fabric listener, so the metadata
@@ -101,56 +101,19 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if l.faults.Blocked(l.self, target) {
 		return nil, fmt.Errorf("raftstore: dial %s: %w", target, errCut)
 	}
-	conn, err := net.DialTimeout("tcp", target, timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := upgrade.Dial(ctx, target, RaftPath, upgradeProto, http.Header{fromHeader: {l.self}})
 	if err != nil {
-		return nil, fmt.Errorf("raftstore: dial %s: %w", target, err)
-	}
-	c, err := l.upgrade(conn, target, timeout)
-	if err != nil {
-		_ = conn.Close()
 		return nil, fmt.Errorf("raftstore: dial %s: %w", target, err)
 	}
 	return l.track(c, target)
 }
 
-// upgrade does the client half of the HTTP handshake on conn.
-func (l *streamLayer) upgrade(conn net.Conn, target string, timeout time.Duration) (net.Conn, error) {
-	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return nil, err
-	}
-	req := "GET " + RaftPath + " HTTP/1.1\r\n" +
-		"Host: " + target + "\r\n" +
-		"Connection: Upgrade\r\n" +
-		"Upgrade: " + upgradeProto + "\r\n" +
-		fromHeader + ": " + l.self + "\r\n\r\n"
-	if _, err := io.WriteString(conn, req); err != nil {
-		return nil, err
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return nil, fmt.Errorf("read upgrade response: %w", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		_ = resp.Body.Close()
-		return nil, fmt.Errorf("upgrade refused: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
-	}
-	if err := conn.SetDeadline(time.Time{}); err != nil {
-		return nil, err
-	}
-	// The server sends nothing after the 101 until raft asks, so the reader normally holds
-	// nothing more; if it did, those bytes must not be lost.
-	if br.Buffered() > 0 {
-		return &bufferedConn{Conn: conn, r: br}, nil
-	}
-	return conn, nil
-}
-
 // ServeHTTP is the server half: it hijacks an upgrade request on /metadata/raft and hands
 // the connection to raft.
 func (l *streamLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), upgradeProto) {
+	if !upgrade.Requested(r, upgradeProto) {
 		w.Header().Set("Upgrade", upgradeProto)
 		http.Error(w, "raft tunnel: want GET with Connection: Upgrade, Upgrade: "+upgradeProto, http.StatusUpgradeRequired)
 		return
@@ -166,25 +129,9 @@ func (l *streamLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		http.Error(w, "raft tunnel: connection cannot be hijacked (HTTP/2?)", http.StatusHTTPVersionNotSupported)
-		return
-	}
-	conn, brw, err := hj.Hijack()
+	c, err := upgrade.Accept(w, r, upgradeProto)
 	if err != nil {
-		http.Error(w, "raft tunnel: hijack: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	// The server may have set deadlines for the HTTP exchange; raft sets its own.
-	_ = conn.SetDeadline(time.Time{})
-	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+upgradeProto+"\r\n\r\n"); err != nil {
-		_ = conn.Close()
-		return
-	}
-	var c net.Conn = conn
-	if brw.Reader.Buffered() > 0 {
-		c = &bufferedConn{Conn: conn, r: brw.Reader}
+		return // Accept answered
 	}
 	tc, err := l.track(c, from)
 	if err != nil {
@@ -239,14 +186,6 @@ func (c *trackedConn) Close() error {
 	})
 	return c.Conn.Close()
 }
-
-// bufferedConn reads first what a bufio.Reader already took from the connection.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // advertisedAddr is the listener address raft reports as its own: the advertised
 // host:port, which may differ from the socket's (e.g. behind NAT or with 0.0.0.0 binds).
