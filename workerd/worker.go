@@ -147,6 +147,10 @@ func (w *Worker) Start(ctx context.Context) error {
 			Partition: p, NumPartitions: table.NumPartitions,
 			Store: w.db.Partition(p), Log: w.bifrost.WriterLog(p), Logs: logOf,
 			Invoker: w.inv, Logger: w.log,
+			ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
+				return metadata.ClaimEpoch(ctx, w.meta, p, w.self, atLeast)
+			},
+			Role: processor.RoleLeader, NodeName: w.cfg.NodeName,
 		})
 		w.procsMu.Lock()
 		w.procs = append(w.procs, proc)
@@ -181,9 +185,9 @@ func (w *Worker) Partitions() []rpc.PartitionState {
 	procs := w.processors()
 	out := make([]rpc.PartitionState, 0, len(procs))
 	for _, p := range procs {
-		s := rpc.PartitionState{ID: p.Partition(), Node: w.cfg.NodeName, Mode: "starting", AppliedLSN: p.Applied(), TailLSN: p.Tail()}
+		s := rpc.PartitionState{ID: p.Partition(), Node: w.cfg.NodeName, Mode: p.Mode(), AppliedLSN: p.Applied(), TailLSN: p.Tail()}
 		if l := p.Leader(); l != nil {
-			s.Mode, s.Epoch = "leader", l.Epoch()
+			s.Epoch = l.Epoch()
 		}
 		out = append(out, s)
 	}

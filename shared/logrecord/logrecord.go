@@ -96,6 +96,8 @@ type Manage struct {
 // AnnounceLeader starts a leader's term.
 type AnnounceLeader struct {
 	NodeID uint32 `json:"n"`
+	// Node is the leader's node name (absent in records written before it was added).
+	Node string `json:"node,omitempty"`
 }
 
 // Header is one header of an invocation's input.

@@ -144,7 +144,7 @@ type Controller interface {
 type PartitionState struct {
 	ID         uint32 `json:"id"`
 	Node       string `json:"node"`
-	Mode       string `json:"mode"` // "leader", or "starting" while catching up with the log
+	Mode       string `json:"mode"` // "leader", "candidate" (announced, not applied yet) or "follower"
 	Epoch      uint64 `json:"epoch,omitempty"`
 	AppliedLSN uint64 `json:"applied_lsn"`
 	TailLSN    uint64 `json:"tail_lsn"`

@@ -47,7 +47,15 @@ type ActManageReply struct {
 	Outcome   rpc.ManageOutcome
 }
 
+// ActAnnounced reports that a leader's announcement raised the partition's epoch: a
+// leader of another epoch is deposed.
+type ActAnnounced struct {
+	Epoch uint64
+	Node  string
+}
+
 func (ActInvoke) isAction()      {}
+func (ActAnnounced) isAction()   {}
 func (ActNotify) isAction()      {}
 func (ActCompleted) isAction()   {}
 func (ActReply) isAction()       {}

@@ -93,11 +93,15 @@ func (a *applier) apply() error {
 		if rec.Kind == logrecord.KindAnnounceLeader {
 			if rec.Epoch > current {
 				txn.SetEpoch(rec.Epoch)
+				a.emit(ActAnnounced{Epoch: rec.Epoch, Node: rec.AnnounceLeader.Node})
 			}
 			return nil
 		}
-		if rec.Epoch < current {
-			return nil // written by a deposed leader: fenced off
+		if rec.Epoch != current {
+			// Written by a deposed leader (or by one whose announcement was overtaken):
+			// epochs are claimed by compare-and-set, so only the leader of the current
+			// epoch writes with it. Every replica drops the record alike.
+			return nil
 		}
 	}
 	if rec.Dedup != nil {

@@ -39,21 +39,51 @@ type Config struct {
 	// Logs gives the log of any partition (for the shuffler).
 	Logs    func(partition uint32) (bifrost.Log, error)
 	Invoker Invoker
-	NodeID  uint32
-	Logger  hclog.Logger
+	// ClaimEpoch claims a new leader epoch for the partition, above atLeast and above every
+	// epoch claimed before (metadata.ClaimEpoch: a compare-and-set in the metadata store).
+	// Nil means this processor is the partition's only possible leader: atLeast+1.
+	ClaimEpoch func(ctx context.Context, atLeast uint64) (uint64, error)
+	// Role is the role the processor starts in (SetRole changes it).
+	Role Role
+	// NodeID and NodeName name this node in the leader announcements.
+	NodeID   uint32
+	NodeName string
+	Logger   hclog.Logger
 }
 
-// Processor tails one partition log and applies it; it is always the leader on a single
-// node.
+// Role is what the control plane asks of a partition processor.
+type Role uint8
+
+const (
+	// RoleFollower applies the log and acts on nothing.
+	RoleFollower Role = iota
+	// RoleLeader claims a new epoch, announces it in the log and, once it has applied its
+	// own announcement, acts: invoker, timers, shuffler and ingress requests.
+	RoleLeader
+)
+
+// What a processor is doing, as Mode reports it.
+const (
+	ModeFollower  = "follower"
+	ModeCandidate = "candidate" // claimed an epoch, waiting to apply its announcement
+	ModeLeader    = "leader"
+)
+
+// Processor applies one partition log to the partition store, as a follower or as the
+// leader, and switches between the two without a restart.
 type Processor struct {
 	cfg    Config
 	sm     *StateMachine
 	log    hclog.Logger
-	leader *Leader
+	leader atomic.Pointer[Leader] // the active leadership, if any
+	mode   atomic.Value           // string: ModeFollower, ModeCandidate or ModeLeader
+
+	roleMu      sync.Mutex
+	role        Role
+	roleChanged chan struct{} // closed and replaced when role changes
 
 	readyOnce sync.Once
 	ready     chan struct{}
-	stopped   atomic.Bool
 
 	appliedMu sync.Mutex
 	applied   uint64
@@ -62,70 +92,212 @@ type Processor struct {
 
 // New creates a processor.
 func New(cfg Config) *Processor {
-	return &Processor{
-		cfg:       cfg,
-		sm:        &StateMachine{Partition: cfg.Partition, NumPartitions: cfg.NumPartitions},
-		log:       cfg.Logger.Named(fmt.Sprintf("partition-%d", cfg.Partition)),
-		ready:     make(chan struct{}),
-		appliedCh: make(chan struct{}),
+	p := &Processor{
+		cfg:         cfg,
+		sm:          &StateMachine{Partition: cfg.Partition, NumPartitions: cfg.NumPartitions},
+		log:         cfg.Logger.Named(fmt.Sprintf("partition-%d", cfg.Partition)),
+		role:        cfg.Role,
+		roleChanged: make(chan struct{}),
+		ready:       make(chan struct{}),
+		appliedCh:   make(chan struct{}),
 	}
+	p.mode.Store(ModeFollower)
+	return p
 }
 
-// Leader returns the partition's leader once it is active, or nil.
-func (p *Processor) Leader() *Leader {
-	select {
-	case <-p.ready:
-		if p.stopped.Load() {
-			return nil
-		}
-		return p.leader
-	default:
-		return nil
-	}
-}
+// Leader returns the partition's active leadership on this node, or nil.
+func (p *Processor) Leader() *Leader { return p.leader.Load() }
 
-// Ready is closed once the processor leads and has re-derived its pending work.
+// Mode says whether the processor follows, is a candidate or leads.
+func (p *Processor) Mode() string { return p.mode.Load().(string) }
+
+// Ready is closed once the processor first leads and has re-derived its pending work.
 func (p *Processor) Ready() <-chan struct{} { return p.ready }
 
-// Run applies the log until ctx ends. It catches up with the log, announces its leadership
-// with an epoch above every epoch in the log and, once that announcement is applied, acts
-// as leader.
+// SetRole asks the processor to lead or to follow. A leader asked to follow steps down at
+// once: its invoker attempts, timers and shuffler stop, and its waiting callers are told
+// it is not the leader.
+func (p *Processor) SetRole(r Role) {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	if p.role == r {
+		return
+	}
+	p.role = r
+	close(p.roleChanged)
+	p.roleChanged = make(chan struct{})
+}
+
+// Role is the role the processor was asked to take.
+func (p *Processor) Role() Role {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	return p.role
+}
+
+// whileRole returns a context that ends with ctx or as soon as the asked role is not r.
+func (p *Processor) whileRole(ctx context.Context, r Role) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(ctx)
+	p.roleMu.Lock()
+	ch, same := p.roleChanged, p.role == r
+	p.roleMu.Unlock()
+	if !same {
+		cancel()
+		return c, cancel
+	}
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-c.Done():
+		}
+	}()
+	return c, cancel
+}
+
+// Run applies the log until ctx ends, following or leading as asked.
 func (p *Processor) Run(ctx context.Context) error {
-	defer p.stopLeading()
-	part := p.cfg.Store
-	applied, err := part.Applied()
+	applied, err := p.cfg.Store.Applied()
 	if err != nil {
 		return err
 	}
 	p.setApplied(applied)
-	discard := func(Action) {}
-	// Catch up first: the store is not fsynced and may be behind the log, and the epoch we
-	// announce must be above every announcement already in the log. The tail comes from
-	// the storage, not a cache: another node may have written the log.
-	tailLSN, err := p.cfg.Log.FindTail(ctx)
-	if err != nil {
-		return p.exitErr(ctx, fmt.Errorf("partition %d find log tail: %w", p.cfg.Partition, err))
-	}
-	for tail := uint64(tailLSN); applied+1 < tail; {
-		if applied, err = p.applyNext(ctx, applied, discard, nil); err != nil {
+	for ctx.Err() == nil {
+		if p.Role() == RoleLeader {
+			applied, err = p.lead(ctx, applied)
+		} else {
+			applied, err = p.follow(ctx, applied)
+		}
+		if err != nil {
 			return p.exitErr(ctx, err)
 		}
 	}
-	epoch, err := part.Epoch()
-	if err != nil {
-		return err
+	return nil
+}
+
+// discard drops the actions of records applied by a follower: the leader acts on them,
+// and a new leader re-derives what is pending from the store.
+func discard(Action) {}
+
+// follow applies the log until the processor is asked to lead.
+func (p *Processor) follow(ctx context.Context, applied uint64) (uint64, error) {
+	p.mode.Store(ModeFollower)
+	phase, cancel := p.whileRole(ctx, RoleFollower)
+	defer cancel()
+	for phase.Err() == nil {
+		var err error
+		if applied, err = p.applyNext(phase, applied, discard, nil); err != nil {
+			return applied, roleEnded(ctx, phase, err)
+		}
 	}
-	leader := newLeader(p, epoch+1)
-	p.leader = leader
-	announce, err := leader.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindAnnounceLeader, AnnounceLeader: &logrecord.AnnounceLeader{NodeID: p.cfg.NodeID}})
-	if err != nil {
-		return p.exitErr(ctx, fmt.Errorf("partition %d announce leader: %w", p.cfg.Partition, err))
+	return applied, nil
+}
+
+// roleEnded turns the error of a phase that ended because the role changed into nil.
+func roleEnded(ctx, phase context.Context, err error) error {
+	if phase.Err() != nil && ctx.Err() == nil {
+		return nil
 	}
+	return err
+}
+
+// claimRetry bounds the pause between attempts to take the leadership (the metadata store
+// or the log refused for now).
+const claimRetryMax = 2 * time.Second
+
+// lead takes the leadership and acts as leader until it is asked to follow or a newer
+// leader announces itself (then it is asked to follow, so that two nodes never take the
+// partition from each other in turn: the control plane decides again).
+func (p *Processor) lead(ctx context.Context, applied uint64) (uint64, error) {
+	phase, cancel := p.whileRole(ctx, RoleLeader)
+	defer cancel()
+	p.mode.Store(ModeCandidate)
+	backoff := 50 * time.Millisecond
+	for phase.Err() == nil {
+		var (
+			l        *Leader
+			announce bifrost.LSN
+			err      error
+		)
+		applied, l, announce, err = p.claim(phase, applied)
+		if err == nil {
+			applied, err = p.act(ctx, phase, applied, l, announce)
+			return applied, roleEnded(ctx, phase, err)
+		}
+		if phase.Err() != nil {
+			return applied, roleEnded(ctx, phase, err)
+		}
+		p.log.Warn("could not take the leadership; retrying", "error", err, "retry_in", backoff)
+		select {
+		case <-phase.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, claimRetryMax)
+	}
+	return applied, nil
+}
+
+// claim catches up with the log, claims an epoch above every one in it and appends the
+// announcement. It returns the new leadership, not active yet, and the announcement's LSN.
+func (p *Processor) claim(ctx context.Context, applied uint64) (uint64, *Leader, bifrost.LSN, error) {
+	// The store is not fsynced and may be behind the log, and the epoch must be above every
+	// announcement already in the log. The tail comes from the storage, not a cache:
+	// another node may have written the log.
+	tailLSN, err := p.cfg.Log.FindTail(ctx)
+	if err != nil {
+		return applied, nil, 0, fmt.Errorf("partition %d find log tail: %w", p.cfg.Partition, err)
+	}
+	for tail := uint64(tailLSN); applied+1 < tail; {
+		if applied, err = p.applyNext(ctx, applied, discard, nil); err != nil {
+			return applied, nil, 0, err
+		}
+	}
+	seen, err := p.cfg.Store.Epoch()
+	if err != nil {
+		return applied, nil, 0, err
+	}
+	epoch := seen + 1
+	if p.cfg.ClaimEpoch != nil {
+		if epoch, err = p.cfg.ClaimEpoch(ctx, seen); err != nil {
+			return applied, nil, 0, err
+		}
+	}
+	l := newLeader(p, epoch)
+	announce, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindAnnounceLeader,
+		AnnounceLeader: &logrecord.AnnounceLeader{NodeID: p.cfg.NodeID, Node: p.cfg.NodeName}})
+	if err != nil {
+		l.stop()
+		return applied, nil, 0, fmt.Errorf("partition %d announce leader epoch %d: %w", p.cfg.Partition, epoch, err)
+	}
+	p.log.Debug("announced leadership", "epoch", epoch, "lsn", announce)
+	return applied, l, announce, nil
+}
+
+// act applies the log as candidate until the announcement at announce is applied, then as
+// the active leader, until the phase ends or another leader's announcement is applied. The
+// leadership is stopped when it returns.
+func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, announce bifrost.LSN) (uint64, error) {
+	defer func() {
+		p.leader.Store(nil)
+		l.stop()
+		p.mode.Store(ModeFollower)
+	}()
+	part := p.cfg.Store
 	var actions []Action
-	collect := func(a Action) { actions = append(actions, a) }
+	deposed := false
+	collect := func(a Action) {
+		// An older epoch's announcement (a candidate that lost the race) is superseded by
+		// ours, which comes later in the log; a newer one supersedes ours.
+		if an, ok := a.(ActAnnounced); ok && an.Epoch > l.epoch {
+			deposed = true
+		}
+		if !deposed {
+			actions = append(actions, a)
+		}
+	}
 	active := false
 	onApplied := func(lsn bifrost.LSN, txn *store.Txn) (*store.Txn, error) {
-		if active || lsn < announce {
+		if active || deposed || lsn < announce {
 			return txn, nil
 		}
 		// Everything up to our announcement was applied without acting on it; the store
@@ -133,25 +305,37 @@ func (p *Processor) Run(ctx context.Context) error {
 		if err := txn.Commit(); err != nil {
 			return nil, err
 		}
-		if stored, err := part.Epoch(); err != nil || stored != leader.epoch {
-			return nil, fmt.Errorf("partition %d: announced epoch %d but the store has epoch %d (%v)", p.cfg.Partition, leader.epoch, stored, err)
+		if stored, err := part.Epoch(); err != nil {
+			return nil, err
+		} else if stored != l.epoch {
+			deposed = true // a newer leader announced itself first
+			return part.Begin(), nil
 		}
 		active = true
 		actions = actions[:0]
-		if err := leader.activate(ctx); err != nil {
+		if err := l.activate(ctx); err != nil {
 			return nil, err
 		}
+		p.leader.Store(l)
+		p.mode.Store(ModeLeader)
 		p.readyOnce.Do(func() { close(p.ready) })
+		p.log.Info("leading", "epoch", l.epoch)
 		return part.Begin(), nil
 	}
 	for {
 		actions = actions[:0]
-		if applied, err = p.applyNext(ctx, applied, collect, onApplied); err != nil {
-			return p.exitErr(ctx, err)
+		var err error
+		if applied, err = p.applyNext(phase, applied, collect, onApplied); err != nil {
+			return applied, err
+		}
+		if deposed {
+			p.log.Info("a newer leader announced itself; following", "epoch", l.epoch)
+			p.SetRole(RoleFollower)
+			return applied, nil
 		}
 		if active {
 			for _, a := range actions {
-				leader.dispatch(a)
+				l.dispatch(a)
 			}
 		}
 	}
@@ -196,13 +380,6 @@ func (p *Processor) exitErr(ctx context.Context, err error) error {
 		return nil
 	}
 	return err
-}
-
-func (p *Processor) stopLeading() {
-	if p.leader != nil {
-		p.leader.stop()
-	}
-	p.stopped.Store(true)
 }
 
 func (p *Processor) setApplied(lsn uint64) {

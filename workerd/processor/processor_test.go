@@ -31,6 +31,12 @@ func (nopInvoker) Abort(*Leader, []byte)                              {}
 // newLog returns partition 0's writer log: one local segment (as provisioned before
 // multi-node logs) in a local loglet store, its chain in a local metadata store.
 func newLog(t *testing.T) bifrost.Log {
+	_, log := newMetaLog(t)
+	return log
+}
+
+// newMetaLog is newLog that also returns the metadata store.
+func newMetaLog(t *testing.T) (metadata.Store, bifrost.Log) {
 	t.Helper()
 	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
 	if err != nil {
@@ -48,13 +54,13 @@ func newLog(t *testing.T) bifrost.Log {
 	}
 	b := bifrost.New(bifrost.Options{Meta: meta, Registry: bifrost.Registry{bifrost.ProviderLocal: localloglet.NewProvider(logs, "n1")}})
 	t.Cleanup(func() { b.Close() }) // before the stores close (cleanups run last first)
-	return b.WriterLog(0)
+	return meta, b.WriterLog(0)
 }
 
 func startProcessor(t *testing.T, log bifrost.Log, db *store.DB, inv nopInvoker) (*Processor, context.CancelFunc) {
 	t.Helper()
 	p := New(Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log,
-		Logs: func(uint32) (bifrost.Log, error) { return log, nil }, Invoker: inv, Logger: hclog.NewNullLogger()})
+		Logs: func(uint32) (bifrost.Log, error) { return log, nil }, Invoker: inv, Logger: hclog.NewNullLogger(), Role: RoleLeader})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
