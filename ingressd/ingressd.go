@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +30,8 @@ type View struct {
 	refresh    sync.Mutex // one metadata read at a time, however many misses arrive
 	schema     atomic.Pointer[versionedSchema]
 	partitions atomic.Uint32
-	workers    atomic.Pointer[[]string] // fabric addresses of worker nodes
+	table      atomic.Pointer[metadata.PartitionTable]
+	addresses  atomic.Pointer[map[string]string] // fabric address of every worker node, by name
 }
 
 // Watch keeps the view up to date until ctx ends.
@@ -49,6 +50,7 @@ func (v *View) Watch(ctx context.Context, s metadata.Store, log hclog.Logger) {
 			return
 		}
 		v.partitions.Store(t.NumPartitions)
+		v.table.Store(&t)
 	})
 	go metadata.Watch(ctx, s, metadata.KeyNodes, func(x metadata.Versioned) {
 		var n metadata.Nodes
@@ -56,17 +58,35 @@ func (v *View) Watch(ctx context.Context, s metadata.Store, log hclog.Logger) {
 			log.Error("decode nodes configuration", "error", err)
 			return
 		}
-		var workers []string
+		addrs := map[string]string{}
 		for _, node := range n.Nodes {
-			for _, r := range node.Roles {
-				if r == config.RoleWorker && node.Address != "" {
-					workers = append(workers, node.Address)
-				}
+			if slices.Contains(node.Roles, config.RoleWorker) && node.Address != "" {
+				addrs[node.Name] = node.Address
 			}
 		}
-		sort.Strings(workers)
-		v.workers.Store(&workers)
+		v.addresses.Store(&addrs)
 	})
+}
+
+// Leader returns the node placed as leader of partition p and its fabric address, or
+// rpc.ErrNotLeader while there is none (not placed yet, or its node is not registered):
+// the ingress retries.
+func (v *View) Leader(p uint32) (name, address string, err error) {
+	t := v.table.Load()
+	if t == nil {
+		return "", "", rpc.ErrNotLeader
+	}
+	name = t.LeaderOf(p)
+	if name == "" {
+		return "", "", rpc.ErrNotLeader
+	}
+	if addrs := v.addresses.Load(); addrs != nil {
+		address = (*addrs)[name]
+	}
+	if address == "" {
+		return "", "", rpc.ErrNotLeader
+	}
+	return name, address, nil
 }
 
 type versionedSchema struct {
@@ -130,12 +150,11 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
 	var sender atomic.Pointer[string] // this life, once registered
 	route := func(partition uint32) (rpc.Worker, error) {
-		ws := v.workers.Load()
-		if ws == nil || len(*ws) == 0 {
-			return nil, rpc.ErrNotLeader
+		_, addr, err := v.Leader(partition)
+		if err != nil {
+			return nil, err
 		}
-		// One worker leads every partition until the cluster controller assigns leaders.
-		inv := &rpc.HTTPInvoker{BaseURL: (*ws)[0], Client: client}
+		inv := &rpc.HTTPInvoker{BaseURL: addr, Client: client}
 		if s := sender.Load(); s != nil {
 			inv.Sender = *s
 		}

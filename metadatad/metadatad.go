@@ -192,6 +192,9 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemo
 		d.AdminAddr = a
 		logger.Info("admin API ready", "address", a.String())
 		go cluster.WatchMembership(ctx, members, logger.Named("controller"))
+		placer := &cluster.Placer{Store: d.Meta.Store(), Self: metadata.NodeID{Name: node.Name, Generation: node.Generation},
+			Members: d.members.Load, Logger: logger.Named("controller")}
+		go placer.Run(ctx)
 	}
 	go func() {
 		<-ctx.Done()

@@ -21,9 +21,9 @@ func (w *Worker) Rows(ctx context.Context, table string) ([]map[string]any, erro
 		return nil, fmt.Errorf("worker rows of %s: %w", table, introspect.ErrNotReady)
 	}
 	var parts []*store.Partition
-	for p, proc := range w.processors() {
+	for _, proc := range w.processors() {
 		if proc.Leader() != nil {
-			parts = append(parts, w.db.Partition(uint32(p)))
+			parts = append(parts, w.db.Partition(proc.Partition()))
 		}
 	}
 	rows, err := introspect.Scan(ctx, parts, table)

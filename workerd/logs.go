@@ -204,7 +204,8 @@ func (w *Worker) watchLog(ctx context.Context, id uint32) {
 	t := time.NewTicker(watchdogInterval)
 	defer t.Stop()
 	for {
-		if plan, err := w.plan(); err == nil {
+		// Only the leader's node reconfigures a log (it moves the sequencer to itself).
+		if plan, err := w.plan(); err == nil && w.leads(id) {
 			check := func(tail metadata.Segment) bool {
 				reason, urgent := plan.reconfigureReason(tail)
 				switch {
@@ -246,6 +247,9 @@ func (w *Worker) logStates(ctx context.Context) []rpc.LogState {
 	var out []rpc.LogState
 	for _, p := range w.processors() {
 		id := p.Partition()
+		if p.Leader() == nil {
+			continue // written by the leader's node
+		}
 		st, ok, err := w.bifrost.State(ctx, id)
 		if !ok && err == nil {
 			continue // no segment yet

@@ -5,12 +5,14 @@
 package workerd
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,8 +62,9 @@ type Worker struct {
 	aliveCache       map[string]bool
 	db               *store.DB
 	inv              *invoker.Invoker
-	procsMu          sync.Mutex // guards procs while Start fills it
-	procs            []*processor.Processor
+	procsMu          sync.Mutex
+	procs            map[uint32]*running // the processors placed on this node
+	placed           atomic.Pointer[metadata.PartitionTable]
 	wg               sync.WaitGroup
 }
 
@@ -134,50 +137,21 @@ func (w *Worker) Start(ctx context.Context) error {
 		NodeName:          w.cfg.NodeName,
 		Logger:            w.log,
 	})
-	// This node leads every partition, so it writes every log in writer mode (the shuffler
-	// too: its appends to other partitions go to logs this node leads).
-	logOf := func(p uint32) (bifrost.Log, error) {
-		if p >= table.NumPartitions {
-			return nil, fmt.Errorf("no partition %d", p)
-		}
-		return w.bifrost.WriterLog(p), nil
-	}
-	for p := uint32(0); p < table.NumPartitions; p++ {
-		proc := processor.New(processor.Config{
-			Partition: p, NumPartitions: table.NumPartitions,
-			Store: w.db.Partition(p), Log: w.bifrost.WriterLog(p), Logs: logOf,
-			Invoker: w.inv, Logger: w.log,
-			ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
-				return metadata.ClaimEpoch(ctx, w.meta, p, w.self, atLeast)
-			},
-			Role: processor.RoleLeader, NodeName: w.cfg.NodeName,
-		})
-		w.procsMu.Lock()
-		w.procs = append(w.procs, proc)
-		w.procsMu.Unlock()
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			if err := proc.Run(ctx); err != nil {
-				w.log.Error("partition processor stopped", "partition", p, "error", err)
-			}
-		}()
-	}
-	for _, proc := range w.procs {
-		select {
-		case <-proc.Ready():
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); w.followPlacement(ctx) }()
+	return w.waitLeading(ctx)
 }
 
-// processors returns the processors started so far.
+// processors returns the processors running on this node, by partition.
 func (w *Worker) processors() []*processor.Processor {
 	w.procsMu.Lock()
 	defer w.procsMu.Unlock()
-	return w.procs
+	out := make([]*processor.Processor, 0, len(w.procs))
+	for _, r := range w.procs {
+		out = append(out, r.proc)
+	}
+	slices.SortFunc(out, func(a, b *processor.Processor) int { return cmp.Compare(a.Partition(), b.Partition()) })
+	return out
 }
 
 // Partitions reports the state of every partition processor of the worker.
@@ -293,11 +267,16 @@ func (w *Worker) watchSchema(ctx context.Context) {
 
 // leader returns the leader of a partition on this node.
 func (w *Worker) leader(partition uint32) (*processor.Leader, error) {
-	procs := w.processors()
-	if int(partition) >= len(procs) {
+	if t := w.placed.Load(); t != nil && partition >= t.NumPartitions {
 		return nil, fmt.Errorf("worker: no partition %d", partition)
 	}
-	l := procs[partition].Leader()
+	w.procsMu.Lock()
+	r := w.procs[partition]
+	w.procsMu.Unlock()
+	if r == nil {
+		return nil, rpc.ErrNotLeader
+	}
+	l := r.proc.Leader()
 	if l == nil {
 		return nil, rpc.ErrNotLeader
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -93,6 +94,14 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	}
 	n.Registered = registered
 	n.members.Store(members)
+	if cfg.HasRole(config.RoleAdmin) {
+		// The cluster controller places the partitions, this node's worker included: it
+		// starts first.
+		placer := &cluster.Placer{Store: meta, Self: metadata.NodeID{Name: registered.Name, Generation: registered.Generation},
+			Members: n.Members, Logger: logger.Named("controller")}
+		go placer.Run(ctx)
+		go cluster.WatchMembership(ctx, members, logger.Named("controller"))
+	}
 	view := &ingressd.View{}
 	view.Watch(ctx, meta, logger)
 	var (
@@ -116,7 +125,20 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	}
 	switch {
 	case cfg.HasRole(config.RoleHTTPIngress) && n.worker != nil:
-		route := func(uint32) (rpc.Worker, error) { return n.worker, nil }
+		// This node's worker answers for the partitions it leads; the others go to their
+		// leader's node.
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
+		sender := membership.Sender{Name: registered.Name, Generation: registered.Generation}.String()
+		route := func(p uint32) (rpc.Worker, error) {
+			name, addr, err := view.Leader(p)
+			switch {
+			case err != nil:
+				return nil, err
+			case name == cfg.NodeName:
+				return n.worker, nil
+			}
+			return &rpc.HTTPInvoker{BaseURL: addr, Client: client, Sender: sender}, nil
+		}
 		if n.IngressAddr, _, err = metadatad.Serve(ctx, "ingress", cfg.Ingress.BindAddress, ingressd.Handler(view, route, logger)); err != nil {
 			return fail(err)
 		}

@@ -45,6 +45,40 @@ type Store interface {
 // PartitionTable is the fixed split of the partition-key space into partitions.
 type PartitionTable struct {
 	NumPartitions uint32 `json:"num_partitions"`
+	// Placement, kept by the cluster controller, has one entry per partition once the
+	// controller has placed them (empty before): the worker nodes that run its processors.
+	Placement []PartitionPlacement `json:"placement,omitempty"`
+}
+
+// PartitionPlacement is where one partition's processors run: its leader and followers,
+// distinct worker nodes (by name).
+type PartitionPlacement struct {
+	Leader    string   `json:"leader,omitempty"`
+	Followers []string `json:"followers,omitempty"`
+	// UnderReplicated says why the partition has fewer replicas than the partition
+	// replication asks for ("" when it has them all).
+	UnderReplicated string `json:"under_replicated,omitempty"`
+}
+
+// Replicas are the leader (if any) and the followers.
+func (p PartitionPlacement) Replicas() []string {
+	if p.Leader == "" {
+		return p.Followers
+	}
+	return append([]string{p.Leader}, p.Followers...)
+}
+
+// Has reports whether node runs a processor of the partition.
+func (p PartitionPlacement) Has(node string) bool {
+	return p.Leader == node || slices.Contains(p.Followers, node)
+}
+
+// LeaderOf is the node placed as leader of partition p, or "".
+func (t *PartitionTable) LeaderOf(p uint32) string {
+	if int(p) >= len(t.Placement) {
+		return ""
+	}
+	return t.Placement[p].Leader
 }
 
 // Segment is one element of a log's chain. A segment spans [BaseLSN, next segment's

@@ -77,13 +77,13 @@ func (l *Leader) stamp(r *logrecord.Record) []byte {
 
 // appendRecord appends a record with the leader's epoch and waits until it is durable.
 func (l *Leader) appendRecord(ctx context.Context, r *logrecord.Record) (bifrost.LSN, error) {
-	return l.p.cfg.Log.Append(ctx, [][]byte{l.stamp(r)})
+	return l.p.writer().Append(ctx, [][]byte{l.stamp(r)})
 }
 
 // AppendAsync appends a record with the leader's epoch; done (if not nil) runs with the
 // record's LSN once it is durable. Records appended from one goroutine keep their order.
 func (l *Leader) AppendAsync(r *logrecord.Record, done func(bifrost.LSN, error)) {
-	l.p.cfg.Log.AppendAsync([][]byte{l.stamp(r)}, func(lsn bifrost.LSN, err error) {
+	l.p.writer().AppendAsync([][]byte{l.stamp(r)}, func(lsn bifrost.LSN, err error) {
 		if done != nil {
 			done(lsn, err)
 		}

@@ -33,9 +33,12 @@ type Config struct {
 	Partition     uint32
 	NumPartitions uint32
 	Store         *store.Partition
-	// Log is the partition's virtual log; on the leader's node, a writer-mode one (it
-	// seals and extends the chain itself when its tail segment refuses appends).
+	// Log is the partition's virtual log, which a follower reads.
 	Log bifrost.Log
+	// WriterLog is the writer-mode view of the same log, which a leader reads and appends
+	// to: it seals and extends the chain itself when its tail segment refuses appends (or
+	// a read finds it sealed), which only the leader's node may do. Nil: Log.
+	WriterLog bifrost.Log
 	// Logs gives the log of any partition (for the shuffler).
 	Logs    func(partition uint32) (bifrost.Log, error)
 	Invoker Invoker
@@ -175,6 +178,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	return nil
 }
 
+// writer is the log a leader reads and appends to.
+func (p *Processor) writer() bifrost.Log {
+	if p.cfg.WriterLog != nil {
+		return p.cfg.WriterLog
+	}
+	return p.cfg.Log
+}
+
 // discard drops the actions of records applied by a follower: the leader acts on them,
 // and a new leader re-derives what is pending from the store.
 func discard(Action) {}
@@ -186,7 +197,7 @@ func (p *Processor) follow(ctx context.Context, applied uint64) (uint64, error) 
 	defer cancel()
 	for phase.Err() == nil {
 		var err error
-		if applied, err = p.applyNext(phase, applied, discard, nil); err != nil {
+		if applied, err = p.applyNext(phase, p.cfg.Log, applied, discard, nil); err != nil {
 			return applied, roleEnded(ctx, phase, err)
 		}
 	}
@@ -243,12 +254,12 @@ func (p *Processor) claim(ctx context.Context, applied uint64) (uint64, *Leader,
 	// The store is not fsynced and may be behind the log, and the epoch must be above every
 	// announcement already in the log. The tail comes from the storage, not a cache:
 	// another node may have written the log.
-	tailLSN, err := p.cfg.Log.FindTail(ctx)
+	tailLSN, err := p.writer().FindTail(ctx)
 	if err != nil {
 		return applied, nil, 0, fmt.Errorf("partition %d find log tail: %w", p.cfg.Partition, err)
 	}
 	for tail := uint64(tailLSN); applied+1 < tail; {
-		if applied, err = p.applyNext(ctx, applied, discard, nil); err != nil {
+		if applied, err = p.applyNext(ctx, p.writer(), applied, discard, nil); err != nil {
 			return applied, nil, 0, err
 		}
 	}
@@ -325,7 +336,7 @@ func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, a
 	for {
 		actions = actions[:0]
 		var err error
-		if applied, err = p.applyNext(phase, applied, collect, onApplied); err != nil {
+		if applied, err = p.applyNext(phase, p.writer(), applied, collect, onApplied); err != nil {
 			return applied, err
 		}
 		if deposed {
@@ -344,8 +355,8 @@ func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, a
 // applyNext reads the next batch of records after applied, applies them in one store
 // transaction and returns the new applied LSN. onApplied, if set, runs after each record
 // and may commit and replace the transaction.
-func (p *Processor) applyNext(ctx context.Context, applied uint64, emit func(Action), onApplied func(bifrost.LSN, *store.Txn) (*store.Txn, error)) (uint64, error) {
-	entries, err := p.cfg.Log.Read(ctx, bifrost.LSN(applied+1), 256)
+func (p *Processor) applyNext(ctx context.Context, log bifrost.Log, applied uint64, emit func(Action), onApplied func(bifrost.LSN, *store.Txn) (*store.Txn, error)) (uint64, error) {
+	entries, err := log.Read(ctx, bifrost.LSN(applied+1), 256)
 	if err != nil {
 		return applied, fmt.Errorf("partition %d read log: %w", p.cfg.Partition, err)
 	}

@@ -1,0 +1,198 @@
+package cluster
+
+import (
+	"fmt"
+	"slices"
+
+	"gorestate.dev/shared/metadata"
+)
+
+// placementInput is what the controller places partitions from.
+type placementInput struct {
+	current     []metadata.PartitionPlacement // the table's placement (may be empty or short)
+	partitions  uint32
+	workers     []string // alive worker nodes
+	replication int      // replicas wanted per partition (leader included), at least 1
+	// canHost reports whether node can run a processor of partition p: it can read the
+	// partition's log (a local segment is readable on its own node only).
+	canHost func(p uint32, node string) bool
+}
+
+// place computes the placement the controller wants: every partition keeps its alive
+// replicas; a partition whose leader is gone gets its first alive follower as leader (its
+// processor has applied the log and only catches up on the rest); missing replicas are
+// added on the least loaded workers; and leaders and followers are moved to balance the
+// load when workers joined (followers first; leaderships move to followers on a later pass).
+// It is deterministic, and placing its own output again reaches a fixed point within a few
+// passes.
+func place(in placementInput) []metadata.PartitionPlacement {
+	workers := slices.Clone(in.workers)
+	slices.Sort(workers)
+	alive := map[string]bool{}
+	for _, w := range workers {
+		alive[w] = true
+	}
+	out := make([]metadata.PartitionPlacement, in.partitions)
+	leaders, replicas := map[string]int{}, map[string]int{}
+	for p := range in.partitions {
+		var cur metadata.PartitionPlacement
+		if int(p) < len(in.current) {
+			cur = in.current[p]
+		}
+		keep := func(node string) bool { return node != "" && alive[node] && in.canHost(p, node) }
+		var followers []string
+		for _, f := range cur.Followers {
+			if keep(f) && f != cur.Leader && !slices.Contains(followers, f) {
+				followers = append(followers, f)
+			}
+		}
+		leader := cur.Leader
+		if !keep(leader) {
+			leader = ""
+			if len(followers) > 0 {
+				leader, followers = followers[0], followers[1:]
+			}
+		}
+		out[p] = metadata.PartitionPlacement{Leader: leader, Followers: followers}
+		count(out[p], leaders, replicas, 1)
+	}
+	// Missing replicas, on the least loaded workers that can host them.
+	for p := range in.partitions {
+		pl := &out[p]
+		for pl.Leader == "" || len(pl.Followers) < in.replication-1 {
+			w, ok := leastLoaded(workers, func(w string) bool { return !pl.Has(w) && in.canHost(p, w) }, leaders, replicas, pl.Leader == "")
+			if !ok {
+				break
+			}
+			if pl.Leader == "" {
+				pl.Leader = w
+				leaders[w]++
+			} else {
+				pl.Followers = append(pl.Followers, w)
+			}
+			replicas[w]++
+		}
+		// Surplus followers (the replication was lowered) go.
+		for len(pl.Followers) > max(in.replication-1, 0) {
+			last := pl.Followers[len(pl.Followers)-1]
+			pl.Followers = pl.Followers[:len(pl.Followers)-1]
+			replicas[last]--
+		}
+	}
+	if len(workers) > 0 {
+		// Leaderships move only to followers that were placed before this pass: they have
+		// been applying the log, so taking over costs them only the last records.
+		established := func(p int, node string) bool {
+			return p < len(in.current) && slices.Contains(in.current[p].Followers, node)
+		}
+		balanceLeaders(out, workers, leaders, established)
+		balanceFollowers(out, workers, replicas, in.canHost)
+	}
+	for p := range out {
+		pl := &out[p]
+		hostable := 0
+		for _, w := range workers {
+			if in.canHost(uint32(p), w) {
+				hostable++
+			}
+		}
+		switch have := len(pl.Replicas()); {
+		case have >= in.replication:
+			pl.UnderReplicated = ""
+		case len(workers) == 0:
+			pl.UnderReplicated = "no alive worker node"
+		case hostable < len(workers):
+			pl.UnderReplicated = fmt.Sprintf("%d of %d replicas: only %d alive worker node(s) can read the partition's log (its local segments stay on their node)", have, in.replication, hostable)
+		default:
+			pl.UnderReplicated = fmt.Sprintf("%d of %d replicas: only %d alive worker node(s)", have, in.replication, len(workers))
+		}
+	}
+	return out
+}
+
+func count(pl metadata.PartitionPlacement, leaders, replicas map[string]int, d int) {
+	if pl.Leader != "" {
+		leaders[pl.Leader] += d
+	}
+	for _, r := range pl.Replicas() {
+		replicas[r] += d
+	}
+}
+
+// leastLoaded picks the eligible worker with the fewest replicas (the fewest leaders first
+// when a leader is wanted), ties broken by name.
+func leastLoaded(workers []string, eligible func(string) bool, leaders, replicas map[string]int, forLeader bool) (string, bool) {
+	best, found := "", false
+	less := func(a, b string) bool {
+		if forLeader && leaders[a] != leaders[b] {
+			return leaders[a] < leaders[b]
+		}
+		if replicas[a] != replicas[b] {
+			return replicas[a] < replicas[b]
+		}
+		return a < b
+	}
+	for _, w := range workers {
+		if eligible(w) && (!found || less(w, best)) {
+			best, found = w, true
+		}
+	}
+	return best, found
+}
+
+// balanceLeaders hands leaderships from workers above ceil(partitions/workers) leaders to
+// one of the partition's established followers below floor(partitions/workers): a swap of
+// roles, so no processor has to be created for it.
+func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders map[string]int, established func(p int, node string) bool) {
+	n := len(out)
+	lo, hi := n/len(workers), (n+len(workers)-1)/len(workers)
+	for moved := true; moved; {
+		moved = false
+		for p := range out {
+			pl := &out[p]
+			if pl.Leader == "" || leaders[pl.Leader] <= hi {
+				continue
+			}
+			for i, f := range pl.Followers {
+				if leaders[f] < lo && established(p, f) {
+					leaders[pl.Leader]--
+					leaders[f]++
+					pl.Followers[i], pl.Leader = pl.Leader, f
+					moved = true
+					break
+				}
+			}
+		}
+	}
+}
+
+// balanceFollowers moves followers from workers above ceil(replicas/workers) replicas to
+// workers below floor(replicas/workers), one per partition and pass, so that a joining
+// worker takes its share. Leaders stay where they are.
+func balanceFollowers(out []metadata.PartitionPlacement, workers []string, replicas map[string]int, canHost func(uint32, string) bool) {
+	total := 0
+	for _, w := range workers {
+		total += replicas[w]
+	}
+	lo, hi := total/len(workers), (total+len(workers)-1)/len(workers)
+	for moved := true; moved; {
+		moved = false
+		for p := range out {
+			pl := &out[p]
+			for i, f := range pl.Followers {
+				if replicas[f] <= hi {
+					continue
+				}
+				to, ok := leastLoaded(workers, func(w string) bool { return replicas[w] < lo && !pl.Has(w) && canHost(uint32(p), w) }, nil, replicas, false)
+				if !ok {
+					continue
+				}
+				pl.Followers[i] = to
+				replicas[f]--
+				replicas[to]++
+				moved = true
+				break
+			}
+		}
+	}
+}

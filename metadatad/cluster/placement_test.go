@@ -1,0 +1,170 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"gorestate.dev/shared/metadata"
+)
+
+func anyHost(uint32, string) bool { return true }
+
+// checkPlacement checks the invariants of a placement: distinct replicas, all alive and
+// able to host, as many as asked for or as possible, and a leader wherever there is a
+// replica.
+func checkPlacement(t *testing.T, in placementInput, out []metadata.PartitionPlacement) {
+	t.Helper()
+	if len(out) != int(in.partitions) {
+		t.Fatalf("%d placements for %d partitions", len(out), in.partitions)
+	}
+	for p, pl := range out {
+		rs := pl.Replicas()
+		seen := map[string]bool{}
+		hostable := 0
+		for _, w := range in.workers {
+			if in.canHost(uint32(p), w) {
+				hostable++
+			}
+		}
+		for _, r := range rs {
+			if seen[r] || !slices.Contains(in.workers, r) || !in.canHost(uint32(p), r) {
+				t.Fatalf("partition %d: bad replica set %+v (workers %v)", p, pl, in.workers)
+			}
+			seen[r] = true
+		}
+		if want := min(in.replication, hostable); len(rs) != want {
+			t.Fatalf("partition %d: %d replicas, want %d: %+v", p, len(rs), want, pl)
+		}
+		if len(rs) > 0 && pl.Leader == "" {
+			t.Fatalf("partition %d: replicas without a leader: %+v", p, pl)
+		}
+		if (len(rs) < in.replication) != (pl.UnderReplicated != "") {
+			t.Fatalf("partition %d: %d of %d replicas, reason %q", p, len(rs), in.replication, pl.UnderReplicated)
+		}
+	}
+}
+
+func leaderCounts(out []metadata.PartitionPlacement) map[string]int {
+	c := map[string]int{}
+	for _, pl := range out {
+		c[pl.Leader]++
+	}
+	return c
+}
+
+func TestInitialPlacementSpreadsLeadersAndReplicas(t *testing.T) {
+	in := placementInput{partitions: 8, workers: []string{"n1", "n2", "n3"}, replication: 2, canHost: anyHost}
+	out := place(in)
+	checkPlacement(t, in, out)
+	for w, c := range leaderCounts(out) {
+		if c < 2 || c > 3 {
+			t.Fatalf("%s leads %d of 8 partitions: %v", w, c, leaderCounts(out))
+		}
+	}
+	// Placing again changes nothing.
+	in.current = out
+	if again := place(in); !reflect.DeepEqual(again, out) {
+		t.Fatalf("not idempotent:\n%+v\n%+v", out, again)
+	}
+}
+
+// settle places until nothing changes, and fails if that takes more than a few passes.
+func settle(t *testing.T, in placementInput) []metadata.PartitionPlacement {
+	t.Helper()
+	for pass := 0; pass < 4; pass++ {
+		out := place(in)
+		checkPlacement(t, in, out)
+		if reflect.DeepEqual(out, in.current) {
+			return out
+		}
+		in.current = out
+	}
+	t.Fatalf("placement did not settle in 4 passes: %+v", in.current)
+	return nil
+}
+
+func TestLeaderLossPromotesAFollower(t *testing.T) {
+	in := placementInput{partitions: 6, workers: []string{"n1", "n2", "n3"}, replication: 2, canHost: anyHost}
+	before := place(in)
+	in.current, in.workers = before, []string{"n2", "n3"} // n1 died
+	after := place(in)
+	checkPlacement(t, in, after)
+	for p := range before {
+		// A leader is always one of the partition's followers from before: a follower
+		// added in this pass has not applied the log yet.
+		if after[p].Leader != before[p].Leader && !slices.Contains(before[p].Followers, after[p].Leader) {
+			t.Fatalf("partition %d: %+v became %+v", p, before[p], after[p])
+		}
+	}
+	if lc := leaderCounts(after); lc["n2"] != 3 || lc["n3"] != 3 {
+		t.Fatalf("leaders %v, want 3 each", lc)
+	}
+}
+
+func TestUnderReplicatedSaysWhy(t *testing.T) {
+	in := placementInput{partitions: 2, workers: []string{"n1"}, replication: 3, canHost: anyHost}
+	out := place(in)
+	checkPlacement(t, in, out)
+	if !strings.Contains(out[0].UnderReplicated, "1 of 3 replicas: only 1 alive worker node") {
+		t.Fatalf("reason %q", out[0].UnderReplicated)
+	}
+	// A partition whose log has a local segment on n1 can only live there.
+	in = placementInput{partitions: 2, workers: []string{"n1", "n2"}, replication: 2,
+		canHost: func(p uint32, n string) bool { return p != 0 || n == "n1" }}
+	out = place(in)
+	checkPlacement(t, in, out)
+	if out[0].Leader != "n1" || !strings.Contains(out[0].UnderReplicated, "can read the partition's log") {
+		t.Fatalf("partition 0: %+v", out[0])
+	}
+	if out := place(placementInput{partitions: 1, replication: 1, canHost: anyHost}); out[0].UnderReplicated != "no alive worker node" {
+		t.Fatalf("no workers: %+v", out[0])
+	}
+}
+
+func TestJoiningWorkerGetsItsShare(t *testing.T) {
+	in := placementInput{partitions: 12, workers: []string{"n1", "n2", "n3"}, replication: 2, canHost: anyHost}
+	in.current = place(in)
+	in.workers = append(in.workers, "n4")
+	out := settle(t, in)
+	lc := leaderCounts(out)
+	rc := map[string]int{}
+	for _, pl := range out {
+		for _, r := range pl.Replicas() {
+			rc[r]++
+		}
+	}
+	for _, w := range in.workers {
+		if lc[w] != 3 || rc[w] != 6 {
+			t.Fatalf("%s leads %d and holds %d replicas; want 3 and 6: leaders %v replicas %v", w, lc[w], rc[w], lc, rc)
+		}
+	}
+}
+
+// Random sequences of deaths, joins and replication changes keep the invariants, and
+// placement settles after every step.
+func TestPlacementInvariantsUnderChurn(t *testing.T) {
+	for seed := uint64(1); seed <= 200; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		in := placementInput{partitions: uint32(1 + rng.IntN(16)), replication: 1 + rng.IntN(3), canHost: anyHost}
+		all := []string{"a", "b", "c", "d", "e"}
+		for step := 0; step < 30; step++ {
+			in.workers = nil
+			for _, w := range all {
+				if rng.IntN(3) != 0 {
+					in.workers = append(in.workers, w)
+				}
+			}
+			if rng.IntN(5) == 0 {
+				in.replication = 1 + rng.IntN(3)
+			}
+			out := place(in)
+			t.Run(fmt.Sprint(seed, "/", step), func(t *testing.T) { checkPlacement(t, in, out) })
+			in.current = out
+			in.current = settle(t, in)
+		}
+	}
+}

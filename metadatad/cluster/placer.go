@@ -1,0 +1,274 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/membership"
+	"gorestate.dev/shared/metadata"
+)
+
+// KeyController is the lease of the active cluster controller.
+const KeyController = "cluster_controller"
+
+// controllerLease is the value of KeyController. The holder rewrites it every pass; a
+// controller that sees its version stand still for leaseTimeout takes it over with a
+// compare-and-set, so at most one controller places partitions at a time (and a
+// controller that lost the lease learns so from its next failed renewal).
+type controllerLease struct {
+	Holder metadata.NodeID `json:"holder"`
+}
+
+// Placer is the cluster controller's partition placement: one per admin node, of which
+// the one holding the lease acts. It keeps every partition's leader and followers on alive
+// worker nodes in the partition table (see place).
+type Placer struct {
+	Store metadata.Store
+	Self  metadata.NodeID
+	// Members is the gossip view (nil until joined): which worker nodes are alive.
+	Members func() *membership.Membership
+	Logger  hclog.Logger
+	// Interval is the time between passes (and lease renewals); LeaseTimeout is how long a
+	// silent lease holder is waited for.
+	Interval, LeaseTimeout time.Duration
+}
+
+// Defaults of Placer.
+const (
+	DefaultPlacementInterval = 500 * time.Millisecond
+	DefaultLeaseTimeout      = 3 * time.Second
+)
+
+// Run places partitions until ctx ends.
+func (pl *Placer) Run(ctx context.Context) {
+	if pl.Interval <= 0 {
+		pl.Interval = DefaultPlacementInterval
+	}
+	if pl.LeaseTimeout <= 0 {
+		pl.LeaseTimeout = DefaultLeaseTimeout
+	}
+	if pl.Logger == nil {
+		pl.Logger = hclog.NewNullLogger()
+	}
+	wake := make(chan struct{}, 1)
+	go pl.wakeOnMembership(ctx, wake)
+	t := time.NewTicker(pl.Interval)
+	defer t.Stop()
+	var seen struct {
+		version uint64
+		at      time.Time
+	}
+	holding := false
+	for {
+		lease, version, err := pl.readLease(ctx)
+		switch {
+		case err != nil:
+			pl.Logger.Debug("read controller lease", "error", err)
+		case lease.Holder == pl.Self || version == 0 || (version == seen.version && time.Since(seen.at) >= pl.LeaseTimeout):
+			// Ours to renew, free, or abandoned: take it (a lost race shows as a mismatch).
+			if _, err := pl.writeLease(ctx, version); err == nil {
+				if !holding && lease.Holder != pl.Self {
+					args := []any{}
+					if lease.Holder.Name != "" {
+						args = append(args, "previous", lease.Holder.String())
+					}
+					pl.Logger.Info("acting as cluster controller", args...)
+				}
+				holding = true
+				if err := pl.pass(ctx); err != nil && ctx.Err() == nil {
+					pl.Logger.Warn("partition placement", "error", err)
+				}
+			} else if holding {
+				pl.Logger.Info("no longer the cluster controller", "error", err)
+				holding = false
+			}
+		default:
+			if version != seen.version {
+				seen.version, seen.at = version, time.Now()
+			}
+			holding = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+	}
+}
+
+func (pl *Placer) wakeOnMembership(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		m := pl.Members()
+		if m == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pl.Interval):
+			}
+			continue
+		}
+		events, cancel := m.Subscribe()
+		for range events {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+		cancel()
+	}
+}
+
+func (pl *Placer) readLease(ctx context.Context) (controllerLease, uint64, error) {
+	v, err := pl.Store.Get(ctx, KeyController)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return controllerLease{}, 0, nil
+	}
+	if err != nil {
+		return controllerLease{}, 0, err
+	}
+	var l controllerLease
+	if err := json.Unmarshal(v.Value, &l); err != nil {
+		return controllerLease{}, 0, fmt.Errorf("decode %s: %w", KeyController, err)
+	}
+	return l, v.Version, nil
+}
+
+func (pl *Placer) writeLease(ctx context.Context, version uint64) (uint64, error) {
+	b, _ := json.Marshal(controllerLease{Holder: pl.Self})
+	return pl.Store.Put(ctx, KeyController, b, version)
+}
+
+// pass reads the cluster, computes the placement and writes it if it changed.
+func (pl *Placer) pass(ctx context.Context) error {
+	tv, err := pl.Store.Get(ctx, metadata.KeyPartitionTable)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil // not provisioned yet
+	}
+	if err != nil {
+		return err
+	}
+	var table metadata.PartitionTable
+	if err := json.Unmarshal(tv.Value, &table); err != nil {
+		return fmt.Errorf("decode partition table: %w", err)
+	}
+	replication := 1
+	if cv, err := pl.Store.Get(ctx, metadata.KeyClusterConfig); err == nil {
+		var cc metadata.ClusterConfig
+		if err := json.Unmarshal(cv.Value, &cc); err == nil && cc.PartitionReplication > 0 {
+			replication = cc.PartitionReplication
+		}
+	}
+	workers, err := pl.aliveWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	hosts, err := pl.logHosts(ctx)
+	if err != nil {
+		return err
+	}
+	next := place(placementInput{
+		current: table.Placement, partitions: table.NumPartitions, workers: workers, replication: replication,
+		canHost: func(p uint32, node string) bool {
+			h, ok := hosts[p]
+			return !ok || h == node || (h == "" && (int(p) >= len(table.Placement) || table.Placement[p].Leader == "" || table.Placement[p].Leader == node))
+		},
+	})
+	if reflect.DeepEqual(next, table.Placement) {
+		return nil
+	}
+	old := table.Placement
+	table.Placement = next
+	b, err := json.Marshal(table)
+	if err != nil {
+		return err
+	}
+	if _, err := pl.Store.Put(ctx, metadata.KeyPartitionTable, b, tv.Version); err != nil {
+		return fmt.Errorf("write partition placement: %w", err)
+	}
+	for p := range next {
+		var was metadata.PartitionPlacement
+		if p < len(old) {
+			was = old[p]
+		}
+		if !reflect.DeepEqual(was, next[p]) {
+			pl.Logger.Info("partition placed", "partition", p, "leader", next[p].Leader, "followers", next[p].Followers,
+				"was_leader", was.Leader, "was_followers", was.Followers, "under_replicated", next[p].UnderReplicated)
+		}
+	}
+	return nil
+}
+
+// aliveWorkers are the registered worker nodes whose current life gossip reports alive (or
+// merely suspected). Before the gossip is up every registered worker counts.
+func (pl *Placer) aliveWorkers(ctx context.Context) ([]string, error) {
+	v, err := pl.Store.Get(ctx, metadata.KeyNodes)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var nodes metadata.Nodes
+	if err := json.Unmarshal(v.Value, &nodes); err != nil {
+		return nil, fmt.Errorf("decode nodes configuration: %w", err)
+	}
+	var m *membership.Membership
+	if pl.Members != nil {
+		m = pl.Members()
+	}
+	state := map[string]membership.State{}
+	if m != nil {
+		for _, mb := range m.Members() {
+			if m.IsCurrent(mb.Name, mb.Generation) {
+				state[mb.Name] = mb.State
+			}
+		}
+	}
+	var out []string
+	for name, n := range nodes.Nodes {
+		if !slices.Contains(n.Roles, config.RoleWorker) {
+			continue
+		}
+		if s, ok := state[name]; m == nil || (ok && (s == membership.StateAlive || s == membership.StateSuspect)) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// logHosts maps each partition whose log has a local segment to the node holding it ("" for
+// chains from before segments named their node: the worker that wrote them): only that
+// node can read the whole log. Partitions whose logs are all replicated are absent.
+func (pl *Placer) logHosts(ctx context.Context) (map[uint32]string, error) {
+	v, err := pl.Store.Get(ctx, metadata.KeyLogs)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var logs metadata.Logs
+	if err := json.Unmarshal(v.Value, &logs); err != nil {
+		return nil, fmt.Errorf("decode logs: %w", err)
+	}
+	out := map[uint32]string{}
+	for id, chain := range logs.Chains {
+		for _, s := range chain {
+			if s.Provider == bifrost.ProviderLocal || s.Provider == "" {
+				out[id] = s.Node
+			}
+		}
+	}
+	return out, nil
+}

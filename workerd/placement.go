@@ -1,0 +1,172 @@
+package workerd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/workerd/processor"
+)
+
+// running is a processor this node runs, with what stops it.
+type running struct {
+	proc   *processor.Processor
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// followPlacement runs the processors that the partition table places on this node, as
+// leader or follower as it says, and stops those it moves away, until ctx ends.
+func (w *Worker) followPlacement(ctx context.Context) {
+	_ = metadata.Watch(ctx, w.meta, metadata.KeyPartitionTable, func(v metadata.Versioned) {
+		var t metadata.PartitionTable
+		if err := json.Unmarshal(v.Value, &t); err != nil {
+			w.log.Error("decode the partition table", "version", v.Version, "error", err)
+			return
+		}
+		w.reconcile(ctx, &t)
+	})
+	w.procsMu.Lock()
+	procs := w.procs
+	w.procs = nil
+	w.procsMu.Unlock()
+	for _, r := range procs {
+		<-r.done // ctx ended: they stop by themselves
+	}
+}
+
+// placedRole says what the placement asks of this node for partition p.
+func placedRole(t *metadata.PartitionTable, p uint32, self string) (processor.Role, bool) {
+	if int(p) >= len(t.Placement) {
+		return 0, false
+	}
+	pl := t.Placement[p]
+	switch {
+	case pl.Leader == self:
+		return processor.RoleLeader, true
+	case slices.Contains(pl.Followers, self):
+		return processor.RoleFollower, true
+	}
+	return 0, false
+}
+
+// reconcile makes the running processors match the placement.
+func (w *Worker) reconcile(ctx context.Context, t *metadata.PartitionTable) {
+	if len(t.Placement) == 0 {
+		return // the cluster controller has not placed the partitions yet
+	}
+	w.placed.Store(t)
+	for p := range t.NumPartitions {
+		role, placed := placedRole(t, p, w.cfg.NodeName)
+		w.procsMu.Lock()
+		r := w.procs[p]
+		switch {
+		case placed && r == nil:
+			r = w.startProcessor(ctx, t, p, role)
+			if w.procs == nil {
+				w.procs = map[uint32]*running{}
+			}
+			w.procs[p] = r
+		case placed:
+			r.proc.SetRole(role)
+		case r != nil:
+			delete(w.procs, p)
+		}
+		w.procsMu.Unlock()
+		if !placed && r != nil {
+			w.log.Info("partition moved away from this node", "partition", p)
+			r.cancel()
+			<-r.done
+		}
+	}
+}
+
+// startProcessor starts partition p's processor in role. Called with procsMu held.
+func (w *Worker) startProcessor(ctx context.Context, t *metadata.PartitionTable, p uint32, role processor.Role) *running {
+	pctx, cancel := context.WithCancel(ctx)
+	proc := processor.New(processor.Config{
+		Partition: p, NumPartitions: t.NumPartitions,
+		Store: w.db.Partition(p), Log: w.bifrost.Log(p), WriterLog: w.bifrost.WriterLog(p), Logs: w.logOf,
+		Invoker: w.inv, Logger: w.log,
+		ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
+			return metadata.ClaimEpoch(ctx, w.meta, p, w.self, atLeast)
+		},
+		Role: role, NodeName: w.cfg.NodeName,
+	})
+	r := &running{proc: proc, cancel: cancel, done: make(chan struct{})}
+	w.log.Debug("starting partition processor", "partition", p, "role", role)
+	go func() {
+		defer close(r.done)
+		backoff := 100 * time.Millisecond
+		for pctx.Err() == nil {
+			err := proc.Run(pctx)
+			if err == nil || pctx.Err() != nil {
+				return
+			}
+			// The store and the log are as the failed batch left them (a batch commits
+			// whole or not at all): running again resumes after the last applied record.
+			w.log.Error("partition processor stopped; restarting", "partition", p, "error", err, "retry_in", backoff)
+			select {
+			case <-pctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 10*time.Second)
+		}
+	}()
+	return r
+}
+
+// logOf is the log the shuffler appends to for partition p: in writer mode where this node
+// leads p (its appends may seal and extend the chain), the plain log elsewhere (appends go
+// to the sequencer of the leader's node).
+func (w *Worker) logOf(p uint32) (bifrost.Log, error) {
+	t := w.placed.Load()
+	if t == nil || p >= t.NumPartitions {
+		return nil, fmt.Errorf("no partition %d", p)
+	}
+	if w.leads(p) {
+		return w.bifrost.WriterLog(p), nil
+	}
+	return w.bifrost.Log(p), nil
+}
+
+// leads reports whether the placement makes this node partition p's leader.
+func (w *Worker) leads(p uint32) bool {
+	t := w.placed.Load()
+	return t != nil && t.LeaderOf(p) == w.cfg.NodeName
+}
+
+// waitLeading returns once a placement is known and every partition it makes this node
+// lead has an active leader here.
+func (w *Worker) waitLeading(ctx context.Context) error {
+	logged := time.Now()
+	for {
+		if t := w.placed.Load(); t != nil {
+			ready := true
+			for p := range t.NumPartitions {
+				if t.LeaderOf(p) != w.cfg.NodeName {
+					continue
+				}
+				if _, err := w.leader(p); err != nil {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				return nil
+			}
+		} else if time.Since(logged) > 5*time.Second {
+			w.log.Info("waiting for the cluster controller to place the partitions")
+			logged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
