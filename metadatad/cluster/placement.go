@@ -141,11 +141,10 @@ func leastLoaded(workers []string, eligible func(string) bool, leaders, replicas
 }
 
 // balanceLeaders hands leaderships from workers above ceil(partitions/workers) leaders to
-// one of the partition's established followers below floor(partitions/workers): a swap of
-// roles, so no processor has to be created for it.
+// one of the partition's established followers below that: a swap of roles, so no
+// processor has to be created for it. Every move brings the busiest worker down, so it ends.
 func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders map[string]int, established func(p int, node string) bool) {
-	n := len(out)
-	lo, hi := n/len(workers), (n+len(workers)-1)/len(workers)
+	hi := (len(out) + len(workers) - 1) / len(workers)
 	for moved := true; moved; {
 		moved = false
 		for p := range out {
@@ -154,7 +153,7 @@ func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders
 				continue
 			}
 			for i, f := range pl.Followers {
-				if leaders[f] < lo && established(p, f) {
+				if leaders[f] < hi && established(p, f) {
 					leaders[pl.Leader]--
 					leaders[f]++
 					pl.Followers[i], pl.Leader = pl.Leader, f

@@ -73,6 +73,11 @@ type PartitionStatus struct {
 	ID         uint32               `json:"id"`
 	Leader     string               `json:"leader,omitempty"` // node name; empty when no leader answered
 	Processors []rpc.PartitionState `json:"processors"`
+	// The placement of the partition table: where the cluster controller wants the leader
+	// and the followers, and why there are fewer replicas than asked for.
+	PlacedLeader    string   `json:"placed_leader,omitempty"`
+	PlacedFollowers []string `json:"placed_followers,omitempty"`
+	UnderReplicated string   `json:"under_replicated,omitempty"`
 }
 
 // Sources are where a status is gathered from.
@@ -140,6 +145,17 @@ func Gather(ctx context.Context, src Sources) (*Status, error) {
 		st.Metadata.Members = []MetadataMember{}
 	}
 	st.Partitions = gatherPartitions(ctx, src, st)
+	if v, err := src.Store.Get(ctx, metadata.KeyPartitionTable); err == nil {
+		var t metadata.PartitionTable
+		if err := json.Unmarshal(v.Value, &t); err == nil {
+			for i := range st.Partitions {
+				if id := st.Partitions[i].ID; int(id) < len(t.Placement) {
+					pl := t.Placement[id]
+					st.Partitions[i].PlacedLeader, st.Partitions[i].PlacedFollowers, st.Partitions[i].UnderReplicated = pl.Leader, pl.Followers, pl.UnderReplicated
+				}
+			}
+		}
+	}
 	return st, nil
 }
 

@@ -409,7 +409,12 @@ func (p *Processor) Applied() uint64 {
 }
 
 // Tail is the LSN the partition's log will give its next record.
-func (p *Processor) Tail() uint64 { return uint64(p.cfg.Log.Tail()) }
+func (p *Processor) Tail() uint64 {
+	if p.Leader() != nil {
+		return uint64(p.writer().Tail()) // the log it appends to
+	}
+	return uint64(p.cfg.Log.Tail())
+}
 
 // Partition is the processor's partition id.
 func (p *Processor) Partition() uint32 { return p.cfg.Partition }

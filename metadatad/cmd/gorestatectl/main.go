@@ -48,6 +48,7 @@ commands:
   provision [flags]      write the initial cluster configuration (once per cluster)
   config get             the cluster configuration
   config set [flags]     change replication or the log provider
+  partitions list        each partition's leader, followers, epoch, applied LSN and lag
   logs list              every log's segments: provider, state, tail, sequencer, nodeset
   logs describe ID       one log's segments in detail (trim point, loglet ids)
   metadata list-servers  the members of the replicated metadata store and its leader
@@ -111,6 +112,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = c.configGet(rest[2:])
 	case cmd == "config set":
 		err = c.configSet(rest[2:], stderr)
+	case cmd == "partitions list" || cmd == "partitions ls":
+		err = c.partitionsList(rest[2:])
 	case cmd == "logs list" || cmd == "logs ls":
 		err = c.logsList(rest[2:])
 	case cmd == "logs describe":
@@ -238,6 +241,80 @@ func (c *cli) status(args []string) error {
 	}
 	renderStatus(c.stdout, &st)
 	return nil
+}
+
+func (c *cli) partitionsList(args []string) error {
+	if err := noArgs("partitions list", args); err != nil {
+		return err
+	}
+	var st cluster.Status
+	if err := c.call(http.MethodGet, "status", nil, &st); err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(st.Partitions)
+	}
+	renderPartitions(c.stdout, &st)
+	return nil
+}
+
+// renderPartitions prints one line per processor: the leader's first, then the followers'
+// with how far each lags behind the leader's applied LSN.
+func renderPartitions(w io.Writer, st *cluster.Status) {
+	tw := table(w)
+	fmt.Fprintln(tw, " ID	NODE	ROLE	EPOCH	APPLIED-LSN	TAIL-LSN	LAG	NOTE")
+	for _, p := range st.Partitions {
+		var leaderApplied uint64
+		for _, pr := range p.Processors {
+			if pr.Mode == "leader" {
+				leaderApplied = pr.AppliedLSN
+			}
+		}
+		rows := 0
+		for _, node := range append([]string{p.PlacedLeader}, p.PlacedFollowers...) {
+			if node == "" {
+				continue
+			}
+			rows++
+			role, epoch, applied, tail, lag, note := "follower", "-", "-", "-", "-", ""
+			if node == p.PlacedLeader {
+				role = "leader"
+			}
+			found := false
+			for _, pr := range p.Processors {
+				if pr.Node != node {
+					continue
+				}
+				found = true
+				if pr.Mode != role {
+					note = "placed as " + role
+					role = pr.Mode
+				}
+				if pr.Epoch != 0 {
+					epoch = fmt.Sprint(pr.Epoch)
+				}
+				applied, tail = fmt.Sprint(pr.AppliedLSN), fmt.Sprint(pr.TailLSN)
+				if leaderApplied != 0 && pr.Mode != "leader" {
+					lag = fmt.Sprint(int64(leaderApplied) - int64(pr.AppliedLSN))
+				}
+			}
+			if !found {
+				note = "not answering"
+			}
+			if rows == 1 && p.UnderReplicated != "" {
+				note = strings.TrimPrefix(strings.Join([]string{note, "under-replicated: " + p.UnderReplicated}, "; "), "; ")
+			}
+			fmt.Fprintf(tw, " %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, node, role, epoch, applied, tail, lag, note)
+		}
+		if rows == 0 {
+			note := "not placed yet"
+			if p.UnderReplicated != "" {
+				note = "under-replicated: " + p.UnderReplicated
+			}
+			fmt.Fprintf(tw, " %d\t-\t-\t-\t-\t-\t-\t%s\n", p.ID, note)
+		}
+	}
+	tw.Flush()
 }
 
 func (c *cli) nodes(args []string) error {
