@@ -20,6 +20,7 @@ import (
 type Op struct {
 	Key  string // Counter key
 	Idem string // idempotency-key header, the same on every attempt
+	n    int    // sequence number, which spreads requests over the ingresses
 
 	Acked    bool
 	Status   int    // status of the acknowledging answer
@@ -37,7 +38,10 @@ type Accept func(status int, body string) bool
 // `1` from a fixed number of workers, and keeps the ledger of every logical request.
 type Workload struct {
 	Ingress string
-	Path    string // "add" or "add/send"
+	// Ingresses, if set, replace Ingress: a request goes to one of them and each retry to
+	// the next, as a client of a cluster fails over to another node's ingress.
+	Ingresses []string
+	Path      string // "add" or "add/send"
 	Keys    []string
 	Workers int
 	Accept  Accept
@@ -186,7 +190,7 @@ func (w *Workload) Drain(inc int, deadline time.Time) int {
 
 func (w *Workload) newOp(name string) *Op {
 	n := w.seq.Add(1) - 1
-	op := &Op{Key: w.Keys[int(n)%len(w.Keys)], Idem: strings.ReplaceAll(w.Path, "/", "-") + "-" + name}
+	op := &Op{Key: w.Keys[int(n)%len(w.Keys)], Idem: strings.ReplaceAll(w.Path, "/", "-") + "-" + name, n: int(n)}
 	w.mu.Lock()
 	w.ops = append(w.ops, op)
 	w.mu.Unlock()
@@ -223,7 +227,15 @@ type Answer struct {
 }
 
 func (w *Workload) send(ctx context.Context, op *Op) (*Answer, error) {
-	return w.Post(ctx, w.Ingress+"/Counter/"+op.Key+"/"+w.Path, "1", map[string]string{"idempotency-key": op.Idem})
+	return w.Post(ctx, w.ingressFor(op)+"/Counter/"+op.Key+"/"+w.Path, "1", map[string]string{"idempotency-key": op.Idem})
+}
+
+// ingressFor is the ingress of op's current attempt.
+func (w *Workload) ingressFor(op *Op) string {
+	if len(w.Ingresses) == 0 {
+		return w.Ingress
+	}
+	return w.Ingresses[(op.n+op.Attempts)%len(w.Ingresses)]
 }
 
 // Post sends a JSON POST through the workload's pool and counts it as in flight until

@@ -1,0 +1,216 @@
+package crash
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/metadatad/cluster"
+)
+
+// cluster3 is three gorestate nodes with every role: a replicated metadata store, replicated
+// logs (replication 2 over the three log servers) and partition replication 2.
+type cluster3 struct {
+	nodes []*Server
+	names []string
+}
+
+func newCluster3(t *testing.T) *cluster3 {
+	t.Helper()
+	c := &cluster3{names: []string{"n1", "n2", "n3"}}
+	for range c.names {
+		c.nodes = append(c.nodes, NewServer(t, serverBin))
+	}
+	gossip := freePorts(t, 3)
+	var fabrics []string
+	for _, s := range c.nodes {
+		fabrics = append(fabrics, s.Fabric)
+	}
+	for i, s := range c.nodes {
+		s.SetName(c.names[i])
+		var seeds []string
+		for j, g := range gossip {
+			if j != i {
+				seeds = append(seeds, g)
+			}
+		}
+		s.Setenv("RESTATE_NODE_NAME="+c.names[i], "RESTATE_ADVERTISED_ADDRESS="+s.Fabric,
+			"RESTATE_METADATA_SERVER__TYPE=replicated",
+			"RESTATE_METADATA_CLIENT__ADDRESSES=["+strings.Join(fabrics, ",")+"]",
+			"RESTATE_BIFROST__DEFAULT_PROVIDER=replicated", "RESTATE_DEFAULT_REPLICATION=2",
+			"RESTATE_GOSSIP__BIND_ADDRESS="+gossip[i], "RESTATE_GOSSIP__SEEDS=["+strings.Join(seeds, ",")+"]")
+	}
+	return c
+}
+
+// start launches the three nodes together (each needs the others: the metadata store forms
+// once they meet, the logs once three log servers are registered) and waits for them.
+func (c *cluster3) start() {
+	for _, s := range c.nodes {
+		s.Launch()
+	}
+	for _, s := range c.nodes {
+		s.WaitReady()
+	}
+}
+
+func (c *cluster3) ingresses() []string {
+	var out []string
+	for _, s := range c.nodes {
+		out = append(out, s.Ingress)
+	}
+	return out
+}
+
+// status reads the cluster status from the first node that answers, skipping skip.
+func (c *cluster3) status(skip int) (*cluster.Status, error) {
+	var errs []string
+	for i, s := range c.nodes {
+		if i == skip {
+			continue
+		}
+		resp, err := http.Get(s.Fabric + cluster.PathPrefix + "status")
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		var st cluster.Status
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			errs = append(errs, fmt.Sprintf("%s: %d %v", s.Fabric, resp.StatusCode, err))
+			continue
+		}
+		return &st, nil
+	}
+	return nil, fmt.Errorf("no node answered the status: %s", strings.Join(errs, "; "))
+}
+
+// placedEverywhere reports whether every partition has a leader that leads and a follower,
+// and node (if not "") holds at least one replica.
+func placedEverywhere(st *cluster.Status, node string) error {
+	holds := node == ""
+	for _, p := range st.Partitions {
+		if p.PlacedLeader == "" || len(p.PlacedFollowers) == 0 {
+			return fmt.Errorf("partition %d placed on %q + %v (%s)", p.ID, p.PlacedLeader, p.PlacedFollowers, p.UnderReplicated)
+		}
+		if p.Leader != p.PlacedLeader {
+			return fmt.Errorf("partition %d: placed leader %s, leading %q", p.ID, p.PlacedLeader, p.Leader)
+		}
+		if p.PlacedLeader == node || strings.Contains(strings.Join(p.PlacedFollowers, ","), node) {
+			holds = true
+		}
+	}
+	if !holds {
+		return fmt.Errorf("%s holds no partition", node)
+	}
+	return nil
+}
+
+func (c *cluster3) waitPlaced(t *testing.T, skip int, node string) {
+	t.Helper()
+	deadline := time.Now().Add(chainTimeout)
+	for {
+		st, err := c.status(skip)
+		if err == nil {
+			err = placedEverywhere(st, node)
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("placement not settled after %v: %v", chainTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func logPartitions(t *testing.T, st *cluster.Status) {
+	t.Helper()
+	var b strings.Builder
+	for _, p := range st.Partitions {
+		fmt.Fprintf(&b, " p%d: leader %s followers %v;", p.ID, p.PlacedLeader, p.PlacedFollowers)
+	}
+	t.Log("placement:" + b.String())
+}
+
+// TestPartitionsFailOverBetweenNodes runs three nodes with every role under idempotent
+// Counter.add load sent through all three ingresses (a request that fails is re-sent with
+// its idempotency key to the next ingress), SIGKILLs (a) a node that does not hold the
+// metadata leader and (b) the one that does, and restarts each: the partitions it led are
+// taken over by their followers, the restarted node rejoins and gets partitions back, and
+// every acknowledged add is there exactly once. The longest gap between acknowledged calls
+// is reported (failure detection is gossip's, seconds; the target of under 0.5 s needs a
+// faster detector).
+func TestPartitionsFailOverBetweenNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts and kills server processes")
+	}
+	uri := harness.StartExamples(t)
+	c := newCluster3(t)
+	c.start()
+	harness.Register(t, c.nodes[0].Admin, uri)
+	c.waitPlaced(t, -1, "")
+	st, err := c.status(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPartitions(t, st)
+
+	w := NewWorkload(c.nodes[0].Ingress, "add", counterKeys("fo-", 16), 8, acceptAdd)
+	w.Ingresses = c.ingresses()
+	for round, pickLeader := range []bool{false, true} {
+		st, err := c.status(-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		victim := -1
+		for i, name := range c.names {
+			if (name == st.Metadata.Leader) == pickLeader {
+				victim = i
+				break
+			}
+		}
+		if victim < 0 {
+			t.Fatalf("no node to kill (metadata leader %q)", st.Metadata.Leader)
+		}
+		what := map[bool]string{false: "a node without the metadata leader", true: "the metadata leader's node"}[pickLeader]
+		load := w.StartSteady(round+1, fmt.Sprintf("r%d", round))
+		if !load.WaitAcked(time.Time{}, 100, progressTimeout) {
+			load.Stop()
+			t.Fatalf("only %d calls acknowledged in %v", load.AckedSince(time.Time{}), progressTimeout)
+		}
+		time.Sleep(time.Second)
+		kill := time.Now()
+		c.nodes[victim].Kill()
+		w.client.CloseIdleConnections()
+		if !load.WaitAcked(kill, 200, progressTimeout) {
+			load.Stop()
+			t.Fatalf("after killing %s (%s), only %d calls acknowledged in %v", c.names[victim], what, load.AckedSince(kill), progressTimeout)
+		}
+		c.waitPlaced(t, victim, "")
+		gap, began := load.LongestGap(kill, time.Now())
+		t.Logf("killed %s (%s): longest gap between acknowledged calls %v, from %v after the kill",
+			c.names[victim], what, gap.Round(time.Millisecond), began.Sub(kill).Round(time.Millisecond))
+		restart := time.Now()
+		c.nodes[victim].Start()
+		t.Logf("%s restarted, ready in %v", c.names[victim], time.Since(restart).Round(time.Millisecond))
+		c.waitPlaced(t, -1, c.names[victim])
+		if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+			load.Stop()
+			t.Fatalf("after %s's restart, only %d calls acknowledged", c.names[victim], load.AckedSince(restart))
+		}
+		load.Stop()
+		st, err = c.status(-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logPartitions(t, st)
+		drainAll(t, w, round+1)
+		checkExactlyOnce(t, w)
+	}
+}
