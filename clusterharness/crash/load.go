@@ -42,9 +42,9 @@ type Workload struct {
 	// the next, as a client of a cluster fails over to another node's ingress.
 	Ingresses []string
 	Path      string // "add" or "add/send"
-	Keys    []string
-	Workers int
-	Accept  Accept
+	Keys      []string
+	Workers   int
+	Accept    Accept
 
 	client   *http.Client
 	seq      atomic.Int64 // logical requests created, for key choice and naming
