@@ -18,6 +18,7 @@ import (
 	"gorestate.dev/metadatad/admin"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/h2c"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
@@ -144,6 +145,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemo
 	fabric := http.NewServeMux()
 	fabric.Handle(metadata.PathPrefix, d.Meta.Handler())
 	fabric.Handle(cluster.PathPrefix, ClusterHandler(cfg, d.Meta, d.Members))
+	fabric.Handle(liveness.Path, liveness.Handler(cfg.Gossip.HeartbeatInterval.Duration()))
 	srv := &http.Server{Handler: fabric, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() {
@@ -193,7 +195,8 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemo
 		logger.Info("admin API ready", "address", a.String())
 		go cluster.WatchMembership(ctx, members, logger.Named("controller"))
 		placer := &cluster.Placer{Store: d.Meta.Store(), Self: metadata.NodeID{Name: node.Name, Generation: node.Generation},
-			Members: d.members.Load, Logger: logger.Named("controller")}
+			Members: d.members.Load, Logger: logger.Named("controller"),
+			HeartbeatInterval: cfg.Gossip.HeartbeatInterval.Duration(), HeartbeatTimeout: cfg.Gossip.HeartbeatTimeout.Duration()}
 		go placer.Run(ctx)
 	}
 	go func() {

@@ -67,7 +67,8 @@ func OpenMetadataServer(cfg *config.Config, fabricAddr string, logger hclog.Logg
 		m.local = s
 		m.setMember()
 	case "replicated":
-		s, err := raftstore.Open(raftstore.Options{Dir: raftDir(cfg), NodeName: cfg.NodeName, Address: fabricAddr, Logger: m.log})
+		s, err := raftstore.Open(raftstore.Options{Dir: raftDir(cfg), NodeName: cfg.NodeName, Address: fabricAddr, Logger: m.log,
+			HeartbeatTimeout: cfg.MetadataServer.RaftHeartbeatTimeout.Duration(), ElectionTimeout: cfg.MetadataServer.RaftElectionTimeout.Duration()})
 		if err != nil {
 			return nil, fmt.Errorf("metadatad: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
@@ -21,6 +22,7 @@ import (
 func (w *Worker) Routes(mux *http.ServeMux) {
 	rpc.Routes(mux, w)
 	w.logRoutes(mux)
+	mux.Handle(liveness.Path, liveness.Handler(w.cfg.Gossip.HeartbeatInterval.Duration()))
 	mux.HandleFunc("GET "+rpc.PartitionsPath, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(rw).Encode(w.Partitions())

@@ -20,6 +20,7 @@ import (
 	"gorestate.dev/metadatad/admin"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
@@ -65,6 +66,9 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	}
 	fabric.Handle(metadata.PathPrefix, n.Meta.Handler())
 	fabric.Handle(cluster.PathPrefix, metadatad.ClusterHandler(cfg, n.Meta, n.Members))
+	if !cfg.HasRole(config.RoleWorker) {
+		fabric.Handle(liveness.Path, liveness.Handler(cfg.Gossip.HeartbeatInterval.Duration())) // the worker's routes include it
+	}
 	if err := n.Meta.Start(ctx); err != nil {
 		return fail(err)
 	}
@@ -98,7 +102,8 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 		// The cluster controller places the partitions, this node's worker included: it
 		// starts first.
 		placer := &cluster.Placer{Store: meta, Self: metadata.NodeID{Name: registered.Name, Generation: registered.Generation},
-			Members: n.Members, Logger: logger.Named("controller")}
+			Members: n.Members, Logger: logger.Named("controller"),
+			HeartbeatInterval: cfg.Gossip.HeartbeatInterval.Duration(), HeartbeatTimeout: cfg.Gossip.HeartbeatTimeout.Duration()}
 		go placer.Run(ctx)
 		go cluster.WatchMembership(ctx, members, logger.Named("controller"))
 	}

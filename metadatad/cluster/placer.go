@@ -13,6 +13,7 @@ import (
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 )
@@ -38,8 +39,13 @@ type Placer struct {
 	Members func() *membership.Membership
 	Logger  hclog.Logger
 	// Interval is the time between passes (and lease renewals); LeaseTimeout is how long a
-	// silent lease holder is waited for.
+	// silent lease holder is waited for (unless the detector finds its node dead first).
 	Interval, LeaseTimeout time.Duration
+	// HeartbeatInterval and HeartbeatTimeout configure the fast failure detector
+	// (package liveness) that watches the worker and admin nodes.
+	HeartbeatInterval, HeartbeatTimeout time.Duration
+
+	detector *liveness.Detector
 }
 
 // Defaults of Placer.
@@ -59,6 +65,8 @@ func (pl *Placer) Run(ctx context.Context) {
 	if pl.Logger == nil {
 		pl.Logger = hclog.NewNullLogger()
 	}
+	pl.detector = liveness.NewDetector(pl.HeartbeatInterval, pl.HeartbeatTimeout, pl.Logger.Named("liveness"))
+	defer pl.detector.Close()
 	wake := make(chan struct{}, 1)
 	go pl.wakeOnMembership(ctx, wake)
 	t := time.NewTicker(pl.Interval)
@@ -69,11 +77,17 @@ func (pl *Placer) Run(ctx context.Context) {
 	}
 	holding := false
 	for {
+		// Every controller watches the nodes, so that one can take the lease over as soon
+		// as the holder's node is known dead.
+		if nodes, err := pl.readNodes(ctx); err == nil {
+			pl.watch(nodes)
+		}
 		lease, version, err := pl.readLease(ctx)
 		switch {
 		case err != nil:
 			pl.Logger.Debug("read controller lease", "error", err)
-		case lease.Holder == pl.Self || version == 0 || (version == seen.version && time.Since(seen.at) >= pl.LeaseTimeout):
+		case lease.Holder == pl.Self || version == 0 || pl.detector.Dead(lease.Holder.Name) ||
+			(version == seen.version && time.Since(seen.at) >= pl.LeaseTimeout):
 			// Ours to renew, free, or abandoned: take it (a lost race shows as a mismatch).
 			if _, err := pl.writeLease(ctx, version); err == nil {
 				if !holding && lease.Holder != pl.Self {
@@ -102,6 +116,7 @@ func (pl *Placer) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-wake:
+		case <-pl.detector.Changed():
 		}
 	}
 }
@@ -208,19 +223,39 @@ func (pl *Placer) pass(ctx context.Context) error {
 	return nil
 }
 
-// aliveWorkers are the registered worker nodes whose current life gossip reports alive (or
-// merely suspected). Before the gossip is up every registered worker counts.
-func (pl *Placer) aliveWorkers(ctx context.Context) ([]string, error) {
+func (pl *Placer) readNodes(ctx context.Context) (metadata.Nodes, error) {
 	v, err := pl.Store.Get(ctx, metadata.KeyNodes)
 	if errors.Is(err, metadata.ErrNotFound) {
-		return nil, nil
+		return metadata.Nodes{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return metadata.Nodes{}, err
 	}
 	var nodes metadata.Nodes
 	if err := json.Unmarshal(v.Value, &nodes); err != nil {
-		return nil, fmt.Errorf("decode nodes configuration: %w", err)
+		return metadata.Nodes{}, fmt.Errorf("decode nodes configuration: %w", err)
+	}
+	return nodes, nil
+}
+
+// watch has the detector watch the worker and admin nodes.
+func (pl *Placer) watch(nodes metadata.Nodes) {
+	addrs := map[string]string{}
+	for name, n := range nodes.Nodes {
+		if slices.Contains(n.Roles, config.RoleWorker) || slices.Contains(n.Roles, config.RoleAdmin) {
+			addrs[name] = n.Address
+		}
+	}
+	pl.detector.SetNodes(addrs)
+}
+
+// aliveWorkers are the registered worker nodes whose current life gossip reports alive (or
+// merely suspected) and that the fast detector does not know dead. Before the gossip is up
+// every registered worker counts.
+func (pl *Placer) aliveWorkers(ctx context.Context) ([]string, error) {
+	nodes, err := pl.readNodes(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var m *membership.Membership
 	if pl.Members != nil {
@@ -236,7 +271,7 @@ func (pl *Placer) aliveWorkers(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for name, n := range nodes.Nodes {
-		if !slices.Contains(n.Roles, config.RoleWorker) {
+		if !slices.Contains(n.Roles, config.RoleWorker) || pl.detector.Dead(name) {
 			continue
 		}
 		if s, ok := state[name]; m == nil || (ok && (s == membership.StateAlive || s == membership.StateSuspect)) {

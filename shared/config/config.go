@@ -109,6 +109,12 @@ type ReplicatedLogletOptions struct {
 // MetadataServerOptions is the `[metadata-server]` table.
 type MetadataServerOptions struct {
 	Type string `toml:"type"` // "local" (single node, goleveldb) or "replicated" (raft)
+	// RaftHeartbeatTimeout is how long a follower waits for its leader before it calls an
+	// election; RaftElectionTimeout how long a candidate waits for votes. Lower values find
+	// a new leader sooner after the leader's node died (metadata writes wait meanwhile), at
+	// the risk of needless elections on an overloaded machine.
+	RaftHeartbeatTimeout Duration `toml:"raft-heartbeat-timeout"`
+	RaftElectionTimeout  Duration `toml:"raft-election-timeout"`
 }
 
 // MetadataClientOptions is the `[metadata-client]` table.
@@ -131,6 +137,13 @@ type GossipOptions struct {
 	// [metadata-client] addresses at this node's gossip port (metadata servers are the
 	// natural seeds: every node knows them).
 	Seeds []string `toml:"seeds"`
+	// HeartbeatInterval and HeartbeatTimeout drive the cluster controller's fast failure
+	// detector (package liveness): every worker and admin node sends it a heartbeat each
+	// interval on one connection; a node whose connection breaks, or that is silent for the
+	// timeout, is probed and counted dead if the probe fails. A killed node is known dead in
+	// milliseconds; gossip alone takes seconds.
+	HeartbeatInterval Duration `toml:"heartbeat-interval"`
+	HeartbeatTimeout  Duration `toml:"heartbeat-timeout"`
 }
 
 // WorkerOptions is the `[worker]` table.
@@ -177,12 +190,14 @@ func defaults() *Config {
 			OnMaxAttempts:        "pause",
 			MaxInterval:          Duration(time.Minute),
 		},
-		Admin:          Listener{BindPort: DefaultAdminPort},
-		Ingress:        Listener{BindPort: DefaultIngressPort},
-		Bifrost:        BifrostOptions{DefaultProvider: "local"},
-		MetadataServer: MetadataServerOptions{Type: "local"},
+		Admin:   Listener{BindPort: DefaultAdminPort},
+		Ingress: Listener{BindPort: DefaultIngressPort},
+		Bifrost: BifrostOptions{DefaultProvider: "local"},
+		MetadataServer: MetadataServerOptions{Type: "local",
+			RaftHeartbeatTimeout: Duration(300 * time.Millisecond), RaftElectionTimeout: Duration(300 * time.Millisecond)},
 		MetadataClient: MetadataClientOptions{Type: "replicated", Addresses: []string{}},
-		Gossip:         GossipOptions{BindPort: DefaultGossipPort},
+		Gossip: GossipOptions{BindPort: DefaultGossipPort,
+			HeartbeatInterval: Duration(100 * time.Millisecond), HeartbeatTimeout: Duration(time.Second)},
 		Worker: WorkerOptions{
 			Invoker: InvokerOptions{
 				InactivityTimeout:          Duration(time.Minute),

@@ -12,6 +12,7 @@ package upgrade
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,10 @@ import (
 	"strings"
 	"time"
 )
+
+// ErrRefused is a handshake the server answered with something other than 101: it is up,
+// but does not serve the protocol there.
+var ErrRefused = errors.New("upgrade refused")
 
 // HandshakeTimeout bounds a handshake whose context has no earlier deadline.
 const HandshakeTimeout = 10 * time.Second
@@ -72,7 +77,7 @@ func handshake(ctx context.Context, conn net.Conn, addr, path, protocol string, 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		_ = resp.Body.Close()
-		return nil, fmt.Errorf("upgrade to %s refused: %s: %s", protocol, resp.Status, strings.TrimSpace(string(msg)))
+		return nil, fmt.Errorf("%w: upgrade to %s refused: %s: %s", ErrRefused, protocol, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	if !stop() {
 		return nil, ctx.Err() // the context ended the handshake just as it finished

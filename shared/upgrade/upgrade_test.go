@@ -55,7 +55,7 @@ func TestDialAndAccept(t *testing.T) {
 func TestDialRefused(t *testing.T) {
 	addr := serve(t, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	_, err := Dial(context.Background(), addr, "/p", "test/1", nil)
-	if err == nil || !strings.Contains(err.Error(), "upgrade to test/1 refused: 404 Not Found: 404 page not found") {
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "upgrade to test/1 refused: 404 Not Found: 404 page not found") {
 		t.Fatalf("err %v", err)
 	}
 	// A plain GET is not an upgrade request.

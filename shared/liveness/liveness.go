@@ -1,0 +1,223 @@
+// Package liveness is the fast failure detector of the cluster controller. Gossip (serf)
+// stays the source of membership, but it declares a node failed only after seconds of
+// missed probes. Here the controller keeps one heartbeat connection to each node: the node
+// writes a byte every Interval on it. A node whose connection ends (a killed process: its
+// kernel resets the connection at once) or that stays silent for Timeout (a frozen host) is
+// probed by connecting again; if that fails too, it is dead until a heartbeat is heard again.
+// A SIGKILLed node is thus known dead within milliseconds, a frozen one within Timeout plus
+// the probe's timeout.
+package liveness
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/upgrade"
+)
+
+// Path is where a node serves heartbeats on its fabric port.
+const Path = "/liveness/v1/heartbeat"
+
+const protocol = "gorestate-heartbeat/1"
+
+// Defaults of the detector's keys ([admin] heartbeat-interval, heartbeat-timeout).
+const (
+	DefaultInterval = 100 * time.Millisecond
+	DefaultTimeout  = time.Second
+)
+
+// Handler serves heartbeats: the connection is upgraded and gets one byte every interval
+// until either side closes it.
+func Handler(interval time.Duration) http.Handler {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !upgrade.Requested(r, protocol) {
+			http.Error(w, "heartbeat: want GET with Upgrade: "+protocol, http.StatusUpgradeRequired)
+			return
+		}
+		conn, err := upgrade.Accept(w, r, protocol)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		// The client sends nothing; a read returns when it goes away.
+		gone := make(chan struct{})
+		go func() {
+			var b [1]byte
+			_, _ = conn.Read(b[:])
+			close(gone)
+		}()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			_ = conn.SetWriteDeadline(time.Now().Add(DefaultTimeout))
+			if _, err := conn.Write([]byte{1}); err != nil {
+				return
+			}
+			select {
+			case <-gone:
+				return
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// Detector watches nodes through heartbeat connections.
+type Detector struct {
+	interval, timeout time.Duration
+	log               hclog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	watches map[string]*watch // by node name
+	changed chan struct{}     // closed and replaced when a node's verdict changes
+}
+
+type watch struct {
+	addr   string // host:port
+	cancel context.CancelFunc
+	dead   bool
+}
+
+// NewDetector returns a detector; zero durations take the defaults.
+func NewDetector(interval, timeout time.Duration, logger hclog.Logger) *Detector {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Detector{interval: interval, timeout: timeout, log: logger, ctx: ctx, cancel: cancel,
+		watches: map[string]*watch{}, changed: make(chan struct{})}
+}
+
+// SetNodes sets the nodes to watch, by name, with their fabric base URLs; watches of nodes
+// not named any more stop, and a node whose address changed is watched anew.
+func (d *Detector) SetNodes(addrs map[string]string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, w := range d.watches {
+		if hostPort(addrs[name]) != w.addr {
+			w.cancel()
+			delete(d.watches, name)
+		}
+	}
+	for name, base := range addrs {
+		addr := hostPort(base)
+		if addr == "" || d.watches[name] != nil || d.ctx.Err() != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(d.ctx)
+		w := &watch{addr: addr, cancel: cancel}
+		d.watches[name] = w
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.run(ctx, name, w)
+		}()
+	}
+}
+
+func hostPort(base string) string {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "80")
+	}
+	return u.Host
+}
+
+// Dead reports whether node is known dead: its heartbeats stopped and a probe failed, and
+// none was heard since. Nodes never reached count as not dead (gossip decides for them).
+func (d *Detector) Dead(node string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.watches[node]
+	return w != nil && w.dead
+}
+
+// Changed returns a channel that is closed when a verdict changes.
+func (d *Detector) Changed() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.changed
+}
+
+// Close stops every watch.
+func (d *Detector) Close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+func (d *Detector) set(name string, w *watch, dead bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w.dead == dead || d.watches[name] != w {
+		return
+	}
+	w.dead = dead
+	if dead {
+		d.log.Warn("node stopped answering heartbeats and probes", "node", name)
+	} else {
+		d.log.Info("node answers heartbeats", "node", name)
+	}
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// run keeps a heartbeat connection to one node: connecting is the probe, reading is the
+// heartbeat.
+func (d *Detector) run(ctx context.Context, name string, w *watch) {
+	for ctx.Err() == nil {
+		dctx, cancel := context.WithTimeout(ctx, d.timeout)
+		conn, err := upgrade.Dial(dctx, w.addr, Path, protocol, nil)
+		cancel()
+		if err != nil {
+			wait := d.interval
+			switch {
+			case errors.Is(err, upgrade.ErrRefused):
+				// Up, but serving no heartbeats (another version, or a daemon without
+				// them): gossip judges it.
+				d.set(name, w, false)
+				wait = 5 * time.Second
+			case ctx.Err() == nil:
+				d.set(name, w, true)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			continue
+		}
+		d.set(name, w, false)
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+		var b [64]byte
+		for {
+			_ = conn.SetReadDeadline(time.Now().Add(d.timeout))
+			if _, err := conn.Read(b[:]); err != nil {
+				break // gone or silent: probe by connecting again
+			}
+		}
+		stop()
+		_ = conn.Close()
+	}
+}
