@@ -18,8 +18,8 @@ import (
 	"gorestate.dev/metadatad/admin"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
-	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 )
