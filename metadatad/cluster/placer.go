@@ -48,6 +48,10 @@ type Placer struct {
 	detector *liveness.Detector
 }
 
+// retryUnavailable is the pause before a controller tries again a write that found no
+// metadata leader: one is usually elected within a few hundred milliseconds.
+const retryUnavailable = 50 * time.Millisecond
+
 // Defaults of Placer.
 const (
 	DefaultPlacementInterval = 500 * time.Millisecond
@@ -77,6 +81,7 @@ func (pl *Placer) Run(ctx context.Context) {
 	}
 	holding := false
 	for {
+		retry := false // a write failed for want of a metadata leader: try again soon
 		// Every controller watches the nodes, so that one can take the lease over as soon
 		// as the holder's node is known dead.
 		if nodes, err := pl.readNodes(ctx); err == nil {
@@ -99,11 +104,15 @@ func (pl *Placer) Run(ctx context.Context) {
 				}
 				holding = true
 				if err := pl.pass(ctx); err != nil && ctx.Err() == nil {
+					retry = errors.Is(err, metadata.ErrUnavailable)
 					pl.Logger.Warn("partition placement", "error", err)
 				}
-			} else if holding {
-				pl.Logger.Info("no longer the cluster controller", "error", err)
-				holding = false
+			} else {
+				retry = errors.Is(err, metadata.ErrUnavailable)
+				if holding {
+					pl.Logger.Info("no longer the cluster controller", "error", err)
+					holding = false
+				}
 			}
 		default:
 			if version != seen.version {
@@ -111,10 +120,15 @@ func (pl *Placer) Run(ctx context.Context) {
 			}
 			holding = false
 		}
+		var soon <-chan time.Time
+		if retry {
+			soon = time.After(retryUnavailable)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-soon:
 		case <-wake:
 		case <-pl.detector.Changed():
 		}

@@ -194,7 +194,7 @@ func defaults() *Config {
 		Ingress: Listener{BindPort: DefaultIngressPort},
 		Bifrost: BifrostOptions{DefaultProvider: "local"},
 		MetadataServer: MetadataServerOptions{Type: "local",
-			RaftHeartbeatTimeout: Duration(300 * time.Millisecond), RaftElectionTimeout: Duration(300 * time.Millisecond)},
+			RaftHeartbeatTimeout: Duration(200 * time.Millisecond), RaftElectionTimeout: Duration(200 * time.Millisecond)},
 		MetadataClient: MetadataClientOptions{Type: "replicated", Addresses: []string{}},
 		Gossip: GossipOptions{BindPort: DefaultGossipPort,
 			HeartbeatInterval: Duration(100 * time.Millisecond), HeartbeatTimeout: Duration(time.Second)},
