@@ -25,6 +25,7 @@ import (
 	"gorestate.dev/shared/bifrost/wire"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
@@ -265,6 +266,22 @@ func (w *Worker) watchSchema(ctx context.Context) {
 	})
 }
 
+// leaderOf returns the leader on this node of partition, after checking that invocation id
+// belongs to it: a request sent to the wrong partition must not create or find an
+// invocation there.
+func (w *Worker) leaderOf(partition uint32, id []byte) (*processor.Leader, error) {
+	if t := w.placed.Load(); t != nil {
+		inv, err := ids.InvocationIDFromBytes(id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", rpc.ErrInvalidRequest, err)
+		}
+		if p := ids.PartitionOf(inv.PartitionKey, t.NumPartitions); p != partition {
+			return nil, fmt.Errorf("%w: invocation %s belongs to partition %d, not %d", rpc.ErrInvalidRequest, inv, p, partition)
+		}
+	}
+	return w.leader(partition)
+}
+
 // leader returns the leader of a partition on this node.
 func (w *Worker) leader(partition uint32) (*processor.Leader, error) {
 	if t := w.placed.Load(); t != nil && partition >= t.NumPartitions {
@@ -285,7 +302,7 @@ func (w *Worker) leader(partition uint32) (*processor.Leader, error) {
 
 // Invoke serves an ingress request on the leader of its partition.
 func (w *Worker) Invoke(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
-	l, err := w.leader(req.Partition)
+	l, err := w.leaderOf(req.Partition, req.InvocationID)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +311,7 @@ func (w *Worker) Invoke(ctx context.Context, req *rpc.InvokeRequest) (*rpc.Invok
 
 // Attach serves attach and output requests.
 func (w *Worker) Attach(ctx context.Context, req *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
-	l, err := w.leader(req.Partition)
+	l, err := w.leaderOf(req.Partition, req.InvocationID)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +320,7 @@ func (w *Worker) Attach(ctx context.Context, req *rpc.AttachRequest) (*rpc.Invok
 
 // Signal delivers a signal (awakeable completion, cancel) to an invocation.
 func (w *Worker) Signal(ctx context.Context, req *rpc.SignalRequest) error {
-	l, err := w.leader(req.Partition)
+	l, err := w.leaderOf(req.Partition, req.InvocationID)
 	if err != nil {
 		return err
 	}
@@ -312,7 +329,7 @@ func (w *Worker) Signal(ctx context.Context, req *rpc.SignalRequest) error {
 
 // Manage applies cancel, kill or purge to an invocation.
 func (w *Worker) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.ManageOutcome, error) {
-	l, err := w.leader(req.Partition)
+	l, err := w.leaderOf(req.Partition, req.InvocationID)
 	if err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -61,19 +62,29 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	if n.FabricAddr, _, err = metadatad.Serve(ctx, "fabric", cfg.BindAddress, fabric); err != nil {
 		return fail(err)
 	}
-	if n.Meta, err = metadatad.OpenMetadataServer(cfg, metadatad.FabricHostPort(cfg.AdvertisedAddress, n.FabricAddr), logger); err != nil {
-		return fail(err)
-	}
-	fabric.Handle(metadata.PathPrefix, n.Meta.Handler())
-	fabric.Handle(cluster.PathPrefix, metadatad.ClusterHandler(cfg, n.Meta, n.Members))
 	if !cfg.HasRole(config.RoleWorker) {
 		fabric.Handle(liveness.Path, liveness.Handler(cfg.Gossip.HeartbeatInterval.Duration())) // the worker's routes include it
 	}
-	if err := n.Meta.Start(ctx); err != nil {
-		return fail(err)
+	var meta metadata.Store
+	if cfg.HasRole(config.RoleMetadataServer) {
+		if n.Meta, err = metadatad.OpenMetadataServer(cfg, metadatad.FabricHostPort(cfg.AdvertisedAddress, n.FabricAddr), logger); err != nil {
+			return fail(err)
+		}
+		fabric.Handle(metadata.PathPrefix, n.Meta.Handler())
+		fabric.Handle(cluster.PathPrefix, metadatad.ClusterHandler(cfg, n.Meta, n.Members))
+		if err := n.Meta.Start(ctx); err != nil {
+			return fail(err)
+		}
+		meta = n.Meta.Store()
+	} else {
+		// The metadata lives on other nodes: a node must never found a store of its own
+		// (a cluster of its own) because its roles leave the metadata server out.
+		if len(cfg.MetadataClient.Addresses) == 0 {
+			return fail(errors.New("a node without the metadata-server role needs [metadata-client] addresses (RESTATE_METADATA_CLIENT__ADDRESSES)"))
+		}
+		meta = metadata.NewClient(cfg.MetadataClient.Addresses, &http.Client{})
 	}
-	meta := n.Meta.Store()
-	if cfg.AutoProvision {
+	if cfg.AutoProvision && n.Meta != nil {
 		if err := metadatad.AutoProvision(ctx, cfg, meta); err != nil {
 			return fail(err)
 		}
