@@ -3,6 +3,7 @@ package workerd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -105,6 +106,10 @@ func (w *Worker) startProcessor(ctx context.Context, t *metadata.PartitionTable,
 		for pctx.Err() == nil {
 			err := proc.Run(pctx)
 			if err == nil || pctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, processor.ErrIncompatible) {
+				w.log.Error("partition processor stopped for good; it needs an operator", "partition", p, "error", err)
 				return
 			}
 			// The store and the log are as the failed batch left them (a batch commits

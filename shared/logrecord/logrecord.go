@@ -5,6 +5,7 @@ package logrecord
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -243,7 +244,13 @@ func Encode(r *Record) ([]byte, error) {
 	return b, nil
 }
 
-// Decode parses a record read from the log.
+// ErrUnknownKind is a record of a kind this version does not know: written by a newer
+// version. A replica must stop rather than skip it (it would diverge from replicas that
+// apply it).
+var ErrUnknownKind = errors.New("decode record: unknown record kind")
+
+// Decode decodes and checks a record. An error wrapping ErrUnknownKind means a newer
+// version wrote it; any other error means the bytes are not a record.
 func Decode(b []byte) (*Record, error) {
 	r := &Record{}
 	if err := json.Unmarshal(b, r); err != nil {
@@ -279,7 +286,7 @@ func (r *Record) validate() error {
 	case KindExpire:
 		ok = true // no body: the record's Time says what is due
 	default:
-		return fmt.Errorf("decode record: unknown kind %d", r.Kind)
+		return fmt.Errorf("%w %d", ErrUnknownKind, r.Kind)
 	}
 	if !ok {
 		return fmt.Errorf("decode record: kind %d without a valid body", r.Kind)

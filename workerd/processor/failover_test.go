@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +184,81 @@ func TestRacingCandidatesEndWithOneLeader(t *testing.T) {
 		if err != nil || rec.Epoch != leader.Leader().Epoch() || rec.Leader.Name != leader.cfg.NodeName {
 			t.Fatalf("epoch record %+v, %v; leader %s at %d", rec, err, leader.cfg.NodeName, leader.Leader().Epoch())
 		}
+	}
+}
+
+// runUntilExit runs a processor and returns what Run returned, failing after 10s.
+func runUntilExit(t *testing.T, p *Processor) error {
+	t.Helper()
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the processor kept running")
+		return nil
+	}
+}
+
+// A record of a kind this version does not know (a newer version wrote it) stops the
+// replica with a clear error instead of being skipped.
+func TestUnknownRecordKindStopsTheReplica(t *testing.T) {
+	log := newLog(t)
+	announce, _ := logrecord.Encode(&logrecord.Record{Kind: logrecord.KindAnnounceLeader, Epoch: 1, Time: 1, AnnounceLeader: &logrecord.AnnounceLeader{}})
+	future, _ := logrecord.Encode(&logrecord.Record{Kind: 99, Epoch: 1, Time: 2})
+	if _, err := log.Append(context.Background(), [][]byte{announce, future}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f := New(Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log, Logger: hclog.NewNullLogger(),
+		Invoker: nopInvoker{invoked: make(chan []byte, 100)}})
+	err = runUntilExit(t, f)
+	if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "lsn 2: decode record: unknown record kind 99") {
+		t.Fatalf("follower: %v", err)
+	}
+	if a, _ := db.Partition(0).Applied(); a != 0 {
+		t.Fatalf("applied %d of the batch that held the unknown record", a)
+	}
+}
+
+// A store that applied more than its log holds (the log lost records) is refused when it
+// would lead, with a message that says what to do.
+func TestStoreAheadOfItsLogIsRefused(t *testing.T) {
+	meta, log := newMetaLog(t)
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log, Logger: hclog.NewNullLogger(),
+		Invoker: nopInvoker{invoked: make(chan []byte, 100)}, Role: RoleLeader,
+		ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
+			return metadata.ClaimEpoch(ctx, meta, 0, metadata.NodeID{Name: "a", Generation: 1}, atLeast)
+		}}
+	p := New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	eventuallyTrue(t, "the leader", func() bool { return p.Leader() != nil })
+	for range 5 {
+		send(t, p.Leader(), newID(""))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The same store against a new, empty log.
+	_, empty := newMetaLog(t)
+	cfg.Log = empty
+	err = runUntilExit(t, New(cfg))
+	if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "the log lost records") {
+		t.Fatalf("store ahead of its log: %v", err)
 	}
 }

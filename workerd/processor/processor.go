@@ -54,6 +54,10 @@ type Config struct {
 	Logger   hclog.Logger
 }
 
+// ErrIncompatible stops a processor for good: its log holds what this version cannot
+// apply, or its store is ahead of its log. Restarting would not help; an operator must.
+var ErrIncompatible = errors.New("partition processor stopped")
+
 // Role is what the control plane asks of a partition processor.
 type Role uint8
 
@@ -235,7 +239,7 @@ func (p *Processor) lead(ctx context.Context, applied uint64) (uint64, error) {
 			applied, err = p.act(ctx, phase, applied, l, announce)
 			return applied, roleEnded(ctx, phase, err)
 		}
-		if phase.Err() != nil {
+		if phase.Err() != nil || errors.Is(err, ErrIncompatible) {
 			return applied, roleEnded(ctx, phase, err)
 		}
 		p.log.Warn("could not take the leadership; retrying", "error", err, "retry_in", backoff)
@@ -257,6 +261,13 @@ func (p *Processor) claim(ctx context.Context, applied uint64) (uint64, *Leader,
 	tailLSN, err := p.writer().FindTail(ctx)
 	if err != nil {
 		return applied, nil, 0, fmt.Errorf("partition %d find log tail: %w", p.cfg.Partition, err)
+	}
+	if applied >= uint64(tailLSN) && applied > 0 {
+		// The store applied records the log does not have: the log lost records (a wiped
+		// or replaced log server set, a restored metadata store). Leading on would write
+		// new records at LSNs this store already applied differently.
+		return applied, nil, 0, fmt.Errorf("%w: partition %d's store applied up to LSN %d but its log ends at %d: the log lost records; "+
+			"rebuild this node's partition store (wipe its db directory) or restore the log", ErrIncompatible, p.cfg.Partition, applied, uint64(tailLSN)-1)
 	}
 	for tail := uint64(tailLSN); applied+1 < tail; {
 		if applied, err = p.applyNext(ctx, p.writer(), applied, discard, nil); err != nil {
@@ -356,6 +367,7 @@ func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, a
 // transaction and returns the new applied LSN. onApplied, if set, runs after each record
 // and may commit and replace the transaction.
 func (p *Processor) applyNext(ctx context.Context, log bifrost.Log, applied uint64, emit func(Action), onApplied func(bifrost.LSN, *store.Txn) (*store.Txn, error)) (uint64, error) {
+	start := applied
 	entries, err := log.Read(ctx, bifrost.LSN(applied+1), 256)
 	if err != nil {
 		return applied, fmt.Errorf("partition %d read log: %w", p.cfg.Partition, err)
@@ -363,11 +375,19 @@ func (p *Processor) applyNext(ctx context.Context, log bifrost.Log, applied uint
 	txn := p.cfg.Store.Begin()
 	for _, e := range entries {
 		rec, err := logrecord.Decode(e.Payload)
-		if err != nil {
-			// Every replica skips the same bad record, so state stays identical.
+		switch {
+		case errors.Is(err, logrecord.ErrUnknownKind):
+			// Written by a newer version: skipping it would make this replica differ from
+			// those that apply it. Nothing of the batch is committed.
+			return start, fmt.Errorf("%w: partition %d lsn %d: %v (upgrade this node)", ErrIncompatible, p.cfg.Partition, e.LSN, err)
+		case err != nil:
+			// Bytes that are no record at all: every replica skips the same ones, so state
+			// stays identical.
 			p.log.Error("skipping undecodable log record", "lsn", e.LSN, "error", err)
-		} else if err := p.sm.Apply(txn, rec, emit); err != nil {
-			return applied, fmt.Errorf("partition %d apply lsn %d: %w", p.cfg.Partition, e.LSN, err)
+		default:
+			if err := p.sm.Apply(txn, rec, emit); err != nil {
+				return start, fmt.Errorf("partition %d apply lsn %d: %w", p.cfg.Partition, e.LSN, err)
+			}
 		}
 		applied = uint64(e.LSN)
 		txn.SetApplied(applied)
