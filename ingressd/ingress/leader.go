@@ -26,8 +26,10 @@ var (
 )
 
 // invokeLeader sends req to the leader of its partition. rpc.ErrNotLeader, from the routing
-// view or from the node itself, means nothing was appended, so the request is retried with
-// backoff; any other failure is final because the invocation may already exist.
+// view or from the node itself, means nothing was appended, and an unreachable node means
+// its leadership is moving (the failure detector moves it within milliseconds of a killed
+// process): both are retried with backoff, with the same invocation id. Any other failure
+// is final.
 func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
 	backoff := h.leaderBackoff
 	for attempt := 1; ; attempt++ {
@@ -47,13 +49,17 @@ func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rp
 			if ctx.Err() != nil {
 				return nil, errors.Join(errClientGone, err)
 			}
-			if !errors.Is(err, rpc.ErrNotLeader) {
-				var netErr net.Error
-				if errors.As(err, &netErr) {
-					return nil, newError(errInvokeUnavailable, req.Partition, err)
-				}
+			var netErr net.Error
+			unreachable := errors.As(err, &netErr)
+			if !errors.Is(err, rpc.ErrNotLeader) && !unreachable {
 				return nil, newError(errInvokeFailed, req.Partition, err)
 			}
+			if unreachable && attempt >= h.leaderAttempts {
+				return nil, newError(errInvokeUnavailable, req.Partition, err)
+			}
+			// An unreachable leader may have appended the invocation before it died: the
+			// retry carries the same invocation id, which the new leader's log either
+			// creates or finds (a call then waits for that invocation's result).
 		} else if !errors.Is(err, rpc.ErrNotLeader) {
 			return nil, newError(errRouting, req.Partition, err)
 		}

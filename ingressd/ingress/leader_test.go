@@ -79,7 +79,18 @@ func TestRoutingFailures(t *testing.T) {
 			invoke: func(int) error {
 				return fmt.Errorf("invoke: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")})
 			},
-			wantStatus: 503, wantMsgPrefix: "partition ", wantRoutes: 1,
+			wantStatus: 503, wantMsgPrefix: "partition ", wantRoutes: defaultLeaderAttempts,
+		},
+		{
+			name: "worker unreachable, then the new leader", partitions: 4,
+			route: func(int) (rpc.Worker, error) { return ok, nil },
+			invoke: func(a int) error {
+				if a < 3 {
+					return fmt.Errorf("invoke: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")})
+				}
+				return nil
+			},
+			wantStatus: 200, wantRoutes: 3,
 		},
 		{
 			name: "worker failed", partitions: 4,
