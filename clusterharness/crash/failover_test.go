@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,9 @@ import (
 // cluster3 is three gorestate nodes with every role: a replicated metadata store, replicated
 // logs (replication 2 over the three log servers) and partition replication 2.
 type cluster3 struct {
-	nodes []*Server
-	names []string
+	nodes  []*Server
+	names  []string
+	gossip []string // gossip addresses of the three nodes
 }
 
 func newCluster3(t *testing.T) *cluster3 {
@@ -26,6 +28,7 @@ func newCluster3(t *testing.T) *cluster3 {
 		c.nodes = append(c.nodes, NewServer(t, serverBin))
 	}
 	gossip := freePorts(t, 3)
+	c.gossip = gossip
 	var fabrics []string
 	for _, s := range c.nodes {
 		fabrics = append(fabrics, s.Fabric)
@@ -213,4 +216,55 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 		drainAll(t, w, round+1)
 		checkExactlyOnce(t, w)
 	}
+
+	// A fourth node joins under load (workers, log server and ingress; the metadata stays on
+	// the three): the controller moves followers and then leaderships to it.
+	n4 := NewServer(t, serverBin)
+	n4.SetName("n4")
+	var fabrics []string
+	for _, s := range c.nodes {
+		fabrics = append(fabrics, s.Fabric)
+	}
+	n4.Setenv("RESTATE_NODE_NAME=n4", "RESTATE_ADVERTISED_ADDRESS="+n4.Fabric,
+		"RESTATE_ROLES=[worker,log-server,http-ingress,admin]",
+		"RESTATE_METADATA_CLIENT__ADDRESSES=["+strings.Join(fabrics, ",")+"]",
+		"RESTATE_GOSSIP__SEEDS=["+strings.Join(c.gossip, ",")+"]")
+	load := w.StartSteady(3, "r3")
+	if !load.WaitAcked(time.Time{}, 100, progressTimeout) {
+		load.Stop()
+		t.Fatalf("only %d calls acknowledged in %v", load.AckedSince(time.Time{}), progressTimeout)
+	}
+	join := time.Now()
+	n4.Start()
+	c.nodes, c.names = append(c.nodes, n4), append(c.names, "n4")
+	for deadline := time.Now().Add(chainTimeout); ; time.Sleep(100 * time.Millisecond) {
+		st, err := c.status(3)
+		if err == nil && placedEverywhere(st, "") == nil && slices.ContainsFunc(st.Partitions, func(p cluster.PartitionStatus) bool { return p.Leader == "n4" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			if st != nil {
+				logPartitions(t, st)
+				for _, n := range st.Nodes {
+					t.Logf("node %s gen %d state %s roles %v", n.Name, n.Generation, n.State, n.Roles)
+				}
+			}
+			t.Fatalf("n4 leads no partition %v after its start (%v)", chainTimeout, err)
+		}
+	}
+	if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+		load.Stop()
+		t.Fatalf("after n4 joined, only %d calls acknowledged", load.AckedSince(join))
+	}
+	load.Stop()
+	gap, _ := load.LongestGap(join, time.Now())
+	st, err = c.status(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPartitions(t, st)
+	t.Logf("n4 joined: leads and follows partitions %v after its start; longest gap between acknowledged calls meanwhile %v",
+		time.Since(join).Round(time.Millisecond), gap.Round(time.Millisecond))
+	drainAll(t, w, 3)
+	checkExactlyOnce(t, w)
 }

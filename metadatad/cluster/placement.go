@@ -85,7 +85,7 @@ func place(in placementInput) []metadata.PartitionPlacement {
 		established := func(p int, node string) bool {
 			return p < len(in.current) && slices.Contains(in.current[p].Followers, node)
 		}
-		balanceLeaders(out, workers, leaders, established)
+		balanceLeaders(out, workers, leaders, replicas, established, in.canHost)
 		balanceFollowers(out, workers, replicas, in.canHost)
 	}
 	for p := range out {
@@ -142,8 +142,12 @@ func leastLoaded(workers []string, eligible func(string) bool, leaders, replicas
 
 // balanceLeaders hands leaderships from workers above ceil(partitions/workers) leaders to
 // one of the partition's established followers below that: a swap of roles, so no
-// processor has to be created for it. Every move brings the busiest worker down, so it ends.
-func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders map[string]int, established func(p int, node string) bool) {
+// processor has to be created for it. Where no follower of such a partition can take it, a
+// worker with at least two leaderships fewer than the leader replaces one of its followers,
+// to take the leadership in a later pass, once it has applied the log. Every move brings
+// the busiest worker down or prepares that, so it ends.
+func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders, replicas map[string]int,
+	established func(p int, node string) bool, canHost func(uint32, string) bool) {
 	hi := (len(out) + len(workers) - 1) / len(workers)
 	for moved := true; moved; {
 		moved = false
@@ -161,6 +165,24 @@ func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders
 					break
 				}
 			}
+			if moved || len(pl.Followers) == 0 || slices.ContainsFunc(pl.Followers, func(f string) bool { return leaders[f] < hi }) {
+				continue // moved, or a follower will be able to take it once established
+			}
+			w, ok := leastLoaded(workers, func(w string) bool {
+				return leaders[w]+2 <= leaders[pl.Leader] && !pl.Has(w) && canHost(uint32(p), w)
+			}, leaders, replicas, true)
+			if !ok {
+				continue
+			}
+			i := 0
+			for j, f := range pl.Followers {
+				if replicas[f] > replicas[pl.Followers[i]] {
+					i = j
+				}
+			}
+			replicas[pl.Followers[i]]--
+			replicas[w]++
+			pl.Followers[i] = w
 		}
 	}
 }

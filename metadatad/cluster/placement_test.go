@@ -168,3 +168,18 @@ func TestPlacementInvariantsUnderChurn(t *testing.T) {
 		}
 	}
 }
+
+// A worker that follows only partitions of workers with few leaderships still gets one:
+// it first replaces a follower of a busier leader, then takes the leadership.
+func TestJoiningWorkerGetsALeadershipFromTheBusiestLeader(t *testing.T) {
+	in := placementInput{partitions: 4, workers: []string{"n1", "n2", "n3", "n4"}, replication: 2, canHost: anyHost,
+		current: []metadata.PartitionPlacement{
+			{Leader: "n1", Followers: []string{"n4"}}, {Leader: "n3", Followers: []string{"n1"}},
+			{Leader: "n2", Followers: []string{"n4"}}, {Leader: "n3", Followers: []string{"n2"}}}}
+	out := settle(t, in)
+	for w, c := range leaderCounts(out) {
+		if c != 1 {
+			t.Fatalf("%s leads %d partitions: %+v", w, c, out)
+		}
+	}
+}
