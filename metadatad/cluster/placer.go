@@ -283,14 +283,23 @@ func (pl *Placer) aliveWorkers(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
-	var out []string
+	var out, dead []string
 	for name, n := range nodes.Nodes {
-		if !slices.Contains(n.Roles, config.RoleWorker) || pl.detector.Dead(name) {
+		if !slices.Contains(n.Roles, config.RoleWorker) {
 			continue
 		}
 		if s, ok := state[name]; m == nil || (ok && (s == membership.StateAlive || s == membership.StateSuspect)) {
-			out = append(out, name)
+			if pl.detector.Dead(name) {
+				dead = append(dead, name)
+			} else {
+				out = append(out, name)
+			}
 		}
+	}
+	if len(out) == 0 {
+		// The detector alone never empties the cluster: with no other worker to move to,
+		// leaving the partitions without any leader cannot help.
+		out = dead
 	}
 	slices.Sort(out)
 	return out, nil

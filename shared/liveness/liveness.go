@@ -2,10 +2,11 @@
 // stays the source of membership, but it declares a node failed only after seconds of
 // missed probes. Here the controller keeps one heartbeat connection to each node: the node
 // writes a byte every Interval on it. A node whose connection ends (a killed process: its
-// kernel resets the connection at once) or that stays silent for Timeout (a frozen host) is
-// probed by connecting again; if that fails too, it is dead until a heartbeat is heard again.
-// A SIGKILLed node is thus known dead within milliseconds, a frozen one within Timeout plus
-// the probe's timeout.
+// kernel resets the connection at once) or that stays silent for Timeout is probed by
+// connecting again. A refused probe (nothing listens: the process died) makes it dead at
+// once; probes that time out (a frozen or overloaded host) make it dead after three Timeouts
+// of silence. It stays dead until a heartbeat is heard again. A SIGKILLed node is thus known
+// dead within milliseconds.
 package liveness
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -91,6 +93,11 @@ type watch struct {
 	cancel context.CancelFunc
 	dead   bool
 }
+
+// silentDeadAfter is how many heartbeat timeouts of silence make a node dead when probes
+// time out rather than being refused: an overloaded node answers late, a killed one's port
+// refuses at once.
+const silentDeadAfter = 3
 
 // NewDetector returns a detector; zero durations take the defaults.
 func NewDetector(interval, timeout time.Duration, logger hclog.Logger) *Detector {
@@ -185,8 +192,12 @@ func (d *Detector) set(name string, w *watch, dead bool) {
 }
 
 // run keeps a heartbeat connection to one node: connecting is the probe, reading is the
-// heartbeat.
+// heartbeat. A node is found dead only once it was reached before (a wrong address or a
+// node not up yet is gossip's to judge): at once when the probe is refused (nothing listens
+// on its port: the process died), or after silentDeadAfter timeouts without a heartbeat when
+// probes time out (a frozen or overloaded host).
 func (d *Detector) run(ctx context.Context, name string, w *watch) {
+	var heard time.Time // zero until the first connection
 	for ctx.Err() == nil {
 		dctx, cancel := context.WithTimeout(ctx, d.timeout)
 		conn, err := upgrade.Dial(dctx, w.addr, Path, protocol, nil)
@@ -199,7 +210,8 @@ func (d *Detector) run(ctx context.Context, name string, w *watch) {
 				// them): gossip judges it.
 				d.set(name, w, false)
 				wait = 5 * time.Second
-			case ctx.Err() == nil:
+			case ctx.Err() != nil || heard.IsZero():
+			case errors.Is(err, syscall.ECONNREFUSED) || time.Since(heard) >= silentDeadAfter*d.timeout:
 				d.set(name, w, true)
 			}
 			select {
@@ -208,6 +220,7 @@ func (d *Detector) run(ctx context.Context, name string, w *watch) {
 			}
 			continue
 		}
+		heard = time.Now()
 		d.set(name, w, false)
 		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 		var b [64]byte
@@ -216,6 +229,7 @@ func (d *Detector) run(ctx context.Context, name string, w *watch) {
 			if _, err := conn.Read(b[:]); err != nil {
 				break // gone or silent: probe by connecting again
 			}
+			heard = time.Now()
 		}
 		stop()
 		_ = conn.Close()

@@ -119,7 +119,8 @@ func TestLeaderEpochIsAboveEveryEpochInTheLog(t *testing.T) {
 // Timers beyond the in-memory horizon stay in the store and still fire on time once the
 // horizon reaches them.
 func TestTimerBeyondTheHorizonFires(t *testing.T) {
-	defer func(h time.Duration) { timerHorizon = h }(timerHorizon)
+	// Restored after the processor's cleanup has stopped it (cleanups run last first).
+	t.Cleanup(func(h time.Duration) func() { return func() { timerHorizon = h } }(timerHorizon))
 	timerHorizon = 200 * time.Millisecond
 	log := newLog(t)
 	db, err := store.Open(t.TempDir())

@@ -1,0 +1,145 @@
+package liveness
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gorestate.dev/shared/upgrade"
+)
+
+func acceptForTest(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
+	return upgrade.Accept(w, r, protocol)
+}
+
+// node serves heartbeats on addr (or a free port) until killed.
+type node struct {
+	ln  net.Listener
+	srv *http.Server
+
+	mu    sync.Mutex
+	conns []net.Conn // every connection, hijacked ones included
+}
+
+func startNode(t *testing.T, addr string, handler http.Handler) *node {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(Path, handler)
+	n := &node{ln: ln}
+	n.srv = &http.Server{Handler: mux, ConnState: func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			n.mu.Lock()
+			n.conns = append(n.conns, c)
+			n.mu.Unlock()
+		}
+	}}
+	go func() { _ = n.srv.Serve(ln) }()
+	return n
+}
+
+// kill stops the node as a SIGKILL would: the port closes and so do all connections.
+func (n *node) kill() {
+	_ = n.srv.Close()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.conns {
+		_ = c.Close()
+	}
+}
+
+func (n *node) url() string { return "http://" + n.ln.Addr().String() }
+
+func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestKilledNodeIsDeadAtOnceAndAliveWhenBack(t *testing.T) {
+	n := startNode(t, "127.0.0.1:0", Handler(20*time.Millisecond))
+	addr := n.ln.Addr().String()
+	d := NewDetector(20*time.Millisecond, 200*time.Millisecond, nil)
+	defer d.Close()
+	changed := d.Changed()
+	d.SetNodes(map[string]string{"a": n.url(), "never": "http://127.0.0.1:1"})
+	time.Sleep(100 * time.Millisecond) // connected
+	if d.Dead("a") || d.Dead("never") {
+		t.Fatal("dead before anything happened (a node never reached is gossip's to judge)")
+	}
+	n.kill()
+	took := waitFor(t, "the killed node to be dead", func() bool { return d.Dead("a") })
+	t.Logf("killed node known dead after %v", took)
+	if took > time.Second {
+		t.Fatalf("took %v", took)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed not signalled")
+	}
+	back := startNode(t, addr, Handler(20*time.Millisecond))
+	defer back.kill()
+	waitFor(t, "the restarted node to be alive", func() bool { return !d.Dead("a") })
+	// Watching it no more forgets it.
+	d.SetNodes(map[string]string{})
+	if d.Dead("a") {
+		t.Fatal("a node not watched any more counts as dead")
+	}
+}
+
+func TestSilentNodeIsDeadAfterThreeTimeouts(t *testing.T) {
+	// A frozen process: its heartbeats stop without the connection closing, and probes
+	// hang instead of being refused.
+	var calls atomic.Int32
+	n := startNode(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			<-r.Context().Done()
+			return
+		}
+		conn, err := acceptForTest(w, r)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		for range 5 {
+			_, _ = conn.Write([]byte{1})
+			time.Sleep(20 * time.Millisecond)
+		}
+		<-r.Context().Done()
+	}))
+	defer n.kill()
+	d := NewDetector(20*time.Millisecond, 100*time.Millisecond, nil)
+	defer d.Close()
+	d.SetNodes(map[string]string{"a": n.url()})
+	waitFor(t, "the first heartbeat", func() bool { return calls.Load() > 0 })
+	took := waitFor(t, "the frozen node to be dead", func() bool { return d.Dead("a") })
+	t.Logf("frozen node known dead after %v", took)
+	if took < 300*time.Millisecond {
+		t.Fatalf("dead after %v of silence, before three timeouts", took)
+	}
+}
+
+func TestNodeWithoutHeartbeatsIsNotDead(t *testing.T) {
+	n := startNode(t, "127.0.0.1:0", http.NotFoundHandler())
+	defer n.kill()
+	d := NewDetector(20*time.Millisecond, 100*time.Millisecond, nil)
+	defer d.Close()
+	d.SetNodes(map[string]string{"old": n.url()})
+	time.Sleep(300 * time.Millisecond)
+	if d.Dead("old") {
+		t.Fatal("a node that refuses the upgrade (another version) counts as dead")
+	}
+}
