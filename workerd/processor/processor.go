@@ -216,7 +216,7 @@ func roleEnded(ctx, phase context.Context, err error) error {
 	return err
 }
 
-// claimRetry bounds the pause between attempts to take the leadership (the metadata store
+// claimRetryMax bounds the pause between attempts to take the leadership (the metadata store
 // or the log refused for now).
 const claimRetryMax = 2 * time.Second
 
