@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"gorestate.dev/clusterharness/examples"
 	"gorestate.dev/clusterharness/harness"
 	"gorestate.dev/metadatad/cluster"
+	"gorestate.dev/shared/ids"
 )
 
 // cluster3 is three gorestate nodes with every role: a replicated metadata store, replicated
@@ -267,4 +269,108 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 		time.Since(join).Round(time.Millisecond), gap.Round(time.Millisecond))
 	drainAll(t, w, 3)
 	checkExactlyOnce(t, w)
+}
+
+// TestInFlightWorkSurvivesItsLeader puts durable timers (Sleeper.nap), calls with delayed
+// sends (Orders.place) and invocations waiting on an awakeable (Approvals.request) in flight,
+// SIGKILLs the node that leads the most of them, resolves the awakeables through another
+// node, and requires every invocation to complete once with its journaled effects applied
+// once: one side effect per nap and per order, one reminder per order, each counter added to
+// once.
+func TestInFlightWorkSurvivesItsLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts and kills server processes")
+	}
+	examples.ResetStats()
+	uri := harness.StartExamples(t)
+	c := newCluster3(t)
+	c.start()
+	harness.Register(t, c.nodes[0].Admin, uri)
+	c.waitPlaced(t, -1, "")
+
+	type inflight struct {
+		what, id  string
+		partition uint32
+	}
+	var work []inflight
+	tag := fmt.Sprint(time.Now().UnixNano())
+	send := func(path, body, what string) {
+		t.Helper()
+		resp, err := harness.Send(http.MethodPost, c.nodes[0].Ingress+path, body, map[string]string{"content-type": "application/json"})
+		if err != nil || resp.Status != http.StatusAccepted {
+			t.Fatalf("send %s: %v %+v", path, err, resp)
+		}
+		id, err := ids.ParseInvocationID(resp.Header.Get("x-restate-id"))
+		if err != nil {
+			t.Fatalf("send %s: invocation id %q: %v", path, resp.Header.Get("x-restate-id"), err)
+		}
+		work = append(work, inflight{what: what, id: id.String(), partition: ids.PartitionOf(id.PartitionKey, numLogs)})
+	}
+	const each = 4
+	for i := range each {
+		send("/Sleeper/nap/send", "3000", "nap")
+		send("/Orders/place/send", fmt.Sprintf(`{"customer":"c%d","sku":"sku-%s-%d","quantity":2,"reminderDelayMs":2500}`, i, tag, i), "order")
+		send("/Approvals/request/send", fmt.Sprintf(`"%s-%d"`, tag, i), "approval")
+	}
+	harness.Eventually(t, progressTimeout, "every side effect and awakeable to exist", func() bool {
+		if examples.NapSideEffects.Load() < each || examples.OrderIDsIssued.Load() < each {
+			return false
+		}
+		for i := range each {
+			if examples.AwakeableFor(fmt.Sprintf("%s-%d", tag, i)) == "" {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(300 * time.Millisecond) // the side effects' journal entries are durable
+
+	st, err := c.status(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := map[string]int{}
+	for _, w := range work {
+		led[st.Partitions[w.partition].Leader]++
+	}
+	victim, most := -1, -1
+	for i, name := range c.names {
+		if led[name] > most {
+			victim, most = i, led[name]
+		}
+	}
+	t.Logf("in flight: %d invocations; killing %s, leader of %d of them", len(work), c.names[victim], most)
+	c.nodes[victim].Kill()
+	c.waitPlaced(t, victim, "")
+	live := c.nodes[(victim+1)%3]
+	for i := range each {
+		awk := examples.AwakeableFor(fmt.Sprintf("%s-%d", tag, i))
+		resp, err := harness.Send(http.MethodPost, live.Ingress+"/restate/a/"+awk+"/resolve", `"ok"`, map[string]string{"content-type": "application/json"})
+		if err != nil || resp.Status != http.StatusAccepted {
+			t.Fatalf("resolve awakeable %d: %v %+v", i, err, resp)
+		}
+	}
+	for _, w := range work {
+		var resp *harness.Response
+		harness.Eventually(t, progressTimeout, "the "+w.what+" "+w.id+" to complete", func() bool {
+			resp, err = harness.Send(http.MethodGet, live.Ingress+"/restate/invocation/"+w.id+"/attach", "", nil)
+			return err == nil && resp.Status == http.StatusOK
+		})
+		want := map[string]string{"nap": "napped 3000ms", "order": `"orderId":"order-`, "approval": `"approved: ok"`}[w.what]
+		if !strings.Contains(resp.Body, want) {
+			t.Fatalf("%s %s answered %q, want it to contain %q", w.what, w.id, resp.Body, want)
+		}
+	}
+	harness.Eventually(t, progressTimeout, "every reminder", func() bool { return examples.RemindersDelivered.Load() >= each })
+	time.Sleep(500 * time.Millisecond) // a duplicate would show meanwhile
+	if n, o, r := examples.NapSideEffects.Load(), examples.OrderIDsIssued.Load(), examples.RemindersDelivered.Load(); n != each || o != each || r != each {
+		t.Fatalf("side effects: %d naps, %d order ids, %d reminders; want %d of each", n, o, r, each)
+	}
+	for i := range each {
+		resp, err := harness.Send(http.MethodGet, live.Ingress+fmt.Sprintf("/Counter/sku-%s-%d/get", tag, i), "", nil)
+		if err != nil || resp.Body != "2" {
+			t.Fatalf("counter of order %d: %v %+v, want 2", i, err, resp)
+		}
+	}
+	t.Logf("all %d in-flight invocations completed once after their leader's node died", len(work))
 }
