@@ -97,10 +97,8 @@ func (l *Leader) WaitApplied(ctx context.Context, lsn bifrost.LSN) error {
 
 // activate re-derives pending work from the store when the leadership starts.
 func (l *Leader) activate(ctx context.Context) error {
-	err := l.p.cfg.Store.EachStatus(func(id []byte, st *store.Status) error {
-		if st.Phase == store.PhaseInvoked {
-			l.p.cfg.Invoker.Invoke(l, id)
-		}
+	err := l.p.cfg.Store.EachInvoked(func(id []byte) error {
+		l.p.cfg.Invoker.Invoke(l, id)
 		return nil
 	})
 	if err != nil {

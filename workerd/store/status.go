@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/syndtr/goleveldb/leveldb"
+
 	"gorestate.dev/shared/logrecord"
 )
 
@@ -84,18 +86,69 @@ func (t *Txn) Status(id []byte) (*Status, error) {
 	return decodeStatus(v)
 }
 
-// PutStatus writes an invocation's status.
+// PutStatus writes an invocation's status, and keeps the index of invoked ones.
 func (t *Txn) PutStatus(id []byte, s *Status) error {
 	v, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode invocation status: %w", err)
 	}
 	t.put(t.p.statusKey(id), v)
+	if s.Phase == PhaseInvoked {
+		t.put(t.p.key(tInvoked, id), []byte{})
+	} else {
+		t.del(t.p.key(tInvoked, id))
+	}
 	return nil
 }
 
 // DeleteStatus removes an invocation's status.
-func (t *Txn) DeleteStatus(id []byte) { t.del(t.p.statusKey(id)) }
+func (t *Txn) DeleteStatus(id []byte) {
+	t.del(t.p.statusKey(id))
+	t.del(t.p.key(tInvoked, id))
+}
+
+// EachInvoked calls fn with the id of every invocation in PhaseInvoked, what a new leader
+// resumes, without reading the statuses of the others (completed invocations are retained,
+// so there can be many more of those). A store written before the index existed gets it
+// built here, once.
+func (p *Partition) EachInvoked(fn func(id []byte) error) error {
+	if err := p.buildInvokedIndex(); err != nil {
+		return err
+	}
+	prefix := p.key(tInvoked)
+	it := p.db.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	for it.Next() {
+		if err := fn(append([]byte(nil), it.Key()[len(prefix):]...)); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// buildInvokedIndex indexes the invoked statuses of a store that has no index yet, in one
+// batch with the flag that says it is complete.
+func (p *Partition) buildInvokedIndex() error {
+	flag := p.key(tMeta, []byte{metaInvokedIndex})
+	if _, ok, err := p.get(flag); err != nil || ok {
+		return err
+	}
+	var batch leveldb.Batch
+	err := p.EachStatus(func(id []byte, st *Status) error {
+		if st.Phase == PhaseInvoked {
+			batch.Put(p.key(tInvoked, id), []byte{})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	batch.Put(flag, []byte{1})
+	if err := p.db.Write(&batch, nil); err != nil {
+		return fmt.Errorf("partition %d: index invoked invocations: %w", p.id, err)
+	}
+	return nil
+}
 
 // Status reads an invocation's status from the snapshot; nil if absent.
 func (s *Snapshot) Status(id []byte) (*Status, error) {

@@ -32,6 +32,7 @@ const (
 	tDedup    = 'd'
 	tMeta     = 'm'
 	tExpiry   = 'x'
+	tInvoked  = 'r' // index of the statuses in PhaseInvoked: what a new leader resumes
 )
 
 // Meta keys.
@@ -40,6 +41,9 @@ const (
 	metaEpoch     = 'e'
 	metaInboxSeq  = 'q'
 	metaOutboxSeq = 'o'
+	// metaInvokedIndex is set once the tInvoked index covers every status (stores written
+	// before it existed build it on first use).
+	metaInvokedIndex = 'r'
 )
 
 // DB is a node's partition store.
