@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"gorestate.dev/clusterharness/harness"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/metadata"
 )
 
 // cluster3 is three gorestate nodes with every role: a replicated metadata store, replicated
@@ -373,4 +375,103 @@ func TestInFlightWorkSurvivesItsLeader(t *testing.T) {
 		}
 	}
 	t.Logf("all %d in-flight invocations completed once after their leader's node died", len(work))
+}
+
+// TestFrozenLeaderIsDeposed freezes (SIGSTOP) a node that leads partitions under load, so that
+// its connections stay open but nothing answers: the failure detector finds it dead after
+// its heartbeat timeouts, its followers take over, and when it thaws (SIGCONT) it learns it
+// was deposed and follows, while the requests it held are answered by the new leaders (the
+// ingress retries them with the same invocation id). Every acknowledged add is there exactly
+// once.
+func TestFrozenLeaderIsDeposed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts and kills server processes")
+	}
+	uri := harness.StartExamples(t)
+	c := newCluster3(t)
+	c.start()
+	harness.Register(t, c.nodes[0].Admin, uri)
+	c.waitPlaced(t, -1, "")
+	st, err := c.status(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := -1
+	for i, name := range c.names {
+		if name != st.Metadata.Leader && slices.ContainsFunc(st.Partitions, func(p cluster.PartitionStatus) bool { return p.Leader == name }) {
+			victim = i
+			break
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no node leads a partition without holding the metadata leader: %+v", st.Partitions)
+	}
+	name := c.names[victim]
+	w := NewWorkload(c.nodes[(victim+1)%3].Ingress, "add", counterKeys("frz-", 16), 8, acceptAdd)
+	w.Ingresses = c.ingresses()
+	// A frozen node accepts connections and answers nothing: a client gives up on it after
+	// a while and tries the next ingress.
+	w.client.Timeout = 2 * time.Second
+	load := w.StartSteady(1, "f")
+	defer load.Stop()
+	if !load.WaitAcked(time.Time{}, 100, progressTimeout) {
+		t.Fatalf("only %d calls acknowledged in %v", load.AckedSince(time.Time{}), progressTimeout)
+	}
+	pid := c.nodes[victim].Pid()
+	freeze := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	defer thaw()
+	// The partition table straight from a live metadata server: the status API would wait
+	// for the frozen node's answer.
+	live := c.nodes[(victim+1)%3]
+	harness.Eventually(t, chainTimeout, "the frozen node's partitions to move", func() bool {
+		resp, err := http.Get(live.Fabric + metadata.PathPrefix + "v1/" + metadata.KeyPartitionTable)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var tbl metadata.PartitionTable
+		if json.NewDecoder(resp.Body).Decode(&tbl) != nil || len(tbl.Placement) == 0 {
+			return false
+		}
+		return !slices.ContainsFunc(tbl.Placement, func(p metadata.PartitionPlacement) bool { return p.Leader == name || p.Leader == "" })
+	})
+	moved := time.Since(freeze)
+	if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+		t.Fatalf("with %s frozen, only %d calls acknowledged", name, load.AckedSince(freeze))
+	}
+	gap, _ := load.LongestGap(freeze, time.Now())
+	t.Logf("froze %s: its partitions moved after %v; longest gap between acknowledged calls %v", name, moved.Round(time.Millisecond), gap.Round(time.Millisecond))
+	thaw()
+	// Thawed, it finds the partitions led elsewhere and follows; what it held is answered
+	// by the new leaders.
+	harness.Eventually(t, chainTimeout, name+" to follow, with every partition led", func() bool {
+		st, err := c.status(-1)
+		if err != nil || placedEverywhere(st, "") != nil {
+			return false
+		}
+		for _, p := range st.Partitions {
+			for _, pr := range p.Processors {
+				if pr.Node == name && pr.Mode == "leader" && p.PlacedLeader != name {
+					return false // still acting on a leadership it lost
+				}
+			}
+		}
+		return true
+	})
+	if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+		t.Fatalf("after %s thawed, only %d calls acknowledged", name, load.AckedSince(freeze))
+	}
+	load.Stop()
+	drainAll(t, w, 1)
+	checkExactlyOnce(t, w)
 }
