@@ -90,6 +90,9 @@ func place(in placementInput) []metadata.PartitionPlacement {
 	}
 	for p := range out {
 		pl := &out[p]
+		if len(pl.Followers) == 0 {
+			pl.Followers = nil // as the table decodes it: an unchanged placement compares equal
+		}
 		hostable := 0
 		for _, w := range workers {
 			if in.canHost(uint32(p), w) {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -181,5 +182,25 @@ func TestJoiningWorkerGetsALeadershipFromTheBusiestLeader(t *testing.T) {
 		if c != 1 {
 			t.Fatalf("%s leads %d partitions: %+v", w, c, out)
 		}
+	}
+}
+
+// A placement read back from the table (JSON) compares equal to the one placed, so an
+// unchanged placement is not written again on every pass.
+func TestPlacementSurvivesTheTableEncoding(t *testing.T) {
+	in := placementInput{partitions: 3, workers: []string{"a", "b"}, replication: 2, canHost: anyHost}
+	in.current = settle(t, in)
+	in.replication = 1 // followers go, in this very pass
+	out := place(in)
+	b, err := json.Marshal(metadata.PartitionTable{NumPartitions: 3, Placement: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back metadata.PartitionTable
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Placement, out) {
+		t.Fatalf("placement changes through the table encoding:\n%#v\n%#v", out, back.Placement)
 	}
 }
