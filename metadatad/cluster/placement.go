@@ -16,11 +16,14 @@ type placementInput struct {
 	// canHost reports whether node can run a processor of partition p: it can read the
 	// partition's log (a local segment is readable on its own node only).
 	canHost func(p uint32, node string) bool
+	// applied, if set, is how far a node's processor of partition p has applied the log
+	// (false: unknown); of several followers the most caught-up one is promoted.
+	applied func(p uint32, node string) (uint64, bool)
 }
 
 // place computes the placement the controller wants: every partition keeps its alive
-// replicas; a partition whose leader is gone gets its first alive follower as leader (its
-// processor has applied the log and only catches up on the rest); missing replicas are
+// replicas; a partition whose leader is gone gets its most caught-up alive follower as
+// leader (its processor has applied the log and only catches up on the rest); missing replicas are
 // added on the least loaded workers; and leaders and followers are moved to balance the
 // load when workers joined (followers first; leaderships move to followers on a later pass).
 // It is deterministic, and placing its own output again reaches a fixed point within a few
@@ -50,7 +53,9 @@ func place(in placementInput) []metadata.PartitionPlacement {
 		if !keep(leader) {
 			leader = ""
 			if len(followers) > 0 {
-				leader, followers = followers[0], followers[1:]
+				best := mostCaughtUp(p, followers, in.applied)
+				leader = followers[best]
+				followers = slices.Delete(slices.Clone(followers), best, best+1)
 			}
 		}
 		out[p] = metadata.PartitionPlacement{Leader: leader, Followers: followers}
@@ -111,6 +116,21 @@ func place(in placementInput) []metadata.PartitionPlacement {
 		}
 	}
 	return out
+}
+
+// mostCaughtUp is the index of the follower that has applied the most of partition p's log,
+// the first one where that is unknown or tied: it takes over with the least to catch up on.
+func mostCaughtUp(p uint32, followers []string, applied func(uint32, string) (uint64, bool)) int {
+	best, bestLSN := 0, uint64(0)
+	if applied == nil {
+		return 0
+	}
+	for i, f := range followers {
+		if lsn, ok := applied(p, f); ok && lsn > bestLSN {
+			best, bestLSN = i, lsn
+		}
+	}
+	return best
 }
 
 func count(pl metadata.PartitionPlacement, leaders, replicas map[string]int, d int) {

@@ -204,3 +204,19 @@ func TestPlacementSurvivesTheTableEncoding(t *testing.T) {
 		t.Fatalf("placement changes through the table encoding:\n%#v\n%#v", out, back.Placement)
 	}
 }
+
+// Of several followers of a lost leader, the one that applied the most takes over.
+func TestMostCaughtUpFollowerLeads(t *testing.T) {
+	lsns := map[string]uint64{"b": 10, "c": 42, "d": 41}
+	in := placementInput{partitions: 1, workers: []string{"b", "c", "d"}, replication: 4, canHost: anyHost,
+		current: []metadata.PartitionPlacement{{Leader: "a", Followers: []string{"b", "c", "d"}}},
+		applied: func(_ uint32, n string) (uint64, bool) { l, ok := lsns[n]; return l, ok }}
+	if out := place(in); out[0].Leader != "c" || !slices.Equal(out[0].Followers, []string{"b", "d"}) {
+		t.Fatalf("placed %+v, want c leading b and d", out[0])
+	}
+	// Unknown progress: the first follower.
+	in.applied = func(uint32, string) (uint64, bool) { return 0, false }
+	if out := place(in); out[0].Leader != "b" {
+		t.Fatalf("placed %+v, want b", out[0])
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -205,8 +207,13 @@ func (pl *Placer) pass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	applied := pl.followersApplied(ctx, table, workers)
 	next := place(placementInput{
 		current: table.Placement, partitions: table.NumPartitions, workers: workers, replication: replication,
+		applied: func(p uint32, node string) (uint64, bool) {
+			lsn, ok := applied[p][node]
+			return lsn, ok
+		},
 		canHost: func(p uint32, node string) bool {
 			h, ok := hosts[p]
 			return !ok || h == node || (h == "" && (int(p) >= len(table.Placement) || table.Placement[p].Leader == "" || table.Placement[p].Leader == node))
@@ -304,6 +311,68 @@ func (pl *Placer) aliveWorkers(ctx context.Context) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// followersApplied asks the alive followers of partitions whose leader is gone how far they
+// applied the log, when there are several to choose from; the answers that arrive within
+// appliedTimeout count.
+func (pl *Placer) followersApplied(ctx context.Context, table metadata.PartitionTable, workers []string) map[uint32]map[string]uint64 {
+	ask := map[string]bool{}
+	for _, p := range table.Placement {
+		if slices.Contains(workers, p.Leader) {
+			continue
+		}
+		alive := 0
+		for _, f := range p.Followers {
+			if slices.Contains(workers, f) {
+				alive++
+			}
+		}
+		if alive > 1 {
+			for _, f := range p.Followers {
+				ask[f] = true
+			}
+		}
+	}
+	if len(ask) == 0 {
+		return nil
+	}
+	nodes, err := pl.readNodes(ctx)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, appliedTimeout)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		out = map[uint32]map[string]uint64{}
+		wg  sync.WaitGroup
+	)
+	for name := range ask {
+		addr := nodes.Nodes[name].Address
+		if addr == "" {
+			continue
+		}
+		wg.Go(func() {
+			states, err := fetchPartitions(ctx, http.DefaultClient, addr)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, s := range states {
+				if out[s.ID] == nil {
+					out[s.ID] = map[string]uint64{}
+				}
+				out[s.ID][name] = s.AppliedLSN
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// appliedTimeout bounds asking followers how far they applied: a takeover waits for it.
+const appliedTimeout = 200 * time.Millisecond
 
 // logHosts maps each partition whose log has a local segment to the node holding it ("" for
 // chains from before segments named their node: the worker that wrote them): only that
