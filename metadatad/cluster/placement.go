@@ -37,6 +37,7 @@ func place(in placementInput) []metadata.PartitionPlacement {
 	}
 	out := make([]metadata.PartitionPlacement, in.partitions)
 	leaders, replicas := map[string]int{}, map[string]int{}
+	failover := false // a leader is gone: this pass only replaces it
 	for p := range in.partitions {
 		var cur metadata.PartitionPlacement
 		if int(p) < len(in.current) {
@@ -51,6 +52,7 @@ func place(in placementInput) []metadata.PartitionPlacement {
 		}
 		leader := cur.Leader
 		if !keep(leader) {
+			failover = failover || leader != ""
 			leader = ""
 			if len(followers) > 0 {
 				best := mostCaughtUp(p, followers, in.applied)
@@ -84,9 +86,11 @@ func place(in placementInput) []metadata.PartitionPlacement {
 			replicas[last]--
 		}
 	}
-	if len(workers) > 0 {
-		// Leaderships move only to followers that were placed before this pass: they have
-		// been applying the log, so taking over costs them only the last records.
+	if len(workers) > 0 && !failover {
+		// Balancing waits for a pass without a failover, so that a takeover moves no
+		// partition but the lost leader's. Leaderships move only to followers that were
+		// placed before this pass: they have been applying the log, so taking over costs
+		// them only the last records.
 		established := func(p int, node string) bool {
 			return p < len(in.current) && slices.Contains(in.current[p].Followers, node)
 		}
