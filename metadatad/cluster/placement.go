@@ -19,6 +19,8 @@ type placementInput struct {
 	// applied, if set, is how far a node's processor of partition p has applied the log
 	// (false: unknown); of several followers the most caught-up one is promoted.
 	applied func(p uint32, node string) (uint64, bool)
+	// noBalance holds back balancing moves (a takeover is still settling).
+	noBalance bool
 }
 
 // place computes the placement the controller wants: every partition keeps its alive
@@ -86,7 +88,7 @@ func place(in placementInput) []metadata.PartitionPlacement {
 			replicas[last]--
 		}
 	}
-	if len(workers) > 0 && !failover {
+	if len(workers) > 0 && !failover && !in.noBalance {
 		// Balancing waits for a pass without a failover, so that a takeover moves no
 		// partition but the lost leader's. Leaderships move only to followers that were
 		// placed before this pass: they have been applying the log, so taking over costs

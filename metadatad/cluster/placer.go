@@ -47,8 +47,13 @@ type Placer struct {
 	// (package liveness) that watches the worker and admin nodes.
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 
-	detector *liveness.Detector
+	detector     *liveness.Detector
+	lastFailover time.Time // when a pass last replaced a lost leader
 }
+
+// balanceAfterFailover is how long balancing waits after a pass replaced a lost leader, so
+// that a takeover in progress is not joined by more leadership moves.
+const balanceAfterFailover = 5 * time.Second
 
 // retryUnavailable is the pause before a controller tries again a write that found no
 // metadata leader: one is usually elected within a few hundred milliseconds.
@@ -208,8 +213,14 @@ func (pl *Placer) pass(ctx context.Context) error {
 		return err
 	}
 	applied := pl.followersApplied(ctx, table, workers)
+	for _, p := range table.Placement {
+		if p.Leader != "" && !slices.Contains(workers, p.Leader) {
+			pl.lastFailover = time.Now()
+		}
+	}
 	next := place(placementInput{
-		current: table.Placement, partitions: table.NumPartitions, workers: workers, replication: replication,
+		noBalance: time.Since(pl.lastFailover) < balanceAfterFailover,
+		current:   table.Placement, partitions: table.NumPartitions, workers: workers, replication: replication,
 		applied: func(p uint32, node string) (uint64, bool) {
 			lsn, ok := applied[p][node]
 			return lsn, ok

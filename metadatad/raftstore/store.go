@@ -447,7 +447,9 @@ func (s *Store) withLeader(ctx context.Context, what string, attempt func(leader
 			return metadata.ErrClosed
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 200*time.Millisecond)
+		// Short: an election takes a few hundred milliseconds, and every write waiting
+		// for it (a partition takeover among them) should go out as soon as it is over.
+		backoff = min(2*backoff, 25*time.Millisecond)
 	}
 }
 
