@@ -91,7 +91,8 @@ func (pl *Placer) Run(ctx context.Context) {
 		retry := false // a write failed for want of a metadata leader: try again soon
 		// Every controller watches the nodes, so that one can take the lease over as soon
 		// as the holder's node is known dead.
-		if nodes, err := pl.readNodes(ctx); err == nil {
+		nodes, nodesErr := pl.readNodes(ctx)
+		if nodesErr == nil {
 			pl.watch(nodes)
 		}
 		lease, version, err := pl.readLease(ctx)
@@ -110,7 +111,12 @@ func (pl *Placer) Run(ctx context.Context) {
 					pl.Logger.Info("acting as cluster controller", args...)
 				}
 				holding = true
-				if err := pl.pass(ctx); err != nil && ctx.Err() == nil {
+				if nodesErr != nil {
+					err = nodesErr
+				} else {
+					err = pl.pass(ctx, nodes)
+				}
+				if err != nil && ctx.Err() == nil {
 					retry = errors.Is(err, metadata.ErrUnavailable)
 					pl.Logger.Warn("partition placement", "error", err)
 				}
@@ -185,7 +191,7 @@ func (pl *Placer) writeLease(ctx context.Context, version uint64) (uint64, error
 }
 
 // pass reads the cluster, computes the placement and writes it if it changed.
-func (pl *Placer) pass(ctx context.Context) error {
+func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 	tv, err := pl.Store.Get(ctx, metadata.KeyPartitionTable)
 	if errors.Is(err, metadata.ErrNotFound) {
 		return nil // not provisioned yet
@@ -204,15 +210,12 @@ func (pl *Placer) pass(ctx context.Context) error {
 			replication = cc.PartitionReplication
 		}
 	}
-	workers, err := pl.aliveWorkers(ctx)
-	if err != nil {
-		return err
-	}
+	workers := pl.aliveWorkers(nodes)
 	hosts, err := pl.logHosts(ctx)
 	if err != nil {
 		return err
 	}
-	applied := pl.followersApplied(ctx, table, workers)
+	applied := pl.followersApplied(ctx, table, workers, nodes)
 	for _, p := range table.Placement {
 		if p.Leader != "" && !slices.Contains(workers, p.Leader) {
 			pl.lastFailover = time.Now()
@@ -284,11 +287,7 @@ func (pl *Placer) watch(nodes metadata.Nodes) {
 // aliveWorkers are the registered worker nodes whose current life gossip reports alive (or
 // merely suspected) and that the fast detector does not know dead. Before the gossip is up
 // every registered worker counts.
-func (pl *Placer) aliveWorkers(ctx context.Context) ([]string, error) {
-	nodes, err := pl.readNodes(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (pl *Placer) aliveWorkers(nodes metadata.Nodes) []string {
 	var m *membership.Membership
 	if pl.Members != nil {
 		m = pl.Members()
@@ -320,13 +319,13 @@ func (pl *Placer) aliveWorkers(ctx context.Context) ([]string, error) {
 		out = dead
 	}
 	slices.Sort(out)
-	return out, nil
+	return out
 }
 
 // followersApplied asks the alive followers of partitions whose leader is gone how far they
 // applied the log, when there are several to choose from; the answers that arrive within
 // appliedTimeout count.
-func (pl *Placer) followersApplied(ctx context.Context, table metadata.PartitionTable, workers []string) map[uint32]map[string]uint64 {
+func (pl *Placer) followersApplied(ctx context.Context, table metadata.PartitionTable, workers []string, nodes metadata.Nodes) map[uint32]map[string]uint64 {
 	ask := map[string]bool{}
 	for _, p := range table.Placement {
 		if slices.Contains(workers, p.Leader) {
@@ -345,10 +344,6 @@ func (pl *Placer) followersApplied(ctx context.Context, table metadata.Partition
 		}
 	}
 	if len(ask) == 0 {
-		return nil
-	}
-	nodes, err := pl.readNodes(ctx)
-	if err != nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, appliedTimeout)
