@@ -36,7 +36,7 @@ type attemptState struct {
 }
 
 func (t *task) load() (*attemptState, error) {
-	snap, err := t.l.Store().Snapshot()
+	snap, err := t.l.Snapshot()
 	if err != nil {
 		return nil, err
 	}

@@ -78,24 +78,48 @@ func taskKey(partition uint32, id []byte) string {
 
 // Invoke starts an attempt, or asks the running task to start a new attempt when its current
 // one ends (a resumption that raced with the attempt's end).
-func (inv *Invoker) Invoke(l *processor.Leader, id []byte) {
+func (inv *Invoker) Invoke(l processor.Leadership, id []byte) {
+	inv.start(l, id, false)
+}
+
+// Resume starts a task for an invocation that was running under the previous leader, once
+// an attempt slot is free; the task's first attempt uses that slot. An invocation that has
+// a task already is left to it.
+func (inv *Invoker) Resume(l processor.Leadership, id []byte) {
+	select {
+	case inv.sem <- struct{}{}:
+	case <-l.Context().Done():
+		return
+	}
+	if !inv.start(l, id, true) {
+		<-inv.sem
+	}
+}
+
+// start creates and runs a task for id unless one exists. holding says the caller took an
+// attempt slot for the task's first attempt. It reports whether a task was created.
+func (inv *Invoker) start(l processor.Leadership, id []byte, holding bool) bool {
 	k := taskKey(l.Partition(), id)
 	inv.mu.Lock()
 	if t := inv.tasks[k]; t != nil {
-		t.again = true
+		if !holding {
+			t.again = true
+		}
 		inv.mu.Unlock()
-		return
+		return false
 	}
 	t := newTask(inv, l, append([]byte(nil), id...), k)
+	t.holding = holding
 	t.prev = inv.aborted[k]
 	delete(inv.aborted, k)
 	inv.tasks[k] = t
 	inv.mu.Unlock()
 	go t.run()
+	return true
 }
 
 // Notify forwards a new notification to the running attempt of an invocation, if any.
-func (inv *Invoker) Notify(l *processor.Leader, id []byte, index uint32, e store.JournalEntry) {
+func (inv *Invoker) Notify(l processor.Leadership, id []byte, index uint32, e store.JournalEntry) {
 	inv.mu.Lock()
 	t := inv.tasks[taskKey(l.Partition(), id)]
 	inv.mu.Unlock()
@@ -105,7 +129,7 @@ func (inv *Invoker) Notify(l *processor.Leader, id []byte, index uint32, e store
 }
 
 // Abort stops the running attempt of a killed invocation and its retries.
-func (inv *Invoker) Abort(l *processor.Leader, id []byte) {
+func (inv *Invoker) Abort(l processor.Leadership, id []byte) {
 	k := taskKey(l.Partition(), id)
 	inv.mu.Lock()
 	t := inv.tasks[k]

@@ -19,7 +19,7 @@ import (
 // the effects of an old attempt are always logged before a new attempt reads the journal.
 type task struct {
 	inv  *Invoker
-	l    *processor.Leader
+	l    processor.Leadership
 	id   []byte
 	key  string
 	done chan struct{}
@@ -29,6 +29,8 @@ type task struct {
 
 	again bool  // guarded by inv.mu
 	prev  *task // an aborted run of the same invocation to wait for first
+	// holding: the task was created with an attempt slot taken for its first attempt.
+	holding bool
 
 	mu         sync.Mutex
 	pending    []notification
@@ -71,7 +73,7 @@ type notification struct {
 	entry store.JournalEntry
 }
 
-func newTask(inv *Invoker, l *processor.Leader, id []byte, key string) *task {
+func newTask(inv *Invoker, l processor.Leadership, id []byte, key string) *task {
 	ctx, cancel := context.WithCancel(l.Context())
 	return &task{inv: inv, l: l, id: id, key: key, done: make(chan struct{}), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 }
@@ -114,6 +116,11 @@ type outcome struct {
 func (t *task) run() {
 	defer close(t.done)
 	defer t.cancel()
+	defer func() {
+		if t.holding { // ended before its first attempt
+			<-t.inv.sem
+		}
+	}()
 	ctx := t.ctx
 	if t.prev != nil {
 		select {
@@ -127,11 +134,15 @@ func (t *task) run() {
 			t.inv.forget(t)
 			return
 		}
-		select {
-		case t.inv.sem <- struct{}{}:
-		case <-ctx.Done():
-			t.inv.forget(t)
-			return
+		if t.holding {
+			t.holding = false
+		} else {
+			select {
+			case t.inv.sem <- struct{}{}:
+			case <-ctx.Done():
+				t.inv.forget(t)
+				return
+			}
 		}
 		t.setProgress(func(p *Progress) { p.LastStartAt, p.NextRetryAt = time.Now(), time.Time{} })
 		out := t.attempt(ctx)

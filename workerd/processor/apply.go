@@ -486,6 +486,22 @@ func (e *malformedError) Unwrap() error { return e.err }
 
 func malformed(err error) error { return &malformedError{err} }
 
+// calleeID is the id of a plain call: derived from the caller and the command's id
+// notification index, so every replica (and a replay) creates the same callee. Plain service
+// calls stay on the caller's partition; object calls go to the key's.
+func calleeID(caller ids.InvocationID, key string, idIdx uint32) ids.InvocationID {
+	pk := caller.PartitionKey
+	if key != "" {
+		pk = ids.PartitionKeyOf(key)
+	}
+	h := sha256.New()
+	h.Write(caller.Bytes())
+	h.Write(binary.BigEndian.AppendUint32(nil, idIdx))
+	callee := ids.InvocationID{PartitionKey: pk}
+	copy(callee.UUID[:], h.Sum(nil))
+	return callee
+}
+
 type callSpec struct {
 	parameter      []byte
 	headers        []protocol.Header
@@ -519,15 +535,7 @@ func (a *applier) call(callerID []byte, st *store.Status, target *logrecord.Targ
 	case target.HandlerType == "WORKFLOW":
 		callee = ids.WorkflowInvocationID(ids.PartitionKeyOf(c.key), target.Service, c.key)
 	default:
-		pk := caller.PartitionKey // plain service calls stay on the caller's partition
-		if c.key != "" {
-			pk = ids.PartitionKeyOf(c.key)
-		}
-		h := sha256.New()
-		h.Write(callerID)
-		h.Write(binary.BigEndian.AppendUint32(nil, c.idIdx))
-		callee = ids.InvocationID{PartitionKey: pk}
-		copy(callee.UUID[:], h.Sum(nil))
+		callee = calleeID(caller, c.key, c.idIdx)
 	}
 	tgt := *target
 	tgt.Key = c.key

@@ -53,6 +53,9 @@ func (l *Leader) Partition() uint32 { return l.p.cfg.Partition }
 // Store is the led partition's store.
 func (l *Leader) Store() *store.Partition { return l.p.cfg.Store }
 
+// Snapshot is a consistent read view of the led partition's store.
+func (l *Leader) Snapshot() (*store.Snapshot, error) { return l.p.cfg.Store.Snapshot() }
+
 // Epoch is the leader's epoch.
 func (l *Leader) Epoch() uint64 { return l.epoch }
 
@@ -61,8 +64,8 @@ func (l *Leader) Context() context.Context { return l.ctx }
 
 func (l *Leader) stop() {
 	l.cancel()
+	l.wg.Wait() // the resumer first: it may still be starting tasks
 	l.p.cfg.Invoker.StopPartition(l.p.cfg.Partition)
-	l.wg.Wait()
 }
 
 func (l *Leader) stamp(r *logrecord.Record) []byte {
@@ -95,21 +98,44 @@ func (l *Leader) WaitApplied(ctx context.Context, lsn bifrost.LSN) error {
 	return l.p.WaitApplied(ctx, uint64(lsn))
 }
 
-// activate re-derives pending work from the store when the leadership starts.
-func (l *Leader) activate(ctx context.Context) error {
-	err := l.p.cfg.Store.EachInvoked(func(id []byte) error {
-		l.p.cfg.Invoker.Invoke(l, id)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	l.wg.Add(3)
+// activate re-derives pending work from the store when the leadership starts: timers,
+// the outbox, expiry, and the invocations that were running under the previous leader.
+func (l *Leader) activate() {
+	l.wg.Add(4)
+	go func() { defer l.wg.Done(); l.resumeInvoked(l.ctx) }()
 	go func() { defer l.wg.Done(); l.timers.run(l.ctx) }()
 	go func() { defer l.wg.Done(); l.shuf.run(l.ctx) }()
 	go func() { defer l.wg.Done(); l.runExpiry(l.ctx) }()
 	l.shuf.nudge()
-	return nil
+}
+
+// resumePage is how many invoked invocations are read from the store at a time.
+const resumePage = 256
+
+// resumeInvoked hands the invoked invocations to the invoker a page at a time, each as an
+// attempt slot frees up: becoming leader of 100k running invocations neither reads them
+// all into memory nor starts 100k tasks at once.
+func (l *Leader) resumeInvoked(ctx context.Context) {
+	var after []byte
+	for ctx.Err() == nil {
+		ids, err := l.p.cfg.Store.InvokedPage(after, resumePage)
+		if err != nil {
+			// The store failing is the processor's business; it restarts on its next
+			// write error. Retrying here would only spin.
+			l.p.log.Error("read invoked invocations; they resume at the next leadership", "error", err)
+			return
+		}
+		for _, id := range ids {
+			l.p.cfg.Invoker.Resume(l, id)
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		if len(ids) < resumePage {
+			return
+		}
+		after = ids[len(ids)-1]
+	}
 }
 
 func (l *Leader) dispatch(a Action) {

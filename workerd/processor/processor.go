@@ -19,13 +19,32 @@ import (
 // leads.
 type Invoker interface {
 	// Invoke starts an attempt of id (or restarts it once the current one ended).
-	Invoke(l *Leader, id []byte)
+	Invoke(l Leadership, id []byte)
+	// Resume starts driving id, an invocation found invoked when the leadership began,
+	// unless it is driven already. It blocks until the invoker has a free attempt slot (or
+	// l ends), so a new leader of many invocations does not start them all at once.
+	Resume(l Leadership, id []byte)
 	// Notify hands a new journal notification to the running attempt of id, if any.
-	Notify(l *Leader, id []byte, index uint32, e store.JournalEntry)
+	Notify(l Leadership, id []byte, index uint32, e store.JournalEntry)
 	// Abort stops the running attempt of id and its retries (the invocation was killed).
-	Abort(l *Leader, id []byte)
+	Abort(l Leadership, id []byte)
 	// StopPartition aborts every attempt of a partition whose leadership ended.
 	StopPartition(partition uint32)
+}
+
+// Leadership is what the invoker needs of a partition's leader, and all it may use: read a
+// consistent view of the store, append effects with the leader's epoch, wait until they
+// are applied, and know when the leadership ends.
+type Leadership interface {
+	Partition() uint32
+	// Context ends when the leadership ends.
+	Context() context.Context
+	// Snapshot is a consistent read view of the partition store; the caller releases it.
+	Snapshot() (*store.Snapshot, error)
+	// AppendAsync appends a record with the leader's epoch; done runs once it is durable.
+	AppendAsync(r *logrecord.Record, done func(bifrost.LSN, error))
+	// WaitApplied blocks until the record at lsn and all before it are applied.
+	WaitApplied(ctx context.Context, lsn bifrost.LSN) error
 }
 
 // Config wires one partition processor.
@@ -335,9 +354,7 @@ func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, a
 		}
 		active = true
 		actions = actions[:0]
-		if err := l.activate(ctx); err != nil {
-			return nil, err
-		}
+		l.activate()
 		p.leader.Store(l)
 		p.mode.Store(ModeLeader)
 		p.readyOnce.Do(func() { close(p.ready) })

@@ -18,15 +18,16 @@ import (
 
 type nopInvoker struct{ invoked chan []byte }
 
-func (n nopInvoker) Invoke(_ *Leader, id []byte) {
+func (n nopInvoker) Invoke(_ Leadership, id []byte) {
 	select {
 	case n.invoked <- id:
 	default:
 	}
 }
-func (nopInvoker) Notify(*Leader, []byte, uint32, store.JournalEntry) {}
-func (nopInvoker) StopPartition(uint32)                               {}
-func (nopInvoker) Abort(*Leader, []byte)                              {}
+func (n nopInvoker) Resume(l Leadership, id []byte)                      { n.Invoke(l, id) }
+func (nopInvoker) Notify(Leadership, []byte, uint32, store.JournalEntry) {}
+func (nopInvoker) StopPartition(uint32)                                  {}
+func (nopInvoker) Abort(Leadership, []byte)                              {}
 
 // newLog returns partition 0's writer log: one local segment (as provisioned before
 // multi-node logs) in a local loglet store, its chain in a local metadata store.

@@ -9,11 +9,22 @@ import (
 
 func invokedIDs(t *testing.T, p *Partition) []string {
 	t.Helper()
+	// Pages of two, so paging itself is checked.
 	var out []string
-	if err := p.EachInvoked(func(id []byte) error { out = append(out, string(id)); return nil }); err != nil {
-		t.Fatal(err)
+	var after []byte
+	for {
+		ids, err := p.InvokedPage(after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			out = append(out, string(id))
+		}
+		if len(ids) < 2 {
+			return out
+		}
+		after = ids[len(ids)-1]
 	}
-	return out
 }
 
 // The invoked index follows every status change, and a store written before the index

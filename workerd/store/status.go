@@ -107,23 +107,27 @@ func (t *Txn) DeleteStatus(id []byte) {
 	t.del(t.p.key(tInvoked, id))
 }
 
-// EachInvoked calls fn with the id of every invocation in PhaseInvoked, what a new leader
-// resumes, without reading the statuses of the others (completed invocations are retained,
-// so there can be many more of those). A store written before the index existed gets it
-// built here, once.
-func (p *Partition) EachInvoked(fn func(id []byte) error) error {
+// InvokedPage returns up to n ids of invocations in PhaseInvoked, in key order, starting
+// after the id after (nil: from the first). It reads only the invoked index, not the
+// statuses of the completed invocations that are retained beside them. A store written
+// before the index existed gets it built here, once.
+func (p *Partition) InvokedPage(after []byte, n int) ([][]byte, error) {
 	if err := p.buildInvokedIndex(); err != nil {
-		return err
+		return nil, err
 	}
 	prefix := p.key(tInvoked)
-	it := p.db.NewIterator(prefixRange(prefix), nil)
-	defer it.Release()
-	for it.Next() {
-		if err := fn(append([]byte(nil), it.Key()[len(prefix):]...)); err != nil {
-			return err
-		}
+	r := prefixRange(prefix)
+	if after != nil {
+		// The smallest key above prefix+after.
+		r.Start = append(append(append([]byte(nil), prefix...), after...), 0)
 	}
-	return it.Error()
+	it := p.db.NewIterator(r, nil)
+	defer it.Release()
+	var ids [][]byte
+	for len(ids) < n && it.Next() {
+		ids = append(ids, append([]byte(nil), it.Key()[len(prefix):]...))
+	}
+	return ids, it.Error()
 }
 
 // buildInvokedIndex indexes the invoked statuses of a store that has no index yet, in one

@@ -160,24 +160,37 @@ func (s *Snapshot) get(k []byte) ([]byte, bool, error) {
 
 func prefixRange(prefix []byte) *util.Range { return util.BytesPrefix(prefix) }
 
+// Each calls fn with every key (without the partition prefix) and value of the partition,
+// in key order. fn must not keep the slices. For digests, golden tests and diagnostics.
+func (p *Partition) Each(fn func(key, value []byte) error) error {
+	prefix := u32(p.id)
+	it := p.db.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	for it.Next() {
+		if err := fn(it.Key()[len(prefix):], it.Value()); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("partition %d: read store: %w", p.id, err)
+	}
+	return nil
+}
+
 // Digest hashes every key and value of the partition, in key order: replicas that applied
 // the same log have the same digest.
 func (p *Partition) Digest() ([32]byte, error) {
-	it := p.db.NewIterator(prefixRange(u32(p.id)), nil)
-	defer it.Release()
 	h := sha256.New()
 	var n [8]byte
-	for it.Next() {
-		for _, b := range [][]byte{it.Key(), it.Value()} {
+	err := p.Each(func(k, v []byte) error {
+		for _, b := range [][]byte{k, v} {
 			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
 			h.Write(n[:])
 			h.Write(b)
 		}
-	}
+		return nil
+	})
 	var sum [32]byte
-	if err := it.Error(); err != nil {
-		return sum, fmt.Errorf("partition %d digest: %w", p.id, err)
-	}
 	copy(sum[:], h.Sum(nil))
-	return sum, nil
+	return sum, err
 }
