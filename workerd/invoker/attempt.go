@@ -443,19 +443,16 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{{Type: uint16(protocol.RunCompletionType), Payload: n.Marshal()}}})
 		return false, nil, 0
 	case m.Type.IsCommand() || m.Type.IsCustom():
+		e := logrecord.Entry{Type: uint16(m.Type), Flags: m.Flags, Payload: m.Payload}
 		if m.Type.IsCommand() {
 			// Only well-formed commands reach the log: apply must never meet one it cannot read.
-			if _, err := protocol.ParseBody(m); err != nil {
+			body, err := protocol.ParseBody(m)
+			if err != nil {
 				return false, fmt.Errorf("[%d] protocol violation: malformed %s: %w", protocol.CodeProtocolViolation, m.Type, err), 0
 			}
-		}
-		e := logrecord.Entry{Type: uint16(m.Type), Flags: m.Flags, Payload: m.Payload}
-		if m.Type == protocol.CallCommandType || m.Type == protocol.OneWayCallCommandType {
-			tgt, ret, err := a.resolveCall(m)
-			if err != nil {
+			if e.CallTarget, e.CallRetention, err = a.resolveCall(body); err != nil {
 				return false, err, 0
 			}
-			e.CallTarget, e.CallRetention = tgt, ret
 		}
 		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{e}})
 		return false, nil, 0
@@ -465,22 +462,18 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 	}
 }
 
-// resolveCall looks up the callee of a call and its retention, so that apply needs no schema.
-func (a *run) resolveCall(m protocol.Message) (*logrecord.Target, *logrecord.Retention, error) {
+// resolveCall looks up the callee of a call and its retention, so that apply needs no
+// schema. Other commands resolve to nothing.
+func (a *run) resolveCall(body protocol.Body) (*logrecord.Target, *logrecord.Retention, error) {
 	var service, handler string
 	var idempotent bool
-	if m.Type == protocol.CallCommandType {
-		c := &protocol.CallCommand{}
-		if err := c.Unmarshal(m.Payload); err != nil {
-			return nil, nil, fmt.Errorf("decode call: %w", err)
-		}
+	switch c := body.(type) {
+	case *protocol.CallCommand:
 		service, handler, idempotent = c.ServiceName, c.HandlerName, c.IdempotencyKey != nil
-	} else {
-		c := &protocol.OneWayCallCommand{}
-		if err := c.Unmarshal(m.Payload); err != nil {
-			return nil, nil, fmt.Errorf("decode one-way call: %w", err)
-		}
+	case *protocol.OneWayCallCommand:
 		service, handler, idempotent = c.ServiceName, c.HandlerName, c.IdempotencyKey != nil
+	default:
+		return nil, nil, nil
 	}
 	svc := a.reg.Service(service)
 	if svc == nil {

@@ -1,0 +1,141 @@
+package processor
+
+import (
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/workerd/store"
+)
+
+// Manage records: operator actions on an invocation (cancel, kill, purge, pause, resume).
+
+// killedResult is what a killed invocation completes with.
+var killedResult = store.Result{Failed: true, Code: 409, Message: "killed"}
+
+func (a *applier) manage(m *logrecord.Manage) error {
+	reply := func(o rpc.ManageOutcome) {
+		if m.RequestID != 0 {
+			a.emit(ActManageReply{RequestID: m.RequestID, Outcome: o})
+		}
+	}
+	st, err := a.status(m.InvocationID)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		reply(rpc.ManageNotFound)
+		return nil
+	}
+	completed := st.Phase == store.PhaseCompleted
+	if completed && m.Op != logrecord.ManagePurge {
+		reply(rpc.ManageCompleted) // nothing left to cancel, kill, pause or resume
+		return nil
+	}
+	switch m.Op {
+	case logrecord.ManagePurge:
+		if !completed {
+			reply(rpc.ManageNotCompleted)
+			return nil
+		}
+		// Purging a workflow's run frees its key: a new run starts from scratch.
+		if err := a.dropCompleted(m.InvocationID, st); err != nil {
+			return err
+		}
+	case logrecord.ManageCancel:
+		started := st.Phase != store.PhaseScheduled && st.Phase != store.PhaseInboxed
+		if err := a.signal(&logrecord.Signal{InvocationID: m.InvocationID, SignalID: protocol.CancelSignalID}); err != nil {
+			return err
+		}
+		if started {
+			reply(rpc.ManageAccepted)
+			return nil
+		}
+	case logrecord.ManageResume:
+		if st.Phase == store.PhasePaused { // anything else is running already: nothing to do
+			st.Phase, st.ModifiedAt = store.PhaseInvoked, a.rec.Time
+			a.emit(ActInvoke{ID: m.InvocationID})
+			if err := a.putStatus(m.InvocationID, st); err != nil {
+				return err
+			}
+		}
+	case logrecord.ManagePause:
+		switch st.Phase {
+		case store.PhaseScheduled, store.PhaseInboxed:
+			reply(rpc.ManageNotRunning)
+			return nil
+		case store.PhaseInvoked, store.PhaseSuspended:
+			a.emit(ActAbort{ID: m.InvocationID})
+			st.Attempt++ // whatever the aborted run still logs is dropped
+			st.Phase, st.ModifiedAt = store.PhasePaused, a.rec.Time
+			st.WaitingCompletions, st.WaitingSignals, st.WaitingNames = nil, nil, nil
+			if err := a.putStatus(m.InvocationID, st); err != nil {
+				return err
+			}
+		}
+	case logrecord.ManageKill:
+		a.emit(ActAbort{ID: m.InvocationID})
+		if err := a.killChildren(m.InvocationID, st); err != nil {
+			return err
+		}
+		if err := a.complete(m.InvocationID, st, killedResult); err != nil {
+			return err
+		}
+	}
+	reply(rpc.ManageDone)
+	return nil
+}
+
+// killChildren kills the callees an invocation still waits for: without the SDK there is
+// nobody to cancel them, and nobody would ever read their results.
+func (a *applier) killChildren(id []byte, st *store.Status) error {
+	for idx := uint32(0); idx < st.JournalLen; idx++ {
+		e, ok, err := a.txn.JournalEntry(id, idx)
+		if err != nil {
+			return err
+		}
+		if !ok || protocol.MessageType(e.Type) != protocol.CallCommandType {
+			continue
+		}
+		c := &protocol.CallCommand{}
+		if c.Unmarshal(e.Payload) != nil {
+			continue
+		}
+		if done, err := a.txn.Notified(id, store.NotifyCompletion, store.CompletionIdent(c.ResultCompletionID)); err != nil || done {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		callee, err := a.calleeOf(id, c.InvocationIDNotificationIdx)
+		if err != nil || callee == nil {
+			return err
+		}
+		kill := &logrecord.Manage{InvocationID: callee.Bytes(), Op: logrecord.ManageKill}
+		if err := a.route(callee.PartitionKey, &logrecord.Record{Kind: logrecord.KindManage, Time: a.rec.Time, Manage: kill}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// calleeOf finds the callee id that a CallInvocationId notification recorded.
+func (a *applier) calleeOf(id []byte, idIdx uint32) (*ids.InvocationID, error) {
+	v, ok, err := a.txn.NotifiedIndex(id, store.NotifyCompletion, store.CompletionIdent(idIdx))
+	if err != nil || !ok {
+		return nil, err
+	}
+	e, ok, err := a.txn.JournalEntry(id, v)
+	if err != nil || !ok {
+		return nil, err
+	}
+	n := &protocol.Notification{}
+	if n.Unmarshal(e.Payload) != nil || n.Result != protocol.ResultInvocationID {
+		return nil, nil
+	}
+	callee, err := ids.ParseInvocationID(n.InvocationID)
+	if err != nil {
+		return nil, nil
+	}
+	return &callee, nil
+}
