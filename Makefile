@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 
 .PHONY: all build run examples test test-short fuzz bench bench-reference vet fmt clean \
 	images docker-up test-containers docker-clean cluster-up cluster-down bench-metadata \
-	bench-log test-log-faults
+	bench-log test-log-faults bench-cluster
 
 all: build
 
@@ -58,6 +58,13 @@ bench: build
 bench-reference: build
 	GORESTATE_BIN=$(BIN)/gorestate EXAMPLES_BIN=$(BIN)/examples BENCH_BIN=$(BIN)/bench \
 		BENCH_REFERENCE=1 bash clusterharness/scripts/bench.sh
+
+# Three of our nodes against three reference restate-server nodes (npm) on this machine:
+# every role on each node, replicated metadata and logs, replication 2, all load through
+# node 1's ingress; greet and add-1000-keys at concurrency 1 and 64, then the ratios. About
+# 3 minutes. BENCH_DURATION, BENCH_CONCURRENCY, BENCH_WORKLOADS override the matrix.
+bench-cluster: build
+	GORESTATE_BIN=$(BIN)/gorestate bash clusterharness/scripts/bench-cluster.sh
 
 # Compare-and-set writes on a 3-member Raft metadata cluster (in-process, loopback): writes/s
 # and p99 per writer count.
