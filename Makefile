@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 
 .PHONY: all build run examples test test-short fuzz bench bench-reference vet fmt clean \
 	images docker-up test-containers docker-clean cluster-up cluster-down bench-metadata \
-	bench-log test-log-faults bench-cluster
+	bench-log test-log-faults bench-cluster test-failover-retained
 
 all: build
 
@@ -89,6 +89,12 @@ test-log-faults:
 	GORESTATE_LOGLETTEST_ROUNDS=1000 GORESTATE_LOGLETTEST_MAX_DELAY=2ms \
 		$(GO) test -race -count=1 -timeout 10m -run '^TestAppendConcurrentWithSealUnderFaults$$' \
 		./clusterharness/logcluster/inprocess
+
+# The failover of the three-node crash test with 100,000 completed invocations retained in
+# the partition stores first (a few minutes of loading).
+test-failover-retained: build
+	GORESTATE_RETAINED=100000 $(GO) test -count=1 -timeout 40m -v \
+		-run '^TestFailoverWithManyRetainedInvocations$$' ./clusterharness/crash
 
 vet:
 	$(GO) vet $(MODULES)

@@ -178,54 +178,7 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 	w := NewWorkload(c.nodes[0].Ingress, "add", counterKeys("fo-", 16), 8, acceptAdd)
 	w.Ingresses = c.ingresses()
 	for round, pickLeader := range []bool{false, true} {
-		st, err := c.status(-1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		victim := -1
-		for i, name := range c.names {
-			if (name == st.Metadata.Leader) == pickLeader {
-				victim = i
-				break
-			}
-		}
-		if victim < 0 {
-			t.Fatalf("no node to kill (metadata leader %q)", st.Metadata.Leader)
-		}
-		what := map[bool]string{false: "a node without the metadata leader", true: "the metadata leader's node"}[pickLeader]
-		load := w.StartSteady(round+1, fmt.Sprintf("r%d", round))
-		if !load.WaitAcked(time.Time{}, 100, progressTimeout) {
-			load.Stop()
-			t.Fatalf("only %d calls acknowledged in %v", load.AckedSince(time.Time{}), progressTimeout)
-		}
-		time.Sleep(time.Second)
-		kill := time.Now()
-		c.nodes[victim].Kill()
-		w.client.CloseIdleConnections()
-		if !load.WaitAcked(kill, 200, progressTimeout) {
-			load.Stop()
-			t.Fatalf("after killing %s (%s), only %d calls acknowledged in %v", c.names[victim], what, load.AckedSince(kill), progressTimeout)
-		}
-		c.waitPlaced(t, victim, "")
-		gap, began := load.LongestGap(kill, time.Now())
-		t.Logf("killed %s (%s): longest gap between acknowledged calls %v, from %v after the kill",
-			c.names[victim], what, gap.Round(time.Millisecond), began.Sub(kill).Round(time.Millisecond))
-		restart := time.Now()
-		c.nodes[victim].Start()
-		t.Logf("%s restarted, ready in %v", c.names[victim], time.Since(restart).Round(time.Millisecond))
-		c.waitPlaced(t, -1, c.names[victim])
-		if !load.WaitAcked(time.Now(), 100, progressTimeout) {
-			load.Stop()
-			t.Fatalf("after %s's restart, only %d calls acknowledged", c.names[victim], load.AckedSince(restart))
-		}
-		load.Stop()
-		st, err = c.status(-1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logPartitions(t, st)
-		drainAll(t, w, round+1)
-		checkExactlyOnce(t, w)
+		c.killAndRestart(t, w, round+1, pickLeader)
 	}
 
 	// A fourth node joins under load (workers, log server and ingress; the metadata stays on
@@ -278,6 +231,63 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 		time.Since(join).Round(time.Millisecond), gap.Round(time.Millisecond))
 	drainAll(t, w, 3)
 	checkExactlyOnce(t, w)
+}
+
+// killAndRestart runs w's load through every ingress, SIGKILLs (pickLeader) the node holding
+// the metadata leader or one that does not, waits until every partition is led and followed
+// on the other two, restarts the node, waits until it holds replicas again, and checks that
+// every acknowledged add is there exactly once. It logs the longest gap between acknowledged
+// calls after the kill and returns it.
+func (c *cluster3) killAndRestart(t *testing.T, w *Workload, inc int, pickLeader bool) time.Duration {
+	t.Helper()
+	st, err := c.status(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := -1
+	for i, name := range c.names {
+		if (name == st.Metadata.Leader) == pickLeader {
+			victim = i
+			break
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no node to kill (metadata leader %q)", st.Metadata.Leader)
+	}
+	what := map[bool]string{false: "a node without the metadata leader", true: "the metadata leader's node"}[pickLeader]
+	load := w.StartSteady(inc, fmt.Sprintf("r%d", inc))
+	if !load.WaitAcked(time.Time{}, 100, progressTimeout) {
+		load.Stop()
+		t.Fatalf("only %d calls acknowledged in %v", load.AckedSince(time.Time{}), progressTimeout)
+	}
+	time.Sleep(time.Second)
+	kill := time.Now()
+	c.nodes[victim].Kill()
+	w.client.CloseIdleConnections()
+	if !load.WaitAcked(kill, 200, progressTimeout) {
+		load.Stop()
+		t.Fatalf("after killing %s (%s), only %d calls acknowledged in %v", c.names[victim], what, load.AckedSince(kill), progressTimeout)
+	}
+	c.waitPlaced(t, victim, "")
+	gap, began := load.LongestGap(kill, time.Now())
+	t.Logf("killed %s (%s): longest gap between acknowledged calls %v, from %v after the kill",
+		c.names[victim], what, gap.Round(time.Millisecond), began.Sub(kill).Round(time.Millisecond))
+	restart := time.Now()
+	c.nodes[victim].Start()
+	t.Logf("%s restarted, ready in %v", c.names[victim], time.Since(restart).Round(time.Millisecond))
+	c.waitPlaced(t, -1, c.names[victim])
+	if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+		load.Stop()
+		t.Fatalf("after %s's restart, only %d calls acknowledged", c.names[victim], load.AckedSince(restart))
+	}
+	load.Stop()
+	if st, err = c.status(-1); err != nil {
+		t.Fatal(err)
+	}
+	logPartitions(t, st)
+	drainAll(t, w, inc)
+	checkExactlyOnce(t, w)
+	return gap
 }
 
 // TestInFlightWorkSurvivesItsLeader puts durable timers (Sleeper.nap), calls with delayed

@@ -131,7 +131,9 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 			return fail(fmt.Errorf("start worker: %w", err))
 		}
 		n.worker.IntrospectRoutes(fabric)
-		workers, query = localWorkers{view: view, worker: n.worker}, n.worker
+		// The rows of partitions led elsewhere come from their leaders.
+		workers = localWorkers{view: view, worker: n.worker}
+		query = admin.NewNodeQuerySource(meta, &http.Client{Timeout: 30 * time.Second}, cfg.NodeName, n.worker)
 	}
 	if cfg.HasRole(config.RoleAdmin) {
 		// Without a local worker the admin API reaches the workers over the network.

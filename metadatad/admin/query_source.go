@@ -23,17 +23,29 @@ import (
 const workerRowsPath = "/worker/v1/rows"
 
 // NewWorkerQuerySource returns the QuerySource of an admin that runs apart from the workers.
-// Every node with the worker role in the nodes configuration answers for the partitions it
-// leads, so a table is the concatenation of all their answers. A failing worker fails the
-// query: a partial table would be silently wrong.
+// Each partition's rows live with its leader, so a table is the concatenation of the answers
+// of the nodes that the partition table names as leaders (every worker node before the
+// controller has placed the partitions); a dead node that leads nothing any more is not
+// asked. A failing leader fails the query: a partial table would be silently wrong.
 func NewWorkerQuerySource(store metadata.Store, client *http.Client) QuerySource {
 	return &workerQuerySource{store: store, client: client}
+}
+
+// NewNodeQuerySource is NewWorkerQuerySource for an admin beside a worker: local answers
+// for the node named self in-process, the others over the network.
+func NewNodeQuerySource(store metadata.Store, client *http.Client, self string, local QuerySource) QuerySource {
+	return &workerQuerySource{store: store, client: client, self: self, local: local}
 }
 
 type workerQuerySource struct {
 	store  metadata.Store
 	client *http.Client
+	self   string
+	local  QuerySource
 }
+
+// worker is a node asked for rows.
+type worker struct{ name, address string }
 
 func (s *workerQuerySource) Rows(ctx context.Context, table string) ([]map[string]any, error) {
 	workers, err := s.workers(ctx)
@@ -43,8 +55,12 @@ func (s *workerQuerySource) Rows(ctx context.Context, table string) ([]map[strin
 	results := make([][]map[string]any, len(workers))
 	errs := make([]error, len(workers))
 	var wg sync.WaitGroup
-	for i, base := range workers {
-		wg.Go(func() { results[i], errs[i] = s.fetch(ctx, base, table) })
+	for i, w := range workers {
+		if s.local != nil && w.name == s.self {
+			wg.Go(func() { results[i], errs[i] = s.local.Rows(ctx, table) })
+			continue
+		}
+		wg.Go(func() { results[i], errs[i] = s.fetch(ctx, w.address, table) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -53,8 +69,9 @@ func (s *workerQuerySource) Rows(ctx context.Context, table string) ([]map[strin
 	return slices.Concat(results...), nil
 }
 
-// workers lists the fabric addresses of the worker nodes.
-func (s *workerQuerySource) workers(ctx context.Context) ([]string, error) {
+// workers lists the worker nodes that lead partitions (all worker nodes while nothing is
+// placed yet), sorted by address.
+func (s *workerQuerySource) workers(ctx context.Context) ([]worker, error) {
 	v, err := s.store.Get(ctx, metadata.KeyNodes)
 	if errors.Is(err, metadata.ErrNotFound) {
 		return nil, errors.New("no worker node has registered yet")
@@ -66,17 +83,50 @@ func (s *workerQuerySource) workers(ctx context.Context) ([]string, error) {
 	if err := json.Unmarshal(v.Value, &nodes); err != nil {
 		return nil, fmt.Errorf("decode nodes configuration: %w", err)
 	}
-	var out []string
+	leaders, err := s.placedLeaders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []worker
 	for _, n := range nodes.Nodes {
-		if n.Address != "" && slices.Contains(n.Roles, config.RoleWorker) {
-			out = append(out, n.Address)
+		if n.Address == "" || !slices.Contains(n.Roles, config.RoleWorker) {
+			continue
+		}
+		if leaders == nil || leaders[n.Name] {
+			out = append(out, worker{name: n.Name, address: n.Address})
 		}
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no worker node has registered yet")
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b worker) int { return strings.Compare(a.address, b.address) })
 	return out, nil
+}
+
+// placedLeaders names the nodes the partition table places leaders on; nil while nothing is
+// placed.
+func (s *workerQuerySource) placedLeaders(ctx context.Context) (map[string]bool, error) {
+	v, err := s.store.Get(ctx, metadata.KeyPartitionTable)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read partition table: %w", err)
+	}
+	var table metadata.PartitionTable
+	if err := json.Unmarshal(v.Value, &table); err != nil {
+		return nil, fmt.Errorf("decode partition table: %w", err)
+	}
+	if len(table.Placement) == 0 {
+		return nil, nil
+	}
+	leaders := map[string]bool{}
+	for _, p := range table.Placement {
+		if p.Leader != "" {
+			leaders[p.Leader] = true
+		}
+	}
+	return leaders, nil
 }
 
 func (s *workerQuerySource) fetch(ctx context.Context, base, table string) ([]map[string]any, error) {

@@ -576,6 +576,44 @@ func TestWorkerQuerySource(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectError(t, a.query(t, "/query", "application/json", `SELECT * FROM state`), http.StatusServiceUnavailable, "worker not started", nil)
+
+	// Once the partitions are placed, only their leaders are asked: a node that leads
+	// nothing (dead, its partitions taken over) does not fail the query.
+	table, _ := json.Marshal(metadata.PartitionTable{NumPartitions: 2, Placement: []metadata.PartitionPlacement{
+		{Leader: "n1", Followers: []string{"n3"}}, {Leader: "n1"},
+	}})
+	if _, err := store.Put(context.Background(), metadata.KeyPartitionTable, table, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.count(t, `SELECT COUNT(*) FROM state`); n != 1 {
+		t.Fatalf("rows from the placed leader n1: %d, want 1", n)
+	}
+
+	// Beside a worker, the admin asks its own worker in-process and the others over HTTP.
+	local := NewNodeQuerySource(store, &http.Client{}, "n3", rowsFunc(func(table string) []map[string]any {
+		return []map[string]any{{"service_name": "Local", "service_key": "k3", "key": "count", "value": []byte("1"), "value_length": int64(1)}}
+	}))
+	table, _ = json.Marshal(metadata.PartitionTable{NumPartitions: 2, Placement: []metadata.PartitionPlacement{{Leader: "n1"}, {Leader: "n3"}}})
+	if _, err := store.Put(context.Background(), metadata.KeyPartitionTable, table, 1); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := local.Rows(context.Background(), "state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range rows {
+		keys = append(keys, fmt.Sprint(r["service_key"]))
+	}
+	if slices.Sort(keys); !slices.Equal(keys, []string{"k1", "k3"}) {
+		t.Fatalf("rows of n1 (HTTP) and n3 (local): %v", keys)
+	}
+}
+
+type rowsFunc func(table string) []map[string]any
+
+func (f rowsFunc) Rows(_ context.Context, table string) ([]map[string]any, error) {
+	return f(table), nil
 }
 
 func TestScanSQL(t *testing.T) {
