@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 
 .PHONY: all build run examples test test-short fuzz bench bench-reference vet fmt clean \
 	images docker-up test-containers docker-clean cluster-up cluster-down bench-metadata \
-	bench-log test-log-faults bench-cluster test-failover-retained
+	bench-log test-log-faults bench-cluster test-failover-retained failover-reference
 
 all: build
 
@@ -95,6 +95,11 @@ test-log-faults:
 test-failover-retained: build
 	GORESTATE_RETAINED=100000 $(GO) test -count=1 -timeout 40m -v \
 		-run '^TestFailoverWithManyRetainedInvocations$$' ./clusterharness/crash
+
+# The failover kills side by side: three of our nodes, then three reference restate-server
+# nodes (npm), the same load and kills (clusterharness/scripts/failover-reference.sh).
+failover-reference:
+	bash clusterharness/scripts/failover-reference.sh
 
 vet:
 	$(GO) vet $(MODULES)

@@ -119,9 +119,20 @@ bench_cluster() {
 	stop_pid "$ex_pid"
 }
 
-build_tools
-bench_cluster ours
+if [[ -z ${BENCH_TOOLS:-} ]]; then
+	# Everything that needs the network first; then this script again, in a private network
+	# namespace (lib.sh, in_private_netns), for the measurements.
+	build_tools
+	resolve_reference
+	in_private_netns env BENCH_TOOLS="$work/bin" RESTATE_SERVER_BIN="$ref_bin" BENCH_OUT="$out" \
+		BENCH_DURATION="$duration" BENCH_WARMUP="$warmup" BENCH_CONCURRENCY="$concurrency" \
+		BENCH_WORKLOADS="$workloads" bash "$0"
+	exit
+fi
+mkdir -p "$work/bin"
+cp "$BENCH_TOOLS/examples" "$BENCH_TOOLS/bench" "$work/bin/"
 resolve_reference
+bench_cluster ours
 bench_cluster reference
 echo
 echo "== three of our nodes vs three restate-server $REF_VERSION nodes (replication 2, one ingress) =="

@@ -90,3 +90,16 @@ resolve_reference() {
 	[[ -x $ref_bin ]] || { log "reference binary $ref_bin missing"; return 1; }
 }
 
+
+# in_private_netns CMD...: run CMD in a new network namespace that has only loopback, when
+# this runs as root with unshare: the reference server tries to reach api.github.com when it
+# starts (even with telemetry off), and inside such a namespace nothing can leave the
+# machine. Without root or unshare, CMD runs here after a warning.
+in_private_netns() {
+	if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null; then
+		unshare --net bash -c 'ip link set lo up && exec "$@"' bash "$@"
+	else
+		log "not root or no unshare/ip: running without a private network namespace"
+		"$@"
+	fi
+}
