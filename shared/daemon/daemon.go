@@ -6,6 +6,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -40,6 +43,7 @@ func Main(name string, run func(ctx context.Context, cfg *config.Config, logger 
 		Level: hclog.LevelFromString(envOr("RESTATE_LOG_LEVEL", "info")),
 	})
 	setMemoryLimit(logger)
+	servePprof(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	usr1 := make(chan os.Signal, 1)
@@ -74,4 +78,26 @@ func setMemoryLimit(logger hclog.Logger) {
 	}
 	debug.SetMemoryLimit(DefaultMemoryLimit)
 	logger.Debug("soft memory limit", "bytes", DefaultMemoryLimit)
+}
+
+// servePprof serves Go's profiler (/debug/pprof/) on GORESTATE_PPROF_ADDRESS (e.g.
+// 127.0.0.1:6060) when it is set: for diagnosing CPU and memory in place. Off by default;
+// bind it to loopback, it has no authentication.
+func servePprof(logger hclog.Logger) {
+	addr := os.Getenv("GORESTATE_PPROF_ADDRESS")
+	if addr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		logger.Error("profiler not served", "address", addr, "error", err)
+		return
+	}
+	logger.Info("profiler serving", "address", ln.Addr().String())
+	go func() { _ = http.Serve(ln, mux) }()
 }
