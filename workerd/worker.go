@@ -160,7 +160,7 @@ func (w *Worker) Partitions() []rpc.PartitionState {
 	procs := w.processors()
 	out := make([]rpc.PartitionState, 0, len(procs))
 	for _, p := range procs {
-		s := rpc.PartitionState{ID: p.Partition(), Node: w.cfg.NodeName, Mode: p.Mode(), AppliedLSN: p.Applied(), TailLSN: p.Tail()}
+		s := rpc.PartitionState{ID: p.Partition(), Node: w.cfg.NodeName, Mode: p.Mode(), AppliedLSN: p.Applied(), DurableLSN: p.Durable(), TailLSN: p.Tail()}
 		if l := p.Leader(); l != nil {
 			s.Epoch = l.Epoch()
 		}

@@ -147,6 +147,8 @@ type PartitionState struct {
 	Mode       string `json:"mode"` // "leader", "candidate" (announced, not applied yet) or "follower"
 	Epoch      uint64 `json:"epoch,omitempty"`
 	AppliedLSN uint64 `json:"applied_lsn"`
+	// DurableLSN is the applied LSN the store has synced: what survives a power loss.
+	DurableLSN uint64 `json:"durable_lsn"`
 	TailLSN    uint64 `json:"tail_lsn"`
 }
 

@@ -114,7 +114,14 @@ type Processor struct {
 	appliedMu sync.Mutex
 	applied   uint64
 	appliedCh chan struct{} // closed and replaced whenever applied moves
+
+	durable        atomic.Uint64 // the store's durable applied LSN
+	lastCheckpoint time.Time     // of the goroutine that applies
 }
+
+// checkpointInterval is how often a processor that applies records syncs its store and
+// moves the durable applied LSN (one fsync per interval and partition).
+const checkpointInterval = time.Second
 
 // New creates a processor.
 func New(cfg Config) *Processor {
@@ -183,10 +190,27 @@ func (p *Processor) whileRole(ctx context.Context, r Role) (context.Context, con
 
 // Run applies the log until ctx ends, following or leading as asked.
 func (p *Processor) Run(ctx context.Context) error {
+	if err := p.cfg.Store.Verify(); errors.Is(err, store.ErrLostWrites) {
+		// The state is wrong from the lost batch on and cannot be rolled back: rebuild it
+		// from the log.
+		p.log.Error("the partition store lost writes (power loss?); rebuilding it from the log", "error", err)
+		if err := p.cfg.Store.Wipe(); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
 	applied, err := p.cfg.Store.Applied()
 	if err != nil {
 		return err
 	}
+	durable, err := p.cfg.Store.Durable()
+	if err != nil {
+		return err
+	}
+	p.durable.Store(durable)
+	p.lastCheckpoint = time.Now()
+	defer p.checkpoint()
 	p.setApplied(applied)
 	for ctx.Err() == nil {
 		if p.Role() == RoleLeader {
@@ -419,8 +443,29 @@ func (p *Processor) applyNext(ctx context.Context, log bifrost.Log, applied uint
 		return applied, err
 	}
 	p.setApplied(applied)
+	if time.Since(p.lastCheckpoint) >= checkpointInterval {
+		p.checkpoint()
+	}
 	return applied, nil
 }
+
+// checkpoint syncs the store and moves the durable applied LSN. A failure is only logged:
+// the durable LSN stays where it was, and the next commit fails if the store is broken.
+func (p *Processor) checkpoint() {
+	p.lastCheckpoint = time.Now()
+	if p.durable.Load() == p.Applied() {
+		return
+	}
+	durable, err := p.cfg.Store.Checkpoint()
+	if err != nil {
+		p.log.Error("store checkpoint", "error", err)
+		return
+	}
+	p.durable.Store(durable)
+}
+
+// Durable is the durable applied LSN: every record up to it is applied and synced.
+func (p *Processor) Durable() uint64 { return p.durable.Load() }
 
 // exitErr turns the errors of a processor that is being stopped into a clean exit.
 func (p *Processor) exitErr(ctx context.Context, err error) error {

@@ -28,6 +28,9 @@ func (t *Txn) Commit() error {
 	if t.batch.Len() == 0 {
 		return nil
 	}
+	if err := t.addMarker(); err != nil {
+		return err
+	}
 	if err := t.p.db.Write(&t.batch, &opt.WriteOptions{Sync: false}); err != nil {
 		return fmt.Errorf("partition %d commit: %w", t.p.id, err)
 	}

@@ -48,7 +48,7 @@ commands:
   provision [flags]      write the initial cluster configuration (once per cluster)
   config get             the cluster configuration
   config set [flags]     change replication or the log provider
-  partitions list        each partition's leader, followers, epoch, applied LSN and lag
+  partitions list        each partition's leader, followers, epoch, applied and durable LSN, lag
   logs list              every log's segments: provider, state, tail, sequencer, nodeset
   logs describe ID       one log's segments in detail (trim point, loglet ids)
   metadata list-servers  the members of the replicated metadata store and its leader
@@ -262,7 +262,7 @@ func (c *cli) partitionsList(args []string) error {
 // with how far each lags behind the leader's applied LSN.
 func renderPartitions(w io.Writer, st *cluster.Status) {
 	tw := table(w)
-	fmt.Fprintln(tw, " ID	NODE	ROLE	EPOCH	APPLIED-LSN	TAIL-LSN	LAG	NOTE")
+	fmt.Fprintln(tw, " ID	NODE	ROLE	EPOCH	APPLIED-LSN	DURABLE-LSN	TAIL-LSN	LAG	NOTE")
 	for _, p := range st.Partitions {
 		var leaderApplied uint64
 		for _, pr := range p.Processors {
@@ -276,7 +276,7 @@ func renderPartitions(w io.Writer, st *cluster.Status) {
 				continue
 			}
 			rows++
-			role, epoch, applied, tail, lag, note := "follower", "-", "-", "-", "-", ""
+			role, epoch, applied, durable, tail, lag, note := "follower", "-", "-", "-", "-", "-", ""
 			if node == p.PlacedLeader {
 				role = "leader"
 			}
@@ -293,7 +293,7 @@ func renderPartitions(w io.Writer, st *cluster.Status) {
 				if pr.Epoch != 0 {
 					epoch = fmt.Sprint(pr.Epoch)
 				}
-				applied, tail = fmt.Sprint(pr.AppliedLSN), fmt.Sprint(pr.TailLSN)
+				applied, durable, tail = fmt.Sprint(pr.AppliedLSN), fmt.Sprint(pr.DurableLSN), fmt.Sprint(pr.TailLSN)
 				if leaderApplied != 0 && pr.Mode != "leader" {
 					lag = fmt.Sprint(int64(leaderApplied) - int64(pr.AppliedLSN))
 				}
@@ -304,14 +304,14 @@ func renderPartitions(w io.Writer, st *cluster.Status) {
 			if rows == 1 && p.UnderReplicated != "" {
 				note = strings.TrimPrefix(strings.Join([]string{note, "under-replicated: " + p.UnderReplicated}, "; "), "; ")
 			}
-			fmt.Fprintf(tw, " %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, node, role, epoch, applied, tail, lag, note)
+			fmt.Fprintf(tw, " %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, node, role, epoch, applied, durable, tail, lag, note)
 		}
 		if rows == 0 {
 			note := "not placed yet"
 			if p.UnderReplicated != "" {
 				note = "under-replicated: " + p.UnderReplicated
 			}
-			fmt.Fprintf(tw, " %d\t-\t-\t-\t-\t-\t-\t%s\n", p.ID, note)
+			fmt.Fprintf(tw, " %d\t-\t-\t-\t-\t-\t-\t-\t%s\n", p.ID, note)
 		}
 	}
 	tw.Flush()
