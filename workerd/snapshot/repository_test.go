@@ -1,0 +1,143 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gorestate.dev/workerd/store"
+)
+
+func openPartition(t *testing.T) *store.Partition {
+	t.Helper()
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db.Partition(3)
+}
+
+func applyUpTo(t *testing.T, p *store.Partition, from, to uint64) {
+	t.Helper()
+	for lsn := from; lsn <= to; lsn++ {
+		txn := p.Begin()
+		txn.SetState("Counter", "k", []byte("count"), binary.BigEndian.AppendUint64(nil, lsn))
+		txn.SetApplied(lsn)
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func newRepo(t *testing.T, retained int) (*Repository, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := NewDirStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Repository{Store: st, Prefix: "cluster-prefix", ClusterName: "c", NodeName: "n1", NumRetained: retained}, dir
+}
+
+// Snapshots are published in order, retained up to NumRetained (older ones deleted), never
+// moved backwards, and restore into an empty store as the same state.
+func TestCreateRetainRestore(t *testing.T) {
+	ctx := context.Background()
+	repo, dir := newRepo(t, 2)
+	p := openPartition(t)
+	if _, err := repo.Latest(ctx, 3); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("latest before any snapshot: %v", err)
+	}
+	var metas []*Metadata
+	for i, lsn := range []uint64{10, 20, 30} {
+		applyUpTo(t, p, lsn-9, lsn)
+		m, err := repo.Create(ctx, p, 3, 3, KeyRange{Start: 100, End: 199})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.MinAppliedLSN != lsn || m.Files[0].Size == 0 {
+			t.Fatalf("snapshot %d: %+v", i, m)
+		}
+		metas = append(metas, m)
+	}
+	l, err := repo.Latest(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.MinAppliedLSN != 30 || len(l.Retained) != 2 || l.ArchivedLSN() != 20 {
+		t.Fatalf("latest %+v, archived %d", l, l.ArchivedLSN())
+	}
+	// The oldest fell out of retention: its objects are gone.
+	if _, err := os.Stat(filepath.Join(dir, "cluster-prefix", "3", metas[0].SnapshotIDPath())); !os.IsNotExist(err) {
+		t.Fatalf("the snapshot out of retention is still there: %v", err)
+	}
+	list, err := repo.List(ctx, 3)
+	if err != nil || len(list) != 2 || list[0].MinAppliedLSN != 30 {
+		t.Fatalf("list %+v, %v", list, err)
+	}
+
+	// A leader that snapshots an older state (a deposed one, late) does not move latest back.
+	old := openPartition(t)
+	applyUpTo(t, old, 1, 25)
+	if _, err := repo.Create(ctx, old, 3, 3, KeyRange{}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := repo.Latest(ctx, 3); l.MinAppliedLSN != 30 {
+		t.Fatalf("latest moved back to %d", l.MinAppliedLSN)
+	}
+
+	q := openPartition(t)
+	m, err := repo.Restore(ctx, q, 3, 30)
+	if err != nil || m.MinAppliedLSN != 30 {
+		t.Fatalf("restore %+v, %v", m, err)
+	}
+	want, _ := p.Digest()
+	if got, _ := q.Digest(); got != want {
+		t.Fatal("the restored store differs from the snapshotted one")
+	}
+	if _, err := repo.Restore(ctx, q, 3, 31); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("restore beyond the newest snapshot: %v", err)
+	}
+}
+
+// A damaged data file or a snapshot of another format version is refused with a clear error,
+// and the partition is left empty.
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	ctx := context.Background()
+	repo, dir := newRepo(t, 1)
+	p := openPartition(t)
+	applyUpTo(t, p, 1, 5)
+	m, err := repo.Create(ctx, p, 3, 3, KeyRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapDir := filepath.Join(dir, "cluster-prefix", "3", m.SnapshotIDPath())
+	data := filepath.Join(snapDir, "data.kv")
+	b, _ := os.ReadFile(data)
+	b[len(b)-3] ^= 0xff
+	if err := os.WriteFile(data, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := openPartition(t)
+	if _, err := repo.Restore(ctx, q, 3, 0); err == nil {
+		t.Fatal("a damaged snapshot was restored")
+	}
+	if a, _ := q.Applied(); a != 0 {
+		t.Fatalf("applied %d after a refused restore", a)
+	}
+
+	mj := filepath.Join(snapDir, "metadata.json")
+	b, _ = os.ReadFile(mj)
+	if err := os.WriteFile(mj, []byte(strings.Replace(string(b), `"version": 1`, `"version": 7`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = repo.Restore(ctx, q, 3, 0)
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 7") || !strings.Contains(err.Error(), "reads 1") {
+		t.Fatalf("restore of format version 7: %v", err)
+	}
+}
