@@ -7,7 +7,7 @@ MODULES := ./shared/... ./metadatad/... ./workerd/... ./ingressd/... ./logserver
 # Fuzz targets run briefly by `make fuzz` (package:target).
 FUZZTIME ?= 10s
 
-.PHONY: all build run examples test test-short fuzz bench bench-reference vet fmt clean \
+.PHONY: all build run examples test minio test-short fuzz bench bench-reference vet fmt clean \
 	images docker-up test-containers docker-clean cluster-up cluster-down bench-metadata \
 	bench-log test-log-faults bench-cluster test-failover-retained failover-reference
 
@@ -28,9 +28,18 @@ run: build
 examples: build
 	$(BIN)/examples
 
-test:
+test: minio
 	$(GO) vet $(MODULES)
-	$(GO) test -race -count=1 -timeout 20m $(MODULES)
+	GORESTATE_REQUIRE_MINIO=1 $(GO) test -race -count=1 -timeout 20m $(MODULES)
+
+# MinIO, the S3 server the snapshot tests run against, built from the Go module proxy once
+# (a few minutes and ~1.5 GB of memory the first time) into ~/.cache/gorestate-minio.
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_DIR     ?= $(HOME)/.cache/gorestate-minio
+minio:
+	@test -x $(MINIO_DIR)/minio || { echo "building MinIO $(MINIO_VERSION) into $(MINIO_DIR) (first time only)"; \
+		mkdir -p $(MINIO_DIR) && cd /tmp && CGO_ENABLED=0 GOBIN=$(MINIO_DIR) $(GO) install -trimpath -ldflags='-s -w' \
+		github.com/minio/minio@$(MINIO_VERSION); }
 
 test-short:
 	$(GO) test -short -count=1 $(MODULES)

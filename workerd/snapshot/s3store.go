@@ -151,3 +151,15 @@ func (s *S3Store) Delete(ctx context.Context, key string) error {
 }
 
 func (s *S3Store) Describe() string { return "s3://" + s.bucket }
+
+// Check verifies that the bucket exists and the credentials reach it.
+func (s *S3Store) Check(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("snapshot bucket %s: %w", s.bucket, err)
+	}
+	if !ok {
+		return fmt.Errorf("snapshot bucket %s does not exist: create it first", s.bucket)
+	}
+	return nil
+}
