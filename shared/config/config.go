@@ -150,6 +150,10 @@ type GossipOptions struct {
 type WorkerOptions struct {
 	Invoker   InvokerOptions   `toml:"invoker"`
 	Snapshots SnapshotsOptions `toml:"snapshots"`
+	// TrimDelayInterval is how long a partition's leader waits after a point became
+	// trimmable (archived by a snapshot, or durable on a node without snapshots) before it
+	// trims the log there.
+	TrimDelayInterval Duration `toml:"trim-delay-interval"`
 }
 
 // InvokerOptions is the `[worker.invoker]` table.
@@ -163,7 +167,23 @@ type InvokerOptions struct {
 
 // SnapshotsOptions is the `[worker.snapshots]` table.
 type SnapshotsOptions struct {
-	Destination string `toml:"destination"` // e.g. "s3://bucket/prefix"; empty disables snapshots
+	// Destination is s3://bucket/prefix (or file:///dir for a single node); empty disables
+	// snapshots.
+	Destination string `toml:"destination"`
+	// A partition's leader takes a snapshot when SnapshotInterval passed since its last one,
+	// or when SnapshotIntervalNumRecords records were applied since; 0 turns a trigger off
+	// (both 0: only `gorestatectl snapshots create`).
+	SnapshotInterval           Duration `toml:"snapshot-interval"`
+	SnapshotIntervalNumRecords int64    `toml:"snapshot-interval-num-records"`
+	// NumRetained snapshots are kept per partition; the log is trimmed only below the
+	// oldest of them.
+	NumRetained int `toml:"num-retained"`
+	// Restate's object-store keys.
+	AWSEndpointURL     string `toml:"aws-endpoint-url"`
+	AWSRegion          string `toml:"aws-region"`
+	AWSAccessKeyID     string `toml:"aws-access-key-id"`
+	AWSSecretAccessKey string `toml:"aws-secret-access-key"`
+	AWSAllowHTTP       bool   `toml:"aws-allow-http"`
 }
 
 // defaults returns the defaults before the address cascade is resolved.
@@ -199,11 +219,13 @@ func defaults() *Config {
 		Gossip: GossipOptions{BindPort: DefaultGossipPort,
 			HeartbeatInterval: Duration(100 * time.Millisecond), HeartbeatTimeout: Duration(time.Second)},
 		Worker: WorkerOptions{
+			TrimDelayInterval: Duration(10 * time.Minute),
 			Invoker: InvokerOptions{
 				InactivityTimeout:          Duration(time.Minute),
 				AbortTimeout:               Duration(10 * time.Minute),
 				ConcurrentInvocationsLimit: 1000,
 			},
+			Snapshots: SnapshotsOptions{NumRetained: 1},
 		},
 	}
 }

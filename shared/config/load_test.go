@@ -175,6 +175,35 @@ func TestLoadFileOverrides(t *testing.T) {
 	}
 }
 
+// Every key of [worker.snapshots] loads from the environment, as Restate names them.
+func TestSnapshotKeysFromEnv(t *testing.T) {
+	c, err := Load("", []string{
+		"RESTATE_WORKER__SNAPSHOTS__DESTINATION=s3://snapshots-bucket/cluster-prefix",
+		"RESTATE_WORKER__SNAPSHOTS__SNAPSHOT_INTERVAL=10m",
+		"RESTATE_WORKER__SNAPSHOTS__SNAPSHOT_INTERVAL_NUM_RECORDS=1000",
+		"RESTATE_WORKER__SNAPSHOTS__NUM_RETAINED=3",
+		"RESTATE_WORKER__SNAPSHOTS__AWS_ENDPOINT_URL=http://minio:9000",
+		"RESTATE_WORKER__SNAPSHOTS__AWS_REGION=local",
+		"RESTATE_WORKER__SNAPSHOTS__AWS_ACCESS_KEY_ID=minioadmin",
+		"RESTATE_WORKER__SNAPSHOTS__AWS_SECRET_ACCESS_KEY=minioadmin",
+		"RESTATE_WORKER__SNAPSHOTS__AWS_ALLOW_HTTP=true",
+		"RESTATE_WORKER__TRIM_DELAY_INTERVAL=0s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Worker.Snapshots
+	if s.Destination != "s3://snapshots-bucket/cluster-prefix" || s.SnapshotInterval.Duration() != 10*time.Minute ||
+		s.SnapshotIntervalNumRecords != 1000 || s.NumRetained != 3 || s.AWSEndpointURL != "http://minio:9000" ||
+		s.AWSRegion != "local" || s.AWSAccessKeyID != "minioadmin" || s.AWSSecretAccessKey != "minioadmin" ||
+		!s.AWSAllowHTTP || c.Worker.TrimDelayInterval.Duration() != 0 {
+		t.Fatalf("snapshot options %+v, trim delay %v", s, c.Worker.TrimDelayInterval)
+	}
+	if d := Default(); d.Worker.Snapshots.NumRetained != 1 || d.Worker.TrimDelayInterval.Duration() != 10*time.Minute {
+		t.Fatalf("defaults: num-retained %d, trim-delay-interval %v", d.Worker.Snapshots.NumRetained, d.Worker.TrimDelayInterval)
+	}
+}
+
 func TestLoadEnvOverridesFile(t *testing.T) {
 	t.Parallel()
 	path := writeFile(t, fullFile)
@@ -350,6 +379,11 @@ func TestInvalidValuesNameKey(t *testing.T) {
 		{env: "RESTATE_LOCATION=a.b.c", key: "location"},
 		{env: "RESTATE_ADVERTISED_ADDRESS=n1:5122", key: "advertised-address"},
 		{env: "RESTATE_WORKER__SNAPSHOTS__DESTINATION=:bucket", key: "worker.snapshots.destination"},
+		{env: "RESTATE_WORKER__SNAPSHOTS__DESTINATION=gs://bucket/prefix", key: "worker.snapshots.destination"},
+		{env: "RESTATE_WORKER__SNAPSHOTS__DESTINATION=s3:///prefix", key: "worker.snapshots.destination"},
+		{env: "RESTATE_WORKER__SNAPSHOTS__NUM_RETAINED=0", key: "worker.snapshots.num-retained"},
+		{env: "RESTATE_WORKER__SNAPSHOTS__AWS_ENDPOINT_URL=minio:9000", key: "worker.snapshots.aws-endpoint-url"},
+		{env: "RESTATE_WORKER__TRIM_DELAY_INTERVAL=-1s", key: "worker.trim-delay-interval"},
 		{env: "RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT=-1", key: "worker.invoker.concurrent-invocations-limit"},
 		{env: "RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE=yes", key: "worker.invoker.disable-eager-state"},
 		{env: "RESTATE_NODE_NAME=a/b", key: "node-name"},

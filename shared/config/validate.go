@@ -145,11 +145,31 @@ func (c *Config) Validate() error {
 	if inv.ConcurrentInvocationsLimit < 0 {
 		v.bad("worker.invoker.concurrent-invocations-limit", inv.ConcurrentInvocationsLimit, "want 0 (unlimited) or more")
 	}
-	if d := c.Worker.Snapshots.Destination; d != "" {
-		if u, err := url.Parse(d); err != nil || u.Scheme == "" || (u.Host == "" && u.Path == "") {
+	snap := c.Worker.Snapshots
+	if d := snap.Destination; d != "" {
+		u, err := url.Parse(d)
+		switch {
+		case err != nil || u.Scheme == "" || (u.Host == "" && u.Path == ""):
 			v.bad("worker.snapshots.destination", d, "want a URL such as s3://bucket/prefix")
+		case u.Scheme == "s3" && u.Host == "":
+			v.bad("worker.snapshots.destination", d, "want s3://bucket/prefix: the bucket is missing")
+		case u.Scheme == "file" && (u.Host != "" || u.Path == ""):
+			v.bad("worker.snapshots.destination", d, "want file:///absolute/directory")
+		case u.Scheme != "s3" && u.Scheme != "file":
+			v.bad("worker.snapshots.destination", d, "want an s3:// or file:// URL (gs:// and az:// are not supported)")
 		}
 	}
+	v.nonNegative("worker.snapshots.snapshot-interval", snap.SnapshotInterval)
+	if snap.SnapshotIntervalNumRecords < 0 {
+		v.bad("worker.snapshots.snapshot-interval-num-records", snap.SnapshotIntervalNumRecords, "want 0 (off) or more")
+	}
+	if snap.NumRetained < 1 {
+		v.bad("worker.snapshots.num-retained", snap.NumRetained, "want 1 or more")
+	}
+	if snap.AWSEndpointURL != "" {
+		v.httpURL("worker.snapshots.aws-endpoint-url", snap.AWSEndpointURL)
+	}
+	v.nonNegative("worker.trim-delay-interval", c.Worker.TrimDelayInterval)
 	return errors.Join(v.errs...)
 }
 
