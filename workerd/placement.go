@@ -96,7 +96,7 @@ func (w *Worker) startProcessor(ctx context.Context, t *metadata.PartitionTable,
 		ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
 			return metadata.ClaimEpoch(ctx, w.meta, p, w.self, atLeast)
 		},
-		Role: role, NodeName: w.cfg.NodeName,
+		Role: role, NodeName: w.cfg.NodeName, Restore: w.restoreHook(p),
 	})
 	r := &running{proc: proc, cancel: cancel, done: make(chan struct{})}
 	w.log.Debug("starting partition processor", "partition", p, "role", role)

@@ -22,6 +22,7 @@ import (
 func (w *Worker) Routes(mux *http.ServeMux) {
 	rpc.Routes(mux, w)
 	w.logRoutes(mux)
+	w.snapshotRoutes(mux)
 	mux.Handle(liveness.Path, liveness.Handler(w.cfg.Gossip.HeartbeatInterval.Duration()))
 	mux.HandleFunc("GET "+rpc.PartitionsPath, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("content-type", "application/json")

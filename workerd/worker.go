@@ -66,12 +66,14 @@ type Worker struct {
 	procsMu          sync.Mutex
 	procs            map[uint32]*running // the processors placed on this node
 	placed           atomic.Pointer[metadata.PartitionTable]
+	snapshots        snapshotter
 	wg               sync.WaitGroup
 }
 
 // New creates a worker that reads metadata from meta.
 func New(cfg *config.Config, meta metadata.Store, logger hclog.Logger) *Worker {
 	w := &Worker{cfg: cfg, meta: meta, log: logger.Named("worker")}
+	w.snapshots = snapshotter{w: w, parts: map[uint32]*partitionSnapshots{}}
 	w.schema.Store(&schema.Registry{Services: map[string]*schema.Service{}})
 	return w
 }
@@ -81,6 +83,10 @@ func New(cfg *config.Config, meta metadata.Store, logger hclog.Logger) *Worker {
 func (w *Worker) Start(ctx context.Context) error {
 	dir := w.cfg.NodeDir()
 	var err error
+	if w.snapshots.repo, err = newSnapshotRepository(w.cfg); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	w.checkSnapshotDestination(ctx)
 	if w.logs, err = localloglet.Open(filepath.Join(dir, "local-loglet"), localloglet.Options{
 		// Processors read right behind the writer, so a small cache serves nearly every read.
 		CacheSize: 4 << 20,
@@ -138,8 +144,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		NodeName:          w.cfg.NodeName,
 		Logger:            w.log,
 	})
-	w.wg.Add(1)
+	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.followPlacement(ctx) }()
+	go func() { defer w.wg.Done(); w.snapshots.run(ctx) }()
 	return w.waitLeading(ctx)
 }
 

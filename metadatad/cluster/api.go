@@ -19,6 +19,8 @@ import (
 //	POST  /cluster/v1/provision  ProvisionRequest → 200 ClusterConfig; 409 if provisioned
 //	GET   /cluster/v1/config     ClusterConfig; 503 {"message"} if not provisioned
 //	PATCH /cluster/v1/config     ConfigChange → {"before":…, "after":…}
+//	POST  /cluster/v1/snapshots  take snapshots (snapshots.go)
+//	GET   /cluster/v1/snapshots  list snapshots
 //
 // Errors are {"message": "..."}.
 const PathPrefix = "/cluster/v1/"
@@ -144,6 +146,7 @@ func NewHandler(o Options) http.Handler {
 			writeJSON(w, http.StatusOK, ConfigDiff{Before: before, After: after})
 		}
 	})
+	snapshotRoutes(mux, o)
 	return mux
 }
 

@@ -168,3 +168,27 @@ type LogState struct {
 	TrimPointLSN uint64 `json:"trim_point_lsn"`
 	Error        string `json:"error,omitempty"`
 }
+
+// SnapshotsPath is the worker's fabric endpoint for partition snapshots:
+//
+//	POST SnapshotsPath  {"partitions":[…]} (none: every partition the node leads)
+//	                    → []SnapshotInfo, one per partition the node leads
+//	GET  SnapshotsPath?partition=N → []SnapshotInfo, the retained snapshots, newest first
+const SnapshotsPath = "/worker/v1/snapshots"
+
+// SnapshotsRequest asks a worker for snapshots of partitions it leads.
+type SnapshotsRequest struct {
+	Partitions []uint32 `json:"partitions,omitempty"`
+}
+
+// SnapshotInfo is one snapshot of a partition, or why there is none.
+type SnapshotInfo struct {
+	PartitionID   uint32    `json:"partition_id"`
+	SnapshotID    string    `json:"snapshot_id,omitempty"`
+	MinAppliedLSN uint64    `json:"min_applied_lsn,omitempty"`
+	CreatedAt     time.Time `json:"created_at,omitzero"`
+	NodeName      string    `json:"node_name,omitempty"`
+	Path          string    `json:"path,omitempty"`
+	SizeBytes     int64     `json:"size_bytes,omitempty"`
+	Error         string    `json:"error,omitempty"`
+}

@@ -67,11 +67,18 @@ type Config struct {
 	ClaimEpoch func(ctx context.Context, atLeast uint64) (uint64, error)
 	// Role is the role the processor starts in (SetRole changes it).
 	Role Role
+	// Restore, if set, replaces the store with the newest snapshot whose applied LSN is at
+	// least minLSN and returns that LSN; ErrNoSnapshot when there is none. A processor uses
+	// it when it starts without state and when its log is trimmed past what it applied.
+	Restore func(ctx context.Context, minLSN uint64) (uint64, error)
 	// NodeID and NodeName name this node in the leader announcements.
 	NodeID   uint32
 	NodeName string
 	Logger   hclog.Logger
 }
+
+// ErrNoSnapshot is what Restore returns when no snapshot covers what is asked.
+var ErrNoSnapshot = errors.New("no snapshot")
 
 // ErrIncompatible stops a processor for good: its log holds what this version cannot
 // apply, or its store is ahead of its log. Restarting would not help; an operator must.
@@ -204,6 +211,16 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if applied == 0 && p.cfg.Restore != nil {
+		// A new or wiped store starts from the newest snapshot, if there is one.
+		restored, err := p.cfg.Restore(ctx, 0)
+		switch {
+		case err == nil:
+			applied = restored
+		case !errors.Is(err, ErrNoSnapshot):
+			return fmt.Errorf("partition %d: bootstrap from a snapshot: %w", p.cfg.Partition, err)
+		}
+	}
 	durable, err := p.cfg.Store.Durable()
 	if err != nil {
 		return err
@@ -218,11 +235,33 @@ func (p *Processor) Run(ctx context.Context) error {
 		} else {
 			applied, err = p.follow(ctx, applied)
 		}
+		var gap *bifrost.TrimGapError
+		if errors.As(err, &gap) && ctx.Err() == nil {
+			if applied, err = p.restoreAcross(ctx, applied, uint64(gap.TrimPoint)); err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			return p.exitErr(ctx, err)
 		}
 	}
 	return nil
+}
+
+// restoreAcross replaces the store with a snapshot that reaches past a trim gap of the log
+// (it is trimmed up to trimPoint, and this store applied only up to applied).
+func (p *Processor) restoreAcross(ctx context.Context, applied, trimPoint uint64) (uint64, error) {
+	if p.cfg.Restore == nil {
+		return applied, fmt.Errorf("partition %d: the log is trimmed up to LSN %d but this store applied only %d, and without a snapshot destination there is nothing to restore from", p.cfg.Partition, trimPoint, applied)
+	}
+	p.log.Info("the log is trimmed past this store: restoring a snapshot", "applied", applied, "trim_point", trimPoint)
+	restored, err := p.cfg.Restore(ctx, trimPoint)
+	if err != nil {
+		return applied, fmt.Errorf("partition %d: the log is trimmed up to LSN %d, past this store (%d): restore a snapshot: %w", p.cfg.Partition, trimPoint, applied, err)
+	}
+	p.durable.Store(restored)
+	p.setApplied(restored)
+	return restored, nil
 }
 
 // writer is the log a leader reads and appends to.

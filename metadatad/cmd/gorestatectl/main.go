@@ -51,6 +51,10 @@ commands:
   partitions list        each partition's leader, followers, epoch, applied and durable LSN, lag
   logs list              every log's segments: provider, state, tail, sequencer, nodeset
   logs describe ID       one log's segments in detail (trim point, loglet ids)
+  snapshots create [--partition N]
+                         each partition's leader publishes a snapshot ([worker.snapshots])
+  snapshots list [--partition N]
+                         the retained snapshots of each partition
   metadata list-servers  the members of the replicated metadata store and its leader
   metadata remove-server NAME [--yes]
                          remove a member from the replicated metadata store, for a node that
@@ -118,6 +122,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = c.logsList(rest[2:])
 	case cmd == "logs describe":
 		err = c.logsDescribe(rest[2:], stderr)
+	case cmd == "snapshots create" || cmd == "snapshot create":
+		err = c.snapshots("create", rest[2:], stderr)
+	case cmd == "snapshots list" || cmd == "snapshots ls" || cmd == "snapshot list":
+		err = c.snapshots("list", rest[2:], stderr)
 	case cmd == "metadata list-servers":
 		err = c.metadataServers(rest[2:])
 	case cmd == "metadata remove-server":

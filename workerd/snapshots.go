@@ -1,0 +1,334 @@
+package workerd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/workerd/processor"
+	"gorestate.dev/workerd/snapshot"
+)
+
+// newSnapshotRepository is the repository of [worker.snapshots] destination; nil when none
+// is configured.
+func newSnapshotRepository(cfg *config.Config) (*snapshot.Repository, error) {
+	s := cfg.Worker.Snapshots
+	if s.Destination == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(s.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("worker.snapshots.destination %q: %w", s.Destination, err)
+	}
+	repo := &snapshot.Repository{ClusterName: cfg.ClusterName, NodeName: cfg.NodeName, NumRetained: s.NumRetained}
+	switch u.Scheme {
+	case "s3":
+		repo.Prefix = strings.Trim(u.Path, "/")
+		repo.Store, err = snapshot.NewS3Store(u.Host, snapshot.S3Options{
+			EndpointURL: s.AWSEndpointURL, Region: s.AWSRegion, AccessKeyID: s.AWSAccessKeyID,
+			SecretAccessKey: s.AWSSecretAccessKey, AllowHTTP: s.AWSAllowHTTP,
+		})
+	case "file":
+		repo.Store, err = snapshot.NewDirStore(u.Path)
+	default:
+		err = fmt.Errorf("worker.snapshots.destination %q: want s3:// or file://", s.Destination)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return repo, nil
+}
+
+// snapshotTick is how often the snapshotter looks at the partitions this node leads.
+const snapshotTick = time.Second
+
+// snapshotter takes the snapshots of the partitions this node leads, when due or asked, and
+// trims their logs: below the archived LSN of their snapshots, or, without a snapshot
+// destination, below the durable applied LSN of a partition that has no followers (nobody
+// else reads its log). A point becomes trimmable trim-delay-interval after it was seen.
+type snapshotter struct {
+	w    *Worker
+	repo *snapshot.Repository // nil: no destination
+
+	mu    sync.Mutex // one snapshot at a time; guards parts
+	parts map[uint32]*partitionSnapshots
+}
+
+// partitionSnapshots is what the snapshotter knows of a partition this node leads.
+type partitionSnapshots struct {
+	known   bool      // lastLSN and lastAt were read from latest.json (or there is none)
+	lastLSN uint64    // the newest snapshot's minimum applied LSN
+	lastAt  time.Time // when it was taken (or when this node started leading)
+	// candidates are trim points in the order they were seen, each with the time it was.
+	candidates []trimCandidate
+	trimmed    bifrost.LSN
+}
+
+type trimCandidate struct {
+	lsn  bifrost.LSN
+	seen time.Time
+}
+
+func (s *snapshotter) run(ctx context.Context) {
+	t := time.NewTicker(snapshotTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.tick(ctx)
+	}
+}
+
+// tick snapshots the led partitions that are due and trims what became trimmable.
+func (s *snapshotter) tick(ctx context.Context) {
+	opts := s.w.cfg.Worker
+	led := map[uint32]*processor.Processor{}
+	for _, p := range s.w.processors() {
+		if p.Leader() != nil {
+			led[p.Partition()] = p
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p := range s.parts {
+		if led[p] == nil {
+			delete(s.parts, p) // a later leadership reads latest.json again
+		}
+	}
+	for p, proc := range led {
+		ps := s.parts[p]
+		if ps == nil {
+			ps = &partitionSnapshots{}
+			s.parts[p] = ps
+		}
+		if s.repo != nil {
+			s.snapshotIfDue(ctx, proc, ps, opts.Snapshots)
+		} else if !s.w.hasFollowers(p) {
+			ps.addCandidate(bifrost.LSN(proc.Durable()))
+		}
+		s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration())
+	}
+}
+
+func (ps *partitionSnapshots) addCandidate(lsn bifrost.LSN) {
+	if n := len(ps.candidates); lsn == 0 || (n > 0 && ps.candidates[n-1].lsn >= lsn) || lsn <= ps.trimmed {
+		return
+	}
+	ps.candidates = append(ps.candidates, trimCandidate{lsn: lsn, seen: time.Now()})
+}
+
+func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Processor, ps *partitionSnapshots, opts config.SnapshotsOptions) {
+	p := proc.Partition()
+	if !ps.known {
+		l, err := s.repo.Latest(ctx, p)
+		switch {
+		case errors.Is(err, snapshot.ErrNoSnapshot):
+			ps.lastAt = time.Now()
+		case err != nil:
+			s.w.log.Warn("read the latest snapshot; retrying", "partition", p, "error", err)
+			return
+		default:
+			ps.lastLSN, ps.lastAt = l.MinAppliedLSN, l.CreatedAt
+			ps.addCandidate(bifrost.LSN(l.ArchivedLSN()))
+		}
+		ps.known = true
+	}
+	applied := proc.Applied()
+	if applied <= ps.lastLSN {
+		return
+	}
+	byTime := opts.SnapshotInterval > 0 && time.Since(ps.lastAt) >= opts.SnapshotInterval.Duration()
+	byRecords := opts.SnapshotIntervalNumRecords > 0 && applied-ps.lastLSN >= uint64(opts.SnapshotIntervalNumRecords)
+	if byTime || byRecords {
+		if _, err := s.create(ctx, p, ps); err != nil {
+			s.w.log.Warn("snapshot failed; retrying later", "partition", p, "error", err)
+		}
+	}
+}
+
+// create publishes a snapshot of partition p; s.mu is held.
+func (s *snapshotter) create(ctx context.Context, p uint32, ps *partitionSnapshots) (*snapshot.Metadata, error) {
+	t := s.w.placed.Load()
+	if t == nil {
+		return nil, errors.New("no partition table yet")
+	}
+	first, last := ids.PartitionRange(p, t.NumPartitions)
+	start := time.Now()
+	m, err := s.repo.Create(ctx, s.w.db.Partition(p), p, p, snapshot.KeyRange{Start: uint64(first), End: uint64(last)})
+	if err != nil {
+		return nil, err
+	}
+	ps.lastLSN, ps.lastAt, ps.known = m.MinAppliedLSN, m.CreatedAt, true
+	if l, err := s.repo.Latest(ctx, p); err == nil {
+		ps.addCandidate(bifrost.LSN(l.ArchivedLSN()))
+	}
+	s.w.log.Info("snapshot published", "partition", p, "snapshot", m.SnapshotID, "min_applied_lsn", m.MinAppliedLSN,
+		"bytes", m.Files[0].Size, "took", time.Since(start).Round(time.Millisecond))
+	return m, nil
+}
+
+// trim trims partition p's log at the newest candidate seen at least delay ago.
+func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots, delay time.Duration) {
+	var upTo bifrost.LSN
+	n := 0
+	for _, c := range ps.candidates {
+		if time.Since(c.seen) < delay {
+			break
+		}
+		upTo, n = c.lsn, n+1
+	}
+	if upTo <= ps.trimmed {
+		return
+	}
+	if err := s.w.bifrost.WriterLog(p).TrimPrefix(ctx, upTo); err != nil {
+		s.w.log.Warn("trim the log; retrying", "partition", p, "up_to", upTo, "error", err)
+		return
+	}
+	ps.trimmed = upTo
+	ps.candidates = slices.Delete(ps.candidates, 0, n)
+	s.w.log.Info("log trimmed", "partition", p, "up_to_lsn", upTo)
+}
+
+// createNow snapshots the partitions this node leads among want (all of them if empty).
+func (s *snapshotter) createNow(ctx context.Context, want []uint32) []rpc.SnapshotInfo {
+	var out []rpc.SnapshotInfo
+	for _, proc := range s.w.processors() {
+		p := proc.Partition()
+		if proc.Leader() == nil || (len(want) > 0 && !slices.Contains(want, p)) {
+			continue
+		}
+		info := rpc.SnapshotInfo{PartitionID: p}
+		if s.repo == nil {
+			info.Error = "no snapshot destination: set [worker.snapshots] destination"
+			out = append(out, info)
+			continue
+		}
+		s.mu.Lock()
+		ps := s.parts[p]
+		if ps == nil {
+			ps = &partitionSnapshots{}
+			s.parts[p] = ps
+		}
+		m, err := s.create(ctx, p, ps)
+		s.mu.Unlock()
+		if err != nil {
+			info.Error = err.Error()
+		} else {
+			info = snapshotInfo(m)
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+func snapshotInfo(m *snapshot.Metadata) rpc.SnapshotInfo {
+	info := rpc.SnapshotInfo{PartitionID: m.PartitionID, SnapshotID: m.SnapshotID, MinAppliedLSN: m.MinAppliedLSN,
+		CreatedAt: m.CreatedAt, NodeName: m.NodeName, Path: m.SnapshotIDPath()}
+	for _, f := range m.Files {
+		info.SizeBytes += f.Size
+	}
+	return info
+}
+
+// hasFollowers reports whether the placement gives partition p followers.
+func (w *Worker) hasFollowers(p uint32) bool {
+	t := w.placed.Load()
+	return t == nil || int(p) >= len(t.Placement) || len(t.Placement[p].Followers) > 0
+}
+
+// restoreHook is the processor's Restore: replace partition p's store with the newest
+// snapshot covering minLSN.
+func (w *Worker) restoreHook(p uint32) func(ctx context.Context, minLSN uint64) (uint64, error) {
+	if w.snapshots.repo == nil {
+		return nil
+	}
+	return func(ctx context.Context, minLSN uint64) (uint64, error) {
+		m, err := w.snapshots.repo.Restore(ctx, w.db.Partition(p), p, minLSN)
+		if errors.Is(err, snapshot.ErrNoSnapshot) {
+			return 0, fmt.Errorf("%w: %v", processor.ErrNoSnapshot, err)
+		}
+		if err != nil {
+			return 0, err
+		}
+		w.log.Info("partition store restored from a snapshot", "partition", p, "snapshot", m.SnapshotID, "min_applied_lsn", m.MinAppliedLSN)
+		return m.MinAppliedLSN, nil
+	}
+}
+
+func (w *Worker) snapshotRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+rpc.SnapshotsPath, func(rw http.ResponseWriter, r *http.Request) {
+		var req rpc.SnapshotsRequest
+		if err := json.NewDecoder(http.MaxBytesReader(rw, r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(rw, "bad snapshots request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if w.db == nil {
+			http.Error(rw, "worker not started", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSONResponse(rw, w.snapshots.createNow(r.Context(), req.Partitions))
+	})
+	mux.HandleFunc("GET "+rpc.SnapshotsPath, func(rw http.ResponseWriter, r *http.Request) {
+		p, err := strconv.ParseUint(r.URL.Query().Get("partition"), 10, 32)
+		if err != nil {
+			http.Error(rw, "want ?partition=N", http.StatusBadRequest)
+			return
+		}
+		if w.snapshots.repo == nil {
+			http.Error(rw, "no snapshot destination: set [worker.snapshots] destination", http.StatusNotFound)
+			return
+		}
+		metas, err := w.snapshots.repo.List(r.Context(), uint32(p))
+		if err != nil && !errors.Is(err, snapshot.ErrNoSnapshot) {
+			http.Error(rw, err.Error(), http.StatusBadGateway)
+			return
+		}
+		out := []rpc.SnapshotInfo{}
+		for i := range metas {
+			out = append(out, snapshotInfo(&metas[i]))
+		}
+		writeJSONResponse(rw, out)
+	})
+}
+
+func writeJSONResponse(rw http.ResponseWriter, v any) {
+	rw.Header().Set("content-type", "application/json")
+	_ = json.NewEncoder(rw).Encode(v)
+}
+
+// checkSnapshotDestination says at start what the snapshot configuration means, and whether
+// the destination answers (a failure is retried by every snapshot and restore).
+func (w *Worker) checkSnapshotDestination(ctx context.Context) {
+	repo := w.snapshots.repo
+	if repo == nil {
+		if len(w.cfg.MetadataClient.Addresses) > 1 {
+			w.log.Warn("no [worker.snapshots] destination: the logs of partitions with followers are never trimmed, and a new or wiped node cannot start from a snapshot")
+		}
+		return
+	}
+	if s3, ok := repo.Store.(*snapshot.S3Store); ok {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := s3.Check(cctx); err != nil {
+			w.log.Error("snapshot destination not usable yet; snapshots and restores will retry", "destination", w.cfg.Worker.Snapshots.Destination, "error", err)
+			return
+		}
+	}
+	w.log.Info("snapshots", "destination", w.cfg.Worker.Snapshots.Destination, "interval", w.cfg.Worker.Snapshots.SnapshotInterval,
+		"every_records", w.cfg.Worker.Snapshots.SnapshotIntervalNumRecords, "retained", w.cfg.Worker.Snapshots.NumRetained)
+}
