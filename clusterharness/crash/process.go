@@ -340,3 +340,6 @@ func (r *readySink) Write(p []byte) (int, error) {
 	}
 	return r.f.Write(p)
 }
+
+// DataDir is the server's base-dir (its node's data is in a subdirectory named after it).
+func (s *Server) DataDir() string { return filepath.Join(s.logDir, "data") }

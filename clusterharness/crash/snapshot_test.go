@@ -1,0 +1,158 @@
+package crash
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/metadatad/cluster"
+	"gorestate.dev/shared/miniotest"
+	"gorestate.dev/shared/rpc"
+)
+
+// withMinIO starts MinIO with a bucket and returns the environment that points a node's
+// snapshots at it, and a client to look into the bucket.
+func withMinIO(t *testing.T, bucket string) ([]string, *minio.Client) {
+	t.Helper()
+	srv := miniotest.Start(t)
+	mc, err := minio.New(strings.TrimPrefix(srv.Endpoint, "http://"), &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return []string{
+		"RESTATE_WORKER__SNAPSHOTS__DESTINATION=s3://" + bucket + "/cluster-prefix",
+		"RESTATE_WORKER__SNAPSHOTS__AWS_ENDPOINT_URL=" + srv.Endpoint,
+		"RESTATE_WORKER__SNAPSHOTS__AWS_ALLOW_HTTP=true",
+		"RESTATE_WORKER__SNAPSHOTS__AWS_REGION=us-east-1",
+		"RESTATE_WORKER__SNAPSHOTS__AWS_ACCESS_KEY_ID=" + miniotest.AccessKey,
+		"RESTATE_WORKER__SNAPSHOTS__AWS_SECRET_ACCESS_KEY=" + miniotest.SecretKey,
+		"RESTATE_WORKER__TRIM_DELAY_INTERVAL=0s",
+	}, mc
+}
+
+func createSnapshots(t *testing.T, fabric string) []rpc.SnapshotInfo {
+	t.Helper()
+	resp, err := http.Post(fabric+cluster.PathPrefix+"snapshots", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var infos []rpc.SnapshotInfo
+	if err := json.NewDecoder(resp.Body).Decode(&infos); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("snapshots create: %d %v", resp.StatusCode, err)
+	}
+	for _, in := range infos {
+		if in.Error != "" {
+			t.Fatalf("snapshot of partition %d: %s", in.PartitionID, in.Error)
+		}
+	}
+	return infos
+}
+
+// trimPoints reads each log's trim point from the cluster API.
+func trimPoints(t *testing.T, fabric string) map[uint32]uint64 {
+	t.Helper()
+	var st cluster.LogsStatus
+	resp, err := http.Get(fabric + cluster.PathPrefix + "logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint32]uint64{}
+	for _, l := range st.Logs {
+		for _, s := range l.Segments {
+			out[l.ID] = max(out[l.ID], s.TrimPointLSN)
+		}
+	}
+	return out
+}
+
+// A single node with MinIO: load, `snapshots create`, the objects in the bucket and the
+// logs trimmed below the snapshots; then the node stops, its partition store is deleted
+// (the metadata and the log stay), and it restores every partition from its snapshot,
+// replays the log suffix written after it, and every counter holds exactly its acknowledged
+// adds.
+func TestSingleNodeRestoresFromSnapshots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts and kills server processes")
+	}
+	env, mc := withMinIO(t, "snapshots-bucket")
+	uri := harness.StartExamples(t)
+	srv := NewServer(t, serverBin)
+	srv.Setenv(env...)
+	srv.Start()
+	harness.Register(t, srv.Admin, uri)
+
+	w := NewWorkload(srv.Ingress, "add", counterKeys("snap-", 16), 8, acceptAdd)
+	load := w.StartSteady(1, "a")
+	if !load.WaitAcked(time.Time{}, 300, progressTimeout) {
+		load.Stop()
+		t.Fatalf("only %d calls acknowledged", load.AckedSince(time.Time{}))
+	}
+	load.Stop()
+	drainAll(t, w, 1)
+	infos := createSnapshots(t, srv.Fabric)
+	covered := map[uint32]uint64{}
+	for _, in := range infos {
+		covered[in.PartitionID] = in.MinAppliedLSN
+	}
+	var objects int
+	for obj := range mc.ListObjects(context.Background(), "snapshots-bucket", minio.ListObjectsOptions{Prefix: "cluster-prefix/", Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		objects++
+	}
+	if want := 3 * len(infos); objects != want { // latest.json, metadata.json, data.kv each
+		t.Fatalf("%d objects in the bucket for %d snapshots, want %d", objects, len(infos), want)
+	}
+	harness.Eventually(t, 10*time.Second, "the logs to be trimmed below the snapshots", func() bool {
+		tp := trimPoints(t, srv.Fabric)
+		for p, lsn := range covered {
+			if lsn > 1 && tp[p] < lsn {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d partitions snapshotted to MinIO (%d objects); logs trimmed to %v", len(infos), objects, trimPoints(t, srv.Fabric))
+
+	// A suffix after the snapshots, then the partition store is lost.
+	load = w.StartSteady(1, "b")
+	if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+		load.Stop()
+		t.Fatal("no progress after the snapshots")
+	}
+	load.Stop()
+	drainAll(t, w, 1)
+	srv.Kill()
+	db := filepath.Join(srv.DataDir(), "node-1", "db")
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("partition store not where expected: %v", err)
+	}
+	if err := os.RemoveAll(db); err != nil {
+		t.Fatal(err)
+	}
+	restart := time.Now()
+	srv.Start()
+	t.Logf("restarted without a partition store; ready in %v", time.Since(restart).Round(time.Millisecond))
+	if n := len(srv.grepLogs("restored from a snapshot")); n == 0 {
+		t.Fatal("no partition was restored from a snapshot")
+	}
+	checkExactlyOnce(t, w)
+}
