@@ -240,7 +240,7 @@ func (m *MetadataServer) startJoining(ctx context.Context, seeds []string) {
 	go func() {
 		for joinCtx.Err() == nil {
 			attempt, stop := context.WithTimeout(joinCtx, 15*time.Second)
-			err := raftstore.Join(attempt, seeds, m.cfg.NodeName, m.addr)
+			err := m.raft.JoinCluster(attempt, seeds)
 			stop()
 			if err == nil {
 				m.log.Info("joined the metadata cluster")

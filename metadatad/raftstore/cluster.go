@@ -67,6 +67,7 @@ func (s *Store) Bootstrap(ctx context.Context) error {
 	if err := s.raft.BootstrapCluster(cfg).Error(); err != nil {
 		return fmt.Errorf("raftstore: bootstrap %s: %w", s.id, err)
 	}
+	s.votes.open()
 	return s.WaitReady(ctx)
 }
 
@@ -230,6 +231,21 @@ func (s *Store) addVoter(ctx context.Context, req joinRequest) error {
 		s.logger.Info("adding voter", "name", name, "address", addr)
 		return classifyRaftErr(s.wait(ctx, s.raft.AddVoter(raft.ServerID(name), raft.ServerAddress(addr), 0, applyTimeout(ctx))))
 	})
+}
+
+// AllowVotes lets a member that started without raft state vote. Call it only once the
+// member has been added by a join (JoinCluster does): a member that merely received the
+// log from a leader that still counts its wiped former self must not vote yet.
+func (s *Store) AllowVotes() { s.votes.open() }
+
+// JoinCluster is Join for this member's own name and address; once the cluster has
+// (re-)added it, the member votes.
+func (s *Store) JoinCluster(ctx context.Context, seeds []string) error {
+	if err := Join(ctx, seeds, string(s.id), string(s.addr)); err != nil {
+		return err
+	}
+	s.AllowVotes()
+	return nil
 }
 
 // RemoveServer removes name from the cluster; removing a non-member is a no-op. Any member

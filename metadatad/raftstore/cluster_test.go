@@ -398,7 +398,7 @@ func TestMigrateLocalStoreThenJoin(t *testing.T) {
 	for _, name := range []string{"n2", "n3"} {
 		m := c.addMember(name, nil)
 		c.open(m)
-		if err := Join(ctx, []string{m.url, dead, first.url}, m.name, m.addr); err != nil {
+		if err := m.store().JoinCluster(ctx, []string{m.url, dead, first.url}); err != nil {
 			t.Fatal(err)
 		}
 		check(m)
@@ -484,7 +484,7 @@ func TestWipedMemberRejoinsFresh(t *testing.T) {
 	if has, err := wiped.store().HasState(); err != nil || has {
 		t.Fatalf("wiped member HasState = %v, %v", has, err)
 	}
-	if err := Join(ctx, []string{leader.url}, wiped.name, wiped.addr); err != nil {
+	if err := wiped.store().JoinCluster(ctx, []string{leader.url}); err != nil {
 		t.Fatal(err)
 	}
 	if err := wiped.store().WaitReady(ctx); err != nil {

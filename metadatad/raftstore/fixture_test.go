@@ -75,7 +75,7 @@ func newCluster(t testing.TB, n int, tweak func(*Options)) *cluster {
 			}
 			continue
 		}
-		if err := Join(ctx, []string{c.members[0].url}, m.name, m.addr); err != nil {
+		if err := m.store().JoinCluster(ctx, []string{c.members[0].url}); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.store().WaitReady(ctx); err != nil {

@@ -71,6 +71,7 @@ type Store struct {
 	snaps  *raft.FileSnapshotStore
 	stream *streamLayer
 	trans  *raft.NetworkTransport
+	votes  *voteGate
 	raft   *raft.Raft
 
 	fwdTransport *http.Transport
@@ -140,7 +141,13 @@ func Open(opts Options) (*Store, error) {
 		s.closeParts()
 		return nil, fmt.Errorf("raftstore: %w", err)
 	}
-	if s.raft, err = raft.NewRaft(conf, s.fsm, logs, s.logs, s.snaps, s.trans); err != nil {
+	hasState, err := raft.HasExistingState(s.logs, s.logs, s.snaps)
+	if err != nil {
+		s.closeParts()
+		return nil, fmt.Errorf("raftstore: %w", err)
+	}
+	s.votes = newVoteGate(s.trans, !hasState)
+	if s.raft, err = raft.NewRaft(conf, s.fsm, logs, s.logs, s.snaps, s.votes); err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
@@ -204,7 +211,11 @@ func (s *Store) Close() error {
 
 // closeParts closes what Open created before raft.
 func (s *Store) closeParts() {
-	_ = s.trans.Close()
+	if s.votes != nil {
+		_ = s.votes.Close() // and the transport
+	} else {
+		_ = s.trans.Close()
+	}
 	_ = s.stream.Close()
 	if err := s.logs.Close(); err != nil && s.closeErr == nil {
 		s.closeErr = fmt.Errorf("raftstore: close log store: %w", err)
