@@ -7,10 +7,12 @@ package logserverd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -84,20 +86,35 @@ func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *ht
 	if err != nil {
 		return fail(err)
 	}
+	lost := &logstore.Lost{}
 	switch {
 	case !hasMarker && (state == metadata.StorageReadWrite || state == metadata.StorageDataLoss):
-		if err := setState(ctx, logger, meta, cfg.NodeName, metadata.StorageDataLoss); err != nil {
+		// The disk was wiped or replaced. What this node stored for the segments that exist
+		// now is gone: it answers data-loss for them, so that it is never counted as an
+		// empty replica of them (which would let a tail be chosen without the records it
+		// held), and the writers move them to new segments. Segments created from now on it
+		// serves like any other server: it never acknowledged anything for them.
+		var chainErr error
+		err := retryUnavailable(ctx, logger, func() error {
+			lost, chainErr = existingSegments(ctx, meta)
+			return chainErr
+		})
+		if err != nil {
 			return fail(err)
 		}
-		ls.storage = metadata.StorageDataLoss
-		logger.Error("log store lost: this node was read-write but its store has no storage marker (the disk was wiped or replaced); "+
-			"it answers every request with data-loss and is never counted as a replica. To recover, remove the node from the "+
-			"nodesets of its loglets, or wipe its data directory and add it back under a new node name",
-			"node", cfg.NodeName, "store", dir, "previous_state", state)
+		if err := store.WriteMarker(cfg.NodeName, lost); err != nil {
+			return fail(err)
+		}
+		if err := retryUnavailable(ctx, logger, func() error { return metadata.SetLostLogStorage(ctx, meta, cfg.NodeName, lost.Segments) }); err != nil {
+			return fail(err)
+		}
+		ls.storage = metadata.StorageReadWrite
+		logger.Warn("log store lost (the disk was wiped or replaced): serving data-loss for the segments that existed before, "+
+			"and new segments as usual", "node", cfg.NodeName, "store", dir, "previous_state", state, "lost_segments", lost.Segments)
 	case !hasMarker:
 		// Marker first: a crash between the two writes leaves a marked, provisioning
 		// node, which the next start promotes.
-		if err := store.WriteMarker(cfg.NodeName); err != nil {
+		if err := store.WriteMarker(cfg.NodeName, nil); err != nil {
 			return fail(err)
 		}
 		if err := setState(ctx, logger, meta, cfg.NodeName, metadata.StorageReadWrite); err != nil {
@@ -119,10 +136,14 @@ func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *ht
 			}
 		}
 		ls.storage = metadata.StorageReadWrite
+		if lost, err = store.ReadLost(); err != nil {
+			return fail(err)
+		}
 	}
 	ls.server = server.New(store, server.Options{
 		Logger:   logger.Named("loglets"),
 		DataLoss: ls.storage == metadata.StorageDataLoss,
+		Lost:     func(loglet uint64) bool { return slices.Contains(lost.Loglets, loglet) },
 	})
 	if mux != nil {
 		ls.handler = wire.LogServerHandler(ls.server)
@@ -156,4 +177,29 @@ func retryUnavailable(ctx context.Context, logger hclog.Logger, f func() error) 
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// existingSegments names the loglets of every segment in the chains now, and per log the
+// highest segment index.
+func existingSegments(ctx context.Context, meta metadata.Store) (*logstore.Lost, error) {
+	lost := &logstore.Lost{Segments: map[uint32]uint32{}}
+	v, err := meta.Get(ctx, metadata.KeyLogs)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return lost, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the log chains: %w", err)
+	}
+	var logs metadata.Logs
+	if err := json.Unmarshal(v.Value, &logs); err != nil {
+		return nil, fmt.Errorf("decode the log chains: %w", err)
+	}
+	for id, chain := range logs.Chains {
+		for _, seg := range chain {
+			lost.Loglets = append(lost.Loglets, seg.LogletID)
+			lost.Segments[id] = max(lost.Segments[id], seg.Index)
+		}
+	}
+	slices.Sort(lost.Loglets)
+	return lost, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/logserverd/logstore"
+	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/metadata"
@@ -126,7 +127,10 @@ func TestNewNodeBecomesReadWriteAndKeepsItsRecords(t *testing.T) {
 	}
 }
 
-func TestWipedDiskServesDataLoss(t *testing.T) {
+// A log server whose disk was wiped comes back by itself: it answers data-loss for the
+// segments that existed while it lost them (never an open, empty replica of them), serves
+// segments created afterwards as usual, and the nodes configuration says what it lost.
+func TestWipedDiskServesDataLossForTheSegmentsItLost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	meta, base := localMeta(t), t.TempDir()
@@ -135,32 +139,57 @@ func TestWipedDiskServesDataLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ls.Server().Store(ctx, &wire.Store{Header: wire.Header{LogletID: 1}, FirstOffset: 1, Sequencer: seq, Payloads: [][]byte{[]byte("x")}}); err != nil {
+	lostLoglet := bifrost.LogletID(0, 1)
+	if _, err := ls.Server().Store(ctx, &wire.Store{Header: wire.Header{LogletID: lostLoglet}, FirstOffset: 1, Sequencer: seq, Payloads: [][]byte{[]byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
 	ls.Close()
+	// Log 0 has segments 0 and 1 when the disk is lost.
+	chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {{Index: 0, LogletID: bifrost.LogletID(0, 0)}, {Index: 1, BaseLSN: 5, LogletID: lostLoglet}}}})
+	if _, err := meta.Put(ctx, metadata.KeyLogs, chains, 0); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.RemoveAll(filepath.Join(cfg.NodeDir(), StoreDir)); err != nil {
 		t.Fatal(err)
 	}
 
-	for restart := range 2 { // and it stays lost across restarts
+	for restart := range 2 { // and it stays so across restarts
 		mux := http.NewServeMux()
 		ls, err = Start(ctx, cfg, meta, mux, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ls.StorageState() != metadata.StorageDataLoss || storageOf(t, meta, "ls1") != metadata.StorageDataLoss {
+		if ls.StorageState() != metadata.StorageReadWrite || storageOf(t, meta, "ls1") != metadata.StorageReadWrite {
 			t.Fatalf("restart %d: state %q / %q", restart, ls.StorageState(), storageOf(t, meta, "ls1"))
 		}
-		// Never an open, empty replica: even GetLogletInfo says data-loss.
 		c := serve(t, mux)
-		info, err := c.GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: 1}})
-		if err != nil || info.Status != wire.StatusDataLoss {
-			t.Fatalf("restart %d: info %+v, %v", restart, info, err)
+		for _, loglet := range []uint64{bifrost.LogletID(0, 0), lostLoglet} {
+			info, err := c.GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: loglet}})
+			if err != nil || info.Status != wire.StatusDataLoss {
+				t.Fatalf("restart %d: info of lost loglet %x: %+v, %v", restart, loglet, info, err)
+			}
+			st, err := c.Store(ctx, &wire.Store{Header: wire.Header{LogletID: loglet}, FirstOffset: 1, Sequencer: seq, Payloads: [][]byte{[]byte("x")}})
+			if err != nil || st.Status != wire.StatusDataLoss {
+				t.Fatalf("restart %d: store to lost loglet %x: %+v, %v", restart, loglet, st, err)
+			}
 		}
-		st, err := c.Store(ctx, &wire.Store{Header: wire.Header{LogletID: 1}, FirstOffset: 1, Sequencer: seq, Payloads: [][]byte{[]byte("x")}})
-		if err != nil || st.Status != wire.StatusDataLoss {
-			t.Fatalf("restart %d: store %+v, %v", restart, st, err)
+		// A segment created after the loss, and another log, are served.
+		for _, loglet := range []uint64{bifrost.LogletID(0, 2), bifrost.LogletID(1, 0)} {
+			st, err := c.Store(ctx, &wire.Store{Header: wire.Header{LogletID: loglet}, FirstOffset: 1, Sequencer: seq, Payloads: [][]byte{[]byte("x")}})
+			if err != nil || st.Status != wire.StatusOK {
+				t.Fatalf("restart %d: store to new loglet %x: %+v, %v", restart, loglet, st, err)
+			}
+		}
+		nodes, err := meta.Get(ctx, metadata.KeyNodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ns metadata.Nodes
+		if err := json.Unmarshal(nodes.Value, &ns); err != nil {
+			t.Fatal(err)
+		}
+		if n := ns.Nodes["ls1"]; !n.Lost(0, 1) || n.Lost(0, 2) || n.Lost(1, 0) {
+			t.Fatalf("restart %d: lost segments in the nodes configuration %v", restart, n.LostSegments)
 		}
 		ls.Close()
 	}
@@ -176,7 +205,7 @@ func TestProvisioningNodeWithMarkerBecomesReadWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.WriteMarker("ls1"); err != nil {
+	if err := st.WriteMarker("ls1", nil); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -201,7 +230,7 @@ func TestStoreOfAnotherNodeIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = st.WriteMarker("ls0")
+	_ = st.WriteMarker("ls0", nil)
 	st.Close()
 	_, err = Start(context.Background(), cfg, meta, nil, testLogger(t))
 	if err == nil || !strings.Contains(err.Error(), `belongs to node "ls0", this is node "ls1"`) {

@@ -21,6 +21,8 @@ type logPlan struct {
 	// include them when too few others are up (writes need only a write quorum of it),
 	// rather than leave the log without a segment.
 	standby []string
+	// lost are the log servers that lost some segments' records (wiped disks).
+	lost map[string]metadata.Node
 }
 
 // next returns the segment that follows prev in the chain of logID, starting at base. prev
@@ -60,7 +62,7 @@ func (p logPlan) next(logID uint32, prev metadata.Segment, base bifrost.LSN, emp
 // sealed and replaced, or "" if it should stay. urgent reasons (this node cannot append to
 // the segment at all) act at once; the others wait a few seconds so that a burst of
 // configuration changes causes one reconfiguration.
-func (p logPlan) reconfigureReason(tail metadata.Segment) (reason string, urgent bool) {
+func (p logPlan) reconfigureReason(logID uint32, tail metadata.Segment) (reason string, urgent bool) {
 	switch {
 	case tail.Provider == bifrost.ProviderReplicated && tail.Replicated != nil && tail.Replicated.Sequencer != p.self:
 		return fmt.Sprintf("the sequencer is %s, not this node (%s)", tail.Replicated.Sequencer, p.self), true
@@ -74,6 +76,12 @@ func (p logPlan) reconfigureReason(tail metadata.Segment) (reason string, urgent
 			return "", false
 		}
 		return fmt.Sprintf("the log replication changed from %d to %d", tail.Replicated.Replication, p.config.LogReplication), false
+	case tail.Replicated != nil && slices.ContainsFunc(tail.Replicated.Nodeset, func(n string) bool {
+		return p.lost[n].Lost(logID, tail.Index)
+	}):
+		// A nodeset member lost its records of this segment and answers data-loss: the
+		// segment has one replica less than it should. A new segment counts it again.
+		return "a nodeset member lost this segment's records (wiped disk)", false
 	case tail.Replicated != nil && slices.ContainsFunc(tail.Replicated.Nodeset, func(n string) bool { return !slices.Contains(p.logServers, n) }) &&
 		len(p.logServers) >= len(tail.Replicated.Nodeset):
 		// A nodeset member is down or lost its data while enough others are up: move

@@ -50,11 +50,16 @@ func TestLogPlanNext(t *testing.T) {
 	}
 }
 
+func withIndex(s metadata.Segment, i uint32) metadata.Segment {
+	s.Index = i
+	return s
+}
+
 func TestLogPlanReconfigureReason(t *testing.T) {
 	self := metadata.NodeID{Name: "w1", Generation: 4}
 	servers := []string{"n1", "n2", "n3"}
 	repl := func(seq metadata.NodeID, r int, ns ...string) metadata.Segment {
-		return metadata.Segment{Provider: bifrost.ProviderReplicated, Replicated: &metadata.ReplicatedParams{Sequencer: seq, Replication: r, Nodeset: ns}}
+		return metadata.Segment{Index: 10, Provider: bifrost.ProviderReplicated, Replicated: &metadata.ReplicatedParams{Sequencer: seq, Replication: r, Nodeset: ns}}
 	}
 	replicated := metadata.ClusterConfig{LogProvider: bifrost.ProviderReplicated, LogReplication: 2}
 	tests := []struct {
@@ -73,11 +78,15 @@ func TestLogPlanReconfigureReason(t *testing.T) {
 		{"local to replicated, too few servers", replicated, servers[:2], metadata.Segment{Provider: bifrost.ProviderLocal}, false, false},
 		{"nodeset member down, spare available", replicated, []string{"n1", "n2", "n4"}, repl(self, 2, servers...), true, false},
 		{"nodeset member down, no spare", replicated, []string{"n1", "n2"}, repl(self, 2, servers...), false, false},
+		{"nodeset member lost this segment", replicated, servers, withIndex(repl(self, 2, servers...), 3), true, false},
+		{"nodeset member lost earlier segments only", replicated, servers, withIndex(repl(self, 2, servers...), 4), false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := logPlan{config: tt.config, self: self, logServers: tt.servers}
-			reason, urgent := p.reconfigureReason(tt.tail)
+			// n3 was wiped while log 0 had segments up to index 3 (the others are at 10).
+			p := logPlan{config: tt.config, self: self, logServers: tt.servers,
+				lost: map[string]metadata.Node{"n3": {Name: "n3", LostSegments: map[uint32]uint32{0: 3}}}}
+			reason, urgent := p.reconfigureReason(0, tt.tail)
 			if (reason != "") != tt.want || urgent != tt.urgent {
 				t.Fatalf("reconfigureReason = %q urgent=%v, want reconfigure=%v urgent=%v", reason, urgent, tt.want, tt.urgent)
 			}

@@ -89,6 +89,19 @@ func (v *clusterView) readWriteLogServers() []string {
 	return out
 }
 
+// lostSegments returns, for every log server that lost segments (a wiped disk), which.
+func (v *clusterView) lostSegments() map[string]metadata.Node {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := map[string]metadata.Node{}
+	for name, n := range v.nodes.Nodes {
+		if len(n.LostSegments) > 0 {
+			out[name] = n
+		}
+	}
+	return out
+}
+
 func (v *clusterView) clusterConfig() (metadata.ClusterConfig, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -184,7 +197,7 @@ func (w *Worker) plan() (logPlan, error) {
 			down = append(down, s)
 		}
 	}
-	return logPlan{config: c, self: w.self, logServers: up, standby: down}, nil
+	return logPlan{config: c, self: w.self, logServers: up, standby: down, lost: w.view.lostSegments()}, nil
 }
 
 // runWatchdog checks every log this node writes once a second and has the writer seal and
@@ -207,7 +220,7 @@ func (w *Worker) watchLog(ctx context.Context, id uint32) {
 		// Only the leader's node reconfigures a log (it moves the sequencer to itself).
 		if plan, err := w.plan(); err == nil && w.leads(id) {
 			check := func(tail metadata.Segment) bool {
-				reason, urgent := plan.reconfigureReason(tail)
+				reason, urgent := plan.reconfigureReason(id, tail)
 				switch {
 				case reason == "":
 					since = time.Time{}

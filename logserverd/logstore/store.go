@@ -18,6 +18,7 @@ package logstore
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -46,6 +47,10 @@ const (
 
 var (
 	keyMarker = []byte("!marker")
+	// keyLost holds the segments whose records an earlier life of this node lost (JSON: log
+	// id → highest lost segment index), written with the marker of a store that replaced a
+	// wiped one.
+	keyLost   = []byte("!lost")
 	keyFormat = []byte("!format")
 )
 
@@ -242,10 +247,47 @@ func (s *Store) Marker() (string, bool, error) {
 	return string(v), true, nil
 }
 
-// WriteMarker durably writes the storage marker naming node.
-func (s *Store) WriteMarker(node string) error {
-	if err := s.write(func(b *leveldb.Batch) { b.Put(keyMarker, []byte(node)) }, len(node)); err != nil {
+// Lost names what an earlier life of this node stored and lost: the loglets that existed
+// when the store was replaced, and per log the highest segment index among them.
+type Lost struct {
+	Loglets  []uint64          `json:"loglets"`
+	Segments map[uint32]uint32 `json:"segments"`
+}
+
+// WriteMarker durably writes the storage marker naming node and, in the same write, what an
+// earlier life of the node lost (nil: nothing).
+func (s *Store) WriteMarker(node string, lost *Lost) error {
+	var lostJSON []byte
+	if lost != nil {
+		var err error
+		if lostJSON, err = json.Marshal(lost); err != nil {
+			return err
+		}
+	}
+	err := s.write(func(b *leveldb.Batch) {
+		b.Put(keyMarker, []byte(node))
+		if lostJSON != nil {
+			b.Put(keyLost, lostJSON)
+		}
+	}, len(node)+len(lostJSON))
+	if err != nil {
 		return fmt.Errorf("write storage marker: %w", err)
 	}
 	return nil
+}
+
+// ReadLost returns what an earlier life of this node lost (empty if nothing).
+func (s *Store) ReadLost() (*Lost, error) {
+	v, err := s.db.Get(keyLost, nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return &Lost{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lost loglets: %w", err)
+	}
+	var lost Lost
+	if err := json.Unmarshal(v, &lost); err != nil {
+		return nil, fmt.Errorf("decode lost loglets: %w", err)
+	}
+	return &lost, nil
 }

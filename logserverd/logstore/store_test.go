@@ -145,7 +145,7 @@ func TestMarker(t *testing.T) {
 	if _, ok, err := s.Marker(); ok || err != nil {
 		t.Fatalf("new store has a marker: %v %v", ok, err)
 	}
-	if err := s.WriteMarker("n1"); err != nil {
+	if err := s.WriteMarker("n1", nil); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

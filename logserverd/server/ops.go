@@ -10,7 +10,7 @@ import (
 // Seal seals a loglet and answers once the seal is durable, with the sealed local tail.
 // Concurrent seals share one write; sealing a sealed loglet answers at once.
 func (s *Server) Seal(ctx context.Context, req *wire.Seal) (*wire.Sealed, error) {
-	if s.opts.DataLoss {
+	if s.lostLoglet(req.LogletID) {
 		return &wire.Sealed{ResponseHeader: dataLossHeader}, nil
 	}
 	l, err := s.lock(req.LogletID)
@@ -56,7 +56,7 @@ func (s *Server) Seal(ctx context.Context, req *wire.Seal) (*wire.Sealed, error)
 
 // GetLogletInfo answers with the server's view of a loglet.
 func (s *Server) GetLogletInfo(_ context.Context, req *wire.GetLogletInfo) (*wire.LogletInfo, error) {
-	if s.opts.DataLoss {
+	if s.lostLoglet(req.LogletID) {
 		return &wire.LogletInfo{ResponseHeader: dataLossHeader}, nil
 	}
 	l, err := s.lock(req.LogletID)
@@ -72,7 +72,7 @@ func (s *Server) GetLogletInfo(_ context.Context, req *wire.GetLogletInfo) (*wir
 // GetRecords answers with the records held in [From, min(To, local tail - 1)], holes
 // skipped, preceded by a trim gap if From is at or below the trim point.
 func (s *Server) GetRecords(_ context.Context, req *wire.GetRecords) (*wire.Records, error) {
-	if s.opts.DataLoss {
+	if s.lostLoglet(req.LogletID) {
 		return &wire.Records{ResponseHeader: dataLossHeader, NextOffset: req.From}, nil
 	}
 	l, err := s.lock(req.LogletID)
@@ -122,7 +122,7 @@ func (s *Server) GetRecords(_ context.Context, req *wire.GetRecords) (*wire.Reco
 // Trim raises the trim point (clipped to local tail - 1) and answers once it is durable;
 // the records below it are deleted in the background.
 func (s *Server) Trim(ctx context.Context, req *wire.Trim) (*wire.Trimmed, error) {
-	if s.opts.DataLoss {
+	if s.lostLoglet(req.LogletID) {
 		return &wire.Trimmed{ResponseHeader: dataLossHeader}, nil
 	}
 	l, err := s.lock(req.LogletID)
@@ -165,7 +165,7 @@ func (s *Server) Trim(ctx context.Context, req *wire.Trim) (*wire.Trimmed, error
 
 // WaitForTail answers once the chosen tail reaches the offset or the loglet is sealed.
 func (s *Server) WaitForTail(ctx context.Context, req *wire.WaitForTail) (*wire.TailUpdated, error) {
-	if s.opts.DataLoss {
+	if s.lostLoglet(req.LogletID) {
 		return &wire.TailUpdated{ResponseHeader: dataLossHeader}, nil
 	}
 	l, err := s.lock(req.LogletID)
@@ -205,7 +205,7 @@ func (s *Server) WaitForTail(ctx context.Context, req *wire.WaitForTail) (*wire.
 // GetDigest answers with runs of the offsets held in [From, To]: trimmed ones first, then
 // those stored; offsets in no run are missing.
 func (s *Server) GetDigest(_ context.Context, req *wire.GetDigest) (*wire.Digest, error) {
-	if s.opts.DataLoss {
+	if s.lostLoglet(req.LogletID) {
 		return &wire.Digest{ResponseHeader: dataLossHeader}, nil
 	}
 	l, err := s.lock(req.LogletID)

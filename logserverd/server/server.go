@@ -37,6 +37,10 @@ type Options struct {
 	// lost, so it must never be counted as a replica (an empty store would claim "open,
 	// tail 1" for every loglet).
 	DataLoss bool
+	// Lost, if set, names loglets whose records this server lost (its disk was wiped while
+	// they existed): it answers StatusDataLoss for them alone and serves the loglets
+	// created after it came back as any server does.
+	Lost func(loglet uint64) bool
 	// GlobalTailInterval is how often known global tails are written to the store (10s):
 	// best-effort, recovery only needs them to be no higher than the truth.
 	GlobalTailInterval time.Duration
@@ -205,6 +209,11 @@ func (s *Server) persistGlobalTails() {
 			return
 		}
 	}
+}
+
+// lostLoglet reports whether requests about loglet get StatusDataLoss.
+func (s *Server) lostLoglet(loglet uint64) bool {
+	return s.opts.DataLoss || (s.opts.Lost != nil && s.opts.Lost(loglet))
 }
 
 // flushGlobalTails enqueues the global tail of every loglet whose tail moved since it was

@@ -112,7 +112,7 @@ func (s *Server) Store(ctx context.Context, req *wire.Store) (*wire.Stored, erro
 // they arrived on a stream are accepted in that order, so a sequencer may keep several
 // stores to this server in flight (wire.StoreStarter).
 func (s *Server) StartStore(req *wire.Store) func(context.Context) (*wire.Stored, error) {
-	if s.opts.DataLoss {
+	if s.lostLoglet(req.LogletID) {
 		return answer(dataLossHeader)
 	}
 	if reason := malformedStore(req); reason != "" {

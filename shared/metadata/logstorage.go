@@ -23,19 +23,39 @@ func LogStorageOf(ctx context.Context, s Store, name string) (state string, foun
 // has no entry yet gets one holding only its name and the state: a log server decides its
 // state before it registers, and RegisterNode keeps the state of the entry it replaces.
 func SetLogStorage(ctx context.Context, s Store, name, state string) error {
+	return setLogStorage(ctx, s, name, state, nil)
+}
+
+// SetLostLogStorage marks node name's log storage read-write after its disk was replaced,
+// adding lost (log id → highest lost segment index) to the segments it lost before.
+func SetLostLogStorage(ctx context.Context, s Store, name string, lost map[uint32]uint32) error {
+	return setLogStorage(ctx, s, name, StorageReadWrite, lost)
+}
+
+func setLogStorage(ctx context.Context, s Store, name, state string, lost map[uint32]uint32) error {
 	for {
 		nodes, version, err := getNodes(ctx, s)
 		if err != nil {
 			return fmt.Errorf("set log storage of node %s to %s: %w", name, state, err)
 		}
 		n, ok := nodes.Nodes[name]
-		if ok && n.LogStorage == state {
+		if ok && n.LogStorage == state && len(lost) == 0 {
 			return nil
 		}
 		if !ok {
 			n = Node{Name: name}
 		}
 		n.LogStorage = state
+		if len(lost) > 0 {
+			merged := map[uint32]uint32{}
+			for log, idx := range n.LostSegments {
+				merged[log] = idx
+			}
+			for log, idx := range lost {
+				merged[log] = max(merged[log], idx)
+			}
+			n.LostSegments = merged
+		}
 		nodes.Nodes[name] = n
 		b, err := json.Marshal(nodes)
 		if err != nil {

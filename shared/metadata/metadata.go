@@ -164,6 +164,16 @@ type Node struct {
 	// kept across restarts: a log server that was read-write and comes back without its
 	// storage marker has lost its disk.
 	LogStorage string `json:"log_storage,omitempty"`
+	// LostSegments names the segments whose records this log server lost when its disk
+	// was wiped (log id → highest lost segment index): it answers data-loss for those and
+	// is never counted as their replica; the writers move such segments to new ones.
+	LostSegments map[uint32]uint32 `json:"lost_segments,omitempty"`
+}
+
+// Lost reports whether the log server n lost its records of segment index of log logID.
+func (n Node) Lost(logID, index uint32) bool {
+	m, ok := n.LostSegments[logID]
+	return ok && index <= m
 }
 
 // Storage states of a log server (Node.LogStorage).
@@ -208,6 +218,9 @@ func RegisterNode(ctx context.Context, s Store, n Node) (Node, error) {
 			}
 			if n.LogStorage == "" {
 				n.LogStorage = old.LogStorage
+			}
+			if n.LostSegments == nil {
+				n.LostSegments = old.LostSegments
 			}
 		}
 		nodes.Nodes[n.Name] = n
