@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,86 @@ func TestSingleNodeRestoresFromSnapshots(t *testing.T) {
 	if n := len(srv.grepLogs("restored from a snapshot")); n == 0 {
 		t.Fatal("no partition was restored from a snapshot")
 	}
+	checkExactlyOnce(t, w)
+}
+
+// Three nodes with MinIO under load: a node is killed, its whole data directory deleted,
+// and it is started again with the same name. It rejoins by itself while the cluster serves
+// (its metadata member is re-added, its log server serves new segments, its partitions
+// start from the snapshots); then another node is killed, and every acknowledged add is
+// there exactly once, read through the rejoined node's ingress.
+func TestWipedNodeRejoinsFromSnapshots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts and kills server processes")
+	}
+	env, _ := withMinIO(t, "snapshots-bucket")
+	uri := harness.StartExamples(t)
+	c := newCluster3(t)
+	for _, s := range c.nodes {
+		s.Setenv(env...)
+		s.Setenv("RESTATE_WORKER__SNAPSHOTS__SNAPSHOT_INTERVAL_NUM_RECORDS=200")
+	}
+	c.start()
+	harness.Register(t, c.nodes[0].Admin, uri)
+	c.waitPlaced(t, -1, "")
+
+	w := NewWorkload(c.nodes[0].Ingress, "add", counterKeys("wipe-", 16), 8, acceptAdd)
+	w.Ingresses = c.ingresses()
+	load := w.StartSteady(1, "a")
+	defer load.Stop()
+	if !load.WaitAcked(time.Time{}, 400, progressTimeout) {
+		t.Fatalf("only %d calls acknowledged", load.AckedSince(time.Time{}))
+	}
+	createSnapshots(t, c.nodes[0].Fabric)
+
+	// The victim holds no metadata leadership, so that the cluster keeps its quorum
+	// leader while the victim's member is re-added.
+	st, err := c.status(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := slices.IndexFunc(c.names, func(n string) bool { return n != st.Metadata.Leader })
+	name := c.names[victim]
+	kill := time.Now()
+	c.nodes[victim].Kill()
+	w.client.CloseIdleConnections()
+	c.waitPlaced(t, victim, "")
+	if err := os.RemoveAll(c.nodes[victim].DataDir()); err != nil {
+		t.Fatal(err)
+	}
+	if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+		t.Fatalf("no progress with %s down", name)
+	}
+	restart := time.Now()
+	c.nodes[victim].Start()
+	t.Logf("%s wiped and restarted; ready in %v", name, time.Since(restart).Round(time.Millisecond))
+	c.waitPlaced(t, -1, name)
+	t.Logf("%s holds partitions again %v after its restart", name, time.Since(restart).Round(time.Millisecond))
+	if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+		t.Fatalf("no progress after %s rejoined", name)
+	}
+	for what, line := range map[string]string{
+		"its partitions started from the snapshots": "restored from a snapshot",
+		"its log server knows what it lost":         "log store lost",
+		"its metadata member was re-added":          "joined the metadata cluster",
+	} {
+		if len(c.nodes[victim].grepLogs(line)) == 0 {
+			t.Fatalf("the wiped node came back, but not as expected: %s (no %q in its log)", what, line)
+		}
+	}
+	gap, _ := load.LongestGap(kill, time.Now())
+	t.Logf("longest gap between acknowledged calls since the kill: %v", gap.Round(time.Millisecond))
+
+	// Another node goes: the rejoined one now carries its share.
+	other := (victim + 1) % 3
+	c.nodes[other].Kill()
+	w.client.CloseIdleConnections()
+	c.waitPlaced(t, other, "")
+	if !load.WaitAcked(time.Now(), 100, progressTimeout) {
+		t.Fatalf("no progress after %s died too", c.names[other])
+	}
+	load.Stop()
+	w.Ingress, w.Ingresses = c.nodes[victim].Ingress, nil
+	drainAll(t, w, 1)
 	checkExactlyOnce(t, w)
 }
