@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 
 .PHONY: all build run examples test minio test-short fuzz bench bench-reference vet fmt clean \
 	images docker-up test-containers docker-clean cluster-up cluster-down bench-metadata \
-	bench-log test-log-faults bench-cluster test-failover-retained failover-reference
+	bench-log test-log-faults bench-cluster test-failover-retained failover-reference bench-restart
 
 all: build
 
@@ -75,6 +75,11 @@ bench-reference: build
 # 3 minutes. BENCH_DURATION, BENCH_CONCURRENCY, BENCH_WORKLOADS override the matrix.
 bench-cluster: build
 	GORESTATE_BIN=$(BIN)/gorestate bash clusterharness/scripts/bench-cluster.sh
+
+# Restart after SIGKILL to the first successful call with ~100k and ~500k log records, our
+# single node and the reference restate-server (npm), with RSS (about 6 minutes).
+bench-restart: build
+	GORESTATE_BIN=$(BIN)/gorestate bash clusterharness/scripts/bench-restart.sh
 
 # Compare-and-set writes on a 3-member Raft metadata cluster (in-process, loopback): writes/s
 # and p99 per writer count.
