@@ -2,6 +2,7 @@ package logcluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"testing"
@@ -216,11 +217,12 @@ func TestDeadSequencerRecordOnOneServer(t *testing.T) {
 	}
 }
 
-// BIFROST.md §2, §10 milestone 2: a log server that lost its disk restarts as data-loss:
-// the nodes configuration says so, and it answers every request with StatusDataLoss. A
-// find-tail and a seal never count it as an empty open replica (which would claim "tail
-// 1"): with the two other servers up they find the real tail; with only a lagging server
-// and the wiped one answering they wait rather than settle on the lagging server's tail.
+// BIFROST.md §2, §10 milestone 2: a log server that lost its disk restarts knowing which
+// loglets it lost (those of the chains when it came back; the nodes configuration records
+// them) and answers StatusDataLoss for them. A find-tail and a seal never count it as an
+// empty open replica (which would claim "tail 1"): with the two other servers up they find
+// the real tail; with only a lagging server and the wiped one answering they wait rather
+// than settle on the lagging server's tail.
 func TestWipedLogServer(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -236,6 +238,11 @@ func TestWipedLogServer(t *testing.T) {
 			c := startCluster(t, 3)
 			ctx := testCtx(t, time.Minute)
 			seg := c.Segment(4, 0, writer, 2)
+			// As a writer does, the segment is in the chain before anything is written to it.
+			chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{4: {seg}}})
+			if _, err := c.Meta.Put(ctx, metadata.KeyLogs, chains, 0); err != nil {
+				t.Fatal(err)
+			}
 			p1 := newProvider(t, writer, c.Network(), nil)
 			l1 := open(t, p1, seg)
 			acked := map[bifrost.Offset]string{}
@@ -255,8 +262,8 @@ func TestWipedLogServer(t *testing.T) {
 			if err := c.Restart(ctx, wiped); err != nil {
 				t.Fatal(err)
 			}
-			if st, err := c.Storage(ctx, c.Servers[wiped].Name); err != nil || st != metadata.StorageDataLoss {
-				t.Fatalf("storage state of the wiped server = %q, %v; want %q", st, err, metadata.StorageDataLoss)
+			if n := lostSegments(t, ctx, c, c.Servers[wiped].Name); !n.Lost(4, 0) || n.LogStorage != metadata.StorageReadWrite {
+				t.Fatalf("the wiped server in the nodes configuration: %+v; want read-write, log 4 segment 0 lost", n)
 			}
 			info, err := logletInfo(ctx, c, wiped, seg.LogletID)
 			if err != nil || info.Status != wire.StatusDataLoss {
@@ -310,9 +317,23 @@ func TestWipedLogServer(t *testing.T) {
 			l3 := open(t, newProvider(t, metadata.NodeID{Name: c.Servers[wiped].Name, Generation: 1000}, c.Network(), fastFailover), seg)
 			checkReadBack(t, acked, readRange(t, ctx, l3, 1, tail))
 			expectReadSealed(t, ctx, l3, tail)
-			if st, err := c.Storage(ctx, c.Servers[wiped].Name); err != nil || st != metadata.StorageDataLoss {
-				t.Fatalf("storage state of the wiped server at the end = %q, %v; want %q", st, err, metadata.StorageDataLoss)
+			if info, err := logletInfo(ctx, c, wiped, seg.LogletID); err != nil || info.Status != wire.StatusDataLoss {
+				t.Fatalf("GetLogletInfo on the wiped server at the end = %+v, %v; want status data-loss", info, err)
 			}
 		})
 	}
+}
+
+// lostSegments reads a node's entry of the nodes configuration.
+func lostSegments(t *testing.T, ctx context.Context, c *Cluster, name string) metadata.Node {
+	t.Helper()
+	v, err := c.Meta.Get(ctx, metadata.KeyNodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes metadata.Nodes
+	if err := json.Unmarshal(v.Value, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	return nodes.Nodes[name]
 }
