@@ -223,3 +223,9 @@ func (b *syncBuffer) tail(lines int) string {
 	all := strings.Split(b.b.String(), "\n")
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -79,9 +80,13 @@ type Store struct {
 	api          http.Handler // metadata.NewHTTPHandler over this store
 
 	leaderWait time.Duration
-	closeOnce  sync.Once
-	closeErr   error
-	done       chan struct{}
+	// leaseTimeout is raft's leader lease, the shortest heartbeat timeout it accepts;
+	// fastElecting is set while a dead leader's election is hurried (fastelect.go).
+	leaseTimeout time.Duration
+	fastElecting atomic.Bool
+	closeOnce    sync.Once
+	closeErr     error
+	done         chan struct{}
 }
 
 var _ metadata.Store = (*Store)(nil)
@@ -128,7 +133,9 @@ func Open(opts Options) (*Store, error) {
 		_ = s.logs.Close()
 		return nil, fmt.Errorf("raftstore: %w", err)
 	}
+	s.leaseTimeout = conf.LeaderLeaseTimeout
 	s.stream = newStreamLayer(opts.Address, opts.Faults)
+	s.stream.peerLost = s.peerLost
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  s.stream,
 		MaxPool: 3,

@@ -42,6 +42,9 @@ const (
 type streamLayer struct {
 	self   string // advertised host:port; also raft's LocalAddr
 	faults *Faults
+	// peerLost, if set, is told (on its own goroutine) the remote address of a tunnel that
+	// broke while the layer was open: a member that died shows here at once.
+	peerLost func(remote string)
 
 	accept chan net.Conn
 	done   chan struct{}
@@ -147,7 +150,7 @@ func (l *streamLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // track wraps c so that Close (and Faults) can find it.
 func (l *streamLayer) track(c net.Conn, remote string) (net.Conn, error) {
 	c = l.faults.wrap(c, l.self, remote)
-	tc := &trackedConn{Conn: c, layer: l}
+	tc := &trackedConn{Conn: c, layer: l, remote: remote}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -160,8 +163,10 @@ func (l *streamLayer) track(c net.Conn, remote string) (net.Conn, error) {
 
 type trackedConn struct {
 	net.Conn
-	layer *streamLayer
-	once  sync.Once
+	layer    *streamLayer
+	remote   string
+	once     sync.Once
+	lostOnce sync.Once
 }
 
 // Read reports a connection ended by the store's Close as io.EOF, which raft takes as a
@@ -173,6 +178,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		case <-c.layer.done:
 			err = io.EOF
 		default:
+			if lost := c.layer.peerLost; lost != nil && c.remote != "" {
+				c.lostOnce.Do(func() { go lost(c.remote) })
+			}
 		}
 	}
 	return n, err
