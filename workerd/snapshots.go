@@ -74,6 +74,16 @@ type partitionSnapshots struct {
 	// candidates are trim points in the order they were seen, each with the time it was.
 	candidates []trimCandidate
 	trimmed    bifrost.LSN
+	warnedAt   time.Time // of the last failure logged, so an unreachable store logs rarely
+}
+
+// warn logs a failure of partition p's snapshots at most every 30 seconds.
+func (s *snapshotter) warn(ps *partitionSnapshots, msg string, args ...any) {
+	if time.Since(ps.warnedAt) < 30*time.Second {
+		return
+	}
+	ps.warnedAt = time.Now()
+	s.w.log.Warn(msg, args...)
 }
 
 type trimCandidate struct {
@@ -140,7 +150,7 @@ func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Process
 		case errors.Is(err, snapshot.ErrNoSnapshot):
 			ps.lastAt = time.Now()
 		case err != nil:
-			s.w.log.Warn("read the latest snapshot; retrying", "partition", p, "error", err)
+			s.warn(ps, "read the latest snapshot; retrying", "partition", p, "error", err)
 			return
 		default:
 			ps.lastLSN, ps.lastAt = l.MinAppliedLSN, l.CreatedAt
@@ -156,7 +166,7 @@ func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Process
 	byRecords := opts.SnapshotIntervalNumRecords > 0 && applied-ps.lastLSN >= uint64(opts.SnapshotIntervalNumRecords)
 	if byTime || byRecords {
 		if _, err := s.create(ctx, p, ps); err != nil {
-			s.w.log.Warn("snapshot failed; retrying later", "partition", p, "error", err)
+			s.warn(ps, "snapshot failed; retrying later", "partition", p, "error", err)
 		}
 	}
 }
@@ -196,7 +206,7 @@ func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots
 		return
 	}
 	if err := s.w.bifrost.WriterLog(p).TrimPrefix(ctx, upTo); err != nil {
-		s.w.log.Warn("trim the log; retrying", "partition", p, "up_to", upTo, "error", err)
+		s.warn(ps, "trim the log; retrying", "partition", p, "up_to", upTo, "error", err)
 		return
 	}
 	ps.trimmed = upTo
