@@ -80,8 +80,9 @@ func (p logPlan) reconfigureReason(logID uint32, tail metadata.Segment) (reason 
 		return p.lost[n].Lost(logID, tail.Index)
 	}):
 		// A nodeset member lost its records of this segment and answers data-loss: the
-		// segment has one replica less than it should. A new segment counts it again.
-		return "a nodeset member lost this segment's records (wiped disk)", false
+		// segment has one replica less than it should, and one more failure could make its
+		// tail unknowable. Urgent: a new segment counts the member again.
+		return "a nodeset member lost this segment's records (wiped disk)", true
 	case tail.Replicated != nil && slices.ContainsFunc(tail.Replicated.Nodeset, func(n string) bool { return !slices.Contains(p.logServers, n) }) &&
 		len(p.logServers) >= len(tail.Replicated.Nodeset):
 		// A nodeset member is down or lost its data while enough others are up: move

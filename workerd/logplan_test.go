@@ -78,7 +78,7 @@ func TestLogPlanReconfigureReason(t *testing.T) {
 		{"local to replicated, too few servers", replicated, servers[:2], metadata.Segment{Provider: bifrost.ProviderLocal}, false, false},
 		{"nodeset member down, spare available", replicated, []string{"n1", "n2", "n4"}, repl(self, 2, servers...), true, false},
 		{"nodeset member down, no spare", replicated, []string{"n1", "n2"}, repl(self, 2, servers...), false, false},
-		{"nodeset member lost this segment", replicated, servers, withIndex(repl(self, 2, servers...), 3), true, false},
+		{"nodeset member lost this segment", replicated, servers, withIndex(repl(self, 2, servers...), 3), true, true},
 		{"nodeset member lost earlier segments only", replicated, servers, withIndex(repl(self, 2, servers...), 4), false, false},
 	}
 	for _, tt := range tests {

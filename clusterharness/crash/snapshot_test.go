@@ -16,6 +16,7 @@ import (
 
 	"gorestate.dev/clusterharness/harness"
 	"gorestate.dev/metadatad/cluster"
+	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/miniotest"
 	"gorestate.dev/shared/rpc"
 )
@@ -224,6 +225,14 @@ func TestWipedNodeRejoinsFromSnapshots(t *testing.T) {
 	}
 	gap, _ := load.LongestGap(kill, time.Now())
 	t.Logf("longest gap between acknowledged calls since the kill: %v", gap.Round(time.Millisecond))
+	// The writers move every segment whose records the wiped node lost to a new one, where
+	// it is a full replica again; until then a second failure could leave such a segment
+	// without a knowable tail (its records may have been on the wiped node and the dead one).
+	moved := time.Now()
+	harness.Eventually(t, chainTimeout, "the segments the wiped node lost to be replaced", func() bool {
+		return lostSegmentsMoved(t, c.nodes[(victim+1)%3].Fabric, name)
+	})
+	t.Logf("segments the wiped node lost replaced %v after it rejoined", time.Since(moved).Round(time.Millisecond))
 
 	// Another node goes: the rejoined one now carries its share.
 	other := (victim + 1) % 3
@@ -237,4 +246,30 @@ func TestWipedNodeRejoinsFromSnapshots(t *testing.T) {
 	w.Ingress, w.Ingresses = c.nodes[victim].Ingress, nil
 	drainAll(t, w, 1)
 	checkExactlyOnce(t, w)
+}
+
+// lostSegmentsMoved reports whether every log's open tail segment is newer than the
+// segments node lost.
+func lostSegmentsMoved(t *testing.T, fabric, node string) bool {
+	t.Helper()
+	resp, err := http.Get(fabric + metadata.PathPrefix + "v1/" + metadata.KeyNodes)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var nodes metadata.Nodes
+	if json.NewDecoder(resp.Body).Decode(&nodes) != nil {
+		return false
+	}
+	lost := nodes.Nodes[node]
+	logs, err := logsView(fabric)
+	if err != nil {
+		return false
+	}
+	for _, l := range logs.Logs {
+		if n := len(l.Segments); n > 0 && lost.Lost(l.ID, l.Segments[n-1].Index) {
+			return false
+		}
+	}
+	return true
 }
