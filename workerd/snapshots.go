@@ -59,8 +59,9 @@ const snapshotTick = time.Second
 // destination, below the durable applied LSN of a partition that has no followers (nobody
 // else reads its log). A point becomes trimmable trim-delay-interval after it was seen.
 type snapshotter struct {
-	w    *Worker
-	repo *snapshot.Repository // nil: no destination
+	w       *Worker
+	repo    *snapshot.Repository // nil: no destination
+	repoErr error                // why [worker.snapshots] destination is unusable
 
 	mu    sync.Mutex // one snapshot at a time; guards parts
 	parts map[uint32]*partitionSnapshots
@@ -287,10 +288,7 @@ func (w *Worker) snapshotRoutes(mux *http.ServeMux) {
 			http.Error(rw, "bad snapshots request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if w.db == nil {
-			http.Error(rw, "worker not started", http.StatusServiceUnavailable)
-			return
-		}
+		// Before Start there are no processors, so nothing to snapshot.
 		writeJSONResponse(rw, w.snapshots.createNow(r.Context(), req.Partitions))
 	})
 	mux.HandleFunc("GET "+rpc.SnapshotsPath, func(rw http.ResponseWriter, r *http.Request) {

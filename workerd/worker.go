@@ -73,7 +73,10 @@ type Worker struct {
 // New creates a worker that reads metadata from meta.
 func New(cfg *config.Config, meta metadata.Store, logger hclog.Logger) *Worker {
 	w := &Worker{cfg: cfg, meta: meta, log: logger.Named("worker")}
-	w.snapshots = snapshotter{w: w, parts: map[uint32]*partitionSnapshots{}}
+	// Set once here, read by the fabric handlers from the start: a bad destination fails
+	// Start.
+	repo, err := newSnapshotRepository(cfg)
+	w.snapshots = snapshotter{w: w, repo: repo, repoErr: err, parts: map[uint32]*partitionSnapshots{}}
 	w.schema.Store(&schema.Registry{Services: map[string]*schema.Service{}})
 	return w
 }
@@ -83,8 +86,8 @@ func New(cfg *config.Config, meta metadata.Store, logger hclog.Logger) *Worker {
 func (w *Worker) Start(ctx context.Context) error {
 	dir := w.cfg.NodeDir()
 	var err error
-	if w.snapshots.repo, err = newSnapshotRepository(w.cfg); err != nil {
-		return fmt.Errorf("worker: %w", err)
+	if w.snapshots.repoErr != nil {
+		return fmt.Errorf("worker: %w", w.snapshots.repoErr)
 	}
 	w.checkSnapshotDestination(ctx)
 	if w.logs, err = localloglet.Open(filepath.Join(dir, "local-loglet"), localloglet.Options{

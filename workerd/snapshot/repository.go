@@ -177,27 +177,33 @@ func (r *Repository) Create(ctx context.Context, part *store.Partition, partitio
 	if err := r.Store.Put(ctx, r.key(dir, "metadata.json"), strings.NewReader(string(mb))); err != nil {
 		return nil, fmt.Errorf("upload snapshot metadata of partition %d: %w", partition, err)
 	}
-	if err := r.publish(ctx, meta, dir); err != nil {
+	newer, err := r.publish(ctx, meta, dir)
+	if err != nil {
 		return nil, err
+	}
+	if newer != "" {
+		// Not published: the latest snapshot is at least as new; that one is the answer.
+		return r.metadata(ctx, newer)
 	}
 	return meta, nil
 }
 
-// publish moves latest.json to meta unless it already names a snapshot at least as new, and
-// deletes the snapshots that fall out of retention.
-func (r *Repository) publish(ctx context.Context, meta *Metadata, dir string) error {
+// publish moves latest.json to meta unless it already names a snapshot at least as new (it
+// then deletes meta's objects and returns the path of that one), and deletes the snapshots
+// that fall out of retention.
+func (r *Repository) publish(ctx context.Context, meta *Metadata, dir string) (string, error) {
 	for {
 		old, version, err := r.readLatest(ctx, meta.PartitionID)
 		switch {
 		case errors.Is(err, ErrNoSnapshot):
 			old, version = nil, ""
 		case err != nil:
-			return err
+			return "", err
 		}
 		if old != nil && old.MinAppliedLSN >= meta.MinAppliedLSN {
 			// Another leader (or an earlier call) published one at least as new.
 			r.deleteSnapshot(ctx, dir)
-			return nil
+			return old.Path, nil
 		}
 		next := Latest{
 			Version: FormatVersion, ClusterName: meta.ClusterName, PartitionID: meta.PartitionID,
@@ -214,19 +220,19 @@ func (r *Repository) publish(ctx context.Context, meta *Metadata, dir string) er
 		}
 		b, err := json.MarshalIndent(next, "", "  ")
 		if err != nil {
-			return err
+			return "", err
 		}
 		err = r.Store.WriteIfMatch(ctx, r.key(partitionDir(meta.PartitionID), "latest.json"), b, version)
 		if errors.Is(err, ErrConflict) {
 			continue // someone else moved it: look again
 		}
 		if err != nil {
-			return fmt.Errorf("publish snapshot of partition %d: %w", meta.PartitionID, err)
+			return "", fmt.Errorf("publish snapshot of partition %d: %w", meta.PartitionID, err)
 		}
 		for _, d := range dropped {
 			r.deleteSnapshot(ctx, d.Path)
 		}
-		return nil
+		return "", nil
 	}
 }
 

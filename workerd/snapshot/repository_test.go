@@ -84,11 +84,12 @@ func TestCreateRetainRestore(t *testing.T) {
 	// A leader that snapshots an older state (a deposed one, late) does not move latest back.
 	old := openPartition(t)
 	applyUpTo(t, old, 1, 25)
-	if _, err := repo.Create(ctx, old, 3, 3, KeyRange{}); err != nil {
+	got, err := repo.Create(ctx, old, 3, 3, KeyRange{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if l, _ := repo.Latest(ctx, 3); l.MinAppliedLSN != 30 {
-		t.Fatalf("latest moved back to %d", l.MinAppliedLSN)
+	if l, _ := repo.Latest(ctx, 3); l.MinAppliedLSN != 30 || got.SnapshotID != l.SnapshotID {
+		t.Fatalf("latest %d (%s) after an older snapshot; Create answered %s", l.MinAppliedLSN, l.SnapshotID, got.SnapshotID)
 	}
 
 	q := openPartition(t)
