@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *ht
 	ls.server = server.New(store, server.Options{
 		Logger:   logger.Named("loglets"),
 		DataLoss: ls.storage == metadata.StorageDataLoss,
-		Lost:     func(loglet uint64) bool { return slices.Contains(lost.Loglets, loglet) },
+		Lost:     lostSet(lost.Loglets),
 	})
 	if mux != nil {
 		ls.handler = wire.LogServerHandler(ls.server)
@@ -202,4 +202,17 @@ func existingSegments(ctx context.Context, meta metadata.Store) (*logstore.Lost,
 	}
 	slices.Sort(lost.Loglets)
 	return lost, nil
+}
+
+// lostSet answers whether a loglet is among lost, in constant time: it is asked on every
+// request.
+func lostSet(lost []uint64) func(uint64) bool {
+	if len(lost) == 0 {
+		return nil
+	}
+	set := make(map[uint64]bool, len(lost))
+	for _, id := range lost {
+		set[id] = true
+	}
+	return func(loglet uint64) bool { return set[loglet] }
 }
