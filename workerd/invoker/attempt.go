@@ -130,6 +130,9 @@ type run struct {
 	version uint32
 	st      *store.Status
 	pinned  bool
+	// pending is the effect being built from a burst of messages the SDK sent together;
+	// flush appends it. Only the goroutine reading the SDK's stream touches it.
+	pending *logrecord.InvokerEffect
 
 	appendMu  sync.Mutex
 	appendErr error
@@ -323,7 +326,8 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return a.fail(fmt.Errorf("deployment answered %s: %s", resp.Status, strings.TrimSpace(string(body)))), false, 0
 	}
-	dec := protocol.NewDecoder(bufio.NewReaderSize(resp.Body, 32<<10), t.inv.opts.MaxMessageSize)
+	br := bufio.NewReaderSize(resp.Body, 32<<10)
+	dec := protocol.NewDecoder(br, t.inv.opts.MaxMessageSize)
 	for {
 		m, err := dec.Next()
 		if err != nil {
@@ -338,6 +342,11 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 		if err != nil {
 			endRequest()
 			return a.fail(err), false, retryAfter
+		}
+		if br.Buffered() == 0 {
+			// The next read may wait for the SDK, which may be waiting for what we hold
+			// (an ack, a completion): append it now.
+			a.flush()
 		}
 		if done {
 			// End the request stream at once: sdk-go drains it for up to 5 s otherwise.
@@ -372,22 +381,46 @@ func drain(r io.ReadCloser) {
 	timer.Stop()
 }
 
-// fail waits for the attempt's pending appends and returns err.
+// fail appends what the attempt produced before err, waits for its appends and returns err.
 func (a *run) fail(err error) error {
 	_ = a.wait()
 	return err
 }
 
-// wait blocks until every effect of the attempt is durable.
+// wait appends the pending effect and blocks until every effect of the attempt is durable.
 func (a *run) wait() error {
+	a.flush()
 	a.appends.Wait()
 	a.appendMu.Lock()
 	defer a.appendMu.Unlock()
 	return a.appendErr
 }
 
-// emit appends an invoker effect asynchronously; order is kept.
+// maxMergedEntries bounds the journal entries merged into one effect record.
+const maxMergedEntries = 64
+
+// emit adds an effect of the attempt. Effects of messages that arrived together (what the
+// SDK sent in one go, e.g. SetState, Output and End) are merged into one record, applied
+// exactly as the separate ones would be in order: one log append and one apply instead of
+// several. flush appends what is merged; the read loop flushes before it could block.
 func (a *run) emit(eff *logrecord.InvokerEffect) {
+	if p := a.pending; p != nil && p.Kind == logrecord.EffectEntries && len(p.Entries)+len(eff.Entries) <= maxMergedEntries {
+		p.Entries = append(p.Entries, eff.Entries...)
+		p.Kind, p.WaitingCompletions, p.WaitingSignals, p.WaitingNames = eff.Kind, eff.WaitingCompletions, eff.WaitingSignals, eff.WaitingNames
+		p.FailureCode, p.FailureMessage = eff.FailureCode, eff.FailureMessage
+		return
+	}
+	a.flush()
+	a.pending = eff
+}
+
+// flush appends the pending effect asynchronously; order is kept.
+func (a *run) flush() {
+	eff := a.pending
+	if eff == nil {
+		return
+	}
+	a.pending = nil
 	eff.InvocationID = a.t.id
 	eff.Attempt = a.st.Attempt
 	if !a.pinned {
