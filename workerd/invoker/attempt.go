@@ -396,15 +396,28 @@ func (a *run) wait() error {
 	return a.appendErr
 }
 
-// maxMergedEntries bounds the journal entries merged into one effect record.
-const maxMergedEntries = 64
+// maxMergedEntries and maxMergedBytes bound what is merged into one effect record; a
+// larger message still makes a record of its own.
+const (
+	maxMergedEntries = 64
+	maxMergedBytes   = 1 << 20
+)
+
+func entriesSize(es []logrecord.Entry) int {
+	n := 0
+	for _, e := range es {
+		n += len(e.Payload)
+	}
+	return n
+}
 
 // emit adds an effect of the attempt. Effects of messages that arrived together (what the
 // SDK sent in one go, e.g. SetState, Output and End) are merged into one record, applied
 // exactly as the separate ones would be in order: one log append and one apply instead of
 // several. flush appends what is merged; the read loop flushes before it could block.
 func (a *run) emit(eff *logrecord.InvokerEffect) {
-	if p := a.pending; p != nil && p.Kind == logrecord.EffectEntries && len(p.Entries)+len(eff.Entries) <= maxMergedEntries {
+	if p := a.pending; p != nil && p.Kind == logrecord.EffectEntries && len(p.Entries)+len(eff.Entries) <= maxMergedEntries &&
+		entriesSize(p.Entries)+entriesSize(eff.Entries) <= maxMergedBytes {
 		p.Entries = append(p.Entries, eff.Entries...)
 		p.Kind, p.WaitingCompletions, p.WaitingSignals, p.WaitingNames = eff.Kind, eff.WaitingCompletions, eff.WaitingSignals, eff.WaitingNames
 		p.FailureCode, p.FailureMessage = eff.FailureCode, eff.FailureMessage
