@@ -5,11 +5,8 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"gorestate.dev/shared/bifrost"
-	"gorestate.dev/shared/metadata"
 	"gorestate.dev/workerd/store"
 )
 
@@ -23,12 +20,7 @@ func TestStoreThatLostWritesIsRebuiltFromTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log, Logger: hclog.NewNullLogger(),
-		Logs:    func(uint32) (bifrost.Log, error) { return log, nil },
-		Invoker: nopInvoker{invoked: make(chan []byte, 100)}, Role: RoleLeader,
-		ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
-			return metadata.ClaimEpoch(ctx, meta, 0, metadata.NodeID{Name: "a", Generation: 1}, atLeast)
-		}}
+	cfg := leaderConfig(meta, log, db.Partition(0))
 	p := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

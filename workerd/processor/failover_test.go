@@ -237,11 +237,7 @@ func TestStoreAheadOfItsLogIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cfg := Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log, Logger: hclog.NewNullLogger(),
-		Invoker: nopInvoker{invoked: make(chan []byte, 100)}, Role: RoleLeader,
-		ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
-			return metadata.ClaimEpoch(ctx, meta, 0, metadata.NodeID{Name: "a", Generation: 1}, atLeast)
-		}}
+	cfg := leaderConfig(meta, log, db.Partition(0))
 	p := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -261,4 +257,14 @@ func TestStoreAheadOfItsLogIsRefused(t *testing.T) {
 	if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "the log lost records") {
 		t.Fatalf("store ahead of its log: %v", err)
 	}
+}
+
+// leaderConfig is partition 0's processor on node "a" over part, asked to lead.
+func leaderConfig(meta metadata.Store, log bifrost.Log, part *store.Partition) Config {
+	return Config{Partition: 0, NumPartitions: 1, Store: part, Log: log, Logger: hclog.NewNullLogger(),
+		Logs:    func(uint32) (bifrost.Log, error) { return log, nil },
+		Invoker: nopInvoker{invoked: make(chan []byte, 100)}, Role: RoleLeader,
+		ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
+			return metadata.ClaimEpoch(ctx, meta, 0, metadata.NodeID{Name: "a", Generation: 1}, atLeast)
+		}}
 }
