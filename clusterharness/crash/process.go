@@ -156,6 +156,13 @@ func (s *Server) Start() {
 // be ready (WaitReady does), for a process that becomes ready only once others started.
 func (s *Server) Launch() {
 	s.t.Helper()
+	if s.incarnation > 0 {
+		// A restart binds the same ports; an outgoing connection of a parallel test may
+		// hold one of them as its local port for a moment.
+		for _, u := range []string{s.Ingress, s.Admin, s.Fabric} {
+			waitPortFree(s.t, strings.TrimPrefix(u, "http://"))
+		}
+	}
 	s.mu.Lock()
 	if s.cmd != nil {
 		s.mu.Unlock()
@@ -343,3 +350,20 @@ func (r *readySink) Write(p []byte) (int, error) {
 
 // DataDir is the server's base-dir (its node's data is in a subdirectory named after it).
 func (s *Server) DataDir() string { return filepath.Join(s.logDir, "data") }
+
+// waitPortFree waits (up to 10s) until addr can be listened on.
+func waitPortFree(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s still in use after 10s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
