@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gorestate.dev/clusterharness/harness"
 )
 
 // readyLine is what gorestate prints on stdout once every listener serves.
@@ -160,7 +162,7 @@ func (s *Server) Launch() {
 		// A restart binds the same ports; an outgoing connection of a parallel test may
 		// hold one of them as its local port for a moment.
 		for _, u := range []string{s.Ingress, s.Admin, s.Fabric} {
-			waitPortFree(s.t, strings.TrimPrefix(u, "http://"))
+			harness.WaitPortFree(s.t, strings.TrimPrefix(u, "http://"))
 		}
 	}
 	s.mu.Lock()
@@ -350,20 +352,3 @@ func (r *readySink) Write(p []byte) (int, error) {
 
 // DataDir is the server's base-dir (its node's data is in a subdirectory named after it).
 func (s *Server) DataDir() string { return filepath.Join(s.logDir, "data") }
-
-// waitPortFree waits (up to 10s) until addr can be listened on.
-func waitPortFree(t testing.TB, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port %s still in use after 10s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -144,6 +144,25 @@ func Do(t testing.TB, method, url, body string, headers map[string]string) (int,
 	return resp.Status, resp.Body
 }
 
+// WaitPortFree waits (up to 10s) until addr can be listened on again. A node restarted on a
+// fixed port can find it taken for a moment by an outgoing connection of a test running in
+// parallel (the kernel hands out local ports from the same range as port 0).
+func WaitPortFree(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s still in use after 10s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Eventually polls cond until it holds or the deadline passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

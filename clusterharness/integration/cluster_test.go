@@ -59,8 +59,8 @@ func TestMigrationToReplicated(t *testing.T) {
 	harness.Register(t, n.AdminURL, uri)
 	harness.Expect(t, call(t, n.IngressURL+"/Counter/mig/add", "5", nil), 200, "5")
 	n.Node.Stop()
-	waitPortFree(t, fabric)
-	waitPortFree(t, cfg.Gossip.BindAddress)
+	harness.WaitPortFree(t, fabric)
+	harness.WaitPortFree(t, cfg.Gossip.BindAddress)
 
 	cfg.MetadataServer.Type = "replicated"
 	n = harness.StartSingle(t, cfg)

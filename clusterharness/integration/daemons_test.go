@@ -22,25 +22,6 @@ import (
 	"gorestate.dev/workerd"
 )
 
-// waitPortFree waits until addr can be listened on again. A node restarted on a fixed port
-// can find it taken for a moment by an outgoing connection of a test running in parallel
-// (the kernel hands out local ports from the same range as port 0).
-func waitPortFree(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port %s still in use after 10s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func freePort(t *testing.T) string {
 	t.Helper()
 	for {
