@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test ./shared/ids -run '^$$' -fuzz '^FuzzParseInvocationID$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzRecovery$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzMetaFile$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzSummary$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./logserverd/server -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)

@@ -29,7 +29,8 @@
 //
 // # Files
 //
-// The store's directory holds segment files named NNNNNNNNNN.wal, a trim-point file
+// The store's directory holds segment files named NNNNNNNNNN.wal with their summaries
+// (NNNNNNNNNN.sum, see summary.go), a trim-point file
 // (trim.meta), a sealed-tail file (seal.meta; both replaced atomically, see offsetsFile)
 // and a LOCK file. A segment is a sequence of records:
 //
@@ -56,11 +57,18 @@
 //
 // # Recovery
 //
-// Open scans every segment, rebuilds the indexes and tails and checks that each loglet's
-// offsets are contiguous above its trim point and end exactly at its sealed tail, if any. Records after the last intact commit record of
-// the last segment belong to the one write a crash may have torn (never acknowledged): they
-// are truncated away, whole, so an append's batch survives a crash entirely or not at all.
-// Damage anywhere else is an ErrCorrupt error naming the file and offset. Damage in the
+// Open rebuilds the indexes and tails and checks that each loglet's offsets are contiguous
+// above its trim point and end exactly at its sealed tail, if any. It reads each older
+// segment's summary (NNNNNNNNNN.sum: the positions of its records, written when the writer
+// moved on to the next segment) and scans only the last segment, or a segment whose
+// summary is missing or does not match it; so a restart costs about the same however long
+// the untrimmed history. Records found through a summary are checked when they are read.
+//
+// Records after the last intact commit record of the last segment belong to the one write
+// a crash may have torn (never acknowledged): they are truncated away, whole, so an
+// append's batch survives a crash entirely or not at all. Damage anywhere else in a
+// scanned segment is an ErrCorrupt error naming the file and offset (in a summarized one,
+// the read of the damaged record reports it). Damage in the
 // last segment counts as committed data (an error, not a truncation) when the commit
 // records around it show that a later write started, which the writer only does after
 // fsyncing the damaged one. Damage inside the last write itself cannot be told from a torn

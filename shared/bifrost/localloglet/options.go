@@ -5,7 +5,9 @@ import "os"
 // Size limits. Offsets inside a segment are stored as uint32 in the index, so a segment
 // (at most MaxSegmentSize plus one batch of at most MaxBatchSize) must stay below 4 GiB.
 const (
-	DefaultSegmentSize = 64 << 20
+	// DefaultSegmentSize bounds what Open scans: older segments are read from their
+	// summaries, only the last one record by record (see summary.go).
+	DefaultSegmentSize = 16 << 20
 	MaxSegmentSize     = 1 << 30
 	DefaultCacheSize   = 64 << 20
 	MaxPayloadSize     = 128 << 20

@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"gorestate.dev/shared/bifrost"
 )
@@ -38,6 +40,9 @@ func (s *Store) recover() error {
 	}
 	states := make(map[uint64]*logletRecovery)
 	var buf []byte // grown by scanSegment as needed
+	if err := removeOrphanSummaries(s.dir, ids); err != nil {
+		return err
+	}
 	for i, id := range ids {
 		sg, err := s.recoverSegment(id, i == len(ids)-1, states, &buf)
 		if sg != nil {
@@ -78,6 +83,40 @@ func (s *Store) recover() error {
 		}
 		s.loglets[id] = l
 	}
+	for _, sg := range s.segs {
+		if sg.needsSummary && sg != s.active {
+			// A store from before summaries, or a summary lost in a crash. Failing to
+			// write one only costs the next Open a scan.
+			if err := s.writeSummary(sg, sg.lastSeq); err != nil {
+				s.summaryErrors.Add(1)
+			}
+		}
+	}
+	return nil
+}
+
+// removeOrphanSummaries deletes summaries whose segment is gone (a trim deleted the
+// segment while the writer was writing its summary) and temp files of interrupted writes.
+func removeOrphanSummaries(dir string, segs []uint32) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list summaries in %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		base, ok := strings.CutSuffix(name, summaryExt)
+		if tmp, isTmp := strings.CutSuffix(name, summaryExt+".tmp"); isTmp {
+			base, ok = tmp, false
+		} else if !ok {
+			continue
+		}
+		if id, valid := parseSegmentName(base + segmentExt); ok && valid && slices.Contains(segs, id) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("delete stale summary: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -102,6 +141,20 @@ func (s *Store) recoverSegment(id uint32, last bool, states map[uint64]*logletRe
 	size := fi.Size()
 	if size > math.MaxUint32 {
 		return sg, fmt.Errorf("%w: %s is %d bytes, more than a segment can hold", ErrCorrupt, path, size)
+	}
+
+	if !last {
+		sum, err := loadSummary(s.dir, id, size)
+		if err == nil {
+			err = applySummary(states, sg, sum, s.trims)
+		}
+		if err == nil {
+			s.writeSeq = max(s.writeSeq, sum.lastSeq)
+			sg.size = size
+			return sg, nil
+		}
+		// No usable summary: scan the segment, and write its summary once it is open.
+		sg.needsSummary = true
 	}
 
 	var pending []pendingRecord
@@ -133,6 +186,7 @@ func (s *Store) recoverSegment(id uint32, last bool, states map[uint64]*logletRe
 	if errors.As(damage, &fatal) {
 		return sg, fatal.err
 	}
+	sg.lastSeq = seq
 	if damage == nil && end == committed {
 		sg.size = end
 		return sg, nil

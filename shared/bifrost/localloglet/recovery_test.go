@@ -291,34 +291,69 @@ func TestRecoveryDamagedSealedSegment(t *testing.T) {
 	if len(segs) < 3 {
 		t.Fatalf("want several segments, got %d", len(segs))
 	}
+	sum, err := loadSummary(dir, 2, fileSize(t, segs[1]))
+	if err != nil {
+		t.Fatalf("summary of the second segment: %v", err)
+	}
+	record := int(sum.loglets[0].pos[0].off) // the segment's first data record
 	cases := []struct {
 		name   string
 		damage func(b []byte) []byte
+		// sameSize: the damage keeps the file's size, so its summary still matches and
+		// Open trusts it; the read of the damaged record reports the damage instead.
+		sameSize bool
 	}{
-		{"flip at its end", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
-		{"cut short", func(b []byte) []byte { return b[:len(b)-10] }},
-		{"uncommitted record appended", func(b []byte) []byte { return appendRecord(b, 1, 99, nil) }},
+		{"flip at its end", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, true},
+		{"flip in a record", func(b []byte) []byte { b[record+4] ^= 1; return b }, true},
+		{"cut short", func(b []byte) []byte { return b[:len(b)-10] }, false},
+		{"uncommitted record appended", func(b []byte) []byte { return appendRecord(b, 1, 99, nil) }, false},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			d := crashCopy(t, dir)
-			sealed := filepath.Join(d, filepath.Base(segs[1]))
-			b, err := os.ReadFile(sealed)
-			if err != nil {
-				t.Fatal(err)
+		for _, withSummary := range []bool{true, false} {
+			if tc.name == "flip at its end" && withSummary {
+				continue // a commit record: never read through a summary, and holds no data
 			}
-			if err := os.WriteFile(sealed, tc.damage(b), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			s, err := Open(d, Options{})
-			if err == nil {
-				s.Close()
-				t.Fatal("Open succeeded with a damaged sealed segment")
-			}
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), sealed+" at offset") {
-				t.Fatalf("Open error %q, want ErrCorrupt naming %s", err, sealed)
-			}
-		})
+			t.Run(fmt.Sprintf("%s/summary=%v", tc.name, withSummary), func(t *testing.T) {
+				d := crashCopy(t, dir)
+				sealed := filepath.Join(d, filepath.Base(segs[1]))
+				if !withSummary {
+					if err := os.Remove(strings.TrimSuffix(sealed, segmentExt) + summaryExt); err != nil {
+						t.Fatal(err)
+					}
+				}
+				b, err := os.ReadFile(sealed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(sealed, tc.damage(b), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				s, err := Open(d, Options{})
+				if withSummary && tc.sameSize {
+					// Read everything: the damaged record is in the second segment.
+					if err != nil {
+						t.Fatalf("Open: %v", err)
+					}
+					defer s.Close()
+					for next := bifrost.Offset(1); err == nil && next < 40; {
+						var ents []bifrost.Record
+						ents, err = s.Loglet(1).Read(testContext(t), next, 100)
+						next += bifrost.Offset(len(ents))
+					}
+					if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), sealed+" at offset") {
+						t.Fatalf("reading past the damage: %v, want ErrCorrupt naming %s", err, sealed)
+					}
+					return
+				}
+				if err == nil {
+					s.Close()
+					t.Fatal("Open succeeded with a damaged sealed segment")
+				}
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), sealed+" at offset") {
+					t.Fatalf("Open error %q, want ErrCorrupt naming %s", err, sealed)
+				}
+			})
+		}
 	}
 }
 

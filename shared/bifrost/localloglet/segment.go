@@ -41,6 +41,11 @@ type segment struct {
 	// decide when the segment may be deleted. Written only by the writer while the segment
 	// is active; immutable once the writer has moved on to a newer segment.
 	maxLSN map[uint64]bifrost.Offset
+
+	// Set by recovery: the segment had no usable summary, and the sequence number of its
+	// last commit record (to write one).
+	needsSummary bool
+	lastSeq      uint64
 }
 
 func segmentName(id uint32) string { return fmt.Sprintf("%010d%s", id, segmentExt) }

@@ -52,8 +52,9 @@ type Store struct {
 	buf      []byte
 	spare    []appendReq
 	cache    cacheFIFO
+	rolled   []*segment // segments rolled away from in the current batch
 
-	syncs, batches, records, bytes, diskReads atomic.Uint64
+	syncs, batches, records, bytes, diskReads, summaryErrors atomic.Uint64
 }
 
 // Stats are cumulative counters of a store since Open.
@@ -64,6 +65,9 @@ type Stats struct {
 	Bytes   uint64 // encoded bytes made durable
 	// DiskReads counts ReadAt calls by readers: reads the payload cache could not serve.
 	DiskReads uint64
+	// SummaryErrors counts segment summaries that could not be written (each costs the
+	// next Open a scan of that segment).
+	SummaryErrors uint64
 }
 
 // Open opens (creating it if needed) the store in dir and recovers its contents.
@@ -126,11 +130,12 @@ func (s *Store) Loglet(id uint64) *Loglet {
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Syncs:     s.syncs.Load(),
-		Batches:   s.batches.Load(),
-		Records:   s.records.Load(),
-		Bytes:     s.bytes.Load(),
-		DiskReads: s.diskReads.Load(),
+		Syncs:         s.syncs.Load(),
+		Batches:       s.batches.Load(),
+		Records:       s.records.Load(),
+		Bytes:         s.bytes.Load(),
+		DiskReads:     s.diskReads.Load(),
+		SummaryErrors: s.summaryErrors.Load(),
 	}
 }
 

@@ -77,6 +77,7 @@ func (s *Store) deleteTrimmedSegments() error {
 		if err := os.Remove(sg.path); err != nil {
 			errs = append(errs, fmt.Errorf("delete trimmed segment: %w", err))
 		}
+		errs = append(errs, removeSummary(s.dir, sg.id))
 	}
 	// No directory fsync: a deletion lost in a crash only brings back trimmed records,
 	// which recovery skips.

@@ -108,6 +108,7 @@ func (s *Store) commit(batch []appendReq, failErr error) {
 		if err != nil {
 			failErr = s.fail(err)
 		}
+		s.summarizeRolled()
 	}
 	for i := range batch {
 		r := &batch[i]
@@ -222,12 +223,15 @@ func (s *Store) syncSegment(seg *segment) error {
 	return nil
 }
 
-// roll starts the next segment file and makes it the active one.
+// roll starts the next segment file and makes it the active one. The old one is complete
+// and synced; its summary is written once its records are published (summarizeRolled).
 func (s *Store) roll() (*segment, error) {
 	next, err := createSegment(s.dir, s.active.id+1, s.opts.NoSync)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
 	}
+	s.active.lastSeq = s.writeSeq
+	s.rolled = append(s.rolled, s.active)
 	s.segMu.Lock()
 	s.segs[next.id] = next
 	s.active = next
@@ -264,4 +268,16 @@ func (s *Store) publish(batch []appendReq) {
 		}
 	}
 	s.cache.evict(s.opts.CacheSize)
+}
+
+// summarizeRolled writes the summaries of the segments rolled away from in the last batch.
+// A failure only costs the next Open a scan of the segment, so it does not fail the store.
+func (s *Store) summarizeRolled() {
+	for _, sg := range s.rolled {
+		if err := s.writeSummary(sg, sg.lastSeq); err != nil {
+			s.summaryErrors.Add(1)
+		}
+	}
+	clear(s.rolled)
+	s.rolled = s.rolled[:0]
 }
