@@ -13,6 +13,7 @@ import (
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/replicated"
 	"gorestate.dev/shared/bifrost/wire"
+	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
@@ -54,6 +55,20 @@ func (v *clusterView) setConfig(b []byte) error {
 	v.config = &c
 	v.mu.Unlock()
 	return nil
+}
+
+// soleWorker reports whether node is the only worker node of the cluster (false until
+// the nodes configuration has been read).
+func (v *clusterView) soleWorker(node string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for name, n := range v.nodes.Nodes {
+		if name != node && slices.Contains(n.Roles, config.RoleWorker) {
+			return false
+		}
+	}
+	_, ok := v.nodes.Nodes[node]
+	return ok
 }
 
 // address resolves a node name to its fabric URL.

@@ -56,8 +56,10 @@ const snapshotTick = time.Second
 
 // snapshotter takes the snapshots of the partitions this node leads, when due or asked, and
 // trims their logs: below the archived LSN of their snapshots, or, without a snapshot
-// destination, below the durable applied LSN of a partition that has no followers (nobody
-// else reads its log). A point becomes trimmable trim-delay-interval after it was seen.
+// destination, only on a single node (the only worker of the cluster), below the durable
+// applied LSN. Without snapshots a cluster never trims: another node taking a partition
+// over, or a new follower, must read its log from the start. A point becomes trimmable
+// trim-delay-interval after it was seen.
 type snapshotter struct {
 	w       *Worker
 	repo    *snapshot.Repository // nil: no destination
@@ -65,6 +67,36 @@ type snapshotter struct {
 
 	mu    sync.Mutex // one snapshot at a time; guards parts
 	parts map[uint32]*partitionSnapshots
+
+	// restoreMu guards restore, apart from mu: a status request must not wait for an upload.
+	restoreMu sync.Mutex
+	restore   map[uint32]rpc.RestoreInfo // of led partitions, once known
+}
+
+// restoreInfo is what a new replica of partition p, which this node leads, would need to
+// start, once the snapshotter knows it.
+func (s *snapshotter) restoreInfo(p uint32) *rpc.RestoreInfo {
+	s.restoreMu.Lock()
+	defer s.restoreMu.Unlock()
+	if ri, ok := s.restore[p]; ok {
+		return &ri
+	}
+	return nil
+}
+
+// publishRestoreInfo records partition p's trim point and newest snapshot for status
+// requests, once both are known.
+func (s *snapshotter) publishRestoreInfo(p uint32, ps *partitionSnapshots) {
+	s.restoreMu.Lock()
+	defer s.restoreMu.Unlock()
+	if s.restore == nil {
+		s.restore = map[uint32]rpc.RestoreInfo{}
+	}
+	if !ps.trimKnown || (s.repo != nil && !ps.known) {
+		delete(s.restore, p)
+		return
+	}
+	s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(ps.trimmed), SnapshotLSN: ps.lastLSN}
 }
 
 // partitionSnapshots is what the snapshotter knows of a partition this node leads.
@@ -74,7 +106,8 @@ type partitionSnapshots struct {
 	lastAt  time.Time // when it was taken (or when this node started leading)
 	// candidates are trim points in the order they were seen, each with the time it was.
 	candidates []trimCandidate
-	trimmed    bifrost.LSN
+	trimmed    bifrost.LSN // the log's trim point: read once when leading starts, then trims
+	trimKnown  bool
 	warnedAt   time.Time // of the last failure logged, so an unreachable store logs rarely
 }
 
@@ -119,6 +152,7 @@ func (s *snapshotter) tick(ctx context.Context) {
 	for p := range s.parts {
 		if led[p] == nil {
 			delete(s.parts, p) // a later leadership reads latest.json again
+			s.publishRestoreInfo(p, &partitionSnapshots{})
 		}
 	}
 	for p, proc := range led {
@@ -127,13 +161,34 @@ func (s *snapshotter) tick(ctx context.Context) {
 			ps = &partitionSnapshots{}
 			s.parts[p] = ps
 		}
+		if !ps.trimKnown {
+			s.readTrimPoint(ctx, p, ps)
+		}
 		if s.repo != nil {
 			s.snapshotIfDue(ctx, proc, ps, opts.Snapshots)
-		} else if !s.w.hasFollowers(p) {
+		} else if !s.w.hasFollowers(p) && s.w.view.soleWorker(s.w.cfg.NodeName) {
+			// Nobody else reads this log, and nobody could take the partition over: on a
+			// single node the durable applied LSN is all a restart needs.
 			ps.addCandidate(bifrost.LSN(proc.Durable()))
 		}
-		s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration())
+		if ps.trimKnown {
+			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration())
+		}
+		s.publishRestoreInfo(p, ps)
 	}
+}
+
+// readTrimPoint learns how far an earlier leader trimmed partition p's log. From then on
+// this node is the only one trimming it.
+func (s *snapshotter) readTrimPoint(ctx context.Context, p uint32, ps *partitionSnapshots) {
+	ctx, cancel := context.WithTimeout(ctx, snapshotTick)
+	defer cancel()
+	st, _, err := s.w.bifrost.State(ctx, p)
+	if err != nil {
+		s.warn(ps, "read the log's trim point; retrying", "partition", p, "error", err)
+		return
+	}
+	ps.trimmed, ps.trimKnown = max(ps.trimmed, st.TrimPoint), true
 }
 
 func (ps *partitionSnapshots) addCandidate(lsn bifrost.LSN) {
@@ -212,7 +267,7 @@ func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots
 	}
 	ps.trimmed = upTo
 	ps.candidates = slices.Delete(ps.candidates, 0, n)
-	s.w.log.Info("log trimmed", "partition", p, "up_to_lsn", upTo)
+	s.w.log.Debug("log trimmed", "partition", p, "up_to_lsn", upTo)
 }
 
 // createNow snapshots the partitions this node leads among want (all of them if empty).
@@ -325,7 +380,7 @@ func (w *Worker) checkSnapshotDestination(ctx context.Context) {
 	repo := w.snapshots.repo
 	if repo == nil {
 		if len(w.cfg.MetadataClient.Addresses) > 1 {
-			w.log.Warn("no [worker.snapshots] destination: the logs of partitions with followers are never trimmed, and a new or wiped node cannot start from a snapshot")
+			w.log.Warn("no [worker.snapshots] destination: logs are never trimmed while the cluster has more than one worker node, and a new or wiped node cannot start from a snapshot")
 		}
 		return
 	}

@@ -173,6 +173,7 @@ func (w *Worker) Partitions() []rpc.PartitionState {
 		s := rpc.PartitionState{ID: p.Partition(), Node: w.cfg.NodeName, Mode: p.Mode(), AppliedLSN: p.Applied(), DurableLSN: p.Durable(), TailLSN: p.Tail()}
 		if l := p.Leader(); l != nil {
 			s.Epoch = l.Epoch()
+			s.Restore = w.snapshots.restoreInfo(p.Partition())
 		}
 		out = append(out, s)
 	}

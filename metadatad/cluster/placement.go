@@ -16,6 +16,9 @@ type placementInput struct {
 	// canHost reports whether node can run a processor of partition p: it can read the
 	// partition's log (a local segment is readable on its own node only).
 	canHost func(p uint32, node string) bool
+	// whyNot, if set, says why some workers cannot host partition p ("" for the usual
+	// reason: the log has a segment local to another node).
+	whyNot func(p uint32) string
 	// applied, if set, is how far a node's processor of partition p has applied the log
 	// (false: unknown); of several followers the most caught-up one is promoted.
 	applied func(p uint32, node string) (uint64, bool)
@@ -115,6 +118,8 @@ func place(in placementInput) []metadata.PartitionPlacement {
 			pl.UnderReplicated = ""
 		case len(workers) == 0:
 			pl.UnderReplicated = "no alive worker node"
+		case hostable < len(workers) && in.whyNot != nil && in.whyNot(uint32(p)) != "":
+			pl.UnderReplicated = fmt.Sprintf("%d of %d replicas: %s", have, in.replication, in.whyNot(uint32(p)))
 		case hostable < len(workers):
 			pl.UnderReplicated = fmt.Sprintf("%d of %d replicas: only %d alive worker node(s) can read the partition's log (its local segments stay on their node)", have, in.replication, hostable)
 		default:

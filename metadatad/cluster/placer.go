@@ -18,6 +18,7 @@ import (
 	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rpc"
 )
 
 // KeyController is the lease of the active cluster controller.
@@ -221,18 +222,30 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 			pl.lastFailover = time.Now()
 		}
 	}
-	next := place(placementInput{
+	canRead := func(p uint32, node string) bool {
+		h, ok := hosts[p]
+		return !ok || h == node || (h == "" && (int(p) >= len(table.Placement) || table.Placement[p].Leader == "" || table.Placement[p].Leader == node))
+	}
+	in := placementInput{
 		noBalance: time.Since(pl.lastFailover) < balanceAfterFailover,
 		current:   table.Placement, partitions: table.NumPartitions, workers: workers, replication: replication,
 		applied: func(p uint32, node string) (uint64, bool) {
 			lsn, ok := applied[p][node]
 			return lsn, ok
 		},
-		canHost: func(p uint32, node string) bool {
-			h, ok := hosts[p]
-			return !ok || h == node || (h == "" && (int(p) >= len(table.Placement) || table.Placement[p].Leader == "" || table.Placement[p].Leader == node))
-		},
-	})
+		canHost: canRead,
+	}
+	next := place(in)
+	// A new replica starts without a store: it reads the log from its start, or restores a
+	// snapshot that reaches the log's trim point. Where neither is possible the partition
+	// keeps the replicas it has.
+	if blocked := pl.cannotStart(ctx, table, newReplicas(table.Placement, next), workers, nodes); len(blocked) > 0 {
+		in.canHost = func(p uint32, node string) bool {
+			return canRead(p, node) && (blocked[p] == "" || (int(p) < len(table.Placement) && table.Placement[p].Has(node)))
+		}
+		in.whyNot = func(p uint32) string { return blocked[p] }
+		next = place(in)
+	}
 	if reflect.DeepEqual(next, table.Placement) {
 		return nil
 	}
@@ -379,6 +392,67 @@ func (pl *Placer) followersApplied(ctx context.Context, table metadata.Partition
 
 // appliedTimeout bounds asking followers how far they applied: a takeover waits for it.
 const appliedTimeout = 200 * time.Millisecond
+
+// newReplicas lists, per partition, the nodes next places that cur does not.
+func newReplicas(cur, next []metadata.PartitionPlacement) map[uint32][]string {
+	out := map[uint32][]string{}
+	for p := range next {
+		for _, node := range next[p].Replicas() {
+			if p >= len(cur) || !cur[p].Has(node) {
+				out[uint32(p)] = append(out[uint32(p)], node)
+			}
+		}
+	}
+	return out
+}
+
+// cannotStart says, for each partition in want that already has replicas, why a new
+// replica could not start now: its leader reports a trim point no snapshot reaches, or it
+// cannot be asked (dead, not answering, or still reading its log's state; a later pass asks
+// again). A partition without any replica yet gets its first ones regardless: there is no
+// better place for them, and the processor reports what it cannot restore.
+func (pl *Placer) cannotStart(ctx context.Context, table metadata.PartitionTable, want map[uint32][]string, workers []string, nodes metadata.Nodes) map[uint32]string {
+	if len(want) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, appliedTimeout)
+	defer cancel()
+	asked := map[string][]rpc.PartitionState{} // by leader node; nil: no answer
+	out := map[uint32]string{}
+	for p := range want {
+		if int(p) >= len(table.Placement) || len(table.Placement[p].Replicas()) == 0 {
+			continue
+		}
+		leader := table.Placement[p].Leader
+		if leader == "" || !slices.Contains(workers, leader) {
+			out[p] = "waiting for a leader to report how far the partition's log is trimmed"
+			continue
+		}
+		states, ok := asked[leader]
+		if !ok {
+			var err error
+			if states, err = fetchPartitions(ctx, http.DefaultClient, nodes.Nodes[leader].Address); err != nil {
+				pl.Logger.Debug("ask a leader about its logs", "node", leader, "error", err)
+			}
+			asked[leader] = states
+		}
+		var ri *rpc.RestoreInfo
+		for _, st := range states {
+			if st.ID == p && st.Mode == "leader" {
+				ri = st.Restore
+			}
+		}
+		switch {
+		case ri == nil:
+			out[p] = fmt.Sprintf("waiting for the leader (%s) to report how far the partition's log is trimmed", leader)
+		case !ri.CanStart() && ri.SnapshotLSN == 0:
+			out[p] = fmt.Sprintf("the log is trimmed up to LSN %d and there is no snapshot to start a new replica from (set [worker.snapshots] destination, then gorestatectl snapshots create)", ri.TrimPointLSN)
+		case !ri.CanStart():
+			out[p] = fmt.Sprintf("the log is trimmed up to LSN %d and the newest snapshot is at LSN %d: a new replica could not start from it", ri.TrimPointLSN, ri.SnapshotLSN)
+		}
+	}
+	return out
+}
 
 // logHosts maps each partition whose log has a local segment to the node holding it ("" for
 // chains from before segments named their node: the worker that wrote them): only that

@@ -150,7 +150,22 @@ type PartitionState struct {
 	// DurableLSN is the applied LSN the store has synced: what survives a power loss.
 	DurableLSN uint64 `json:"durable_lsn"`
 	TailLSN    uint64 `json:"tail_lsn"`
+	// Restore is set by the partition's leader once it knows: what a new replica needs to
+	// start. The controller places a new replica only where it can start.
+	Restore *RestoreInfo `json:"restore,omitempty"`
 }
+
+// RestoreInfo says whether a new replica of a partition can start: it reads the log from
+// TrimPointLSN+1, so it needs a snapshot at SnapshotLSN >= TrimPointLSN unless the log was
+// never trimmed.
+type RestoreInfo struct {
+	TrimPointLSN uint64 `json:"trim_point_lsn"` // the log's trim point (0: never trimmed)
+	SnapshotLSN  uint64 `json:"snapshot_lsn"`   // the newest snapshot's minimum applied LSN (0: none)
+}
+
+// CanStart reports whether a replica without a store can start: from the log's start or
+// from the newest snapshot.
+func (r RestoreInfo) CanStart() bool { return r.TrimPointLSN == 0 || r.SnapshotLSN >= r.TrimPointLSN }
 
 // LogsPath is the worker's fabric endpoint (GET) reporting the state of the logs it writes
 // or reads: a JSON array of LogState.
