@@ -54,6 +54,14 @@ func newSnapshotRepository(cfg *config.Config) (*snapshot.Repository, error) {
 // snapshotTick is how often the snapshotter looks at the partitions this node leads.
 const snapshotTick = time.Second
 
+// trimTimeout bounds one trim: a replicated log is trimmed on a write quorum of its log
+// servers, which a failure can leave out of reach. retryTrim is the pause after a failed
+// trim or trim-point read.
+const (
+	trimTimeout = 5 * time.Second
+	retryTrim   = 10 * time.Second
+)
+
 // snapshotter takes the snapshots of the partitions this node leads, when due or asked, and
 // trims their logs: below the archived LSN of their snapshots, or, without a snapshot
 // destination, only on a single node (the only worker of the cluster), below the durable
@@ -92,11 +100,17 @@ func (s *snapshotter) publishRestoreInfo(p uint32, ps *partitionSnapshots) {
 	if s.restore == nil {
 		s.restore = map[uint32]rpc.RestoreInfo{}
 	}
-	if !ps.trimKnown || (s.repo != nil && !ps.known) {
+	switch {
+	case s.repo != nil && !ps.known:
 		delete(s.restore, p)
-		return
+	case ps.trimKnown, s.repo != nil && ps.lastLSN > 0:
+		// Without the trim point (its log servers cannot all be asked now), a snapshot is
+		// enough: with a destination, logs are trimmed only below snapshots, and a leader
+		// never trims past what it applied, so a later snapshot reaches every earlier trim.
+		s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(ps.trimmed), SnapshotLSN: ps.lastLSN}
+	default:
+		delete(s.restore, p)
 	}
-	s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(ps.trimmed), SnapshotLSN: ps.lastLSN}
 }
 
 // partitionSnapshots is what the snapshotter knows of a partition this node leads.
@@ -108,6 +122,9 @@ type partitionSnapshots struct {
 	candidates []trimCandidate
 	trimmed    bifrost.LSN // the log's trim point: read once when leading starts, then trims
 	trimKnown  bool
+	// retryAt holds back reading the trim point and trimming after a failure (a log server
+	// down can make either wait for its timeout), so other partitions are not held up.
+	retryAt time.Time
 	warnedAt   time.Time // of the last failure logged, so an unreachable store logs rarely
 }
 
@@ -161,7 +178,8 @@ func (s *snapshotter) tick(ctx context.Context) {
 			ps = &partitionSnapshots{}
 			s.parts[p] = ps
 		}
-		if !ps.trimKnown {
+		retry := time.Now().After(ps.retryAt)
+		if !ps.trimKnown && retry {
 			s.readTrimPoint(ctx, p, ps)
 		}
 		if s.repo != nil {
@@ -171,10 +189,11 @@ func (s *snapshotter) tick(ctx context.Context) {
 			// single node the durable applied LSN is all a restart needs.
 			ps.addCandidate(bifrost.LSN(proc.Durable()))
 		}
-		if ps.trimKnown {
-			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration())
-		}
 		s.publishRestoreInfo(p, ps)
+		if ps.trimKnown && retry {
+			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration())
+			s.publishRestoreInfo(p, ps)
+		}
 	}
 }
 
@@ -185,6 +204,7 @@ func (s *snapshotter) readTrimPoint(ctx context.Context, p uint32, ps *partition
 	defer cancel()
 	st, _, err := s.w.bifrost.State(ctx, p)
 	if err != nil {
+		ps.retryAt = time.Now().Add(retryTrim)
 		s.warn(ps, "read the log's trim point; retrying", "partition", p, "error", err)
 		return
 	}
@@ -261,7 +281,10 @@ func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots
 	if upTo <= ps.trimmed {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, trimTimeout)
+	defer cancel()
 	if err := s.w.bifrost.WriterLog(p).TrimPrefix(ctx, upTo); err != nil {
+		ps.retryAt = time.Now().Add(retryTrim)
 		s.warn(ps, "trim the log; retrying", "partition", p, "up_to", upTo, "error", err)
 		return
 	}
