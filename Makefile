@@ -134,10 +134,11 @@ docker-up:
 test-containers:
 	GORESTATE_REQUIRE_DOCKER=1 $(GO) test -race -count=1 -timeout 20m -p 1 -v ./clusterharness/containers/...
 
-# A cluster in containers on a private network: 3 metadata nodes (Raft), a worker, an
-# ingress and the example services; ingress on 127.0.0.1:8080, admin on 127.0.0.1:9070.
-cluster-up: images build
-	bash images/cluster.sh up
+# The cluster quickstart of seed 002 (docker-compose.yml): three nodes with every role, MinIO
+# for snapshots and the example services, registered; ingress on 127.0.0.1:8080/28080/38080,
+# admin on 9070/29070/39070. Needs `make docker-up` (Docker and docker-compose).
+cluster-up: minio
+	BIN=$(BIN) GO=$(GO) MINIO_DIR=$(MINIO_DIR) bash images/cluster.sh up
 
 cluster-down:
 	bash images/cluster.sh down

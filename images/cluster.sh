@@ -1,76 +1,73 @@
 #!/usr/bin/env bash
-# A local cluster in containers (`make cluster-up` / `make cluster-down`), the way the design
-# card deploys it: three metadata nodes with the Raft-replicated metadata store (meta1 founds
-# the cluster and provisions it, meta2 and meta3 join), one worker, one ingress and the sdk-go
-# example services, on a private Docker network. Only loopback ports are published:
-#   ingress 127.0.0.1:8080, admin APIs 127.0.0.1:9070-9072, fabric (gorestatectl) 127.0.0.1:5122,5222,5322
+# The cluster quickstart of seed 002 in containers (`make cluster-up` / `make cluster-down`):
+# docker-compose.yml at the repository root, three identical nodes with every role
+# (replicated metadata, replicated logs with replication 2), MinIO for the snapshots and the
+# sdk-go example services, which `up` registers. Only loopback ports are published:
+#   ingress 127.0.0.1:8080, 28080, 38080   admin 9070, 29070, 39070   fabric 5122, 25122, 35122
+#   MinIO 127.0.0.1:9000 (console 9001); the examples only inside the network (http://examples:9080)
 #
 #   images/cluster.sh up | down | status
-# Images come from images/build.sh (`make images`).
+# `up` builds the images it needs first (images/build.sh gorestate examples minio; the MinIO
+# binary comes from `make minio`). Debian's docker-compose 1.29.2: `make docker-up` installs it.
 set -euo pipefail
 
-label=dev.gorestate.cluster=local
-net=gorestate-cluster
-metas="http://meta1:5122,http://meta2:5122,http://meta3:5122"
 root=$(cd "$(dirname "$0")/.." && pwd)
-ctl="$root/bin/gorestatectl -s http://127.0.0.1:5122,http://127.0.0.1:5222,http://127.0.0.1:5322"
+compose=(docker-compose -p gorestate -f "$root/docker-compose.yml")
 
-run() {
-	local name=$1 image=$2
-	shift 2
-	docker run -d --name "gorestate-$name" --hostname "$name" --network "$net" --network-alias "$name" \
-		--label "$label" -e RESTATE_NODE_NAME="$name" -e RESTATE_ADVERTISED_HOST="$name" \
-		-e RESTATE_METADATA_CLIENT__ADDRESSES="[$metas]" "$@" "gorestate/$image:dev" >/dev/null
-	echo "started $name ($image)"
-}
-
-wait_for() { # what url
-	for _ in $(seq 1 60); do
-		if curl -fs -o /dev/null "$2"; then return 0; fi
-		sleep 1
-	done
-	echo "cluster.sh: timed out waiting for $1 ($2)" >&2
-	return 1
-}
-
-case ${1:-up} in
-up)
-	if [ -n "$(docker ps -aq --filter "label=$label")" ]; then
-		echo "cluster.sh: a cluster is already there; run 'make cluster-down' first" >&2
-		exit 1
-	fi
-	docker network inspect "$net" >/dev/null 2>&1 || docker network create --label "$label" "$net" >/dev/null
-	meta=(-e RESTATE_METADATA_SERVER__TYPE=replicated)
-	run meta1 metadatad "${meta[@]}" -e RESTATE_AUTO_PROVISION=true -p 127.0.0.1:9070:9070 -p 127.0.0.1:5122:5122
-	run meta2 metadatad "${meta[@]}" -e RESTATE_AUTO_PROVISION=false -p 127.0.0.1:9071:9070 -p 127.0.0.1:5222:5122
-	run meta3 metadatad "${meta[@]}" -e RESTATE_AUTO_PROVISION=false -p 127.0.0.1:9072:9070 -p 127.0.0.1:5322:5122
-	run worker1 workerd
-	run ingress1 ingressd -p 127.0.0.1:8080:8080
-	run examples examples
-	wait_for "the admin API" http://127.0.0.1:9070/health
-	for _ in $(seq 1 30); do
-		if curl -fs -o /dev/null http://127.0.0.1:9070/deployments --json '{"uri":"http://examples:9080"}'; then
-			echo "registered the example services (http://examples:9080)"
-			break
+wait_for() { # what url [seconds]
+	local deadline=$((SECONDS + ${3:-120}))
+	until curl -fs -o /dev/null "$2"; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "cluster.sh: timed out waiting for $1 ($2)" >&2
+			return 1
 		fi
 		sleep 1
 	done
+}
+
+if ! command -v docker-compose >/dev/null 2>&1; then
+	echo "cluster.sh: docker-compose is missing: run 'make docker-up' first" >&2
+	exit 1
+fi
+
+case ${1:-up} in
+up)
+	bash "$root/images/build.sh" gorestate examples minio
+	"${compose[@]}" up -d
+	for port in 9070 29070 39070; do
+		if ! wait_for "the admin API on 127.0.0.1:$port" "http://127.0.0.1:$port/health"; then
+			"${compose[@]}" logs --tail 30 >&2
+			exit 1
+		fi
+	done
+	for port in 8080 28080 38080; do
+		wait_for "the ingress on 127.0.0.1:$port" "http://127.0.0.1:$port/restate/health"
+	done
+	deadline=$((SECONDS + 60))
+	until curl -fs -o /dev/null http://127.0.0.1:9070/deployments --json '{"uri":"http://examples:9080"}'; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "cluster.sh: could not register http://examples:9080" >&2
+			exit 1
+		fi
+		sleep 1
+	done
+	echo "registered the example services (http://examples:9080)"
 	cat <<-MSG
 
-		ingress:  http://127.0.0.1:8080   e.g. curl 127.0.0.1:8080/Greeter/greet --json '"Sarah"'
-		admin:    http://127.0.0.1:9070 (meta1), :9071 (meta2), :9072 (meta3)
-		status:   $ctl status
+		ingress:  http://127.0.0.1:8080 (node1), :28080 (node2), :38080 (node3)
+		          curl 127.0.0.1:8080/Greeter/greet --json '"Sarah"'
+		admin:    http://127.0.0.1:9070, :29070, :39070
+		status:   docker-compose -p gorestate exec node1 gorestatectl status
+		MinIO:    http://127.0.0.1:9001 (console, minioadmin / minioadmin), bucket "restate"
 		stop:     make cluster-down
 	MSG
 	;;
 down)
-	ids=$(docker ps -aq --filter "label=$label")
-	if [ -n "$ids" ]; then docker rm -f $ids >/dev/null; fi
-	docker network rm "$net" >/dev/null 2>&1 || true
+	"${compose[@]}" down -v --remove-orphans
 	echo "cluster removed"
 	;;
 status)
-	$ctl status
+	"${compose[@]}" exec -T node1 gorestatectl status
 	;;
 *)
 	echo "usage: images/cluster.sh up|down|status" >&2

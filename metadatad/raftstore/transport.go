@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -106,11 +107,40 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := upgrade.Dial(ctx, target, RaftPath, upgradeProto, http.Header{fromHeader: {l.self}})
-	if err != nil {
-		return nil, fmt.Errorf("raftstore: dial %s: %w", target, err)
+	// A member that is down (refused, or its name gone from DNS with its container) is
+	// dialed again for a while before the failure goes back to raft. Raft backs off
+	// exponentially per failure (up to ~10 s) and sleeps through its backoff, so failures that
+	// return at once pile up while a member restarts, and the leader would then contact the
+	// restarted member seconds after it is back (its first write waits for that).
+	retryUntil := time.Now().Add(min(timeout, redialWindow))
+	for {
+		c, err := upgrade.Dial(ctx, target, RaftPath, upgradeProto, http.Header{fromHeader: {l.self}})
+		if err == nil {
+			return l.track(c, target)
+		}
+		if !peerDown(err) || time.Now().Add(redialEvery).After(retryUntil) {
+			return nil, fmt.Errorf("raftstore: dial %s: %w", target, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("raftstore: dial %s: %w", target, err)
+		case <-time.After(redialEvery):
+		}
 	}
-	return l.track(c, target)
+}
+
+// How long and how often Dial tries again a member that is down.
+const (
+	redialWindow = time.Second
+	redialEvery  = 50 * time.Millisecond
+)
+
+// peerDown reports whether a dial failed because nothing listens at the address (a process
+// or container that is down), rather than for a reason waiting cannot fix.
+func peerDown(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
 }
 
 // ServeHTTP is the server half: it hijacks an upgrade request on /metadata/raft and hands
