@@ -121,7 +121,7 @@ func place(in placementInput) []metadata.PartitionPlacement {
 		case hostable < len(workers) && in.whyNot != nil && in.whyNot(uint32(p)) != "":
 			pl.UnderReplicated = fmt.Sprintf("%d of %d replicas: %s", have, in.replication, in.whyNot(uint32(p)))
 		case hostable < len(workers):
-			pl.UnderReplicated = fmt.Sprintf("%d of %d replicas: only %d alive worker node(s) can read the partition's log (its local segments stay on their node)", have, in.replication, hostable)
+			pl.UnderReplicated = fmt.Sprintf("%d of %d replicas: only %d alive worker node(s) can read the partition's log: a local segment stays on its node until a snapshot covers it and the log is trimmed past it", have, in.replication, hostable)
 		default:
 			pl.UnderReplicated = fmt.Sprintf("%d of %d replicas: only %d alive worker node(s)", have, in.replication, len(workers))
 		}

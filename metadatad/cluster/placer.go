@@ -216,6 +216,15 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 	if err != nil {
 		return err
 	}
+	reports := &leaderReports{pl: pl, table: table, workers: workers, nodes: nodes}
+	for p, h := range hosts {
+		// A local segment that is trimmed whole no longer ties the partition to its node.
+		if h.end > 0 {
+			if ri, _ := reports.restore(ctx, p); ri != nil && ri.TrimPointLSN >= h.end {
+				delete(hosts, p)
+			}
+		}
+	}
 	applied := pl.followersApplied(ctx, table, workers, nodes)
 	for _, p := range table.Placement {
 		if p.Leader != "" && !slices.Contains(workers, p.Leader) {
@@ -224,7 +233,7 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 	}
 	canRead := func(p uint32, node string) bool {
 		h, ok := hosts[p]
-		return !ok || h == node || (h == "" && (int(p) >= len(table.Placement) || table.Placement[p].Leader == "" || table.Placement[p].Leader == node))
+		return !ok || h.node == node || (h.node == "" && (int(p) >= len(table.Placement) || table.Placement[p].Leader == "" || table.Placement[p].Leader == node))
 	}
 	in := placementInput{
 		noBalance: time.Since(pl.lastFailover) < balanceAfterFailover,
@@ -239,7 +248,7 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 	// A new replica starts without a store: it reads the log from its start, or restores a
 	// snapshot that reaches the log's trim point. Where neither is possible the partition
 	// keeps the replicas it has.
-	if blocked := pl.cannotStart(ctx, table, newReplicas(table.Placement, next), workers, nodes); len(blocked) > 0 {
+	if blocked := reports.cannotStart(ctx, newReplicas(table.Placement, next)); len(blocked) > 0 {
 		in.canHost = func(p uint32, node string) bool {
 			return canRead(p, node) && (blocked[p] == "" || (int(p) < len(table.Placement) && table.Placement[p].Has(node)))
 		}
@@ -406,43 +415,60 @@ func newReplicas(cur, next []metadata.PartitionPlacement) map[uint32][]string {
 	return out
 }
 
+// leaderReports asks the partitions' leaders what a new replica would need (rpc.RestoreInfo),
+// each leader's node at most once per pass.
+type leaderReports struct {
+	pl      *Placer
+	table   metadata.PartitionTable
+	workers []string
+	nodes   metadata.Nodes
+	asked   map[string][]rpc.PartitionState // by leader node; nil: no answer
+}
+
+// restore is what partition p's leader reports, and the leader (nil and "" without a
+// placed leader that is alive; nil and the leader when it does not know yet or did not
+// answer within appliedTimeout).
+func (r *leaderReports) restore(ctx context.Context, p uint32) (*rpc.RestoreInfo, string) {
+	leader := r.table.LeaderOf(p)
+	if leader == "" || !slices.Contains(r.workers, leader) {
+		return nil, ""
+	}
+	if r.asked == nil {
+		r.asked = map[string][]rpc.PartitionState{}
+	}
+	states, ok := r.asked[leader]
+	if !ok {
+		ctx, cancel := context.WithTimeout(ctx, appliedTimeout)
+		defer cancel()
+		var err error
+		if states, err = fetchPartitions(ctx, http.DefaultClient, r.nodes.Nodes[leader].Address); err != nil {
+			r.pl.Logger.Debug("ask a leader about its logs", "node", leader, "error", err)
+		}
+		r.asked[leader] = states
+	}
+	for _, st := range states {
+		if st.ID == p && st.Mode == "leader" {
+			return st.Restore, leader
+		}
+	}
+	return nil, leader
+}
+
 // cannotStart says, for each partition in want that already has replicas, why a new
 // replica could not start now: its leader reports a trim point no snapshot reaches, or it
 // cannot be asked (dead, not answering, or still reading its log's state; a later pass asks
 // again). A partition without any replica yet gets its first ones regardless: there is no
 // better place for them, and the processor reports what it cannot restore.
-func (pl *Placer) cannotStart(ctx context.Context, table metadata.PartitionTable, want map[uint32][]string, workers []string, nodes metadata.Nodes) map[uint32]string {
-	if len(want) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, appliedTimeout)
-	defer cancel()
-	asked := map[string][]rpc.PartitionState{} // by leader node; nil: no answer
+func (r *leaderReports) cannotStart(ctx context.Context, want map[uint32][]string) map[uint32]string {
 	out := map[uint32]string{}
 	for p := range want {
-		if int(p) >= len(table.Placement) || len(table.Placement[p].Replicas()) == 0 {
+		if int(p) >= len(r.table.Placement) || len(r.table.Placement[p].Replicas()) == 0 {
 			continue
 		}
-		leader := table.Placement[p].Leader
-		if leader == "" || !slices.Contains(workers, leader) {
-			out[p] = "waiting for a leader to report how far the partition's log is trimmed"
-			continue
-		}
-		states, ok := asked[leader]
-		if !ok {
-			var err error
-			if states, err = fetchPartitions(ctx, http.DefaultClient, nodes.Nodes[leader].Address); err != nil {
-				pl.Logger.Debug("ask a leader about its logs", "node", leader, "error", err)
-			}
-			asked[leader] = states
-		}
-		var ri *rpc.RestoreInfo
-		for _, st := range states {
-			if st.ID == p && st.Mode == "leader" {
-				ri = st.Restore
-			}
-		}
+		ri, leader := r.restore(ctx, p)
 		switch {
+		case leader == "":
+			out[p] = "waiting for a leader to report how far the partition's log is trimmed"
 		case ri == nil:
 			out[p] = fmt.Sprintf("waiting for the leader (%s) to report how far the partition's log is trimmed", leader)
 		case !ri.CanStart() && ri.SnapshotLSN == 0:
@@ -454,10 +480,17 @@ func (pl *Placer) cannotStart(ctx context.Context, table metadata.PartitionTable
 	return out
 }
 
-// logHosts maps each partition whose log has a local segment to the node holding it ("" for
-// chains from before segments named their node: the worker that wrote them): only that
-// node can read the whole log. Partitions whose logs are all replicated are absent.
-func (pl *Placer) logHosts(ctx context.Context) (map[uint32]string, error) {
+// localHold is a partition's newest local segment: only node can read it ("" for chains
+// from before segments named their node: the worker that wrote them). end is its last LSN
+// when a later segment follows it (0 while it is the open tail).
+type localHold struct {
+	node string
+	end  uint64
+}
+
+// logHosts maps each partition whose log has a local segment to that segment. Partitions
+// whose logs are all replicated are absent.
+func (pl *Placer) logHosts(ctx context.Context) (map[uint32]localHold, error) {
 	v, err := pl.Store.Get(ctx, metadata.KeyLogs)
 	if errors.Is(err, metadata.ErrNotFound) {
 		return nil, nil
@@ -469,12 +502,20 @@ func (pl *Placer) logHosts(ctx context.Context) (map[uint32]string, error) {
 	if err := json.Unmarshal(v.Value, &logs); err != nil {
 		return nil, fmt.Errorf("decode logs: %w", err)
 	}
-	out := map[uint32]string{}
+	out := map[uint32]localHold{}
 	for id, chain := range logs.Chains {
-		for _, s := range chain {
-			if s.Provider == bifrost.ProviderLocal || s.Provider == "" {
-				out[id] = s.Node
+		for i, s := range chain {
+			if s.Provider != bifrost.ProviderLocal && s.Provider != "" {
+				continue
 			}
+			h := localHold{node: s.Node}
+			if i+1 < len(chain) {
+				if chain[i+1].BaseLSN == s.BaseLSN {
+					continue // sealed empty: nothing to read there
+				}
+				h.end = chain[i+1].BaseLSN - 1
+			}
+			out[id] = h
 		}
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -50,8 +51,8 @@ func TestNewReplicasOnlyWhereTheyCanStart(t *testing.T) {
 	for p := range uint32(7) {
 		want[p] = []string{"n2"}
 	}
-	pl := &Placer{Logger: hclog.NewNullLogger()}
-	got := pl.cannotStart(context.Background(), table, want, []string{"n1", "n2"}, nodes)
+	reports := &leaderReports{pl: &Placer{Logger: hclog.NewNullLogger()}, table: table, workers: []string{"n1", "n2"}, nodes: nodes}
+	got := reports.cannotStart(context.Background(), want)
 
 	reasons := map[uint32]string{
 		2: "trimmed up to LSN 500 and there is no snapshot",
@@ -79,67 +80,100 @@ func TestNewReplicasOnlyWhereTheyCanStart(t *testing.T) {
 	}
 }
 
+// passFixture is a controller over a local metadata store with two workers, n1 (whose
+// partitions report what restore returns) and n2, and partition replication 2.
+type passFixture struct {
+	t       *testing.T
+	pl      *Placer
+	store   *metadata.LocalStore
+	nodes   metadata.Nodes
+	mu      sync.Mutex
+	restore map[uint32]*rpc.RestoreInfo // what n1's leaders report
+}
+
+func newPassFixture(t *testing.T, partitions int) *passFixture {
+	f := &passFixture{t: t, restore: map[uint32]*rpc.RestoreInfo{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var states []rpc.PartitionState
+		for p, ri := range f.restore {
+			states = append(states, rpc.PartitionState{ID: p, Mode: "leader", Restore: ri})
+		}
+		json.NewEncoder(rw).Encode(states)
+	}))
+	t.Cleanup(srv.Close)
+	store, err := metadata.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f.store = store
+	f.nodes = metadata.Nodes{Nodes: map[string]metadata.Node{
+		"n1": {Name: "n1", Roles: []string{config.RoleWorker}, Address: srv.URL},
+		"n2": {Name: "n2", Roles: []string{config.RoleWorker}, Address: "http://127.0.0.1:1"},
+	}}
+	table := metadata.PartitionTable{NumPartitions: uint32(partitions)}
+	for range partitions {
+		table.Placement = append(table.Placement, metadata.PartitionPlacement{Leader: "n1"})
+	}
+	f.put(metadata.KeyNodes, f.nodes)
+	f.put(metadata.KeyClusterConfig, metadata.ClusterConfig{NumPartitions: uint32(partitions), PartitionReplication: 2})
+	f.put(metadata.KeyPartitionTable, table)
+	f.pl = &Placer{Store: store, Self: metadata.NodeID{Name: "n1"}, Logger: hclog.NewNullLogger()}
+	f.pl.detector = liveness.NewDetector(0, 0, f.pl.Logger)
+	t.Cleanup(f.pl.detector.Close)
+	return f
+}
+
+func (f *passFixture) put(key string, v any) {
+	f.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cur, err := f.store.Get(context.Background(), key)
+	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+		f.t.Fatal(err)
+	}
+	if _, err := f.store.Put(context.Background(), key, b, cur.Version); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *passFixture) report(p uint32, ri *rpc.RestoreInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.restore[p] = ri
+}
+
+// pass runs one controller pass and returns the partition table it left.
+func (f *passFixture) pass() metadata.PartitionTable {
+	f.t.Helper()
+	ctx := context.Background()
+	if err := f.pl.pass(ctx, f.nodes); err != nil {
+		f.t.Fatal(err)
+	}
+	v, err := f.store.Get(ctx, metadata.KeyPartitionTable)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var tb metadata.PartitionTable
+	if err := json.Unmarshal(v.Value, &tb); err != nil {
+		f.t.Fatal(err)
+	}
+	return tb
+}
+
 // TestPassPlacesFollowersOnceASnapshotReachesTheTrimPoint runs the controller's pass over a
 // metadata store: a partition whose log is trimmed without a snapshot keeps its leader
 // alone and says why; once its leader reports a snapshot that reaches the trim point, the
 // follower is placed.
 func TestPassPlacesFollowersOnceASnapshotReachesTheTrimPoint(t *testing.T) {
-	var mu sync.Mutex
-	restore1 := &rpc.RestoreInfo{TrimPointLSN: 100}
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		json.NewEncoder(rw).Encode([]rpc.PartitionState{
-			{ID: 0, Mode: "leader", Restore: &rpc.RestoreInfo{}},
-			{ID: 1, Mode: "leader", Restore: restore1},
-		})
-	}))
-	defer srv.Close()
-
-	ctx := context.Background()
-	store, err := metadata.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	put := func(key string, v any) {
-		t.Helper()
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Put(ctx, key, b, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	nodes := metadata.Nodes{Nodes: map[string]metadata.Node{
-		"n1": {Name: "n1", Roles: []string{config.RoleWorker}, Address: srv.URL},
-		"n2": {Name: "n2", Roles: []string{config.RoleWorker}, Address: "http://127.0.0.1:1"},
-	}}
-	put(metadata.KeyNodes, nodes)
-	put(metadata.KeyClusterConfig, metadata.ClusterConfig{NumPartitions: 2, PartitionReplication: 2})
-	put(metadata.KeyPartitionTable, metadata.PartitionTable{NumPartitions: 2, Placement: []metadata.PartitionPlacement{{Leader: "n1"}, {Leader: "n1"}}})
-
-	pl := &Placer{Store: store, Self: metadata.NodeID{Name: "n1"}, Logger: hclog.NewNullLogger()}
-	pl.detector = liveness.NewDetector(0, 0, pl.Logger)
-	defer pl.detector.Close()
-	table := func() metadata.PartitionTable {
-		t.Helper()
-		if err := pl.pass(ctx, nodes); err != nil {
-			t.Fatal(err)
-		}
-		v, err := store.Get(ctx, metadata.KeyPartitionTable)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tb metadata.PartitionTable
-		if err := json.Unmarshal(v.Value, &tb); err != nil {
-			t.Fatal(err)
-		}
-		return tb
-	}
-
-	tb := table()
+	f := newPassFixture(t, 2)
+	f.report(0, &rpc.RestoreInfo{})
+	f.report(1, &rpc.RestoreInfo{TrimPointLSN: 100})
+	tb := f.pass()
 	if p := tb.Placement[0]; !slices.Equal(p.Followers, []string{"n2"}) || p.UnderReplicated != "" {
 		t.Fatalf("partition 0, never trimmed: %+v, want follower n2", p)
 	}
@@ -147,10 +181,27 @@ func TestPassPlacesFollowersOnceASnapshotReachesTheTrimPoint(t *testing.T) {
 		t.Fatalf("partition 1, trimmed without a snapshot: %+v", p)
 	}
 
-	mu.Lock()
-	restore1 = &rpc.RestoreInfo{TrimPointLSN: 100, SnapshotLSN: 150}
-	mu.Unlock()
-	if p := table().Placement[1]; !slices.Equal(p.Followers, []string{"n2"}) || p.UnderReplicated != "" {
+	f.report(1, &rpc.RestoreInfo{TrimPointLSN: 100, SnapshotLSN: 150})
+	if p := f.pass().Placement[1]; !slices.Equal(p.Followers, []string{"n2"}) || p.UnderReplicated != "" {
 		t.Fatalf("partition 1 with a snapshot past its trim point: %+v, want follower n2", p)
+	}
+}
+
+// TestPassLocalSegmentTiesAPartitionUntilTrimmed: a log whose older segment is local to n1
+// can only be read there, so the partition gets no follower elsewhere, until the log is
+// trimmed past that segment's end (a single node migrated to replicated logs).
+func TestPassLocalSegmentTiesAPartitionUntilTrimmed(t *testing.T) {
+	f := newPassFixture(t, 1)
+	f.put(metadata.KeyLogs, metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {
+		{BaseLSN: 1, Provider: "local", Node: "n1"},
+		{BaseLSN: 101, Provider: "replicated", Index: 1},
+	}}})
+	f.report(0, &rpc.RestoreInfo{TrimPointLSN: 99, SnapshotLSN: 120})
+	if p := f.pass().Placement[0]; len(p.Followers) != 0 || !strings.Contains(p.UnderReplicated, "can read the partition's log") {
+		t.Fatalf("local segment not trimmed whole: %+v, want no follower and why", p)
+	}
+	f.report(0, &rpc.RestoreInfo{TrimPointLSN: 100, SnapshotLSN: 120})
+	if p := f.pass().Placement[0]; !slices.Equal(p.Followers, []string{"n2"}) || p.UnderReplicated != "" {
+		t.Fatalf("local segment trimmed whole: %+v, want follower n2", p)
 	}
 }
