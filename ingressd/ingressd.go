@@ -32,6 +32,38 @@ type View struct {
 	partitions atomic.Uint32
 	table      atomic.Pointer[metadata.PartitionTable]
 	addresses  atomic.Pointer[map[string]string] // fabric address of every worker node, by name
+
+	changedMu sync.Mutex
+	changed   chan struct{} // closed (and replaced) when the partition table changes
+}
+
+// TableChanged returns a channel closed at the next change of the partition table.
+func (v *View) TableChanged() <-chan struct{} {
+	v.changedMu.Lock()
+	defer v.changedMu.Unlock()
+	if v.changed == nil {
+		v.changed = make(chan struct{})
+	}
+	return v.changed
+}
+
+// LeaderOf is the node placed as leader of partition p ("" when none).
+func (v *View) LeaderOf(p uint32) string {
+	if t := v.table.Load(); t != nil {
+		return t.LeaderOf(p)
+	}
+	return ""
+}
+
+func (v *View) setTable(t *metadata.PartitionTable) {
+	v.partitions.Store(t.NumPartitions)
+	v.table.Store(t)
+	v.changedMu.Lock()
+	defer v.changedMu.Unlock()
+	if v.changed != nil {
+		close(v.changed)
+		v.changed = nil
+	}
 }
 
 // Watch keeps the view up to date until ctx ends.
@@ -49,8 +81,7 @@ func (v *View) Watch(ctx context.Context, s metadata.Store, log hclog.Logger) {
 			log.Error("decode partition table", "error", err)
 			return
 		}
-		v.partitions.Store(t.NumPartitions)
-		v.table.Store(&t)
+		v.setTable(&t)
 	})
 	go metadata.Watch(ctx, s, metadata.KeyNodes, func(x metadata.Versioned) {
 		var n metadata.Nodes
@@ -135,6 +166,8 @@ func Handler(v *View, route func(partition uint32) (rpc.Worker, error), logger h
 		RefreshSchema: v.RefreshSchema,
 		NumPartitions: v.NumPartitions,
 		Route:         route,
+		LeaderOf:      v.LeaderOf,
+		TableChanged:  v.TableChanged,
 		Logger:        logger.Named("ingress"),
 	})
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +36,7 @@ const (
 	PortAdmin    = "9070/tcp"
 	PortIngress  = "8080/tcp"
 	PortExamples = "9080/tcp"
+	PortMinIO    = "9000/tcp"
 )
 
 // Kind is what a node runs.
@@ -46,6 +49,7 @@ const (
 	KindIngress  Kind = "ingress"  // ingressd
 	KindExamples Kind = "examples" // the sdk-go example services, a Restate deployment
 	KindSingle   Kind = "single"   // gorestate: every role in one process
+	KindMinIO    Kind = "minio"    // MinIO, the snapshot store
 )
 
 // Topology says what StartCluster starts. Zero values take the defaults.
@@ -67,6 +71,18 @@ type Topology struct {
 	Partitions int
 	// NoExamples leaves out the example deployment (node "examples", http://examples:9080).
 	NoExamples bool
+	// Nodes, if set, runs that many identical gorestate nodes with every role, node1..nodeN,
+	// as the compose quickstart does: replicated metadata on all of them, replicated logs,
+	// default-replication Replication, node1 provisioning the cluster, and each node's /data
+	// on a host directory (so Wipe can empty it). Single, MetadataNodes, MetadataType,
+	// Workers and Ingresses are then ignored.
+	Nodes int
+	// Replication is default-replication with Nodes (default 2): of the logs and partitions.
+	Replication int
+	// MinIO adds MinIO (node "minio", bucket "restate", made by mkbucket in its image) and
+	// points the snapshots of every node at it. The tests skip without the MinIO binary
+	// (`make minio`), unless GORESTATE_REQUIRE_MINIO is set.
+	MinIO bool
 	// Env, when set, returns extra environment for a node, applied over the defaults.
 	Env func(n *Node) map[string]string
 	// ReadyTimeout bounds the wait for each node to answer its readiness probe (default 60s).
@@ -92,6 +108,9 @@ func (t *Topology) defaults() error {
 	if t.ReadyTimeout == 0 {
 		t.ReadyTimeout = 60 * time.Second
 	}
+	if t.Replication == 0 {
+		t.Replication = 2
+	}
 	if !t.Single && t.MetadataType == "local" && t.MetadataNodes > 1 {
 		return fmt.Errorf("topology: %d metadata nodes need [metadata-server] type = \"replicated\", not %q", t.MetadataNodes, t.MetadataType)
 	}
@@ -110,6 +129,7 @@ type Node struct {
 
 	ports     []string
 	ready     httpReady
+	dataDir   string // host directory mounted on /data (Topology.Nodes), "" otherwise
 	cluster   *Cluster
 	container *testcontainers.DockerContainer
 	alive     atomic.Bool
@@ -157,8 +177,10 @@ type Cluster struct {
 	Metadata  []*Node
 	Workers   []*Node
 	Ingresses []*Node
-	Examples  *Node // nil with Topology.NoExamples
-	Single    *Node // node1 with Topology.Single
+	Examples  *Node   // nil with Topology.NoExamples
+	Single    *Node   // node1 with Topology.Single
+	All       []*Node // node1..nodeN with Topology.Nodes
+	MinIO     *Node   // with Topology.MinIO
 
 	t      testing.TB
 	nodes  []*Node
@@ -172,6 +194,9 @@ type Cluster struct {
 func StartCluster(t testing.TB, topo Topology) *Cluster {
 	t.Helper()
 	requireSuite(t)
+	if topo.MinIO {
+		requireMinIO(t)
+	}
 	if err := topo.defaults(); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +225,11 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	t.Cleanup(c.terminate)
 	t.Cleanup(c.dumpLogsIfFailed)
 
-	first := slices.Clone(c.Metadata)
+	var tiers [][]*Node
+	if c.MinIO != nil {
+		tiers = append(tiers, []*Node{c.MinIO})
+	}
+	first := append(slices.Clone(c.Metadata), c.All...)
 	if c.Single != nil {
 		first = append(first, c.Single)
 	}
@@ -208,7 +237,13 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	if c.Examples != nil {
 		rest = append(rest, c.Examples)
 	}
-	for _, tier := range [][]*Node{first, rest} {
+	tiers = append(tiers, first, rest)
+	for i, tier := range tiers {
+		if c.MinIO != nil && i == 1 {
+			if err := c.makeBucket(ctx); err != nil {
+				t.Fatalf("start cluster: %v", err)
+			}
+		}
 		if err := c.create(ctx, tier); err != nil {
 			t.Fatalf("start cluster: %v", err)
 		}
@@ -220,11 +255,17 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 func (c *Cluster) plan() {
 	topo := c.Topology
 	var metaAddrs []string
-	for i := 1; i <= topo.MetadataNodes && !topo.Single; i++ {
+	for i := 1; i <= topo.MetadataNodes && !topo.Single && topo.Nodes == 0; i++ {
 		metaAddrs = append(metaAddrs, fmt.Sprintf("http://meta%d:5122", i))
 	}
 	if topo.Single {
 		metaAddrs = []string{"http://node1:5122"}
+	}
+	if topo.Nodes > 0 {
+		metaAddrs = nil
+		for i := 1; i <= topo.Nodes; i++ {
+			metaAddrs = append(metaAddrs, fmt.Sprintf("http://node%d:5122", i))
+		}
 	}
 	// RESTATE_ADVERTISED_HOST makes every advertised address (fabric, gossip, ...) name the
 	// node by its network alias rather than by its container's hostname.
@@ -242,6 +283,26 @@ func (c *Cluster) plan() {
 		c.nodes = append(c.nodes, n)
 		return n
 	}
+	for i := 1; i <= topo.Nodes; i++ {
+		name := fmt.Sprintf("node%d", i)
+		env := common(name)
+		env["RESTATE_ADVERTISED_ADDRESS"] = "http://" + name + ":5122"
+		env["RESTATE_METADATA_SERVER__TYPE"] = "replicated"
+		env["RESTATE_BIFROST__DEFAULT_PROVIDER"] = "replicated"
+		env["RESTATE_DEFAULT_REPLICATION"] = strconv.Itoa(topo.Replication)
+		env["RESTATE_AUTO_PROVISION"] = strconv.FormatBool(i == 1)
+		if topo.MinIO {
+			maps.Copy(env, minioSnapshotsEnv)
+		}
+		n := add(KindSingle, name, ImageGorestate, []string{PortFabric, PortAdmin, PortIngress},
+			httpReady{port: PortAdmin, path: "/health", ok: statusOK}, env)
+		n.dataDir = c.t.TempDir()
+		c.All = append(c.All, n)
+	}
+	if topo.MinIO {
+		c.MinIO = add(KindMinIO, "minio", ImageMinIO, []string{PortMinIO},
+			httpReady{port: PortMinIO, path: "/minio/health/ready", ok: statusOK}, map[string]string{})
+	}
 	if topo.Single {
 		env := common("node1")
 		env["RESTATE_ADVERTISED_ADDRESS"] = "http://node1:5122"
@@ -249,7 +310,8 @@ func (c *Cluster) plan() {
 		c.Single = add(KindSingle, "node1", ImageGorestate, []string{PortFabric, PortAdmin, PortIngress},
 			httpReady{port: PortAdmin, path: "/health", ok: statusOK}, env)
 	}
-	for i := 1; i <= topo.MetadataNodes && !topo.Single; i++ {
+	split := !topo.Single && topo.Nodes == 0 // separate daemons
+	for i := 1; i <= topo.MetadataNodes && split; i++ {
 		name := fmt.Sprintf("meta%d", i)
 		env := common(name)
 		env["RESTATE_ADVERTISED_ADDRESS"] = "http://" + name + ":5122"
@@ -259,7 +321,7 @@ func (c *Cluster) plan() {
 		c.Metadata = append(c.Metadata, add(KindMetadata, name, ImageMetadatad, []string{PortFabric, PortAdmin},
 			httpReady{port: PortAdmin, path: "/health", ok: statusOK}, env))
 	}
-	for i := 1; i <= topo.Workers && !topo.Single; i++ {
+	for i := 1; i <= topo.Workers && split; i++ {
 		name := fmt.Sprintf("worker%d", i)
 		env := common(name)
 		env["RESTATE_ADVERTISED_ADDRESS"] = "http://" + name + ":5122"
@@ -267,7 +329,7 @@ func (c *Cluster) plan() {
 		c.Workers = append(c.Workers, add(KindWorker, name, ImageWorkerd, []string{PortFabric},
 			httpReady{port: PortFabric, path: introspect.RowsPath, ok: statusRouted}, env))
 	}
-	for i := 1; i <= topo.Ingresses && !topo.Single; i++ {
+	for i := 1; i <= topo.Ingresses && split; i++ {
 		name := fmt.Sprintf("ingress%d", i)
 		c.Ingresses = append(c.Ingresses, add(KindIngress, name, ImageIngressd, []string{PortIngress},
 			httpReady{port: PortIngress, path: "/restate/health", ok: statusOK}, common(name)))
@@ -304,6 +366,11 @@ func (n *Node) create(ctx context.Context) error {
 		testcontainers.WithEnv(n.Env),
 		testcontainers.WithExposedPorts(n.ports...),
 		testcontainers.WithHostConfigModifier(loopbackPorts(n.ports)),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			if n.dataDir != "" {
+				hc.Binds = append(hc.Binds, n.dataDir+":/data")
+			}
+		}),
 		testcontainers.WithLabels(map[string]string{LabelNode: n.Name, LabelTest: t.Name()}),
 		// Readable in `docker ps`; the network's id keeps concurrent clusters apart.
 		testcontainers.WithName("gorestate-"+n.Name+"-"+n.cluster.Network.ID[:8]),
@@ -375,28 +442,40 @@ func (c *Cluster) Stop(t testing.TB, n *Node) {
 	}
 }
 
-// Kill sends SIGKILL to the node's process, as `docker kill` does: no shutdown code runs.
-// Its container and data stay.
-func (c *Cluster) Kill(t testing.TB, n *Node) {
+// Kill sends SIGKILL to the nodes' processes at once, as `docker kill` does: no shutdown code
+// runs. Their containers and data stay.
+func (c *Cluster) Kill(t testing.TB, nodes ...*Node) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n.alive.Store(false)
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		n.alive.Store(false)
+		wg.Go(func() { errs[i] = c.kill(ctx, n) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *Cluster) kill(ctx context.Context, n *Node) error {
 	if _, err := c.docker.ContainerKill(ctx, n.ContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-		t.Fatalf("kill %s: %v", n.Name, err)
+		return fmt.Errorf("kill %s: %w", n.Name, err)
 	}
 	// Wait until the engine has seen the process exit, so a Start right after does not race it.
 	for {
 		st, err := n.container.State(ctx)
 		if err != nil {
-			t.Fatalf("state of %s: %v", n.Name, err)
+			return fmt.Errorf("state of %s: %w", n.Name, err)
 		}
 		if !st.Running {
-			return
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s still running after SIGKILL", n.Name)
+			return fmt.Errorf("%s still running after SIGKILL", n.Name)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -560,9 +639,10 @@ func (c *Cluster) terminate() {
 // maxLogLines bounds what a failed test prints of each node's log.
 const maxLogLines = 300
 
-// dumpLogsIfFailed writes the tail of every node's log (all its runs) into a failed test.
+// dumpLogsIfFailed writes the tail of every node's log (all its runs) into a failed test,
+// or into every test with GORESTATE_CONTAINER_LOGS=1.
 func (c *Cluster) dumpLogsIfFailed() {
-	if !c.t.Failed() {
+	if !c.t.Failed() && os.Getenv("GORESTATE_CONTAINER_LOGS") != "1" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -571,24 +651,45 @@ func (c *Cluster) dumpLogsIfFailed() {
 		if n.container == nil {
 			continue
 		}
-		rc, err := n.container.Logs(ctx)
+		lines, err := n.logLines(ctx, maxLogLines)
 		if err != nil {
 			c.t.Logf("logs of %s: %v", n.Name, err)
 			continue
 		}
-		var lines []string
-		sc := bufio.NewScanner(rc)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if len(lines) > 2*maxLogLines {
-				lines = slices.Clone(lines[len(lines)-maxLogLines:])
-			}
-		}
-		rc.Close()
-		if len(lines) > maxLogLines {
-			lines = lines[len(lines)-maxLogLines:]
-		}
 		c.t.Logf("=== log of %s (%s, last %d lines) ===\n%s", n.Name, n.ContainerID()[:12], len(lines), strings.Join(lines, "\n"))
 	}
+}
+
+// logLines returns the last max lines of the node's log (all its runs); max 0: all.
+func (n *Node) logLines(ctx context.Context, max int) ([]string, error) {
+	rc, err := n.container.Logs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var lines []string
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if max > 0 && len(lines) > 2*max {
+			lines = slices.Clone(lines[len(lines)-max:])
+		}
+	}
+	if max > 0 && len(lines) > max {
+		lines = lines[len(lines)-max:]
+	}
+	return lines, sc.Err()
+}
+
+// Logs returns the node's whole log (all its runs).
+func (c *Cluster) Logs(t testing.TB, n *Node) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lines, err := n.logLines(ctx, 0)
+	if err != nil {
+		t.Fatalf("logs of %s: %v", n.Name, err)
+	}
+	return strings.Join(lines, "\n")
 }

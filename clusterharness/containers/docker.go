@@ -109,7 +109,11 @@ func buildImages(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "images", "build.sh"))
+	args := []string{filepath.Join(root, "images", "build.sh"), "metadatad", "workerd", "ingressd", "logserverd", "gorestate", "examples"}
+	if minioBinary() != "" {
+		args = append(args, "minio")
+	}
+	cmd := exec.CommandContext(ctx, "bash", args...)
 	cmd.Dir = root
 	// The docker CLI must build into the engine testcontainers talks to, which it may have
 	// found somewhere other than DOCKER_HOST (it falls back to the default socket).
@@ -120,7 +124,7 @@ func buildImages(ctx context.Context) error {
 	host := cli.DaemonHost()
 	cli.Close()
 	env := withoutEnv(withoutEnv(os.Environ(), "DOCKER_BUILDKIT"), "DOCKER_HOST")
-	cmd.Env = append(env, "DOCKER_HOST="+host, "BIN="+bin, "IMAGE_TAG=dev", "GO="+goCommand())
+	cmd.Env = append(env, "DOCKER_HOST="+host, "BIN="+bin, "IMAGE_TAG=dev", "GO="+goCommand(), "MINIO_DIR="+minioDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("images/build.sh: %w\n%s", err, out)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,16 +13,7 @@ import (
 	"gorestate.dev/clusterharness/harness"
 )
 
-// drainTimeout bounds the re-sending of unacknowledged requests after the last restart.
-const drainTimeout = 20 * time.Second
-
-func counterKeys(prefix string, n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("%s%02d", prefix, i)
-	}
-	return keys
-}
+// DrainTimeout bounds the re-sending of unacknowledged requests after the last restart.
 
 // startCrashable starts the example services in this process (so they survive every crash
 // of the server), a gorestate child process, and registers the former with the latter.
@@ -68,7 +57,7 @@ func crashCycles(t *testing.T, srv *Server, w *Workload, kills int, loadFor time
 	}
 	pending := len(w.Unacked())
 	drainStart := time.Now()
-	attempts := w.Drain(inc, drainStart.Add(drainTimeout))
+	attempts := w.Drain(inc, drainStart.Add(DrainTimeout))
 	t.Logf("incarnation %d: re-sent %d unacknowledged requests with %d attempts in %v",
 		inc, pending, attempts, time.Since(drainStart).Round(time.Millisecond))
 	if unacked := w.Unacked(); len(unacked) > 0 {
@@ -79,7 +68,7 @@ func crashCycles(t *testing.T, srv *Server, w *Workload, kills int, loadFor time
 			}
 			t.Errorf("never acknowledged: key %s idempotency-key %s after %d attempts: %s", op.Key, op.Idem, op.Attempts, op.LastErr)
 		}
-		t.Fatalf("%d of %d requests never acknowledged within %v of the last restart", len(unacked), len(w.Ops()), drainTimeout)
+		t.Fatalf("%d of %d requests never acknowledged within %v of the last restart", len(unacked), len(w.Ops()), DrainTimeout)
 	}
 	var retried, maxAttempts int
 	for _, op := range w.Ops() {
@@ -90,25 +79,6 @@ func crashCycles(t *testing.T, srv *Server, w *Workload, kills int, loadFor time
 	}
 	t.Logf("%d logical requests over %d keys, all acknowledged; %d needed more than one attempt (max %d); %d in flight at the kills",
 		len(w.Ops()), len(w.Keys), retried, maxAttempts, inflight)
-}
-
-var clientPort = regexp.MustCompile(`tcp \S+->`)
-
-// logUnknown logs why requests are unacknowledged, one line per distinct reason, so that a
-// phase with more unknown outcomes than requests in flight at its kill can be explained.
-func logUnknown(t *testing.T, ops []*Op) {
-	reasons := make(map[string]int)
-	for _, op := range ops {
-		// Connection errors name the client's ephemeral port; without it they group.
-		reason := clientPort.ReplaceAllString(op.LastErr, "tcp ")
-		if len(reason) > 160 {
-			reason = reason[:160] + "..."
-		}
-		reasons[reason]++
-	}
-	for _, r := range SortedKeys(reasons) {
-		t.Logf("  %d unacknowledged: %s", reasons[r], r)
-	}
 }
 
 // resendSample re-sends up to n requests that an incarnation acknowledged before it was
@@ -141,24 +111,6 @@ func resendSample(t *testing.T, w *Workload, kills, n int, check func(op *Op, a 
 	t.Logf("re-sent %d requests acknowledged before a kill; each answered as first acknowledged", checked)
 }
 
-// counterValues reads every key's Counter value (shared handler, so it does not queue
-// behind pending adds).
-func counterValues(w *Workload) (map[string]int, error) {
-	out := make(map[string]int, len(w.Keys))
-	for _, key := range w.Keys {
-		resp, err := harness.Send(http.MethodGet, w.Ingress+"/Counter/"+key+"/get", "", nil)
-		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", key, err)
-		}
-		v, err := strconv.Atoi(resp.Body)
-		if resp.Status != http.StatusOK || err != nil {
-			return nil, fmt.Errorf("get %s: %d %q", key, resp.Status, resp.Body)
-		}
-		out[key] = v
-	}
-	return out, nil
-}
-
 // TestCrashCallsExactlyOnce runs idempotent Counter.add calls from many workers over many
 // keys, kills the server with SIGKILL mid-load three times, restarts it on the same data
 // directory, re-sends every unacknowledged add with its idempotency key until it is
@@ -174,7 +126,7 @@ func TestCrashCallsExactlyOnce(t *testing.T) {
 		loadFor = 1500 * time.Millisecond
 	)
 	srv := startCrashable(t)
-	w := NewWorkload(srv.Ingress, "add", counterKeys("call-", keys), workers, func(status int, body string) bool {
+	w := NewWorkload(srv.Ingress, "add", CounterKeys("call-", keys), workers, func(status int, body string) bool {
 		_, err := strconv.Atoi(body)
 		return status == http.StatusOK && err == nil
 	})
@@ -212,27 +164,6 @@ func TestCrashCallsExactlyOnce(t *testing.T) {
 	}
 }
 
-// gapsAndRepeats compares sorted answers with 1..n.
-func gapsAndRepeats(sorted []int, n int) (missing, repeated []int) {
-	seen := make(map[int]int, len(sorted))
-	for _, v := range sorted {
-		seen[v]++
-	}
-	for v := 1; v <= n; v++ {
-		if seen[v] == 0 {
-			missing = append(missing, v)
-		}
-	}
-	for _, v := range sorted {
-		if seen[v] > 1 || v < 1 || v > n {
-			if !slices.Contains(repeated, v) {
-				repeated = append(repeated, v)
-			}
-		}
-	}
-	return missing, repeated
-}
-
 // sendAnswer is the body of a 202 answer to a one-way send.
 type sendAnswer struct {
 	InvocationID string `json:"invocationId"`
@@ -264,7 +195,7 @@ func TestCrashSendsExactlyOnce(t *testing.T) {
 		settleTimeout = 30 * time.Second
 	)
 	srv := startCrashable(t)
-	w := NewWorkload(srv.Ingress, "add/send", counterKeys("send-", keys), workers, func(status int, body string) bool {
+	w := NewWorkload(srv.Ingress, "add/send", CounterKeys("send-", keys), workers, func(status int, body string) bool {
 		_, ok := parseSend(status, body)
 		return ok
 	})

@@ -210,7 +210,7 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 	}
 	logPartitions(t, st)
 
-	w := NewWorkload(c.nodes[0].Ingress, "add", counterKeys("fo-", 16), 8, acceptAdd)
+	w := NewWorkload(c.nodes[0].Ingress, "add", CounterKeys("fo-", 16), 8, AcceptAdd)
 	w.Ingresses = c.ingresses()
 	for round, pickLeader := range []bool{false, true} {
 		c.killAndRestart(t, w, round+1, pickLeader)
@@ -264,8 +264,8 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 	logPartitions(t, st)
 	t.Logf("n4 joined: leads and follows partitions %v after its start; longest gap between acknowledged calls meanwhile %v",
 		time.Since(join).Round(time.Millisecond), gap.Round(time.Millisecond))
-	drainAll(t, w, 3)
-	checkExactlyOnce(t, w)
+	DrainAll(t, w, 3)
+	CheckExactlyOnce(t, w)
 }
 
 // killAndRestart runs w's load through every ingress, SIGKILLs (pickLeader) the node holding
@@ -316,8 +316,8 @@ func (c *cluster3) killAndRestart(t *testing.T, w *Workload, inc int, pickLeader
 		t.Fatalf("after %s's restart, only %d calls acknowledged", c.names[victim], load.AckedSince(restart))
 	}
 	load.Stop()
-	drainAll(t, w, inc)
-	checkExactlyOnce(t, w)
+	DrainAll(t, w, inc)
+	CheckExactlyOnce(t, w)
 	return gap
 }
 
@@ -447,7 +447,7 @@ func TestFrozenLeaderIsDeposed(t *testing.T) {
 		t.Fatalf("no node leads a partition without holding the metadata leader: %+v", st.Partitions)
 	}
 	name := c.names[victim]
-	w := NewWorkload(c.nodes[(victim+1)%3].Ingress, "add", counterKeys("frz-", 16), 8, acceptAdd)
+	w := NewWorkload(c.nodes[(victim+1)%3].Ingress, "add", CounterKeys("frz-", 16), 8, AcceptAdd)
 	w.Ingresses = c.ingresses()
 	// A frozen node accepts connections and answers nothing: a client gives up on it after
 	// a while and tries the next ingress.
@@ -512,6 +512,6 @@ func TestFrozenLeaderIsDeposed(t *testing.T) {
 		t.Fatalf("after %s thawed, only %d calls acknowledged", name, load.AckedSince(freeze))
 	}
 	load.Stop()
-	drainAll(t, w, 1)
-	checkExactlyOnce(t, w)
+	DrainAll(t, w, 1)
+	CheckExactlyOnce(t, w)
 }

@@ -39,8 +39,10 @@ type Accept func(status int, body string) bool
 type Workload struct {
 	Ingress string
 	// Ingresses, if set, replace Ingress: a request goes to one of them and each retry to
-	// the next, as a client of a cluster fails over to another node's ingress.
+	// the next, as a client of a cluster fails over to another node's ingress. Set it before
+	// the workers start, or with SetIngresses while they run.
 	Ingresses []string
+	ingMu     sync.RWMutex
 	Path      string // "add" or "add/send"
 	Keys      []string
 	Workers   int
@@ -232,10 +234,20 @@ func (w *Workload) send(ctx context.Context, op *Op) (*Answer, error) {
 
 // ingressFor is the ingress of op's current attempt.
 func (w *Workload) ingressFor(op *Op) string {
+	w.ingMu.RLock()
+	defer w.ingMu.RUnlock()
 	if len(w.Ingresses) == 0 {
 		return w.Ingress
 	}
 	return w.Ingresses[(op.n+op.Attempts)%len(w.Ingresses)]
+}
+
+// SetIngresses replaces Ingress and Ingresses while the workers run (a node restarted in a
+// container comes back on another host port).
+func (w *Workload) SetIngresses(ingress string, all []string) {
+	w.ingMu.Lock()
+	defer w.ingMu.Unlock()
+	w.Ingress, w.Ingresses = ingress, all
 }
 
 // Post sends a JSON POST through the workload's pool and counts it as in flight until

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -377,68 +375,4 @@ func storedOffNode(ctx context.Context, addrs map[string]string, s cluster.Segme
 			s.Index, s.LogletID, committed, tails, logReplication, skip)
 	}
 	return nil
-}
-
-// acceptAdd accepts a Counter.add answer: 200 and the new value.
-func acceptAdd(status int, body string) bool {
-	_, err := strconv.Atoi(body)
-	return status == http.StatusOK && err == nil
-}
-
-// drainAll re-sends every unacknowledged request until it is acknowledged; it fails the
-// test if some request stays unknown.
-func drainAll(t *testing.T, w *Workload, inc int) {
-	t.Helper()
-	pending := len(w.Unacked())
-	start := time.Now()
-	attempts := w.Drain(inc, start.Add(drainTimeout))
-	if unacked := w.Unacked(); len(unacked) > 0 {
-		logUnknown(t, unacked)
-		t.Fatalf("%d of %d requests never acknowledged within %v", len(unacked), len(w.Ops()), drainTimeout)
-	}
-	t.Logf("re-sent %d unacknowledged requests with %d attempts in %v; all %d requests acknowledged",
-		pending, attempts, time.Since(start).Round(time.Millisecond), len(w.Ops()))
-}
-
-// checkExactlyOnce requires every key's Counter value to equal its number of distinct
-// acknowledged adds, and the answers of a key's adds (which run one at a time) to be
-// exactly 1..n: a lost add shows as a low value, a doubled one as a high value or a gap.
-// It returns the values.
-func checkExactlyOnce(t *testing.T, w *Workload) map[string]int {
-	t.Helper()
-	values, err := counterValues(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	perKey := w.PerKey()
-	if bad := exactlyOnceProblems(perKey, values); len(bad) > 0 {
-		t.Fatalf("%d of %d keys differ from their acknowledged adds:\n%s", len(bad), len(perKey), strings.Join(bad, "\n"))
-	}
-	total := 0
-	for _, ops := range perKey {
-		total += len(ops)
-	}
-	t.Logf("%d keys hold exactly their %d acknowledged adds", len(perKey), total)
-	return values
-}
-
-// exactlyOnceProblems describes every key whose value or answers do not match its
-// acknowledged adds exactly once.
-func exactlyOnceProblems(perKey map[string][]*Op, values map[string]int) []string {
-	var bad []string
-	for _, key := range SortedKeys(perKey) {
-		ops := perKey[key]
-		answers := make([]int, 0, len(ops))
-		for _, op := range ops {
-			v, _ := strconv.Atoi(op.Body)
-			answers = append(answers, v)
-		}
-		slices.Sort(answers)
-		missing, doubled := gapsAndRepeats(answers, len(ops))
-		if values[key] != len(ops) || len(missing) > 0 || len(doubled) > 0 {
-			bad = append(bad, fmt.Sprintf("key %s: value %d, want %d distinct acknowledged adds; answers missing %v, repeated or out of range %v",
-				key, values[key], len(ops), missing, doubled))
-		}
-	}
-	return bad
 }

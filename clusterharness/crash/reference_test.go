@@ -35,7 +35,7 @@ func TestReferenceFailover(t *testing.T) {
 	harness.Register(t, c.nodes[0].Admin, uri)
 	c.settle(t, -1, "")
 
-	w := NewWorkload(c.nodes[0].Ingress, "add", counterKeys("ref-", 16), 8, acceptAdd)
+	w := NewWorkload(c.nodes[0].Ingress, "add", CounterKeys("ref-", 16), 8, AcceptAdd)
 	w.Ingresses = c.ingresses()
 	plain := c.killAndRestart(t, w, 1, false)
 	leader := c.killAndRestart(t, w, 2, true)

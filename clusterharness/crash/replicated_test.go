@@ -49,7 +49,7 @@ func TestReplicatedLogsSurviveNodeKills(t *testing.T) {
 	})
 	logChains(t, st)
 
-	w := NewWorkload(c.A.Ingress, "add", counterKeys("repl-", 16), 8, acceptAdd)
+	w := NewWorkload(c.A.Ingress, "add", CounterKeys("repl-", 16), 8, AcceptAdd)
 	load := w.StartSteady(1, "a")
 	defer func() { load.Stop() }()
 	if !load.WaitAcked(time.Time{}, 100, progressTimeout) {
@@ -93,8 +93,8 @@ func TestReplicatedLogsSurviveNodeKills(t *testing.T) {
 	})
 	logChains(t, st)
 	load.Stop()
-	drainAll(t, w, 1)
-	checkExactlyOnce(t, w)
+	DrainAll(t, w, 1)
+	CheckExactlyOnce(t, w)
 
 	load = w.StartSteady(1, "b")
 	if !load.WaitAcked(time.Time{}, 100, progressTimeout) {
@@ -145,8 +145,8 @@ func TestReplicatedLogsSurviveNodeKills(t *testing.T) {
 		}
 	}
 
-	drainAll(t, w, 2)
-	values := checkExactlyOnce(t, w)
+	DrainAll(t, w, 2)
+	values := CheckExactlyOnce(t, w)
 	var retried int
 	for _, op := range w.Ops() {
 		if op.Attempts > 1 {
@@ -279,15 +279,15 @@ func TestMigrationToReplicatedLogs(t *testing.T) {
 		t.Fatalf("switching to replicated logs with one log server: got %d %s, want 400 naming the missing log servers", resp.Status, resp.Body)
 	}
 
-	oldW := NewWorkload(c.A.Ingress, "add", counterKeys("old-", 12), 8, acceptAdd)
+	oldW := NewWorkload(c.A.Ingress, "add", CounterKeys("old-", 12), 8, AcceptAdd)
 	old := oldW.StartSteady(1, "s")
 	if !old.WaitAcked(time.Time{}, 200, progressTimeout) {
 		old.Stop()
 		t.Fatalf("only %d calls acknowledged in %v", old.AckedSince(time.Time{}), progressTimeout)
 	}
 	old.Stop()
-	drainAll(t, oldW, 1)
-	oldValues := checkExactlyOnce(t, oldW)
+	DrainAll(t, oldW, 1)
+	oldValues := CheckExactlyOnce(t, oldW)
 	st := waitLogs(t, c.A.Fabric, "every log on one open local segment", func(st *cluster.LogsStatus) error {
 		return eachLog(st, func(l cluster.LogStatus) error {
 			if len(l.Segments) != 1 || l.Segments[0].Provider != cluster.ProviderLocal || l.Segments[0].State != "open" {
@@ -299,7 +299,7 @@ func TestMigrationToReplicatedLogs(t *testing.T) {
 	logChains(t, st)
 
 	// Calls keep coming while log servers join and the logs move.
-	w := NewWorkload(c.A.Ingress, "add", counterKeys("new-", 12), 8, acceptAdd)
+	w := NewWorkload(c.A.Ingress, "add", CounterKeys("new-", 12), 8, AcceptAdd)
 	load := w.StartSteady(1, "s")
 	defer load.Stop()
 	c.B.Start()
@@ -344,8 +344,8 @@ func TestMigrationToReplicatedLogs(t *testing.T) {
 	t.Logf("migration: longest gap between acknowledged calls from config set until every log moved: %v (began %v after config set)",
 		gap.Round(time.Millisecond), began.Sub(setAt).Round(time.Millisecond))
 
-	drainAll(t, w, 1)
-	checkExactlyOnce(t, w)
+	DrainAll(t, w, 1)
+	CheckExactlyOnce(t, w)
 	again, err := counterValues(oldW)
 	if err != nil {
 		t.Fatal(err)

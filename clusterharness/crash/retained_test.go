@@ -34,7 +34,7 @@ func TestFailoverWithManyRetainedInvocations(t *testing.T) {
 		t.Logf("%d completed invocations retained in the partition stores", got)
 	}
 
-	w := NewWorkload(c.nodes[0].Ingress, "add", counterKeys("rt-", 16), 8, acceptAdd)
+	w := NewWorkload(c.nodes[0].Ingress, "add", CounterKeys("rt-", 16), 8, AcceptAdd)
 	w.Ingresses = c.ingresses()
 	plain := c.killAndRestart(t, w, 1, false)
 	leader := c.killAndRestart(t, w, 2, true)

@@ -100,14 +100,14 @@ func TestSingleNodeRestoresFromSnapshots(t *testing.T) {
 	srv.Start()
 	harness.Register(t, srv.Admin, uri)
 
-	w := NewWorkload(srv.Ingress, "add", counterKeys("snap-", 16), 8, acceptAdd)
+	w := NewWorkload(srv.Ingress, "add", CounterKeys("snap-", 16), 8, AcceptAdd)
 	load := w.StartSteady(1, "a")
 	if !load.WaitAcked(time.Time{}, 300, progressTimeout) {
 		load.Stop()
 		t.Fatalf("only %d calls acknowledged", load.AckedSince(time.Time{}))
 	}
 	load.Stop()
-	drainAll(t, w, 1)
+	DrainAll(t, w, 1)
 	infos := createSnapshots(t, srv.Fabric)
 	covered := map[uint32]uint64{}
 	for _, in := range infos {
@@ -141,7 +141,7 @@ func TestSingleNodeRestoresFromSnapshots(t *testing.T) {
 		t.Fatal("no progress after the snapshots")
 	}
 	load.Stop()
-	drainAll(t, w, 1)
+	DrainAll(t, w, 1)
 	srv.Kill()
 	db := filepath.Join(srv.DataDir(), "node-1", "db")
 	if _, err := os.Stat(db); err != nil {
@@ -156,7 +156,7 @@ func TestSingleNodeRestoresFromSnapshots(t *testing.T) {
 	if n := len(srv.grepLogs("restored from a snapshot")); n == 0 {
 		t.Fatal("no partition was restored from a snapshot")
 	}
-	checkExactlyOnce(t, w)
+	CheckExactlyOnce(t, w)
 }
 
 // Three nodes with MinIO under load: a node is killed, its whole data directory deleted,
@@ -179,7 +179,7 @@ func TestWipedNodeRejoinsFromSnapshots(t *testing.T) {
 	harness.Register(t, c.nodes[0].Admin, uri)
 	c.waitPlaced(t, -1, "")
 
-	w := NewWorkload(c.nodes[0].Ingress, "add", counterKeys("wipe-", 16), 8, acceptAdd)
+	w := NewWorkload(c.nodes[0].Ingress, "add", CounterKeys("wipe-", 16), 8, AcceptAdd)
 	w.Ingresses = c.ingresses()
 	load := w.StartSteady(1, "a")
 	defer load.Stop()
@@ -244,8 +244,8 @@ func TestWipedNodeRejoinsFromSnapshots(t *testing.T) {
 	}
 	load.Stop()
 	w.Ingress, w.Ingresses = c.nodes[victim].Ingress, nil
-	drainAll(t, w, 1)
-	checkExactlyOnce(t, w)
+	DrainAll(t, w, 1)
+	CheckExactlyOnce(t, w)
 }
 
 // lostSegmentsMoved reports whether every log's open tail segment is newer than the

@@ -39,6 +39,12 @@ type Options struct {
 	// Route returns the invoker of the partition's leader. rpc.ErrNotLeader (from Route or
 	// from Invoke) makes the ingress retry a few times with backoff before answering 503.
 	Route func(partition uint32) (rpc.Worker, error)
+	// LeaderOf and TableChanged, if set, name the node placed as a partition's leader and
+	// signal placement changes. An invocation waiting on a leader whose partition the
+	// controller moved elsewhere (its node failed, or is cut off and cannot answer) stops
+	// waiting and goes to the new leader with the same invocation id.
+	LeaderOf     func(partition uint32) string
+	TableChanged func() <-chan struct{}
 	// MaxBodySize caps request bodies in bytes; 0 means DefaultMaxBodySize.
 	MaxBodySize int64
 	// Logger receives request failures; nil discards them.

@@ -3,7 +3,9 @@ package ingress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"gorestate.dev/shared/rpc"
@@ -39,7 +41,7 @@ func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rp
 		}
 		if err == nil {
 			var resp *rpc.InvokeResponse
-			resp, err = inv.Invoke(ctx, req)
+			resp, err = h.invokeUntilMoved(ctx, inv, req)
 			if err == nil && resp == nil {
 				err = errNoResponse
 			}
@@ -50,7 +52,7 @@ func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rp
 				return nil, errors.Join(errClientGone, err)
 			}
 			var netErr net.Error
-			unreachable := errors.As(err, &netErr)
+			unreachable := errors.As(err, &netErr) || errors.Is(err, errLeaderMoved)
 			if !errors.Is(err, rpc.ErrNotLeader) && !unreachable {
 				return nil, newError(errInvokeFailed, req.Partition, err)
 			}
@@ -75,6 +77,45 @@ func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rp
 		}
 		backoff *= 2
 	}
+}
+
+// errLeaderMoved ends a wait on a leader whose partition was placed elsewhere meanwhile.
+var errLeaderMoved = errors.New("the partition's leader was moved to another node")
+
+// invokeUntilMoved invokes inv, giving up with errLeaderMoved when the partition's placed
+// leader changes before the answer: a leader cut off by the network never answers, and the
+// request would otherwise wait for the client's timeout.
+func (h *handler) invokeUntilMoved(ctx context.Context, inv rpc.Worker, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
+	if h.opts.LeaderOf == nil || h.opts.TableChanged == nil {
+		return inv.Invoke(ctx, req)
+	}
+	changed := h.opts.TableChanged() // before reading the leader, so no change is missed
+	sentTo := h.opts.LeaderOf(req.Partition)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var moved atomic.Bool
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-changed:
+			}
+			changed = h.opts.TableChanged()
+			if h.opts.LeaderOf(req.Partition) != sentTo {
+				moved.Store(true)
+				cancel()
+				return
+			}
+		}
+	}()
+	resp, err := inv.Invoke(actx, req)
+	if err != nil && moved.Load() && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w: %w", errLeaderMoved, err)
+	}
+	return resp, err
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

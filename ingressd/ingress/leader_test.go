@@ -203,3 +203,58 @@ func TestClientGoneCancelsInvocation(t *testing.T) {
 		t.Fatal("the cancelled client got an answer")
 	}
 }
+
+// TestLeaderMovedEndsTheWait: an invocation waiting on a leader that never answers (its node
+// is cut off by the network) is sent, with the same invocation id, to the new leader as soon
+// as the partition table places the partition elsewhere.
+func TestLeaderMovedEndsTheWait(t *testing.T) {
+	t.Parallel()
+	var (
+		leader  atomic.Value // node name
+		changed = make(chan struct{})
+		ids     = make(chan []byte, 2)
+	)
+	leader.Store("n1")
+	silent := invokerFunc(func(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
+		ids <- req.InvocationID
+		<-ctx.Done() // never answers
+		return nil, ctx.Err()
+	})
+	answers := invokerFunc(func(_ context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
+		ids <- req.InvocationID
+		return &rpc.InvokeResponse{InvocationID: req.InvocationID, Output: []byte(`"ok"`)}, nil
+	})
+	reg := testRegistry()
+	h := newHandler(Options{
+		Schema:        func() *schema.Registry { return reg },
+		NumPartitions: func() uint32 { return 1 },
+		Route: func(uint32) (rpc.Worker, error) {
+			if leader.Load() == "n1" {
+				return silent, nil
+			}
+			return answers, nil
+		},
+		LeaderOf:     func(uint32) string { return leader.Load().(string) },
+		TableChanged: func() <-chan struct{} { return changed },
+	})
+	h.leaderBackoff = time.Millisecond
+	go func() {
+		first := <-ids
+		ids <- first
+		leader.Store("n2")
+		close(changed) // the controller placed the partition on n2
+	}()
+	r := httptest.NewRequest(http.MethodPost, "/Greeter/Greet", strings.NewReader(`"x"`))
+	r.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	first, second := <-ids, <-ids
+	if string(first) != string(second) {
+		t.Fatalf("the retry carried invocation id %x, the first attempt %x", second, first)
+	}
+	t.Logf("answered by the new leader %v after the first attempt", time.Since(start).Round(time.Millisecond))
+}

@@ -24,6 +24,9 @@ type placementInput struct {
 	applied func(p uint32, node string) (uint64, bool)
 	// noBalance holds back balancing moves (a takeover is still settling).
 	noBalance bool
+	// caughtUp, if set, reports whether node's follower of partition p has applied nearly
+	// all of the log; a balancing move hands the leadership only to such a follower.
+	caughtUp func(p uint32, node string) bool
 }
 
 // place computes the placement the controller wants: every partition keeps its alive
@@ -97,7 +100,8 @@ func place(in placementInput) []metadata.PartitionPlacement {
 		// placed before this pass: they have been applying the log, so taking over costs
 		// them only the last records.
 		established := func(p int, node string) bool {
-			return p < len(in.current) && slices.Contains(in.current[p].Followers, node)
+			return p < len(in.current) && slices.Contains(in.current[p].Followers, node) &&
+				(in.caughtUp == nil || in.caughtUp(uint32(p), node))
 		}
 		balanceLeaders(out, workers, leaders, replicas, established, in.canHost)
 		balanceFollowers(out, workers, replicas, in.canHost)

@@ -195,6 +195,23 @@ func TestJoiningWorkerGetsALeadershipFromTheBusiestLeader(t *testing.T) {
 	}
 }
 
+// A balancing move gives the leadership only to a follower that has caught up: one still
+// restoring a snapshot or replaying the log would leave the partition without a leader that
+// serves.
+func TestLeadershipMovesOnlyToACaughtUpFollower(t *testing.T) {
+	in := placementInput{partitions: 2, workers: []string{"n1", "n2"}, replication: 2, canHost: anyHost,
+		current: []metadata.PartitionPlacement{{Leader: "n1", Followers: []string{"n2"}}, {Leader: "n1", Followers: []string{"n2"}}},
+		caughtUp: func(uint32, string) bool { return false }}
+	if out := place(in); leaderCounts(out)["n1"] != 2 {
+		t.Fatalf("a leadership moved to a follower that has not caught up: %+v", out)
+	}
+	in.caughtUp = func(p uint32, node string) bool { return p == 1 && node == "n2" }
+	out := place(in)
+	if out[0].Leader != "n1" || out[1].Leader != "n2" {
+		t.Fatalf("want partition 1's leadership on its caught-up follower n2: %+v", out)
+	}
+}
+
 // A placement read back from the table (JSON) compares equal to the one placed, so an
 // unchanged placement is not written again on every pass.
 func TestPlacementSurvivesTheTableEncoding(t *testing.T) {

@@ -242,7 +242,8 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 			lsn, ok := applied[p][node]
 			return lsn, ok
 		},
-		canHost: canRead,
+		canHost:  canRead,
+		caughtUp: func(p uint32, node string) bool { return reports.caughtUp(ctx, p, node) },
 	}
 	next := place(in)
 	// A new replica starts without a store: it reads the log from its start, or restores a
@@ -433,25 +434,53 @@ func (r *leaderReports) restore(ctx context.Context, p uint32) (*rpc.RestoreInfo
 	if leader == "" || !slices.Contains(r.workers, leader) {
 		return nil, ""
 	}
+	if st, ok := r.state(ctx, leader, p); ok && st.Mode == "leader" {
+		return st.Restore, leader
+	}
+	return nil, leader
+}
+
+// state is node's processor of partition p as node reports it.
+func (r *leaderReports) state(ctx context.Context, node string, p uint32) (rpc.PartitionState, bool) {
 	if r.asked == nil {
 		r.asked = map[string][]rpc.PartitionState{}
 	}
-	states, ok := r.asked[leader]
+	states, ok := r.asked[node]
 	if !ok {
 		ctx, cancel := context.WithTimeout(ctx, appliedTimeout)
 		defer cancel()
 		var err error
-		if states, err = fetchPartitions(ctx, http.DefaultClient, r.nodes.Nodes[leader].Address); err != nil {
-			r.pl.Logger.Debug("ask a leader about its logs", "node", leader, "error", err)
+		if states, err = fetchPartitions(ctx, http.DefaultClient, r.nodes.Nodes[node].Address); err != nil {
+			r.pl.Logger.Debug("ask a worker about its partitions", "node", node, "error", err)
 		}
-		r.asked[leader] = states
+		r.asked[node] = states
 	}
 	for _, st := range states {
-		if st.ID == p && st.Mode == "leader" {
-			return st.Restore, leader
+		if st.ID == p {
+			return st, true
 		}
 	}
-	return nil, leader
+	return rpc.PartitionState{}, false
+}
+
+// maxMoveLag is how far behind its leader a follower may be for a balancing move to give it
+// the leadership: a follower still restoring a snapshot or catching up on a long log would
+// leave the partition without a serving leader until it is done.
+const maxMoveLag = 1000
+
+// caughtUp reports whether node's follower of partition p has applied the log up to
+// maxMoveLag records behind the leader.
+func (r *leaderReports) caughtUp(ctx context.Context, p uint32, node string) bool {
+	leader := r.table.LeaderOf(p)
+	if leader == "" || !slices.Contains(r.workers, leader) {
+		return false
+	}
+	ls, ok := r.state(ctx, leader, p)
+	if !ok || ls.Mode != "leader" {
+		return false
+	}
+	fs, ok := r.state(ctx, node, p)
+	return ok && fs.Mode == "follower" && fs.AppliedLSN > 0 && fs.AppliedLSN+maxMoveLag >= ls.AppliedLSN
 }
 
 // cannotStart says, for each partition in want that already has replicas, why a new

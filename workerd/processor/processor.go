@@ -321,7 +321,9 @@ func (p *Processor) lead(ctx context.Context, applied uint64) (uint64, error) {
 			applied, err = p.act(ctx, phase, applied, l, announce)
 			return applied, roleEnded(ctx, phase, err)
 		}
-		if phase.Err() != nil || errors.Is(err, ErrIncompatible) {
+		var gap *bifrost.TrimGapError
+		if phase.Err() != nil || errors.Is(err, ErrIncompatible) || errors.As(err, &gap) {
+			// A trim gap goes back to Run, which restores a snapshot past it.
 			return applied, roleEnded(ctx, phase, err)
 		}
 		p.log.Warn("could not take the leadership; retrying", "error", err, "retry_in", backoff)

@@ -1,0 +1,150 @@
+package crash
+
+// Checks of a Workload's ledger against the Counter values, for the crash tests here and the
+// container suite (package containers).
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gorestate.dev/clusterharness/harness"
+)
+
+// DrainTimeout bounds DrainAll.
+const DrainTimeout = 20 * time.Second
+
+var clientPort = regexp.MustCompile(`tcp \S+->`)
+
+// AcceptAdd accepts a Counter.add answer: 200 and the new value.
+func AcceptAdd(status int, body string) bool {
+	_, err := strconv.Atoi(body)
+	return status == http.StatusOK && err == nil
+}
+
+// DrainAll re-sends every unacknowledged request until it is acknowledged; it fails the
+// test if some request stays unknown.
+func DrainAll(t testing.TB, w *Workload, inc int) {
+	t.Helper()
+	pending := len(w.Unacked())
+	start := time.Now()
+	attempts := w.Drain(inc, start.Add(DrainTimeout))
+	if unacked := w.Unacked(); len(unacked) > 0 {
+		logUnknown(t, unacked)
+		t.Fatalf("%d of %d requests never acknowledged within %v", len(unacked), len(w.Ops()), DrainTimeout)
+	}
+	t.Logf("re-sent %d unacknowledged requests with %d attempts in %v; all %d requests acknowledged",
+		pending, attempts, time.Since(start).Round(time.Millisecond), len(w.Ops()))
+}
+
+// CheckExactlyOnce requires every key's Counter value to equal its number of distinct
+// acknowledged adds, and the answers of a key's adds (which run one at a time) to be
+// exactly 1..n: a lost add shows as a low value, a doubled one as a high value or a gap.
+// It returns the values.
+func CheckExactlyOnce(t testing.TB, w *Workload) map[string]int {
+	t.Helper()
+	values, err := counterValues(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perKey := w.PerKey()
+	if bad := exactlyOnceProblems(perKey, values); len(bad) > 0 {
+		t.Fatalf("%d of %d keys differ from their acknowledged adds:\n%s", len(bad), len(perKey), strings.Join(bad, "\n"))
+	}
+	total := 0
+	for _, ops := range perKey {
+		total += len(ops)
+	}
+	t.Logf("%d keys hold exactly their %d acknowledged adds", len(perKey), total)
+	return values
+}
+
+// exactlyOnceProblems describes every key whose value or answers do not match its
+// acknowledged adds exactly once.
+func exactlyOnceProblems(perKey map[string][]*Op, values map[string]int) []string {
+	var bad []string
+	for _, key := range SortedKeys(perKey) {
+		ops := perKey[key]
+		answers := make([]int, 0, len(ops))
+		for _, op := range ops {
+			v, _ := strconv.Atoi(op.Body)
+			answers = append(answers, v)
+		}
+		slices.Sort(answers)
+		missing, doubled := gapsAndRepeats(answers, len(ops))
+		if values[key] != len(ops) || len(missing) > 0 || len(doubled) > 0 {
+			bad = append(bad, fmt.Sprintf("key %s: value %d, want %d distinct acknowledged adds; answers missing %v, repeated or out of range %v",
+				key, values[key], len(ops), missing, doubled))
+		}
+	}
+	return bad
+}
+
+func CounterKeys(prefix string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s%02d", prefix, i)
+	}
+	return keys
+}
+
+// logUnknown logs why requests are unacknowledged, one line per distinct reason, so that a
+// phase with more unknown outcomes than requests in flight at its kill can be explained.
+func logUnknown(t testing.TB, ops []*Op) {
+	reasons := make(map[string]int)
+	for _, op := range ops {
+		// Connection errors name the client's ephemeral port; without it they group.
+		reason := clientPort.ReplaceAllString(op.LastErr, "tcp ")
+		if len(reason) > 160 {
+			reason = reason[:160] + "..."
+		}
+		reasons[reason]++
+	}
+	for _, r := range SortedKeys(reasons) {
+		t.Logf("  %d unacknowledged: %s", reasons[r], r)
+	}
+}
+
+// counterValues reads every key's Counter value (shared handler, so it does not queue
+// behind pending adds).
+func counterValues(w *Workload) (map[string]int, error) {
+	out := make(map[string]int, len(w.Keys))
+	for _, key := range w.Keys {
+		resp, err := harness.Send(http.MethodGet, w.Ingress+"/Counter/"+key+"/get", "", nil)
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", key, err)
+		}
+		v, err := strconv.Atoi(resp.Body)
+		if resp.Status != http.StatusOK || err != nil {
+			return nil, fmt.Errorf("get %s: %d %q", key, resp.Status, resp.Body)
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+// gapsAndRepeats compares sorted answers with 1..n.
+func gapsAndRepeats(sorted []int, n int) (missing, repeated []int) {
+	seen := make(map[int]int, len(sorted))
+	for _, v := range sorted {
+		seen[v]++
+	}
+	for v := 1; v <= n; v++ {
+		if seen[v] == 0 {
+			missing = append(missing, v)
+		}
+	}
+	for _, v := range sorted {
+		if seen[v] > 1 || v < 1 || v > n {
+			if !slices.Contains(repeated, v) {
+				repeated = append(repeated, v)
+			}
+		}
+	}
+	return missing, repeated
+}
