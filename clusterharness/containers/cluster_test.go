@@ -14,6 +14,7 @@ import (
 // a virtual object's state survives a graceful restart and a SIGKILL of the worker's
 // container (its data directory lives in the container's filesystem, which both keep).
 func TestSeparateDaemonsInContainers(t *testing.T) {
+	Timed(t)
 	c := StartCluster(t, Topology{})
 	c.RegisterExamples(t)
 	ingress := c.IngressURL(t)
@@ -74,6 +75,7 @@ func eventuallyExpect(t *testing.T, url, body, want, what string) {
 // TestSingleNodeImage runs the all-in-one gorestate image and the example deployment:
 // registration, a greeting and virtual-object state across a restart of the node.
 func TestSingleNodeImage(t *testing.T) {
+	Timed(t)
 	c := StartCluster(t, Topology{Single: true})
 	c.RegisterExamples(t)
 	ingress := c.IngressURL(t)

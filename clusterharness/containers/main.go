@@ -76,6 +76,7 @@ func Main(m *testing.M) int {
 	signal.Stop(sigs)
 	close(sigs)
 	cleanupSession()
+	writeReport()
 	return code
 }
 

@@ -17,6 +17,7 @@ import (
 // (a metadata write, through the new leader) and the counter state is intact; then the old
 // leader comes back.
 func TestReplicatedMetadataInContainers(t *testing.T) {
+	Timed(t)
 	c := StartCluster(t, Topology{
 		MetadataNodes: 3,
 		MetadataType:  "replicated",

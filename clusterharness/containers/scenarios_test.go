@@ -142,6 +142,7 @@ func waitPlaced(t testing.TB, c *Cluster, node string) {
 // then trim the logs; a node's data is wiped and it comes back with the same name, from the
 // snapshots. Every acknowledged add is there exactly once after each.
 func TestComposeClusterScenarios(t *testing.T) {
+	Timed(t)
 	c := StartCluster(t, Topology{Nodes: 3, MinIO: true, Env: func(*Node) map[string]string {
 		return map[string]string{
 			"RESTATE_WORKER__TRIM_DELAY_INTERVAL":                      "0s",
@@ -152,6 +153,7 @@ func TestComposeClusterScenarios(t *testing.T) {
 	c.RegisterExamples(t)
 
 	t.Run("kill and restart a node", func(t *testing.T) {
+		Timed(t)
 		w, load := startLoad(t, c, "kill-")
 		victim := c.Node("node2")
 		kill := time.Now()
@@ -173,6 +175,7 @@ func TestComposeClusterScenarios(t *testing.T) {
 	})
 
 	t.Run("snapshots trim the logs", func(t *testing.T) {
+		Timed(t)
 		node1 := c.Node("node1")
 		// A leadership may be moving (the restarted node takes some back): run it again
 		// until every partition has a new snapshot, as an operator would.
@@ -201,6 +204,7 @@ func TestComposeClusterScenarios(t *testing.T) {
 	})
 
 	t.Run("wipe a node and restart it", func(t *testing.T) {
+		Timed(t)
 		w, load := startLoad(t, c, "wipe-")
 		victim := c.Node("node3")
 		c.Kill(t, victim)
@@ -229,6 +233,7 @@ func TestComposeClusterScenarios(t *testing.T) {
 // TestFiveNodesSurviveTwoLost: five nodes, every one a metadata server, replication 3: two
 // nodes killed at once, and the cluster keeps serving with every add there exactly once.
 func TestFiveNodesSurviveTwoLost(t *testing.T) {
+	Timed(t)
 	c := StartCluster(t, Topology{Nodes: 5, Replication: 3})
 	waitPlaced(t, c, "")
 	c.RegisterExamples(t)
@@ -249,6 +254,7 @@ func TestFiveNodesSurviveTwoLost(t *testing.T) {
 // (its logs cannot reach a write quorum, its metadata member no majority); after healing it
 // catches up, and every replica of every partition converges to the same applied LSN.
 func TestIsolatedNodeCannotSplitBrain(t *testing.T) {
+	Timed(t)
 	c := StartCluster(t, Topology{Nodes: 3})
 	waitPlaced(t, c, "")
 	c.RegisterExamples(t)

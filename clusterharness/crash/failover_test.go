@@ -98,7 +98,42 @@ func runningCluster3(t *testing.T) *cluster3 {
 	c.start()
 	harness.Register(t, c.nodes[0].Admin, uri)
 	c.waitPlaced(t, -1, "")
+	c.waitBalanced(t)
 	return c
+}
+
+// waitBalanced waits until no node leads more than its share of the partitions: the
+// controller hands leaderships to followers once they have caught up, so a kill then takes
+// partitions from every node.
+func (c *cluster3) waitBalanced(t *testing.T) {
+	t.Helper()
+	var last string
+	harness.Eventually(t, chainTimeout, "the leaderships spread over the nodes", func() bool {
+		st, err := c.status(-1)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		share := (len(st.Partitions) + len(c.nodes) - 1) / len(c.nodes)
+		leads := map[string]int{}
+		for _, p := range st.Partitions {
+			if p.Leader == "" || p.Leader != p.PlacedLeader {
+				last = fmt.Sprintf("partition %d: leader %q, placed %q", p.ID, p.Leader, p.PlacedLeader)
+				return false
+			}
+			leads[p.Leader]++
+		}
+		for node, n := range leads {
+			if n > share {
+				last = fmt.Sprintf("%s leads %d partitions", node, n)
+				return false
+			}
+		}
+		return true
+	})
+	if t.Failed() {
+		t.Log(last)
+	}
 }
 
 // start launches the three nodes together (each needs the others: the metadata store forms
@@ -432,20 +467,22 @@ func TestFrozenLeaderIsDeposed(t *testing.T) {
 		t.Skip("crash test: starts and kills server processes")
 	}
 	c := runningCluster3(t)
-	st, err := c.status(-1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Leaderships spread over the nodes once followers have caught up.
 	victim := -1
-	for i, name := range c.names {
-		if name != st.Metadata.Leader && slices.ContainsFunc(st.Partitions, func(p cluster.PartitionStatus) bool { return p.Leader == name }) {
-			victim = i
-			break
+	var st *cluster.Status
+	harness.Eventually(t, chainTimeout, "a node without the metadata leader to lead a partition", func() bool {
+		var err error
+		if st, err = c.status(-1); err != nil {
+			return false
 		}
-	}
-	if victim < 0 {
-		t.Fatalf("no node leads a partition without holding the metadata leader: %+v", st.Partitions)
-	}
+		for i, name := range c.names {
+			if name != st.Metadata.Leader && slices.ContainsFunc(st.Partitions, func(p cluster.PartitionStatus) bool { return p.Leader == name }) {
+				victim = i
+				return true
+			}
+		}
+		return false
+	})
 	name := c.names[victim]
 	w := NewWorkload(c.nodes[(victim+1)%3].Ingress, "add", CounterKeys("frz-", 16), 8, AcceptAdd)
 	w.Ingresses = c.ingresses()

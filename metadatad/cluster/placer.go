@@ -480,7 +480,7 @@ func (r *leaderReports) caughtUp(ctx context.Context, p uint32, node string) boo
 		return false
 	}
 	fs, ok := r.state(ctx, node, p)
-	return ok && fs.Mode == "follower" && fs.AppliedLSN > 0 && fs.AppliedLSN+maxMoveLag >= ls.AppliedLSN
+	return ok && fs.Mode == "follower" && fs.AppliedLSN+maxMoveLag >= ls.AppliedLSN
 }
 
 // cannotStart says, for each partition in want that already has replicas, why a new
