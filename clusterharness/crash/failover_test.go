@@ -422,6 +422,11 @@ func TestInFlightWorkSurvivesItsLeader(t *testing.T) {
 	}
 	t.Logf("in flight: %d invocations; killing %s, leader of %d of them", len(work), c.names[victim], most)
 	c.nodes[victim].Kill()
+	t.Cleanup(func() {
+		if st, err := c.status(victim); t.Failed() && err == nil {
+			logPartitions(t, st) // where the partitions ended up, for the logs dumped next
+		}
+	})
 	c.waitPlaced(t, victim, "")
 	live := c.nodes[(victim+1)%3]
 	for i := range each {

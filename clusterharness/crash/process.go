@@ -299,7 +299,14 @@ func (s *Server) dumpLogs(n int) {
 			s.t.Logf("%s incarnation %d log: %v", s.name, i+1, err)
 			continue
 		}
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		var lines []string
+		for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+			// Raft logs every failed heartbeat to a dead member; they would crowd out the
+			// lines that explain a failure.
+			if !strings.Contains(l, "failed to heartbeat to") && !strings.Contains(l, "failed to appendEntries to") {
+				lines = append(lines, l)
+			}
+		}
 		if len(lines) > n {
 			lines = lines[len(lines)-n:]
 		}
