@@ -438,6 +438,21 @@ func TestInFlightWorkSurvivesItsLeader(t *testing.T) {
 	}
 	for _, w := range work {
 		var resp *harness.Response
+		t.Cleanup(func() {
+			if t.Failed() {
+				// Where an invocation that did not complete is stuck.
+				for _, sql := range []string{
+					"SELECT id, status, target, journal_size, last_failure, next_retry_at FROM sys_invocation WHERE id = '" + w.id + "'",
+					"SELECT index, entry_type, name, completed FROM sys_journal WHERE id = '" + w.id + "'",
+				} {
+					body, _ := json.Marshal(map[string]string{"query": sql})
+					r, err := harness.Send(http.MethodPost, live.Admin+"/query", string(body), map[string]string{"accept": "application/json", "content-type": "application/json"})
+					if err == nil {
+						t.Logf("%s\n  -> %d %s", sql, r.Status, r.Body)
+					}
+				}
+			}
+		})
 		harness.Eventually(t, progressTimeout, "the "+w.what+" "+w.id+" to complete", func() bool {
 			resp, err = harness.Send(http.MethodGet, live.Ingress+"/restate/invocation/"+w.id+"/attach", "", nil)
 			return err == nil && resp.Status == http.StatusOK
