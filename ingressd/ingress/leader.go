@@ -35,13 +35,15 @@ var (
 func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
 	backoff := h.leaderBackoff
 	for attempt := 1; ; attempt++ {
+		// What the route is chosen from, read first: a change after this point ends the wait.
+		w := h.watchLeader(req.Partition)
 		inv, err := h.opts.Route(req.Partition)
 		if err == nil && inv == nil {
 			err = errNilInvoker
 		}
 		if err == nil {
 			var resp *rpc.InvokeResponse
-			resp, err = h.invokeUntilMoved(ctx, inv, req)
+			resp, err = h.invokeUntilMoved(ctx, inv, req, w)
 			if err == nil && resp == nil {
 				err = errNoResponse
 			}
@@ -82,21 +84,35 @@ func (h *handler) invokeLeader(ctx context.Context, req *rpc.InvokeRequest) (*rp
 // errLeaderMoved ends a wait on a leader whose partition was placed elsewhere meanwhile.
 var errLeaderMoved = errors.New("the partition's leader was moved to another node")
 
+// leaderWatch is the placed leader of a partition when a route was chosen, and the signal
+// of the next placement change.
+type leaderWatch struct {
+	changed <-chan struct{}
+	leader  string
+}
+
+func (h *handler) watchLeader(p uint32) leaderWatch {
+	if h.opts.LeaderOf == nil || h.opts.TableChanged == nil {
+		return leaderWatch{}
+	}
+	changed := h.opts.TableChanged() // before reading the leader, so no change is missed
+	return leaderWatch{changed: changed, leader: h.opts.LeaderOf(p)}
+}
+
 // invokeUntilMoved invokes inv, giving up with errLeaderMoved when the partition's placed
 // leader changes before the answer: a leader cut off by the network never answers, and the
 // request would otherwise wait for the client's timeout.
-func (h *handler) invokeUntilMoved(ctx context.Context, inv rpc.Worker, req *rpc.InvokeRequest) (*rpc.InvokeResponse, error) {
-	if h.opts.LeaderOf == nil || h.opts.TableChanged == nil {
+func (h *handler) invokeUntilMoved(ctx context.Context, inv rpc.Worker, req *rpc.InvokeRequest, w leaderWatch) (*rpc.InvokeResponse, error) {
+	if w.changed == nil {
 		return inv.Invoke(ctx, req)
 	}
-	changed := h.opts.TableChanged() // before reading the leader, so no change is missed
-	sentTo := h.opts.LeaderOf(req.Partition)
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var moved atomic.Bool
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
+		changed := w.changed
 		for {
 			select {
 			case <-done:
@@ -104,7 +120,7 @@ func (h *handler) invokeUntilMoved(ctx context.Context, inv rpc.Worker, req *rpc
 			case <-changed:
 			}
 			changed = h.opts.TableChanged()
-			if h.opts.LeaderOf(req.Partition) != sentTo {
+			if h.opts.LeaderOf(req.Partition) != w.leader {
 				moved.Store(true)
 				cancel()
 				return
