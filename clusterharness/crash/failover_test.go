@@ -436,6 +436,15 @@ func TestInFlightWorkSurvivesItsLeader(t *testing.T) {
 			t.Fatalf("resolve awakeable %d: %v %+v", i, err, resp)
 		}
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			// The calls the orders made, and where each stands.
+			body, _ := json.Marshal(map[string]string{"query": "SELECT id, status, target, journal_size FROM sys_invocation WHERE target_service_name = 'Counter'"})
+			if r, err := harness.Send(http.MethodPost, live.Admin+"/query", string(body), map[string]string{"accept": "application/json", "content-type": "application/json"}); err == nil {
+				t.Logf("Counter invocations: %d %s", r.Status, r.Body)
+			}
+		}
+	})
 	for _, w := range work {
 		var resp *harness.Response
 		t.Cleanup(func() {
