@@ -95,22 +95,27 @@ func (s *snapshotter) restoreInfo(p uint32) *rpc.RestoreInfo {
 // publishRestoreInfo records partition p's trim point and newest snapshot for status
 // requests, once both are known.
 func (s *snapshotter) publishRestoreInfo(p uint32, ps *partitionSnapshots) {
+	// Without the trim point (its log servers cannot all be asked now), a snapshot is
+	// enough: with a destination, logs are trimmed only below snapshots, and a leader never
+	// trims past what it applied, so a later snapshot reaches every earlier trim.
+	known := (s.repo == nil || ps.known) && (ps.trimKnown || (s.repo != nil && ps.lastLSN > 0))
+	if !known {
+		s.dropRestoreInfo(p)
+		return
+	}
 	s.restoreMu.Lock()
 	defer s.restoreMu.Unlock()
 	if s.restore == nil {
 		s.restore = map[uint32]rpc.RestoreInfo{}
 	}
-	switch {
-	case s.repo != nil && !ps.known:
-		delete(s.restore, p)
-	case ps.trimKnown, s.repo != nil && ps.lastLSN > 0:
-		// Without the trim point (its log servers cannot all be asked now), a snapshot is
-		// enough: with a destination, logs are trimmed only below snapshots, and a leader
-		// never trims past what it applied, so a later snapshot reaches every earlier trim.
-		s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(ps.trimmed), SnapshotLSN: ps.lastLSN}
-	default:
-		delete(s.restore, p)
-	}
+	s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(ps.trimmed), SnapshotLSN: ps.lastLSN}
+}
+
+// dropRestoreInfo forgets partition p's restore info (no longer led, or not known now).
+func (s *snapshotter) dropRestoreInfo(p uint32) {
+	s.restoreMu.Lock()
+	defer s.restoreMu.Unlock()
+	delete(s.restore, p)
 }
 
 // partitionSnapshots is what the snapshotter knows of a partition this node leads.
@@ -124,8 +129,8 @@ type partitionSnapshots struct {
 	trimKnown  bool
 	// retryAt holds back reading the trim point and trimming after a failure (a log server
 	// down can make either wait for its timeout), so other partitions are not held up.
-	retryAt time.Time
-	warnedAt   time.Time // of the last failure logged, so an unreachable store logs rarely
+	retryAt  time.Time
+	warnedAt time.Time // of the last failure logged, so an unreachable store logs rarely
 }
 
 // warn logs a failure of partition p's snapshots at most every 30 seconds.
@@ -169,7 +174,7 @@ func (s *snapshotter) tick(ctx context.Context) {
 	for p := range s.parts {
 		if led[p] == nil {
 			delete(s.parts, p) // a later leadership reads latest.json again
-			s.publishRestoreInfo(p, &partitionSnapshots{})
+			s.dropRestoreInfo(p)
 		}
 	}
 	for p, proc := range led {
@@ -189,11 +194,10 @@ func (s *snapshotter) tick(ctx context.Context) {
 			// single node the durable applied LSN is all a restart needs.
 			ps.addCandidate(bifrost.LSN(proc.Durable()))
 		}
-		s.publishRestoreInfo(p, ps)
 		if ps.trimKnown && retry {
 			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration())
-			s.publishRestoreInfo(p, ps)
 		}
+		s.publishRestoreInfo(p, ps)
 	}
 }
 

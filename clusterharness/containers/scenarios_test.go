@@ -347,28 +347,16 @@ func TestIsolatedNodeCannotSplitBrain(t *testing.T) {
 	}
 }
 
-// trimPoints is each log's trim point, from the cluster's logs view.
+// trimPoints is each log's trim point, from the logs view of the first live node that
+// answers.
 func trimPoints(t testing.TB, c *Cluster) map[uint32]uint64 {
 	t.Helper()
-	out := map[uint32]uint64{}
 	for _, n := range c.All {
-		if !n.Alive() {
-			continue
-		}
-		resp, err := harness.Send(http.MethodGet, n.URL(t, PortFabric)+cluster.PathPrefix+"logs", "", nil)
-		if err != nil || resp.Status != http.StatusOK {
-			continue
-		}
-		var st cluster.LogsStatus
-		if json.Unmarshal([]byte(resp.Body), &st) != nil {
-			continue
-		}
-		for _, l := range st.Logs {
-			for _, s := range l.Segments {
-				out[l.ID] = max(out[l.ID], s.TrimPointLSN)
+		if n.Alive() {
+			if out, err := crash.TrimPoints(n.URL(t, PortFabric)); err == nil {
+				return out
 			}
 		}
-		return out
 	}
-	return out
+	return map[uint32]uint64{}
 }

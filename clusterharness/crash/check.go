@@ -4,6 +4,7 @@ package crash
 // container suite (package containers).
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/metadatad/cluster"
 )
 
 // DrainTimeout bounds DrainAll.
@@ -147,4 +149,24 @@ func gapsAndRepeats(sorted []int, n int) (missing, repeated []int) {
 		}
 	}
 	return missing, repeated
+}
+
+// TrimPoints reads each log's trim point from the logs view of the cluster API at fabric.
+func TrimPoints(fabric string) (map[uint32]uint64, error) {
+	resp, err := http.Get(fabric + cluster.PathPrefix + "logs")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st cluster.LogsStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("logs view: %d %v", resp.StatusCode, err)
+	}
+	out := map[uint32]uint64{}
+	for _, l := range st.Logs {
+		for _, s := range l.Segments {
+			out[l.ID] = max(out[l.ID], s.TrimPointLSN)
+		}
+	}
+	return out, nil
 }

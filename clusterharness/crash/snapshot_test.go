@@ -66,20 +66,9 @@ func createSnapshots(t *testing.T, fabric string) []rpc.SnapshotInfo {
 // trimPoints reads each log's trim point from the cluster API.
 func trimPoints(t *testing.T, fabric string) map[uint32]uint64 {
 	t.Helper()
-	var st cluster.LogsStatus
-	resp, err := http.Get(fabric + cluster.PathPrefix + "logs")
+	out, err := TrimPoints(fabric)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	out := map[uint32]uint64{}
-	for _, l := range st.Logs {
-		for _, s := range l.Segments {
-			out[l.ID] = max(out[l.ID], s.TrimPointLSN)
-		}
 	}
 	return out
 }

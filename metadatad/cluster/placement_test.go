@@ -200,7 +200,7 @@ func TestJoiningWorkerGetsALeadershipFromTheBusiestLeader(t *testing.T) {
 // serves.
 func TestLeadershipMovesOnlyToACaughtUpFollower(t *testing.T) {
 	in := placementInput{partitions: 2, workers: []string{"n1", "n2"}, replication: 2, canHost: anyHost,
-		current: []metadata.PartitionPlacement{{Leader: "n1", Followers: []string{"n2"}}, {Leader: "n1", Followers: []string{"n2"}}},
+		current:  []metadata.PartitionPlacement{{Leader: "n1", Followers: []string{"n2"}}, {Leader: "n1", Followers: []string{"n2"}}},
 		caughtUp: func(uint32, string) bool { return false }}
 	if out := place(in); leaderCounts(out)["n1"] != 2 {
 		t.Fatalf("a leadership moved to a follower that has not caught up: %+v", out)

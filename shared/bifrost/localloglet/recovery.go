@@ -87,7 +87,7 @@ func (s *Store) recover() error {
 		if sg.needsSummary && sg != s.active {
 			// A store from before summaries, or a summary lost in a crash. Failing to
 			// write one only costs the next Open a scan.
-			if err := s.writeSummary(sg, sg.lastSeq); err != nil {
+			if err := s.writeSummary(sg); err != nil {
 				s.summaryErrors.Add(1)
 			}
 		}

@@ -42,8 +42,9 @@ type segment struct {
 	// is active; immutable once the writer has moved on to a newer segment.
 	maxLSN map[uint64]bifrost.Offset
 
-	// Set by recovery: the segment had no usable summary, and the sequence number of its
-	// last commit record (to write one).
+	// lastSeq is the sequence number of the segment's last commit record, set once the
+	// writer has moved on (roll) or by recovery, for its summary; needsSummary says
+	// recovery found no usable summary.
 	needsSummary bool
 	lastSeq      uint64
 }

@@ -62,13 +62,13 @@ type summaryLoglet struct {
 // writeSummary writes the summary of sg, a segment the writer no longer appends to, from
 // the loglets' in-memory indexes (whose entries of sg are durable and published). Called
 // by the writer goroutine after a roll, and by Open for segments recovered without one.
-func (s *Store) writeSummary(sg *segment, lastSeq uint64) error {
+func (s *Store) writeSummary(sg *segment) error {
 	ids := make([]uint64, 0, len(sg.maxLSN))
 	for id := range sg.maxLSN {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	b := appendSummaryHeader(make([]byte, 0, summaryHeader+len(ids)*summaryEntry), sg.id, sg.size, lastSeq, len(ids))
+	b := appendSummaryHeader(make([]byte, 0, summaryHeader+len(ids)*summaryEntry), sg.id, sg.size, sg.lastSeq, len(ids))
 	for _, id := range ids {
 		s.mu.Lock()
 		l := s.loglets[id]

@@ -274,7 +274,7 @@ func (s *Store) publish(batch []appendReq) {
 // A failure only costs the next Open a scan of the segment, so it does not fail the store.
 func (s *Store) summarizeRolled() {
 	for _, sg := range s.rolled {
-		if err := s.writeSummary(sg, sg.lastSeq); err != nil {
+		if err := s.writeSummary(sg); err != nil {
 			s.summaryErrors.Add(1)
 		}
 	}
