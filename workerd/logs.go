@@ -173,7 +173,10 @@ func (w *Worker) newReplicatedProvider() *replicated.Provider {
 		Network: w.network,
 		Alive:   w.alive,
 		Gone:    w.view.gone,
-		Logger:  w.log,
+		Segment: func(ctx context.Context, logID, index uint32) (metadata.Segment, bool, error) {
+			return w.bifrost.Segment(ctx, logID, index) // set before the sequencer service is served
+		},
+		Logger: w.log,
 	})
 }
 

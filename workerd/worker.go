@@ -111,7 +111,6 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.watchCluster(ctx) }()
 	w.replicated = w.newReplicatedProvider()
-	w.sequencers.set(w.replicated.SequencerService())
 	registry := bifrost.Registry{
 		bifrost.ProviderLocal:      localloglet.NewProvider(w.logs, w.cfg.NodeName),
 		bifrost.ProviderReplicated: w.replicated,
@@ -122,6 +121,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		Logger:      w.log,
 		Reconfigure: w.reconfigureLog,
 	})
+	// Only now: forwarded appends may look segments up through w.bifrost.
+	w.sequencers.set(w.replicated.SequencerService())
 	logIDs := make([]uint32, table.NumPartitions)
 	for p := range logIDs {
 		logIDs[p] = uint32(p)

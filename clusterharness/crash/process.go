@@ -70,8 +70,9 @@ func NewServer(t testing.TB, bin string) *Server {
 	}
 	// RESTATE_* variables of the caller's environment would reconfigure the child behind
 	// the test's back, so only the ones the test chooses are passed on.
+	// RESTATE_LOG_LEVEL only changes what the child prints.
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RESTATE_") {
+		if !strings.HasPrefix(kv, "RESTATE_") || strings.HasPrefix(kv, "RESTATE_LOG_LEVEL=") {
 			s.env = append(s.env, kv)
 		}
 	}
@@ -91,6 +92,7 @@ func NewServer(t testing.TB, bin string) *Server {
 		s.stop()
 		if t.Failed() {
 			s.dumpLogs(80)
+			s.keepLogs()
 		}
 		if races := s.grepLogs("WARNING: DATA RACE"); len(races) > 0 {
 			t.Errorf("the %s reported %d data race(s); see its logs", s.name, len(races))
@@ -312,6 +314,37 @@ func (s *Server) dumpLogs(n int) {
 		}
 		s.t.Logf("---- %s incarnation %d, last %d lines of %s ----\n%s", s.name, i+1, len(lines), path, strings.Join(lines, "\n"))
 	}
+}
+
+// keepLogs copies every incarnation's output and the data directory to the directory
+// GORESTATE_KEEP_LOGS names, if set, so that a failed run outlives its temporary directory.
+func (s *Server) keepLogs() {
+	dir := os.Getenv("GORESTATE_KEEP_LOGS")
+	if dir == "" {
+		return
+	}
+	s.mu.Lock()
+	logs := append([]string(nil), s.logs...)
+	s.mu.Unlock()
+	dst := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(s.t.Name()))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		s.t.Logf("keep logs: %v", err)
+		return
+	}
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dst, filepath.Base(path)), data, 0o644)
+		}
+		if err != nil {
+			s.t.Logf("keep logs: %v", err)
+		}
+	}
+	// The data directory too (log-server stores, partition stores), for offline reads.
+	if out, err := exec.Command("cp", "-a", s.DataDir(), filepath.Join(dst, s.name+"-data")).CombinedOutput(); err != nil {
+		s.t.Logf("keep data: %v %s", err, out)
+	}
+	s.t.Logf("%s logs kept in %s", s.name, dst)
 }
 
 // grepLogs returns the lines of every incarnation's output that contain substr.

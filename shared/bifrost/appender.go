@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"gorestate.dev/shared/metadata"
 )
@@ -58,6 +59,7 @@ type pending struct {
 	state    pendingState
 	seg      metadata.Segment // where it went (inFlight, refused)
 	first    Offset           // the offset seg had assigned to it when refused, if any
+	sealed   bool             // refused because seg is sealed (else: needs reconfiguration)
 	// lead is the LSN of the batch's first record when a prefix of it was committed on an
 	// earlier segment and only the rest (payloads) is re-appended.
 	lead LSN
@@ -102,7 +104,7 @@ func (a *appender) complete(p *pending, seg metadata.Segment, first Offset, err 
 			p.lsn = p.lead
 		}
 	case errors.Is(err, ErrSealed) || errors.Is(err, ErrReconfigurationNeeded):
-		p.state, p.seg, p.first = refused, seg, 0
+		p.state, p.seg, p.first, p.sealed = refused, seg, 0, errors.Is(err, ErrSealed)
 		var se *SealedError
 		if errors.As(err, &se) {
 			p.first = se.First
@@ -255,7 +257,7 @@ func (a *appender) redrive(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 
-	cs, err := a.moveOn(ctx, bad)
+	cs, retry, err := a.moveOn(ctx, bad)
 	if err != nil {
 		return err
 	}
@@ -306,7 +308,7 @@ func (a *appender) redrive(ctx context.Context) error {
 	}
 	t := &target{seg: tail, loglet: loglet}
 	a.mu.Lock()
-	if a.refusedBy != nil && a.refusedBy.Index >= tail.Index {
+	if a.refusedBy != nil && a.refusedBy.Index >= tail.Index && !(retry && a.retryableLocked(tail)) {
 		a.mu.Unlock()
 		return nil // the new tail refused already (a read found it sealed): start over
 	}
@@ -368,23 +370,55 @@ func (a *appender) settleLocked(p *pending, chain []metadata.Segment) bool {
 	return true
 }
 
+// retryableLocked reports whether the batches that tail refused may be handed to it again:
+// it refused them all for want of reconfiguration, none because it is sealed (a sealed
+// segment never takes appends again). Callers hold a.mu.
+func (a *appender) retryableLocked(tail metadata.Segment) bool {
+	if a.refusedBy == nil || a.refusedBy.LogletID != tail.LogletID || a.refusedBy.Provider != tail.Provider {
+		return false
+	}
+	for _, p := range a.queue {
+		if p.state == refused && (p.sealed || p.seg.LogletID != tail.LogletID || p.seg.Provider != tail.Provider) {
+			return false
+		}
+	}
+	return true
+}
+
 // moveOn returns a chain whose tail segment is usable: past bad if set, and with at least
 // one segment. A writer log seals and extends the chain itself (Options.Reconfigure);
-// otherwise it waits for the chain to change.
-func (a *appender) moveOn(ctx context.Context, bad *metadata.Segment) (*chainState, error) {
+// otherwise it waits for the chain to change. A plain log waits RefusedRetryInterval at
+// most: then it returns the unchanged chain with retry set, and the segment that refused
+// is tried again unless it refused because it is sealed. Without that, an append refused
+// by a sequencer that was unreachable for a moment, or not yet running on its node, would
+// wait forever for a reconfiguration that nobody has a reason to make.
+func (a *appender) moveOn(ctx context.Context, bad *metadata.Segment) (cs *chainState, retry bool, err error) {
 	b, id := a.v.b, a.v.id
+	var deadline time.Time
 	for {
 		cs, err := b.current(ctx)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		chain := cs.chain(id)
 		if len(chain) > 0 && (bad == nil || chain[len(chain)-1].Index > bad.Index) {
-			return cs, nil
+			return cs, false, nil
 		}
 		if !a.v.writer || b.opts.Reconfigure == nil {
-			if _, err := b.waitNewer(ctx, cs.version); err != nil {
-				return nil, err
+			if deadline.IsZero() {
+				deadline = time.Now().Add(b.opts.RefusedRetryInterval)
+			}
+			wctx, cancel := context.WithDeadline(ctx, deadline)
+			_, err := b.waitNewer(wctx, cs.version)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+				if len(chain) > 0 {
+					return cs, true, nil
+				}
+				deadline = time.Time{}
+			case err != nil:
+				return nil, false, err
 			}
 			continue
 		}
@@ -398,13 +432,13 @@ func (a *appender) moveOn(ctx context.Context, bad *metadata.Segment) (*chainSta
 		})
 		cancel()
 		if err != nil && !errors.Is(err, ErrSegmentMismatch) {
-			return nil, fmt.Errorf("seal and extend after segment %s: %w", indexName(expected), err)
+			return nil, false, fmt.Errorf("seal and extend after segment %s: %w", indexName(expected), err)
 		}
 		// Won or lost, the cache normally holds a chain past expected now; if the store
 		// answered with an older one, wait for the watch rather than spin.
 		if errors.Is(err, ErrSegmentMismatch) && b.chains.Load().version == cs.version {
 			if _, err := b.waitNewer(ctx, cs.version); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 	}

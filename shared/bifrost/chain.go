@@ -33,6 +33,10 @@ type Options struct {
 	RetryInterval time.Duration
 	// ReconfigureTimeout bounds one attempt to seal and extend a chain (default 30s).
 	ReconfigureTimeout time.Duration
+	// RefusedRetryInterval is how long a plain log waits for a newer chain after its tail
+	// segment refused appends without being sealed (its sequencer unreachable for a
+	// moment, or not running yet) before it tries that segment again (default 250ms).
+	RefusedRetryInterval time.Duration
 }
 
 // Bifrost is a node's access to its virtual logs: it caches the segment chains from the
@@ -84,6 +88,9 @@ func New(opts Options) *Bifrost {
 	}
 	if opts.ReconfigureTimeout <= 0 {
 		opts.ReconfigureTimeout = 30 * time.Second
+	}
+	if opts.RefusedRetryInterval <= 0 {
+		opts.RefusedRetryInterval = 250 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bifrost{
@@ -204,6 +211,31 @@ func (b *Bifrost) Chain(ctx context.Context, logID uint32) ([]metadata.Segment, 
 		return nil, fmt.Errorf("bifrost: chain of log %d: %w", logID, err)
 	}
 	return append([]metadata.Segment(nil), cs.chain(logID)...), nil
+}
+
+// Segment returns segment index of a log's chain, from the cache or, if the cache has no
+// such segment yet, from the store. ok is false if the chain has none.
+func (b *Bifrost) Segment(ctx context.Context, logID, index uint32) (metadata.Segment, bool, error) {
+	find := func(cs *chainState) (metadata.Segment, bool) {
+		for _, s := range cs.chain(logID) {
+			if s.Index == index {
+				return s, true
+			}
+		}
+		return metadata.Segment{}, false
+	}
+	cs, err := b.current(ctx)
+	if err != nil {
+		return metadata.Segment{}, false, fmt.Errorf("bifrost: segment %d of log %d: %w", index, logID, err)
+	}
+	if s, ok := find(cs); ok {
+		return s, true, nil
+	}
+	if cs, err = b.refresh(ctx); err != nil {
+		return metadata.Segment{}, false, fmt.Errorf("bifrost: segment %d of log %d: %w", index, logID, err)
+	}
+	s, ok := find(cs)
+	return s, ok, nil
 }
 
 // open returns the loglet of seg, opening it once per provider and loglet id.

@@ -223,6 +223,44 @@ func TestPlainLogWaitsForExtension(t *testing.T) {
 	}
 }
 
+// A plain log whose tail segment refused an append without being sealed (its sequencer
+// unreachable for a moment, or not yet running on its node) tries that segment again: the
+// append lands once the loglet takes appends again, though nobody extends the chain.
+func TestPlainLogRetriesUnsealedSegment(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, map[uint32][]metadata.Segment{1: {memSeg(1)}})
+	l := c.node(t, false).Log(1)
+	appendRecords(t, l, "a", 1, 1)
+	c.loglet(memSeg(1)).FailAppends(bifrost.ErrReconfigurationNeeded)
+	done := make(chan error, 2)
+	var lsns [2]bifrost.LSN
+	for i := range lsns {
+		l.AppendAsync([][]byte{[]byte(fmt.Sprint("b", i))}, func(got bifrost.LSN, err error) { lsns[i] = got; done <- err })
+	}
+	time.Sleep(30 * time.Millisecond) // refused at least once
+	select {
+	case err := <-done:
+		t.Fatalf("append completed with %v while the loglet refused appends", err)
+	default:
+	}
+	c.loglet(memSeg(1)).FailAppends(nil)
+	for range lsns {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lsns != [2]bifrost.LSN{2, 3} {
+		t.Fatalf("appends landed at %v, want [2 3] in order", lsns)
+	}
+	if chain := c.chain(t, 1); len(chain) != 1 {
+		t.Fatalf("chain %+v changed; want the one segment", chain)
+	}
+	recs := readRange(t, l, 1, 4)
+	if got := []string{string(recs[0].Payload), string(recs[1].Payload), string(recs[2].Payload)}; !slices.Equal(got, []string{"a0", "b0", "b1"}) {
+		t.Fatalf("log = %q", got)
+	}
+}
+
 // A writer log of a log without segments creates the first one.
 func TestWriterCreatesFirstSegment(t *testing.T) {
 	t.Parallel()

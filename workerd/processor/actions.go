@@ -35,8 +35,11 @@ type ActReply struct {
 // ActTimer registers a durable timer with the leader's timer service.
 type ActTimer struct{ Timer *logrecord.TimerFired }
 
-// ActOutbox tells the shuffler that the outbox has new messages.
-type ActOutbox struct{}
+// ActOutbox tells the shuffler that the outbox has a new message: Seq, for partition To.
+type ActOutbox struct {
+	Seq uint64
+	To  uint32
+}
 
 // ActAbort stops the running attempt of a killed invocation.
 type ActAbort struct{ ID []byte }

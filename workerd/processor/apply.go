@@ -150,9 +150,10 @@ func (a *applier) route(pk ids.PartitionKey, rec *logrecord.Record) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.txn.PushOutbox(p, b); err != nil {
+	seq, err := a.txn.PushOutbox(p, b)
+	if err != nil {
 		return err
 	}
-	a.emit(ActOutbox{})
+	a.emit(ActOutbox{Seq: seq, To: p})
 	return nil
 }

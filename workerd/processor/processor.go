@@ -450,6 +450,15 @@ func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, a
 // and may commit and replace the transaction.
 func (p *Processor) applyNext(ctx context.Context, log bifrost.Log, applied uint64, emit func(Action), onApplied func(bifrost.LSN, *store.Txn) (*store.Txn, error)) (uint64, error) {
 	start := applied
+	if p.log.IsTrace() {
+		inner := emit
+		emit = func(a Action) {
+			if o, ok := a.(ActOutbox); ok {
+				p.log.Trace("outbox message", "seq", o.Seq, "to", o.To)
+			}
+			inner(a)
+		}
+	}
 	entries, err := log.Read(ctx, bifrost.LSN(applied+1), 256)
 	if err != nil {
 		return applied, fmt.Errorf("partition %d read log: %w", p.cfg.Partition, err)
@@ -469,6 +478,13 @@ func (p *Processor) applyNext(ctx context.Context, log bifrost.Log, applied uint
 		default:
 			if err := p.sm.Apply(txn, rec, emit); err != nil {
 				return start, fmt.Errorf("partition %d apply lsn %d: %w", p.cfg.Partition, e.LSN, err)
+			}
+			if p.log.IsTrace() {
+				if rec.Dedup != nil {
+					p.log.Trace("applied shuffled record", "lsn", e.LSN, "producer", rec.Dedup.Producer, "seq", rec.Dedup.Seq, "kind", rec.Kind)
+				} else {
+					p.log.Trace("applied record", "lsn", e.LSN, "kind", rec.Kind, "epoch", rec.Epoch)
+				}
 			}
 		}
 		applied = uint64(e.LSN)

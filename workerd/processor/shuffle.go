@@ -72,6 +72,9 @@ func (s *shuffler) deliver(ctx context.Context, partition uint32, seq uint64, ra
 	if err != nil {
 		return err
 	}
-	_, err = log.Append(ctx, [][]byte{b})
+	lsn, err := log.Append(ctx, [][]byte{b})
+	if err == nil && s.l.p.log.IsTrace() {
+		s.l.p.log.Trace("shuffled outbox message", "seq", seq, "to", partition, "lsn", lsn, "kind", rec.Kind)
+	}
 	return err
 }

@@ -250,6 +250,48 @@ func TestRemoteAppendThroughSequencerService(t *testing.T) {
 	}
 }
 
+// The node that extends a chain opens the new segment's sequencer only after the chain is
+// written, and other nodes may read the chain first. An Append forwarded to the sequencer's
+// node meanwhile opens the loglet there (Options.Segment) instead of being refused, but
+// only for a segment whose parameters name that node's current life as sequencer.
+func TestForwardedAppendOpensSequencer(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 2, 6)
+	ctx := testCtx(t, 20*time.Second)
+	chain := map[uint32]metadata.Segment{6: c.segment(6, w1), 7: c.segment(7, metadata.NodeID{Name: "w1", Generation: 9})}
+	lookup := func(_ context.Context, logID, index uint32) (metadata.Segment, bool, error) {
+		seg, ok := chain[index]
+		return seg, ok && logID == 0, nil
+	}
+	p1 := c.provider("w1", 1, func(o *Options) { o.Segment = lookup })
+	l2 := c.open(c.provider("w2", 1, nil), chain[6])
+	first, err := l2.Append(ctx, [][]byte{[]byte("a"), []byte("b")})
+	if err != nil || first != 1 {
+		t.Fatalf("append forwarded to a sequencer not yet opened = %d, %v; want 1", first, err)
+	}
+	l1, ok := p1.Loglet(6)
+	if !ok || !l1.IsSequencer() {
+		t.Fatal("the forwarded append did not open the sequencer on its node")
+	}
+	if got := readAll(t, ctx, l1, 1, 3); got[1] != "a" || got[2] != "b" {
+		t.Fatalf("read back %v", got)
+	}
+	// A segment naming another life of w1, or one the chain does not have, is refused.
+	for _, req := range []*wire.Append{
+		{LogID: 0, SegmentIndex: 7, LogletID: 7, Payloads: [][]byte{[]byte("x")}},
+		{LogID: 0, SegmentIndex: 8, LogletID: 8, Payloads: [][]byte{[]byte("x")}},
+		{LogID: 0, SegmentIndex: 6, LogletID: 99, Payloads: [][]byte{[]byte("x")}},
+	} {
+		resp, err := p1.SequencerService().Append(ctx, req)
+		if err != nil || resp.Status != wire.StatusNotSequencer {
+			t.Fatalf("append for segment %d loglet %d: %+v %v; want NotSequencer", req.SegmentIndex, req.LogletID, resp, err)
+		}
+	}
+	if _, ok := p1.Loglet(7); ok {
+		t.Fatal("an earlier life's segment was opened")
+	}
+}
+
 // Writers elsewhere never take the sequencer over: an unreachable sequencer fails appends
 // with ErrReconfigurationNeeded, as does a sequencer from an earlier life of this node.
 func TestRemoteAppendSequencerUnavailable(t *testing.T) {

@@ -1,6 +1,7 @@
 package replicated
 
 import (
+	"context"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -54,8 +55,14 @@ type Options struct {
 	// Gone reports that a sequencer's node life has ended for good (a newer generation is
 	// registered, or the node was removed). Optional: a later life of this very node is
 	// recognised without it.
-	Gone   func(seq metadata.NodeID) bool
-	Logger hclog.Logger
+	Gone func(seq metadata.NodeID) bool
+	// Segment looks up segment index of a log's chain (ok false if the chain has no such
+	// segment). Optional: with it, an Append forwarded here for a segment that names this
+	// node as sequencer opens the loglet if nothing here has yet. The chain is written
+	// before the node that wrote it opens the new segment's sequencer, and other nodes may
+	// read the chain first: without it their appends would be refused meanwhile.
+	Segment func(ctx context.Context, logID, index uint32) (seg metadata.Segment, ok bool, err error)
+	Logger  hclog.Logger
 
 	// MaxInflightRecords and MaxInflightBytes bound what a sequencer holds uncommitted;
 	// AppendAsync blocks beyond them (a single larger batch is admitted alone).

@@ -150,12 +150,41 @@ func (s sequencerService) local(id uint64) *Loglet {
 	return l
 }
 
+// openForAppend returns the loglet of an Append forwarded here: the one open, or else,
+// if the chain names this node's life as the segment's sequencer, the one it opens now.
+func (s sequencerService) openForAppend(ctx context.Context, req *wire.Append) *Loglet {
+	if l, ok := s.p.Loglet(req.LogletID); ok || s.p.opts.Segment == nil {
+		if !ok || l.seq == nil {
+			return nil
+		}
+		return l
+	}
+	seg, ok, err := s.p.opts.Segment(ctx, req.LogID, req.SegmentIndex)
+	if err != nil {
+		s.p.log.Debug("look up the segment of a forwarded append", "log", req.LogID, "segment", req.SegmentIndex, "error", err)
+		return nil
+	}
+	if !ok || seg.LogletID != req.LogletID || seg.Provider != bifrost.ProviderReplicated ||
+		seg.Replicated == nil || seg.Replicated.Sequencer != s.p.opts.Self {
+		return nil
+	}
+	l, err := s.p.open(ctx, seg)
+	if err != nil {
+		s.p.log.Debug("open the sequencer of a forwarded append", "loglet", req.LogletID, "error", err)
+		return nil
+	}
+	if l.seq == nil {
+		return nil
+	}
+	return l
+}
+
 // Append appends through the local sequencer and answers once committed or refused.
 // Statuses: Sealed for a sealed (or sealing) loglet with the batch's offset, Disabled when
 // the loglet needs reconfiguration, NotSequencer when no sequencer runs here, Malformed for
 // an empty batch. A ctx error is returned as an error (the batch may still commit).
 func (s sequencerService) Append(ctx context.Context, req *wire.Append) (*wire.Appended, error) {
-	l := s.local(req.LogletID)
+	l := s.openForAppend(ctx, req)
 	if l == nil {
 		return &wire.Appended{Status: wire.StatusNotSequencer}, nil
 	}

@@ -263,6 +263,7 @@ func (r *remoteAppender) send(n int, payloads [][]byte) {
 	case wire.StatusMalformed:
 		r.failLocked(n, func(int) error { return fmt.Errorf("sequencer %s: malformed append", seq) })
 	default:
+		l.log.Debug("remote append refused", "sequencer", seq.String(), "status", resp.Status)
 		r.failLocked(n, func(int) error {
 			return fmt.Errorf("sequencer %s answered %s: %w", seq, resp.Status, bifrost.ErrReconfigurationNeeded)
 		})
