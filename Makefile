@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./logserverd/server -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./logserverd/logstore -run '^$$' -fuzz '^FuzzWALRecord$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/membership -run '^$$' -fuzz '^FuzzParseSender$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeSnapshot$$' -fuzztime $(FUZZTIME)

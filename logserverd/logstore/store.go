@@ -1,8 +1,9 @@
 // Package logstore owns a log server's durable state in one goleveldb database: the
 // payloads of every loglet's records, each loglet's metadata (pinned sequencer, trim point,
 // seal, last known global tail), the storage marker and the format version. Writes go
-// through one writer goroutine that commits many requests with one synced batch (group
-// commit) and completes them only once the batch is on disk.
+// through one writer goroutine that commits many requests with one batch (group commit)
+// and completes them only once the batch is on disk: in the write-ahead log (wal.go)
+// first, then in goleveldb.
 //
 // Key layout (BIFROST.md §10; "|" is concatenation, integers are big-endian so that keys
 // sort by loglet, then offset):
@@ -14,6 +15,7 @@
 //	m|g|loglet u64            last known global tail u64, written best-effort
 //	!marker                   storage marker: the name of the node that owns the store
 //	!format                   format version u32
+//	!walcheckpoint            seq u64 of the last WAL record goleveldb holds durably
 package logstore
 
 import (
@@ -22,18 +24,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/storage"
 
 	"gorestate.dev/shared/bifrost"
 )
 
-// FormatVersion is the on-disk format this build reads and writes.
-const FormatVersion = 1
+// FormatVersion is the on-disk format this build reads and writes. Version 2 added the
+// write-ahead log: a store of version 1 (every batch synced in goleveldb) is upgraded at
+// Open; a build that reads only version 1 refuses a version 2 store, whose newest records
+// may be in the WAL alone.
+const FormatVersion = 2
 
 const (
 	prefixData = 'd'
@@ -50,8 +57,9 @@ var (
 	// keyLost holds the segments whose records an earlier life of this node lost (JSON: log
 	// id → highest lost segment index), written with the marker of a store that replaced a
 	// wiped one.
-	keyLost   = []byte("!lost")
-	keyFormat = []byte("!format")
+	keyLost          = []byte("!lost")
+	keyFormat        = []byte("!format")
+	keyWALCheckpoint = []byte("!walcheckpoint")
 )
 
 func dataKey(loglet uint64, off bifrost.Offset) []byte {
@@ -93,7 +101,12 @@ type Options struct {
 	MaxBatchWrites int
 	// TrimChunk is how many records one background deletion batch removes (1000).
 	TrimChunk int
-	Logger    hclog.Logger
+	// WALFileSize is the size of a write-ahead log file (16 MiB); a batch larger than that
+	// gets a file of its own.
+	WALFileSize int64
+	Logger      hclog.Logger
+	// sync replaces datasync in tests.
+	sync func(*os.File) error
 }
 
 func (o Options) withDefaults() Options {
@@ -105,6 +118,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TrimChunk <= 0 {
 		o.TrimChunk = 1000
+	}
+	if o.WALFileSize <= 0 {
+		o.WALFileSize = 16 << 20
+	}
+	if o.sync == nil {
+		o.sync = datasync
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
@@ -118,8 +137,15 @@ func (o Options) withDefaults() Options {
 // the writer); done callbacks run on the writer goroutine without any Store lock held.
 type Store struct {
 	db     *leveldb.DB
+	stor   storage.Storage
 	opts   Options
 	logger hclog.Logger
+
+	// Used by the writer goroutine only (and Open/Close around it).
+	wal     *wal
+	walLast uint64 // seq of the last WAL record applied to goleveldb
+	// dropApplies (tests) keeps batches out of goleveldb, as if a crash lost them there.
+	dropApplies bool
 
 	qmu        sync.Mutex // guards queue, closing, failErr
 	queue      []request
@@ -150,24 +176,32 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
-	db, err := leveldb.OpenFile(dir, &opt.Options{
+	fileStor, err := storage.OpenFile(dir, false)
+	if err != nil {
+		return nil, fmt.Errorf("open log store %s: %w", dir, err)
+	}
+	stor := syncedJournals{fileStor}
+	db, err := leveldb.Open(stor, &opt.Options{
 		// Group commits of up to MaxBatchBytes should not each force a memtable flush.
 		WriteBuffer: 16 << 20,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open log store %s: %w", dir, err)
-	}
-	if err := checkFormat(db); err != nil {
-		db.Close()
+		stor.Close()
 		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
 	s := &Store{
 		db:         db,
+		stor:       stor,
 		opts:       opts,
 		logger:     opts.Logger,
 		kick:       make(chan struct{}, 1),
 		failed:     make(chan struct{}),
 		writerDone: make(chan struct{}),
+	}
+	if err := s.recover(filepath.Join(dir, "wal")); err != nil {
+		db.Close()
+		stor.Close()
+		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
 	s.trims.init(s)
 	go s.runWriter()
@@ -175,9 +209,42 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// checkFormat writes the format version into a new store and refuses a store of another
-// version.
-func checkFormat(db *leveldb.DB) error {
+// recover checks the format version (writing it into a new store, upgrading version 1),
+// replays the WAL records goleveldb may lack and opens the WAL for appends.
+func (s *Store) recover(walDir string) error {
+	if err := s.checkFormat(); err != nil {
+		return err
+	}
+	checkpoint, err := s.walCheckpoint()
+	if err != nil {
+		return err
+	}
+	var batch leveldb.Batch
+	last, err := replayWAL(walDir, checkpoint, func(_ uint64, payload []byte) error {
+		if err := batch.Load(payload); err != nil {
+			return err
+		}
+		return s.db.Write(&batch, nil)
+	})
+	if err != nil {
+		return err
+	}
+	if last > checkpoint {
+		s.logger.Info("replayed the write-ahead log", "records", last-checkpoint, "after", checkpoint)
+	}
+	s.walLast = last
+	// Every WAL file is reusable once goleveldb holds their records durably.
+	if err := s.checkpoint(); err != nil {
+		return err
+	}
+	s.wal, err = openWAL(walDir, s.opts.WALFileSize, last, s.opts.sync)
+	return err
+}
+
+// checkFormat writes the format version into a new store, upgrades a store of version 1
+// and refuses a store of any other version.
+func (s *Store) checkFormat() error {
+	db := s.db
 	v, err := db.Get(keyFormat, nil)
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
@@ -193,10 +260,64 @@ func checkFormat(db *leveldb.DB) error {
 	case len(v) != 4:
 		return fmt.Errorf("log store format version is %d bytes, want 4", len(v))
 	}
-	if got := binary.BigEndian.Uint32(v); got != FormatVersion {
-		return fmt.Errorf("log store format version %d is not supported (this build reads version %d)", got, FormatVersion)
+	switch got := binary.BigEndian.Uint32(v); got {
+	case FormatVersion:
+		return nil
+	case 1:
+		// Version 1 synced every batch in goleveldb and has no WAL: nothing to convert.
+		s.logger.Info("upgrading the log store format", "from", got, "to", FormatVersion)
+		return db.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion), &opt.WriteOptions{Sync: true})
+	default:
+		return fmt.Errorf("log store format version %d is not supported (this build reads versions 1 and %d)", got, FormatVersion)
+	}
+}
+
+// walCheckpoint returns the seq of the last WAL record goleveldb holds durably (0: none).
+func (s *Store) walCheckpoint() (uint64, error) {
+	v, err := s.db.Get(keyWALCheckpoint, nil)
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read WAL checkpoint: %w", err)
+	case len(v) != 8:
+		return 0, fmt.Errorf("WAL checkpoint is %d bytes, want 8", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// checkpoint durably records that goleveldb holds every WAL record up to s.walLast. A
+// synced write makes every earlier goleveldb write durable too: the current journal is
+// fsynced, and earlier journals were fsynced when goleveldb closed them
+// (syncedJournals), before they were flushed to synced tables.
+func (s *Store) checkpoint() error {
+	if err := s.db.Put(keyWALCheckpoint, u64(s.walLast), &opt.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("write WAL checkpoint: %w", err)
 	}
 	return nil
+}
+
+// syncedJournals is goleveldb's file storage with journals fsynced when goleveldb closes
+// them (at every memtable switch): goleveldb itself syncs a journal only for a synced
+// write, and the WAL checkpoint relies on every journal write before it being durable.
+type syncedJournals struct{ storage.Storage }
+
+func (s syncedJournals) Create(fd storage.FileDesc) (storage.Writer, error) {
+	w, err := s.Storage.Create(fd)
+	if err != nil || fd.Type != storage.TypeJournal {
+		return w, err
+	}
+	return syncOnClose{w}, nil
+}
+
+type syncOnClose struct{ storage.Writer }
+
+func (w syncOnClose) Close() error {
+	if err := w.Writer.Sync(); err != nil {
+		_ = w.Writer.Close()
+		return err
+	}
+	return w.Writer.Close()
 }
 
 // Close completes every queued write, stops the background work and closes the database.
@@ -213,7 +334,12 @@ func (s *Store) Close() error {
 	s.qmu.Unlock()
 	s.wake()
 	<-s.writerDone
-	if err := s.db.Close(); err != nil {
+	var errs []error
+	if s.Err() == nil {
+		errs = append(errs, s.checkpoint()) // the next Open replays nothing
+	}
+	errs = append(errs, s.wal.close(), s.db.Close(), s.stor.Close())
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close log store: %w", err)
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/metadata"
@@ -148,14 +147,15 @@ func (s *Store) runWriter() {
 	}
 }
 
-// commit writes one batch with Sync and completes its requests in order.
+// commit makes one batch durable in the WAL, applies it to goleveldb and completes its
+// requests in order.
 func (s *Store) commit(batch *leveldb.Batch, reqs []request, failErr error) {
 	if failErr == nil {
 		batch.Reset()
 		for i := range reqs {
 			reqs[i].apply(batch)
 		}
-		if err := s.db.Write(batch, &opt.WriteOptions{Sync: true}); err != nil {
+		if err := s.writeBatch(batch); err != nil {
 			failErr = s.fail(fmt.Errorf("%w: write %d requests: %v", ErrFailed, len(reqs), err))
 		} else {
 			s.batches.Add(1)
@@ -172,6 +172,32 @@ func (s *Store) commit(batch *leveldb.Batch, reqs []request, failErr error) {
 			r.done(failErr)
 		}
 	}
+}
+
+// writeBatch appends batch to the WAL (durable when it returns) and applies it to
+// goleveldb. Before the WAL starts another file, the records of the full one are
+// checkpointed.
+func (s *Store) writeBatch(batch *leveldb.Batch) error {
+	data := batch.Dump()
+	if s.wal.inUse() && !s.wal.fits(len(data)) {
+		if err := s.checkpoint(); err != nil {
+			return err
+		}
+		if err := s.wal.recycle(); err != nil {
+			return err
+		}
+	}
+	seq, err := s.wal.append(data)
+	if err != nil {
+		return err
+	}
+	if !s.dropApplies {
+		if err := s.db.Write(batch, nil); err != nil {
+			return err
+		}
+	}
+	s.walLast = seq
+	return nil
 }
 
 // Fail puts the store in fail-safe mode, as a failed write does: for callers that find

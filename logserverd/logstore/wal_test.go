@@ -1,0 +1,287 @@
+package logstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/syndtr/goleveldb/leveldb"
+
+	"gorestate.dev/shared/bifrost"
+)
+
+// crash stops s the way a killed process would: no final checkpoint, the WAL file left
+// as it is.
+func crash(t *testing.T, s *Store) {
+	t.Helper()
+	s.closeMu.Lock()
+	s.closed = true
+	s.closeMu.Unlock()
+	s.trims.stop()
+	s.qmu.Lock()
+	s.closing = true
+	s.qmu.Unlock()
+	s.wake()
+	<-s.writerDone
+	_ = s.wal.close()
+	_ = s.db.Close()
+	_ = s.stor.Close()
+}
+
+// newDroppingStore opens a store whose batches reach the WAL but never goleveldb, as if a
+// crash took every goleveldb write since the last checkpoint: only the WAL replay can
+// bring them back. It must not roll WAL files (checkpoints would then be wrong).
+func newDroppingStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{WALFileSize: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dropApplies = true
+	return s
+}
+
+func readAllRecords(t *testing.T, s *Store, loglet uint64, from, to bifrost.Offset) []string {
+	t.Helper()
+	var out []string
+	for next := from; next < to; {
+		recs, n, err := s.ReadRecords(loglet, next, to-1, 1<<30, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			out = append(out, string(r.Payload))
+		}
+		next = n
+	}
+	return out
+}
+
+func wantRecords(t *testing.T, s *Store, loglet uint64, n int) {
+	t.Helper()
+	got := readAllRecords(t, s, loglet, 1, bifrost.Offset(n+1))
+	if len(got) != n {
+		t.Fatalf("loglet %d: read %d records, want %d", loglet, len(got), n)
+	}
+	for i, p := range got {
+		if want := string(payloads(1+i, 1)[0]); p != want {
+			t.Fatalf("loglet %d offset %d: %q, want %q", loglet, i+1, p, want)
+		}
+	}
+}
+
+// Records acknowledged but held by goleveldb only in what a crash lost come back from
+// the WAL.
+func TestWALReplaysWhatGoleveldbLost(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newDroppingStore(t, dir)
+	for i := range 50 {
+		write(t, s, Write{Loglet: 1, First: bifrost.Offset(1 + 2*i), Payloads: payloads(1+2*i, 2)})
+	}
+	if got := readAllRecords(t, s, 1, 1, 101); len(got) != 0 {
+		t.Fatalf("the dropping store applied %d records", len(got))
+	}
+	crash(t, s)
+
+	s = open(t, dir, Options{})
+	wantRecords(t, s, 1, 100)
+	st, err := s.LoadLoglet(1)
+	if err != nil || st.LocalTail != 101 {
+		t.Fatalf("local tail %+v %v, want 101", st, err)
+	}
+	// Replayed and checkpointed: a second open replays nothing and still has them.
+	crash(t, s)
+	s = open(t, dir, Options{})
+	wantRecords(t, s, 1, 100)
+}
+
+// WAL files are reused once checkpointed: the directory stays small however much is
+// written, and a crash at any point loses nothing acknowledged.
+func TestWALRecyclesFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := Options{WALFileSize: 8 << 10}
+	s := open(t, dir, opts)
+	const n = 600
+	for i := range n {
+		write(t, s, Write{Loglet: 7, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
+	}
+	files, err := walFiles(filepath.Join(dir, "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) > 2 {
+		t.Fatalf("%d WAL files after %d writes of %d-byte files, want at most 2", len(files), n, opts.WALFileSize)
+	}
+	crash(t, s)
+	s = open(t, dir, opts)
+	wantRecords(t, s, 7, n)
+	for i := n; i < n+300; i++ {
+		write(t, s, Write{Loglet: 7, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
+	}
+	crash(t, s)
+	s = open(t, dir, opts)
+	wantRecords(t, s, 7, n+300)
+}
+
+// A batch larger than a WAL file gets a file of its own.
+func TestWALLargeBatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := Options{WALFileSize: 4 << 10}
+	s := open(t, dir, opts)
+	write(t, s, Write{Loglet: 1, First: 1, Payloads: payloads(1, 2)})
+	big := payloads(3, 500) // ~6 KiB in one batch
+	write(t, s, Write{Loglet: 1, First: 3, Payloads: big})
+	write(t, s, Write{Loglet: 1, First: 503, Payloads: payloads(503, 2)})
+	crash(t, s)
+	s = open(t, dir, opts)
+	wantRecords(t, s, 1, 504)
+}
+
+// The WAL ends at the first damaged record (a write a crash tore): what came before is
+// replayed, and the store opens.
+func TestWALEndsAtDamage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newDroppingStore(t, dir)
+	for i := range 10 {
+		write(t, s, Write{Loglet: 1, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
+	}
+	crash(t, s)
+	files, err := walFiles(filepath.Join(dir, "wal"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("WAL files %v %v", files, err)
+	}
+	path := filepath.Join(dir, "wal", walName(files[0]))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Find the 8th record and flip a byte of its payload.
+	off := 0
+	for range 7 {
+		_, _, size, err := decodeWALRecord(data[off:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		off += size
+	}
+	data[off+walHeader+3] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, Options{})
+	wantRecords(t, s, 1, 7)
+	if got := readAllRecords(t, s, 1, 8, 11); len(got) != 0 {
+		t.Fatalf("records after the damage replayed: %q", got)
+	}
+}
+
+// Stale records of a recycled file, valid as they are, never count: their sequence
+// numbers do not follow.
+func TestWALIgnoresStaleRecords(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "wal")
+	w, err := openWAL(dir, 4<<10, 0, datasync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 { // three files' worth: the first file is used twice
+		if _, err := w.append(bytes.Repeat([]byte{byte(i)}, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if !w.fits(100) {
+			if err := w.recycle(); err != nil { // as if checkpointed
+				t.Fatal(err)
+			}
+		}
+	}
+	_ = w.close()
+	last := uint64(100)
+	var got []uint64
+	end, err := replayWAL(dir, 95, func(seq uint64, payload []byte) error {
+		if payload[0] != byte(seq-1) {
+			t.Fatalf("record %d has the payload of record %d", seq, payload[0]+1)
+		}
+		got = append(got, seq)
+		return nil
+	})
+	if err != nil || end != last || len(got) != 5 || got[0] != 96 {
+		t.Fatalf("replay after 95: %v, end %d, %v; want 96..100", got, end, err)
+	}
+}
+
+func TestFormatVersionUpgrade(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := leveldb.OpenFile(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A version 1 store: every batch synced in goleveldb, no WAL.
+	_ = db.Put(keyFormat, []byte{0, 0, 0, 1}, nil)
+	_ = db.Put(dataKey(3, 1), []byte("record-1"), nil)
+	db.Close()
+	s := open(t, dir, Options{})
+	wantRecords(t, s, 3, 1)
+	v, err := s.db.Get(keyFormat, nil)
+	if err != nil || binary.BigEndian.Uint32(v) != FormatVersion {
+		t.Fatalf("format after the upgrade: %v %v", v, err)
+	}
+	write(t, s, Write{Loglet: 3, First: 2, Payloads: payloads(2, 1)})
+	crash(t, s)
+	s = open(t, dir, Options{})
+	wantRecords(t, s, 3, 2)
+}
+
+// A failed WAL sync fails the store: nothing is acknowledged on top of it.
+func TestWALSyncFailure(t *testing.T) {
+	t.Parallel()
+	fail := false
+	opts := Options{sync: func(f *os.File) error {
+		if fail {
+			return os.ErrInvalid
+		}
+		return datasync(f)
+	}}
+	s := open(t, t.TempDir(), opts)
+	write(t, s, Write{Loglet: 1, First: 1, Payloads: payloads(1, 1)})
+	fail = true
+	done := make(chan error, 1)
+	if err := s.Enqueue(Write{Loglet: 1, First: 2, Payloads: payloads(2, 1)}, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "sync WAL") {
+		t.Fatalf("write with a failing sync: %v", err)
+	}
+	if s.Err() == nil {
+		t.Fatal("the store is not in fail-safe mode")
+	}
+}
+
+func FuzzWALRecord(f *testing.F) {
+	f.Add(appendWALRecord(nil, 1, []byte("payload")))
+	f.Add(appendWALRecord(appendWALRecord(nil, 7, nil), 8, []byte{1, 2, 3}))
+	f.Add([]byte{})
+	f.Add(make([]byte, walHeader))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		seq, payload, size, err := decodeWALRecord(b)
+		if err != nil {
+			return
+		}
+		if size > len(b) || size != walHeader+len(payload) {
+			t.Fatalf("size %d of %d bytes, payload %d", size, len(b), len(payload))
+		}
+		if again := appendWALRecord(nil, seq, payload); !bytes.Equal(again, b[:size]) {
+			t.Fatalf("re-encoding differs: %x vs %x", again, b[:size])
+		}
+	})
+}
