@@ -322,18 +322,9 @@ func (w syncOnClose) Close() error {
 
 // Close completes every queued write, stops the background work and closes the database.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closed {
+	if !s.stop() {
 		return nil
 	}
-	s.closed = true
-	s.trims.stop()
-	s.qmu.Lock()
-	s.closing = true
-	s.qmu.Unlock()
-	s.wake()
-	<-s.writerDone
 	var errs []error
 	if s.Err() == nil {
 		errs = append(errs, s.checkpoint()) // the next Open replays nothing
@@ -343,6 +334,24 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close log store: %w", err)
 	}
 	return nil
+}
+
+// stop completes every queued write and stops the writer and the trimmer. It reports
+// false if the store was stopped already.
+func (s *Store) stop() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.closed = true
+	s.trims.stop()
+	s.qmu.Lock()
+	s.closing = true
+	s.qmu.Unlock()
+	s.wake()
+	<-s.writerDone
+	return true
 }
 
 // Err returns the error that put the store in fail-safe mode, or nil.

@@ -17,15 +17,9 @@ import (
 // as it is.
 func crash(t *testing.T, s *Store) {
 	t.Helper()
-	s.closeMu.Lock()
-	s.closed = true
-	s.closeMu.Unlock()
-	s.trims.stop()
-	s.qmu.Lock()
-	s.closing = true
-	s.qmu.Unlock()
-	s.wake()
-	<-s.writerDone
+	if !s.stop() {
+		t.Fatal("crash of a closed store")
+	}
 	_ = s.wal.close()
 	_ = s.db.Close()
 	_ = s.stor.Close()
