@@ -19,6 +19,7 @@
 package logstore
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -105,8 +106,11 @@ type Options struct {
 	// gets a file of its own.
 	WALFileSize int64
 	Logger      hclog.Logger
-	// sync replaces datasync in tests.
-	sync func(*os.File) error
+	// Tests: sync replaces datasync, wrapStorage wraps goleveldb's file storage, and
+	// writeBuffer replaces goleveldb's write buffer size.
+	sync        func(*os.File) error
+	wrapStorage func(storage.Storage) storage.Storage
+	writeBuffer int
 }
 
 func (o Options) withDefaults() Options {
@@ -145,6 +149,7 @@ type Store struct {
 	wal     *wal
 	walLast uint64 // seq of the last WAL record applied to goleveldb
 	// dropApplies (tests) keeps batches out of goleveldb, as if a crash lost them there.
+	// walLast still advances: a test using it must not roll a WAL file nor Close.
 	dropApplies bool
 
 	qmu        sync.Mutex // guards queue, closing, failErr
@@ -180,10 +185,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
-	stor := syncedJournals{fileStor}
+	var files storage.Storage = fileStor
+	if opts.wrapStorage != nil {
+		files = opts.wrapStorage(fileStor)
+	}
+	stor := syncedJournals{files}
 	db, err := leveldb.Open(stor, &opt.Options{
 		// Group commits of up to MaxBatchBytes should not each force a memtable flush.
-		WriteBuffer: 16 << 20,
+		WriteBuffer: cmp.Or(opts.writeBuffer, 16<<20),
 	})
 	if err != nil {
 		stor.Close()

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The write-ahead log makes group commits durable. goleveldb syncs a commit by fsyncing
@@ -134,7 +135,9 @@ func replayWAL(dir string, after uint64, apply func(seq uint64, payload []byte) 
 			continue // every record of this file is at or below the checkpoint
 		}
 		if first > last+1 {
-			break // a gap: nothing from here on follows the checkpoint
+			// A file is named after its first record only once every record before it
+			// is checkpointed: records are missing (damage, or files removed by hand).
+			return 0, fmt.Errorf("WAL file %s starts at record %d but the log ends at record %d: records are missing", walName(first), first, last)
 		}
 		data, err := os.ReadFile(filepath.Join(dir, walName(first)))
 		if err != nil {
@@ -162,8 +165,13 @@ func replayWAL(dir string, after uint64, apply func(seq uint64, payload []byte) 
 // are covered by a checkpoint, which the caller has written), or removed if it cannot be
 // reused whole.
 func openWAL(dir string, fileSize int64, last uint64, sync func(*os.File) error) (*wal, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
 	}
 	firsts, err := walFiles(dir)
 	if err != nil {
@@ -255,14 +263,24 @@ func (w *wal) roll(need int64) error {
 	}
 	path := filepath.Join(w.dir, walName(w.next))
 	size := max(w.fileSize, need)
-	if size == w.fileSize && len(w.spares) > 0 {
+	// A spare may carry this very name (a crash after a roll renamed it, before its first
+	// record): it is then used as it is, or replaced by a larger file.
+	named := slices.Index(w.spares, path)
+	if named >= 0 {
+		w.spares = slices.Delete(w.spares, named, named+1)
+	}
+	switch {
+	case size == w.fileSize && named >= 0:
+	case size == w.fileSize && len(w.spares) > 0:
 		spare := w.spares[len(w.spares)-1]
 		w.spares = w.spares[:len(w.spares)-1]
 		if err := os.Rename(spare, path); err != nil {
 			return fmt.Errorf("reuse WAL file: %w", err)
 		}
-	} else if err := w.prepare(path, size); err != nil {
-		return err
+	default:
+		if err := w.prepare(path, size); err != nil {
+			return err
+		}
 	}
 	if err := syncDir(w.dir); err != nil {
 		return err
@@ -310,14 +328,19 @@ func (w *wal) close() error {
 	return err
 }
 
+// syncDir makes the entries of dir durable. Some filesystems cannot sync a directory
+// (EINVAL), and Windows cannot at all; as goleveldb does, they are taken at their word.
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync WAL directory: %w", err)
+		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("sync WAL directory: %w", err)
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -279,3 +279,56 @@ func FuzzWALRecord(f *testing.F) {
 		}
 	})
 }
+
+// A crash after a roll renamed a spare to the name of the next record, before that record
+// was written, leaves a spare with that name; a first batch larger than a WAL file then
+// gets a file of the same name. Neither may break the next roll, nor lose a record.
+func TestWALSpareNamedLikeTheNextFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := Options{WALFileSize: 4 << 10}
+	s := open(t, dir, opts)
+	for i := range 5 {
+		write(t, s, Write{Loglet: 1, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
+	}
+	if err := s.Close(); err != nil { // checkpoint: record 5
+		t.Fatal(err)
+	}
+	wdir := filepath.Join(dir, "wal")
+	files, err := walFiles(wdir)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("WAL files %v %v", files, err)
+	}
+	if err := os.Rename(filepath.Join(wdir, walName(files[len(files)-1])), filepath.Join(wdir, walName(6))); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, opts)
+	write(t, s, Write{Loglet: 1, First: 6, Payloads: payloads(6, 500)}) // larger than a file
+	write(t, s, Write{Loglet: 1, First: 506, Payloads: payloads(506, 1)})
+	crash(t, s)
+	s = open(t, dir, opts)
+	wantRecords(t, s, 1, 506)
+}
+
+// A WAL file named after a record the log never reaches means records are missing: the
+// store refuses to open rather than drop what follows.
+func TestWALRefusesMissingRecords(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newDroppingStore(t, dir)
+	for i := range 3 {
+		write(t, s, Write{Loglet: 1, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
+	}
+	crash(t, s)
+	wdir := filepath.Join(dir, "wal")
+	files, err := walFiles(wdir)
+	if err != nil || len(files) != 1 { // the file of records 1..3
+		t.Fatalf("WAL files %v %v", files, err)
+	}
+	if err := os.Rename(filepath.Join(wdir, walName(files[0])), filepath.Join(wdir, walName(9))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "records are missing") {
+		t.Fatalf("Open with records missing = %v", err)
+	}
+}
