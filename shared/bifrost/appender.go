@@ -392,7 +392,7 @@ func (a *appender) retryableLocked(tail metadata.Segment) bool {
 // is tried again unless it refused because it is sealed. Without that, an append refused
 // by a sequencer that was unreachable for a moment, or not yet running on its node, would
 // wait forever for a reconfiguration that nobody has a reason to make.
-func (a *appender) moveOn(ctx context.Context, bad *metadata.Segment) (cs *chainState, retry bool, err error) {
+func (a *appender) moveOn(ctx context.Context, bad *metadata.Segment) (*chainState, bool, error) {
 	b, id := a.v.b, a.v.id
 	var deadline time.Time
 	for {
