@@ -154,7 +154,9 @@ func (a *applier) complete(id []byte, st *store.Status, res store.Result) error 
 	}
 	keepJournal := expires != 0 && st.JournalRetentionMs > 0
 	if !keepJournal {
-		a.txn.DeleteJournal(id, st.JournalLen)
+		if err := a.txn.DeleteJournal(id, st.JournalLen); err != nil {
+			return err
+		}
 	}
 	if expires == 0 {
 		a.deleteStatus(id)
@@ -204,7 +206,9 @@ func (a *applier) expire() error {
 			if st.JournalLen == 0 || st.CompletedAt+st.JournalRetentionMs != e.At {
 				continue
 			}
-			a.txn.DeleteJournal(e.ID, st.JournalLen)
+			if err := a.txn.DeleteJournal(e.ID, st.JournalLen); err != nil {
+				return err
+			}
 			st.JournalLen, st.CommandCount = 0, 0
 			if err := a.putStatus(e.ID, st); err != nil {
 				return err
@@ -224,7 +228,9 @@ func (a *applier) expire() error {
 // dropCompleted deletes a completed invocation with its retained journal. A workflow run
 // takes its promises and state along, so its key starts over.
 func (a *applier) dropCompleted(id []byte, st *store.Status) error {
-	a.txn.DeleteJournal(id, st.JournalLen)
+	if err := a.txn.DeleteJournal(id, st.JournalLen); err != nil {
+		return err
+	}
 	a.deleteStatus(id)
 	if st.Target.HandlerType != "WORKFLOW" {
 		return nil

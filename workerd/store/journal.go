@@ -50,17 +50,21 @@ func (t *Txn) JournalEntry(id []byte, idx uint32) (JournalEntry, bool, error) {
 	return e, err == nil, err
 }
 
-// DeleteJournal removes an invocation's journal and its notification index.
-func (t *Txn) DeleteJournal(id []byte, length uint32) {
+// DeleteJournal removes an invocation's journal and its notification index. An error
+// (the index could not be read) leaves the transaction to be discarded: a replica that
+// skipped the index would differ from one that deleted it.
+func (t *Txn) DeleteJournal(id []byte, length uint32) error {
 	for i := uint32(0); i < length; i++ {
 		t.del(t.p.journalKey(id, i))
 	}
 	kvs, err := t.scan(t.p.key(tNotified, id), 0)
-	if err == nil {
-		for _, x := range kvs {
-			t.del(x.k)
-		}
+	if err != nil {
+		return fmt.Errorf("delete the journal of %x: %w", id, err)
 	}
+	for _, x := range kvs {
+		t.del(x.k)
+	}
+	return nil
 }
 
 // Journal reads the first n entries of an invocation's journal from the snapshot.

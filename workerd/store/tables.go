@@ -170,24 +170,27 @@ func (t *Txn) PushOutbox(partition uint32, record []byte) (uint64, error) {
 	return seq, nil
 }
 
-// TruncateOutbox drops outbox messages up to and including seq.
+// TruncateOutbox drops outbox messages up to and including seq. It reads only those keys,
+// not the messages queued after them.
 func (t *Txn) TruncateOutbox(seq uint64) error {
-	kvs, err := t.scan(t.p.key(tOutbox), 0)
+	kvs, err := t.scanRange(&util.Range{Start: t.p.key(tOutbox), Limit: t.p.key(tOutbox, u64(seq+1))}, 0)
 	if err != nil {
 		return err
 	}
 	for _, x := range kvs {
-		if binary.BigEndian.Uint64(x.k[len(x.k)-8:]) > seq {
-			break
-		}
 		t.del(x.k)
 	}
 	return nil
 }
 
-// Outbox returns the pending outbox messages with seq > after.
+// outboxAfter is the key range of the outbox messages with seq > after.
+func (p *Partition) outboxAfter(after uint64) *util.Range {
+	return &util.Range{Start: p.key(tOutbox, u64(after+1)), Limit: prefixRange(p.key(tOutbox)).Limit}
+}
+
+// Outbox returns the pending outbox messages with seq > after, reading no others.
 func (p *Partition) Outbox(after uint64) ([]OutboxMessage, error) {
-	it := p.db.NewIterator(prefixRange(p.key(tOutbox)), nil)
+	it := p.db.NewIterator(p.outboxAfter(after), nil)
 	defer it.Release()
 	var out []OutboxMessage
 	for it.Next() {
