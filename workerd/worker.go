@@ -147,6 +147,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		DisableEagerState: w.cfg.Worker.Invoker.DisableEagerState,
 		NodeName:          w.cfg.NodeName,
 		Logger:            w.log,
+
+		DeploymentConcurrencyLimit: w.cfg.Worker.Invoker.ConcurrentInvocationsPerDeploymentLimit,
 	})
 	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.followPlacement(ctx) }()
@@ -180,6 +182,9 @@ func (w *Worker) Partitions() []rpc.PartitionState {
 	}
 	return out
 }
+
+// InvokerStats returns the invoker's counters of attempts that waited for a slot.
+func (w *Worker) InvokerStats() invoker.Stats { return w.inv.Stats() }
 
 // Close waits for the processors (whose context must be done) and closes storage.
 func (w *Worker) Close() error {

@@ -44,6 +44,9 @@ type Node struct {
 	done      chan struct{}
 }
 
+// Worker is the node's worker role.
+func (n *Node) Worker() *workerd.Worker { return n.worker }
+
 // Members is the node's gossip membership.
 func (n *Node) Members() *membership.Membership { return n.members.Load() }
 

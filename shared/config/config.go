@@ -163,6 +163,10 @@ type InvokerOptions struct {
 	AbortTimeout               Duration `toml:"abort-timeout"`
 	DisableEagerState          bool     `toml:"disable-eager-state"`
 	ConcurrentInvocationsLimit int      `toml:"concurrent-invocations-limit"` // 0 means no limit
+	// ConcurrentInvocationsPerDeploymentLimit bounds the running attempts against one
+	// deployment (our key; 0: half of concurrent-invocations-limit). Attempts beyond it
+	// queue without holding a node slot, so one hung deployment cannot stall the others.
+	ConcurrentInvocationsPerDeploymentLimit int `toml:"concurrent-invocations-per-deployment-limit"`
 }
 
 // SnapshotsOptions is the `[worker.snapshots]` table.

@@ -145,6 +145,9 @@ func (c *Config) Validate() error {
 	if inv.ConcurrentInvocationsLimit < 0 {
 		v.bad("worker.invoker.concurrent-invocations-limit", inv.ConcurrentInvocationsLimit, "want 0 (unlimited) or more")
 	}
+	if n := inv.ConcurrentInvocationsPerDeploymentLimit; n < 0 {
+		v.bad("worker.invoker.concurrent-invocations-per-deployment-limit", n, "want 0 (half of concurrent-invocations-limit) or more")
+	}
 	snap := c.Worker.Snapshots
 	if d := snap.Destination; d != "" {
 		u, err := url.Parse(d)

@@ -114,6 +114,12 @@ func (t *task) attempt(ctx context.Context) outcome {
 			return out
 		}
 	}
+	release, err := t.deploymentSlot(ctx, dp.ID)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	defer release()
 	a := &run{
 		t: t, dp: dp, version: version, st: st, reg: reg,
 		pinned: st.DeploymentID != "",

@@ -38,7 +38,12 @@ type Options struct {
 	MaxMessageSize uint32
 	// ConcurrencyLimit bounds concurrently running attempts on this node.
 	ConcurrencyLimit int
-	NodeName         string
+	// DeploymentConcurrencyLimit bounds the concurrently running attempts against one
+	// deployment (default: half of ConcurrencyLimit). Attempts beyond it queue for their
+	// deployment without holding a node slot, so a deployment that hangs cannot take every
+	// slot of the node.
+	DeploymentConcurrencyLimit int
+	NodeName                   string
 	Logger           hclog.Logger
 }
 
@@ -47,6 +52,10 @@ type Invoker struct {
 	opts Options
 	log  hclog.Logger
 	sem  chan struct{}
+
+	depMu  sync.Mutex
+	depSem map[string]chan struct{} // per deployment id, created on first use
+	stats  Stats                    // guarded by depMu
 
 	mu    sync.Mutex
 	tasks map[string]*task // by partition + invocation id
@@ -63,13 +72,68 @@ func New(opts Options) *Invoker {
 	if opts.ConcurrencyLimit <= 0 {
 		opts.ConcurrencyLimit = 1000
 	}
+	if opts.DeploymentConcurrencyLimit <= 0 {
+		opts.DeploymentConcurrencyLimit = max(opts.ConcurrencyLimit/2, 1)
+	}
 	return &Invoker{
 		opts:    opts,
 		log:     opts.Logger.Named("invoker"),
 		sem:     make(chan struct{}, opts.ConcurrencyLimit),
+		depSem:  map[string]chan struct{}{},
+		stats:   Stats{DeploymentSlotWaits: map[string]uint64{}},
 		tasks:   map[string]*task{},
 		aborted: map[string]*task{},
 	}
+}
+
+// Stats count the attempts that had to wait for a slot since the invoker started.
+type Stats struct {
+	// NodeSlotWaits: attempts that found every slot of the node taken.
+	NodeSlotWaits uint64
+	// DeploymentSlotWaits: attempts that found every slot of their deployment taken, by
+	// deployment id.
+	DeploymentSlotWaits map[string]uint64
+}
+
+// Stats returns a copy of the invoker's counters.
+func (inv *Invoker) Stats() Stats {
+	inv.depMu.Lock()
+	defer inv.depMu.Unlock()
+	out := Stats{NodeSlotWaits: inv.stats.NodeSlotWaits, DeploymentSlotWaits: make(map[string]uint64, len(inv.stats.DeploymentSlotWaits))}
+	for id, n := range inv.stats.DeploymentSlotWaits {
+		out.DeploymentSlotWaits[id] = n
+	}
+	return out
+}
+
+// nodeSlot takes an attempt slot of the node, waiting until one is free or ctx ends.
+func (inv *Invoker) nodeSlot(ctx context.Context) error {
+	select {
+	case inv.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	inv.depMu.Lock()
+	inv.stats.NodeSlotWaits++
+	inv.depMu.Unlock()
+	select {
+	case inv.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deploymentSem returns the slots of a deployment.
+func (inv *Invoker) deploymentSem(id string) chan struct{} {
+	inv.depMu.Lock()
+	defer inv.depMu.Unlock()
+	ch := inv.depSem[id]
+	if ch == nil {
+		ch = make(chan struct{}, inv.opts.DeploymentConcurrencyLimit)
+		inv.depSem[id] = ch
+	}
+	return ch
 }
 
 func taskKey(partition uint32, id []byte) string {

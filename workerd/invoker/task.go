@@ -29,7 +29,8 @@ type task struct {
 
 	again bool  // guarded by inv.mu
 	prev  *task // an aborted run of the same invocation to wait for first
-	// holding: the task was created with an attempt slot taken for its first attempt.
+	// holding: the task holds a node slot (taken by Resume for its first attempt, or by
+	// run for the current one).
 	holding bool
 
 	mu         sync.Mutex
@@ -134,19 +135,19 @@ func (t *task) run() {
 			t.inv.forget(t)
 			return
 		}
-		if t.holding {
-			t.holding = false
-		} else {
-			select {
-			case t.inv.sem <- struct{}{}:
-			case <-ctx.Done():
+		if !t.holding {
+			if err := t.inv.nodeSlot(ctx); err != nil {
 				t.inv.forget(t)
 				return
 			}
+			t.holding = true
 		}
 		t.setProgress(func(p *Progress) { p.LastStartAt, p.NextRetryAt = time.Now(), time.Time{} })
 		out := t.attempt(ctx)
-		<-t.inv.sem
+		if t.holding {
+			<-t.inv.sem
+			t.holding = false
+		}
 		if out.finished {
 			t.attempts = 0
 			if t.inv.finish(t) {
@@ -185,6 +186,37 @@ func (t *task) run() {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// deploymentSlot takes an attempt slot of deployment id for the attempt under way, which
+// holds a node slot. If the deployment has none free, the node slot is given back while the
+// attempt queues for the deployment and taken again after: a deployment that hangs must not
+// hold node slots with the attempts queued behind it. release gives the deployment slot
+// back; on an error the attempt holds no slot of either kind.
+func (t *task) deploymentSlot(ctx context.Context, id string) (release func(), err error) {
+	ch := t.inv.deploymentSem(id)
+	release = func() { <-ch }
+	select {
+	case ch <- struct{}{}:
+		return release, nil
+	default:
+	}
+	t.inv.depMu.Lock()
+	t.inv.stats.DeploymentSlotWaits[id]++
+	t.inv.depMu.Unlock()
+	<-t.inv.sem
+	t.holding = false
+	select {
+	case ch <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := t.inv.nodeSlot(ctx); err != nil {
+		release()
+		return nil, err
+	}
+	t.holding = true
+	return release, nil
 }
 
 // backoff is the delay before retry number n (1-based).
