@@ -44,7 +44,7 @@ type Options struct {
 	// slot of the node.
 	DeploymentConcurrencyLimit int
 	NodeName                   string
-	Logger           hclog.Logger
+	Logger                     hclog.Logger
 }
 
 // Invoker runs attempts for every partition this node leads.
