@@ -148,3 +148,50 @@ func TestTimerBeyondTheHorizonFires(t *testing.T) {
 		t.Fatal("the delayed invocation never started")
 	}
 }
+
+// Timers come into memory a bounded batch at a time: with a batch of 5, 23 delayed
+// invocations due a millisecond apart all start on time while the leader never holds more
+// than two batches of timers.
+func TestTimersLoadInBatches(t *testing.T) {
+	t.Cleanup(func(h time.Duration, b int) func() {
+		return func() { timerHorizon, timerBatch = h, b }
+	}(timerHorizon, timerBatch))
+	timerHorizon, timerBatch = 200*time.Millisecond, 5
+	log := newLog(t)
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const n = 23
+	inv := nopInvoker{invoked: make(chan []byte, n)}
+	p, _ := startProcessor(t, log, db, inv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	for i := range n {
+		if _, err := p.Leader().Invoke(ctx, &rpc.InvokeRequest{InvocationID: newID(""), Send: true,
+			ExecutionTime: start.Add(400*time.Millisecond + time.Duration(i)*time.Millisecond),
+			Target:        rpc.Target{Service: "S", Handler: "h", ServiceType: "SERVICE"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		select {
+		case <-inv.invoked:
+			if d := time.Since(start); d < 390*time.Millisecond {
+				t.Fatalf("invocation %d started after %v, before its execution time", i, d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d delayed invocations started", i, n)
+		}
+	}
+	ts := p.Leader().timers
+	ts.mu.Lock()
+	held := ts.maxHeld
+	ts.mu.Unlock()
+	if held > 2*timerBatch {
+		t.Fatalf("the leader held %d timers at once; want at most %d", held, 2*timerBatch)
+	}
+	t.Logf("at most %d timers held at once", held)
+}

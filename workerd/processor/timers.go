@@ -15,6 +15,11 @@ import (
 // memory does not grow with the number of pending timers.
 var timerHorizon = time.Minute // a variable for tests only
 
+// timerBatch bounds the timers one load brings into memory, and the fired timers whose
+// records are still being appended before the next load: a backlog of overdue timers (a
+// leader taking over after downtime) is worked off a batch at a time.
+var timerBatch = 4096 // a variable for tests only
+
 // timerService keeps the leader's due-soon durable timers in memory and fires each one by
 // appending a TimerFired record when it is due. The store stays the source of truth: a timer
 // that is fired twice is applied once, because apply deletes it.
@@ -25,6 +30,8 @@ type timerService struct {
 	wake chan struct{}
 	// loadedUntil: every stored timer waking before it is in h (or fired already).
 	loadedUntil int64
+	firing      int // fired timers whose records are being appended
+	maxHeld     int // most timers held in h at once (for tests)
 }
 
 func newTimerService(l *Leader) *timerService {
@@ -38,6 +45,7 @@ func (s *timerService) add(t *logrecord.TimerFired) {
 		return // stored; loaded when it comes within the horizon
 	}
 	heap.Push(&s.h, t)
+	s.maxHeld = max(s.maxHeld, len(s.h))
 	first := s.h[0] == t
 	s.mu.Unlock()
 	if first {
@@ -66,10 +74,21 @@ func (s *timerService) run(ctx context.Context) {
 		if len(s.h) > 0 {
 			next = min(next, time.Duration(s.h[0].WakeAt-now)*time.Millisecond)
 		}
+		if s.firing >= timerBatch {
+			next = time.Hour // the last fired timers' appends wake the loop
+		}
 		next = max(next, time.Millisecond)
+		s.firing += len(due)
 		s.mu.Unlock()
 		for _, t := range due {
 			s.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindTimerFired, TimerFired: t}, func(_ bifrost.LSN, err error) {
+				s.mu.Lock()
+				s.firing--
+				drained := s.firing == 0
+				s.mu.Unlock()
+				if drained {
+					s.nudge()
+				}
 				if err != nil && ctx.Err() == nil {
 					// The timer is still in the store; keep it in memory too and try again.
 					s.l.p.log.Error("fire timer", "error", err)
@@ -93,6 +112,13 @@ func (s *timerService) run(ctx context.Context) {
 	}
 }
 
+func (s *timerService) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 type timerHeap []*logrecord.TimerFired
 
 func (h timerHeap) Len() int           { return len(h) }
@@ -107,25 +133,39 @@ func (h *timerHeap) Pop() any {
 }
 
 // load brings the stored timers of the next window into memory once the loaded window is
-// half used. It holds the lock while it scans, so that a timer added meanwhile is either
-// seen by the scan or pushed by add.
+// half used: at most timerBatch of them, and none while a batch is held or a batch of fired
+// timers is still being appended (the timers not loaded wake after every one held). It holds the lock while it scans, so that a timer added meanwhile is
+// either seen by the scan or pushed by add.
 func (s *timerService) load() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now().UnixMilli()
-	if s.loadedUntil-now > timerHorizon.Milliseconds()/2 {
+	if s.loadedUntil-now > timerHorizon.Milliseconds()/2 || s.firing >= timerBatch || len(s.h) >= timerBatch {
 		return nil
 	}
 	until := now + timerHorizon.Milliseconds()
-	timers, err := s.l.Store().Timers(until)
+	// Earlier timers are in the heap or fired already.
+	timers, err := s.l.Store().Timers(s.loadedUntil, until, timerBatch+1)
 	if err != nil {
 		return err
 	}
+	if len(timers) > timerBatch {
+		// More than a batch: take the whole milliseconds before the first one left out
+		// (all of that millisecond if it is the only one), the rest comes with the next load.
+		until = timers[timerBatch].WakeAt
+		if until == timers[0].WakeAt {
+			if timers, err = s.l.Store().Timers(until, until+1, 0); err != nil {
+				return err
+			}
+			until++
+		}
+	}
 	for _, t := range timers {
-		if t.WakeAt >= s.loadedUntil { // earlier ones are in the heap or fired already
+		if t.WakeAt < until {
 			heap.Push(&s.h, t)
 		}
 	}
+	s.maxHeld = max(s.maxHeld, len(s.h))
 	s.loadedUntil = until
 	return nil
 }

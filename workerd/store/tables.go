@@ -134,13 +134,13 @@ func (t *Txn) TakeTimer(tf *logrecord.TimerFired) (bool, error) {
 	return true, nil
 }
 
-// Timers returns the timers of the partition that wake up before until (ms), in wake-up
-// order.
-func (p *Partition) Timers(until int64) ([]*logrecord.TimerFired, error) {
-	it := p.db.NewIterator(&util.Range{Start: p.key(tTimer), Limit: p.key(tTimer, u64(uint64(max(until, 0))))}, nil)
+// Timers returns the timers of the partition that wake up at or after from and before
+// until (ms), in wake-up order: the first limit of them (0: all).
+func (p *Partition) Timers(from, until int64, limit int) ([]*logrecord.TimerFired, error) {
+	it := p.db.NewIterator(&util.Range{Start: p.key(tTimer, u64(uint64(max(from, 0)))), Limit: p.key(tTimer, u64(uint64(max(until, 0))))}, nil)
 	defer it.Release()
 	var out []*logrecord.TimerFired
-	for it.Next() {
+	for (limit <= 0 || len(out) < limit) && it.Next() {
 		tf := &logrecord.TimerFired{}
 		if err := json.Unmarshal(it.Value(), tf); err != nil {
 			return nil, fmt.Errorf("decode timer: %w", err)
