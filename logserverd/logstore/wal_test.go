@@ -70,6 +70,25 @@ func wantRecords(t *testing.T, s *Store, loglet uint64, n int) {
 	}
 }
 
+// writeSingles writes records first..first+n-1 of loglet, one per batch.
+func writeSingles(t *testing.T, s *Store, loglet uint64, first, n int) {
+	t.Helper()
+	for i := first; i < first+n; i++ {
+		write(t, s, Write{Loglet: loglet, First: bifrost.Offset(i), Payloads: payloads(i, 1)})
+	}
+}
+
+// onlyWALFile returns the path of the one WAL file of the store in dir.
+func onlyWALFile(t *testing.T, dir string) string {
+	t.Helper()
+	wdir := filepath.Join(dir, "wal")
+	files, err := walFiles(wdir)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("WAL files %v %v, want one", files, err)
+	}
+	return filepath.Join(wdir, walName(files[0]))
+}
+
 // Records acknowledged but held by goleveldb only in what a crash lost come back from
 // the WAL.
 func TestWALReplaysWhatGoleveldbLost(t *testing.T) {
@@ -104,9 +123,7 @@ func TestWALRecyclesFiles(t *testing.T) {
 	opts := Options{WALFileSize: 8 << 10}
 	s := open(t, dir, opts)
 	const n = 600
-	for i := range n {
-		write(t, s, Write{Loglet: 7, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
-	}
+	writeSingles(t, s, 7, 1, n)
 	files, err := walFiles(filepath.Join(dir, "wal"))
 	if err != nil {
 		t.Fatal(err)
@@ -117,9 +134,7 @@ func TestWALRecyclesFiles(t *testing.T) {
 	crash(t, s)
 	s = open(t, dir, opts)
 	wantRecords(t, s, 7, n)
-	for i := n; i < n+300; i++ {
-		write(t, s, Write{Loglet: 7, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
-	}
+	writeSingles(t, s, 7, n+1, 300)
 	crash(t, s)
 	s = open(t, dir, opts)
 	wantRecords(t, s, 7, n+300)
@@ -146,15 +161,9 @@ func TestWALEndsAtDamage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := newDroppingStore(t, dir)
-	for i := range 10 {
-		write(t, s, Write{Loglet: 1, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
-	}
+	writeSingles(t, s, 1, 1, 10)
 	crash(t, s)
-	files, err := walFiles(filepath.Join(dir, "wal"))
-	if err != nil || len(files) != 1 {
-		t.Fatalf("WAL files %v %v", files, err)
-	}
-	path := filepath.Join(dir, "wal", walName(files[0]))
+	path := onlyWALFile(t, dir)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -288,18 +297,11 @@ func TestWALSpareNamedLikeTheNextFile(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{WALFileSize: 4 << 10}
 	s := open(t, dir, opts)
-	for i := range 5 {
-		write(t, s, Write{Loglet: 1, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
-	}
+	writeSingles(t, s, 1, 1, 5)
 	if err := s.Close(); err != nil { // checkpoint: record 5
 		t.Fatal(err)
 	}
-	wdir := filepath.Join(dir, "wal")
-	files, err := walFiles(wdir)
-	if err != nil || len(files) == 0 {
-		t.Fatalf("WAL files %v %v", files, err)
-	}
-	if err := os.Rename(filepath.Join(wdir, walName(files[len(files)-1])), filepath.Join(wdir, walName(6))); err != nil {
+	if err := os.Rename(onlyWALFile(t, dir), filepath.Join(dir, "wal", walName(6))); err != nil {
 		t.Fatal(err)
 	}
 	s = open(t, dir, opts)
@@ -316,16 +318,9 @@ func TestWALRefusesMissingRecords(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := newDroppingStore(t, dir)
-	for i := range 3 {
-		write(t, s, Write{Loglet: 1, First: bifrost.Offset(1 + i), Payloads: payloads(1+i, 1)})
-	}
+	writeSingles(t, s, 1, 1, 3)
 	crash(t, s)
-	wdir := filepath.Join(dir, "wal")
-	files, err := walFiles(wdir)
-	if err != nil || len(files) != 1 { // the file of records 1..3
-		t.Fatalf("WAL files %v %v", files, err)
-	}
-	if err := os.Rename(filepath.Join(wdir, walName(files[0])), filepath.Join(wdir, walName(9))); err != nil {
+	if err := os.Rename(onlyWALFile(t, dir), filepath.Join(dir, "wal", walName(9))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "records are missing") {
