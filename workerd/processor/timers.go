@@ -69,13 +69,15 @@ func (s *timerService) run(ctx context.Context) {
 		for len(s.h) > 0 && s.h[0].WakeAt <= now {
 			due = append(due, heap.Pop(&s.h).(*logrecord.TimerFired))
 		}
-		// Wake for the next timer, or to load the next window half a horizon early.
-		next := time.Duration(s.loadedUntil-now)*time.Millisecond - timerHorizon/2
+		// Wake for the next timer, or to load the next window half a horizon early, unless
+		// load would refuse: the next timer fired, or the fired ones appended (their
+		// callbacks nudge), lets it load again.
+		next := time.Hour
+		if s.firing < timerBatch && len(s.h) < timerBatch {
+			next = time.Duration(s.loadedUntil-now)*time.Millisecond - timerHorizon/2
+		}
 		if len(s.h) > 0 {
 			next = min(next, time.Duration(s.h[0].WakeAt-now)*time.Millisecond)
-		}
-		if s.firing >= timerBatch {
-			next = time.Hour // the last fired timers' appends wake the loop
 		}
 		next = max(next, time.Millisecond)
 		s.firing += len(due)
