@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gorestate.dev/clusterharness/ports"
 
 	"gorestate.dev/clusterharness/harness"
 )
@@ -107,19 +108,9 @@ func NewServer(t testing.TB, bin string) *Server {
 // child then fails to start and the test says so.
 func freePorts(t testing.TB, n int) []string {
 	t.Helper()
-	var addrs []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	// Held open until all are chosen so the OS cannot hand out the same port twice.
-	for _, ln := range lns {
-		_ = ln.Close()
+	addrs, err := ports.Free(n)
+	if err != nil {
+		t.Fatalf("free ports: %v", err)
 	}
 	return addrs
 }

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"gorestate.dev/clusterharness/ports"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -24,22 +24,13 @@ import (
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		// Never hand out a port twice in this process: tests that pick several ports before
-		// binding them would otherwise collide now and then.
-		if _, dup := portsGiven.LoadOrStore(port, true); !dup {
-			return strconv.Itoa(port)
-		}
+	addrs, err := ports.Free(1)
+	if err != nil {
+		t.Fatal(err)
 	}
+	_, port, _ := net.SplitHostPort(addrs[0])
+	return port
 }
-
-var portsGiven sync.Map
 
 // TestRolesOverTheNetwork runs metadatad, workerd and ingressd as separate daemons (each with
 // its own configuration, data dir and ports) that meet only over the network: the worker and

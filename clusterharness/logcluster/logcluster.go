@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"gorestate.dev/clusterharness/ports"
+
 	"gorestate.dev/clusterharness/bench"
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
@@ -88,28 +90,28 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	go func() { _ = c.metaSrv.Serve(ln) }()
 	c.net = wire.NewFabricNetwork(c.resolve)
 
-	ports, err := freePorts(2 * opts.Servers)
+	addrs, err := ports.Free(2 * opts.Servers)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	var seeds []string
 	for i := range opts.Servers {
-		seeds = append(seeds, ports[2*i+1])
+		seeds = append(seeds, addrs[2*i+1])
 	}
 	for i := range opts.Servers {
 		name := fmt.Sprintf("ls%d", i+1)
-		s := &Server{Name: name, FabricURL: "http://" + ports[2*i], dir: filepath.Join(opts.Dir, "data"),
+		s := &Server{Name: name, FabricURL: "http://" + addrs[2*i], dir: filepath.Join(opts.Dir, "data"),
 			logDir: filepath.Join(opts.Dir, "logs"), out: opts.Output}
 		s.env = append(childEnv(), opts.Env...)
 		s.env = append(s.env,
 			"RESTATE_NODE_NAME="+name,
 			"RESTATE_ROLES=[log-server]",
 			"RESTATE_BASE_DIR="+s.dir,
-			"RESTATE_BIND_ADDRESS="+ports[2*i],
+			"RESTATE_BIND_ADDRESS="+addrs[2*i],
 			"RESTATE_ADVERTISED_ADDRESS="+s.FabricURL,
 			"RESTATE_METADATA_CLIENT__ADDRESSES=["+c.MetaURL+"]",
-			"RESTATE_GOSSIP__BIND_ADDRESS="+ports[2*i+1],
+			"RESTATE_GOSSIP__BIND_ADDRESS="+addrs[2*i+1],
 			"RESTATE_GOSSIP__SEEDS=["+strings.Join(seeds, ",")+"]",
 		)
 		c.Servers = append(c.Servers, s)
@@ -133,25 +135,6 @@ func childEnv() []string {
 		}
 	}
 	return env
-}
-
-func freePorts(n int) ([]string, error) {
-	var out []string
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	return out, nil
 }
 
 // Network reaches the log servers by name over HTTP/2.
