@@ -153,11 +153,8 @@ func (s sequencerService) local(id uint64) *Loglet {
 // openForAppend returns the loglet of an Append forwarded here: the one open, or else,
 // if the chain names this node's life as the segment's sequencer, the one it opens now.
 func (s sequencerService) openForAppend(ctx context.Context, req *wire.Append) *Loglet {
-	if l, ok := s.p.Loglet(req.LogletID); ok || s.p.opts.Segment == nil {
-		if !ok || l.seq == nil {
-			return nil
-		}
-		return l
+	if _, open := s.p.Loglet(req.LogletID); open || s.p.opts.Segment == nil {
+		return s.local(req.LogletID)
 	}
 	seg, ok, err := s.p.opts.Segment(ctx, req.LogID, req.SegmentIndex)
 	if err != nil {
@@ -168,15 +165,11 @@ func (s sequencerService) openForAppend(ctx context.Context, req *wire.Append) *
 		seg.Replicated == nil || seg.Replicated.Sequencer != s.p.opts.Self {
 		return nil
 	}
-	l, err := s.p.open(ctx, seg)
-	if err != nil {
+	if _, err := s.p.open(ctx, seg); err != nil {
 		s.p.log.Debug("open the sequencer of a forwarded append", "loglet", req.LogletID, "error", err)
 		return nil
 	}
-	if l.seq == nil {
-		return nil
-	}
-	return l
+	return s.local(req.LogletID)
 }
 
 // Append appends through the local sequencer and answers once committed or refused.
