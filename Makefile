@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzMetaFile$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzSummary$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/rowscan -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/bifrost/wire -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./logserverd/server -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./logserverd/logstore -run '^$$' -fuzz '^FuzzWALRecord$$' -fuzztime $(FUZZTIME)

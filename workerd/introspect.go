@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
+	"gorestate.dev/shared/rowscan"
 	"gorestate.dev/workerd/introspect"
 	"gorestate.dev/workerd/store"
 )
@@ -16,7 +18,7 @@ import (
 //
 // Start writes the fields Rows reads without synchronisation, so Rows (and IntrospectRoutes)
 // must only be used once Start has returned.
-func (w *Worker) Rows(ctx context.Context, table string) ([]map[string]any, error) {
+func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]map[string]any, error) {
 	if w.db == nil {
 		return nil, fmt.Errorf("worker rows of %s: %w", table, introspect.ErrNotReady)
 	}
@@ -26,8 +28,15 @@ func (w *Worker) Rows(ctx context.Context, table string) ([]map[string]any, erro
 			parts = append(parts, w.db.Partition(proc.Partition()))
 		}
 	}
-	rows, err := introspect.Scan(ctx, parts, table)
-	if err != nil || table != "sys_invocation" {
+	// The store says "running" where the invoker may know "backing-off": a filter on those
+	// two is checked only after the invoker's view is in.
+	exact := table == introspect.TableInvocation && scan.Mentions("status", "running", "backing-off")
+	storeScan := scan
+	if exact {
+		storeScan = scan.Without("status")
+	}
+	rows, err := introspect.Scan(ctx, parts, table, storeScan)
+	if err != nil || table != introspect.TableInvocation {
 		return rows, err
 	}
 	// The invoker's in-memory view: retries and the failure of the last attempt.
@@ -48,6 +57,9 @@ func (w *Worker) Rows(ctx context.Context, table string) ([]map[string]any, erro
 			r["status"] = "backing-off"
 			r["next_retry_at"] = p.NextRetryAt.UTC().Truncate(time.Millisecond)
 		}
+	}
+	if exact {
+		rows = slices.DeleteFunc(rows, func(r map[string]any) bool { return !scan.Match(r) })
 	}
 	return rows, nil
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"gorestate.dev/shared/rowscan"
 	"modernc.org/sqlite"
 )
 
@@ -33,8 +34,11 @@ import (
 //
 // An in-process worker implements it directly (workerd.Worker.Rows); NewWorkerQuerySource
 // reaches workers over HTTP.
+//
+// scan says which rows the query can need (query_pushdown.go); a source may return more,
+// never fewer.
 type QuerySource interface {
-	Rows(ctx context.Context, table string) ([]map[string]any, error)
+	Rows(ctx context.Context, table string, scan rowscan.Scan) ([]map[string]any, error)
 }
 
 const (
@@ -224,6 +228,7 @@ func columnName(n string) string {
 // fills those the query mentions.
 func (a *api) loadTables(ctx context.Context, conn *sql.Conn, text sqlText) error {
 	var regRows func(string) ([]map[string]any, error)
+	scans := pushdown(text.tokens)
 	for _, t := range queryTables {
 		defs := make([]string, len(t.cols))
 		for i, c := range t.cols {
@@ -241,7 +246,7 @@ func (a *api) loadTables(ctx context.Context, conn *sql.Conn, text sqlText) erro
 			if a.opts.Query == nil {
 				return errQueryUnavailable(fmt.Errorf("no worker serves table %s", t.name))
 			}
-			if rows, err = a.opts.Query.Rows(ctx, t.name); err != nil {
+			if rows, err = a.opts.Query.Rows(ctx, t.name, scans[t.name]); err != nil {
 				return errQueryUnavailable(fmt.Errorf("read table %s: %w", t.name, err))
 			}
 		} else {

@@ -14,11 +14,12 @@ import (
 
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rowscan"
 )
 
 // workerRowsPath is where workers serve introspection rows (workerd/introspect.RowsPath; the
 // admin may not import the worker's module, so the two meet only on the wire):
-// GET workerRowsPath?table=<name> → {"rows":[{column: value}]}, binary values in base64,
+// GET workerRowsPath?table=<name>[&scan=<rowscan.Scan>] → {"rows":[{column: value}]}, binary values in base64,
 // timestamps in RFC 3339, NULL columns absent.
 const workerRowsPath = "/worker/v1/rows"
 
@@ -47,7 +48,7 @@ type workerQuerySource struct {
 // worker is a node asked for rows.
 type worker struct{ name, address string }
 
-func (s *workerQuerySource) Rows(ctx context.Context, table string) ([]map[string]any, error) {
+func (s *workerQuerySource) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]map[string]any, error) {
 	workers, err := s.workers(ctx)
 	if err != nil {
 		return nil, err
@@ -57,10 +58,10 @@ func (s *workerQuerySource) Rows(ctx context.Context, table string) ([]map[strin
 	var wg sync.WaitGroup
 	for i, w := range workers {
 		if s.local != nil && w.name == s.self {
-			wg.Go(func() { results[i], errs[i] = s.local.Rows(ctx, table) })
+			wg.Go(func() { results[i], errs[i] = s.local.Rows(ctx, table, scan) })
 			continue
 		}
-		wg.Go(func() { results[i], errs[i] = s.fetch(ctx, w.address, table) })
+		wg.Go(func() { results[i], errs[i] = s.fetch(ctx, w.address, table, scan) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -129,8 +130,11 @@ func (s *workerQuerySource) placedLeaders(ctx context.Context) (map[string]bool,
 	return leaders, nil
 }
 
-func (s *workerQuerySource) fetch(ctx context.Context, base, table string) ([]map[string]any, error) {
+func (s *workerQuerySource) fetch(ctx context.Context, base, table string, scan rowscan.Scan) ([]map[string]any, error) {
 	u := strings.TrimSuffix(base, "/") + workerRowsPath + "?table=" + url.QueryEscape(table)
+	if scan.Filters != nil || scan.Limit > 0 {
+		u += "&scan=" + url.QueryEscape(scan.Encode())
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("rows of %s from %s: %w", table, base, err)

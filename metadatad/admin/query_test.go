@@ -22,21 +22,29 @@ import (
 
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rowscan"
 	"gorestate.dev/shared/schema"
 )
 
-// fakeSource serves fixture rows and records which tables were asked for.
+// fakeSource serves fixture rows as a worker would: only those a pushed-down scan asks
+// for (with ignoreScans, every row), and records which tables and scans were asked for.
 type fakeSource struct {
-	mu     sync.Mutex
-	tables map[string][]map[string]any
-	asked  []string
-	err    error
+	mu          sync.Mutex
+	tables      map[string][]map[string]any
+	asked       []string
+	scans       map[string]rowscan.Scan
+	err         error
+	ignoreScans bool
 }
 
-func (s *fakeSource) Rows(_ context.Context, table string) ([]map[string]any, error) {
+func (s *fakeSource) Rows(_ context.Context, table string, scan rowscan.Scan) ([]map[string]any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.asked = append(s.asked, table)
+	if s.scans == nil {
+		s.scans = map[string]rowscan.Scan{}
+	}
+	s.scans[table] = scan
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -44,7 +52,30 @@ func (s *fakeSource) Rows(_ context.Context, table string) ([]map[string]any, er
 	for _, r := range s.tables[table] {
 		out = append(out, maps.Clone(r))
 	}
-	return out, nil
+	if s.ignoreScans {
+		return out, nil
+	}
+	return applyScan(out, scan), nil
+}
+
+// applyScan keeps what a worker must return for scan, and no more: the matching rows;
+// with a limit and no order, the last ones (a choice the query must not depend on); with
+// NewestFirst, the newest by created_at and the rows tied with the last of them.
+func applyScan(rows []map[string]any, scan rowscan.Scan) []map[string]any {
+	rows = slices.DeleteFunc(rows, func(r map[string]any) bool { return !scan.Match(r) })
+	switch {
+	case scan.Limit == 0 || len(rows) <= scan.Limit:
+		return rows
+	case !scan.NewestFirst:
+		return rows[len(rows)-scan.Limit:]
+	}
+	at := func(r map[string]any) time.Time { t, _ := r["created_at"].(time.Time); return t }
+	slices.SortStableFunc(rows, func(a, b map[string]any) int { return at(b).Compare(at(a)) })
+	cut := scan.Limit
+	for cut < len(rows) && at(rows[cut]).Equal(at(rows[scan.Limit-1])) {
+		cut++
+	}
+	return rows[:cut]
 }
 
 func (s *fakeSource) takeAsked() []string {
@@ -597,7 +628,7 @@ func TestWorkerQuerySource(t *testing.T) {
 	if _, err := store.Put(context.Background(), metadata.KeyPartitionTable, table, 1); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := local.Rows(context.Background(), "state")
+	rows, err := local.Rows(context.Background(), "state", rowscan.All)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -612,7 +643,7 @@ func TestWorkerQuerySource(t *testing.T) {
 
 type rowsFunc func(table string) []map[string]any
 
-func (f rowsFunc) Rows(_ context.Context, table string) ([]map[string]any, error) {
+func (f rowsFunc) Rows(_ context.Context, table string, _ rowscan.Scan) ([]map[string]any, error) {
 	return f(table), nil
 }
 

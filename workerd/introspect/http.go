@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+
+	"gorestate.dev/shared/rowscan"
 )
 
 // RowsPath is where a worker serves the rows of one table on its fabric address:
-// GET RowsPath?table=<name>.
+// GET RowsPath?table=<name>&scan=<rowscan.Scan, encoded>; without scan, every row.
 //
 // The answer is {"rows": [{column: value, …}, …]} with encoding/json's encodings: strings,
 // numbers (int64), booleans, []byte as base64 strings and timestamps as RFC 3339 strings. NULL
@@ -31,7 +33,12 @@ func Handler(src Source) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		rows, err := src.Rows(r.Context(), r.URL.Query().Get("table"))
+		scan, err := rowscan.Decode(r.URL.Query().Get("scan"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rows, err := src.Rows(r.Context(), r.URL.Query().Get("table"), scan)
 		switch {
 		case errors.Is(err, ErrUnknownTable):
 			http.Error(w, err.Error(), http.StatusBadRequest)

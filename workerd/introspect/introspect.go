@@ -9,6 +9,7 @@
 package introspect
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rowscan"
 	"gorestate.dev/workerd/store"
 )
 
@@ -40,47 +42,126 @@ var Tables = []string{TableInvocation, TableInvocationStatus, TableJournal, Tabl
 // ErrUnknownTable is returned for a table the worker does not own.
 var ErrUnknownTable = errors.New("unknown introspection table")
 
-// Source answers the rows of one table. The worker implements it in-process; admin nodes
-// reach remote workers over HTTP (RowsPath).
+// Source answers the rows of one table that a query needs (more is allowed, never fewer).
+// The worker implements it in-process; admin nodes reach remote workers over HTTP
+// (RowsPath).
 type Source interface {
-	Rows(ctx context.Context, table string) ([]map[string]any, error)
+	Rows(ctx context.Context, table string, scan rowscan.Scan) ([]map[string]any, error)
 }
 
-// Scan builds the rows of table from the given partitions, each read from one consistent
-// snapshot (different partitions, and different tables, are separate snapshots).
-func Scan(ctx context.Context, parts []*store.Partition, table string) ([]map[string]any, error) {
-	scan, ok := scanners[table]
+// Scan builds the rows of table that scan asks for from the given partitions, each read
+// from one consistent snapshot (different tables are separate snapshots). Rows failing a
+// filter of scan are left out. Lookups by invocation id, the unfinished invocations and
+// the newest ones are read through the store's indexes rather than by decoding every
+// retained status.
+func Scan(ctx context.Context, parts []*store.Partition, table string, scan rowscan.Scan) ([]map[string]any, error) {
+	scanner, ok := scanners[table]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownTable, table)
 	}
-	var rows []map[string]any
-	for _, p := range parts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	snaps := make([]*store.Snapshot, 0, len(parts))
+	defer func() {
+		for _, s := range snaps {
+			s.Release()
 		}
+	}()
+	for _, p := range parts {
 		snap, err := p.Snapshot()
 		if err != nil {
 			return nil, err
 		}
-		rows, err = scan(snap, rows)
-		snap.Release()
-		if err != nil {
-			return nil, fmt.Errorf("scan %s of partition %d: %w", table, p.ID(), err)
+		snaps = append(snaps, snap)
+	}
+	// Only invocations have an order to keep; a limit on another table is taken unordered.
+	ordered := table == TableInvocation || table == TableInvocationStatus
+	c := &collector{scan: scan, newestFirst: ordered && scan.NewestFirst && scan.Limit > 0}
+	if !ordered && scan.NewestFirst {
+		c.scan.Limit = 0
+	}
+	for i, snap := range snaps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := scanner(ctx, snap, table, c); err != nil && !errors.Is(err, errEnough) {
+			return nil, fmt.Errorf("scan %s of partition %d: %w", table, parts[i].ID(), err)
+		}
+		if c.full() {
+			break
 		}
 	}
+	rows := c.result()
 	if table == TableInvocation || table == TableInvocationStatus {
-		resolveCallers(rows)
+		if err := resolveCallers(rows, snaps); err != nil {
+			return nil, err
+		}
 	}
 	return rows, nil
 }
 
-var scanners = map[string]func(*store.Snapshot, []map[string]any) ([]map[string]any, error){
-	TableInvocation: func(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error) {
-		return invocationRows(s, rows, true)
-	},
-	TableInvocationStatus: func(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error) {
-		return invocationRows(s, rows, false)
-	},
+// errEnough stops a partition's scan once the collector needs no more rows.
+var errEnough = errors.New("enough rows")
+
+// collector keeps the rows a Scan asks for. Without a limit that is every matching row;
+// with one and no order, the first Limit; with NewestFirst, the newest Limit by
+// created_at plus every row tied with the oldest of them (the admin orders ties by id,
+// which the store's order does not follow), trimmed after each partition.
+type collector struct {
+	scan        rowscan.Scan
+	newestFirst bool
+	// inOrder says the current partition offers its rows newest first, so that the first
+	// row older than the limit's worth ends it.
+	inOrder bool
+	rows    []map[string]any
+	// partStart is where the current partition's rows begin.
+	partStart int
+}
+
+// add offers a row; it returns false once the current partition needs no more rows (for
+// NewestFirst rows must come newest first within a partition).
+func (c *collector) add(r map[string]any) bool {
+	if !c.scan.Match(r) {
+		return true
+	}
+	if c.newestFirst && c.inOrder {
+		own := c.rows[c.partStart:]
+		if len(own) >= c.scan.Limit && createdAt(r).Before(createdAt(own[len(own)-1])) {
+			return false
+		}
+	}
+	c.rows = append(c.rows, r)
+	return !c.full()
+}
+
+// full reports whether no further row can be needed (unordered limit reached).
+func (c *collector) full() bool {
+	return !c.newestFirst && c.scan.Limit > 0 && len(c.rows) >= c.scan.Limit
+}
+
+// endPartition trims the newest-first rows to the limit plus ties.
+func (c *collector) endPartition() {
+	if c.newestFirst && len(c.rows) > c.scan.Limit {
+		slices.SortStableFunc(c.rows, func(a, b map[string]any) int { return createdAt(b).Compare(createdAt(a)) })
+		cut := c.scan.Limit
+		for cut < len(c.rows) && createdAt(c.rows[cut]).Equal(createdAt(c.rows[c.scan.Limit-1])) {
+			cut++
+		}
+		clear(c.rows[cut:])
+		c.rows = c.rows[:cut]
+	}
+	c.partStart = len(c.rows)
+	c.inOrder = false
+}
+
+func (c *collector) result() []map[string]any { return c.rows }
+
+func createdAt(r map[string]any) time.Time {
+	t, _ := r["created_at"].(time.Time)
+	return t
+}
+
+var scanners = map[string]func(context.Context, *store.Snapshot, string, *collector) error{
+	TableInvocation:         invocationRows,
+	TableInvocationStatus:   invocationRows,
 	TableJournal:            journalRows,
 	TableState:              stateRows,
 	TableInbox:              inboxRows,
@@ -90,19 +171,47 @@ var scanners = map[string]func(*store.Snapshot, []map[string]any) ([]map[string]
 
 // invocationRows adds a row per invocation status. The sys_invocation view (derived) maps our
 // phases onto Restate's combined status; sys_invocation_status keeps the raw phase.
-func invocationRows(s *store.Snapshot, rows []map[string]any, derived bool) ([]map[string]any, error) {
-	statuses, err := s.Statuses()
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range statuses {
-		id, err := idString(e.ID)
+func invocationRows(ctx context.Context, s *store.Snapshot, table string, c *collector) error {
+	derived := table == TableInvocation
+	defer c.endPartition()
+	add := func(id []byte, st *store.Status) (bool, error) {
+		idStr, err := idString(id)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		rows = append(rows, invocationRow(id, e.Status, derived))
+		return c.add(invocationRow(idStr, st, derived)), ctx.Err()
 	}
-	return rows, nil
+	if wanted, ok := c.scan.Values("id"); ok {
+		for _, text := range wanted {
+			id, err := ids.ParseInvocationID(text)
+			if err != nil {
+				continue // not an id: no row has it
+			}
+			st, err := s.Status(id.Bytes())
+			if err != nil {
+				return err
+			}
+			if st == nil {
+				continue
+			}
+			if more, err := add(id.Bytes(), st); err != nil || !more {
+				return cmp.Or(err, errEnough)
+			}
+		}
+		return nil
+	}
+	unfinished := c.scan.Excludes("status", string(store.PhaseCompleted))
+	if !unfinished && !c.newestFirst {
+		return s.EachStatus(add)
+	}
+	c.inOrder = true
+	return s.NewestFirst(unfinished, func(id []byte, _ int64) (bool, error) {
+		st, err := s.Status(id)
+		if err != nil || st == nil {
+			return err == nil, err
+		}
+		return add(id, st)
+	})
 }
 
 // isoDuration renders a retention the way Restate's tables do ("PT86400S"); "" for none.
@@ -205,8 +314,9 @@ func combinedStatus(p store.Phase) string {
 }
 
 // resolveCallers fills invoked_by_target and invoked_by_service_name from the caller's own
-// row when the caller is among the scanned invocations (it may live in another partition).
-func resolveCallers(rows []map[string]any) {
+// status: among the rows, or else looked up in the scanned partitions (a caller in a
+// partition another node leads stays unresolved).
+func resolveCallers(rows []map[string]any, snaps []*store.Snapshot) error {
 	byID := make(map[string]map[string]any, len(rows))
 	for _, r := range rows {
 		byID[r["id"].(string)] = r
@@ -219,14 +329,48 @@ func resolveCallers(rows []map[string]any) {
 		if caller, ok := byID[callerID]; ok {
 			r["invoked_by_target"] = caller["target"]
 			r["invoked_by_service_name"] = caller["target_service_name"]
+			continue
+		}
+		id, err := ids.ParseInvocationID(callerID)
+		if err != nil {
+			continue
+		}
+		for _, s := range snaps {
+			st, err := s.Status(id.Bytes())
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				t := st.Target
+				r["invoked_by_target"] = targetString(t.Service, t.Key, t.Handler, keyed(t))
+				r["invoked_by_service_name"] = t.Service
+				break
+			}
 		}
 	}
+	return nil
 }
 
-func stateRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error) {
-	entries, err := s.AllState()
+// offer adds row to c, and says to stop the partition's scan once c needs no more.
+func offer(c *collector, r map[string]any) error {
+	if !c.add(r) {
+		return errEnough
+	}
+	return nil
+}
+
+func stateRows(_ context.Context, s *store.Snapshot, _ string, c *collector) error {
+	var service string
+	var key *string
+	if v, ok := c.scan.Values("service_name"); ok && len(v) == 1 {
+		service = v[0]
+		if k, ok := c.scan.Values("service_key"); ok && len(k) == 1 {
+			key = &k[0]
+		}
+	}
+	entries, err := s.AllState(service, key)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range entries {
 		r := map[string]any{
@@ -240,20 +384,22 @@ func stateRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, erro
 		if utf8.Valid(e.Value) {
 			r["value_utf8"] = string(e.Value)
 		}
-		rows = append(rows, r)
+		if err := offer(c, r); err != nil {
+			return err
+		}
 	}
-	return rows, nil
+	return nil
 }
 
-func inboxRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error) {
+func inboxRows(_ context.Context, s *store.Snapshot, _ string, c *collector) error {
 	entries, err := s.Inboxes()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range entries {
 		id, err := idString(e.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r := map[string]any{
 			"service_name":    e.Service,
@@ -264,7 +410,7 @@ func inboxRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, erro
 		// The inbox holds only the id; the rest comes from the status (same partition: the
 		// object's key decides both).
 		if st, err := s.Status(e.ID); err != nil {
-			return nil, err
+			return err
 		} else if st != nil {
 			r["created_at"] = msTime(st.CreatedAt)
 			r["invoked_by"] = "ingress"
@@ -273,30 +419,34 @@ func inboxRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, erro
 				r["invoked_by_id"] = st.InvokedBy
 			}
 		}
-		rows = append(rows, r)
+		if err := offer(c, r); err != nil {
+			return err
+		}
 	}
-	return rows, nil
+	return nil
 }
 
-func lockRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error) {
+func lockRows(_ context.Context, s *store.Snapshot, _ string, c *collector) error {
 	entries, err := s.Locks()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range entries {
 		id, err := idString(e.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rows = append(rows, map[string]any{"service_name": e.Service, "service_key": e.Key, "invocation_id": id})
+		if err := offer(c, map[string]any{"service_name": e.Service, "service_key": e.Key, "invocation_id": id}); err != nil {
+			return err
+		}
 	}
-	return rows, nil
+	return nil
 }
 
-func promiseRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error) {
+func promiseRows(_ context.Context, s *store.Snapshot, _ string, c *collector) error {
 	entries, err := s.Promises()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range entries {
 		r := map[string]any{
@@ -313,9 +463,11 @@ func promiseRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, er
 				r["completion_success_value_utf8"] = string(res.Value)
 			}
 		}
-		rows = append(rows, r)
+		if err := offer(c, r); err != nil {
+			return err
+		}
 	}
-	return rows, nil
+	return nil
 }
 
 func idString(b []byte) (string, error) {

@@ -17,6 +17,7 @@ import (
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/rowscan"
 	"gorestate.dev/workerd/store"
 )
 
@@ -79,7 +80,7 @@ func fixtureStore(t *testing.T) []*store.Partition {
 		txn.PutJournalEntry(idA, uint32(i), e)
 	}
 	must(t, txn.PutStatus(idA, &store.Status{Phase: store.PhaseInvoked, Target: greeter, CreatedAt: ms(0), ModifiedAt: ms(time.Second),
-		JournalLen: uint32(len(journal)), CommandCount: 4, DeploymentID: "dp_x", ProtocolVersion: 5}))
+		JournalLen: uint32(len(journal)), CommandCount: 4, DeploymentID: "dp_x", ProtocolVersion: 5}, nil))
 	must(t, txn.Commit())
 
 	txn = p1.Begin()
@@ -87,18 +88,18 @@ func fixtureStore(t *testing.T) []*store.Partition {
 	must(t, txn.PutStatus(idB, &store.Status{Phase: store.PhaseSuspended, Target: counter, InvokedBy: idStr(idA),
 		CreatedAt: ms(time.Second), ModifiedAt: ms(2 * time.Second), JournalLen: 1, CommandCount: 1,
 		WaitingCompletions: []uint32{1, 3}, WaitingSignals: []uint32{17}, WaitingNames: []string{"go"},
-		DeploymentID: "dp_x", ProtocolVersion: 5}))
+		DeploymentID: "dp_x", ProtocolVersion: 5}, nil))
 	txn.SetLock("Counter", "k1", idB)
 	seq, err := txn.PushInbox("Counter", "k1", idC)
 	must(t, err)
 	txn.PutJournalEntry(idC, 0, entry(&protocol.InputCommand{}))
 	must(t, txn.PutStatus(idC, &store.Status{Phase: store.PhaseInboxed, Target: counter, CreatedAt: ms(3 * time.Second),
-		ModifiedAt: ms(3 * time.Second), InboxSeq: seq, JournalLen: 1, CommandCount: 1}))
+		ModifiedAt: ms(3 * time.Second), InboxSeq: seq, JournalLen: 1, CommandCount: 1}, nil))
 	must(t, txn.PutStatus(idD, &store.Status{Phase: store.PhaseCompleted, Target: getter, IdempotencyKey: "idem-1",
 		CreatedAt: ms(-10 * time.Second), ModifiedAt: ms(-9 * time.Second), CompletedAt: ms(-9 * time.Second),
-		CompletionRetentionMs: 60_000, Result: &store.Result{Failed: true, Code: 409, Message: "killed"}}))
+		CompletionRetentionMs: 60_000, Result: &store.Result{Failed: true, Code: 409, Message: "killed"}}, nil))
 	must(t, txn.PutStatus(idE, &store.Status{Phase: store.PhasePaused, Target: signup, CreatedAt: ms(4 * time.Second),
-		ModifiedAt: ms(6 * time.Second), LastFailure: "boom", DeploymentID: "dp_x", ProtocolVersion: 5}))
+		ModifiedAt: ms(6 * time.Second), LastFailure: "boom", DeploymentID: "dp_x", ProtocolVersion: 5}, nil))
 	must(t, txn.PutPromise("Signup", "u1", "p", &store.Promise{Completed: true, Result: store.Result{Value: []byte(`"ok"`)}}))
 	must(t, txn.PutPromise("Signup", "u1", "q", &store.Promise{Completed: true, Result: store.Result{Failed: true, Code: 500, Message: "no"}}))
 	must(t, txn.PutPromise("Signup", "u1", "r", &store.Promise{}))
@@ -196,7 +197,7 @@ func TestScan(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.table, func(t *testing.T) {
-			got, err := Scan(context.Background(), parts, tt.table)
+			got, err := Scan(context.Background(), parts, tt.table, rowscan.All)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +211,7 @@ func TestScan(t *testing.T) {
 
 func TestScanJournal(t *testing.T) {
 	parts := fixtureStore(t)
-	rows, err := Scan(context.Background(), parts, TableJournal)
+	rows, err := Scan(context.Background(), parts, TableJournal, rowscan.All)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,15 +254,15 @@ func TestScanJournal(t *testing.T) {
 
 func TestScanErrors(t *testing.T) {
 	parts := fixtureStore(t)
-	if _, err := Scan(context.Background(), parts, "sys_nothing"); !errors.Is(err, ErrUnknownTable) {
+	if _, err := Scan(context.Background(), parts, "sys_nothing", rowscan.All); !errors.Is(err, ErrUnknownTable) {
 		t.Fatalf("unknown table: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Scan(ctx, parts, TableState); !errors.Is(err, context.Canceled) {
+	if _, err := Scan(ctx, parts, TableState, rowscan.All); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled scan: %v", err)
 	}
-	if rows, err := Scan(context.Background(), nil, TableState); err != nil || len(rows) != 0 {
+	if rows, err := Scan(context.Background(), nil, TableState, rowscan.All); err != nil || len(rows) != 0 {
 		t.Fatalf("no partitions: %v %v", rows, err)
 	}
 }
@@ -269,13 +270,15 @@ func TestScanErrors(t *testing.T) {
 // storeSource is a Source over partitions, as the worker serves them.
 type storeSource []*store.Partition
 
-func (s storeSource) Rows(ctx context.Context, table string) ([]map[string]any, error) {
-	return Scan(ctx, s, table)
+func (s storeSource) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]map[string]any, error) {
+	return Scan(ctx, s, table, scan)
 }
 
 type notReady struct{}
 
-func (notReady) Rows(context.Context, string) ([]map[string]any, error) { return nil, ErrNotReady }
+func (notReady) Rows(context.Context, string, rowscan.Scan) ([]map[string]any, error) {
+	return nil, ErrNotReady
+}
 
 func TestHandler(t *testing.T) {
 	srv := httptest.NewServer(Handler(storeSource(fixtureStore(t))))

@@ -2,9 +2,11 @@ package introspect
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"reflect"
 
+	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/protocol"
 	"gorestate.dev/workerd/store"
 )
@@ -14,7 +16,7 @@ import (
 // entry_type, name and entry_json for version 2 rows.
 const journalVersion = 2
 
-func journalRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, error) {
+func journalRows(_ context.Context, s *store.Snapshot, _ string, c *collector) error {
 	var (
 		cur     []byte
 		entries []store.IndexedEntry
@@ -27,11 +29,15 @@ func journalRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, er
 		if err != nil {
 			return err
 		}
-		rows = append(rows, invocationJournalRows(id, entries)...)
+		for _, r := range invocationJournalRows(id, entries) {
+			if err := offer(c, r); err != nil {
+				return err
+			}
+		}
 		entries = entries[:0]
 		return nil
 	}
-	err := s.Journals(func(e store.IndexedEntry) error {
+	each := func(e store.IndexedEntry) error {
 		if !bytes.Equal(e.ID, cur) {
 			if err := flush(); err != nil {
 				return err
@@ -40,14 +46,21 @@ func journalRows(s *store.Snapshot, rows []map[string]any) ([]map[string]any, er
 		}
 		entries = append(entries, e)
 		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	if err := flush(); err != nil {
-		return nil, err
+	if wanted, ok := c.scan.Values("id"); ok {
+		for _, text := range wanted {
+			id, err := ids.ParseInvocationID(text)
+			if err != nil {
+				continue // not an id: no row has it
+			}
+			if err := s.Journals(id.Bytes(), each); err != nil {
+				return err
+			}
+		}
+	} else if err := s.Journals(nil, each); err != nil {
+		return err
 	}
-	return rows, nil
+	return flush()
 }
 
 // invocationJournalRows builds the rows of one invocation's journal. Whether a command is

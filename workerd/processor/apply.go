@@ -27,6 +27,9 @@ type applier struct {
 	// applies (a call routed to an invocation of the same partition) share one copy.
 	statuses map[string]*store.Status
 	dirty    map[string]bool
+	// loaded is what the stored statuses that this record read were indexed by (nil: none
+	// stored), so that writing them back touches only the index entries that change.
+	loaded map[string]*store.Indexed
 }
 
 func (a *applier) status(id []byte) (*store.Status, error) {
@@ -38,6 +41,14 @@ func (a *applier) status(id []byte) (*store.Status, error) {
 		return nil, err
 	}
 	a.statuses[string(id)] = st
+	if _, ok := a.loaded[string(id)]; !ok {
+		var ix *store.Indexed
+		if st != nil {
+			v := st.Indexed()
+			ix = &v
+		}
+		a.loaded[string(id)] = ix
+	}
 	return st, nil
 }
 
@@ -54,12 +65,18 @@ func (a *applier) deleteStatus(id []byte) {
 
 func (a *applier) flush() error {
 	for id := range a.dirty {
+		prev, known := a.loaded[id] // prev nil and !known: PutStatus rewrites every index
 		st := a.statuses[id]
 		if st == nil {
-			a.txn.DeleteStatus([]byte(id))
+			if known && prev == nil {
+				continue // created and deleted by this record: nothing was stored
+			}
+			if err := a.txn.DeleteStatus([]byte(id), prev); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := a.txn.PutStatus([]byte(id), st); err != nil {
+		if err := a.txn.PutStatus([]byte(id), st, prev); err != nil {
 			return err
 		}
 	}
@@ -68,7 +85,7 @@ func (a *applier) flush() error {
 
 // Apply applies one record. Actions go to emit; the caller decides whether they run.
 func (sm *StateMachine) Apply(txn *store.Txn, rec *logrecord.Record, emit func(Action)) error {
-	a := &applier{sm: sm, txn: txn, rec: rec, emit: emit, statuses: map[string]*store.Status{}, dirty: map[string]bool{}}
+	a := &applier{sm: sm, txn: txn, rec: rec, emit: emit, statuses: map[string]*store.Status{}, dirty: map[string]bool{}, loaded: map[string]*store.Indexed{}}
 	if err := a.apply(); err != nil {
 		return err
 	}
@@ -143,7 +160,7 @@ func malformed(err error) error { return &malformedError{err} }
 func (a *applier) route(pk ids.PartitionKey, rec *logrecord.Record) error {
 	p := ids.PartitionOf(pk, a.sm.NumPartitions)
 	if p == a.sm.Partition {
-		inner := &applier{sm: a.sm, txn: a.txn, rec: rec, emit: a.emit, statuses: a.statuses, dirty: a.dirty}
+		inner := &applier{sm: a.sm, txn: a.txn, rec: rec, emit: a.emit, statuses: a.statuses, dirty: a.dirty, loaded: a.loaded}
 		return inner.applyBody()
 	}
 	b, err := logrecord.Encode(rec)

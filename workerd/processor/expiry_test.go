@@ -31,7 +31,7 @@ func (f *fixture) journalLen(id []byte) int {
 	}
 	defer snap.Release()
 	n := 0
-	err = snap.Journals(func(e store.IndexedEntry) error {
+	err = snap.Journals(nil, func(e store.IndexedEntry) error {
 		if string(e.ID) == string(id) {
 			n++
 		}

@@ -154,6 +154,11 @@ func TestLeadershipMovesBetweenReplicas(t *testing.T) {
 	if da != db {
 		t.Fatal("the replicas' stores differ after applying the same log")
 	}
+	for _, p := range []*Processor{a, b} {
+		if err := p.cfg.Store.VerifyIndexes(); err != nil {
+			t.Fatalf("%s: %v", p.cfg.NodeName, err)
+		}
+	}
 
 	// And back: a leads again at epoch 3.
 	a.SetRole(RoleLeader)

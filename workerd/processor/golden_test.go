@@ -351,6 +351,9 @@ func trace(t *testing.T, sc scenario) []byte {
 		if err := txn.Commit(); err != nil {
 			t.Fatal(err)
 		}
+		if err := part.VerifyIndexes(); err != nil {
+			t.Fatalf("record %d: %v", i+1, err)
+		}
 		for _, a := range actions {
 			fmt.Fprintf(&out, "action %s\n", renderAction(a))
 		}

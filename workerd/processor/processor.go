@@ -207,6 +207,12 @@ func (p *Processor) Run(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
+	start := time.Now()
+	if n, err := p.cfg.Store.BuildIndexes(); err != nil {
+		return err
+	} else if n > 0 {
+		p.log.Info("indexed the invocations of a store written by an older version", "invocations", n, "took", time.Since(start).Round(time.Millisecond))
+	}
 	applied, err := p.cfg.Store.Applied()
 	if err != nil {
 		return err

@@ -35,7 +35,7 @@ func TestLeaderResumesInvokedInvocationsInPages(t *testing.T) {
 			phase = store.PhaseInvoked
 			want[id] = true
 		}
-		if err := txn.PutStatus([]byte(id), &store.Status{Phase: phase}); err != nil {
+		if err := txn.PutStatus([]byte(id), &store.Status{Phase: phase}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,7 +19,11 @@ func openPartition(t *testing.T) *store.Partition {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db.Partition(3)
+	p := db.Partition(3)
+	if _, err := p.BuildIndexes(); err != nil { // as a processor does at start
+		t.Fatal(err)
+	}
+	return p
 }
 
 func applyUpTo(t *testing.T, p *store.Partition, from, to uint64) {

@@ -155,6 +155,9 @@ func (p *Partition) Import(r io.Reader) (uint64, error) {
 	if err := p.db.Write(&b, nil); err != nil {
 		return fail(err)
 	}
+	if _, err := p.BuildIndexes(); err != nil { // an export of an older version
+		return fail(err)
+	}
 	applied, err := p.Applied()
 	if err != nil {
 		return fail(err)

@@ -16,10 +16,13 @@ func TestExportImport(t *testing.T) {
 	}
 	defer src.Close()
 	p := src.Partition(1)
+	if _, err := p.BuildIndexes(); err != nil { // as a processor does at start
+		t.Fatal(err)
+	}
 	for lsn := uint64(1); lsn <= 50; lsn++ {
 		txn := p.Begin()
 		txn.SetState("Counter", string(rune('a'+lsn%7)), []byte("count"), u64(lsn))
-		if err := txn.PutStatus(u64(lsn), &Status{Phase: PhaseInvoked}); err != nil {
+		if err := txn.PutStatus(u64(lsn), &Status{Phase: PhaseInvoked}, nil); err != nil {
 			t.Fatal(err)
 		}
 		txn.SetApplied(lsn)

@@ -27,9 +27,42 @@ func invokedIDs(t *testing.T, p *Partition) []string {
 	}
 }
 
-// The invoked index follows every status change, and a store written before the index
-// existed gets it built from its statuses on first use.
-func TestInvokedIndex(t *testing.T) {
+// newestIDs lists the ids of the creation-time index (all, or the unfinished only),
+// newest first.
+func newestIDs(t *testing.T, p *Partition, unfinished bool) []string {
+	t.Helper()
+	snap, err := p.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	var out []string
+	err = snap.NewestFirst(unfinished, func(id []byte, _ int64) (bool, error) {
+		out = append(out, string(id))
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func checkIndexes(t *testing.T, p *Partition, invoked, unfinished, all []string) {
+	t.Helper()
+	if got := invokedIDs(t, p); !slices.Equal(got, invoked) {
+		t.Errorf("invoked index %v, want %v", got, invoked)
+	}
+	if got := newestIDs(t, p, true); !slices.Equal(got, unfinished) {
+		t.Errorf("unfinished, newest first: %v, want %v", got, unfinished)
+	}
+	if got := newestIDs(t, p, false); !slices.Equal(got, all) {
+		t.Errorf("all, newest first: %v, want %v", got, all)
+	}
+}
+
+// The status indexes follow every status change, whether the writer knows the stored
+// status or not, and a store written before they existed gets them built once.
+func TestStatusIndexes(t *testing.T) {
 	db, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -38,32 +71,51 @@ func TestInvokedIndex(t *testing.T) {
 	p := db.Partition(3)
 	// Statuses as an older version wrote them: no index entries, no flag.
 	var old leveldb.Batch
-	for id, phase := range map[string]Phase{"a": PhaseInvoked, "b": PhaseCompleted, "c": PhaseInvoked} {
-		v := []byte(`{"p":"` + string(phase) + `"}`)
-		old.Put(p.statusKey([]byte(id)), v)
+	for id, st := range map[string]string{
+		"a": `{"p":"invoked","ca":10}`, "b": `{"p":"completed","ca":20}`, "c": `{"p":"invoked","ca":30}`,
+	} {
+		old.Put(p.statusKey([]byte(id)), []byte(st))
 	}
 	if err := p.db.Write(&old, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := invokedIDs(t, p); !slices.Equal(got, []string{"a", "c"}) {
-		t.Fatalf("built index %v, want [a c]", got)
+	if n, err := p.BuildIndexes(); err != nil || n != 3 {
+		t.Fatalf("BuildIndexes = %d, %v; want 3 statuses indexed", n, err)
 	}
+	if n, err := p.BuildIndexes(); err != nil || n != 0 {
+		t.Fatalf("second BuildIndexes = %d, %v; want nothing to do", n, err)
+	}
+	checkIndexes(t, p, []string{"a", "c"}, []string{"c", "a"}, []string{"c", "b", "a"})
+
 	txn := p.Begin()
-	if err := txn.PutStatus([]byte("a"), &Status{Phase: PhaseCompleted}); err != nil {
-		t.Fatal(err)
-	}
-	if err := txn.PutStatus([]byte("d"), &Status{Phase: PhaseInvoked}); err != nil {
-		t.Fatal(err)
-	}
-	txn.DeleteStatus([]byte("c"))
-	if err := txn.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if got := invokedIDs(t, p); !slices.Equal(got, []string{"d"}) {
-		t.Fatalf("index %v after changes, want [d]", got)
-	}
+	// a completes (the writer knows what was stored), d is new, c is deleted without the
+	// caller knowing its status, b is suspended again by a writer that does not know.
+	must(t, txn.PutStatus([]byte("a"), &Status{Phase: PhaseCompleted, CreatedAt: 10}, &Indexed{Phase: PhaseInvoked, CreatedAt: 10}))
+	must(t, txn.PutStatus([]byte("d"), &Status{Phase: PhaseInvoked, CreatedAt: 40}, nil))
+	must(t, txn.DeleteStatus([]byte("c"), nil))
+	must(t, txn.PutStatus([]byte("b"), &Status{Phase: PhaseSuspended, CreatedAt: 20}, nil))
+	must(t, txn.Commit())
+	checkIndexes(t, p, []string{"d"}, []string{"d", "b"}, []string{"d", "b", "a"})
+
+	// a expires and a new invocation takes its id in the same batch.
+	txn = p.Begin()
+	must(t, txn.PutStatus([]byte("a"), &Status{Phase: PhaseScheduled, CreatedAt: 50}, &Indexed{Phase: PhaseCompleted, CreatedAt: 10}))
+	// An unchanged phase writes no index entry, and a deleted one with a known status
+	// removes its own.
+	must(t, txn.PutStatus([]byte("d"), &Status{Phase: PhaseInvoked, CreatedAt: 40, JournalLen: 3}, &Indexed{Phase: PhaseInvoked, CreatedAt: 40}))
+	must(t, txn.DeleteStatus([]byte("b"), &Indexed{Phase: PhaseSuspended, CreatedAt: 20}))
+	must(t, txn.Commit())
+	checkIndexes(t, p, []string{"d"}, []string{"a", "d"}, []string{"a", "d"})
+
 	// Other partitions are apart.
 	if got := invokedIDs(t, db.Partition(4)); len(got) != 0 {
 		t.Fatalf("partition 4: %v", got)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -9,23 +9,26 @@ import (
 // Read-only scans over a snapshot, for introspection (the admin API's SQL tables). They read
 // whole tables of one partition, so they belong off the apply path.
 
-// Statuses returns every invocation status of the partition as of the snapshot, in id order.
-func (s *Snapshot) Statuses() ([]StatusEntry, error) {
+// EachStatus calls fn with every invocation status of the partition as of the snapshot, in
+// id order, without holding them all. fn returns false to stop early.
+func (s *Snapshot) EachStatus(fn func(id []byte, st *Status) (bool, error)) error {
 	prefix := s.p.key(tStatus)
 	it := s.snap.NewIterator(prefixRange(prefix), nil)
 	defer it.Release()
-	var out []StatusEntry
 	for it.Next() {
 		st, err := decodeStatus(it.Value())
 		if err != nil {
-			return nil, fmt.Errorf("partition %d status %x: %w", s.p.id, it.Key()[len(prefix):], err)
+			return fmt.Errorf("partition %d status %x: %w", s.p.id, it.Key()[len(prefix):], err)
 		}
-		out = append(out, StatusEntry{ID: append([]byte(nil), it.Key()[len(prefix):]...), Status: st})
+		more, err := fn(append([]byte(nil), it.Key()[len(prefix):]...), st)
+		if err != nil || !more {
+			return err
+		}
 	}
 	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("partition %d scan statuses: %w", s.p.id, err)
+		return fmt.Errorf("partition %d scan statuses: %w", s.p.id, err)
 	}
-	return out, nil
+	return nil
 }
 
 // IndexedEntry is a journal entry with the invocation it belongs to and its index.
@@ -35,17 +38,21 @@ type IndexedEntry struct {
 	JournalEntry
 }
 
-// Journals calls fn for every stored journal entry of the partition, grouped by invocation
-// and in index order within one. Unlike Journal it trusts the keys rather than a status's
-// JournalLen, so it shows what is stored even for an invocation whose status is gone.
-func (s *Snapshot) Journals(fn func(e IndexedEntry) error) error {
+// Journals calls fn for every stored journal entry of the partition (of invocation id
+// only, if not nil), grouped by invocation and in index order within one. Unlike Journal it
+// trusts the keys rather than a status's JournalLen, so it shows what is stored even for an
+// invocation whose status is gone.
+func (s *Snapshot) Journals(id []byte, fn func(e IndexedEntry) error) error {
 	prefix := s.p.key(tJournal)
-	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	it := s.snap.NewIterator(prefixRange(s.p.key(tJournal, id)), nil)
 	defer it.Release()
 	for it.Next() {
 		rest := it.Key()[len(prefix):]
 		if len(rest) < 4 {
 			return fmt.Errorf("partition %d: journal key %x too short", s.p.id, it.Key())
+		}
+		if id != nil && len(rest) != len(id)+4 {
+			continue // a longer id that starts with id
 		}
 		e, err := decodeEntry(append([]byte(nil), it.Value()...))
 		if err != nil {
@@ -72,11 +79,19 @@ type ObjectStateEntry struct {
 	StateEntry
 }
 
-// AllState returns every state entry of every object of the partition, ordered by object and
-// then by state key.
-func (s *Snapshot) AllState() ([]ObjectStateEntry, error) {
+// AllState returns every state entry of the partition's objects of service (of every
+// service if ""), or of one object if key is not nil, ordered by object and then by state
+// key.
+func (s *Snapshot) AllState(service string, key *string) ([]ObjectStateEntry, error) {
 	prefix := s.p.key(tState)
-	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	scope := prefix
+	switch {
+	case key != nil:
+		scope = s.p.key(tState, objectKey(service, *key))
+	case service != "":
+		scope = s.p.key(tState, objectKey(service, "")[:2+len(service)])
+	}
+	it := s.snap.NewIterator(prefixRange(scope), nil)
 	defer it.Release()
 	var out []ObjectStateEntry
 	for it.Next() {
@@ -197,4 +212,31 @@ func (s *Snapshot) Promises() ([]PromiseEntry, error) {
 		return nil, fmt.Errorf("partition %d scan promises: %w", s.p.id, err)
 	}
 	return out, nil
+}
+
+// NewestFirst calls fn with the id and creation time (ms) of every invocation whose status
+// the snapshot holds, newest first (ties in descending id order), or of the unfinished ones
+// only; it reads an index, not the statuses. fn returns false to stop early.
+func (s *Snapshot) NewestFirst(unfinished bool, fn func(id []byte, createdAt int64) (bool, error)) error {
+	table := byte(tCreated)
+	if unfinished {
+		table = tActive
+	}
+	prefix := s.p.key(table)
+	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	defer it.Release()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		rest := it.Key()[len(prefix):]
+		if len(rest) < 8 {
+			return fmt.Errorf("partition %d: index key %x too short", s.p.id, it.Key())
+		}
+		more, err := fn(append([]byte(nil), rest[8:]...), int64(binary.BigEndian.Uint64(rest)))
+		if err != nil || !more {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("partition %d scan index: %w", s.p.id, err)
+	}
+	return nil
 }

@@ -86,35 +86,89 @@ func (t *Txn) Status(id []byte) (*Status, error) {
 	return decodeStatus(v)
 }
 
-// PutStatus writes an invocation's status, and keeps the index of invoked ones.
-func (t *Txn) PutStatus(id []byte, s *Status) error {
+// Indexed is what a status's index entries depend on: the indexes of invoked and of
+// unfinished invocations, and the index by creation time.
+type Indexed struct {
+	Phase     Phase
+	CreatedAt int64
+}
+
+// Indexed returns the facts s is indexed by.
+func (s *Status) Indexed() Indexed { return Indexed{Phase: s.Phase, CreatedAt: s.CreatedAt} }
+
+// createdKey and activeKey order an index by creation time, then id.
+func (p *Partition) createdKey(createdAt int64, id []byte) []byte {
+	return p.key(tCreated, u64(uint64(max(createdAt, 0))), id)
+}
+
+func (p *Partition) activeKey(createdAt int64, id []byte) []byte {
+	return p.key(tActive, u64(uint64(max(createdAt, 0))), id)
+}
+
+// PutStatus writes an invocation's status and keeps its indexes. prev is what the stored
+// status was indexed by, or nil if there was none or the caller does not know (then every
+// index entry of s is written, and the invoked entry deleted if s is not invoked).
+func (t *Txn) PutStatus(id []byte, s *Status, prev *Indexed) error {
 	v, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode invocation status: %w", err)
 	}
 	t.put(t.p.statusKey(id), v)
-	if s.Phase == PhaseInvoked {
+	if prev != nil && prev.CreatedAt != s.CreatedAt {
+		// Another invocation under the same id (the old one expired in this batch).
+		t.delIndexes(id, *prev)
+		prev = nil
+	}
+	if prev != nil && prev.Phase == s.Phase {
+		return nil
+	}
+	switch {
+	case s.Phase == PhaseInvoked:
 		t.put(t.p.key(tInvoked, id), []byte{})
-	} else {
+	case prev == nil || prev.Phase == PhaseInvoked:
 		t.del(t.p.key(tInvoked, id))
+	}
+	switch done := s.Phase == PhaseCompleted; {
+	case !done && (prev == nil || prev.Phase == PhaseCompleted):
+		t.put(t.p.activeKey(s.CreatedAt, id), []byte{})
+	case done && (prev == nil || prev.Phase != PhaseCompleted):
+		t.del(t.p.activeKey(s.CreatedAt, id))
+	}
+	if prev == nil {
+		t.put(t.p.createdKey(s.CreatedAt, id), []byte{})
 	}
 	return nil
 }
 
-// DeleteStatus removes an invocation's status.
-func (t *Txn) DeleteStatus(id []byte) {
+// DeleteStatus removes an invocation's status and its index entries. prev is what the
+// stored status is indexed by, or nil to read it.
+func (t *Txn) DeleteStatus(id []byte, prev *Indexed) error {
+	if prev == nil {
+		st, err := t.Status(id)
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			return nil
+		}
+		ix := st.Indexed()
+		prev = &ix
+	}
 	t.del(t.p.statusKey(id))
+	t.delIndexes(id, *prev)
+	return nil
+}
+
+func (t *Txn) delIndexes(id []byte, ix Indexed) {
 	t.del(t.p.key(tInvoked, id))
+	t.del(t.p.activeKey(ix.CreatedAt, id))
+	t.del(t.p.createdKey(ix.CreatedAt, id))
 }
 
 // InvokedPage returns up to n ids of invocations in PhaseInvoked, in key order, starting
 // after the id after (nil: from the first). It reads only the invoked index, not the
-// statuses of the completed invocations that are retained beside them. A store written
-// before the index existed gets it built here, once.
+// statuses of the completed invocations that are retained beside them.
 func (p *Partition) InvokedPage(after []byte, n int) ([][]byte, error) {
-	if err := p.buildInvokedIndex(); err != nil {
-		return nil, err
-	}
 	prefix := p.key(tInvoked)
 	r := prefixRange(prefix)
 	if after != nil {
@@ -130,28 +184,45 @@ func (p *Partition) InvokedPage(after []byte, n int) ([][]byte, error) {
 	return ids, it.Error()
 }
 
-// buildInvokedIndex indexes the invoked statuses of a store that has no index yet, in one
-// batch with the flag that says it is complete.
-func (p *Partition) buildInvokedIndex() error {
-	flag := p.key(tMeta, []byte{metaInvokedIndex})
-	if _, ok, err := p.get(flag); err != nil || ok {
-		return err
+// BuildIndexes indexes every status of a partition that has not been indexed as a whole
+// yet: stores written before an index existed, imports of such stores, and partitions
+// that were new when the last indexes were added. It must run before records are applied
+// (the processor calls it at start). It returns how many statuses it indexed (0 if the
+// partition was indexed already).
+func (p *Partition) BuildIndexes() (int, error) {
+	flag := p.key(tMeta, []byte{metaIndexes})
+	if v, ok, err := p.get(flag); err != nil || ok && len(v) == 1 && v[0] >= indexesVersion {
+		return 0, err
 	}
 	var batch leveldb.Batch
+	n := 0
 	err := p.EachStatus(func(id []byte, st *Status) error {
 		if st.Phase == PhaseInvoked {
 			batch.Put(p.key(tInvoked, id), []byte{})
 		}
+		if st.Phase != PhaseCompleted {
+			batch.Put(p.activeKey(st.CreatedAt, id), []byte{})
+		}
+		batch.Put(p.createdKey(st.CreatedAt, id), []byte{})
+		n++
+		if batch.Len() >= 3000 {
+			if err := p.db.Write(&batch, nil); err != nil {
+				return err
+			}
+			batch.Reset()
+		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("partition %d: index invocations: %w", p.id, err)
 	}
-	batch.Put(flag, []byte{1})
+	// The flag goes last: a crash before it leaves a partial index that the next start
+	// completes (every put is idempotent).
+	batch.Put(flag, []byte{indexesVersion})
 	if err := p.db.Write(&batch, nil); err != nil {
-		return fmt.Errorf("partition %d: index invoked invocations: %w", p.id, err)
+		return 0, fmt.Errorf("partition %d: index invocations: %w", p.id, err)
 	}
-	return nil
+	return n, nil
 }
 
 // Status reads an invocation's status from the snapshot; nil if absent.
@@ -185,4 +256,41 @@ func (p *Partition) EachStatus(fn func(id []byte, st *Status) error) error {
 		}
 	}
 	return it.Error()
+}
+
+// VerifyIndexes checks that the status indexes hold exactly the entries the statuses call
+// for (tests and diagnostics).
+func (p *Partition) VerifyIndexes() error {
+	want := map[string]bool{}
+	err := p.EachStatus(func(id []byte, st *Status) error {
+		if st.Phase == PhaseInvoked {
+			want[string(p.key(tInvoked, id))] = true
+		}
+		if st.Phase != PhaseCompleted {
+			want[string(p.activeKey(st.CreatedAt, id))] = true
+		}
+		want[string(p.createdKey(st.CreatedAt, id))] = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, table := range []byte{tInvoked, tActive, tCreated} {
+		it := p.db.NewIterator(prefixRange(p.key(table)), nil)
+		for it.Next() {
+			if !want[string(it.Key())] {
+				it.Release()
+				return fmt.Errorf("partition %d: index entry %q without a status that calls for it", p.id, it.Key())
+			}
+			delete(want, string(it.Key()))
+		}
+		it.Release()
+		if err := it.Error(); err != nil {
+			return err
+		}
+	}
+	for k := range want {
+		return fmt.Errorf("partition %d: index entry %q missing", p.id, k)
+	}
+	return nil
 }

@@ -33,6 +33,8 @@ const (
 	tMeta     = 'm'
 	tExpiry   = 'x'
 	tInvoked  = 'r' // index of the statuses in PhaseInvoked: what a new leader resumes
+	tActive   = 'a' // index of the unfinished invocations by creation time (+ id)
+	tCreated  = 'c' // index of every invocation by creation time (+ id)
 )
 
 // Meta keys.
@@ -41,10 +43,15 @@ const (
 	metaEpoch     = 'e'
 	metaInboxSeq  = 'q'
 	metaOutboxSeq = 'o'
-	// metaInvokedIndex is set once the tInvoked index covers every status (stores written
-	// before it existed build it on first use).
+	// metaInvokedIndex was set once the tInvoked index covered every status; metaIndexes
+	// (holding indexesVersion) now says that of every status index.
 	metaInvokedIndex = 'r'
+	metaIndexes      = 'i'
 )
+
+// indexesVersion counts the sets of status indexes; a partition flagged with a lower one
+// is indexed again at start.
+const indexesVersion = 1
 
 // DB is a node's partition store.
 type DB struct {
