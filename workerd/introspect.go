@@ -35,6 +35,10 @@ func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]m
 	if exact {
 		storeScan = scan.Without("status")
 	}
+	if table == introspect.TableInvocation && len(scan.Columns) > 0 {
+		// The invoker's view below needs each row's id and status.
+		storeScan.Columns = append(slices.Clone(scan.Columns), "id", "status")
+	}
 	rows, err := introspect.Scan(ctx, parts, table, storeScan)
 	if err != nil || table != introspect.TableInvocation {
 		return rows, err
@@ -60,6 +64,9 @@ func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]m
 	}
 	if exact {
 		rows = slices.DeleteFunc(rows, func(r map[string]any) bool { return !scan.Match(r) })
+	}
+	for _, r := range rows {
+		scan.Project(r)
 	}
 	return rows, nil
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -258,6 +259,10 @@ func (a *api) loadTables(ctx context.Context, conn *sql.Conn, text sqlText) erro
 				regRows = func(name string) ([]map[string]any, error) { return registryRows(reg, name), nil }
 			}
 			rows, _ = regRows(t.name)
+		}
+		if cols := scans[t.name].Columns; len(cols) > 0 {
+			// Only the columns the query reads are filled (the others are NULL).
+			t.cols = slices.DeleteFunc(slices.Clone(t.cols), func(c column) bool { return !slices.Contains(cols, c.name) })
 		}
 		if err := insertRows(ctx, conn, "main", t, rows); err != nil {
 			return err

@@ -135,10 +135,42 @@ func pushdown(toks []token) map[string]rowscan.Scan {
 			scan.Limit, scan.NewestFirst = limit, true
 		}
 	}
-	if len(scan.Filters) == 0 && scan.Limit == 0 {
+	scan.Columns = neededColumns(toks, q.table, -1)
+	if len(scan.Filters) == 0 && scan.Limit == 0 && scan.Columns == nil {
 		return nil
 	}
 	return map[string]rowscan.Scan{q.table: scan}
+}
+
+// neededColumns lists the columns of table that the query can read: every column name it
+// mentions (over-approximated: any word that names a column counts), or nil for all if a
+// select list has a star other than the one at toks[innerStar].
+func neededColumns(toks []token, name string, innerStar int) []string {
+	i := slices.IndexFunc(queryTables, func(t table) bool { return t.name == name })
+	if i < 0 {
+		return nil
+	}
+	t := queryTables[i]
+	seen := map[string]bool{"id": true} // never empty: an empty list means every column
+	for i, tok := range toks {
+		if tok.is("*") && i != innerStar && i > 0 &&
+			(toks[i-1].is("select") || toks[i-1].is(",") || toks[i-1].is(".") || toks[i-1].is("distinct") || toks[i-1].is("all")) {
+			return nil
+		}
+		if col := identName(tok); col != "" && tableHasColumn(name, col) {
+			seen[col] = true
+		}
+	}
+	if len(seen) >= len(t.cols) {
+		return nil
+	}
+	var out []string
+	for _, c := range t.cols {
+		if seen[c.name] {
+			out = append(out, c.name)
+		}
+	}
+	return out
 }
 
 // pushdownSubquery handles SELECT … FROM (SELECT * FROM x [[AS] a] [LIMIT n]) [[AS] b]
@@ -179,10 +211,11 @@ func pushdownSubquery(toks []token, from int) map[string]rowscan.Scan {
 		where = toks[i+1:]
 	}
 	scan, _ := outer.filters(where)
-	if len(scan.Filters) == 0 {
-		return nil // the inner limit alone is left to SQLite: which n rows is then arbitrary
-	}
 	scan.Limit = limit
+	scan.Columns = neededColumns(toks, inner.table, from+3) // the inner SELECT * only feeds the outer query
+	if len(scan.Filters) == 0 && limit == 0 && scan.Columns == nil {
+		return nil
+	}
 	return map[string]rowscan.Scan{inner.table: scan}
 }
 

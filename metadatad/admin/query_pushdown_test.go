@@ -33,6 +33,7 @@ func TestPushdownOfCLIQueries(t *testing.T) {
 			inv(rowscan.Scan{Filters: []rowscan.Filter{notCompleted()}, Limit: 100, NewestFirst: true})},
 		{detailSelect + `WHERE status != 'completed' AND inv.id in ('inv_1', 'inv_2') ORDER BY inv.created_at DESC, inv.id`,
 			inv(rowscan.Scan{Filters: []rowscan.Filter{notCompleted(), {Column: "id", Op: rowscan.OpIn, Values: []string{"inv_1", "inv_2"}}}})},
+		{`SELECT COUNT(1) FROM (SELECT * FROM sys_invocation inv LIMIT 50000 )`, inv(rowscan.Scan{Limit: 50000})},
 		{`SELECT id FROM sys_invocation inv ORDER BY inv.created_at DESC, inv.id LIMIT 100`,
 			inv(rowscan.Scan{Limit: 100, NewestFirst: true})},
 		{`SELECT id FROM sys_invocation inv WHERE inv.id = 'inv_1' LIMIT 1`,
@@ -49,7 +50,12 @@ func TestPushdownOfCLIQueries(t *testing.T) {
 			map[string]rowscan.Scan{"sys_journal": {Filters: []rowscan.Filter{{Column: "id", Op: rowscan.OpIn, Values: []string{"inv_1"}}}}}},
 	}
 	for _, tt := range tests {
-		if got := pushed(t, tt.q); !reflect.DeepEqual(got, tt.want) {
+		got := pushed(t, tt.q)
+		for table, scan := range got {
+			scan.Columns = nil // checked in TestPushdownColumns
+			got[table] = scan
+		}
+		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s\n got %+v\nwant %+v", tt.q, got, tt.want)
 		}
 	}
@@ -67,12 +73,11 @@ func TestPushdownStaysSafe(t *testing.T) {
 		`SELECT i.id FROM sys_invocation i JOIN sys_deployment d ON d.id = i.pinned_deployment_id WHERE id = 'x'`,
 		`SELECT id FROM sys_invocation WHERE last_failure = 'boom'`,
 		`SELECT id FROM sys_invocation WHERE status = 5`,
-		`SELECT COUNT(*) FROM (SELECT * FROM sys_invocation LIMIT 10)`,
 		`SELECT id FROM sys_invocation ORDER BY created_at DESC`,
 		`SELECT id FROM main.sys_invocation WHERE id = 'x'`,
 	}
 	for _, q := range none {
-		if got := pushed(t, q); got != nil {
+		if got := pushed(t, q)["sys_invocation"]; len(got.Filters) != 0 || got.Limit != 0 {
 			t.Errorf("%s: pushed %+v", q, got)
 		}
 	}
@@ -89,6 +94,28 @@ func TestPushdownStaysSafe(t *testing.T) {
 		got := pushed(t, q)["sys_invocation"]
 		if len(got.Filters) != 1 || got.Limit != 0 {
 			t.Errorf("%s: pushed %+v, want the status filter only", q, got)
+		}
+	}
+}
+
+// Workers are asked only for the columns a query mentions, unless a select list takes all.
+func TestPushdownColumns(t *testing.T) {
+	for q, want := range map[string][]string{
+		`SELECT COUNT(1) FROM (SELECT * FROM sys_invocation inv LIMIT 50000 ) WHERE status != 'completed'`: {"id", "status"},
+		`SELECT COUNT(1) FROM (SELECT * FROM sys_invocation inv LIMIT 50000 )`:                             {"id"},
+		`SELECT id FROM sys_invocation inv ORDER BY inv.created_at DESC, inv.id LIMIT 100`:                 {"id", "created_at"},
+		`select key, value from state where service_name = 'Counter' and service_key = 'k1'`:              {"service_name", "service_key", "key", "value"},
+		`SELECT * FROM sys_invocation WHERE status = 'paused'`:                                             nil,
+		`SELECT inv.* FROM sys_invocation inv`:                                                             nil,
+		`SELECT id, * FROM sys_invocation`:                                                                 nil,
+		`SELECT * FROM (SELECT * FROM sys_invocation LIMIT 5)`:                                             nil,
+	} {
+		if got := pushed(t, q)["sys_invocation"].Columns; q[:6] == "select" {
+			if got := pushed(t, q)["state"].Columns; !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: columns %v, want %v", q, got, want)
+			}
+		} else if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: columns %v, want %v", q, got, want)
 		}
 	}
 }

@@ -63,6 +63,9 @@ func (s *fakeSource) Rows(_ context.Context, table string, scan rowscan.Scan) ([
 // NewestFirst, the newest by created_at and the rows tied with the last of them.
 func applyScan(rows []map[string]any, scan rowscan.Scan) []map[string]any {
 	rows = slices.DeleteFunc(rows, func(r map[string]any) bool { return !scan.Match(r) })
+	for _, r := range rows {
+		defer scan.Project(r) // after ordering by created_at
+	}
 	switch {
 	case scan.Limit == 0 || len(rows) <= scan.Limit:
 		return rows

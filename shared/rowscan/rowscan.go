@@ -30,11 +30,12 @@ type Filter struct {
 
 // Scan is what a query needs from one table: the rows matching every filter; and, if Limit
 // is above 0, only Limit of them: the newest by created_at (ties by id) if NewestFirst,
-// otherwise any.
+// otherwise any; and of each row, if Columns is not empty, only those columns.
 type Scan struct {
 	Filters     []Filter `json:"filters,omitempty"`
 	Limit       int      `json:"limit,omitempty"`
 	NewestFirst bool     `json:"newest_first,omitempty"`
+	Columns     []string `json:"columns,omitempty"`
 }
 
 // All is the Scan of every row.
@@ -73,6 +74,9 @@ func (s Scan) Validate() error {
 	if s.Limit < 0 {
 		return errors.New("scan: negative limit")
 	}
+	if len(s.Columns) > maxFilters {
+		return fmt.Errorf("scan: %d columns, at most %d", len(s.Columns), maxFilters)
+	}
 	if len(s.Filters) > maxFilters {
 		return fmt.Errorf("scan: %d filters, at most %d", len(s.Filters), maxFilters)
 	}
@@ -99,6 +103,18 @@ func (s Scan) Match(row map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// Project drops the columns of row that s does not ask for.
+func (s Scan) Project(row map[string]any) {
+	if len(s.Columns) == 0 {
+		return
+	}
+	for k := range row {
+		if !slices.Contains(s.Columns, k) {
+			delete(row, k)
+		}
+	}
 }
 
 // Values returns the values a row's column must have, and true, when a filter restricts the
@@ -133,7 +149,7 @@ func (s Scan) Excludes(column, v string) bool {
 // Without returns s without its filters on column, and with no limit: what is left to ask
 // of a source that cannot decide that column yet (the caller matches it afterwards).
 func (s Scan) Without(column string) Scan {
-	out := Scan{}
+	out := Scan{Columns: s.Columns}
 	for _, f := range s.Filters {
 		if f.Column != column {
 			out.Filters = append(out.Filters, f)

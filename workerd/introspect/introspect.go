@@ -95,6 +95,9 @@ func Scan(ctx context.Context, parts []*store.Partition, table string, scan rows
 			return nil, err
 		}
 	}
+	for _, r := range rows {
+		scan.Project(r)
+	}
 	return rows, nil
 }
 
