@@ -104,7 +104,7 @@ func TestPushdownColumns(t *testing.T) {
 		`SELECT COUNT(1) FROM (SELECT * FROM sys_invocation inv LIMIT 50000 ) WHERE status != 'completed'`: {"id", "status"},
 		`SELECT COUNT(1) FROM (SELECT * FROM sys_invocation inv LIMIT 50000 )`:                             {"id"},
 		`SELECT id FROM sys_invocation inv ORDER BY inv.created_at DESC, inv.id LIMIT 100`:                 {"id", "created_at"},
-		`select key, value from state where service_name = 'Counter' and service_key = 'k1'`:              {"service_name", "service_key", "key", "value"},
+		`select key, value from state where service_name = 'Counter' and service_key = 'k1'`:               {"service_name", "service_key", "key", "value"},
 		`SELECT * FROM sys_invocation WHERE status = 'paused'`:                                             nil,
 		`SELECT inv.* FROM sys_invocation inv`:                                                             nil,
 		`SELECT id, * FROM sys_invocation`:                                                                 nil,
