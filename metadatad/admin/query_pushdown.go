@@ -282,16 +282,9 @@ func (q *pushQuery) filters(where []token) (rowscan.Scan, bool) {
 	if len(where) == 0 {
 		return scan, true
 	}
-	depth := 0
-	for _, t := range where {
-		switch {
-		case t.is("("):
-			depth++
-		case t.is(")"):
-			depth--
-		case depth == 0 && (t.is("or") || t.is("between") || t.is("case")):
-			return rowscan.Scan{}, false
-		}
+	stop := walkTop(where, 0, func(t token) bool { return !t.is("or") && !t.is("between") && !t.is("case") })
+	if stop < len(where) {
+		return rowscan.Scan{}, false
 	}
 	all := true
 	for _, cond := range splitTop(where, "and") {
@@ -455,29 +448,13 @@ func parseLimit(c []token) (int, bool) {
 	return 0, false
 }
 
-// findTop returns the index of the first word w at parenthesis depth 0 from i, or -1.
-func findTop(toks []token, i int, w string) int {
+// walkTop calls more with each token from toks[i] on at parenthesis depth 0 (parentheses
+// excluded) and returns the index of the first one it refuses, of a ")" that closes an
+// enclosing level, or len(toks).
+func walkTop(toks []token, i int, more func(token) bool) int {
 	depth := 0
 	for ; i < len(toks); i++ {
-		switch {
-		case toks[i].is("("):
-			depth++
-		case toks[i].is(")"):
-			depth--
-		case depth == 0 && toks[i].is(w):
-			return i
-		}
-	}
-	return -1
-}
-
-// nextClause returns the index of the next clause keyword at depth 0 from i (or the end,
-// or a closing parenthesis of an enclosing level).
-func nextClause(toks []token, i int) int {
-	depth := 0
-	for ; i < len(toks); i++ {
-		t := toks[i]
-		switch {
+		switch t := toks[i]; {
 		case t.is("("):
 			depth++
 		case t.is(")"):
@@ -485,29 +462,41 @@ func nextClause(toks []token, i int) int {
 				return i
 			}
 			depth--
-		case depth == 0 && (t.is("where") || t.is("group") || t.is("having") || t.is("order") || t.is("limit")):
+		case depth == 0 && !more(t):
 			return i
 		}
 	}
 	return i
 }
 
+// findTop returns the index of the first word w at parenthesis depth 0 from i, or -1.
+func findTop(toks []token, i int, w string) int {
+	if i = walkTop(toks, i, func(t token) bool { return !t.is(w) }); i < len(toks) && toks[i].is(w) {
+		return i
+	}
+	return -1
+}
+
+// nextClause returns the index of the next clause keyword at depth 0 from i (or the end,
+// or a closing parenthesis of an enclosing level).
+func nextClause(toks []token, i int) int {
+	return walkTop(toks, i, func(t token) bool {
+		return !t.is("where") && !t.is("group") && !t.is("having") && !t.is("order") && !t.is("limit")
+	})
+}
+
 // splitTop splits c at the separator sep at depth 0.
 func splitTop(c []token, sep string) [][]token {
 	var out [][]token
-	depth, start := 0, 0
-	for i, t := range c {
-		switch {
-		case t.is("("):
-			depth++
-		case t.is(")"):
-			depth--
-		case depth == 0 && t.is(sep):
-			out = append(out, c[start:i])
-			start = i + 1
+	start := 0
+	for {
+		i := walkTop(c, start, func(t token) bool { return !t.is(sep) })
+		if i >= len(c) || !c[i].is(sep) {
+			return append(out, c[start:])
 		}
+		out = append(out, c[start:i])
+		start = i + 1
 	}
-	return append(out, c[start:])
 }
 
 func countWord(toks []token, w string) int {
