@@ -61,6 +61,7 @@ fuzz:
 	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeSnapshot$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeLog$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzStatus$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.
 bench: build

@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -404,14 +405,26 @@ func storeDiff(before, after map[string]string) []string {
 		now, has := after[k]
 		switch {
 		case !had:
-			lines = append(lines, "+ "+renderBytes([]byte(k))+" = "+renderBytes([]byte(now)))
+			lines = append(lines, "+ "+renderBytes([]byte(k))+" = "+renderValue(k, now))
 		case !has:
 			lines = append(lines, "- "+renderBytes([]byte(k)))
 		case old != now:
-			lines = append(lines, "~ "+renderBytes([]byte(k))+" = "+renderBytes([]byte(now)))
+			lines = append(lines, "~ "+renderBytes([]byte(k))+" = "+renderValue(k, now))
 		}
 	}
 	return lines
+}
+
+// renderValue renders a stored value: statuses as the JSON of what they decode to (the
+// store keeps them in a binary encoding), anything else as renderBytes does.
+func renderValue(k, v string) string {
+	if len(k) > 0 && k[0] == 's' {
+		if st, err := store.DecodeStatus([]byte(v)); err == nil {
+			b, _ := json.Marshal(st)
+			return renderBytes(b)
+		}
+	}
+	return renderBytes([]byte(v))
 }
 
 // renderBytes quotes b; long values are summarised by length and hash.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -69,14 +68,6 @@ func (s *Status) Exclusive() bool {
 
 func (p *Partition) statusKey(id []byte) []byte { return p.key(tStatus, id) }
 
-func decodeStatus(v []byte) (*Status, error) {
-	s := &Status{}
-	if err := json.Unmarshal(v, s); err != nil {
-		return nil, fmt.Errorf("decode invocation status: %w", err)
-	}
-	return s, nil
-}
-
 // Status reads an invocation's status; nil if absent.
 func (t *Txn) Status(id []byte) (*Status, error) {
 	v, ok, err := t.get(t.p.statusKey(id))
@@ -109,7 +100,7 @@ func (p *Partition) activeKey(createdAt int64, id []byte) []byte {
 // status was indexed by, or nil if there was none or the caller does not know (then every
 // index entry of s is written, and the invoked entry deleted if s is not invoked).
 func (t *Txn) PutStatus(id []byte, s *Status, prev *Indexed) error {
-	v, err := json.Marshal(s)
+	v, err := encodeStatus(s)
 	if err != nil {
 		return fmt.Errorf("encode invocation status: %w", err)
 	}
