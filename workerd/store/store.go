@@ -15,7 +15,6 @@ import (
 	"fmt"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
@@ -66,9 +65,6 @@ func Open(dir string) (*DB, error) {
 		// matters more here than compaction rate.
 		WriteBuffer:        2 << 20,
 		BlockCacheCapacity: 4 << 20,
-		// Most status reads of new invocations miss (is this id known yet?): without
-		// filters each miss reads an index and a block of every level.
-		Filter: filter.NewBloomFilter(10),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open partition store %s: %w", dir, err)
