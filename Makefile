@@ -62,6 +62,7 @@ fuzz:
 	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeLog$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzStatus$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/logrecord -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.
 bench: build

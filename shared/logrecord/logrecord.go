@@ -235,8 +235,14 @@ type TruncateOutbox struct {
 	Seq uint64 `json:"s"`
 }
 
-// Encode serialises a record for the log.
+// Encode serialises a record for the log, in the binary encoding (binary.go).
 func Encode(r *Record) ([]byte, error) {
+	return encodeBinary(r)
+}
+
+// EncodeJSON serialises a record as versions before the binary encoding did (tests of
+// logs written then, and readable renderings).
+func EncodeJSON(r *Record) ([]byte, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encode record kind %d: %w", r.Kind, err)
@@ -252,6 +258,16 @@ var ErrUnknownKind = errors.New("decode record: unknown record kind")
 // Decode decodes and checks a record. An error wrapping ErrUnknownKind means a newer
 // version wrote it; any other error means the bytes are not a record.
 func Decode(b []byte) (*Record, error) {
+	if len(b) > 0 && b[0] == binaryV1 {
+		r, err := decodeBinary(b)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.validate(); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 	r := &Record{}
 	if err := json.Unmarshal(b, r); err != nil {
 		return nil, fmt.Errorf("decode record: %w", err)

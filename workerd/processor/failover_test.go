@@ -213,7 +213,7 @@ func runUntilExit(t *testing.T, p *Processor) error {
 func TestUnknownRecordKindStopsTheReplica(t *testing.T) {
 	log := newLog(t)
 	announce, _ := logrecord.Encode(&logrecord.Record{Kind: logrecord.KindAnnounceLeader, Epoch: 1, Time: 1, AnnounceLeader: &logrecord.AnnounceLeader{}})
-	future, _ := logrecord.Encode(&logrecord.Record{Kind: 99, Epoch: 1, Time: 2})
+	future := []byte{1, 99, 1, 4, 0} // binary encoding, kind 99, epoch 1, time 2, no dedup
 	if _, err := log.Append(context.Background(), [][]byte{announce, future}); err != nil {
 		t.Fatal(err)
 	}

@@ -339,7 +339,7 @@ func trace(t *testing.T, sc scenario) []byte {
 	fmt.Fprintf(&out, "# golden trace %s: partition 0 of %d; regenerate with -update\n", sc.name, sc.numPartitions)
 	before := snapshotStore(t, part)
 	for i, r := range sc.records {
-		b, err := logrecord.Encode(r)
+		b, err := logrecord.EncodeJSON(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -415,13 +415,19 @@ func storeDiff(before, after map[string]string) []string {
 	return lines
 }
 
-// renderValue renders a stored value: statuses as the JSON of what they decode to (the
-// store keeps them in a binary encoding), anything else as renderBytes does.
+// renderValue renders a stored value: statuses and outbox records as the JSON of what they
+// decode to (both are kept in binary encodings), anything else as renderBytes does.
 func renderValue(k, v string) string {
-	if len(k) > 0 && k[0] == 's' {
+	switch {
+	case len(k) > 0 && k[0] == 's':
 		if st, err := store.DecodeStatus([]byte(v)); err == nil {
 			b, _ := json.Marshal(st)
 			return renderBytes(b)
+		}
+	case len(k) > 0 && k[0] == 'o' && len(v) > 4: // the target partition, then the record
+		if rec, err := logrecord.Decode([]byte(v[4:])); err == nil {
+			b, _ := logrecord.EncodeJSON(rec)
+			return renderBytes(append([]byte(v[:4]), b...))
 		}
 	}
 	return renderBytes([]byte(v))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"gorestate.dev/shared/bincodec"
 	"gorestate.dev/shared/logrecord"
 )
 
@@ -46,14 +47,12 @@ func encodeStatus(s *Status) ([]byte, error) {
 	}
 	b := make([]byte, 0, 96+len(s.Target.Service)+len(s.Target.Handler)+len(s.Target.Key)+len(s.IdempotencyKey))
 	b = append(b, statusBinaryV1, phase)
-	for _, str := range []string{s.Target.Service, s.Target.Handler, s.Target.Key, s.Target.ServiceType, s.Target.HandlerType, s.IdempotencyKey, s.InvokedBy} {
-		b = appendString(b, str)
-	}
+	b = logrecord.AppendTarget(b, s.Target)
+	b = bincodec.AppendString(b, s.IdempotencyKey)
+	b = bincodec.AppendString(b, s.InvokedBy)
 	b = binary.AppendUvarint(b, uint64(len(s.Callers)))
 	for _, c := range s.Callers {
-		b = appendString(b, string(c.InvocationID))
-		b = binary.AppendUvarint(b, uint64(c.CompletionID))
-		b = binary.AppendUvarint(b, uint64(c.NotificationType))
+		b = logrecord.AppendCaller(b, c)
 	}
 	b = binary.AppendVarint(b, s.CreatedAt)
 	b = binary.AppendVarint(b, s.ModifiedAt)
@@ -62,16 +61,9 @@ func encodeStatus(s *Status) ([]byte, error) {
 	for _, v := range []uint32{s.Attempt, s.JournalLen, s.CommandCount} {
 		b = binary.AppendUvarint(b, uint64(v))
 	}
-	for _, list := range [][]uint32{s.WaitingCompletions, s.WaitingSignals} {
-		b = binary.AppendUvarint(b, uint64(len(list)))
-		for _, v := range list {
-			b = binary.AppendUvarint(b, uint64(v))
-		}
-	}
-	b = binary.AppendUvarint(b, uint64(len(s.WaitingNames)))
-	for _, n := range s.WaitingNames {
-		b = appendString(b, n)
-	}
+	b = bincodec.AppendU32s(b, s.WaitingCompletions)
+	b = bincodec.AppendU32s(b, s.WaitingSignals)
+	b = bincodec.AppendStrings(b, s.WaitingNames)
 	b = binary.AppendVarint(b, s.CompletionRetentionMs)
 	b = binary.AppendVarint(b, s.JournalRetentionMs)
 	b = binary.AppendVarint(b, s.CompletedAt)
@@ -83,19 +75,14 @@ func encodeStatus(s *Status) ([]byte, error) {
 			flags |= 2
 		}
 		b = append(b, flags)
-		b = appendString(b, string(r.Value))
+		b = bincodec.AppendBytes(b, r.Value)
 		b = binary.AppendUvarint(b, uint64(r.Code))
-		b = appendString(b, r.Message)
+		b = bincodec.AppendString(b, r.Message)
 	}
-	b = appendString(b, s.DeploymentID)
+	b = bincodec.AppendString(b, s.DeploymentID)
 	b = binary.AppendUvarint(b, uint64(s.ProtocolVersion))
-	b = appendString(b, s.LastFailure)
+	b = bincodec.AppendString(b, s.LastFailure)
 	return b, nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
 }
 
 var errStatusEncoding = errors.New("malformed invocation status")
@@ -112,47 +99,38 @@ func decodeStatus(v []byte) (*Status, error) {
 	if len(v) == 0 || v[0] != statusBinaryV1 {
 		return nil, fmt.Errorf("decode invocation status: %w: unknown encoding %d", errStatusEncoding, firstByte(v))
 	}
-	r := statusReader{b: v[1:]}
+	r := &bincodec.Reader{B: v[1:]}
 	s := &Status{}
-	if p := r.byte(); int(p) < len(phaseCodes) && p > 0 {
+	if p := r.Byte(); int(p) < len(phaseCodes) && p > 0 {
 		s.Phase = phaseCodes[p]
 	} else {
-		r.fail()
+		r.Fail()
 	}
-	s.Target = logrecord.Target{Service: r.string(), Handler: r.string(), Key: r.string(), ServiceType: r.string(), HandlerType: r.string()}
-	s.IdempotencyKey, s.InvokedBy = r.string(), r.string()
-	if n := r.count(); n > 0 {
+	s.Target = logrecord.ReadTarget(r)
+	s.IdempotencyKey, s.InvokedBy = r.String(), r.String()
+	if n := r.Count(); n > 0 {
 		s.Callers = make([]logrecord.Caller, n)
 		for i := range s.Callers {
-			s.Callers[i] = logrecord.Caller{InvocationID: r.bytes(), CompletionID: r.u32(), NotificationType: uint16(r.u32())}
+			s.Callers[i] = logrecord.ReadCaller(r)
 		}
 	}
-	s.CreatedAt, s.ModifiedAt, s.ExecutionTime = r.varint(), r.varint(), r.varint()
-	s.InboxSeq = r.uvarint()
-	s.Attempt, s.JournalLen, s.CommandCount = r.u32(), r.u32(), r.u32()
-	s.WaitingCompletions, s.WaitingSignals = r.u32s(), r.u32s()
-	if n := r.count(); n > 0 {
-		s.WaitingNames = make([]string, n)
-		for i := range s.WaitingNames {
-			s.WaitingNames[i] = r.string()
-		}
-	}
-	s.CompletionRetentionMs, s.JournalRetentionMs, s.CompletedAt = r.varint(), r.varint(), r.varint()
-	switch flags := r.byte(); {
+	s.CreatedAt, s.ModifiedAt, s.ExecutionTime = r.Varint(), r.Varint(), r.Varint()
+	s.InboxSeq = r.Uvarint()
+	s.Attempt, s.JournalLen, s.CommandCount = r.U32(), r.U32(), r.U32()
+	s.WaitingCompletions, s.WaitingSignals, s.WaitingNames = r.U32s(), r.U32s(), r.Strings()
+	s.CompletionRetentionMs, s.JournalRetentionMs, s.CompletedAt = r.Varint(), r.Varint(), r.Varint()
+	switch flags := r.Byte(); {
 	case flags == 0:
 	case flags&^3 != 0 || flags&1 == 0:
-		r.fail()
+		r.Fail()
 	default:
-		res := &Result{Failed: flags&2 != 0, Value: r.bytes()}
-		res.Code, res.Message = r.u32(), r.string()
+		res := &Result{Failed: flags&2 != 0, Value: r.Bytes()}
+		res.Code, res.Message = r.U32(), r.String()
 		s.Result = res
 	}
-	s.DeploymentID, s.ProtocolVersion, s.LastFailure = r.string(), r.u32(), r.string()
-	if r.err == nil && len(r.b) != 0 {
-		r.fail()
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("decode invocation status: %w", r.err)
+	s.DeploymentID, s.ProtocolVersion, s.LastFailure = r.String(), r.U32(), r.String()
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("decode invocation status: %w: %v", errStatusEncoding, err)
 	}
 	return s, nil
 }
@@ -162,101 +140,6 @@ func firstByte(v []byte) int {
 		return -1
 	}
 	return int(v[0])
-}
-
-// statusReader reads the binary encoding; after the first error every read returns a zero
-// value and err stays set.
-type statusReader struct {
-	b   []byte
-	err error
-}
-
-func (r *statusReader) fail() {
-	if r.err == nil {
-		r.err = errStatusEncoding
-	}
-	r.b = nil
-}
-
-func (r *statusReader) byte() byte {
-	if len(r.b) == 0 {
-		r.fail()
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *statusReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *statusReader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *statusReader) u32() uint32 {
-	v := r.uvarint()
-	if v > 1<<32-1 {
-		r.fail()
-		return 0
-	}
-	return uint32(v)
-}
-
-// count reads a list length, which cannot exceed the bytes left (every element takes one).
-func (r *statusReader) count() int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail()
-		return 0
-	}
-	return int(n)
-}
-
-func (r *statusReader) bytes() []byte {
-	n := r.count()
-	if r.err != nil || n == 0 {
-		return nil
-	}
-	out := append([]byte(nil), r.b[:n]...)
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *statusReader) string() string {
-	n := r.count()
-	if r.err != nil {
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
-
-func (r *statusReader) u32s() []uint32 {
-	n := r.count()
-	if n == 0 {
-		return nil
-	}
-	out := make([]uint32, n)
-	for i := range out {
-		out[i] = r.u32()
-	}
-	return out
 }
 
 // DecodeStatus reads a stored status value in either encoding (tests and diagnostics).
