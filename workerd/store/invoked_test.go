@@ -119,3 +119,45 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Journal reads short journals key by key and long ones with an iterator; both give the
+// entries in order, and a journal shorter than its status says is an error.
+func TestJournalShortAndLong(t *testing.T) {
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := db.Partition(1)
+	id := []byte("invocation-id-of-24-byte")
+	txn := p.Begin()
+	for i := range uint32(20) {
+		txn.PutJournalEntry(id, i, JournalEntry{Type: uint16(i), Payload: []byte{byte(i)}})
+	}
+	must(t, txn.Commit())
+	snap, err := p.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	for _, n := range []uint32{0, 1, journalGets, journalGets + 1, 20} {
+		es, err := snap.Journal(id, n)
+		if err != nil || uint32(len(es)) != n {
+			t.Fatalf("n=%d: %d entries, %v", n, len(es), err)
+		}
+		for i, e := range es {
+			if e.Type != uint16(i) || len(e.Payload) != 1 || e.Payload[0] != byte(i) {
+				t.Fatalf("n=%d: entry %d is %+v", n, i, e)
+			}
+		}
+	}
+	for _, n := range []uint32{5, 21} {
+		other := []byte("invocation-id-of-24-byt_")
+		if _, err := snap.Journal(other, n); err == nil {
+			t.Fatalf("n=%d: a missing journal read without an error", n)
+		}
+	}
+	if _, err := snap.Journal(id, 21); err == nil {
+		t.Fatal("a journal shorter than its count read without an error")
+	}
+}
