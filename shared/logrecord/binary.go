@@ -17,7 +17,8 @@ import (
 // with the fields of each body in declaration order (see appendBody); strings and byte
 // slices are a uvarint length and the bytes, optional parts a presence byte. Only the body
 // that the kind names is encoded. Records that earlier versions wrote as JSON (a '{' first)
-// are still decoded.
+// are still decoded; see KindBinaryFormat for how earlier versions are kept from skipping
+// binary records.
 const binaryV1 = 1
 
 func encodeBinary(r *Record) ([]byte, error) {
@@ -114,7 +115,7 @@ func appendBody(b []byte, r *Record) ([]byte, error) {
 		} else {
 			missing = true
 		}
-	case KindExpire:
+	case KindExpire, KindBinaryFormat:
 	default:
 		return nil, fmt.Errorf("encode record: %w %d", ErrUnknownKind, r.Kind)
 	}
@@ -239,7 +240,7 @@ func decodeBinary(b []byte) (*Record, error) {
 		rec.Manage = &Manage{InvocationID: r.Bytes(), Op: ManageOp(r.String()), RequestID: r.Uvarint()}
 	case KindAttach:
 		rec.Attach = &Attach{InvocationID: r.Bytes(), Caller: ReadCaller(r), Wait: r.Bool()}
-	case KindExpire:
+	case KindExpire, KindBinaryFormat:
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownKind, rec.Kind)
 	}

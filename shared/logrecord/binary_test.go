@@ -1,6 +1,7 @@
 package logrecord
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -156,4 +157,20 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decode differs: %+v, %v", r2, err)
 		}
 	})
+}
+
+// The format marker is JSON of a kind that versions before the binary encoding (which knew
+// kinds up to KindExpire and skipped undecodable bytes) refuse as unknown, so they stop
+// there rather than skip the binary records after it; this version reads it as a no-op.
+func TestFormatMarker(t *testing.T) {
+	var old struct {
+		Kind Kind `json:"k"`
+	}
+	if err := json.Unmarshal(FormatMarker(), &old); err != nil || old.Kind <= KindExpire {
+		t.Fatalf("an earlier version would read kind %d (%v): not refused as unknown", old.Kind, err)
+	}
+	r, err := Decode(FormatMarker())
+	if err != nil || r.Kind != KindBinaryFormat || r.Epoch != 0 || r.Dedup != nil {
+		t.Fatalf("Decode(marker) = %+v, %v", r, err)
+	}
 }

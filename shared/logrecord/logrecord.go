@@ -25,7 +25,16 @@ const (
 	// KindExpire drops the retained data of completed invocations whose retention ended at
 	// or before the record's Time (a bounded batch per record; it has no body).
 	KindExpire Kind = 10
+	// KindBinaryFormat has no body and changes nothing. Writers put it, in JSON, in front
+	// of the first binary records they append to a log (a leader when its term starts, a
+	// shuffler before its first delivery to each partition): a node of a version before
+	// the binary encoding stops at it as a kind it does not know, instead of skipping the
+	// binary records after it as undecodable bytes and diverging.
+	KindBinaryFormat Kind = 11
 )
+
+// FormatMarker is the KindBinaryFormat record, in JSON so that every version reads it.
+func FormatMarker() []byte { return []byte(`{"k":11,"t":0}`) }
 
 // Dedup identifies a record sent by another partition's shuffler, so the target drops
 // duplicates after a resend.
@@ -301,6 +310,8 @@ func (r *Record) validate() error {
 		ok = r.Attach != nil && len(r.Attach.InvocationID) == 24 && len(r.Attach.Caller.InvocationID) == 24
 	case KindExpire:
 		ok = true // no body: the record's Time says what is due
+	case KindBinaryFormat:
+		ok = true
 	default:
 		return fmt.Errorf("%w %d", ErrUnknownKind, r.Kind)
 	}

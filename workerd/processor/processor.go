@@ -375,8 +375,11 @@ func (p *Processor) claim(ctx context.Context, applied uint64) (uint64, *Leader,
 		}
 	}
 	l := newLeader(p, epoch)
-	announce, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindAnnounceLeader,
-		AnnounceLeader: &logrecord.AnnounceLeader{NodeID: p.cfg.NodeID, Node: p.cfg.NodeName}})
+	// The format marker goes first, in the same batch: nodes of earlier versions stop at it
+	// before this term's binary records.
+	first, err := p.writer().Append(ctx, [][]byte{logrecord.FormatMarker(), l.stamp(&logrecord.Record{Kind: logrecord.KindAnnounceLeader,
+		AnnounceLeader: &logrecord.AnnounceLeader{NodeID: p.cfg.NodeID, Node: p.cfg.NodeName}})})
+	announce := first + 1
 	if err != nil {
 		l.stop()
 		return applied, nil, 0, fmt.Errorf("partition %d announce leader epoch %d: %w", p.cfg.Partition, epoch, err)

@@ -13,6 +13,8 @@ import (
 type shuffler struct {
 	l    *Leader
 	wake chan struct{}
+	// marked holds the partitions whose logs this shuffler has put the format marker in.
+	marked map[uint32]bool
 }
 
 func newShuffler(l *Leader) *shuffler {
@@ -72,7 +74,19 @@ func (s *shuffler) deliver(ctx context.Context, partition uint32, seq uint64, ra
 	if err != nil {
 		return err
 	}
-	lsn, err := log.Append(ctx, [][]byte{b})
+	batch := [][]byte{b}
+	if !s.marked[partition] {
+		// This shuffler's first delivery to the partition: nodes of earlier versions must
+		// stop before its binary records (logrecord.KindBinaryFormat).
+		batch = [][]byte{logrecord.FormatMarker(), b}
+	}
+	lsn, err := log.Append(ctx, batch)
+	if err == nil {
+		if s.marked == nil {
+			s.marked = map[uint32]bool{}
+		}
+		s.marked[partition] = true
+	}
 	if err == nil && s.l.p.log.IsTrace() {
 		s.l.p.log.Trace("shuffled outbox message", "seq", seq, "to", partition, "lsn", lsn, "kind", rec.Kind)
 	}
