@@ -25,6 +25,10 @@ func Services() []restate.ServiceDefinition {
 		Approvals(),
 		Chain(),
 		Control(),
+		MixedProgram(),
+		MixedAccount(),
+		MixedWorker(),
+		MixedResolver(),
 	}
 }
 

@@ -72,6 +72,11 @@ func TestDiscoveryListsLowercaseHandlers(t *testing.T) {
 		"Approvals": {"request:"},
 		"Chain":     {"start:"},
 		"Control":   {"attach:", "cancel:", "resolve:"},
+		// The mixed benchmark workload.
+		"MixedProgram":  {"run:EXCLUSIVE"},
+		"MixedAccount":  {"touch:EXCLUSIVE"},
+		"MixedWorker":   {"work:"},
+		"MixedResolver": {"resolve:"},
 	}
 	for name, handlers := range want {
 		if !slices.Equal(got[name], handlers) {

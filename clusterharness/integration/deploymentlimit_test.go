@@ -118,3 +118,36 @@ func TestHungDeploymentLeavesSlotsToOthers(t *testing.T) {
 		t.Fatalf("deployment slot waits %v: want only the hung deployment's (at least %d)", st.DeploymentSlotWaits, hangs-10)
 	}
 }
+
+// Invocations that wait for something (here awakeables nobody resolves) give their attempt
+// slots up as soon as other attempts wait for one (invoker.PressureIdleTimeout), rather
+// than at the inactivity timeout: with every slot of the deployment held by waiters, a
+// call still answers at once. Invocations waiting on each other would otherwise stall the
+// node for the inactivity timeout (the mixed benchmark did, with more programs in flight
+// than slots).
+func TestWaitingInvocationsYieldTheirSlots(t *testing.T) {
+	cfg := harness.TestConfig(t.TempDir())
+	cfg.Worker.Invoker.ConcurrentInvocationsLimit = 4 // 2 per deployment
+	n := harness.StartSingle(t, cfg)
+	harness.Register(t, n.AdminURL, harness.StartExamples(t))
+	harness.Expect(t, call(t, n.IngressURL+"/Greeter/greet", `"warm"`, nil), 200, `"Hello warm!"`)
+
+	for i := range 6 {
+		resp, err := harness.Send(http.MethodPost, n.IngressURL+"/Approvals/request/send", fmt.Sprintf(`"yield-%d-%d"`, i, time.Now().UnixNano()), nil)
+		if err != nil || resp.Status != http.StatusAccepted {
+			t.Fatalf("send approval %d: %v %+v", i, err, resp)
+		}
+	}
+	harness.Eventually(t, 10*time.Second, "the approvals to wait for their awakeables", func() bool {
+		rows := query(t, n, "select count(*) as n from sys_invocation where target_service_name = 'Approvals' and status in ('suspended', 'running')").Rows
+		return len(rows) == 1 && fmt.Sprint(rows[0]["n"]) == "6"
+	})
+	for i := range 5 {
+		start := time.Now()
+		name := fmt.Sprintf("g%d", i)
+		harness.Expect(t, call(t, n.IngressURL+"/Greeter/greet", `"`+name+`"`, nil), 200, `"Hello `+name+`!"`)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("greet %d took %s behind invocations waiting for awakeables", i, d)
+		}
+	}
+}

@@ -16,6 +16,8 @@
 #   RESTATE_INGRESS__BIND_ADDRESS (127.0.0.1:8080), RESTATE_ADMIN__BIND_ADDRESS (127.0.0.1:9070),
 #   BENCH_FABRIC_PORT (5122), EXAMPLES_LISTEN (127.0.0.1:9080)
 #   BENCH_DURATION, BENCH_WARMUP, BENCH_CONCURRENCY, BENCH_WORKLOADS, BENCH_OUT
+#   BENCH_MIXED          programs of the mixed workload run after the matrix (default 2000;
+#                        0 skips it)
 set -euo pipefail
 
 REF_VERSION=1.7.12
@@ -28,6 +30,7 @@ duration=${BENCH_DURATION:-10s}
 warmup=${BENCH_WARMUP:-2s}
 concurrency=${BENCH_CONCURRENCY:-1,16,64}
 workloads=${BENCH_WORKLOADS:-greet,add-one-key,add-1000-keys}
+mixed=${BENCH_MIXED:-2000}
 out=${BENCH_OUT:-/tmp/gorestate-bench-$(date +%Y%m%d-%H%M%S)}
 ours_bin=${GORESTATE_BIN:-}
 
@@ -125,6 +128,11 @@ bench_server() {
 	"$work/bin/bench" -ingress "$ingress_url" -duration "$duration" -warmup "$warmup" \
 		-concurrency "$concurrency" -workloads "$workloads" -pid "$pids" -deployment-pid "$ex_pid" -label "$label" \
 		-json "$out/$label.json" | tee "$out/$label.txt"
+	if ((mixed > 0)); then
+		log "$label: running the mixed workload ($mixed programs)"
+		"$work/bin/bench" -ingress "$ingress_url" -admin "$admin_url" -mixed "$mixed" -label "$label" \
+			-json "$out/$label-mixed.json" | tee "$out/$label-mixed.txt" || log "$label: the mixed workload failed"
+	fi
 
 	stop_pid "$srv_pid"
 	stop_pid "$ex_pid"
@@ -148,6 +156,10 @@ if ((ran_ours && ran_ref)); then
 	echo
 	echo "== ours vs reference restate-server $REF_VERSION =="
 	"$work/bin/bench" -compare "$out/ours.json,$out/reference.json" | tee "$out/comparison.txt"
+	if [[ -f $out/ours-mixed.json && -f $out/reference-mixed.json ]]; then
+		echo
+		"$work/bin/bench" -compare-mixed "$out/ours-mixed.json,$out/reference-mixed.json" | tee -a "$out/comparison.txt"
+	fi
 elif ((!ran_ours && !ran_ref)); then
 	log "nothing was benchmarked (use --reference to benchmark the reference server)"
 fi

@@ -298,17 +298,38 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 			}
 			return
 		}
-		timer := time.NewTimer(inactivity)
+		// Under slot pressure (another attempt waits for a slot) the idle limit drops to
+		// PressureIdleTimeout for the rest of the attempt.
+		idle := inactivity
+		pressure, waiting := t.inv.pressureSignal()
+		if waiting {
+			idle, pressure = min(idle, PressureIdleTimeout), nil
+		}
+		last := time.Now()
+		timer := time.NewTimer(idle)
 		defer timer.Stop()
+		reset := func(d time.Duration) {
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			timer.Reset(max(d, 0))
+		}
 		for {
 			select {
 			case <-watchdogDone:
 				return
 			case <-activity:
-				if !timer.Stop() {
-					<-timer.C
+				last = time.Now()
+				reset(idle)
+			case <-pressure:
+				pressure = nil // the limit stays low for the rest of the attempt
+				if idle > PressureIdleTimeout {
+					idle = PressureIdleTimeout
+					reset(idle - time.Since(last))
 				}
-				timer.Reset(inactivity)
 			case <-timer.C:
 				endRequest()
 				select {

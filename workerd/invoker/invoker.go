@@ -8,6 +8,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -56,6 +57,11 @@ type Invoker struct {
 	depMu  sync.Mutex
 	depSem map[string]chan struct{} // per deployment id, created on first use
 	stats  Stats                    // guarded by depMu
+	// pressure is closed (and forgotten) when an attempt starts waiting for a slot, and
+	// waiting counts the attempts waiting now: see PressureIdleTimeout. pressure is guarded
+	// by depMu.
+	pressure chan struct{}
+	waiting  atomic.Int64
 
 	mu    sync.Mutex
 	tasks map[string]*task // by partition + invocation id
@@ -106,6 +112,33 @@ func (inv *Invoker) Stats() Stats {
 	return out
 }
 
+// PressureIdleTimeout is how long an attempt may wait without any exchange while other
+// attempts wait for a slot: then its request stream is closed so that the SDK suspends and
+// the slot goes to them. Invocations that wait on each other (a call to an object whose
+// turn needs a slot, an awakeable that another invocation resolves) would otherwise hold
+// every slot until the inactivity timeout. The attempt's own inactivity timeout applies if
+// it is shorter.
+const PressureIdleTimeout = 100 * time.Millisecond
+
+// pressureSignal returns a channel that is closed when an attempt next has to wait for a
+// slot, and whether some wait already.
+func (inv *Invoker) pressureSignal() (<-chan struct{}, bool) {
+	inv.depMu.Lock()
+	defer inv.depMu.Unlock()
+	if inv.pressure == nil {
+		inv.pressure = make(chan struct{})
+	}
+	return inv.pressure, inv.waiting.Load() > 0
+}
+
+// signalPressureLocked tells the running attempts that one waits for a slot (depMu held).
+func (inv *Invoker) signalPressureLocked() {
+	if inv.pressure != nil {
+		close(inv.pressure)
+		inv.pressure = nil
+	}
+}
+
 // nodeSlot takes an attempt slot of the node, waiting until one is free or ctx ends.
 func (inv *Invoker) nodeSlot(ctx context.Context) error {
 	select {
@@ -115,7 +148,10 @@ func (inv *Invoker) nodeSlot(ctx context.Context) error {
 	}
 	inv.depMu.Lock()
 	inv.stats.NodeSlotWaits++
+	inv.signalPressureLocked()
 	inv.depMu.Unlock()
+	inv.waiting.Add(1)
+	defer inv.waiting.Add(-1)
 	select {
 	case inv.sem <- struct{}{}:
 		return nil
@@ -152,8 +188,17 @@ func (inv *Invoker) Invoke(l processor.Leadership, id []byte) {
 func (inv *Invoker) Resume(l processor.Leadership, id []byte) {
 	select {
 	case inv.sem <- struct{}{}:
-	case <-l.Context().Done():
-		return
+	default:
+		inv.depMu.Lock()
+		inv.signalPressureLocked()
+		inv.depMu.Unlock()
+		inv.waiting.Add(1)
+		defer inv.waiting.Add(-1)
+		select {
+		case inv.sem <- struct{}{}:
+		case <-l.Context().Done():
+			return
+		}
 	}
 	if !inv.start(l, id, true) {
 		<-inv.sem

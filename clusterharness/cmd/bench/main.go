@@ -1,13 +1,18 @@
 // Command bench drives a closed-loop load matrix (workload × concurrency) against a Restate
 // ingress and prints throughput, latency percentiles, errors and server memory. With
-// -compare it instead prints two saved reports side by side.
+// -compare it instead prints two saved reports side by side. With -mixed N it runs the mixed
+// workload instead (bench.RunMixed): N one-way MixedProgram.run calls, then the wait until
+// all of them completed.
 //
 //	bench -ingress http://127.0.0.1:8080 -duration 10s -concurrency 1,16,64 -pid 1234 -json out.json
 //	bench -compare ours.json,reference.json
+//	bench -mixed 3000 -admin http://127.0.0.1:9070 -json mixed.json
+//	bench -compare-mixed ours-mixed.json,reference-mixed.json
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,10 +46,22 @@ func run() error {
 	client := flag.String("client", "raw", "raw (pre-serialised requests on TCP) or nethttp (net/http Transport)")
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request timeout")
 	compare := flag.String("compare", "", "OURS.json,REF.json: print a side-by-side comparison and exit")
+	mixed := flag.Int("mixed", 0, "run the mixed workload with this many programs instead of the matrix")
+	admin := flag.String("admin", "http://127.0.0.1:9070", "admin base URL (the mixed workload counts completed programs there)")
+	mixedConc := flag.Int("mixed-concurrency", 256, "one-way calls of the mixed workload in flight at once")
+	compareMixed := flag.String("compare-mixed", "", "OURS.json,REF.json of mixed runs: print them side by side and exit")
 	flag.Parse()
 
 	if *compare != "" {
 		return printComparison(*compare)
+	}
+	if *compareMixed != "" {
+		return printMixedComparison(*compareMixed)
+	}
+	if *mixed > 0 {
+		return runMixed(bench.MixedConfig{Ingress: *ingress, Admin: *admin, Label: *label, Programs: *mixed,
+			Concurrency: *mixedConc, Objects: 1000, Accounts: 100, SleepMs: 100, DelayMs: 200,
+			SendTimeout: time.Second, Deadline: 5 * time.Minute}, *jsonOut)
 	}
 	concs, err := parseInts(*concurrency)
 	if err != nil {
@@ -122,6 +139,47 @@ func run() error {
 	if errs > 0 {
 		fmt.Printf("WARNING: %d requests failed (see the errors column)\n", errs)
 	}
+	return nil
+}
+
+func runMixed(c bench.MixedConfig, jsonOut string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Printf("mixed workload: %d programs on %d objects calling %d accounts, %d sends in flight, %s send timeout\n",
+		c.Programs, c.Objects, c.Accounts, c.Concurrency, c.SendTimeout)
+	res, err := bench.RunMixed(ctx, c)
+	fmt.Printf("sends: %.1f/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d timed out, %d failed\n",
+		res.SendsPerSec, res.SendP50Ms, res.SendP99Ms, res.SendMaxMs, res.Timeouts, res.Errors)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("all %d programs completed after %.1f s: %.1f programs/s\n", res.Programs, res.CompleteSec, res.ProgramsPerSec)
+	if jsonOut == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(jsonOut, b, 0o644)
+}
+
+func printMixedComparison(arg string) error {
+	paths := splitList(arg)
+	if len(paths) != 2 {
+		return errors.New("-compare-mixed wants OURS.json,REF.json")
+	}
+	var results [2]bench.MixedResult
+	for i, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &results[i]); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	bench.PrintMixedComparison(os.Stdout, results[0], results[1])
 	return nil
 }
 
