@@ -178,6 +178,9 @@ func invocationRows(ctx context.Context, s *store.Snapshot, table string, c *col
 	derived := table == TableInvocation
 	defer c.endPartition()
 	add := func(id []byte, st *store.Status) (bool, error) {
+		if !prefilter(c.scan, st, derived) {
+			return true, ctx.Err() // fails a filter: no row to build
+		}
 		idStr, err := idString(id)
 		if err != nil {
 			return false, err
@@ -215,6 +218,32 @@ func invocationRows(ctx context.Context, s *store.Snapshot, table string, c *col
 		}
 		return add(id, st)
 	})
+}
+
+// prefilter checks the filters on the columns that come straight from a status before a
+// row is built for it (most rows of a filtered scan of retained invocations fail them).
+// The row is matched in full afterwards.
+func prefilter(scan rowscan.Scan, st *store.Status, derived bool) bool {
+	for _, f := range scan.Filters {
+		var v string
+		switch f.Column {
+		case "status":
+			v = string(st.Phase)
+			if derived {
+				v = combinedStatus(st.Phase)
+			}
+		case "target_service_name":
+			v = st.Target.Service
+		case "target_handler_name":
+			v = st.Target.Handler
+		default:
+			continue
+		}
+		if slices.Contains(f.Values, v) != (f.Op == rowscan.OpIn) {
+			return false
+		}
+	}
+	return true
 }
 
 // isoDuration renders a retention the way Restate's tables do ("PT86400S"); "" for none.
