@@ -73,8 +73,8 @@ func pushdown(toks []token) map[string]rowscan.Scan {
 	}
 	q := &pushQuery{}
 	i := q.source(toks, from+1)
-	if i < 0 {
-		return nil
+	if i < 0 || q.table != "" && countName(toks, q.table) != 1 {
+		return nil // a table named twice (a self-join) is loaded once for both uses
 	}
 	// [[LEFT [OUTER] | INNER] JOIN r [[AS] b] ON …]
 	keepsRows := true
@@ -102,7 +102,11 @@ func pushdown(toks []token) map[string]rowscan.Scan {
 			return nil
 		}
 		q.joined = other.from
-		i = nextClause(toks, i+1)
+		on := i + 1
+		i = nextClause(toks, on)
+		if walkTop(toks[:i], on, func(t token) bool { return !t.is("join") && !t.is(",") }) < i {
+			return nil // a second join: not understood
+		}
 	}
 	clauses := map[string][]token{}
 	order := []string{"where", "group", "having", "order", "limit"}
@@ -131,7 +135,7 @@ func pushdown(toks []token) map[string]rowscan.Scan {
 		switch ob := clauses["order"]; {
 		case ob == nil:
 			scan.Limit = limit
-		case q.newestFirst(ob):
+		case q.newestFirst(ob) && !aliases(selectList, "created_at"):
 			scan.Limit, scan.NewestFirst = limit, true
 		}
 	}
@@ -385,14 +389,29 @@ func (q *pushQuery) orderColumn(c []token) (string, int) {
 	return "", 0
 }
 
+// identName is the name a word or quoted identifier refers to; SQLite compares names
+// case-insensitively, quoted or not, and every column name is lower case.
 func identName(t token) string {
-	switch t.kind {
-	case tkWord:
+	if t.kind == tkWord || t.kind == tkIdent {
 		return strings.ToLower(t.text)
-	case tkIdent:
-		return t.text
 	}
 	return ""
+}
+
+// aliases reports whether a select list names an output column name (ORDER BY name then
+// means that output, not the table's column): "x AS name" or "x name".
+func aliases(selectList []token, name string) bool {
+	for i, t := range selectList {
+		if i == 0 || identName(t) != name {
+			continue
+		}
+		switch prev := selectList[i-1]; {
+		case prev.is(".") || prev.is(",") || prev.is("distinct") || prev.is("all"):
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 func tableHasColumn(table, col string) bool {
@@ -497,6 +516,17 @@ func splitTop(c []token, sep string) [][]token {
 		out = append(out, c[start:i])
 		start = i + 1
 	}
+}
+
+// countName counts the words and quoted identifiers naming name.
+func countName(toks []token, name string) int {
+	n := 0
+	for _, t := range toks {
+		if identName(t) == name {
+			n++
+		}
+	}
+	return n
 }
 
 func countWord(toks []token, w string) int {

@@ -75,6 +75,11 @@ func TestPushdownStaysSafe(t *testing.T) {
 		`SELECT id FROM sys_invocation WHERE status = 5`,
 		`SELECT id FROM sys_invocation ORDER BY created_at DESC`,
 		`SELECT id FROM main.sys_invocation WHERE id = 'x'`,
+		// A self-join loads the table once for both sides.
+		`SELECT a.id FROM sys_invocation a LEFT JOIN sys_invocation b ON b.id = a.invoked_by_id WHERE a.status = 'suspended'`,
+		`SELECT a.id FROM sys_invocation a LEFT JOIN "sys_invocation" b ON b.id = a.invoked_by_id WHERE a.status = 'suspended'`,
+		// A second join (here an inner one that can drop rows) is not understood.
+		`SELECT i.id FROM sys_invocation i LEFT JOIN sys_deployment d ON d.id = i.pinned_deployment_id JOIN state s ON s.service_key = i.target_service_key WHERE i.status = 'paused' ORDER BY i.created_at DESC LIMIT 5`,
 	}
 	for _, q := range none {
 		if got := pushed(t, q)["sys_invocation"]; len(got.Filters) != 0 || got.Limit != 0 {
@@ -89,6 +94,9 @@ func TestPushdownStaysSafe(t *testing.T) {
 		`SELECT id FROM sys_invocation WHERE status = 'paused' ORDER BY modified_at DESC LIMIT 1`,
 		`SELECT id FROM sys_invocation WHERE status = 'paused' ORDER BY created_at LIMIT 1`,
 		`SELECT i.id FROM sys_invocation i INNER JOIN sys_deployment d ON d.id = i.pinned_deployment_id WHERE i.status = 'paused' LIMIT 1`,
+		// ORDER BY created_at means the output column of that name.
+		`SELECT id, modified_at AS created_at FROM sys_invocation WHERE status = 'paused' ORDER BY created_at DESC LIMIT 3`,
+		`SELECT id, modified_at created_at FROM sys_invocation WHERE status = 'paused' ORDER BY created_at DESC LIMIT 3`,
 	}
 	for _, q := range filtersOnly {
 		got := pushed(t, q)["sys_invocation"]
@@ -109,6 +117,7 @@ func TestPushdownColumns(t *testing.T) {
 		`SELECT inv.* FROM sys_invocation inv`:                                                             nil,
 		`SELECT id, * FROM sys_invocation`:                                                                 nil,
 		`SELECT * FROM (SELECT * FROM sys_invocation LIMIT 5)`:                                             nil,
+		`SELECT "Target", "ID" FROM sys_invocation`:                                                        {"id", "target"},
 	} {
 		if got := pushed(t, q)["sys_invocation"].Columns; q[:6] == "select" {
 			if got := pushed(t, q)["state"].Columns; !reflect.DeepEqual(got, want) {
@@ -132,6 +141,10 @@ func TestPushdownKeepsAnswers(t *testing.T) {
 		`SELECT id FROM sys_invocation WHERE target_service_name IN ('Counter') AND target_service_key = 'k1' ORDER BY id`,
 		`SELECT id FROM sys_invocation WHERE status = 'completed' OR status = 'paused' ORDER BY id`,
 		`SELECT id, status FROM sys_invocation WHERE id IN ('` + invA + `', '` + invD + `', 'nonsense') ORDER BY id`,
+		`SELECT id FROM sys_invocation WHERE id IN ('` + invA + `', '` + invA + `') ORDER BY id`,
+		`SELECT "Target" FROM sys_invocation WHERE "ID" = '` + invA + `'`,
+		`SELECT id, modified_at AS created_at FROM sys_invocation ORDER BY created_at DESC LIMIT 2`,
+		`SELECT a.id, b.target FROM sys_invocation a LEFT JOIN sys_invocation b ON b.id = a.invoked_by_id WHERE a.status = 'pending' ORDER BY a.id`,
 		`SELECT COUNT(*) AS n FROM sys_invocation WHERE status != 'completed' LIMIT 1`,
 		`SELECT status, COUNT(*) AS n FROM sys_invocation WHERE target_service_name = 'Counter' GROUP BY status ORDER BY status LIMIT 1`,
 		`SELECT inv.id, dp.id IS NOT NULL AS has_dp FROM sys_invocation inv LEFT JOIN sys_deployment dp ON dp.id = inv.pinned_deployment_id WHERE inv.status != 'completed' ORDER BY inv.created_at DESC, inv.id LIMIT 2`,

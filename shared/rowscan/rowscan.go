@@ -117,8 +117,8 @@ func (s Scan) Project(row map[string]any) {
 	}
 }
 
-// Values returns the values a row's column must have, and true, when a filter restricts the
-// column to a set (OpIn; the intersection if several do).
+// Values returns the values a row's column must have (sorted, each once), and true, when a
+// filter restricts the column to a set (OpIn; the intersection if several do).
 func (s Scan) Values(column string) ([]string, bool) {
 	var out []string
 	found := false
@@ -132,7 +132,8 @@ func (s Scan) Values(column string) ([]string, bool) {
 		}
 		out = slices.DeleteFunc(out, func(v string) bool { return !slices.Contains(f.Values, v) })
 	}
-	return out, found
+	slices.Sort(out)
+	return slices.Compact(out), found // each value once: callers look each one up
 }
 
 // Excludes reports whether every row whose column has value v fails a filter on that

@@ -131,8 +131,11 @@ func (inv *Invoker) pressureSignal() (<-chan struct{}, bool) {
 	return inv.pressure, inv.waiting.Load() > 0
 }
 
-// signalPressureLocked tells the running attempts that one waits for a slot (depMu held).
+// signalPressureLocked counts one more attempt waiting for a slot (the caller takes it off
+// when the wait ends) and tells the running attempts (depMu held). Counting under depMu,
+// before the signal, means a watchdog that takes the next channel sees the count.
 func (inv *Invoker) signalPressureLocked() {
+	inv.waiting.Add(1)
 	if inv.pressure != nil {
 		close(inv.pressure)
 		inv.pressure = nil
@@ -150,7 +153,6 @@ func (inv *Invoker) nodeSlot(ctx context.Context) error {
 	inv.stats.NodeSlotWaits++
 	inv.signalPressureLocked()
 	inv.depMu.Unlock()
-	inv.waiting.Add(1)
 	defer inv.waiting.Add(-1)
 	select {
 	case inv.sem <- struct{}{}:
@@ -192,7 +194,6 @@ func (inv *Invoker) Resume(l processor.Leadership, id []byte) {
 		inv.depMu.Lock()
 		inv.signalPressureLocked()
 		inv.depMu.Unlock()
-		inv.waiting.Add(1)
 		defer inv.waiting.Add(-1)
 		select {
 		case inv.sem <- struct{}{}:

@@ -205,7 +205,6 @@ func (t *task) deploymentSlot(ctx context.Context, id string) (release func(), e
 	t.inv.stats.DeploymentSlotWaits[id]++
 	t.inv.signalPressureLocked()
 	t.inv.depMu.Unlock()
-	t.inv.waiting.Add(1)
 	defer t.inv.waiting.Add(-1)
 	<-t.inv.sem
 	t.holding = false

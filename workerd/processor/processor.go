@@ -375,11 +375,15 @@ func (p *Processor) claim(ctx context.Context, applied uint64) (uint64, *Leader,
 		}
 	}
 	l := newLeader(p, epoch)
-	// The format marker goes first, in the same batch: nodes of earlier versions stop at it
-	// before this term's binary records.
-	first, err := p.writer().Append(ctx, [][]byte{logrecord.FormatMarker(), l.stamp(&logrecord.Record{Kind: logrecord.KindAnnounceLeader,
-		AnnounceLeader: &logrecord.AnnounceLeader{NodeID: p.cfg.NodeID, Node: p.cfg.NodeName}})})
-	announce := first + 1
+	// The format marker goes first: nodes of earlier versions stop at it before this
+	// term's binary records. It is an append of its own: the records of one batch are not
+	// contiguous when a seal splits it, and the announcement's LSN must be exact.
+	if _, err := p.writer().Append(ctx, [][]byte{logrecord.FormatMarker()}); err != nil {
+		l.stop()
+		return applied, nil, 0, fmt.Errorf("partition %d: append the format marker: %w", p.cfg.Partition, err)
+	}
+	announce, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindAnnounceLeader,
+		AnnounceLeader: &logrecord.AnnounceLeader{NodeID: p.cfg.NodeID, Node: p.cfg.NodeName}})
 	if err != nil {
 		l.stop()
 		return applied, nil, 0, fmt.Errorf("partition %d announce leader epoch %d: %w", p.cfg.Partition, epoch, err)
