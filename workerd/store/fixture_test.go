@@ -9,23 +9,13 @@ import (
 	"gorestate.dev/shared/logrecord"
 )
 
-// copyDir copies the files of src into a new temporary directory (goleveldb writes to a
-// store it opens; the fixture must stay as committed).
+// copyDir copies src into a new temporary directory (goleveldb writes to a store it opens;
+// the fixture must stay as committed).
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
+	dst := filepath.Join(t.TempDir(), "store")
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return dst
 }
