@@ -43,7 +43,7 @@ func NewTransport() *http.Transport {
 	protocols.SetHTTP2(true)
 	return &http.Transport{
 		Proxy:               nil, // deployments are addressed directly, never via HTTP_PROXY
-		DialContext:         dialer().DialContext,
+		DialContext:         clampDialer(dialer()),
 		Protocols:           &protocols,
 		TLSHandshakeTimeout: tlsHandshakeTimeout,
 		IdleConnTimeout:     idleConnTimeout,

@@ -155,6 +155,11 @@ func invokeURL(base, service, handler string) (string, error) {
 	return u.String(), nil
 }
 
+// readerPool holds the readers of deployment answers: a 32 KiB buffer per attempt was the
+// largest allocation of a node running many short attempts (payloads are copied out of it,
+// so a reader is free again once its attempt's exchange returns).
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
 func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler) (error, bool, time.Duration) {
 	t := a.t
 	opts := t.inv.opts
@@ -353,7 +358,12 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return a.fail(fmt.Errorf("deployment answered %s: %s", resp.Status, strings.TrimSpace(string(body)))), false, 0
 	}
-	br := bufio.NewReaderSize(resp.Body, 32<<10)
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(resp.Body)
+	defer func() {
+		br.Reset(nil) // let the body go
+		readerPool.Put(br)
+	}()
 	dec := protocol.NewDecoder(br, t.inv.opts.MaxMessageSize)
 	for {
 		m, err := dec.Next()
