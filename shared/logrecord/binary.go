@@ -259,7 +259,7 @@ func readInvoke(r *bincodec.Reader) *Invoke {
 		}
 	}
 	x.IdempotencyKey, x.RequestID, x.Send = r.String(), r.Uvarint(), r.Bool()
-	if present(r) {
+	if r.Bool() { // presence
 		c := ReadCaller(r)
 		x.Caller = &c
 	}
@@ -274,11 +274,11 @@ func readEffect(r *bincodec.Reader) *InvokerEffect {
 		x.Entries = make([]Entry, n)
 		for i := range x.Entries {
 			e := Entry{Type: r.U16(), Flags: r.U16(), Payload: r.Bytes()}
-			if present(r) {
+			if r.Bool() { // presence
 				t := ReadTarget(r)
 				e.CallTarget = &t
 			}
-			if present(r) {
+			if r.Bool() { // presence
 				e.CallRetention = &Retention{CompletionMs: r.Varint(), JournalMs: r.Varint()}
 			}
 			x.Entries[i] = e
@@ -290,6 +290,3 @@ func readEffect(r *bincodec.Reader) *InvokerEffect {
 	x.DeploymentID, x.ProtocolVersion = r.String(), r.U32()
 	return x
 }
-
-// present reads a presence byte (0 or 1).
-func present(r *bincodec.Reader) bool { return r.Bool() }

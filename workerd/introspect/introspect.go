@@ -89,7 +89,7 @@ func Scan(ctx context.Context, parts []*store.Partition, table string, scan rows
 			break
 		}
 	}
-	rows := c.result()
+	rows := c.rows
 	if table == TableInvocation || table == TableInvocationStatus {
 		if err := resolveCallers(rows, snaps); err != nil {
 			return nil, err
@@ -154,8 +154,6 @@ func (c *collector) endPartition() {
 	c.partStart = len(c.rows)
 	c.inOrder = false
 }
-
-func (c *collector) result() []map[string]any { return c.rows }
 
 func createdAt(r map[string]any) time.Time {
 	t, _ := r["created_at"].(time.Time)

@@ -225,28 +225,15 @@ func (s *Snapshot) Status(id []byte) (*Status, error) {
 	return decodeStatus(v)
 }
 
-// StatusEntry is one row of a status scan.
-type StatusEntry struct {
-	ID     []byte
-	Status *Status
-}
-
 // EachStatus calls fn for every invocation status of the partition, in id order, without
 // holding them all in memory (completed invocations are retained, so there can be many).
 func (p *Partition) EachStatus(fn func(id []byte, st *Status) error) error {
-	prefix := p.key(tStatus)
-	it := p.db.NewIterator(prefixRange(prefix), nil)
-	defer it.Release()
-	for it.Next() {
-		s, err := decodeStatus(it.Value())
-		if err != nil {
-			return fmt.Errorf("partition %d status %x: %w", p.id, it.Key()[len(prefix):], err)
-		}
-		if err := fn(append([]byte(nil), it.Key()[len(prefix):]...), s); err != nil {
-			return err
-		}
+	snap, err := p.Snapshot()
+	if err != nil {
+		return err
 	}
-	return it.Error()
+	defer snap.Release()
+	return snap.EachStatus(func(id []byte, st *Status) (bool, error) { return true, fn(id, st) })
 }
 
 // VerifyIndexes checks that the status indexes hold exactly the entries the statuses call
