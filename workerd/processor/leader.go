@@ -20,6 +20,7 @@ type Leader struct {
 	epoch  uint64
 	timers *timerService
 	shuf   *shuffler
+	window *appendWindow
 
 	nextRequest atomic.Uint64
 	mu          sync.Mutex
@@ -41,6 +42,7 @@ func newLeader(p *Processor, epoch uint64) *Leader {
 		waiters: map[string][]chan rpc.InvokeResponse{},
 		ctx:     ctx,
 		cancel:  cancel,
+		window:  newAppendWindow(p.cfg.AppendWindow),
 	}
 	l.timers = newTimerService(l)
 	l.shuf = newShuffler(l)
@@ -80,13 +82,45 @@ func (l *Leader) stamp(r *logrecord.Record) []byte {
 
 // appendRecord appends a record with the leader's epoch and waits until it is durable.
 func (l *Leader) appendRecord(ctx context.Context, r *logrecord.Record) (bifrost.LSN, error) {
-	return l.p.writer().Append(ctx, [][]byte{l.stamp(r)})
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("append to the log of partition %d: %w", l.p.cfg.Partition, err)
+	}
+	b := l.stamp(r)
+	n, err := l.window.acquire(ctx, len(b))
+	if err != nil {
+		return 0, fmt.Errorf("append to the log of partition %d: %w", l.p.cfg.Partition, err)
+	}
+	type result struct {
+		lsn bifrost.LSN
+		err error
+	}
+	ch := make(chan result, 1)
+	l.p.writer().AppendAsync([][]byte{b}, func(lsn bifrost.LSN, err error) {
+		l.window.release(n) // once durable or failed, also when ctx ended before
+		ch <- result{lsn, err}
+	})
+	select {
+	case r := <-ch:
+		return r.lsn, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("append to the log of partition %d: %w", l.p.cfg.Partition, ctx.Err())
+	}
 }
 
 // AppendAsync appends a record with the leader's epoch; done (if not nil) runs with the
 // record's LSN once it is durable. Records appended from one goroutine keep their order.
+// It waits while the leader's window of appends that are not durable yet is full; once
+// the leadership has ended it no longer waits (such appends are fenced anyway).
 func (l *Leader) AppendAsync(r *logrecord.Record, done func(bifrost.LSN, error)) {
-	l.p.writer().AppendAsync([][]byte{l.stamp(r)}, func(lsn bifrost.LSN, err error) {
+	b := l.stamp(r)
+	n, err := l.window.acquire(l.ctx, len(b))
+	if err != nil {
+		n = 0
+	}
+	l.p.writer().AppendAsync([][]byte{b}, func(lsn bifrost.LSN, err error) {
+		if n > 0 {
+			l.window.release(n)
+		}
 		if done != nil {
 			done(lsn, err)
 		}

@@ -75,6 +75,9 @@ type Config struct {
 	NodeID   uint32
 	NodeName string
 	Logger   hclog.Logger
+	// AppendWindow bounds the bytes of the leader's appends that are not durable yet
+	// (0: DefaultAppendWindow).
+	AppendWindow int
 }
 
 // ErrNoSnapshot is what Restore returns when no snapshot covers what is asked.
