@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 
 .PHONY: all build run examples test minio test-short fuzz bench bench-reference vet fmt clean \
 	images docker-up test-containers docker-clean cluster-up cluster-down bench-metadata \
-	bench-log bench-query test-log-faults bench-cluster test-failover-retained failover-reference bench-restart
+	bench-log bench-query bench-soak test-log-faults bench-cluster test-failover-retained failover-reference bench-restart
 
 all: build
 
@@ -70,6 +70,12 @@ bench: build
 		bash clusterharness/scripts/bench.sh
 
 # The same matrix against our node and the reference Restate server (npm), with ratios.
+# A soak of BENCH_SOAK requests (default 1,000,000; greet and add-1000-keys alternating at
+# concurrency 64) against our single node: throughput and RSS every 10 s, first vs last minute.
+bench-soak: build
+	GORESTATE_BIN=$(BIN)/gorestate EXAMPLES_BIN=$(BIN)/examples BENCH_BIN=$(BIN)/bench \
+		BENCH_SOAK=$${BENCH_SOAK:-1000000} bash clusterharness/scripts/bench.sh
+
 bench-reference: build
 	GORESTATE_BIN=$(BIN)/gorestate EXAMPLES_BIN=$(BIN)/examples BENCH_BIN=$(BIN)/bench \
 		BENCH_REFERENCE=1 bash clusterharness/scripts/bench.sh

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorestate.dev/shared/metrics"
+
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/ingressd/ingress"
@@ -197,12 +199,23 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("ingressd: listen on %s ([ingress] bind-address): %w", cfg.Ingress.BindAddress, err)
 	}
+	// The fabric listener serves only /metrics here: nothing in the cluster calls an ingress.
+	fabric := http.NewServeMux()
+	metrics.Routes(fabric)
+	fln, err := net.Listen("tcp", cfg.BindAddress)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("ingressd: listen on fabric address %s (bind-address): %w", cfg.BindAddress, err)
+	}
+	fabricSrv := &http.Server{Handler: fabric, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = fabricSrv.Serve(fln) }()
 	srv := &http.Server{Handler: Handler(v, route, logger), ReadHeaderTimeout: 10 * time.Second}
-	// The ingress has no fabric listener: it registers without an address, for the cluster
+	// The ingress registers without an address (no other node calls it), for the cluster
 	// status and the gossip.
 	node, members, err := membership.RegisterAndJoin(ctx, cfg, meta, metadata.Node{Name: cfg.NodeName, Roles: []string{config.RoleHTTPIngress}}, logger)
 	if err != nil {
 		ln.Close()
+		_ = fabricSrv.Close()
 		return fmt.Errorf("ingressd: %w", err)
 	}
 	life := membership.Sender{Name: node.Name, Generation: node.Generation}.String()
@@ -210,9 +223,10 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
+		_ = fabricSrv.Close()
 		members.Stop()
 	}()
-	logger.Info("ingress ready", "address", ln.Addr().String(), "generation", node.Generation, "gossip", members.LocalAddr())
+	logger.Info("ingress ready", "address", ln.Addr().String(), "metrics", "http://"+fln.Addr().String()+metrics.Path, "generation", node.Generation, "gossip", members.LocalAddr())
 	if err := srv.Serve(ln); err != http.ErrServerClosed {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorestate.dev/shared/metrics"
+
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/config"
@@ -29,6 +31,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		return fmt.Errorf("logserverd: listen on fabric address %s (bind-address): %w", cfg.BindAddress, err)
 	}
 	mux := http.NewServeMux()
+	metrics.Routes(mux)
 	// Profiles are served on the fabric port, which only cluster members should reach.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorestate.dev/shared/metrics"
+
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/metadatad/admin"
@@ -143,6 +145,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemo
 		return nil, err
 	}
 	fabric := http.NewServeMux()
+	metrics.Routes(fabric)
 	fabric.Handle(metadata.PathPrefix, d.Meta.Handler())
 	fabric.Handle(cluster.PathPrefix, ClusterHandler(cfg, d.Meta, d.Members))
 	fabric.Handle(liveness.Path, liveness.Handler(cfg.Gossip.HeartbeatInterval.Duration()))

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorestate.dev/shared/metrics"
+
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/config"
@@ -43,6 +45,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		return fmt.Errorf("workerd: listen on fabric address %s (bind-address): %w", cfg.BindAddress, err)
 	}
 	mux := http.NewServeMux()
+	metrics.Routes(mux)
 	w.Routes(mux)
 	// Requests from a superseded life of a node (it restarted since) are refused once the
 	// gossip is up; until then there is no view to check them against.

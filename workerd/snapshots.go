@@ -16,6 +16,7 @@ import (
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/metrics"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd/processor"
 	"gorestate.dev/workerd/snapshot"
@@ -261,8 +262,12 @@ func (s *snapshotter) create(ctx context.Context, p uint32, ps *partitionSnapsho
 	start := time.Now()
 	m, err := s.repo.Create(ctx, s.w.db.Partition(p), p, p, snapshot.KeyRange{Start: uint64(first), End: uint64(last)})
 	if err != nil {
+		snapshotsTotal.WithLabelValues("failed").Inc()
 		return nil, err
 	}
+	snapshotsTotal.WithLabelValues("published").Inc()
+	snapshotSeconds.Observe(metrics.Since(start))
+	snapshotBytes.Add(float64(m.Files[0].Size))
 	ps.lastLSN, ps.lastAt, ps.known = m.MinAppliedLSN, m.CreatedAt, true
 	if l, err := s.repo.Latest(ctx, p); err == nil {
 		ps.addCandidate(bifrost.LSN(l.ArchivedLSN()))

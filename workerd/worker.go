@@ -150,6 +150,7 @@ func (w *Worker) Start(ctx context.Context) error {
 
 		DeploymentConcurrencyLimit: w.cfg.Worker.Invoker.ConcurrentInvocationsPerDeploymentLimit,
 	})
+	liveWorkers.add(w) // its storage and invoker exist from here on
 	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.followPlacement(ctx) }()
 	go func() { defer w.wg.Done(); w.snapshots.run(ctx) }()
@@ -189,6 +190,7 @@ func (w *Worker) InvokerStats() invoker.Stats { return w.inv.Stats() }
 // Close waits for the processors (whose context must be done) and closes storage.
 func (w *Worker) Close() error {
 	w.wg.Wait()
+	liveWorkers.remove(w)
 	var errs []error
 	if w.bifrost != nil {
 		errs = append(errs, w.bifrost.Close())

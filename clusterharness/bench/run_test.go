@@ -91,3 +91,45 @@ func TestRunCountsAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestSoakSendsExactlyTheRequests checks that a soak sends the number of requests asked,
+// half to each workload, and counts failures apart from answers.
+func TestSoakSendsExactlyTheRequests(t *testing.T) {
+	t.Parallel()
+	var greets, adds, other atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/Greeter/greet":
+			if greets.Add(1)%10 == 0 {
+				http.Error(w, "boom", http.StatusInternalServerError)
+				return
+			}
+		case len(r.URL.Path) > len("/Counter/") && r.URL.Path[:len("/Counter/")] == "/Counter/":
+			adds.Add(1)
+		default:
+			other.Add(1)
+		}
+		w.Write([]byte(`1`))
+	}))
+	defer srv.Close()
+	factory, err := NewClientFactory("raw", srv.URL, 8, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunSoak(context.Background(), SoakConfig{Requests: 1000, Concurrency: 8, NewClient: factory, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if greets.Load() != 500 || adds.Load() != 500 || other.Load() != 0 {
+		t.Fatalf("greets %d, adds %d, others %d; want 500, 500, 0", greets.Load(), adds.Load(), other.Load())
+	}
+	if res.Completed != 950 || res.Errors != 50 || res.ErrorKinds["500"] != 50 {
+		t.Fatalf("completed %d, errors %d (%v); want 950 and 50 500s", res.Completed, res.Errors, res.ErrorKinds)
+	}
+	if len(res.Samples) == 0 || res.Samples[len(res.Samples)-1].Completed != 950 {
+		t.Fatalf("the last sample does not hold the final count: %+v", res.Samples)
+	}
+	if res.FirstMinuteRPS <= 0 && res.DurationS >= 1 {
+		t.Fatalf("first-minute throughput %v over a %.1f s run", res.FirstMinuteRPS, res.DurationS)
+	}
+}

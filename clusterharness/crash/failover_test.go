@@ -301,6 +301,63 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 		time.Since(join).Round(time.Millisecond), gap.Round(time.Millisecond))
 	DrainAll(t, w, 3)
 	CheckExactlyOnce(t, w)
+	checkClusterMetrics(t, c.nodes, 3)
+}
+
+// checkClusterMetrics scrapes every node after the failovers and checks the metrics that a
+// single node cannot show: replicated appends and their log servers, followers, and the
+// leader changes of partitions and of the metadata cluster.
+// The first metadataMembers nodes run the metadata server.
+func checkClusterMetrics(t *testing.T, nodes []*Server, metadataMembers int) {
+	t.Helper()
+	total := harness.Metrics{}
+	for i, n := range nodes {
+		m, err := harness.Scrape(n.Fabric)
+		if err != nil {
+			t.Errorf("scrape %s: %v", n.Fabric, err)
+			continue
+		}
+		for k, v := range m {
+			total[k] += v
+		}
+		// Every metadata member saw the metadata cluster elect a leader at least once.
+		if v, _ := m.Sum("restate_metadata_leader_changes_total"); i < metadataMembers && v < 1 {
+			t.Errorf("%s: restate_metadata_leader_changes_total = %v", n.Fabric, v)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+	}{
+		{"restate_bifrost_records_appended_total", []string{`provider="replicated"`}},
+		{"restate_bifrost_append_duration_seconds_count", []string{`provider="replicated"`}},
+		{"restate_bifrost_commit_duration_seconds_count", []string{`provider="replicated"`}},
+		{"restate_log_server_stores_total", []string{`status="ok"`}},
+		{"restate_log_server_commit_duration_seconds_count", nil},
+		{"restate_log_server_writes_total", nil},
+		{"restate_log_server_store_size_bytes", nil},
+		{"restate_partition_records_applied_total", []string{`mode="follower"`}},
+		{"restate_partition_apply_delay_seconds_count", []string{`mode="follower"`}},
+		{"restate_metadata_operations_total", []string{`op="put"`, `outcome="ok"`}},
+	} {
+		if v, _ := total.Sum(c.name, c.labels...); v <= 0 {
+			t.Errorf("%s %v = %v summed over the nodes, want > 0", c.name, c.labels, v)
+		}
+	}
+	// Two failovers and a fourth node taking leaderships: more leaderships were taken up
+	// than there are partitions.
+	leads, _ := total.Sum("restate_partition_leader_changes_total")
+	led := 0
+	for series := range total {
+		if strings.HasPrefix(series, "restate_partition_applied_lsn{") && strings.Contains(series, `mode="leader"`) {
+			led++
+		}
+	}
+	if led == 0 || leads <= float64(led) {
+		t.Errorf("restate_partition_leader_changes_total summed %v over the nodes for %d led partitions: want more after failovers", leads, led)
+	}
+	t.Logf("metrics: %v leaderships taken up for %d partitions; %v records appended to replicated loglets; %v stores ok on log servers",
+		leads, led, total["restate_bifrost_records_appended_total{provider=\"replicated\"}"], total["restate_log_server_stores_total{status=\"ok\"}"])
 }
 
 // killAndRestart runs w's load through every ingress, SIGKILLs (pickLeader) the node holding

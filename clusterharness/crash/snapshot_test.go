@@ -122,6 +122,19 @@ func TestSingleNodeRestoresFromSnapshots(t *testing.T) {
 		return true
 	})
 	t.Logf("%d partitions snapshotted to MinIO (%d objects); logs trimmed to %v", len(infos), objects, trimPoints(t, srv.Fabric))
+	m, err := harness.Scrape(srv.Fabric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.Sum("restate_partition_snapshots_total", `outcome="published"`); v < float64(len(infos)) {
+		t.Errorf("restate_partition_snapshots_total{outcome=published} = %v after %d snapshots", v, len(infos))
+	}
+	if v, _ := m.Sum("restate_partition_snapshot_duration_seconds_count"); v < float64(len(infos)) {
+		t.Errorf("restate_partition_snapshot_duration_seconds_count = %v after %d snapshots", v, len(infos))
+	}
+	if v, _ := m.Sum("restate_partition_snapshot_bytes_total"); v <= 0 {
+		t.Errorf("restate_partition_snapshot_bytes_total = %v", v)
+	}
 
 	// A suffix after the snapshots, then the partition store is lost.
 	load = w.StartSteady(1, "b")

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorestate.dev/shared/metrics"
+
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/ingressd"
@@ -61,6 +63,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	}
 	// The fabric listener comes first: a replicated metadata store talks raft through it.
 	fabric := http.NewServeMux()
+	metrics.Routes(fabric)
 	var err error
 	if n.FabricAddr, _, err = metadatad.Serve(ctx, "fabric", cfg.BindAddress, fabric); err != nil {
 		return fail(err)

@@ -18,6 +18,8 @@
 #   BENCH_DURATION, BENCH_WARMUP, BENCH_CONCURRENCY, BENCH_WORKLOADS, BENCH_OUT
 #   BENCH_MIXED          programs of the mixed workload run after the matrix (default 2000;
 #                        0 skips it)
+#   BENCH_SOAK           run a soak of this many requests (greet and add-1000-keys
+#                        alternating, concurrency 64) instead of the matrix and the mixed run
 set -euo pipefail
 
 REF_VERSION=1.7.12
@@ -31,6 +33,7 @@ warmup=${BENCH_WARMUP:-2s}
 concurrency=${BENCH_CONCURRENCY:-1,16,64}
 workloads=${BENCH_WORKLOADS:-greet,add-one-key,add-1000-keys}
 mixed=${BENCH_MIXED:-2000}
+soak=${BENCH_SOAK:-0}
 out=${BENCH_OUT:-/tmp/gorestate-bench-$(date +%Y%m%d-%H%M%S)}
 ours_bin=${GORESTATE_BIN:-}
 
@@ -124,6 +127,14 @@ bench_server() {
 	wait_until 60 "$label to serve Greeter/greet" curl -sf -o /dev/null "$ingress_url/Greeter/greet" --json '"warmup"'
 
 	pids=$(descendants "$srv_pid")
+	if ((soak > 0)); then
+		log "$label: soak of $soak requests (server pids $pids)"
+		"$work/bin/bench" -ingress "$ingress_url" -soak "$soak" -pid "$pids" -label "$label" \
+			-json "$out/$label-soak.json" | tee "$out/$label-soak.txt"
+		stop_pid "$srv_pid"
+		stop_pid "$ex_pid"
+		return
+	fi
 	log "$label: running the matrix (server pids $pids)"
 	"$work/bin/bench" -ingress "$ingress_url" -duration "$duration" -warmup "$warmup" \
 		-concurrency "$concurrency" -workloads "$workloads" -pid "$pids" -deployment-pid "$ex_pid" -label "$label" \
@@ -152,6 +163,10 @@ if ((reference)); then
 	ran_ref=1
 fi
 
+if ((soak > 0)); then
+	log "results in $out"
+	exit 0
+fi
 if ((ran_ours && ran_ref)); then
 	echo
 	echo "== ours vs reference restate-server $REF_VERSION =="

@@ -94,6 +94,13 @@ func newHandler(opts Options) *handler {
 // ServeHTTP routes by a hand-written split of the path (see parsePath): this is the hot path
 // of every benchmark, and Restate's routing depends on the schema anyway.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	h.serve(rec, r)
+	observeRequest(rec.status, start)
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	applyCORS(w.Header(), r)
 	if r.Method == http.MethodOptions {
 		servePreflight(w, r)

@@ -165,6 +165,7 @@ type Store struct {
 	closed  bool
 
 	batches, writes, bytes atomic.Uint64
+	unmeasure              func() // stops counting the store in storeSize
 }
 
 // Stats are cumulative counters since Open.
@@ -213,6 +214,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
 	s.trims.init(s)
+	s.unmeasure = storeSize.Add(dir)
 	go s.runWriter()
 	go s.trims.run()
 	return s, nil
@@ -334,6 +336,7 @@ func (s *Store) Close() error {
 	if !s.stop() {
 		return nil
 	}
+	s.unmeasure()
 	var errs []error
 	if s.Err() == nil {
 		errs = append(errs, s.checkpoint()) // the next Open replays nothing

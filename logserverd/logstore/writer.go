@@ -3,6 +3,9 @@ package logstore
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
+
+	"gorestate.dev/shared/metrics"
 
 	"github.com/syndtr/goleveldb/leveldb"
 
@@ -155,9 +158,12 @@ func (s *Store) commit(batch *leveldb.Batch, reqs []request, failErr error) {
 		for i := range reqs {
 			reqs[i].apply(batch)
 		}
+		start := time.Now()
 		if err := s.writeBatch(batch); err != nil {
 			failErr = s.fail(fmt.Errorf("%w: write %d requests: %v", ErrFailed, len(reqs), err))
 		} else {
+			commitSeconds.Observe(metrics.Since(start))
+			commitRequests.Add(float64(len(reqs)))
 			s.batches.Add(1)
 			s.writes.Add(uint64(len(reqs)))
 			s.bytes.Add(uint64(len(batch.Dump())))

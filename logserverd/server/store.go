@@ -5,6 +5,10 @@ import (
 	"math"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"gorestate.dev/shared/metrics"
+
 	"gorestate.dev/logserverd/logstore"
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
@@ -112,6 +116,24 @@ func (s *Server) Store(ctx context.Context, req *wire.Store) (*wire.Stored, erro
 // they arrived on a stream are accepted in that order, so a sequencer may keep several
 // stores to this server in flight (wire.StoreStarter).
 func (s *Server) StartStore(req *wire.Store) func(context.Context) (*wire.Stored, error) {
+	wait := s.startStore(req)
+	return func(ctx context.Context) (*wire.Stored, error) {
+		resp, err := wait(ctx)
+		status := "error"
+		if err == nil {
+			status = resp.Status.String()
+		}
+		storesTotal.WithLabelValues(status).Inc()
+		return resp, err
+	}
+}
+
+var storesTotal = promauto.With(metrics.Registry).NewCounterVec(prometheus.CounterOpts{
+	Name: "restate_log_server_stores_total",
+	Help: "Store requests answered by log servers in this process, by answer status (error: no answer, e.g. the caller went away).",
+}, []string{"status"})
+
+func (s *Server) startStore(req *wire.Store) func(context.Context) (*wire.Stored, error) {
 	if s.lostLoglet(req.LogletID) {
 		return answer(dataLossHeader)
 	}

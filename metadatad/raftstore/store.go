@@ -12,6 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"gorestate.dev/shared/metrics"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
@@ -166,7 +170,45 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.fwd = &http.Client{Transport: forwardMarker{s.fwdTransport}}
 	s.api = metadata.NewHTTPHandler(s)
+	s.watchLeader(conf.LocalID)
 	return s, nil
+}
+
+var (
+	leaderChanges = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "restate_metadata_leader_changes_total",
+		Help: "Changes of the metadata cluster's raft leader seen by this member (a new leader, or none).",
+	})
+	isLeader = promauto.With(metrics.Registry).NewGauge(prometheus.GaugeOpts{
+		Name: "restate_metadata_is_leader",
+		Help: "1 while this member is the metadata cluster's raft leader.",
+	})
+)
+
+// watchLeader counts leader changes until the store closes.
+func (s *Store) watchLeader(self raft.ServerID) {
+	ch := make(chan raft.Observation, 8)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(obs)
+	go func() {
+		defer s.raft.DeregisterObserver(obs)
+		for {
+			select {
+			case o := <-ch:
+				leaderChanges.Inc()
+				if o.Data.(raft.LeaderObservation).LeaderID == self {
+					isLeader.Set(1)
+				} else {
+					isLeader.Set(0)
+				}
+			case <-s.done:
+				return
+			}
+		}
+	}()
 }
 
 func raftConfig(opts Options, logger hclog.Logger) (*raft.Config, error) {
@@ -249,7 +291,8 @@ func (s *Store) HasState() (bool, error) {
 }
 
 // Get returns key from this member's FSM, which may lag the leader.
-func (s *Store) Get(ctx context.Context, key string) (metadata.Versioned, error) {
+func (s *Store) Get(ctx context.Context, key string) (_ metadata.Versioned, err error) {
+	defer metadata.ObserveOp("get", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return metadata.Versioned{}, err
 	}
@@ -264,7 +307,8 @@ func (s *Store) Get(ctx context.Context, key string) (metadata.Versioned, error)
 }
 
 // WaitNewer blocks until this member's FSM holds key newer than version.
-func (s *Store) WaitNewer(ctx context.Context, key string, version uint64) (metadata.Versioned, error) {
+func (s *Store) WaitNewer(ctx context.Context, key string, version uint64) (_ metadata.Versioned, err error) {
+	defer metadata.ObserveOp("watch", time.Time{}, &err)
 	return s.fsm.waitNewer(ctx, key, version)
 }
 
@@ -275,10 +319,11 @@ func (s *Store) WaitNewer(ctx context.Context, key string, version uint64) (meta
 // be reached within ctx and Options.LeaderWait); other errors but ErrVersionMismatch and
 // ErrClosed mean its outcome is unknown (most wrap ErrOutcomeUnknown) and the caller
 // should re-read.
-func (s *Store) Put(ctx context.Context, key string, value []byte, expected uint64) (uint64, error) {
+func (s *Store) Put(ctx context.Context, key string, value []byte, expected uint64) (_ uint64, err error) {
+	defer metadata.ObserveOp("put", time.Now(), &err)
 	cmd := encodePut(key, value, expected)
 	var version uint64
-	err := s.withLeader(ctx, fmt.Sprintf("put %q", key), func(leader raft.ServerAddress) error {
+	err = s.withLeader(ctx, fmt.Sprintf("put %q", key), func(leader raft.ServerAddress) error {
 		if leader == s.addr {
 			res, err := s.apply(ctx, cmd)
 			version = res.version
@@ -315,9 +360,10 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, expected uint
 // GetConsistent is a linearizable read: it reflects every write that completed before it
 // was called. The leader reads after a barrier (committing a barrier entry proves it is
 // still the leader and applies everything before it); a follower asks the leader.
-func (s *Store) GetConsistent(ctx context.Context, key string) (metadata.Versioned, error) {
+func (s *Store) GetConsistent(ctx context.Context, key string) (_ metadata.Versioned, err error) {
+	defer metadata.ObserveOp("get-consistent", time.Now(), &err)
 	var out metadata.Versioned
-	err := s.withLeader(ctx, fmt.Sprintf("consistent get %q", key), func(leader raft.ServerAddress) error {
+	err = s.withLeader(ctx, fmt.Sprintf("consistent get %q", key), func(leader raft.ServerAddress) error {
 		if leader == s.addr {
 			// A read has no effect, so whatever stopped the barrier, retrying is safe.
 			if err := s.wait(ctx, s.raft.Barrier(applyTimeout(ctx))); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
@@ -59,7 +60,8 @@ func (s *LocalStore) Close() error {
 }
 
 // Get returns the newest value of key, or ErrNotFound.
-func (s *LocalStore) Get(ctx context.Context, key string) (Versioned, error) {
+func (s *LocalStore) Get(ctx context.Context, key string) (_ Versioned, err error) {
+	defer ObserveOp("get", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return Versioned{}, err
 	}
@@ -77,7 +79,8 @@ func (s *LocalStore) Get(ctx context.Context, key string) (Versioned, error) {
 
 // Put stores value as version expected+1 if key is at version expected; the write is synced
 // to disk before Put returns.
-func (s *LocalStore) Put(ctx context.Context, key string, value []byte, expected uint64) (uint64, error) {
+func (s *LocalStore) Put(ctx context.Context, key string, value []byte, expected uint64) (_ uint64, err error) {
+	defer ObserveOp("put", time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -106,7 +109,8 @@ func (s *LocalStore) Put(ctx context.Context, key string, value []byte, expected
 
 // WaitNewer blocks until key has a version greater than version, ctx is done or the store is
 // closed.
-func (s *LocalStore) WaitNewer(ctx context.Context, key string, version uint64) (Versioned, error) {
+func (s *LocalStore) WaitNewer(ctx context.Context, key string, version uint64) (_ Versioned, err error) {
+	defer ObserveOp("watch", time.Time{}, &err)
 	for {
 		s.mu.Lock()
 		v, err := s.readLocked(key)

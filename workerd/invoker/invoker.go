@@ -94,6 +94,9 @@ func New(opts Options) *Invoker {
 
 // Stats count the attempts that had to wait for a slot since the invoker started.
 type Stats struct {
+	// Running: attempts holding a slot of the node now. Waiting: attempts waiting for a
+	// slot now. Tasks: invocations the invoker drives now (running, waiting or backing off).
+	Running, Waiting, Tasks int
 	// NodeSlotWaits: attempts that found every slot of the node taken.
 	NodeSlotWaits uint64
 	// DeploymentSlotWaits: attempts that found every slot of their deployment taken, by
@@ -104,11 +107,15 @@ type Stats struct {
 // Stats returns a copy of the invoker's counters.
 func (inv *Invoker) Stats() Stats {
 	inv.depMu.Lock()
-	defer inv.depMu.Unlock()
-	out := Stats{NodeSlotWaits: inv.stats.NodeSlotWaits, DeploymentSlotWaits: make(map[string]uint64, len(inv.stats.DeploymentSlotWaits))}
+	out := Stats{NodeSlotWaits: inv.stats.NodeSlotWaits, DeploymentSlotWaits: make(map[string]uint64, len(inv.stats.DeploymentSlotWaits)),
+		Running: len(inv.sem), Waiting: int(inv.waiting.Load())}
 	for id, n := range inv.stats.DeploymentSlotWaits {
 		out.DeploymentSlotWaits[id] = n
 	}
+	inv.depMu.Unlock()
+	inv.mu.Lock()
+	out.Tasks = len(inv.tasks)
+	inv.mu.Unlock()
 	return out
 }
 

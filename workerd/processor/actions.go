@@ -24,6 +24,10 @@ type ActNotify struct {
 type ActCompleted struct {
 	ID     []byte
 	Result store.Result
+	// For the processing-latency metric: the target, and the time from creation to
+	// completion (record times, ms).
+	Service, Handler string
+	Millis           int64
 }
 
 // ActReply answers the ingress request that appended an Invoke record.

@@ -137,7 +137,7 @@ func (a *applier) complete(id []byte, st *store.Status, res store.Result) error 
 	if st.CompletionRetentionMs > 0 {
 		expires = a.rec.Time + st.CompletionRetentionMs
 	}
-	a.emit(ActCompleted{ID: id, Result: res})
+	a.emit(ActCompleted{ID: id, Result: res, Service: st.Target.Service, Handler: st.Target.Handler, Millis: a.rec.Time - st.CreatedAt})
 	if st.Exclusive() {
 		switch holder, err := a.txn.Lock(st.Target.Service, st.Target.Key); {
 		case err != nil:

@@ -189,6 +189,7 @@ func (l *Leader) dispatch(a Action) {
 	case ActReply:
 		answer(&l.mu, l.replies, a.RequestID, a.Response)
 	case ActCompleted:
+		observeCompleted(a)
 		l.mu.Lock()
 		ws := l.waiters[string(a.ID)]
 		delete(l.waiters, string(a.ID))

@@ -440,6 +440,7 @@ func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, a
 		p.mode.Store(ModeLeader)
 		p.readyOnce.Do(func() { close(p.ready) })
 		p.log.Info("leading", "epoch", l.epoch)
+		leaderships.Inc()
 		return part.Begin(), nil
 	}
 	for {
@@ -480,8 +481,12 @@ func (p *Processor) applyNext(ctx context.Context, log bifrost.Log, applied uint
 		return applied, fmt.Errorf("partition %d read log: %w", p.cfg.Partition, err)
 	}
 	txn := p.cfg.Store.Begin()
+	var stamped int64
 	for _, e := range entries {
 		rec, err := logrecord.Decode(e.Payload)
+		if err == nil {
+			stamped = rec.Time
+		}
 		switch {
 		case errors.Is(err, logrecord.ErrUnknownKind):
 			// Written by a newer version: skipping it would make this replica differ from
@@ -516,6 +521,7 @@ func (p *Processor) applyNext(ctx context.Context, log bifrost.Log, applied uint
 		return applied, err
 	}
 	p.setApplied(applied)
+	observeApplied(p.leader.Load() != nil, len(entries), stamped)
 	if time.Since(p.lastCheckpoint) >= checkpointInterval {
 		p.checkpoint()
 	}

@@ -87,6 +87,7 @@ func (p *Partition) Checkpoint() (uint64, error) {
 	if err := it.Error(); err != nil {
 		return 0, fmt.Errorf("partition %d checkpoint: %w", p.id, err)
 	}
+	storeSyncs.Inc()
 	if err := p.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
 		return 0, fmt.Errorf("partition %d checkpoint: %w", p.id, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+
+	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
 // Read-only scans over a snapshot, for introspection (the admin API's SQL tables). They read
@@ -239,4 +241,24 @@ func (s *Snapshot) NewestFirst(unfinished bool, fn func(id []byte, createdAt int
 		return fmt.Errorf("partition %d scan index: %w", s.p.id, err)
 	}
 	return nil
+}
+
+// QueueDepths counts the partition's inbox entries (invocations queued behind their
+// object's lock), unfinished invocations and invoked ones (running, suspended or backing
+// off). It reads index keys only, not the statuses.
+func (p *Partition) QueueDepths() (inboxed, unfinished, invoked int, err error) {
+	for _, c := range []struct {
+		table byte
+		n     *int
+	}{{tInbox, &inboxed}, {tActive, &unfinished}, {tInvoked, &invoked}} {
+		it := p.db.NewIterator(prefixRange(p.key(c.table)), &opt.ReadOptions{DontFillCache: true})
+		for it.Next() {
+			*c.n++
+		}
+		it.Release()
+		if err = it.Error(); err != nil {
+			return 0, 0, 0, fmt.Errorf("partition %d: count queued invocations: %w", p.id, err)
+		}
+	}
+	return inboxed, unfinished, invoked, nil
 }

@@ -14,6 +14,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"gorestate.dev/shared/metrics"
+
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
@@ -55,7 +59,8 @@ const indexesVersion = 1
 
 // DB is a node's partition store.
 type DB struct {
-	ldb *leveldb.DB
+	ldb       *leveldb.DB
+	unmeasure func() // stops counting the store in storeSize
 }
 
 // Open opens (or creates) the store in dir.
@@ -69,11 +74,27 @@ func Open(dir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open partition store %s: %w", dir, err)
 	}
-	return &DB{ldb: ldb}, nil
+	return &DB{ldb: ldb, unmeasure: storeSize.Add(dir)}, nil
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.ldb.Close() }
+func (db *DB) Close() error {
+	db.unmeasure()
+	return db.ldb.Close()
+}
+
+var (
+	storeSize = metrics.NewDirSize("restate_partition_store_size_bytes",
+		"Bytes on disk of the partition stores (goleveldb) in this process.")
+	storeWrites = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "restate_partition_store_writes_total",
+		Help: "Write batches committed to the partition stores without fsync (one per applied batch of records).",
+	})
+	storeSyncs = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "restate_partition_store_checkpoints_total",
+		Help: "Synced checkpoints of the partition stores (the applied LSN made durable, so the log can be trimmed below it).",
+	})
+)
 
 // Partition returns the view of one partition.
 func (db *DB) Partition(id uint32) *Partition {

@@ -34,6 +34,7 @@ func (t *Txn) Commit() error {
 	if err := t.p.db.Write(&t.batch, &opt.WriteOptions{Sync: false}); err != nil {
 		return fmt.Errorf("partition %d commit: %w", t.p.id, err)
 	}
+	storeWrites.Inc()
 	t.batch.Reset()
 	clear(t.overlay)
 	return nil

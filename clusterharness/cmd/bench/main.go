@@ -49,6 +49,8 @@ func run() error {
 	mixed := flag.Int("mixed", 0, "run the mixed workload with this many programs instead of the matrix")
 	admin := flag.String("admin", "http://127.0.0.1:9070", "admin base URL (the mixed workload counts completed programs there)")
 	mixedConc := flag.Int("mixed-concurrency", 256, "one-way calls of the mixed workload in flight at once")
+	soak := flag.Int64("soak", 0, "run a soak of this many requests (greet and add-1000-keys alternating) instead of the matrix")
+	soakConc := flag.Int("soak-concurrency", 64, "workers of the soak")
 	compareMixed := flag.String("compare-mixed", "", "OURS.json,REF.json of mixed runs: print them side by side and exit")
 	flag.Parse()
 
@@ -62,6 +64,9 @@ func run() error {
 		return runMixed(bench.MixedConfig{Ingress: *ingress, Admin: *admin, Label: *label, Programs: *mixed,
 			Concurrency: *mixedConc, Objects: 1000, Accounts: 100, SleepMs: 100, DelayMs: 200,
 			SendTimeout: time.Second, Deadline: 5 * time.Minute}, *jsonOut)
+	}
+	if *soak > 0 {
+		return runSoak(*soak, *soakConc, *ingress, *client, *timeout, *pids, *jsonOut)
 	}
 	concs, err := parseInts(*concurrency)
 	if err != nil {
@@ -140,6 +145,33 @@ func run() error {
 		fmt.Printf("WARNING: %d requests failed (see the errors column)\n", errs)
 	}
 	return nil
+}
+
+func runSoak(requests int64, conc int, ingress, client string, timeout time.Duration, pids, jsonOut string) error {
+	serverPIDs, err := parseInts(pids)
+	if err != nil {
+		return fmt.Errorf("-pid: %w", err)
+	}
+	factory, err := bench.NewClientFactory(client, ingress, conc, timeout)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Printf("soak: %d requests (greet and add-1000-keys alternating) at concurrency %d\n", requests, conc)
+	res, err := bench.RunSoak(ctx, bench.SoakConfig{Requests: requests, Concurrency: conc, NewClient: factory,
+		ServerPIDs: serverPIDs, Interval: 10 * time.Second, Progress: os.Stdout})
+	bench.PrintSoak(os.Stdout, res)
+	if jsonOut != "" {
+		b, jerr := json.MarshalIndent(res, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(jsonOut, b, 0o644)
+		}
+		if jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
 }
 
 func runMixed(c bench.MixedConfig, jsonOut string) error {

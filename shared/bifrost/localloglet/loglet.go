@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gorestate.dev/shared/bifrost"
 )
@@ -155,7 +156,7 @@ func (l *Loglet) AppendAsync(payloads [][]byte, done func(first bifrost.Offset, 
 	for i, p := range payloads {
 		frame = appendRecord(frame, l.id, first+bifrost.Offset(i), p)
 	}
-	rejected, callDone := l.s.enqueue(appendReq{l: l, first: first, n: len(payloads), frame: frame, done: done})
+	rejected, callDone := l.s.enqueue(appendReq{l: l, first: first, n: len(payloads), frame: frame, done: done, at: time.Now()})
 	if rejected == nil {
 		l.next += bifrost.Offset(len(payloads))
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"time"
 
 	"gorestate.dev/shared/bifrost"
 )
@@ -21,7 +22,8 @@ type appendReq struct {
 	n     int
 	frame []byte // the encoded records
 	done  func(bifrost.Offset, error)
-	err   error // set when the request was rejected at enqueue time
+	err   error     // set when the request was rejected at enqueue time
+	at    time.Time // when it was enqueued, for bifrost.AppendSeconds
 
 	// Where the writer put frame.
 	seg *segment
@@ -101,6 +103,7 @@ func (s *Store) runWriter() {
 // completes the callbacks in enqueue order.
 func (s *Store) commit(batch []appendReq, failErr error) {
 	durable := 0
+	start := time.Now()
 	if failErr == nil {
 		var err error
 		durable, err = s.writeBatch(batch)
@@ -110,18 +113,40 @@ func (s *Store) commit(batch []appendReq, failErr error) {
 		}
 		s.summarizeRolled()
 	}
+	now := time.Now()
+	if durable > 0 {
+		localCommit.Observe(now.Sub(start).Seconds())
+	}
+	var records, size int
 	for i := range batch {
 		r := &batch[i]
 		switch {
 		case r.err != nil:
 			r.done(0, r.err)
 		case i < durable:
+			if r.n > 0 {
+				records += r.n
+				size += len(r.frame)
+				localAppend.Observe(now.Sub(r.at).Seconds())
+			}
 			r.done(r.first, nil)
 		default:
 			r.done(0, failErr)
 		}
 	}
+	if records > 0 {
+		localRecords.Add(float64(records))
+		localBytes.Add(float64(size))
+	}
 }
+
+// The provider's series of the bifrost metrics, resolved once: commit runs per batch.
+var (
+	localAppend  = bifrost.AppendSeconds.WithLabelValues(bifrost.ProviderLocal)
+	localCommit  = bifrost.CommitSeconds.WithLabelValues(bifrost.ProviderLocal)
+	localRecords = bifrost.RecordsAppended.WithLabelValues(bifrost.ProviderLocal)
+	localBytes   = bifrost.BytesAppended.WithLabelValues(bifrost.ProviderLocal)
+)
 
 // fail makes the store unusable and returns the error every later append gets.
 func (s *Store) fail(err error) error {
@@ -217,6 +242,7 @@ func (s *Store) syncSegment(seg *segment) error {
 		sync = (*os.File).Sync
 	}
 	s.syncs.Add(1)
+	bifrost.Fsyncs.Inc()
 	if err := sync(seg.f); err != nil {
 		return fmt.Errorf("%w: fsync %s: %w", ErrStoreFailed, seg.path, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"gorestate.dev/shared/metrics"
+
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/bifrost"
@@ -161,8 +163,28 @@ func (l *Loglet) Append(ctx context.Context, payloads [][]byte) (bifrost.Offset,
 // with a *bifrost.SealedError, a loglet that must be reconfigured with
 // bifrost.ErrReconfigurationNeeded.
 func (l *Loglet) AppendAsync(payloads [][]byte, done func(first bifrost.Offset, err error)) {
-	l.appendAsync(context.Background(), payloads, done)
+	start := time.Now()
+	l.appendAsync(context.Background(), payloads, func(first bifrost.Offset, err error) {
+		if err == nil {
+			replicatedAppend.Observe(metrics.Since(start))
+			replicatedRecords.Add(float64(len(payloads)))
+			size := 0
+			for _, p := range payloads {
+				size += len(p)
+			}
+			replicatedBytes.Add(float64(size))
+		}
+		done(first, err)
+	})
 }
+
+// The provider's series of the bifrost metrics, resolved once.
+var (
+	replicatedAppend  = bifrost.AppendSeconds.WithLabelValues(bifrost.ProviderReplicated)
+	replicatedCommit  = bifrost.CommitSeconds.WithLabelValues(bifrost.ProviderReplicated)
+	replicatedRecords = bifrost.RecordsAppended.WithLabelValues(bifrost.ProviderReplicated)
+	replicatedBytes   = bifrost.BytesAppended.WithLabelValues(bifrost.ProviderReplicated)
+)
 
 func (l *Loglet) appendAsync(ctx context.Context, payloads [][]byte, done func(bifrost.Offset, error)) {
 	if l.seq != nil {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"gorestate.dev/shared/metrics"
+
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
 )
@@ -75,6 +77,7 @@ func (s *sequencer) runSender(i int) {
 // goroutine, which wakes the sender.
 func (s *sequencer) sendStore(i int, name string, req storeReq) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.l.p.opts.RPCTimeout)
+	start := time.Now()
 	wait := s.l.sendStore(ctx, name, &wire.Store{
 		Header:      wire.Header{LogletID: s.l.id, KnownGlobalTail: req.global},
 		FirstOffset: req.first,
@@ -90,6 +93,8 @@ func (s *sequencer) sendStore(i int, name string, req storeReq) {
 			s.l.log.Trace("store failed", "server", name, "first", req.first, "error", err)
 		} else if resp.Status != wire.StatusOK {
 			s.l.log.Debug("store refused", "server", name, "first", req.first, "status", resp.Status.String(), "local_tail", resp.LocalTail)
+		} else {
+			replicatedCommit.Observe(metrics.Since(start))
 		}
 		s.mu.Lock()
 		s.core.onStored(i, req, resp, err, time.Now())

@@ -1,0 +1,75 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Metrics are the samples of one /metrics scrape by series, "name{l1="v1",...}" with the
+// labels in the exposition's order; a histogram gives its count as name_count.
+type Metrics map[string]float64
+
+// Scrape reads fabricURL/metrics.
+func Scrape(fabricURL string) (Metrics, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(strings.TrimSuffix(fabricURL, "/") + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("GET /metrics: %d %s", resp.StatusCode, b)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parse /metrics: %w", err)
+	}
+	out := Metrics{}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			series := "{" + strings.Join(labels, ",") + "}"
+			switch {
+			case m.GetCounter() != nil:
+				out[name+series] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[name+series] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				out[name+"_count"+series] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out, nil
+}
+
+// Sum adds the samples of the series called name that carry every label given (as
+// `key="value"`); found is false when there is none.
+func (m Metrics) Sum(name string, labels ...string) (total float64, found bool) {
+	for series, v := range m {
+		if !strings.HasPrefix(series, name+"{") {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				match = false
+				break
+			}
+		}
+		if match {
+			total, found = total+v, true
+		}
+	}
+	return total, found
+}
