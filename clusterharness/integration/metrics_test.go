@@ -1,7 +1,11 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"gorestate.dev/clusterharness/examples"
@@ -124,4 +128,54 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 	// The Go runtime's and the process's own.
 	present("go_goroutines")
 	present("process_resident_memory_bytes")
+}
+
+// TestDashboardNamesMetricsThatExist checks that every metric the shipped Grafana
+// dashboard queries is one a node serves: on one node after a workload, or, for those that
+// need log servers, a raft metadata cluster or snapshots, one the crash tests check.
+func TestDashboardNamesMetricsThatExist(t *testing.T) {
+	b, err := os.ReadFile("../../images/grafana/gorestate-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	n, _ := startNode(t)
+	harness.Expect(t, call(t, n.IngressURL+"/Greeter/greet", `"d"`, nil), 200, `"Hello d!"`)
+	served := scrape(t, "http://"+n.Node.FabricAddr.String())
+	elsewhere := map[string]bool{ // checked by checkClusterMetrics and the snapshot test
+		"restate_metadata_leader_changes_total": true, "restate_partition_snapshots_total": true,
+		"restate_partition_snapshot_duration_seconds": true, "restate_log_server_stores_total": true,
+		"restate_log_server_store_size_bytes": true,
+	}
+	name := regexp.MustCompile(`restate_[a-z_]+`)
+	seen := 0
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, m := range name.FindAllString(target.Expr, -1) {
+				seen++
+				base := strings.TrimSuffix(m, "_bucket")
+				if elsewhere[base] {
+					continue
+				}
+				if _, ok := served.Sum(base); ok {
+					continue
+				}
+				if _, ok := served.Sum(base + "_count"); ok {
+					continue
+				}
+				t.Errorf("panel %q queries %s, which the node does not serve", p.Title, m)
+			}
+		}
+	}
+	if seen < 20 {
+		t.Fatalf("only %d metric names in the dashboard", seen)
+	}
 }

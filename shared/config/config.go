@@ -38,6 +38,10 @@ const (
 
 // Config is the effective configuration of one node. TOML keys are Restate's.
 type Config struct {
+	// Ignored lists the keys of the file that restate-server 1.7 knows and this
+	// implementation does not: Load accepts them, and the daemon logs each once.
+	Ignored []string `toml:"-"`
+
 	NodeName      string   `toml:"node-name"`
 	ClusterName   string   `toml:"cluster-name"`
 	BaseDir       string   `toml:"base-dir"`

@@ -73,13 +73,48 @@ func decodeFile(c *Config, path string, explicit map[string]string) error {
 	if err != nil {
 		return fileValueError(path, raw, err)
 	}
-	if unknown := unknownKeys(md.Undecoded()); len(unknown) > 0 {
+	var undecoded []toml.Key
+	for _, k := range md.Undecoded() {
+		switch {
+		case restateTable(k):
+			// A table of Restate's: its keys are checked one by one.
+		case restateKey(k):
+			c.Ignored = append(c.Ignored, k.String())
+		default:
+			undecoded = append(undecoded, k)
+		}
+	}
+	if unknown := unknownKeys(undecoded); len(unknown) > 0 {
 		return fmt.Errorf("%w in %s: %s", ErrUnknownKey, path, strings.Join(unknown, ", "))
 	}
 	for _, k := range md.Keys() {
 		explicit[k.String()] = path
 	}
 	return nil
+}
+
+// restateKey reports whether k is a key of restate-server 1.7 (restateKeys).
+func restateKey(k toml.Key) bool {
+	if restateKeys[k.String()] {
+		return true
+	}
+	for i := 1; i < len(k); i++ {
+		if restateKeys[k[:i].String()+".*"] {
+			return true
+		}
+	}
+	return false
+}
+
+// restateTable reports whether k names a table that holds keys of restate-server 1.7.
+func restateTable(k toml.Key) bool {
+	prefix := k.String() + "."
+	for key := range restateKeys {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // unknownKeys lists undecoded keys, reporting an unknown table once rather than each key in it.

@@ -437,23 +437,95 @@ func TestUnknownTOMLKeysNamed(t *testing.T) {
 colour = "red"
 [admin.query-engine]
 pgsql-bind-address = "0.0.0.0:9071"
+pgsql-bind-adress = "0.0.0.0:9071"
 [worker]
 bogus = 1
 [worker.invoker]
 abort-timeout = "1m"
+[nonsense.table]
+x = 1
 `)
 	_, err := Load(path, nil)
 	if !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("err = %v, want ErrUnknownKey", err)
 	}
 	msg := err.Error()
-	for _, k := range []string{`"colour"`, `"admin.query-engine"`, `"worker.bogus"`, path} {
+	for _, k := range []string{`"colour"`, `"worker.bogus"`, `"admin.query-engine.pgsql-bind-adress"`, `"nonsense.table"`, path} {
 		if !strings.Contains(msg, k) {
 			t.Errorf("error %q does not name %s", msg, k)
 		}
 	}
-	if strings.Contains(msg, "pgsql-bind-address") || strings.Contains(msg, "abort-timeout") {
-		t.Errorf("error %q names keys inside an unknown table or known keys", msg)
+	if strings.Contains(msg, "pgsql-bind-address") || strings.Contains(msg, "abort-timeout") || strings.Contains(msg, "nonsense.table.x") {
+		t.Errorf("error %q names Restate's or our own keys, or keys inside an unknown table", msg)
+	}
+}
+
+// TestRestateKeysAreIgnored: keys of restate-server 1.7 that we do not implement are
+// accepted and listed for a warning, not refused.
+func TestRestateKeysAreIgnored(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, `
+rocksdb-total-memory-size = "2.0 GiB"
+[admin.query-engine]
+pgsql-bind-address = "0.0.0.0:9071"
+[worker.storage]
+rocksdb-memory-budget = "1 GiB"
+[worker.invoker.additional-request-headers]
+x-custom = "1"
+[worker.invoker]
+abort-timeout = "1m"
+`)
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"admin.query-engine.pgsql-bind-address", "rocksdb-total-memory-size",
+		"worker.invoker.additional-request-headers.x-custom", "worker.storage.rocksdb-memory-budget"}
+	got := append([]string(nil), c.Ignored...)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("ignored %v, want %v", got, want)
+	}
+	if c.Worker.Invoker.AbortTimeout.Duration() != time.Minute {
+		t.Errorf("abort-timeout %v, want 1m", c.Worker.Invoker.AbortTimeout)
+	}
+}
+
+// TestSeedConfigurationLoads: the restate.toml example of seed 002 (its placeholders
+// filled in) loads.
+func TestSeedConfigurationLoads(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, `
+node-name = "node-2"
+cluster-name = "my-cluster"
+advertised-address = "http://10.0.0.2:5122/"
+auto-provision = false
+default-replication = 2
+
+[bifrost]
+default-provider = "replicated"
+
+[metadata-server]
+type = "replicated"
+
+[metadata-client]
+addresses = ["http://10.0.0.1:5122/", "http://10.0.0.2:5122/"]
+
+[admin]
+bind-address = "0.0.0.0:9070"
+
+[ingress]
+bind-address = "0.0.0.0:8080"
+
+[admin.query-engine]
+pgsql-bind-address = "0.0.0.0:9071"
+`)
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatalf("the seed's restate.toml does not load: %v", err)
+	}
+	if c.NodeName != "node-2" || c.Bifrost.DefaultProvider != "replicated" || c.MetadataServer.Type != "replicated" || !slices.Equal(c.Ignored, []string{"admin.query-engine.pgsql-bind-address"}) {
+		t.Errorf("loaded %q %q %q, ignored %v", c.NodeName, c.Bifrost.DefaultProvider, c.MetadataServer.Type, c.Ignored)
 	}
 }
 

@@ -42,6 +42,9 @@ func Main(name string, run func(ctx context.Context, cfg *config.Config, logger 
 		Name:  name,
 		Level: hclog.LevelFromString(envOr("RESTATE_LOG_LEVEL", "info")),
 	})
+	for _, k := range cfg.Ignored {
+		logger.Warn("configuration key of Restate not implemented here: ignored", "key", k)
+	}
 	setMemoryLimit(logger)
 	servePprof(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
