@@ -69,7 +69,7 @@ func (h *handler) readBody(r *http.Request) ([]byte, *apiError) {
 		return nil, newError(errBodyRead, err)
 	}
 	if int64(len(b)) > h.maxBody {
-		return nil, newError(errBodyLimitWhileReading, h.maxBody)
+		return nil, newError(errBodyLimitWhileReading)
 	}
 	return b, nil
 }
@@ -167,9 +167,7 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request, p *parsedP
 	case errors.Is(err, rpc.ErrNotFound):
 		h.fail(w, r, newError(errInvocationNotFound))
 	case errors.Is(err, rpc.ErrNotCompleted):
-		e := newError(errNotCompleted)
-		w.Header()[hdrRestateID] = []string{id.String()}
-		h.fail(w, r, e)
+		h.fail(w, r, newError(errNotCompleted)) // without x-restate-id, as Restate
 	case err != nil:
 		h.fail(w, r, asAPIError(err, req.Partition))
 	default:

@@ -60,12 +60,12 @@ var catalogue = [numErrorKinds]struct {
 	errNotPublic:             {http.StatusBadRequest, "the invoked service is not public"},
 	errIdempotencyOnWorkflow: {http.StatusBadRequest, "cannot use the idempotency key with workflow handlers. The handler invocation will already be idempotent by the workflow key itself."},
 	errMethodNotAllowed:      {http.StatusMethodNotAllowed, "method not allowed"},
-	// Restate answers a declared oversize Content-Length with a text/plain "length limit
-	// exceeded" from its HTTP layer; we keep the text but use the JSON shape of every other
-	// ingress error, which is what the SDK ingress clients parse.
-	errBodyTooLarge: {http.StatusRequestEntityTooLarge, "length limit exceeded"},
-	// Restate prints its Rust error type here ("LengthLimitError"); the prefix is the same.
-	errBodyLimitWhileReading: {http.StatusRequestEntityTooLarge, "cannot read body: length limit exceeded (%d bytes)"},
+	// A declared oversize Content-Length is answered in plain text before any routing (see
+	// handler.serve); this JSON shape is for readBody's callers that check it themselves.
+	errBodyTooLarge: {http.StatusRequestEntityTooLarge, msgLengthLimit},
+	// A body without a length that runs over the limit: Restate's words, its Rust error
+	// type included.
+	errBodyLimitWhileReading: {http.StatusRequestEntityTooLarge, "cannot read body: LengthLimitError"},
 	errBodyRead:              {http.StatusBadRequest, "cannot read body: %v"},
 	errEmptyContentType:      {http.StatusBadRequest, "input validation error: Empty content-type"},
 	errContentTypeMismatch:   {http.StatusBadRequest, "input validation error: Content-type '%s' does not match '%s'"},

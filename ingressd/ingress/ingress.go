@@ -10,7 +10,9 @@ package ingress
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,9 +23,12 @@ import (
 	"gorestate.dev/shared/schema"
 )
 
+// msgLengthLimit is the plain-text answer to a declared oversize body, as Restate's.
+const msgLengthLimit = "length limit exceeded"
+
 // DefaultMaxBodySize is the largest request body accepted when Options.MaxBodySize is 0:
-// 10 MiB. Larger bodies are answered 413. (restate-server 1.7.12 allows about 32 MiB.)
-const DefaultMaxBodySize int64 = 10 << 20
+// 32 MiB, Restate's default `[ingress] request-size-limit`. Larger bodies are answered 413.
+const DefaultMaxBodySize int64 = 32 << 20
 
 // Options configures the ingress handler. Schema, NumPartitions and Route are consulted on
 // every request, so they must be cheap (typically atomic loads of a cached view).
@@ -101,14 +106,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
+	// Restate's HTTP layer refuses a declared oversize body before anything else, CORS
+	// included, in plain text.
+	if r.ContentLength > h.maxBody {
+		h.log.Debug("ingress request refused", "method", r.Method, "path", requestPath(r), "status", http.StatusRequestEntityTooLarge, "content_length", r.ContentLength)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(msgLengthLimit)))
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		_, _ = io.WriteString(w, msgLengthLimit)
+		return
+	}
 	applyCORS(w.Header(), r)
 	if r.Method == http.MethodOptions {
 		servePreflight(w, r)
-		return
-	}
-	// Restate refuses a declared oversize body before looking at anything else.
-	if r.ContentLength > h.maxBody {
-		h.fail(w, r, newError(errBodyTooLarge))
 		return
 	}
 	path, pathAndQuery := requestTarget(r)

@@ -36,7 +36,7 @@ func readBody(r *http.Request, max int64) ([]byte, *apiError) {
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > max {
-			return nil, newError(errBodyLimitWhileReading, max)
+			return nil, newError(errBodyLimitWhileReading)
 		}
 		if errors.Is(err, io.EOF) {
 			return buf, nil
@@ -44,7 +44,7 @@ func readBody(r *http.Request, max int64) ([]byte, *apiError) {
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				return nil, newError(errBodyLimitWhileReading, max)
+				return nil, newError(errBodyLimitWhileReading)
 			}
 			return nil, newError(errBodyRead, err)
 		}

@@ -58,6 +58,11 @@ type parsedPath struct {
 func parsePath(raw string) (parsedPath, *apiError) {
 	var p parsedPath
 	path := raw
+	// Restate reads //x as /x: clients that join a base URL ending in / with a path
+	// starting with / send it.
+	for len(path) > 1 && path[0] == '/' && path[1] == '/' {
+		path = path[1:]
+	}
 	if len(path) > 1 && path[len(path)-1] == '/' {
 		path = path[:len(path)-1]
 	}

@@ -183,15 +183,21 @@ func (a *api) version(w http.ResponseWriter, _ *http.Request, _ int) error {
 		MinAdminAPIVersion: minAdminAPIVersion,
 		MaxAdminAPIVersion: maxAdminAPIVersion,
 		IngressEndpoint:    a.opts.IngressURL,
-		// Restate 1.7's feature flags, all off here: clients only switch behaviour on when a
-		// flag is true.
+		// restate-server 1.7.12's feature flags (all it lists), all off here: clients only
+		// switch behaviour on when a flag is true.
 		Features: map[string]bool{
-			"protocol_v7":            false,
-			"vqueues":                false,
-			"scoped_virtual_objects": false,
-			"unique_random_seeds":    false,
-			"invoker_yield":          false,
-			"kafka_scope":            false,
+			"protocol_v7":                                false,
+			"vqueues":                                    false,
+			"vqueues_async_refill":                       false,
+			"vqueues_migration_skip_completed":           false,
+			"vqueue_obsolete_cleanup":                    false,
+			"scoped_virtual_objects":                     false,
+			"scoped_state_table_migration":               false,
+			"scoped_promise_table_migration":             false,
+			"unique_random_seeds":                        false,
+			"invoker_yield":                              false,
+			"kafka_scope":                                false,
+			"preflight_invocation_termination_retention": false,
 		},
 	})
 	return nil
@@ -200,7 +206,7 @@ func (a *api) version(w http.ResponseWriter, _ *http.Request, _ int) error {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		writeError(w, &apiError{http.StatusInternalServerError, "", "encode response: " + err.Error()})
+		writeError(w, &apiError{status: http.StatusInternalServerError, message: "encode response: " + err.Error()})
 		return
 	}
 	w.Header().Set("content-type", "application/json")
@@ -209,6 +215,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if e.plain {
+		w.Header().Set("content-type", "text/plain; charset=utf-8")
+		w.WriteHeader(e.status)
+		_, _ = io.WriteString(w, e.message)
+		return
+	}
 	body := errorJSON{Message: e.message}
 	if e.code != "" {
 		code := e.code

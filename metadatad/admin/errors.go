@@ -61,6 +61,9 @@ type apiError struct {
 	status  int
 	code    string // "" renders as null
 	message string
+	// plain answers in text/plain: Restate's rejections of a request body (not JSON, not
+	// of the expected shape, not declared JSON) come from its HTTP framework in plain text.
+	plain bool
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.status, e.message) }
@@ -68,80 +71,80 @@ func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.status, e.mess
 // The catalogue.
 
 func errServiceNotFound(name string) *apiError {
-	return &apiError{http.StatusNotFound, "", fmt.Sprintf("The requested service '%s' does not exist", name)}
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("The requested service '%s' does not exist", name)}
 }
 
 func errHandlerNotFound(service, handler string) *apiError {
-	return &apiError{http.StatusNotFound, "", fmt.Sprintf("The requested handler '%s' on service '%s' does not exist", handler, service)}
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("The requested handler '%s' on service '%s' does not exist", handler, service)}
 }
 
 func errDeploymentNotFound(id string) *apiError {
-	return &apiError{http.StatusNotFound, "", fmt.Sprintf("The requested deployment '%s' does not exist", id)}
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("The requested deployment '%s' does not exist", id)}
 }
 
 // errDeploymentNotInRegistry is what Restate says when deleting an unknown deployment.
 func errDeploymentNotInRegistry(id string) *apiError {
-	return &apiError{http.StatusNotFound, "", fmt.Sprintf("not found in the schema registry: deployment with id '%s'", id)}
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("not found in the schema registry: deployment with id '%s'", id)}
 }
 
 func errBadDeploymentID(id string) *apiError {
-	return &apiError{http.StatusBadRequest, "", fmt.Sprintf("Invalid URL: Cannot parse `deployment` with value `%s`: bad format", id)}
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Invalid URL: Cannot parse `deployment` with value `%s`: bad format", id)}
 }
 
 func errUnsupportedAPIVersion(v string) *apiError {
-	return &apiError{http.StatusBadRequest, "", fmt.Sprintf("Unsupported Admin API version %s. This server supports versions between V%d and V%d.", v, minAdminAPIVersion, maxAdminAPIVersion)}
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Unsupported Admin API version %s. This server supports versions between V%d and V%d.", v, minAdminAPIVersion, maxAdminAPIVersion)}
 }
 
 func errRouteNotFound(path string) *apiError {
-	return &apiError{http.StatusNotFound, "", fmt.Sprintf("No route for path '%s'", path)}
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("No route for path '%s'", path)}
 }
 
 func errMethodNotAllowed(method string) *apiError {
-	return &apiError{http.StatusMethodNotAllowed, "", fmt.Sprintf("Method %s is not allowed on this resource", method)}
+	return &apiError{status: http.StatusMethodNotAllowed, message: fmt.Sprintf("Method %s is not allowed on this resource", method)}
 }
 
 func errUnsupportedMediaType() *apiError {
-	return &apiError{http.StatusUnsupportedMediaType, "", "Expected request with `Content-Type: application/json`"}
+	return &apiError{status: http.StatusUnsupportedMediaType, message: "Expected request with `Content-Type: application/json`", plain: true}
 }
 
 func errBodySyntax(err error) *apiError {
-	return &apiError{http.StatusBadRequest, "", fmt.Sprintf("Failed to parse the request body as JSON: %v", err)}
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Failed to parse the request body as JSON: %v", err), plain: true}
 }
 
 func errBodyTooLarge(limit int64) *apiError {
-	return &apiError{http.StatusRequestEntityTooLarge, "", fmt.Sprintf("The request body is larger than %d bytes", limit)}
+	return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("The request body is larger than %d bytes", limit)}
 }
 
 func errBodyShape(err error) *apiError {
-	return &apiError{http.StatusUnprocessableEntity, "", fmt.Sprintf("Failed to deserialize the JSON body into the target type: %v", err)}
+	return &apiError{status: http.StatusUnprocessableEntity, message: fmt.Sprintf("Failed to deserialize the JSON body into the target type: %v", err), plain: true}
 }
 
 func errInvalidField(field, reason string) *apiError {
-	return &apiError{http.StatusBadRequest, "", fmt.Sprintf("The request field '%s' is invalid. Reason: %s", field, reason)}
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("The request field '%s' is invalid. Reason: %s", field, reason)}
 }
 
 func errBadQuery(reason string) *apiError {
-	return &apiError{http.StatusBadRequest, "", "Failed to deserialize query string: " + reason}
+	return &apiError{status: http.StatusBadRequest, message: "Failed to deserialize query string: " + reason}
 }
 
 func errDeleteNeedsForce() *apiError {
-	return &apiError{http.StatusNotImplemented, "", "Removing a deployment without force=true is not supported: drain it first, then delete it with force=true"}
+	return &apiError{status: http.StatusNotImplemented, message: "Removing a deployment without force=true is not supported: drain it first, then delete it with force=true"}
 }
 
 func errRetentionUnsupported(ty string) *apiError {
-	return &apiError{http.StatusBadRequest, "", fmt.Sprintf("modifying retention time for service type %s is unsupported", ty)}
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("modifying retention time for service type %s is unsupported", ty)}
 }
 
 func errDiscovery(e *DiscoveryError) *apiError {
-	return &apiError{http.StatusInternalServerError, e.Code, e.Error()}
+	return &apiError{status: http.StatusInternalServerError, code: e.Code, message: e.Error()}
 }
 
 func errSchema(e *SchemaError) *apiError {
-	return &apiError{e.Status, e.Code, e.Error()}
+	return &apiError{status: e.Status, code: e.Code, message: e.Error()}
 }
 
 func errStore(err error) *apiError {
-	return &apiError{http.StatusServiceUnavailable, "", fmt.Sprintf("metadata store unavailable: %v", err)}
+	return &apiError{status: http.StatusServiceUnavailable, message: fmt.Sprintf("metadata store unavailable: %v", err)}
 }
 
 func errIncompatibleType(service string) *SchemaError {
@@ -175,6 +178,6 @@ func toAPIError(err error) *apiError {
 	case errors.As(err, &se):
 		return errSchema(se)
 	default:
-		return &apiError{http.StatusInternalServerError, "", err.Error()}
+		return &apiError{status: http.StatusInternalServerError, message: err.Error()}
 	}
 }

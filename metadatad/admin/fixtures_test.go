@@ -268,6 +268,16 @@ func expectError(t *testing.T, r response, status int, wantMessage string, wantC
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
 	}
+	if bodyRejection(status, wantMessage) {
+		// Restate's HTTP framework rejects bodies in plain text.
+		if ct := r.header.Get("content-type"); ct != "text/plain; charset=utf-8" {
+			t.Fatalf("content-type %q, want text/plain", ct)
+		}
+		if !strings.Contains(string(r.body), wantMessage) {
+			t.Fatalf("body %q does not contain %q", r.body, wantMessage)
+		}
+		return
+	}
 	if ct := r.header.Get("content-type"); ct != "application/json" {
 		t.Fatalf("content-type %q, want application/json", ct)
 	}
@@ -282,6 +292,20 @@ func expectError(t *testing.T, r response, status int, wantMessage string, wantC
 	if got := m["restate_code"]; got != wantCode {
 		t.Fatalf("restate_code %v, want %v", got, wantCode)
 	}
+}
+
+// bodyRejection reports whether an expected error is one of the request-body rejections
+// that Restate answers in plain text.
+func bodyRejection(status int, message string) bool {
+	switch status {
+	case 400:
+		return strings.HasPrefix(message, "Failed to parse the request body as JSON")
+	case 415:
+		return strings.HasPrefix(message, "Expected request with `Content-Type: application/json`")
+	case 422:
+		return true
+	}
+	return false
 }
 
 func keys(m map[string]any) []string {

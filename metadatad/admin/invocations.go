@@ -20,12 +20,12 @@ type Workers interface {
 }
 
 func errBadInvocationID(s string, err error) *apiError {
-	return &apiError{http.StatusBadRequest, "", fmt.Sprintf("The request field 'invocation_id' is invalid. Reason: %v", err)}
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("The request field 'invocation_id' is invalid. Reason: %v", err)}
 }
 
 // Messages as restate-server 1.7.12 answers them.
 func errInvocationNotFound(id string) *apiError {
-	return &apiError{http.StatusNotFound, "", fmt.Sprintf("The requested invocation '%s' does not exist", id)}
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("The requested invocation '%s' does not exist", id)}
 }
 
 func errInvocationCompleted(id string, op rpc.ManageOp) *apiError {
@@ -36,15 +36,15 @@ func errInvocationCompleted(id string, op rpc.ManageOp) *apiError {
 	case rpc.OpPause:
 		msg = fmt.Sprintf("The invocation '%s' is not running, cannot be paused.", id)
 	}
-	return &apiError{http.StatusConflict, "", msg}
+	return &apiError{status: http.StatusConflict, message: msg}
 }
 
 func errInvocationNotCompleted(id string) *apiError {
-	return &apiError{http.StatusConflict, "", fmt.Sprintf("The invocation '%s' is not yet completed.", id)}
+	return &apiError{status: http.StatusConflict, message: fmt.Sprintf("The invocation '%s' is not yet completed.", id)}
 }
 
 func errWorkersUnavailable(err error) *apiError {
-	return &apiError{http.StatusServiceUnavailable, "", fmt.Sprintf("the partition leader is unavailable: %v", err)}
+	return &apiError{status: http.StatusServiceUnavailable, message: fmt.Sprintf("the partition leader is unavailable: %v", err)}
 }
 
 // manageInvocation serves PATCH /invocations/{id}/cancel|kill|purge.
@@ -62,7 +62,7 @@ func (a *api) deleteInvocation(w http.ResponseWriter, r *http.Request, _ int) er
 		op = rpc.OpCancel
 	case rpc.OpCancel, rpc.OpKill, rpc.OpPurge:
 	default:
-		return &apiError{http.StatusBadRequest, "", fmt.Sprintf("unknown mode %q: want cancel, kill or purge", op)}
+		return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("unknown mode %q: want cancel, kill or purge", op)}
 	}
 	return a.manage(w, r, mux.Vars(r)["invocation"], op)
 }

@@ -56,15 +56,15 @@ const (
 var querySlots = make(chan struct{}, maxConcurrentQueries)
 
 func errQuery(err error) *apiError {
-	return &apiError{http.StatusBadRequest, "", err.Error()}
+	return &apiError{status: http.StatusBadRequest, message: err.Error()}
 }
 
 func errQueryBusy() *apiError {
-	return &apiError{http.StatusTooManyRequests, "", "Too many concurrent queries, retry later"}
+	return &apiError{status: http.StatusTooManyRequests, message: "Too many concurrent queries, retry later"}
 }
 
 func errQueryUnavailable(err error) *apiError {
-	return &apiError{http.StatusServiceUnavailable, "", fmt.Sprintf("Query engine unavailable: %v", err)}
+	return &apiError{status: http.StatusServiceUnavailable, message: fmt.Sprintf("Query engine unavailable: %v", err)}
 }
 
 type queryRequest struct {

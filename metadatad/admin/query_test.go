@@ -535,7 +535,7 @@ func TestQueryErrors(t *testing.T) {
 	})
 	t.Run("body not JSON", func(t *testing.T) {
 		r := a.do(t, http.MethodPost, "/query", "select 1")
-		expectError(t, r, http.StatusBadRequest, "parse", nil)
+		expectError(t, r, http.StatusBadRequest, "Failed to parse the request body as JSON", nil)
 	})
 }
 
