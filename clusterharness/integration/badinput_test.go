@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func TestBadInputMatrix(t *testing.T) {
 		{"wrong method DELETE", "DELETE", "/Counter/safe/add", "", nil, 405, "method not allowed"},
 		{"missing content type", "POST", "/Greeter/greet", `"x"`, nil, 400, "input validation error: Empty content-type"},
 		{"wrong content type", "POST", "/Greeter/greet", `"x"`, map[string]string{"content-type": "text/plain"}, 400, "input validation error: Content-type 'text/plain' does not match 'application/json'"},
-		{"oversize body", "POST", "/Greeter/greet", `"` + strings.Repeat("a", 11<<20) + `"`, json, 413, ""},
+		{"oversize body", "POST", "/Greeter/greet", `"` + strings.Repeat("a", 33<<20) + `"`, json, 413, "length limit exceeded"},
 		{"invalid delay", "POST", "/Counter/safe/add/send?delay=abc", `1`, json, 400, "bad delay query parameter, must be a ISO8601 duration"},
 		{"delay on a call", "POST", "/Greeter/greet?delay=PT1S", `"x"`, json, 400, "cannot use the delay query parameter with calls. The delay is supported only with sends"},
 		{"bad path", "POST", "/a/b/c/d/e/f/g/h", `1`, json, 400, "bad path: /a/b/c/d/e/f/g/h"},
@@ -51,6 +52,14 @@ func TestBadInputMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
+			if c.status == http.StatusRequestEntityTooLarge {
+				// Refused before routing, in plain text, as restate-server does.
+				b, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != c.status || string(b) != c.message || resp.Header.Get("content-type") != "text/plain; charset=utf-8" {
+					t.Fatalf("got %d %q (%s), want %d %q in text/plain", resp.StatusCode, b, resp.Header.Get("content-type"), c.status, c.message)
+				}
+				return
+			}
 			var body struct {
 				Code    int    `json:"code"`
 				Message string `json:"message"`
