@@ -20,6 +20,9 @@ type Cell struct {
 	// DeploymentPIDs, when set, are sampled for CPU time too: the SDK deployment shares the
 	// machine, and when it saturates it caps every server alike.
 	DeploymentPIDs []int
+	// MetricsURL, when set, is the server's /metrics: its counters at the window's edges give
+	// the work per invocation (Work).
+	MetricsURL string
 }
 
 // CellResult is what one cell measured. Only answers completed inside the measured window
@@ -45,6 +48,9 @@ type CellResult struct {
 	GenCPUPct        float64 `json:"generator_cpu_pct"`
 	// ServerRSSKiB is the servers' summed resident memory right after the cell.
 	ServerRSSKiB int64 `json:"server_rss_kib,omitempty"`
+	// Work is what the server did per completed invocation (only with Cell.MetricsURL and a
+	// server that exports our counters).
+	Work *Work `json:"work,omitempty"`
 }
 
 // workerTally is one worker's private record, merged after the run so the hot loop shares
@@ -80,6 +86,7 @@ func Run(ctx context.Context, c Cell) CellResult {
 
 	// CPU is sampled at the window's edges from this goroutine, which is idle meanwhile.
 	var srvStart, srvEnd, depStart, depEnd, genStart, genEnd time.Duration
+	var countersStart, countersEnd map[string]float64
 	sampled := false
 	timer := time.NewTimer(time.Until(measureFrom))
 	select {
@@ -87,11 +94,17 @@ func Run(ctx context.Context, c Cell) CellResult {
 		srvStart, _ = ProcessCPU(c.ServerPIDs)
 		depStart, _ = ProcessCPU(c.DeploymentPIDs)
 		genStart = selfCPU()
+		if c.MetricsURL != "" {
+			countersStart, _ = scrapeCounters(c.MetricsURL, workCounters)
+		}
 		sampled = true
 	case <-runCtx.Done():
 		timer.Stop()
 	}
 	<-runCtx.Done()
+	if sampled && c.MetricsURL != "" {
+		countersEnd, _ = scrapeCounters(c.MetricsURL, workCounters)
+	}
 	srvEnd, _ = ProcessCPU(c.ServerPIDs)
 	depEnd, _ = ProcessCPU(c.DeploymentPIDs)
 	genEnd = selfCPU()
@@ -108,6 +121,7 @@ func Run(ctx context.Context, c Cell) CellResult {
 	if len(c.ServerPIDs) > 0 {
 		res.ServerRSSKiB, _, _ = ProcessMemory(c.ServerPIDs)
 	}
+	res.Work = workBetween(countersStart, countersEnd)
 	return res
 }
 

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,5 +133,36 @@ func TestSoakSendsExactlyTheRequests(t *testing.T) {
 	}
 	if res.FirstMinuteRPS <= 0 && res.DurationS >= 1 {
 		t.Fatalf("first-minute throughput %v over a %.1f s run", res.FirstMinuteRPS, res.DurationS)
+	}
+}
+
+func TestWorkPerInvocationFromCounters(t *testing.T) {
+	t.Parallel()
+	text := func(invocations, appends, fsyncs, writes int) string {
+		return fmt.Sprintf(`# HELP restate_bifrost_records_appended_total x
+# TYPE restate_bifrost_records_appended_total counter
+restate_bifrost_records_appended_total{provider="local"} %d
+restate_bifrost_records_appended_total{provider="replicated"} 0
+restate_bifrost_local_fsyncs_total %d
+restate_partition_store_writes_total %d
+restate_invocation_duration_seconds_count{handler="greet",outcome="succeeded",service="Greeter"} %d
+restate_invocation_duration_seconds_count{handler="add",outcome="succeeded",service="Counter"} 0
+restate_invocation_duration_seconds_bucket{handler="add",outcome="succeeded",service="Counter",le="+Inf"} 99
+`, appends, fsyncs, writes, invocations)
+	}
+	before, err := sumSamples(strings.NewReader(text(10, 100, 50, 20)), workCounters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := sumSamples(strings.NewReader(text(110, 400, 100, 70)), workCounters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workBetween(before, after)
+	if w == nil || w.Invocations != 100 || w.Appends != 3 || w.Fsyncs != 0.5 || w.StoreWrites != 0.5 {
+		t.Fatalf("work %+v, want 100 invocations, 3 appends, 0.5 fsyncs, 0.5 store writes each", w)
+	}
+	if workBetween(before, before) != nil || workBetween(nil, after) != nil {
+		t.Fatal("work without completions or without a first scrape")
 	}
 }

@@ -138,7 +138,7 @@ bench_server() {
 	log "$label: running the matrix (server pids $pids)"
 	"$work/bin/bench" -ingress "$ingress_url" -duration "$duration" -warmup "$warmup" \
 		-concurrency "$concurrency" -workloads "$workloads" -pid "$pids" -deployment-pid "$ex_pid" -label "$label" \
-		-json "$out/$label.json" | tee "$out/$label.txt"
+		-metrics "http://127.0.0.1:$fabric_port/metrics" -json "$out/$label.json" | tee "$out/$label.txt"
 	if ((mixed > 0)); then
 		log "$label: running the mixed workload ($mixed programs)"
 		"$work/bin/bench" -ingress "$ingress_url" -admin "$admin_url" -mixed "$mixed" -label "$label" \

@@ -49,6 +49,7 @@ func run() error {
 	mixed := flag.Int("mixed", 0, "run the mixed workload with this many programs instead of the matrix")
 	admin := flag.String("admin", "http://127.0.0.1:9070", "admin base URL (the mixed workload counts completed programs there)")
 	mixedConc := flag.Int("mixed-concurrency", 256, "one-way calls of the mixed workload in flight at once")
+	metricsURL := flag.String("metrics", "", "the server's /metrics URL: report log appends, fsyncs and store writes per invocation (our servers only)")
 	soak := flag.Int64("soak", 0, "run a soak of this many requests (greet and add-1000-keys alternating) instead of the matrix")
 	soakConc := flag.Int("soak-concurrency", 64, "workers of the soak")
 	compareMixed := flag.String("compare-mixed", "", "OURS.json,REF.json of mixed runs: print them side by side and exit")
@@ -115,7 +116,7 @@ func run() error {
 		for _, c := range concs {
 			res := bench.Run(ctx, bench.Cell{
 				Workload: wl, Concurrency: c, Warmup: *warmup, Duration: *duration,
-				NewClient: factory, ServerPIDs: serverPIDs, DeploymentPIDs: deploymentPIDs,
+				NewClient: factory, ServerPIDs: serverPIDs, DeploymentPIDs: deploymentPIDs, MetricsURL: *metricsURL,
 			})
 			if ctx.Err() != nil {
 				return fmt.Errorf("interrupted during %s at concurrency %d: %w", wl.Name, c, ctx.Err())
@@ -132,6 +133,7 @@ func run() error {
 		}
 	}
 	bench.PrintMemory(os.Stdout, rep)
+	bench.PrintWork(os.Stdout, rep.Cells)
 	if *jsonOut != "" {
 		if err := rep.WriteJSON(*jsonOut); err != nil {
 			return err
