@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorestate.dev/shared/identity"
 	"gorestate.dev/shared/metrics"
 
 	"github.com/hashicorp/go-hclog"
@@ -64,14 +65,27 @@ func AdminHandler(cfg *config.Config, s metadata.Store, workers admin.Workers, q
 	if query == nil {
 		query = admin.NewWorkerQuerySource(s, &http.Client{Timeout: 30 * time.Second})
 	}
+	// Discovery requests are signed like invocations; the key was checked when the
+	// configuration loaded.
+	keyFile := cfg.Worker.Invoker.RequestIdentityPrivateKeyPEMFile
+	h2, _, err := identity.Wrap(keyFile, h2c.NewTransport())
+	if err != nil {
+		logger.Error("request identity: discovery requests go unsigned", "error", err)
+		h2 = h2c.NewTransport()
+	}
+	h1, _, err := identity.Wrap(keyFile, h2c.NewHTTP11Transport())
+	if err != nil {
+		h1 = h2c.NewHTTP11Transport()
+	}
 	return admin.NewHandler(admin.Options{
-		Store:      s,
-		Workers:    workers,
-		Query:      query,
-		HTTPClient: &http.Client{Transport: h2c.NewTransport(), Timeout: 30 * time.Second},
-		IngressURL: ingressURL(cfg),
-		Version:    Version,
-		Logger:     logger.Named("admin"),
+		Store:        s,
+		Workers:      workers,
+		Query:        query,
+		HTTPClient:   &http.Client{Transport: h2, Timeout: 30 * time.Second},
+		HTTP11Client: &http.Client{Transport: h1, Timeout: 30 * time.Second},
+		IngressURL:   ingressURL(cfg),
+		Version:      Version,
+		Logger:       logger.Named("admin"),
 	})
 }
 

@@ -25,6 +25,7 @@ import (
 	"gorestate.dev/shared/bifrost/wire"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/identity"
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
@@ -136,7 +137,14 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.watchSchema(ctx) }()
 
-	client := &http.Client{Transport: h2c.NewTransport()}
+	transport, signer, err := identity.Wrap(w.cfg.Worker.Invoker.RequestIdentityPrivateKeyPEMFile, h2c.NewTransport())
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	if signer != nil {
+		w.log.Info("signing requests to deployments (request identity)", "public_key", signer.KeyID())
+	}
+	client := &http.Client{Transport: transport}
 	w.inv = invoker.New(invoker.Options{
 		Schema:            func() *schema.Registry { return w.schema.Load() },
 		RefreshSchema:     w.refreshSchema,

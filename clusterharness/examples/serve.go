@@ -2,6 +2,7 @@ package examples
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -54,14 +55,36 @@ func Serve(ctx context.Context, addr string) error {
 // cancelled. Tests use it with a listener on 127.0.0.1:0, so they learn the port before
 // registering the deployment and never collide on fixed ports.
 func ServeListener(ctx context.Context, ln net.Listener) error {
-	handler, err := NewServer().Handler()
+	return ServeListenerWith(ctx, ln, ServeOptions{})
+}
+
+// ServeOptions change how the examples are served.
+type ServeOptions struct {
+	// IdentityKeys, when set, are the request-identity public keys (publickeyv1_…) the
+	// SDK accepts; requests signed otherwise, or not at all, get 401.
+	IdentityKeys []string
+	// TLS, when set, serves HTTPS (HTTP/2 over TLS) with this configuration instead of h2c.
+	TLS *tls.Config
+}
+
+// ServeListenerWith is ServeListener with options.
+func ServeListenerWith(ctx context.Context, ln net.Listener, opts ServeOptions) error {
+	r := NewServer()
+	if len(opts.IdentityKeys) > 0 {
+		r = r.WithIdentityV1(opts.IdentityKeys...)
+	}
+	handler, err := r.Handler()
 	if err != nil {
 		return fmt.Errorf("build examples handler: %w", err)
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: handler, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second}
+	if opts.TLS != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	srv := &http.Server{Handler: handler, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second, TLSConfig: opts.TLS}
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -71,7 +94,11 @@ func ServeListener(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
 	}()
-	err = srv.Serve(ln)
+	if opts.TLS != nil {
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		<-stopped
 		return nil

@@ -73,6 +73,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 // StartExamples serves the example services on a free loopback port until the test ends
 // and returns their deployment URI.
 func StartExamples(t testing.TB) string {
+	return StartExamplesWith(t, examples.ServeOptions{})
+}
+
+// StartExamplesWith is StartExamples with options: request identity keys, or TLS (then the
+// URI is https://127.0.0.1:port).
+func StartExamplesWith(t testing.TB, opts examples.ServeOptions) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,9 +88,12 @@ func StartExamples(t testing.TB) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = examples.ServeListener(ctx, ln)
+		_ = examples.ServeListenerWith(ctx, ln, opts)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
+	if opts.TLS != nil {
+		return "https://" + ln.Addr().String()
+	}
 	return "http://" + ln.Addr().String()
 }
 

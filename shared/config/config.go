@@ -171,6 +171,10 @@ type InvokerOptions struct {
 	// deployment (our key; 0: half of concurrent-invocations-limit). Attempts beyond it
 	// queue without holding a node slot, so one hung deployment cannot stall the others.
 	ConcurrentInvocationsPerDeploymentLimit int `toml:"concurrent-invocations-per-deployment-limit"`
+	// RequestIdentityPrivateKeyPEMFile is an ed25519 private key (PEM, PKCS #8): when set,
+	// every request to a deployment (invocations and discovery) is signed with it, as
+	// Restate's request identity (shared/identity).
+	RequestIdentityPrivateKeyPEMFile string `toml:"request-identity-private-key-pem-file"`
 }
 
 // SnapshotsOptions is the `[worker.snapshots]` table.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"gorestate.dev/shared/identity"
 )
 
 // validator collects every bad value so an operator sees all of them at once.
@@ -147,6 +149,11 @@ func (c *Config) Validate() error {
 	}
 	if n := inv.ConcurrentInvocationsPerDeploymentLimit; n < 0 {
 		v.bad("worker.invoker.concurrent-invocations-per-deployment-limit", n, "want 0 (half of concurrent-invocations-limit) or more")
+	}
+	if path := inv.RequestIdentityPrivateKeyPEMFile; path != "" {
+		if _, err := identity.Load(path); err != nil {
+			v.bad("worker.invoker.request-identity-private-key-pem-file", path, err.Error())
+		}
 	}
 	snap := c.Worker.Snapshots
 	if d := snap.Destination; d != "" {
