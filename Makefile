@@ -63,6 +63,13 @@ fuzz:
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzStatus$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/logrecord -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/protocol -run '^$$' -fuzz '^FuzzInputTraceContext$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/protocol -run '^$$' -fuzz '^FuzzAgainstReference$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/h2c -run '^$$' -fuzz '^FuzzClampConn$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/bifrost/localloglet -run '^$$' -fuzz '^FuzzRecordDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/ids -run '^$$' -fuzz '^FuzzParseAwakeableID$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingressd/ingress -run '^$$' -fuzz '^FuzzParsePath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.
 bench: build

@@ -30,6 +30,7 @@ func Services() []restate.ServiceDefinition {
 		MixedAccount(),
 		MixedWorker(),
 		MixedResolver(),
+		Traced(),
 	}
 }
 

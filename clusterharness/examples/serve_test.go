@@ -77,6 +77,8 @@ func TestDiscoveryListsLowercaseHandlers(t *testing.T) {
 		"MixedAccount":  {"touch:EXCLUSIVE"},
 		"MixedWorker":   {"work:"},
 		"MixedResolver": {"resolve:"},
+		// Trace context propagation.
+		"Traced": {"whoami:"},
 	}
 	for name, handlers := range want {
 		if !slices.Equal(got[name], handlers) {

@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.opentelemetry.io/otel/trace"
 
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
+	"gorestate.dev/shared/tracing"
 )
 
 // msgLengthLimit is the plain-text answer to a declared oversize body, as Restate's.
@@ -220,8 +222,23 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 		return
 	}
 
-	req, id := newInvokeRequest(&inv, n, forwardedHeaders(r.Header, pathAndQuery), h.now())
-	resp, ierr := h.invokeLeader(r.Context(), req)
+	headers := r.Header
+	ctx := r.Context()
+	if tracing.Enabled() {
+		// The request's span is a child of the caller's trace, and the invocation's
+		// attempts become its children: the handler sees this span's trace context.
+		var span trace.Span
+		ctx, span = tracing.Tracer().Start(tracing.Extract(ctx, r.Header), "ingress "+svc.Name+"/"+hd.Name,
+			trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(tracing.AttrTarget.String(svc.Name+"/"+hd.Name)))
+		defer span.End()
+		headers = r.Header.Clone()
+		tracing.Inject(ctx, headers)
+	}
+	req, id := newInvokeRequest(&inv, n, forwardedHeaders(headers, pathAndQuery), h.now())
+	if tracing.Enabled() {
+		trace.SpanFromContext(ctx).SetAttributes(tracing.AttrInvocationID.String(id.String()))
+	}
+	resp, ierr := h.invokeLeader(ctx, req)
 	if ierr != nil {
 		var aerr *apiError
 		if errors.As(ierr, &aerr) {

@@ -42,11 +42,14 @@ type Config struct {
 	// implementation does not: Load accepts them, and the daemon logs each once.
 	Ignored []string `toml:"-"`
 
-	NodeName      string   `toml:"node-name"`
-	ClusterName   string   `toml:"cluster-name"`
-	BaseDir       string   `toml:"base-dir"`
-	Roles         []string `toml:"roles"`
-	AutoProvision bool     `toml:"auto-provision"`
+	NodeName    string `toml:"node-name"`
+	ClusterName string `toml:"cluster-name"`
+	// TracingEndpoint receives spans over OTLP gRPC (e.g. http://localhost:4317); empty:
+	// no tracing (shared/tracing).
+	TracingEndpoint string   `toml:"tracing-endpoint"`
+	BaseDir         string   `toml:"base-dir"`
+	Roles           []string `toml:"roles"`
+	AutoProvision   bool     `toml:"auto-provision"`
 	// DefaultNumPartitions is 8 rather than Restate's 24: every partition costs a processor,
 	// a log and timers, and 8 keeps a single node fast to start while still spreading keys.
 	DefaultNumPartitions int         `toml:"default-num-partitions"`

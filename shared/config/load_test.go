@@ -161,7 +161,7 @@ func TestLoadFileOverrides(t *testing.T) {
 		{"bifrost", c.Bifrost.DefaultProvider, "replicated"},
 		{"metadata-server", c.MetadataServer.Type, "replicated"},
 		{"metadata-client", c.MetadataClient.Addresses, []string{"http://n2:5122", "http://n3:5122"}},
-		{"invoker", c.Worker.Invoker, InvokerOptions{0, Duration(time.Minute), true, 10, 0}},
+		{"invoker", c.Worker.Invoker, InvokerOptions{AbortTimeout: Duration(time.Minute), DisableEagerState: true, ConcurrentInvocationsLimit: 10}},
 		{"snapshots", c.Worker.Snapshots.Destination, "s3://bucket/prefix"},
 		{"NodeDir", c.NodeDir(), "/state/n1"},
 	}

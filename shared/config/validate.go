@@ -141,6 +141,11 @@ func (c *Config) Validate() error {
 		v.bad("metadata-client.addresses", "[]", "want the metadata servers' addresses on a node without the metadata-server role")
 	}
 
+	if e := c.TracingEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.bad("tracing-endpoint", e, "want an OTLP gRPC endpoint URL such as http://localhost:4317")
+		}
+	}
 	inv := c.Worker.Invoker
 	v.nonNegative("worker.invoker.inactivity-timeout", inv.InactivityTimeout)
 	v.nonNegative("worker.invoker.abort-timeout", inv.AbortTimeout)

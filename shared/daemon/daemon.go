@@ -13,10 +13,12 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/tracing"
 )
 
 // Main parses the command line, loads the configuration and runs run until SIGINT/SIGTERM.
@@ -47,6 +49,19 @@ func Main(name string, run func(ctx context.Context, cfg *config.Config, logger 
 	}
 	setMemoryLimit(logger)
 	servePprof(logger)
+	stopTracing, err := tracing.Setup(cfg.TracingEndpoint, cfg.NodeName)
+	if err != nil {
+		logger.Error("tracing not started", "error", err)
+		os.Exit(2)
+	}
+	if cfg.TracingEndpoint != "" {
+		logger.Info("exporting traces", "endpoint", cfg.TracingEndpoint)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(ctx) // flush what is buffered
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	usr1 := make(chan os.Signal, 1)

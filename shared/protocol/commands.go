@@ -256,3 +256,24 @@ func (r *fieldReader) voidValueFailure(void *bool, v **Value, f **Failure) bool 
 	}
 	return true
 }
+
+// InputTraceContext returns the W3C trace context headers (traceparent, tracestate) of an
+// InputCommand payload, decoding only its headers.
+func InputTraceContext(payload []byte) (traceparent, tracestate string) {
+	r := newFieldReader(payload)
+	for r.next() {
+		if !r.is(1, protowire.BytesType) {
+			r.skip()
+			continue
+		}
+		var h Header
+		r.message(h.merge)
+		switch h.Key {
+		case "traceparent":
+			traceparent = h.Value
+		case "tracestate":
+			tracestate = h.Value
+		}
+	}
+	return traceparent, tracestate
+}

@@ -14,11 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/protocol"
 	"gorestate.dev/shared/schema"
+	"gorestate.dev/shared/tracing"
 	"gorestate.dev/workerd/store"
 )
 
@@ -160,7 +163,7 @@ func invokeURL(base, service, handler string) (string, error) {
 // so a reader is free again once its attempt's exchange returns).
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
-func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler) (error, bool, time.Duration) {
+func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler) (err error, ok bool, retryAfter time.Duration) {
 	t := a.t
 	opts := t.inv.opts
 	inactivity, abort := opts.InactivityTimeout, opts.AbortTimeout
@@ -213,6 +216,14 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 	}
 	for k, v := range a.dp.AdditionalHeaders {
 		req.Header.Set(k, v)
+	}
+	if span := a.traceAttempt(ctx, as, id.String(), req.Header); span != nil {
+		defer func() {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}()
 	}
 
 	// The request body: Start, the journal, then notifications as they are logged. The SDK
@@ -582,4 +593,32 @@ func invString(id []byte) string {
 		return fmt.Sprintf("%x", id)
 	}
 	return inv.String()
+}
+
+// traceAttempt passes the caller's trace context (the input's traceparent) on to the
+// handler. With tracing on, the attempt gets a span, child of that context, and the handler
+// sees the span's context instead; the span is returned for the caller to end.
+func (a *run) traceAttempt(ctx context.Context, as *attemptState, id string, h http.Header) trace.Span {
+	var traceparent, tracestate string
+	if len(as.journal) > 0 && protocol.MessageType(as.journal[0].Type) == protocol.InputCommandType {
+		traceparent, tracestate = protocol.InputTraceContext(as.journal[0].Payload)
+	}
+	if !tracing.Enabled() {
+		if traceparent != "" {
+			h.Set("traceparent", traceparent)
+			if tracestate != "" {
+				h.Set("tracestate", tracestate)
+			}
+		}
+		return nil
+	}
+	parent := ctx
+	if traceparent != "" {
+		parent = tracing.Extract(ctx, http.Header{"Traceparent": {traceparent}, "Tracestate": {tracestate}})
+	}
+	target := a.st.Target.Service + "/" + a.st.Target.Handler
+	spanCtx, span := tracing.Tracer().Start(parent, "invoke "+target, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(tracing.AttrInvocationID.String(id), tracing.AttrTarget.String(target), tracing.AttrAttempt.Int64(int64(a.t.attempts)+1)))
+	tracing.Inject(spanCtx, h)
+	return span
 }
