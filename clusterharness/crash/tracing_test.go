@@ -122,11 +122,43 @@ func TestTracing(t *testing.T) {
 		t.Errorf("attempt attributes %v", attempt.Attributes)
 	}
 
+	// A call to another service: the callee's attempt is a child of the caller's attempt,
+	// and each handler runs in its own attempt's span.
+	const chainTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
+	resp, err = harness.Send(http.MethodPost, traced.Ingress+"/Traced/chain", "", map[string]string{"traceparent": "00-" + chainTrace + "-" + callerSpan + "-01"})
+	if err != nil || resp.Status != 200 {
+		t.Fatalf("chain: %v %+v", err, resp)
+	}
+	mine, callee, _ := strings.Cut(strings.Trim(resp.Body, `"`), "|")
+	var chainIngress, chainAttempt, calleeAttempt *tracepb.Span
+	harness.Eventually(t, 20*time.Second, "the spans of the call chain at the collector", func() bool {
+		chainIngress, chainAttempt = col.find("ingress Traced/chain", chainTrace), col.find("invoke Traced/chain", chainTrace)
+		calleeAttempt = col.find("invoke Traced/whoami", chainTrace)
+		return chainIngress != nil && chainAttempt != nil && calleeAttempt != nil
+	})
+	if got, want := hex.EncodeToString(chainAttempt.ParentSpanId), hex.EncodeToString(chainIngress.SpanId); got != want {
+		t.Errorf("caller's attempt span's parent %s, want its ingress span %s", got, want)
+	}
+	if got, want := hex.EncodeToString(calleeAttempt.ParentSpanId), hex.EncodeToString(chainAttempt.SpanId); got != want {
+		t.Errorf("callee's attempt span's parent %s, want the caller's attempt span %s", got, want)
+	}
+	if want := chainTrace + "-" + hex.EncodeToString(chainAttempt.SpanId); mine != want {
+		t.Errorf("the caller ran in %s, want %s", mine, want)
+	}
+	if want := chainTrace + "-" + hex.EncodeToString(calleeAttempt.SpanId); callee != want {
+		t.Errorf("the callee ran in %s, want %s", callee, want)
+	}
+	t.Logf("trace %s: ingress %x → attempt %x → callee attempt %x", chainTrace, chainIngress.SpanId, chainAttempt.SpanId, calleeAttempt.SpanId)
+
 	plain := NewServer(t, serverBin)
 	plain.Start()
 	harness.Register(t, plain.Admin, uri)
 	resp, err = harness.Send(http.MethodPost, plain.Ingress+"/Traced/whoami", "", caller)
 	if err != nil || resp.Status != 200 || strings.Trim(resp.Body, `"`) != traceID+"-"+callerSpan {
 		t.Fatalf("without tracing the handler should run in the caller's context %s-%s: %v %+v", traceID, callerSpan, err, resp)
+	}
+	resp, err = harness.Send(http.MethodPost, plain.Ingress+"/Traced/chain", "", caller)
+	if want := traceID + "-" + callerSpan + "|" + traceID + "-" + callerSpan; err != nil || resp.Status != 200 || strings.Trim(resp.Body, `"`) != want {
+		t.Fatalf("without tracing the caller and its callee should run in the caller's context %s: %v %+v", want, err, resp)
 	}
 }

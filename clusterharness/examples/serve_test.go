@@ -78,7 +78,7 @@ func TestDiscoveryListsLowercaseHandlers(t *testing.T) {
 		"MixedWorker":   {"work:"},
 		"MixedResolver": {"resolve:"},
 		// Trace context propagation.
-		"Traced": {"whoami:"},
+		"Traced": {"chain:", "whoami:"},
 	}
 	for name, handlers := range want {
 		if !slices.Equal(got[name], handlers) {

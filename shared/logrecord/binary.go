@@ -19,11 +19,21 @@ import (
 // that the kind names is encoded. Records that earlier versions wrote as JSON (a '{' first)
 // are still decoded; see KindBinaryFormat for how earlier versions are kept from skipping
 // binary records.
-const binaryV1 = 1
+//
+// Version 2 (binaryV2) differs only in the entries of an invoker effect, which carry a trace
+// context after their call retention; it is written only for effects that have one.
+const (
+	binaryV1 = 1
+	binaryV2 = 2
+)
 
 func encodeBinary(r *Record) ([]byte, error) {
 	b := make([]byte, 0, 64)
-	b = append(b, binaryV1, byte(r.Kind))
+	version := byte(binaryV1)
+	if r.Kind == KindInvokerEffect && r.InvokerEffect != nil && hasTrace(r.InvokerEffect) {
+		version = binaryV2
+	}
+	b = append(b, version, byte(r.Kind))
 	b = binary.AppendUvarint(b, r.Epoch)
 	b = binary.AppendVarint(b, r.Time)
 	if d := r.Dedup; d == nil {
@@ -54,7 +64,7 @@ func appendBody(b []byte, r *Record) ([]byte, error) {
 		}
 	case KindInvokerEffect:
 		if x := r.InvokerEffect; x != nil {
-			b = appendEffect(b, x)
+			b = appendEffect(b, x, hasTrace(x))
 		} else {
 			missing = true
 		}
@@ -115,7 +125,7 @@ func appendBody(b []byte, r *Record) ([]byte, error) {
 		} else {
 			missing = true
 		}
-	case KindExpire, KindBinaryFormat:
+	case KindExpire, KindBinaryFormat, KindTraceFormat:
 	default:
 		return nil, fmt.Errorf("encode record: %w %d", ErrUnknownKind, r.Kind)
 	}
@@ -149,7 +159,16 @@ func appendInvoke(b []byte, x *Invoke) []byte {
 	return bincodec.AppendString(b, x.InvokedBy)
 }
 
-func appendEffect(b []byte, x *InvokerEffect) []byte {
+func hasTrace(x *InvokerEffect) bool {
+	for _, e := range x.Entries {
+		if e.TraceParent != "" || e.TraceState != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func appendEffect(b []byte, x *InvokerEffect, v2 bool) []byte {
 	b = bincodec.AppendBytes(b, x.InvocationID)
 	b = binary.AppendUvarint(b, uint64(len(x.Entries)))
 	for _, e := range x.Entries {
@@ -168,6 +187,10 @@ func appendEffect(b []byte, x *InvokerEffect) []byte {
 			b = append(b, 1)
 			b = binary.AppendVarint(b, e.CallRetention.CompletionMs)
 			b = binary.AppendVarint(b, e.CallRetention.JournalMs)
+		}
+		if v2 {
+			b = bincodec.AppendString(b, e.TraceParent)
+			b = bincodec.AppendString(b, e.TraceState)
 		}
 	}
 	b = append(b, byte(x.Kind))
@@ -207,6 +230,7 @@ func ReadCaller(r *bincodec.Reader) Caller {
 }
 
 func decodeBinary(b []byte) (*Record, error) {
+	v2 := b[0] == binaryV2
 	r := &bincodec.Reader{B: b[1:]}
 	rec := &Record{Kind: Kind(r.Byte()), Epoch: r.Uvarint(), Time: r.Varint()}
 	switch r.Byte() {
@@ -225,7 +249,7 @@ func decodeBinary(b []byte) (*Record, error) {
 	case KindInvoke:
 		rec.Invoke = readInvoke(r)
 	case KindInvokerEffect:
-		rec.InvokerEffect = readEffect(r)
+		rec.InvokerEffect = readEffect(r, v2)
 	case KindTimerFired:
 		rec.TimerFired = &TimerFired{InvocationID: r.Bytes(), Kind: TimerKind(r.Byte()), CompletionID: r.U32(), WakeAt: r.Varint(), InvocationCreatedAt: r.Varint()}
 	case KindInvocationResult:
@@ -240,7 +264,7 @@ func decodeBinary(b []byte) (*Record, error) {
 		rec.Manage = &Manage{InvocationID: r.Bytes(), Op: ManageOp(r.String()), RequestID: r.Uvarint()}
 	case KindAttach:
 		rec.Attach = &Attach{InvocationID: r.Bytes(), Caller: ReadCaller(r), Wait: r.Bool()}
-	case KindExpire, KindBinaryFormat:
+	case KindExpire, KindBinaryFormat, KindTraceFormat:
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownKind, rec.Kind)
 	}
@@ -268,7 +292,7 @@ func readInvoke(r *bincodec.Reader) *Invoke {
 	return x
 }
 
-func readEffect(r *bincodec.Reader) *InvokerEffect {
+func readEffect(r *bincodec.Reader, v2 bool) *InvokerEffect {
 	x := &InvokerEffect{InvocationID: r.Bytes()}
 	if n := r.Count(); n > 0 {
 		x.Entries = make([]Entry, n)
@@ -280,6 +304,9 @@ func readEffect(r *bincodec.Reader) *InvokerEffect {
 			}
 			if r.Bool() { // presence
 				e.CallRetention = &Retention{CompletionMs: r.Varint(), JournalMs: r.Varint()}
+			}
+			if v2 {
+				e.TraceParent, e.TraceState = r.String(), r.String()
 			}
 			x.Entries[i] = e
 		}

@@ -74,6 +74,9 @@ func randomRecord(rng *rand.Rand) *Record {
 				t := target()
 				e.CallTarget = &t
 				e.CallRetention = &Retention{CompletionMs: rng.Int64N(1 << 40), JournalMs: rng.Int64N(1 << 40)}
+				if rng.IntN(2) == 0 {
+					e.TraceParent, e.TraceState = str(), str()
+				}
 			}
 			x.Entries = append(x.Entries, e)
 		}
@@ -145,7 +148,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{1, 99, 1, 4, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := Decode(b)
-		if err != nil || b[0] != binaryV1 {
+		if err != nil || (b[0] != binaryV1 && b[0] != binaryV2) {
 			return
 		}
 		again, err := Encode(r)
@@ -159,18 +162,46 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// The format marker is JSON of a kind that versions before the binary encoding (which knew
-// kinds up to KindExpire and skipped undecodable bytes) refuse as unknown, so they stop
-// there rather than skip the binary records after it; this version reads it as a no-op.
+// The format marker is JSON of a kind that versions before the newest encoding refuse as
+// unknown (those before the binary encoding knew kinds up to KindExpire, those of the first
+// binary encoding up to KindBinaryFormat), so they stop there rather than skip the records
+// after it; this version reads it, and the earlier marker, as a no-op.
 func TestFormatMarker(t *testing.T) {
 	var old struct {
 		Kind Kind `json:"k"`
 	}
-	if err := json.Unmarshal(FormatMarker(), &old); err != nil || old.Kind <= KindExpire {
+	if err := json.Unmarshal(FormatMarker(), &old); err != nil || old.Kind <= KindBinaryFormat {
 		t.Fatalf("an earlier version would read kind %d (%v): not refused as unknown", old.Kind, err)
 	}
 	r, err := Decode(FormatMarker())
-	if err != nil || r.Kind != KindBinaryFormat || r.Epoch != 0 || r.Dedup != nil {
+	if err != nil || r.Kind != KindTraceFormat || r.Epoch != 0 || r.Dedup != nil {
 		t.Fatalf("Decode(marker) = %+v, %v", r, err)
+	}
+	if r, err := Decode([]byte(`{"k":11,"t":0}`)); err != nil || r.Kind != KindBinaryFormat {
+		t.Fatalf("Decode(first marker) = %+v, %v", r, err)
+	}
+}
+
+// Effects whose entries carry a trace context use the second binary encoding; others keep
+// the first, byte for byte.
+func TestTraceContextEncoding(t *testing.T) {
+	plain := &Record{Kind: KindInvokerEffect, Epoch: 3, Time: 7, InvokerEffect: &InvokerEffect{
+		InvocationID: make([]byte, 24), Entries: []Entry{{Type: 0x0400, Payload: []byte("call"), CallTarget: &Target{Service: "S", Handler: "h"}}}}}
+	b, err := Encode(plain)
+	if err != nil || b[0] != binaryV1 {
+		t.Fatalf("effect without trace context: version %d, %v", b[0], err)
+	}
+	traced := *plain
+	eff := *plain.InvokerEffect
+	eff.Entries = []Entry{eff.Entries[0]}
+	eff.Entries[0].TraceParent, eff.Entries[0].TraceState = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "k=v"
+	traced.InvokerEffect = &eff
+	b, err = Encode(&traced)
+	if err != nil || b[0] != binaryV2 {
+		t.Fatalf("effect with trace context: version %d, %v", b[0], err)
+	}
+	got, err := Decode(b)
+	if err != nil || !reflect.DeepEqual(got, &traced) {
+		t.Fatalf("round trip: %+v, %v", got, err)
 	}
 }

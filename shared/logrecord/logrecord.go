@@ -31,10 +31,15 @@ const (
 	// the binary encoding stops at it as a kind it does not know, instead of skipping the
 	// binary records after it as undecodable bytes and diverging.
 	KindBinaryFormat Kind = 11
+	// KindTraceFormat is the marker of the second binary encoding (entries may carry a
+	// trace context): it replaces KindBinaryFormat in front of a writer's records, so that
+	// nodes of the versions that know only the first encoding stop at it too.
+	KindTraceFormat Kind = 12
 )
 
-// FormatMarker is the KindBinaryFormat record, in JSON so that every version reads it.
-func FormatMarker() []byte { return []byte(`{"k":11,"t":0}`) }
+// FormatMarker is the marker of the newest encoding (KindTraceFormat), in JSON so that
+// every version reads it.
+func FormatMarker() []byte { return []byte(`{"k":12,"t":0}`) }
 
 // Dedup identifies a record sent by another partition's shuffler, so the target drops
 // duplicates after a resend.
@@ -165,6 +170,11 @@ type Entry struct {
 	CallTarget *Target `json:"ct,omitempty"`
 	// CallRetention is the callee's retention, also resolved by the invoker.
 	CallRetention *Retention `json:"cr,omitempty"`
+	// TraceParent and TraceState are the W3C trace context that the callee of a call or
+	// send continues (the caller's attempt span with tracing on, else the caller's own), set
+	// by the invoker; apply gives them to the callee as its traceparent and tracestate.
+	TraceParent string `json:"tp,omitempty"`
+	TraceState  string `json:"ts,omitempty"`
 }
 
 // Retention says how long a completed invocation keeps its status (result) and journal.
@@ -267,7 +277,7 @@ var ErrUnknownKind = errors.New("decode record: unknown record kind")
 // Decode decodes and checks a record. An error wrapping ErrUnknownKind means a newer
 // version wrote it; any other error means the bytes are not a record.
 func Decode(b []byte) (*Record, error) {
-	if len(b) > 0 && b[0] == binaryV1 {
+	if len(b) > 0 && (b[0] == binaryV1 || b[0] == binaryV2) {
 		r, err := decodeBinary(b)
 		if err != nil {
 			return nil, err
@@ -310,7 +320,7 @@ func (r *Record) validate() error {
 		ok = r.Attach != nil && len(r.Attach.InvocationID) == 24 && len(r.Attach.Caller.InvocationID) == 24
 	case KindExpire:
 		ok = true // no body: the record's Time says what is due
-	case KindBinaryFormat:
+	case KindBinaryFormat, KindTraceFormat:
 		ok = true
 	default:
 		return fmt.Errorf("%w %d", ErrUnknownKind, r.Kind)

@@ -142,6 +142,9 @@ type run struct {
 	// pending is the effect being built from a burst of messages the SDK sent together;
 	// flush appends it. Only the goroutine reading the SDK's stream touches it.
 	pending *logrecord.InvokerEffect
+	// traceParent and traceState are the trace context the handler runs in; its calls and
+	// sends carry it to their callees (logrecord.Entry.TraceParent).
+	traceParent, traceState string
 
 	appendMu  sync.Mutex
 	appendErr error
@@ -547,6 +550,9 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 			if e.CallTarget, e.CallRetention, err = a.resolveCall(body); err != nil {
 				return false, err, 0
 			}
+			if e.CallTarget != nil {
+				e.TraceParent, e.TraceState = a.traceParent, a.traceState
+			}
 		}
 		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{e}})
 		return false, nil, 0
@@ -610,6 +616,7 @@ func (a *run) traceAttempt(ctx context.Context, as *attemptState, id string, h h
 				h.Set("tracestate", tracestate)
 			}
 		}
+		a.traceParent, a.traceState = traceparent, tracestate
 		return nil
 	}
 	parent := ctx
@@ -620,5 +627,6 @@ func (a *run) traceAttempt(ctx context.Context, as *attemptState, id string, h h
 	spanCtx, span := tracing.Tracer().Start(parent, "invoke "+target, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(tracing.AttrInvocationID.String(id), tracing.AttrTarget.String(target), tracing.AttrAttempt.Int64(int64(a.t.attempts)+1)))
 	tracing.Inject(spanCtx, h)
+	a.traceParent, a.traceState = h.Get("traceparent"), h.Get("tracestate")
 	return span
 }

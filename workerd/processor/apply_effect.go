@@ -148,13 +148,13 @@ func (a *applier) command(id []byte, st *store.Status, e *logrecord.Entry, body 
 		return a.call(id, st, e.CallTarget, callSpec{
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
 			idIdx: c.InvocationIDNotificationIdx, resultID: c.ResultCompletionID, hasResult: true,
-			retention: e.CallRetention,
+			retention: e.CallRetention, traceParent: e.TraceParent, traceState: e.TraceState,
 		})
 	case *protocol.OneWayCallCommand:
 		return a.call(id, st, e.CallTarget, callSpec{
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
 			idIdx: c.InvocationIDNotificationIdx, invokeTime: int64(c.InvokeTime),
-			retention: e.CallRetention,
+			retention: e.CallRetention, traceParent: e.TraceParent, traceState: e.TraceState,
 		})
 	case *protocol.GetLazyStateCommand:
 		v, ok, err := a.txn.StateValue(st.Target.Service, key, c.Key)
@@ -241,6 +241,9 @@ type callSpec struct {
 	hasResult      bool
 	invokeTime     int64
 	retention      *logrecord.Retention // resolved by the invoker; nil in logs of older versions
+	// The trace context the callee continues (logrecord.Entry.TraceParent), unless the
+	// command's own headers name one.
+	traceParent, traceState string
 }
 
 // call creates the callee of a Call or OneWayCall command and answers the command's
@@ -281,8 +284,16 @@ func (a *applier) call(callerID []byte, st *store.Status, target *logrecord.Targ
 	if c.retention != nil {
 		inv.CompletionRetentionMs, inv.JournalRetentionMs = c.retention.CompletionMs, c.retention.JournalMs
 	}
+	traced := false
 	for _, h := range c.headers {
 		inv.Headers = append(inv.Headers, logrecord.Header{Key: h.Key, Value: h.Value})
+		traced = traced || h.Key == "traceparent"
+	}
+	if !traced && c.traceParent != "" {
+		inv.Headers = append(inv.Headers, logrecord.Header{Key: "traceparent", Value: c.traceParent})
+		if c.traceState != "" {
+			inv.Headers = append(inv.Headers, logrecord.Header{Key: "tracestate", Value: c.traceState})
+		}
 	}
 	if c.hasResult {
 		inv.Caller = &logrecord.Caller{InvocationID: callerID, CompletionID: c.resultID}
