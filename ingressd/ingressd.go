@@ -228,6 +228,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	}()
 	logger.Info("ingress ready", "address", ln.Addr().String(), "metrics", "http://"+fln.Addr().String()+metrics.Path, "generation", node.Generation, "gossip", members.LocalAddr())
 	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		_ = fabricSrv.Close()
 		return err
 	}
 	return nil

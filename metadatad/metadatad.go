@@ -75,6 +75,7 @@ func AdminHandler(cfg *config.Config, s metadata.Store, workers admin.Workers, q
 	}
 	h1, _, err := identity.Wrap(keyFile, h2c.NewHTTP11Transport())
 	if err != nil {
+		logger.Error("request identity: HTTP/1.1 discovery requests go unsigned", "error", err)
 		h1 = h2c.NewHTTP11Transport()
 	}
 	return admin.NewHandler(admin.Options{

@@ -18,6 +18,9 @@ func (c *Config) resolve(explicit map[string]string) {
 		c.MetadataClient.Addresses = []string{c.AdvertisedAddress}
 	}
 	c.resolveGossip(explicit)
+	if c.Worker.Invoker.RequestIdentityPrivateKeyPEMFile == "" {
+		c.Worker.Invoker.RequestIdentityPrivateKeyPEMFile = c.RequestIdentityPrivateKeyPEMFile
+	}
 }
 
 // resolveGossip applies the same cascade to the gossip listener, whose addresses are plain

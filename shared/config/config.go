@@ -46,10 +46,14 @@ type Config struct {
 	ClusterName string `toml:"cluster-name"`
 	// TracingEndpoint receives spans over OTLP gRPC (e.g. http://localhost:4317); empty:
 	// no tracing (shared/tracing).
-	TracingEndpoint string   `toml:"tracing-endpoint"`
-	BaseDir         string   `toml:"base-dir"`
-	Roles           []string `toml:"roles"`
-	AutoProvision   bool     `toml:"auto-provision"`
+	TracingEndpoint string `toml:"tracing-endpoint"`
+	// RequestIdentityPrivateKeyPEMFile is Restate's top-level spelling of
+	// [worker.invoker] request-identity-private-key-pem-file, which it sets when that is
+	// empty.
+	RequestIdentityPrivateKeyPEMFile string   `toml:"request-identity-private-key-pem-file"`
+	BaseDir                          string   `toml:"base-dir"`
+	Roles                            []string `toml:"roles"`
+	AutoProvision                    bool     `toml:"auto-provision"`
 	// DefaultNumPartitions is 8 rather than Restate's 24: every partition costs a processor,
 	// a log and timers, and 8 keeps a single node fast to start while still spreading keys.
 	DefaultNumPartitions int         `toml:"default-num-partitions"`

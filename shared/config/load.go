@@ -74,12 +74,21 @@ func decodeFile(c *Config, path string, explicit map[string]string) error {
 		return fileValueError(path, raw, err)
 	}
 	var undecoded []toml.Key
+	ignored := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		switch {
 		case restateTable(k):
 			// A table of Restate's: its keys are checked one by one.
 		case restateKey(k):
-			c.Ignored = append(c.Ignored, k.String())
+			// Reported once, at the outermost ignored key (Undecoded lists parents first).
+			inside := false
+			for i := 1; i < len(k); i++ {
+				inside = inside || ignored[k[:i].String()]
+			}
+			if !inside {
+				ignored[k.String()] = true
+				c.Ignored = append(c.Ignored, k.String())
+			}
 		default:
 			undecoded = append(undecoded, k)
 		}
@@ -93,13 +102,15 @@ func decodeFile(c *Config, path string, explicit map[string]string) error {
 	return nil
 }
 
-// restateKey reports whether k is a key of restate-server 1.7 (restateKeys).
+// restateKey reports whether k is a key of restate-server 1.7 (restateKeys), or lies
+// inside one (an array of tables such as ingress.kafka-clusters, a table of free-form
+// entries such as tracing-headers).
 func restateKey(k toml.Key) bool {
 	if restateKeys[k.String()] {
 		return true
 	}
 	for i := 1; i < len(k); i++ {
-		if restateKeys[k[:i].String()+".*"] {
+		if restateKeys[k[:i].String()] || restateKeys[k[:i].String()+".*"] {
 			return true
 		}
 	}

@@ -2,7 +2,11 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -474,12 +478,15 @@ rocksdb-memory-budget = "1 GiB"
 x-custom = "1"
 [worker.invoker]
 abort-timeout = "1m"
+[[ingress.kafka-clusters]]
+name = "my-cluster"
+brokers = ["b:9092"]
 `)
 	c, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"admin.query-engine.pgsql-bind-address", "rocksdb-total-memory-size",
+	want := []string{"admin.query-engine.pgsql-bind-address", "ingress.kafka-clusters", "rocksdb-total-memory-size",
 		"worker.invoker.additional-request-headers.x-custom", "worker.storage.rocksdb-memory-budget"}
 	got := append([]string(nil), c.Ignored...)
 	slices.Sort(got)
@@ -488,6 +495,42 @@ abort-timeout = "1m"
 	}
 	if c.Worker.Invoker.AbortTimeout.Duration() != time.Minute {
 		t.Errorf("abort-timeout %v, want 1m", c.Worker.Invoker.AbortTimeout)
+	}
+}
+
+// TestTopLevelRequestIdentityKey: Restate's top-level spelling of the request identity key,
+// in the file or the environment, signs the invoker's requests.
+func TestTopLevelRequestIdentityKey(t *testing.T) {
+	t.Parallel()
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, fmt.Sprintf("request-identity-private-key-pem-file = %q", key))
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Worker.Invoker.RequestIdentityPrivateKeyPEMFile != key || len(c.Ignored) != 0 {
+		t.Errorf("invoker key %q, ignored %v", c.Worker.Invoker.RequestIdentityPrivateKeyPEMFile, c.Ignored)
+	}
+	c, err = Load("", []string{"RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE=" + key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Worker.Invoker.RequestIdentityPrivateKeyPEMFile != key {
+		t.Errorf("invoker key %q from the environment", c.Worker.Invoker.RequestIdentityPrivateKeyPEMFile)
+	}
+	if _, err := Load("", []string{"RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE=/nonexistent.pem"}); err == nil || !strings.Contains(err.Error(), "request-identity-private-key-pem-file") {
+		t.Errorf("a missing key file: %v", err)
 	}
 }
 

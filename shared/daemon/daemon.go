@@ -73,6 +73,9 @@ func Main(name string, run func(ctx context.Context, cfg *config.Config, logger 
 	}()
 	if err := run(ctx, cfg, logger); err != nil {
 		logger.Error("stopped", "error", err)
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = stopTracing(flush) // os.Exit skips the deferred flush
+		cancel()
 		os.Exit(1)
 	}
 }

@@ -243,6 +243,9 @@ func decodeBinary(b []byte) (*Record, error) {
 	if r.Err != nil {
 		return nil, fmt.Errorf("decode record: %w", r.Err)
 	}
+	if v2 && rec.Kind != KindInvokerEffect {
+		return nil, fmt.Errorf("decode record: kind %d in the second binary encoding, which only effects use", rec.Kind)
+	}
 	switch rec.Kind {
 	case KindAnnounceLeader:
 		rec.AnnounceLeader = &AnnounceLeader{NodeID: r.U32(), Node: r.String()}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
@@ -287,7 +288,7 @@ func (a *applier) call(callerID []byte, st *store.Status, target *logrecord.Targ
 	traced := false
 	for _, h := range c.headers {
 		inv.Headers = append(inv.Headers, logrecord.Header{Key: h.Key, Value: h.Value})
-		traced = traced || h.Key == "traceparent"
+		traced = traced || strings.EqualFold(h.Key, "traceparent") || strings.EqualFold(h.Key, "tracestate")
 	}
 	if !traced && c.traceParent != "" {
 		inv.Headers = append(inv.Headers, logrecord.Header{Key: "traceparent", Value: c.traceParent})

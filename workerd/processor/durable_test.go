@@ -69,7 +69,7 @@ func TestStoreThatLostWritesIsRebuiltFromTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the processor's cleanup has stopped it (cleanups run last first)
 	if err := db.Partition(0).Verify(); err == nil {
 		t.Fatal("the damaged store passes verification")
 	}

@@ -221,7 +221,7 @@ func TestUnknownRecordKindStopsTheReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the processor's cleanup has stopped it (cleanups run last first)
 	f := New(Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log, Logger: hclog.NewNullLogger(),
 		Invoker: nopInvoker{invoked: make(chan []byte, 100)}})
 	err = runUntilExit(t, f)
@@ -241,7 +241,7 @@ func TestStoreAheadOfItsLogIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the processor's cleanup has stopped it (cleanups run last first)
 	cfg := leaderConfig(meta, log, db.Partition(0))
 	p := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())

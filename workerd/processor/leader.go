@@ -86,7 +86,7 @@ func (l *Leader) appendRecord(ctx context.Context, r *logrecord.Record) (bifrost
 		return 0, fmt.Errorf("append to the log of partition %d: %w", l.p.cfg.Partition, err)
 	}
 	b := l.stamp(r)
-	n, err := l.window.acquire(ctx, len(b))
+	n, err := l.window.acquire(ctx, l.ctx.Done(), len(b))
 	if err != nil {
 		return 0, fmt.Errorf("append to the log of partition %d: %w", l.p.cfg.Partition, err)
 	}
@@ -113,7 +113,7 @@ func (l *Leader) appendRecord(ctx context.Context, r *logrecord.Record) (bifrost
 // the leadership has ended it no longer waits (such appends are fenced anyway).
 func (l *Leader) AppendAsync(r *logrecord.Record, done func(bifrost.LSN, error)) {
 	b := l.stamp(r)
-	n, err := l.window.acquire(l.ctx, len(b))
+	n, err := l.window.acquire(l.ctx, nil, len(b))
 	if err != nil {
 		n = 0
 	}

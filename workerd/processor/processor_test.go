@@ -93,7 +93,7 @@ func TestLeaderEpochIsAboveEveryEpochInTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the processor's cleanup has stopped it (cleanups run last first)
 	inv := nopInvoker{invoked: make(chan []byte, 1)}
 	p, _ := startProcessor(t, log, db, inv)
 	l := p.Leader()
@@ -128,7 +128,7 @@ func TestTimerBeyondTheHorizonFires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the processor's cleanup has stopped it (cleanups run last first)
 	inv := nopInvoker{invoked: make(chan []byte, 1)}
 	p, _ := startProcessor(t, log, db, inv)
 	id := newID("")
@@ -162,7 +162,7 @@ func TestTimersLoadInBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the processor's cleanup has stopped it (cleanups run last first)
 	const n = 23
 	inv := nopInvoker{invoked: make(chan []byte, n)}
 	p, _ := startProcessor(t, log, db, inv)

@@ -24,7 +24,7 @@ func TestLeaderResumesInvokedInvocationsInPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the processor's cleanup has stopped it (cleanups run last first)
 	part := db.Partition(0)
 	txn := part.Begin()
 	want := map[string]bool{}
