@@ -1,9 +1,6 @@
 package integration
 
 import (
-	"crypto/ed25519"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,19 +16,15 @@ import (
 // public key in Restate's form.
 func writeIdentityKey(t *testing.T) (path, publicKey string) {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	key, publicKey, err := identity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	path = filepath.Join(t.TempDir(), "identity.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, identity.PublicKeyID(pub)
+	return path, publicKey
 }
 
 // TestRequestIdentity: with [worker.invoker] request-identity-private-key-pem-file set, the

@@ -2,9 +2,6 @@ package config
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gorestate.dev/shared/identity"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -502,16 +501,12 @@ brokers = ["b:9092"]
 // in the file or the environment, signs the invoker's requests.
 func TestTopLevelRequestIdentityKey(t *testing.T) {
 	t.Parallel()
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	pemBytes, _, err := identity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(key, pemBytes, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	path := writeFile(t, fmt.Sprintf("request-identity-private-key-pem-file = %q", key))

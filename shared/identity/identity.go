@@ -183,3 +183,17 @@ func base58(b []byte) string {
 	}
 	return string(out)
 }
+
+// GenerateKey returns a new ed25519 private key in PEM (PKCS #8), as Load reads it, and its
+// public key in Restate's form.
+func GenerateKey() (pemBytes []byte, publicKey string, err error) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, "", err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), PublicKeyID(pub), nil
+}

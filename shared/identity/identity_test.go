@@ -2,7 +2,6 @@ package identity
 
 import (
 	"crypto/ed25519"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -28,19 +27,16 @@ func TestBase58(t *testing.T) {
 }
 
 func TestSignedTokenVerifies(t *testing.T) {
-	pub, priv, err := ed25519.GenerateKey(nil)
+	key, publicKey, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	s, err := Parse(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Parse(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.KeyID() != PublicKeyID(pub) || !strings.HasPrefix(s.KeyID(), "publickeyv1_") {
+	pub := s.key.Public().(ed25519.PublicKey)
+	if s.KeyID() != publicKey || !strings.HasPrefix(s.KeyID(), "publickeyv1_") {
 		t.Fatalf("key id %q", s.KeyID())
 	}
 	now := time.Unix(1_800_000_000, 0)
