@@ -26,9 +26,11 @@ func scrape(t *testing.T, fabricURL string) harness.Metrics {
 // Counters are compared before and after: the registry is the process's, shared with the
 // other tests of this package.
 func TestMetricsAfterAKnownWorkload(t *testing.T) {
-	n, _ := startNode(t)
+	uri := harness.StartExamples(t)
+	n := harness.StartSingle(t, harness.TestConfig(t.TempDir()))
 	fabric := "http://" + n.Node.FabricAddr.String()
 	before := scrape(t, fabric)
+	harness.Register(t, n.AdminURL, uri) // writes the schema: a metadata put
 
 	const greets, adds = 20, 10
 	for i := range greets {
@@ -122,9 +124,9 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 	if v := present("restate_partition_store_size_bytes"); v <= 0 {
 		t.Errorf("partition store size %v", v)
 	}
-	// The metadata store serves the worker's and the admin's reads.
-	atLeast(1, "restate_metadata_operations_total", `op="get"`, `outcome="ok"`)
-	present("restate_metadata_operation_duration_seconds_count", `op="get"`)
+	// The metadata store took the registration's schema write.
+	atLeast(1, "restate_metadata_operations_total", `op="put"`, `outcome="ok"`)
+	atLeast(1, "restate_metadata_operation_duration_seconds_count", `op="put"`)
 	// The Go runtime's and the process's own.
 	present("go_goroutines")
 	present("process_resident_memory_bytes")

@@ -5,6 +5,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -213,4 +214,34 @@ func TestStateSurvivesRestart(t *testing.T) {
 	n2 := harness.StartSingle(t, cfg)
 	harness.Expect(t, call(t, n2.IngressURL+"/Counter/durable/add", "1", nil), 200, "42")
 	harness.Expect(t, call(t, n2.IngressURL+"/Greeter/greet", `"again"`, nil), 200, `"Hello again!"`)
+}
+
+// TestHTTP2PriorKnowledge: the ingress and the admin API answer HTTP/2 cleartext with prior
+// knowledge next to HTTP/1.1, as restate-server does; and //restate/health, which clients
+// joining a base URL ending in / send, is the health check.
+func TestHTTP2PriorKnowledge(t *testing.T) {
+	n, _ := startNode(t)
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	h2 := &http.Client{Transport: &http.Transport{Protocols: &protocols}, Timeout: 10 * time.Second}
+	for _, url := range []string{n.IngressURL + "/restate/health", n.AdminURL + "/health", n.IngressURL + "//restate/health"} {
+		resp, err := h2.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s over h2c: %v", url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Errorf("GET %s over h2c: %d %s", url, resp.StatusCode, resp.Proto)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, n.IngressURL+"/Greeter/greet", strings.NewReader(`"h2"`))
+	req.Header.Set("content-type", "application/json")
+	resp, err := h2.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != `"Hello h2!"` {
+		t.Errorf("greet over h2c: %d %s", resp.StatusCode, b)
+	}
 }
