@@ -394,7 +394,7 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 			endRequest()
 			return a.fail(err), false, retryAfter
 		}
-		if br.Buffered() == 0 {
+		if br.Buffered() == 0 && a.pendingAwaited() {
 			// The next read may wait for the SDK, which may be waiting for what we hold
 			// (an ack, a completion): append it now.
 			a.flush()
@@ -445,6 +445,31 @@ func (a *run) wait() error {
 	a.appendMu.Lock()
 	defer a.appendMu.Unlock()
 	return a.appendErr
+}
+
+// pendingAwaited reports whether the SDK may wait for the pending effect. Reads of eager
+// state and state writes it does not wait for: they stay pending until the next message,
+// so that a handler's state reads and writes and its output and end make one log record
+// instead of two or three. Holding them is
+// safe: nothing acts on them before they are durable, and an attempt that ends early
+// appends what it holds (wait) or, if it dies, replays without them.
+func (a *run) pendingAwaited() bool {
+	p := a.pending
+	if p == nil {
+		return false
+	}
+	if p.Kind != logrecord.EffectEntries {
+		return true
+	}
+	for _, e := range p.Entries {
+		switch protocol.MessageType(e.Type) {
+		case protocol.GetEagerStateCommandType, protocol.GetEagerStateKeysCommandType,
+			protocol.SetStateCommandType, protocol.ClearStateCommandType, protocol.ClearAllStateCommandType:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // maxMergedEntries and maxMergedBytes bound what is merged into one effect record; a
