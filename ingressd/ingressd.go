@@ -14,14 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gorestate.dev/shared/metrics"
-
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/ingressd/ingress"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/metrics"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
 )

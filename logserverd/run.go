@@ -9,13 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gorestate.dev/shared/metrics"
-
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/metrics"
 )
 
 // Run runs the log-server role as its own daemon: metadata comes from the metadata servers

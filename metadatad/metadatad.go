@@ -13,18 +13,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gorestate.dev/shared/identity"
-	"gorestate.dev/shared/metrics"
-
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/metadatad/admin"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/identity"
 	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/metrics"
 )
 
 // Version is the Restate server version whose APIs this server implements.

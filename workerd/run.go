@@ -9,14 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gorestate.dev/shared/metrics"
-
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/metrics"
 	"gorestate.dev/shared/rpc"
 )
 

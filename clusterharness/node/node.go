@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gorestate.dev/shared/metrics"
-
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/ingressd"
@@ -26,6 +24,7 @@ import (
 	"gorestate.dev/shared/liveness"
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/metrics"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd"
 )

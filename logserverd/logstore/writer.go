@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	"gorestate.dev/shared/metrics"
-
 	"github.com/syndtr/goleveldb/leveldb"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/metrics"
 )
 
 // Write is one durable change to one loglet; every part of it lands in the same batch, so

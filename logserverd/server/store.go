@@ -7,11 +7,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"gorestate.dev/shared/metrics"
 
 	"gorestate.dev/logserverd/logstore"
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
+	"gorestate.dev/shared/metrics"
 )
 
 // storeAction is what a Store request leads to once the rules have been applied.

@@ -16,8 +16,9 @@ import (
 	"sync"
 	"time"
 
-	"gorestate.dev/shared/rowscan"
 	"modernc.org/sqlite"
+
+	"gorestate.dev/shared/rowscan"
 )
 
 // POST /query runs Restate's introspection SQL. Restate answers it with DataFusion over its

@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
@@ -447,12 +448,11 @@ func (a *run) wait() error {
 	return a.appendErr
 }
 
-// pendingAwaited reports whether the SDK may wait for the pending effect. Reads of eager
-// state and state writes it does not wait for: they stay pending until the next message,
-// so that a handler's state reads and writes and its output and end make one log record
-// instead of two or three. Holding them is
-// safe: nothing acts on them before they are durable, and an attempt that ends early
-// appends what it holds (wait) or, if it dies, replays without them.
+// pendingAwaited reports whether the SDK may wait for the pending effect. It never waits for
+// reads of eager state and state writes: they stay pending until the next message, so that
+// a handler's state reads and writes, its output and its end make one log record instead of
+// two or three. Holding them is safe: nothing acts on them before they are durable, and an
+// attempt that ends early appends what it holds (wait) or, if it dies, replays without them.
 func (a *run) pendingAwaited() bool {
 	p := a.pending
 	if p == nil {

@@ -9,13 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"gorestate.dev/shared/metrics"
-
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
 	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/metrics"
 )
 
 // ErrEmptyBatch is returned for an append without payloads: it would have no offset.

@@ -6,10 +6,9 @@ import (
 	"slices"
 	"time"
 
-	"gorestate.dev/shared/metrics"
-
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
+	"gorestate.dev/shared/metrics"
 )
 
 // errNodeDead stands for a request not sent because the failure detector reports the
