@@ -29,8 +29,15 @@ import (
 )
 
 // FormatVersion is the version of metadata.json (and of the data file it names) that this
-// version writes and reads.
-const FormatVersion = 1
+// version writes. Version 2 has the layout of version 1; it says that the partition's log
+// past the snapshot may hold records of the second binary encoding (logrecord
+// KindTraceFormat), so that nodes of versions before it refuse to restore from it instead
+// of skipping those records after the marker, which the snapshot already covers. This
+// version reads both.
+const FormatVersion = 2
+
+// readable reports whether this version reads snapshots (and latest.json) of version v.
+func readable(v int) bool { return v == 1 || v == FormatVersion }
 
 const dataFile = "data.kv"
 
@@ -132,8 +139,8 @@ func (r *Repository) readLatest(ctx context.Context, partition uint32) (*Latest,
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, "", fmt.Errorf("partition %d latest.json: %w", partition, err)
 	}
-	if l.Version != FormatVersion {
-		return nil, "", fmt.Errorf("%w: partition %d latest.json has version %d, this version reads %d", ErrVersion, partition, l.Version, FormatVersion)
+	if !readable(l.Version) {
+		return nil, "", fmt.Errorf("%w: partition %d latest.json has version %d, this version reads 1 to %d", ErrVersion, partition, l.Version, FormatVersion)
 	}
 	return &l, version, nil
 }
@@ -275,8 +282,8 @@ func (r *Repository) metadata(ctx context.Context, dir string) (*Metadata, error
 	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&m); err != nil {
 		return nil, fmt.Errorf("snapshot %s metadata.json: %w", dir, err)
 	}
-	if m.Version != FormatVersion {
-		return nil, fmt.Errorf("%w: snapshot %s has format version %d, this version reads %d", ErrVersion, dir, m.Version, FormatVersion)
+	if !readable(m.Version) {
+		return nil, fmt.Errorf("%w: snapshot %s has format version %d, this version reads 1 to %d", ErrVersion, dir, m.Version, FormatVersion)
 	}
 	return &m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,11 +139,43 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 
 	mj := filepath.Join(snapDir, "metadata.json")
 	b, _ = os.ReadFile(mj)
-	if err := os.WriteFile(mj, []byte(strings.Replace(string(b), `"version": 1`, `"version": 7`, 1)), 0o644); err != nil {
+	if !strings.Contains(string(b), fmt.Sprintf(`"version": %d`, FormatVersion)) {
+		t.Fatalf("metadata.json without version %d: %s", FormatVersion, b)
+	}
+	if err := os.WriteFile(mj, []byte(strings.Replace(string(b), fmt.Sprintf(`"version": %d`, FormatVersion), `"version": 7`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = repo.Restore(ctx, q, 3, 0)
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 7") || !strings.Contains(err.Error(), "reads 1") {
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 7") || !strings.Contains(err.Error(), "reads 1 to 2") {
 		t.Fatalf("restore of format version 7: %v", err)
+	}
+}
+
+// Snapshots of version 1 (written before the second binary log encoding) are still read.
+func TestRestoreReadsVersion1(t *testing.T) {
+	ctx := context.Background()
+	repo, dir := newRepo(t, 1)
+	p := openPartition(t)
+	applyUpTo(t, p, 1, 5)
+	m, err := repo.Create(ctx, p, 3, 3, KeyRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{filepath.Join(dir, "cluster-prefix", "3", m.SnapshotIDPath(), "metadata.json"), filepath.Join(dir, "cluster-prefix", "3", "latest.json")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(strings.Replace(string(b), fmt.Sprintf(`"version": %d`, FormatVersion), `"version": 1`, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := openPartition(t)
+	got, err := repo.Restore(ctx, q, 3, 0)
+	if err != nil || got.MinAppliedLSN != 5 {
+		t.Fatalf("restore of a version-1 snapshot: %+v, %v", got, err)
+	}
+	if a, _ := q.Applied(); a != 5 {
+		t.Fatalf("applied %d after restoring a version-1 snapshot", a)
 	}
 }
