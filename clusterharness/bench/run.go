@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"gorestate.dev/clusterharness/promtext"
 )
 
 // Cell describes one point of the matrix: a workload at a fixed concurrency.
@@ -86,7 +88,7 @@ func Run(ctx context.Context, c Cell) CellResult {
 
 	// CPU is sampled at the window's edges from this goroutine, which is idle meanwhile.
 	var srvStart, srvEnd, depStart, depEnd, genStart, genEnd time.Duration
-	var countersStart, countersEnd map[string]float64
+	var countersStart, countersEnd promtext.Metrics
 	sampled := false
 	timer := time.NewTimer(time.Until(measureFrom))
 	select {
@@ -95,7 +97,7 @@ func Run(ctx context.Context, c Cell) CellResult {
 		depStart, _ = ProcessCPU(c.DeploymentPIDs)
 		genStart = selfCPU()
 		if c.MetricsURL != "" {
-			countersStart, _ = scrapeCounters(c.MetricsURL, workCounters)
+			countersStart, _ = promtext.Scrape(c.MetricsURL)
 		}
 		sampled = true
 	case <-runCtx.Done():
@@ -103,7 +105,7 @@ func Run(ctx context.Context, c Cell) CellResult {
 	}
 	<-runCtx.Done()
 	if sampled && c.MetricsURL != "" {
-		countersEnd, _ = scrapeCounters(c.MetricsURL, workCounters)
+		countersEnd, _ = promtext.Scrape(c.MetricsURL)
 	}
 	srvEnd, _ = ProcessCPU(c.ServerPIDs)
 	depEnd, _ = ProcessCPU(c.DeploymentPIDs)

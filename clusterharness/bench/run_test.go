@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gorestate.dev/clusterharness/promtext"
 )
 
 func TestPercentile(t *testing.T) {
@@ -150,11 +152,11 @@ restate_invocation_duration_seconds_count{handler="add",outcome="succeeded",serv
 restate_invocation_duration_seconds_bucket{handler="add",outcome="succeeded",service="Counter",le="+Inf"} 99
 `, appends, fsyncs, writes, invocations)
 	}
-	before, err := sumSamples(strings.NewReader(text(10, 100, 50, 20)), workCounters)
+	before, err := promtext.Parse(strings.NewReader(text(10, 100, 50, 20)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := sumSamples(strings.NewReader(text(110, 400, 100, 70)), workCounters)
+	after, err := promtext.Parse(strings.NewReader(text(110, 400, 100, 70)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"gorestate.dev/clusterharness/examples"
 	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/clusterharness/promtext"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/metadata"
@@ -310,9 +311,9 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 // The first metadataMembers nodes run the metadata server.
 func checkClusterMetrics(t *testing.T, nodes []*Server, metadataMembers int) {
 	t.Helper()
-	total := harness.Metrics{}
+	total := promtext.Metrics{}
 	for i, n := range nodes {
-		m, err := harness.Scrape(n.Fabric)
+		m, err := promtext.Scrape(n.Fabric + "/metrics")
 		if err != nil {
 			t.Errorf("scrape %s: %v", n.Fabric, err)
 			continue

@@ -15,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/clusterharness/promtext"
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/miniotest"
@@ -122,7 +123,7 @@ func TestSingleNodeRestoresFromSnapshots(t *testing.T) {
 		return true
 	})
 	t.Logf("%d partitions snapshotted to MinIO (%d objects); logs trimmed to %v", len(infos), objects, trimPoints(t, srv.Fabric))
-	m, err := harness.Scrape(srv.Fabric)
+	m, err := promtext.Scrape(srv.Fabric + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

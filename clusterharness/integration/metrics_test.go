@@ -10,11 +10,12 @@ import (
 
 	"gorestate.dev/clusterharness/examples"
 	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/clusterharness/promtext"
 )
 
-func scrape(t *testing.T, fabricURL string) harness.Metrics {
+func scrape(t *testing.T, fabricURL string) promtext.Metrics {
 	t.Helper()
-	m, err := harness.Scrape(fabricURL)
+	m, err := promtext.Scrape(fabricURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package harness
+// Package promtext reads a Prometheus text exposition (what our daemons serve at /metrics)
+// into samples by series, for the tests that check metrics and for the bench tool's work
+// per invocation.
+package promtext
 
 import (
 	"fmt"
@@ -11,26 +14,31 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// Metrics are the samples of one /metrics scrape by series, "name{l1="v1",...}" with the
-// labels in the exposition's order; a histogram gives its count as name_count.
+// Metrics are the samples of one exposition by series, "name{l1="v1",...}" with the labels
+// in the exposition's order; a histogram gives its count as name_count.
 type Metrics map[string]float64
 
-// Scrape reads fabricURL/metrics.
-func Scrape(fabricURL string) (Metrics, error) {
+// Scrape reads the exposition at url (e.g. http://127.0.0.1:5122/metrics).
+func Scrape(url string) (Metrics, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(strings.TrimSuffix(fabricURL, "/") + "/metrics")
+	resp, err := client.Get(url)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("GET /metrics: %d %s", resp.StatusCode, b)
+		return nil, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
+	return Parse(resp.Body)
+}
+
+// Parse reads an exposition.
+func Parse(r io.Reader) (Metrics, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	families, err := parser.TextToMetricFamilies(r)
 	if err != nil {
-		return nil, fmt.Errorf("parse /metrics: %w", err)
+		return nil, fmt.Errorf("parse metrics: %w", err)
 	}
 	out := Metrics{}
 	for name, f := range families {
@@ -45,6 +53,8 @@ func Scrape(fabricURL string) (Metrics, error) {
 				out[name+series] = m.GetCounter().GetValue()
 			case m.GetGauge() != nil:
 				out[name+series] = m.GetGauge().GetValue()
+			case m.GetUntyped() != nil:
+				out[name+series] = m.GetUntyped().GetValue()
 			case m.GetHistogram() != nil:
 				out[name+"_count"+series] = float64(m.GetHistogram().GetSampleCount())
 			}
