@@ -15,7 +15,13 @@
 //	m|g|loglet u64            last known global tail u64, written best-effort
 //	!marker                   storage marker: the name of the node that owns the store
 //	!format                   format version u32
-//	!walcheckpoint            seq u64 of the last WAL record goleveldb holds durably
+//	~walcheckpoint            seq u64 of the last WAL record goleveldb holds durably
+//
+// Keys that are written again and again sort above the records ('m' and '~' after 'd'):
+// a memtable flush then spans only the newest records and those keys, so compacting it
+// into level 1 rewrites the level's last table, not every table from the first key on
+// (with the checkpoint at "!walcheckpoint", version 2 rewrote all of level 1 on every
+// compaction, which took 40 % of a log server's CPU under append load).
 package logstore
 
 import (
@@ -40,8 +46,11 @@ import (
 // FormatVersion is the on-disk format this build reads and writes. Version 2 added the
 // write-ahead log: a store of version 1 (every batch synced in goleveldb) is upgraded at
 // Open; a build that reads only version 1 refuses a version 2 store, whose newest records
-// may be in the WAL alone.
-const FormatVersion = 2
+// may be in the WAL alone. Version 3 moved the WAL checkpoint from "!walcheckpoint" to
+// "~walcheckpoint" (see the key layout): a version 2 store is upgraded at Open, and a
+// build that reads only version 2 refuses a version 3 store rather than replay the WAL
+// from a stale checkpoint.
+const FormatVersion = 3
 
 const (
 	prefixData = 'd'
@@ -60,7 +69,9 @@ var (
 	// wiped one.
 	keyLost          = []byte("!lost")
 	keyFormat        = []byte("!format")
-	keyWALCheckpoint = []byte("!walcheckpoint")
+	keyWALCheckpoint = []byte("~walcheckpoint")
+	// keyWALCheckpointV2 is where version 2 kept the checkpoint.
+	keyWALCheckpointV2 = []byte("!walcheckpoint")
 )
 
 func dataKey(loglet uint64, off bifrost.Offset) []byte {
@@ -253,7 +264,7 @@ func (s *Store) recover(walDir string) error {
 }
 
 // checkFormat writes the format version into a new store, upgrades a store of version 1
-// and refuses a store of any other version.
+// or 2 and refuses a store of any other version.
 func (s *Store) checkFormat() error {
 	db := s.db
 	v, err := db.Get(keyFormat, nil)
@@ -274,12 +285,26 @@ func (s *Store) checkFormat() error {
 	switch got := binary.BigEndian.Uint32(v); got {
 	case FormatVersion:
 		return nil
-	case 1:
+	case 1, 2:
 		// Version 1 synced every batch in goleveldb and has no WAL: nothing to convert.
+		// Version 2 has its checkpoint under the old key: moved in the same synced batch
+		// as the new version, so a crash leaves either store whole.
+		var b leveldb.Batch
+		if got == 2 {
+			cp, err := db.Get(keyWALCheckpointV2, nil)
+			switch {
+			case err == nil:
+				b.Put(keyWALCheckpoint, cp)
+				b.Delete(keyWALCheckpointV2)
+			case !errors.Is(err, leveldb.ErrNotFound):
+				return fmt.Errorf("read version 2 WAL checkpoint: %w", err)
+			}
+		}
+		b.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
 		s.logger.Info("upgrading the log store format", "from", got, "to", FormatVersion)
-		return db.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion), &opt.WriteOptions{Sync: true})
+		return db.Write(&b, &opt.WriteOptions{Sync: true})
 	default:
-		return fmt.Errorf("log store format version %d is not supported (this build reads versions 1 and %d)", got, FormatVersion)
+		return fmt.Errorf("log store format version %d is not supported (this build reads versions 1 to %d)", got, FormatVersion)
 	}
 }
 

@@ -110,7 +110,7 @@ func TestFormatVersion(t *testing.T) {
 		_ = db.Put(keyFormat, []byte{0, 0, 0, 7}, nil)
 		db.Close()
 		_, err = Open(dir, Options{})
-		if err == nil || !strings.Contains(err.Error(), "log store format version 7 is not supported (this build reads versions 1 and 2)") {
+		if err == nil || !strings.Contains(err.Error(), "log store format version 7 is not supported (this build reads versions 1 to 3)") {
 			t.Fatalf("Open = %v", err)
 		}
 	})

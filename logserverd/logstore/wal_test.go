@@ -3,6 +3,7 @@ package logstore
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -326,4 +327,51 @@ func TestWALRefusesMissingRecords(t *testing.T) {
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "records are missing") {
 		t.Fatalf("Open with records missing = %v", err)
 	}
+}
+
+// A version 2 store (checkpoint under "!walcheckpoint") whose newest records are in the WAL
+// only opens with every record: the upgrade moves the checkpoint, and the replay starts
+// after it.
+func TestFormatVersion2Upgrade(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := open(t, dir, Options{WALFileSize: 64 << 20})
+	writeSingles(t, s, 1, 1, 20)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = newDroppingStore(t, dir)
+	writeSingles(t, s, 1, 21, 30)
+	crash(t, s)
+
+	// Rewrite the store as version 2 laid it out.
+	db, err := leveldb.OpenFile(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := db.Get(keyWALCheckpoint, nil)
+	if err != nil || binary.BigEndian.Uint64(cp) == 0 {
+		t.Fatalf("checkpoint before the rewrite: %v %v", cp, err)
+	}
+	var b leveldb.Batch
+	b.Put(keyWALCheckpointV2, cp)
+	b.Delete(keyWALCheckpoint)
+	b.Put(keyFormat, []byte{0, 0, 0, 2})
+	if err := db.Write(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s = open(t, dir, Options{})
+	wantRecords(t, s, 1, 50)
+	if _, err := s.db.Get(keyWALCheckpointV2, nil); !errors.Is(err, leveldb.ErrNotFound) {
+		t.Fatalf("the version 2 checkpoint is still there: %v", err)
+	}
+	v, err := s.db.Get(keyFormat, nil)
+	if err != nil || binary.BigEndian.Uint32(v) != FormatVersion {
+		t.Fatalf("format after the upgrade: %v %v", v, err)
+	}
+	crash(t, s)
+	s = open(t, dir, Options{})
+	wantRecords(t, s, 1, 50)
 }

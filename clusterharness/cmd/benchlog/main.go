@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,7 @@ type config struct {
 	batch       int
 	storesOut   int
 	dir         string
+	cpuProfile  string
 }
 
 func run() error {
@@ -60,6 +62,7 @@ func run() error {
 	flag.IntVar(&cfg.batch, "batch", 1000, "records per append in the memory measurement")
 	flag.IntVar(&cfg.storesOut, "stores-in-flight", 0, "stores a sequencer keeps in flight per log server (0: the default)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the stores (default: a new temporary directory, removed at the end)")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the sequencer side) during the replicated cells to this file")
 	flag.Parse()
 	for _, f := range strings.Split(concs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -112,7 +115,12 @@ func run() error {
 		return fmt.Errorf("round-trip probe: %w", err)
 	}
 	fmt.Printf("stream round trip to a log server (GetLogletInfo, no disk), one at a time: p50 %s, p99 %s (%d in 1s)\n\n", ms(rtt.p50), ms(rtt.p99), rtt.n)
+	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return err
+	}
 	repl, err := benchReplicated(ctx, cfg, c)
+	stopProfile()
 	if err != nil {
 		return fmt.Errorf("replicated loglet: %w", err)
 	}
@@ -269,4 +277,24 @@ func mibs(vs []int64) string {
 		parts = append(parts, fmt.Sprintf("ls%d %.1f MiB", i+1, float64(v)/(1<<20)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// startCPUProfile profiles this process into path until the returned function is called
+// (nothing when path is empty).
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
