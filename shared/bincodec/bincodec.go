@@ -155,6 +155,17 @@ func (r *Reader) Bytes() []byte {
 	return out
 }
 
+// View reads a byte slice without copying it: it aliases the reader's buffer.
+func (r *Reader) View() []byte {
+	n := r.Count()
+	if r.Err != nil {
+		return nil
+	}
+	out := r.B[:n:n]
+	r.B = r.B[n:]
+	return out
+}
+
 func (r *Reader) String() string {
 	n := r.Count()
 	if r.Err != nil {

@@ -206,7 +206,7 @@ func invocationRows(ctx context.Context, s *store.Snapshot, table string, c *col
 	}
 	unfinished := c.scan.Excludes("status", string(store.PhaseCompleted))
 	if !unfinished && !c.newestFirst {
-		return s.EachStatus(add)
+		return s.EachStatusWhere(headFilter(c.scan, derived), add)
 	}
 	c.inOrder = true
 	return s.NewestFirst(unfinished, func(id []byte, _ int64) (bool, error) {
@@ -242,6 +242,53 @@ func prefilter(scan rowscan.Scan, st *store.Status, derived bool) bool {
 		}
 	}
 	return true
+}
+
+// headFilter is prefilter on a status's head, for a scan of every status: most retained
+// invocations fail a filter on status or target, and are then never decoded. nil when the
+// scan filters none of those columns.
+func headFilter(scan rowscan.Scan, derived bool) func(store.StatusHead) bool {
+	var fs []rowscan.Filter
+	for _, f := range scan.Filters {
+		switch f.Column {
+		case "status", "target_service_name", "target_handler_name":
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	return func(h store.StatusHead) bool {
+		for _, f := range fs {
+			var hit bool
+			switch f.Column {
+			case "status":
+				v := string(h.Phase)
+				if derived {
+					v = combinedStatus(h.Phase)
+				}
+				hit = slices.Contains(f.Values, v)
+			case "target_service_name":
+				hit = containsBytes(f.Values, h.Service)
+			case "target_handler_name":
+				hit = containsBytes(f.Values, h.Handler)
+			}
+			if hit != (f.Op == rowscan.OpIn) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// containsBytes is slices.Contains(values, string(b)) without converting b.
+func containsBytes(values []string, b []byte) bool {
+	for _, v := range values {
+		if v == string(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // isoDuration renders a retention the way Restate's tables do ("PT86400S"); "" for none.

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
+
+	"gorestate.dev/shared/logrecord"
 )
 
 func invokedIDs(t *testing.T, p *Partition) []string {
@@ -159,5 +161,50 @@ func TestJournalShortAndLong(t *testing.T) {
 	}
 	if _, err := snap.Journal(id, 21); err == nil {
 		t.Fatal("a journal shorter than its count read without an error")
+	}
+}
+
+// A scan with a head filter decodes only the statuses whose phase and target pass it;
+// statuses stored as JSON have no head and always reach the callback.
+func TestEachStatusWhere(t *testing.T) {
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := db.Partition(2)
+	txn := p.Begin()
+	for id, st := range map[string]*Status{
+		"a": {Phase: PhaseCompleted, Target: logrecord.Target{Service: "Greeter", Handler: "greet"}},
+		"b": {Phase: PhaseInvoked, Target: logrecord.Target{Service: "Greeter", Handler: "greet"}},
+		"c": {Phase: PhaseCompleted, Target: logrecord.Target{Service: "Counter", Handler: "add"}},
+	} {
+		must(t, txn.PutStatus([]byte(id), st, nil))
+	}
+	must(t, txn.Commit())
+	var old leveldb.Batch
+	old.Put(p.statusKey([]byte("d")), []byte(`{"p":"invoked"}`))
+	must(t, p.db.Write(&old, nil))
+
+	snap, err := p.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	var heads, got []string
+	keep := func(h StatusHead) bool {
+		heads = append(heads, string(h.Phase)+" "+string(h.Service)+"/"+string(h.Handler))
+		return h.Phase == PhaseCompleted && string(h.Service) == "Greeter"
+	}
+	err = snap.EachStatusWhere(keep, func(id []byte, st *Status) (bool, error) {
+		got = append(got, string(id)+" "+string(st.Phase))
+		return true, nil
+	})
+	must(t, err)
+	if want := []string{"a completed", "d invoked"}; !slices.Equal(got, want) {
+		t.Errorf("decoded %v, want %v", got, want)
+	}
+	if want := []string{"completed Greeter/greet", "invoked Greeter/greet", "completed Counter/add"}; !slices.Equal(heads, want) {
+		t.Errorf("heads %v, want %v", heads, want)
 	}
 }

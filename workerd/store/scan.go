@@ -14,10 +14,22 @@ import (
 // EachStatus calls fn with every invocation status of the partition as of the snapshot, in
 // id order, without holding them all. fn returns false to stop early.
 func (s *Snapshot) EachStatus(fn func(id []byte, st *Status) (bool, error)) error {
+	return s.EachStatusWhere(nil, fn)
+}
+
+// EachStatusWhere is EachStatus for the statuses whose head keep accepts (nil: all): a
+// status that keep refuses is neither decoded nor passed to fn. Statuses stored as JSON
+// (by versions before the binary encoding) have no head and always reach fn.
+func (s *Snapshot) EachStatusWhere(keep func(StatusHead) bool, fn func(id []byte, st *Status) (bool, error)) error {
 	prefix := s.p.key(tStatus)
 	it := s.snap.NewIterator(prefixRange(prefix), nil)
 	defer it.Release()
 	for it.Next() {
+		if keep != nil {
+			if h, ok := decodeStatusHead(it.Value()); ok && !keep(h) {
+				continue
+			}
+		}
 		st, err := decodeStatus(it.Value())
 		if err != nil {
 			return fmt.Errorf("partition %d status %x: %w", s.p.id, it.Key()[len(prefix):], err)

@@ -135,6 +135,25 @@ func decodeStatus(v []byte) (*Status, error) {
 	return s, nil
 }
 
+// StatusHead is what the binary encoding of a status leads with: enough to filter a scan
+// of retained invocations without decoding (and allocating) the rest. Service and Handler
+// alias the stored value: they are valid only during the callback that receives them.
+type StatusHead struct {
+	Phase            Phase
+	Service, Handler []byte
+}
+
+// decodeStatusHead reads the head of a binary status; false for a JSON status (and for a
+// malformed one, which the full decode then reports).
+func decodeStatusHead(v []byte) (StatusHead, bool) {
+	if len(v) < 2 || v[0] != statusBinaryV1 || int(v[1]) >= len(phaseCodes) || v[1] == 0 {
+		return StatusHead{}, false
+	}
+	r := &bincodec.Reader{B: v[2:]}
+	h := StatusHead{Phase: phaseCodes[v[1]], Service: r.View(), Handler: r.View()}
+	return h, r.Err == nil
+}
+
 func firstByte(v []byte) int {
 	if len(v) == 0 {
 		return -1

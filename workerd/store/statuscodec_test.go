@@ -108,8 +108,13 @@ func FuzzStatus(f *testing.F) {
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeStatus(b)
+		h, headOK := decodeStatusHead(b)
 		if err != nil || len(b) == 0 || b[0] != statusBinaryV1 {
 			return
+		}
+		// A status that decodes has a head, and it says what the status says.
+		if !headOK || h.Phase != s.Phase || string(h.Service) != s.Target.Service || string(h.Handler) != s.Target.Handler {
+			t.Fatalf("head %+v (ok %v) of status %+v", h, headOK, s)
 		}
 		again, err := encodeStatus(s)
 		if err != nil {
