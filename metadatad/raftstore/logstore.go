@@ -39,7 +39,9 @@ var (
 )
 
 func openLogStore(dir string) (*logStore, error) {
-	db, err := leveldb.OpenFile(dir, nil)
+	// Raft entries of metadata are small; goleveldb's default 4 MiB memtable is allocated
+	// in full at open.
+	db, err := leveldb.OpenFile(dir, &opt.Options{WriteBuffer: 1 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: open log store %s: %w", dir, err)
 	}

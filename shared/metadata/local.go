@@ -37,7 +37,9 @@ var _ Store = (*LocalStore)(nil)
 
 // OpenLocal opens (creating if needed) the store in dir.
 func OpenLocal(dir string) (*LocalStore, error) {
-	db, err := leveldb.OpenFile(dir, nil)
+	// Metadata is small and rarely written: goleveldb's default 4 MiB memtable (allocated
+	// in full at open) would be most of it, in the heap of every node.
+	db, err := leveldb.OpenFile(dir, &opt.Options{WriteBuffer: 256 << 10})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: open local store %s: %w", dir, err)
 	}
