@@ -62,7 +62,7 @@ func (e *Export) WriteTo(w io.Writer) (int64, error) {
 		return cw.n, err
 	}
 	prefix := u32(e.p.id)
-	it := e.snap.NewIterator(prefixRange(prefix), nil)
+	it := e.snap.NewIterator(prefixRange(prefix), bulk)
 	defer it.Release()
 	var n [binary.MaxVarintLen64]byte
 	for it.Next() {

@@ -11,6 +11,11 @@ import (
 // Read-only scans over a snapshot, for introspection (the admin API's SQL tables). They read
 // whole tables of one partition, so they belong off the apply path.
 
+// bulk is for reads of whole tables (introspection, snapshots): their blocks are read once,
+// and must not push the blocks that the apply path reads again and again out of the small
+// block cache.
+var bulk = &opt.ReadOptions{DontFillCache: true}
+
 // EachStatus calls fn with every invocation status of the partition as of the snapshot, in
 // id order, without holding them all. fn returns false to stop early.
 func (s *Snapshot) EachStatus(fn func(id []byte, st *Status) (bool, error)) error {
@@ -22,7 +27,7 @@ func (s *Snapshot) EachStatus(fn func(id []byte, st *Status) (bool, error)) erro
 // (by versions before the binary encoding) have no head and always reach fn.
 func (s *Snapshot) EachStatusWhere(keep func(StatusHead) bool, fn func(id []byte, st *Status) (bool, error)) error {
 	prefix := s.p.key(tStatus)
-	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	it := s.snap.NewIterator(prefixRange(prefix), bulk)
 	defer it.Release()
 	for it.Next() {
 		if keep != nil {
@@ -105,7 +110,7 @@ func (s *Snapshot) AllState(service string, key *string) ([]ObjectStateEntry, er
 	case service != "":
 		scope = s.p.key(tState, objectKey(service, "")[:2+len(service)])
 	}
-	it := s.snap.NewIterator(prefixRange(scope), nil)
+	it := s.snap.NewIterator(prefixRange(scope), bulk)
 	defer it.Release()
 	var out []ObjectStateEntry
 	for it.Next() {
@@ -237,7 +242,7 @@ func (s *Snapshot) NewestFirst(unfinished bool, fn func(id []byte, createdAt int
 		table = tActive
 	}
 	prefix := s.p.key(table)
-	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	it := s.snap.NewIterator(prefixRange(prefix), bulk)
 	defer it.Release()
 	for ok := it.Last(); ok; ok = it.Prev() {
 		rest := it.Key()[len(prefix):]
