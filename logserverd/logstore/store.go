@@ -18,10 +18,12 @@
 //	~walcheckpoint            seq u64 of the last WAL record goleveldb holds durably
 //
 // Keys that are written again and again sort above the records ('m' and '~' after 'd'):
-// a memtable flush then spans only the newest records and those keys, so compacting it
-// into level 1 rewrites the level's last table, not every table from the first key on
-// (with the checkpoint at "!walcheckpoint", version 2 rewrote all of level 1 on every
-// compaction, which took 40 % of a log server's CPU under append load).
+// a memtable flush then spans from the oldest loglet it appends to up to those keys, not
+// from the first key of the store. With one loglet appended (bench-log), compacting a flush
+// into level 1 rewrites the level's last table instead of all of it (with the checkpoint at
+// "!walcheckpoint", version 2 rewrote all of level 1 on every compaction, which took 40 % of
+// a log server's CPU under append load). Several loglets appended at once, or trims in the
+// flush, still widen its span.
 package logstore
 
 import (
@@ -204,9 +206,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	stor := syncedJournals{files}
 	db, err := leveldb.Open(stor, &opt.Options{
 		// The memtable is allocated in full at open, also on a node whose log server is
-		// idle (a single node has the role too). 4 MiB holds a group commit of
-		// MaxBatchBytes and measured as fast under bench-log as 16 MiB.
+		// idle (a single node has the role too); 4 MiB measured as fast under bench-log
+		// as 16 MiB.
 		WriteBuffer: cmp.Or(opts.writeBuffer, 4<<20),
+		// A batch larger than the memtable (a group commit near MaxBatchBytes) would
+		// otherwise be written straight into level-0 tables, after a synchronous flush,
+		// on the writer goroutine; this way it grows a fresh memtable instead.
+		DisableLargeBatchTransaction: true,
 	})
 	if err != nil {
 		stor.Close()
@@ -233,7 +239,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// recover checks the format version (writing it into a new store, upgrading version 1),
+// recover checks the format version (writing it into a new store, upgrading versions 1
+// and 2),
 // replays the WAL records goleveldb may lack and opens the WAL for appends.
 func (s *Store) recover(walDir string) error {
 	if err := s.checkFormat(); err != nil {

@@ -33,7 +33,7 @@ type Write struct {
 func (w *Write) size() int {
 	n := 32
 	for _, p := range w.Payloads {
-		n += len(p) + 24
+		n += len(p) + 25 // what goleveldb counts: 17-byte key, 8 bytes of sequence and type
 	}
 	return n
 }

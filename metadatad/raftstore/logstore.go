@@ -41,7 +41,9 @@ var (
 func openLogStore(dir string) (*logStore, error) {
 	// Raft entries of metadata are small; goleveldb's default 4 MiB memtable is allocated
 	// in full at open.
-	db, err := leveldb.OpenFile(dir, &opt.Options{WriteBuffer: 1 << 20})
+	// A larger write grows a fresh memtable (DisableLargeBatchTransaction) instead of
+	// being written into level-0 tables after a synchronous flush.
+	db, err := leveldb.OpenFile(dir, &opt.Options{WriteBuffer: 1 << 20, DisableLargeBatchTransaction: true})
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: open log store %s: %w", dir, err)
 	}

@@ -39,7 +39,9 @@ var _ Store = (*LocalStore)(nil)
 func OpenLocal(dir string) (*LocalStore, error) {
 	// Metadata is small and rarely written: goleveldb's default 4 MiB memtable (allocated
 	// in full at open) would be most of it, in the heap of every node.
-	db, err := leveldb.OpenFile(dir, &opt.Options{WriteBuffer: 256 << 10})
+	// A larger write grows a fresh memtable (DisableLargeBatchTransaction) instead of
+	// being written into level-0 tables after a synchronous flush.
+	db, err := leveldb.OpenFile(dir, &opt.Options{WriteBuffer: 256 << 10, DisableLargeBatchTransaction: true})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: open local store %s: %w", dir, err)
 	}

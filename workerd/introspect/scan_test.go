@@ -168,3 +168,44 @@ func TestScanPushdownOtherTables(t *testing.T) {
 		t.Fatalf("inbox of k1: %v, %v", rows, err)
 	}
 }
+
+// headFilter refuses exactly the statuses prefilter refuses, with the status names of
+// either table (sys_invocation derives "running" and "pending").
+func TestHeadFilterMatchesPrefilter(t *testing.T) {
+	phases := []store.Phase{store.PhaseScheduled, store.PhaseInboxed, store.PhaseInvoked, store.PhaseSuspended, store.PhasePaused, store.PhaseCompleted}
+	targets := [][2]string{{"Greeter", "greet"}, {"Counter", "add"}, {"Counter", ""}}
+	f := func(col, op string, v ...string) rowscan.Filter { return rowscan.Filter{Column: col, Op: op, Values: v} }
+	scans := [][]rowscan.Filter{
+		{f("status", rowscan.OpIn, "running", "pending")},
+		{f("status", rowscan.OpNotIn, "completed")},
+		{f("status", rowscan.OpIn, "invoked", "inboxed")},
+		{f("target_service_name", rowscan.OpNotIn, "Greeter"), f("target_handler_name", rowscan.OpIn, "add", "")},
+		{f("target_service_name", rowscan.OpIn, "Counter"), f("status", rowscan.OpIn, "completed"), f("target_service_name", rowscan.OpNotIn, "Greeter")},
+		{f("target_handler_name", rowscan.OpNotIn, "greet"), f("id", rowscan.OpIn, "inv_1")},
+	}
+	checked := 0
+	for _, derived := range []bool{false, true} {
+		for _, fs := range scans {
+			scan := rowscan.Scan{Filters: fs}
+			keep := headFilter(scan, derived)
+			if keep == nil {
+				t.Fatalf("no head filter for %v", fs)
+			}
+			for _, p := range phases {
+				for _, tg := range targets {
+					st := &store.Status{Phase: p}
+					st.Target.Service, st.Target.Handler = tg[0], tg[1]
+					head := store.StatusHead{Phase: p, Service: []byte(tg[0]), Handler: []byte(tg[1])}
+					if got, want := keep(head), prefilter(scan, st, derived); got != want {
+						t.Errorf("derived %v, filters %v, %s %v: head filter %v, prefilter %v", derived, fs, p, tg, got, want)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	if headFilter(rowscan.Scan{Filters: []rowscan.Filter{f("id", rowscan.OpIn, "inv_1")}}, false) != nil {
+		t.Error("a scan without status or target filters got a head filter")
+	}
+	t.Logf("%d cases", checked)
+}

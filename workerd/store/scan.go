@@ -140,7 +140,7 @@ type InboxEntry struct {
 // sequence number (the order in which each object's queue is served).
 func (s *Snapshot) Inboxes() ([]InboxEntry, error) {
 	prefix := s.p.key(tInbox)
-	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	it := s.snap.NewIterator(prefixRange(prefix), bulk)
 	defer it.Release()
 	var out []InboxEntry
 	for it.Next() {
@@ -169,7 +169,7 @@ type LockEntry struct {
 // Locks returns every held object lock of the partition.
 func (s *Snapshot) Locks() ([]LockEntry, error) {
 	prefix := s.p.key(tLock)
-	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	it := s.snap.NewIterator(prefixRange(prefix), bulk)
 	defer it.Release()
 	var out []LockEntry
 	for it.Next() {
@@ -213,7 +213,7 @@ type PromiseEntry struct {
 // Promises returns every workflow promise of the partition, ordered by workflow and name.
 func (s *Snapshot) Promises() ([]PromiseEntry, error) {
 	prefix := s.p.key(tPromise)
-	it := s.snap.NewIterator(prefixRange(prefix), nil)
+	it := s.snap.NewIterator(prefixRange(prefix), bulk)
 	defer it.Release()
 	var out []PromiseEntry
 	for it.Next() {
@@ -268,7 +268,7 @@ func (p *Partition) QueueDepths() (inboxed, unfinished, invoked int, err error) 
 		table byte
 		n     *int
 	}{{tInbox, &inboxed}, {tActive, &unfinished}, {tInvoked, &invoked}} {
-		it := p.db.NewIterator(prefixRange(p.key(c.table)), &opt.ReadOptions{DontFillCache: true})
+		it := p.db.NewIterator(prefixRange(p.key(c.table)), bulk)
 		for it.Next() {
 			*c.n++
 		}

@@ -143,8 +143,9 @@ type StatusHead struct {
 	Service, Handler []byte
 }
 
-// decodeStatusHead reads the head of a binary status; false for a JSON status (and for a
-// malformed one, which the full decode then reports).
+// decodeStatusHead reads the head of a binary status; false for a JSON status and for a
+// malformed head, which the full decode then reports. Damage after the head goes unnoticed
+// when the head is all a scan needs (a filter refuses the status).
 func decodeStatusHead(v []byte) (StatusHead, bool) {
 	if len(v) < 2 || v[0] != statusBinaryV1 || int(v[1]) >= len(phaseCodes) || v[1] == 0 {
 		return StatusHead{}, false

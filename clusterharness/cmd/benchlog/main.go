@@ -295,6 +295,8 @@ func startCPUProfile(path string) (func(), error) {
 	}
 	return func() {
 		pprof.StopCPUProfile()
-		f.Close()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "benchlog: -cpuprofile:", err)
+		}
 	}, nil
 }
