@@ -174,7 +174,9 @@ func TestScanPushdownOtherTables(t *testing.T) {
 func TestHeadFilterMatchesPrefilter(t *testing.T) {
 	phases := []store.Phase{store.PhaseScheduled, store.PhaseInboxed, store.PhaseInvoked, store.PhaseSuspended, store.PhasePaused, store.PhaseCompleted}
 	targets := [][2]string{{"Greeter", "greet"}, {"Counter", "add"}, {"Counter", ""}}
-	f := func(col, op string, v ...string) rowscan.Filter { return rowscan.Filter{Column: col, Op: op, Values: v} }
+	f := func(col, op string, v ...string) rowscan.Filter {
+		return rowscan.Filter{Column: col, Op: op, Values: v}
+	}
 	scans := [][]rowscan.Filter{
 		{f("status", rowscan.OpIn, "running", "pending")},
 		{f("status", rowscan.OpNotIn, "completed")},

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"gorestate.dev/metadatad/raftstore"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"gorestate.dev/metadatad/raftstore"
 
 	"gorestate.dev/metadatad/cluster"
 	"gorestate.dev/shared/membership"
