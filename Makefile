@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 
 .PHONY: all build run examples test minio test-short fuzz bench bench-reference vet fmt clean \
 	images docker-up test-containers docker-clean cluster-up cluster-down bench-metadata \
-	bench-log bench-query bench-soak test-log-faults bench-cluster test-failover-retained failover-reference bench-restart
+	bench-log bench-query bench-soak test-log-faults bench-cluster test-failover-retained failover-reference bench-restart test-idle
 
 all: build
 
@@ -132,6 +132,12 @@ test-log-faults:
 
 # The failover of the three-node crash test with 100,000 completed invocations retained in
 # the partition stores first (a few minutes of loading).
+# Three nodes with every role (replicated metadata and logs, replication 2, default failure
+# detection) left idle for IDLE_MINUTES (default 10): fails if any partition leader or
+# epoch, or any metadata leader, changed meanwhile (a false failover). About 11 minutes.
+test-idle: build
+	GORESTATE_BIN=$(BIN)/gorestate GORESTATECTL_BIN=$(BIN)/gorestatectl bash clusterharness/scripts/idle-check.sh
+
 test-failover-retained: build
 	GORESTATE_RETAINED=100000 $(GO) test -count=1 -timeout 40m -v \
 		-run '^TestFailoverWithManyRetainedInvocations$$' ./clusterharness/crash

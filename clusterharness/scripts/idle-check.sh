@@ -69,7 +69,7 @@ observe() {
 }
 
 before=$(observe)
-log "cluster settled: $(grep -c '"mode":"leader"' <<<"$before") partitions led; idle for $minutes min"
+log "cluster settled: $(grep -c "\"mode\":\"leader\"" <<<"$before") partitions led, $(grep -c "\"epoch\"" <<<"$before") processors, $(grep -c "^n" <<<"$before") counters; idle for $minutes min"
 sleep $((minutes * 60))
 after=$(observe)
 
