@@ -68,10 +68,10 @@ observe() {
 	done
 }
 
-before=$(observe)
+before=$(observe) || { log "could not read the partition list and the nodes' metrics"; exit 1; }
 log "cluster settled: $(grep -c "\"mode\":\"leader\"" <<<"$before") partitions led, $(grep -c "\"epoch\"" <<<"$before") processors, $(grep -c "^n" <<<"$before") counters; idle for $minutes min"
 sleep $((minutes * 60))
-after=$(observe)
+after=$(observe) || { log "could not read the partition list and the nodes' metrics after the idle time (a node down?)"; tail -20 "$work"/n*.log >&2; exit 1; }
 
 if [[ $before == "$after" ]]; then
 	log "no leader, epoch or metadata leader changed in $minutes idle minutes"
