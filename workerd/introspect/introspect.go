@@ -175,8 +175,9 @@ var scanners = map[string]func(context.Context, *store.Snapshot, string, *collec
 func invocationRows(ctx context.Context, s *store.Snapshot, table string, c *collector) error {
 	derived := table == TableInvocation
 	defer c.endPartition()
+	keep := headFilter(c.scan, derived)
 	add := func(id []byte, st *store.Status) (bool, error) {
-		if !prefilter(c.scan, st, derived) {
+		if keep != nil && !keep(st.Head()) {
 			return true, ctx.Err() // fails a filter: no row to build
 		}
 		idStr, err := idString(id)
@@ -206,7 +207,7 @@ func invocationRows(ctx context.Context, s *store.Snapshot, table string, c *col
 	}
 	unfinished := c.scan.Excludes("status", string(store.PhaseCompleted))
 	if !unfinished && !c.newestFirst {
-		return s.EachStatusWhere(headFilter(c.scan, derived), add)
+		return s.EachStatusWhere(keep, add)
 	}
 	c.inOrder = true
 	return s.NewestFirst(unfinished, func(id []byte, _ int64) (bool, error) {
@@ -218,35 +219,10 @@ func invocationRows(ctx context.Context, s *store.Snapshot, table string, c *col
 	})
 }
 
-// prefilter checks the filters on the columns that come straight from a status before a
-// row is built for it (most rows of a filtered scan of retained invocations fail them).
-// The row is matched in full afterwards.
-func prefilter(scan rowscan.Scan, st *store.Status, derived bool) bool {
-	for _, f := range scan.Filters {
-		var v string
-		switch f.Column {
-		case "status":
-			v = string(st.Phase)
-			if derived {
-				v = combinedStatus(st.Phase)
-			}
-		case "target_service_name":
-			v = st.Target.Service
-		case "target_handler_name":
-			v = st.Target.Handler
-		default:
-			continue
-		}
-		if slices.Contains(f.Values, v) != (f.Op == rowscan.OpIn) {
-			return false
-		}
-	}
-	return true
-}
-
-// headFilter is prefilter on a status's head, for a scan of every status: most retained
-// invocations fail a filter on status or target, and are then never decoded. nil when the
-// scan filters none of those columns.
+// headFilter checks the filters on the columns that come straight from a status (its
+// head) before a row is built for it, and in a scan of every status before the status is
+// even decoded: most retained invocations fail a filter on status or target. The row is
+// matched in full afterwards. nil when the scan filters none of those columns.
 func headFilter(scan rowscan.Scan, derived bool) func(store.StatusHead) bool {
 	var fs []rowscan.Filter
 	for _, f := range scan.Filters {

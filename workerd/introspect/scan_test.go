@@ -169,9 +169,10 @@ func TestScanPushdownOtherTables(t *testing.T) {
 	}
 }
 
-// headFilter refuses exactly the statuses prefilter refuses, with the status names of
-// either table (sys_invocation derives "running" and "pending").
-func TestHeadFilterMatchesPrefilter(t *testing.T) {
+// headFilter refuses exactly the statuses whose rows fail the scan's filters on status and
+// target, with the status names of either table (sys_invocation derives "running" and
+// "pending").
+func TestHeadFilterMatchesRows(t *testing.T) {
 	phases := []store.Phase{store.PhaseScheduled, store.PhaseInboxed, store.PhaseInvoked, store.PhaseSuspended, store.PhasePaused, store.PhaseCompleted}
 	targets := [][2]string{{"Greeter", "greet"}, {"Counter", "add"}, {"Counter", ""}}
 	f := func(col, op string, v ...string) rowscan.Filter {
@@ -193,13 +194,19 @@ func TestHeadFilterMatchesPrefilter(t *testing.T) {
 			if keep == nil {
 				t.Fatalf("no head filter for %v", fs)
 			}
+			var onHead rowscan.Scan // the filters a head can decide
+			for _, x := range fs {
+				if x.Column != "id" {
+					onHead.Filters = append(onHead.Filters, x)
+				}
+			}
 			for _, p := range phases {
 				for _, tg := range targets {
 					st := &store.Status{Phase: p}
 					st.Target.Service, st.Target.Handler = tg[0], tg[1]
-					head := store.StatusHead{Phase: p, Service: []byte(tg[0]), Handler: []byte(tg[1])}
-					if got, want := keep(head), prefilter(scan, st, derived); got != want {
-						t.Errorf("derived %v, filters %v, %s %v: head filter %v, prefilter %v", derived, fs, p, tg, got, want)
+					row := invocationRow("inv_x", st, derived)
+					if got, want := keep(st.Head()), onHead.Match(row); got != want {
+						t.Errorf("derived %v, filters %v, %s %v: head filter %v, row match %v", derived, fs, p, tg, got, want)
 					}
 					checked++
 				}

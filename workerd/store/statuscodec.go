@@ -143,6 +143,11 @@ type StatusHead struct {
 	Service, Handler []byte
 }
 
+// Head returns the head of s, for the filters written against StatusHead.
+func (s *Status) Head() StatusHead {
+	return StatusHead{Phase: s.Phase, Service: []byte(s.Target.Service), Handler: []byte(s.Target.Handler)}
+}
+
 // decodeStatusHead reads the head of a binary status; false for a JSON status and for a
 // malformed head, which the full decode then reports. Damage after the head goes unnoticed
 // when the head is all a scan needs (a filter refuses the status).
