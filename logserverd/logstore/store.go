@@ -1,9 +1,9 @@
 // Package logstore owns a log server's durable state in one goleveldb database: the
 // payloads of every loglet's records, each loglet's metadata (pinned sequencer, trim point,
-// seal, last known global tail), the storage marker and the format version. Writes go
-// through one writer goroutine that commits many requests with one batch (group commit)
-// and completes them only once the batch is on disk: in the write-ahead log (wal.go)
-// first, then in goleveldb.
+// seal, last known global tail), the storage marker and the format version. Writes are
+// committed one batch at a time, many requests per batch (group commit), by a writer
+// goroutine or by a caller of CommitQueued, and complete only once the batch is on disk:
+// in the write-ahead log (wal.go) first, then in goleveldb.
 //
 // Key layout (BIFROST.md §10; "|" is concatenation, integers are big-endian so that keys
 // sort by loglet, then offset):
@@ -151,21 +151,28 @@ func (o Options) withDefaults() Options {
 // Store is a log server's storage. It is safe for concurrent use.
 //
 // Lock order: callers may hold their own locks while calling Enqueue (it never blocks on
-// the writer); done callbacks run on the writer goroutine without any Store lock held.
+// the writer); done callbacks run on the goroutine that commits (the writer, or a caller of
+// CommitQueued) without any Store lock held.
 type Store struct {
 	db     *leveldb.DB
 	stor   storage.Storage
 	opts   Options
 	logger hclog.Logger
 
-	// Used by the writer goroutine only (and Open/Close around it).
+	// Used only by the goroutine that commits: the one that set busy (and Open/Close
+	// around the writer).
 	wal     *wal
 	walLast uint64 // seq of the last WAL record applied to goleveldb
 	// dropApplies (tests) keeps batches out of goleveldb, as if a crash lost them there.
 	// walLast still advances: a test using it must not roll a WAL file nor Close.
 	dropApplies bool
 
-	qmu        sync.Mutex // guards queue, closing, failErr
+	batch leveldb.Batch
+	taken []request
+
+	qmu sync.Mutex // guards queue, busy, closing, failErr
+	// busy is set while a goroutine commits: the writer or a caller of CommitQueued.
+	busy       bool
 	queue      []request
 	closing    bool
 	failErr    error

@@ -371,3 +371,143 @@ func BenchmarkStores64(b *testing.B) {
 		b.ReportMetric(float64(st.Writes)/float64(st.Batches), "stores/batch")
 	}
 }
+
+// A deferred write is committed by the caller of CommitQueued, which returns once it is
+// durable and answered; the writer goroutine is never woken for it.
+func TestCommitQueuedCommitsOnTheCaller(t *testing.T) {
+	t.Parallel()
+	s := open(t, t.TempDir(), Options{})
+	done := make(chan error, 1)
+	if err := s.EnqueueDeferred(Write{Loglet: 1, First: 1, Payloads: payloads(1, 3)}, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // a writer woken by mistake would commit it now
+	if st := s.Stats(); st.Batches != 0 {
+		t.Fatalf("deferred write committed before CommitQueued: %+v", st)
+	}
+	s.CommitQueued()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("CommitQueued returned before answering the write")
+	}
+	recs, _, err := s.ReadRecords(1, 1, 3, 1<<20, 10)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("read back %d records, %v", len(recs), err)
+	}
+}
+
+// Callers of CommitQueued and the writer take turns: every write is answered once, in the
+// order it was enqueued, whoever commits it.
+func TestCommitQueuedTakesTurnsWithTheWriter(t *testing.T) {
+	t.Parallel()
+	s := open(t, t.TempDir(), Options{MaxBatchWrites: 7})
+	const loglets, each = 16, 200
+	var (
+		mu       sync.Mutex
+		answered = map[uint64][]bifrost.Offset{}
+		wg       sync.WaitGroup
+	)
+	for l := range uint64(loglets) {
+		wg.Go(func() {
+			var pending sync.WaitGroup
+			for i := range each {
+				off := bifrost.Offset(i + 1)
+				pending.Add(1)
+				w := Write{Loglet: l, First: off, Payloads: payloads(i+1, 1)}
+				cb := func(err error) {
+					defer pending.Done()
+					if err != nil {
+						t.Error(err)
+					}
+					mu.Lock()
+					answered[l] = append(answered[l], off)
+					mu.Unlock()
+				}
+				// Half the loglets commit their own writes, now and then; the others
+				// leave them to the writer.
+				var err error
+				if l%2 == 0 {
+					err = s.EnqueueDeferred(w, cb)
+					if i%3 == 2 {
+						s.CommitQueued()
+					}
+				} else {
+					err = s.Enqueue(w, cb)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.CommitQueued()
+			pending.Wait()
+		})
+	}
+	wg.Wait()
+	for l := range uint64(loglets) {
+		got := answered[l]
+		if len(got) != each {
+			t.Fatalf("loglet %d: %d answers, want %d", l, len(got), each)
+		}
+		for i, off := range got {
+			if off != bifrost.Offset(i+1) {
+				t.Fatalf("loglet %d: answer %d was for offset %d", l, i, off)
+			}
+		}
+		recs, _, err := s.ReadRecords(l, 1, each, 1<<20, each)
+		if err != nil || len(recs) != each {
+			t.Fatalf("loglet %d: read back %d records, %v", l, len(recs), err)
+		}
+	}
+	if st := s.Stats(); st.Writes != loglets*each {
+		t.Fatalf("stats %+v, want %d writes", st, loglets*each)
+	}
+}
+
+// Close drains what was queued, also while callers commit, and then refuses new writes.
+func TestCloseWhileCommittingOnCallers(t *testing.T) {
+	t.Parallel()
+	s := open(t, t.TempDir(), Options{})
+	var answered sync.WaitGroup
+	stop := make(chan struct{})
+	var committers sync.WaitGroup
+	for l := range uint64(4) {
+		committers.Go(func() {
+			for i := 1; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				answered.Add(1)
+				if err := s.EnqueueDeferred(Write{Loglet: l, First: bifrost.Offset(i), Payloads: payloads(i, 1)}, func(error) { answered.Done() }); err != nil {
+					answered.Done()
+					if !errors.Is(err, bifrost.ErrClosed) {
+						t.Error(err)
+					}
+					return
+				}
+				s.CommitQueued()
+			}
+		})
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	committers.Wait()
+	waited := make(chan struct{})
+	go func() { answered.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write accepted before Close was never answered")
+	}
+	if err := s.EnqueueDeferred(Write{Loglet: 9, First: 1, Payloads: payloads(1, 1)}, func(error) {}); !errors.Is(err, bifrost.ErrClosed) {
+		t.Fatalf("enqueue after Close: %v", err)
+	}
+}

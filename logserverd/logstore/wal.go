@@ -74,8 +74,8 @@ func decodeWALRecord(b []byte) (seq uint64, payload []byte, size int, err error)
 	return binary.BigEndian.Uint64(b[8:]), b[walHeader:size], size, nil
 }
 
-// wal is the write side of the write-ahead log. Only the store's writer goroutine uses it
-// (Open and Close too, while no writer runs).
+// wal is the write side of the write-ahead log. Only the goroutine that commits uses it
+// (the one holding the store's busy flag; Open and Close too, while no writer runs).
 type wal struct {
 	dir      string
 	fileSize int64

@@ -67,18 +67,29 @@ type request struct {
 }
 
 // Enqueue queues w behind every earlier write and returns at once; done is called on the
-// writer goroutine once w is durable (nil) or failed, and must not block. Writes are made
-// durable in the order they were enqueued. An error means w was not queued and done will
-// not be called: the store failed or is closed.
+// committing goroutine once w is durable (nil) or failed, and must not block. Writes are
+// made durable in the order they were enqueued. An error means w was not queued and done
+// will not be called: the store failed or is closed.
 func (s *Store) Enqueue(w Write, done func(error)) error {
+	return s.enqueue(newRequest(w, done), true)
+}
+
+// EnqueueDeferred is Enqueue without waking the writer: the caller commits the queue itself
+// with CommitQueued right after, once it holds no lock that done takes. A server's stream
+// reader does so, and answers a store it committed without handing it to another goroutine.
+func (s *Store) EnqueueDeferred(w Write, done func(error)) error {
+	return s.enqueue(newRequest(w, done), false)
+}
+
+func newRequest(w Write, done func(error)) request {
 	r := request{apply: w.apply, size: w.size(), done: done}
 	if w.TrimPoint > 0 {
 		r.trimmed, r.trimPoint = w.Loglet, w.TrimPoint
 	}
-	return s.enqueue(r)
+	return r
 }
 
-func (s *Store) enqueue(r request) error {
+func (s *Store) enqueue(r request, wake bool) error {
 	s.qmu.Lock()
 	switch {
 	case s.failErr != nil:
@@ -91,14 +102,39 @@ func (s *Store) enqueue(r request) error {
 	}
 	s.queue = append(s.queue, r)
 	s.qmu.Unlock()
-	s.wake()
+	if wake {
+		s.wake()
+	}
 	return nil
+}
+
+// CommitQueued commits the queued writes on the calling goroutine, calling their done
+// callbacks here, unless another goroutine is committing: that one leaves what it did not
+// take to the writer. It returns once its batch is durable and answered.
+func (s *Store) CommitQueued() {
+	s.qmu.Lock()
+	if s.busy || s.closing || len(s.queue) == 0 {
+		s.qmu.Unlock()
+		return
+	}
+	s.busy = true
+	s.takeLocked()
+	failErr := s.failErr
+	s.qmu.Unlock()
+	s.commitTaken(failErr)
+	s.qmu.Lock()
+	s.busy = false
+	more := len(s.queue) > 0 || s.closing
+	s.qmu.Unlock()
+	if more {
+		s.wake()
+	}
 }
 
 // write applies one change durably and waits for it.
 func (s *Store) write(apply func(*leveldb.Batch), size int) error {
 	done := make(chan error, 1)
-	if err := s.enqueue(request{apply: apply, size: size, done: func(err error) { done <- err }}); err != nil {
+	if err := s.enqueue(request{apply: apply, size: size, done: func(err error) { done <- err }}, true); err != nil {
 		return err
 	}
 	return <-done
@@ -111,16 +147,13 @@ func (s *Store) wake() {
 	}
 }
 
-// runWriter commits the queue batch by batch until Close has drained it.
+// runWriter commits the queue batch by batch until Close has drained it, taking turns
+// with the callers of CommitQueued.
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
-	var (
-		batch leveldb.Batch
-		taken []request
-	)
 	for {
 		s.qmu.Lock()
-		for len(s.queue) == 0 && !s.closing {
+		for s.busy || (len(s.queue) == 0 && !s.closing) {
 			s.qmu.Unlock()
 			<-s.kick
 			s.qmu.Lock()
@@ -129,24 +162,37 @@ func (s *Store) runWriter() {
 			s.qmu.Unlock()
 			return
 		}
-		// Take a bounded prefix; the rest waits for the next batch.
-		n, bytes := 0, 0
-		for n < len(s.queue) && n < s.opts.MaxBatchWrites && (n == 0 || bytes+s.queue[n].size <= s.opts.MaxBatchBytes) {
-			bytes += s.queue[n].size
-			n++
-		}
-		taken = append(taken[:0], s.queue[:n]...)
-		clear(s.queue[:n])
-		s.queue = s.queue[n:]
-		if len(s.queue) == 0 {
-			s.queue = nil // let a burst's backing array go
-		}
+		s.busy = true
+		s.takeLocked()
 		failErr := s.failErr
 		s.qmu.Unlock()
-
-		s.commit(&batch, taken, failErr)
-		clear(taken) // drop payloads and callbacks before the slice is reused
+		s.commitTaken(failErr)
+		s.qmu.Lock()
+		s.busy = false
+		s.qmu.Unlock()
 	}
+}
+
+// takeLocked moves a bounded prefix of the queue into s.taken; the rest waits for the next
+// batch. Called with qmu held by the goroutine that set busy.
+func (s *Store) takeLocked() {
+	n, bytes := 0, 0
+	for n < len(s.queue) && n < s.opts.MaxBatchWrites && (n == 0 || bytes+s.queue[n].size <= s.opts.MaxBatchBytes) {
+		bytes += s.queue[n].size
+		n++
+	}
+	s.taken = append(s.taken[:0], s.queue[:n]...)
+	clear(s.queue[:n])
+	s.queue = s.queue[n:]
+	if len(s.queue) == 0 {
+		s.queue = nil // let a burst's backing array go
+	}
+}
+
+// commitTaken commits s.taken, then drops its payloads and callbacks.
+func (s *Store) commitTaken(failErr error) {
+	s.commit(&s.batch, s.taken, failErr)
+	clear(s.taken)
 }
 
 // commit makes one batch durable in the WAL, applies it to goleveldb and completes its

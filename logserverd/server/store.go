@@ -108,24 +108,29 @@ func (l *loglet) decideStore(req *wire.Store, now time.Time, storageFailed bool)
 // Store stores records once the acceptance rules allow it and answers once they are
 // durable.
 func (s *Server) Store(ctx context.Context, req *wire.Store) (*wire.Stored, error) {
-	return s.StartStore(req)(ctx)
+	wait, _ := s.StartStore(req)
+	return wait(ctx)
 }
 
-// StartStore applies the acceptance rules to req and queues its records without waiting
-// for the disk; the function it returns waits for the answer. Stores started in the order
-// they arrived on a stream are accepted in that order, so a sequencer may keep several
-// stores to this server in flight (wire.StoreStarter).
-func (s *Server) StartStore(req *wire.Store) func(context.Context) (*wire.Stored, error) {
-	wait := s.startStore(req)
+// StartStore applies the acceptance rules to req and writes its records; wait waits for the
+// answer. Stores started in the order they arrived on a stream are accepted in that order,
+// so a sequencer may keep several stores to this server in flight (wire.StoreStarter).
+// Unless another goroutine is committing already, the records are committed on the calling
+// goroutine (group commit with whatever else is queued), and ready is true once they are
+// durable: a stream's reader then answers at once, without handing the store to another
+// goroutine twice (to the writer and back).
+func (s *Server) StartStore(req *wire.Store) (wait func(context.Context) (*wire.Stored, error), ready bool) {
+	w := s.startStore(req)
+	s.store.CommitQueued()
 	return func(ctx context.Context) (*wire.Stored, error) {
-		resp, err := wait(ctx)
+		resp, err := w.wait(ctx)
 		status := "error"
 		if err == nil {
 			status = resp.Status.String()
 		}
 		storesTotal.WithLabelValues(status).Inc()
 		return resp, err
-	}
+	}, w.ready()
 }
 
 var storesTotal = promauto.With(metrics.Registry).NewCounterVec(prometheus.CounterOpts{
@@ -133,7 +138,16 @@ var storesTotal = promauto.With(metrics.Registry).NewCounterVec(prometheus.Count
 	Help: "Store requests answered by log servers in this process, by answer status (error: no answer, e.g. the caller went away).",
 }, []string{"status"})
 
-func (s *Server) startStore(req *wire.Store) func(context.Context) (*wire.Stored, error) {
+// pendingStore waits for a store's answer; ready reports that wait would not block.
+type pendingStore struct {
+	wait  func(context.Context) (*wire.Stored, error)
+	ready func() bool
+}
+
+func always() bool { return true }
+func never() bool  { return false }
+
+func (s *Server) startStore(req *wire.Store) pendingStore {
 	if s.lostLoglet(req.LogletID) {
 		return answer(dataLossHeader)
 	}
@@ -159,13 +173,13 @@ func (s *Server) startStore(req *wire.Store) func(context.Context) (*wire.Stored
 		}
 		return s.acceptStore(l, req)
 	case storeAwaitDuplicate:
-		return func(ctx context.Context) (*wire.Stored, error) {
+		return pendingStore{wait: func(ctx context.Context) (*wire.Stored, error) {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			return s.awaitDuplicate(ctx, l, req)
-		}
+		}, ready: never}
 	case storeAwaitSeal:
-		return func(ctx context.Context) (*wire.Stored, error) {
+		return pendingStore{wait: func(ctx context.Context) (*wire.Stored, error) {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if err := s.wait(ctx, l, func() bool { return l.sealed || !l.sealing }); err != nil {
@@ -175,7 +189,7 @@ func (s *Server) startStore(req *wire.Store) func(context.Context) (*wire.Stored
 				return &wire.Stored{ResponseHeader: l.header(wire.StatusSealed)}, nil
 			}
 			return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
-		}
+		}, ready: never}
 	}
 	if v.status != wire.StatusOK {
 		s.logger.Trace("store refused", "loglet", l.id, "first", req.FirstOffset, "n", len(req.Payloads),
@@ -185,13 +199,17 @@ func (s *Server) startStore(req *wire.Store) func(context.Context) (*wire.Stored
 }
 
 // answer is a store's answer that is known at once.
-func answer(h wire.ResponseHeader) func(context.Context) (*wire.Stored, error) {
-	return func(context.Context) (*wire.Stored, error) { return &wire.Stored{ResponseHeader: h}, nil }
+func answer(h wire.ResponseHeader) pendingStore {
+	return pendingStore{
+		wait:  func(context.Context) (*wire.Stored, error) { return &wire.Stored{ResponseHeader: h}, nil },
+		ready: always,
+	}
 }
 
 // acceptStore enqueues the records (pinning the sequencer on the first store) and returns
-// what waits until they are durable. Called with l.mu held.
-func (s *Server) acceptStore(l *loglet, req *wire.Store) func(context.Context) (*wire.Stored, error) {
+// what waits until they are durable. Called with l.mu held, so it leaves the commit to the
+// caller (logstore.Store.CommitQueued), whose done callback takes l.mu.
+func (s *Server) acceptStore(l *loglet, req *wire.Store) pendingStore {
 	last := req.FirstOffset + bifrost.Offset(len(req.Payloads)) - 1
 	w := logstore.Write{Loglet: l.id, First: req.FirstOffset, Payloads: req.Payloads}
 	if l.sequencer == nil {
@@ -199,7 +217,7 @@ func (s *Server) acceptStore(l *loglet, req *wire.Store) func(context.Context) (
 		l.sequencer, w.Sequencer = &seq, &seq
 	}
 	done := make(chan error, 1)
-	err := s.store.Enqueue(w, func(err error) {
+	err := s.store.EnqueueDeferred(w, func(err error) {
 		l.mu.Lock()
 		if err == nil {
 			l.localTail = max(l.localTail, last+1)
@@ -215,7 +233,7 @@ func (s *Server) acceptStore(l *loglet, req *wire.Store) func(context.Context) (
 		return answer(l.header(wire.StatusDisabled))
 	}
 	l.staging = max(l.staging, last+1)
-	return func(ctx context.Context) (*wire.Stored, error) {
+	return pendingStore{wait: func(ctx context.Context) (*wire.Stored, error) {
 		select {
 		case err = <-done:
 		case <-ctx.Done():
@@ -228,7 +246,7 @@ func (s *Server) acceptStore(l *loglet, req *wire.Store) func(context.Context) (
 			return &wire.Stored{ResponseHeader: l.header(wire.StatusDisabled)}, nil
 		}
 		return &wire.Stored{ResponseHeader: l.header(wire.StatusOK)}, nil
-	}
+	}, ready: func() bool { return len(done) > 0 }}
 }
 
 // awaitDuplicate answers a store of a range this server already accepted: once the range

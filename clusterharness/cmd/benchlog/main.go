@@ -13,6 +13,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,6 +50,7 @@ type config struct {
 	storesOut   int
 	dir         string
 	cpuProfile  string
+	heapDir     string
 }
 
 func run() error {
@@ -63,6 +66,7 @@ func run() error {
 	flag.IntVar(&cfg.storesOut, "stores-in-flight", 0, "stores a sequencer keeps in flight per log server (0: the default)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the stores (default: a new temporary directory, removed at the end)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the sequencer side) during the replicated cells to this file")
+	flag.StringVar(&cfg.heapDir, "heapprofiles", "", "save each log server's heap profile at both memory points in this directory (ls1-200000.heap, …)")
 	flag.Parse()
 	for _, f := range strings.Split(concs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -207,6 +211,7 @@ func benchMemory(ctx context.Context, cfg config, c *logcluster.Cluster) error {
 		return err
 	}
 	fmt.Printf("  %9d records after %6.1fs: RSS %s\n", checkpoint, time.Since(start).Seconds(), mibs(first))
+	saveHeaps(ctx, cfg, c, checkpoint)
 	if err := appendBatches(ctx, l, checkpoint, cfg.records, cfg); err != nil {
 		return err
 	}
@@ -216,6 +221,7 @@ func benchMemory(ctx context.Context, cfg config, c *logcluster.Cluster) error {
 	}
 	elapsed := time.Since(start)
 	fmt.Printf("  %9d records after %6.1fs: RSS %s\n", cfg.records, elapsed.Seconds(), mibs(last))
+	saveHeaps(ctx, cfg, c, cfg.records)
 	var ratios []string
 	for i := range last {
 		ratios = append(ratios, fmt.Sprintf("%s %.2f", c.Servers[i].Name, float64(last[i])/float64(first[i])))
@@ -257,6 +263,48 @@ func appendBatches(ctx context.Context, l bifrost.Loglet, from, to int, cfg conf
 		}
 	}
 	return nil
+}
+
+// saveHeaps saves each log server's heap profile (from its fabric port) as
+// <heapprofiles>/<server>-<records>.heap; failures are reported, not fatal.
+func saveHeaps(ctx context.Context, cfg config, c *logcluster.Cluster, records int) {
+	if cfg.heapDir == "" {
+		return
+	}
+	if err := os.MkdirAll(cfg.heapDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "benchlog: -heapprofiles:", err)
+		return
+	}
+	for _, s := range c.Servers {
+		path := filepath.Join(cfg.heapDir, fmt.Sprintf("%s-%d.heap", s.Name, records))
+		if err := fetchTo(ctx, s.FabricURL+"/debug/pprof/heap", path); err != nil {
+			fmt.Fprintln(os.Stderr, "benchlog: -heapprofiles:", err)
+		}
+	}
+}
+
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func rss(c *logcluster.Cluster) ([]int64, error) {

@@ -263,24 +263,29 @@ type meteredLogServer struct {
 }
 
 func (s meteredLogServer) Store(ctx context.Context, req *wire.Store) (*wire.Stored, error) {
-	return s.SendStore(ctx, req)()
+	t0 := time.Now()
+	resp, err := s.LogServer.Store(ctx, req)
+	s.observe(req, resp, err, t0)
+	return resp, err
 }
 
 // SendStore keeps the sequencer's stores in order (wire.StoreSender) when the network does.
-func (s meteredLogServer) SendStore(ctx context.Context, req *wire.Store) func() (*wire.Stored, error) {
+func (s meteredLogServer) SendStore(ctx context.Context, req *wire.Store, done func(*wire.Stored, error)) {
 	t0 := time.Now()
-	var wait func() (*wire.Stored, error)
-	if ss, ok := s.LogServer.(wire.StoreSender); ok {
-		wait = ss.SendStore(ctx, req)
-	} else {
-		wait = func() (*wire.Stored, error) { return s.LogServer.Store(ctx, req) }
+	ss, ok := s.LogServer.(wire.StoreSender)
+	if !ok {
+		go func() { done(s.Store(ctx, req)) }()
+		return
 	}
-	return func() (*wire.Stored, error) {
-		resp, err := wait()
-		if err == nil && resp.Status == wire.StatusOK {
-			s.m.record(len(req.Payloads), time.Since(t0))
-		}
-		return resp, err
+	ss.SendStore(ctx, req, func(resp *wire.Stored, err error) {
+		s.observe(req, resp, err, t0)
+		done(resp, err)
+	})
+}
+
+func (s meteredLogServer) observe(req *wire.Store, resp *wire.Stored, err error, t0 time.Time) {
+	if err == nil && resp.Status == wire.StatusOK {
+		s.m.record(len(req.Payloads), time.Since(t0))
 	}
 }
 

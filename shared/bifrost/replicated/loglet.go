@@ -284,45 +284,32 @@ func (l *Loglet) callServer(ctx context.Context, node string, timeout time.Durat
 	return nil
 }
 
-// sendStore sends a store to log server node and returns what waits for its answer. Where
-// the network offers it (wire.StoreSender) the store leaves before sendStore returns, so
-// stores sent one after the other arrive in that order.
-func (l *Loglet) sendStore(ctx context.Context, node string, req *wire.Store) func() (*wire.Stored, error) {
-	fail := func(err error) func() (*wire.Stored, error) {
-		return func() (*wire.Stored, error) { return nil, err }
-	}
+// sendStore sends a store to log server node and calls done with its answer, exactly once
+// and without blocking (see wire.StoreSender). Where the network offers it
+// (wire.StoreSender) the store leaves before sendStore returns, so stores sent one after
+// the other arrive in that order, and done runs on the goroutine that reads the answer.
+func (l *Loglet) sendStore(ctx context.Context, node string, req *wire.Store, done func(*wire.Stored, error)) {
 	if !l.alive(node) {
-		return fail(errNodeDead)
+		done(nil, errNodeDead)
+		return
 	}
 	srv, err := l.p.net.LogServer(node)
 	if err != nil {
-		return fail(fmt.Errorf("log server %s: %w", node, err))
+		done(nil, fmt.Errorf("log server %s: %w", node, err))
+		return
 	}
-	var wait func() (*wire.Stored, error)
-	if ss, ok := srv.(wire.StoreSender); ok {
-		wait = ss.SendStore(ctx, req)
-	} else {
-		type result struct {
-			resp *wire.Stored
-			err  error
-		}
-		ch := make(chan result, 1)
-		go func() {
-			resp, err := srv.Store(ctx, req)
-			ch <- result{resp, err}
-		}()
-		wait = func() (*wire.Stored, error) {
-			r := <-ch
-			return r.resp, r.err
-		}
-	}
-	return func() (*wire.Stored, error) {
-		resp, err := wait()
+	answer := func(resp *wire.Stored, err error) {
 		if err != nil {
-			return nil, fmt.Errorf("log server %s: %w", node, err)
+			done(nil, fmt.Errorf("log server %s: %w", node, err))
+			return
 		}
-		return resp, nil
+		done(resp, nil)
 	}
+	if ss, ok := srv.(wire.StoreSender); ok {
+		ss.SendStore(ctx, req, answer)
+		return
+	}
+	go func() { answer(srv.Store(ctx, req)) }()
 }
 
 // scatter sends one request to every log server of the nodeset concurrently. A server's

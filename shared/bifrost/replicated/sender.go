@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"gorestate.dev/shared/bifrost"
@@ -72,21 +73,20 @@ func (s *sequencer) runSender(i int) {
 	}
 }
 
-// sendStore sends a store and returns; its answer is fed to the core on another
-// goroutine, which wakes the sender.
+// sendStore sends a store and returns; its answer is fed to the core by the goroutine
+// that reads it, which wakes the sender.
 func (s *sequencer) sendStore(i int, name string, req storeReq) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.l.p.opts.RPCTimeout)
 	start := time.Now()
-	wait := s.l.sendStore(ctx, name, &wire.Store{
+	var sent atomic.Bool // false while done may still run on this sender goroutine
+	s.wg.Add(1)
+	s.l.sendStore(ctx, name, &wire.Store{
 		Header:      wire.Header{LogletID: s.l.id, KnownGlobalTail: req.global},
 		FirstOffset: req.first,
 		Sequencer:   s.l.params.Sequencer,
 		Payloads:    req.payloads,
-	})
-	s.wg.Add(1)
-	go func() {
+	}, func(resp *wire.Stored, err error) {
 		defer s.wg.Done()
-		resp, err := wait()
 		cancel()
 		if err != nil {
 			s.l.log.Trace("store failed", "server", name, "first", req.first, "error", err)
@@ -103,10 +103,16 @@ func (s *sequencer) sendStore(i int, name string, req storeReq) {
 		case s.wake[i] <- struct{}{}:
 		default:
 		}
-		// This goroutine's store is answered: it may run callbacks, and usually runs
-		// those of the batches its answer committed.
-		s.flush()
-	}()
+		// The answer usually commits batches: their callbacks run here, on the goroutine
+		// that read it, rather than after a hand-off (callbacks must not block). A store
+		// that failed at once is answered on the sender, which never runs callbacks.
+		if sent.Load() {
+			s.flush()
+		} else {
+			s.flushAsync()
+		}
+	})
+	sent.Store(true)
 }
 
 func (s *sequencer) sendInfo(i int, name string, global bifrost.Offset) {

@@ -36,8 +36,8 @@ type Handler struct {
 	path     string
 	dispatch func(context.Context, any) (any, error)
 	// start, if set, begins the requests it orders (nil for the others) as they arrive
-	// on a stream and returns what finishes them.
-	start   func(req any) func(context.Context) (any, error)
+	// on a stream and returns what finishes them, and whether that will not block.
+	start   func(req any) (func(context.Context) (any, error), bool)
 	streams streams
 }
 
@@ -68,13 +68,13 @@ func LogServerHandler(s LogServer) *Handler {
 		return nil, errNotServed
 	}}
 	if ss, ok := s.(StoreStarter); ok {
-		h.start = func(req any) func(context.Context) (any, error) {
+		h.start = func(req any) (func(context.Context) (any, error), bool) {
 			st, ok := req.(*Store)
 			if !ok {
-				return nil
+				return nil, false
 			}
-			finish := ss.StartStore(st)
-			return func(ctx context.Context) (any, error) { return finish(ctx) }
+			finish, ready := ss.StartStore(st)
+			return func(ctx context.Context) (any, error) { return finish(ctx) }, ready
 		}
 	}
 	return h
@@ -268,48 +268,60 @@ func (c *Client) GetSequencerState(ctx context.Context, req *GetSequencerState) 
 	return call[SequencerState](ctx, c, c.sequencer, req)
 }
 
-// SendStore sends req at once and returns what waits for its answer: stores sent one after
-// the other reach the server in that order, on the client's one log-server stream.
-func (c *Client) SendStore(ctx context.Context, req *Store) func() (*Stored, error) {
-	return send[Stored](ctx, c, c.logServer, req)
+// SendStore sends req at once and calls done with its answer (see StoreSender): stores
+// sent one after the other reach the server in that order, on the client's one log-server
+// stream.
+func (c *Client) SendStore(ctx context.Context, req *Store, done func(*Stored, error)) {
+	send(ctx, c, c.logServer, req, done)
 }
 
-// call sends req and decodes the answer, which must be a *Resp.
+// call sends req and decodes the answer, which must be a *Resp, on the calling goroutine.
 func call[Resp any](ctx context.Context, c *Client, slot *streamSlot, req any) (*Resp, error) {
-	return send[Resp](ctx, c, slot, req)()
+	ch := make(chan callResult, 1)
+	sendRaw(ctx, c, slot, req, func(r callResult) { ch <- r })
+	return decodeAnswer[Resp](c, req, <-ch)
 }
 
-// send sends req now and returns what waits for its answer, which must be a *Resp.
-func send[Resp any](ctx context.Context, c *Client, slot *streamSlot, req any) func() (*Resp, error) {
-	op := MessageName(req)
-	fail := func(err error) func() (*Resp, error) {
-		err = fmt.Errorf("bifrost %s to %s: %w", op, c.base, err)
-		return func() (*Resp, error) { return nil, err }
-	}
+// send sends req now and calls done with the decoded answer, which must be a *Resp, once:
+// on the stream's reader goroutine, or on whichever goroutine learns the call failed.
+func send[Resp any](ctx context.Context, c *Client, slot *streamSlot, req any, done func(*Resp, error)) {
+	sendRaw(ctx, c, slot, req, func(r callResult) { done(decodeAnswer[Resp](c, req, r)) })
+}
+
+// sendRaw sends req now; answer gets the outcome as the stream delivers it.
+func sendRaw(ctx context.Context, c *Client, slot *streamSlot, req any, answer func(callResult)) {
 	body, err := Marshal(req)
 	if err != nil {
-		return fail(err)
+		answer(callResult{err: err})
+		return
 	}
 	s, err := slot.get(ctx)
 	if err != nil {
+		answer(callResult{err: err})
+		return
+	}
+	s.send(ctx, body, answer)
+}
+
+// decodeAnswer turns the outcome of req into its response, which must be a *Resp, or an
+// error naming the request and the server.
+func decodeAnswer[Resp any](c *Client, req any, r callResult) (*Resp, error) {
+	fail := func(err error) (*Resp, error) {
+		return nil, fmt.Errorf("bifrost %s to %s: %w", MessageName(req), c.base, err)
+	}
+	b, err := r.decode()
+	if err != nil {
 		return fail(err)
 	}
-	wait := s.send(ctx, body)
-	return func() (*Resp, error) {
-		b, err := wait()
-		if err != nil {
-			return fail(err)()
-		}
-		resp, err := Unmarshal(b)
-		if err != nil {
-			return fail(fmt.Errorf("decode response: %w", err))()
-		}
-		out, ok := resp.(*Resp)
-		if !ok {
-			return fail(fmt.Errorf("answered with %s, want %s", MessageName(resp), MessageName(new(Resp))))()
-		}
-		return out, nil
+	resp, err := Unmarshal(b)
+	if err != nil {
+		return fail(fmt.Errorf("decode response: %w", err))
 	}
+	out, ok := resp.(*Resp)
+	if !ok {
+		return fail(fmt.Errorf("answered with %s, want %s", MessageName(resp), MessageName(new(Resp))))
+	}
+	return out, nil
 }
 
 // FabricNetwork is the Network of a cluster whose nodes serve LogServerPath and

@@ -429,21 +429,26 @@ func TestFabricNetworkResolvesAndCaches(t *testing.T) {
 	}
 }
 
-// orderedLogServer records the order in which its stores were started.
+// orderedLogServer records the order in which its stores were started. Every third store
+// is answered while it starts (ready), the others after a sleep on their own goroutine.
 type orderedLogServer struct {
 	fakeLogServer
 	mu      sync.Mutex
 	started []bifrost.Offset
 }
 
-func (o *orderedLogServer) StartStore(req *Store) func(context.Context) (*Stored, error) {
+func (o *orderedLogServer) StartStore(req *Store) (func(context.Context) (*Stored, error), bool) {
 	o.mu.Lock()
 	o.started = append(o.started, req.FirstOffset)
 	o.mu.Unlock()
+	if req.FirstOffset%3 == 0 {
+		resp, err := o.fakeLogServer.Store(context.Background(), req)
+		return func(context.Context) (*Stored, error) { return resp, err }, true
+	}
 	return func(ctx context.Context) (*Stored, error) {
 		time.Sleep(time.Millisecond) // answers overtake each other; starts must not
 		return o.fakeLogServer.Store(ctx, req)
-	}
+	}, false
 }
 
 func TestStreamStartsStoresInTheOrderSent(t *testing.T) {
@@ -451,13 +456,20 @@ func TestStreamStartsStoresInTheOrderSent(t *testing.T) {
 	ls := &orderedLogServer{}
 	url, _ := startFabric(t, ls, nil)
 	c := newClient(t, url)
-	var waits []func() (*Stored, error)
-	for i := range 500 {
-		waits = append(waits, c.SendStore(context.Background(), &Store{Header: Header{LogletID: 1}, FirstOffset: bifrost.Offset(i + 1), Payloads: [][]byte{[]byte("x")}}))
+	type answer struct {
+		first bifrost.Offset
+		st    *Stored
+		err   error
 	}
-	for i, wait := range waits {
-		if st, err := wait(); err != nil || st.Status != StatusOK {
-			t.Fatalf("store %d: %+v, %v", i, st, err)
+	answers := make(chan answer, 500)
+	for i := range 500 {
+		first := bifrost.Offset(i + 1)
+		c.SendStore(context.Background(), &Store{Header: Header{LogletID: 1}, FirstOffset: first, Payloads: [][]byte{[]byte("x")}},
+			func(st *Stored, err error) { answers <- answer{first, st, err} })
+	}
+	for range 500 {
+		if a := <-answers; a.err != nil || a.st.Status != StatusOK {
+			t.Fatalf("store at %d: %+v, %v", a.first, a.st, a.err)
 		}
 	}
 	ls.mu.Lock()

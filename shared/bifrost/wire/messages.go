@@ -241,17 +241,21 @@ type LogServer interface {
 }
 
 // StoreStarter is a LogServer that takes a Store in two steps: StartStore applies the
-// acceptance rules and queues the records at once; the function it returns waits for the
-// answer. A stream starts the stores it carries in the order they came, so a sequencer may
-// keep several stores to one server in flight without them overtaking each other.
+// acceptance rules and queues the records at once; wait waits for the answer, and ready
+// says the answer is known already (the store was refused, or made durable while it
+// started), so wait returns without blocking. A stream starts the stores it carries in the
+// order they came, so a sequencer may keep several stores to one server in flight without
+// them overtaking each other; it answers a ready store at once, on its reader.
 type StoreStarter interface {
-	StartStore(req *Store) func(context.Context) (*Stored, error)
+	StartStore(req *Store) (wait func(context.Context) (*Stored, error), ready bool)
 }
 
-// StoreSender is a LogServer that sends a Store at once and waits for its answer
-// separately: stores that one goroutine sends reach the server in that order.
+// StoreSender is a LogServer that sends a Store at once and delivers its answer to a
+// callback: stores that one goroutine sends reach the server in that order. done is called
+// exactly once, possibly on a goroutine that reads the network for other calls too, so it
+// must not block.
 type StoreSender interface {
-	SendStore(ctx context.Context, req *Store) func() (*Stored, error)
+	SendStore(ctx context.Context, req *Store, done func(*Stored, error))
 }
 
 // Sequencer is the API a node running sequencers offers to writers on other nodes.

@@ -98,10 +98,25 @@ type clientStream struct {
 	done   chan struct{} // closed when the stream failed
 	heard  atomic.Int64  // unix nanoseconds of the last frame read
 
-	mu    sync.Mutex
-	calls map[uint64]chan callResult
+	mu sync.Mutex
+	// calls holds the calls in flight. Whoever removes a call's entry (the reader with its
+	// answer, the call's context ending, or fail) answers it, once.
+	calls map[uint64]*pendingCall
 	next  uint64
 	err   error
+}
+
+type pendingCall struct {
+	answer func(callResult)
+	stop   func() bool // ends the watch on the call's context; nil until set (under mu)
+}
+
+// finish answers c, which its caller removed from calls.
+func (c *pendingCall) finish(r callResult, stop func() bool) {
+	if stop != nil {
+		stop()
+	}
+	c.answer(r)
 }
 
 type callResult struct {
@@ -116,7 +131,7 @@ func newClientStream(conn net.Conn, timing streamTiming) *clientStream {
 		timing: timing,
 		w:      frameWriter{conn: conn},
 		done:   make(chan struct{}),
-		calls:  map[uint64]chan callResult{},
+		calls:  map[uint64]*pendingCall{},
 	}
 	s.heard.Store(time.Now().UnixNano())
 	go s.read()
@@ -146,8 +161,8 @@ func (s *clientStream) fail(err error) {
 	close(s.done)
 	s.mu.Unlock()
 	_ = s.conn.Close()
-	for _, ch := range calls {
-		ch <- callResult{err: err}
+	for _, c := range calls {
+		c.finish(callResult{err: err}, c.stop)
 	}
 }
 
@@ -163,11 +178,15 @@ func (s *clientStream) read() {
 		switch kind {
 		case frameReply, frameFail:
 			s.mu.Lock()
-			ch := s.calls[id]
+			c := s.calls[id]
 			delete(s.calls, id)
+			var stop func() bool
+			if c != nil {
+				stop = c.stop
+			}
 			s.mu.Unlock()
-			if ch != nil { // nil: the caller gave up on it
-				ch <- callResult{kind: kind, body: body}
+			if c != nil { // nil: the caller gave up on it
+				c.finish(callResult{kind: kind, body: body}, stop)
 			}
 		case framePong:
 		default:
@@ -201,50 +220,70 @@ func (s *clientStream) watch() {
 // call sends one encoded request and waits for its answer: the encoded response, or a
 // *StatusError from a fail frame.
 func (s *clientStream) call(ctx context.Context, req []byte) ([]byte, error) {
-	return s.send(ctx, req)()
+	ch := make(chan callResult, 1)
+	s.send(ctx, req, func(r callResult) { ch <- r })
+	return (<-ch).decode()
 }
 
-// send sends one encoded request now and returns what waits for its answer.
-func (s *clientStream) send(ctx context.Context, req []byte) func() ([]byte, error) {
-	ch := make(chan callResult, 1)
+// send sends one encoded request now; answer gets its outcome exactly once: on the
+// stream's reader goroutine (so it must not block), or on the goroutine that ends ctx or
+// fails the stream, or before send returns when the call never left.
+func (s *clientStream) send(ctx context.Context, req []byte, answer func(callResult)) {
+	if err := ctx.Err(); err != nil {
+		answer(callResult{err: err})
+		return
+	}
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
 		s.mu.Unlock()
-		return func() ([]byte, error) { return nil, err }
+		answer(callResult{err: err})
+		return
 	}
 	s.next++
 	id := s.next
-	s.calls[id] = ch
+	c := &pendingCall{answer: answer}
+	s.calls[id] = c
 	s.mu.Unlock()
 	if err := s.w.send(frameCall, id, req); err != nil {
-		s.fail(fmt.Errorf("connection lost: %w", err)) // answers ch
+		s.fail(fmt.Errorf("connection lost: %w", err)) // answers the call
+		return
 	}
-	return func() ([]byte, error) {
-		select {
-		case r := <-ch:
-			switch {
-			case r.err != nil:
-				return nil, r.err
-			case r.kind == frameFail:
-				se, err := parseFail(r.body)
-				if err != nil {
-					return nil, err
-				}
-				return nil, se
-			}
-			return r.body, nil
-		case <-ctx.Done():
-			s.mu.Lock()
-			_, waiting := s.calls[id]
-			delete(s.calls, id)
-			s.mu.Unlock()
-			if waiting {
-				// The server may still carry the call out; as with any lost answer, the
-				// caller cannot tell. Cancelling frees what it holds there (a WaitForTail).
-				_ = s.w.send(frameCancel, id)
-			}
-			return nil, ctx.Err()
+	// Watched only once the call is out, so that its cancel frame cannot overtake it.
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		_, waiting := s.calls[id]
+		delete(s.calls, id)
+		s.mu.Unlock()
+		if waiting {
+			// The server may still carry the call out; as with any lost answer, the
+			// caller cannot tell. Cancelling frees what it holds there (a WaitForTail).
+			_ = s.w.send(frameCancel, id)
+			c.answer(callResult{err: ctx.Err()})
 		}
+	})
+	s.mu.Lock()
+	_, waiting := s.calls[id]
+	if waiting {
+		c.stop = stop
 	}
+	s.mu.Unlock()
+	if !waiting {
+		stop() // answered already
+	}
+}
+
+// decode turns a call's outcome into the encoded response or its error.
+func (r callResult) decode() ([]byte, error) {
+	switch {
+	case r.err != nil:
+		return nil, r.err
+	case r.kind == frameFail:
+		se, err := parseFail(r.body)
+		if err != nil {
+			return nil, err
+		}
+		return nil, se
+	}
+	return r.body, nil
 }

@@ -101,6 +101,15 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 				}
 				continue
 			}
+			run, ready := h.runner(req) // starts it now if it is ordered
+			if ready {
+				// Answered while it started (a store made durable on this goroutine): no
+				// hand-off to another goroutine.
+				if st.answer(ctx, id, req, run) != nil {
+					return
+				}
+				continue
+			}
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
@@ -110,17 +119,10 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 			st.mu.Lock()
 			st.calls[id] = callCancel
 			st.mu.Unlock()
-			run := h.runner(req) // starts it now if it is ordered
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out, err := run(callCtx)
-				resp, code, reason := h.encode(req, out, err)
-				if code != http.StatusOK {
-					_ = st.w.send(frameFail, id, failBody(code, reason))
-				} else {
-					_ = st.w.send(frameReply, id, resp)
-				}
+				_ = st.answer(callCtx, id, req, run)
 				st.mu.Lock()
 				delete(st.calls, id)
 				st.mu.Unlock()
@@ -151,15 +153,25 @@ type serverStream struct {
 	calls map[uint64]context.CancelFunc
 }
 
+// answer runs call id and sends its answer.
+func (st *serverStream) answer(ctx context.Context, id uint64, req any, run func(context.Context) (any, error)) error {
+	out, err := run(ctx)
+	resp, code, reason := st.h.encode(req, out, err)
+	if code != http.StatusOK {
+		return st.w.send(frameFail, id, failBody(code, reason))
+	}
+	return st.w.send(frameReply, id, resp)
+}
+
 // runner returns what carries out req: started now if the handler orders it, else
-// dispatched when called.
-func (h *Handler) runner(req any) func(context.Context) (any, error) {
+// dispatched when called; and whether it runs without blocking.
+func (h *Handler) runner(req any) (func(context.Context) (any, error), bool) {
 	if h.start != nil {
-		if run := h.start(req); run != nil {
-			return run
+		if run, ready := h.start(req); run != nil {
+			return run, ready
 		}
 	}
-	return func(ctx context.Context) (any, error) { return h.dispatch(ctx, req) }
+	return func(ctx context.Context) (any, error) { return h.dispatch(ctx, req) }, false
 }
 
 // encode turns the outcome of req into an answer: the encoded response with 200, or a
