@@ -185,6 +185,7 @@ type Store struct {
 	closed  bool
 
 	batches, writes, bytes atomic.Uint64
+	callerBatches          atomic.Uint64
 	unmeasure              func() // stops counting the store in storeSize
 }
 
@@ -193,6 +194,9 @@ type Stats struct {
 	Batches uint64 // synced batch writes (group commits)
 	Writes  uint64 // requests completed by those batches
 	Bytes   uint64 // batch bytes written
+	// OnCallers counts the batches that callers of CommitQueued committed on their own
+	// goroutine (the others ran on the writer).
+	OnCallers uint64
 }
 
 // Open opens (creating if needed) the store in dir. A store written by another format
@@ -419,7 +423,7 @@ func (s *Store) Failed() <-chan struct{} { return s.failed }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Batches: s.batches.Load(), Writes: s.writes.Load(), Bytes: s.bytes.Load()}
+	return Stats{Batches: s.batches.Load(), Writes: s.writes.Load(), Bytes: s.bytes.Load(), OnCallers: s.callerBatches.Load()}
 }
 
 // Marker returns the storage marker: the name of the node that wrote it, and whether it

@@ -377,15 +377,19 @@ func BenchmarkStores64(b *testing.B) {
 func TestCommitQueuedCommitsOnTheCaller(t *testing.T) {
 	t.Parallel()
 	s := open(t, t.TempDir(), Options{})
+	// Let the writer settle: a wake-up left over from Open's own writes would take the
+	// deferred write as well, which is allowed.
+	time.Sleep(20 * time.Millisecond)
+	before := s.Stats()
 	done := make(chan error, 1)
 	if err := s.EnqueueDeferred(Write{Loglet: 1, First: 1, Payloads: payloads(1, 3)}, func(err error) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond) // a writer woken by mistake would commit it now
-	if st := s.Stats(); st.Batches != 0 {
+	if st := s.Stats(); st.Batches != before.Batches {
 		t.Fatalf("deferred write committed before CommitQueued: %+v", st)
 	}
-	s.CommitQueued()
+	s.CommitQueued(true)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -394,14 +398,28 @@ func TestCommitQueuedCommitsOnTheCaller(t *testing.T) {
 	default:
 		t.Fatal("CommitQueued returned before answering the write")
 	}
+	if st := s.Stats(); st.Batches != before.Batches+1 || st.OnCallers != 1 {
+		t.Fatalf("stats %+v, want one batch more (%+v before), on the caller", st, before)
+	}
 	recs, _, err := s.ReadRecords(1, 1, 3, 1<<20, 10)
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("read back %d records, %v", len(recs), err)
 	}
+	// Without onCaller the writer commits it.
+	if err := s.EnqueueDeferred(Write{Loglet: 1, First: 4, Payloads: payloads(4, 1)}, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	s.CommitQueued(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Batches != before.Batches+2 || st.OnCallers != 1 {
+		t.Fatalf("stats %+v, want the second batch on the writer", st)
+	}
 }
 
-// Callers of CommitQueued and the writer take turns: every write is answered once, in the
-// order it was enqueued, whoever commits it.
+// Callers of CommitQueued and the writer take turns: every write is answered once and
+// without error, in the order it was enqueued, whoever commits it.
 func TestCommitQueuedTakesTurnsWithTheWriter(t *testing.T) {
 	t.Parallel()
 	s := open(t, t.TempDir(), Options{MaxBatchWrites: 7})
@@ -414,10 +432,11 @@ func TestCommitQueuedTakesTurnsWithTheWriter(t *testing.T) {
 	for l := range uint64(loglets) {
 		wg.Go(func() {
 			var pending sync.WaitGroup
+			defer pending.Wait()
 			for i := range each {
 				off := bifrost.Offset(i + 1)
-				pending.Add(1)
 				w := Write{Loglet: l, First: off, Payloads: payloads(i+1, 1)}
+				pending.Add(1)
 				cb := func(err error) {
 					defer pending.Done()
 					if err != nil {
@@ -432,21 +451,25 @@ func TestCommitQueuedTakesTurnsWithTheWriter(t *testing.T) {
 				var err error
 				if l%2 == 0 {
 					err = s.EnqueueDeferred(w, cb)
-					if i%3 == 2 {
-						s.CommitQueued()
+					if err == nil && i%3 == 2 {
+						s.CommitQueued(true)
 					}
 				} else {
 					err = s.Enqueue(w, cb)
 				}
 				if err != nil {
-					t.Fatal(err)
+					pending.Done()
+					t.Error(err)
+					return
 				}
 			}
-			s.CommitQueued()
-			pending.Wait()
+			s.CommitQueued(true)
 		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		return
+	}
 	for l := range uint64(loglets) {
 		got := answered[l]
 		if len(got) != each {
@@ -462,43 +485,93 @@ func TestCommitQueuedTakesTurnsWithTheWriter(t *testing.T) {
 			t.Fatalf("loglet %d: read back %d records, %v", l, len(recs), err)
 		}
 	}
-	if st := s.Stats(); st.Writes != loglets*each {
+	st := s.Stats()
+	if st.Writes != loglets*each {
 		t.Fatalf("stats %+v, want %d writes", st, loglets*each)
+	}
+	t.Logf("%d writes in %d batches, %d of them on callers", st.Writes, st.Batches, st.OnCallers)
+
+	// With only deferred writes nothing wakes the writer but the callers: they commit.
+	var answers sync.WaitGroup
+	for l := range uint64(8) {
+		wg.Go(func() {
+			for i := range 50 {
+				answers.Add(1)
+				err := s.EnqueueDeferred(Write{Loglet: 100 + l, First: bifrost.Offset(i + 1), Payloads: payloads(i+1, 1)}, func(err error) {
+					defer answers.Done()
+					if err != nil {
+						t.Error(err)
+					}
+				})
+				if err != nil {
+					answers.Done()
+					t.Error(err)
+					return
+				}
+				s.CommitQueued(true)
+			}
+		})
+	}
+	wg.Wait()
+	answers.Wait()
+	if after := s.Stats(); after.OnCallers == st.OnCallers || after.Writes != st.Writes+8*50 {
+		t.Fatalf("stats %+v after %+v: the callers committed none of 400 deferred writes", after, st)
 	}
 }
 
-// Close drains what was queued, also while callers commit, and then refuses new writes.
+// Close drains what was queued, also while callers commit: every write accepted before
+// Close is answered without error and is there after a reopen; later writes are refused.
 func TestCloseWhileCommittingOnCallers(t *testing.T) {
 	t.Parallel()
-	s := open(t, t.TempDir(), Options{})
-	var answered sync.WaitGroup
-	stop := make(chan struct{})
-	var committers sync.WaitGroup
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		answered   sync.WaitGroup
+		mu         sync.Mutex
+		durable    = map[uint64]int{} // loglet -> offsets 1..n answered without error
+		committers sync.WaitGroup
+	)
 	for l := range uint64(4) {
 		committers.Go(func() {
 			for i := 1; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
 				answered.Add(1)
-				if err := s.EnqueueDeferred(Write{Loglet: l, First: bifrost.Offset(i), Payloads: payloads(i, 1)}, func(error) { answered.Done() }); err != nil {
+				err := s.EnqueueDeferred(Write{Loglet: l, First: bifrost.Offset(i), Payloads: payloads(i, 1)}, func(err error) {
+					defer answered.Done()
+					if err != nil {
+						t.Errorf("loglet %d offset %d: %v", l, i, err)
+						return
+					}
+					mu.Lock()
+					durable[l] = max(durable[l], i)
+					mu.Unlock()
+				})
+				if err != nil {
 					answered.Done()
 					if !errors.Is(err, bifrost.ErrClosed) {
 						t.Error(err)
 					}
 					return
 				}
-				s.CommitQueued()
+				s.CommitQueued(i%2 == 0)
 			}
 		})
 	}
-	time.Sleep(30 * time.Millisecond)
+	waitFor(t, "writes of every loglet", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for l := range uint64(4) {
+			if durable[l] < 5 {
+				return false
+			}
+		}
+		return true
+	})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	close(stop)
 	committers.Wait()
 	waited := make(chan struct{})
 	go func() { answered.Wait(); close(waited) }()
@@ -509,5 +582,13 @@ func TestCloseWhileCommittingOnCallers(t *testing.T) {
 	}
 	if err := s.EnqueueDeferred(Write{Loglet: 9, First: 1, Payloads: payloads(1, 1)}, func(error) {}); !errors.Is(err, bifrost.ErrClosed) {
 		t.Fatalf("enqueue after Close: %v", err)
+	}
+	s = open(t, dir, Options{})
+	for l := range uint64(4) {
+		n := durable[l]
+		recs, _, err := s.ReadRecords(l, 1, bifrost.Offset(n), 1<<30, n)
+		if err != nil || len(recs) != n {
+			t.Fatalf("loglet %d: %d of %d answered records read back after reopen, %v", l, len(recs), n, err)
+		}
 	}
 }

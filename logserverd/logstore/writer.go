@@ -74,9 +74,10 @@ func (s *Store) Enqueue(w Write, done func(error)) error {
 	return s.enqueue(newRequest(w, done), true)
 }
 
-// EnqueueDeferred is Enqueue without waking the writer: the caller commits the queue itself
-// with CommitQueued right after, once it holds no lock that done takes. A server's stream
-// reader does so, and answers a store it committed without handing it to another goroutine.
+// EnqueueDeferred is Enqueue without waking the writer: the caller calls CommitQueued
+// right after, once it holds no lock that any done callback of the queue takes (it may
+// commit them all on its goroutine). A log server's stream reader does so, and answers a
+// store it committed without handing it to another goroutine.
 func (s *Store) EnqueueDeferred(w Write, done func(error)) error {
 	return s.enqueue(newRequest(w, done), false)
 }
@@ -108,10 +109,15 @@ func (s *Store) enqueue(r request, wake bool) error {
 	return nil
 }
 
-// CommitQueued commits the queued writes on the calling goroutine, calling their done
-// callbacks here, unless another goroutine is committing: that one leaves what it did not
-// take to the writer. It returns once its batch is durable and answered.
-func (s *Store) CommitQueued() {
+// CommitQueued commits what is queued. With onCaller it commits on the calling goroutine,
+// running the done callbacks of the batch here, unless another goroutine is committing (that
+// one leaves what it did not take to the writer), and returns once its batch is durable and
+// answered. Without, it wakes the writer and returns at once.
+func (s *Store) CommitQueued(onCaller bool) {
+	if !onCaller {
+		s.wake()
+		return
+	}
 	s.qmu.Lock()
 	if s.busy || s.closing || len(s.queue) == 0 {
 		s.qmu.Unlock()
@@ -121,6 +127,9 @@ func (s *Store) CommitQueued() {
 	s.takeLocked()
 	failErr := s.failErr
 	s.qmu.Unlock()
+	if failErr == nil {
+		s.callerBatches.Add(1)
+	}
 	s.commitTaken(failErr)
 	s.qmu.Lock()
 	s.busy = false

@@ -106,22 +106,22 @@ func (l *loglet) decideStore(req *wire.Store, now time.Time, storageFailed bool)
 }
 
 // Store stores records once the acceptance rules allow it and answers once they are
-// durable.
+// durable; the writer commits them, so a caller that gives up is answered at once.
 func (s *Server) Store(ctx context.Context, req *wire.Store) (*wire.Stored, error) {
-	wait, _ := s.StartStore(req)
+	wait, _ := s.StartStore(req, false)
 	return wait(ctx)
 }
 
-// StartStore applies the acceptance rules to req and writes its records; wait waits for the
-// answer. Stores started in the order they arrived on a stream are accepted in that order,
-// so a sequencer may keep several stores to this server in flight (wire.StoreStarter).
-// Unless another goroutine is committing already, the records are committed on the calling
-// goroutine (group commit with whatever else is queued), and ready is true once they are
-// durable: a stream's reader then answers at once, without handing the store to another
-// goroutine twice (to the writer and back).
-func (s *Server) StartStore(req *wire.Store) (wait func(context.Context) (*wire.Stored, error), ready bool) {
+// StartStore applies the acceptance rules to req and queues its records; wait waits for
+// the answer. Stores started in the order they arrived on a stream are accepted in that
+// order, so a sequencer may keep several stores to this server in flight
+// (wire.StoreStarter). With commit, the records are committed on the calling goroutine
+// (with whatever else is queued) unless another goroutine is committing already, and ready
+// is true once they are durable: a stream's reader then answers at once, without handing
+// the store to the writer and back. Without, the writer commits them.
+func (s *Server) StartStore(req *wire.Store, commit bool) (wait func(context.Context) (*wire.Stored, error), ready bool) {
 	w := s.startStore(req)
-	s.store.CommitQueued()
+	s.store.CommitQueued(commit)
 	return func(ctx context.Context) (*wire.Stored, error) {
 		resp, err := w.wait(ctx)
 		status := "error"
@@ -208,7 +208,7 @@ func answer(h wire.ResponseHeader) pendingStore {
 
 // acceptStore enqueues the records (pinning the sequencer on the first store) and returns
 // what waits until they are durable. Called with l.mu held, so it leaves the commit to the
-// caller (logstore.Store.CommitQueued), whose done callback takes l.mu.
+// caller (logstore.Store.CommitQueued): the done callback takes l.mu.
 func (s *Server) acceptStore(l *loglet, req *wire.Store) pendingStore {
 	last := req.FirstOffset + bifrost.Offset(len(req.Payloads)) - 1
 	w := logstore.Write{Loglet: l.id, First: req.FirstOffset, Payloads: req.Payloads}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"gorestate.dev/shared/bifrost"
@@ -73,12 +72,11 @@ func (s *sequencer) runSender(i int) {
 	}
 }
 
-// sendStore sends a store and returns; its answer is fed to the core by the goroutine
-// that reads it, which wakes the sender.
+// sendStore sends a store and returns; the goroutine that reads its answer feeds it to the
+// core and wakes the sender.
 func (s *sequencer) sendStore(i int, name string, req storeReq) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.l.p.opts.RPCTimeout)
 	start := time.Now()
-	var sent atomic.Bool // false while done may still run on this sender goroutine
 	s.wg.Add(1)
 	s.l.sendStore(ctx, name, &wire.Store{
 		Header:      wire.Header{LogletID: s.l.id, KnownGlobalTail: req.global},
@@ -103,16 +101,11 @@ func (s *sequencer) sendStore(i int, name string, req storeReq) {
 		case s.wake[i] <- struct{}{}:
 		default:
 		}
-		// The answer usually commits batches: their callbacks run here, on the goroutine
-		// that read it, rather than after a hand-off (callbacks must not block). A store
-		// that failed at once is answered on the sender, which never runs callbacks.
-		if sent.Load() {
-			s.flush()
-		} else {
-			s.flushAsync()
-		}
+		// This runs on the goroutine that reads the server's stream (or on the sender,
+		// for a store that failed at once), which must not run callbacks: one that
+		// appends again and waits for backpressure would stall the answers that release it.
+		s.flushAsync()
 	})
-	sent.Store(true)
 }
 
 func (s *sequencer) sendInfo(i int, name string, global bifrost.Offset) {

@@ -36,8 +36,9 @@ type Handler struct {
 	path     string
 	dispatch func(context.Context, any) (any, error)
 	// start, if set, begins the requests it orders (nil for the others) as they arrive
-	// on a stream and returns what finishes them, and whether that will not block.
-	start   func(req any) (func(context.Context) (any, error), bool)
+	// on a stream and returns what finishes them, and whether that will not block; idle
+	// says the stream's reader has nothing else to do now (see StoreStarter).
+	start   func(req any, idle bool) (func(context.Context) (any, error), bool)
 	streams streams
 }
 
@@ -68,12 +69,12 @@ func LogServerHandler(s LogServer) *Handler {
 		return nil, errNotServed
 	}}
 	if ss, ok := s.(StoreStarter); ok {
-		h.start = func(req any) (func(context.Context) (any, error), bool) {
+		h.start = func(req any, idle bool) (func(context.Context) (any, error), bool) {
 			st, ok := req.(*Store)
 			if !ok {
 				return nil, false
 			}
-			finish, ready := ss.StartStore(st)
+			finish, ready := ss.StartStore(st, idle)
 			return func(ctx context.Context) (any, error) { return finish(ctx) }, ready
 		}
 	}

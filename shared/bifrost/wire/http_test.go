@@ -437,17 +437,18 @@ type orderedLogServer struct {
 	started []bifrost.Offset
 }
 
-func (o *orderedLogServer) StartStore(req *Store) (func(context.Context) (*Stored, error), bool) {
+func (o *orderedLogServer) StartStore(req *Store, _ bool) (func(context.Context) (*Stored, error), bool) {
 	o.mu.Lock()
 	o.started = append(o.started, req.FirstOffset)
 	o.mu.Unlock()
+	// The answer names its store, so that an answer delivered to another call shows.
+	resp := &Stored{ResponseHeader: ResponseHeader{Status: StatusOK, LocalTail: req.FirstOffset + 1}}
 	if req.FirstOffset%3 == 0 {
-		resp, err := o.fakeLogServer.Store(context.Background(), req)
-		return func(context.Context) (*Stored, error) { return resp, err }, true
+		return func(context.Context) (*Stored, error) { return resp, nil }, true
 	}
 	return func(ctx context.Context) (*Stored, error) {
 		time.Sleep(time.Millisecond) // answers overtake each other; starts must not
-		return o.fakeLogServer.Store(ctx, req)
+		return resp, nil
 	}, false
 }
 
@@ -467,10 +468,16 @@ func TestStreamStartsStoresInTheOrderSent(t *testing.T) {
 		c.SendStore(context.Background(), &Store{Header: Header{LogletID: 1}, FirstOffset: first, Payloads: [][]byte{[]byte("x")}},
 			func(st *Stored, err error) { answers <- answer{first, st, err} })
 	}
+	seen := map[bifrost.Offset]bool{}
 	for range 500 {
-		if a := <-answers; a.err != nil || a.st.Status != StatusOK {
+		a := <-answers
+		if a.err != nil || a.st.Status != StatusOK || a.st.LocalTail != a.first+1 {
 			t.Fatalf("store at %d: %+v, %v", a.first, a.st, a.err)
 		}
+		if seen[a.first] {
+			t.Fatalf("store at %d answered twice", a.first)
+		}
+		seen[a.first] = true
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -481,5 +488,43 @@ func TestStreamStartsStoresInTheOrderSent(t *testing.T) {
 	}
 	if len(ls.started) != 500 {
 		t.Fatalf("%d stores started, want 500", len(ls.started))
+	}
+}
+
+// heldStoreServer holds every store until the call ends.
+type heldStoreServer struct{ fakeLogServer }
+
+func (*heldStoreServer) Store(ctx context.Context, _ *Store) (*Stored, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A store in flight when the stream fails is answered once, with the failure.
+func TestSendStoreAnsweredOnceWhenTheStreamFails(t *testing.T) {
+	t.Parallel()
+	ls := &heldStoreServer{}
+	mux := http.NewServeMux()
+	h := LogServerHandler(ls)
+	mux.Handle(LogServerPath, h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	answers := make(chan error, 2)
+	c.SendStore(context.Background(), &Store{Header: Header{LogletID: 1}, FirstOffset: 1, Payloads: [][]byte{[]byte("x")}},
+		func(_ *Stored, err error) { answers <- err })
+	time.Sleep(50 * time.Millisecond) // the store reaches the server, which holds it
+	h.Close()
+	select {
+	case err := <-answers:
+		if err == nil || !strings.Contains(err.Error(), "connection lost") {
+			t.Fatalf("err %v, want the lost connection", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the store was never answered")
+	}
+	select {
+	case err := <-answers:
+		t.Fatalf("answered twice, again with %v", err)
+	case <-time.After(50 * time.Millisecond):
 	}
 }

@@ -243,11 +243,13 @@ type LogServer interface {
 // StoreStarter is a LogServer that takes a Store in two steps: StartStore applies the
 // acceptance rules and queues the records at once; wait waits for the answer, and ready
 // says the answer is known already (the store was refused, or made durable while it
-// started), so wait returns without blocking. A stream starts the stores it carries in the
+// started), so wait returns without blocking. With commit the caller lends its goroutine
+// for the group commit (a stream's reader does when it has no further request at hand);
+// otherwise the server's writer commits. A stream starts the stores it carries in the
 // order they came, so a sequencer may keep several stores to one server in flight without
 // them overtaking each other; it answers a ready store at once, on its reader.
 type StoreStarter interface {
-	StartStore(req *Store) (wait func(context.Context) (*Stored, error), ready bool)
+	StartStore(req *Store, commit bool) (wait func(context.Context) (*Stored, error), ready bool)
 }
 
 // StoreSender is a LogServer that sends a Store at once and delivers its answer to a

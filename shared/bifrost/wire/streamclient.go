@@ -161,8 +161,14 @@ func (s *clientStream) fail(err error) {
 	close(s.done)
 	s.mu.Unlock()
 	_ = s.conn.Close()
-	for _, c := range calls {
-		c.finish(callResult{err: err}, c.stop)
+	// Answered on a goroutine of their own: fail runs on whichever goroutine noticed the
+	// failure, which may hold locks that the answers of other callers take.
+	if len(calls) > 0 {
+		go func() {
+			for _, c := range calls {
+				c.finish(callResult{err: err}, c.stop)
+			}
+		}()
 	}
 }
 
@@ -226,8 +232,8 @@ func (s *clientStream) call(ctx context.Context, req []byte) ([]byte, error) {
 }
 
 // send sends one encoded request now; answer gets its outcome exactly once: on the
-// stream's reader goroutine (so it must not block), or on the goroutine that ends ctx or
-// fails the stream, or before send returns when the call never left.
+// stream's reader goroutine (so it must not block), on a goroutine of its own when ctx
+// ends or the stream fails, or before send returns when the call never left.
 func (s *clientStream) send(ctx context.Context, req []byte, answer func(callResult)) {
 	if err := ctx.Err(); err != nil {
 		answer(callResult{err: err})

@@ -101,10 +101,12 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 				}
 				continue
 			}
-			run, ready := h.runner(req) // starts it now if it is ordered
+			// Starts it now if it is ordered. With no further request read ahead, the
+			// reader may also make a store durable itself (then it is ready): no hand-off
+			// to a writer and back. With more at hand it goes on reading, so that the
+			// writer's next group commit takes them together.
+			run, ready := h.runner(req, br.Buffered() == 0)
 			if ready {
-				// Answered while it started (a store made durable on this goroutine): no
-				// hand-off to another goroutine.
 				if st.answer(ctx, id, req, run) != nil {
 					return
 				}
@@ -165,9 +167,9 @@ func (st *serverStream) answer(ctx context.Context, id uint64, req any, run func
 
 // runner returns what carries out req: started now if the handler orders it, else
 // dispatched when called; and whether it runs without blocking.
-func (h *Handler) runner(req any) (func(context.Context) (any, error), bool) {
+func (h *Handler) runner(req any, idle bool) (func(context.Context) (any, error), bool) {
 	if h.start != nil {
-		if run, ready := h.start(req); run != nil {
+		if run, ready := h.start(req, idle); run != nil {
 			return run, ready
 		}
 	}
