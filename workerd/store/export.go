@@ -104,6 +104,7 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 // it returns the applied LSN of the import. The partition is wiped first; a damaged
 // stream leaves it empty (applied LSN 0) rather than half written.
 func (p *Partition) Import(r io.Reader) (uint64, error) {
+	defer p.epochs.forget(p.id) // the import brings its own epoch
 	if err := p.Wipe(); err != nil {
 		return 0, err
 	}

@@ -61,6 +61,7 @@ const indexesVersion = 1
 type DB struct {
 	ldb       *leveldb.DB
 	unmeasure func() // stops counting the store in storeSize
+	epochs    epochCache
 }
 
 // Open opens (or creates) the store in dir.
@@ -109,13 +110,14 @@ var (
 
 // Partition returns the view of one partition.
 func (db *DB) Partition(id uint32) *Partition {
-	return &Partition{db: db.ldb, id: id}
+	return &Partition{db: db.ldb, id: id, epochs: &db.epochs}
 }
 
 // Partition is the store of one partition.
 type Partition struct {
-	db *leveldb.DB
-	id uint32
+	db     *leveldb.DB
+	id     uint32
+	epochs *epochCache
 }
 
 // ID is the partition id.

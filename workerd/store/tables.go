@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb/util"
 
@@ -241,10 +242,76 @@ func (t *Txn) nextSeq(which byte) (uint64, error) {
 func (t *Txn) SetApplied(lsn uint64) { t.put(t.p.key(tMeta, []byte{metaApplied}), u64(lsn)) }
 
 // SetEpoch records the current leader epoch.
-func (t *Txn) SetEpoch(epoch uint64) { t.put(t.p.key(tMeta, []byte{metaEpoch}), u64(epoch)) }
+func (t *Txn) SetEpoch(epoch uint64) {
+	t.put(t.p.key(tMeta, []byte{metaEpoch}), u64(epoch))
+	t.epochSet = true
+}
 
-// Epoch returns the current leader epoch.
-func (t *Txn) Epoch() (uint64, error) { return t.meta(metaEpoch) }
+// Epoch returns the current leader epoch: this transaction's own write, or the committed
+// one, which the store keeps in memory (see epochCache).
+func (t *Txn) Epoch() (uint64, error) {
+	if v, ok := t.overlay[string(t.p.key(tMeta, []byte{metaEpoch}))]; ok {
+		if v == nil {
+			return 0, nil
+		}
+		return binary.BigEndian.Uint64(v), nil
+	}
+	epoch, gen, ok := t.p.epochs.lookup(t.p.id)
+	if ok {
+		return epoch, nil
+	}
+	epoch, err := t.meta(metaEpoch)
+	if err != nil {
+		return 0, err
+	}
+	t.p.epochs.fill(t.p.id, gen, epoch)
+	return epoch, nil
+}
+
+// epochCache keeps each partition's committed leader epoch in memory. Every applied record
+// checks the epoch, and its key is written once per leadership, so it sinks to the deepest
+// level of the tree, where a read passes through every level above: after a million
+// retained invocations those reads took 9 % of a node's CPU. Writes of the epoch (commits
+// of SetEpoch, wipes, imports) drop the cached value and count a generation, so that a
+// read of the database that raced with such a write does not cache what it read.
+type epochCache struct {
+	mu    sync.Mutex
+	known map[uint32]uint64
+	gens  map[uint32]uint64
+}
+
+// lookup returns the cached epoch, or the generation a read of the database must fill in.
+func (c *epochCache) lookup(id uint32) (epoch, gen uint64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	epoch, ok = c.known[id]
+	return epoch, c.gens[id], ok
+}
+
+// fill caches epoch, read from the database after lookup returned gen, unless the epoch
+// was written since.
+func (c *epochCache) fill(id uint32, gen, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gens[id] != gen {
+		return
+	}
+	if c.known == nil {
+		c.known = map[uint32]uint64{}
+	}
+	c.known[id] = epoch
+}
+
+// forget drops the cached epoch; call it after the epoch was written in the database.
+func (c *epochCache) forget(id uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.known, id)
+	if c.gens == nil {
+		c.gens = map[uint32]uint64{}
+	}
+	c.gens[id]++
+}
 
 func (t *Txn) meta(which byte) (uint64, error) {
 	v, ok, err := t.get(t.p.key(tMeta, []byte{which}))
@@ -258,7 +325,7 @@ func (t *Txn) meta(which byte) (uint64, error) {
 func (p *Partition) Applied() (uint64, error) { return p.Begin().meta(metaApplied) }
 
 // Epoch returns the stored leader epoch.
-func (p *Partition) Epoch() (uint64, error) { return p.Begin().meta(metaEpoch) }
+func (p *Partition) Epoch() (uint64, error) { return p.Begin().Epoch() }
 
 // StateValue reads one state entry of an object.
 func (t *Txn) StateValue(service, key string, name []byte) ([]byte, bool, error) {

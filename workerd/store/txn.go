@@ -13,9 +13,10 @@ import (
 // Txn collects the writes of applying log records and reads its own writes. Commit writes
 // them in one atomic batch.
 type Txn struct {
-	p       *Partition
-	batch   leveldb.Batch
-	overlay map[string][]byte // nil value = deleted
+	p        *Partition
+	batch    leveldb.Batch
+	overlay  map[string][]byte // nil value = deleted
+	epochSet bool              // SetEpoch was called: the epoch cache must forget it at commit
 }
 
 // Begin starts a transaction on the partition.
@@ -31,7 +32,12 @@ func (t *Txn) Commit() error {
 	if err := t.addMarker(); err != nil {
 		return err
 	}
-	if err := t.p.db.Write(&t.batch, &opt.WriteOptions{Sync: false}); err != nil {
+	err := t.p.db.Write(&t.batch, &opt.WriteOptions{Sync: false})
+	if t.epochSet {
+		t.p.epochs.forget(t.p.id) // also after a failed write, which may have landed
+		t.epochSet = false
+	}
+	if err != nil {
 		return fmt.Errorf("partition %d commit: %w", t.p.id, err)
 	}
 	storeWrites.Inc()
