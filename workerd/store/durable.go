@@ -135,6 +135,7 @@ func (p *Partition) Verify() error {
 // Wipe deletes everything of the partition, for a rebuild from the log.
 func (p *Partition) Wipe() error {
 	defer p.epochs.forget(p.id)
+	defer p.heads.clear()
 	it := p.db.NewIterator(prefixRange(u32(p.id)), nil)
 	defer it.Release()
 	var b leveldb.Batch

@@ -105,6 +105,7 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 // stream leaves it empty (applied LSN 0) rather than half written.
 func (p *Partition) Import(r io.Reader) (uint64, error) {
 	defer p.epochs.forget(p.id) // the import brings its own epoch
+	defer p.heads.clear()       // and its own inbox sequence numbers
 	if err := p.Wipe(); err != nil {
 		return 0, err
 	}

@@ -62,6 +62,7 @@ type DB struct {
 	ldb       *leveldb.DB
 	unmeasure func() // stops counting the store in storeSize
 	epochs    epochCache
+	heads     inboxHeads
 }
 
 // Open opens (or creates) the store in dir.
@@ -110,7 +111,7 @@ var (
 
 // Partition returns the view of one partition.
 func (db *DB) Partition(id uint32) *Partition {
-	return &Partition{db: db.ldb, id: id, epochs: &db.epochs}
+	return &Partition{db: db.ldb, id: id, epochs: &db.epochs, heads: &db.heads}
 }
 
 // Partition is the store of one partition.
@@ -118,6 +119,7 @@ type Partition struct {
 	db     *leveldb.DB
 	id     uint32
 	epochs *epochCache
+	heads  *inboxHeads
 }
 
 // ID is the partition id.

@@ -50,11 +50,14 @@ func (s *Snapshot) State(service, key string) ([]StateEntry, error) {
 	it := s.snap.NewIterator(prefixRange(prefix), nil)
 	defer it.Release()
 	var out []StateEntry
-	for it.Next() {
-		out = append(out, StateEntry{
-			Key:   append([]byte(nil), it.Key()[len(prefix):]...),
-			Value: append([]byte(nil), it.Value()...),
-		})
+	// Each entry is followed by a seek past it rather than Next: an object's state is
+	// rewritten by every invocation, and the memtable keeps every version of a key, which
+	// Next would step through one by one (a counter updated a few hundred times a second
+	// had thousands of versions, and loading its state took half the node's CPU).
+	for ok := it.First(); ok; {
+		k := append([]byte(nil), it.Key()...) // the iterator reuses its key buffer
+		out = append(out, StateEntry{Key: k[len(prefix):], Value: append([]byte(nil), it.Value()...)})
+		ok = it.Seek(append(k[:len(k):len(k)], 0))
 	}
 	return out, it.Error()
 }
@@ -99,12 +102,66 @@ func (t *Txn) DeleteInboxEntry(service, key string, seq uint64) {
 
 // PopInbox removes and returns the oldest invocation queued for an object, or nil.
 func (t *Txn) PopInbox(service, key string) ([]byte, error) {
-	kvs, err := t.scan(t.p.key(tInbox, objectKey(service, key)), 1)
+	prefix := t.p.key(tInbox, objectKey(service, key))
+	r := prefixRange(prefix)
+	// Start after the last entry popped: the deletes of earlier entries stay in the
+	// memtable and the tables above them for a while, and an object that serves many
+	// invocations in a row would otherwise scan past all of them on every pop.
+	head, ok := t.heads[string(prefix)]
+	if !ok {
+		head, ok = t.p.heads.get(string(prefix))
+	}
+	if ok {
+		r.Start = append(prefix[:len(prefix):len(prefix)], u64(head+1)...)
+	}
+	kvs, err := t.scanRange(r, 1)
 	if err != nil || len(kvs) == 0 {
 		return nil, err
 	}
 	t.del(kvs[0].k)
+	if t.heads == nil {
+		t.heads = map[string]uint64{}
+	}
+	t.heads[string(prefix)] = binary.BigEndian.Uint64(kvs[0].k[len(prefix):])
 	return kvs[0].v, nil
+}
+
+// inboxHeads remembers, per object, the sequence number of the inbox entry popped last
+// (committed). Entries are pushed with increasing sequence numbers and popped oldest
+// first, so no entry of the object's inbox is at or below it: PopInbox may start its scan
+// after it. Only a hint: an object without one scans from the start of its inbox. Wipes and
+// imports, which reset the sequence numbers, drop every hint.
+type inboxHeads struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+// maxInboxHeads bounds the hints; past it they are dropped and learnt again.
+const maxInboxHeads = 1 << 16
+
+func (h *inboxHeads) get(prefix string) (uint64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seq, ok := h.m[prefix]
+	return seq, ok
+}
+
+// set records the heads of a committed transaction.
+func (h *inboxHeads) set(heads map[string]uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m)+len(heads) > maxInboxHeads {
+		h.m = make(map[string]uint64, len(heads))
+	}
+	for prefix, seq := range heads {
+		h.m[prefix] = max(h.m[prefix], seq)
+	}
+}
+
+func (h *inboxHeads) clear() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.m = nil
 }
 
 // --- timers ---

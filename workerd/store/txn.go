@@ -17,6 +17,7 @@ type Txn struct {
 	batch    leveldb.Batch
 	overlay  map[string][]byte // nil value = deleted
 	epochSet bool              // SetEpoch was called: the epoch cache must forget it at commit
+	heads    map[string]uint64 // inbox heads popped by this transaction (see inboxHeads)
 }
 
 // Begin starts a transaction on the partition.
@@ -39,6 +40,10 @@ func (t *Txn) Commit() error {
 	}
 	if err != nil {
 		return fmt.Errorf("partition %d commit: %w", t.p.id, err)
+	}
+	if len(t.heads) > 0 {
+		t.p.heads.set(t.heads)
+		clear(t.heads)
 	}
 	storeWrites.Inc()
 	t.batch.Reset()
