@@ -83,6 +83,13 @@ func Open(dir string) (*DB, error) {
 		CompactionTableSize: 8 << 20,
 		CompactionTotalSize: 64 << 20,
 		BlockCacheCapacity:  4 << 20,
+		// 16 KiB blocks instead of 4: a table's index has a quarter of the entries, so the
+		// indexes of a large store stay in the 4 MiB block cache. With 4 KiB blocks a
+		// lookup of a new invocation's id read and decompressed an index block in every
+		// level (11 % of the CPU at the end of a 1,000,000 soak); with 16 KiB the soak
+		// ran at 3,019 instead of 2,623 invocations/s, its last minute 0.76 of the first
+		// instead of 0.65.
+		BlockSize: 16 << 10,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open partition store %s: %w", dir, err)
