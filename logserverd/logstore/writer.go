@@ -123,21 +123,28 @@ func (s *Store) CommitQueued(onCaller bool) {
 		s.qmu.Unlock()
 		return
 	}
+	if s.takeTurn(true) {
+		s.wake()
+	}
+}
+
+// takeTurn commits one batch of the queue. Called with qmu held, the queue not empty and
+// busy clear; returns with qmu released and busy clear again, and whether anything is left
+// to commit (or the store is closing).
+func (s *Store) takeTurn(onCaller bool) (more bool) {
 	s.busy = true
 	s.takeLocked()
 	failErr := s.failErr
 	s.qmu.Unlock()
-	if failErr == nil {
+	if onCaller && failErr == nil {
 		s.callerBatches.Add(1)
 	}
 	s.commitTaken(failErr)
 	s.qmu.Lock()
 	s.busy = false
-	more := len(s.queue) > 0 || s.closing
+	more = len(s.queue) > 0 || s.closing
 	s.qmu.Unlock()
-	if more {
-		s.wake()
-	}
+	return more
 }
 
 // write applies one change durably and waits for it.
@@ -171,14 +178,7 @@ func (s *Store) runWriter() {
 			s.qmu.Unlock()
 			return
 		}
-		s.busy = true
-		s.takeLocked()
-		failErr := s.failErr
-		s.qmu.Unlock()
-		s.commitTaken(failErr)
-		s.qmu.Lock()
-		s.busy = false
-		s.qmu.Unlock()
+		s.takeTurn(false) // loops to look at the queue again either way
 	}
 }
 

@@ -336,15 +336,22 @@ func TestCancelledCallEndsOnTheServer(t *testing.T) {
 	}
 }
 
-func TestHandlerCloseEndsStreams(t *testing.T) {
-	t.Parallel()
-	ls := &blockingLogServer{gaveUp: make(chan struct{}, 1)}
+// serveLogServer serves ls on its own test server and returns the handler (to close it)
+// and a client of it.
+func serveLogServer(t *testing.T, ls LogServer) (*Handler, *Client) {
+	t.Helper()
 	mux := http.NewServeMux()
 	h := LogServerHandler(ls)
 	mux.Handle(LogServerPath, h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	c := newClient(t, srv.URL)
+	return h, newClient(t, srv.URL)
+}
+
+func TestHandlerCloseEndsStreams(t *testing.T) {
+	t.Parallel()
+	ls := &blockingLogServer{gaveUp: make(chan struct{}, 1)}
+	h, c := serveLogServer(t, ls)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.WaitForTail(context.Background(), &WaitForTail{})
@@ -502,13 +509,7 @@ func (*heldStoreServer) Store(ctx context.Context, _ *Store) (*Stored, error) {
 // A store in flight when the stream fails is answered once, with the failure.
 func TestSendStoreAnsweredOnceWhenTheStreamFails(t *testing.T) {
 	t.Parallel()
-	ls := &heldStoreServer{}
-	mux := http.NewServeMux()
-	h := LogServerHandler(ls)
-	mux.Handle(LogServerPath, h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	c := newClient(t, srv.URL)
+	h, c := serveLogServer(t, &heldStoreServer{})
 	answers := make(chan error, 2)
 	c.SendStore(context.Background(), &Store{Header: Header{LogletID: 1}, FirstOffset: 1, Payloads: [][]byte{[]byte("x")}},
 		func(_ *Stored, err error) { answers <- err })
