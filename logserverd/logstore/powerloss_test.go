@@ -15,12 +15,14 @@ import (
 	"gorestate.dev/shared/bifrost"
 )
 
-// trackStor is goleveldb's file storage that remembers, per file created through it, how
-// much was fsynced.
+// trackStor is goleveldb's file storage of the database in the store's subdirectory sub
+// that remembers, per file created through it, how much was fsynced. The storages of a
+// store's two databases share mu and synced.
 type trackStor struct {
 	storage.Storage
-	mu     sync.Mutex
-	synced map[string]int64 // file name -> synced length
+	sub    string
+	mu     *sync.Mutex
+	synced map[string]int64 // file path in the store's directory -> synced length
 }
 
 type trackW struct {
@@ -36,7 +38,7 @@ func (w *trackW) Write(p []byte) (int, error) {
 	return n, err
 }
 func (w *trackW) Sync() error {
-	if len(w.name) > 4 && w.name[len(w.name)-4:] == ".ldb" {
+	if filepath.Ext(w.name) == ".ldb" {
 		time.Sleep(30 * time.Millisecond) // tables sync slowly: compactions lag
 	}
 	err := w.Writer.Sync()
@@ -67,7 +69,7 @@ func (t *trackStor) Create(fd storage.FileDesc) (storage.Writer, error) {
 	if err != nil {
 		return w, err
 	}
-	name := fdName(fd)
+	name := filepath.Join(t.sub, fdName(fd))
 	t.mu.Lock()
 	t.synced[name] = 0
 	t.mu.Unlock()
@@ -133,24 +135,36 @@ func TestPowerLoss(t *testing.T) {
 		rng := rand.New(rand.NewSource(int64(round)))
 		dir := t.TempDir()
 		next := 1
+		var global bifrost.Offset // the last global tail written: the metadata database
 		for life := range 4 {
 			var ts *trackStor
-			opts := Options{WALFileSize: 4 << 10, writeBuffer: 16 << 10, wrapStorage: func(s storage.Storage) storage.Storage {
-				ts = &trackStor{Storage: s, synced: map[string]int64{}}
-				return ts
+			synced := map[string]int64{}
+			var mu sync.Mutex
+			opts := Options{WALFileSize: 4 << 10, writeBuffer: 16 << 10, wrapStorage: func(sub string, s storage.Storage) storage.Storage {
+				t := &trackStor{Storage: s, sub: sub, mu: &mu, synced: synced}
+				if sub == "" {
+					ts = t
+				}
+				return t
 			}}
 			s, err := Open(dir, opts)
 			if err != nil {
 				t.Fatalf("round %d life %d: open: %v", round, life, err)
 			}
 			wantRecords(t, s, 1, next-1)
+			wantGlobalTail(t, s, global)
 			n := rng.Intn(400)
 			for range n {
 				k := 1
 				if rng.Intn(30) == 0 {
 					k = 200 + rng.Intn(400) // larger than a WAL file sometimes
 				}
-				write(t, s, Write{Loglet: 1, First: bifrost.Offset(next), Payloads: payloads(next, k)})
+				w := Write{Loglet: 1, First: bifrost.Offset(next), Payloads: payloads(next, k)}
+				if rng.Intn(10) == 0 {
+					global = bifrost.Offset(next)
+					w.GlobalTail = global
+				}
+				write(t, s, w)
 				next += k
 			}
 			dst := t.TempDir()
@@ -160,6 +174,15 @@ func TestPowerLoss(t *testing.T) {
 		}
 		s := open(t, dir, Options{WALFileSize: 4 << 10})
 		wantRecords(t, s, 1, next-1)
+		wantGlobalTail(t, s, global)
 		s.Close()
+	}
+}
+
+func wantGlobalTail(t *testing.T, s *Store, want bifrost.Offset) {
+	t.Helper()
+	st, err := s.LoadLoglet(1)
+	if err != nil || st.GlobalTail != max(want, 1) {
+		t.Fatalf("global tail %d %v, want %d", st.GlobalTail, err, max(want, 1))
 	}
 }

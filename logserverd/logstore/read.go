@@ -39,10 +39,10 @@ func (s *Store) LoadLoglet(loglet uint64) (LogletState, error) {
 	if err != nil {
 		return st, fmt.Errorf("load loglet %d: global tail: %w", loglet, err)
 	}
-	if st.Sealed, err = s.db.Has(metaKey(metaSeal, loglet), nil); err != nil {
+	if st.Sealed, err = s.meta.Has(metaKey(metaSeal, loglet), nil); err != nil {
 		return st, fmt.Errorf("load loglet %d: seal: %w", loglet, err)
 	}
-	v, err := s.db.Get(metaKey(metaSequencer, loglet), nil)
+	v, err := s.meta.Get(metaKey(metaSequencer, loglet), nil)
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
 	case err != nil:
@@ -75,7 +75,7 @@ func (s *Store) LoadLoglet(loglet uint64) (LogletState, error) {
 }
 
 func (s *Store) getU64(key []byte) (uint64, error) {
-	v, err := s.db.Get(key, nil)
+	v, err := s.meta.Get(key, nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return 0, nil
 	}

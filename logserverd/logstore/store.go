@@ -1,32 +1,39 @@
-// Package logstore owns a log server's durable state in one goleveldb database: the
-// payloads of every loglet's records, each loglet's metadata (pinned sequencer, trim point,
-// seal, last known global tail), the storage marker and the format version. Writes are
-// committed one batch at a time, many requests per batch (group commit), by a writer
-// goroutine or by a caller of CommitQueued, and complete only once the batch is on disk:
-// in the write-ahead log (wal.go) first, then in goleveldb.
+// Package logstore owns a log server's durable state in two goleveldb databases: one holds
+// the payloads of every loglet's records, the other each loglet's metadata (pinned
+// sequencer, trim point, seal, last known global tail), the storage marker, the format
+// version and the WAL checkpoint. Writes are committed one batch at a time, many requests
+// per batch (group commit), by a writer goroutine or by a caller of CommitQueued, and
+// complete only once the batch is on disk: in the write-ahead log (wal.go) first, then in
+// goleveldb. The WAL record is what makes a write to both databases atomic.
 //
 // Key layout (BIFROST.md §10; "|" is concatenation, integers are big-endian so that keys
-// sort by loglet, then offset):
+// sort by loglet, then offset). The record database, in the store's directory:
 //
 //	d|loglet u64|offset u64   record payload
+//	!format                   format version u32, written once (what an older build reads)
+//
+// The metadata database, in meta/:
+//
 //	m|s|loglet u64            pinned sequencer: generation u64 | node name
 //	m|t|loglet u64            trim point u64 (records at or below it may be gone)
 //	m|Z|loglet u64            present once the loglet is sealed (empty value)
 //	m|g|loglet u64            last known global tail u64, written best-effort
 //	!marker                   storage marker: the name of the node that owns the store
+//	!lost                     what an earlier life of the node lost (JSON)
 //	!format                   format version u32
 //	~walcheckpoint            seq u64 of the last WAL record goleveldb holds durably
 //
-// Keys that are written again and again sort above the records ('m' and '~' after 'd'):
-// a memtable flush then spans from the oldest loglet it appends to up to those keys, not
-// from the first key of the store. With one loglet appended (bench-log), compacting a flush
-// into level 1 rewrites the level's last table instead of all of it (with the checkpoint at
-// "!walcheckpoint", version 2 rewrote all of level 1 on every compaction, which took 40 % of
-// a log server's CPU under append load). Several loglets appended at once, or trims in the
-// flush, still widen its span.
+// Why two databases: a loglet's records are appended in offset order, so while one loglet
+// is appended a memtable of the record database overlaps nothing already on disk and
+// goleveldb places its table without a compaction. Any other key in the same memtable (a
+// checkpoint, a pinned sequencer) made every flush overlap the table holding that key, and
+// each compaction rewrote it with the records around it: 15-20 % of a log server's CPU
+// under bench-log in format 3, which kept one database. Several loglets appended at once,
+// or trims, still make flushes overlap.
 package logstore
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
@@ -41,6 +48,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/storage"
+	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"gorestate.dev/shared/bifrost"
 )
@@ -49,10 +57,12 @@ import (
 // write-ahead log: a store of version 1 (every batch synced in goleveldb) is upgraded at
 // Open; a build that reads only version 1 refuses a version 2 store, whose newest records
 // may be in the WAL alone. Version 3 moved the WAL checkpoint from "!walcheckpoint" to
-// "~walcheckpoint" (see the key layout): a version 2 store is upgraded at Open, and a
-// build that reads only version 2 refuses a version 3 store rather than replay the WAL
-// from a stale checkpoint.
-const FormatVersion = 3
+// "~walcheckpoint": a build that reads only version 2 refuses it rather than replay the
+// WAL from a stale checkpoint. Version 4 moved everything but the records into the
+// metadata database; stores of versions 1 to 3 are upgraded at Open, and the record
+// database keeps "!format" = 4 so that an older build refuses the store instead of
+// opening it without its metadata.
+const FormatVersion = 4
 
 const (
 	prefixData = 'd'
@@ -101,6 +111,7 @@ func metaKey(kind byte, loglet uint64) []byte {
 }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
 // ErrFailed is matched by every write after the store failed to write: the store is in
 // fail-safe mode until the process restarts, so that nothing is acknowledged on top of a
@@ -119,10 +130,11 @@ type Options struct {
 	// gets a file of its own.
 	WALFileSize int64
 	Logger      hclog.Logger
-	// Tests: sync replaces datasync, wrapStorage wraps goleveldb's file storage, and
+	// Tests: sync replaces datasync, wrapStorage wraps goleveldb's file storage of the
+	// database in the store's subdirectory sub ("" for the records, "meta"), and
 	// writeBuffer replaces goleveldb's write buffer size.
 	sync        func(*os.File) error
-	wrapStorage func(storage.Storage) storage.Storage
+	wrapStorage func(sub string, s storage.Storage) storage.Storage
 	writeBuffer int
 }
 
@@ -154,10 +166,12 @@ func (o Options) withDefaults() Options {
 // the writer); done callbacks run on the goroutine that commits (the writer, or a caller of
 // CommitQueued) without any Store lock held.
 type Store struct {
-	db     *leveldb.DB
-	stor   storage.Storage
-	opts   Options
-	logger hclog.Logger
+	db       *leveldb.DB // records
+	journals *syncedJournals
+	meta     *leveldb.DB // everything else
+	metaStor storage.Storage
+	opts     Options
+	logger   hclog.Logger
 
 	// Used only by the goroutine that commits: the one that set busy (and Open/Close
 	// around the writer).
@@ -168,6 +182,7 @@ type Store struct {
 	dropApplies bool
 
 	batch leveldb.Batch
+	split splitter // reused by apply
 	taken []request
 
 	qmu sync.Mutex // guards queue, busy, closing, failErr
@@ -203,19 +218,15 @@ type Stats struct {
 // version is refused.
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open log store %s: %w", dir, err)
+	s := &Store{
+		opts:       opts,
+		logger:     opts.Logger,
+		kick:       make(chan struct{}, 1),
+		failed:     make(chan struct{}),
+		writerDone: make(chan struct{}),
 	}
-	fileStor, err := storage.OpenFile(dir, false)
-	if err != nil {
-		return nil, fmt.Errorf("open log store %s: %w", dir, err)
-	}
-	var files storage.Storage = fileStor
-	if opts.wrapStorage != nil {
-		files = opts.wrapStorage(fileStor)
-	}
-	stor := syncedJournals{files}
-	db, err := leveldb.Open(stor, &opt.Options{
+	var err error
+	s.db, s.journals, err = openDB(dir, "", opts, &opt.Options{
 		// The memtable is allocated in full at open, also on a node whose log server is
 		// idle (a single node has the role too); 4 MiB measured as fast under bench-log
 		// as 16 MiB.
@@ -226,21 +237,22 @@ func Open(dir string, opts Options) (*Store, error) {
 		DisableLargeBatchTransaction: true,
 	})
 	if err != nil {
-		stor.Close()
-		return nil, fmt.Errorf("open log store %s: %w", dir, err)
+		return nil, err
 	}
-	s := &Store{
-		db:         db,
-		stor:       stor,
-		opts:       opts,
-		logger:     opts.Logger,
-		kick:       make(chan struct{}, 1),
-		failed:     make(chan struct{}),
-		writerDone: make(chan struct{}),
+	var metaJournals *syncedJournals
+	s.meta, metaJournals, err = openDB(dir, "meta", opts, &opt.Options{
+		// A few keys per loglet, rewritten now and then.
+		WriteBuffer:        cmp.Or(opts.writeBuffer, 256<<10),
+		BlockCacheCapacity: 256 << 10,
+	})
+	if err != nil {
+		s.db.Close()
+		s.journals.Close()
+		return nil, err
 	}
+	s.metaStor = metaJournals
 	if err := s.recover(filepath.Join(dir, "wal")); err != nil {
-		db.Close()
-		stor.Close()
+		s.closeDBs()
 		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
 	s.trims.init(s)
@@ -250,9 +262,35 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// openDB opens the goleveldb database in dir/sub.
+func openDB(dir, sub string, opts Options, o *opt.Options) (*leveldb.DB, *syncedJournals, error) {
+	path := filepath.Join(dir, sub)
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("open log store %s: %w", path, err)
+	}
+	fileStor, err := storage.OpenFile(path, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open log store %s: %w", path, err)
+	}
+	var files storage.Storage = fileStor
+	if opts.wrapStorage != nil {
+		files = opts.wrapStorage(sub, fileStor)
+	}
+	stor := &syncedJournals{Storage: files}
+	db, err := leveldb.Open(stor, o)
+	if err != nil {
+		stor.Close()
+		return nil, nil, fmt.Errorf("open log store %s: %w", path, err)
+	}
+	return db, stor, nil
+}
+
+func (s *Store) closeDBs() error {
+	return errors.Join(s.db.Close(), s.journals.Close(), s.meta.Close(), s.metaStor.Close())
+}
+
 // recover checks the format version (writing it into a new store, upgrading versions 1
-// and 2),
-// replays the WAL records goleveldb may lack and opens the WAL for appends.
+// to 3), replays the WAL records goleveldb may lack and opens the WAL for appends.
 func (s *Store) recover(walDir string) error {
 	if err := s.checkFormat(); err != nil {
 		return err
@@ -266,7 +304,7 @@ func (s *Store) recover(walDir string) error {
 		if err := batch.Load(payload); err != nil {
 			return err
 		}
-		return s.db.Write(&batch, nil)
+		return s.apply(&batch, true)
 	})
 	if err != nil {
 		return err
@@ -283,54 +321,128 @@ func (s *Store) recover(walDir string) error {
 	return err
 }
 
-// checkFormat writes the format version into a new store, upgrades a store of version 1
-// or 2 and refuses a store of any other version.
-func (s *Store) checkFormat() error {
-	db := s.db
-	v, err := db.Get(keyFormat, nil)
+// readFormat returns the format version db holds, if any.
+func readFormat(db *leveldb.DB) (v uint32, found bool, err error) {
+	b, err := db.Get(keyFormat, nil)
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
-		it := db.NewIterator(nil, nil)
-		nonEmpty := it.First()
-		it.Release()
-		if nonEmpty {
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("read format version: %w", err)
+	case len(b) != 4:
+		return 0, false, fmt.Errorf("log store format version is %d bytes, want 4", len(b))
+	}
+	return binary.BigEndian.Uint32(b), true, nil
+}
+
+func isEmpty(db *leveldb.DB) bool {
+	it := db.NewIterator(nil, nil)
+	defer it.Release()
+	return !it.First()
+}
+
+// checkFormat writes the format version into a new store, upgrades a store of versions 1
+// to 3 and refuses a store of any other version.
+func (s *Store) checkFormat() error {
+	metaV, inMeta, err := readFormat(s.meta)
+	if err != nil {
+		return err
+	}
+	dataV, inData, err := readFormat(s.db)
+	if err != nil {
+		return err
+	}
+	unsupported := func(v uint32) error {
+		return fmt.Errorf("log store format version %d is not supported (this build reads versions 1 to %d)", v, FormatVersion)
+	}
+	version := u32(FormatVersion)
+	switch {
+	case inMeta && metaV != FormatVersion:
+		return unsupported(metaV)
+	case inMeta && !inData:
+		return fmt.Errorf("log store damaged: its metadata (meta/) has format version %d but its record database has none; wipe the directory to rejoin as a new log server", metaV)
+	case inMeta && dataV == FormatVersion:
+		return nil
+	case inMeta && dataV >= 1 && dataV < FormatVersion:
+		// An upgrade that crashed after moving the metadata: the record database still
+		// has the old copies.
+		return s.dropOldMetadata(dataV)
+	case inMeta:
+		return unsupported(dataV)
+	case !inData:
+		if !isEmpty(s.db) || !isEmpty(s.meta) {
 			return fmt.Errorf("log store has data but no format version (this build reads version %d): not a log store?", FormatVersion)
 		}
-		return db.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion), &opt.WriteOptions{Sync: true})
-	case err != nil:
-		return fmt.Errorf("read format version: %w", err)
-	case len(v) != 4:
-		return fmt.Errorf("log store format version is %d bytes, want 4", len(v))
-	}
-	switch got := binary.BigEndian.Uint32(v); got {
-	case FormatVersion:
+		if err := s.meta.Put(keyFormat, version, &opt.WriteOptions{Sync: true}); err != nil {
+			return fmt.Errorf("write format version: %w", err)
+		}
+		if err := s.db.Put(keyFormat, version, &opt.WriteOptions{Sync: true}); err != nil {
+			return fmt.Errorf("write format version: %w", err)
+		}
 		return nil
-	case 1, 2:
-		// Version 1 synced every batch in goleveldb and has no WAL: nothing to convert.
-		// Version 2 has its checkpoint under the old key: moved in the same synced batch
-		// as the new version, so a crash leaves either store whole.
-		var b leveldb.Batch
-		if got == 2 {
-			cp, err := db.Get(keyWALCheckpointV2, nil)
-			switch {
-			case err == nil:
-				b.Put(keyWALCheckpoint, cp)
-				b.Delete(keyWALCheckpointV2)
-			case !errors.Is(err, leveldb.ErrNotFound):
-				return fmt.Errorf("read version 2 WAL checkpoint: %w", err)
+	case dataV == FormatVersion:
+		return fmt.Errorf("log store damaged: format version %d but its metadata database (meta/) is missing; wipe the directory to rejoin as a new log server", dataV)
+	case dataV < 1 || dataV > FormatVersion:
+		return unsupported(dataV)
+	}
+	// Versions 1 to 3 kept everything in one database. Version 1 synced every batch in
+	// goleveldb and has no WAL; version 2 has its checkpoint under "!walcheckpoint".
+	// The metadata is copied in one synced batch with the new version, then dropped from
+	// the record database: a crash in between leaves the copy, and the next Open drops
+	// the old keys again.
+	s.logger.Info("upgrading the log store format: metadata moves to meta/", "from", dataV, "to", FormatVersion)
+	var b leveldb.Batch
+	err = s.eachMetadataKey(func(k, v []byte) {
+		if dataV == 2 && bytes.Equal(k, keyWALCheckpointV2) {
+			k = keyWALCheckpoint
+		}
+		b.Put(k, v)
+	})
+	if err != nil {
+		return err
+	}
+	b.Put(keyFormat, version)
+	if err := s.meta.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("upgrade format: write metadata: %w", err)
+	}
+	return s.dropOldMetadata(dataV)
+}
+
+// eachMetadataKey calls fn with every key of the record database other than the records
+// and the format version, in order (a store of format 3 or older).
+func (s *Store) eachMetadataKey(fn func(k, v []byte)) error {
+	for _, r := range []*util.Range{{Limit: []byte{prefixData}}, {Start: []byte{prefixData + 1}}} {
+		it := s.db.NewIterator(r, nil)
+		for it.Next() {
+			if !bytes.Equal(it.Key(), keyFormat) {
+				fn(bytes.Clone(it.Key()), bytes.Clone(it.Value()))
 			}
 		}
-		b.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
-		s.logger.Info("upgrading the log store format", "from", got, "to", FormatVersion)
-		return db.Write(&b, &opt.WriteOptions{Sync: true})
-	default:
-		return fmt.Errorf("log store format version %d is not supported (this build reads versions 1 to %d)", got, FormatVersion)
+		it.Release()
+		if err := it.Error(); err != nil {
+			return fmt.Errorf("upgrade format: read metadata: %w", err)
+		}
 	}
+	return nil
+}
+
+// dropOldMetadata finishes an upgrade from version from: the record database keeps only
+// records and the new format version.
+func (s *Store) dropOldMetadata(from uint32) error {
+	var b leveldb.Batch
+	if err := s.eachMetadataKey(func(k, _ []byte) { b.Delete(k) }); err != nil {
+		return err
+	}
+	b.Put(keyFormat, u32(FormatVersion))
+	if err := s.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("upgrade format from version %d: %w", from, err)
+	}
+	return nil
 }
 
 // walCheckpoint returns the seq of the last WAL record goleveldb holds durably (0: none).
 func (s *Store) walCheckpoint() (uint64, error) {
-	v, err := s.db.Get(keyWALCheckpoint, nil)
+	v, err := s.meta.Get(keyWALCheckpoint, nil)
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
 		return 0, nil
@@ -342,33 +454,65 @@ func (s *Store) walCheckpoint() (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// checkpoint durably records that goleveldb holds every WAL record up to s.walLast. A
-// synced write makes every earlier goleveldb write durable too: the current journal is
-// fsynced, and earlier journals were fsynced when goleveldb closed them
-// (syncedJournals), before they were flushed to synced tables.
+// checkpoint durably records that goleveldb holds every WAL record up to s.walLast. Both
+// databases' journals hold every write made so far (goleveldb hands a journal its data
+// before a write returns): the record database's current journal is fsynced here, its
+// earlier ones were fsynced when goleveldb closed them (syncedJournals), before they were
+// flushed to synced tables; the synced write of the checkpoint does the same for the
+// metadata database.
 func (s *Store) checkpoint() error {
-	if err := s.db.Put(keyWALCheckpoint, u64(s.walLast), &opt.WriteOptions{Sync: true}); err != nil {
+	if err := s.journals.syncCurrent(); err != nil {
+		return fmt.Errorf("write WAL checkpoint: sync the record journal: %w", err)
+	}
+	if err := s.meta.Put(keyWALCheckpoint, u64(s.walLast), &opt.WriteOptions{Sync: true}); err != nil {
 		return fmt.Errorf("write WAL checkpoint: %w", err)
 	}
 	return nil
 }
 
 // syncedJournals is goleveldb's file storage with journals fsynced when goleveldb closes
-// them (at every memtable switch): goleveldb itself syncs a journal only for a synced
-// write, and the WAL checkpoint relies on every journal write before it being durable.
-type syncedJournals struct{ storage.Storage }
+// them (at every memtable switch), and the current one on demand: goleveldb itself syncs a
+// journal only for a synced write, and the WAL checkpoint relies on every journal write
+// before it being durable.
+type syncedJournals struct {
+	storage.Storage
+	mu  sync.Mutex
+	cur *syncOnClose // the journal goleveldb writes now
+}
 
-func (s syncedJournals) Create(fd storage.FileDesc) (storage.Writer, error) {
+func (s *syncedJournals) Create(fd storage.FileDesc) (storage.Writer, error) {
 	w, err := s.Storage.Create(fd)
 	if err != nil || fd.Type != storage.TypeJournal {
 		return w, err
 	}
-	return syncOnClose{w}, nil
+	j := &syncOnClose{Writer: w, owner: s}
+	s.mu.Lock()
+	s.cur = j
+	s.mu.Unlock()
+	return j, nil
 }
 
-type syncOnClose struct{ storage.Writer }
+// syncCurrent fsyncs the journal goleveldb writes now; the ones before it were synced
+// when they were closed.
+func (s *syncedJournals) syncCurrent() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil || s.cur.closed {
+		return nil
+	}
+	return s.cur.Writer.Sync()
+}
 
-func (w syncOnClose) Close() error {
+type syncOnClose struct {
+	storage.Writer
+	owner  *syncedJournals
+	closed bool // guarded by owner.mu
+}
+
+func (w *syncOnClose) Close() error {
+	w.owner.mu.Lock()
+	defer w.owner.mu.Unlock()
+	w.closed = true
 	if err := w.Writer.Sync(); err != nil {
 		_ = w.Writer.Close()
 		return err
@@ -386,7 +530,7 @@ func (s *Store) Close() error {
 	if s.Err() == nil {
 		errs = append(errs, s.checkpoint()) // the next Open replays nothing
 	}
-	errs = append(errs, s.wal.close(), s.db.Close(), s.stor.Close())
+	errs = append(errs, s.wal.close(), s.closeDBs())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close log store: %w", err)
 	}
@@ -429,7 +573,7 @@ func (s *Store) Stats() Stats {
 // Marker returns the storage marker: the name of the node that wrote it, and whether it
 // exists. A store without one is new, or was wiped.
 func (s *Store) Marker() (string, bool, error) {
-	v, err := s.db.Get(keyMarker, nil)
+	v, err := s.meta.Get(keyMarker, nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return "", false, nil
 	}
@@ -461,7 +605,7 @@ func (s *Store) WriteMarker(node string, lost *Lost) error {
 		if lostJSON != nil {
 			b.Put(keyLost, lostJSON)
 		}
-	}, len(node)+len(lostJSON))
+	}, len(node)+len(lostJSON), true)
 	if err != nil {
 		return fmt.Errorf("write storage marker: %w", err)
 	}
@@ -470,7 +614,7 @@ func (s *Store) WriteMarker(node string, lost *Lost) error {
 
 // ReadLost returns what an earlier life of this node lost (empty if nothing).
 func (s *Store) ReadLost() (*Lost, error) {
-	v, err := s.db.Get(keyLost, nil)
+	v, err := s.meta.Get(keyLost, nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return &Lost{}, nil
 	}

@@ -3,6 +3,7 @@ package logstore
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -110,7 +111,7 @@ func TestFormatVersion(t *testing.T) {
 		_ = db.Put(keyFormat, []byte{0, 0, 0, 7}, nil)
 		db.Close()
 		_, err = Open(dir, Options{})
-		if err == nil || !strings.Contains(err.Error(), "log store format version 7 is not supported (this build reads versions 1 to 3)") {
+		if err == nil || !strings.Contains(err.Error(), "log store format version 7 is not supported (this build reads versions 1 to 4)") {
 			t.Fatalf("Open = %v", err)
 		}
 	})
@@ -322,7 +323,7 @@ func TestTrimDeletionResumesOnLoad(t *testing.T) {
 	write(t, s, Write{Loglet: 1, First: 1, Payloads: payloads(1, 50)})
 	s.Close()
 	// A trim point whose deletion never ran (a crash right after it was persisted).
-	db, err := leveldb.OpenFile(dir, nil)
+	db, err := leveldb.OpenFile(filepath.Join(dir, "meta"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func (t *trimmer) deleteChunk(loglet uint64, upTo bifrost.Offset) (int, error) {
 		for _, k := range keys {
 			b.Delete(k)
 		}
-	}, 17*len(keys))
+	}, 17*len(keys), false)
 	return len(keys), err
 }
 

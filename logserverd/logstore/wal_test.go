@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,8 +24,7 @@ func crash(t *testing.T, s *Store) {
 		t.Fatal("crash of a closed store")
 	}
 	_ = s.wal.close()
-	_ = s.db.Close()
-	_ = s.stor.Close()
+	_ = s.closeDBs()
 }
 
 // newDroppingStore opens a store whose batches reach the WAL but never goleveldb, as if a
@@ -236,10 +237,7 @@ func TestFormatVersionUpgrade(t *testing.T) {
 	db.Close()
 	s := open(t, dir, Options{})
 	wantRecords(t, s, 3, 1)
-	v, err := s.db.Get(keyFormat, nil)
-	if err != nil || binary.BigEndian.Uint32(v) != FormatVersion {
-		t.Fatalf("format after the upgrade: %v %v", v, err)
-	}
+	wantFormat(t, s)
 	write(t, s, Write{Loglet: 3, First: 2, Payloads: payloads(2, 1)})
 	crash(t, s)
 	s = open(t, dir, Options{})
@@ -334,17 +332,8 @@ func TestWALRefusesMissingRecords(t *testing.T) {
 // after it.
 func TestFormatVersion2Upgrade(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := open(t, dir, Options{WALFileSize: 64 << 20})
-	writeSingles(t, s, 1, 1, 20)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = newDroppingStore(t, dir)
-	writeSingles(t, s, 1, 21, 30)
-	crash(t, s)
-
-	// Rewrite the store as version 2 laid it out.
+	dir := copyFixture(t, "v3store")
+	// Rewrite the version 3 store as version 2 laid it out.
 	db, err := leveldb.OpenFile(dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -362,16 +351,122 @@ func TestFormatVersion2Upgrade(t *testing.T) {
 	}
 	db.Close()
 
-	s = open(t, dir, Options{})
-	wantRecords(t, s, 1, 50)
-	if _, err := s.db.Get(keyWALCheckpointV2, nil); !errors.Is(err, leveldb.ErrNotFound) {
+	s := open(t, dir, Options{})
+	wantRecords(t, s, 1, 30)
+	if _, err := s.meta.Get(keyWALCheckpointV2, nil); !errors.Is(err, leveldb.ErrNotFound) {
 		t.Fatalf("the version 2 checkpoint is still there: %v", err)
 	}
-	v, err := s.db.Get(keyFormat, nil)
-	if err != nil || binary.BigEndian.Uint32(v) != FormatVersion {
-		t.Fatalf("format after the upgrade: %v %v", v, err)
-	}
+	wantFormat(t, s)
 	crash(t, s)
 	s = open(t, dir, Options{})
-	wantRecords(t, s, 1, 50)
+	wantRecords(t, s, 1, 30)
+}
+
+// copyFixture copies testdata/name into a new directory and returns it.
+func copyFixture(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", name))); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// wantFormat checks that s has the current format in both databases and nothing but
+// records and the format in the record database.
+func wantFormat(t *testing.T, s *Store) {
+	t.Helper()
+	for _, db := range []*leveldb.DB{s.db, s.meta} {
+		if v, found, err := readFormat(db); err != nil || !found || v != FormatVersion {
+			t.Fatalf("format after the upgrade: %d %v %v", v, found, err)
+		}
+	}
+	var left []string
+	if err := s.eachMetadataKey(func(k, _ []byte) { left = append(left, string(k)) }); err != nil || len(left) > 0 {
+		t.Fatalf("metadata left in the record database: %q %v", left, err)
+	}
+}
+
+// A store written by format 3 (testdata/v3store, made by TestMakeV3Fixture with the
+// format 3 code: one database, records of loglet 1 at 21..30 and its global tail 25 in the
+// WAL only) opens with all its records and metadata, also after a crash right after the
+// upgrade and after one halfway through it.
+func TestFormatVersion3Upgrade(t *testing.T) {
+	t.Parallel()
+	check := func(t *testing.T, s *Store) {
+		t.Helper()
+		wantRecords(t, s, 1, 30)
+		wantFormat(t, s)
+		for _, want := range []struct {
+			loglet    uint64
+			st        LogletState
+			sequencer string
+		}{
+			{1, LogletState{LocalTail: 31, GlobalTail: 25}, "n1:3"},
+			{2, LogletState{LocalTail: 4, GlobalTail: 4, Sealed: true}, "n2:1"},
+			{3, LogletState{LocalTail: 11, GlobalTail: 11, TrimPoint: 4}, ""},
+		} {
+			st, err := s.LoadLoglet(want.loglet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq := ""
+			if st.Sequencer != nil {
+				seq = fmt.Sprintf("%s:%d", st.Sequencer.Name, st.Sequencer.Generation)
+			}
+			st.Sequencer = nil
+			if st != want.st || seq != want.sequencer {
+				t.Errorf("loglet %d: %+v sequencer %q, want %+v %q", want.loglet, st, seq, want.st, want.sequencer)
+			}
+		}
+		if recs, _, err := s.ReadRecords(3, 1, 100, 1<<20, 100); err != nil || len(recs) != 6 || recs[0].Offset != 5 {
+			t.Errorf("loglet 3 after its trim to 4: %v %v", recs, err)
+		}
+		if node, ok, err := s.Marker(); err != nil || !ok || node != "n1" {
+			t.Errorf("marker %q %v %v", node, ok, err)
+		}
+		if lost, err := s.ReadLost(); err != nil || !slices.Equal(lost.Loglets, []uint64{9}) || lost.Segments[4] != 2 {
+			t.Errorf("lost %+v %v", lost, err)
+		}
+	}
+	t.Run("open", func(t *testing.T) {
+		dir := copyFixture(t, "v3store")
+		s := open(t, dir, Options{})
+		check(t, s)
+		write(t, s, Write{Loglet: 1, First: 31, Payloads: payloads(31, 1)})
+		crash(t, s)
+		s = open(t, dir, Options{})
+		wantRecords(t, s, 1, 31)
+		wantFormat(t, s)
+	})
+	t.Run("crash halfway", func(t *testing.T) {
+		// The metadata was copied but not yet dropped from the record database.
+		dir := copyFixture(t, "v3store")
+		s := open(t, dir, Options{})
+		crash(t, s)
+		db, err := leveldb.OpenFile(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b leveldb.Batch
+		b.Put(keyFormat, []byte{0, 0, 0, 3})
+		b.Put(metaKey(metaSeal, 1), nil) // a stale copy would seal loglet 1
+		if err := db.Write(&b, nil); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		s = open(t, dir, Options{})
+		check(t, s)
+	})
+	t.Run("metadata missing", func(t *testing.T) {
+		dir := copyFixture(t, "v3store")
+		s := open(t, dir, Options{})
+		crash(t, s)
+		if err := os.RemoveAll(filepath.Join(dir, "meta")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "metadata database (meta/) is missing") {
+			t.Fatalf("Open = %v", err)
+		}
+	})
 }

@@ -59,8 +59,10 @@ func (w *Write) apply(b *leveldb.Batch) {
 
 // request is one queued change: apply adds it to the batch, done learns its fate.
 type request struct {
-	apply     func(*leveldb.Batch)
-	size      int
+	apply func(*leveldb.Batch)
+	size  int
+	// meta is set if apply writes keys of the metadata database.
+	meta      bool
 	done      func(error)
 	trimmed   uint64 // loglet whose trim point this raises (with trimPoint)
 	trimPoint bifrost.Offset
@@ -83,7 +85,8 @@ func (s *Store) EnqueueDeferred(w Write, done func(error)) error {
 }
 
 func newRequest(w Write, done func(error)) request {
-	r := request{apply: w.apply, size: w.size(), done: done}
+	r := request{apply: w.apply, size: w.size(), done: done,
+		meta: w.Sequencer != nil || w.Seal || w.TrimPoint > 0 || w.GlobalTail > 0}
 	if w.TrimPoint > 0 {
 		r.trimmed, r.trimPoint = w.Loglet, w.TrimPoint
 	}
@@ -147,10 +150,11 @@ func (s *Store) takeTurn(onCaller bool) (more bool) {
 	return more
 }
 
-// write applies one change durably and waits for it.
-func (s *Store) write(apply func(*leveldb.Batch), size int) error {
+// write applies one change durably and waits for it; meta says whether it writes keys of
+// the metadata database.
+func (s *Store) write(apply func(*leveldb.Batch), size int, meta bool) error {
 	done := make(chan error, 1)
-	if err := s.enqueue(request{apply: apply, size: size, done: func(err error) { done <- err }}, true); err != nil {
+	if err := s.enqueue(request{apply: apply, size: size, meta: meta, done: func(err error) { done <- err }}, true); err != nil {
 		return err
 	}
 	return <-done
@@ -209,11 +213,13 @@ func (s *Store) commitTaken(failErr error) {
 func (s *Store) commit(batch *leveldb.Batch, reqs []request, failErr error) {
 	if failErr == nil {
 		batch.Reset()
+		meta := false
 		for i := range reqs {
 			reqs[i].apply(batch)
+			meta = meta || reqs[i].meta
 		}
 		start := time.Now()
-		if err := s.writeBatch(batch); err != nil {
+		if err := s.writeBatch(batch, meta); err != nil {
 			failErr = s.fail(fmt.Errorf("%w: write %d requests: %v", ErrFailed, len(reqs), err))
 		} else {
 			commitSeconds.Observe(metrics.Since(start))
@@ -235,9 +241,9 @@ func (s *Store) commit(batch *leveldb.Batch, reqs []request, failErr error) {
 }
 
 // writeBatch appends batch to the WAL (durable when it returns) and applies it to
-// goleveldb. Before the WAL starts another file, the records of the full one are
-// checkpointed.
-func (s *Store) writeBatch(batch *leveldb.Batch) error {
+// goleveldb; meta says whether it has keys of the metadata database. Before the WAL starts
+// another file, the records of the full one are checkpointed.
+func (s *Store) writeBatch(batch *leveldb.Batch, meta bool) error {
 	data := batch.Dump()
 	if s.wal.inUse() && !s.wal.fits(len(data)) {
 		if err := s.checkpoint(); err != nil {
@@ -252,13 +258,48 @@ func (s *Store) writeBatch(batch *leveldb.Batch) error {
 		return err
 	}
 	if !s.dropApplies {
-		if err := s.db.Write(batch, nil); err != nil {
+		if err := s.apply(batch, meta); err != nil {
 			return err
 		}
 	}
 	s.walLast = seq
 	return nil
 }
+
+// apply writes batch, made durable by the WAL, to goleveldb without a sync. Without meta
+// every key is a record's; with it the batch is split between the two databases.
+func (s *Store) apply(batch *leveldb.Batch, meta bool) error {
+	if !meta {
+		return s.db.Write(batch, nil)
+	}
+	s.split.data.Reset()
+	s.split.meta.Reset()
+	if err := batch.Replay(&s.split); err != nil {
+		return err
+	}
+	if s.split.data.Len() > 0 {
+		if err := s.db.Write(&s.split.data, nil); err != nil {
+			return err
+		}
+	}
+	if s.split.meta.Len() > 0 {
+		return s.meta.Write(&s.split.meta, nil)
+	}
+	return nil
+}
+
+// splitter sorts the changes of a batch by database.
+type splitter struct{ data, meta leveldb.Batch }
+
+func (sp *splitter) target(key []byte) *leveldb.Batch {
+	if len(key) > 0 && key[0] == prefixData {
+		return &sp.data
+	}
+	return &sp.meta
+}
+
+func (sp *splitter) Put(key, value []byte) { sp.target(key).Put(key, value) }
+func (sp *splitter) Delete(key []byte)     { sp.target(key).Delete(key) }
 
 // Fail puts the store in fail-safe mode, as a failed write does: for callers that find
 // damage outside the writer (and for tests of what a server does then).
