@@ -29,6 +29,9 @@ type sequencer struct {
 
 	wake []chan struct{} // per server: something to send may have appeared
 	kick chan struct{}   // supervisor: appends are pending
+	// watching is set while the supervisor's timer runs (appends were pending at its last
+	// look): an append then needs no kick, which would cost a wake-up per append.
+	watching bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -183,11 +186,15 @@ func (s *sequencer) appendAsync(ctx context.Context, payloads [][]byte, done fun
 	s.core.enqueue(owned, size, done)
 	s.core.updateAvailability(time.Now())
 	s.lastFlight = s.core.inflight
+	kick := !s.watching
+	s.watching = true
 	s.mu.Unlock()
 	s.wakeAll()
-	select {
-	case s.kick <- struct{}{}:
-	default:
+	if kick {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -268,6 +275,7 @@ func (s *sequencer) runSupervisor() {
 		s.core.tick(time.Now())
 		pending := s.core.pending() > 0
 		ended := s.core.state >= seqFrozen // appends are refused for good: nothing can be pending again
+		s.watching = pending
 		s.settle()
 		s.mu.Unlock()
 		s.flushAsync()
