@@ -46,8 +46,9 @@ func (s *sequencer) runSender(i int) {
 		}
 		var at time.Time
 		if !isStore && !isInfo {
-			at = s.core.wakeAt(i)
+			at = s.core.sleepUntil(i, now)
 		}
+		s.armed[i] = at
 		s.mu.Unlock()
 
 		switch {
@@ -97,10 +98,7 @@ func (s *sequencer) sendStore(i int, name string, req storeReq) {
 		s.core.onStored(i, req, resp, err, time.Now())
 		s.settle()
 		s.mu.Unlock()
-		select {
-		case s.wake[i] <- struct{}{}:
-		default:
-		}
+		s.wakeOne(i)
 		// This runs on the goroutine that reads the server's stream (or on the sender,
 		// for a store that failed at once), which must not run callbacks: one that
 		// appends again and waits for backpressure would stall the answers that release it.

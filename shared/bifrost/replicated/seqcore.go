@@ -466,6 +466,29 @@ func (c *seqCore) wakeAt(i int) time.Time {
 	return at
 }
 
+// sleepUntil returns when the idle sender of server i must look again by time alone
+// (zero: only when woken), given that it sleeps now: wakeAt, but no later than one push
+// delay from now while records are uncommitted or commits are recent. Such a sender need
+// not be woken by each commit to learn when the tail push is due (see needsWake).
+func (c *seqCore) sleepUntil(i int, now time.Time) time.Time {
+	at := c.wakeAt(i)
+	if at.IsZero() {
+		return at
+	}
+	if c.next > c.global || now.Before(c.lastCommit.Add(c.cfg.tailPushDelay)) {
+		if soon := now.Add(c.cfg.tailPushDelay); soon.Before(at) {
+			at = soon
+		}
+	}
+	return at
+}
+
+// needsWake reports whether the sender of server i, asleep until armed (zero: until
+// woken), must be woken after a commit to push the new tail in time.
+func (c *seqCore) needsWake(armed time.Time) bool {
+	return !armed.IsZero() && armed.After(c.lastCommit.Add(c.cfg.tailPushDelay))
+}
+
 // startDrain stops taking appends for a local seal; in-flight ones may still commit.
 func (c *seqCore) startDrain() {
 	if c.state == seqOpen {

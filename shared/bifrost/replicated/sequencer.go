@@ -28,6 +28,9 @@ type sequencer struct {
 	finishing  bool // a partial seal was seen and is being finished
 
 	wake []chan struct{} // per server: something to send may have appeared
+	// armed is when each sender's timer fires (zero: it waits to be woken); a sender is
+	// running while its entry is zero too.
+	armed []time.Time
 	kick chan struct{}   // supervisor: appends are pending
 	// watching is set while the supervisor's timer runs (appends were pending at its last
 	// look): an append then needs no kick, which would cost a wake-up per append.
@@ -57,6 +60,7 @@ func newSequencer(l *Loglet) *sequencer {
 		core:    newSeqCore(cfg, l.q, newBackoff(o.RetryMin, o.RetryMax, o.Seed^l.id), time.Now()),
 		changed: make(chan struct{}),
 		wake:    make([]chan struct{}, l.q.n),
+		armed:   make([]time.Time, l.q.n),
 		kick:    make(chan struct{}, 1),
 	}
 	s.done = newCompleter(func(err error) error { return fmt.Errorf("append to loglet %d: %w", l.id, err) })
@@ -123,18 +127,35 @@ func (s *sequencer) settle() {
 		// the sealed segment read from the log servers.
 		c.cache.evictOver(0, c.global)
 	}
+	stateChanged := c.state != s.lastState
 	s.lastGlobal, s.lastState, s.lastFlight = c.global, c.state, c.inflight
 	close(s.changed)
 	s.changed = make(chan struct{})
-	s.wakeAll()
+	if stateChanged {
+		s.wakeAll()
+		return
+	}
+	// A commit alone gives a sender nothing to do at once: one with stores in flight is
+	// woken by their answers, and the tail push is due only once commits stop. Only a
+	// sender asleep for longer than that must be woken to rearm (waking all of them cost
+	// three wake-ups per commit).
+	for i, at := range s.armed {
+		if c.needsWake(at) {
+			s.wakeOne(i)
+		}
+	}
+}
+
+func (s *sequencer) wakeOne(i int) {
+	select {
+	case s.wake[i] <- struct{}{}:
+	default:
+	}
 }
 
 func (s *sequencer) wakeAll() {
-	for _, ch := range s.wake {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
+	for i := range s.wake {
+		s.wakeOne(i)
 	}
 }
 
