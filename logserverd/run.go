@@ -34,6 +34,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	// Profiles are served on the fabric port, which only cluster members should reach.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ls, err := Start(ctx, cfg, meta, mux, logger.Named("log-server"))
 	if err != nil {
 		ln.Close()

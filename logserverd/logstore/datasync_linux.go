@@ -15,3 +15,10 @@ func datasync(f *os.File) error {
 		}
 	}
 }
+
+// openDirect opens path for writes that bypass the page cache (O_DIRECT): buffers,
+// offsets and lengths must be multiples of walBlock. Filesystems without direct I/O
+// (tmpfs) refuse it.
+func openDirect(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0)
+}
