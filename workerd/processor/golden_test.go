@@ -419,7 +419,7 @@ func storeDiff(before, after map[string]string) []string {
 // decode to (both are kept in binary encodings), anything else as renderBytes does.
 func renderValue(k, v string) string {
 	switch {
-	case len(k) > 0 && k[0] == 's':
+	case len(k) > 0 && k[0] == 'S':
 		if st, err := store.DecodeStatus([]byte(v)); err == nil {
 			b, _ := json.Marshal(st)
 			return renderBytes(b)

@@ -211,6 +211,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
+	if n, err := p.cfg.Store.MigrateKeyLayout(); err != nil {
+		return err
+	} else if n > 0 {
+		p.log.Info("moved the invocations of a store written by an older version to the key layout of this one", "keys", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+	start = time.Now()
 	if n, err := p.cfg.Store.BuildIndexes(); err != nil {
 		return err
 	} else if n > 0 {

@@ -32,12 +32,14 @@ import (
 // version writes. Version 2 has the layout of version 1; it says that the partition's log
 // past the snapshot may hold records of the second binary encoding (logrecord
 // KindTraceFormat), so that nodes of versions before it refuse to restore from it instead
-// of skipping those records after the marker, which the snapshot already covers. This
-// version reads both.
-const FormatVersion = 2
+// of skipping those records after the marker, which the snapshot already covers. Version 3
+// has a data file of the store's export format v2 (statuses, journals and notifications
+// keyed with the uuid first): nodes of earlier versions refuse it here rather than fail on
+// the data file after downloading it. This version reads all three.
+const FormatVersion = 3
 
 // readable reports whether this version reads snapshots (and latest.json) of version v.
-func readable(v int) bool { return v == 1 || v == FormatVersion }
+func readable(v int) bool { return v >= 1 && v <= FormatVersion }
 
 const dataFile = "data.kv"
 

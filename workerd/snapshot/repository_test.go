@@ -146,7 +146,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = repo.Restore(ctx, q, 3, 0)
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 7") || !strings.Contains(err.Error(), "reads 1 to 2") {
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 7") || !strings.Contains(err.Error(), fmt.Sprintf("reads 1 to %d", FormatVersion)) {
 		t.Fatalf("restore of format version 7: %v", err)
 	}
 }

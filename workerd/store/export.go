@@ -17,7 +17,13 @@ import (
 // durability bookkeeping) uvarint(len key) key uvarint(len value) value, then an end record
 // uvarint(0) uvarint(0). Keys are never empty, so the end record is unambiguous. Integrity
 // is checked by the caller (the snapshot metadata holds the file's SHA-256).
-var exportMagic = []byte("gorestate-partition-export v1\n")
+//
+// Version 2 keys statuses, journals and notifications by keyID; an import of version 1 moves
+// them (MigrateKeyLayout). A build that reads only version 1 refuses version 2.
+var exportMagic = []byte("gorestate-partition-export v2\n")
+
+// exportMagicV1 starts an export of a version before 2026-12-07.
+var exportMagicV1 = []byte("gorestate-partition-export v1\n")
 
 // maxExportField bounds one key or value read from an export: the store never holds values
 // anywhere near it, so a larger length means a damaged file.
@@ -111,7 +117,7 @@ func (p *Partition) Import(r io.Reader) (uint64, error) {
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic := make([]byte, len(exportMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || !bytes.Equal(magic, exportMagic) {
+	if _, err := io.ReadFull(br, magic); err != nil || !bytes.Equal(magic, exportMagic) && !bytes.Equal(magic, exportMagicV1) {
 		return 0, fmt.Errorf("%w: partition %d: not an export of this format (starts %q)", ErrBadExport, p.id, bytes.TrimSpace(magic))
 	}
 	field := func() ([]byte, error) {
@@ -157,7 +163,10 @@ func (p *Partition) Import(r io.Reader) (uint64, error) {
 	if err := p.db.Write(&b, nil); err != nil {
 		return fail(err)
 	}
-	if _, err := p.BuildIndexes(); err != nil { // an export of an older version
+	if _, err := p.MigrateKeyLayout(); err != nil { // an export of an older version
+		return fail(err)
+	}
+	if _, err := p.BuildIndexes(); err != nil { // likewise
 		return fail(err)
 	}
 	applied, err := p.Applied()

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,13 +22,24 @@ func copyDir(t *testing.T, src string) string {
 }
 
 // A store written by main as of 2026-12-06 (commit 469083c: JSON statuses, no creation-time
-// indexes) opens, reads back every status as written, and gets its indexes built once.
+// indexes, statuses keyed by the ids as they are) opens, reads back every status as
+// written once its keys are moved (as a processor does at start), and gets its indexes
+// built once.
 func TestStoreOfEarlierVersionOpens(t *testing.T) {
 	db, err := Open(copyDir(t, "testdata/store-469083c"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	for _, pid := range []uint32{0, 5} {
+		n, err := db.Partition(pid).MigrateKeyLayout()
+		if err != nil || n == 0 {
+			t.Fatalf("partition %d: moved %d keys, %v", pid, n, err)
+		}
+		if n, err := db.Partition(pid).MigrateKeyLayout(); err != nil || n != 0 {
+			t.Fatalf("partition %d: moved %d keys again, %v", pid, n, err)
+		}
+	}
 	id := func(b byte) []byte {
 		v := make([]byte, 24)
 		v[0], v[23] = 0x10, b
@@ -85,5 +97,47 @@ func TestStoreOfEarlierVersionOpens(t *testing.T) {
 		if got, err := p.Begin().Status(id(3)); err != nil || !reflect.DeepEqual(got, want[3]) {
 			t.Fatalf("rewritten status %+v, %v", got, err)
 		}
+	}
+}
+
+// An export written by a version before the keyID layout (the fixture's partition exported
+// as such a version did: magic v1, statuses keyed by the ids as they are) imports with
+// every status readable.
+func TestImportOfVersion1Export(t *testing.T) {
+	old, err := Open(copyDir(t, "testdata/store-469083c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	exp, err := old.Partition(5).OpenExport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, err = exp.WriteTo(&buf)
+	exp.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := append(append([]byte(nil), exportMagicV1...), buf.Bytes()[len(exportMagic):]...)
+
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := db.Partition(2)
+	applied, err := p.Import(bytes.NewReader(data))
+	if err != nil || applied != 12 {
+		t.Fatalf("import: applied %d, %v", applied, err)
+	}
+	id := make([]byte, 24)
+	id[0], id[23] = 0x10, 6
+	st, err := p.Begin().Status(id)
+	if err != nil || st == nil || st.Phase != PhaseInboxed || st.InboxSeq != 7 {
+		t.Fatalf("status 6 after the import: %+v, %v", st, err)
+	}
+	if n, err := p.MigrateKeyLayout(); err != nil || n != 0 {
+		t.Fatalf("keys left in the old layout after the import: %d, %v", n, err)
 	}
 }

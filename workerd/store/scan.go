@@ -17,7 +17,7 @@ import (
 var bulk = &opt.ReadOptions{DontFillCache: true}
 
 // EachStatus calls fn with every invocation status of the partition as of the snapshot, in
-// id order, without holding them all. fn returns false to stop early.
+// key order (keyID: by uuid, then partition key), without holding them all. fn returns false to stop early.
 func (s *Snapshot) EachStatus(fn func(id []byte, st *Status) (bool, error)) error {
 	return s.EachStatusWhere(nil, fn)
 }
@@ -39,7 +39,7 @@ func (s *Snapshot) EachStatusWhere(keep func(StatusHead) bool, fn func(id []byte
 		if err != nil {
 			return fmt.Errorf("partition %d status %x: %w", s.p.id, it.Key()[len(prefix):], err)
 		}
-		more, err := fn(append([]byte(nil), it.Key()[len(prefix):]...), st)
+		more, err := fn(idOfKey(it.Key()[len(prefix):]), st)
 		if err != nil || !more {
 			return err
 		}
@@ -63,7 +63,7 @@ type IndexedEntry struct {
 // invocation whose status is gone.
 func (s *Snapshot) Journals(id []byte, fn func(e IndexedEntry) error) error {
 	prefix := s.p.key(tJournal)
-	it := s.snap.NewIterator(prefixRange(s.p.key(tJournal, id)), nil)
+	it := s.snap.NewIterator(prefixRange(s.p.key(tJournal, keyID(id))), nil)
 	defer it.Release()
 	for it.Next() {
 		rest := it.Key()[len(prefix):]
@@ -78,7 +78,7 @@ func (s *Snapshot) Journals(id []byte, fn func(e IndexedEntry) error) error {
 			return fmt.Errorf("partition %d journal of %x: %w", s.p.id, rest[:len(rest)-4], err)
 		}
 		err = fn(IndexedEntry{
-			ID:           append([]byte(nil), rest[:len(rest)-4]...),
+			ID:           idOfKey(rest[:len(rest)-4]),
 			Index:        binary.BigEndian.Uint32(rest[len(rest)-4:]),
 			JournalEntry: e,
 		})

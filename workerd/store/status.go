@@ -66,7 +66,7 @@ func (s *Status) Exclusive() bool {
 	return s.Target.HandlerType == "EXCLUSIVE" || s.Target.HandlerType == "WORKFLOW"
 }
 
-func (p *Partition) statusKey(id []byte) []byte { return p.key(tStatus, id) }
+func (p *Partition) statusKey(id []byte) []byte { return p.key(tStatus, keyID(id)) }
 
 // Status reads an invocation's status; nil if absent.
 func (t *Txn) Status(id []byte) (*Status, error) {
@@ -225,7 +225,8 @@ func (s *Snapshot) Status(id []byte) (*Status, error) {
 	return decodeStatus(v)
 }
 
-// EachStatus calls fn for every invocation status of the partition, in id order, without
+// EachStatus calls fn for every invocation status of the partition, in key order (keyID:
+// by uuid, then partition key), without
 // holding them all in memory (completed invocations are retained, so there can be many).
 func (p *Partition) EachStatus(fn func(id []byte, st *Status) error) error {
 	snap, err := p.Snapshot()

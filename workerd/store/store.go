@@ -25,20 +25,26 @@ import (
 
 // Table prefixes (one byte after the partition id). Stored on disk: never reuse.
 const (
-	tStatus   = 's'
-	tJournal  = 'j'
-	tNotified = 'n'
-	tState    = 'v'
-	tLock     = 'l'
-	tInbox    = 'i'
-	tTimer    = 't'
-	tOutbox   = 'o'
-	tDedup    = 'd'
-	tMeta     = 'm'
-	tExpiry   = 'x'
-	tInvoked  = 'r' // index of the statuses in PhaseInvoked: what a new leader resumes
-	tActive   = 'a' // index of the unfinished invocations by creation time (+ id)
-	tCreated  = 'c' // index of every invocation by creation time (+ id)
+	// Statuses, journals and notifications are keyed by keyID(id) (see keylayout.go).
+	tStatus   = 'S'
+	tJournal  = 'J'
+	tNotified = 'N'
+	// Where versions before 2026-12-07 kept them, keyed by the id as it is: moved by
+	// MigrateKeyLayout.
+	tStatusV1   = 's'
+	tJournalV1  = 'j'
+	tNotifiedV1 = 'n'
+	tState      = 'v'
+	tLock       = 'l'
+	tInbox      = 'i'
+	tTimer      = 't'
+	tOutbox     = 'o'
+	tDedup      = 'd'
+	tMeta       = 'm'
+	tExpiry     = 'x'
+	tInvoked    = 'r' // index of the statuses in PhaseInvoked: what a new leader resumes
+	tActive     = 'a' // index of the unfinished invocations by creation time (+ id)
+	tCreated    = 'c' // index of every invocation by creation time (+ id)
 )
 
 // Meta keys.
