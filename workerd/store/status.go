@@ -226,8 +226,8 @@ func (s *Snapshot) Status(id []byte) (*Status, error) {
 }
 
 // EachStatus calls fn for every invocation status of the partition, in key order (keyID:
-// by uuid, then partition key), without
-// holding them all in memory (completed invocations are retained, so there can be many).
+// by uuid, then partition key), without holding them all in memory (completed invocations
+// are retained, so there can be many).
 func (p *Partition) EachStatus(fn func(id []byte, st *Status) error) error {
 	snap, err := p.Snapshot()
 	if err != nil {
