@@ -265,8 +265,15 @@ func Open(dir string, opts Options) (*Store, error) {
 // openDB opens the goleveldb database in dir/sub.
 func openDB(dir, sub string, opts Options, o *opt.Options) (*leveldb.DB, *syncedJournals, error) {
 	path := filepath.Join(dir, sub)
+	_, statErr := os.Stat(path)
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("open log store %s: %w", path, err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// The new directory's entry must be durable before anything in it counts.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return nil, nil, fmt.Errorf("open log store %s: %w", path, err)
+		}
 	}
 	fileStor, err := storage.OpenFile(path, false)
 	if err != nil {
@@ -341,6 +348,14 @@ func isEmpty(db *leveldb.DB) bool {
 	return !it.First()
 }
 
+// onlyFormat reports whether the format version is all db holds: no marker, no
+// checkpoint, nothing written through the WAL.
+func onlyFormat(db *leveldb.DB) bool {
+	it := db.NewIterator(nil, nil)
+	defer it.Release()
+	return it.First() && bytes.Equal(it.Key(), keyFormat) && !it.Next()
+}
+
 // checkFormat writes the format version into a new store, upgrades a store of versions 1
 // to 3 and refuses a store of any other version.
 func (s *Store) checkFormat() error {
@@ -359,6 +374,12 @@ func (s *Store) checkFormat() error {
 	switch {
 	case inMeta && metaV != FormatVersion:
 		return unsupported(metaV)
+	case inMeta && !inData && isEmpty(s.db) && onlyFormat(s.meta):
+		// A new store whose creation stopped between its two format writes.
+		if err := s.db.Put(keyFormat, version, &opt.WriteOptions{Sync: true}); err != nil {
+			return fmt.Errorf("write format version: %w", err)
+		}
+		return nil
 	case inMeta && !inData:
 		return fmt.Errorf("log store damaged: its metadata (meta/) has format version %d but its record database has none; wipe the directory to rejoin as a new log server", metaV)
 	case inMeta && dataV == FormatVersion:

@@ -247,7 +247,18 @@ func (w *wal) append(payload []byte) (uint64, error) {
 	}
 	data, at := w.encode(payload)
 	if _, err := w.f.WriteAt(data, at); err != nil {
-		return 0, fmt.Errorf("write WAL: %w", err)
+		if !w.direct || !errors.Is(err, syscall.EINVAL) {
+			return 0, fmt.Errorf("write WAL: %w", err)
+		}
+		// The filesystem took O_DIRECT at open but refuses these writes (a block size
+		// above walBlock): nothing was written, so go on with buffered writes.
+		if err := w.reopenBuffered(); err != nil {
+			return 0, err
+		}
+		data, at = w.encode(payload)
+		if _, err := w.f.WriteAt(data, at); err != nil {
+			return 0, fmt.Errorf("write WAL: %w", err)
+		}
 	}
 	if err := w.sync(w.f); err != nil {
 		return 0, fmt.Errorf("sync WAL: %w", err)
@@ -344,6 +355,23 @@ func (w *wal) roll(need int64) error {
 		return fmt.Errorf("open WAL file: %w", err)
 	}
 	w.f, w.size, w.off, w.direct, w.tail = f, size, 0, direct, w.tail[:0]
+	return nil
+}
+
+// reopenBuffered reopens the file being written without direct I/O, for good.
+func (w *wal) reopenBuffered() error {
+	w.noDirect = true
+	path := w.f.Name()
+	if err := w.f.Close(); err != nil {
+		w.f = nil
+		return fmt.Errorf("close WAL file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		w.f = nil
+		return fmt.Errorf("open WAL file: %w", err)
+	}
+	w.f, w.direct = f, false
 	return nil
 }
 

@@ -517,3 +517,64 @@ func TestWALRecordSizes(t *testing.T) {
 		})
 	}
 }
+
+// A filesystem that opens files for direct I/O but refuses the writes (EINVAL) gets
+// buffered writes from then on, and nothing is lost.
+func TestWALDirectWriteRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newDroppingStore(t, dir)
+	write(t, s, Write{Loglet: 1, First: 1, Payloads: payloads(1, 1)})
+	if !s.wal.direct {
+		t.Skipf("the filesystem of %s has no direct I/O", dir)
+	}
+	// A buffer that is not block-aligned in memory: the kernel refuses the direct write.
+	s.wal.buf = alignedBuf(128 << 10)[1:1]
+	write(t, s, Write{Loglet: 1, First: 2, Payloads: payloads(2, 1)})
+	if s.wal.direct || !s.wal.noDirect {
+		t.Fatalf("direct %v noDirect %v after a refused direct write", s.wal.direct, s.wal.noDirect)
+	}
+	write(t, s, Write{Loglet: 1, First: 3, Payloads: payloads(3, 1)})
+	crash(t, s)
+	s = open(t, dir, Options{})
+	wantRecords(t, s, 1, 3)
+}
+
+// A new store whose creation stopped after the metadata database got its format version,
+// before the record database did, opens; a store whose record database is empty but whose
+// metadata says it held something (a marker) is refused as damaged.
+func TestInterruptedCreation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		marker  bool
+		wantErr string
+	}{{"format only", false, ""}, {"with a marker", true, "log store damaged"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			meta, err := leveldb.OpenFile(filepath.Join(dir, "meta"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = meta.Put(keyFormat, u32(FormatVersion), nil)
+			if tc.marker {
+				_ = meta.Put(keyMarker, []byte("n1"), nil)
+			}
+			meta.Close()
+			s, err := Open(dir, Options{})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Open = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			wantFormat(t, s)
+			write(t, s, Write{Loglet: 1, First: 1, Payloads: payloads(1, 1)})
+			wantRecords(t, s, 1, 1)
+		})
+	}
+}
