@@ -32,7 +32,7 @@ func decodeEntry(v []byte) (JournalEntry, error) {
 }
 
 func (p *Partition) journalKey(id []byte, idx uint32) []byte {
-	return p.key(tJournal, keyID(id), u32(idx))
+	return p.idKey(tJournal, id, u32(idx))
 }
 
 // PutJournalEntry stores entry idx of an invocation's journal.
@@ -57,7 +57,7 @@ func (t *Txn) DeleteJournal(id []byte, length uint32) error {
 	for i := uint32(0); i < length; i++ {
 		t.del(t.p.journalKey(id, i))
 	}
-	kvs, err := t.scan(t.p.key(tNotified, keyID(id)), 0)
+	kvs, err := t.scan(t.p.idKey(tNotified, id), 0)
 	if err != nil {
 		return fmt.Errorf("delete the journal of %x: %w", id, err)
 	}
@@ -89,7 +89,7 @@ func (s *Snapshot) Journal(id []byte, n uint32) ([]JournalEntry, error) {
 		}
 		return out, nil
 	}
-	it := s.snap.NewIterator(prefixRange(s.p.key(tJournal, keyID(id))), nil)
+	it := s.snap.NewIterator(prefixRange(s.p.idKey(tJournal, id)), nil)
 	defer it.Release()
 	for it.Next() && uint32(len(out)) < n {
 		e, err := decodeEntry(append([]byte(nil), it.Value()...))
@@ -118,7 +118,7 @@ const (
 )
 
 func (p *Partition) notifiedKey(id []byte, kind byte, ident []byte) []byte {
-	return p.key(tNotified, keyID(id), []byte{kind}, ident)
+	return p.idKey(tNotified, id, []byte{kind}, ident)
 }
 
 // MarkNotified records that the journal holds a notification for a completion id, signal id

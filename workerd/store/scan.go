@@ -63,7 +63,7 @@ type IndexedEntry struct {
 // invocation whose status is gone.
 func (s *Snapshot) Journals(id []byte, fn func(e IndexedEntry) error) error {
 	prefix := s.p.key(tJournal)
-	it := s.snap.NewIterator(prefixRange(s.p.key(tJournal, keyID(id))), nil)
+	it := s.snap.NewIterator(prefixRange(s.p.idKey(tJournal, id)), nil)
 	defer it.Release()
 	for it.Next() {
 		rest := it.Key()[len(prefix):]

@@ -66,7 +66,7 @@ func (s *Status) Exclusive() bool {
 	return s.Target.HandlerType == "EXCLUSIVE" || s.Target.HandlerType == "WORKFLOW"
 }
 
-func (p *Partition) statusKey(id []byte) []byte { return p.key(tStatus, keyID(id)) }
+func (p *Partition) statusKey(id []byte) []byte { return p.idKey(tStatus, id) }
 
 // Status reads an invocation's status; nil if absent.
 func (t *Txn) Status(id []byte) (*Status, error) {

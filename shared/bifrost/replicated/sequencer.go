@@ -31,7 +31,7 @@ type sequencer struct {
 	// armed is when each sender's timer fires (zero: it waits to be woken); a sender is
 	// running while its entry is zero too.
 	armed []time.Time
-	kick chan struct{}   // supervisor: appends are pending
+	kick  chan struct{} // supervisor: appends are pending
 	// watching is set while the supervisor's timer runs (appends were pending at its last
 	// look): an append then needs no kick, which would cost a wake-up per append.
 	watching bool
