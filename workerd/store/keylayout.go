@@ -10,12 +10,12 @@ import (
 
 // appendKeyID appends the keyID of an invocation id to dst: how the id appears in the keys
 // of its status, journal and notifications, a 24-byte id (partition key, then uuid) with
-// the uuid first. A plain invocation's uuid is a ULID, which starts with its creation time, so these keys are
-// written in nearly ascending order. Keyed by the id as it is, they landed all over the key
-// space (the partition key is random for a service without keys), so with a day of
-// retention every memtable flush overlapped all of level 1 and compactions rewrote the
-// retained invocations again and again: a soak of 1,000,000 invocations slowed to 0.65-0.76
-// of its first minute.
+// the uuid first. A plain invocation's uuid is a ULID, which starts with its creation
+// time, so these keys are written in nearly ascending order. Keyed by the id as it is,
+// they landed all over the key space (the partition key is random for a service without
+// keys), so with a day of retention every memtable flush overlapped all of level 1 and
+// compactions rewrote the retained invocations again and again: a soak of 1,000,000
+// invocations slowed to 0.65-0.76 of its first minute.
 func appendKeyID(dst, id []byte) []byte {
 	if len(id) != 24 {
 		return append(dst, id...)
