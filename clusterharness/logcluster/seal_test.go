@@ -62,11 +62,19 @@ func TestSealWithOneServerDown(t *testing.T) {
 				}
 				expectSealedAppend(t, ctx, l1, "the sequencer")
 			}
+			// Both survivors are sealed. The records are committed on a write quorum, which
+			// ls3 may be part of: then only one survivor holds them all (the other is the
+			// sequencer's standby and may have missed its last batch).
+			highest := bifrost.Offset(0)
 			for i := range 2 {
 				info, err := logletInfo(ctx, c, i, seg.LogletID)
-				if err != nil || !info.Sealed || info.LocalTail != 11 {
-					t.Fatalf("%s after the seal: %+v, %v; want sealed with local tail 11", c.Servers[i].Name, info, err)
+				if err != nil || !info.Sealed || info.LocalTail > 11 {
+					t.Fatalf("%s after the seal: %+v, %v; want sealed with local tail at most 11", c.Servers[i].Name, info, err)
 				}
+				highest = max(highest, info.LocalTail)
+			}
+			if highest != 11 {
+				t.Fatalf("after the seal no survivor has local tail 11 (highest %d)", highest)
 			}
 			checkReadBack(t, acked, readRange(t, ctx, l2, 1, tail))
 			expectReadSealed(t, ctx, l2, tail)

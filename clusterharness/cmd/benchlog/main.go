@@ -48,6 +48,7 @@ type config struct {
 	records     int
 	batch       int
 	storesOut   int
+	flood       bool
 	dir         string
 	cpuProfile  string
 	heapDir     string
@@ -64,6 +65,7 @@ func run() error {
 	flag.IntVar(&cfg.records, "records", 2_000_000, "records appended for the memory measurement (0: skip it)")
 	flag.IntVar(&cfg.batch, "batch", 1000, "records per append in the memory measurement")
 	flag.IntVar(&cfg.storesOut, "stores-in-flight", 0, "stores a sequencer keeps in flight per log server (0: the default)")
+	flag.BoolVar(&cfg.flood, "flood", false, "send every store to all three log servers (replicated.Options.FloodStores) instead of to a write quorum first")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the stores (default: a new temporary directory, removed at the end)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the sequencer side) during the replicated cells to this file")
 	flag.StringVar(&cfg.heapDir, "heapprofiles", "", "save each log server's heap profile at both memory points in this directory (ls1-200000.heap, …)")
@@ -164,7 +166,7 @@ var benchSelf = metadata.NodeID{Name: "benchlog", Generation: 1}
 func benchReplicated(ctx context.Context, cfg config, c *logcluster.Cluster) ([]cell, error) {
 	meter := &storeMeter{}
 	p := replicated.NewProvider(replicated.Options{Self: benchSelf, Network: meteredNetwork{Network: c.Network(), m: meter},
-		MaxStoresInFlight: cfg.storesOut})
+		MaxStoresInFlight: cfg.storesOut, FloodStores: cfg.flood})
 	defer p.Close()
 	pids := make([]int, len(c.Servers))
 	for i := range pids {

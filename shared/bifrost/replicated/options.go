@@ -26,6 +26,8 @@ const (
 	DefaultWriteUnavailableTimeout = 5 * time.Second
 	DefaultDrainTimeout            = 1 * time.Second
 	DefaultTailPushDelay           = 20 * time.Millisecond
+	DefaultHedgeDelay              = 10 * time.Millisecond
+	DefaultStandbyDelay            = 5 * time.Millisecond
 	DefaultCheckSealInterval       = 15 * time.Second
 	DefaultDeadSequencerGrace      = 5 * time.Second
 	DefaultSequencerQueryTimeout   = 2 * time.Second
@@ -77,8 +79,23 @@ type Options struct {
 	// keeps them in order (wire.StoreSender); elsewhere the server refuses a store that
 	// overtook its predecessor and the sequencer resends.
 	MaxStoresInFlight int
-	// CacheBytes bounds the committed records a sequencer keeps for local readers.
+	// CacheBytes bounds the committed records a sequencer keeps for local readers (and
+	// for standby log servers that have yet to get them).
 	CacheBytes int64
+	// FloodStores sends every store to every log server of the nodeset at once, and
+	// commits on the first r answers (upstream's Flood spread). By default a sequencer
+	// sends new records to r servers only (a write quorum; its own node's log server among
+	// them if the nodeset has one) and keeps the others as standbys: they get the
+	// committed records in batches every StandbyDelay, off the commit path, and take new
+	// records at once only while a preferred server fails or when a pending batch waited
+	// HedgeDelay. On one shared disk, and on CPUs shared with the servers, the extra store
+	// per commit cost a third of the servers' work and a slower commit; with a disk per
+	// server, flooding lets the fastest r of them decide.
+	FloodStores bool
+	// HedgeDelay: a pending batch this old goes to the standby servers too.
+	HedgeDelay time.Duration
+	// StandbyDelay: how often a standby server gets the committed records it lacks.
+	StandbyDelay time.Duration
 
 	// RPCTimeout bounds one unary call to a log server or sequencer.
 	RPCTimeout time.Duration
@@ -147,6 +164,8 @@ func (o Options) withDefaults() Options {
 	orDefault(&o.WriteUnavailableTimeout, DefaultWriteUnavailableTimeout)
 	orDefault(&o.DrainTimeout, DefaultDrainTimeout)
 	orDefault(&o.TailPushDelay, DefaultTailPushDelay)
+	orDefault(&o.HedgeDelay, DefaultHedgeDelay)
+	orDefault(&o.StandbyDelay, DefaultStandbyDelay)
 	orDefault(&o.CheckSealInterval, DefaultCheckSealInterval)
 	orDefault(&o.DeadSequencerGrace, DefaultDeadSequencerGrace)
 	orDefault(&o.SequencerQueryTimeout, DefaultSequencerQueryTimeout)

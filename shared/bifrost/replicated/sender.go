@@ -98,7 +98,11 @@ func (s *sequencer) sendStore(i int, name string, req storeReq) {
 		s.core.onStored(i, req, resp, err, time.Now())
 		s.settle()
 		s.mu.Unlock()
-		s.wakeOne(i)
+		if err != nil || resp.Status != wire.StatusOK {
+			s.wakeAll() // a failing preferred server makes the standbys eager
+		} else {
+			s.wakeOne(i)
+		}
 		// This runs on the goroutine that reads the server's stream (or on the sender,
 		// for a store that failed at once), which must not run callbacks: one that
 		// appends again and waits for backpressure would stall the answers that release it.
@@ -117,6 +121,9 @@ func (s *sequencer) sendInfo(i int, name string, global bifrost.Offset) {
 	s.core.onInfo(i, global, resp, err, time.Now())
 	s.settle()
 	s.mu.Unlock()
+	if err != nil {
+		s.wakeAll() // a failing preferred server makes the standbys eager
+	}
 	s.flushAsync()
 }
 

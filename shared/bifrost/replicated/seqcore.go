@@ -19,6 +19,13 @@ import (
 //     that is further; a store merges every queued record up to the store bounds. After a
 //     failed store nothing more is sent to that server until its stores in flight have
 //     answered; then it starts again from its acknowledged end;
+//   - write quorum first: with standby servers configured (all but r of the nodeset), new
+//     records go only to the r others while those are usable. A standby is quiet then: it
+//     gets the committed records it lacks in batches, every lazyDelay, off the commit
+//     path. It takes new records at once (is eager) while a preferred server is failing or
+//     sealed, or once the oldest pending batch or the oldest unanswered store to a
+//     preferred server is hedgeDelay old (a slow server); like any lagging server it skips
+//     to the global tail then.
 //   - the commit rule: global tail = max(global, r-th largest acknowledged end), and the
 //     batches below it complete in the same step;
 //   - sealed answers from an f-majority fail the pending batches with *SealedError; fewer
@@ -58,6 +65,11 @@ type coreConfig struct {
 	writeUnavailable   time.Duration
 	tailPushDelay      time.Duration
 	checkSealInterval  time.Duration
+	// standby marks the servers kept off the commit path while the others are usable
+	// (nil: every server gets every store at once).
+	standby    []bool
+	hedgeDelay time.Duration
+	lazyDelay  time.Duration
 }
 
 // seqState is the life cycle of a sequencer. It only moves forward.
@@ -99,6 +111,8 @@ type serverState struct {
 	retryAt    time.Time // no request before this after a failure
 	sentGlobal bifrost.Offset
 	lastReply  time.Time
+	lazyAt     time.Time   // a quiet standby's next batch of committed records is due then
+	sentAt     []time.Time // when the stores in flight were sent, oldest first
 }
 
 type batch struct {
@@ -106,6 +120,7 @@ type batch struct {
 	n     int
 	bytes int64
 	done  func(bifrost.Offset, error)
+	at    time.Time // enqueued
 }
 
 func (b *batch) end() bifrost.Offset { return b.first + bifrost.Offset(b.n) }
@@ -128,6 +143,7 @@ func newSeqCore(cfg coreConfig, q quorum, bo *backoff, now time.Time) *seqCore {
 	for i := range servers {
 		// Counts as contact, so the first check-seal round is due only after an idle interval.
 		servers[i].lastReply = now
+		servers[i].lazyAt = now
 	}
 	return &seqCore{
 		cfg:        cfg,
@@ -176,11 +192,11 @@ func (c *seqCore) admit(n int, size int64) (ok bool, err error) {
 }
 
 // enqueue assigns offsets to an admitted batch and keeps its records until committed.
-func (c *seqCore) enqueue(payloads [][]byte, size int64, done func(bifrost.Offset, error)) bifrost.Offset {
+func (c *seqCore) enqueue(payloads [][]byte, size int64, done func(bifrost.Offset, error), now time.Time) bifrost.Offset {
 	first := c.next
 	c.next += bifrost.Offset(len(payloads))
 	c.cache.put(first, payloads)
-	c.batches = append(c.batches, &batch{first: first, n: len(payloads), bytes: size, done: done})
+	c.batches = append(c.batches, &batch{first: first, n: len(payloads), bytes: size, done: done, at: now})
 	c.inflight += len(payloads)
 	c.inBytes += size
 	return first
@@ -215,11 +231,20 @@ func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
 	}
 	// A lagging or restarted server skips to the global tail: everything below it is on a
 	// write quorum already, so the hole it leaves is harmless (BIFROST.md §3).
-	first := max(from, c.global)
-	if first >= c.next {
+	first, limit := max(from, c.global), c.next
+	if c.lazy(i, now) {
+		// Committed records only, from where it stopped (skipping what the cache no longer
+		// holds: a hole below the global tail), in batches.
+		first, limit = max(from, c.cache.start()), c.global
+		if first >= limit || (now.Before(s.lazyAt) && limit-first < bifrost.Offset(c.cfg.maxStoreRecords)) {
+			return storeReq{}, false
+		}
+		s.lazyAt = now.Add(c.cfg.lazyDelay)
+	}
+	if first >= limit {
 		return storeReq{}, false
 	}
-	end := min(c.next, first+bifrost.Offset(c.cfg.maxStoreRecords))
+	end := min(limit, first+bifrost.Offset(c.cfg.maxStoreRecords))
 	payloads := c.cache.slice(first, end)
 	var size int64
 	for j, p := range payloads {
@@ -232,6 +257,7 @@ func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
 	end = first + bifrost.Offset(len(payloads))
 	s.stores++
 	s.sent = end
+	s.sentAt = append(s.sentAt, now)
 	return storeReq{first: first, end: end, global: c.global, payloads: payloads}, true
 }
 
@@ -242,6 +268,11 @@ func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
 func (c *seqCore) onStored(i int, req storeReq, resp *wire.Stored, err error, now time.Time) {
 	s := &c.servers[i]
 	s.stores--
+	if len(s.sentAt) > 0 {
+		// Answers come in the order the stores were sent where the network keeps order;
+		// elsewhere this is close enough for hedging.
+		s.sentAt = append(s.sentAt[:0], s.sentAt[1:]...)
+	}
 	if s.stores == 0 {
 		s.resync = false
 	}
@@ -268,6 +299,58 @@ func (c *seqCore) onStored(i int, req storeReq, resp *wire.Stored, err error, no
 		c.failed(i, now)
 	}
 	c.updateAvailability(now)
+}
+
+// quiet reports whether server i is a standby kept off the commit path by time alone:
+// the preferred servers (a write quorum) are all usable.
+func (c *seqCore) quiet(i int) bool {
+	if c.cfg.standby == nil || !c.cfg.standby[i] {
+		return false
+	}
+	for j := range c.servers {
+		if s := &c.servers[j]; !c.cfg.standby[j] && (s.sealed || s.failures > 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// hedgeAt is when the standbys turn eager by time alone: hedgeDelay after the oldest
+// pending batch was enqueued, or after the oldest unanswered store to a preferred server
+// was sent (zero: neither exists).
+func (c *seqCore) hedgeAt() time.Time {
+	var at time.Time
+	if c.pending() > 0 {
+		at = c.batches[c.bhead].at
+	}
+	for j := range c.servers {
+		if s := &c.servers[j]; !c.cfg.standby[j] && len(s.sentAt) > 0 {
+			at = earliest(at, s.sentAt[0])
+		}
+	}
+	if at.IsZero() {
+		return at
+	}
+	return at.Add(c.cfg.hedgeDelay)
+}
+
+// lazy reports whether server i gets only committed records now (see quiet and hedgeAt).
+func (c *seqCore) lazy(i int, now time.Time) bool {
+	if !c.quiet(i) {
+		return false
+	}
+	h := c.hedgeAt()
+	return h.IsZero() || now.Before(h)
+}
+
+// wakeOnAppend reports whether the sender of server i, armed until armed (zero: asleep
+// until woken, or running), must be woken for a batch just enqueued: always, unless it
+// is a quiet standby whose timer fires by the batches' hedge deadline anyway.
+func (c *seqCore) wakeOnAppend(i int, armed time.Time) bool {
+	if !c.quiet(i) {
+		return true
+	}
+	return armed.IsZero() || armed.After(c.hedgeAt())
 }
 
 // failed puts server i in backoff; it counts as unusable until a request succeeds.
@@ -453,17 +536,37 @@ func (c *seqCore) wakeAt(i int) time.Time {
 	if c.state == seqClosed || s.sealed || s.info || s.stores > 0 {
 		return time.Time{} // an answer or an enqueue wakes the sender
 	}
-	if c.state.acceptsCommits() && max(s.acked, c.global) < c.next {
-		return s.retryAt
+	var lazyAt time.Time // a quiet standby's next batch, or its hedge deadline
+	if c.state.acceptsCommits() {
+		switch {
+		case c.quiet(i):
+			if max(s.acked, c.cache.start()) < c.global { // committed records it lacks
+				lazyAt = s.lazyAt
+			}
+			if max(s.acked, c.global) < c.next { // it would take pending records once eager
+				lazyAt = earliest(lazyAt, c.hedgeAt())
+			}
+		case max(s.acked, c.global) < c.next:
+			return s.retryAt
+		}
 	}
 	at := s.lastReply.Add(c.cfg.checkSealInterval)
 	if s.sentGlobal < c.global {
 		at = c.lastCommit.Add(c.cfg.tailPushDelay)
 	}
+	at = earliest(at, lazyAt)
 	if at.Before(s.retryAt) {
 		at = s.retryAt
 	}
 	return at
+}
+
+// earliest returns the earlier of a and b, ignoring zero times.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // sleepUntil returns when the idle sender of server i must look again by time alone

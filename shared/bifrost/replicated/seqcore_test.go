@@ -55,7 +55,7 @@ func (h *coreHarness) enqueue(n int) bifrost.Offset {
 		ps[i] = []byte{byte(i)}
 	}
 	var first bifrost.Offset
-	first = h.c.enqueue(ps, int64(n), func(bifrost.Offset, error) {})
+	first = h.c.enqueue(ps, int64(n), func(bifrost.Offset, error) {}, t0)
 	return first
 }
 

@@ -54,6 +54,16 @@ func newSequencer(l *Loglet) *sequencer {
 		writeUnavailable:   o.WriteUnavailableTimeout,
 		tailPushDelay:      o.TailPushDelay,
 		checkSealInterval:  o.CheckSealInterval,
+		hedgeDelay:         o.HedgeDelay,
+		lazyDelay:          o.StandbyDelay,
+	}
+	if !o.FloodStores {
+		// Readers try the servers in read order: the preferred ones, which have the newest
+		// records first, are the first r of it (this node's own log server among them).
+		cfg.standby = make([]bool, l.q.n)
+		for _, i := range l.readOrder[l.q.r:] {
+			cfg.standby[i] = true
+		}
 	}
 	s := &sequencer{
 		l:       l,
@@ -204,13 +214,24 @@ func (s *sequencer) appendAsync(ctx context.Context, payloads [][]byte, done fun
 		}
 		break
 	}
-	s.core.enqueue(owned, size, done)
-	s.core.updateAvailability(time.Now())
+	now := time.Now()
+	s.core.enqueue(owned, size, done, now)
+	s.core.updateAvailability(now)
 	s.lastFlight = s.core.inflight
 	kick := !s.watching
 	s.watching = true
+	var wake uint64 // bit i: wake sender i
+	for i, at := range s.armed {
+		if s.core.wakeOnAppend(i, at) {
+			wake |= 1 << i
+		}
+	}
 	s.mu.Unlock()
-	s.wakeAll()
+	for i := range s.wake {
+		if wake&(1<<i) != 0 {
+			s.wakeOne(i)
+		}
+	}
 	if kick {
 		select {
 		case s.kick <- struct{}{}:
