@@ -537,18 +537,26 @@ type syncOnClose struct {
 	storage.Writer
 	owner  *syncedJournals
 	buf    []byte // written by goleveldb, not yet by the file; guarded by owner.mu
+	err    error  // the first failed write: every later call fails with it
 	closed bool   // guarded by owner.mu
 }
 
 func (w *syncOnClose) Write(p []byte) (int, error) {
 	w.owner.mu.Lock()
 	defer w.owner.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
 	if len(w.buf)+len(p) > journalBuffer {
 		if err := w.flushLocked(); err != nil {
 			return 0, err
 		}
 		if len(p) > journalBuffer {
-			return w.Writer.Write(p)
+			n, err := w.Writer.Write(p)
+			if err != nil {
+				w.err = err
+			}
+			return n, err
 		}
 	}
 	if w.buf == nil {
@@ -559,12 +567,15 @@ func (w *syncOnClose) Write(p []byte) (int, error) {
 }
 
 func (w *syncOnClose) flushLocked() error {
-	if len(w.buf) == 0 {
-		return nil
+	if w.err != nil || len(w.buf) == 0 {
+		return w.err
 	}
-	_, err := w.Writer.Write(w.buf)
+	if _, err := w.Writer.Write(w.buf); err != nil {
+		w.err = err // the journal lacks those bytes now: nothing may report success
+		return err
+	}
 	w.buf = w.buf[:0]
-	return err
+	return nil
 }
 
 func (w *syncOnClose) syncLocked() error {

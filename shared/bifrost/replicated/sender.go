@@ -121,7 +121,7 @@ func (s *sequencer) sendInfo(i int, name string, global bifrost.Offset) {
 	s.core.onInfo(i, global, resp, err, time.Now())
 	s.settle()
 	s.mu.Unlock()
-	if err != nil {
+	if err != nil || resp.Status != wire.StatusOK {
 		s.wakeAll() // a failing preferred server makes the standbys eager
 	}
 	s.flushAsync()

@@ -103,6 +103,10 @@ type serverState struct {
 	acked  bifrost.Offset // end of the acknowledged stores: holds [joined, acked)
 	stores int            // stores in flight
 	sent   bifrost.Offset // end of the last store sent, while stores > 0
+	// sentMax is the highest end of any store sent, answered or not. A quiet standby's
+	// batches start there: a range below it may be a hole the server skipped over (its
+	// answer lost), which the server would refuse as a mismatched duplicate forever.
+	sentMax bifrost.Offset
 	// resync: a request failed; no new store until the ones in flight have answered.
 	resync     bool
 	info       bool // an info request is in flight
@@ -232,10 +236,11 @@ func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
 	// A lagging or restarted server skips to the global tail: everything below it is on a
 	// write quorum already, so the hole it leaves is harmless (BIFROST.md §3).
 	first, limit := max(from, c.global), c.next
-	if c.lazy(i, now) {
-		// Committed records only, from where it stopped (skipping what the cache no longer
-		// holds: a hole below the global tail), in batches.
-		first, limit = max(from, c.cache.start()), c.global
+	if c.quiet(i) && (c.lazy(i, now) || first >= limit) {
+		// Committed records only (also for a hedged standby with no pending record to
+		// take), from where it stopped, skipping what the cache no longer holds: a hole
+		// below the global tail. In batches.
+		first, limit = max(from, s.sentMax, c.cache.start()), c.global
 		if first >= limit || (now.Before(s.lazyAt) && limit-first < bifrost.Offset(c.cfg.maxStoreRecords)) {
 			return storeReq{}, false
 		}
@@ -257,6 +262,7 @@ func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
 	end = first + bifrost.Offset(len(payloads))
 	s.stores++
 	s.sent = end
+	s.sentMax = max(s.sentMax, end)
 	s.sentAt = append(s.sentAt, now)
 	return storeReq{first: first, end: end, global: c.global, payloads: payloads}, true
 }
@@ -324,7 +330,7 @@ func (c *seqCore) hedgeAt() time.Time {
 		at = c.batches[c.bhead].at
 	}
 	for j := range c.servers {
-		if s := &c.servers[j]; !c.cfg.standby[j] && len(s.sentAt) > 0 {
+		if s := &c.servers[j]; c.cfg.standby != nil && !c.cfg.standby[j] && len(s.sentAt) > 0 {
 			at = earliest(at, s.sentAt[0])
 		}
 	}
@@ -540,7 +546,7 @@ func (c *seqCore) wakeAt(i int) time.Time {
 	if c.state.acceptsCommits() {
 		switch {
 		case c.quiet(i):
-			if max(s.acked, c.cache.start()) < c.global { // committed records it lacks
+			if max(s.acked, s.sentMax, c.cache.start()) < c.global { // committed records it lacks
 				lazyAt = s.lazyAt
 			}
 			if max(s.acked, c.global) < c.next { // it would take pending records once eager

@@ -49,7 +49,7 @@ func (h *coreHarness) noStore(i int, now time.Time, why string) {
 // once its delay is over, in one store, and never the uncommitted ones meanwhile.
 func TestStandbyGetsCommittedRecordsInBatches(t *testing.T) {
 	h := newStandbyHarness(t)
-	at := t0.Add(time.Second) // the standby's first batch is due from t0 + testLazy on
+	at := t0.Add(time.Second) // the standby's first batch is due at once
 	h.enqueueAt(3, at)
 	h.noStore(2, at, "while the preferred servers are usable")
 	r0, r1 := h.store(0, at), h.store(1, at)
@@ -85,12 +85,20 @@ func TestStandbyFullStoreGoesAtOnce(t *testing.T) {
 		c.hedgeDelay, c.lazyDelay = testHedge, time.Hour
 		c.maxStoreRecords = 4
 	})
-	h.enqueueAt(4, t0)
-	r0, r1 := h.store(0, t0), h.store(1, t0)
-	h.ok(0, r0, t0)
-	h.ok(1, r1, t0)
-	if req := h.store(2, t0); req.first != 1 || req.end != 5 {
-		t.Fatalf("standby's store [%d, %d), want [1, 5)", req.first, req.end)
+	commit := func(n int) {
+		h.enqueueAt(n, t0)
+		r0, r1 := h.store(0, t0), h.store(1, t0)
+		h.ok(0, r0, t0)
+		h.ok(1, r1, t0)
+	}
+	commit(1)
+	first := h.store(2, t0) // its first batch: the next is due in an hour
+	h.ok(2, first, t0)
+	commit(3)
+	h.noStore(2, t0, "for 3 records within its delay")
+	commit(1)
+	if req := h.store(2, t0); req.first != 2 || req.end != 6 {
+		t.Fatalf("standby's store [%d, %d), want the full [2, 6)", req.first, req.end)
 	}
 }
 
@@ -120,7 +128,11 @@ func TestStandbyTakesOverFromFailedServer(t *testing.T) {
 
 // A pending batch that waited the hedge delay goes to the standby too.
 func TestStandbyHedgesOldBatch(t *testing.T) {
-	h := newStandbyHarness(t)
+	h := newCoreHarness(t, 3, 2, func(c *coreConfig) {
+		c.standby = []bool{false, false, true}
+		c.hedgeDelay, c.lazyDelay = testHedge, testLazy
+		c.tailPushDelay = time.Hour // no other reason to wake at the hedge deadline
+	})
 	h.enqueueAt(1, t0)
 	r0 := h.store(0, t0)
 	h.ok(0, r0, t0) // server 1 has not been sent the batch yet (its sender is slow)
@@ -146,7 +158,7 @@ func TestStandbyEagerWhileAPreferredServerIsSlow(t *testing.T) {
 	h.ok(2, hedge, late)
 	h.wantDone(1)
 	h.enqueueAt(1, late) // [2, 3): young, but server 1 is slow
-	if !h.c.wakeOnAppend(2, late.Add(time.Second)) {
+	if !h.c.wakeOnAppend(2, late.Add(testLazy)) {
 		t.Fatal("an append does not wake the standby while a preferred server is slow")
 	}
 	if req := h.store(2, late); req.first != 2 {
@@ -207,9 +219,14 @@ func standbyOf(t *testing.T, l *Loglet) int {
 // not every append; a killed one costs nothing.
 func TestStandbyThroughTheLoglet(t *testing.T) {
 	t.Parallel()
-	const hedge = 50 * time.Millisecond
+	const hedge = 100 * time.Millisecond
 	c := newCluster(t, 3, 2, 12)
-	l := c.open(c.provider("w1", 1, func(o *Options) { o.HedgeDelay = hedge }), c.segment(15, w1))
+	l := c.open(c.provider("w1", 1, func(o *Options) {
+		o.HedgeDelay = hedge
+		// The silent server's stores must not time out (and count as failed) while the
+		// appends run: 20 appends waiting a hedge each take 2 s.
+		o.RPCTimeout = 10 * time.Second
+	}), c.segment(15, w1))
 	ctx := testCtx(t, time.Minute)
 	sb := standbyOf(t, l)
 	preferred := []int{(sb + 1) % 3, (sb + 2) % 3}
@@ -237,25 +254,82 @@ func TestStandbyThroughTheLoglet(t *testing.T) {
 		t.Fatalf("the standby got %d stores for 20 sequential appends: not batched", stores)
 	}
 
-	slow := c.names[preferred[0]]
-	c.net.SetFaults(slow, faultnet.Faults{DropRequest: 1, BlackHole: true, Methods: []string{"Store"}})
+	killed := c.names[preferred[1]]
+	c.net.Kill(killed)
 	start := time.Now()
 	appendN(20)
-	if took := time.Since(start); took > 10*hedge {
-		t.Fatalf("20 appends with %s silent took %v: each waited for the hedge delay (%v)", slow, took, hedge)
+	if took := time.Since(start); took > 5*hedge {
+		t.Fatalf("20 appends with a preferred server killed took %v (hedge delay %v)", took, hedge)
 	}
-	c.net.ClearFaults(slow)
-	// Its unanswered stores time out, and it takes stores again.
-	eventually(t, 5*time.Second, slow+" back in use", func() bool {
+	c.net.Restart(killed)
+	eventually(t, 5*time.Second, killed+" back in use", func() bool {
 		o := appendN(1)
-		local, _, _ := c.servers[preferred[0]].state(15)
+		local, _, _ := c.servers[preferred[1]].state(15)
 		return local > o
 	})
 
-	c.net.Kill(c.names[preferred[1]])
+	slow := c.names[preferred[0]]
+	c.net.SetFaults(slow, faultnet.Faults{DropRequest: 1, BlackHole: true, Methods: []string{"Store"}})
 	start = time.Now()
 	appendN(20)
-	if took := time.Since(start); took > hedge {
-		t.Fatalf("20 appends with a preferred server killed took %v (hedge delay %v)", took, hedge)
+	if took := time.Since(start); took > 5*hedge {
+		t.Fatalf("20 appends with %s silent took %v: each waited for the hedge delay (%v)", slow, took, hedge)
+	}
+}
+
+// A standby whose eager store skipped to the global tail and whose answer was lost must not
+// be sent the range below that store again: the server may hold a hole there, and would
+// refuse the range as a mismatched duplicate each time.
+func TestStandbyBatchesStartPastWhatWasSent(t *testing.T) {
+	h := newStandbyHarness(t)
+	commit := func(n int, at time.Time) {
+		h.enqueueAt(n, at)
+		r0, r1 := h.store(0, at), h.store(1, at)
+		h.ok(0, r0, at)
+		h.ok(1, r1, at)
+	}
+	commit(2, t0) // [1, 3): the standby lacks it
+	h.enqueueAt(1, t0)
+	r0 := h.store(0, t0)
+	h.ok(0, r0, t0)
+	late := t0.Add(testHedge)
+	hedge := h.store(2, late) // eager: skips to the global tail
+	if hedge.first != 3 || hedge.end != 4 {
+		t.Fatalf("hedged store [%d, %d), want [3, 4)", hedge.first, hedge.end)
+	}
+	h.fail(2, hedge, late) // stored, but the answer was lost
+	r1 := h.store(1, late)
+	h.ok(1, r1, late)
+	h.c.servers[2].failures, h.c.servers[2].retryAt = 0, time.Time{} // it answers again
+	commit(1, late)                                                  // [4, 5)
+	req := h.store(2, late.Add(testLazy))
+	if req.first < 4 {
+		t.Fatalf("standby's batch [%d, %d) starts below the end (4) of the store it was sent", req.first, req.end)
+	}
+}
+
+// With two standbys, one that is hedged (a preferred server is slow) but has no pending
+// record to take still gets its batch of committed records: nothing to send while its
+// sender's wake-up time lies in the past would spin the sender.
+func TestHedgedStandbyWithNothingPendingGetsItsBatch(t *testing.T) {
+	h := newCoreHarness(t, 4, 2, func(c *coreConfig) {
+		c.standby = []bool{false, false, true, true}
+		c.hedgeDelay, c.lazyDelay = testHedge, testLazy
+	})
+	h.enqueueAt(1, t0)
+	r0 := h.store(0, t0)
+	_ = h.store(1, t0) // server 1 never answers
+	h.ok(0, r0, t0)
+	late := t0.Add(testHedge)
+	eager := h.store(2, late)
+	h.ok(2, eager, late)
+	h.wantDone(1)
+	req, ok := h.c.nextStore(3, late)
+	if !ok || req.first != 1 || req.end != 2 {
+		t.Fatalf("hedged standby 3 with nothing pending: store %+v %v, want its batch [1, 2)", req, ok)
+	}
+	h.ok(3, req, late)
+	if at := h.c.wakeAt(3); !at.IsZero() && !at.After(late) {
+		t.Fatalf("standby 3's sender wakes at %v, at or before now (%v): it would spin", at.Sub(t0), late.Sub(t0))
 	}
 }
