@@ -316,8 +316,14 @@ func printTables(cfg config, local, repl []cell) {
 		notes = append(notes, fmt.Sprintf("%d appenders: commit p50 %s ≈ %.1f × the Store round trip p50 (%s)",
 			r.appenders, ms(r.p50), float64(r.p50)/float64(max(r.storeP50, 1)), ms(r.storeP50)))
 	}
-	fmt.Println("A commit needs the second-fastest of three Stores. Each server has at most a few Stores in flight per loglet and")
-	fmt.Println("commits them one fsync after the other, so a record waits for the fsync under way (queueing) and then its own.")
+	if cfg.flood {
+		fmt.Println("A commit needs the second-fastest of three Stores (-flood: every Store goes to all three servers).")
+	} else {
+		fmt.Println("A commit needs the Stores of the two preferred servers; the third server, a standby, gets the committed records in")
+		fmt.Println("batches every few milliseconds (Stores per server averages the three).")
+	}
+	fmt.Println("Each server has at most a few Stores in flight per loglet and commits them one fsync after the other, so a record")
+	fmt.Println("waits for the fsync under way (queueing) and then its own.")
 	fmt.Println(strings.Join(notes, "; ") + ".")
 	fmt.Println()
 }

@@ -87,10 +87,10 @@ type Options struct {
 	// sends new records to r servers only (a write quorum; its own node's log server among
 	// them if the nodeset has one) and keeps the others as standbys: they get the
 	// committed records in batches every StandbyDelay, off the commit path, and take new
-	// records at once only while a preferred server fails or when a pending batch waited
-	// HedgeDelay. On one shared disk, and on CPUs shared with the servers, the extra store
-	// per commit cost a third of the servers' work and a slower commit; with a disk per
-	// server, flooding lets the fastest r of them decide.
+	// records at once while a preferred server fails, while a preferred server's stores
+	// in flight are at MaxStoresInFlight (under load, as with flooding), or when a pending
+	// batch or an unanswered store waited HedgeDelay. Lightly loaded, this spares the
+	// servers a third of the work and a commit the contention of the third fsync.
 	FloodStores bool
 	// HedgeDelay: a pending batch this old goes to the standby servers too.
 	HedgeDelay time.Duration

@@ -23,9 +23,11 @@ import (
 //     records go only to the r others while those are usable. A standby is quiet then: it
 //     gets the committed records it lacks in batches, every lazyDelay, off the commit
 //     path. It takes new records at once (is eager) while a preferred server is failing or
-//     sealed, or once the oldest pending batch or the oldest unanswered store to a
-//     preferred server is hedgeDelay old (a slow server); like any lagging server it skips
-//     to the global tail then.
+//     sealed, while one has maxStores stores in flight (new records would queue behind
+//     them: under load every server takes every store, as with flooding), or once the
+//     oldest pending batch or the oldest unanswered store to a preferred server is
+//     hedgeDelay old (a slow server); like any lagging server it skips to the global tail
+//     then.
 //   - the commit rule: global tail = max(global, r-th largest acknowledged end), and the
 //     batches below it complete in the same step;
 //   - sealed answers from an f-majority fail the pending batches with *SealedError; fewer
@@ -340,9 +342,22 @@ func (c *seqCore) hedgeAt() time.Time {
 	return at.Add(c.cfg.hedgeDelay)
 }
 
-// lazy reports whether server i gets only committed records now (see quiet and hedgeAt).
+// saturated reports whether a preferred server has as many stores in flight as allowed:
+// new records would queue behind them, so the standbys take them too (a commit is then the
+// faster r of all servers, as with flooding).
+func (c *seqCore) saturated() bool {
+	for j := range c.servers {
+		if !c.cfg.standby[j] && c.servers[j].stores >= max(c.cfg.maxStores, 1) {
+			return true
+		}
+	}
+	return false
+}
+
+// lazy reports whether server i gets only committed records now (see quiet, saturated and
+// hedgeAt).
 func (c *seqCore) lazy(i int, now time.Time) bool {
-	if !c.quiet(i) {
+	if !c.quiet(i) || c.saturated() {
 		return false
 	}
 	h := c.hedgeAt()
@@ -353,7 +368,7 @@ func (c *seqCore) lazy(i int, now time.Time) bool {
 // until woken, or running), must be woken for a batch just enqueued: always, unless it
 // is a quiet standby whose timer fires by the batches' hedge deadline anyway.
 func (c *seqCore) wakeOnAppend(i int, armed time.Time) bool {
-	if !c.quiet(i) {
+	if !c.quiet(i) || c.saturated() {
 		return true
 	}
 	return armed.IsZero() || armed.After(c.hedgeAt())

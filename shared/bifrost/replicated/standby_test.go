@@ -333,3 +333,25 @@ func TestHedgedStandbyWithNothingPendingGetsItsBatch(t *testing.T) {
 		t.Fatalf("standby 3's sender wakes at %v, at or before now (%v): it would spin", at.Sub(t0), late.Sub(t0))
 	}
 }
+
+// While a preferred server has as many stores in flight as allowed, new records would
+// queue behind them: the standby takes them at once, and the commit is the faster two of
+// three, as with flooding.
+func TestStandbyEagerWhilePreferredServersAreSaturated(t *testing.T) {
+	h := newStandbyHarness(t) // one store in flight per server
+	h.enqueueAt(1, t0)
+	h.noStore(2, t0, "before the preferred servers have stores in flight")
+	r0, r1 := h.store(0, t0), h.store(1, t0)
+	h.enqueueAt(1, t0) // [2, 3) queues behind them
+	if !h.c.wakeOnAppend(2, t0.Add(testLazy)) {
+		t.Fatal("an append does not wake the standby while the preferred servers are saturated")
+	}
+	eager := h.store(2, t0)
+	if eager.first != 1 || eager.end != 3 {
+		t.Fatalf("standby's store [%d, %d), want every pending record [1, 3)", eager.first, eager.end)
+	}
+	h.ok(2, eager, t0)
+	h.ok(0, r0, t0)
+	h.wantDone(1)
+	_ = r1 // server 1 is slow: the first batch committed with servers 0 and 2
+}
