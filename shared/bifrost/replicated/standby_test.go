@@ -38,6 +38,20 @@ func (h *coreHarness) enqueueAt(n int, now time.Time) bifrost.Offset {
 	return h.c.enqueue(ps, int64(n), func(bifrost.Offset, error) {}, now)
 }
 
+// wantEager checks that an append wakes standby i (its timer armed at armed) because of
+// why, and that it is sent the pending records [first, end) at once.
+func (h *coreHarness) wantEager(i int, armed, now time.Time, first, end bifrost.Offset, why string) storeReq {
+	h.t.Helper()
+	if !h.c.wakeOnAppend(i, armed) {
+		h.t.Fatalf("an append does not wake the standby while %s", why)
+	}
+	req := h.store(i, now)
+	if req.first != first || req.end != end {
+		h.t.Fatalf("standby's store [%d, %d) while %s, want the pending [%d, %d)", req.first, req.end, why, first, end)
+	}
+	return req
+}
+
 func (h *coreHarness) noStore(i int, now time.Time, why string) {
 	h.t.Helper()
 	if req, ok := h.c.nextStore(i, now); ok {
@@ -114,13 +128,7 @@ func TestStandbyTakesOverFromFailedServer(t *testing.T) {
 	h.enqueueAt(1, t0) // [3, 4)
 	r0, r1 = h.store(0, t0), h.store(1, t0)
 	h.fail(1, r1, t0)
-	if !h.c.wakeOnAppend(2, t0.Add(time.Hour)) {
-		t.Fatal("an append does not wake the standby while a preferred server fails")
-	}
-	eager := h.store(2, t0)
-	if eager.first != 3 || eager.end != 4 {
-		t.Fatalf("eager standby's store [%d, %d), want the pending [3, 4)", eager.first, eager.end)
-	}
+	eager := h.wantEager(2, t0.Add(time.Hour), t0, 3, 4, "a preferred server fails")
 	h.ok(0, r0, t0)
 	h.ok(2, eager, t0)
 	h.wantDone(1, 3)
@@ -343,13 +351,7 @@ func TestStandbyEagerWhilePreferredServersAreSaturated(t *testing.T) {
 	h.noStore(2, t0, "before the preferred servers have stores in flight")
 	r0, r1 := h.store(0, t0), h.store(1, t0)
 	h.enqueueAt(1, t0) // [2, 3) queues behind them
-	if !h.c.wakeOnAppend(2, t0.Add(testLazy)) {
-		t.Fatal("an append does not wake the standby while the preferred servers are saturated")
-	}
-	eager := h.store(2, t0)
-	if eager.first != 1 || eager.end != 3 {
-		t.Fatalf("standby's store [%d, %d), want every pending record [1, 3)", eager.first, eager.end)
-	}
+	eager := h.wantEager(2, t0.Add(testLazy), t0, 1, 3, "the preferred servers are saturated")
 	h.ok(2, eager, t0)
 	h.ok(0, r0, t0)
 	h.wantDone(1)
