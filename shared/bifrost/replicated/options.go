@@ -89,8 +89,9 @@ type Options struct {
 	// committed records in batches every StandbyDelay, off the commit path, and take new
 	// records at once while a preferred server fails, while a preferred server's stores
 	// in flight are at MaxStoresInFlight (under load, as with flooding), or when a pending
-	// batch or an unanswered store waited HedgeDelay. Lightly loaded, this spares the
-	// servers a third of the work and a commit the contention of the third fsync.
+	// batch or an unanswered store waited HedgeDelay. A standby that skipped ahead keeps
+	// the hole (the records are on r servers). Lightly loaded, this spares the servers a
+	// third of the work and a commit the contention of the third fsync.
 	FloodStores bool
 	// HedgeDelay: a pending batch this old goes to the standby servers too.
 	HedgeDelay time.Duration

@@ -35,9 +35,11 @@ func (s *sequencer) runSender(i int) {
 		// A sealed sequencer has nothing left to send: its seal carried the final tail.
 		closed := s.core.state == seqClosed || s.core.state == seqSealed
 		req, isStore := s.core.nextStore(i, now)
+		wakeStandbys := false
 		if isStore {
 			// The cache may compact its slice while the store is in flight.
 			req.payloads = slices.Clone(req.payloads)
+			wakeStandbys = s.core.fullPreferred(i)
 		}
 		var global bifrost.Offset
 		isInfo := false
@@ -50,6 +52,9 @@ func (s *sequencer) runSender(i int) {
 		}
 		s.armed[i] = at
 		s.mu.Unlock()
+		if wakeStandbys {
+			s.wakeStandbys()
+		}
 
 		switch {
 		case closed || s.ctx.Err() != nil:
@@ -69,6 +74,16 @@ func (s *sequencer) runSender(i int) {
 			case <-timer.C:
 			}
 			timer.Stop()
+		}
+	}
+}
+
+// wakeStandbys wakes the senders of the standby servers: a preferred server's stores in
+// flight are at the limit, so they take new records too.
+func (s *sequencer) wakeStandbys() {
+	for j, standby := range s.core.cfg.standby {
+		if standby {
+			s.wakeOne(j)
 		}
 	}
 }

@@ -347,11 +347,18 @@ func (c *seqCore) hedgeAt() time.Time {
 // faster r of all servers, as with flooding).
 func (c *seqCore) saturated() bool {
 	for j := range c.servers {
-		if !c.cfg.standby[j] && c.servers[j].stores >= max(c.cfg.maxStores, 1) {
+		if c.fullPreferred(j) {
 			return true
 		}
 	}
 	return false
+}
+
+// fullPreferred reports whether server j is a preferred server with as many stores in
+// flight as allowed. The shell wakes the standbys when a store fills one: the records it
+// carries are then theirs too.
+func (c *seqCore) fullPreferred(j int) bool {
+	return c.cfg.standby != nil && !c.cfg.standby[j] && c.servers[j].stores >= max(c.cfg.maxStores, 1)
 }
 
 // lazy reports whether server i gets only committed records now (see quiet, saturated and
@@ -365,9 +372,13 @@ func (c *seqCore) lazy(i int, now time.Time) bool {
 }
 
 // wakeOnAppend reports whether the sender of server i, armed until armed (zero: asleep
-// until woken, or running), must be woken for a batch just enqueued: always, unless it
-// is a quiet standby whose timer fires by the batches' hedge deadline anyway.
+// until woken, or running), must be woken for a batch just enqueued: not while it has as
+// many stores in flight as allowed (their answers wake it), nor when it is a quiet
+// standby whose timer fires by the batches' hedge deadline anyway.
 func (c *seqCore) wakeOnAppend(i int, armed time.Time) bool {
+	if c.servers[i].stores >= max(c.cfg.maxStores, 1) {
+		return false
+	}
 	if !c.quiet(i) || c.saturated() {
 		return true
 	}

@@ -350,7 +350,14 @@ func TestStandbyEagerWhilePreferredServersAreSaturated(t *testing.T) {
 	h.enqueueAt(1, t0)
 	h.noStore(2, t0, "before the preferred servers have stores in flight")
 	r0, r1 := h.store(0, t0), h.store(1, t0)
+	// The store that filled server 0 makes its sender wake the standby (sender.go).
+	if !h.c.fullPreferred(0) || h.c.fullPreferred(2) {
+		t.Fatalf("fullPreferred: server 0 %v (want true), standby %v (want false)", h.c.fullPreferred(0), h.c.fullPreferred(2))
+	}
 	h.enqueueAt(1, t0) // [2, 3) queues behind them
+	if h.c.wakeOnAppend(0, time.Time{}) {
+		t.Fatal("an append wakes a sender whose stores in flight are at the limit")
+	}
 	eager := h.wantEager(2, t0.Add(testLazy), t0, 1, 3, "the preferred servers are saturated")
 	h.ok(2, eager, t0)
 	h.ok(0, r0, t0)
