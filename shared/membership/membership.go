@@ -102,6 +102,7 @@ type Membership struct {
 
 	stop      chan struct{} // closed by Close; stops the rejoin loop
 	wg        sync.WaitGroup
+	leaving   sync.WaitGroup // a Leave's serf.Leave, which Close waits for before shutting serf down
 	closeOnce sync.Once
 	left      atomic.Bool
 
@@ -462,10 +463,10 @@ func (m *Membership) Leave(timeout time.Duration) error {
 		m.mu.Unlock()
 		return errors.New("membership: leave after close")
 	}
-	m.wg.Add(1) // under mu, so it cannot race with Close's Wait
+	m.leaving.Add(1) // under mu, so it cannot race with Close's Wait
 	m.mu.Unlock()
 	go func() {
-		defer m.wg.Done()
+		defer m.leaving.Done()
 		done <- m.serf.Leave()
 	}()
 	t := time.NewTimer(timeout)
@@ -490,6 +491,10 @@ func (m *Membership) Close() error {
 		m.mu.Lock()
 		m.closing = true
 		m.mu.Unlock()
+		// A leave that outlived its caller's timeout must end first: memberlist panics on
+		// a leave after its shutdown. serf bounds it (two broadcast timeouts and the
+		// propagation delay), and our goroutines keep draining serf's events meanwhile.
+		m.leaving.Wait()
 		close(m.stop)
 		err = m.serf.Shutdown()
 		m.wg.Wait()

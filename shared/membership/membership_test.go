@@ -235,6 +235,25 @@ func TestLeaveShowsAsLeft(t *testing.T) {
 	}
 }
 
+// A Leave that times out leaves serf's leave running; a Close right after must wait for it
+// instead of shutting memberlist down under it (memberlist panics on a leave after its
+// shutdown: this crashed a daemon stopping within a Leave timeout in CI).
+func TestCloseAfterLeaveTimedOut(t *testing.T) {
+	t.Parallel()
+	ms := startCluster(t, []string{"admin"}, []string{"worker"})
+	err := ms[1].Leave(10 * time.Millisecond) // serf's leave is then waiting for its broadcast
+	if err != nil && !errors.Is(err, ErrLeaveTimeout) {
+		t.Fatalf("leave: %v", err)
+	}
+	if err := ms[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Without the wait in Close, serf's leave stops waiting for its broadcast (which the
+	// shutdown cut off) after BroadcastTimeout, reaches memberlist's leave and panics,
+	// taking the test binary down.
+	time.Sleep(ms[1].cfg.Timing.BroadcastTimeout + 300*time.Millisecond)
+}
+
 func TestRestartWithNewGeneration(t *testing.T) {
 	t.Parallel()
 	ms := startCluster(t, []string{"admin"}, []string{"worker"}, []string{"worker"})
