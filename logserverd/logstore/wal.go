@@ -366,7 +366,7 @@ func (w *wal) reopenBuffered() error {
 		w.f = nil
 		return fmt.Errorf("close WAL file: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	f, _, err := w.open(path)
 	if err != nil {
 		w.f = nil
 		return fmt.Errorf("open WAL file: %w", err)

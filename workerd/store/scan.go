@@ -17,7 +17,8 @@ import (
 var bulk = &opt.ReadOptions{DontFillCache: true}
 
 // EachStatus calls fn with every invocation status of the partition as of the snapshot, in
-// key order (keyID: by uuid, then partition key), without holding them all. fn returns false to stop early.
+// key order (keyID: by uuid, then partition key), without holding them all. fn returns
+// false to stop early.
 func (s *Snapshot) EachStatus(fn func(id []byte, st *Status) (bool, error)) error {
 	return s.EachStatusWhere(nil, fn)
 }

@@ -228,7 +228,7 @@ func (c *seqCore) takeCompletions() []completion {
 func (c *seqCore) nextStore(i int, now time.Time) (storeReq, bool) {
 	s := &c.servers[i]
 	if !c.state.acceptsCommits() || s.info || s.sealed || now.Before(s.retryAt) ||
-		s.stores >= max(c.cfg.maxStores, 1) || (s.stores > 0 && s.resync) {
+		c.full(i) || (s.stores > 0 && s.resync) {
 		return storeReq{}, false
 	}
 	from := s.acked
@@ -309,6 +309,13 @@ func (c *seqCore) onStored(i int, req storeReq, resp *wire.Stored, err error, no
 	c.updateAvailability(now)
 }
 
+// full reports whether server i has as many stores in flight as allowed.
+func (c *seqCore) full(i int) bool { return c.servers[i].stores >= max(c.cfg.maxStores, 1) }
+
+// preferred reports whether server i is one of the write quorum that gets new records
+// first (with standbys configured).
+func (c *seqCore) preferred(i int) bool { return c.cfg.standby != nil && !c.cfg.standby[i] }
+
 // quiet reports whether server i is a standby kept off the commit path by time alone:
 // the preferred servers (a write quorum) are all usable.
 func (c *seqCore) quiet(i int) bool {
@@ -316,7 +323,7 @@ func (c *seqCore) quiet(i int) bool {
 		return false
 	}
 	for j := range c.servers {
-		if s := &c.servers[j]; !c.cfg.standby[j] && (s.sealed || s.failures > 0) {
+		if s := &c.servers[j]; c.preferred(j) && (s.sealed || s.failures > 0) {
 			return false
 		}
 	}
@@ -332,7 +339,7 @@ func (c *seqCore) hedgeAt() time.Time {
 		at = c.batches[c.bhead].at
 	}
 	for j := range c.servers {
-		if s := &c.servers[j]; c.cfg.standby != nil && !c.cfg.standby[j] && len(s.sentAt) > 0 {
+		if s := &c.servers[j]; c.preferred(j) && len(s.sentAt) > 0 {
 			at = earliest(at, s.sentAt[0])
 		}
 	}
@@ -358,7 +365,7 @@ func (c *seqCore) saturated() bool {
 // flight as allowed. The shell wakes the standbys when a store fills one: the records it
 // carries are then theirs too.
 func (c *seqCore) fullPreferred(j int) bool {
-	return c.cfg.standby != nil && !c.cfg.standby[j] && c.servers[j].stores >= max(c.cfg.maxStores, 1)
+	return c.preferred(j) && c.full(j)
 }
 
 // lazy reports whether server i gets only committed records now (see quiet, saturated and
@@ -376,7 +383,7 @@ func (c *seqCore) lazy(i int, now time.Time) bool {
 // many stores in flight as allowed (their answers wake it), nor when it is a quiet
 // standby whose timer fires by the batches' hedge deadline anyway.
 func (c *seqCore) wakeOnAppend(i int, armed time.Time) bool {
-	if c.servers[i].stores >= max(c.cfg.maxStores, 1) {
+	if c.full(i) {
 		return false
 	}
 	if !c.quiet(i) || c.saturated() {
