@@ -106,9 +106,10 @@ bench-metadata:
 
 # Loglet appends, closed loop, one 256-byte record each: the local loglet (fsync) against
 # the replicated loglet on 3 logserverd processes with replication 2 (sequencer in the
-# bench, h2c on loopback) at 1, 16 and 64 appenders, with the ratios and where the time
-# goes; then the log servers' RSS while 2,000,000 records are appended. BENCH_LOG_FLAGS
-# passes flags (e.g. -duration 10s). About 1 to 2 minutes.
+# bench, h2c on loopback) at 1, 16 and 64 appenders, in 5 rounds that alternate the two
+# loglets, with each round's ratios, their medians and where the time goes; then the log
+# servers' RSS while 2,000,000 records are appended. BENCH_LOG_FLAGS passes flags (e.g.
+# -rounds 9 -duration 3s). About 2 to 3 minutes.
 BENCH_LOG_FLAGS ?=
 bench-log: build
 	$(GO) build -o $(BIN)/benchlog ./clusterharness/cmd/benchlog

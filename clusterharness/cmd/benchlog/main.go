@@ -6,7 +6,10 @@
 // fsync latency, the log servers' Store round trips and how many records each carries
 // (one Store is one group commit for a single loglet), and the CPU the processes used.
 //
-//	benchlog -logserverd bin/logserverd -duration 5s -concurrency 1,16,64
+// The two loglets are measured in alternation (-rounds), and the comparison reports each
+// round's ratios and their median.
+//
+//	benchlog -logserverd bin/logserverd -duration 2s -rounds 5 -concurrency 1,16,64
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"gorestate.dev/clusterharness/bench"
 	"gorestate.dev/clusterharness/logcluster"
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/localloglet"
@@ -44,6 +48,7 @@ type config struct {
 	duration    time.Duration
 	warmup      time.Duration
 	concurrency []int
+	rounds      int
 	payload     int
 	records     int
 	batch       int
@@ -58,7 +63,8 @@ func run() error {
 	var cfg config
 	var concs string
 	flag.StringVar(&cfg.logserverd, "logserverd", "bin/logserverd", "the logserverd binary (make build)")
-	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "measured time per cell")
+	flag.DurationVar(&cfg.duration, "duration", 2*time.Second, "measured time per cell")
+	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds: each measures every appender count on the local loglet and right after on the replicated one")
 	flag.DurationVar(&cfg.warmup, "warmup", 500*time.Millisecond, "unmeasured load before each cell")
 	flag.StringVar(&concs, "concurrency", "1,16,64", "comma-separated appender counts")
 	flag.IntVar(&cfg.payload, "payload", 256, "bytes per record")
@@ -67,7 +73,7 @@ func run() error {
 	flag.IntVar(&cfg.storesOut, "stores-in-flight", 0, "stores a sequencer keeps in flight per log server (0: the default)")
 	flag.BoolVar(&cfg.flood, "flood", false, "send every store to all three log servers (replicated.Options.FloodStores) instead of to a write quorum first")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the stores (default: a new temporary directory, removed at the end)")
-	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the sequencer side) during the replicated cells to this file")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the sequencer side, and the local loglet's cells) during the rounds to this file")
 	flag.StringVar(&cfg.heapDir, "heapprofiles", "", "save each log server's heap profile at both memory points in this directory (ls1-200000.heap, …)")
 	flag.Parse()
 	for _, f := range strings.Split(concs, ",") {
@@ -76,6 +82,9 @@ func run() error {
 			return fmt.Errorf("-concurrency %q: want positive integers", concs)
 		}
 		cfg.concurrency = append(cfg.concurrency, n)
+	}
+	if cfg.rounds <= 0 {
+		return fmt.Errorf("-rounds %d: want at least 1", cfg.rounds)
 	}
 	if _, err := os.Stat(cfg.logserverd); err != nil {
 		return fmt.Errorf("-logserverd: %w (run make build)", err)
@@ -104,10 +113,6 @@ func run() error {
 	fmt.Printf("log store (goleveldb, synced batch) in process, one %d-byte record at a time: p50 %s, p99 %s (%d in 1s)\n",
 		cfg.payload, ms(commit.p50), ms(commit.p99), commit.n)
 
-	local, err := benchLocal(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("local loglet: %w", err)
-	}
 	c, err := logcluster.Start(ctx, logcluster.Options{
 		Bin: cfg.logserverd, Dir: filepath.Join(cfg.dir, "cluster"), Servers: 3,
 		Env: []string{"RESTATE_LOG_LEVEL=warn"},
@@ -125,12 +130,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	repl, err := benchReplicated(ctx, cfg, c)
+	rounds, err := benchRounds(ctx, cfg, c)
 	stopProfile()
 	if err != nil {
-		return fmt.Errorf("replicated loglet: %w", err)
+		return err
 	}
-	printTables(cfg, local, repl)
+	printTables(cfg, rounds)
 	if cfg.records > 0 {
 		if err := benchMemory(ctx, cfg, c); err != nil {
 			return fmt.Errorf("memory: %w", err)
@@ -139,31 +144,22 @@ func run() error {
 	return nil
 }
 
-// benchLocal runs every cell on the local loglet: one store with fsync, a new loglet per
-// cell.
-func benchLocal(ctx context.Context, cfg config) ([]cell, error) {
+// benchSelf is the bench process as a node: it runs the sequencers.
+var benchSelf = metadata.NodeID{Name: "benchlog", Generation: 1}
+
+// round is one pass over the appender counts: a local and a replicated cell for each.
+type round struct{ local, repl []cell }
+
+// benchRounds runs cfg.rounds rounds. Within a round each appender count runs on the local
+// loglet and right after on the replicated one, each cell on a loglet of its own: the
+// machine's disk and CPU drift over tens of seconds (the local loglet's throughput moved
+// by half between runs), and a ratio of two cells measured seconds apart drifts less.
+func benchRounds(ctx context.Context, cfg config, c *logcluster.Cluster) ([]round, error) {
 	store, err := localloglet.Open(filepath.Join(cfg.dir, "local"), localloglet.Options{})
 	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
-	var out []cell
-	for i, n := range cfg.concurrency {
-		res, err := closedLoop(ctx, store.Loglet(uint64(i+1)), n, cfg)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res)
-		fmt.Printf("local       %3d appenders: %s\n", n, res.summary())
-	}
-	return out, nil
-}
-
-// benchSelf is the bench process as a node: it runs the sequencers.
-var benchSelf = metadata.NodeID{Name: "benchlog", Generation: 1}
-
-// benchReplicated runs every cell on a new replicated loglet of the cluster.
-func benchReplicated(ctx context.Context, cfg config, c *logcluster.Cluster) ([]cell, error) {
 	meter := &storeMeter{}
 	p := replicated.NewProvider(replicated.Options{Self: benchSelf, Network: meteredNetwork{Network: c.Network(), m: meter},
 		MaxStoresInFlight: cfg.storesOut, FloodStores: cfg.flood})
@@ -172,21 +168,59 @@ func benchReplicated(ctx context.Context, cfg config, c *logcluster.Cluster) ([]
 	for i := range pids {
 		pids[i] = c.Pid(i)
 	}
-	var out []cell
-	for i, n := range cfg.concurrency {
-		l, err := p.Open(ctx, c.Segment(uint32(i+1), 0, benchSelf, 2))
-		if err != nil {
-			return nil, err
+	var out []round
+	id := uint32(0)
+	for r := range cfg.rounds {
+		var rd round
+		for _, n := range cfg.concurrency {
+			id++
+			settle(ctx, pids)
+			cpu0, err := bench.ProcessCPU(pids)
+			if err != nil {
+				return nil, err
+			}
+			res, err := closedLoop(ctx, store.Loglet(uint64(id)), n, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("local loglet: %w", err)
+			}
+			cpu1, err := bench.ProcessCPU(pids)
+			if err != nil {
+				return nil, err
+			}
+			res.cpuServers = cpu1 - cpu0
+			rd.local = append(rd.local, res)
+			fmt.Printf("round %d  local       %3d appenders: %s\n", r+1, n, res.summary())
+			settle(ctx, pids)
+			l, err := p.Open(ctx, c.Segment(id, 0, benchSelf, 2))
+			if err != nil {
+				return nil, fmt.Errorf("replicated loglet: %w", err)
+			}
+			res, err = closedLoopMetered(ctx, l, n, cfg, meter, pids)
+			if err != nil {
+				return nil, fmt.Errorf("replicated loglet: %w", err)
+			}
+			rd.repl = append(rd.repl, res)
+			fmt.Printf("round %d  replicated  %3d appenders: %s\n", r+1, n, res.summary())
 		}
-		res, err := closedLoopMetered(ctx, l, n, cfg, meter, pids)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res)
-		fmt.Printf("replicated  %3d appenders: %s\n", n, res.summary())
+		out = append(out, rd)
 	}
 	fmt.Println()
 	return out, nil
+}
+
+// settle lets the previous cell's aftermath pass before the next cell: it flushes the
+// page cache (the log servers' goleveldb writes it through) and waits, up to 5s, for a
+// 200ms span in which the log servers used at most one clock tick of CPU (compactions done).
+func settle(ctx context.Context, pids []int) {
+	syscall.Sync()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && ctx.Err() == nil; {
+		before, err := bench.ProcessCPU(pids)
+		time.Sleep(200 * time.Millisecond)
+		after, err2 := bench.ProcessCPU(pids)
+		if err != nil || err2 != nil || after-before <= 10*time.Millisecond {
+			return
+		}
+	}
 }
 
 // benchMemory appends cfg.records records through a replicated loglet in batches and

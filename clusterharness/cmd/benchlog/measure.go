@@ -25,7 +25,7 @@ type cell struct {
 	p50, p99  time.Duration
 
 	cpuSelf    time.Duration // this process's CPU during the cell
-	cpuServers time.Duration // the log servers' CPU during the cell (replicated only)
+	cpuServers time.Duration // the log servers' CPU during the cell
 
 	stores        int           // Store requests to the log servers (replicated only)
 	storeRecords  int           // records they carried
@@ -37,7 +37,7 @@ type cell struct {
 func (c cell) throughput() float64 { return float64(c.appends) / c.elapsed.Seconds() }
 
 func (c cell) summary() string {
-	return fmt.Sprintf("%8.0f appends/s, p50 %s, p99 %s", c.throughput(), ms(c.p50), ms(c.p99))
+	return fmt.Sprintf("%8.0f appends/s, p50 %s, p99 %s, this process %.2f cores", c.throughput(), ms(c.p50), ms(c.p99), c.cpuSelf.Seconds()/c.elapsed.Seconds())
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
@@ -289,32 +289,57 @@ func (s meteredLogServer) observe(req *wire.Store, resp *wire.Stored, err error,
 	}
 }
 
-// printTables prints the comparison and where the replicated loglet's time goes.
-func printTables(cfg config, local, repl []cell) {
+// printTables prints the comparison (medians over the rounds, and each round's ratios) and
+// where the replicated loglet's time goes.
+func printTables(cfg config, rounds []round) {
+	fmt.Printf("Medians over %d rounds; a ratio is replicated ÷ local within one round (each round's ratios in brackets).\n", len(rounds))
 	fmt.Println("| appenders | local appends/s | local p50 | local p99 | replicated appends/s | replicated p50 | replicated p99 | throughput repl÷local | p50 repl÷local |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for i := range local {
-		l, r := local[i], repl[i]
-		fmt.Printf("| %d | %.0f | %s | %s | %.0f | %s | %s | %.2f | %.2f |\n", l.appenders, l.throughput(), ms(l.p50), ms(l.p99),
-			r.throughput(), ms(r.p50), ms(r.p99), r.throughput()/l.throughput(), float64(r.p50)/float64(l.p50))
+	for i, n := range cfg.concurrency {
+		local := func(f func(cell) float64) float64 {
+			return medianOf(rounds, func(r round) float64 { return f(r.local[i]) })
+		}
+		repl := func(f func(cell) float64) float64 {
+			return medianOf(rounds, func(r round) float64 { return f(r.repl[i]) })
+		}
+		tput := func(r round) float64 { return r.repl[i].throughput() / r.local[i].throughput() }
+		p50 := func(r round) float64 { return float64(r.repl[i].p50) / float64(r.local[i].p50) }
+		fmt.Printf("| %d | %.0f | %s | %s | %.0f | %s | %s | %.2f %s | %.2f %s |\n", n,
+			local(cell.throughput), msf(local(cellP50)), msf(local(cellP99)),
+			repl(cell.throughput), msf(repl(cellP50)), msf(repl(cellP99)),
+			medianOf(rounds, tput), each(rounds, tput), medianOf(rounds, p50), each(rounds, p50))
 	}
 	fmt.Println()
-	fmt.Println("Where the replicated loglet's time goes (per cell; a Store is one sequencer→server request, one group commit on that server):")
+	fmt.Printf("Before every cell the page cache is flushed and the log servers are idle; during the local cells they used %.3f cores (median).\n",
+		medianOf(rounds, func(r round) float64 {
+			var cpu, elapsed time.Duration
+			for _, c := range r.local {
+				cpu, elapsed = cpu+c.cpuServers, elapsed+c.elapsed
+			}
+			return cpu.Seconds() / elapsed.Seconds()
+		}))
+	fmt.Println()
+	fmt.Println("Where the replicated loglet's time goes (medians over the rounds; a Store is one sequencer→server request, one group commit on that server):")
 	fmt.Println("| appenders | Stores/s per server | records per Store | Store round trip p50 | p99 | log servers' CPU (cores) | bench process CPU (cores) |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range repl {
-		perStore := 0.0
-		if r.stores > 0 {
-			perStore = float64(r.storeRecords) / float64(r.stores)
+	for i, n := range cfg.concurrency {
+		repl := func(f func(cell) float64) float64 {
+			return medianOf(rounds, func(r round) float64 { return f(r.repl[i]) })
 		}
-		fmt.Printf("| %d | %.0f | %.1f | %s | %s | %.2f | %.2f |\n", r.appenders, r.storesPerNode, perStore, ms(r.storeP50), ms(r.storeP99),
-			r.cpuServers.Seconds()/r.elapsed.Seconds(), r.cpuSelf.Seconds()/r.elapsed.Seconds())
+		fmt.Printf("| %d | %.0f | %.1f | %s | %s | %.2f | %.2f |\n", n,
+			repl(func(c cell) float64 { return c.storesPerNode }),
+			repl(func(c cell) float64 { return float64(c.storeRecords) / float64(max(c.stores, 1)) }),
+			msf(repl(func(c cell) float64 { return float64(c.storeP50) })), msf(repl(func(c cell) float64 { return float64(c.storeP99) })),
+			repl(func(c cell) float64 { return c.cpuServers.Seconds() / c.elapsed.Seconds() }),
+			repl(func(c cell) float64 { return c.cpuSelf.Seconds() / c.elapsed.Seconds() }))
 	}
 	fmt.Println()
 	var notes []string
-	for _, r := range repl {
+	for i, n := range cfg.concurrency {
+		p50 := medianOf(rounds, func(r round) float64 { return float64(r.repl[i].p50) })
+		store := medianOf(rounds, func(r round) float64 { return float64(r.repl[i].storeP50) })
 		notes = append(notes, fmt.Sprintf("%d appenders: commit p50 %s ≈ %.1f × the Store round trip p50 (%s)",
-			r.appenders, ms(r.p50), float64(r.p50)/float64(max(r.storeP50, 1)), ms(r.storeP50)))
+			n, msf(p50), p50/max(store, 1), msf(store)))
 	}
 	if cfg.flood {
 		fmt.Println("A commit needs the second-fastest of three Stores (-flood: every Store goes to all three servers).")
@@ -326,4 +351,33 @@ func printTables(cfg config, local, repl []cell) {
 	fmt.Println("waits for the fsync under way (queueing) and then its own.")
 	fmt.Println(strings.Join(notes, "; ") + ".")
 	fmt.Println()
+}
+
+func cellP50(c cell) float64 { return float64(c.p50) }
+func cellP99(c cell) float64 { return float64(c.p99) }
+
+// msf formats nanoseconds held in a float as milliseconds.
+func msf(ns float64) string { return ms(time.Duration(ns)) }
+
+// medianOf is the median of f over the rounds.
+func medianOf(rounds []round, f func(round) float64) float64 {
+	xs := make([]float64, len(rounds))
+	for i, r := range rounds {
+		xs[i] = f(r)
+	}
+	slices.Sort(xs)
+	m := len(xs) / 2
+	if len(xs)%2 == 0 {
+		return (xs[m-1] + xs[m]) / 2
+	}
+	return xs[m]
+}
+
+// each lists f of every round, in round order: "[0.45 0.52 0.49]".
+func each(rounds []round, f func(round) float64) string {
+	parts := make([]string, len(rounds))
+	for i, r := range rounds {
+		parts[i] = fmt.Sprintf("%.2f", f(r))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
