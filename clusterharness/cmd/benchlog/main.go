@@ -54,6 +54,7 @@ type config struct {
 	batch       int
 	storesOut   int
 	flood       bool
+	noGather    bool
 	dir         string
 	cpuProfile  string
 	heapDir     string
@@ -72,6 +73,7 @@ func run() error {
 	flag.IntVar(&cfg.batch, "batch", 1000, "records per append in the memory measurement")
 	flag.IntVar(&cfg.storesOut, "stores-in-flight", 0, "stores a sequencer keeps in flight per log server (0: the default)")
 	flag.BoolVar(&cfg.flood, "flood", false, "send every store to all three log servers (replicated.Options.FloodStores) instead of to a write quorum first")
+	flag.BoolVar(&cfg.noGather, "no-gather", false, "send new records to a log server at once also while a store to it is in flight (replicated.Options.NoGather)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the stores (default: a new temporary directory, removed at the end)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the sequencer side, and the local loglet's cells) during the rounds to this file")
 	flag.StringVar(&cfg.heapDir, "heapprofiles", "", "save each log server's heap profile at both memory points in this directory (ls1-200000.heap, …)")
@@ -162,7 +164,7 @@ func benchRounds(ctx context.Context, cfg config, c *logcluster.Cluster) ([]roun
 	defer store.Close()
 	meter := &storeMeter{}
 	p := replicated.NewProvider(replicated.Options{Self: benchSelf, Network: meteredNetwork{Network: c.Network(), m: meter},
-		MaxStoresInFlight: cfg.storesOut, FloodStores: cfg.flood})
+		MaxStoresInFlight: cfg.storesOut, FloodStores: cfg.flood, NoGather: cfg.noGather})
 	defer p.Close()
 	pids := make([]int, len(c.Servers))
 	for i := range pids {

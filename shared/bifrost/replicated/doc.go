@@ -7,8 +7,9 @@
 //     answers writers on other nodes.
 //   - seqcore.go, sequencer.go, sender.go: the sequencer. Offsets are assigned when a
 //     batch is enqueued; one sender goroutine per log server sends merged, in-order
-//     stores; the commit rule (seqcore.go) advances the known global tail and decides the
-//     callers' outcomes in one step under one lock.
+//     stores (behind a store in flight, new records gather for a third of a round trip
+//     before they go, seqCore.gatherUntil); the commit rule (seqcore.go) advances the
+//     known global tail and decides the callers' outcomes in one step under one lock.
 //   - seal.go, findtail.go, repair.go: sealing a loglet (draining the local sequencer
 //     first), finding the tail from a non-sequencer node and repairing a sealed tail.
 //   - reader.go, trim.go: reading committed records from one log server at a time, trim.

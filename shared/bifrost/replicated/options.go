@@ -93,6 +93,11 @@ type Options struct {
 	// the hole (the records are on r servers). Lightly loaded, this spares the servers a
 	// third of the work and a commit the contention of the third fsync.
 	FloodStores bool
+	// NoGather sends new records to a server at once also while a store to it is in
+	// flight. By default they wait until a third of the server's store round trip after
+	// that store was sent, so that one store carries all of them (they would wait at the
+	// server for its fsync to end anyway).
+	NoGather bool
 	// HedgeDelay: a pending batch this old goes to the standby servers too.
 	HedgeDelay time.Duration
 	// StandbyDelay: how often a standby server gets the committed records it lacks.

@@ -47,8 +47,10 @@ func (s *sequencer) runSender(i int) {
 			global, isInfo = s.core.nextInfo(i, now)
 		}
 		var at time.Time
+		gathering := false
 		if !isStore && !isInfo {
 			at = s.core.sleepUntil(i, now)
+			gathering = !at.IsZero() && at.Equal(s.core.gatherUntil(i, now))
 		}
 		s.armed[i] = at
 		s.mu.Unlock()
@@ -65,7 +67,12 @@ func (s *sequencer) runSender(i int) {
 			s.sendInfo(i, name, global)
 		default:
 			if !at.IsZero() {
-				timer.Reset(max(time.Until(at), time.Millisecond))
+				d := time.Until(at)
+				if !gathering {
+					// Timers are a fallback for everything else: never spin on one.
+					d = max(d, time.Millisecond)
+				}
+				timer.Reset(d)
 			}
 			select {
 			case <-s.ctx.Done():

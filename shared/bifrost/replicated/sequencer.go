@@ -56,6 +56,7 @@ func newSequencer(l *Loglet) *sequencer {
 		checkSealInterval:  o.CheckSealInterval,
 		hedgeDelay:         o.HedgeDelay,
 		lazyDelay:          o.StandbyDelay,
+		gather:             !o.NoGather,
 	}
 	if !o.FloodStores {
 		// Readers try the servers in read order: the preferred ones, which have the newest
@@ -222,7 +223,7 @@ func (s *sequencer) appendAsync(ctx context.Context, payloads [][]byte, done fun
 	s.watching = true
 	var wake uint64 // bit i: wake sender i
 	for i, at := range s.armed {
-		if s.core.wakeOnAppend(i, at) {
+		if s.core.wakeOnAppend(i, at, now) {
 			wake |= 1 << i
 		}
 	}

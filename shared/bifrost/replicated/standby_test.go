@@ -42,7 +42,7 @@ func (h *coreHarness) enqueueAt(n int, now time.Time) bifrost.Offset {
 // why, and that it is sent the pending records [first, end) at once.
 func (h *coreHarness) wantEager(i int, armed, now time.Time, first, end bifrost.Offset, why string) storeReq {
 	h.t.Helper()
-	if !h.c.wakeOnAppend(i, armed) {
+	if !h.c.wakeOnAppend(i, armed, now) {
 		h.t.Fatalf("an append does not wake the standby while %s", why)
 	}
 	req := h.store(i, now)
@@ -166,7 +166,7 @@ func TestStandbyEagerWhileAPreferredServerIsSlow(t *testing.T) {
 	h.ok(2, hedge, late)
 	h.wantDone(1)
 	h.enqueueAt(1, late) // [2, 3): young, but server 1 is slow
-	if !h.c.wakeOnAppend(2, late.Add(testLazy)) {
+	if !h.c.wakeOnAppend(2, late.Add(testLazy), late) {
 		t.Fatal("an append does not wake the standby while a preferred server is slow")
 	}
 	if req := h.store(2, late); req.first != 2 {
@@ -179,13 +179,13 @@ func TestStandbyEagerWhileAPreferredServerIsSlow(t *testing.T) {
 func TestStandbyNotWokenPerAppend(t *testing.T) {
 	h := newStandbyHarness(t)
 	h.enqueueAt(1, t0)
-	if !h.c.wakeOnAppend(2, time.Time{}) {
+	if !h.c.wakeOnAppend(2, time.Time{}, t0) {
 		t.Fatal("a standby asleep until woken is not woken for the hedge deadline")
 	}
-	if h.c.wakeOnAppend(2, t0.Add(testLazy)) {
+	if h.c.wakeOnAppend(2, t0.Add(testLazy), t0) {
 		t.Fatal("a standby armed before the hedge deadline is woken")
 	}
-	if !h.c.wakeOnAppend(0, t0.Add(testLazy)) {
+	if !h.c.wakeOnAppend(0, t0.Add(testLazy), t0) {
 		t.Fatal("a preferred server is not woken")
 	}
 }
@@ -355,7 +355,7 @@ func TestStandbyEagerWhilePreferredServersAreSaturated(t *testing.T) {
 		t.Fatalf("fullPreferred: server 0 %v (want true), standby %v (want false)", h.c.fullPreferred(0), h.c.fullPreferred(2))
 	}
 	h.enqueueAt(1, t0) // [2, 3) queues behind them
-	if h.c.wakeOnAppend(0, time.Time{}) {
+	if h.c.wakeOnAppend(0, time.Time{}, t0) {
 		t.Fatal("an append wakes a sender whose stores in flight are at the limit")
 	}
 	eager := h.wantEager(2, t0.Add(testLazy), t0, 1, 3, "the preferred servers are saturated")
