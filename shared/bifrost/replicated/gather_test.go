@@ -3,6 +3,8 @@ package replicated
 import (
 	"testing"
 	"time"
+
+	"gorestate.dev/shared/bifrost"
 )
 
 // Tests of gathering (seqCore.gatherUntil): while a store to a server is in flight, new
@@ -95,11 +97,15 @@ func TestGatherCountsFromTheLastAnswer(t *testing.T) {
 	if rtt != 300*us+100*us/8 {
 		t.Fatalf("round trip %v, want 312.5µs", rtt)
 	}
-	h.enqueueAt(1, answered)
-	if got, want := h.c.gatherUntil(0, answered), answered.Add(rtt/3); !got.Equal(want) {
-		t.Fatalf("held until %v, want %v (a third of the round trip after the answer)", got.Sub(t0), want.Sub(t0))
+	h.enqueueAt(1, answered) // [4, 5)
+	due := answered.Add(rtt / 3)
+	if got := h.c.gatherUntil(0, answered); !got.Equal(due) {
+		t.Fatalf("held until %v, want %v (a third of the round trip after the answer)", got.Sub(t0), due.Sub(t0))
 	}
-	_ = b
+	h.noStore(0, due.Add(-us), "before the deadline")
+	if r := h.store(0, due); r.first != 4 || r.end != 5 {
+		t.Fatalf("store at the deadline [%d, %d), want [4, 5)", r.first, r.end)
+	}
 }
 
 // A store that would be full goes at once: holding it gathers nothing more.
@@ -113,6 +119,24 @@ func TestGatherNotForAFullStore(t *testing.T) {
 	if r := h.store(0, t1.Add(10*us)); r.end-r.first != 4 {
 		t.Fatalf("store of %d records, want the full 4", r.end-r.first)
 	}
+}
+
+// Records that fill a store by bytes go at once too.
+func TestGatherNotForAStoreFullByBytes(t *testing.T) {
+	h := newGatherHarness(t)
+	h.c.cfg.maxStoreBytes = 8
+	t1 := t0.Add(time.Millisecond)
+	h.enqueueAt(1, t1)
+	h.store(0, t1)
+	now := t1.Add(10 * us)
+	if ok, err := h.c.admit(1, 8); !ok || err != nil {
+		t.Fatalf("admit: %v %v", ok, err)
+	}
+	h.c.enqueue([][]byte{make([]byte, 8)}, 8, func(bifrost.Offset, error) {}, now)
+	if g := h.c.gatherUntil(0, now); !g.IsZero() {
+		t.Fatalf("a store full by bytes is held until %v", g.Sub(t0))
+	}
+	h.store(0, now)
 }
 
 // A sender that cannot send for another reason (a failed store to resync) gets no gather
@@ -132,12 +156,15 @@ func TestGatherNeverDueInThePast(t *testing.T) {
 		t.Fatalf("a resyncing server gathers until %v", g.Sub(t0))
 	}
 	h.noStore(0, now, "while it resyncs")
-	for _, at := range []time.Time{now, t1.Add(5 * time.Millisecond)} {
-		if wake := h.c.sleepUntil(0, at); !wake.IsZero() && !wake.After(at) {
-			t.Fatalf("the sender wakes at %v, at or before now (%v): it would spin", wake.Sub(t0), at.Sub(t0))
-		}
+	if wake := h.c.sleepUntil(0, now); !wake.IsZero() {
+		t.Fatalf("a resyncing sender wakes at %v, want only when woken (by the answer in flight)", wake.Sub(t0))
 	}
-	_ = b
+	h.ok(0, b, t1.Add(300*us))
+	// b's Ok acknowledges everything below its end (the server took it, so it holds
+	// what came before); the held record goes at once.
+	if r := h.store(0, t1.Add(300*us)); r.first != 4 || r.end != 5 {
+		t.Fatalf("after the answer, store [%d, %d), want [4, 5) at once", r.first, r.end)
+	}
 }
 
 // A quiet standby's batches keep their own timers; gathering holds only eager stores.

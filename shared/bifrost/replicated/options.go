@@ -95,8 +95,9 @@ type Options struct {
 	FloodStores bool
 	// NoGather sends new records to a server at once also while a store to it is in
 	// flight. By default they wait until a third of the server's store round trip after
-	// that store was sent, so that one store carries all of them (they would wait at the
-	// server for its fsync to end anyway).
+	// the later of the last store sent to it and its last answer (never past the answer
+	// of the store in flight, and not if they fill a store), so that one store carries
+	// all of them: they would wait at the server for that store's fsync to end anyway.
 	NoGather bool
 	// HedgeDelay: a pending batch this old goes to the standby servers too.
 	HedgeDelay time.Duration

@@ -28,6 +28,10 @@ import (
 //     oldest pending batch or the oldest unanswered store to a preferred server is
 //     hedgeDelay old (a slow server); like any lagging server it skips to the global tail
 //     then.
+//   - gathering: behind a store in flight, new records for a server (a preferred one, or
+//     a standby while eager because the preferred ones are saturated) wait a third of its
+//     round trip after the later of its last send and its last answer, unless they would
+//     fill a store; the store in flight answering ends the wait (see gatherUntil).
 //   - the commit rule: global tail = max(global, r-th largest acknowledged end), and the
 //     batches below it complete in the same step;
 //   - sealed answers from an f-majority fail the pending batches with *SealedError; fewer
@@ -72,8 +76,8 @@ type coreConfig struct {
 	standby    []bool
 	hedgeDelay time.Duration
 	lazyDelay  time.Duration
-	// gather: a store to a server that has one in flight waits a third of its round trip
-	// after that one was sent (see gatherUntil).
+	// gather: new records for a server with a store in flight wait a third of its round
+	// trip after the later of its last send and its last answer (see gatherUntil).
 	gather bool
 }
 
@@ -284,8 +288,8 @@ func (c *seqCore) onStored(i int, req storeReq, resp *wire.Stored, err error, no
 	s := &c.servers[i]
 	s.stores--
 	if len(s.sentAt) > 0 {
-		if err == nil && resp != nil && resp.Status == wire.StatusOK {
-			s.rtt = movingAverage(s.rtt, now.Sub(s.sentAt[0]))
+		if rtt := now.Sub(s.sentAt[0]); err == nil && resp != nil && resp.Status == wire.StatusOK && rtt > 0 {
+			s.rtt = movingAverage(s.rtt, rtt)
 		}
 		// Answers come in the order the stores were sent where the network keeps order;
 		// elsewhere this is close enough for hedging.
@@ -344,7 +348,7 @@ func (c *seqCore) gatherUntil(i int, now time.Time) time.Time {
 		s.info || s.sealed || s.resync || now.Before(s.retryAt) || c.full(i) || (c.quiet(i) && !c.saturated()) {
 		return time.Time{}
 	}
-	if first := max(s.sent, c.global); first >= c.next || c.next-first >= bifrost.Offset(c.cfg.maxStoreRecords) {
+	if first := max(s.sent, c.global); first >= c.next || c.fills(first) {
 		return time.Time{}
 	}
 	at := later(s.sentAt[len(s.sentAt)-1], s.lastReply).Add(s.rtt / 3)
@@ -352,6 +356,22 @@ func (c *seqCore) gatherUntil(i int, now time.Time) time.Time {
 		return time.Time{}
 	}
 	return at
+}
+
+// fills reports whether the records from first on (all uncommitted, so in the cache) fill
+// a store, by count or by bytes.
+func (c *seqCore) fills(first bifrost.Offset) bool {
+	if c.next-first >= bifrost.Offset(c.cfg.maxStoreRecords) {
+		return true
+	}
+	if c.inBytes < c.cfg.maxStoreBytes { // every uncommitted record together is smaller
+		return false
+	}
+	var size int64
+	for _, p := range c.cache.slice(first, c.next) {
+		size += int64(len(p))
+	}
+	return size >= c.cfg.maxStoreBytes
 }
 
 // full reports whether server i has as many stores in flight as allowed.
@@ -425,8 +445,9 @@ func (c *seqCore) lazy(i int, now time.Time) bool {
 
 // wakeOnAppend reports whether the sender of server i, armed until armed (zero: asleep
 // until woken, or running), must be woken for a batch just enqueued: not while it has as
-// many stores in flight as allowed (their answers wake it), nor when it is a quiet
-// standby whose timer fires by the batches' hedge deadline anyway.
+// many stores in flight as allowed (their answers wake it), nor while it gathers with its
+// timer armed by the gather deadline, nor when it is a quiet standby whose timer fires by
+// the batches' hedge deadline anyway.
 func (c *seqCore) wakeOnAppend(i int, armed, now time.Time) bool {
 	if c.full(i) {
 		return false
@@ -665,7 +686,8 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // sleepUntil returns when the idle sender of server i must look again by time alone
-// (zero: only when woken), given that it sleeps now: wakeAt, but no later than one push
+// (zero: only when woken), given that it sleeps now: the gather deadline while it
+// gathers, else wakeAt, but no later than one push
 // delay from now while records are uncommitted or commits are recent. Such a sender need
 // not be woken by each commit to learn when the tail push is due (see needsWake).
 func (c *seqCore) sleepUntil(i int, now time.Time) time.Time {
