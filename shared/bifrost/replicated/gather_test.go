@@ -33,6 +33,22 @@ func newGatherHarness(t *testing.T) *coreHarness {
 	return h
 }
 
+// twoInFlight sends server 0 of a gather harness two stores from t1 = t0+1ms: a = [2, 3)
+// at once, and b = [3, 4) once its hold (100µs) is over; server 0 is then full.
+func (h *coreHarness) twoInFlight() (t1 time.Time, a, b storeReq) {
+	h.t.Helper()
+	t1 = t0.Add(time.Millisecond)
+	h.enqueueAt(1, t1)
+	a = h.store(0, t1)
+	h.enqueueAt(1, t1)
+	h.noStore(0, t1, "during its hold")
+	b = h.store(0, t1.Add(100*us))
+	if a.first != 2 || b.first != 3 || !h.c.full(0) {
+		h.t.Fatalf("stores from %d and %d, full %v; want 2, 3, full", a.first, b.first, h.c.full(0))
+	}
+	return t1, a, b
+}
+
 // The second store to a busy server waits, and then carries every record appended
 // meanwhile; the append neither wakes a sender armed for the deadline nor lets it sleep past it.
 func TestGatherHoldsTheStoreBehindOneInFlight(t *testing.T) {
@@ -83,14 +99,7 @@ func TestGatherEndsWithTheAnswerInFlight(t *testing.T) {
 // appends that the commit let go come right after it.
 func TestGatherCountsFromTheLastAnswer(t *testing.T) {
 	h := newGatherHarness(t)
-	t1 := t0.Add(time.Millisecond)
-	h.enqueueAt(1, t1)
-	a := h.store(0, t1)
-	h.enqueueAt(1, t1)
-	b := h.store(0, t1.Add(100*us)) // after its hold
-	if b.first != 3 || !h.c.full(0) {
-		t.Fatalf("second store from %d, full %v", b.first, h.c.full(0))
-	}
+	t1, a, _ := h.twoInFlight()
 	answered := t1.Add(400 * us)
 	h.ok(0, a, answered) // round trip 400µs: the average moves an eighth of the way
 	rtt := h.c.servers[0].rtt
@@ -108,46 +117,43 @@ func TestGatherCountsFromTheLastAnswer(t *testing.T) {
 	}
 }
 
-// A store that would be full goes at once: holding it gathers nothing more.
+// Records that fill a store, by count or by bytes, go at once: holding them gathers nothing
+// more.
 func TestGatherNotForAFullStore(t *testing.T) {
-	h := newGatherHarness(t)
-	h.c.cfg.maxStoreRecords = 4
-	t1 := t0.Add(time.Millisecond)
-	h.enqueueAt(1, t1)
-	h.store(0, t1)
-	h.enqueueAt(4, t1.Add(10*us))
-	if r := h.store(0, t1.Add(10*us)); r.end-r.first != 4 {
-		t.Fatalf("store of %d records, want the full 4", r.end-r.first)
+	for _, tc := range []struct {
+		name    string
+		limit   func(*coreConfig)
+		payload []byte
+	}{
+		{"records", func(c *coreConfig) { c.maxStoreRecords = 1 }, []byte{1}},
+		{"bytes", func(c *coreConfig) { c.maxStoreBytes = 8 }, make([]byte, 8)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newGatherHarness(t)
+			tc.limit(&h.c.cfg)
+			t1 := t0.Add(time.Millisecond)
+			h.enqueueAt(1, t1)
+			h.store(0, t1)
+			now := t1.Add(10 * us)
+			if ok, err := h.c.admit(1, int64(len(tc.payload))); !ok || err != nil {
+				t.Fatalf("admit: %v %v", ok, err)
+			}
+			h.c.enqueue([][]byte{tc.payload}, int64(len(tc.payload)), func(bifrost.Offset, error) {}, now)
+			if g := h.c.gatherUntil(0, now); !g.IsZero() {
+				t.Fatalf("a full store is held until %v", g.Sub(t0))
+			}
+			if r := h.store(0, now); r.first != 3 || r.end != 4 {
+				t.Fatalf("store [%d, %d), want the full [3, 4)", r.first, r.end)
+			}
+		})
 	}
-}
-
-// Records that fill a store by bytes go at once too.
-func TestGatherNotForAStoreFullByBytes(t *testing.T) {
-	h := newGatherHarness(t)
-	h.c.cfg.maxStoreBytes = 8
-	t1 := t0.Add(time.Millisecond)
-	h.enqueueAt(1, t1)
-	h.store(0, t1)
-	now := t1.Add(10 * us)
-	if ok, err := h.c.admit(1, 8); !ok || err != nil {
-		t.Fatalf("admit: %v %v", ok, err)
-	}
-	h.c.enqueue([][]byte{make([]byte, 8)}, 8, func(bifrost.Offset, error) {}, now)
-	if g := h.c.gatherUntil(0, now); !g.IsZero() {
-		t.Fatalf("a store full by bytes is held until %v", g.Sub(t0))
-	}
-	h.store(0, now)
 }
 
 // A sender that cannot send for another reason (a failed store to resync) gets no gather
 // deadline, and never one already past, on which it would spin.
 func TestGatherNeverDueInThePast(t *testing.T) {
 	h := newGatherHarness(t)
-	t1 := t0.Add(time.Millisecond)
-	h.enqueueAt(1, t1)
-	a := h.store(0, t1)
-	h.enqueueAt(1, t1)
-	b := h.store(0, t1.Add(100*us))
+	t1, a, b := h.twoInFlight()
 	h.fail(0, a, t1.Add(110*us)) // b still in flight: resync
 	h.c.servers[0].retryAt = time.Time{}
 	h.enqueueAt(1, t1.Add(110*us))
