@@ -234,7 +234,8 @@ func benchMemory(ctx context.Context, cfg config, c *logcluster.Cluster) error {
 		MaxInflightRecords: 8 * cfg.batch,
 	})
 	defer p.Close()
-	l, err := p.Open(ctx, c.Segment(1000, 0, benchSelf, 2))
+	// A loglet of its own, after those of the rounds.
+	l, err := p.Open(ctx, c.Segment(uint32(cfg.rounds*len(cfg.concurrency)+1), 0, benchSelf, 2))
 	if err != nil {
 		return err
 	}

@@ -686,10 +686,10 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // sleepUntil returns when the idle sender of server i must look again by time alone
-// (zero: only when woken), given that it sleeps now: the gather deadline while it
-// gathers, else wakeAt, but no later than one push
-// delay from now while records are uncommitted or commits are recent. Such a sender need
-// not be woken by each commit to learn when the tail push is due (see needsWake).
+// (zero: only when woken), given that it sleeps now: the gather deadline while it gathers,
+// else wakeAt, but no later than one push delay from now while records are uncommitted or
+// commits are recent. Such a sender need not be woken by each commit to learn when the
+// tail push is due (see needsWake).
 func (c *seqCore) sleepUntil(i int, now time.Time) time.Time {
 	if at := c.gatherUntil(i, now); !at.IsZero() {
 		return at
