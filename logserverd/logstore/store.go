@@ -33,6 +33,7 @@
 package logstore
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/binary"
@@ -515,7 +516,7 @@ func (s *syncedJournals) Create(fd storage.FileDesc) (storage.Writer, error) {
 	if err != nil || fd.Type != storage.TypeJournal {
 		return w, err
 	}
-	j := &syncOnClose{Writer: w, owner: s}
+	j := &syncOnClose{Writer: w, owner: s, buf: bufio.NewWriterSize(w, journalBuffer)}
 	s.mu.Lock()
 	s.cur = j
 	s.mu.Unlock()
@@ -535,51 +536,22 @@ func (s *syncedJournals) syncCurrent() error {
 
 type syncOnClose struct {
 	storage.Writer
-	owner  *syncedJournals
-	buf    []byte // written by goleveldb, not yet by the file; guarded by owner.mu
-	err    error  // the first failed write: every later call fails with it
-	closed bool   // guarded by owner.mu
+	owner *syncedJournals
+	// buf holds goleveldb's writes until a sync, a close or journalBuffer bytes. Its
+	// errors are sticky: once a write failed, nothing reports success any more (the
+	// journal lacks those bytes). Guarded by owner.mu, like closed.
+	buf    *bufio.Writer
+	closed bool
 }
 
 func (w *syncOnClose) Write(p []byte) (int, error) {
 	w.owner.mu.Lock()
 	defer w.owner.mu.Unlock()
-	if w.err != nil {
-		return 0, w.err
-	}
-	if len(w.buf)+len(p) > journalBuffer {
-		if err := w.flushLocked(); err != nil {
-			return 0, err
-		}
-		if len(p) > journalBuffer {
-			n, err := w.Writer.Write(p)
-			if err != nil {
-				w.err = err
-			}
-			return n, err
-		}
-	}
-	if w.buf == nil {
-		w.buf = make([]byte, 0, journalBuffer)
-	}
-	w.buf = append(w.buf, p...)
-	return len(p), nil
-}
-
-func (w *syncOnClose) flushLocked() error {
-	if w.err != nil || len(w.buf) == 0 {
-		return w.err
-	}
-	if _, err := w.Writer.Write(w.buf); err != nil {
-		w.err = err // the journal lacks those bytes now: nothing may report success
-		return err
-	}
-	w.buf = w.buf[:0]
-	return nil
+	return w.buf.Write(p)
 }
 
 func (w *syncOnClose) syncLocked() error {
-	if err := w.flushLocked(); err != nil {
+	if err := w.buf.Flush(); err != nil {
 		return err
 	}
 	return w.Writer.Sync()

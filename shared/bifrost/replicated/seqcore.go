@@ -369,9 +369,11 @@ func (c *seqCore) fills(first bifrost.Offset) bool {
 	}
 	var size int64
 	for _, p := range c.cache.slice(first, c.next) {
-		size += int64(len(p))
+		if size += int64(len(p)); size >= c.cfg.maxStoreBytes {
+			return true
+		}
 	}
-	return size >= c.cfg.maxStoreBytes
+	return false
 }
 
 // full reports whether server i has as many stores in flight as allowed.
