@@ -335,6 +335,7 @@ func checkClusterMetrics(t *testing.T, nodes []*Server, metadataMembers int) {
 		{"restate_bifrost_commit_duration_seconds_count", []string{`provider="replicated"`}},
 		{"restate_log_server_stores_total", []string{`status="ok"`}},
 		{"restate_log_server_commit_duration_seconds_count", nil},
+		{"restate_log_server_wal_append_duration_seconds_count", nil},
 		{"restate_log_server_writes_total", nil},
 		{"restate_log_server_store_size_bytes", nil},
 		{"restate_partition_records_applied_total", []string{`mode="follower"`}},

@@ -15,7 +15,8 @@ import (
 )
 
 // Metrics are the samples of one exposition by series, "name{l1="v1",...}" with the labels
-// in the exposition's order; a histogram gives its count as name_count.
+// in the exposition's order; a histogram gives its count as name_count and the sum of its
+// samples as name_sum.
 type Metrics map[string]float64
 
 // Scrape reads the exposition at url (e.g. http://127.0.0.1:5122/metrics).
@@ -57,6 +58,7 @@ func Parse(r io.Reader) (Metrics, error) {
 				out[name+series] = m.GetUntyped().GetValue()
 			case m.GetHistogram() != nil:
 				out[name+"_count"+series] = float64(m.GetHistogram().GetSampleCount())
+				out[name+"_sum"+series] = m.GetHistogram().GetSampleSum()
 			}
 		}
 	}

@@ -13,6 +13,11 @@ var (
 		Help:    "Duration of a log server's group commit: the write-ahead log append with its fsync, and the apply to goleveldb.",
 		Buckets: metrics.LatencyBuckets,
 	})
+	walAppendSeconds = promauto.With(metrics.Registry).NewHistogram(prometheus.HistogramOpts{
+		Name:    "restate_log_server_wal_append_duration_seconds",
+		Help:    "Duration of a log server's write-ahead log append: the write and its fdatasync, the part of a group commit that waits for the disk.",
+		Buckets: metrics.LatencyBuckets,
+	})
 	commitRequests = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
 		Name: "restate_log_server_writes_total",
 		Help: "Writes (stores, seals, trims) made durable by a log server's group commits.",

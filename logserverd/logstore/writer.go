@@ -253,10 +253,12 @@ func (s *Store) writeBatch(batch *leveldb.Batch, meta bool) error {
 			return err
 		}
 	}
+	start := time.Now()
 	seq, err := s.wal.append(data)
 	if err != nil {
 		return err
 	}
+	walAppendSeconds.Observe(metrics.Since(start))
 	if !s.dropApplies {
 		if err := s.apply(batch, meta); err != nil {
 			return err

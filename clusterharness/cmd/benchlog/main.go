@@ -197,7 +197,7 @@ func benchRounds(ctx context.Context, cfg config, c *logcluster.Cluster) ([]roun
 			if err != nil {
 				return nil, fmt.Errorf("replicated loglet: %w", err)
 			}
-			res, err = closedLoopMetered(ctx, l, n, cfg, meter, pids)
+			res, err = closedLoopMetered(ctx, l, n, cfg, meter, c, pids)
 			if err != nil {
 				return nil, fmt.Errorf("replicated loglet: %w", err)
 			}

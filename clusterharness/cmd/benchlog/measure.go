@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gorestate.dev/clusterharness/bench"
+	"gorestate.dev/clusterharness/logcluster"
 	"gorestate.dev/logserverd/logstore"
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
@@ -31,7 +32,8 @@ type cell struct {
 	storeRecords  int           // records they carried
 	storeP50      time.Duration // their round trip
 	storeP99      time.Duration
-	storesPerNode float64 // per second per server
+	storesPerNode float64     // per second per server
+	servers       serverStats // the log servers' group commits during the cell
 }
 
 func (c cell) throughput() float64 { return float64(c.appends) / c.elapsed.Seconds() }
@@ -66,8 +68,12 @@ func closedLoop(ctx context.Context, l bifrost.Loglet, n int, cfg config) (cell,
 }
 
 // closedLoopMetered is closedLoop plus the Store round trips and the servers' CPU.
-func closedLoopMetered(ctx context.Context, l bifrost.Loglet, n int, cfg config, m *storeMeter, pids []int) (cell, error) {
+func closedLoopMetered(ctx context.Context, l bifrost.Loglet, n int, cfg config, m *storeMeter, c *logcluster.Cluster, pids []int) (cell, error) {
 	if err := load(ctx, l, n, cfg.payload, cfg.warmup, nil); err != nil {
+		return cell{}, err
+	}
+	stats0, err := scrapeServers(c)
+	if err != nil {
 		return cell{}, err
 	}
 	m.reset()
@@ -84,6 +90,11 @@ func closedLoopMetered(ctx context.Context, l bifrost.Loglet, n int, cfg config,
 		return cell{}, err
 	}
 	res.cpuServers = cpuServers1 - cpuServers0
+	stats1, err := scrapeServers(c)
+	if err != nil {
+		return cell{}, err
+	}
+	res.servers = stats1.sub(stats0)
 	st := m.take()
 	res.stores, res.storeRecords = len(st.latencies), st.records
 	if len(st.latencies) > 0 {
@@ -320,16 +331,18 @@ func printTables(cfg config, rounds []round) {
 		}))
 	fmt.Println()
 	fmt.Println("Where the replicated loglet's time goes (medians over the rounds; a Store is one sequencer→server request, one group commit on that server):")
-	fmt.Println("| appenders | Stores/s per server | records per Store | Store round trip p50 | p99 | log servers' CPU (cores) | bench process CPU (cores) |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| appenders | Stores/s per server | records per Store | Store round trip p50 | p99 | group commit (mean) | WAL write+fdatasync (mean) | log servers' CPU (cores) | bench process CPU (cores) |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i, n := range cfg.concurrency {
 		repl := func(f func(cell) float64) float64 {
 			return medianOf(rounds, func(r round) float64 { return f(r.repl[i]) })
 		}
-		fmt.Printf("| %d | %.0f | %.1f | %s | %s | %.2f | %.2f |\n", n,
+		fmt.Printf("| %d | %.0f | %.1f | %s | %s | %s | %s | %.2f | %.2f |\n", n,
 			repl(func(c cell) float64 { return c.storesPerNode }),
 			repl(func(c cell) float64 { return float64(c.storeRecords) / float64(max(c.stores, 1)) }),
 			msf(repl(func(c cell) float64 { return float64(c.storeP50) })), msf(repl(func(c cell) float64 { return float64(c.storeP99) })),
+			msf(repl(func(c cell) float64 { return float64(c.servers.commitMean()) })),
+			msf(repl(func(c cell) float64 { return float64(c.servers.walMean()) })),
 			repl(func(c cell) float64 { return c.cpuServers.Seconds() / c.elapsed.Seconds() }),
 			repl(func(c cell) float64 { return c.cpuSelf.Seconds() / c.elapsed.Seconds() }))
 	}
@@ -338,8 +351,9 @@ func printTables(cfg config, rounds []round) {
 	for i, n := range cfg.concurrency {
 		p50 := medianOf(rounds, func(r round) float64 { return float64(r.repl[i].p50) })
 		store := medianOf(rounds, func(r round) float64 { return float64(r.repl[i].storeP50) })
-		notes = append(notes, fmt.Sprintf("%d appenders: commit p50 %s ≈ %.1f × the Store round trip p50 (%s)",
-			n, msf(p50), p50/max(store, 1), msf(store)))
+		commit := medianOf(rounds, func(r round) float64 { return float64(r.repl[i].servers.commitMean()) })
+		notes = append(notes, fmt.Sprintf("%d appenders: commit p50 %s ≈ %.1f × the Store round trip p50 (%s): about %s in the server's group commit, %s in sockets, wake-ups and the commit ahead of it",
+			n, msf(p50), p50/max(store, 1), msf(store), msf(commit), msf(max(store-commit, 0))))
 	}
 	if cfg.flood {
 		fmt.Println("A commit needs the second-fastest of three Stores (-flood: every Store goes to all three servers).")
@@ -349,7 +363,9 @@ func printTables(cfg config, rounds []round) {
 	}
 	fmt.Println("Each server has at most a few Stores in flight per loglet and commits them one fsync after the other, so a record")
 	fmt.Println("waits for the fsync under way (queueing) and then its own.")
-	fmt.Println(strings.Join(notes, "; ") + ".")
+	fmt.Println("A group commit is the WAL write and its fdatasync, then the apply to goleveldb (means over the three servers,")
+	fmt.Println("the standby's larger batches among them).")
+	fmt.Println(strings.Join(notes, ";\n") + ".")
 	fmt.Println()
 }
 
