@@ -74,10 +74,10 @@ func createSnapshots(t *testing.T, fabric string) []rpc.SnapshotInfo {
 			switch {
 			case in.Error == "":
 				done = append(done, in)
-			case strings.Contains(in.Error, "(yet)") && time.Now().Before(deadline):
+			case in.Error == cluster.NotLeadingYet && time.Now().Before(deadline):
 				want, last = append(want, in.PartitionID), in
 			default:
-				t.Fatalf("snapshot of partition %d: %s", in.PartitionID, in.Error)
+				t.Fatalf("snapshot of partition %d: %s (asked for %v)", in.PartitionID, in.Error, time.Since(deadline.Add(-progressTimeout)).Round(time.Millisecond))
 			}
 		}
 		if len(want) == 0 {

@@ -15,7 +15,7 @@ var (
 	})
 	walAppendSeconds = promauto.With(metrics.Registry).NewHistogram(prometheus.HistogramOpts{
 		Name:    "restate_log_server_wal_append_duration_seconds",
-		Help:    "Duration of a log server's write-ahead log append: the write and its fdatasync, the part of a group commit that waits for the disk.",
+		Help:    "Duration of a log server's write-ahead log append: the write and its fdatasync, the part of a group commit that waits for the disk (and, when the append starts a new WAL file, preparing that file).",
 		Buckets: metrics.LatencyBuckets,
 	})
 	commitRequests = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{

@@ -65,6 +65,10 @@ func leaderAddresses(ctx context.Context, store metadata.Store, want []uint32) (
 	return out, nil
 }
 
+// NotLeadingYet is a partition's answer to a snapshot request while the node placed as its
+// leader has not taken up leadership: a transient refusal, worth asking again.
+const NotLeadingYet = "its leader does not lead it (yet)"
+
 func snapshotRoutes(mux *http.ServeMux, o Options) {
 	mux.HandleFunc("POST "+PathPrefix+"snapshots", func(w http.ResponseWriter, r *http.Request) {
 		var req rpc.SnapshotsRequest
@@ -102,7 +106,7 @@ func snapshotRoutes(mux *http.ServeMux, o Options) {
 				}
 				for _, p := range parts {
 					if !answered[p] {
-						msg := "its leader does not lead it (yet)"
+						msg := NotLeadingYet
 						if err != nil {
 							msg = err.Error()
 						}

@@ -330,7 +330,7 @@ func printTables(cfg config, rounds []round) {
 			return cpu.Seconds() / elapsed.Seconds()
 		}))
 	fmt.Println()
-	fmt.Println("Where the replicated loglet's time goes (medians over the rounds; a Store is one sequencer→server request, one group commit on that server):")
+	fmt.Println("Where the replicated loglet's time goes (medians over the rounds; a Store is one sequencer→server request, made durable by a group commit on that server, alone or with others queued):")
 	fmt.Println("| appenders | Stores/s per server | records per Store | Store round trip p50 | p99 | group commit (mean) | WAL write+fdatasync (mean) | log servers' CPU (cores) | bench process CPU (cores) |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i, n := range cfg.concurrency {
@@ -363,8 +363,8 @@ func printTables(cfg config, rounds []round) {
 	}
 	fmt.Println("Each server has at most a few Stores in flight per loglet and commits them one fsync after the other, so a record")
 	fmt.Println("waits for the fsync under way (queueing) and then its own.")
-	fmt.Println("A group commit is the WAL write and its fdatasync, then the apply to goleveldb (means over the three servers,")
-	fmt.Println("the standby's larger batches among them).")
+	fmt.Println("A group commit is the WAL write and its fdatasync, then the apply to goleveldb, and now and then a WAL checkpoint")
+	fmt.Println("(means over the three servers, the standby's larger batches among them; the split of a round trip is its p50 minus that mean).")
 	fmt.Println(strings.Join(notes, ";\n") + ".")
 	fmt.Println()
 }

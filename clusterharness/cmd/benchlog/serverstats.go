@@ -21,6 +21,8 @@ const (
 	walAppendMetric = "restate_log_server_wal_append_duration_seconds"
 )
 
+// sub is what a cell added. A server restarted within the cell would start its counters
+// again (the differences go negative, meanOf reports 0); the bench never restarts one.
 func (a serverStats) sub(b serverStats) serverStats {
 	return serverStats{
 		commits: a.commits - b.commits, commitSeconds: a.commitSeconds - b.commitSeconds,
