@@ -109,7 +109,7 @@ bench-metadata:
 # bench, h2c on loopback) at 1, 16 and 64 appenders, in 5 rounds that alternate the two
 # loglets, with each round's ratios, their medians and where the time goes; then the log
 # servers' RSS while 2,000,000 records are appended. BENCH_LOG_FLAGS passes flags (e.g.
-# -rounds 9 -duration 3s). About 3 to 4 minutes.
+# -rounds 9 -duration 3s). About 2 minutes after the build.
 BENCH_LOG_FLAGS ?=
 bench-log: build
 	$(GO) build -o $(BIN)/benchlog ./clusterharness/cmd/benchlog
