@@ -161,7 +161,12 @@ func (pl *Placer) wakeOnMembership(ctx context.Context, wake chan<- struct{}) {
 			continue
 		}
 		events, cancel := m.Subscribe()
-		for range events {
+		for e := range events {
+			if e.Kind == membership.EventJoined {
+				// Gossip heard the node (again): a dead verdict of the detector may be stale,
+				// reached while this node was the one cut off.
+				pl.detector.Recheck(e.Member.Name)
+			}
 			select {
 			case wake <- struct{}{}:
 			default:

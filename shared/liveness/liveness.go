@@ -131,15 +131,40 @@ func (d *Detector) SetNodes(addrs map[string]string) {
 		if addr == "" || d.watches[name] != nil || d.ctx.Err() != nil {
 			continue
 		}
-		ctx, cancel := context.WithCancel(d.ctx)
-		w := &watch{addr: addr, cancel: cancel}
-		d.watches[name] = w
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			d.run(ctx, name, w)
-		}()
+		d.startLocked(name, addr)
 	}
+}
+
+// startLocked starts a watch of name at addr, replacing any. Called with d.mu held.
+func (d *Detector) startLocked(name, addr string) {
+	ctx, cancel := context.WithCancel(d.ctx)
+	w := &watch{addr: addr, cancel: cancel}
+	d.watches[name] = w
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.run(ctx, name, w)
+	}()
+}
+
+// Recheck drops a dead verdict on node and probes it again at once, for when gossip reports
+// that the node (re)joined: that is newer evidence than a verdict this detector may have
+// reached while its own node was cut off. After a network partition heals, the probes of
+// the other side can still be waiting out their timeout, and a controller acting on the
+// stale verdicts would move every partition to the side that was cut off. Until a probe
+// decides again the node is not known dead (gossip judges it).
+func (d *Detector) Recheck(node string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.watches[node]
+	if w == nil || !w.dead || d.ctx.Err() != nil {
+		return
+	}
+	w.cancel()
+	d.startLocked(node, w.addr)
+	d.log.Info("node is back in the gossip: probing it again", "node", node)
+	close(d.changed)
+	d.changed = make(chan struct{})
 }
 
 func hostPort(base string) string {

@@ -143,3 +143,66 @@ func TestNodeWithoutHeartbeatsIsNotDead(t *testing.T) {
 		t.Fatal("a node that refuses the upgrade (another version) counts as dead")
 	}
 }
+
+func TestRecheckDropsAStaleVerdictAndProbesAtOnce(t *testing.T) {
+	// A node cut off by the network: heartbeats stop and probes hang (as a black-holed
+	// connect does) until it heals. The detector's probe under way when it heals would wait
+	// out its timeout; Recheck (gossip saw the node again) must not.
+	var healed atomic.Bool
+	var served atomic.Int32
+	hung := make(chan struct{}, 100) // a probe started hanging
+	n := startNode(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first := served.Load() == 0
+		if !first && !healed.Load() {
+			hung <- struct{}{}
+			<-r.Context().Done()
+			return
+		}
+		conn, err := acceptForTest(w, r)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		served.Add(1)
+		for i := 0; !first || i < 3; i++ { // the first connection goes silent, later ones beat
+			if _, err := conn.Write([]byte{1}); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		<-r.Context().Done()
+	}))
+	defer n.kill()
+	const timeout = 500 * time.Millisecond
+	d := NewDetector(20*time.Millisecond, timeout, nil)
+	defer d.Close()
+	d.SetNodes(map[string]string{"a": n.url()})
+	waitFor(t, "the cut-off node to be dead", func() bool { return d.Dead("a") })
+	d.Recheck("never-watched") // no effect, no panic
+
+	// Heal just as a probe starts hanging: that probe has its whole timeout to wait out.
+	for len(hung) > 0 {
+		<-hung
+	}
+	<-hung
+	healed.Store(true)
+	changed := d.Changed()
+	start := time.Now()
+	d.Recheck("a")
+	if d.Dead("a") {
+		t.Fatal("still dead right after Recheck")
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed not signalled by Recheck")
+	}
+	waitFor(t, "a heartbeat after the heal", func() bool { return served.Load() >= 2 })
+	if took := time.Since(start); took >= timeout/2 {
+		t.Fatalf("heard again %v after Recheck: the probe did not start at once", took)
+	}
+	time.Sleep(3 * timeout)
+	if d.Dead("a") {
+		t.Fatal("dead again although it beats")
+	}
+}
