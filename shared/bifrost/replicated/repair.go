@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/wire"
@@ -126,13 +127,25 @@ var errRepair = errors.New("replicated: tail repair failed")
 // repairMaxBytes bounds one read of records to repair.
 const repairMaxBytes = 1 << 20
 
+// repairDigestGrace is how long a repair waits for the digests of the servers beyond an
+// f-majority: long enough for any server that answers at all, short against a failover.
+const repairDigestGrace = 250 * time.Millisecond
+
 // repairTail copies the records of [from, target) to a write quorum, so that target can be
 // the sealed tail (BIFROST.md §4, tasks/repair_tail.rs). Repair stores carry IgnoreSeal,
 // the original sequencer and start as the known global tail; sealed and unsealed servers
 // accept them alike (#2682).
 func (l *Loglet) repairTail(ctx context.Context, from, target bifrost.Offset) error {
 	plan := newRepairPlan(l.q, from, target)
-	err := scatter(ctx, l, 2,
+	// Every server's digest saves copies, but an f-majority's is enough: a committed record
+	// is on r servers, so at least one of any n−r+1 holds it. Past an f-majority the rest
+	// get repairDigestGrace to answer; a server cut off by the network (connections that
+	// hang rather than fail) would otherwise hold the repair, and with it the failover,
+	// for two RPC timeouts.
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var graceTimer *time.Timer
+	err := scatter(dctx, l, 2,
 		func(ctx context.Context, _ int, srv wire.LogServer) (*wire.Digest, error) {
 			return srv.GetDigest(ctx, &wire.GetDigest{
 				Header: wire.Header{LogletID: l.id, KnownGlobalTail: from},
@@ -146,9 +159,15 @@ func (l *Loglet) repairTail(ctx context.Context, from, target bifrost.Offset) er
 			if err == nil && (r.Status == wire.StatusOK || r.Status == wire.StatusSealed) {
 				plan.onDigest(i, r.Entries)
 			}
+			if graceTimer == nil && plan.heard.count() >= l.q.f {
+				graceTimer = time.AfterFunc(repairDigestGrace, cancel)
+			}
 			return plan.heard.count() == l.q.n
 		})
-	if err != nil && !errors.Is(err, errNoQuorum) {
+	if graceTimer != nil {
+		graceTimer.Stop()
+	}
+	if err != nil && !errors.Is(err, errNoQuorum) && !(errors.Is(err, context.Canceled) && ctx.Err() == nil) {
 		return fmt.Errorf("digests: %w", err)
 	}
 	plan.advance()

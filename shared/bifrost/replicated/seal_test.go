@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/replicated/faultnet"
 	"gorestate.dev/shared/bifrost/wire"
 )
 
@@ -407,4 +408,64 @@ func TestDataLossServerNotCountedForTail(t *testing.T) {
 		t.Fatalf("seal: %d %v, want %d", tail, err, log.max()+1)
 	}
 	checkReadBack(t, log.acked, readAll(t, ctx, l2, 1, tail))
+}
+
+// A log server cut off by a silent network (its calls hang instead of failing) must not
+// hold a find-tail's repair for its RPC timeouts: the digests of an f-majority suffice
+// (the failover of a partition whose leader's node was cut off waits on this).
+func TestRepairDoesNotWaitForASilentServer(t *testing.T) {
+	t.Parallel()
+	const id = 70
+	c := newCluster(t, 3, 2, id)
+	seg := c.segment(id, w1)
+	p1 := c.provider("w1", 1, nil)
+	l1 := c.open(p1, seg)
+	ctx := testCtx(t, time.Minute)
+	acked := map[bifrost.Offset]string{}
+	for i := range 10 {
+		first, err := l1.Append(ctx, [][]byte{[]byte(fmt.Sprintf("r%d", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[first] = fmt.Sprintf("r%d", i)
+	}
+	for _, s := range c.servers {
+		eventually(t, 5*time.Second, "the tail push", func() bool { _, g, _ := s.state(id); return g == 11 })
+	}
+	// The sequencer's node dies with its last record on s1 only, and s3 goes silent.
+	_ = p1.Close()
+	c.net.Kill("w1")
+	c.setAlive("w1", false)
+	c.servers[0].plant(t, id, w1, 11, 11, "orphan")
+	c.net.SetFaults("s3", faultnet.Faults{BlackHole: true})
+	c.net.Partition("s3")
+
+	const rpcTimeout = 10 * time.Second
+	l2 := c.open(c.provider("w2", 1, func(o *Options) { o.RPCTimeout = rpcTimeout }), seg)
+	start := time.Now()
+	found, err := l2.FindTail(ctx)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found != (bifrost.TailState{Offset: 12, Sealed: true}) {
+		t.Fatalf("find tail %v, want sealed at 12 (the orphan repaired)", found)
+	}
+	t.Logf("find-tail with a silent server sealed and repaired in %v", took)
+	if took > rpcTimeout/2 {
+		t.Fatalf("find-tail took %v: it waited on the silent server", took)
+	}
+	holders := 0
+	for _, s := range c.servers {
+		if s.holds(id, 11) {
+			holders++
+		}
+	}
+	if holders < 2 {
+		t.Fatalf("repaired record on %d servers", holders)
+	}
+	acked[11] = "orphan"
+	c.net.ClearFaults("s3")
+	c.net.Heal("s3")
+	checkReadBack(t, acked, readAll(t, ctx, l2, 1, 12))
 }
