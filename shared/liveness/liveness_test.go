@@ -56,6 +56,23 @@ func (n *node) kill() {
 
 func (n *node) url() string { return "http://" + n.ln.Addr().String() }
 
+// beatThenHang serves a heartbeat connection: beats beats 20ms apart (forever if beats < 0),
+// then silence until the client goes away.
+func beatThenHang(w http.ResponseWriter, r *http.Request, beats int) {
+	conn, err := acceptForTest(w, r)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	for i := 0; beats < 0 || i < beats; i++ {
+		if _, err := conn.Write([]byte{1}); err != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	<-r.Context().Done()
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -109,16 +126,7 @@ func TestSilentNodeIsDeadAfterThreeTimeouts(t *testing.T) {
 			<-r.Context().Done()
 			return
 		}
-		conn, err := acceptForTest(w, r)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		for range 5 {
-			_, _ = conn.Write([]byte{1})
-			time.Sleep(20 * time.Millisecond)
-		}
-		<-r.Context().Done()
+		beatThenHang(w, r, 5)
 	}))
 	defer n.kill()
 	d := NewDetector(20*time.Millisecond, 100*time.Millisecond, nil)
@@ -152,25 +160,16 @@ func TestRecheckDropsAStaleVerdictAndProbesAtOnce(t *testing.T) {
 	var served atomic.Int32
 	hung := make(chan struct{}, 100) // a probe started hanging
 	n := startNode(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		first := served.Load() == 0
-		if !first && !healed.Load() {
+		if served.Load() > 0 && !healed.Load() {
 			hung <- struct{}{}
 			<-r.Context().Done()
 			return
 		}
-		conn, err := acceptForTest(w, r)
-		if err != nil {
-			return
+		beats := -1 // later connections beat
+		if served.Add(1) == 1 {
+			beats = 3 // the first one goes silent
 		}
-		defer conn.Close()
-		served.Add(1)
-		for i := 0; !first || i < 3; i++ { // the first connection goes silent, later ones beat
-			if _, err := conn.Write([]byte{1}); err != nil {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		<-r.Context().Done()
+		beatThenHang(w, r, beats)
 	}))
 	defer n.kill()
 	const timeout = 500 * time.Millisecond

@@ -1,6 +1,7 @@
 package replicated
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/replicated/faultnet"
 	"gorestate.dev/shared/bifrost/wire"
+	"gorestate.dev/shared/metadata"
 )
 
 // Seal succeeds with one of three servers down (n=3, r=2: f-majority 2), from the
@@ -182,26 +184,8 @@ func TestDeadSequencerRecordOnOneServer(t *testing.T) {
 			t.Parallel()
 			c := newCluster(t, 3, 2, uint64(60+i))
 			id := uint64(60 + i)
-			seg := c.segment(id, w1)
-			p1 := c.provider("w1", 1, nil)
-			l1 := c.open(p1, seg)
 			ctx := testCtx(t, 30*time.Second)
-			acked := map[bifrost.Offset]string{}
-			for i := range 10 {
-				first, err := l1.Append(ctx, [][]byte{[]byte(fmt.Sprintf("r%d", i))})
-				if err != nil {
-					t.Fatal(err)
-				}
-				acked[first] = fmt.Sprintf("r%d", i)
-			}
-			for _, s := range c.servers {
-				eventually(t, 5*time.Second, "the tail push", func() bool { _, g, _ := s.state(id); return g == 11 })
-			}
-			// The sequencer's node dies; its last record reached s1 only.
-			_ = p1.Close()
-			c.net.Kill("w1")
-			c.setAlive("w1", false)
-			c.servers[0].plant(t, id, w1, 11, 11, "orphan")
+			seg, acked := deadSequencerWithOrphan(t, ctx, c, id)
 
 			c.net.Partition(tc.down)
 			l2 := c.open(c.provider("w2", 1, nil), seg)
@@ -244,6 +228,32 @@ func TestDeadSequencerRecordOnOneServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deadSequencerWithOrphan appends 10 records to loglet id through a sequencer on w1 and
+// waits until every server knows the global tail 11; then w1's node dies with one more
+// record, 11 ("orphan"), on s1 only. It returns the segment and the acknowledged records.
+func deadSequencerWithOrphan(t *testing.T, ctx context.Context, c *cluster, id uint64) (metadata.Segment, map[bifrost.Offset]string) {
+	t.Helper()
+	seg := c.segment(id, w1)
+	p1 := c.provider("w1", 1, nil)
+	l1 := c.open(p1, seg)
+	acked := map[bifrost.Offset]string{}
+	for i := range 10 {
+		first, err := l1.Append(ctx, [][]byte{[]byte(fmt.Sprintf("r%d", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[first] = fmt.Sprintf("r%d", i)
+	}
+	for _, s := range c.servers {
+		eventually(t, 5*time.Second, "the tail push", func() bool { _, g, _ := s.state(id); return g == 11 })
+	}
+	_ = p1.Close()
+	c.net.Kill("w1")
+	c.setAlive("w1", false)
+	c.servers[0].plant(t, id, w1, 11, 11, "orphan")
+	return seg, acked
 }
 
 // A find-tail from a node that is not the sequencer asks the live sequencer first; the
@@ -417,26 +427,9 @@ func TestRepairDoesNotWaitForASilentServer(t *testing.T) {
 	t.Parallel()
 	const id = 70
 	c := newCluster(t, 3, 2, id)
-	seg := c.segment(id, w1)
-	p1 := c.provider("w1", 1, nil)
-	l1 := c.open(p1, seg)
 	ctx := testCtx(t, time.Minute)
-	acked := map[bifrost.Offset]string{}
-	for i := range 10 {
-		first, err := l1.Append(ctx, [][]byte{[]byte(fmt.Sprintf("r%d", i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked[first] = fmt.Sprintf("r%d", i)
-	}
-	for _, s := range c.servers {
-		eventually(t, 5*time.Second, "the tail push", func() bool { _, g, _ := s.state(id); return g == 11 })
-	}
-	// The sequencer's node dies with its last record on s1 only, and s3 goes silent.
-	_ = p1.Close()
-	c.net.Kill("w1")
-	c.setAlive("w1", false)
-	c.servers[0].plant(t, id, w1, 11, 11, "orphan")
+	seg, acked := deadSequencerWithOrphan(t, ctx, c, id)
+	// And s3 goes silent.
 	c.net.SetFaults("s3", faultnet.Faults{BlackHole: true})
 	c.net.Partition("s3")
 
