@@ -83,10 +83,7 @@ func (pl *Placer) Run(ctx context.Context) {
 	go pl.wakeOnMembership(ctx, wake)
 	t := time.NewTicker(pl.Interval)
 	defer t.Stop()
-	var seen struct {
-		version uint64
-		at      time.Time
-	}
+	var seen leaseSeen
 	holding := false
 	for {
 		retry := false // a write failed for want of a metadata leader: try again soon
@@ -99,9 +96,9 @@ func (pl *Placer) Run(ctx context.Context) {
 		lease, version, err := pl.readLease(ctx)
 		switch {
 		case err != nil:
+			seen.readErr = time.Now()
 			pl.Logger.Debug("read controller lease", "error", err)
-		case lease.Holder == pl.Self || version == 0 || pl.detector.Dead(lease.Holder.Name) ||
-			(version == seen.version && time.Since(seen.at) >= pl.LeaseTimeout):
+		case takesLease(pl.Self, lease, version, seen, pl.detector.Dead(lease.Holder.Name), time.Now(), pl.LeaseTimeout):
 			// Ours to renew, free, or abandoned: take it (a lost race shows as a mismatch).
 			if _, err := pl.writeLease(ctx, version); err == nil {
 				if !holding && lease.Holder != pl.Self {
@@ -147,6 +144,29 @@ func (pl *Placer) Run(ctx context.Context) {
 		case <-pl.detector.Changed():
 		}
 	}
+}
+
+// leaseSeen is what a controller that does not hold the lease remembers of it.
+type leaseSeen struct {
+	version uint64    // the version last read
+	at      time.Time // when that version was first read
+	readErr time.Time // when a read last failed
+}
+
+// takesLease says whether the controller self takes (or renews) the lease it just read at
+// version: its own, free, not renewed for timeout, or held by a node the failure detector
+// finds dead (holderDead). A node that could not read the lease lately may have been the
+// one cut off, and the detector's verdicts from then can outlive the heal by a probe's
+// timeout: for timeout after a failed read, a dead verdict also wants the lease to have
+// stood still since the last read (a renewal shows the holder alive).
+func takesLease(self metadata.NodeID, lease controllerLease, version uint64, seen leaseSeen, holderDead bool, now time.Time, timeout time.Duration) bool {
+	switch {
+	case lease.Holder == self || version == 0:
+		return true
+	case version == seen.version && now.Sub(seen.at) >= timeout:
+		return true
+	}
+	return holderDead && (version == seen.version || now.Sub(seen.readErr) >= timeout)
 }
 
 func (pl *Placer) wakeOnMembership(ctx context.Context, wake chan<- struct{}) {

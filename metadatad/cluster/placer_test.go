@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -203,5 +204,37 @@ func TestPassLocalSegmentTiesAPartitionUntilTrimmed(t *testing.T) {
 	f.report(0, &rpc.RestoreInfo{TrimPointLSN: 100, SnapshotLSN: 120})
 	if p := f.pass().Placement[0]; !slices.Equal(p.Followers, []string{"n2"}) || p.UnderReplicated != "" {
 		t.Fatalf("local segment trimmed whole: %+v, want follower n2", p)
+	}
+}
+
+func TestTakesLease(t *testing.T) {
+	self := metadata.NodeID{Name: "n1", Generation: 1}
+	other := controllerLease{Holder: metadata.NodeID{Name: "n2", Generation: 1}}
+	now := time.Now()
+	const timeout = 3 * time.Second
+	long := now.Add(-time.Hour)
+	for _, c := range []struct {
+		name    string
+		lease   controllerLease
+		version uint64
+		seen    leaseSeen
+		dead    bool
+		want    bool
+	}{
+		{"ours", controllerLease{Holder: self}, 7, leaseSeen{}, false, true},
+		{"free", controllerLease{}, 0, leaseSeen{}, false, true},
+		{"renewed holder", other, 7, leaseSeen{version: 6, at: now}, false, false},
+		{"holder renewing", other, 7, leaseSeen{version: 7, at: now.Add(-time.Second)}, false, false},
+		{"abandoned", other, 7, leaseSeen{version: 7, at: now.Add(-timeout)}, false, true},
+		{"dead holder, reads fine", other, 7, leaseSeen{version: 6, at: now, readErr: long}, true, true},
+		{"dead holder, never failed a read", other, 7, leaseSeen{version: 6, at: now}, true, true},
+		// Just back from being cut off: the verdict may be stale, and the lease moved.
+		{"dead holder after a failed read, lease moved", other, 7, leaseSeen{version: 6, at: now, readErr: now.Add(-time.Second)}, true, false},
+		{"dead holder after a failed read, lease still", other, 7, leaseSeen{version: 7, at: now, readErr: now.Add(-time.Second)}, true, true},
+		{"dead holder, failed read long ago", other, 7, leaseSeen{version: 6, at: now, readErr: now.Add(-timeout)}, true, true},
+	} {
+		if got := takesLease(self, c.lease, c.version, c.seen, c.dead, now, timeout); got != c.want {
+			t.Errorf("%s: takesLease = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

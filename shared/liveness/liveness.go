@@ -131,19 +131,20 @@ func (d *Detector) SetNodes(addrs map[string]string) {
 		if addr == "" || d.watches[name] != nil || d.ctx.Err() != nil {
 			continue
 		}
-		d.startLocked(name, addr)
+		d.startLocked(name, addr, time.Time{})
 	}
 }
 
-// startLocked starts a watch of name at addr, replacing any. Called with d.mu held.
-func (d *Detector) startLocked(name, addr string) {
+// startLocked starts a watch of name at addr, replacing any; heard is when the node was
+// last known alive (zero: never). Called with d.mu held.
+func (d *Detector) startLocked(name, addr string, heard time.Time) {
 	ctx, cancel := context.WithCancel(d.ctx)
 	w := &watch{addr: addr, cancel: cancel}
 	d.watches[name] = w
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		d.run(ctx, name, w)
+		d.run(ctx, name, w, heard)
 	}()
 }
 
@@ -152,7 +153,8 @@ func (d *Detector) startLocked(name, addr string) {
 // reached while its own node was cut off. After a network partition heals, the probes of
 // the other side can still be waiting out their timeout, and a controller acting on the
 // stale verdicts would move every partition to the side that was cut off. Until a probe
-// decides again the node is not known dead (gossip judges it).
+// decides again the node is not known dead; gossip's word counts as hearing it, so a probe
+// refused right away, or silence for three timeouts from now, makes it dead again.
 func (d *Detector) Recheck(node string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -161,7 +163,7 @@ func (d *Detector) Recheck(node string) {
 		return
 	}
 	w.cancel()
-	d.startLocked(node, w.addr)
+	d.startLocked(node, w.addr, time.Now())
 	d.log.Info("node is back in the gossip: probing it again", "node", node)
 	close(d.changed)
 	d.changed = make(chan struct{})
@@ -196,7 +198,9 @@ func (d *Detector) Changed() <-chan struct{} {
 
 // Close stops every watch.
 func (d *Detector) Close() {
+	d.mu.Lock() // no watch starts after this: SetNodes and Recheck check d.ctx under d.mu
 	d.cancel()
+	d.mu.Unlock()
 	d.wg.Wait()
 }
 
@@ -217,12 +221,12 @@ func (d *Detector) set(name string, w *watch, dead bool) {
 }
 
 // run keeps a heartbeat connection to one node: connecting is the probe, reading is the
-// heartbeat. A node is found dead only once it was reached before (a wrong address or a
+// heartbeat; heard is when the node was last known alive (zero: never). A node is found
+// dead only once it was reached before, or vouched for by gossip (a wrong address or a
 // node not up yet is gossip's to judge): at once when the probe is refused (nothing listens
 // on its port: the process died), or after silentDeadAfter timeouts without a heartbeat when
 // probes time out (a frozen or overloaded host).
-func (d *Detector) run(ctx context.Context, name string, w *watch) {
-	var heard time.Time // zero until the first connection
+func (d *Detector) run(ctx context.Context, name string, w *watch, heard time.Time) {
 	for ctx.Err() == nil {
 		dctx, cancel := context.WithTimeout(ctx, d.timeout)
 		conn, err := upgrade.Dial(dctx, w.addr, Path, protocol, nil)

@@ -70,7 +70,9 @@ func beatThenHang(w http.ResponseWriter, r *http.Request, beats int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	<-r.Context().Done()
+	// A hijacked request's context does not end with the client; the read does.
+	var b [1]byte
+	_, _ = conn.Read(b[:])
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
@@ -183,7 +185,11 @@ func TestRecheckDropsAStaleVerdictAndProbesAtOnce(t *testing.T) {
 	for len(hung) > 0 {
 		<-hung
 	}
-	<-hung
+	select {
+	case <-hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no probe came")
+	}
 	healed.Store(true)
 	changed := d.Changed()
 	start := time.Now()
@@ -203,5 +209,25 @@ func TestRecheckDropsAStaleVerdictAndProbesAtOnce(t *testing.T) {
 	time.Sleep(3 * timeout)
 	if d.Dead("a") {
 		t.Fatal("dead again although it beats")
+	}
+}
+
+func TestRecheckedNodeThatIsGoneIsDeadAgainAtOnce(t *testing.T) {
+	// Gossip vouches for a node the detector found dead, but its process is gone: the
+	// fresh probe is refused, and that is a verdict at once (gossip's word counts as having
+	// heard the node), not a wait for gossip to find it failed.
+	n := startNode(t, "127.0.0.1:0", Handler(20*time.Millisecond))
+	d := NewDetector(20*time.Millisecond, 200*time.Millisecond, nil)
+	defer d.Close()
+	d.SetNodes(map[string]string{"a": n.url()})
+	waitFor(t, "the first heartbeat", func() bool { return !d.Dead("a") })
+	time.Sleep(100 * time.Millisecond)
+	n.kill()
+	waitFor(t, "the killed node to be dead", func() bool { return d.Dead("a") })
+	d.Recheck("a")
+	took := waitFor(t, "the rechecked node to be dead again", func() bool { return d.Dead("a") })
+	t.Logf("dead again %v after Recheck", took)
+	if took > time.Second {
+		t.Fatalf("took %v", took)
 	}
 }

@@ -153,6 +153,27 @@ func TestRepairPlanNotReady(t *testing.T) {
 	}
 }
 
+// The digests beyond an f-majority are waited for briefly only once every offset of the
+// range has a holder among the servers heard: before, a record only an unheard server holds
+// could not be read.
+func TestRepairPlanHeldThroughout(t *testing.T) {
+	p := newRepairPlan(newQuorum(3, 2), 4, 8)
+	p.onDigest(1, digest(exists(4, 5)))
+	p.onDigest(2, digest(exists(4, 6)))
+	if p.heldThroughout() {
+		t.Fatal("held throughout although nobody heard holds 7")
+	}
+	p.onDigest(0, digest(exists(4, 7)))
+	if !p.heldThroughout() {
+		t.Fatal("not held throughout although server 0 holds 4-7")
+	}
+	p = newRepairPlan(newQuorum(3, 2), 4, 8)
+	p.onDigest(0, digest(wire.DigestEntry{From: 4, To: 6, Status: wire.DigestTrimmed}, exists(7, 7)))
+	if !p.heldThroughout() {
+		t.Fatal("a trimmed run needs no holder")
+	}
+}
+
 // A trimmed run is committed and skipped (#2689).
 func TestRepairPlanTrimmed(t *testing.T) {
 	p := newRepairPlan(newQuorum(3, 2), 4, 8)

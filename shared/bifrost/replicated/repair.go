@@ -111,6 +111,17 @@ func (p *repairPlan) lacking(i int, from, to bifrost.Offset) []offsetRange {
 	return out
 }
 
+// heldThroughout says whether every offset of [start, target) has a holder among the
+// servers heard, so that the repair can read it.
+func (p *repairPlan) heldThroughout() bool {
+	for o := p.start; o < p.target; o++ {
+		if p.holders(o) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // covered says whether every offset of [from, to) is on a write quorum.
 func (p *repairPlan) covered(from, to bifrost.Offset) bool {
 	for o := from; o < to; o++ {
@@ -131,6 +142,9 @@ const repairMaxBytes = 1 << 20
 // f-majority: long enough for any server that answers at all, short against a failover.
 const repairDigestGrace = 250 * time.Millisecond
 
+// errDigestGrace ends the wait for digests once repairDigestGrace passed.
+var errDigestGrace = errors.New("replicated: enough digests, the rest not waited for")
+
 // repairTail copies the records of [from, target) to a write quorum, so that target can be
 // the sealed tail (BIFROST.md §4, tasks/repair_tail.rs). Repair stores carry IgnoreSeal,
 // the original sequencer and start as the known global tail; sealed and unsealed servers
@@ -138,12 +152,13 @@ const repairDigestGrace = 250 * time.Millisecond
 func (l *Loglet) repairTail(ctx context.Context, from, target bifrost.Offset) error {
 	plan := newRepairPlan(l.q, from, target)
 	// Every server's digest saves copies, but an f-majority's is enough: a committed record
-	// is on r servers, so at least one of any n−r+1 holds it. Past an f-majority the rest
-	// get repairDigestGrace to answer; a server cut off by the network (connections that
-	// hang rather than fail) would otherwise hold the repair, and with it the failover,
-	// for two RPC timeouts.
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// is on r servers, so at least one of any n−r+1 holds it. Once enough digests are in to
+	// place copies (a write quorum too) and to read every record of the range, the rest get
+	// repairDigestGrace to answer: a server cut off by the network (connections that hang
+	// rather than fail) would otherwise hold the repair, and with it the failover, for two
+	// RPC timeouts.
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var graceTimer *time.Timer
 	err := scatter(dctx, l, 2,
 		func(ctx context.Context, _ int, srv wire.LogServer) (*wire.Digest, error) {
@@ -159,15 +174,15 @@ func (l *Loglet) repairTail(ctx context.Context, from, target bifrost.Offset) er
 			if err == nil && (r.Status == wire.StatusOK || r.Status == wire.StatusSealed) {
 				plan.onDigest(i, r.Entries)
 			}
-			if graceTimer == nil && plan.heard.count() >= l.q.f {
-				graceTimer = time.AfterFunc(repairDigestGrace, cancel)
+			if graceTimer == nil && plan.heard.count() >= max(l.q.f, l.q.r) && plan.heldThroughout() {
+				graceTimer = time.AfterFunc(repairDigestGrace, func() { cancel(errDigestGrace) })
 			}
 			return plan.heard.count() == l.q.n
 		})
 	if graceTimer != nil {
 		graceTimer.Stop()
 	}
-	if err != nil && !errors.Is(err, errNoQuorum) && !(errors.Is(err, context.Canceled) && ctx.Err() == nil) {
+	if err != nil && !errors.Is(err, errNoQuorum) && !(context.Cause(dctx) == errDigestGrace && ctx.Err() == nil) {
 		return fmt.Errorf("digests: %w", err)
 	}
 	plan.advance()
