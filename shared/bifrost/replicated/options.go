@@ -30,7 +30,7 @@ const (
 	DefaultStandbyDelay            = 5 * time.Millisecond
 	DefaultCheckSealInterval       = 15 * time.Second
 	DefaultDeadSequencerGrace      = 5 * time.Second
-	DefaultSequencerQueryTimeout   = 2 * time.Second
+	DefaultSequencerQueryTimeout   = time.Second
 	DefaultRemoteAppendTimeout     = 15 * time.Second
 	DefaultReadBytes               = 32 << 10
 	DefaultReadAheadRecords        = 20
@@ -129,7 +129,10 @@ type Options struct {
 	// DeadSequencerGrace: find-tail seals a loglet whose sequencer is dead and whose log
 	// servers made no progress for this long (#3385).
 	DeadSequencerGrace time.Duration
-	// SequencerQueryTimeout bounds GetSequencerState from find-tail.
+	// SequencerQueryTimeout bounds GetSequencerState from find-tail (the sequencer's own
+	// check of the log servers gets half of it). A live sequencer answers in milliseconds;
+	// one cut off by the network costs every failover away from it this long before the
+	// tail is taken from the log servers, which is safe at any time.
 	SequencerQueryTimeout time.Duration
 	// RemoteAppendTimeout bounds one Append forwarded to a remote sequencer.
 	RemoteAppendTimeout time.Duration
