@@ -65,8 +65,8 @@ func TestGatherHoldsTheStoreBehindOneInFlight(t *testing.T) {
 		t.Fatalf("held until %v, want %v (a third of the round trip after the send)", got.Sub(t0), due.Sub(t0))
 	}
 	h.noStore(0, now, "while it gathers")
-	if got := h.c.sleepUntil(0, now); !got.Equal(due) {
-		t.Fatalf("the sender sleeps until %v, want the gather deadline %v", got.Sub(t0), due.Sub(t0))
+	if got, gathering := h.c.sleepUntil(0, now); !got.Equal(due) || !gathering {
+		t.Fatalf("the sender sleeps until %v (gathering %v), want the gather deadline %v", got.Sub(t0), gathering, due.Sub(t0))
 	}
 	if !h.c.wakeOnAppend(0, time.Time{}, now) {
 		t.Fatal("an append does not wake a sender that has no timer armed")
@@ -162,7 +162,7 @@ func TestGatherNeverDueInThePast(t *testing.T) {
 		t.Fatalf("a resyncing server gathers until %v", g.Sub(t0))
 	}
 	h.noStore(0, now, "while it resyncs")
-	if wake := h.c.sleepUntil(0, now); !wake.IsZero() {
+	if wake, _ := h.c.sleepUntil(0, now); !wake.IsZero() {
 		t.Fatalf("a resyncing sender wakes at %v, want only when woken (by the answer in flight)", wake.Sub(t0))
 	}
 	h.ok(0, b, t1.Add(300*us))

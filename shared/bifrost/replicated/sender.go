@@ -49,8 +49,7 @@ func (s *sequencer) runSender(i int) {
 		var at time.Time
 		gathering := false
 		if !isStore && !isInfo {
-			at = s.core.sleepUntil(i, now)
-			gathering = !at.IsZero() && at.Equal(s.core.gatherUntil(i, now))
+			at, gathering = s.core.sleepUntil(i, now)
 		}
 		s.armed[i] = at
 		s.mu.Unlock()

@@ -688,24 +688,24 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // sleepUntil returns when the idle sender of server i must look again by time alone
-// (zero: only when woken), given that it sleeps now: the gather deadline while it gathers,
-// else wakeAt, but no later than one push delay from now while records are uncommitted or
-// commits are recent. Such a sender need not be woken by each commit to learn when the
-// tail push is due (see needsWake).
-func (c *seqCore) sleepUntil(i int, now time.Time) time.Time {
+// (zero: only when woken), given that it sleeps now: the gather deadline while it gathers
+// (then gathering is set), else wakeAt, but no later than one push delay from now while
+// records are uncommitted or commits are recent. Such a sender need not be woken by each
+// commit to learn when the tail push is due (see needsWake).
+func (c *seqCore) sleepUntil(i int, now time.Time) (at time.Time, gathering bool) {
 	if at := c.gatherUntil(i, now); !at.IsZero() {
-		return at
+		return at, true
 	}
-	at := c.wakeAt(i)
+	at = c.wakeAt(i)
 	if at.IsZero() {
-		return at
+		return at, false
 	}
 	if c.next > c.global || now.Before(c.lastCommit.Add(c.cfg.tailPushDelay)) {
 		if soon := now.Add(c.cfg.tailPushDelay); soon.Before(at) {
 			at = soon
 		}
 	}
-	return at
+	return at, false
 }
 
 // needsWake reports whether the sender of server i, asleep until armed (zero: until
