@@ -230,10 +230,36 @@ func (w *Worker) runWatchdog(ctx context.Context, logs []uint32) {
 	wg.Wait()
 }
 
+// watchdogKick returns the channel that wakes log id's watchdog before its next tick.
+func (w *Worker) watchdogKick(id uint32) chan struct{} {
+	w.kicksMu.Lock()
+	defer w.kicksMu.Unlock()
+	if w.kicks == nil {
+		w.kicks = map[uint32]chan struct{}{}
+	}
+	ch := w.kicks[id]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		w.kicks[id] = ch
+	}
+	return ch
+}
+
+// kickWatchdog has log id's watchdog look at the log now: a partition placed on this node
+// as its leader moves the log's sequencer here at once, not up to a tick later (its
+// processor leads only once its log takes appends here).
+func (w *Worker) kickWatchdog(id uint32) {
+	select {
+	case w.watchdogKick(id) <- struct{}{}:
+	default:
+	}
+}
+
 func (w *Worker) watchLog(ctx context.Context, id uint32) {
 	var since time.Time // when a non-urgent reason was first seen; zero if none
 	t := time.NewTicker(watchdogInterval)
 	defer t.Stop()
+	kick := w.watchdogKick(id)
 	for {
 		// Only the leader's node reconfigures a log (it moves the sequencer to itself).
 		if plan, err := w.plan(); err == nil && w.leads(id) {
@@ -266,6 +292,7 @@ func (w *Worker) watchLog(ctx context.Context, id uint32) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-kick:
 		}
 	}
 }

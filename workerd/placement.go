@@ -78,6 +78,9 @@ func (w *Worker) reconcile(ctx context.Context, t *metadata.PartitionTable) {
 			delete(w.procs, p)
 		}
 		w.procsMu.Unlock()
+		if placed && role == processor.RoleLeader {
+			w.kickWatchdog(p)
+		}
 		if !placed && r != nil {
 			w.log.Info("partition moved away from this node", "partition", p)
 			r.cancel()

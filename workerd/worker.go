@@ -67,6 +67,8 @@ type Worker struct {
 	procsMu          sync.Mutex
 	procs            map[uint32]*running // the processors placed on this node
 	placed           atomic.Pointer[metadata.PartitionTable]
+	kicksMu          sync.Mutex
+	kicks            map[uint32]chan struct{} // wakes a log's watchdog (watchdogKick)
 	snapshots        snapshotter
 	wg               sync.WaitGroup
 }
