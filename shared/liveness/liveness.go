@@ -165,6 +165,11 @@ func (d *Detector) Recheck(node string) {
 	w.cancel()
 	d.startLocked(node, w.addr, time.Now())
 	d.log.Info("node is back in the gossip: probing it again", "node", node)
+	d.notifyLocked()
+}
+
+// notifyLocked wakes the waiters on Changed. Called with d.mu held.
+func (d *Detector) notifyLocked() {
 	close(d.changed)
 	d.changed = make(chan struct{})
 }
@@ -216,8 +221,7 @@ func (d *Detector) set(name string, w *watch, dead bool) {
 	} else {
 		d.log.Info("node answers heartbeats", "node", name)
 	}
-	close(d.changed)
-	d.changed = make(chan struct{})
+	d.notifyLocked()
 }
 
 // run keeps a heartbeat connection to one node: connecting is the probe, reading is the
