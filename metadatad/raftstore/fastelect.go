@@ -17,6 +17,11 @@ import (
 // leader is known, so that the election starts within one lease instead of one to two
 // heartbeat timeouts. A slow or partitioned leader still answers the probe (or times it
 // out), so only a dead one is acted on.
+//
+// Both followers see the same death at the same moment, so both hurry, and now and then
+// both stand at once and split the vote; each then waits a random election timeout before
+// standing again. That timeout is shortened to the lease as well, so a split costs one
+// lease to two instead of one to two election timeouts.
 
 // fastElectionHold bounds how long the shortened timeout stays without a new leader.
 const fastElectionHold = 3 * time.Second
@@ -45,6 +50,7 @@ func (s *Store) electSoon(dead raft.ServerAddress) {
 	orig := s.raft.ReloadableConfig()
 	fast := orig
 	fast.HeartbeatTimeout = s.leaseTimeout
+	fast.ElectionTimeout = min(orig.ElectionTimeout, s.leaseTimeout)
 	if fast.HeartbeatTimeout >= orig.HeartbeatTimeout {
 		s.fastElecting.Store(false)
 		return
