@@ -270,12 +270,14 @@ func (a *appender) redrive(ctx context.Context) error {
 
 	// Batches in flight on older segments resolve once those are sealed, which they are
 	// (a chain is only extended past a sealed segment); their order is needed to settle
-	// the refused ones.
+	// the refused ones. When the refusing segment is tried again, the batches in flight
+	// on it resolve too (it refuses every batch after a refused one), and none may commit
+	// after a refused batch goes back.
 	for {
 		a.mu.Lock()
 		busy := false
 		for _, p := range a.queue {
-			if p.state == inFlight && p.seg.LogletID != tail.LogletID {
+			if p.state == inFlight && (retry || p.seg.LogletID != tail.LogletID) {
 				busy = true
 				break
 			}
@@ -329,6 +331,9 @@ func (a *appender) redrive(ctx context.Context) error {
 	a.target, a.refusedBy = t, nil
 	a.signalLocked()
 	a.mu.Unlock()
+	if r, ok := loglet.(Resumer); ok && retry {
+		r.ResumeAppends()
+	}
 	for _, p := range submit {
 		a.submit(t, p)
 	}

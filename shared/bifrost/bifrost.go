@@ -120,7 +120,9 @@ type Loglet interface {
 	// AppendAsync enqueues payloads and calls done once they are committed (or failed).
 	// Batches enqueued from one goroutine get increasing offsets and their done calls run in
 	// enqueue order. AppendAsync may block while too much is in flight (backpressure); done
-	// must not block.
+	// must not block. A loglet that refuses a batch (sealed, or needing reconfiguration)
+	// refuses every batch enqueued after it, so none of them commits ahead of the refused
+	// one's re-append (until ResumeAppends, for a Resumer).
 	AppendAsync(payloads [][]byte, done func(first Offset, err error))
 	// Read returns up to max committed records with offset >= from, in order, without gaps.
 	// It blocks until at least one is available or ctx ends. Reading at or below the trim
@@ -137,6 +139,14 @@ type Loglet interface {
 	Trim(ctx context.Context, upTo Offset) error
 	// TrimPoint returns the highest trimmed offset (0 if none).
 	TrimPoint(ctx context.Context) (Offset, error)
+}
+
+// A Resumer is a loglet whose refusals for want of reconfiguration can be transient (a
+// sequencer on another node that was unreachable for a moment): after one, it refuses
+// every batch until ResumeAppends. The virtual log calls it once every batch handed to
+// the loglet before has resolved, right before it hands the refused ones over again.
+type Resumer interface {
+	ResumeAppends()
 }
 
 // Provider opens the loglets of one provider kind.

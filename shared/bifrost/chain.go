@@ -278,7 +278,7 @@ func (b *Bifrost) Log(logID uint32) Log { return b.virtualLog(logID, false) }
 // multi-record batch that straddles T keeps its committed prefix and only the rest is
 // re-appended: done reports the LSN of its first record, and its LSNs are then not
 // contiguous if another writer appended to the new segment first. This relies on a loglet
-// that refuses a batch also refusing every later one, which sealing guarantees.
+// that refuses a batch also refusing every later one (Loglet.AppendAsync).
 func (b *Bifrost) WriterLog(logID uint32) Log { return b.virtualLog(logID, true) }
 
 func (b *Bifrost) virtualLog(logID uint32, writer bool) *virtualLog {

@@ -193,6 +193,16 @@ func (l *Loglet) appendAsync(ctx context.Context, payloads [][]byte, done func(b
 	}
 }
 
+// ResumeAppends lets appends through again after a remote append failed for want of
+// reconfiguration (bifrost.Resumer). A sequencer on this node refuses for good instead.
+func (l *Loglet) ResumeAppends() {
+	if l.remote != nil {
+		l.remote.resume()
+	}
+}
+
+var _ bifrost.Resumer = (*Loglet)(nil)
+
 // FindTail returns the committed tail. On the sequencer's node the sequencer's view is
 // authoritative; elsewhere it asks the sequencer, or the log servers (BIFROST.md §4).
 func (l *Loglet) FindTail(ctx context.Context) (bifrost.TailState, error) {

@@ -15,7 +15,12 @@ import (
 // what keeps one goroutine's batches in offset order, and merging keeps throughput.
 // Failures never make this node take the sequencer over: an unreachable sequencer or one
 // that no longer runs the loglet fails the appends with ErrReconfigurationNeeded, and the
-// virtual log reconfigures the chain.
+// virtual log reconfigures the chain or tries the loglet again.
+//
+// Such a failure fails every batch queued behind the failed Append too, and every later
+// one until ResumeAppends: the virtual log re-appends a refused batch, so a batch behind
+// it that went on and committed would end up before it in the log (and a partition
+// processor that deduplicates by sequence number would then drop the re-appended one).
 type remoteAppender struct {
 	l *Loglet
 
@@ -27,6 +32,9 @@ type remoteAppender struct {
 	completions []completion  // decided, not yet handed to done
 	done        *completer
 	closed      bool
+	// broken is set when an Append failed for want of reconfiguration; it refuses every
+	// batch until ResumeAppends.
+	broken error
 
 	wake   chan struct{}
 	ctx    context.Context
@@ -68,6 +76,8 @@ func (r *remoteAppender) refusal() error {
 	switch {
 	case r.closed:
 		return bifrost.ErrClosed
+	case r.broken != nil:
+		return r.broken
 	case r.l.watch.current().Sealed:
 		return &bifrost.SealedError{}
 	case r.l.sequencerGone():
@@ -235,9 +245,7 @@ func (r *remoteAppender) send(n int, payloads [][]byte) {
 		// The append may have been committed anyway; the caller cannot tell, as with any
 		// failed append.
 		l.log.Debug("remote append failed", "sequencer", seq.String(), "error", err)
-		r.failLocked(n, func(int) error {
-			return fmt.Errorf("sequencer %s unreachable (%v): %w", seq, err, bifrost.ErrReconfigurationNeeded)
-		})
+		r.breakLocked(fmt.Errorf("sequencer %s unreachable (%v): %w", seq, err, bifrost.ErrReconfigurationNeeded))
 		return
 	}
 	firsts := make([]bifrost.Offset, n)
@@ -264,8 +272,19 @@ func (r *remoteAppender) send(n int, payloads [][]byte) {
 		r.failLocked(n, func(int) error { return fmt.Errorf("sequencer %s: malformed append", seq) })
 	default:
 		l.log.Debug("remote append refused", "sequencer", seq.String(), "status", resp.Status)
-		r.failLocked(n, func(int) error {
-			return fmt.Errorf("sequencer %s answered %s: %w", seq, resp.Status, bifrost.ErrReconfigurationNeeded)
-		})
+		r.breakLocked(fmt.Errorf("sequencer %s answered %s: %w", seq, resp.Status, bifrost.ErrReconfigurationNeeded))
 	}
+}
+
+// breakLocked fails every queued batch with err, and every later one until ResumeAppends.
+func (r *remoteAppender) breakLocked(err error) {
+	r.broken = err
+	r.failLocked(len(r.queue), func(int) error { return err })
+}
+
+// resume lets appends through again after a failure (bifrost.Resumer).
+func (r *remoteAppender) resume() {
+	r.mu.Lock()
+	r.broken = nil
+	r.mu.Unlock()
 }
