@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,6 +31,10 @@ var ErrLostWrites = errors.New("partition store lost writes")
 const (
 	metaBatch   = 'b' // + u64 applied LSN → u64 previous applied LSN
 	metaDurable = 'd' // u64 durable applied LSN
+	// metaReplacing is set (synced) while the partition is wiped or an import replaces
+	// it: both write in unsynced batches, so a crash in between leaves part of the old or
+	// part of the new state, possibly with an applied LSN that claims all of it.
+	metaReplacing = 'w'
 )
 
 func (p *Partition) markerKey(lsn uint64) []byte {
@@ -38,7 +43,7 @@ func (p *Partition) markerKey(lsn uint64) []byte {
 
 // bookkeeping reports whether k (without the partition prefix) is durability bookkeeping.
 func bookkeeping(k []byte) bool {
-	return len(k) >= 2 && k[0] == tMeta && (k[1] == metaBatch || k[1] == metaDurable)
+	return len(k) >= 2 && k[0] == tMeta && (k[1] == metaBatch || k[1] == metaDurable || k[1] == metaReplacing)
 }
 
 // addMarker adds the batch marker to a commit that advances the applied LSN.
@@ -99,6 +104,11 @@ func (p *Partition) Checkpoint() (uint64, error) {
 // markers existed passes as long as it has none.
 func (p *Partition) Verify() error {
 	txn := p.Begin()
+	if _, replacing, err := txn.get(p.replacingKey()); err != nil {
+		return err
+	} else if replacing {
+		return fmt.Errorf("%w: partition %d: a wipe or an import of a snapshot was interrupted, and the state is part old, part new", ErrLostWrites, p.id)
+	}
 	applied, err := txn.meta(metaApplied)
 	if err != nil {
 		return err
@@ -134,24 +144,59 @@ func (p *Partition) Verify() error {
 
 // Wipe deletes everything of the partition, for a rebuild from the log.
 func (p *Partition) Wipe() error {
+	if err := p.beginReplace(); err != nil {
+		return err
+	}
+	return p.endReplace(nil)
+}
+
+func (p *Partition) replacingKey() []byte { return p.key(tMeta, []byte{metaReplacing}) }
+
+// beginReplace marks the partition as being replaced (durably, before anything is deleted)
+// and deletes everything else of it. endReplace ends what beginReplace started.
+func (p *Partition) beginReplace() (err error) {
 	defer p.epochs.forget(p.id)
 	defer p.heads.clear()
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("partition %d wipe: %w", p.id, err)
+		}
+	}()
+	var b leveldb.Batch
+	b.Put(p.replacingKey(), nil)
+	if err := p.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+		return err
+	}
+	b.Reset()
+	marker := p.replacingKey()
 	it := p.db.NewIterator(prefixRange(u32(p.id)), nil)
 	defer it.Release()
-	var b leveldb.Batch
 	for it.Next() {
+		if bytes.Equal(it.Key(), marker) {
+			continue
+		}
 		b.Delete(append([]byte(nil), it.Key()...))
 		if b.Len() >= 1000 {
 			if err := p.db.Write(&b, nil); err != nil {
-				return fmt.Errorf("partition %d wipe: %w", p.id, err)
+				return err
 			}
 			b.Reset()
 		}
 	}
 	if err := it.Error(); err != nil {
-		return fmt.Errorf("partition %d wipe: %w", p.id, err)
+		return err
 	}
-	if err := p.db.Write(&b, &opt.WriteOptions{Sync: true}); err != nil {
+	return p.db.Write(&b, nil)
+}
+
+// endReplace writes last (may be nil) and removes the mark of beginReplace in one synced
+// write, which also makes every unsynced write before it durable.
+func (p *Partition) endReplace(last *leveldb.Batch) error {
+	if last == nil {
+		last = new(leveldb.Batch)
+	}
+	last.Delete(p.replacingKey())
+	if err := p.db.Write(last, &opt.WriteOptions{Sync: true}); err != nil {
 		return fmt.Errorf("partition %d wipe: %w", p.id, err)
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"io"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
 // The export format of a partition's state, the data file of a snapshot: a magic line, then
@@ -108,11 +107,12 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 
 // Import replaces the partition's state with an export read from r and makes it durable;
 // it returns the applied LSN of the import. The partition is wiped first; a damaged
-// stream leaves it empty (applied LSN 0) rather than half written.
+// stream leaves it empty (applied LSN 0) rather than half written, and so does a crash
+// before the import is complete (Verify reports it).
 func (p *Partition) Import(r io.Reader) (uint64, error) {
 	defer p.epochs.forget(p.id) // the import brings its own epoch
 	defer p.heads.clear()       // and its own inbox sequence numbers
-	if err := p.Wipe(); err != nil {
+	if err := p.beginReplace(); err != nil {
 		return 0, err
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -176,7 +176,7 @@ func (p *Partition) Import(r io.Reader) (uint64, error) {
 	// Durable at once: the imported state is what the log may be trimmed below.
 	var cp leveldb.Batch
 	cp.Put(p.key(tMeta, []byte{metaDurable}), u64(applied))
-	if err := p.db.Write(&cp, &opt.WriteOptions{Sync: true}); err != nil {
+	if err := p.endReplace(&cp); err != nil {
 		return fail(err)
 	}
 	return applied, nil
