@@ -55,10 +55,12 @@ func (ls *LogServer) Close() error {
 // nodes configuration and, if mux is not nil, serves the log server on wire.LogServerPath.
 //
 // The storage marker tells a new disk from a lost one. Without a marker, a node the
-// configuration calls read-write (or data-loss) has lost its disk: it is marked data-loss
-// and answers every request with StatusDataLoss, so that it is never counted as an empty
-// replica (which would let a tail be chosen without the records it held). Otherwise the
-// node is new: it writes the marker and becomes read-write. The node may not be registered
+// configuration calls read-write (or data-loss) has lost its disk: it answers
+// StatusDataLoss for the segments that existed then, so that it is never counted as an
+// empty replica of them (which would let a tail be chosen without the records it held),
+// records them as lost in the nodes configuration (the writers move them to new segments)
+// and serves new segments as usual. Otherwise the node is new: it writes the marker and
+// becomes read-write. The node may not be registered
 // yet; its entry is then created with the state, which RegisterNode keeps.
 func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *http.ServeMux, logger hclog.Logger) (*LogServer, error) {
 	dir := filepath.Join(cfg.NodeDir(), StoreDir)
@@ -87,6 +89,11 @@ func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *ht
 		return fail(err)
 	}
 	lost := &logstore.Lost{}
+	if hasMarker {
+		if lost, err = store.ReadLost(); err != nil {
+			return fail(err)
+		}
+	}
 	switch {
 	case !hasMarker && (state == metadata.StorageReadWrite || state == metadata.StorageDataLoss):
 		// The disk was wiped or replaced. What this node stored for the segments that exist
@@ -102,15 +109,26 @@ func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *ht
 		if err != nil {
 			return fail(err)
 		}
+		// Marker and lost segments first, as pending: a crash before the nodes
+		// configuration lists them leaves a marked store that the next start finishes
+		// (below), instead of one that looks like a disk that merely came back.
+		lost.Pending = true
 		if err := store.WriteMarker(cfg.NodeName, lost); err != nil {
 			return fail(err)
 		}
-		if err := retryUnavailable(ctx, logger, func() error { return metadata.SetLostLogStorage(ctx, meta, cfg.NodeName, lost.Segments) }); err != nil {
+		if err := registerLost(ctx, logger, meta, store, cfg.NodeName, lost); err != nil {
 			return fail(err)
 		}
 		ls.storage = metadata.StorageReadWrite
 		logger.Warn("log store lost (the disk was wiped or replaced): serving data-loss for the segments that existed before, "+
 			"and new segments as usual", "node", cfg.NodeName, "store", dir, "previous_state", state, "lost_segments", lost.Segments)
+	case lost.Pending:
+		if err := registerLost(ctx, logger, meta, store, cfg.NodeName, lost); err != nil {
+			return fail(err)
+		}
+		ls.storage = metadata.StorageReadWrite
+		logger.Warn("finished recording a lost log store (a crash had interrupted it): serving data-loss for the segments "+
+			"that existed before, and new segments as usual", "node", cfg.NodeName, "store", dir, "lost_segments", lost.Segments)
 	case !hasMarker:
 		// Marker first: a crash between the two writes leaves a marked, provisioning
 		// node, which the next start promotes.
@@ -136,9 +154,6 @@ func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *ht
 			}
 		}
 		ls.storage = metadata.StorageReadWrite
-		if lost, err = store.ReadLost(); err != nil {
-			return fail(err)
-		}
 	}
 	ls.server = server.New(store, server.Options{
 		Logger:   logger.Named("loglets"),
@@ -150,6 +165,17 @@ func Start(ctx context.Context, cfg *config.Config, meta metadata.Store, mux *ht
 		mux.Handle(wire.LogServerPath, ls.handler)
 	}
 	return ls, nil
+}
+
+// registerLost records in the nodes configuration that node lost lost.Segments and is
+// read-write again, then clears lost.Pending in the store.
+func registerLost(ctx context.Context, logger hclog.Logger, meta metadata.Store, store *logstore.Store, node string, lost *logstore.Lost) error {
+	err := retryUnavailable(ctx, logger, func() error { return metadata.SetLostLogStorage(ctx, meta, node, lost.Segments) })
+	if err != nil {
+		return err
+	}
+	lost.Pending = false
+	return store.WriteMarker(node, lost)
 }
 
 func setState(ctx context.Context, logger hclog.Logger, meta metadata.Store, node, state string) error {

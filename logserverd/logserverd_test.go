@@ -3,11 +3,14 @@ package logserverd
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,5 +288,83 @@ func TestRun(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// failNodesPut fails the next Put of the nodes configuration once armed: the process dies
+// between writing its storage marker and recording the loss.
+type failNodesPut struct {
+	metadata.Store
+	armed atomic.Bool
+}
+
+func (f *failNodesPut) Put(ctx context.Context, key string, value []byte, expected uint64) (uint64, error) {
+	if key == metadata.KeyNodes && f.armed.CompareAndSwap(true, false) {
+		return 0, errors.New("injected: the process died")
+	}
+	return f.Store.Put(ctx, key, value, expected)
+}
+
+// A start after a wipe that dies between the storage marker and the nodes configuration
+// leaves a marked store; the next start must finish the recovery rather than take the
+// store for a disk that merely came back: the lost segments are recorded (or the writers
+// would never move them off this node), and a node marked data-loss before its disk was
+// replaced becomes read-write as without the crash.
+func TestWipedDiskRecoveryCutShortIsFinishedByTheNextStart(t *testing.T) {
+	for _, dataLoss := range []bool{false, true} {
+		t.Run(fmt.Sprintf("data-loss before the wipe %v", dataLoss), func(t *testing.T) {
+			ctx := context.Background()
+			meta := &failNodesPut{Store: localMeta(t)}
+			cfg := testConfig(t, t.TempDir(), "ls1")
+			ls, err := Start(ctx, cfg, meta, nil, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls.Close()
+			lostLoglet := bifrost.LogletID(0, 1)
+			chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {{Index: 0, LogletID: bifrost.LogletID(0, 0)}, {Index: 1, BaseLSN: 5, LogletID: lostLoglet}}}})
+			if _, err := meta.Put(ctx, metadata.KeyLogs, chains, 0); err != nil {
+				t.Fatal(err)
+			}
+			if dataLoss {
+				if err := metadata.SetLogStorage(ctx, meta, "ls1", metadata.StorageDataLoss); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.RemoveAll(filepath.Join(cfg.NodeDir(), StoreDir)); err != nil {
+				t.Fatal(err)
+			}
+			meta.armed.Store(true)
+			if _, err := Start(ctx, cfg, meta, nil, testLogger(t)); err == nil {
+				t.Fatal("the start with the injected failure succeeded")
+			}
+			for restart := range 2 {
+				mux := http.NewServeMux()
+				ls, err := Start(ctx, cfg, meta, mux, testLogger(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ls.StorageState() != metadata.StorageReadWrite || storageOf(t, meta, "ls1") != metadata.StorageReadWrite {
+					t.Fatalf("restart %d: state %q / %q, want read-write", restart, ls.StorageState(), storageOf(t, meta, "ls1"))
+				}
+				nodes, err := meta.Get(ctx, metadata.KeyNodes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ns metadata.Nodes
+				if err := json.Unmarshal(nodes.Value, &ns); err != nil {
+					t.Fatal(err)
+				}
+				if n := ns.Nodes["ls1"]; !n.Lost(0, 1) {
+					t.Fatalf("restart %d: the nodes configuration lists no lost segments (%v)", restart, n.LostSegments)
+				}
+				c := serve(t, mux)
+				info, err := c.GetLogletInfo(ctx, &wire.GetLogletInfo{Header: wire.Header{LogletID: lostLoglet}})
+				if err != nil || info.Status != wire.StatusDataLoss {
+					t.Fatalf("restart %d: info of the lost loglet: %+v, %v", restart, info, err)
+				}
+				ls.Close()
+			}
+		})
 	}
 }

@@ -643,6 +643,9 @@ func (s *Store) Marker() (string, bool, error) {
 type Lost struct {
 	Loglets  []uint64          `json:"loglets"`
 	Segments map[uint32]uint32 `json:"segments"`
+	// Pending is set until the nodes configuration lists Segments as lost (and the node
+	// as read-write): a start that finds it set finishes what a crash interrupted.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // WriteMarker durably writes the storage marker naming node and, in the same write, what an
