@@ -104,7 +104,7 @@ func place(in placementInput) []metadata.PartitionPlacement {
 				(in.caughtUp == nil || in.caughtUp(uint32(p), node))
 		}
 		balanceLeaders(out, workers, leaders, replicas, established, in.canHost)
-		balanceFollowers(out, workers, replicas, in.canHost)
+		balanceFollowers(out, workers, leaders, replicas, in.canHost)
 	}
 	for p := range out {
 		pl := &out[p]
@@ -227,19 +227,22 @@ func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders
 
 // balanceFollowers moves followers from workers above ceil(replicas/workers) replicas to
 // workers below floor(replicas/workers), one per partition and pass, so that a joining
-// worker takes its share. Leaders stay where they are.
-func balanceFollowers(out []metadata.PartitionPlacement, workers []string, replicas map[string]int, canHost func(uint32, string) bool) {
+// worker takes its share. Leaders stay where they are, and so does a follower that is to
+// take the leadership from a worker above ceil(partitions/workers) leaders (balanceLeaders
+// placed it there): moving it away would undo that, pass after pass.
+func balanceFollowers(out []metadata.PartitionPlacement, workers []string, leaders, replicas map[string]int, canHost func(uint32, string) bool) {
 	total := 0
 	for _, w := range workers {
 		total += replicas[w]
 	}
 	lo, hi := total/len(workers), (total+len(workers)-1)/len(workers)
+	hiLeaders := (len(out) + len(workers) - 1) / len(workers)
 	for moved := true; moved; {
 		moved = false
 		for p := range out {
 			pl := &out[p]
 			for i, f := range pl.Followers {
-				if replicas[f] <= hi {
+				if replicas[f] <= hi || leaders[pl.Leader] > hiLeaders && leaders[f] < hiLeaders {
 					continue
 				}
 				to, ok := leastLoaded(workers, func(w string) bool { return replicas[w] < lo && !pl.Has(w) && canHost(uint32(p), w) }, nil, replicas, false)
