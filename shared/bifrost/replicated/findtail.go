@@ -42,7 +42,7 @@ const (
 	// actSeal: seal the loglet (partially sealed, or its sequencer is gone), then start over.
 	actSeal
 	// actWaitTail: unsealed servers hold records above the known global tail; wait for
-	// the tails to reach tail (WaitForTail) and decide again.
+	// the global tail to reach tail (WaitForTail) and decide again.
 	actWaitTail
 	// actRestart: the answers contradict the known global tail; start over.
 	actRestart
@@ -139,10 +139,14 @@ func (t *tailFinder) decide(giveUp bool) tailDecision {
 		// Partially sealed: finish the seal (the sealer may have died), then decide again.
 		return tailDecision{act: actSeal}
 	}
+	// Open: only the known global tail is committed. Upstream also answers Open(m) once a
+	// write quorum of unsealed servers holds m, but records there may never have been
+	// acknowledged, and the sequencer's own seal (its drained global tail) can then end
+	// the loglet below m: a reader here would have delivered records that the chain
+	// leaves out. Records read while a loglet is open must lie below every sealed tail
+	// (bifrost's virtual log relies on it), so this waits for the global tail instead.
 	m := maxAll
 	switch {
-	case t.atLeast(m, true) >= t.q.r:
-		return tailDecision{act: actOpen, tail: m}
 	case t.global >= m:
 		return tailDecision{act: actOpen, tail: t.global}
 	case giveUp && known >= t.q.r:
@@ -295,7 +299,7 @@ func (l *Loglet) findTailFromServers(ctx context.Context) (t bifrost.TailState, 
 }
 
 // pollTail gets server i's tail: GetLogletInfo, or with waitFor a WaitForTail long poll
-// until its local or known global tail reaches the offset in waitFor (read at every
+// until its known global tail reaches the offset in waitFor (read at every
 // attempt, so a moved target is picked up) or it is sealed. It retries until it has an
 // answer or ctx ends, then hands the answer over once.
 func (l *Loglet) pollTail(ctx context.Context, i int, obs chan<- tailObservation, waitFor *atomic.Uint64) {
@@ -314,7 +318,7 @@ func (l *Loglet) pollTail(ctx context.Context, i int, obs chan<- tailObservation
 			})
 		} else {
 			err = l.callServer(ctx, node, l.p.opts.LongPollTimeout, func(ctx context.Context, srv wire.LogServer) error {
-				r, err := srv.WaitForTail(ctx, &wire.WaitForTail{Header: hdr, Query: wire.WaitLocalOrGlobalTail, Offset: bifrost.Offset(waitFor.Load())})
+				r, err := srv.WaitForTail(ctx, &wire.WaitForTail{Header: hdr, Query: wire.WaitGlobalTail, Offset: bifrost.Offset(waitFor.Load())})
 				if err == nil {
 					o = tailObservation{i: i, h: r.ResponseHeader, waited: true}
 				}

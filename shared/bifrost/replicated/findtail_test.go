@@ -33,7 +33,9 @@ func TestTailFinderDecide(t *testing.T) {
 		want    tailDecision
 	}{
 		{"no f-majority yet", 3, 2, 1, []*answer{open(5), nil, nil}, false, tailDecision{act: actWait}},
-		{"all open, write quorum at max", 3, 2, 1, []*answer{open(5), open(5), nil}, false, tailDecision{act: actOpen, tail: 5}},
+		// A write quorum holding 5 does not make 5 committed: the sequencer may not have
+		// heard their answers and may seal below 5.
+		{"all open, write quorum above the global tail: wait for it", 3, 2, 1, []*answer{open(5), open(5), nil}, false, tailDecision{act: actWaitTail, tail: 5}},
 		{"open, global already at max", 3, 2, 7, []*answer{open(7), open(3), nil}, false, tailDecision{act: actOpen, tail: 7}},
 		{"open, one server ahead: wait for tails", 3, 2, 4, []*answer{open(7), open(4), nil}, false, tailDecision{act: actWaitTail, tail: 7}},
 		{"open, one server ahead, sequencer dead and quiet: seal (#3385)", 3, 2, 4, []*answer{open(7), open(4), nil}, true, tailDecision{act: actSeal}},
@@ -185,24 +187,30 @@ func TestRepairPlanTrimmed(t *testing.T) {
 	}
 }
 
-// Find-tail waiting for tails (none sealed, no write quorum at the highest tail, the
-// sequencer unreachable but not reported dead) must follow a target that moves while its
-// WaitForTail polls are out: each answered poll is re-armed at the newest target. Polls
-// armed only once answered and left the decision waiting forever once the target moved.
+// Find-tail waiting for tails (none sealed, the known global tail below the highest local
+// tail, the sequencer unreachable but not reported dead) must follow a target that moves
+// while its WaitForTail polls are out: each answered poll is re-armed at the newest
+// target. Polls armed only once answered and left the decision waiting forever once the
+// target moved.
 func TestFindTailFollowsAMovingTarget(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3, 2, 90)
 	seq := metadata.NodeID{Name: "w9", Generation: 1} // no such node on the network: unreachable
 	seg := c.segment(90, seq)
 	s1, s2, s3 := c.servers[0], c.servers[1], c.servers[2]
-	plant := func(s *fakeServer, from, to bifrost.Offset) {
+	// plant stores from..to on s, the last store carrying global as the known global tail.
+	plant := func(s *fakeServer, from, to, global bifrost.Offset) {
 		for o := from; o <= to; o++ {
-			s.plant(t, 90, seq, 1, o, fmt.Sprintf("r%d", o))
+			g := bifrost.Offset(1)
+			if o == to {
+				g = global
+			}
+			s.plant(t, 90, seq, g, o, fmt.Sprintf("r%d", o))
 		}
 	}
-	plant(s1, 1, 3) // local tails 4, 3, 2
-	plant(s2, 1, 2)
-	plant(s3, 1, 1)
+	plant(s1, 1, 3, 1) // local tails 4, 3, 2
+	plant(s2, 1, 2, 1)
+	plant(s3, 1, 1, 1)
 	l := c.open(c.provider("w2", 1, func(o *Options) { o.DeadSequencerGrace = time.Hour }), seg)
 	ctx := testCtx(t, 20*time.Second)
 	type result struct {
@@ -217,13 +225,15 @@ func TestFindTailFollowsAMovingTarget(t *testing.T) {
 	// Phases, not condition waits: each gives the find-tail time to poll what changed.
 	phase := func() { time.Sleep(150 * time.Millisecond) }
 	phase()
-	plant(s2, 3, 4) // the highest tail moves to 5 while the polls aim at 4
+	plant(s2, 3, 4, 4) // s2's poll (aimed at 4) answers with tail 5: the target moves to 5
 	phase()
-	plant(s3, 2, 3) // s3's poll (aimed at 4) answers; nobody waits for 5 any more
+	plant(s3, 2, 3, 4) // s3's poll answers too
 	phase()
-	plant(s1, 4, 5) // every server reaches 6: a write quorum at the highest tail
-	plant(s2, 5, 5)
-	plant(s3, 4, 5)
+	// Every server reaches 6; the global tail reaches 6 only on the two servers whose
+	// polls answered before: only polls re-armed at the newest target see it.
+	plant(s1, 4, 5, 1)
+	plant(s2, 5, 5, 6)
+	plant(s3, 4, 5, 6)
 	select {
 	case r := <-done:
 		if r.err != nil || r.t != (bifrost.TailState{Offset: 6}) {
