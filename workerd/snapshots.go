@@ -188,12 +188,18 @@ func (s *snapshotter) tick(ctx context.Context) {
 		if !ps.trimKnown && retry {
 			s.readTrimPoint(ctx, p, ps)
 		}
-		if s.repo != nil {
+		switch {
+		case s.repo != nil:
 			s.snapshotIfDue(ctx, proc, ps, opts.Snapshots)
-		} else if !s.w.hasFollowers(p) && s.w.view.soleWorker(s.w.cfg.NodeName) {
+		case !s.w.hasFollowers(p) && s.w.view.soleWorker(s.w.cfg.NodeName):
 			// Nobody else reads this log, and nobody could take the partition over: on a
 			// single node the durable applied LSN is all a restart needs.
 			ps.addCandidate(bifrost.LSN(proc.Durable()))
+		default:
+			// Another worker is there now: a trim point taken while this one was alone
+			// could pass what a follower has applied, and without snapshots it could
+			// not catch up. Trimming waits until this node is alone again.
+			ps.candidates = nil
 		}
 		if ps.trimKnown && retry {
 			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration())
