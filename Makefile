@@ -9,7 +9,8 @@ FUZZTIME ?= 10s
 
 .PHONY: all build run examples test minio test-short fuzz bench bench-reference vet fmt clean \
 	images docker-up test-containers docker-clean cluster-up cluster-down bench-metadata \
-	bench-log bench-query bench-soak test-log-faults bench-cluster test-failover-retained failover-reference bench-restart test-idle
+	bench-log bench-query bench-soak test-log-faults bench-cluster test-failover-retained failover-reference bench-restart test-idle \
+	test-ts-sdk
 
 all: build
 
@@ -130,6 +131,13 @@ test-log-faults:
 	GORESTATE_LOGLETTEST_ROUNDS=1000 GORESTATE_LOGLETTEST_MAX_DELAY=2ms \
 		$(GO) test -race -count=1 -timeout 10m -run '^TestAppendConcurrentWithSealUnderFaults$$' \
 		./clusterharness/logcluster/inprocess
+
+# Services written with Restate's TypeScript SDK (1.17.2, pinned in package-lock.json)
+# against the gorestate binary. Installs the SDK and a Node.js 22 (the SDK needs it) from
+# npm into clusterharness/sdkcompat/ts first. About 10 s after the download.
+test-ts-sdk:
+	cd clusterharness/sdkcompat/ts && npm ci --no-audit --no-fund
+	$(GO) test -count=1 -v -run '^TestTypeScriptSDK$$' ./clusterharness/sdkcompat
 
 # The failover of the three-node crash test with 100,000 completed invocations retained in
 # the partition stores first (a few minutes of loading).
