@@ -144,7 +144,23 @@ func (r *Repository) readLatest(ctx context.Context, partition uint32) (*Latest,
 	if !readable(l.Version) {
 		return nil, "", fmt.Errorf("%w: partition %d latest.json has version %d, this version reads 1 to %d", ErrVersion, partition, l.Version, FormatVersion)
 	}
+	// Another cluster's snapshots would be restored here, and its LSNs would gate the
+	// trimming of this cluster's logs.
+	if err := r.sameCluster(l.ClusterName, "partition "+partitionDir(partition)+" latest.json"); err != nil {
+		return nil, "", err
+	}
 	return &l, version, nil
+}
+
+// ErrForeignCluster says a snapshot in the destination was written by another cluster.
+var ErrForeignCluster = errors.New("snapshot of another cluster")
+
+func (r *Repository) sameCluster(name, what string) error {
+	if name == "" || r.ClusterName == "" || name == r.ClusterName {
+		return nil
+	}
+	return fmt.Errorf("%w: %s in %s was written by cluster %q, this is cluster %q; give each cluster a snapshot destination (or prefix) of its own",
+		ErrForeignCluster, what, r.Store.Describe(), name, r.ClusterName)
 }
 
 // Create publishes a snapshot of part (partition partition, log logID, key range kr): the
@@ -307,6 +323,9 @@ func (r *Repository) Restore(ctx context.Context, part *store.Partition, partiti
 	}
 	if m.PartitionID != partition || len(m.Files) != 1 || m.Files[0].Name != dataFile {
 		return nil, fmt.Errorf("snapshot %s: not a snapshot of partition %d with one data file", l.Path, partition)
+	}
+	if err := r.sameCluster(m.ClusterName, "snapshot "+l.Path); err != nil {
+		return nil, err
 	}
 	rc, err := r.Store.Get(ctx, r.key(l.Path, dataFile))
 	if err != nil {

@@ -151,6 +151,33 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	}
 }
 
+// Two clusters that share a destination and prefix by mistake: the second one neither
+// restores nor trims by the first one's snapshots, and says why.
+func TestSnapshotsOfAnotherClusterAreRefused(t *testing.T) {
+	ctx := context.Background()
+	repo, _ := newRepo(t, 1)
+	p := openPartition(t)
+	applyUpTo(t, p, 1, 5)
+	if _, err := repo.Create(ctx, p, 3, 3, KeyRange{}); err != nil {
+		t.Fatal(err)
+	}
+	other := *repo
+	other.ClusterName = "other"
+	if _, err := other.Latest(ctx, 3); !errors.Is(err, ErrForeignCluster) || !strings.Contains(err.Error(), `cluster "c", this is cluster "other"`) {
+		t.Fatalf("latest of another cluster's partition: %v", err)
+	}
+	q := openPartition(t)
+	if _, err := other.Restore(ctx, q, 3, 0); !errors.Is(err, ErrForeignCluster) {
+		t.Fatalf("restore of another cluster's snapshot: %v", err)
+	}
+	if a, _ := q.Applied(); a != 0 {
+		t.Fatalf("applied %d after a refused restore", a)
+	}
+	if _, err := repo.Restore(ctx, q, 3, 0); err != nil {
+		t.Fatalf("restore by the cluster that wrote it: %v", err)
+	}
+}
+
 // Snapshots of version 1 (written before the second binary log encoding) are still read.
 func TestRestoreReadsVersion1(t *testing.T) {
 	ctx := context.Background()
