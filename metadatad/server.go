@@ -175,6 +175,14 @@ func (m *MetadataServer) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if has && m.raft.AwaitsAdding() {
+		// Restarted after a wipe before the cluster re-added it: the leader had
+		// replicated entries to it meanwhile, but it must finish its join before it votes.
+		m.log.Info("this member's data was wiped and it has not been re-added yet: joining again")
+		m.startJoining(ctx, m.seeds())
+		m.setMember()
+		return m.raft.WaitReady(ctx)
+	}
 	if has {
 		m.setMember()
 		if err := m.raft.WaitReady(ctx); err != nil {

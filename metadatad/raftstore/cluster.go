@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -67,7 +69,9 @@ func (s *Store) Bootstrap(ctx context.Context) error {
 	if err := s.raft.BootstrapCluster(cfg).Error(); err != nil {
 		return fmt.Errorf("raftstore: bootstrap %s: %w", s.id, err)
 	}
-	s.votes.open()
+	if err := s.AllowVotes(); err != nil {
+		return err
+	}
 	return s.WaitReady(ctx)
 }
 
@@ -236,7 +240,16 @@ func (s *Store) addVoter(ctx context.Context, req joinRequest) error {
 // AllowVotes lets a member that started without raft state vote. Call it only once the
 // member has been added by a join (JoinCluster does): a member that merely received the
 // log from a leader that still counts its wiped former self must not vote yet.
-func (s *Store) AllowVotes() { s.votes.open() }
+func (s *Store) AllowVotes() error {
+	if err := os.Remove(s.notAdded); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.notAdded)); err != nil {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	s.votes.open()
+	return nil
+}
 
 // JoinCluster is Join for this member's own name and address; once the cluster has
 // (re-)added it, the member votes.
@@ -244,8 +257,7 @@ func (s *Store) JoinCluster(ctx context.Context, seeds []string) error {
 	if err := Join(ctx, seeds, string(s.id), string(s.addr)); err != nil {
 		return err
 	}
-	s.AllowVotes()
-	return nil
+	return s.AllowVotes()
 }
 
 // RemoveServer removes name from the cluster; removing a non-member is a no-op. Any member

@@ -87,9 +87,12 @@ type Store struct {
 	// fastElecting is set while a dead leader's election is hurried (fastelect.go).
 	leaseTimeout time.Duration
 	fastElecting atomic.Bool
-	closeOnce    sync.Once
-	closeErr     error
-	done         chan struct{}
+	// notAdded is the file that keeps the vote gate closed until the member is
+	// bootstrapped or (re-)added (see voteGate).
+	notAdded  string
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
 }
 
 var _ metadata.Store = (*Store)(nil)
@@ -156,7 +159,16 @@ func Open(opts Options) (*Store, error) {
 		s.closeParts()
 		return nil, fmt.Errorf("raftstore: %w", err)
 	}
-	s.votes = newVoteGate(s.trans, !hasState)
+	notAdded := filepath.Join(raftDir, notAddedFile)
+	if !hasState {
+		if err := writeSynced(notAdded); err != nil {
+			s.closeParts()
+			return nil, fmt.Errorf("raftstore: %w", err)
+		}
+	}
+	s.notAdded = notAdded
+	_, err = os.Stat(notAdded)
+	s.votes = newVoteGate(s.trans, err == nil)
 	if s.raft, err = raft.NewRaft(conf, s.fsm, logs, s.logs, s.snaps, s.votes); err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
@@ -278,6 +290,39 @@ func (s *Store) isClosed() bool {
 		return false
 	}
 }
+
+// notAddedFile, in the raft directory, says the member started without state and has not
+// been bootstrapped or (re-)added since.
+const notAddedFile = "not-added"
+
+func writeSynced(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// AwaitsAdding reports whether this member started without raft state and has been neither
+// bootstrapped nor (re-)added to a cluster since, even if a leader has replicated entries
+// to it meanwhile: it must join (JoinCluster) before it votes.
+func (s *Store) AwaitsAdding() bool { return s.votes.closed.Load() }
 
 // HasState reports whether this member has raft state (a term, log entries or a
 // snapshot): false means a fresh member that must be bootstrapped or join a cluster.
