@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/protocol"
@@ -46,7 +47,9 @@ func (h *handler) serveAwakeable(w http.ResponseWriter, r *http.Request, p *pars
 	}
 	req := &rpc.SignalRequest{InvocationID: inv.Bytes(), SignalID: idx, Value: body}
 	if p.args[1] == "reject" {
-		req.Value, req.Failure = nil, &rpc.Failure{Code: 500, Message: string(body)}
+		// The message is text to the SDKs, which fail on invalid UTF-8; Restate replaces
+		// such bytes as well.
+		req.Value, req.Failure = nil, &rpc.Failure{Code: 500, Message: strings.ToValidUTF8(string(body), "\uFFFD")}
 	}
 	n := h.opts.NumPartitions()
 	if n == 0 {

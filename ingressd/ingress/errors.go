@@ -43,6 +43,7 @@ const (
 	errInvocationNotFound
 	errNotCompleted
 	errBadTargetBody
+	errBadHeader
 	numErrorKinds
 )
 
@@ -87,6 +88,7 @@ var catalogue = [numErrorKinds]struct {
 	errInvocationNotFound: {http.StatusNotFound, "invocation not found"},
 	errNotCompleted:       {470, "the invocation exists but has not completed yet"},
 	errBadTargetBody:      {http.StatusBadRequest, "bad request body: %v"},
+	errBadHeader:          {http.StatusBadRequest, "bad header %s: %s"},
 }
 
 // apiError is an answer the ingress gives without (or instead of) a partition's answer.

@@ -222,6 +222,10 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 		return
 	}
 
+	if err := badInput(r.Header, pathAndQuery); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	headers := r.Header
 	ctx := r.Context()
 	if tracing.Enabled() {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/ids"
@@ -60,6 +61,23 @@ func lowerName(k string) string {
 		return l
 	}
 	return strings.ToLower(k)
+}
+
+// badInput finds what the invocation's input cannot carry: the SDKs decode its headers
+// (and the ingress path among them) as UTF-8 text and would fail every attempt. Restate
+// refuses such a header with 400 before it creates anything.
+func badInput(h http.Header, pathAndQuery string) *apiError {
+	for k, vs := range h {
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return newError(errBadHeader, lowerName(k), "the value is not valid UTF-8")
+			}
+		}
+	}
+	if !utf8.ValidString(pathAndQuery) {
+		return newError(errBadPath, "the query is not valid UTF-8")
+	}
+	return nil
 }
 
 // forwardedHeaders lists the request headers that go into the invocation's input, one entry
