@@ -503,13 +503,22 @@ func (a *run) emit(eff *logrecord.InvokerEffect) {
 	a.pending = eff
 }
 
-// flush appends the pending effect asynchronously; order is kept.
+// flush appends the pending effect asynchronously; order is kept. Once an append of the
+// attempt failed, later effects are dropped: the journal must not go on past a hole (a
+// suspension waiting on a command that never made it would never resume). The attempt
+// fails with that error (wait) and its retry replays what the log holds.
 func (a *run) flush() {
 	eff := a.pending
 	if eff == nil {
 		return
 	}
 	a.pending = nil
+	a.appendMu.Lock()
+	failed := a.appendErr != nil
+	a.appendMu.Unlock()
+	if failed {
+		return
+	}
 	eff.InvocationID = a.t.id
 	eff.Attempt = a.st.Attempt
 	if !a.pinned {
@@ -538,6 +547,10 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 		s := &protocol.SuspensionMessage{}
 		if err := s.Unmarshal(m.Payload); err != nil {
 			return false, fmt.Errorf("decode suspension: %w", err), 0
+		}
+		if len(s.WaitingCompletions)+len(s.WaitingSignals)+len(s.WaitingNamedSignals) == 0 {
+			// Nothing could ever resume it (Restate fails such an attempt too).
+			return false, errors.New("bad SuspensionMessage: it waits for no completion and no signal"), 0
 		}
 		a.emit(&logrecord.InvokerEffect{Kind: logrecord.EffectSuspend, WaitingCompletions: s.WaitingCompletions, WaitingSignals: s.WaitingSignals, WaitingNames: s.WaitingNamedSignals})
 		return true, nil, 0

@@ -1,0 +1,71 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/schema"
+	"gorestate.dev/workerd/store"
+)
+
+// failFirstLeadership fails the first append and accepts the rest (a loglet error that
+// does not repeat).
+type failFirstLeadership struct {
+	mu   sync.Mutex
+	n    int
+	recs []*logrecord.Record
+}
+
+func (l *failFirstLeadership) Partition() uint32                  { return 1 }
+func (l *failFirstLeadership) Context() context.Context           { return context.Background() }
+func (l *failFirstLeadership) Snapshot() (*store.Snapshot, error) { return nil, fmt.Errorf("unused") }
+func (l *failFirstLeadership) WaitApplied(context.Context, bifrost.LSN) error {
+	return nil
+}
+func (l *failFirstLeadership) AppendAsync(r *logrecord.Record, done func(bifrost.LSN, error)) {
+	l.mu.Lock()
+	l.n++
+	n := l.n
+	if n > 1 {
+		l.recs = append(l.recs, r)
+	}
+	l.mu.Unlock()
+	if n == 1 {
+		done(0, errors.New("transient loglet error"))
+		return
+	}
+	done(bifrost.LSN(n), nil)
+}
+
+// An attempt whose effect failed to append must not append later effects: the log would hold
+// the SDK's Suspension (waiting on completion 1) without the Sleep command that completion 1
+// belongs to, and the invocation would stay suspended forever.
+func TestNoEffectIsAppendedAfterAFailedOne(t *testing.T) {
+	l := &failFirstLeadership{}
+	a := &run{t: &task{l: l, id: []byte("inv")}, dp: &schema.Deployment{ID: "dp_1"}, version: 6, st: &store.Status{}, reg: &schema.Registry{}}
+	// What exchange does: Sleep arrives, the SDK may wait for it, so it is flushed.
+	sleep := &protocol.SleepCommand{WakeUpTime: 1, ResultCompletionID: 1}
+	if _, err, _ := a.handle(protocol.Message{Type: protocol.SleepCommandType, Payload: sleep.Marshal()}); err != nil {
+		t.Fatal(err)
+	}
+	if a.pendingAwaited() {
+		a.flush() // fails
+	}
+	// Then the SDK suspends on completion 1.
+	susp := &protocol.SuspensionMessage{WaitingCompletions: []uint32{1}, WaitingSignals: []uint32{1}}
+	if done, err, _ := a.handle(protocol.Message{Type: protocol.SuspensionMessageType, Payload: susp.Marshal()}); err != nil || !done {
+		t.Fatal(done, err)
+	}
+	err := a.wait()
+	for _, r := range l.recs {
+		if r.InvokerEffect.Kind == logrecord.EffectSuspend {
+			t.Fatalf("the suspension was appended after the Sleep command's append failed (wait err: %v): the log has Suspend(waiting on 1) but no Sleep", err)
+		}
+	}
+}
