@@ -78,6 +78,20 @@ func newClient(t *testing.T, url string) *wire.Client {
 	return c
 }
 
+// nodeOf returns node name's entry in the nodes configuration.
+func nodeOf(t *testing.T, meta metadata.Store, name string) metadata.Node {
+	t.Helper()
+	v, err := meta.Get(context.Background(), metadata.KeyNodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns metadata.Nodes
+	if err := json.Unmarshal(v.Value, &ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Nodes[name]
+}
+
 func storageOf(t *testing.T, meta metadata.Store, name string) string {
 	t.Helper()
 	st, _, err := metadata.LogStorageOf(context.Background(), meta, name)
@@ -183,15 +197,7 @@ func TestWipedDiskServesDataLossForTheSegmentsItLost(t *testing.T) {
 				t.Fatalf("restart %d: store to new loglet %x: %+v, %v", restart, loglet, st, err)
 			}
 		}
-		nodes, err := meta.Get(ctx, metadata.KeyNodes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ns metadata.Nodes
-		if err := json.Unmarshal(nodes.Value, &ns); err != nil {
-			t.Fatal(err)
-		}
-		if n := ns.Nodes["ls1"]; !n.Lost(0, 1) || n.Lost(0, 2) || n.Lost(1, 0) {
+		if n := nodeOf(t, meta, "ls1"); !n.Lost(0, 1) || n.Lost(0, 2) || n.Lost(1, 0) {
 			t.Fatalf("restart %d: lost segments in the nodes configuration %v", restart, n.LostSegments)
 		}
 		ls.Close()
@@ -347,15 +353,7 @@ func TestWipedDiskRecoveryCutShortIsFinishedByTheNextStart(t *testing.T) {
 				if ls.StorageState() != metadata.StorageReadWrite || storageOf(t, meta, "ls1") != metadata.StorageReadWrite {
 					t.Fatalf("restart %d: state %q / %q, want read-write", restart, ls.StorageState(), storageOf(t, meta, "ls1"))
 				}
-				nodes, err := meta.Get(ctx, metadata.KeyNodes)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var ns metadata.Nodes
-				if err := json.Unmarshal(nodes.Value, &ns); err != nil {
-					t.Fatal(err)
-				}
-				if n := ns.Nodes["ls1"]; !n.Lost(0, 1) {
+				if n := nodeOf(t, meta, "ls1"); !n.Lost(0, 1) {
 					t.Fatalf("restart %d: the nodes configuration lists no lost segments (%v)", restart, n.LostSegments)
 				}
 				c := serve(t, mux)
