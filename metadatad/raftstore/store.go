@@ -173,6 +173,14 @@ func Open(opts Options) (*Store, error) {
 		s.closeParts()
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
+	if hasState && s.AwaitsAdding() && s.aloneInConfiguration() {
+		// It bootstrapped a cluster of its own and stopped before it noted that.
+		if err := s.AllowVotes(); err != nil {
+			_ = s.raft.Shutdown().Error()
+			s.closeParts()
+			return nil, err
+		}
+	}
 	s.fwdTransport = &http.Transport{
 		Proxy:               nil, // members talk directly
 		DialContext:         opts.Faults.dialContext(opts.Address),
@@ -323,6 +331,17 @@ func syncDir(dir string) error {
 // bootstrapped nor (re-)added to a cluster since, even if a leader has replicated entries
 // to it meanwhile: it must join (JoinCluster) before it votes.
 func (s *Store) AwaitsAdding() bool { return s.votes.closed.Load() }
+
+// aloneInConfiguration reports whether this member is the only server of its raft
+// configuration: a cluster it founded (a member added by a leader knows the others).
+func (s *Store) aloneInConfiguration() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	servers := f.Configuration().Servers
+	return len(servers) == 1 && servers[0].ID == s.id
+}
 
 // HasState reports whether this member has raft state (a term, log entries or a
 // snapshot): false means a fresh member that must be bootstrapped or join a cluster.

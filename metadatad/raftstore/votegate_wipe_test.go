@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +162,20 @@ func mustMembers(t *testing.T, m *member) []Member {
 		t.Fatal(err)
 	}
 	return ms
+}
+
+// A founder that stops between bootstrapping its cluster of one and noting it (the
+// not-added file still there) comes back voting: it is the only member, nobody can re-add it.
+func TestFounderStoppedBeforeNotingTheBootstrapVotes(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	m := c.waitLeader()
+	c.stop(m)
+	if err := os.WriteFile(filepath.Join(m.dir, "raft", notAddedFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.open(m)
+	if m.store().AwaitsAdding() {
+		t.Fatal("the founder of a cluster of one waits to be re-added after a restart")
+	}
+	c.waitLeader()
 }
