@@ -162,6 +162,18 @@ func TestAttachAndOutputForms(t *testing.T) {
 	if r := get(t, n.IngressURL+"/restate/invocation/inv_1nope/attach"); r.Status != 400 {
 		t.Fatalf("bad id: %d %s", r.Status, r.Body)
 	}
+
+	// An object's key may be empty; the idempotent forms still find its call.
+	resp = call(t, n.IngressURL+"/Counter//add", `2`, map[string]string{"idempotency-key": "ek"})
+	if resp.Status != 200 || resp.Body != "2" {
+		t.Fatalf("add to the empty key: %d %s", resp.Status, resp.Body)
+	}
+	id = resp.Header.Get("x-restate-id")
+	harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/Counter//add/ek/output"), 200, "2")
+	harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/Counter//add/ek/attach"), 200, "2")
+	target := `{"target":{"idempotentInvocation":{"service":"Counter","key":"","handler":"add","idempotencyKey":"ek"}}}`
+	harness.Expect(t, call(t, n.IngressURL+"/restate/output", target, nil), 200, "2")
+	harness.Expect(t, call(t, n.IngressURL+"/restate/lookup", target, nil), 200, `{"invocationId":"`+id+`"}`+"\n")
 }
 
 func TestCancelSleepingCallChain(t *testing.T) {

@@ -116,10 +116,11 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request, p *parsedP
 		op = p.args[1]
 	case p.kind == routeInvocation && (p.nargs == 4 || p.nargs == 5):
 		svc, key, handler, ik := p.args[0], "", arg(1), arg(2)
-		if p.nargs == 5 {
+		keyed := p.nargs == 5
+		if keyed {
 			key, handler, ik = arg(1), arg(2), arg(3)
 		}
-		id = idempotentID(svc, key, handler, ik)
+		id = idempotentID(svc, keyed, key, handler, ik)
 		op, out = p.args[p.nargs-1], h.handlerOutput(svc, handler)
 	case (p.kind == routeAttach || p.kind == routeOutput) && p.nargs == 1:
 		id, aerr = parseID(arg(0))
@@ -186,12 +187,24 @@ func parseID(s string) (ids.InvocationID, *apiError) {
 	return id, nil
 }
 
-func idempotentID(service, key, handler, idemKey string) ids.InvocationID {
+// idempotentID is the id of an idempotent call: its partition key comes from the object's
+// key for a keyed service (even an empty key), else from the idempotency key, as the
+// call's own id does (newInvokeRequest).
+func idempotentID(service string, keyed bool, key, handler, idemKey string) ids.InvocationID {
 	pk := ids.PartitionKeyOf(idemKey)
-	if key != "" {
+	if keyed {
 		pk = ids.PartitionKeyOf(key)
 	}
 	return ids.IdempotentInvocationID(pk, service, key, handler, idemKey)
+}
+
+// keyed reports whether service is a virtual object or workflow; a service the schema does
+// not know is keyed when a key is given.
+func (h *handler) keyed(service, key string) bool {
+	if svc := h.opts.Schema().Service(service); svc != nil {
+		return svc.Keyed()
+	}
+	return key != ""
 }
 
 func (h *handler) targetFromBody(r *http.Request) (ids.InvocationID, *schema.OutputRules, *apiError) {
@@ -212,7 +225,7 @@ func (h *handler) targetFromBody(r *http.Request) (ids.InvocationID, *schema.Out
 		return ids.WorkflowInvocationID(ids.PartitionKeyOf(wf.WorkflowKey), wf.WorkflowName, wf.WorkflowKey), h.runOutput(wf.WorkflowName), nil
 	case tg.IdempotentInvocation != nil:
 		ii := tg.IdempotentInvocation
-		return idempotentID(ii.Service, ii.Key, ii.Handler, ii.IdempotencyKey), h.handlerOutput(ii.Service, ii.Handler), nil
+		return idempotentID(ii.Service, h.keyed(ii.Service, ii.Key), ii.Key, ii.Handler, ii.IdempotencyKey), h.handlerOutput(ii.Service, ii.Handler), nil
 	}
 	return ids.InvocationID{}, nil, newError(errBadTargetBody, errors.New("target must be one of invocation, workflow, idempotentInvocation"))
 }
