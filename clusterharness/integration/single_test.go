@@ -187,6 +187,28 @@ func TestSendAndPreviouslyAccepted(t *testing.T) {
 	harness.Expect(t, call(t, n.IngressURL+"/Counter/sent/get", "", nil), 200, "7")
 }
 
+// A delayed send repeated with its idempotency key and another delay answers with the
+// execution time of the first, as Restate does (send_with_delay_and_idempotency_key).
+func TestRepeatedDelayedSendAnswersTheFirstExecutionTime(t *testing.T) {
+	n, _ := startNode(t)
+	h := map[string]string{"idempotency-key": "d2"}
+	var first, again struct {
+		ExecutionTime string `json:"executionTime"`
+		Status        string `json:"status"`
+	}
+	resp := call(t, n.IngressURL+"/Counter/d/add/send?delay=60s", "1", h)
+	if err := json.Unmarshal([]byte(resp.Body), &first); resp.Status != 202 || err != nil || first.Status != "Accepted" || first.ExecutionTime == "" {
+		t.Fatalf("first send: %d %s", resp.Status, resp.Body)
+	}
+	resp = call(t, n.IngressURL+"/Counter/d/add/send?delay=120s", "1", h)
+	if err := json.Unmarshal([]byte(resp.Body), &again); resp.Status != 202 || err != nil || again.Status != "PreviouslyAccepted" {
+		t.Fatalf("repeated send: %d %s", resp.Status, resp.Body)
+	}
+	if again.ExecutionTime != first.ExecutionTime {
+		t.Fatalf("repeated send answered execution time %s, the first send's is %s", again.ExecutionTime, first.ExecutionTime)
+	}
+}
+
 func TestDelayedSendViaIngress(t *testing.T) {
 	n, _ := startNode(t)
 	start := time.Now()

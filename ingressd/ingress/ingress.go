@@ -256,7 +256,7 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 	idStr := responseID(resp, id)
 	if send {
 		execTime := resp.ExecutionTime
-		if execTime.IsZero() {
+		if execTime.IsZero() && resp.SendStatus != rpc.SendPreviouslyAccepted {
 			execTime = req.ExecutionTime
 		}
 		writeSendResult(w, idStr, resp.SendStatus, execTime)

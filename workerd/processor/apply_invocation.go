@@ -66,7 +66,12 @@ func (a *applier) invokeExisting(inv *logrecord.Invoke, st *store.Status) error 
 	workflowRun := st.Target.HandlerType == "WORKFLOW"
 	if inv.Send {
 		if inv.RequestID != 0 {
-			a.emit(ActReply{RequestID: inv.RequestID, Response: rpc.InvokeResponse{InvocationID: id, SendStatus: rpc.SendPreviouslyAccepted}})
+			// The time the first send scheduled it for, as Restate answers, not this one's.
+			resp := rpc.InvokeResponse{InvocationID: id, SendStatus: rpc.SendPreviouslyAccepted}
+			if st.ExecutionTime > 0 {
+				resp.ExecutionTime = msTime(st.ExecutionTime)
+			}
+			a.emit(ActReply{RequestID: inv.RequestID, Response: resp})
 		}
 		return nil
 	}
