@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
+	"time"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
@@ -67,5 +69,31 @@ func TestNoEffectIsAppendedAfterAFailedOne(t *testing.T) {
 		if r.InvokerEffect.Kind == logrecord.EffectSuspend {
 			t.Fatalf("the suspension was appended after the Sleep command's append failed (wait err: %v): the log has Suspend(waiting on 1) but no Sleep", err)
 		}
+	}
+}
+
+// Retry delays never shrink to nothing (a factor below 1) and never wrap around to a
+// negative Duration (no wait at all): a failing deployment is not retried in a hot loop.
+func TestBackoffStaysPositiveAndBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    schema.RetryPolicy
+		n    int
+		want time.Duration
+	}{
+		{"doubling", schema.RetryPolicy{InitialInterval: 100 * time.Millisecond, ExponentiationFactor: 2}, 3, 400 * time.Millisecond},
+		{"capped", schema.RetryPolicy{InitialInterval: 100 * time.Millisecond, ExponentiationFactor: 2, MaxInterval: time.Second}, 10, time.Second},
+		{"factor 0 counts as 1", schema.RetryPolicy{InitialInterval: 100 * time.Millisecond}, 5, 100 * time.Millisecond},
+		{"overflow without a cap", schema.RetryPolicy{InitialInterval: time.Hour, ExponentiationFactor: 10}, 40, math.MaxInt64},
+	} {
+		if got := backoff(tc.p, tc.n); got != tc.want {
+			t.Errorf("%s: backoff %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	huge := uint64(math.MaxUint64)
+	a := &run{}
+	e := &protocol.ErrorMessage{Code: 500, Message: "x", NextRetryDelay: &huge}
+	if _, _, retry := a.handle(protocol.Message{Type: protocol.ErrorMessageType, Payload: e.Marshal()}); retry <= 0 {
+		t.Fatalf("next_retry_delay of %d ms gave a retry delay of %v", huge, retry)
 	}
 }

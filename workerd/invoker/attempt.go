@@ -561,7 +561,7 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 		}
 		var retry time.Duration
 		if e.NextRetryDelay != nil {
-			retry = time.Duration(*e.NextRetryDelay) * time.Millisecond
+			retry = clampDuration(float64(*e.NextRetryDelay) * float64(time.Millisecond))
 		}
 		return false, fmt.Errorf("[%d] %s", e.Code, e.Message), retry
 	case m.Type == protocol.ProposeRunCompletionMessageType:

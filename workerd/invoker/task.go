@@ -221,13 +221,23 @@ func (t *task) deploymentSlot(ctx context.Context, id string) (release func(), e
 	return release, nil
 }
 
-// backoff is the delay before retry number n (1-based).
+// backoff is the delay before retry number n (1-based). A factor below 1 (a manifest may
+// say 0) counts as 1: the delays never shrink to nothing. Past the largest Duration the
+// delay stays there instead of wrapping around to a negative one (no wait at all).
 func backoff(p schema.RetryPolicy, n int) time.Duration {
-	d := float64(p.InitialInterval) * math.Pow(p.ExponentiationFactor, float64(n-1))
+	d := float64(p.InitialInterval) * math.Pow(max(p.ExponentiationFactor, 1), float64(n-1))
 	if p.MaxInterval > 0 && d > float64(p.MaxInterval) {
 		d = float64(p.MaxInterval)
 	}
-	return time.Duration(d)
+	return clampDuration(d)
+}
+
+// clampDuration converts d (nanoseconds) to a Duration, at most the largest one.
+func clampDuration(d float64) time.Duration {
+	if d >= math.MaxInt64 || math.IsNaN(d) {
+		return math.MaxInt64
+	}
+	return time.Duration(max(d, 0))
 }
 
 // appendSync logs an effect, retrying until it is durable or the leadership ends: a lost
