@@ -521,3 +521,29 @@ func TestWaitReadyAfterRestartSeesCommittedWrites(t *testing.T) {
 		}
 	}
 }
+
+// A write a follower forwards to a leader that stopped answering (its raft tunnel still
+// works, so it stays the leader) ends within ForwardTimeout with an unknown outcome, even
+// for a caller without a deadline; it hung before.
+func TestForwardedWriteToASilentLeaderEnds(t *testing.T) {
+	c := newCluster(t, 3, func(o *Options) { o.ForwardTimeout = 300 * time.Millisecond })
+	leader := c.waitLeader()
+	follower := c.followers(leader)[0]
+	leader.hangObjects.Store(true)
+	defer leader.hangObjects.Store(false)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := follower.store().Put(context.Background(), "k", []byte("v"), 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Logf("forwarded write ended after %v: %v", time.Since(start).Round(time.Millisecond), err)
+		if !errors.Is(err, ErrOutcomeUnknown) {
+			t.Fatalf("forwarded write to a silent leader: %v, want ErrOutcomeUnknown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a forwarded write to a silent leader still hangs after 10s")
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"gorestate.dev/shared/metadata"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
@@ -49,6 +51,9 @@ type member struct {
 	opts Options
 	srv  *httptest.Server
 	cur  atomic.Pointer[Store] // nil while down: the listener answers 503
+	// hangObjects makes requests to the metadata objects wait while it is set (a frozen
+	// process) or until the client gives up, while raft's tunnel keeps working.
+	hangObjects atomic.Bool
 }
 
 func (m *member) store() *Store { return m.cur.Load() }
@@ -104,6 +109,13 @@ func (c *cluster) addMember(name string, tweak func(*Options)) *member {
 		if s == nil {
 			http.Error(w, "member down", http.StatusServiceUnavailable)
 			return
+		}
+		for m.hangObjects.Load() && strings.HasPrefix(r.URL.Path, metadata.PathPrefix+"v1/") {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 		s.Handler().ServeHTTP(w, r)
 	}))

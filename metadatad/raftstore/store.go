@@ -48,6 +48,10 @@ type Options struct {
 	// LeaderWait bounds how long an operation keeps retrying while no leader is known or
 	// reachable, within the caller's context. Default: 5 election timeouts, at least 2s.
 	LeaderWait time.Duration
+	// ForwardTimeout bounds a write a follower forwards to the leader, whatever the
+	// caller's context: a leader that stopped answering (a frozen process) must not hang a
+	// caller without a deadline. Default 10s.
+	ForwardTimeout time.Duration
 
 	// Faults, if set, cuts connections between members (tests only).
 	Faults *Faults
@@ -395,9 +399,19 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, expected uint
 			}
 			return err
 		}
-		v, err := metadata.NewClient([]string{"http://" + string(leader)}, s.fwd).Put(ctx, key, value, expected)
+		timeout := s.opts.ForwardTimeout
+		if timeout <= 0 {
+			timeout = forwardTimeout
+		}
+		fctx, cancel := context.WithTimeout(ctx, timeout)
+		v, err := metadata.NewClient([]string{"http://" + string(leader)}, s.fwd).Put(fctx, key, value, expected)
+		expired := errors.Is(fctx.Err(), context.DeadlineExceeded)
+		cancel()
 		if errors.Is(err, metadata.ErrUnavailable) {
 			return retryable(err)
+		}
+		if err != nil && ctx.Err() == nil && expired {
+			return fmt.Errorf("%w: the leader %s did not answer the forwarded write within %v", ErrOutcomeUnknown, leader, timeout)
 		}
 		if err != nil {
 			return err
