@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/schema"
@@ -64,6 +65,11 @@ func updateRegistry(ctx context.Context, store metadata.Store, dryRun bool, muta
 		}
 		_, err = store.Put(ctx, metadata.KeySchema, b, version)
 		if errors.Is(err, metadata.ErrVersionMismatch) {
+			// This node's copy of the metadata may lag the leader that refused the write:
+			// let it catch up past the version read, or the next read is as stale.
+			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, _ = store.WaitNewer(wctx, metadata.KeySchema, version)
+			cancel()
 			continue
 		}
 		if err != nil {
