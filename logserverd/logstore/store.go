@@ -45,6 +45,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"gorestate.dev/shared/fsync"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
@@ -272,7 +274,7 @@ func openDB(dir, sub string, opts Options, o *opt.Options) (*leveldb.DB, *synced
 	}
 	if errors.Is(statErr, os.ErrNotExist) {
 		// The new directory's entry must be durable before anything in it counts.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := fsync.Dir(filepath.Dir(path)); err != nil {
 			return nil, nil, fmt.Errorf("open log store %s: %w", path, err)
 		}
 	}

@@ -7,12 +7,13 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
+
+	"gorestate.dev/shared/fsync"
 )
 
 // The write-ahead log makes group commits durable. goleveldb syncs a commit by fsyncing
@@ -197,7 +198,7 @@ func openWAL(dir string, fileSize int64, last uint64, sync func(*os.File) error)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := fsync.Dir(filepath.Dir(dir)); err != nil {
 			return nil, err
 		}
 	}
@@ -222,7 +223,7 @@ func openWAL(dir string, fileSize int64, last uint64, sync func(*os.File) error)
 		if err := w.prepare(path, fileSize); err != nil {
 			return nil, err
 		}
-		if err := syncDir(dir); err != nil {
+		if err := fsync.Dir(dir); err != nil {
 			return nil, err
 		}
 		w.spares = append(w.spares, path)
@@ -347,7 +348,7 @@ func (w *wal) roll(need int64) error {
 			return err
 		}
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := fsync.Dir(w.dir); err != nil {
 		return err
 	}
 	f, direct, err := w.open(path)
@@ -420,21 +421,4 @@ func (w *wal) close() error {
 	err := w.f.Close()
 	w.f = nil
 	return err
-}
-
-// syncDir makes the entries of dir durable. Some filesystems cannot sync a directory
-// (EINVAL), and Windows cannot at all; as goleveldb does, they are taken at their word.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

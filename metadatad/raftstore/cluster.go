@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"gorestate.dev/shared/fsync"
+
 	"github.com/hashicorp/raft"
 
 	"gorestate.dev/shared/metadata"
@@ -244,7 +246,7 @@ func (s *Store) AllowVotes() error {
 	if err := os.Remove(s.notAdded); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("raftstore: %w", err)
 	}
-	if err := syncDir(filepath.Dir(s.notAdded)); err != nil {
+	if err := fsync.Dir(filepath.Dir(s.notAdded)); err != nil {
 		return fmt.Errorf("raftstore: %w", err)
 	}
 	s.votes.open()

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorestate.dev/shared/fsync"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
@@ -319,16 +321,7 @@ func writeSynced(path string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsync.Dir(filepath.Dir(path))
 }
 
 // AwaitsAdding reports whether this member started without raft state and has been neither

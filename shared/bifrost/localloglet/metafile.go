@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"gorestate.dev/shared/fsync"
+
 	"gorestate.dev/shared/bifrost"
 )
 
@@ -111,5 +113,5 @@ func (f offsetsFile) save(dir string, m map[uint64]bifrost.Offset, noSync bool) 
 	if noSync {
 		return nil
 	}
-	return syncDir(dir)
+	return fsync.Dir(dir)
 }

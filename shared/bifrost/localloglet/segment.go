@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"gorestate.dev/shared/fsync"
+
 	"gorestate.dev/shared/bifrost"
 )
 
@@ -111,19 +113,6 @@ func (sg *segment) close(state segmentState) error {
 	return nil
 }
 
-// syncDir makes creations, renames and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
 // createSegment creates the empty segment file id in dir and makes its name durable.
 func createSegment(dir string, id uint32, noSync bool) (*segment, error) {
 	path := filepath.Join(dir, segmentName(id))
@@ -132,7 +121,7 @@ func createSegment(dir string, id uint32, noSync bool) (*segment, error) {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
 	if !noSync {
-		if err := syncDir(dir); err != nil {
+		if err := fsync.Dir(dir); err != nil {
 			f.Close()
 			return nil, err
 		}
