@@ -96,6 +96,17 @@ func TestRolesOverTheNetwork(t *testing.T) {
 	harness.Expect(t, call(t, ingressURL+"/Counter/n/add", "2", nil), 200, "2")
 	harness.Expect(t, call(t, ingressURL+"/Counter/n/add", "3", nil), 200, "5")
 	harness.Expect(t, call(t, ingressURL+"/Counter/n/get", "", nil), 200, "5")
+	// The admin API apart from the worker reaches the partition's leader to cancel.
+	sent := call(t, ingressURL+"/Sleeper/nap/send", "600000", nil)
+	var nap struct {
+		InvocationID string `json:"invocationId"`
+	}
+	if err := json.Unmarshal([]byte(sent.Body), &nap); err != nil || sent.Status != 202 {
+		t.Fatalf("send a nap: %d %s", sent.Status, sent.Body)
+	}
+	if r, err := harness.Send(http.MethodPatch, adminURL+"/invocations/"+nap.InvocationID+"/cancel", "", nil); err != nil || (r.Status != 200 && r.Status != 202) {
+		t.Fatalf("cancel through metadatad's admin: %v %+v", err, r)
+	}
 
 	// The cluster status (what gorestatectl shows): every daemon registered and alive in the
 	// gossip, and the worker leading each partition.

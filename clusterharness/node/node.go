@@ -128,8 +128,23 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	var (
 		workers admin.Workers
 		query   admin.QuerySource
+		route   func(p uint32) (rpc.Worker, error)
 	)
 	if n.worker != nil {
+		// This node's worker answers for the partitions it leads; the others go to their
+		// leader's node.
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
+		sender := membership.Sender{Name: registered.Name, Generation: registered.Generation}.String()
+		route = func(p uint32) (rpc.Worker, error) {
+			name, addr, err := view.Leader(p)
+			switch {
+			case err != nil:
+				return nil, err
+			case name == cfg.NodeName:
+				return n.worker, nil
+			}
+			return &rpc.HTTPInvoker{BaseURL: addr, Client: client, Sender: sender}, nil
+		}
 		n.worker.SetIdentity(registered)
 		n.worker.SetMembership(members)
 		if err := n.worker.Start(ctx); err != nil {
@@ -137,7 +152,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 		}
 		n.worker.IntrospectRoutes(fabric)
 		// The rows of partitions led elsewhere come from their leaders.
-		workers = localWorkers{view: view, worker: n.worker}
+		workers = routedWorkers{view: view, route: route}
 		query = admin.NewNodeQuerySource(meta, &http.Client{Timeout: 30 * time.Second}, cfg.NodeName, n.worker)
 	}
 	if cfg.HasRole(config.RoleAdmin) {
@@ -148,20 +163,6 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	}
 	switch {
 	case cfg.HasRole(config.RoleHTTPIngress) && n.worker != nil:
-		// This node's worker answers for the partitions it leads; the others go to their
-		// leader's node.
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
-		sender := membership.Sender{Name: registered.Name, Generation: registered.Generation}.String()
-		route := func(p uint32) (rpc.Worker, error) {
-			name, addr, err := view.Leader(p)
-			switch {
-			case err != nil:
-				return nil, err
-			case name == cfg.NodeName:
-				return n.worker, nil
-			}
-			return &rpc.HTTPInvoker{BaseURL: addr, Client: client, Sender: sender}, nil
-		}
 		if n.IngressAddr, _, err = metadatad.Serve(ctx, "ingress", cfg.Ingress.BindAddress, ingressd.Handler(view, route, logger)); err != nil {
 			return fail(err)
 		}
@@ -204,11 +205,17 @@ func (n *Node) Stop() {
 	<-n.done
 }
 
-// localWorkers gives the admin API the worker of this process.
-type localWorkers struct {
-	view   *ingressd.View
-	worker *workerd.Worker
+// routedWorkers gives the admin API each partition's leader, as the ingress reaches it.
+type routedWorkers struct {
+	view  *ingressd.View
+	route func(p uint32) (rpc.Worker, error)
 }
 
-func (l localWorkers) NumPartitions() uint32                { return l.view.NumPartitions() }
-func (l localWorkers) Route(uint32) (rpc.Controller, error) { return l.worker, nil }
+func (r routedWorkers) NumPartitions() uint32 { return r.view.NumPartitions() }
+func (r routedWorkers) Route(p uint32) (rpc.Controller, error) {
+	w, err := r.route(p)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}

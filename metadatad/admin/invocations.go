@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -47,6 +49,39 @@ func errWorkersUnavailable(err error) *apiError {
 	return &apiError{status: http.StatusServiceUnavailable, message: fmt.Sprintf("the partition leader is unavailable: %v", err)}
 }
 
+// Leadership moves when a node fails or the controller rebalances, and the routing view
+// follows within a few heartbeats: a request that found no leader is tried again for a
+// while before the admin answers 503.
+const (
+	leaderRetryFor     = 5 * time.Second
+	leaderRetryBackoff = 20 * time.Millisecond
+	leaderRetryMax     = 500 * time.Millisecond
+)
+
+// onLeader runs call against the leader of a partition, again while rpc.ErrNotLeader says
+// that nothing was done because the leader is not (or no longer) there.
+func (a *api) onLeader(ctx context.Context, partition uint32, call func(rpc.Controller) error) error {
+	deadline := time.Now().Add(leaderRetryFor)
+	backoff := leaderRetryBackoff
+	for {
+		ctl, err := a.opts.Workers.Route(partition)
+		if err == nil {
+			err = call(ctl)
+		}
+		if !errors.Is(err, rpc.ErrNotLeader) || time.Now().Add(backoff).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, leaderRetryMax)
+	}
+}
+
 // manageInvocation serves PATCH /invocations/{id}/cancel|kill|purge.
 func (a *api) manageInvocation(op rpc.ManageOp) endpoint {
 	return func(w http.ResponseWriter, r *http.Request, _ int) error {
@@ -76,11 +111,11 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 		return errWorkersUnavailable(errors.New("no partitions are known yet"))
 	}
 	partition := ids.PartitionOf(id.PartitionKey, a.opts.Workers.NumPartitions())
-	ctl, err := a.opts.Workers.Route(partition)
-	if err != nil {
-		return errWorkersUnavailable(err)
-	}
-	outcome, err := ctl.Manage(r.Context(), &rpc.ManageRequest{Partition: partition, InvocationID: id.Bytes(), Op: op})
+	var outcome rpc.ManageOutcome
+	err = a.onLeader(r.Context(), partition, func(ctl rpc.Controller) (err error) {
+		outcome, err = ctl.Manage(r.Context(), &rpc.ManageRequest{Partition: partition, InvocationID: id.Bytes(), Op: op})
+		return err
+	})
 	if err != nil {
 		return errWorkersUnavailable(err)
 	}
