@@ -356,6 +356,20 @@ func (w *Worker) Signal(ctx context.Context, req *rpc.SignalRequest) error {
 	return l.Signal(ctx, req)
 }
 
+// PatchState replaces an object's state; it returns once the patch is durable.
+func (w *Worker) PatchState(ctx context.Context, req *rpc.PatchStateRequest) error {
+	if t := w.placed.Load(); t != nil {
+		if p := ids.PartitionOf(ids.PartitionKeyOf(req.Key), t.NumPartitions); p != req.Partition {
+			return fmt.Errorf("%w: object %s/%s belongs to partition %d, not %d", rpc.ErrInvalidRequest, req.Service, req.Key, p, req.Partition)
+		}
+	}
+	l, err := w.leader(req.Partition)
+	if err != nil {
+		return err
+	}
+	return l.PatchState(ctx, req)
+}
+
 // Manage applies cancel, kill or purge to an invocation.
 func (w *Worker) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.ManageOutcome, error) {
 	l, err := w.leaderOf(req.Partition, req.InvocationID)

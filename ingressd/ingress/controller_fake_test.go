@@ -38,3 +38,10 @@ func (*fakeInvoker) Signal(ctx context.Context, r *rpc.SignalRequest) error {
 func (*fakeInvoker) Manage(ctx context.Context, r *rpc.ManageRequest) (rpc.ManageOutcome, error) {
 	return noController{}.Manage(ctx, r)
 }
+func (noController) PatchState(context.Context, *rpc.PatchStateRequest) error { return errNoController }
+func (invokerFunc) PatchState(ctx context.Context, r *rpc.PatchStateRequest) error {
+	return noController{}.PatchState(ctx, r)
+}
+func (*fakeInvoker) PatchState(ctx context.Context, r *rpc.PatchStateRequest) error {
+	return noController{}.PatchState(ctx, r)
+}

@@ -118,6 +118,7 @@ func NewHandler(opts Options) http.Handler {
 			http.MethodGet:   a.getService,
 			http.MethodPatch: a.patchService,
 		})
+		a.route(r, prefix+"/services/{service}/state", version, map[string]endpoint{http.MethodPost: a.modifyState})
 		a.route(r, prefix+"/services/{service}/handlers", version, map[string]endpoint{http.MethodGet: a.listHandlers})
 		a.route(r, prefix+"/services/{service}/handlers/{handler}", version, map[string]endpoint{http.MethodGet: a.getHandler})
 		a.route(r, prefix+"/query", version, map[string]endpoint{http.MethodPost: a.query})

@@ -125,6 +125,12 @@ func appendBody(b []byte, r *Record) ([]byte, error) {
 		} else {
 			missing = true
 		}
+	case KindPatchState:
+		if x := r.PatchState; x != nil {
+			b = AppendPatchState(b, x)
+		} else {
+			missing = true
+		}
 	case KindExpire, KindBinaryFormat, KindTraceFormat:
 	default:
 		return nil, fmt.Errorf("encode record: %w %d", ErrUnknownKind, r.Kind)
@@ -224,6 +230,39 @@ func AppendCaller(b []byte, c Caller) []byte {
 	return binary.AppendUvarint(b, uint64(c.NotificationType))
 }
 
+// AppendPatchState appends the binary form of a state patch (also how an object's inbox
+// keeps one while it waits for the lock).
+func AppendPatchState(b []byte, x *PatchState) []byte {
+	b = bincodec.AppendString(b, x.Service)
+	b = bincodec.AppendString(b, x.Key)
+	b = bincodec.AppendBool(b, x.Version != nil)
+	if x.Version != nil {
+		b = bincodec.AppendString(b, *x.Version)
+	}
+	b = binary.AppendUvarint(b, uint64(len(x.State)))
+	for _, e := range x.State {
+		b = bincodec.AppendBytes(b, e.Key)
+		b = bincodec.AppendBytes(b, e.Value)
+	}
+	return b
+}
+
+// ReadPatchState reads what AppendPatchState wrote.
+func ReadPatchState(r *bincodec.Reader) *PatchState {
+	x := &PatchState{Service: r.String(), Key: r.String()}
+	if r.Bool() {
+		v := r.String()
+		x.Version = &v
+	}
+	if n := r.Count(); n > 0 {
+		x.State = make([]StateEntry, n)
+		for i := range x.State {
+			x.State[i] = StateEntry{Key: r.Bytes(), Value: r.Bytes()}
+		}
+	}
+	return x
+}
+
 // ReadCaller reads what AppendCaller wrote.
 func ReadCaller(r *bincodec.Reader) Caller {
 	return Caller{InvocationID: r.Bytes(), CompletionID: r.U32(), NotificationType: r.U16()}
@@ -267,6 +306,8 @@ func decodeBinary(b []byte) (*Record, error) {
 		rec.Manage = &Manage{InvocationID: r.Bytes(), Op: ManageOp(r.String()), RequestID: r.Uvarint()}
 	case KindAttach:
 		rec.Attach = &Attach{InvocationID: r.Bytes(), Caller: ReadCaller(r), Wait: r.Bool()}
+	case KindPatchState:
+		rec.PatchState = ReadPatchState(r)
 	case KindExpire, KindBinaryFormat, KindTraceFormat:
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownKind, rec.Kind)

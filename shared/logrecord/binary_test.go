@@ -46,6 +46,9 @@ func randomRecord(rng *rand.Rand) *Record {
 		return Caller{InvocationID: id(), CompletionID: rng.Uint32(), NotificationType: uint16(rng.Uint32())}
 	}
 	r := &Record{Kind: Kind(1 + rng.IntN(10)), Epoch: rng.Uint64(), Time: rng.Int64() - rng.Int64()}
+	if rng.IntN(11) == 0 {
+		r.Kind = KindPatchState
+	}
 	if rng.IntN(2) == 0 {
 		r.Dedup = &Dedup{Producer: rng.Uint32(), Seq: rng.Uint64()}
 	}
@@ -94,6 +97,16 @@ func randomRecord(rng *rand.Rand) *Record {
 		r.Manage = &Manage{InvocationID: id(), Op: ManageOp(str()), RequestID: rng.Uint64()}
 	case KindAttach:
 		r.Attach = &Attach{InvocationID: id(), Caller: caller(), Wait: rng.IntN(2) == 0}
+	case KindPatchState:
+		x := &PatchState{Service: "S" + str(), Key: str()}
+		if rng.IntN(2) == 0 {
+			v := str()
+			x.Version = &v
+		}
+		for range rng.IntN(3) {
+			x.State = append(x.State, StateEntry{Key: blob(), Value: blob()})
+		}
+		r.PatchState = x
 	}
 	return r
 }

@@ -35,6 +35,9 @@ const (
 	// trace context): it replaces KindBinaryFormat in front of a writer's records, so that
 	// nodes of the versions that know only the first encoding stop at it too.
 	KindTraceFormat Kind = 12
+	// KindPatchState replaces the whole state of a virtual object or workflow (the admin
+	// API's POST /services/{name}/state).
+	KindPatchState Kind = 13
 )
 
 // FormatMarker is the marker of the newest encoding (KindTraceFormat), in JSON so that
@@ -67,6 +70,25 @@ type Record struct {
 	Signal           *Signal           `json:"sg,omitempty"`
 	Manage           *Manage           `json:"mg,omitempty"`
 	Attach           *Attach           `json:"at,omitempty"`
+	PatchState       *PatchState       `json:"ps,omitempty"`
+}
+
+// PatchState replaces an object's state by State, applied once no invocation holds the
+// object's lock (it waits in the object's inbox otherwise).
+type PatchState struct {
+	Service string `json:"s"`
+	Key     string `json:"k"`
+	// Version, if set, is the version of the state the operator read (see Restate's state
+	// mutation version); the patch is dropped when the state at apply time has another.
+	Version *string `json:"v,omitempty"`
+	// State is the new state, every entry of it: entries it does not name are removed.
+	State []StateEntry `json:"st,omitempty"`
+}
+
+// StateEntry is one key/value of an object's state.
+type StateEntry struct {
+	Key   []byte `json:"k"`
+	Value []byte `json:"v"`
 }
 
 // Attach asks for an invocation's result on behalf of another invocation (the
@@ -318,6 +340,8 @@ func (r *Record) validate() error {
 		ok = r.Manage != nil && len(r.Manage.InvocationID) == 24
 	case KindAttach:
 		ok = r.Attach != nil && len(r.Attach.InvocationID) == 24 && len(r.Attach.Caller.InvocationID) == 24
+	case KindPatchState:
+		ok = r.PatchState != nil && r.PatchState.Service != ""
 	case KindExpire:
 		ok = true // no body: the record's Time says what is due
 	case KindBinaryFormat, KindTraceFormat:

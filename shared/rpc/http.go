@@ -22,6 +22,8 @@ const (
 	AttachPath = "/worker/v1/attach"
 	SignalPath = "/worker/v1/signal"
 	ManagePath = "/worker/v1/manage"
+	// PatchStatePath replaces an object's state.
+	PatchStatePath = "/worker/v1/patch-state"
 	// PartitionsPath (GET) lists the worker's partition processors ([]PartitionState).
 	PartitionsPath = "/worker/v1/partitions"
 )
@@ -84,6 +86,9 @@ func Routes(mux *http.ServeMux, w Worker) {
 		return struct{}{}, w.Signal(ctx, r)
 	}))
 	mux.Handle(ManagePath, serveJSON(w.Manage))
+	mux.Handle(PatchStatePath, serveJSON(func(ctx context.Context, r *PatchStateRequest) (struct{}, error) {
+		return struct{}{}, w.PatchState(ctx, r)
+	}))
 }
 
 // HTTPInvoker calls a worker's Invoke over HTTP.
@@ -119,6 +124,11 @@ func (c *HTTPInvoker) Signal(ctx context.Context, req *SignalRequest) error {
 func (c *HTTPInvoker) Manage(ctx context.Context, req *ManageRequest) (ManageOutcome, error) {
 	var out ManageOutcome
 	return out, c.call(ctx, ManagePath, req, &out)
+}
+
+// PatchState implements Controller.
+func (c *HTTPInvoker) PatchState(ctx context.Context, req *PatchStateRequest) error {
+	return c.call(ctx, PatchStatePath, req, &struct{}{})
 }
 
 func (c *HTTPInvoker) call(ctx context.Context, path string, req, out any) error {

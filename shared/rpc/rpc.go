@@ -127,6 +127,24 @@ const (
 	ManageNotRunning   ManageOutcome = "not_running"   // pause of an invocation that has not started
 )
 
+// PatchStateRequest replaces the state of a virtual object or workflow (admin API). It is
+// applied once no invocation holds the object's lock.
+type PatchStateRequest struct {
+	Partition uint32 `json:"partition"`
+	Service   string `json:"service"`
+	Key       string `json:"key"`
+	// Version, if set, must be the version of the state when the patch applies, or the
+	// patch is dropped.
+	Version *string      `json:"version,omitempty"`
+	State   []StateEntry `json:"state,omitempty"`
+}
+
+// StateEntry is one key/value of an object's state.
+type StateEntry struct {
+	Key   []byte `json:"key"`
+	Value []byte `json:"value"`
+}
+
 // ErrNotCompleted answers an output request for an invocation that has not completed.
 var ErrNotCompleted = errors.New("rpc: the invocation exists but has not completed yet")
 
@@ -138,6 +156,8 @@ type Controller interface {
 	Attach(ctx context.Context, req *AttachRequest) (*InvokeResponse, error)
 	Signal(ctx context.Context, req *SignalRequest) error
 	Manage(ctx context.Context, req *ManageRequest) (ManageOutcome, error)
+	// PatchState returns once the patch is durable in the partition's log.
+	PatchState(ctx context.Context, req *PatchStateRequest) error
 }
 
 // PartitionState is one partition processor of a worker, as cluster status shows it.

@@ -53,3 +53,11 @@ func (r *ManageRequest) Validate() error {
 	}
 	return invalid("unknown operation %q", r.Op)
 }
+
+// Validate checks that the patch names an object.
+func (r *PatchStateRequest) Validate() error {
+	if r.Service == "" {
+		return invalid("state patch without a service name")
+	}
+	return nil
+}

@@ -77,3 +77,8 @@ func (w *countingWorker) Manage(context.Context, *ManageRequest) (ManageOutcome,
 	w.calls.Add(1)
 	return ManageDone, nil
 }
+
+func (w *countingWorker) PatchState(context.Context, *PatchStateRequest) error {
+	w.calls.Add(1)
+	return nil
+}

@@ -144,6 +144,8 @@ func (a *applier) applyBody() error {
 		return a.attach(rec.Attach)
 	case logrecord.KindExpire:
 		return a.expire()
+	case logrecord.KindPatchState:
+		return a.patchState(rec.PatchState)
 	}
 	return nil
 }

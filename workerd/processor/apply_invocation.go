@@ -253,6 +253,16 @@ func (a *applier) startNextInInbox(service, key string) error {
 		if err != nil || next == nil {
 			return err
 		}
+		patch, err := store.InboxPatch(next)
+		if err != nil {
+			return err
+		}
+		if patch != nil {
+			if err := a.applyPatch(patch); err != nil {
+				return err
+			}
+			continue
+		}
 		nst, err := a.status(next)
 		if err != nil {
 			return err

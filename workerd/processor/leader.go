@@ -326,6 +326,20 @@ func (l *Leader) Signal(ctx context.Context, req *rpc.SignalRequest) error {
 	return err
 }
 
+// PatchState appends a state patch and returns once it is durable; the processor applies it
+// when the object's lock is free.
+func (l *Leader) PatchState(ctx context.Context, req *rpc.PatchStateRequest) error {
+	if l.ctx.Err() != nil {
+		return rpc.ErrNotLeader
+	}
+	p := &logrecord.PatchState{Service: req.Service, Key: req.Key, Version: req.Version}
+	for _, e := range req.State {
+		p.State = append(p.State, logrecord.StateEntry{Key: e.Key, Value: e.Value})
+	}
+	_, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindPatchState, PatchState: p})
+	return err
+}
+
 // Manage applies an operator action and reports its outcome.
 func (l *Leader) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.ManageOutcome, error) {
 	if l.ctx.Err() != nil {

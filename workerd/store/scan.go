@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/syndtr/goleveldb/leveldb/opt"
+
+	"gorestate.dev/shared/ids"
 )
 
 // Read-only scans over a snapshot, for introspection (the admin API's SQL tables). They read
@@ -148,6 +150,9 @@ func (s *Snapshot) Inboxes() ([]InboxEntry, error) {
 		service, key, rest, err := splitObjectKey(it.Key()[len(prefix):])
 		if err != nil || len(rest) != 8 {
 			return nil, fmt.Errorf("partition %d: malformed inbox key %x (%v)", s.p.id, it.Key(), err)
+		}
+		if len(it.Value()) != ids.InvocationIDLen {
+			continue // a state patch waiting for the lock, not an invocation
 		}
 		out = append(out, InboxEntry{
 			Service: service, Key: key,

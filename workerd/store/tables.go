@@ -8,6 +8,8 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb/util"
 
+	"gorestate.dev/shared/bincodec"
+	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
 )
 
@@ -93,6 +95,49 @@ func (t *Txn) PushInbox(service, key string, id []byte) (uint64, error) {
 	}
 	t.put(t.p.key(tInbox, objectKey(service, key), u64(seq)), id)
 	return seq, nil
+}
+
+// An inbox entry is the 24-byte id of an invocation waiting for the object's lock, or a
+// state patch waiting for it: inboxPatchMark, the length of the patch's binary form
+// (logrecord.AppendPatchState) and that form, plus one zero byte if all that came to 24
+// bytes, so that a patch is never taken for an id.
+const inboxPatchMark = 'P'
+
+// PushInboxPatch queues a state patch behind an object's lock.
+func (t *Txn) PushInboxPatch(p *logrecord.PatchState) error {
+	body := logrecord.AppendPatchState(nil, p)
+	v := binary.AppendUvarint([]byte{inboxPatchMark}, uint64(len(body)))
+	v = append(v, body...)
+	if len(v) == ids.InvocationIDLen {
+		v = append(v, 0)
+	}
+	seq, err := t.nextSeq(metaInboxSeq)
+	if err != nil {
+		return err
+	}
+	t.put(t.p.key(tInbox, objectKey(p.Service, p.Key), u64(seq)), v)
+	return nil
+}
+
+// InboxPatch decodes an inbox entry holding a state patch; nil, nil for an invocation id.
+func InboxPatch(v []byte) (*logrecord.PatchState, error) {
+	if len(v) == ids.InvocationIDLen {
+		return nil, nil
+	}
+	if len(v) == 0 || v[0] != inboxPatchMark {
+		return nil, fmt.Errorf("inbox entry of %d bytes is neither an invocation id nor a state patch", len(v))
+	}
+	r := &bincodec.Reader{B: v[1:]}
+	n := r.Count()
+	if r.Err != nil {
+		return nil, fmt.Errorf("inbox state patch: %w", r.Err)
+	}
+	body := &bincodec.Reader{B: r.B[:n]}
+	p := logrecord.ReadPatchState(body)
+	if err := body.Done(); err != nil {
+		return nil, fmt.Errorf("inbox state patch: %w", err)
+	}
+	return p, nil
 }
 
 // DeleteInboxEntry removes one queued invocation (cancelled or killed while it waited).
@@ -387,6 +432,20 @@ func (p *Partition) Epoch() (uint64, error) { return p.Begin().Epoch() }
 // StateValue reads one state entry of an object.
 func (t *Txn) StateValue(service, key string, name []byte) ([]byte, bool, error) {
 	return t.get(t.p.stateKey(service, key, name))
+}
+
+// StateEntries returns the whole state of an object, ordered by key.
+func (t *Txn) StateEntries(service, key string) ([]StateEntry, error) {
+	prefix := t.p.stateKey(service, key, nil)
+	kvs, err := t.scan(prefix, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StateEntry, 0, len(kvs))
+	for _, x := range kvs {
+		out = append(out, StateEntry{Key: x.k[len(prefix):], Value: x.v})
+	}
+	return out, nil
 }
 
 // StateKeys lists the state keys of an object.

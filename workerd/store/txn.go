@@ -52,6 +52,9 @@ func (t *Txn) Commit() error {
 }
 
 func (t *Txn) put(k, v []byte) {
+	if v == nil {
+		v = []byte{} // nil in the overlay means deleted; an empty value is a value
+	}
 	t.batch.Put(k, v)
 	t.overlay[string(k)] = v
 }

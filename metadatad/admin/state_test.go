@@ -1,0 +1,104 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"gorestate.dev/shared/h2c"
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/rpc"
+)
+
+// patchWorkers records the state patches the admin sends; the first notLeader calls answer
+// rpc.ErrNotLeader, as while leadership moves.
+type patchWorkers struct {
+	mu        sync.Mutex
+	notLeader int
+	got       []*rpc.PatchStateRequest
+}
+
+func (w *patchWorkers) NumPartitions() uint32 { return 4 }
+func (w *patchWorkers) Route(uint32) (rpc.Controller, error) {
+	return w, nil
+}
+func (w *patchWorkers) Attach(context.Context, *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
+	return nil, rpc.ErrNotFound
+}
+func (w *patchWorkers) Signal(context.Context, *rpc.SignalRequest) error { return rpc.ErrNotFound }
+func (w *patchWorkers) Manage(context.Context, *rpc.ManageRequest) (rpc.ManageOutcome, error) {
+	return rpc.ManageNotFound, nil
+}
+func (w *patchWorkers) PatchState(_ context.Context, req *rpc.PatchStateRequest) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.notLeader > 0 {
+		w.notLeader--
+		return rpc.ErrNotLeader
+	}
+	w.got = append(w.got, req)
+	return nil
+}
+
+func TestModifyServiceState(t *testing.T) {
+	t.Parallel()
+	sdk := startSDK(t)
+	store := newMemStore()
+	workers := &patchWorkers{notLeader: 2}
+	srv := httptest.NewServer(NewHandler(Options{Store: store, Workers: workers, HTTPClient: &http.Client{Transport: h2c.NewTransport()}}))
+	t.Cleanup(srv.Close)
+	admin := &testAdmin{Server: srv, store: store}
+	admin.register(t, "/deployments", sdk, "sdk-go-greeter-counter-signup", nil)
+
+	// The restate CLI sends bytes as arrays of numbers; a string is taken as its UTF-8 bytes.
+	r := admin.do(t, http.MethodPost, "/v3/services/Counter/state", `{"object_key":"k","version":"v1","new_state":{"count":[49,50],"name":"ann"}}`)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	if len(workers.got) != 1 {
+		t.Fatalf("patches sent: %d", len(workers.got))
+	}
+	p := workers.got[0]
+	if p.Service != "Counter" || p.Key != "k" || p.Version == nil || *p.Version != "v1" ||
+		p.Partition != ids.PartitionOf(ids.PartitionKeyOf("k"), 4) || len(p.State) != 2 ||
+		string(p.State[0].Key) != "count" || string(p.State[0].Value) != "12" ||
+		string(p.State[1].Key) != "name" || string(p.State[1].Value) != "ann" {
+		t.Fatalf("patch sent: %+v", p)
+	}
+	// A workflow has state too; the empty key is a key.
+	if r := admin.do(t, http.MethodPost, "/services/Signup/state", `{"object_key":"","new_state":{}}`); r.status != http.StatusAccepted {
+		t.Fatalf("workflow patch: %d %s", r.status, r.body)
+	}
+
+	for _, c := range []struct {
+		name, path, body string
+		status           int
+		message          string
+	}{
+		{"a service without state", "/services/Greeter/state", `{"object_key":"k","new_state":{}}`, 400, "Cannot modify state for service type Service"},
+		{"an unknown service with state", "/services/Nope/state", `{"object_key":"k","new_state":{"a":[1]}}`, 404, "The requested service 'Nope' does not exist"},
+		{"no object key", "/services/Counter/state", `{"new_state":{}}`, 422, "missing field `object_key`"},
+		{"no new state", "/services/Counter/state", `{"object_key":"k"}`, 422, "missing field `new_state`"},
+		{"a value that is not bytes", "/services/Counter/state", `{"object_key":"k","new_state":{"a":[256]}}`, 422, "Failed to deserialize"},
+		{"not JSON", "/services/Counter/state", `{`, 400, "Failed to parse"},
+		{"a scope", "/services/Counter/state", `{"object_key":"k","scope":"s","new_state":{}}`, 400, "scope"},
+	} {
+		r := admin.do(t, http.MethodPost, c.path, c.body)
+		if r.status != c.status || !strings.Contains(string(r.body), c.message) {
+			t.Errorf("%s: %d %s, want %d with %q", c.name, r.status, r.body, c.status, c.message)
+		}
+	}
+	// The state of a service no longer registered can still be cleared.
+	if r := admin.do(t, http.MethodPost, "/services/Gone/state", `{"object_key":"k","new_state":{}}`); r.status != http.StatusAccepted {
+		t.Fatalf("clearing a removed service's state: %d %s", r.status, r.body)
+	}
+	if r := admin.do(t, http.MethodGet, "/services/Counter/state", ""); r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d %s", r.status, r.body)
+	}
+	if len(workers.got) != 3 {
+		t.Fatalf("%d patches reached the worker, want 3", len(workers.got))
+	}
+}
