@@ -381,3 +381,22 @@ func TestCancelBeforeStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRerunCallsItsCalleesAfresh: an idempotent request sent again after it was purged runs
+// again, and so do its calls: its call to Sleeper.nap is a new invocation (a new ticket),
+// not the first run's retained callee answering with the first run's result.
+func TestRerunCallsItsCalleesAfresh(t *testing.T) {
+	n, _ := startNode(t)
+	h := map[string]string{"idempotency-key": "rerun"}
+	first := call(t, n.IngressURL+"/Chain/start", "1", h)
+	if first.Status != 200 || !strings.Contains(first.Body, "ticket") {
+		t.Fatalf("first run: %d %s", first.Status, first.Body)
+	}
+	if r := patch(t, n.AdminURL+"/invocations/"+first.Header.Get("x-restate-id")+"/purge"); r.Status != 200 {
+		t.Fatalf("purge: %d %s", r.Status, r.Body)
+	}
+	second := call(t, n.IngressURL+"/Chain/start", "1", h)
+	if second.Status != 200 || second.Body == first.Body {
+		t.Fatalf("second run answered %d %s; the first run answered %s", second.Status, second.Body, first.Body)
+	}
+}

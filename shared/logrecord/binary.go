@@ -22,16 +22,33 @@ import (
 //
 // Version 2 (binaryV2) differs only in the entries of an invoker effect, which carry a trace
 // context after their call retention; it is written only for effects that have one.
+// Version 3 (binaryV3) adds each entry's CallUUID after the trace context; it is written
+// only for effects that have one.
 const (
 	binaryV1 = 1
 	binaryV2 = 2
+	binaryV3 = 3
 )
+
+// effectVersion is the oldest encoding that carries everything of an effect.
+func effectVersion(x *InvokerEffect) byte {
+	v := byte(binaryV1)
+	for _, e := range x.Entries {
+		if len(e.CallUUID) > 0 {
+			return binaryV3
+		}
+		if e.TraceParent != "" || e.TraceState != "" {
+			v = binaryV2
+		}
+	}
+	return v
+}
 
 func encodeBinary(r *Record) ([]byte, error) {
 	b := make([]byte, 0, 64)
 	version := byte(binaryV1)
-	if r.Kind == KindInvokerEffect && r.InvokerEffect != nil && hasTrace(r.InvokerEffect) {
-		version = binaryV2
+	if r.Kind == KindInvokerEffect && r.InvokerEffect != nil {
+		version = effectVersion(r.InvokerEffect)
 	}
 	b = append(b, version, byte(r.Kind))
 	b = binary.AppendUvarint(b, r.Epoch)
@@ -43,10 +60,10 @@ func encodeBinary(r *Record) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(d.Producer))
 		b = binary.AppendUvarint(b, d.Seq)
 	}
-	return appendBody(b, r)
+	return appendBody(b, r, version)
 }
 
-func appendBody(b []byte, r *Record) ([]byte, error) {
+func appendBody(b []byte, r *Record, version byte) ([]byte, error) {
 	missing := false
 	switch r.Kind {
 	case KindAnnounceLeader:
@@ -64,7 +81,7 @@ func appendBody(b []byte, r *Record) ([]byte, error) {
 		}
 	case KindInvokerEffect:
 		if x := r.InvokerEffect; x != nil {
-			b = appendEffect(b, x, hasTrace(x))
+			b = appendEffect(b, x, version)
 		} else {
 			missing = true
 		}
@@ -131,7 +148,7 @@ func appendBody(b []byte, r *Record) ([]byte, error) {
 		} else {
 			missing = true
 		}
-	case KindExpire, KindBinaryFormat, KindTraceFormat:
+	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat:
 	default:
 		return nil, fmt.Errorf("encode record: %w %d", ErrUnknownKind, r.Kind)
 	}
@@ -165,16 +182,7 @@ func appendInvoke(b []byte, x *Invoke) []byte {
 	return bincodec.AppendString(b, x.InvokedBy)
 }
 
-func hasTrace(x *InvokerEffect) bool {
-	for _, e := range x.Entries {
-		if e.TraceParent != "" || e.TraceState != "" {
-			return true
-		}
-	}
-	return false
-}
-
-func appendEffect(b []byte, x *InvokerEffect, v2 bool) []byte {
+func appendEffect(b []byte, x *InvokerEffect, version byte) []byte {
 	b = bincodec.AppendBytes(b, x.InvocationID)
 	b = binary.AppendUvarint(b, uint64(len(x.Entries)))
 	for _, e := range x.Entries {
@@ -194,9 +202,12 @@ func appendEffect(b []byte, x *InvokerEffect, v2 bool) []byte {
 			b = binary.AppendVarint(b, e.CallRetention.CompletionMs)
 			b = binary.AppendVarint(b, e.CallRetention.JournalMs)
 		}
-		if v2 {
+		if version >= binaryV2 {
 			b = bincodec.AppendString(b, e.TraceParent)
 			b = bincodec.AppendString(b, e.TraceState)
+		}
+		if version >= binaryV3 {
+			b = bincodec.AppendBytes(b, e.CallUUID)
 		}
 	}
 	b = append(b, byte(x.Kind))
@@ -269,7 +280,7 @@ func ReadCaller(r *bincodec.Reader) Caller {
 }
 
 func decodeBinary(b []byte) (*Record, error) {
-	v2 := b[0] == binaryV2
+	version := b[0]
 	r := &bincodec.Reader{B: b[1:]}
 	rec := &Record{Kind: Kind(r.Byte()), Epoch: r.Uvarint(), Time: r.Varint()}
 	switch r.Byte() {
@@ -282,8 +293,8 @@ func decodeBinary(b []byte) (*Record, error) {
 	if r.Err != nil {
 		return nil, fmt.Errorf("decode record: %w", r.Err)
 	}
-	if v2 && rec.Kind != KindInvokerEffect {
-		return nil, fmt.Errorf("decode record: kind %d in the second binary encoding, which only effects use", rec.Kind)
+	if version != binaryV1 && rec.Kind != KindInvokerEffect {
+		return nil, fmt.Errorf("decode record: kind %d in binary encoding %d, which only effects use", rec.Kind, version)
 	}
 	switch rec.Kind {
 	case KindAnnounceLeader:
@@ -291,7 +302,7 @@ func decodeBinary(b []byte) (*Record, error) {
 	case KindInvoke:
 		rec.Invoke = readInvoke(r)
 	case KindInvokerEffect:
-		rec.InvokerEffect = readEffect(r, v2)
+		rec.InvokerEffect = readEffect(r, version)
 	case KindTimerFired:
 		rec.TimerFired = &TimerFired{InvocationID: r.Bytes(), Kind: TimerKind(r.Byte()), CompletionID: r.U32(), WakeAt: r.Varint(), InvocationCreatedAt: r.Varint()}
 	case KindInvocationResult:
@@ -308,7 +319,7 @@ func decodeBinary(b []byte) (*Record, error) {
 		rec.Attach = &Attach{InvocationID: r.Bytes(), Caller: ReadCaller(r), Wait: r.Bool()}
 	case KindPatchState:
 		rec.PatchState = ReadPatchState(r)
-	case KindExpire, KindBinaryFormat, KindTraceFormat:
+	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat:
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownKind, rec.Kind)
 	}
@@ -336,7 +347,7 @@ func readInvoke(r *bincodec.Reader) *Invoke {
 	return x
 }
 
-func readEffect(r *bincodec.Reader, v2 bool) *InvokerEffect {
+func readEffect(r *bincodec.Reader, version byte) *InvokerEffect {
 	x := &InvokerEffect{InvocationID: r.Bytes()}
 	if n := r.Count(); n > 0 {
 		x.Entries = make([]Entry, n)
@@ -349,8 +360,11 @@ func readEffect(r *bincodec.Reader, v2 bool) *InvokerEffect {
 			if r.Bool() { // presence
 				e.CallRetention = &Retention{CompletionMs: r.Varint(), JournalMs: r.Varint()}
 			}
-			if v2 {
+			if version >= binaryV2 {
 				e.TraceParent, e.TraceState = r.String(), r.String()
+			}
+			if version >= binaryV3 {
+				e.CallUUID = r.Bytes()
 			}
 			x.Entries[i] = e
 		}

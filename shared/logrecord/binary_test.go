@@ -80,6 +80,9 @@ func randomRecord(rng *rand.Rand) *Record {
 				if rng.IntN(2) == 0 {
 					e.TraceParent, e.TraceState = str(), str()
 				}
+				if rng.IntN(2) == 0 {
+					e.CallUUID = id()[:16]
+				}
 			}
 			x.Entries = append(x.Entries, e)
 		}
@@ -161,7 +164,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{1, 99, 1, 4, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := Decode(b)
-		if err != nil || (b[0] != binaryV1 && b[0] != binaryV2) {
+		if err != nil || (b[0] != binaryV1 && b[0] != binaryV2 && b[0] != binaryV3) {
 			return
 		}
 		again, err := Encode(r)
@@ -183,15 +186,20 @@ func TestFormatMarker(t *testing.T) {
 	var old struct {
 		Kind Kind `json:"k"`
 	}
-	if err := json.Unmarshal(FormatMarker(), &old); err != nil || old.Kind <= KindBinaryFormat {
+	// Versions of the second encoding knew kinds up to KindTraceFormat (the state patch
+	// came with the third).
+	if err := json.Unmarshal(FormatMarker(), &old); err != nil || old.Kind <= KindTraceFormat || old.Kind == KindPatchState {
 		t.Fatalf("an earlier version would read kind %d (%v): not refused as unknown", old.Kind, err)
 	}
 	r, err := Decode(FormatMarker())
-	if err != nil || r.Kind != KindTraceFormat || r.Epoch != 0 || r.Dedup != nil {
+	if err != nil || r.Kind != KindCalleeFormat || r.Epoch != 0 || r.Dedup != nil {
 		t.Fatalf("Decode(marker) = %+v, %v", r, err)
 	}
 	if r, err := Decode([]byte(`{"k":11,"t":0}`)); err != nil || r.Kind != KindBinaryFormat {
 		t.Fatalf("Decode(first marker) = %+v, %v", r, err)
+	}
+	if r, err := Decode([]byte(`{"k":12,"t":0}`)); err != nil || r.Kind != KindTraceFormat {
+		t.Fatalf("Decode(second marker) = %+v, %v", r, err)
 	}
 }
 
@@ -216,5 +224,23 @@ func TestTraceContextEncoding(t *testing.T) {
 	got, err := Decode(b)
 	if err != nil || !reflect.DeepEqual(got, &traced) {
 		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	// A callee uuid takes the third encoding, with or without a trace context.
+	for _, trace := range []bool{false, true} {
+		called := *plain
+		eff := *plain.InvokerEffect
+		eff.Entries = []Entry{eff.Entries[0]}
+		eff.Entries[0].CallUUID = []byte("0123456789abcdef")
+		if trace {
+			eff.Entries[0].TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		}
+		called.InvokerEffect = &eff
+		b, err = Encode(&called)
+		if err != nil || b[0] != binaryV3 {
+			t.Fatalf("effect with a callee uuid: version %d, %v", b[0], err)
+		}
+		if got, err := Decode(b); err != nil || !reflect.DeepEqual(got, &called) {
+			t.Fatalf("round trip: %+v, %v", got, err)
+		}
 	}
 }

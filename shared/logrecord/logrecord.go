@@ -38,11 +38,17 @@ const (
 	// KindPatchState replaces the whole state of a virtual object or workflow (the admin
 	// API's POST /services/{name}/state).
 	KindPatchState Kind = 13
+	// KindCalleeFormat is the marker of the third binary encoding (call entries carry the
+	// uuid of their callee, Entry.CallUUID). It replaces KindTraceFormat in front of a
+	// writer's records. Applying it also switches the partition to the apply rules that
+	// came with it (see the processor's rules), so that replicas that applied the records
+	// before it with the earlier rules, and those that apply them now, agree.
+	KindCalleeFormat Kind = 14
 )
 
-// FormatMarker is the marker of the newest encoding (KindTraceFormat), in JSON so that
+// FormatMarker is the marker of the newest encoding (KindCalleeFormat), in JSON so that
 // every version reads it.
-func FormatMarker() []byte { return []byte(`{"k":12,"t":0}`) }
+func FormatMarker() []byte { return []byte(`{"k":14,"t":0}`) }
 
 // Dedup identifies a record sent by another partition's shuffler, so the target drops
 // duplicates after a resend.
@@ -197,6 +203,11 @@ type Entry struct {
 	// by the invoker; apply gives them to the callee as its traceparent and tracestate.
 	TraceParent string `json:"tp,omitempty"`
 	TraceState  string `json:"ts,omitempty"`
+	// CallUUID is the uuid of a call's or send's callee, chosen at random by the invoker
+	// (as Restate does), so that a run of a workflow or idempotent request that reuses its
+	// id after an earlier one does not reach the earlier run's callees. Absent in records of
+	// earlier versions, whose callees are derived from the caller.
+	CallUUID []byte `json:"cu,omitempty"`
 }
 
 // Retention says how long a completed invocation keeps its status (result) and journal.
@@ -299,7 +310,7 @@ var ErrUnknownKind = errors.New("decode record: unknown record kind")
 // Decode decodes and checks a record. An error wrapping ErrUnknownKind means a newer
 // version wrote it; any other error means the bytes are not a record.
 func Decode(b []byte) (*Record, error) {
-	if len(b) > 0 && (b[0] == binaryV1 || b[0] == binaryV2) {
+	if len(b) > 0 && (b[0] == binaryV1 || b[0] == binaryV2 || b[0] == binaryV3) {
 		r, err := decodeBinary(b)
 		if err != nil {
 			return nil, err
@@ -344,7 +355,7 @@ func (r *Record) validate() error {
 		ok = r.PatchState != nil && r.PatchState.Service != ""
 	case KindExpire:
 		ok = true // no body: the record's Time says what is due
-	case KindBinaryFormat, KindTraceFormat:
+	case KindBinaryFormat, KindTraceFormat, KindCalleeFormat:
 		ok = true
 	default:
 		return fmt.Errorf("%w %d", ErrUnknownKind, r.Kind)

@@ -590,6 +590,11 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 			}
 			if e.CallTarget != nil {
 				e.TraceParent, e.TraceState = a.traceParent, a.traceState
+				// A fresh uuid for the callee, logged with the command so that every
+				// replica gives the callee the same id (used by the apply rules from
+				// logrecord.KindCalleeFormat on; idempotent and workflow calls ignore it).
+				uuid := ids.NewInvocationID(0).UUID
+				e.CallUUID = uuid[:]
 			}
 		}
 		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{e}})

@@ -149,13 +149,13 @@ func (a *applier) command(id []byte, st *store.Status, e *logrecord.Entry, body 
 		return a.call(id, st, e.CallTarget, callSpec{
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
 			idIdx: c.InvocationIDNotificationIdx, resultID: c.ResultCompletionID, hasResult: true,
-			retention: e.CallRetention, traceParent: e.TraceParent, traceState: e.TraceState,
+			retention: e.CallRetention, traceParent: e.TraceParent, traceState: e.TraceState, uuid: e.CallUUID,
 		})
 	case *protocol.OneWayCallCommand:
 		return a.call(id, st, e.CallTarget, callSpec{
 			parameter: c.Parameter, headers: c.Headers, key: c.Key, idempotencyKey: c.IdempotencyKey,
 			idIdx: c.InvocationIDNotificationIdx, invokeTime: int64(c.InvokeTime),
-			retention: e.CallRetention, traceParent: e.TraceParent, traceState: e.TraceState,
+			retention: e.CallRetention, traceParent: e.TraceParent, traceState: e.TraceState, uuid: e.CallUUID,
 		})
 	case *protocol.GetLazyStateCommand:
 		v, ok, err := a.txn.StateValue(st.Target.Service, key, c.Key)
@@ -232,6 +232,36 @@ func calleeID(caller ids.InvocationID, key string, idIdx uint32) ids.InvocationI
 	return callee
 }
 
+// calleeOfCall is the id of a call's callee by rulesCallee: a workflow's run, an
+// idempotent request, or a fresh invocation with the uuid the invoker logged. A virtual
+// object or workflow runs on its key's partition (an empty key is a key too); an
+// idempotent request to a plain service on its idempotency key's; any other call on its
+// caller's.
+func calleeOfCall(caller ids.InvocationID, target *logrecord.Target, c callSpec) ids.InvocationID {
+	keyed := target.ServiceType == "VIRTUAL_OBJECT" || target.ServiceType == "WORKFLOW"
+	switch {
+	case target.HandlerType == "WORKFLOW":
+		return ids.WorkflowInvocationID(ids.PartitionKeyOf(c.key), target.Service, c.key)
+	case c.idempotencyKey != nil:
+		pk := ids.PartitionKeyOf(*c.idempotencyKey)
+		if keyed {
+			pk = ids.PartitionKeyOf(c.key)
+		}
+		return ids.IdempotentInvocationID(pk, target.Service, c.key, target.Handler, *c.idempotencyKey)
+	}
+	pk := caller.PartitionKey
+	if keyed {
+		pk = ids.PartitionKeyOf(c.key)
+	}
+	if len(c.uuid) != len(ids.InvocationID{}.UUID) {
+		// Not logged (only records of earlier versions lack it): derived as before.
+		return ids.InvocationID{PartitionKey: pk, UUID: calleeID(caller, "", c.idIdx).UUID}
+	}
+	callee := ids.InvocationID{PartitionKey: pk}
+	copy(callee.UUID[:], c.uuid)
+	return callee
+}
+
 type callSpec struct {
 	parameter      []byte
 	headers        []protocol.Header
@@ -245,6 +275,7 @@ type callSpec struct {
 	// The trace context the callee continues (logrecord.Entry.TraceParent), unless the
 	// command's own headers name one.
 	traceParent, traceState string
+	uuid                    []byte // logrecord.Entry.CallUUID
 }
 
 // call creates the callee of a Call or OneWayCall command and answers the command's
@@ -257,18 +288,29 @@ func (a *applier) call(callerID []byte, st *store.Status, target *logrecord.Targ
 	if err != nil {
 		return err
 	}
+	calleeRules, err := a.rules(rulesCallee)
+	if err != nil {
+		return err
+	}
 	var callee ids.InvocationID
-	switch {
-	case c.idempotencyKey != nil:
-		pk := ids.PartitionKeyOf(*c.idempotencyKey)
-		if c.key != "" {
-			pk = ids.PartitionKeyOf(c.key)
+	if calleeRules {
+		callee = calleeOfCall(caller, target, c)
+		if target.HandlerType == "WORKFLOW" {
+			c.idempotencyKey = nil // the workflow's one run, whatever the key
 		}
-		callee = ids.IdempotentInvocationID(pk, target.Service, c.key, target.Handler, *c.idempotencyKey)
-	case target.HandlerType == "WORKFLOW":
-		callee = ids.WorkflowInvocationID(ids.PartitionKeyOf(c.key), target.Service, c.key)
-	default:
-		callee = calleeID(caller, c.key, c.idIdx)
+	} else {
+		switch {
+		case c.idempotencyKey != nil:
+			pk := ids.PartitionKeyOf(*c.idempotencyKey)
+			if c.key != "" {
+				pk = ids.PartitionKeyOf(c.key)
+			}
+			callee = ids.IdempotentInvocationID(pk, target.Service, c.key, target.Handler, *c.idempotencyKey)
+		case target.HandlerType == "WORKFLOW":
+			callee = ids.WorkflowInvocationID(ids.PartitionKeyOf(c.key), target.Service, c.key)
+		default:
+			callee = calleeID(caller, c.key, c.idIdx)
+		}
 	}
 	tgt := *target
 	tgt.Key = c.key
@@ -467,8 +509,15 @@ func (a *applier) attachCommand(id []byte, st *store.Status, t protocol.Invocati
 		if r.ServiceKey != nil {
 			key = *r.ServiceKey
 		}
+		keyed, err := a.rules(rulesCallee)
+		if err != nil {
+			return err
+		}
+		// By rulesCallee a target with a key is an object's (the SDK sends one only for
+		// keyed services), on its key's partition even when the key is empty.
+		keyed = (keyed && r.ServiceKey != nil) || key != ""
 		pk := ids.PartitionKeyOf(r.IdempotencyKey)
-		if key != "" {
+		if keyed {
 			pk = ids.PartitionKeyOf(key)
 		}
 		target = ids.IdempotentInvocationID(pk, r.ServiceName, key, r.HandlerName, r.IdempotencyKey)

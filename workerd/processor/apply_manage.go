@@ -78,6 +78,16 @@ func (a *applier) manage(m *logrecord.Manage) error {
 		if err := a.killChildren(m.InvocationID, st); err != nil {
 			return err
 		}
+		if st.Phase == store.PhaseScheduled || st.Phase == store.PhaseInboxed {
+			// Never started: callers get "killed" and, as when cancelled, nothing is kept.
+			freed, err := a.rules(rulesCallee)
+			if err != nil {
+				return err
+			}
+			if freed {
+				st.CompletionRetentionMs, st.JournalRetentionMs = 0, 0
+			}
+		}
 		if err := a.complete(m.InvocationID, st, killedResult); err != nil {
 			return err
 		}
@@ -87,29 +97,50 @@ func (a *applier) manage(m *logrecord.Manage) error {
 }
 
 // killChildren kills the callees an invocation still waits for: without the SDK there is
-// nobody to cancel them, and nobody would ever read their results.
+// nobody to cancel them, and nobody would ever read their results. By rulesCallee it also
+// kills what the invocation sent, as Restate does (a callee that completed ignores it).
 func (a *applier) killChildren(id []byte, st *store.Status) error {
+	sends, err := a.rules(rulesCallee)
+	if err != nil {
+		return err
+	}
 	for idx := uint32(0); idx < st.JournalLen; idx++ {
 		e, ok, err := a.txn.JournalEntry(id, idx)
 		if err != nil {
 			return err
 		}
-		if !ok || protocol.MessageType(e.Type) != protocol.CallCommandType {
+		if !ok {
 			continue
 		}
-		c := &protocol.CallCommand{}
-		if c.Unmarshal(e.Payload) != nil {
-			continue
-		}
-		if done, err := a.txn.Notified(id, store.NotifyCompletion, store.CompletionIdent(c.ResultCompletionID)); err != nil || done {
-			if err != nil {
-				return err
+		var idIdx uint32
+		switch protocol.MessageType(e.Type) {
+		case protocol.CallCommandType:
+			c := &protocol.CallCommand{}
+			if c.Unmarshal(e.Payload) != nil {
+				continue
 			}
+			if done, err := a.txn.Notified(id, store.NotifyCompletion, store.CompletionIdent(c.ResultCompletionID)); err != nil || done {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			idIdx = c.InvocationIDNotificationIdx
+		case protocol.OneWayCallCommandType:
+			c := &protocol.OneWayCallCommand{}
+			if !sends || c.Unmarshal(e.Payload) != nil {
+				continue
+			}
+			idIdx = c.InvocationIDNotificationIdx
+		default:
 			continue
 		}
-		callee, err := a.calleeOf(id, c.InvocationIDNotificationIdx)
-		if err != nil || callee == nil {
+		callee, err := a.calleeOf(id, idIdx)
+		if err != nil {
 			return err
+		}
+		if callee == nil {
+			continue
 		}
 		kill := &logrecord.Manage{InvocationID: callee.Bytes(), Op: logrecord.ManageKill}
 		if err := a.route(callee.PartitionKey, &logrecord.Record{Kind: logrecord.KindManage, Time: a.rec.Time, Manage: kill}); err != nil {

@@ -35,8 +35,10 @@ import (
 // of skipping those records after the marker, which the snapshot already covers. Version 3
 // has a data file of the store's export format v2 (statuses, journals and notifications
 // keyed with the uuid first): nodes of earlier versions refuse it here rather than fail on
-// the data file after downloading it. This version reads all three.
-const FormatVersion = 3
+// the data file after downloading it. Version 4 has the layout of version 3; like version 2
+// it says that the log past the snapshot may hold records of a newer encoding (the third,
+// logrecord.KindCalleeFormat) and state patches. This version reads all four.
+const FormatVersion = 4
 
 // readable reports whether this version reads snapshots (and latest.json) of version v.
 func readable(v int) bool { return v >= 1 && v <= FormatVersion }

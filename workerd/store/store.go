@@ -57,6 +57,8 @@ const (
 	// (holding indexesVersion) now says that of every status index.
 	metaInvokedIndex = 'r'
 	metaIndexes      = 'i'
+	// metaRules is the version of the apply rules the partition's log switched to.
+	metaRules = 'f'
 )
 
 // indexesVersion counts the sets of status indexes; a partition flagged with a lower one

@@ -423,6 +423,13 @@ func (t *Txn) meta(which byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
+// Rules is the version of the apply rules that the partition's log switched to (0: the
+// first ones); the processor owns what they mean.
+func (t *Txn) Rules() (uint64, error) { return t.meta(metaRules) }
+
+// SetRules records a switch of the apply rules.
+func (t *Txn) SetRules(v uint64) { t.put(t.p.key(tMeta, []byte{metaRules}), u64(v)) }
+
 // Applied returns the LSN of the last applied record (0 if none).
 func (p *Partition) Applied() (uint64, error) { return p.Begin().meta(metaApplied) }
 

@@ -1,0 +1,49 @@
+package processor
+
+import "gorestate.dev/shared/logrecord"
+
+// Apply rules. Every replica must apply a record the same way, whatever version of this
+// code it runs, or the replicas diverge. So when a version changes what a record does, the
+// change takes effect from a point in the log on: the format marker that the version's
+// writers put in front of their records (logrecord.FormatMarker). Replicas of earlier
+// versions stop at that marker, and every replica applies the records before it by the
+// earlier rules. The partition store keeps the rules in effect (store.Txn.Rules).
+const (
+	// rulesCallee came with logrecord.KindCalleeFormat:
+	//   - a call's or send's callee takes the uuid the invoker logged (Entry.CallUUID)
+	//     instead of one derived from the caller, which a later run of the caller's id (a
+	//     workflow run, an idempotent request after its retention) derived again;
+	//   - a call to a virtual object or workflow runs on its key's partition, also when the
+	//     key is empty (as the ingress and Restate place it);
+	//   - a call to a workflow's run handler is the workflow's one run even when it carries
+	//     an idempotency key (Restate ignores the key there);
+	//   - killing an invocation that never started (scheduled or queued behind its object's
+	//     lock) frees it, as cancelling does, instead of keeping a "killed" result for its
+	//     retention.
+	rulesCallee = 1
+)
+
+// rulesOf is the rules version a format marker switches to (0 for other records).
+func rulesOf(k logrecord.Kind) uint64 {
+	if k == logrecord.KindCalleeFormat {
+		return rulesCallee
+	}
+	return 0
+}
+
+// rules reports whether the partition applies records by rules v or newer.
+func (a *applier) rules(v uint64) (bool, error) {
+	cur, err := a.txn.Rules()
+	return cur >= v, err
+}
+
+// switchRules applies a format marker.
+func (a *applier) switchRules(k logrecord.Kind) error {
+	v := rulesOf(k)
+	cur, err := a.txn.Rules()
+	if err != nil || v <= cur {
+		return err
+	}
+	a.txn.SetRules(v)
+	return nil
+}
