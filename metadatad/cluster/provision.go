@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/nodeset"
@@ -60,6 +61,9 @@ func validate(c metadata.ClusterConfig) error {
 	return nil
 }
 
+// provisionCatchUp bounds the wait for this member to apply what another provision wrote.
+const provisionCatchUp = 5 * time.Second
+
 // Provision writes the initial cluster configuration, the log chains and the partition
 // table, and returns the configuration in force. It refuses (ErrAlreadyProvisioned) if the
 // cluster has a partition table. Every write is a compare-and-set against "absent", so two
@@ -86,9 +90,19 @@ func provision(ctx context.Context, s metadata.Store, c metadata.ClusterConfig) 
 		if err != nil {
 			return err
 		}
-		// A mismatch means an earlier, interrupted provision wrote this object already; the
-		// partition table decides below.
-		if _, err := s.Put(ctx, key, b, 0); err != nil && !errors.Is(err, metadata.ErrVersionMismatch) {
+		// A mismatch means an earlier, interrupted provision (or a concurrent one) wrote this
+		// object already; the partition table decides below. This member may not have
+		// applied that write yet: wait for it, so that what is read next is not a stale copy.
+		_, err = s.Put(ctx, key, b, 0)
+		if errors.Is(err, metadata.ErrVersionMismatch) {
+			wctx, cancel := context.WithTimeout(ctx, provisionCatchUp)
+			defer cancel()
+			if _, err := s.WaitNewer(wctx, key, 0); err != nil {
+				return fmt.Errorf("provision %s: written by another provision, not applied on this member within %v: %w", key, provisionCatchUp, err)
+			}
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("provision %s: %w", key, err)
 		}
 		return nil

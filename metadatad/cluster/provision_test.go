@@ -122,3 +122,51 @@ func TestUpdateConfigKeepsPartitionCount(t *testing.T) {
 		t.Fatalf("invalid change: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// unseenStore is a metadata member that has not applied some keys the leader holds yet:
+// reads answer not found until the member waits for them, as a raft follower's FSM.
+type unseenStore struct {
+	metadata.Store
+	mu     sync.Mutex
+	unseen map[string]bool
+}
+
+func (u *unseenStore) Get(ctx context.Context, key string) (metadata.Versioned, error) {
+	u.mu.Lock()
+	hidden := u.unseen[key]
+	u.mu.Unlock()
+	if hidden {
+		return metadata.Versioned{}, metadata.ErrNotFound
+	}
+	return u.Store.Get(ctx, key)
+}
+
+func (u *unseenStore) WaitNewer(ctx context.Context, key string, version uint64) (metadata.Versioned, error) {
+	u.mu.Lock()
+	delete(u.unseen, key)
+	u.mu.Unlock()
+	return u.Store.WaitNewer(ctx, key, version)
+}
+
+// A provision through a member that has not yet applied the configuration an interrupted
+// provision wrote (its compare-and-set fails) waits for it instead of failing on a read of
+// its own stale copy; it then follows that configuration.
+func TestProvisionOnAMemberThatHasNotSeenTheConfiguration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	backing := openStore(t)
+	earlier := validConfig()
+	earlier.NumPartitions = 8
+	b, _ := json.Marshal(earlier)
+	if _, err := backing.Put(ctx, metadata.KeyClusterConfig, b, 0); err != nil {
+		t.Fatal(err)
+	}
+	s := &unseenStore{Store: backing, unseen: map[string]bool{metadata.KeyClusterConfig: true}}
+	c, err := Provision(ctx, s, validConfig())
+	if err != nil {
+		t.Fatalf("provision on a lagging member: %v", err)
+	}
+	if c.NumPartitions != 8 {
+		t.Fatalf("provisioned %d partitions, want the stored configuration's 8", c.NumPartitions)
+	}
+}
