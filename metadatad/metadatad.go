@@ -55,9 +55,10 @@ func AutoProvision(ctx context.Context, cfg *config.Config, s metadata.Store) er
 	return err
 }
 
-// AdminHandler returns Restate's admin API over the metadata store. workers reaches the
-// partition leaders; nil finds them through the nodes configuration in the store.
-func AdminHandler(cfg *config.Config, s metadata.Store, workers admin.Workers, query admin.QuerySource, logger hclog.Logger) http.Handler {
+// AdminHandler returns Restate's admin API over the metadata store. meta is this node's
+// metadata server, nil when the node runs none. workers reaches the partition leaders; nil
+// finds them through the nodes configuration in the store.
+func AdminHandler(cfg *config.Config, s metadata.Store, meta *MetadataServer, workers admin.Workers, query admin.QuerySource, logger hclog.Logger) http.Handler {
 	if workers == nil {
 		workers = storeWorkers{store: s, client: &http.Client{Timeout: time.Minute}}
 	}
@@ -78,14 +79,16 @@ func AdminHandler(cfg *config.Config, s metadata.Store, workers admin.Workers, q
 		h1 = h2c.NewHTTP11Transport()
 	}
 	return admin.NewHandler(admin.Options{
-		Store:        s,
-		Workers:      workers,
-		Query:        query,
-		HTTPClient:   &http.Client{Transport: h2, Timeout: 30 * time.Second},
-		HTTP11Client: &http.Client{Transport: h1, Timeout: 30 * time.Second},
-		IngressURL:   ingressURL(cfg),
-		Version:      Version,
-		Logger:       logger.Named("admin"),
+		Store:           s,
+		Workers:         workers,
+		Query:           query,
+		HTTPClient:      &http.Client{Transport: h2, Timeout: 30 * time.Second},
+		HTTP11Client:    &http.Client{Transport: h1, Timeout: 30 * time.Second},
+		IngressURL:      ingressURL(cfg),
+		Version:         Version,
+		Logger:          logger.Named("admin"),
+		ClusterName:     cfg.ClusterName,
+		MetadataCluster: metadataCluster(cfg, meta),
 	})
 }
 
@@ -204,7 +207,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Daemo
 	d.members.Store(members)
 	logger.Info("metadata server ready", "fabric", d.FabricAddr.String(), "generation", d.Node.Generation, "gossip", members.LocalAddr())
 	if cfg.HasRole(config.RoleAdmin) {
-		a, _, err := Serve(ctx, "admin", cfg.Admin.BindAddress, AdminHandler(cfg, d.Meta.Store(), nil, nil, logger))
+		a, _, err := Serve(ctx, "admin", cfg.Admin.BindAddress, AdminHandler(cfg, d.Meta.Store(), d.Meta, nil, nil, logger))
 		if err != nil {
 			return fail(err)
 		}

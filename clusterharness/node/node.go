@@ -157,7 +157,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 	}
 	if cfg.HasRole(config.RoleAdmin) {
 		// Without a local worker the admin API reaches the workers over the network.
-		if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, meta, workers, query, logger)); err != nil {
+		if n.AdminAddr, _, err = metadatad.Serve(ctx, "admin", cfg.Admin.BindAddress, metadatad.AdminHandler(cfg, meta, n.Meta, workers, query, logger)); err != nil {
 			return fail(err)
 		}
 	}

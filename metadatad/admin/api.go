@@ -5,6 +5,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -60,6 +61,11 @@ type Options struct {
 	Query QuerySource
 	// Workers reaches partition leaders for cancel, kill and purge. Without it those answer 503.
 	Workers Workers
+	// ClusterName is reported by GET /cluster-health.
+	ClusterName string
+	// MetadataCluster tells GET /cluster-health the metadata cluster's members. Without it,
+	// or when it fails, the members are reported unknown (null).
+	MetadataCluster func(ctx context.Context) (MetadataCluster, error)
 
 	// Test hooks: the clock for created_at and the deployment-id generator.
 	now   func() time.Time
@@ -104,6 +110,7 @@ func NewHandler(opts Options) http.Handler {
 	for prefix, version := range prefixes {
 		a.route(r, prefix+"/health", version, map[string]endpoint{http.MethodGet: a.health})
 		a.route(r, prefix+"/version", version, map[string]endpoint{http.MethodGet: a.version})
+		a.route(r, prefix+"/cluster-health", version, map[string]endpoint{http.MethodGet: a.clusterHealth})
 		a.route(r, prefix+"/deployments", version, map[string]endpoint{
 			http.MethodGet:  a.listDeployments,
 			http.MethodPost: a.registerDeployment,
