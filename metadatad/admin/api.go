@@ -129,6 +129,23 @@ func NewHandler(opts Options) http.Handler {
 		a.route(r, prefix+"/services/{service}/handlers", version, map[string]endpoint{http.MethodGet: a.listHandlers})
 		a.route(r, prefix+"/services/{service}/handlers/{handler}", version, map[string]endpoint{http.MethodGet: a.getHandler})
 		a.route(r, prefix+"/query", version, map[string]endpoint{http.MethodPost: a.query})
+		a.route(r, prefix+"/subscriptions", version, map[string]endpoint{
+			http.MethodGet:  a.listSubscriptions,
+			http.MethodPost: a.createSubscription,
+		})
+		a.route(r, prefix+"/subscriptions/{subscription}", version, map[string]endpoint{
+			http.MethodGet:    a.getSubscription,
+			http.MethodDelete: a.deleteSubscription,
+		})
+		a.route(r, prefix+"/kafka-clusters", version, map[string]endpoint{
+			http.MethodGet:  a.listKafkaClusters,
+			http.MethodPost: a.createKafkaCluster,
+		})
+		a.route(r, prefix+"/kafka-clusters/{cluster}", version, map[string]endpoint{
+			http.MethodGet:    a.getKafkaCluster,
+			http.MethodPatch:  a.updateKafkaCluster,
+			http.MethodDelete: a.deleteKafkaCluster,
+		})
 		a.route(r, prefix+"/invocations/{invocation}", version, map[string]endpoint{http.MethodDelete: a.deleteInvocation})
 		for _, op := range []rpc.ManageOp{rpc.OpCancel, rpc.OpKill, rpc.OpPurge, rpc.OpResume, rpc.OpPause} {
 			a.route(r, prefix+"/invocations/{invocation}/"+string(op), version, map[string]endpoint{http.MethodPatch: a.manageInvocation(op)})

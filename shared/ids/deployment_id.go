@@ -27,8 +27,14 @@ func FormatDeploymentID(u [16]byte) string {
 
 // ParseDeploymentID decodes a "dp_1…" id into its 16-byte ULID.
 func ParseDeploymentID(s string) ([16]byte, error) {
+	return parseULIDID(s, deploymentResource)
+}
+
+// parseULIDID decodes a "<resource>_1…" id that carries a 16-byte ULID (deployment and
+// subscription ids).
+func parseULIDID(s, resource string) ([16]byte, error) {
 	var u [16]byte
-	rest, err := splitPrefix(s, deploymentResource)
+	rest, err := splitPrefix(s, resource)
 	if err != nil {
 		return u, err
 	}
