@@ -147,7 +147,7 @@ func NewHandler(opts Options) http.Handler {
 			http.MethodDelete: a.deleteKafkaCluster,
 		})
 		a.route(r, prefix+"/invocations/{invocation}", version, map[string]endpoint{http.MethodDelete: a.deleteInvocation})
-		for _, op := range []rpc.ManageOp{rpc.OpCancel, rpc.OpKill, rpc.OpPurge, rpc.OpResume, rpc.OpPause} {
+		for _, op := range []rpc.ManageOp{rpc.OpCancel, rpc.OpKill, rpc.OpPurge, rpc.OpPurgeJournal, rpc.OpResume, rpc.OpPause} {
 			a.route(r, prefix+"/invocations/{invocation}/"+string(op), version, map[string]endpoint{http.MethodPatch: a.manageInvocation(op)})
 		}
 	}

@@ -82,7 +82,7 @@ func (a *api) onLeader(ctx context.Context, partition uint32, call func(rpc.Cont
 	}
 }
 
-// manageInvocation serves PATCH /invocations/{id}/cancel|kill|purge.
+// manageInvocation serves PATCH /invocations/{id}/cancel|kill|purge|purge-journal|resume|pause.
 func (a *api) manageInvocation(op rpc.ManageOp) endpoint {
 	return func(w http.ResponseWriter, r *http.Request, _ int) error {
 		return a.manage(w, r, mux.Vars(r)["invocation"], op)

@@ -127,6 +127,10 @@ const (
 	ManagePurge  ManageOp = "purge"
 	ManageResume ManageOp = "resume"
 	ManagePause  ManageOp = "pause"
+	// ManagePurgeJournal drops a completed invocation's journal, keeping its status and
+	// result. Newer than the others: a processor that predates it leaves the journal in
+	// place, so every worker must run a version that knows it before it is used.
+	ManagePurgeJournal ManageOp = "purge-journal"
 )
 
 // Manage applies an operator action (admin API) to an invocation.

@@ -106,6 +106,9 @@ const (
 	OpPurge  ManageOp = "purge"
 	OpResume ManageOp = "resume"
 	OpPause  ManageOp = "pause"
+	// OpPurgeJournal drops a completed invocation's retained journal, keeping its status
+	// and result.
+	OpPurgeJournal ManageOp = "purge-journal"
 )
 
 // ManageRequest applies an operator action to an invocation.
@@ -123,7 +126,7 @@ const (
 	ManageAccepted     ManageOutcome = "accepted"      // cancel signalled: the SDK unwinds the invocation asynchronously
 	ManageNotFound     ManageOutcome = "not_found"     // no such invocation
 	ManageCompleted    ManageOutcome = "completed"     // cancel/kill of a completed invocation
-	ManageNotCompleted ManageOutcome = "not_completed" // purge of a running invocation
+	ManageNotCompleted ManageOutcome = "not_completed" // purge (or purge-journal) of a running invocation
 	ManageNotRunning   ManageOutcome = "not_running"   // pause of an invocation that has not started
 )
 

@@ -48,7 +48,7 @@ func (r *ManageRequest) Validate() error {
 		return err
 	}
 	switch r.Op {
-	case OpCancel, OpKill, OpPurge, OpResume, OpPause:
+	case OpCancel, OpKill, OpPurge, OpResume, OpPause, OpPurgeJournal:
 		return nil
 	}
 	return invalid("unknown operation %q", r.Op)

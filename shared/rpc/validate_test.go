@@ -29,6 +29,7 @@ func TestWorkerRefusesMalformedRequests(t *testing.T) {
 		{"signal without id", SignalPath, `{"signal_id":17}`, false},
 		{"manage with unknown op", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"explode"}`, false},
 		{"manage", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"kill"}`, true},
+		{"manage purge-journal", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"purge-journal"}`, true},
 	}
 	w := &countingWorker{}
 	mux := http.NewServeMux()

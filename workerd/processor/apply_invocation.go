@@ -211,11 +211,7 @@ func (a *applier) expire() error {
 			if st.JournalLen == 0 || st.CompletedAt+st.JournalRetentionMs != e.At {
 				continue
 			}
-			if err := a.txn.DeleteJournal(e.ID, st.JournalLen); err != nil {
-				return err
-			}
-			st.JournalLen, st.CommandCount = 0, 0
-			if err := a.putStatus(e.ID, st); err != nil {
+			if err := a.dropJournal(e.ID, st); err != nil {
 				return err
 			}
 		case store.ExpireStatus:
@@ -228,6 +224,20 @@ func (a *applier) expire() error {
 		}
 	}
 	return nil
+}
+
+// dropJournal deletes a completed invocation's retained journal and keeps its status and
+// result. The length goes to zero so that nothing reads or deletes the journal again; the
+// journal retention stays, as Restate shows it after a purge-journal.
+func (a *applier) dropJournal(id []byte, st *store.Status) error {
+	if st.JournalLen == 0 {
+		return nil
+	}
+	if err := a.txn.DeleteJournal(id, st.JournalLen); err != nil {
+		return err
+	}
+	st.JournalLen, st.CommandCount = 0, 0
+	return a.putStatus(id, st)
 }
 
 // dropCompleted deletes a completed invocation with its retained journal. A workflow run

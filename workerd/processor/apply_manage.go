@@ -8,7 +8,8 @@ import (
 	"gorestate.dev/workerd/store"
 )
 
-// Manage records: operator actions on an invocation (cancel, kill, purge, pause, resume).
+// Manage records: operator actions on an invocation (cancel, kill, purge, purge-journal,
+// pause, resume).
 
 // killedResult is what a killed invocation completes with.
 var killedResult = store.Result{Failed: true, Code: 409, Message: "killed"}
@@ -28,18 +29,23 @@ func (a *applier) manage(m *logrecord.Manage) error {
 		return nil
 	}
 	completed := st.Phase == store.PhaseCompleted
-	if completed && m.Op != logrecord.ManagePurge {
+	purge := m.Op == logrecord.ManagePurge || m.Op == logrecord.ManagePurgeJournal
+	if completed && !purge {
 		reply(rpc.ManageCompleted) // nothing left to cancel, kill, pause or resume
+		return nil
+	}
+	if !completed && purge {
+		reply(rpc.ManageNotCompleted)
 		return nil
 	}
 	switch m.Op {
 	case logrecord.ManagePurge:
-		if !completed {
-			reply(rpc.ManageNotCompleted)
-			return nil
-		}
 		// Purging a workflow's run frees its key: a new run starts from scratch.
 		if err := a.dropCompleted(m.InvocationID, st); err != nil {
+			return err
+		}
+	case logrecord.ManagePurgeJournal:
+		if err := a.dropJournal(m.InvocationID, st); err != nil {
 			return err
 		}
 	case logrecord.ManageCancel:

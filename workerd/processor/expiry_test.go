@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd/store"
 )
 
@@ -147,5 +148,69 @@ func TestExpireBatchesAreIndependentOfGrouping(t *testing.T) {
 	}
 	if a, b := count(one, idsOne), count(grouped, idsGrouped); a != 0 || b != 0 {
 		t.Fatalf("after two Expire records: %d left one by one, %d left grouped; want 0 and 0", a, b)
+	}
+}
+
+// purgeJournal applies a purge-journal and returns the reply.
+func (f *fixture) purgeJournal(id []byte) rpc.ManageOutcome {
+	f.t.Helper()
+	acts := f.apply(&logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: id, Op: logrecord.ManagePurgeJournal, RequestID: 1}})
+	r, ok := has[ActManageReply](acts)
+	if !ok {
+		f.t.Fatalf("purge-journal without a reply: %v", acts)
+	}
+	return r.Outcome
+}
+
+// Purge-journal drops a completed invocation's retained journal and keeps its status and
+// result until the completion retention ends, as in Restate.
+func TestPurgeJournalKeepsStatusAndResult(t *testing.T) {
+	f := newFixture(t)
+	id := newID("")
+	done := f.now
+	f.retained(id, 10_000, 4_000)
+	if got := f.purgeJournal(id); got != rpc.ManageDone {
+		t.Fatalf("purge-journal of a completed invocation: %s", got)
+	}
+	st := f.status(id)
+	if st == nil || st.Phase != store.PhaseCompleted || st.Result == nil || st.Result.Failed {
+		t.Fatalf("status after purge-journal: %+v; want completed with its result", st)
+	}
+	if st.JournalLen != 0 || st.CommandCount != 0 || f.journalLen(id) != 0 {
+		t.Fatalf("journal after purge-journal: length %d, %d commands, %d entries stored", st.JournalLen, st.CommandCount, f.journalLen(id))
+	}
+	if st.JournalRetentionMs != 4_000 || st.CompletionRetentionMs != 10_000 {
+		t.Fatalf("retentions changed: journal %dms, completion %dms", st.JournalRetentionMs, st.CompletionRetentionMs)
+	}
+	// Again: nothing left to drop, still fine (Restate answers 200 twice).
+	if got := f.purgeJournal(id); got != rpc.ManageDone {
+		t.Fatalf("second purge-journal: %s", got)
+	}
+	// The journal's expiry finds nothing to do; the status still goes at its own.
+	f.expireAt(done + 4_000)
+	if st := f.status(id); st == nil || st.Result == nil {
+		t.Fatalf("status gone at the journal's expiry: %+v", st)
+	}
+	f.expireAt(done + 10_000)
+	if st := f.status(id); st != nil {
+		t.Fatalf("status kept past its retention: %+v", st)
+	}
+	if _, ok, err := f.part.NextExpiry(); err != nil || ok {
+		t.Fatalf("expiry index not empty after everything expired (ok=%v, err=%v)", ok, err)
+	}
+}
+
+func TestPurgeJournalOfARunningOrUnknownInvocation(t *testing.T) {
+	f := newFixture(t)
+	running := newID("")
+	f.apply(invokeRec(running, "", "", 0))
+	if got := f.purgeJournal(running); got != rpc.ManageNotCompleted {
+		t.Fatalf("purge-journal of a running invocation: %s, want %s", got, rpc.ManageNotCompleted)
+	}
+	if st := f.status(running); st == nil || st.Phase != store.PhaseInvoked || st.JournalLen != 1 || f.journalLen(running) != 1 {
+		t.Fatalf("running invocation touched: %+v, %d entries stored", st, f.journalLen(running))
+	}
+	if got := f.purgeJournal(newID("")); got != rpc.ManageNotFound {
+		t.Fatalf("purge-journal of an unknown invocation: %s, want %s", got, rpc.ManageNotFound)
 	}
 }
