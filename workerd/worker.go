@@ -370,6 +370,16 @@ func (w *Worker) PatchState(ctx context.Context, req *rpc.PatchStateRequest) err
 	return l.PatchState(ctx, req)
 }
 
+// RestartAsNew starts a completed invocation again as a new one; it returns once the new
+// invocation is durable.
+func (w *Worker) RestartAsNew(ctx context.Context, req *rpc.RestartAsNewRequest) (*rpc.RestartAsNewResponse, error) {
+	l, err := w.leaderOf(req.Partition, req.InvocationID)
+	if err != nil {
+		return nil, err
+	}
+	return l.RestartAsNew(ctx, req)
+}
+
 // Manage applies cancel, kill or purge to an invocation.
 func (w *Worker) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.ManageOutcome, error) {
 	l, err := w.leaderOf(req.Partition, req.InvocationID)

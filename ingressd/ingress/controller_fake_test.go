@@ -45,3 +45,12 @@ func (invokerFunc) PatchState(ctx context.Context, r *rpc.PatchStateRequest) err
 func (*fakeInvoker) PatchState(ctx context.Context, r *rpc.PatchStateRequest) error {
 	return noController{}.PatchState(ctx, r)
 }
+func (noController) RestartAsNew(context.Context, *rpc.RestartAsNewRequest) (*rpc.RestartAsNewResponse, error) {
+	return nil, errNoController
+}
+func (invokerFunc) RestartAsNew(ctx context.Context, r *rpc.RestartAsNewRequest) (*rpc.RestartAsNewResponse, error) {
+	return noController{}.RestartAsNew(ctx, r)
+}
+func (*fakeInvoker) RestartAsNew(ctx context.Context, r *rpc.RestartAsNewRequest) (*rpc.RestartAsNewResponse, error) {
+	return noController{}.RestartAsNew(ctx, r)
+}

@@ -150,6 +150,7 @@ func NewHandler(opts Options) http.Handler {
 		for _, op := range []rpc.ManageOp{rpc.OpCancel, rpc.OpKill, rpc.OpPurge, rpc.OpPurgeJournal, rpc.OpResume, rpc.OpPause} {
 			a.route(r, prefix+"/invocations/{invocation}/"+string(op), version, map[string]endpoint{http.MethodPatch: a.manageInvocation(op)})
 		}
+		a.route(r, prefix+"/invocations/{invocation}/restart-as-new", version, map[string]endpoint{http.MethodPatch: a.restartAsNew})
 	}
 	// V1 is gone; Restate says so for every path under it.
 	unsupported := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -66,3 +66,81 @@ func TestPurgeJournal(t *testing.T) {
 		t.Fatalf("POST: %d %s", r.status, r.body)
 	}
 }
+
+// restartWorkers answers restarts with a fixed outcome per invocation.
+type restartWorkers struct {
+	manageWorkers
+	restarts map[string]rpc.RestartOutcome // by invocation id string; missing: not found
+	newID    ids.InvocationID
+}
+
+func (w *restartWorkers) Route(uint32) (rpc.Controller, error) { return w, nil }
+func (w *restartWorkers) RestartAsNew(_ context.Context, req *rpc.RestartAsNewRequest) (*rpc.RestartAsNewResponse, error) {
+	id, err := ids.InvocationIDFromBytes(req.InvocationID)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := w.restarts[id.String()]
+	if !ok {
+		return &rpc.RestartAsNewResponse{Outcome: rpc.RestartNotFound}, nil
+	}
+	resp := &rpc.RestartAsNewResponse{Outcome: o}
+	if o == rpc.RestartDone {
+		resp.NewInvocationID = w.newID.Bytes()
+	}
+	return resp, nil
+}
+
+func TestRestartAsNew(t *testing.T) {
+	t.Parallel()
+	var (
+		completed, running, queued = ids.NewInvocationID(1), ids.NewInvocationID(2), ids.NewInvocationID(3)
+		purged, workflow, unknown  = ids.NewInvocationID(4), ids.NewInvocationID(5), ids.NewInvocationID(6)
+	)
+	workers := &restartWorkers{newID: ids.NewInvocationID(1), restarts: map[string]rpc.RestartOutcome{
+		completed.String(): rpc.RestartDone,
+		running.String():   rpc.RestartStillRunning,
+		queued.String():    rpc.RestartNotStarted,
+		purged.String():    rpc.RestartMissingInput,
+		workflow.String():  rpc.RestartUnsupported,
+	}}
+	srv := httptest.NewServer(NewHandler(Options{Store: newMemStore(), Workers: workers}))
+	t.Cleanup(srv.Close)
+	admin := &testAdmin{Server: srv}
+
+	for _, path := range []string{"/invocations/", "/v3/invocations/"} {
+		for _, query := range []string{"", "?from=0", "?deployment=latest"} {
+			r := admin.do(t, http.MethodPatch, path+completed.String()+"/restart-as-new"+query, "")
+			want := `{"new_invocation_id":"` + workers.newID.String() + `"}`
+			if r.status != http.StatusOK || r.header.Get("content-type") != "application/json" || string(r.body) != want {
+				t.Fatalf("restart %s%s: %d %s, want 200 %s", path, query, r.status, r.body, want)
+			}
+		}
+	}
+	// restate-server 1.7.12's answers.
+	for _, c := range []struct {
+		id      ids.InvocationID
+		query   string
+		status  int
+		message string
+	}{
+		{unknown, "", 404, "The requested invocation '" + unknown.String() + "' does not exist"},
+		{running, "", 409, "The invocation '" + running.String() + "' is still running."},
+		{queued, "", 425, "The invocation '" + queued.String() + "' cannot be restarted because it's not running yet."},
+		{purged, "", 410, "The invocation '" + purged.String() + "' cannot be restarted because the input is not available. This indicates that the journal was already purged, or not retained at all."},
+		{completed, "?from=abc", 400, "Failed to deserialize query string: from: invalid digit found in string"},
+		{completed, "?from=2", 400, "The query parameter 'from' is invalid. Reason: restarting from a journal prefix is not supported"},
+		{completed, "?deployment=bogus", 400, "The query parameter 'deployment' is invalid. Reason: bad format"},
+		{completed, "?deployment=keep", 400, "only deployment=latest is supported"},
+	} {
+		expectError(t, admin.do(t, http.MethodPatch, "/invocations/"+c.id.String()+"/restart-as-new"+c.query, ""), c.status, c.message, nil)
+	}
+	// A 422 in JSON, unlike the plain-text body rejections expectError takes 422s for.
+	r := admin.do(t, http.MethodPatch, "/invocations/"+workflow.String()+"/restart-as-new", "")
+	if want := `{"message":"Restarting the invocation '` + workflow.String() + `' is not supported. Restarting workflows is not supported, and restarting invocations created using the old service protocol.","restate_code":null}`; r.status != http.StatusUnprocessableEntity || string(r.body) != want {
+		t.Fatalf("restart of a workflow: %d %s, want 422 %s", r.status, r.body, want)
+	}
+	if r := admin.do(t, http.MethodGet, "/invocations/"+completed.String()+"/restart-as-new", ""); r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d %s", r.status, r.body)
+	}
+}

@@ -32,6 +32,9 @@ func (w *patchWorkers) Signal(context.Context, *rpc.SignalRequest) error { retur
 func (w *patchWorkers) Manage(context.Context, *rpc.ManageRequest) (rpc.ManageOutcome, error) {
 	return rpc.ManageNotFound, nil
 }
+func (w *patchWorkers) RestartAsNew(context.Context, *rpc.RestartAsNewRequest) (*rpc.RestartAsNewResponse, error) {
+	return &rpc.RestartAsNewResponse{Outcome: rpc.RestartNotFound}, nil
+}
 func (w *patchWorkers) PatchState(_ context.Context, req *rpc.PatchStateRequest) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

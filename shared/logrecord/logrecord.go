@@ -188,9 +188,15 @@ type Invoke struct {
 	// keeps the journal too (at most as long as the status).
 	CompletionRetentionMs int64 `json:"cr,omitempty"`
 	JournalRetentionMs    int64 `json:"jr,omitempty"`
-	// InvokedBy is the invocation id string of the caller for introspection ("" = ingress).
+	// InvokedBy is the invocation id string of the caller for introspection ("" = ingress),
+	// or InvokedByRestart and the id of the invocation that restart-as-new restarted.
 	InvokedBy string `json:"by,omitempty"`
 }
+
+// InvokedByRestart starts the InvokedBy of an invocation that restart-as-new created; the id
+// of the restarted invocation follows. Introspection shows it as Restate does: invoked_by
+// "restart_as_new" and restarted_from.
+const InvokedByRestart = "restart_as_new:"
 
 // Entry is one journal entry exactly as the service protocol frames it.
 type Entry struct {

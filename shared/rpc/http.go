@@ -24,6 +24,8 @@ const (
 	ManagePath = "/worker/v1/manage"
 	// PatchStatePath replaces an object's state.
 	PatchStatePath = "/worker/v1/patch-state"
+	// RestartAsNewPath starts a completed invocation again as a new one.
+	RestartAsNewPath = "/worker/v1/restart-as-new"
 	// PartitionsPath (GET) lists the worker's partition processors ([]PartitionState).
 	PartitionsPath = "/worker/v1/partitions"
 )
@@ -89,6 +91,7 @@ func Routes(mux *http.ServeMux, w Worker) {
 	mux.Handle(PatchStatePath, serveJSON(func(ctx context.Context, r *PatchStateRequest) (struct{}, error) {
 		return struct{}{}, w.PatchState(ctx, r)
 	}))
+	mux.Handle(RestartAsNewPath, serveJSON(w.RestartAsNew))
 }
 
 // HTTPInvoker calls a worker's Invoke over HTTP.
@@ -129,6 +132,12 @@ func (c *HTTPInvoker) Manage(ctx context.Context, req *ManageRequest) (ManageOut
 // PatchState implements Controller.
 func (c *HTTPInvoker) PatchState(ctx context.Context, req *PatchStateRequest) error {
 	return c.call(ctx, PatchStatePath, req, &struct{}{})
+}
+
+// RestartAsNew implements Controller.
+func (c *HTTPInvoker) RestartAsNew(ctx context.Context, req *RestartAsNewRequest) (*RestartAsNewResponse, error) {
+	out := &RestartAsNewResponse{}
+	return out, c.call(ctx, RestartAsNewPath, req, out)
 }
 
 func (c *HTTPInvoker) call(ctx context.Context, path string, req, out any) error {

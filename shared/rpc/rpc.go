@@ -130,6 +130,32 @@ const (
 	ManageNotRunning   ManageOutcome = "not_running"   // pause of an invocation that has not started
 )
 
+// RestartAsNewRequest starts a completed invocation again as a new invocation with the same
+// target, input and headers (admin API). The input comes from the retained journal.
+type RestartAsNewRequest struct {
+	Partition    uint32 `json:"partition"`
+	InvocationID []byte `json:"invocation_id"`
+}
+
+// RestartOutcome is how a restart-as-new went.
+type RestartOutcome string
+
+const (
+	RestartDone         RestartOutcome = "done"          // the new invocation is durable
+	RestartNotFound     RestartOutcome = "not_found"     // no such invocation
+	RestartNotStarted   RestartOutcome = "not_started"   // scheduled or inboxed
+	RestartStillRunning RestartOutcome = "still_running" // started, not completed
+	RestartMissingInput RestartOutcome = "missing_input" // the journal was not retained, or purged
+	RestartUnsupported  RestartOutcome = "unsupported"   // workflows cannot be restarted
+)
+
+// RestartAsNewResponse answers a RestartAsNewRequest.
+type RestartAsNewResponse struct {
+	Outcome RestartOutcome `json:"outcome"`
+	// NewInvocationID is the new invocation's id when Outcome is RestartDone.
+	NewInvocationID []byte `json:"new_invocation_id,omitempty"`
+}
+
 // PatchStateRequest replaces the state of a virtual object or workflow (admin API). It is
 // applied once no invocation holds the object's lock.
 type PatchStateRequest struct {
@@ -161,6 +187,8 @@ type Controller interface {
 	Manage(ctx context.Context, req *ManageRequest) (ManageOutcome, error)
 	// PatchState returns once the patch is durable in the partition's log.
 	PatchState(ctx context.Context, req *PatchStateRequest) error
+	// RestartAsNew returns once the new invocation is durable in the partition's log.
+	RestartAsNew(ctx context.Context, req *RestartAsNewRequest) (*RestartAsNewResponse, error)
 }
 
 // PartitionState is one partition processor of a worker, as cluster status shows it.

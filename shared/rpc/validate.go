@@ -54,6 +54,9 @@ func (r *ManageRequest) Validate() error {
 	return invalid("unknown operation %q", r.Op)
 }
 
+// Validate checks the invocation id.
+func (r *RestartAsNewRequest) Validate() error { return validID(r.InvocationID) }
+
 // Validate checks that the patch names an object.
 func (r *PatchStateRequest) Validate() error {
 	if r.Service == "" {

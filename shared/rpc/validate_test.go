@@ -30,6 +30,8 @@ func TestWorkerRefusesMalformedRequests(t *testing.T) {
 		{"manage with unknown op", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"explode"}`, false},
 		{"manage", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"kill"}`, true},
 		{"manage purge-journal", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"purge-journal"}`, true},
+		{"restart-as-new without id", RestartAsNewPath, `{}`, false},
+		{"restart-as-new", RestartAsNewPath, `{"invocation_id":"` + b64(id) + `"}`, true},
 	}
 	w := &countingWorker{}
 	mux := http.NewServeMux()
@@ -52,7 +54,15 @@ func TestWorkerRefusesMalformedRequests(t *testing.T) {
 	if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), "invocation id") {
 		t.Errorf("client error %v, want ErrInvalidRequest naming the invocation id", err)
 	}
+	// A restart's answer carries the new invocation's id back.
+	resp, err := (&HTTPInvoker{BaseURL: srv.URL, Client: srv.Client()}).RestartAsNew(t.Context(), &RestartAsNewRequest{InvocationID: id})
+	if err != nil || resp.Outcome != RestartDone || string(resp.NewInvocationID) != string(restartedID) {
+		t.Errorf("restart-as-new over HTTP: %+v, %v", resp, err)
+	}
 }
+
+// restartedID is the new invocation id countingWorker answers a restart with.
+var restartedID = ids.NewInvocationID(ids.PartitionKeyOf("k")).Bytes()
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
@@ -82,4 +92,9 @@ func (w *countingWorker) Manage(context.Context, *ManageRequest) (ManageOutcome,
 func (w *countingWorker) PatchState(context.Context, *PatchStateRequest) error {
 	w.calls.Add(1)
 	return nil
+}
+
+func (w *countingWorker) RestartAsNew(context.Context, *RestartAsNewRequest) (*RestartAsNewResponse, error) {
+	w.calls.Add(1)
+	return &RestartAsNewResponse{Outcome: RestartDone, NewInvocationID: restartedID}, nil
 }

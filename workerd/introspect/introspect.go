@@ -278,6 +278,21 @@ func isoDuration(ms int64) string {
 	return fmt.Sprintf("PT%d.%03dS", ms/1000, ms%1000)
 }
 
+// setInvokedBy fills invoked_by and what names the invoker: the calling invocation's id, or
+// the invocation that restart-as-new restarted.
+func setInvokedBy(r map[string]any, by string) {
+	switch {
+	case by == "":
+		r["invoked_by"] = "ingress"
+	case strings.HasPrefix(by, logrecord.InvokedByRestart):
+		r["invoked_by"] = "restart_as_new"
+		r["restarted_from"] = strings.TrimPrefix(by, logrecord.InvokedByRestart)
+	default:
+		r["invoked_by"] = "service"
+		r["invoked_by_id"] = by
+	}
+}
+
 func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 	t := st.Target
 	r := map[string]any{
@@ -286,7 +301,6 @@ func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 		"target_service_name": t.Service,
 		"target_handler_name": t.Handler,
 		"target_service_ty":   serviceTy(t.ServiceType),
-		"invoked_by":          "ingress",
 		"journal_size":        int64(st.JournalLen),
 		"created_at":          msTime(st.CreatedAt),
 		"modified_at":         msTime(st.ModifiedAt),
@@ -302,10 +316,7 @@ func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 	setString(r, "idempotency_key", st.IdempotencyKey)
 	setString(r, "completion_retention", isoDuration(st.CompletionRetentionMs))
 	setString(r, "journal_retention", isoDuration(st.JournalRetentionMs))
-	if st.InvokedBy != "" {
-		r["invoked_by"] = "service"
-		r["invoked_by_id"] = st.InvokedBy
-	}
+	setInvokedBy(r, st.InvokedBy)
 	if st.ProtocolVersion >= 4 {
 		// Restate counts commands separately only for journals of protocol V4 and later.
 		r["journal_commands_size"] = int64(st.CommandCount)
@@ -466,11 +477,7 @@ func inboxRows(_ context.Context, s *store.Snapshot, _ string, c *collector) err
 			return err
 		} else if st != nil {
 			r["created_at"] = msTime(st.CreatedAt)
-			r["invoked_by"] = "ingress"
-			if st.InvokedBy != "" {
-				r["invoked_by"] = "service"
-				r["invoked_by_id"] = st.InvokedBy
-			}
+			setInvokedBy(r, st.InvokedBy)
 		}
 		if err := offer(c, r); err != nil {
 			return err
