@@ -151,14 +151,14 @@ func TestAttachAndOutputForms(t *testing.T) {
 		}
 	}
 	for _, body := range []string{
-		`{"target":{"invocation":{"invocationId":"` + id + `"}}}`,
-		`{"target":{"idempotentInvocation":{"service":"Sleeper","handler":"nap","idempotencyKey":"attach-me"}}}`,
+		`{"target":"invocation","invocationId":"` + id + `"}`,
+		`{"target":"idempotentInvocation","service":"Sleeper","handler":"nap","idempotencyKey":"attach-me"}`,
 	} {
 		harness.Expect(t, call(t, n.IngressURL+"/restate/attach", body, nil), 200, want)
 		harness.Expect(t, call(t, n.IngressURL+"/restate/output", body, nil), 200, want)
 	}
-	lookup := call(t, n.IngressURL+"/restate/lookup", `{"target":{"idempotentInvocation":{"service":"Sleeper","handler":"nap","idempotencyKey":"attach-me"}}}`, nil)
-	harness.Expect(t, lookup, 200, `{"invocationId":"`+id+`"}`+"\n")
+	lookup := call(t, n.IngressURL+"/restate/lookup", `{"target":"idempotentInvocation","service":"Sleeper","handler":"nap","idempotencyKey":"attach-me"}`, nil)
+	harness.Expect(t, lookup, 200, `{"invocationId":"`+id+`"}`)
 	if r := get(t, n.IngressURL+"/restate/invocation/inv_1nope/attach"); r.Status != 400 {
 		t.Fatalf("bad id: %d %s", r.Status, r.Body)
 	}
@@ -171,9 +171,9 @@ func TestAttachAndOutputForms(t *testing.T) {
 	id = resp.Header.Get("x-restate-id")
 	harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/Counter//add/ek/output"), 200, "2")
 	harness.Expect(t, get(t, n.IngressURL+"/restate/invocation/Counter//add/ek/attach"), 200, "2")
-	target := `{"target":{"idempotentInvocation":{"service":"Counter","key":"","handler":"add","idempotencyKey":"ek"}}}`
+	target := `{"target":"idempotentInvocation","service":"Counter","key":"","handler":"add","idempotencyKey":"ek"}`
 	harness.Expect(t, call(t, n.IngressURL+"/restate/output", target, nil), 200, "2")
-	harness.Expect(t, call(t, n.IngressURL+"/restate/lookup", target, nil), 200, `{"invocationId":"`+id+`"}`+"\n")
+	harness.Expect(t, call(t, n.IngressURL+"/restate/lookup", target, nil), 200, `{"invocationId":"`+id+`"}`)
 }
 
 func TestCancelSleepingCallChain(t *testing.T) {

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,23 +78,99 @@ func (h *handler) readBody(r *http.Request) ([]byte, *apiError) {
 	return b, nil
 }
 
-// attachTarget is the JSON body of POST /restate/attach|output|lookup.
-type attachTarget struct {
-	Target struct {
-		Invocation *struct {
-			InvocationID string `json:"invocationId"`
-		} `json:"invocation"`
-		Workflow *struct {
-			WorkflowName string `json:"workflowName"`
-			WorkflowKey  string `json:"workflowKey"`
-		} `json:"workflow"`
-		IdempotentInvocation *struct {
-			Service        string `json:"service"`
-			Key            string `json:"key"`
-			Handler        string `json:"handler"`
-			IdempotencyKey string `json:"idempotencyKey"`
-		} `json:"idempotentInvocation"`
-	} `json:"target"`
+// targetFields are the fields of Restate's InvocationTargetRequest, the JSON body of
+// POST /restate/attach|output|lookup. Restate reads a flat object whose "target" names the
+// form and whose other fields are that form's:
+//
+//	{"target":"invocation","invocationId":"inv_…"}
+//	{"target":"idempotentInvocation","service":"S","key":"k","handler":"h","idempotencyKey":"ik","scope":"s"}
+//	{"target":"workflow","workflowName":"W","workflowKey":"k","scope":"s"}
+//
+// key and scope are optional (null is absent); a present key, even "", makes the target a
+// keyed one. Unknown fields are ignored, as Restate's serde does. We also read the nested form
+// {"target":{"workflow":{…}}} of earlier versions of this server, which Restate refuses.
+type targetFields struct {
+	Target         json.RawMessage `json:"target"`
+	InvocationID   *string         `json:"invocationId"`
+	WorkflowName   *string         `json:"workflowName"`
+	WorkflowKey    *string         `json:"workflowKey"`
+	Service        *string         `json:"service"`
+	Key            *string         `json:"key"`
+	Handler        *string         `json:"handler"`
+	IdempotencyKey *string         `json:"idempotencyKey"`
+	Scope          *string         `json:"scope"`
+}
+
+// Restate's names of the target forms.
+const (
+	targetInvocation           = "invocation"
+	targetIdempotentInvocation = "idempotentInvocation"
+	targetWorkflow             = "workflow"
+)
+
+// parseTargetBody decodes a target body into its form and fields; the errors read like
+// serde's, which Restate reports.
+func parseTargetBody(body []byte) (string, *targetFields, error) {
+	var t targetFields
+	if err := json.Unmarshal(body, &t); err != nil {
+		return "", nil, jsonFieldError(err)
+	}
+	var form string
+	switch tg := bytes.TrimSpace(t.Target); {
+	case len(tg) == 0 || string(tg) == "null":
+		return "", nil, errors.New("missing field `target`")
+	case tg[0] == '{':
+		// The nested form: exactly one form name holding that form's fields.
+		var nested map[string]*targetFields
+		if err := json.Unmarshal(tg, &nested); err != nil {
+			return "", nil, jsonFieldError(err)
+		}
+		if len(nested) != 1 {
+			return "", nil, errors.New("target must name exactly one of `workflow`, `idempotentInvocation`, `invocation`")
+		}
+		for name, fields := range nested {
+			if fields == nil {
+				return "", nil, fmt.Errorf("invalid type: null, expected struct variant %s", name)
+			}
+			form, t = name, *fields
+		}
+	default:
+		if err := json.Unmarshal(tg, &form); err != nil {
+			return "", nil, errors.New("invalid type for `target`, expected a string")
+		}
+	}
+	var err error
+	need := func(name string, v *string) {
+		if err == nil && v == nil {
+			err = fmt.Errorf("missing field `%s`", name)
+		}
+	}
+	switch form {
+	case targetInvocation:
+		need("invocationId", t.InvocationID)
+	case targetIdempotentInvocation:
+		need("service", t.Service)
+		need("handler", t.Handler)
+		need("idempotencyKey", t.IdempotencyKey)
+	case targetWorkflow:
+		need("workflowName", t.WorkflowName)
+		need("workflowKey", t.WorkflowKey)
+	default:
+		err = fmt.Errorf("unknown variant `%s`, expected one of `workflow`, `idempotentInvocation`, `invocation`", form)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return form, &t, nil
+}
+
+// jsonFieldError rewords a type error without the Go struct it names.
+func jsonFieldError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Errorf("invalid type: %s, expected %s for field `%s`", te.Value, te.Type, te.Field)
+	}
+	return err
 }
 
 // serveAttach answers attach (wait for the result) and output (result or 470) requests in
@@ -141,8 +218,12 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request, p *parsedP
 		return
 	}
 	if lookup {
+		// Restate's answer, without the newline an Encoder would add.
+		b, _ := json.Marshal(struct {
+			InvocationID string `json:"invocationId"`
+		}{id.String()})
 		w.Header().Set("content-type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"invocationId": id.String()})
+		_, _ = w.Write(b)
 		return
 	}
 	if op != "attach" && op != "output" {
@@ -198,36 +279,57 @@ func idempotentID(service string, keyed bool, key, handler, idemKey string) ids.
 	return ids.IdempotentInvocationID(pk, service, key, handler, idemKey)
 }
 
-// keyed reports whether service is a virtual object or workflow; a service the schema does
-// not know is keyed when a key is given.
-func (h *handler) keyed(service, key string) bool {
-	if svc := h.opts.Schema().Service(service); svc != nil {
-		return svc.Keyed()
-	}
-	return key != ""
-}
-
 func (h *handler) targetFromBody(r *http.Request) (ids.InvocationID, *schema.OutputRules, *apiError) {
 	body, aerr := h.readBody(r)
 	if aerr != nil {
 		return ids.InvocationID{}, nil, aerr
 	}
-	var t attachTarget
-	if err := json.Unmarshal(body, &t); err != nil {
+	form, t, err := parseTargetBody(body)
+	if err != nil {
 		return ids.InvocationID{}, nil, newError(errBadTargetBody, err)
 	}
-	switch tg := t.Target; {
-	case tg.Invocation != nil:
-		id, aerr := parseID(tg.Invocation.InvocationID)
-		return id, defaultOutput, aerr
-	case tg.Workflow != nil:
-		wf := tg.Workflow
-		return ids.WorkflowInvocationID(ids.PartitionKeyOf(wf.WorkflowKey), wf.WorkflowName, wf.WorkflowKey), h.runOutput(wf.WorkflowName), nil
-	case tg.IdempotentInvocation != nil:
-		ii := tg.IdempotentInvocation
-		return idempotentID(ii.Service, h.keyed(ii.Service, ii.Key), ii.Key, ii.Handler, ii.IdempotencyKey), h.handlerOutput(ii.Service, ii.Handler), nil
+	if form != targetInvocation && t.Scope != nil {
+		// Restate validates the scope, then addresses the scoped invocation; scopes need
+		// vqueues, which this server does not have (its /version lists no scoped objects).
+		if err := validateScope(*t.Scope); err != nil {
+			return ids.InvocationID{}, nil, newError(errBadScopeValue, err)
+		}
+		return ids.InvocationID{}, nil, newError(errScopeNeedsVQueues)
 	}
-	return ids.InvocationID{}, nil, newError(errBadTargetBody, errors.New("target must be one of invocation, workflow, idempotentInvocation"))
+	switch form {
+	case targetInvocation:
+		id, aerr := parseID(*t.InvocationID)
+		return id, defaultOutput, aerr
+	case targetWorkflow:
+		name, key := *t.WorkflowName, *t.WorkflowKey
+		return ids.WorkflowInvocationID(ids.PartitionKeyOf(key), name, key), h.runOutput(name), nil
+	default: // targetIdempotentInvocation
+		svc, handler, key := *t.Service, *t.Handler, ""
+		if t.Key != nil {
+			key = *t.Key
+		}
+		return idempotentID(svc, t.Key != nil, key, handler, *t.IdempotencyKey), h.handlerOutput(svc, handler), nil
+	}
+}
+
+// maxScopeLen is the longest scope Restate accepts (RestrictedValue::MAX_LEN).
+const maxScopeLen = 36
+
+// validateScope applies Restate's rules for a scope ("restricted value"), with its messages.
+func validateScope(s string) error {
+	switch {
+	case s == "":
+		return errors.New("value cannot be empty")
+	case len(s) > maxScopeLen:
+		return fmt.Errorf("value too long: %d bytes (max %d)", len(s), maxScopeLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return errors.New("value contains characters outside the allowed set [a-zA-Z0-9_.-]")
+		}
+	}
+	return nil
 }
 
 // handlerOutput is the output rules of a handler, or the default.

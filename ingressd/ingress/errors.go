@@ -44,6 +44,7 @@ const (
 	errNotCompleted
 	errBadTargetBody
 	errBadHeader
+	errBadScopeValue
 	numErrorKinds
 )
 
@@ -87,8 +88,12 @@ var catalogue = [numErrorKinds]struct {
 	errBadAwakeableID:     {http.StatusBadRequest, "bad awakeable id '%s': %v"},
 	errInvocationNotFound: {http.StatusNotFound, "invocation not found"},
 	errNotCompleted:       {470, "the invocation exists but has not completed yet"},
-	errBadTargetBody:      {http.StatusBadRequest, "bad request body: %v"},
-	errBadHeader:          {http.StatusBadRequest, "bad header %s: %s"},
+	// A target body (POST /restate/attach|output|lookup) that does not decode: Restate 1.7.12
+	// answers 500 "cannot read body: invalid request body: <serde error>" with a Rust stack
+	// trace appended; it is the client's mistake, so 400 here, with serde-like reasons.
+	errBadTargetBody: {http.StatusBadRequest, "bad request body: %v"},
+	errBadHeader:     {http.StatusBadRequest, "bad header %s: %s"},
+	errBadScopeValue: {http.StatusBadRequest, "bad scope value: %s"},
 }
 
 // apiError is an answer the ingress gives without (or instead of) a partition's answer.

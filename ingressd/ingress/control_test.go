@@ -1,0 +1,162 @@
+package ingress
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/shared/schema"
+)
+
+// controlWorker is a fake partition leader for the control endpoints: it records attach and
+// signal requests and answers every attach with the output `"done"`.
+type controlWorker struct {
+	fakeInvoker
+	mu      sync.Mutex
+	attach  []*rpc.AttachRequest
+	signals []*rpc.SignalRequest
+}
+
+func (c *controlWorker) Attach(_ context.Context, r *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.attach = append(c.attach, r)
+	return &rpc.InvokeResponse{InvocationID: r.InvocationID, Output: []byte(`"done"`)}, nil
+}
+
+func (c *controlWorker) Signal(_ context.Context, r *rpc.SignalRequest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.signals = append(c.signals, r)
+	return nil
+}
+
+func (c *controlWorker) attached() []*rpc.AttachRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*rpc.AttachRequest(nil), c.attach...)
+}
+
+func (c *controlWorker) signalled() []*rpc.SignalRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*rpc.SignalRequest(nil), c.signals...)
+}
+
+func newControlHandler(t *testing.T) (*handler, *controlWorker) {
+	t.Helper()
+	wk := &controlWorker{}
+	reg := testRegistry()
+	h := newHandler(Options{
+		Schema:        func() *schema.Registry { return reg },
+		NumPartitions: func() uint32 { return testPartitions },
+		Route:         func(uint32) (rpc.Worker, error) { return wk, nil },
+	})
+	return h, wk
+}
+
+// TestTargetBody covers the bodies of POST /restate/attach, /restate/output and
+// /restate/lookup: Restate's flat form tagged by "target" (answers observed on
+// restate-server 1.7.12), and our earlier nested form.
+func TestTargetBody(t *testing.T) {
+	t.Parallel()
+	anID := ids.NewInvocationID(ids.PartitionKeyOf("x")).String()
+	wf := ids.WorkflowInvocationID(ids.PartitionKeyOf("e1"), "Signup", "e1").String()
+	svc := idempotentID("Greeter", false, "", "Greet", "ik1").String()
+	obj := idempotentID("Counter", true, "c1", "Add", "ik2").String()
+	emptyKey := idempotentID("Counter", true, "", "Add", "ik2").String()
+	// A present key makes the target keyed whatever the schema says, as in Restate.
+	keyedUnknown := idempotentID("Nope", true, "", "h", "ik").String()
+	tests := []struct {
+		name    string
+		body    string
+		status  int
+		wantID  string // the id looked up (and attached to)
+		message string // for refusals
+	}{
+		{name: "flat invocation", body: `{"target":"invocation","invocationId":"` + anID + `"}`, status: 200, wantID: anID},
+		{name: "flat workflow", body: `{"target":"workflow","workflowName":"Signup","workflowKey":"e1"}`, status: 200, wantID: wf},
+		{name: "flat workflow, target last", body: `{"workflowName":"Signup","workflowKey":"e1","target":"workflow"}`, status: 200, wantID: wf},
+		{name: "flat idempotent service call", body: `{"target":"idempotentInvocation","service":"Greeter","handler":"Greet","idempotencyKey":"ik1"}`, status: 200, wantID: svc},
+		{name: "flat idempotent object call", body: `{"target":"idempotentInvocation","service":"Counter","key":"c1","handler":"Add","idempotencyKey":"ik2"}`, status: 200, wantID: obj},
+		{name: "null key is no key", body: `{"target":"idempotentInvocation","service":"Greeter","key":null,"handler":"Greet","idempotencyKey":"ik1"}`, status: 200, wantID: svc},
+		{name: "empty key is a key", body: `{"target":"idempotentInvocation","service":"Counter","key":"","handler":"Add","idempotencyKey":"ik2"}`, status: 200, wantID: emptyKey},
+		{name: "key given for an unknown service", body: `{"target":"idempotentInvocation","service":"Nope","key":"","handler":"h","idempotencyKey":"ik"}`, status: 200, wantID: keyedUnknown},
+		{name: "unknown fields are ignored", body: `{"target":"workflow","workflowName":"Signup","workflowKey":"e1","extra":1}`, status: 200, wantID: wf},
+		{name: "scope is ignored for an invocation id", body: `{"target":"invocation","invocationId":"` + anID + `","scope":"s1"}`, status: 200, wantID: anID},
+		{name: "null scope is no scope", body: `{"target":"workflow","workflowName":"Signup","workflowKey":"e1","scope":null}`, status: 200, wantID: wf},
+		{name: "nested workflow", body: `{"target":{"workflow":{"workflowName":"Signup","workflowKey":"e1"}}}`, status: 200, wantID: wf},
+		{name: "nested idempotent call", body: `{"target":{"idempotentInvocation":{"service":"Counter","key":"c1","handler":"Add","idempotencyKey":"ik2"}}}`, status: 200, wantID: obj},
+		{name: "nested invocation", body: `{"target":{"invocation":{"invocationId":"` + anID + `"}}}`, status: 200, wantID: anID},
+
+		{name: "scoped workflow", body: `{"target":"workflow","workflowName":"Signup","workflowKey":"e1","scope":"s1"}`, status: 400, message: "scoped invocations require vqueues to be enabled"},
+		{name: "scoped idempotent call", body: `{"target":"idempotentInvocation","service":"Greeter","handler":"Greet","idempotencyKey":"ik1","scope":"s1"}`, status: 400, message: "scoped invocations require vqueues to be enabled"},
+		{name: "empty scope", body: `{"target":"workflow","workflowName":"Signup","workflowKey":"e1","scope":""}`, status: 400, message: "bad scope value: value cannot be empty"},
+		{name: "scope with a blank", body: `{"target":"workflow","workflowName":"Signup","workflowKey":"e1","scope":"a b"}`, status: 400, message: "bad scope value: value contains characters outside the allowed set [a-zA-Z0-9_.-]"},
+		{name: "scope too long", body: `{"target":"workflow","workflowName":"Signup","workflowKey":"e1","scope":"` + strings.Repeat("s", 37) + `"}`, status: 400, message: "bad scope value: value too long: 37 bytes (max 36)"},
+		{name: "bad invocation id", body: `{"target":"invocation","invocationId":"bad"}`, status: 400, message: "bad invocation id 'bad': bad format"},
+		{name: "unknown form", body: `{"target":"foo"}`, status: 400, message: "bad request body: unknown variant `foo`, expected one of `workflow`, `idempotentInvocation`, `invocation`"},
+		{name: "missing target", body: `{"workflowName":"Signup"}`, status: 400, message: "bad request body: missing field `target`"},
+		{name: "missing workflow key", body: `{"target":"workflow","workflowName":"Signup"}`, status: 400, message: "bad request body: missing field `workflowKey`"},
+		{name: "missing idempotency key", body: `{"target":"idempotentInvocation","service":"Greeter","handler":"Greet"}`, status: 400, message: "bad request body: missing field `idempotencyKey`"},
+		{name: "missing invocation id", body: `{"target":"invocation"}`, status: 400, message: "bad request body: missing field `invocationId`"},
+		{name: "wrong field type", body: `{"target":"workflow","workflowName":"Signup","workflowKey":5}`, status: 400, message: "bad request body: invalid type: number, expected string for field `workflowKey`"},
+		{name: "nested form with two targets", body: `{"target":{"workflow":{},"invocation":{}}}`, status: 400},
+		{name: "not json", body: `nope`, status: 400},
+	}
+	for _, tt := range tests {
+		for _, ep := range []string{"lookup", "attach", "output"} {
+			t.Run(ep+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				h, wk := newControlHandler(t)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/restate/"+ep, strings.NewReader(tt.body)))
+				if rec.Code != tt.status {
+					t.Fatalf("status %d, want %d; body %s", rec.Code, tt.status, rec.Body)
+				}
+				attached := wk.attached()
+				if tt.status != 200 {
+					checkIngressError(t, rec, tt.status, tt.message, false)
+					if len(attached) != 0 {
+						t.Errorf("a refused request reached the partition: %+v", attached)
+					}
+					return
+				}
+				if ep == "lookup" {
+					// Restate's answer, byte for byte (no trailing newline).
+					if want := `{"invocationId":"` + tt.wantID + `"}`; rec.Body.String() != want || rec.Header().Get("content-type") != "application/json" {
+						t.Fatalf("lookup = %q %q, want application/json %q", rec.Header().Get("content-type"), rec.Body, want)
+					}
+					if len(attached) != 0 {
+						t.Errorf("lookup reached the partition: %+v", attached)
+					}
+					return
+				}
+				want, _ := ids.ParseInvocationID(tt.wantID)
+				if len(attached) != 1 || string(attached[0].InvocationID) != string(want.Bytes()) || attached[0].Wait != (ep == "attach") {
+					t.Fatalf("attach requests %+v, want one for %s (wait %v)", attached, tt.wantID, ep == "attach")
+				}
+				if rec.Body.String() != `"done"` {
+					t.Errorf("body %s, want the output", rec.Body)
+				}
+			})
+		}
+	}
+}
+
+func TestTargetBodyNeedsPOST(t *testing.T) {
+	t.Parallel()
+	h, _ := newControlHandler(t)
+	for _, ep := range []string{"lookup", "attach", "output"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/restate/"+ep, nil))
+		if rec.Code != 405 {
+			t.Errorf("GET /restate/%s = %d, want 405", ep, rec.Code)
+		}
+	}
+}
