@@ -22,9 +22,14 @@ var defaultOutput = &schema.OutputRules{ContentType: "application/json"}
 
 // serveAwakeable resolves or rejects an awakeable: POST /restate/awakeables/{id}/resolve|reject
 // (or /restate/a/...). The resolve body is the raw value; the reject body is a text that
-// becomes a failure with code 500.
+// becomes a failure with code 500. As in Restate, segments after resolve|reject are ignored
+// and the id is taken as sent, without percent-decoding.
 func (h *handler) serveAwakeable(w http.ResponseWriter, r *http.Request, p *parsedPath) {
-	if p.nargs != 2 || (p.args[1] != "resolve" && p.args[1] != "reject") {
+	if p.nargs < 2 {
+		h.fail(w, r, newError(errBadAwakeablesPath))
+		return
+	}
+	if p.args[1] != "resolve" && p.args[1] != "reject" {
 		h.fail(w, r, newError(errRestateNotFound))
 		return
 	}
@@ -32,18 +37,26 @@ func (h *handler) serveAwakeable(w http.ResponseWriter, r *http.Request, p *pars
 		h.fail(w, r, newError(errMethodNotAllowed))
 		return
 	}
-	raw, _ := url.PathUnescape(p.args[0])
+	body, aerr := h.readBody(r)
+	if aerr != nil {
+		h.fail(w, r, aerr)
+		return
+	}
+	raw := p.args[0]
 	inv, idx, err := ids.ParseAwakeableID(raw)
+	if err != nil {
+		// Restate tries the legacy (prom_1) form next and reports why that failed: a sign_1
+		// id that does not decode is "id doesn't match the expected type". A well-formed
+		// legacy id stays refused: this server has no V1–V3 journals to complete.
+		if _, _, lerr := ids.ParseLegacyAwakeableID(raw); lerr != nil {
+			err = lerr
+		}
+	}
 	if err == nil && idx < protocol.FirstAwakeableSignalID {
 		err = fmt.Errorf("signal index %d is reserved, awakeables start at %d", idx, protocol.FirstAwakeableSignalID)
 	}
 	if err != nil {
 		h.fail(w, r, newError(errBadAwakeableID, raw, err))
-		return
-	}
-	body, aerr := h.readBody(r)
-	if aerr != nil {
-		h.fail(w, r, aerr)
 		return
 	}
 	req := &rpc.SignalRequest{InvocationID: inv.Bytes(), SignalID: idx, Value: body}

@@ -160,3 +160,67 @@ func TestTargetBodyNeedsPOST(t *testing.T) {
 		}
 	}
 }
+
+// TestAwakeablePaths replays what restate-server 1.7.12 answers for the awakeable endpoints.
+func TestAwakeablePaths(t *testing.T) {
+	t.Parallel()
+	inv := ids.NewInvocationID(ids.PartitionKeyOf("a"))
+	awk := ids.AwakeableID(inv.Bytes(), 17)
+	const badPath = "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject"
+	tests := []struct {
+		name, method, path string
+		status             int
+		message            string // for refusals
+		reject             bool   // for accepted ones
+	}{
+		{name: "resolve", method: "POST", path: "/restate/awakeables/" + awk + "/resolve", status: 202},
+		{name: "reject, short form", method: "POST", path: "/restate/a/" + awk + "/reject", status: 202, reject: true},
+		{name: "padded id", method: "POST", path: "/restate/awakeables/" + awk + "==/resolve", status: 202},
+		{name: "partly padded id", method: "POST", path: "/restate/awakeables/" + awk + "=/resolve", status: 202},
+		{name: "segments after the action are ignored", method: "POST", path: "/restate/awakeables/" + awk + "/resolve/x/y", status: 202},
+		{name: "trailing slash", method: "POST", path: "/restate/a/" + awk + "/resolve/", status: 202},
+
+		{name: "no id", method: "POST", path: "/restate/awakeables", status: 400, message: badPath},
+		{name: "no id, trailing slash", method: "POST", path: "/restate/awakeables/", status: 400, message: badPath},
+		{name: "no id, short form", method: "POST", path: "/restate/a", status: 400, message: badPath},
+		{name: "no action", method: "POST", path: "/restate/awakeables/" + awk, status: 400, message: badPath},
+		{name: "no action, trailing slash", method: "POST", path: "/restate/a/" + awk + "/", status: 400, message: badPath},
+		{name: "the path comes before the method", method: "GET", path: "/restate/awakeables/" + awk, status: 400, message: badPath},
+		{name: "unknown action", method: "POST", path: "/restate/awakeables/" + awk + "/complete", status: 404, message: "not found"},
+		{name: "GET", method: "GET", path: "/restate/awakeables/" + awk + "/resolve", status: 405, message: "method not allowed"},
+		{name: "too much padding", method: "POST", path: "/restate/awakeables/" + awk + "===/resolve", status: 400,
+			message: "bad awakeable id '" + awk + "===': id doesn't match the expected type"},
+		{name: "the id is not percent-decoded", method: "POST", path: "/restate/awakeables/" + awk + "%3D%3D/resolve", status: 400,
+			message: "bad awakeable id '" + awk + "%3D%3D': id doesn't match the expected type"},
+		{name: "short id", method: "POST", path: "/restate/awakeables/" + awk[:40] + "/resolve", status: 400,
+			message: "bad awakeable id '" + awk[:40] + "': id doesn't match the expected type"},
+		{name: "not an id", method: "POST", path: "/restate/awakeables/not-an-id/resolve", status: 400, message: "bad awakeable id 'not-an-id': bad format"},
+		{name: "invocation id", method: "POST", path: "/restate/awakeables/" + inv.String() + "/resolve", status: 400,
+			message: "bad awakeable id '" + inv.String() + "': id doesn't match the expected type"},
+		{name: "bad version", method: "POST", path: "/restate/awakeables/sign_2abc/resolve", status: 400, message: "bad awakeable id 'sign_2abc': unrecognized codec version"},
+		{name: "prefix only", method: "POST", path: "/restate/awakeables/sign_/resolve", status: 400, message: "bad awakeable id 'sign_': bad length"},
+		{name: "malformed legacy id", method: "POST", path: "/restate/awakeables/prom_1xx/resolve", status: 400, message: "bad awakeable id 'prom_1xx': base62 decode error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, wk := newControlHandler(t)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, strings.NewReader("v")))
+			if rec.Code != tt.status {
+				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.path, rec.Code, rec.Body, tt.status)
+			}
+			sig := wk.signalled()
+			if tt.status >= 400 {
+				checkIngressError(t, rec, tt.status, tt.message, false)
+				if len(sig) != 0 {
+					t.Errorf("a refused request reached the partition: %+v", sig)
+				}
+				return
+			}
+			if len(sig) != 1 || string(sig[0].InvocationID) != string(inv.Bytes()) || sig[0].SignalID != 17 || (sig[0].Failure != nil) != tt.reject {
+				t.Fatalf("signals %+v, want one to %s/17 (reject %v)", sig, inv, tt.reject)
+			}
+		})
+	}
+}

@@ -45,6 +45,7 @@ const (
 	errBadTargetBody
 	errBadHeader
 	errBadScopeValue
+	errBadAwakeablesPath
 	numErrorKinds
 )
 
@@ -91,9 +92,10 @@ var catalogue = [numErrorKinds]struct {
 	// A target body (POST /restate/attach|output|lookup) that does not decode: Restate 1.7.12
 	// answers 500 "cannot read body: invalid request body: <serde error>" with a Rust stack
 	// trace appended; it is the client's mistake, so 400 here, with serde-like reasons.
-	errBadTargetBody: {http.StatusBadRequest, "bad request body: %v"},
-	errBadHeader:     {http.StatusBadRequest, "bad header %s: %s"},
-	errBadScopeValue: {http.StatusBadRequest, "bad scope value: %s"},
+	errBadTargetBody:     {http.StatusBadRequest, "bad request body: %v"},
+	errBadHeader:         {http.StatusBadRequest, "bad header %s: %s"},
+	errBadScopeValue:     {http.StatusBadRequest, "bad scope value: %s"},
+	errBadAwakeablesPath: {http.StatusBadRequest, "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject"},
 }
 
 // apiError is an answer the ingress gives without (or instead of) a partition's answer.

@@ -3,7 +3,6 @@ package ids
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"fmt"
 	"strings"
 )
 
@@ -33,7 +32,9 @@ func formatAwakeable(prefix string, invocationID []byte, index uint32) string {
 }
 
 // ParseAwakeableID decodes a "sign_1" id into the owning invocation and the signal index to
-// notify. Padding is accepted. A "prom_1" id yields ErrLegacyAwakeableID.
+// notify. Padding is optional and may be partial ("=" where "==" is due), as Restate's
+// decoder (base64 DecodePaddingMode::Indifferent) reads it. A "prom_1" id yields
+// ErrLegacyAwakeableID. Errors are the bare sentinels, whose texts are Restate's.
 func ParseAwakeableID(s string) (InvocationID, uint32, error) {
 	if strings.HasPrefix(s, legacyAwakeablePrefix) {
 		return InvocationID{}, 0, ErrLegacyAwakeableID
@@ -55,18 +56,19 @@ func parseAwakeable(s, resource string) (InvocationID, uint32, error) {
 	// Go's decoder skips CR/LF; Restate's does not, and an id with a line break in it is not the
 	// same id.
 	if strings.ContainsAny(rest, "\r\n") {
-		return InvocationID{}, 0, fmt.Errorf("awakeable id: %w", ErrCodec)
+		return InvocationID{}, 0, ErrCodec
 	}
-	enc := base64.RawURLEncoding
-	if strings.HasSuffix(rest, "=") {
-		enc = base64.URLEncoding
+	// Up to the canonical padding is accepted, none of it required.
+	data := strings.TrimRight(rest, "=")
+	if pad := len(rest) - len(data); pad > 0 && pad > (4-len(data)%4)%4 {
+		return InvocationID{}, 0, ErrCodec
 	}
-	raw, err := enc.Strict().DecodeString(rest)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(data)
 	if err != nil {
-		return InvocationID{}, 0, fmt.Errorf("awakeable id: %w", ErrCodec)
+		return InvocationID{}, 0, ErrCodec
 	}
 	if len(raw) != InvocationIDLen+4 {
-		return InvocationID{}, 0, fmt.Errorf("awakeable id of %d bytes: %w", len(raw), ErrBadLength)
+		return InvocationID{}, 0, ErrBadLength
 	}
 	id, err := InvocationIDFromBytes(raw[:InvocationIDLen])
 	if err != nil {

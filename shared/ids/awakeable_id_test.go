@@ -29,10 +29,13 @@ func TestAwakeableIDRoundTrip(t *testing.T) {
 		if err != nil || gotID != id || gotIdx != idx {
 			t.Errorf("ParseAwakeableID(%q) = %v, %d, %v; want %v, %d", s, gotID, gotIdx, err, id, idx)
 		}
-		// Padded form: 28 bytes → 38 chars + "==".
-		gotID, gotIdx, err = ParseAwakeableID(s + "==")
-		if err != nil || gotID != id || gotIdx != idx {
-			t.Errorf("padded: ParseAwakeableID = %v, %d, %v", gotID, gotIdx, err)
+		// Padded form: 28 bytes → 38 chars + "==". Restate's decoder also takes partial
+		// padding (DecodePaddingMode::Indifferent), and so do we.
+		for _, pad := range []string{"=", "=="} {
+			gotID, gotIdx, err = ParseAwakeableID(s + pad)
+			if err != nil || gotID != id || gotIdx != idx {
+				t.Errorf("padded %q: ParseAwakeableID = %v, %d, %v", pad, gotID, gotIdx, err)
+			}
 		}
 		legacy := LegacyAwakeableID(id.Bytes(), idx)
 		if !strings.HasPrefix(legacy, "prom_1") {
@@ -63,7 +66,9 @@ func TestParseAwakeableIDErrors(t *testing.T) {
 		{"short", good[:40], ErrBadLength},
 		{"bad alphabet", good[:10] + "+" + good[11:], ErrCodec},
 		{"line break", good[:10] + "\n" + good[10:], ErrCodec},
-		{"wrong padding", good + "=", ErrCodec},
+		{"too much padding", good + "===", ErrCodec},
+		{"padding inside", good[:40] + "=" + good[40:], ErrCodec},
+		{"padding after a whole quantum", good[:42] + "=", ErrCodec},
 		{"trailing bits", good[:43] + "R", ErrCodec},
 		{"legacy via sign parser is flagged", "prom_1" + good[6:], ErrLegacyAwakeableID},
 	}
@@ -74,5 +79,21 @@ func TestParseAwakeableIDErrors(t *testing.T) {
 	}
 	if _, _, err := ParseLegacyAwakeableID(good); !errors.Is(err, ErrTypeMismatch) {
 		t.Errorf("ParseLegacyAwakeableID(sign id) error = %v, want ErrTypeMismatch", err)
+	}
+}
+
+// TestParseAwakeableIDMessages checks the error texts, which the ingress answers as Restate.
+func TestParseAwakeableIDMessages(t *testing.T) {
+	t.Parallel()
+	good := AwakeableID(make([]byte, 24), 17)
+	for in, want := range map[string]string{
+		good[:40]:           "bad length",
+		good + "===":        "base62 decode error",
+		good[:10] + "+x":    "base62 decode error",
+		"sign_2" + good[6:]: "unrecognized codec version",
+	} {
+		if _, _, err := ParseAwakeableID(in); err == nil || err.Error() != want {
+			t.Errorf("ParseAwakeableID(%q) error = %v, want %q", in, err, want)
+		}
 	}
 }

@@ -48,10 +48,9 @@ func splitPrefix(s, want string) (string, error) {
 	if !ok {
 		return "", ErrBadFormat
 	}
-	if resource != want {
-		if knownResourceTypes[resource] {
-			return "", ErrTypeMismatch
-		}
+	// Restate's order (IdDecoder::new, then the caller's type check): the prefix must be a
+	// known resource and the version valid before a known prefix of the wrong kind is named.
+	if !knownResourceTypes[resource] {
 		return "", fmt.Errorf("%w: %s", ErrUnrecognizedType, resource)
 	}
 	if rest == "" {
@@ -59,6 +58,9 @@ func splitPrefix(s, want string) (string, error) {
 	}
 	if rest[0] != idSchemeVersion {
 		return "", ErrVersion
+	}
+	if resource != want {
+		return "", ErrTypeMismatch
 	}
 	return rest[1:], nil
 }

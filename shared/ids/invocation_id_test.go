@@ -138,6 +138,10 @@ func TestParseInvocationIDErrors(t *testing.T) {
 		{"no separator", "inv1iHLUz0JfQwr0g3903tBTvJLIPSGwxDRjX", ErrBadFormat},
 		{"unknown resource", "foo_1iHLUz0JfQwr0g3903tBTvJLIPSGwxDRjX", ErrUnrecognizedType},
 		{"other resource", "dp_16DGG3jQi6060887quRa5Ut", ErrTypeMismatch},
+		// Restate checks the version (and length) before the resource type (observed on
+		// restate-server 1.7.12: /restate/attach/sign_2abc, /restate/attach/dp_).
+		{"other resource with a bad version", "sign_2abc", ErrVersion},
+		{"other resource, prefix only", "dp_", ErrBadLength},
 		{"bad version", "inv_2iHLUz0JfQwr0g3903tBTvJLIPSGwxDRjX", ErrVersion},
 		{"version is a digit of a garbage id", "inv_abc", ErrVersion},
 		{"prefix only", "inv_", ErrBadLength},
