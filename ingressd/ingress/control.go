@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"gorestate.dev/shared/ids"
@@ -196,24 +195,13 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request, p *parsedP
 		aerr   *apiError
 		lookup = p.kind == routeLookup
 	)
-	arg := func(i int) string { s, _ := url.PathUnescape(p.args[i]); return s }
 	switch {
-	case p.kind == routeWorkflow && p.nargs == 3:
-		id = ids.WorkflowInvocationID(ids.PartitionKeyOf(arg(1)), p.args[0], arg(1))
-		op, out = p.args[2], h.runOutput(p.args[0])
-	case p.kind == routeInvocation && p.nargs == 2:
-		id, aerr = parseID(arg(0))
-		op = p.args[1]
-	case p.kind == routeInvocation && (p.nargs == 4 || p.nargs == 5):
-		svc, key, handler, ik := p.args[0], "", arg(1), arg(2)
-		keyed := p.nargs == 5
-		if keyed {
-			key, handler, ik = arg(1), arg(2), arg(3)
-		}
-		id = idempotentID(svc, keyed, key, handler, ik)
-		op, out = p.args[p.nargs-1], h.handlerOutput(svc, handler)
+	case p.kind == routeWorkflow:
+		id, op, out, aerr = h.workflowTarget(p)
+	case p.kind == routeInvocation:
+		id, op, out, aerr = h.invocationTarget(r, p)
 	case (p.kind == routeAttach || p.kind == routeOutput) && p.nargs == 1:
-		id, aerr = parseID(arg(0))
+		id, aerr = parseID(p.args[0])
 		op = map[routeKind]string{routeAttach: "attach", routeOutput: "output"}[p.kind]
 	case (p.kind == routeAttach || p.kind == routeOutput || lookup) && p.nargs == 0:
 		if r.Method != http.MethodPost {
@@ -237,10 +225,6 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request, p *parsedP
 		}{id.String()})
 		w.Header().Set("content-type", "application/json")
 		_, _ = w.Write(b)
-		return
-	}
-	if op != "attach" && op != "output" {
-		h.fail(w, r, newError(errBadRestatePath))
 		return
 	}
 	if p.nargs > 0 && r.Method != http.MethodGet {
@@ -271,6 +255,70 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request, p *parsedP
 	default:
 		writeCallResult(w, id.String(), out, resp)
 	}
+}
+
+// isAttachOp reports whether the last segment of an attach path names an operation.
+func isAttachOp(op string) bool { return op == "attach" || op == "output" }
+
+// workflowTarget reads /restate/workflow/{name}/{key}/attach|output as Restate does: the key
+// is percent-decoded, the name is not, segments after the operation are ignored, and an
+// unknown operation is "not found".
+func (h *handler) workflowTarget(p *parsedPath) (ids.InvocationID, string, *schema.OutputRules, *apiError) {
+	if p.nargs < 3 {
+		return ids.InvocationID{}, "", nil, newError(errBadWorkflowPath)
+	}
+	name := p.args[0]
+	key, err := decodeKey(p.args[1])
+	if err != nil {
+		return ids.InvocationID{}, "", nil, newError(errBadKey, err)
+	}
+	op := p.args[2]
+	if !isAttachOp(op) {
+		return ids.InvocationID{}, "", nil, newError(errRestateNotFound)
+	}
+	return ids.WorkflowInvocationID(ids.PartitionKeyOf(key), name, key), op, h.runOutput(name), nil
+}
+
+// invocationTarget reads /restate/invocation/... as Restate does: {id}/{op} with two
+// segments, else {service}[/{key}]/{handler}/{idempotencyKey}/{op}, where the service must
+// exist (its type says whether a key follows). Only the key is percent-decoded; segments after
+// the operation are ignored, and an unknown operation is "not found".
+func (h *handler) invocationTarget(r *http.Request, p *parsedPath) (ids.InvocationID, string, *schema.OutputRules, *apiError) {
+	if p.nargs < 2 {
+		return ids.InvocationID{}, "", nil, newError(errBadInvocationPath)
+	}
+	if p.nargs == 2 {
+		op := p.args[1]
+		if !isAttachOp(op) {
+			return ids.InvocationID{}, "", nil, newError(errRestateNotFound)
+		}
+		id, aerr := parseID(p.args[0])
+		return id, op, defaultOutput, aerr
+	}
+	name := p.args[0]
+	svc := h.opts.Schema().Service(name)
+	if svc == nil {
+		svc = h.refreshedService(r, name, "")
+	}
+	if svc == nil {
+		return ids.InvocationID{}, "", nil, newError(errServiceNotFound, name)
+	}
+	rest, key, keyed := p.args[1:p.nargs], "", svc.Keyed()
+	if keyed {
+		var err error
+		if key, err = decodeKey(rest[0]); err != nil {
+			return ids.InvocationID{}, "", nil, newError(errBadKey, err)
+		}
+		rest = rest[1:]
+	}
+	if len(rest) < 3 {
+		return ids.InvocationID{}, "", nil, newError(errBadInvocationPath)
+	}
+	handler, idemKey, op := rest[0], rest[1], rest[2]
+	if !isAttachOp(op) {
+		return ids.InvocationID{}, "", nil, newError(errRestateNotFound)
+	}
+	return idempotentID(svc.Name, keyed, key, handler, idemKey), op, h.handlerOutput(svc.Name, handler), nil
 }
 
 func parseID(s string) (ids.InvocationID, *apiError) {

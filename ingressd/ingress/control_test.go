@@ -224,3 +224,98 @@ func TestAwakeablePaths(t *testing.T) {
 		})
 	}
 }
+
+// TestAttachPaths covers the attach/output paths; refusals are restate-server 1.7.12's answers.
+func TestAttachPaths(t *testing.T) {
+	t.Parallel()
+	anID := ids.NewInvocationID(ids.PartitionKeyOf("x")).String()
+	const (
+		badInvocationPath = "bad path, expected either /restate/invocation/:invocation_id/output or /restate/invocation/:invocation_id/attach or /restate/invocation/:invocation_target/:idempotency_key/output or /restate/invocation/:invocation_target/:idempotency_key/attach"
+		badWorkflowPath   = "bad path, expected either /restate/workflow/:workflow_name/:workflow_key/output or /restate/workflow/:workflow_name/:workflow_key/attach"
+	)
+	tests := []struct {
+		name, method, path string
+		status             int
+		message            string // for refusals
+		wantID             string // for accepted ones
+		wait               bool
+	}{
+		{name: "attach by id", path: "/restate/invocation/" + anID + "/attach", status: 200, wantID: anID, wait: true},
+		{name: "output by id", path: "/restate/invocation/" + anID + "/output", status: 200, wantID: anID},
+		{name: "short attach by id", path: "/restate/attach/" + anID, status: 200, wantID: anID, wait: true},
+		{name: "service call by idempotency key", path: "/restate/invocation/Greeter/Greet/ik1/output", status: 200,
+			wantID: idempotentID("Greeter", false, "", "Greet", "ik1").String()},
+		{name: "object call by idempotency key, decoded key", path: "/restate/invocation/Counter/a%20b/Add/ik2/attach", status: 200,
+			wantID: idempotentID("Counter", true, "a b", "Add", "ik2").String(), wait: true},
+		{name: "object call with an empty key", path: "/restate/invocation/Counter//Add/ik2/output", status: 200,
+			wantID: idempotentID("Counter", true, "", "Add", "ik2").String()},
+		// Restate decodes neither the handler nor the idempotency key.
+		{name: "idempotency key is not decoded", path: "/restate/invocation/Greeter/Greet/a%20b/output", status: 200,
+			wantID: idempotentID("Greeter", false, "", "Greet", "a%20b").String()},
+		{name: "segment after the operation is ignored", path: "/restate/invocation/Greeter/Greet/ik1/output/x", status: 200,
+			wantID: idempotentID("Greeter", false, "", "Greet", "ik1").String()},
+		{name: "workflow", path: "/restate/workflow/Signup/w%31/output", status: 200,
+			wantID: ids.WorkflowInvocationID(ids.PartitionKeyOf("w1"), "Signup", "w1").String()},
+		{name: "workflow, segment after the operation", path: "/restate/workflow/Signup/w1/attach/x", status: 200,
+			wantID: ids.WorkflowInvocationID(ids.PartitionKeyOf("w1"), "Signup", "w1").String(), wait: true},
+		{name: "unknown workflow is looked up", path: "/restate/workflow/Nope/w1/output", status: 200,
+			wantID: ids.WorkflowInvocationID(ids.PartitionKeyOf("w1"), "Nope", "w1").String()},
+
+		{name: "invocation alone", path: "/restate/invocation", status: 400, message: badInvocationPath},
+		{name: "id without operation", path: "/restate/invocation/" + anID, status: 400, message: badInvocationPath},
+		{name: "unknown operation on an id", path: "/restate/invocation/" + anID + "/foo", status: 404, message: "not found"},
+		{name: "unknown operation before a bad id", path: "/restate/invocation/bad/foo", status: 404, message: "not found"},
+		{name: "bad id", path: "/restate/invocation/bad/output", status: 400, message: "bad invocation id 'bad': bad format"},
+		{name: "three segments name a service", path: "/restate/invocation/" + anID + "/attach/x", status: 404,
+			message: "service '" + anID + "' not found, make sure to register the service before calling it."},
+		{name: "unknown service", path: "/restate/invocation/Nope/h/ik/output", status: 404,
+			message: "service 'Nope' not found, make sure to register the service before calling it."},
+		{name: "service name is not decoded", path: "/restate/invocation/Gree%74er/Greet/ik/output", status: 404,
+			message: "service 'Gree%74er' not found, make sure to register the service before calling it."},
+		{name: "service call without operation", path: "/restate/invocation/Greeter/Greet/ik1", status: 400, message: badInvocationPath},
+		{name: "object call without operation", path: "/restate/invocation/Counter/c1/Add/ik2", status: 400, message: badInvocationPath},
+		{name: "object call without idempotency key", path: "/restate/invocation/Counter/c1/Add", status: 400, message: badInvocationPath},
+		{name: "unknown operation on a service call", path: "/restate/invocation/Greeter/Greet/ik1/foo", status: 404, message: "not found"},
+		{name: "unknown operation on an object call", path: "/restate/invocation/Counter/c1/Add/ik2/foo", status: 404, message: "not found"},
+		{name: "undecodable object key", path: "/restate/invocation/Counter/%ff/Add/ik/output", status: 400, message: "bad path, cannot decode key: the decoded key is not valid UTF-8 (first bad byte at offset 0)"},
+		{name: "workflow alone", path: "/restate/workflow", status: 400, message: badWorkflowPath},
+		{name: "workflow without key", path: "/restate/workflow/Signup", status: 400, message: badWorkflowPath},
+		{name: "workflow without operation", path: "/restate/workflow/Signup/w1", status: 400, message: badWorkflowPath},
+		{name: "unknown operation on a workflow", path: "/restate/workflow/Signup/w1/foo", status: 404, message: "not found"},
+		{name: "unknown operation on an unknown workflow", path: "/restate/workflow/Nope/w1/foo", status: 404, message: "not found"},
+		{name: "undecodable workflow key", path: "/restate/workflow/Signup/%ff/output", status: 400, message: "bad path, cannot decode key: the decoded key is not valid UTF-8 (first bad byte at offset 0)"},
+		{name: "POST to a workflow", method: "POST", path: "/restate/workflow/Signup/w1/output", status: 405, message: "method not allowed"},
+		{name: "POST to an invocation", method: "POST", path: "/restate/invocation/" + anID + "/output", status: 405, message: "method not allowed"},
+		{name: "the path comes before the method", method: "POST", path: "/restate/invocation/" + anID + "/foo", status: 404, message: "not found"},
+		{name: "segment after a short attach", path: "/restate/attach/" + anID + "/x", status: 400, message: catalogue[errBadRestatePath].format},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, wk := newControlHandler(t)
+			method := tt.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest(method, "/", nil)
+			r.RequestURI = tt.path
+			h.ServeHTTP(rec, r)
+			if rec.Code != tt.status {
+				t.Fatalf("%s %s = %d %s, want %d", method, tt.path, rec.Code, rec.Body, tt.status)
+			}
+			attached := wk.attached()
+			if tt.status >= 400 {
+				checkIngressError(t, rec, tt.status, tt.message, false)
+				if len(attached) != 0 {
+					t.Errorf("a refused request reached the partition: %+v", attached)
+				}
+				return
+			}
+			want, _ := ids.ParseInvocationID(tt.wantID)
+			if len(attached) != 1 || string(attached[0].InvocationID) != string(want.Bytes()) || attached[0].Wait != tt.wait {
+				t.Fatalf("attach requests %+v, want one for %s (wait %v)", attached, tt.wantID, tt.wait)
+			}
+		})
+	}
+}

@@ -46,6 +46,8 @@ const (
 	errBadHeader
 	errBadScopeValue
 	errBadAwakeablesPath
+	errBadInvocationPath
+	errBadWorkflowPath
 	numErrorKinds
 )
 
@@ -96,6 +98,8 @@ var catalogue = [numErrorKinds]struct {
 	errBadHeader:         {http.StatusBadRequest, "bad header %s: %s"},
 	errBadScopeValue:     {http.StatusBadRequest, "bad scope value: %s"},
 	errBadAwakeablesPath: {http.StatusBadRequest, "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject"},
+	errBadInvocationPath: {http.StatusBadRequest, "bad path, expected either /restate/invocation/:invocation_id/output or /restate/invocation/:invocation_id/attach or /restate/invocation/:invocation_target/:idempotency_key/output or /restate/invocation/:invocation_target/:idempotency_key/attach"},
+	errBadWorkflowPath:   {http.StatusBadRequest, "bad path, expected either /restate/workflow/:workflow_name/:workflow_key/output or /restate/workflow/:workflow_name/:workflow_key/attach"},
 }
 
 // apiError is an answer the ingress gives without (or instead of) a partition's answer.
