@@ -37,8 +37,11 @@ func TestBadInputMatrix(t *testing.T) {
 		{"delay on a call", "POST", "/Greeter/greet?delay=PT1S", `"x"`, json, 400, "cannot use the delay query parameter with calls. The delay is supported only with sends"},
 		{"bad path", "POST", "/a/b/c/d/e/f/g/h", `1`, json, 400, "bad path: /a/b/c/d/e/f/g/h"},
 		{"counter add with a string", "POST", "/Counter/safe/add", `"not a number"`, json, 0, ""},
-		// The SDKs decode the input's headers as UTF-8 and would fail every attempt.
-		{"header not UTF-8", "POST", "/Greeter/greet", `"x"`, map[string]string{"content-type": "application/json", "x-bad": "\xff\xfe"}, 400, "bad header x-bad: the value is not valid UTF-8"},
+		// Restate reads header values as visible ASCII (http's HeaderValue::to_str).
+		{"header not UTF-8", "POST", "/Greeter/greet", `"x"`, map[string]string{"content-type": "application/json", "x-bad": "\xff\xfe"}, 400, "bad header x-bad: ToStrError { _priv: () }"},
+		{"header not ASCII", "POST", "/Greeter/greet", `"x"`, map[string]string{"content-type": "application/json", "x-bad": "ü"}, 400, "bad header x-bad: ToStrError { _priv: () }"},
+		{"idempotency key not ASCII", "POST", "/Greeter/greet", `"x"`, map[string]string{"content-type": "application/json", "idempotency-key": "ü"}, 400, "bad header idempotency-key: ToStrError { _priv: () }"},
+		{"content type not ASCII", "POST", "/Greeter/greet", `"x"`, map[string]string{"content-type": "application/json; x=ü"}, 400, "bad header content-type: ToStrError { _priv: () }"},
 		{"query not UTF-8", "POST", "/Greeter/greet?x=\xff", `"x"`, json, 400, "bad path: the query is not valid UTF-8"},
 	}
 	for _, c := range cases {

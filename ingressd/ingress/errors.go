@@ -94,7 +94,9 @@ var catalogue = [numErrorKinds]struct {
 	// A target body (POST /restate/attach|output|lookup) that does not decode: Restate 1.7.12
 	// answers 500 "cannot read body: invalid request body: <serde error>" with a Rust stack
 	// trace appended; it is the client's mistake, so 400 here, with serde-like reasons.
-	errBadTargetBody:     {http.StatusBadRequest, "bad request body: %v"},
+	errBadTargetBody: {http.StatusBadRequest, "bad request body: %v"},
+	// The reason is Restate's msgToStrError for a value that is not visible ASCII; ours for a
+	// later value of a header that is not UTF-8 (Restate does not read later values).
 	errBadHeader:         {http.StatusBadRequest, "bad header %s: %s"},
 	errBadScopeValue:     {http.StatusBadRequest, "bad scope value: %s"},
 	errBadAwakeablesPath: {http.StatusBadRequest, "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject"},

@@ -189,6 +189,10 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 	}
 	inv := invocation{svc: svc, handler: hd, handlerType: svc.HandlerTypeOf(hd), key: key, send: send}
 	if v, ok := r.Header[hdrIdempotencyKey]; ok && len(v) > 0 {
+		if !visibleASCII(v[0]) {
+			h.fail(w, r, newError(errBadHeader, "idempotency-key", msgToStrError))
+			return
+		}
 		// An empty key is still a key, as in Restate.
 		inv.idempotent, inv.idempotencyKey = true, v[0]
 	}
@@ -204,11 +208,19 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 		h.fail(w, r, err)
 		return
 	}
+	if ct := r.Header[hdrContentType]; len(ct) > 0 && !visibleASCII(ct[0]) {
+		h.fail(w, r, newError(errBadHeader, "content-type", msgToStrError))
+		return
+	}
 	if err = validateInput(&hd.Input, r.Header[hdrContentType], inv.input); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if inv.delay, inv.delayed, err = parseDelay(r.URL.RawQuery); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := badInput(r.Header, pathAndQuery); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -219,11 +231,6 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 	n := h.opts.NumPartitions()
 	if n == 0 {
 		h.fail(w, r, newError(errNotProvisioned))
-		return
-	}
-
-	if err := badInput(r.Header, pathAndQuery); err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	headers := r.Header

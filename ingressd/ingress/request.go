@@ -63,16 +63,58 @@ func lowerName(k string) string {
 	return strings.ToLower(k)
 }
 
-// badInput finds what the invocation's input cannot carry: the SDKs decode its headers
-// (and the ingress path among them) as UTF-8 text and would fail every attempt. Restate
-// refuses such a header with 400 before it creates anything.
-func badInput(h http.Header, pathAndQuery string) *apiError {
-	for k, vs := range h {
-		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return newError(errBadHeader, lowerName(k), "the value is not valid UTF-8")
-			}
+// msgToStrError is how Restate words a header value that is not visible ASCII: the Debug form
+// of the error of http's HeaderValue::to_str.
+const msgToStrError = "ToStrError { _priv: () }"
+
+// visibleASCII reports whether v reads as text to Restate's HTTP stack (HeaderValue::to_str):
+// visible ASCII, blanks and tabs only.
+func visibleASCII(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c > '~' {
+			return false
 		}
+	}
+	return true
+}
+
+// notTextChecked are the headers whose values Restate does not read as text when it copies
+// the request's headers into the invocation (idempotency-key is checked on its own, earlier).
+var notTextChecked = map[string]bool{
+	"Connection":          true,
+	"Host":                true,
+	hdrIdempotencyKey:     true,
+	hdrIdempotencyExpires: true,
+}
+
+// badInput finds what the invocation's input cannot carry. Restate reads every header's
+// (first) value as text and refuses one that is not visible ASCII with 400; the SDKs decode
+// further values (and the ingress path) as UTF-8 and would fail every attempt on anything
+// else. Among several bad headers the first by name is named.
+func badInput(h http.Header, pathAndQuery string) *apiError {
+	var name, why string
+	for k, vs := range h {
+		if notTextChecked[k] {
+			continue
+		}
+		for i, v := range vs {
+			var reason string
+			switch {
+			case i == 0 && !visibleASCII(v):
+				reason = msgToStrError
+			case !utf8.ValidString(v):
+				reason = "the value is not valid UTF-8"
+			default:
+				continue
+			}
+			if n := lowerName(k); name == "" || n < name {
+				name, why = n, reason
+			}
+			break
+		}
+	}
+	if name != "" {
+		return newError(errBadHeader, name, why)
 	}
 	if !utf8.ValidString(pathAndQuery) {
 		return newError(errBadPath, "the query is not valid UTF-8")

@@ -241,6 +241,58 @@ func TestHeaderForwarding(t *testing.T) {
 	}
 }
 
+// TestBadHeaderValues covers header values Restate refuses (it reads them as visible ASCII)
+// and the later values of a header, which the SDKs read as UTF-8.
+func TestBadHeaderValues(t *testing.T) {
+	t.Parallel()
+	const toStr = ": ToStrError { _priv: () }"
+	tests := []struct {
+		name   string
+		header http.Header
+		want   string // "" = accepted
+	}{
+		{name: "plain", header: http.Header{"X-A": {"v\tw ~"}}},
+		{name: "idempotency key, UTF-8", header: http.Header{"Idempotency-Key": {"ü"}}, want: "bad header idempotency-key" + toStr},
+		{name: "idempotency key, Latin-1", header: http.Header{"Idempotency-Key": {"\xe9"}}, want: "bad header idempotency-key" + toStr},
+		{name: "idempotency key, control byte", header: http.Header{"Idempotency-Key": {"a\x01"}}, want: "bad header idempotency-key" + toStr},
+		{name: "idempotency key, DEL", header: http.Header{"Idempotency-Key": {"a\x7f"}}, want: "bad header idempotency-key" + toStr},
+		{name: "idempotency key before other headers", header: http.Header{"Idempotency-Key": {"ü"}, "A": {"ü"}}, want: "bad header idempotency-key" + toStr},
+		{name: "idempotency-expires is not read", header: http.Header{"Idempotency-Expires": {"ü"}}},
+		{name: "content type", header: http.Header{"Content-Type": {"application/json; x=ü"}}, want: "bad header content-type" + toStr},
+		{name: "other header, UTF-8", header: http.Header{"X-Foo": {"ü"}}, want: "bad header x-foo" + toStr},
+		{name: "other header, Latin-1", header: http.Header{"X-Foo": {"\xe9"}}, want: "bad header x-foo" + toStr},
+		{name: "first bad header by name", header: http.Header{"X-B": {"ü"}, "X-A": {"ü"}, "X-C": {"\xff"}}, want: "bad header x-a" + toStr},
+		{name: "later value, UTF-8", header: http.Header{"X-Foo": {"a", "ü"}}},
+		{name: "later value, not UTF-8", header: http.Header{"X-Foo": {"a", "\xff"}}, want: "bad header x-foo: the value is not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, inv := newTestHandler(t, 0)
+			r := httptest.NewRequest(http.MethodPost, "/Greeter/Greet", strings.NewReader(`"x"`))
+			r.Header = tt.header.Clone()
+			if r.Header.Get("Content-Type") == "" {
+				r.Header.Set("Content-Type", "application/json")
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if tt.want == "" {
+				if rec.Code != 200 || len(inv.calls()) != 1 {
+					t.Fatalf("status %d %s, %d invocations; want 200 and one", rec.Code, rec.Body, len(inv.calls()))
+				}
+				return
+			}
+			if rec.Code != 400 {
+				t.Fatalf("status %d %s, want 400", rec.Code, rec.Body)
+			}
+			checkIngressError(t, rec, 400, tt.want, false)
+			if len(inv.calls()) != 0 {
+				t.Errorf("a refused request reached the invoker")
+			}
+		})
+	}
+}
+
 func TestDelayParam(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
