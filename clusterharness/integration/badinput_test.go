@@ -34,6 +34,7 @@ func TestBadInputMatrix(t *testing.T) {
 		{"wrong content type", "POST", "/Greeter/greet", `"x"`, map[string]string{"content-type": "text/plain"}, 400, "input validation error: Content-type 'text/plain' does not match 'application/json'"},
 		{"oversize body", "POST", "/Greeter/greet", `"` + strings.Repeat("a", 33<<20) + `"`, json, 413, "length limit exceeded"},
 		{"invalid delay", "POST", "/Counter/safe/add/send?delay=abc", `1`, json, 400, "bad delay query parameter, must be a ISO8601 duration"},
+		{"ISO delay with a trailing blank", "POST", "/Counter/safe/add/send?delay=PT1H%20", `1`, json, 400, "bad delay query parameter, must be a ISO8601 duration: parsed value 'PT1H', but unparsed input \" \" remains"},
 		{"delay on a call", "POST", "/Greeter/greet?delay=PT1S", `"x"`, json, 400, "cannot use the delay query parameter with calls. The delay is supported only with sends"},
 		{"bad path", "POST", "/a/b/c/d/e/f/g/h", `1`, json, 400, "bad path: /a/b/c/d/e/f/g/h"},
 		{"counter add with a string", "POST", "/Counter/safe/add", `"not a number"`, json, 0, ""},

@@ -325,3 +325,62 @@ func TestDelayParam(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestParseDelay checks the delay values as restate-server 1.7.12 reads them (observed with
+// POST /Greeter/greet/send?delay=…); wantErr is the start of the reason after the catalogue's
+// prefix, "" for accepted values.
+func TestParseDelay(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		query   string
+		want    time.Duration
+		wantErr string
+	}{
+		{query: "delay=PT1H", want: time.Hour},
+		{query: "delay=pt1h", want: time.Hour},
+		{query: "delay=%2BPT1H", want: time.Hour},
+		{query: "delay=PT1H30M", want: 90 * time.Minute},
+		{query: "delay=1h", want: time.Hour},
+		{query: "delay=1h%20", want: time.Hour},
+		{query: "delay=1h+", want: time.Hour},
+		{query: "delay=1h%20%20", want: time.Hour},
+		{query: "delay=1h%09", want: time.Hour},
+		{query: "delay=1h%0A", want: time.Hour},
+		{query: "delay=1%20h", want: time.Hour},
+		{query: "delay=60+sec", want: time.Minute},
+		{query: "delay=%2B1h", want: time.Hour},
+		{query: "delay=0"},
+		{query: "delay=-0s"},
+		{query: "delay=-PT0S"},
+
+		{query: "delay=PT1H%20", wantErr: `parsed value 'PT1H', but unparsed input " " remains`},
+		{query: "delay=PT1H+", wantErr: `parsed value 'PT1H', but unparsed input " " remains`},
+		{query: "delay=PT1H%09", wantErr: `parsed value 'PT1H', but unparsed input "\t" remains`},
+		{query: "delay=%2Bpt1h%20", wantErr: `parsed value 'PT1H', but unparsed input " " remains`},
+		{query: "delay=PT1H%0B", wantErr: `parsed value 'PT1H', but unparsed input "\v" remains`},
+		{query: "delay=1h%0B", wantErr: `unparsed input "\v" remains`},
+		{query: "delay=PT1Hx", wantErr: "invalid duration"},
+		{query: "delay=%20PT1H", wantErr: `failed to parse input in the "friendly" duration format: expected duration to start with a unit value`},
+		{query: "delay=%201h", wantErr: `failed to parse input in the "friendly" duration format: expected duration to start with a unit value`},
+		{query: "delay=%2B%201h", wantErr: `failed to parse input in the "friendly" duration format: expected duration to start with a unit value`},
+		{query: "delay=0%20", wantErr: `failed to parse input in the "friendly" duration format: expected to find unit designator suffix`},
+		{query: "delay=%2B0", wantErr: `failed to parse input in the "friendly" duration format: expected to find unit designator suffix`},
+		{query: "delay=1h%2C", wantErr: `failed to parse input in the "friendly" duration format: found comma at the end of duration`},
+		{query: "delay=1h%2C%20", wantErr: `failed to parse input in the "friendly" duration format: found comma at the end of duration`},
+		{query: "delay=%2B", wantErr: "found nothing after sign `+`"},
+		{query: "delay=-1h", wantErr: "negative signed durations cannot be converted to an unsigned duration"},
+		{query: "delay=", wantErr: "invalid duration"},
+	}
+	const prefix = "bad delay query parameter, must be a ISO8601 duration: "
+	for _, tt := range tests {
+		d, present, err := parseDelay(tt.query)
+		switch {
+		case !present:
+			t.Errorf("parseDelay(%q): not present", tt.query)
+		case tt.wantErr == "" && (err != nil || d != tt.want):
+			t.Errorf("parseDelay(%q) = %v, %v; want %v", tt.query, d, err, tt.want)
+		case tt.wantErr != "" && (err == nil || err.status != 400 || !strings.HasPrefix(err.message, prefix+tt.wantErr)):
+			t.Errorf("parseDelay(%q) = %v, %v; want 400 %q…", tt.query, d, err, prefix+tt.wantErr)
+		}
+	}
+}
