@@ -279,10 +279,26 @@ func TestRegisterStoresHeadersMetadataAndHTTP11(t *testing.T) {
 	if fmt.Sprint(dep["additional_headers"]) != "map[x-token:secret]" || fmt.Sprint(dep["metadata"]) != "map[team:a]" {
 		t.Fatalf("headers %v metadata %v", dep["additional_headers"], dep["metadata"])
 	}
-	// A different header set is a different endpoint.
+	// The same address with other headers is the same endpoint, as in restate-server
+	// 1.7.12 (no deployment-routing-headers): unchanged without force, its headers kept.
+	id := dep["id"]
 	other := admin.register(t, "/deployments", sdk, "sdk-go-retry-options", map[string]any{"use_http_11": true})
-	if other.status != http.StatusCreated {
+	if other.status != http.StatusOK || other.json(t)["id"] != id {
 		t.Fatalf("other headers: %d %s", other.status, other.body)
+	}
+	if deps := admin.do(t, http.MethodGet, "/deployments", "").json(t)["deployments"].([]any); len(deps) != 1 ||
+		fmt.Sprint(deps[0].(map[string]any)["additional_headers"]) != "map[x-token:secret]" {
+		t.Fatalf("deployments after registering other headers: %v", deps)
+	}
+	// With force the deployment keeps its id and takes the new headers.
+	forced := admin.register(t, "/deployments", sdk, "sdk-go-retry-options", map[string]any{
+		"use_http_11": true, "force": true, "additional_headers": map[string]string{"X-Token": "new"}})
+	if forced.status != http.StatusOK || forced.json(t)["id"] != id {
+		t.Fatalf("forced: %d %s", forced.status, forced.body)
+	}
+	if deps := admin.do(t, http.MethodGet, "/deployments", "").json(t)["deployments"].([]any); len(deps) != 1 ||
+		fmt.Sprint(deps[0].(map[string]any)["additional_headers"]) != "map[x-token:new]" {
+		t.Fatalf("deployments after a forced registration: %v", deps)
 	}
 }
 

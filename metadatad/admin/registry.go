@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"time"
 
@@ -80,10 +81,19 @@ func updateRegistry(ctx context.Context, store metadata.Store, dryRun bool, muta
 	return nil, errStore(fmt.Errorf("schema registry kept changing during %d update attempts", maxCASAttempts))
 }
 
-// sameEndpoint reports whether d is registered for the same address and headers: Restate
-// identifies an existing deployment that way.
-func sameEndpoint(d *schema.Deployment, uri string, headers map[string]string) bool {
-	return d.URI == uri && maps.Equal(d.AdditionalHeaders, headers)
+// sameEndpoint reports whether d is registered for the endpoint at uri, as Restate tells an
+// existing deployment apart: by the URI's authority (host and port) and path, whatever its
+// scheme and additional headers. (Restate also compares the headers that
+// admin.deployment-routing-headers names; none by default, and this server does not
+// implement that key.) Registering the same address with other headers is thus "unchanged"
+// without force, and overwrites the deployment's headers with it.
+func sameEndpoint(d *schema.Deployment, uri string, _ map[string]string) bool {
+	a, errA := url.Parse(d.URI)
+	b, errB := url.Parse(uri)
+	if errA != nil || errB != nil {
+		return d.URI == uri
+	}
+	return a.Host == b.Host && a.Path == b.Path
 }
 
 // registerDeployment adds dep (fresh from ToSchema) to reg, Restate's way:
@@ -119,7 +129,7 @@ func registerDeployment(reg *schema.Registry, dep *schema.Deployment, force, all
 	return outcome, reg.Deployment(dep.ID), nil
 }
 
-// newestEndpoint returns the newest deployment registered for uri and headers, or nil.
+// newestEndpoint returns the newest deployment registered for the endpoint at uri, or nil.
 func newestEndpoint(reg *schema.Registry, uri string, headers map[string]string) *schema.Deployment {
 	var found *schema.Deployment
 	for i := range reg.Deployments {
