@@ -37,7 +37,7 @@ type Worker interface {
 }
 
 // sentinels travel as the errorHeader value.
-var sentinels = map[string]error{"not-leader": ErrNotLeader, "not-found": ErrNotFound, "not-completed": ErrNotCompleted, "invalid": ErrInvalidRequest}
+var sentinels = map[string]error{"not-leader": ErrNotLeader, "not-found": ErrNotFound, "not-completed": ErrNotCompleted, "invalid": ErrInvalidRequest, "outcome-unknown": ErrOutcomeUnknown}
 
 // serveJSON adapts one RPC method to HTTP with JSON bodies.
 func serveJSON[Req, Resp any](call func(context.Context, *Req) (Resp, error)) http.Handler {

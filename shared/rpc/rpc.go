@@ -74,6 +74,11 @@ type InvokeResponse struct {
 // refreshing the routing.
 var ErrNotLeader = errors.New("rpc: not the partition leader")
 
+// ErrOutcomeUnknown answers a request that was logged but whose leadership ended before it
+// was applied: the next leader applies it, and its outcome is not known here. Unlike
+// ErrNotLeader it must not be sent again (an operator action is not idempotent).
+var ErrOutcomeUnknown = errors.New("rpc: the request was logged, but the partition's leadership ended before its outcome was known")
+
 // Invoker is served by partition leaders.
 type Invoker interface {
 	Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error)

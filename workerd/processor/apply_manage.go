@@ -146,6 +146,9 @@ func (a *applier) killChildren(id []byte, st *store.Status) error {
 			return err
 		}
 		if callee == nil {
+			if !sends {
+				return nil // the earlier rules stopped at the first callee not found
+			}
 			continue
 		}
 		kill := &logrecord.Manage{InvocationID: callee.Bytes(), Op: logrecord.ManageKill}

@@ -365,7 +365,9 @@ func (l *Leader) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.Manage
 	case <-ctx.Done():
 		return "", ctx.Err()
 	case <-l.ctx.Done():
-		return "", rpc.ErrNotLeader
+		// The record is in the log: the next leader applies it. Not ErrNotLeader, which
+		// callers answer by sending the request again.
+		return "", rpc.ErrOutcomeUnknown
 	}
 }
 
