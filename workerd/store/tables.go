@@ -105,18 +105,22 @@ const inboxPatchMark = 'P'
 
 // PushInboxPatch queues a state patch behind an object's lock.
 func (t *Txn) PushInboxPatch(p *logrecord.PatchState) error {
+	seq, err := t.nextSeq(metaInboxSeq)
+	if err != nil {
+		return err
+	}
+	t.put(t.p.key(tInbox, objectKey(p.Service, p.Key), u64(seq)), encodeInboxPatch(p))
+	return nil
+}
+
+func encodeInboxPatch(p *logrecord.PatchState) []byte {
 	body := logrecord.AppendPatchState(nil, p)
 	v := binary.AppendUvarint([]byte{inboxPatchMark}, uint64(len(body)))
 	v = append(v, body...)
 	if len(v) == ids.InvocationIDLen {
 		v = append(v, 0)
 	}
-	seq, err := t.nextSeq(metaInboxSeq)
-	if err != nil {
-		return err
-	}
-	t.put(t.p.key(tInbox, objectKey(p.Service, p.Key), u64(seq)), v)
-	return nil
+	return v
 }
 
 // InboxPatch decodes an inbox entry holding a state patch; nil, nil for an invocation id.
