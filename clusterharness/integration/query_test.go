@@ -10,6 +10,7 @@ import (
 	"gorestate.dev/clusterharness/examples"
 	"gorestate.dev/clusterharness/harness"
 	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/rowscan"
 )
 
 type queryRows struct {
@@ -89,4 +90,25 @@ func TestQueryShowsRetries(t *testing.T) {
 	harness.Eventually(t, 10*time.Second, "the retried invocation to finish", func() bool {
 		return examples.FlakyAttempts(key) == examples.FlakyFailures+1
 	})
+}
+
+// TestQueryBeyondTheRowBudget: a query whose rows would pass the worker's budget
+// (rowscan.MaxBytes) gets an error that says so, as Restate answers a query its engine has
+// no memory for, instead of loading them; a narrower one still answers.
+func TestQueryBeyondTheRowBudget(t *testing.T) {
+	n, _ := startNode(t)
+	for i := range 30 {
+		call(t, n.IngressURL+"/Greeter/greet", fmt.Sprintf(`"n%d"`, i), nil)
+	}
+	old := rowscan.MaxBytes
+	rowscan.MaxBytes = 4 << 10
+	defer func() { rowscan.MaxBytes = old }()
+	body, _ := json.Marshal(map[string]string{"query": "select * from sys_invocation"})
+	resp := call(t, n.AdminURL+"/query", string(body), map[string]string{"accept": "application/json"})
+	if resp.Status != 500 || !strings.Contains(resp.Body, "resources exhausted") {
+		t.Fatalf("every invocation over a 4 KiB budget: %d %s", resp.Status, resp.Body)
+	}
+	if rows := query(t, n, "select id from sys_invocation limit 2").Rows; len(rows) != 2 {
+		t.Fatalf("with a limit: %v", rows)
+	}
 }

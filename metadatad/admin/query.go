@@ -248,7 +248,10 @@ func (a *api) loadTables(ctx context.Context, conn *sql.Conn, text sqlText) erro
 			if a.opts.Query == nil {
 				return errQueryUnavailable(fmt.Errorf("no worker serves table %s", t.name))
 			}
-			if rows, err = a.opts.Query.Rows(ctx, t.name, scans[t.name]); err != nil {
+			if rows, err = a.opts.Query.Rows(ctx, t.name, scans[t.name]); errors.Is(err, rowscan.ErrTooLarge) {
+				// As Restate answers a query its engine has no memory for.
+				return &apiError{status: http.StatusInternalServerError, message: fmt.Sprintf("read table %s: %v", t.name, err)}
+			} else if err != nil {
 				return errQueryUnavailable(fmt.Errorf("read table %s: %w", t.name, err))
 			}
 		} else {

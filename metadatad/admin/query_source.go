@@ -146,7 +146,11 @@ func (s *workerQuerySource) fetch(ctx context.Context, base, table string, scan 
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("rows of %s from %s: %s: %s", table, base, resp.Status, strings.TrimSpace(string(msg)))
+		err := fmt.Errorf("rows of %s from %s: %s: %s", table, base, resp.Status, strings.TrimSpace(string(msg)))
+		if resp.StatusCode == http.StatusRequestEntityTooLarge {
+			err = fmt.Errorf("%w: %w", rowscan.ErrTooLarge, err)
+		}
+		return nil, err
 	}
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber() // integers beyond 2^53 must survive; sqlValue converts by column type

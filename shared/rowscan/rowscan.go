@@ -14,6 +14,31 @@ import (
 	"slices"
 )
 
+// MaxBytes bounds the rows that one worker collects for one table of a query (their size
+// as EstimateSize counts it), so that a query over a large store fails with ErrTooLarge
+// instead of exhausting the memory of the node, which also runs partitions and perhaps the
+// metadata store. Restate bounds its query engine (1 GiB by default) for the same reason.
+var MaxBytes int64 = 256 << 20
+
+// ErrTooLarge says a table's rows would pass MaxBytes.
+var ErrTooLarge = errors.New("resources exhausted: the query needs more rows than a worker may load for it")
+
+// EstimateSize is the memory a row takes, roughly: its keys and values and the overhead of
+// the map that holds them.
+func EstimateSize(row map[string]any) int64 {
+	n := int64(64)
+	for k, v := range row {
+		n += int64(len(k)) + 24
+		switch x := v.(type) {
+		case string:
+			n += int64(len(x))
+		case []byte:
+			n += int64(len(x))
+		}
+	}
+	return n
+}
+
 // Ops of a Filter.
 const (
 	OpIn    = "in"     // the column's value is one of Values

@@ -46,6 +46,9 @@ func Handler(src Source) http.Handler {
 		case errors.Is(err, ErrNotReady):
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
+		case errors.Is(err, rowscan.ErrTooLarge):
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

@@ -85,6 +85,9 @@ func Scan(ctx context.Context, parts []*store.Partition, table string, scan rows
 		if err := scanner(ctx, snap, table, c); err != nil && !errors.Is(err, errEnough) {
 			return nil, fmt.Errorf("scan %s of partition %d: %w", table, parts[i].ID(), err)
 		}
+		if c.err != nil {
+			return nil, fmt.Errorf("scan %s of partition %d: %w", table, parts[i].ID(), c.err)
+		}
 		if c.full() {
 			break
 		}
@@ -117,6 +120,10 @@ type collector struct {
 	rows    []map[string]any
 	// partStart is where the current partition's rows begin.
 	partStart int
+	// size is the estimated memory of rows (rowscan.EstimateSize); past rowscan.MaxBytes
+	// err says so and the scan ends.
+	size int64
+	err  error
 }
 
 // add offers a row; it returns false once the current partition needs no more rows (for
@@ -130,6 +137,10 @@ func (c *collector) add(r map[string]any) bool {
 		if len(own) >= c.scan.Limit && createdAt(r).Before(createdAt(own[len(own)-1])) {
 			return false
 		}
+	}
+	if c.size += rowscan.EstimateSize(r); c.size > rowscan.MaxBytes {
+		c.err = fmt.Errorf("%w (%d MiB of rows; add WHERE conditions on id, status, target, service or key, or a LIMIT)", rowscan.ErrTooLarge, rowscan.MaxBytes>>20)
+		return false
 	}
 	c.rows = append(c.rows, r)
 	return !c.full()
@@ -418,6 +429,9 @@ func resolveCallers(rows []map[string]any, snaps []*store.Snapshot) error {
 // offer adds row to c, and says to stop the partition's scan once c needs no more.
 func offer(c *collector, r map[string]any) error {
 	if !c.add(r) {
+		if c.err != nil {
+			return c.err
+		}
 		return errEnough
 	}
 	return nil

@@ -2,6 +2,7 @@ package introspect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -217,4 +218,44 @@ func TestHeadFilterMatchesRows(t *testing.T) {
 		t.Error("a scan without status or target filters got a head filter")
 	}
 	t.Logf("%d cases", checked)
+}
+
+// A scan whose rows would pass rowscan.MaxBytes fails with rowscan.ErrTooLarge instead of
+// holding them all; a narrower one (a limit, a filter) still answers.
+func TestScanRefusesMoreRowsThanItMayHold(t *testing.T) {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := db.Partition(0)
+	txn := p.Begin()
+	var first string
+	for i := range 200 {
+		id := newID(fmt.Sprintf("big-%d", i))
+		if i == 0 {
+			first = idStr(id)
+		}
+		must(t, txn.PutStatus(id, &store.Status{Phase: store.PhaseCompleted, Target: greeter, CreatedAt: ms(time.Second)}, nil))
+	}
+	must(t, txn.Commit())
+	parts := []*store.Partition{p}
+	ctx := context.Background()
+	all, err := Scan(ctx, parts, TableInvocation, rowscan.All)
+	if err != nil || len(all) != 200 {
+		t.Fatalf("%d rows, %v", len(all), err)
+	}
+	old := rowscan.MaxBytes
+	rowscan.MaxBytes = 50 * rowscan.EstimateSize(all[0])
+	defer func() { rowscan.MaxBytes = old }()
+	if _, err := Scan(ctx, parts, TableInvocation, rowscan.All); !errors.Is(err, rowscan.ErrTooLarge) {
+		t.Fatalf("every row with room for about 50: %v", err)
+	}
+	if rows, err := Scan(ctx, parts, TableInvocation, rowscan.Scan{Limit: 10}); err != nil || len(rows) != 10 {
+		t.Fatalf("a limit of 10: %d rows, %v", len(rows), err)
+	}
+	oneID := rowscan.Scan{Filters: []rowscan.Filter{{Column: "id", Op: rowscan.OpIn, Values: []string{first}}}}
+	if rows, err := Scan(ctx, parts, TableInvocation, oneID); err != nil || len(rows) != 1 {
+		t.Fatalf("one id: %d rows, %v", len(rows), err)
+	}
 }
