@@ -65,6 +65,8 @@ func approvalRequest(ctx restate.Context, name string) (string, error) {
 	awakeablesMu.Lock()
 	awakeables[name] = a.Id()
 	awakeablesMu.Unlock()
+	// So that someone reading the log can resolve it (POST /restate/awakeables/{id}/resolve).
+	ctx.Log().Info("waiting for approval", "name", name, "awakeable", a.Id())
 	verdict, err := a.Result()
 	if err != nil {
 		return "", err

@@ -41,6 +41,9 @@ type Config struct {
 	// Ignored lists the keys of the file that restate-server 1.7 knows and this
 	// implementation does not: Load accepts them, and the daemon logs each once.
 	Ignored []string `toml:"-"`
+	// UnknownEnv lists RESTATE_* environment variables that name no configuration key,
+	// neither ours nor Restate's (a typo, most likely); they are ignored with a warning.
+	UnknownEnv []string `toml:"-"`
 
 	NodeName    string `toml:"node-name"`
 	ClusterName string `toml:"cluster-name"`

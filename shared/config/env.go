@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 )
 
 const envPrefix = "RESTATE_"
@@ -30,10 +32,20 @@ func lookupEnv(environ []string, name string) (string, bool) {
 	return val, found
 }
 
+// envNotKeys are RESTATE_* variables that are not configuration keys but are read as such
+// by this server (the log level) or by Restate's tools that share the environment (the CLI).
+var envNotKeys = map[string]bool{
+	envConfigFile: true, "RESTATE_LOG_LEVEL": true, "RESTATE_ADMIN_URL": true,
+	"RESTATE_INGRESS_URL": true, "RESTATE_AUTH_TOKEN": true, "RESTATE_ENVIRONMENT": true,
+	"RESTATE_HOST": true, "RESTATE_CLI_CONFIG_HOME": true,
+}
+
 // applyEnv overlays RESTATE_* variables on c and records the keys it set in explicit.
-// Variables that match no key are ignored: test harnesses set Restate options gorestate does
-// not have (RESTATE_LOG_FILTER, RESTATE_NETWORKING__HTTP2_KEEP_ALIVE_INTERVAL, ...) and the
-// server must still start.
+// Variables that match no key do not stop the server: test harnesses set Restate options
+// gorestate does not have (RESTATE_LOG_FILTER, RESTATE_NETWORKING__HTTP2_KEEP_ALIVE_INTERVAL,
+// ...) and the server must still start. Those go to c.Ignored like the file's keys of
+// Restate; a variable that names no key of either (a typo) goes to c.UnknownEnv, which the
+// daemon warns about.
 func applyEnv(c *Config, environ []string, explicit map[string]string) error {
 	// DO_NOT_TRACK is the cross-tool opt-out; applied first so RESTATE_DISABLE_TELEMETRY wins.
 	if v, ok := lookupEnv(environ, "DO_NOT_TRACK"); ok {
@@ -51,6 +63,13 @@ func applyEnv(c *Config, environ []string, explicit map[string]string) error {
 		}
 		f, ok := idx.byEnv[up]
 		if !ok {
+			switch key := envKey(up); {
+			case envNotKeys[up]:
+			case restateKey(key):
+				c.Ignored = append(c.Ignored, key.String()+" ("+name+")")
+			default:
+				c.UnknownEnv = append(c.UnknownEnv, name)
+			}
 			continue
 		}
 		if err := setFromString(f.value(c), val); err != nil {
@@ -60,6 +79,16 @@ func applyEnv(c *Config, environ []string, explicit map[string]string) error {
 		explicit[f.key] = ""
 	}
 	return errors.Join(errs...)
+}
+
+// envKey is the configuration key a RESTATE_* variable names in Restate's scheme: "__"
+// separates tables, "_" stands for "-" (RESTATE_ADMIN__BIND_ADDRESS is admin.bind-address).
+func envKey(up string) toml.Key {
+	var k toml.Key
+	for _, part := range strings.Split(strings.TrimPrefix(up, envPrefix), "__") {
+		k = append(k, strings.ReplaceAll(strings.ToLower(part), "_", "-"))
+	}
+	return k
 }
 
 // setFromString parses an environment value into v according to v's type. The returned

@@ -600,3 +600,27 @@ func TestDumpLoadsBack(t *testing.T) {
 		t.Errorf("reloaded default dump differs:\n%+v\n%+v", def, again)
 	}
 }
+
+// A RESTATE_* variable that names no key is ignored, but said: one of Restate's keys that
+// is not implemented here goes to Ignored, anything else (a typo) to UnknownEnv; variables
+// of Restate's tools are neither.
+func TestUnmatchedEnvIsReported(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, "",
+		"RESTATE_INGRES__BIND_ADDRESS=127.0.0.1:1",
+		"RESTATE_LOG_FILTER=info",
+		"RESTATE_NETWORKING__HTTP2_KEEP_ALIVE_INTERVAL=1s",
+		"RESTATE_ADMIN_URL=http://127.0.0.1:9070",
+		"RESTATE_LOG_LEVEL=debug",
+		"RESTATE_INGRESS__BIND_ADDRESS=127.0.0.1:18080",
+	)
+	if c.Ingress.BindAddress != "127.0.0.1:18080" {
+		t.Fatalf("ingress bind address %q", c.Ingress.BindAddress)
+	}
+	if fmt.Sprint(c.UnknownEnv) != "[RESTATE_INGRES__BIND_ADDRESS]" {
+		t.Errorf("unknown variables %v", c.UnknownEnv)
+	}
+	if fmt.Sprint(c.Ignored) != "[log-filter (RESTATE_LOG_FILTER) networking.http2-keep-alive-interval (RESTATE_NETWORKING__HTTP2_KEEP_ALIVE_INTERVAL)]" {
+		t.Errorf("ignored %v", c.Ignored)
+	}
+}

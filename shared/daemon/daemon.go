@@ -47,6 +47,9 @@ func Main(name string, run func(ctx context.Context, cfg *config.Config, logger 
 	for _, k := range cfg.Ignored {
 		logger.Warn("configuration key of Restate not implemented here: ignored", "key", k)
 	}
+	for _, v := range cfg.UnknownEnv {
+		logger.Warn("environment variable names no configuration key: ignored", "variable", v)
+	}
 	setMemoryLimit(logger)
 	servePprof(logger)
 	stopTracing, err := tracing.Setup(cfg.TracingEndpoint, cfg.NodeName)

@@ -490,6 +490,10 @@ func (c *cli) metadataServers(args []string) error {
 	}
 	var st raftStatus
 	if err := c.call(http.MethodGet, "/metadata/cluster/status", nil, &st); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+			return fmt.Errorf("the node's metadata store is local, not replicated: it has no servers to list (`[metadata-server] type = \"replicated\"` makes it a Raft group; `gorestatectl status` shows the store): %w", err)
+		}
 		return err
 	}
 	if c.json {
