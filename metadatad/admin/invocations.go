@@ -58,15 +58,26 @@ const (
 	leaderRetryMax     = 500 * time.Millisecond
 )
 
+// workerCallTimeout bounds a request to a partition leader, which waits for its record to
+// be applied: a leader that stopped answering (a frozen process) must not hold the admin
+// request for ever. Past it the outcome is unknown, and the 503 says so.
+var workerCallTimeout = 30 * time.Second // a variable for tests
+
 // onLeader runs call against the leader of a partition, again while rpc.ErrNotLeader says
-// that nothing was done because the leader is not (or no longer) there.
-func (a *api) onLeader(ctx context.Context, partition uint32, call func(rpc.Controller) error) error {
+// that nothing was done because the leader is not (or no longer) there. call gets a context
+// bounded by workerCallTimeout.
+func (a *api) onLeader(ctx context.Context, partition uint32, call func(context.Context, rpc.Controller) error) error {
+	ctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+	defer cancel()
 	deadline := time.Now().Add(leaderRetryFor)
 	backoff := leaderRetryBackoff
 	for {
 		ctl, err := a.opts.Workers.Route(partition)
 		if err == nil {
-			err = call(ctl)
+			err = call(ctx, ctl)
+		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return fmt.Errorf("no answer within %v; the request may still take effect: %w", workerCallTimeout, err)
 		}
 		if !errors.Is(err, rpc.ErrNotLeader) || time.Now().Add(backoff).After(deadline) {
 			return err
@@ -112,8 +123,8 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 	}
 	partition := ids.PartitionOf(id.PartitionKey, a.opts.Workers.NumPartitions())
 	var outcome rpc.ManageOutcome
-	err = a.onLeader(r.Context(), partition, func(ctl rpc.Controller) (err error) {
-		outcome, err = ctl.Manage(r.Context(), &rpc.ManageRequest{Partition: partition, InvocationID: id.Bytes(), Op: op})
+	err = a.onLeader(r.Context(), partition, func(ctx context.Context, ctl rpc.Controller) (err error) {
+		outcome, err = ctl.Manage(ctx, &rpc.ManageRequest{Partition: partition, InvocationID: id.Bytes(), Op: op})
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,8 +57,8 @@ func (a *api) restartAsNew(w http.ResponseWriter, r *http.Request, _ int) error 
 	}
 	req := &rpc.RestartAsNewRequest{Partition: ids.PartitionOf(id.PartitionKey, a.opts.Workers.NumPartitions()), InvocationID: id.Bytes()}
 	var resp *rpc.RestartAsNewResponse
-	err = a.onLeader(r.Context(), req.Partition, func(ctl rpc.Controller) (err error) {
-		resp, err = ctl.RestartAsNew(r.Context(), req)
+	err = a.onLeader(r.Context(), req.Partition, func(ctx context.Context, ctl rpc.Controller) (err error) {
+		resp, err = ctl.RestartAsNew(ctx, req)
 		return err
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,8 +89,8 @@ func (a *api) modifyState(w http.ResponseWriter, r *http.Request, _ int) error {
 		req.State = append(req.State, rpc.StateEntry{Key: []byte(k), Value: v})
 	}
 	sort.Slice(req.State, func(i, j int) bool { return bytes.Compare(req.State[i].Key, req.State[j].Key) < 0 })
-	err = a.onLeader(r.Context(), req.Partition, func(ctl rpc.Controller) error {
-		return ctl.PatchState(r.Context(), req)
+	err = a.onLeader(r.Context(), req.Partition, func(ctx context.Context, ctl rpc.Controller) error {
+		return ctl.PatchState(ctx, req)
 	})
 	if err != nil {
 		return errWorkersUnavailable(err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorestate.dev/shared/h2c"
 	"gorestate.dev/shared/ids"
@@ -18,6 +19,7 @@ import (
 type patchWorkers struct {
 	mu        sync.Mutex
 	notLeader int
+	silent    bool // never answers, like a frozen leader
 	got       []*rpc.PatchStateRequest
 }
 
@@ -35,7 +37,11 @@ func (w *patchWorkers) Manage(context.Context, *rpc.ManageRequest) (rpc.ManageOu
 func (w *patchWorkers) RestartAsNew(context.Context, *rpc.RestartAsNewRequest) (*rpc.RestartAsNewResponse, error) {
 	return &rpc.RestartAsNewResponse{Outcome: rpc.RestartNotFound}, nil
 }
-func (w *patchWorkers) PatchState(_ context.Context, req *rpc.PatchStateRequest) error {
+func (w *patchWorkers) PatchState(ctx context.Context, req *rpc.PatchStateRequest) error {
+	if w.silent {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.notLeader > 0 {
@@ -103,5 +109,24 @@ func TestModifyServiceState(t *testing.T) {
 	}
 	if len(workers.got) != 3 {
 		t.Fatalf("%d patches reached the worker, want 3", len(workers.got))
+	}
+}
+
+// A leader that never answers holds an admin request for workerCallTimeout at most; the 503
+// says the change may still take effect.
+func TestModifyStateOnASilentLeader(t *testing.T) {
+	old := workerCallTimeout
+	workerCallTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { workerCallTimeout = old })
+	sdk := startSDK(t)
+	store := newMemStore()
+	srv := httptest.NewServer(NewHandler(Options{Store: store, Workers: &patchWorkers{silent: true}, HTTPClient: &http.Client{Transport: h2c.NewTransport()}}))
+	t.Cleanup(srv.Close)
+	admin := &testAdmin{Server: srv, store: store}
+	admin.register(t, "/deployments", sdk, "sdk-go-greeter-counter-signup", nil)
+	start := time.Now()
+	r := admin.do(t, http.MethodPost, "/services/Counter/state", `{"object_key":"k","new_state":{}}`)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "may still take effect") || time.Since(start) > 5*time.Second {
+		t.Fatalf("after %v: %d %s", time.Since(start), r.status, r.body)
 	}
 }
