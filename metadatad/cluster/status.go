@@ -92,6 +92,35 @@ type Sources struct {
 	HTTP *http.Client
 }
 
+// ErrCatchingUp says this node's copy of the metadata lags the metadata leader's so far that
+// it does not even hold the partition table yet (a member that just restarted).
+var ErrCatchingUp = fmt.Errorf("%w: this node's copy of the metadata is still catching up with the metadata leader; try again in a moment, or ask another node", metadata.ErrUnavailable)
+
+// confirmNotProvisioned asks the metadata leader, when the store can, whether the partition
+// table this node's copy lacks really is absent, so that a member still catching up after a
+// restart does not report a provisioned cluster as not provisioned (and tell the operator to
+// provision it).
+func confirmNotProvisioned(ctx context.Context, s metadata.Store) error {
+	c, ok := s.(interface {
+		GetConsistent(ctx context.Context, key string) (metadata.Versioned, error)
+		Leader() (name, addr string)
+	})
+	if !ok {
+		return nil // a local store: its copy is the only one
+	}
+	if name, _ := c.Leader(); name == "" {
+		// No leader known: a store not bootstrapped yet (provisioning bootstraps it), or one
+		// between leaders; its own copy is all there is to say.
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := c.GetConsistent(ctx, metadata.KeyPartitionTable); err == nil {
+		return ErrCatchingUp
+	}
+	return nil
+}
+
 // Gather builds the cluster status. Unreachable workers and metadata servers show up as such
 // rather than failing the whole status: status matters most when something is down.
 func Gather(ctx context.Context, src Sources) (*Status, error) {
@@ -99,6 +128,11 @@ func Gather(ctx context.Context, src Sources) (*Status, error) {
 	var err error
 	if st.Provisioned, err = Provisioned(ctx, src.Store); err != nil {
 		return nil, fmt.Errorf("read partition table: %w", err)
+	}
+	if !st.Provisioned {
+		if err := confirmNotProvisioned(ctx, src.Store); err != nil {
+			return nil, err
+		}
 	}
 	if st.Provisioned {
 		c, _, err := ReadConfig(ctx, src.Store)
