@@ -20,9 +20,16 @@ type running struct {
 	done   chan struct{}
 }
 
+// reclaimAfter is how long a processor that stepped down because a newer leader announced
+// itself waits before it leads again while the placement still makes this node the leader.
+// A leader placed by a newer table that this node has not seen yet is left alone that long,
+// which is far longer than the table takes to arrive.
+const reclaimAfter = 2 * time.Second
+
 // followPlacement runs the processors that the partition table places on this node, as
 // leader or follower as it says, and stops those it moves away, until ctx ends.
 func (w *Worker) followPlacement(ctx context.Context) {
+	go w.reclaimLeaderships(ctx)
 	_ = metadata.Watch(ctx, w.meta, metadata.KeyPartitionTable, func(v metadata.Versioned) {
 		var t metadata.PartitionTable
 		if err := json.Unmarshal(v.Value, &t); err != nil {
@@ -38,6 +45,76 @@ func (w *Worker) followPlacement(ctx context.Context) {
 	for _, r := range procs {
 		<-r.done // ctx ended: they stop by themselves
 	}
+}
+
+// reclaimLeaderships has a processor lead again when it stepped down for a newer leader's
+// announcement while the placement still makes this node the leader (reclaimAfter ago or
+// longer): when the controller moves a leadership away and back quickly, the other node's
+// claim can land in the log after this node's, and the partition would have no leader
+// until the placement changed again.
+func (w *Worker) reclaimLeaderships(ctx context.Context) {
+	t := time.NewTicker(reclaimAfter / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		table := w.placed.Load()
+		if table == nil {
+			continue
+		}
+		var due []*running
+		w.procsMu.Lock()
+		for p, r := range w.procs {
+			role, placed := placedRole(table, p, w.cfg.NodeName)
+			if at, deposed := r.proc.Deposed(); placed && role == processor.RoleLeader && deposed && time.Since(at) >= reclaimAfter {
+				due = append(due, r)
+			}
+		}
+		w.procsMu.Unlock()
+		if len(due) == 0 {
+			continue
+		}
+		// Only on the table as the metadata store has it now: a copy that fell behind (this
+		// node cut off from the metadata servers) would take the leadership from a leader
+		// placed since, in turn.
+		fresh, err := w.freshTable(ctx)
+		if err != nil {
+			w.log.Debug("read the partition table before leading again", "error", err)
+			continue
+		}
+		for _, r := range due {
+			p := r.proc.Partition()
+			if role, placed := placedRole(fresh, p, w.cfg.NodeName); placed && role == processor.RoleLeader {
+				w.log.Warn("a newer leader announced itself, but the placement still makes this node the leader: leading again", "partition", p)
+				r.proc.SetRole(processor.RoleLeader)
+			}
+		}
+	}
+}
+
+// freshTable reads the partition table from the metadata store, linearizably where the
+// store can (a metadata server's own replica).
+func (w *Worker) freshTable(ctx context.Context) (*metadata.PartitionTable, error) {
+	ctx, cancel := context.WithTimeout(ctx, reclaimAfter)
+	defer cancel()
+	get := w.meta.Get
+	if c, ok := w.meta.(interface {
+		GetConsistent(context.Context, string) (metadata.Versioned, error)
+	}); ok {
+		get = c.GetConsistent
+	}
+	v, err := get(ctx, metadata.KeyPartitionTable)
+	if err != nil {
+		return nil, err
+	}
+	var t metadata.PartitionTable
+	if err := json.Unmarshal(v.Value, &t); err != nil {
+		return nil, fmt.Errorf("decode the partition table: %w", err)
+	}
+	return &t, nil
 }
 
 // placedRole says what the placement asks of this node for partition p.

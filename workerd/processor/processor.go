@@ -117,6 +117,9 @@ type Processor struct {
 	roleMu      sync.Mutex
 	role        Role
 	roleChanged chan struct{} // closed and replaced when role changes
+	// deposedAt is when the processor stepped down by itself because a newer leader
+	// announced itself; zero once a role is asked again (see Deposed).
+	deposedAt time.Time
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -163,12 +166,39 @@ func (p *Processor) Ready() <-chan struct{} { return p.ready }
 func (p *Processor) SetRole(r Role) {
 	p.roleMu.Lock()
 	defer p.roleMu.Unlock()
+	p.deposedAt = time.Time{}
+	p.setRoleLocked(r)
+}
+
+func (p *Processor) setRoleLocked(r Role) {
 	if p.role == r {
 		return
 	}
 	p.role = r
 	close(p.roleChanged)
 	p.roleChanged = make(chan struct{})
+}
+
+// stepDown follows because a newer leader announced itself, and remembers when, unless it
+// was asked to follow meanwhile.
+func (p *Processor) stepDown() {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	if p.role != RoleLeader {
+		return
+	}
+	p.deposedAt = time.Now()
+	p.setRoleLocked(RoleFollower)
+}
+
+// Deposed reports when the processor stepped down as leader by itself, because a newer
+// leader announced itself, if no role was asked of it since. The placement may still make
+// this node the leader: the newer leader may have been placed by a table since replaced
+// (its announcement landing late), and then nobody leads until this node leads again.
+func (p *Processor) Deposed() (time.Time, bool) {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	return p.deposedAt, !p.deposedAt.IsZero()
 }
 
 // Role is the role the processor was asked to take.
@@ -457,7 +487,7 @@ func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, a
 		}
 		if deposed {
 			p.log.Info("a newer leader announced itself; following", "epoch", l.epoch)
-			p.SetRole(RoleFollower)
+			p.stepDown()
 			return applied, nil
 		}
 		if active {
@@ -577,10 +607,13 @@ func (p *Processor) Applied() uint64 {
 
 // Tail is the LSN the partition's log will give its next record.
 func (p *Processor) Tail() uint64 {
+	tail := uint64(p.cfg.Log.Tail())
 	if p.Leader() != nil {
-		return uint64(p.writer().Tail()) // the log it appends to
+		tail = uint64(p.writer().Tail()) // the log it appends to
 	}
-	return uint64(p.cfg.Log.Tail())
+	// A log's known tail may be stale (a replica restored from a snapshot has not read the
+	// log yet), but what was applied was committed.
+	return max(tail, p.Applied()+1)
 }
 
 // Partition is the processor's partition id.
