@@ -65,12 +65,16 @@ func (w *Worker) reclaimLeaderships(ctx context.Context) {
 		if table == nil {
 			continue
 		}
-		var due []*running
+		type deposed struct {
+			r  *running
+			at time.Time
+		}
+		var due []deposed
 		w.procsMu.Lock()
 		for p, r := range w.procs {
 			role, placed := placedRole(table, p, w.cfg.NodeName)
-			if at, deposed := r.proc.Deposed(); placed && role == processor.RoleLeader && deposed && time.Since(at) >= reclaimAfter {
-				due = append(due, r)
+			if at, ok := r.proc.Deposed(); placed && role == processor.RoleLeader && ok && time.Since(at) >= reclaimAfter {
+				due = append(due, deposed{r, at})
 			}
 		}
 		w.procsMu.Unlock()
@@ -85,11 +89,11 @@ func (w *Worker) reclaimLeaderships(ctx context.Context) {
 			w.log.Debug("read the partition table before leading again", "error", err)
 			continue
 		}
-		for _, r := range due {
-			p := r.proc.Partition()
-			if role, placed := placedRole(fresh, p, w.cfg.NodeName); placed && role == processor.RoleLeader {
+		for _, d := range due {
+			p := d.r.proc.Partition()
+			// LeadAgain does nothing if the placement gave the processor a role meanwhile.
+			if role, placed := placedRole(fresh, p, w.cfg.NodeName); placed && role == processor.RoleLeader && d.r.proc.LeadAgain(d.at) {
 				w.log.Warn("a newer leader announced itself, but the placement still makes this node the leader: leading again", "partition", p)
-				r.proc.SetRole(processor.RoleLeader)
 			}
 		}
 	}

@@ -64,7 +64,18 @@ func NewClient(addresses []string, hc *http.Client) *Client {
 
 // Get returns the newest value of key known to the servers or to this client.
 func (c *Client) Get(ctx context.Context, key string) (Versioned, error) {
-	res, err := c.do(ctx, http.MethodGet, key, nil, nil)
+	return c.get(ctx, key, nil)
+}
+
+// GetConsistent is a linearizable read: the server answers from the metadata leader (a
+// replicated metadata server forwards it there; a local one is the only copy), so it
+// reflects every write that completed before it was called, whatever copy the server holds.
+func (c *Client) GetConsistent(ctx context.Context, key string) (Versioned, error) {
+	return c.get(ctx, key, url.Values{"consistent": {"1"}})
+}
+
+func (c *Client) get(ctx context.Context, key string, q url.Values) (Versioned, error) {
+	res, err := c.do(ctx, http.MethodGet, key, q, nil)
 	if err != nil {
 		return Versioned{}, err
 	}

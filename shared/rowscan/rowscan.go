@@ -14,20 +14,25 @@ import (
 	"slices"
 )
 
-// MaxBytes bounds the rows that one worker collects for one table of a query (their size
-// as EstimateSize counts it), so that a query over a large store fails with ErrTooLarge
+// MaxBytes bounds the rows that one worker holds for one table of a query (their size as
+// Scan.EstimateSize counts it), so that a query over a large store fails with ErrTooLarge
 // instead of exhausting the memory of the node, which also runs partitions and perhaps the
-// metadata store. Restate bounds its query engine (1 GiB by default) for the same reason.
-var MaxBytes int64 = 256 << 20
+// metadata store. Restate bounds its query engine to 1 GiB by default for the same reason.
+// At about 400 bytes for a row of the columns `restate services status` reads, that is
+// some 2.5 million invocations per worker.
+var MaxBytes int64 = 1 << 30
 
 // ErrTooLarge says a table's rows would pass MaxBytes.
 var ErrTooLarge = errors.New("resources exhausted: the query needs more rows than a worker may load for it")
 
-// EstimateSize is the memory a row takes, roughly: its keys and values and the overhead of
-// the map that holds them.
-func EstimateSize(row map[string]any) int64 {
+// EstimateSize is the memory a row takes once projected to the columns s asks for (Project),
+// roughly: those keys and values and the overhead of the map that holds them.
+func (s Scan) EstimateSize(row map[string]any) int64 {
 	n := int64(64)
 	for k, v := range row {
+		if len(s.Columns) > 0 && !slices.Contains(s.Columns, k) {
+			continue
+		}
 		n += int64(len(k)) + 24
 		switch x := v.(type) {
 		case string:

@@ -120,7 +120,7 @@ type collector struct {
 	rows    []map[string]any
 	// partStart is where the current partition's rows begin.
 	partStart int
-	// size is the estimated memory of rows (rowscan.EstimateSize); past rowscan.MaxBytes
+	// size is the estimated memory of rows (Scan.EstimateSize); past rowscan.MaxBytes
 	// err says so and the scan ends.
 	size int64
 	err  error
@@ -138,7 +138,7 @@ func (c *collector) add(r map[string]any) bool {
 			return false
 		}
 	}
-	if c.size += rowscan.EstimateSize(r); c.size > rowscan.MaxBytes {
+	if c.size += c.scan.EstimateSize(r); c.size > rowscan.MaxBytes {
 		c.err = fmt.Errorf("%w (%d MiB of rows; add WHERE conditions on id, status, target, service or key, or a LIMIT)", rowscan.ErrTooLarge, rowscan.MaxBytes>>20)
 		return false
 	}
@@ -161,6 +161,11 @@ func (c *collector) endPartition() {
 		}
 		clear(c.rows[cut:])
 		c.rows = c.rows[:cut]
+		// The budget counts the rows held, not those offered and dropped.
+		c.size = 0
+		for _, r := range c.rows {
+			c.size += c.scan.EstimateSize(r)
+		}
 	}
 	c.partStart = len(c.rows)
 	c.inOrder = false

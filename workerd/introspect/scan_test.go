@@ -246,7 +246,7 @@ func TestScanRefusesMoreRowsThanItMayHold(t *testing.T) {
 		t.Fatalf("%d rows, %v", len(all), err)
 	}
 	old := rowscan.MaxBytes
-	rowscan.MaxBytes = 50 * rowscan.EstimateSize(all[0])
+	rowscan.MaxBytes = 50 * rowscan.All.EstimateSize(all[0])
 	defer func() { rowscan.MaxBytes = old }()
 	if _, err := Scan(ctx, parts, TableInvocation, rowscan.All); !errors.Is(err, rowscan.ErrTooLarge) {
 		t.Fatalf("every row with room for about 50: %v", err)

@@ -76,9 +76,15 @@ func TestLateClaimDeposesAndLeadingAgainRecovers(t *testing.T) {
 	if a.Role() != RoleFollower {
 		t.Fatalf("a's role after it stepped down: %v", a.Role())
 	}
-	a.SetRole(RoleLeader)
-	if _, d := a.Deposed(); d {
-		t.Fatal("still reported deposed after being asked to lead")
+	at, _ := a.Deposed()
+	if a.LeadAgain(at.Add(time.Nanosecond)) {
+		t.Fatal("led again for a step-down it was not told of")
+	}
+	if !a.LeadAgain(at) {
+		t.Fatal("did not lead again")
+	}
+	if _, d := a.Deposed(); d || a.LeadAgain(at) {
+		t.Fatal("still reported deposed after leading again")
 	}
 	eventuallyTrue(t, "a to lead again", func() bool { return a.Leader() != nil })
 	send(t, a.Leader(), newID(""))

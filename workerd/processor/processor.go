@@ -191,6 +191,20 @@ func (p *Processor) stepDown() {
 	p.setRoleLocked(RoleFollower)
 }
 
+// LeadAgain takes the leader role back after the step-down that Deposed reported at at,
+// unless a role was asked of the processor since (the placement changed meanwhile). It
+// reports whether it did.
+func (p *Processor) LeadAgain(at time.Time) bool {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	if at.IsZero() || !p.deposedAt.Equal(at) {
+		return false
+	}
+	p.deposedAt = time.Time{}
+	p.setRoleLocked(RoleLeader)
+	return true
+}
+
 // Deposed reports when the processor stepped down as leader by itself, because a newer
 // leader announced itself, if no role was asked of it since. The placement may still make
 // this node the leader: the newer leader may have been placed by a table since replaced
