@@ -217,6 +217,9 @@ func TestKillAndPurge(t *testing.T) {
 		rows := query(t, n, "select status from sys_invocation where id = '"+id+"'").Rows
 		return len(rows) == 1 && rows[0]["status"] == "paused"
 	})
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/pause"); r.Status != 200 {
+		t.Fatalf("pause of a paused invocation: %d %s", r.Status, r.Body) // as restate-server 1.7.12
+	}
 	if r := patch(t, n.AdminURL+"/invocations/"+id+"/resume"); r.Status != 200 {
 		t.Fatalf("resume: %d %s", r.Status, r.Body)
 	}
@@ -244,6 +247,10 @@ func TestKillAndPurge(t *testing.T) {
 	}
 	if r := patch(t, n.AdminURL+"/invocations/not-an-id/kill"); r.Status != 400 {
 		t.Fatalf("bad id: %d %s", r.Status, r.Body)
+	}
+	// The deprecated DELETE answers 202 whatever it finds, as restate-server 1.7.12.
+	if r, err := harness.Send(http.MethodDelete, n.AdminURL+"/invocations/"+id+"?mode=kill", "", nil); err != nil || r.Status != 202 {
+		t.Fatalf("DELETE of a purged invocation: %v %+v", err, r)
 	}
 }
 

@@ -130,6 +130,12 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 	if err != nil {
 		return errWorkersUnavailable(err)
 	}
+	if r.Method == http.MethodDelete {
+		// The deprecated DELETE answers 202 whatever became of the request, as
+		// restate-server 1.7.12 does (an unknown id included).
+		w.WriteHeader(http.StatusAccepted)
+		return nil
+	}
 	switch outcome {
 	case rpc.ManageNotFound:
 		return errInvocationNotFound(raw)
@@ -141,7 +147,9 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 		return errInvocationCompleted(raw, rpc.OpPause) // Restate's "is not running, cannot be paused."
 	}
 	status := http.StatusOK
-	if outcome == rpc.ManageAccepted || op == rpc.OpPause || r.Method == http.MethodDelete {
+	// A pause of a running invocation is accepted (202); of a paused one, done (200), as
+	// restate-server 1.7.12 answers.
+	if outcome == rpc.ManageAccepted {
 		status = http.StatusAccepted // the SDK unwinds the invocation asynchronously
 	}
 	w.WriteHeader(status)

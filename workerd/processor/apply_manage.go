@@ -78,6 +78,8 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			if err := a.putStatus(m.InvocationID, st); err != nil {
 				return err
 			}
+			reply(rpc.ManageAccepted) // the SDK's run is aborted asynchronously
+			return nil
 		}
 	case logrecord.ManageKill:
 		a.emit(ActAbort{ID: m.InvocationID})
