@@ -17,9 +17,12 @@ const (
 	//     key is empty (as the ingress and Restate place it);
 	//   - a call to a workflow's run handler is the workflow's one run even when it carries
 	//     an idempotency key (Restate ignores the key there);
+	//   - an attach to an idempotent request that names a key (even an empty one) looks on
+	//     that key's partition, where the request runs;
 	//   - killing an invocation that never started (scheduled or queued behind its object's
 	//     lock) frees it, as cancelling does, instead of keeping a "killed" result for its
-	//     retention.
+	//     retention;
+	//   - killing an invocation also kills what it sent (one-way calls), as Restate does.
 	rulesCallee = 1
 )
 
