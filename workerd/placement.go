@@ -105,20 +105,10 @@ func (w *Worker) freshTable(ctx context.Context) (*metadata.PartitionTable, erro
 	ctx, cancel := context.WithTimeout(ctx, reclaimAfter)
 	defer cancel()
 	get := w.meta.Get
-	if c, ok := w.meta.(interface {
-		GetConsistent(context.Context, string) (metadata.Versioned, error)
-	}); ok {
+	if c, ok := w.meta.(metadata.ConsistentReader); ok {
 		get = c.GetConsistent
 	}
-	v, err := get(ctx, metadata.KeyPartitionTable)
-	if err != nil {
-		return nil, err
-	}
-	var t metadata.PartitionTable
-	if err := json.Unmarshal(v.Value, &t); err != nil {
-		return nil, fmt.Errorf("decode the partition table: %w", err)
-	}
-	return &t, nil
+	return getJSON[metadata.PartitionTable](ctx, get, metadata.KeyPartitionTable)
 }
 
 // placedRole says what the placement asks of this node for partition p.

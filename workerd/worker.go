@@ -225,8 +225,8 @@ func (w *Worker) Close() error {
 
 func (w *Worker) waitProvisioned(ctx context.Context) (*metadata.PartitionTable, error) {
 	for {
-		table, terr := getJSON[metadata.PartitionTable](ctx, w.meta, metadata.KeyPartitionTable)
-		_, lerr := getJSON[metadata.Logs](ctx, w.meta, metadata.KeyLogs)
+		table, terr := getJSON[metadata.PartitionTable](ctx, w.meta.Get, metadata.KeyPartitionTable)
+		_, lerr := getJSON[metadata.Logs](ctx, w.meta.Get, metadata.KeyLogs)
 		if terr == nil && lerr == nil {
 			return table, nil
 		}
@@ -239,8 +239,8 @@ func (w *Worker) waitProvisioned(ctx context.Context) (*metadata.PartitionTable,
 	}
 }
 
-func getJSON[T any](ctx context.Context, s metadata.Store, key string) (*T, error) {
-	v, err := s.Get(ctx, key)
+func getJSON[T any](ctx context.Context, get func(context.Context, string) (metadata.Versioned, error), key string) (*T, error) {
+	v, err := get(ctx, key)
 	if err != nil {
 		return nil, err
 	}

@@ -151,7 +151,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 			return fail(fmt.Errorf("start worker: %w", err))
 		}
 		n.worker.IntrospectRoutes(fabric)
-		// The rows of partitions led elsewhere come from their leaders.
+		// Admin requests for, and the rows of, partitions led elsewhere go to their leaders.
 		workers = routedWorkers{view: view, route: route}
 		query = admin.NewNodeQuerySource(meta, &http.Client{Timeout: 30 * time.Second}, cfg.NodeName, n.worker)
 	}

@@ -102,7 +102,7 @@ var ErrCatchingUp = fmt.Errorf("%w: this node's copy of the metadata is still ca
 // provision it).
 func confirmNotProvisioned(ctx context.Context, s metadata.Store) error {
 	c, ok := s.(interface {
-		GetConsistent(ctx context.Context, key string) (metadata.Versioned, error)
+		metadata.ConsistentReader
 		Leader() (name, addr string)
 	})
 	if !ok {

@@ -427,6 +427,8 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, expected uint
 	return version, nil
 }
 
+var _ metadata.ConsistentReader = (*Store)(nil)
+
 // GetConsistent is a linearizable read: it reflects every write that completed before it
 // was called. The leader reads after a barrier (committing a barrier entry proves it is
 // still the leader and applies everything before it); a follower asks the leader.

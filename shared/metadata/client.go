@@ -67,6 +67,8 @@ func (c *Client) Get(ctx context.Context, key string) (Versioned, error) {
 	return c.get(ctx, key, nil)
 }
 
+var _ ConsistentReader = (*Client)(nil)
+
 // GetConsistent is a linearizable read: the server answers from the metadata leader (a
 // replicated metadata server forwards it there; a local one is the only copy), so it
 // reflects every write that completed before it was called, whatever copy the server holds.

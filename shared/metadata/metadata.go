@@ -42,6 +42,14 @@ type Store interface {
 	WaitNewer(ctx context.Context, key string, version uint64) (Versioned, error)
 }
 
+// ConsistentReader is a Store that also offers linearizable reads (a replicated metadata
+// server's store, the metadata client): GetConsistent reflects every write that completed
+// before it was called, whatever copy the answering member holds.
+type ConsistentReader interface {
+	Store
+	GetConsistent(ctx context.Context, key string) (Versioned, error)
+}
+
 // PartitionTable is the fixed split of the partition-key space into partitions.
 type PartitionTable struct {
 	NumPartitions uint32 `json:"num_partitions"`
