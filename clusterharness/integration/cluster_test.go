@@ -149,10 +149,20 @@ func TestMetadataLeaderLoss(t *testing.T) {
 	}
 
 	uri := harness.StartExamples(t)
-	var leader string
+	var leader, last string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last cluster status seen from m2: %s", last)
+		}
+	})
 	harness.Eventually(t, 20*time.Second, "a healthy cluster of five nodes", func() bool {
 		st, err := harness.ClusterStatus(m2)
-		if err != nil || len(st.Metadata.Members) != 3 || len(st.Nodes) != 5 {
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("%d metadata members, leader %q; nodes %+v", len(st.Metadata.Members), st.Metadata.Leader, st.Nodes)
+		if len(st.Metadata.Members) != 3 || len(st.Nodes) != 5 {
 			return false
 		}
 		for _, nd := range st.Nodes {
