@@ -44,9 +44,9 @@ func DrainAll(t testing.TB, w *Workload, inc int) {
 		pending, attempts, time.Since(start).Round(time.Millisecond), len(w.Ops()))
 }
 
-// CheckExactlyOnce requires every key's Counter value to equal its number of distinct
-// acknowledged adds, and the answers of a key's adds (which run one at a time) to be
-// exactly 1..n: a lost add shows as a low value, a doubled one as a high value or a gap.
+// CheckExactlyOnce requires every key's Counter value (or the value of the Workload's
+// Service) to equal its number of distinct acknowledged adds, and the numbers the answers of
+// a key's adds (which run one at a time) report to be exactly 1..n: a lost add shows as a low value, a doubled one as a high value or a gap.
 // It returns the values.
 func CheckExactlyOnce(t testing.TB, w *Workload) map[string]int {
 	t.Helper()
@@ -74,8 +74,7 @@ func exactlyOnceProblems(perKey map[string][]*Op, values map[string]int) []strin
 		ops := perKey[key]
 		answers := make([]int, 0, len(ops))
 		for _, op := range ops {
-			v, _ := strconv.Atoi(op.Body)
-			answers = append(answers, v)
+			answers = append(answers, answerNumber(op.Body))
 		}
 		slices.Sort(answers)
 		missing, doubled := gapsAndRepeats(answers, len(ops))
@@ -117,7 +116,7 @@ func logUnknown(t testing.TB, ops []*Op) {
 func counterValues(w *Workload) (map[string]int, error) {
 	out := make(map[string]int, len(w.Keys))
 	for _, key := range w.Keys {
-		resp, err := harness.Send(http.MethodGet, w.Ingress+"/Counter/"+key+"/get", "", nil)
+		resp, err := harness.Send(http.MethodGet, w.Ingress+"/"+w.service()+"/"+key+"/get", "", nil)
 		if err != nil {
 			return nil, fmt.Errorf("get %s: %w", key, err)
 		}
@@ -128,6 +127,16 @@ func counterValues(w *Workload) (map[string]int, error) {
 		out[key] = v
 	}
 	return out, nil
+}
+
+// firstNumber is the first run of digits in an answer: a Counter's new value ("7"), the
+// number of a program's run (`"run 7: total 20, ok"`).
+var firstNumber = regexp.MustCompile(`[0-9]+`)
+
+// answerNumber is the number an acknowledged answer reports (0 if none).
+func answerNumber(body string) int {
+	v, _ := strconv.Atoi(firstNumber.FindString(body))
+	return v
 }
 
 // gapsAndRepeats compares sorted answers with 1..n.

@@ -35,8 +35,14 @@ type Op struct {
 type Accept func(status int, body string) bool
 
 // Workload drives idempotent requests to POST {ingress}/Counter/{key}/{path} with body
-// `1` from a fixed number of workers, and keeps the ledger of every logical request.
+// `1` (or to another object with another body: Service, Body) from a fixed number of
+// workers, and keeps the ledger of every logical request.
 type Workload struct {
+	// Service is the virtual object the requests go to ("Counter" if empty); its shared
+	// handler get must answer the number of requests that took effect on a key.
+	Service string
+	Body    string // the body of every request ("1" if empty)
+
 	Ingress string
 	// Ingresses, if set, replace Ingress: a request goes to one of them and each retry to
 	// the next, as a client of a cluster fails over to another node's ingress. Set it before
@@ -229,7 +235,18 @@ type Answer struct {
 }
 
 func (w *Workload) send(ctx context.Context, op *Op) (*Answer, error) {
-	return w.Post(ctx, w.ingressFor(op)+"/Counter/"+op.Key+"/"+w.Path, "1", map[string]string{"idempotency-key": op.Idem})
+	body := w.Body
+	if body == "" {
+		body = "1"
+	}
+	return w.Post(ctx, w.ingressFor(op)+"/"+w.service()+"/"+op.Key+"/"+w.Path, body, map[string]string{"idempotency-key": op.Idem})
+}
+
+func (w *Workload) service() string {
+	if w.Service == "" {
+		return "Counter"
+	}
+	return w.Service
 }
 
 // ingressFor is the ingress of op's current attempt.

@@ -22,10 +22,12 @@ type Program struct {
 
 // MixedProgram runs a program: object state, a side effect, a call through two layers
 // (MixedAccount, then the MixedWorker service), a durable sleep, an awakeable that another
-// invocation (MixedResolver) resolves, and a delayed one-way send.
+// invocation (MixedResolver) resolves, and a delayed one-way send. get answers how many
+// programs ran on the object (the chaos test checks it against the runs it was answered).
 func MixedProgram() restate.ServiceDefinition {
 	return restate.NewObject("MixedProgram").
-		Handler("run", restate.NewObjectHandler(mixedRun))
+		Handler("run", restate.NewObjectHandler(mixedRun)).
+		Handler("get", restate.NewObjectSharedHandler(mixedRuns))
 }
 
 // MixedAccount is the middle layer: object state and a call to a service.
@@ -73,6 +75,10 @@ func mixedRun(ctx restate.ObjectContext, p Program) (string, error) {
 	}
 	restate.ObjectSend(ctx, "MixedAccount", p.Account, "touch").Send(int64(1), restate.WithDelay(time.Duration(p.DelayMs)*time.Millisecond))
 	return fmt.Sprintf("run %d: total %d, %s", runs+1, total, verdict), nil
+}
+
+func mixedRuns(ctx restate.ObjectSharedContext, _ restate.Void) (int64, error) {
+	return restate.Get[int64](ctx, "runs")
 }
 
 func mixedTouch(ctx restate.ObjectContext, n int64) (int64, error) {

@@ -73,7 +73,7 @@ func TestDiscoveryListsLowercaseHandlers(t *testing.T) {
 		"Chain":     {"start:"},
 		"Control":   {"attach:", "cancel:", "resolve:"},
 		// The mixed benchmark workload.
-		"MixedProgram":  {"run:EXCLUSIVE"},
+		"MixedProgram":  {"get:SHARED", "run:EXCLUSIVE"},
 		"MixedAccount":  {"touch:EXCLUSIVE"},
 		"MixedWorker":   {"work:"},
 		"MixedResolver": {"resolve:"},
