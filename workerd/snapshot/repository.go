@@ -335,18 +335,21 @@ func (r *Repository) Restore(ctx context.Context, part *store.Partition, partiti
 	}
 	defer rc.Close()
 	cr := &hashingReader{r: rc, h: sha256.New()}
-	applied, err := part.Import(cr)
-	if err == nil {
+	// The checks run before the import is committed: a crash between a commit and a failed
+	// check would keep a damaged state that passes for a sound one.
+	_, err = part.ImportVerified(cr, func(applied uint64) error {
 		// The rest of the file (nothing, in a sound one) counts toward the checks.
-		_, err = io.Copy(io.Discard, cr)
-	}
-	switch {
-	case err != nil:
-	case cr.n != m.Files[0].Size || hex.EncodeToString(cr.h.Sum(nil)) != m.Files[0].SHA256:
-		err = fmt.Errorf("snapshot %s: data file does not match its metadata (%d bytes)", l.Path, cr.n)
-	case applied != m.MinAppliedLSN:
-		err = fmt.Errorf("snapshot %s: holds applied LSN %d, its metadata says %d", l.Path, applied, m.MinAppliedLSN)
-	}
+		if _, err := io.Copy(io.Discard, cr); err != nil {
+			return err
+		}
+		switch {
+		case cr.n != m.Files[0].Size || hex.EncodeToString(cr.h.Sum(nil)) != m.Files[0].SHA256:
+			return fmt.Errorf("snapshot %s: data file does not match its metadata (%d bytes)", l.Path, cr.n)
+		case applied != m.MinAppliedLSN:
+			return fmt.Errorf("snapshot %s: holds applied LSN %d, its metadata says %d", l.Path, applied, m.MinAppliedLSN)
+		}
+		return nil
+	})
 	if err != nil {
 		_ = part.Wipe()
 		return nil, fmt.Errorf("restore partition %d: %w", partition, err)

@@ -110,6 +110,15 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 // stream leaves it empty (applied LSN 0) rather than half written, and so does a crash
 // before the import is complete (Verify reports it).
 func (p *Partition) Import(r io.Reader) (uint64, error) {
+	return p.ImportVerified(r, nil)
+}
+
+// ImportVerified is Import with a check run after the whole export was read and before the
+// import is committed (made durable and unmarked as a replace): verify gets the imported
+// applied LSN, and an error from it leaves the partition empty as a damaged stream does. A
+// caller that checks the stream (its size, a checksum) must do it here, not after Import:
+// a crash in between would keep a damaged state that looks sound.
+func (p *Partition) ImportVerified(r io.Reader, verify func(applied uint64) error) (uint64, error) {
 	defer p.epochs.forget(p.id) // the import brings its own epoch
 	defer p.heads.clear()       // and its own inbox sequence numbers
 	if err := p.beginReplace(); err != nil {
@@ -172,6 +181,11 @@ func (p *Partition) Import(r io.Reader) (uint64, error) {
 	applied, err := p.Applied()
 	if err != nil {
 		return fail(err)
+	}
+	if verify != nil {
+		if err := verify(applied); err != nil {
+			return fail(err)
+		}
 	}
 	// Durable at once: the imported state is what the log may be trimmed below.
 	var cp leveldb.Batch
