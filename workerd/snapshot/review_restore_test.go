@@ -125,3 +125,34 @@ func TestReviewRestoreFallsBackToAnOlderRetainedSnapshot(t *testing.T) {
 	}
 	_ = store.ErrBadExport
 }
+
+// partition 3's latest.json names partition 4 (copied or moved by hand, a bucket restored
+// into the wrong place): Restore refuses it (metadata.json's partition id), but Latest --
+// which the leader's trim gate reads (ArchivedLSN) -- accepts it, so partition 3's log
+// would be trimmed by partition 4's LSNs up to a point no snapshot of partition 3 covers.
+func TestReviewLatestOfAnotherPartitionIsRefused(t *testing.T) {
+	ctx := context.Background()
+	repo, dir := newRepo(t, 1)
+	p := openPartition(t)
+	applyUpTo(t, p, 1, 50)
+	if _, err := repo.Create(ctx, p, 4, 4, KeyRange{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cluster-prefix", "4", "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "cluster-prefix", "3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cluster-prefix", "3", "latest.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := openPartition(t)
+	if _, rerr := repo.Restore(ctx, q, 3, 0); rerr == nil {
+		t.Fatal("partition 4's snapshot restored into partition 3")
+	}
+	if l, err := repo.Latest(ctx, 3); err == nil {
+		t.Fatalf("partition 3's latest.json of partition %d accepted (archived LSN %d gates partition 3's trim), though Restore refuses it", l.PartitionID, l.ArchivedLSN())
+	}
+}

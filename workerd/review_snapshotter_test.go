@@ -1,0 +1,141 @@
+package workerd
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/localloglet"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/workerd/processor"
+	"gorestate.dev/workerd/snapshot"
+	"gorestate.dev/workerd/store"
+)
+
+type reviewNopInvoker struct{}
+
+func (reviewNopInvoker) Invoke(processor.Leadership, []byte)                             {}
+func (reviewNopInvoker) Resume(processor.Leadership, []byte)                             {}
+func (reviewNopInvoker) Notify(processor.Leadership, []byte, uint32, store.JournalEntry) {}
+func (reviewNopInvoker) StopPartition(uint32)                                            {}
+func (reviewNopInvoker) Abort(processor.Leadership, []byte)                              {}
+
+// reviewWorker is a one-node worker leading partition 0 on a local log, with a snapshot
+// repository in dir: what snapshotter.tick needs, without Start.
+func reviewWorker(t *testing.T, repo *snapshot.Repository) (*Worker, *processor.Processor) {
+	t.Helper()
+	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
+	meta, err := metadata.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {{BaseLSN: 1, Provider: bifrost.ProviderLocal}}}})
+	if _, err := meta.Put(context.Background(), metadata.KeyLogs, chains, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := bifrost.New(bifrost.Options{Meta: meta, Registry: bifrost.Registry{bifrost.ProviderLocal: localloglet.NewProvider(logs, "n1")}})
+	t.Cleanup(func() { b.Close() })
+	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+
+	cfg := config.Default()
+	cfg.NodeName = "n1"
+	cfg.Worker.TrimDelayInterval = 0
+	cfg.Worker.Snapshots.SnapshotInterval = config.Duration(time.Hour)
+	cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 0
+	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: b, db: db}
+	w.snapshots = snapshotter{w: w, repo: repo, parts: map[uint32]*partitionSnapshots{}}
+	w.placed.Store(&metadata.PartitionTable{NumPartitions: 1, Placement: []metadata.PartitionPlacement{{Leader: "n1"}}})
+
+	proc := processor.New(processor.Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: b.Log(0), WriterLog: b.WriterLog(0),
+		Logs: func(uint32) (bifrost.Log, error) { return b.WriterLog(0), nil }, Invoker: reviewNopInvoker{}, Logger: hclog.NewNullLogger(),
+		Role: processor.RoleLeader, NodeName: "n1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	w.procs = map[uint32]*running{0: {proc: proc, cancel: cancel, done: make(chan struct{})}}
+	deadline := time.Now().Add(10 * time.Second)
+	for proc.Leader() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the leader")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A few records for the leader to apply.
+	for range 10 {
+		if _, err := b.WriterLog(0).Append(context.Background(), [][]byte{logrecord.FormatMarker()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tail, _ := b.WriterLog(0).FindTail(context.Background())
+	if err := proc.WaitApplied(context.Background(), uint64(tail)-1); err != nil {
+		t.Fatal(err)
+	}
+	return w, proc
+}
+
+// The destination holds a latest.json whose LSN is far beyond anything this partition's log
+// ever held -- written by another cluster that has the same (default) name and the same
+// destination/prefix, e.g. a cluster rebuilt from scratch on a kept bucket, the only guard
+// being the cluster *name*. The leader takes it as its archived LSN and trims its log up to
+// its whole tail, although no snapshot of this log exists: a follower or new replica then
+// hits the trim gap and "restores" the other cluster's state (and the placer is told a new
+// replica can start). An active leader has applied every LSN any real snapshot of its log
+// covers, so a latest above its applied LSN can never be a snapshot of this log.
+func TestReviewTrimNeverFollowsASnapshotBeyondTheLeadersAppliedLSN(t *testing.T) {
+	ctx := context.Background()
+	st, err := snapshot.NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := &snapshot.Repository{Store: st, Prefix: "p", ClusterName: config.Default().ClusterName, NodeName: "n1", NumRetained: 1}
+
+	// The other cluster's snapshot of its partition 0, at LSN 1000.
+	odb, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer odb.Close()
+	txn := odb.Partition(0).Begin()
+	txn.SetApplied(1000)
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	other := *repo
+	other.NodeName = "someone-else"
+	if _, err := other.Create(ctx, odb.Partition(0), 0, 0, snapshot.KeyRange{}); err != nil {
+		t.Fatal(err)
+	}
+
+	w, proc := reviewWorker(t, repo)
+	applied := proc.Applied()
+	for range 2 {
+		w.snapshots.tick(ctx)
+	}
+	ls, _, err := w.bifrost.State(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ri := w.snapshots.restoreInfo(0)
+	t.Logf("leader applied %d; log trim point %d; restore info %+v", applied, ls.TrimPoint, ri)
+	if ls.TrimPoint > 0 {
+		t.Fatalf("the log was trimmed up to %d (the leader applied %d) on a latest.json at LSN 1000 that no leader of this log wrote; "+
+			"no snapshot of this log covers the trimmed records", ls.TrimPoint, applied)
+	}
+}
