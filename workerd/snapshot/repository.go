@@ -146,6 +146,11 @@ func (r *Repository) readLatest(ctx context.Context, partition uint32) (*Latest,
 	if !readable(l.Version) {
 		return nil, "", fmt.Errorf("%w: partition %d latest.json has version %d, this version reads 1 to %d", ErrVersion, partition, l.Version, FormatVersion)
 	}
+	// Another partition's LSNs would gate the trimming of this partition's log, up to a
+	// point no snapshot of it covers (Restore refuses that snapshot by its metadata.json).
+	if l.PartitionID != partition {
+		return nil, "", fmt.Errorf("partition %d latest.json in %s names partition %d", partition, r.Store.Describe(), l.PartitionID)
+	}
 	// Another cluster's snapshots would be restored here, and its LSNs would gate the
 	// trimming of this cluster's logs.
 	if err := r.sameCluster(l.ClusterName, "partition "+partitionDir(partition)+" latest.json"); err != nil {
