@@ -222,6 +222,26 @@ func (p *Processor) Role() Role {
 	return p.role
 }
 
+// rebuildProbe bounds the read that finds out whether the log still holds its first record.
+const rebuildProbe = 5 * time.Second
+
+// rebuildable reports why a wiped store could not be rebuilt, or nil if it can be: from the
+// newest snapshot and the log after it (the log is trimmed only below a snapshot when there
+// is a snapshot destination), or from the whole log. Without a destination a single node
+// trims its log below the store's durable applied LSN, and the log then holds a suffix only.
+func (p *Processor) rebuildable(ctx context.Context) error {
+	if p.cfg.Restore != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rebuildProbe)
+	defer cancel()
+	var gap *bifrost.TrimGapError
+	if _, err := p.cfg.Log.Read(ctx, 1, 1); errors.As(err, &gap) {
+		return fmt.Errorf("the log is trimmed up to LSN %d and there is no snapshot destination to restore the records below it from", gap.TrimPoint)
+	}
+	return nil
+}
+
 // whileRole returns a context that ends with ctx or as soon as the asked role is not r.
 func (p *Processor) whileRole(ctx context.Context, r Role) (context.Context, context.CancelFunc) {
 	c, cancel := context.WithCancel(ctx)
@@ -244,15 +264,20 @@ func (p *Processor) whileRole(ctx context.Context, r Role) (context.Context, con
 
 // Run applies the log until ctx ends, following or leading as asked.
 func (p *Processor) Run(ctx context.Context) error {
-	if err := p.cfg.Store.Verify(); errors.Is(err, store.ErrLostWrites) {
+	if verr := p.cfg.Store.Verify(); errors.Is(verr, store.ErrLostWrites) {
 		// The state is wrong from the lost batch on and cannot be rolled back: rebuild it
-		// from the log.
-		p.log.Error("the partition store lost writes (power loss?); rebuilding it from the log", "error", err)
+		// from the log, if a snapshot and the log, or the log alone, still hold all of it.
+		// Otherwise the store is the only copy of what the log no longer holds, and wiping
+		// it would lose that too.
+		if err := p.rebuildable(ctx); err != nil {
+			return fmt.Errorf("%w: partition %d: %v, and it cannot be rebuilt: %v; the store is kept as it is", ErrIncompatible, p.cfg.Partition, verr, err)
+		}
+		p.log.Error("the partition store lost writes (power loss?); rebuilding it from the log", "error", verr)
 		if err := p.cfg.Store.Wipe(); err != nil {
 			return err
 		}
-	} else if err != nil {
-		return err
+	} else if verr != nil {
+		return verr
 	}
 	start := time.Now()
 	if n, err := p.cfg.Store.MigrateKeyLayout(); err != nil {

@@ -3,6 +3,8 @@ package processor
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,14 +14,12 @@ import (
 	"gorestate.dev/workerd/store"
 )
 
-// On a single worker without a snapshot destination the snapshotter trims the log up to
-// the durable applied LSN (workerd/snapshots.go tick: addCandidate(proc.Durable())). If a
-// power loss then drops a batch after the durable checkpoint, Run finds ErrLostWrites and
-// wipes the whole store to "rebuild it from the log" -- but the log no longer holds the
-// prefix up to the durable LSN, and there is no snapshot. The wipe destroys the only copy
-// of the partition's state up to the trim point. The processor must not throw away state
-// it cannot rebuild.
-func TestReviewLostWritesAfterSingleNodeTrimKeepsTheOnlyCopy(t *testing.T) {
+// On a single worker without a snapshot destination the snapshotter trims the log below
+// the store's durable applied LSN. If a power loss then drops a batch after the durable
+// checkpoint, the store cannot be rebuilt from the log (it no longer holds the records below
+// the trim point) nor from a snapshot: the processor stops for good, naming why, and keeps
+// the store, the only copy of the state below the trim point. (It used to wipe it.)
+func TestStoreThatLostWritesIsKeptWhenTheLogIsTrimmed(t *testing.T) {
 	meta, log := newMetaLog(t)
 	dir := t.TempDir()
 	db, err := store.Open(dir)
@@ -86,7 +86,9 @@ func TestReviewLostWritesAfterSingleNodeTrimKeepsTheOnlyCopy(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer rcancel()
 	runErr := rerun.Run(rctx)
-	t.Logf("Run after the lost write: %v", runErr)
+	if !errors.Is(runErr, ErrIncompatible) || !strings.Contains(runErr.Error(), "log is trimmed up to LSN") {
+		t.Fatalf("Run after the lost write = %v, want it to stop for good, naming the trimmed log", runErr)
+	}
 
 	// The state below the trim point exists nowhere else: it must still be there.
 	st, err := db.Partition(0).Begin().Status(ids[0])
