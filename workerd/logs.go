@@ -57,6 +57,19 @@ func (v *clusterView) setConfig(b []byte) error {
 	return nil
 }
 
+// errConfigUnknown is the answer about the cluster configuration before it has been read.
+var errConfigUnknown = errors.New("the cluster configuration has not been read from the metadata store yet")
+
+// fingerprint is the cluster's fingerprint, which the snapshot repository checks every
+// snapshot against (empty for a cluster provisioned before fingerprints).
+func (v *clusterView) fingerprint() (string, error) {
+	c, ok := v.clusterConfig()
+	if !ok {
+		return "", errConfigUnknown
+	}
+	return c.Fingerprint, nil
+}
+
 // soleWorker reports whether node is the only worker node of the cluster (false until
 // the nodes configuration has been read).
 func (v *clusterView) soleWorker(node string) bool {

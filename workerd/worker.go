@@ -79,6 +79,9 @@ func New(cfg *config.Config, meta metadata.Store, logger hclog.Logger) *Worker {
 	// Set once here, read by the fabric handlers from the start: a bad destination fails
 	// Start.
 	repo, err := newSnapshotRepository(cfg)
+	if repo != nil {
+		repo.ClusterFingerprint = w.view.fingerprint
+	}
 	w.snapshots = snapshotter{w: w, repo: repo, repoErr: err, parts: map[uint32]*partitionSnapshots{}}
 	w.schema.Store(&schema.Registry{Services: map[string]*schema.Service{}})
 	return w

@@ -6,6 +6,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,6 +108,9 @@ func provision(ctx context.Context, s metadata.Store, c metadata.ClusterConfig) 
 			return fmt.Errorf("provision %s: %w", key, err)
 		}
 		return nil
+	}
+	if c.Fingerprint == "" {
+		c.Fingerprint = newFingerprint()
 	}
 	if err := put(metadata.KeyClusterConfig, c); err != nil {
 		return c, err
@@ -264,4 +269,11 @@ func ReadWriteLogServers(ctx context.Context, s metadata.Store) ([]string, error
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// newFingerprint is a cluster's fingerprint: 128 random bits in hex.
+func newFingerprint() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
 }

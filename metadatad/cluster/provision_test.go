@@ -117,6 +117,10 @@ func TestUpdateConfigKeepsPartitionCount(t *testing.T) {
 	if err != nil || before.PartitionReplication != 1 || after.PartitionReplication != 3 || after.LogReplication != 3 || after.NumPartitions != 4 {
 		t.Fatalf("UpdateConfig = %+v → %+v, %v", before, after, err)
 	}
+	// The fingerprint provisioning chose (snapshots carry it) stays.
+	if len(before.Fingerprint) != 32 || after.Fingerprint != before.Fingerprint {
+		t.Fatalf("fingerprint %q after provisioning, %q after config set; want 32 hex digits, kept", before.Fingerprint, after.Fingerprint)
+	}
 	bad := "s3"
 	if _, _, err := UpdateConfig(ctx, s, ConfigChange{LogProvider: &bad}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("invalid change: %v, want ErrInvalidConfig", err)

@@ -155,6 +155,10 @@ type ClusterConfig struct {
 	LogProvider          string `json:"log_provider"` // "local" or "replicated"
 	LogReplication       int    `json:"log_replication"`
 	NodesetSize          int    `json:"nodeset_size,omitempty"` // 0 = chosen by the controller
+	// Fingerprint is a random id chosen at provisioning (empty for clusters provisioned
+	// before it existed). Snapshots carry it, so that a cluster provisioned again on a kept
+	// snapshot destination never restores or trims by another cluster's snapshots.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // KeyNodes holds the nodes configuration: every node's name, roles and fabric address.

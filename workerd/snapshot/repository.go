@@ -60,16 +60,19 @@ type KeyRange struct {
 
 // Metadata is a snapshot's metadata.json.
 type Metadata struct {
-	Version       int       `json:"version"`
-	ClusterName   string    `json:"cluster_name"`
-	PartitionID   uint32    `json:"partition_id"`
-	NodeName      string    `json:"node_name"`
-	CreatedAt     time.Time `json:"created_at"`
-	SnapshotID    string    `json:"snapshot_id"`
-	KeyRange      KeyRange  `json:"key_range"`
-	LogID         uint32    `json:"log_id"`
-	MinAppliedLSN uint64    `json:"min_applied_lsn"`
-	Files         []File    `json:"files"`
+	Version     int    `json:"version"`
+	ClusterName string `json:"cluster_name"`
+	// ClusterFingerprint is the writing cluster's fingerprint (empty: written before
+	// fingerprints, or by a cluster provisioned before them).
+	ClusterFingerprint string    `json:"cluster_fingerprint,omitempty"`
+	PartitionID        uint32    `json:"partition_id"`
+	NodeName           string    `json:"node_name"`
+	CreatedAt          time.Time `json:"created_at"`
+	SnapshotID         string    `json:"snapshot_id"`
+	KeyRange           KeyRange  `json:"key_range"`
+	LogID              uint32    `json:"log_id"`
+	MinAppliedLSN      uint64    `json:"min_applied_lsn"`
+	Files              []File    `json:"files"`
 }
 
 // Retained names one snapshot that latest.json keeps.
@@ -83,14 +86,15 @@ type Retained struct {
 // Latest is a partition's latest.json: the newest snapshot and the retained ones, newest
 // first.
 type Latest struct {
-	Version       int        `json:"version"`
-	ClusterName   string     `json:"cluster_name"`
-	PartitionID   uint32     `json:"partition_id"`
-	SnapshotID    string     `json:"snapshot_id"`
-	MinAppliedLSN uint64     `json:"min_applied_lsn"`
-	CreatedAt     time.Time  `json:"created_at"`
-	Path          string     `json:"path"`
-	Retained      []Retained `json:"retained_snapshots"`
+	Version            int        `json:"version"`
+	ClusterName        string     `json:"cluster_name"`
+	ClusterFingerprint string     `json:"cluster_fingerprint,omitempty"`
+	PartitionID        uint32     `json:"partition_id"`
+	SnapshotID         string     `json:"snapshot_id"`
+	MinAppliedLSN      uint64     `json:"min_applied_lsn"`
+	CreatedAt          time.Time  `json:"created_at"`
+	Path               string     `json:"path"`
+	Retained           []Retained `json:"retained_snapshots"`
 }
 
 // ArchivedLSN is the minimum applied LSN of the oldest retained snapshot: the log may be
@@ -113,7 +117,12 @@ type Repository struct {
 	Store       ObjectStore
 	Prefix      string // within the store, "" or "a/b"
 	ClusterName string
-	NodeName    string
+	// ClusterFingerprint, if set, returns the fingerprint of this cluster (random, set at
+	// provisioning; empty for a cluster provisioned before fingerprints), or an error while
+	// it is not known yet. Snapshots of a cluster with the same name and another
+	// fingerprint (a cluster rebuilt on a kept destination) are refused.
+	ClusterFingerprint func() (string, error)
+	NodeName           string
 	// NumRetained is how many snapshots latest.json keeps (at least 1); older ones are
 	// deleted.
 	NumRetained int
@@ -153,7 +162,7 @@ func (r *Repository) readLatest(ctx context.Context, partition uint32) (*Latest,
 	}
 	// Another cluster's snapshots would be restored here, and its LSNs would gate the
 	// trimming of this cluster's logs.
-	if err := r.sameCluster(l.ClusterName, "partition "+partitionDir(partition)+" latest.json"); err != nil {
+	if err := r.sameCluster(l.ClusterName, l.ClusterFingerprint, "partition "+partitionDir(partition)+" latest.json"); err != nil {
 		return nil, "", err
 	}
 	return &l, version, nil
@@ -162,12 +171,27 @@ func (r *Repository) readLatest(ctx context.Context, partition uint32) (*Latest,
 // ErrForeignCluster says a snapshot in the destination was written by another cluster.
 var ErrForeignCluster = errors.New("snapshot of another cluster")
 
-func (r *Repository) sameCluster(name, what string) error {
-	if name == "" || r.ClusterName == "" || name == r.ClusterName {
-		return nil
+func (r *Repository) sameCluster(name, fingerprint, what string) error {
+	if name != "" && r.ClusterName != "" && name != r.ClusterName {
+		return fmt.Errorf("%w: %s in %s was written by cluster %q, this is cluster %q; give each cluster a snapshot destination (or prefix) of its own",
+			ErrForeignCluster, what, r.Store.Describe(), name, r.ClusterName)
 	}
-	return fmt.Errorf("%w: %s in %s was written by cluster %q, this is cluster %q; give each cluster a snapshot destination (or prefix) of its own",
-		ErrForeignCluster, what, r.Store.Describe(), name, r.ClusterName)
+	ours, err := r.fingerprint()
+	if err != nil {
+		return err
+	}
+	if fingerprint != "" && ours != "" && fingerprint != ours {
+		return fmt.Errorf("%w: %s in %s was written by another cluster named %q (fingerprint %s, this cluster's is %s), e.g. one provisioned before on the same destination; give each cluster a snapshot destination (or prefix) of its own",
+			ErrForeignCluster, what, r.Store.Describe(), r.ClusterName, fingerprint, ours)
+	}
+	return nil
+}
+
+func (r *Repository) fingerprint() (string, error) {
+	if r.ClusterFingerprint == nil {
+		return "", nil
+	}
+	return r.ClusterFingerprint()
 }
 
 // Create publishes a snapshot of part (partition partition, log logID, key range kr): the
@@ -175,6 +199,10 @@ func (r *Repository) sameCluster(name, what string) error {
 // latest pointer, moved only forward by a conditional write. A snapshot no newer than the
 // latest one is discarded. Snapshots beyond NumRetained are deleted.
 func (r *Repository) Create(ctx context.Context, part *store.Partition, partition, logID uint32, kr KeyRange) (*Metadata, error) {
+	fingerprint, err := r.fingerprint()
+	if err != nil {
+		return nil, err
+	}
 	exp, err := part.OpenExport()
 	if err != nil {
 		return nil, err
@@ -198,7 +226,7 @@ func (r *Repository) Create(ctx context.Context, part *store.Partition, partitio
 		return nil, fmt.Errorf("upload snapshot of partition %d: %w", partition, err)
 	}
 	meta := &Metadata{
-		Version: FormatVersion, ClusterName: r.ClusterName, PartitionID: partition, NodeName: r.NodeName,
+		Version: FormatVersion, ClusterName: r.ClusterName, ClusterFingerprint: fingerprint, PartitionID: partition, NodeName: r.NodeName,
 		CreatedAt: time.Now().UTC(), SnapshotID: id, KeyRange: kr, LogID: logID, MinAppliedLSN: exp.Applied,
 		Files: []File{{Name: dataFile, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))}},
 	}
@@ -238,7 +266,7 @@ func (r *Repository) publish(ctx context.Context, meta *Metadata, dir string) (s
 			return old.Path, nil
 		}
 		next := Latest{
-			Version: FormatVersion, ClusterName: meta.ClusterName, PartitionID: meta.PartitionID,
+			Version: FormatVersion, ClusterName: meta.ClusterName, ClusterFingerprint: meta.ClusterFingerprint, PartitionID: meta.PartitionID,
 			SnapshotID: meta.SnapshotID, MinAppliedLSN: meta.MinAppliedLSN, CreatedAt: meta.CreatedAt, Path: dir,
 			Retained: []Retained{{SnapshotID: meta.SnapshotID, MinAppliedLSN: meta.MinAppliedLSN, CreatedAt: meta.CreatedAt, Path: dir}},
 		}
@@ -313,9 +341,12 @@ func (r *Repository) metadata(ctx context.Context, dir string) (*Metadata, error
 	return &m, nil
 }
 
-// Restore replaces part's state with the newest snapshot of the partition, which must cover
-// at least minLSN (its minimum applied LSN ≥ minLSN); it returns the snapshot's metadata.
-// The data file is checked against its size and SHA-256; on any failure part is left empty.
+// Restore replaces part's state with the newest snapshot of the partition that covers at
+// least minLSN (its minimum applied LSN ≥ minLSN) and can be restored; it returns that
+// snapshot's metadata. The newest is tried first; if it cannot be restored (a damaged or
+// missing object), an older retained one that still covers minLSN is: the log is trimmed
+// only up to the oldest retained snapshot, so an older one plus the log will do. Each data
+// file is checked against its size and SHA-256; on failure part is left empty.
 func (r *Repository) Restore(ctx context.Context, part *store.Partition, partition uint32, minLSN uint64) (*Metadata, error) {
 	l, err := r.Latest(ctx, partition)
 	if err != nil {
@@ -324,19 +355,44 @@ func (r *Repository) Restore(ctx context.Context, part *store.Partition, partiti
 	if l.MinAppliedLSN < minLSN {
 		return nil, fmt.Errorf("%w of partition %d covers LSN %d: the newest (%s) covers %d", ErrNoSnapshot, partition, minLSN, l.SnapshotID, l.MinAppliedLSN)
 	}
-	m, err := r.metadata(ctx, l.Path)
+	tries := []Retained{{SnapshotID: l.SnapshotID, MinAppliedLSN: l.MinAppliedLSN, Path: l.Path}}
+	for _, old := range l.Retained { // newest first
+		if old.Path != l.Path && old.MinAppliedLSN >= minLSN {
+			tries = append(tries, old)
+		}
+	}
+	var errs []error
+	for _, try := range tries {
+		m, err := r.restore(ctx, part, partition, try.Path, minLSN)
+		if err == nil {
+			return m, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("restore partition %d: %w", partition, errors.Join(errs...))
+}
+
+// restore replaces part's state with the snapshot in dir, which must cover minLSN.
+func (r *Repository) restore(ctx context.Context, part *store.Partition, partition uint32, dir string, minLSN uint64) (*Metadata, error) {
+	m, err := r.metadata(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
 	if m.PartitionID != partition || len(m.Files) != 1 || m.Files[0].Name != dataFile {
-		return nil, fmt.Errorf("snapshot %s: not a snapshot of partition %d with one data file", l.Path, partition)
+		return nil, fmt.Errorf("snapshot %s: not a snapshot of partition %d with one data file", dir, partition)
 	}
-	if err := r.sameCluster(m.ClusterName, "snapshot "+l.Path); err != nil {
+	if m.MinAppliedLSN < minLSN {
+		return nil, fmt.Errorf("%w of partition %d covers LSN %d: snapshot %s covers %d", ErrNoSnapshot, partition, minLSN, dir, m.MinAppliedLSN)
+	}
+	if err := r.sameCluster(m.ClusterName, m.ClusterFingerprint, "snapshot "+dir); err != nil {
 		return nil, err
 	}
-	rc, err := r.Store.Get(ctx, r.key(l.Path, dataFile))
+	rc, err := r.Store.Get(ctx, r.key(dir, dataFile))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("snapshot %s: %w", dir, err)
 	}
 	defer rc.Close()
 	cr := &hashingReader{r: rc, h: sha256.New()}
@@ -349,15 +405,15 @@ func (r *Repository) Restore(ctx context.Context, part *store.Partition, partiti
 		}
 		switch {
 		case cr.n != m.Files[0].Size || hex.EncodeToString(cr.h.Sum(nil)) != m.Files[0].SHA256:
-			return fmt.Errorf("snapshot %s: data file does not match its metadata (%d bytes)", l.Path, cr.n)
+			return fmt.Errorf("data file does not match its metadata (%d bytes)", cr.n)
 		case applied != m.MinAppliedLSN:
-			return fmt.Errorf("snapshot %s: holds applied LSN %d, its metadata says %d", l.Path, applied, m.MinAppliedLSN)
+			return fmt.Errorf("holds applied LSN %d, its metadata says %d", applied, m.MinAppliedLSN)
 		}
 		return nil
 	})
 	if err != nil {
 		_ = part.Wipe()
-		return nil, fmt.Errorf("restore partition %d: %w", partition, err)
+		return nil, fmt.Errorf("snapshot %s: %w", dir, err)
 	}
 	return m, nil
 }

@@ -178,6 +178,57 @@ func TestSnapshotsOfAnotherClusterAreRefused(t *testing.T) {
 	}
 }
 
+// A cluster provisioned again with the same name on a kept destination (its metadata wiped,
+// say): the fingerprints differ, so the new cluster neither restores nor trims by the old
+// one's snapshots. Snapshots without a fingerprint (written before fingerprints) and
+// clusters without one (provisioned before) fall back to the name.
+func TestSnapshotsOfAClusterWithAnotherFingerprintAreRefused(t *testing.T) {
+	ctx := context.Background()
+	repo, _ := newRepo(t, 1)
+	fp := func(v string) func() (string, error) { return func() (string, error) { return v, nil } }
+	repo.ClusterFingerprint = fp("f1")
+	p := openPartition(t)
+	applyUpTo(t, p, 1, 5)
+	m, err := repo.Create(ctx, p, 3, 3, KeyRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ClusterFingerprint != "f1" {
+		t.Fatalf("metadata fingerprint %q, want f1", m.ClusterFingerprint)
+	}
+	again := *repo
+	again.ClusterFingerprint = fp("f2")
+	if _, err := again.Latest(ctx, 3); !errors.Is(err, ErrForeignCluster) || !strings.Contains(err.Error(), "fingerprint f1, this cluster's is f2") {
+		t.Fatalf("latest of the earlier cluster's partition: %v", err)
+	}
+	q := openPartition(t)
+	if _, err := again.Restore(ctx, q, 3, 0); !errors.Is(err, ErrForeignCluster) {
+		t.Fatalf("restore of the earlier cluster's snapshot: %v", err)
+	}
+	unknown := *repo
+	unknown.ClusterFingerprint = func() (string, error) { return "", errors.New("not read yet") }
+	if _, err := unknown.Latest(ctx, 3); err == nil || !strings.Contains(err.Error(), "not read yet") {
+		t.Fatalf("latest while the fingerprint is unknown: %v", err)
+	}
+	for name, r := range map[string]func() (string, error){"a cluster without a fingerprint": fp(""), "the writing cluster": fp("f1")} {
+		other := *repo
+		other.ClusterFingerprint = r
+		if _, err := other.Restore(ctx, openPartition(t), 3, 0); err != nil {
+			t.Fatalf("restore by %s: %v", name, err)
+		}
+	}
+	// A snapshot written before fingerprints is restored by a cluster that has one.
+	old := *repo
+	old.ClusterFingerprint = nil
+	applyUpTo(t, p, 6, 9)
+	if _, err := old.Create(ctx, p, 3, 3, KeyRange{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Restore(ctx, openPartition(t), 3, 0); err != nil {
+		t.Fatalf("restore of a snapshot without a fingerprint: %v", err)
+	}
+}
+
 // Snapshots of version 1 (written before the second binary log encoding) are still read.
 func TestRestoreReadsVersion1(t *testing.T) {
 	ctx := context.Background()
