@@ -11,8 +11,8 @@ import (
 )
 
 // crashProbe wraps an ObjectStore: the data file it serves calls probe whenever it reports
-// EOF -- the last time is once Import has returned and Restore drains the stream to finish
-// the checksum.
+// EOF, the last time once the import has read the export and Restore drains the stream to
+// finish the checksum.
 type crashProbe struct {
 	ObjectStore
 	probe func()
@@ -40,12 +40,11 @@ func (p *probeReader) Read(b []byte) (int, error) {
 }
 
 // A data file damaged in a way the export format does not notice (a flipped byte in a
-// value) is imported and made durable -- the replace mark removed, applied and durable LSN
-// set -- before Restore compares its SHA-256 with metadata.json. A crash (or a failing Wipe)
-// between the two leaves the damaged state installed as a sound store at the snapshot's
-// LSN: Verify passes on restart, applied != 0 so no restore is tried again, and the replica
-// diverges silently. The checksum must be checked before the import is committed.
-func TestReviewRestoreNeverCommitsAnUnverifiedSnapshot(t *testing.T) {
+// value): Restore compares its SHA-256 with metadata.json before the import is committed
+// (the replace mark removed, applied and durable LSN set). A crash between a commit and the
+// check would leave the damaged state installed as a sound store at the snapshot's LSN:
+// Verify would pass on restart, and with applied != 0 no restore would be tried again.
+func TestRestoreNeverCommitsAnUnverifiedSnapshot(t *testing.T) {
 	ctx := context.Background()
 	repo, dir := newRepo(t, 1)
 	p := openPartition(t)
@@ -90,9 +89,9 @@ func TestReviewRestoreNeverCommitsAnUnverifiedSnapshot(t *testing.T) {
 
 // The newest retained snapshot is damaged while an older retained one (NumRetained = 2)
 // still covers the trim point (the log is trimmed only up to the archived LSN, the oldest
-// retained). Restore only ever tries the newest, so the replica cannot start although a
-// sound snapshot plus the log would do.
-func TestReviewRestoreFallsBackToAnOlderRetainedSnapshot(t *testing.T) {
+// retained): Restore falls back to the older one, which with the log is enough. (It used to
+// try only the newest, and the replica could not start.)
+func TestRestoreFallsBackToAnOlderRetainedSnapshot(t *testing.T) {
 	ctx := context.Background()
 	repo, dir := newRepo(t, 2)
 	p := openPartition(t)
@@ -127,10 +126,10 @@ func TestReviewRestoreFallsBackToAnOlderRetainedSnapshot(t *testing.T) {
 }
 
 // partition 3's latest.json names partition 4 (copied or moved by hand, a bucket restored
-// into the wrong place): Restore refuses it (metadata.json's partition id), but Latest --
-// which the leader's trim gate reads (ArchivedLSN) -- accepts it, so partition 3's log
+// into the wrong place): Restore refuses it (metadata.json's partition id), and so does
+// Latest, which the leader's trim gate reads (ArchivedLSN): otherwise partition 3's log
 // would be trimmed by partition 4's LSNs up to a point no snapshot of partition 3 covers.
-func TestReviewLatestOfAnotherPartitionIsRefused(t *testing.T) {
+func TestLatestOfAnotherPartitionIsRefused(t *testing.T) {
 	ctx := context.Background()
 	repo, dir := newRepo(t, 1)
 	p := openPartition(t)
