@@ -222,24 +222,21 @@ func (p *Processor) Role() Role {
 	return p.role
 }
 
-// rebuildProbe bounds the read that finds out whether the log still holds its first record.
-const rebuildProbe = 5 * time.Second
+// trimProbe bounds the read that finds out whether the log still holds its first record.
+const trimProbe = 5 * time.Second
 
-// rebuildable reports why a wiped store could not be rebuilt, or nil if it can be: from the
-// newest snapshot and the log after it (the log is trimmed only below a snapshot when there
-// is a snapshot destination), or from the whole log. Without a destination a single node
-// trims its log below the store's durable applied LSN, and the log then holds a suffix only.
-func (p *Processor) rebuildable(ctx context.Context) error {
-	if p.cfg.Restore != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, rebuildProbe)
+// trimmed returns the log's trim point as a read from its start finds it: 0 if the log
+// holds its first record (or the read does not answer within trimProbe). Without a snapshot
+// destination a single node trims its log below the store's durable applied LSN, and the
+// log then holds a suffix only; with one, the log is trimmed only below a snapshot.
+func (p *Processor) trimmed(ctx context.Context) bifrost.LSN {
+	ctx, cancel := context.WithTimeout(ctx, trimProbe)
 	defer cancel()
 	var gap *bifrost.TrimGapError
 	if _, err := p.cfg.Log.Read(ctx, 1, 1); errors.As(err, &gap) {
-		return fmt.Errorf("the log is trimmed up to LSN %d and there is no snapshot destination to restore the records below it from", gap.TrimPoint)
+		return gap.TrimPoint
 	}
-	return nil
+	return 0
 }
 
 // whileRole returns a context that ends with ctx or as soon as the asked role is not r.
@@ -269,8 +266,11 @@ func (p *Processor) Run(ctx context.Context) error {
 		// from the log, if a snapshot and the log, or the log alone, still hold all of it.
 		// Otherwise the store is the only copy of what the log no longer holds, and wiping
 		// it would lose that too.
-		if err := p.rebuildable(ctx); err != nil {
-			return fmt.Errorf("%w: partition %d: %v, and it cannot be rebuilt: %v; the store is kept as it is", ErrIncompatible, p.cfg.Partition, verr, err)
+		if p.cfg.Restore == nil { // with a snapshot destination, the log is trimmed only below a snapshot
+			if trim := p.trimmed(ctx); trim > 0 {
+				return fmt.Errorf("%w: partition %d: %v, and it cannot be rebuilt: the log is trimmed up to LSN %d and there is no snapshot destination to restore the records below it from; the store is kept as it is",
+					ErrIncompatible, p.cfg.Partition, verr, trim)
+			}
 		}
 		p.log.Error("the partition store lost writes (power loss?); rebuilding it from the log", "error", verr)
 		if err := p.cfg.Store.Wipe(); err != nil {
@@ -301,7 +301,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 			applied = restored
-		case !errors.Is(err, ErrNoSnapshot):
+		case errors.Is(err, ErrNoSnapshot):
+		case ctx.Err() == nil && p.trimmed(ctx) == 0:
+			// No snapshot could be restored (damaged, unreachable), but the log holds every
+			// record: replaying it takes longer and gets the same state.
+			p.log.Warn("no snapshot could be restored; replaying the whole log instead", "error", err)
+		default:
 			return fmt.Errorf("partition %d: bootstrap from a snapshot: %w", p.cfg.Partition, err)
 		}
 	}

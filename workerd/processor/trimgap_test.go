@@ -3,8 +3,10 @@ package processor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -97,5 +99,63 @@ func TestLeaderFindingATrimGapRestoresANewerSnapshot(t *testing.T) {
 	}
 	if b.Applied() <= newer {
 		t.Fatalf("b applied %d, want past the restored snapshot at %d", b.Applied(), newer)
+	}
+}
+
+// A new replica whose snapshot cannot be restored (every retained one damaged, the store
+// unreachable) starts from the log when the log was never trimmed: the same state, only
+// slower. When the log is trimmed, it cannot, and says so.
+func TestBootstrapWithoutARestorableSnapshotReplaysAnUntrimmedLog(t *testing.T) {
+	meta, log := newMetaLog(t)
+	adb, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adb.Close()
+	a, stopA := startProcessor(t, log, adb, nopInvoker{invoked: make(chan []byte, 100)})
+	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
+	sent := newID("")
+	send(t, a.Leader(), sent)
+	applied := a.Applied()
+	stopA()
+
+	damaged := errors.New("snapshot 0/lsn_5: data file does not match its metadata")
+	replica := func(t *testing.T) *Processor {
+		db, err := store.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		self := metadata.NodeID{Name: "b", Generation: 1}
+		return New(Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log,
+			Logs:    func(uint32) (bifrost.Log, error) { return log, nil },
+			Invoker: nopInvoker{invoked: make(chan []byte, 100)}, Logger: hclog.NewNullLogger(), Role: RoleLeader, NodeName: "b",
+			ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
+				return metadata.ClaimEpoch(ctx, meta, 0, self, atLeast)
+			},
+			Restore: func(context.Context, uint64) (uint64, error) { return 0, damaged },
+		})
+	}
+
+	b := replica(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	eventuallyTrue(t, "b to replay the log and lead", func() bool { return b.Leader() != nil && b.Applied() > applied })
+	if st, err := b.cfg.Store.Begin().Status(sent); err != nil || st == nil {
+		t.Fatalf("the invocation sent before: %v %v, want it replayed from the log", st, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	if err := log.TrimPrefix(context.Background(), bifrost.LSN(applied)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := replica(t).Run(ctx); !errors.Is(err, damaged) {
+		t.Fatalf("with the log trimmed, Run = %v, want the restore's error", err)
 	}
 }
