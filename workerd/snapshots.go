@@ -178,12 +178,23 @@ func (s *snapshotter) tick(ctx context.Context) {
 			s.dropRestoreInfo(p)
 		}
 	}
-	for p, proc := range led {
+	// First what the controller waits for before it places a new follower (the restore
+	// info of each led partition, which with snapshots needs only latest.json), then trim
+	// points, snapshots and trims: reading a trim point or trimming waits for log servers,
+	// up to trimTimeout, which must not hold up another partition's new follower.
+	for p := range led {
 		ps := s.parts[p]
 		if ps == nil {
 			ps = &partitionSnapshots{}
 			s.parts[p] = ps
 		}
+		if s.repo != nil && !ps.known {
+			s.readLatest(ctx, p, ps)
+		}
+		s.publishRestoreInfo(p, ps)
+	}
+	for p, proc := range led {
+		ps := s.parts[p]
 		retry := time.Now().After(ps.retryAt)
 		if !ps.trimKnown && retry {
 			s.readTrimPoint(ctx, p, ps)
@@ -202,7 +213,7 @@ func (s *snapshotter) tick(ctx context.Context) {
 			ps.candidates = nil
 		}
 		if ps.trimKnown && retry {
-			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration())
+			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration(), bifrost.LSN(proc.Applied()))
 		}
 		s.publishRestoreInfo(p, ps)
 	}
@@ -222,6 +233,22 @@ func (s *snapshotter) readTrimPoint(ctx context.Context, p uint32, ps *partition
 	ps.trimmed, ps.trimKnown = max(ps.trimmed, st.TrimPoint), true
 }
 
+// readLatest learns partition p's newest snapshot from latest.json.
+func (s *snapshotter) readLatest(ctx context.Context, p uint32, ps *partitionSnapshots) {
+	l, err := s.repo.Latest(ctx, p)
+	switch {
+	case errors.Is(err, snapshot.ErrNoSnapshot):
+		ps.lastAt = time.Now()
+	case err != nil:
+		s.warn(ps, "read the latest snapshot; retrying", "partition", p, "error", err)
+		return
+	default:
+		ps.lastLSN, ps.lastAt = l.MinAppliedLSN, l.CreatedAt
+		ps.addCandidate(bifrost.LSN(l.ArchivedLSN()))
+	}
+	ps.known = true
+}
+
 func (ps *partitionSnapshots) addCandidate(lsn bifrost.LSN) {
 	if n := len(ps.candidates); lsn == 0 || (n > 0 && ps.candidates[n-1].lsn >= lsn) || lsn <= ps.trimmed {
 		return
@@ -232,18 +259,7 @@ func (ps *partitionSnapshots) addCandidate(lsn bifrost.LSN) {
 func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Processor, ps *partitionSnapshots, opts config.SnapshotsOptions) {
 	p := proc.Partition()
 	if !ps.known {
-		l, err := s.repo.Latest(ctx, p)
-		switch {
-		case errors.Is(err, snapshot.ErrNoSnapshot):
-			ps.lastAt = time.Now()
-		case err != nil:
-			s.warn(ps, "read the latest snapshot; retrying", "partition", p, "error", err)
-			return
-		default:
-			ps.lastLSN, ps.lastAt = l.MinAppliedLSN, l.CreatedAt
-			ps.addCandidate(bifrost.LSN(l.ArchivedLSN()))
-		}
-		ps.known = true
+		return // readLatest failed; it is tried again at the next tick
 	}
 	applied := proc.Applied()
 	if applied <= ps.lastLSN {
@@ -283,12 +299,15 @@ func (s *snapshotter) create(ctx context.Context, p uint32, ps *partitionSnapsho
 	return m, nil
 }
 
-// trim trims partition p's log at the newest candidate seen at least delay ago.
-func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots, delay time.Duration) {
+// trim trims partition p's log at the newest candidate seen at least delay ago and not
+// above applied, the LSN this leader has applied. A leader has applied every record that any
+// snapshot of its log covers (it applied its own leadership claim, which came after them);
+// a snapshot beyond is not of this log, and trimming by it would drop records nothing holds.
+func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots, delay time.Duration, applied bifrost.LSN) {
 	var upTo bifrost.LSN
 	n := 0
 	for _, c := range ps.candidates {
-		if time.Since(c.seen) < delay {
+		if time.Since(c.seen) < delay || c.lsn > applied {
 			break
 		}
 		upTo, n = c.lsn, n+1

@@ -3,6 +3,7 @@ package workerd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,17 +20,17 @@ import (
 	"gorestate.dev/workerd/store"
 )
 
-type reviewNopInvoker struct{}
+type nopInvoker struct{}
 
-func (reviewNopInvoker) Invoke(processor.Leadership, []byte)                             {}
-func (reviewNopInvoker) Resume(processor.Leadership, []byte)                             {}
-func (reviewNopInvoker) Notify(processor.Leadership, []byte, uint32, store.JournalEntry) {}
-func (reviewNopInvoker) StopPartition(uint32)                                            {}
-func (reviewNopInvoker) Abort(processor.Leadership, []byte)                              {}
+func (nopInvoker) Invoke(processor.Leadership, []byte)                             {}
+func (nopInvoker) Resume(processor.Leadership, []byte)                             {}
+func (nopInvoker) Notify(processor.Leadership, []byte, uint32, store.JournalEntry) {}
+func (nopInvoker) StopPartition(uint32)                                            {}
+func (nopInvoker) Abort(processor.Leadership, []byte)                              {}
 
-// reviewWorker is a one-node worker leading partition 0 on a local log, with a snapshot
+// leadingWorker is a one-node worker leading partition 0 on a local log, with a snapshot
 // repository in dir: what snapshotter.tick needs, without Start.
-func reviewWorker(t *testing.T, repo *snapshot.Repository) (*Worker, *processor.Processor) {
+func leadingWorker(t *testing.T, repo *snapshot.Repository) (*Worker, *processor.Processor) {
 	t.Helper()
 	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
 	if err != nil {
@@ -63,7 +64,7 @@ func reviewWorker(t *testing.T, repo *snapshot.Repository) (*Worker, *processor.
 	w.placed.Store(&metadata.PartitionTable{NumPartitions: 1, Placement: []metadata.PartitionPlacement{{Leader: "n1"}}})
 
 	proc := processor.New(processor.Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: b.Log(0), WriterLog: b.WriterLog(0),
-		Logs: func(uint32) (bifrost.Log, error) { return b.WriterLog(0), nil }, Invoker: reviewNopInvoker{}, Logger: hclog.NewNullLogger(),
+		Logs: func(uint32) (bifrost.Log, error) { return b.WriterLog(0), nil }, Invoker: nopInvoker{}, Logger: hclog.NewNullLogger(),
 		Role: processor.RoleLeader, NodeName: "n1"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -91,14 +92,12 @@ func reviewWorker(t *testing.T, repo *snapshot.Repository) (*Worker, *processor.
 }
 
 // The destination holds a latest.json whose LSN is far beyond anything this partition's log
-// ever held -- written by another cluster that has the same (default) name and the same
-// destination/prefix, e.g. a cluster rebuilt from scratch on a kept bucket, the only guard
-// being the cluster *name*. The leader takes it as its archived LSN and trims its log up to
-// its whole tail, although no snapshot of this log exists: a follower or new replica then
-// hits the trim gap and "restores" the other cluster's state (and the placer is told a new
-// replica can start). An active leader has applied every LSN any real snapshot of its log
-// covers, so a latest above its applied LSN can never be a snapshot of this log.
-func TestReviewTrimNeverFollowsASnapshotBeyondTheLeadersAppliedLSN(t *testing.T) {
+// ever held: written by another cluster with the same (default) name on the same
+// destination and prefix, from before fingerprints existed (a cluster rebuilt on a kept
+// bucket). An active leader has applied every LSN that any snapshot of its log covers, so
+// a latest above its applied LSN is not of this log, and the leader does not trim by it:
+// that would drop records no snapshot holds.
+func TestTrimNeverFollowsASnapshotBeyondTheLeadersAppliedLSN(t *testing.T) {
 	ctx := context.Background()
 	st, err := snapshot.NewDirStore(t.TempDir())
 	if err != nil {
@@ -123,7 +122,7 @@ func TestReviewTrimNeverFollowsASnapshotBeyondTheLeadersAppliedLSN(t *testing.T)
 		t.Fatal(err)
 	}
 
-	w, proc := reviewWorker(t, repo)
+	w, proc := leadingWorker(t, repo)
 	applied := proc.Applied()
 	for range 2 {
 		w.snapshots.tick(ctx)
@@ -137,5 +136,28 @@ func TestReviewTrimNeverFollowsASnapshotBeyondTheLeadersAppliedLSN(t *testing.T)
 	if ls.TrimPoint > 0 {
 		t.Fatalf("the log was trimmed up to %d (the leader applied %d) on a latest.json at LSN 1000 that no leader of this log wrote; "+
 			"no snapshot of this log covers the trimmed records", ls.TrimPoint, applied)
+	}
+}
+
+// The worker's snapshot repository checks snapshots against the fingerprint of the cluster
+// configuration, and refuses to go on before it has read it.
+func TestWorkerRepositoryUsesTheClusterFingerprint(t *testing.T) {
+	cfg := config.Default()
+	cfg.NodeName = "n1"
+	cfg.Worker.Snapshots.Destination = "file://" + t.TempDir()
+	w := New(cfg, nil, hclog.NewNullLogger())
+	repo := w.snapshots.repo
+	if repo == nil || repo.ClusterFingerprint == nil {
+		t.Fatalf("repository %+v without a fingerprint source", repo)
+	}
+	if _, err := repo.ClusterFingerprint(); !errors.Is(err, errConfigUnknown) {
+		t.Fatalf("fingerprint before the configuration was read: %v", err)
+	}
+	b, _ := json.Marshal(metadata.ClusterConfig{NumPartitions: 1, Fingerprint: "abc"})
+	if err := w.view.setConfig(b); err != nil {
+		t.Fatal(err)
+	}
+	if fp, err := repo.ClusterFingerprint(); err != nil || fp != "abc" {
+		t.Fatalf("fingerprint = %q, %v; want abc", fp, err)
 	}
 }
