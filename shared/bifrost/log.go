@@ -133,6 +133,11 @@ func (v *virtualLog) Read(ctx context.Context, from LSN, max int) ([]Entry, erro
 		if err != nil {
 			return nil, fmt.Errorf("read log %d from %d: %w", v.id, from, err)
 		}
+		if !isTail && seg.Provider == ProviderLocal {
+			if err := v.checkLocalSealed(ctx, l, seg, LSN(chain[i+1].BaseLSN)); err != nil {
+				return nil, fmt.Errorf("read log %d from %d: %w", v.id, from, err)
+			}
+		}
 		if ca, ok := l.(chainAware); ok && !isTail {
 			// The chain's sealed tail is authoritative: a loglet that computed a lower one
 			// (another sealer saw fewer servers) must still read up to it.
@@ -179,6 +184,21 @@ type chainAware interface {
 	KnownTail() TailState
 	// AdoptSealedTail makes the loglet treat tail as its sealed tail.
 	AdoptSealedTail(tail Offset)
+}
+
+// checkLocalSealed returns an error if the local loglet l of seg, sealed in the chain (the
+// next segment starts at end), does not know its seal. Only this node writes a local loglet,
+// and SealAndExtend seals it before the chain moves past it, so a loglet without the seal
+// is a new, empty one: the records were lost with this node's data directory, and a read
+// would wait for them forever. The error is a trim gap at the segment's end, which only a
+// snapshot can cross.
+func (v *virtualLog) checkLocalSealed(ctx context.Context, l Loglet, seg metadata.Segment, end LSN) error {
+	ts, err := l.FindTail(ctx)
+	if err != nil || ts.Sealed {
+		return err
+	}
+	return fmt.Errorf("segment %d is a local loglet of node %q that the chain says ends at LSN %d, but this node's copy has no seal and ends at LSN %d: its records were lost with the node's data directory: %w",
+		seg.Index, seg.Node, end-1, toLSN(seg, ts.Offset)-1, &TrimGapError{LogID: v.id, TrimPoint: end - 1})
 }
 
 func later(a, b LSN) LSN {

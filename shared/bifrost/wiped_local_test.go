@@ -3,6 +3,7 @@ package bifrost_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 
 // The chain says records 1..10 are in a sealed local segment on node n1 (a single node that
 // later got a replicated tail), but n1's local-loglet directory was deleted with the rest
-// of its data (a wiped node that the metadata still names). Reading them must fail -- the
-// records are gone and the processor should say so (or restore a snapshot) -- instead of
-// waiting forever for records a fresh, unsealed loglet will never get.
-func TestReviewReadOfAWipedSealedLocalSegmentDoesNotHang(t *testing.T) {
+// of its data (a wiped node that the metadata still names). Reading them fails at once, as
+// a trim gap at the segment's end that names the loss (a processor restores a snapshot
+// across it), instead of waiting forever for records a fresh, unsealed loglet never gets.
+func TestReadOfAWipedSealedLocalSegmentIsATrimGap(t *testing.T) {
 	chains := map[uint32][]metadata.Segment{0: {
 		{Index: 0, BaseLSN: 1, Provider: bifrost.ProviderLocal, Node: "n1", LogletID: bifrost.LogletID(0, 0)},
 		{Index: 1, BaseLSN: 11, Provider: memloglet.Kind, LogletID: bifrost.LogletID(0, 1)},
@@ -38,5 +39,15 @@ func TestReviewReadOfAWipedSealedLocalSegmentDoesNotHang(t *testing.T) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("reading LSN 1 of a sealed local segment whose loglet was wiped waited until the deadline: %v", err)
 	}
-	t.Logf("read: %v", err)
+	var gap *bifrost.TrimGapError
+	if !errors.As(err, &gap) || gap.TrimPoint != 10 || !strings.Contains(err.Error(), "lost with the node's data directory") {
+		t.Fatalf("read = %v, want a trim gap at LSN 10 that names the loss", err)
+	}
+	// The replicated tail after it reads as usual.
+	if _, err := c.provider.Loglet(bifrost.LogletID(0, 1)).Append(ctx, [][]byte{[]byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := b.Log(0).Read(ctx, 11, 10); err != nil || len(es) != 1 || es[0].LSN != 11 {
+		t.Fatalf("read from 11 = %v, %v", es, err)
+	}
 }
