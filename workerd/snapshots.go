@@ -76,6 +76,7 @@ type snapshotter struct {
 
 	mu    sync.Mutex // one snapshot at a time; guards parts
 	parts map[uint32]*partitionSnapshots
+	trims sync.WaitGroup // trims in flight
 
 	// restoreMu guards restore, apart from mu: a status request must not wait for an upload.
 	restoreMu sync.Mutex
@@ -109,7 +110,9 @@ func (s *snapshotter) publishRestoreInfo(p uint32, ps *partitionSnapshots) {
 	if s.restore == nil {
 		s.restore = map[uint32]rpc.RestoreInfo{}
 	}
-	s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(ps.trimmed), SnapshotLSN: ps.lastLSN}
+	// A trim in flight may have taken effect already: a new replica must not count on the
+	// records below its target.
+	s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(max(ps.trimmed, ps.trimmingTo)), SnapshotLSN: ps.lastLSN}
 }
 
 // dropRestoreInfo forgets partition p's restore info (no longer led, or not known now).
@@ -128,6 +131,7 @@ type partitionSnapshots struct {
 	candidates []trimCandidate
 	trimmed    bifrost.LSN // the log's trim point: read once when leading starts, then trims
 	trimKnown  bool
+	trimmingTo bifrost.LSN // the target of the trim in flight (0: none)
 	// retryAt holds back reading the trim point and trimming after a failure (a log server
 	// down can make either wait for its timeout), so other partitions are not held up.
 	retryAt  time.Time
@@ -151,6 +155,7 @@ type trimCandidate struct {
 func (s *snapshotter) run(ctx context.Context) {
 	t := time.NewTicker(snapshotTick)
 	defer t.Stop()
+	defer s.trims.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -299,32 +304,44 @@ func (s *snapshotter) create(ctx context.Context, p uint32, ps *partitionSnapsho
 	return m, nil
 }
 
-// trim trims partition p's log at the newest candidate seen at least delay ago and not
-// above applied, the LSN this leader has applied. A leader has applied every record that any
-// snapshot of its log covers (it applied its own leadership claim, which came after them);
-// a snapshot beyond is not of this log, and trimming by it would drop records nothing holds.
+// trim starts trimming partition p's log at the newest candidate seen at least delay ago
+// and not above applied, the LSN this leader has applied, unless a trim of it is in flight.
+// A leader has applied every record that any snapshot of its log covers (it applied its
+// own leadership claim, which came after them); a snapshot beyond is not of this log, and
+// trimming by it would drop records nothing holds. The trim runs apart from the tick: it
+// waits for log servers, up to trimTimeout, and must not hold up the snapshots and the
+// restore info of the other partitions (a new follower waits for the latter). s.mu is held.
 func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots, delay time.Duration, applied bifrost.LSN) {
+	if ps.trimmingTo > 0 {
+		return
+	}
 	var upTo bifrost.LSN
-	n := 0
 	for _, c := range ps.candidates {
 		if time.Since(c.seen) < delay || c.lsn > applied {
 			break
 		}
-		upTo, n = c.lsn, n+1
+		upTo = c.lsn
 	}
 	if upTo <= ps.trimmed {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, trimTimeout)
-	defer cancel()
-	if err := s.w.bifrost.WriterLog(p).TrimPrefix(ctx, upTo); err != nil {
-		ps.retryAt = time.Now().Add(retryTrim)
-		s.warn(ps, "trim the log; retrying", "partition", p, "up_to", upTo, "error", err)
-		return
-	}
-	ps.trimmed = upTo
-	ps.candidates = slices.Delete(ps.candidates, 0, n)
-	s.w.log.Debug("log trimmed", "partition", p, "up_to_lsn", upTo)
+	ps.trimmingTo = upTo
+	s.trims.Go(func() {
+		ctx, cancel := context.WithTimeout(ctx, trimTimeout)
+		err := s.w.bifrost.WriterLog(p).TrimPrefix(ctx, upTo)
+		cancel()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ps.trimmingTo = 0
+		if err != nil {
+			ps.retryAt = time.Now().Add(retryTrim)
+			s.warn(ps, "trim the log; retrying", "partition", p, "up_to", upTo, "error", err)
+			return
+		}
+		ps.trimmed = max(ps.trimmed, upTo)
+		ps.candidates = slices.DeleteFunc(ps.candidates, func(c trimCandidate) bool { return c.lsn <= upTo })
+		s.w.log.Debug("log trimmed", "partition", p, "up_to_lsn", upTo)
+	})
 }
 
 // createNow snapshots the partitions this node leads among want (all of them if empty).

@@ -126,6 +126,7 @@ func TestTrimNeverFollowsASnapshotBeyondTheLeadersAppliedLSN(t *testing.T) {
 	applied := proc.Applied()
 	for range 2 {
 		w.snapshots.tick(ctx)
+		w.snapshots.trims.Wait()
 	}
 	ls, _, err := w.bifrost.State(ctx, 0)
 	if err != nil {
