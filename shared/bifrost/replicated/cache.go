@@ -49,9 +49,11 @@ func (c *recordCache) get(o bifrost.Offset) ([]byte, bool) {
 	return c.recs[o-c.base], true
 }
 
-// slice returns the cached payloads of [from, to), shortened to what is cached.
+// slice returns the cached payloads of [from, to), shortened to what is cached; nothing if
+// the range is empty (a caller may bound to by a tail below from: a sequencer that has not
+// heard of commits a seal by another node found).
 func (c *recordCache) slice(from, to bifrost.Offset) [][]byte {
-	if from < c.start() || from >= c.end() {
+	if from < c.start() || from >= c.end() || to <= from {
 		return nil
 	}
 	to = min(to, c.end())
