@@ -176,8 +176,10 @@ func (w *Worker) startProcessor(ctx context.Context, t *metadata.PartitionTable,
 	w.log.Debug("starting partition processor", "partition", p, "role", role)
 	go func() {
 		defer close(r.done)
-		backoff := 100 * time.Millisecond
+		const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
+		backoff := minBackoff
 		for pctx.Err() == nil {
+			started, from := time.Now(), proc.Applied()
 			err := proc.Run(pctx)
 			if err == nil || pctx.Err() != nil {
 				return
@@ -186,6 +188,12 @@ func (w *Worker) startProcessor(ctx context.Context, t *metadata.PartitionTable,
 				w.log.Error("partition processor stopped for good; it needs an operator", "partition", p, "error", err)
 				return
 			}
+			if proc.Applied() > from || time.Since(started) >= maxBackoff {
+				// It ran well before this failure (applied records, or ran for long): a new
+				// failure, not the same one again. Waiting as long as for a processor that
+				// keeps failing would leave a leader placed here stopped for up to 10s.
+				backoff = minBackoff
+			}
 			// The store and the log are as the failed batch left them (a batch commits
 			// whole or not at all): running again resumes after the last applied record.
 			w.log.Error("partition processor stopped; restarting", "partition", p, "error", err, "retry_in", backoff)
@@ -193,7 +201,7 @@ func (w *Worker) startProcessor(ctx context.Context, t *metadata.PartitionTable,
 			case <-pctx.Done():
 			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 10*time.Second)
+			backoff = min(2*backoff, maxBackoff)
 		}
 	}()
 	return r
