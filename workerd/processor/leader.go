@@ -23,7 +23,11 @@ type Leader struct {
 	window *appendWindow
 
 	nextRequest atomic.Uint64
-	mu          sync.Mutex
+	// fencedAt is the LSN of the first record whose apply brought a newer leader's
+	// announcement (0: none yet): this leadership's records after it are dropped by every
+	// replica.
+	fencedAt atomic.Uint64
+	mu       sync.Mutex
 	replies     map[uint64]chan rpc.InvokeResponse   // by ingress request id
 	manages     map[uint64]chan rpc.ManageOutcome    // by admin request id
 	waiters     map[string][]chan rpc.InvokeResponse // by invocation id
@@ -106,6 +110,29 @@ func (l *Leader) appendRecord(ctx context.Context, r *logrecord.Record) (bifrost
 		return 0, fmt.Errorf("append to the log of partition %d: %w", l.p.cfg.Partition, ctx.Err())
 	}
 }
+
+// appendApplied appends r and returns once this node has applied it. If a newer leader's
+// announcement came before it in the log, every replica drops it: the caller gets
+// rpc.ErrNotLeader (nothing took effect; it may send the request to the new leader) rather
+// than an acknowledgement of a write that is lost. If ctx ends first the record is durable
+// but its fate unknown: rpc.ErrOutcomeUnknown.
+func (l *Leader) appendApplied(ctx context.Context, r *logrecord.Record) (bifrost.LSN, error) {
+	lsn, err := l.appendRecord(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.p.WaitApplied(ctx, uint64(lsn)); err != nil {
+		return lsn, fmt.Errorf("%w: waiting for lsn %d to be applied: %v", rpc.ErrOutcomeUnknown, lsn, err)
+	}
+	if f := l.fencedAt.Load(); f != 0 && f < uint64(lsn) {
+		return lsn, rpc.ErrNotLeader
+	}
+	return lsn, nil
+}
+
+// fence records that the record at lsn brought a newer leader's announcement; the apply
+// loop calls it before it publishes lsn as applied.
+func (l *Leader) fence(lsn bifrost.LSN) { l.fencedAt.CompareAndSwap(0, uint64(lsn)) }
 
 // AppendAsync appends a record with the leader's epoch; done (if not nil) runs with the
 // record's LSN once it is durable. Records appended from one goroutine keep their order.
@@ -311,7 +338,7 @@ func (l *Leader) Attach(ctx context.Context, req *rpc.AttachRequest) (*rpc.Invok
 }
 
 // Signal appends a signal for an invocation of this partition and returns once it is
-// durable.
+// applied (appendApplied).
 func (l *Leader) Signal(ctx context.Context, req *rpc.SignalRequest) error {
 	if l.ctx.Err() != nil {
 		return rpc.ErrNotLeader
@@ -322,12 +349,12 @@ func (l *Leader) Signal(ctx context.Context, req *rpc.SignalRequest) error {
 	} else if sg.Value == nil {
 		sg.Value = []byte{}
 	}
-	_, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindSignal, Signal: sg})
+	_, err := l.appendApplied(ctx, &logrecord.Record{Kind: logrecord.KindSignal, Signal: sg})
 	return err
 }
 
-// PatchState appends a state patch and returns once it is durable; the processor applies it
-// when the object's lock is free.
+// PatchState appends a state patch and returns once its record is applied (appendApplied);
+// the patch itself takes effect when the object's lock is free.
 func (l *Leader) PatchState(ctx context.Context, req *rpc.PatchStateRequest) error {
 	if l.ctx.Err() != nil {
 		return rpc.ErrNotLeader
@@ -336,7 +363,7 @@ func (l *Leader) PatchState(ctx context.Context, req *rpc.PatchStateRequest) err
 	for _, e := range req.State {
 		p.State = append(p.State, logrecord.StateEntry{Key: e.Key, Value: e.Value})
 	}
-	_, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindPatchState, PatchState: p})
+	_, err := l.appendApplied(ctx, &logrecord.Record{Kind: logrecord.KindPatchState, PatchState: p})
 	return err
 }
 

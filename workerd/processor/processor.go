@@ -499,6 +499,9 @@ func (p *Processor) act(ctx, phase context.Context, applied uint64, l *Leader, a
 	}
 	active := false
 	onApplied := func(lsn bifrost.LSN, txn *store.Txn) (*store.Txn, error) {
+		if deposed {
+			l.fence(lsn)
+		}
 		if active || deposed || lsn < announce {
 			return txn, nil
 		}

@@ -19,7 +19,7 @@ import (
 // carries everything the new invocation needs.
 
 // RestartAsNew starts a completed invocation again as a new invocation and returns once the
-// new invocation is durable in the log.
+// record that starts it is applied (appendApplied).
 func (l *Leader) RestartAsNew(ctx context.Context, req *rpc.RestartAsNewRequest) (*rpc.RestartAsNewResponse, error) {
 	if l.ctx.Err() != nil {
 		return nil, rpc.ErrNotLeader
@@ -38,7 +38,7 @@ func (l *Leader) RestartAsNew(ctx context.Context, req *rpc.RestartAsNewRequest)
 	if err != nil || outcome != rpc.RestartDone {
 		return &rpc.RestartAsNewResponse{Outcome: outcome}, err
 	}
-	if _, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindInvoke, Invoke: inv}); err != nil {
+	if _, err := l.appendApplied(ctx, &logrecord.Record{Kind: logrecord.KindInvoke, Invoke: inv}); err != nil {
 		return nil, fmt.Errorf("append invoke: %w", err)
 	}
 	return &rpc.RestartAsNewResponse{Outcome: rpc.RestartDone, NewInvocationID: inv.InvocationID}, nil

@@ -1,0 +1,122 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
+)
+
+// frozenLog is a log whose reads block while it is frozen: the apply loop of a leader whose
+// process is stopped (SIGSTOP) or cut off from the log's readers, while its appends still
+// get through once it runs again.
+type frozenLog struct {
+	bifrost.Log
+	mu   sync.Mutex
+	thaw chan struct{} // nil: not frozen
+}
+
+func (f *frozenLog) freeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.thaw == nil {
+		f.thaw = make(chan struct{})
+	}
+}
+
+func (f *frozenLog) unfreeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.thaw != nil {
+		close(f.thaw)
+		f.thaw = nil
+	}
+}
+
+func (f *frozenLog) Read(ctx context.Context, from bifrost.LSN, max int) ([]bifrost.Entry, error) {
+	f.mu.Lock()
+	ch := f.thaw
+	f.mu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return f.Log.Read(ctx, from, max)
+}
+
+// A leader that has not applied its successor's announcement yet (frozen and thawed, or
+// just slower to read the log than the new leader was to claim) appends a state patch with
+// the old epoch after the new leader's announcement, and every replica drops it. It must
+// not acknowledge it: it answers "not the leader" (nothing took effect, the request may go
+// to the new leader). It used to answer once the record was durable, and the patch was
+// lost; Signal (an awakeable resolved through the ingress) and RestartAsNew did the same.
+func TestDeposedLeaderDoesNotAcknowledgeAFencedPatch(t *testing.T) {
+	meta, log := newMetaLog(t)
+	fa := &frozenLog{Log: log}
+	a := replica(t, meta, fa, "a", RoleLeader)
+	b := replica(t, meta, log, "b", RoleFollower)
+	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
+	la := a.Leader()
+
+	// a stops reading the log: once it applied this marker, its next read blocks.
+	fa.freeze()
+	lsn, err := log.Append(context.Background(), [][]byte{logrecord.FormatMarker()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitApplied(context.Background(), uint64(lsn)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The controller moved the leadership to b, which claims epoch 2 and leads.
+	b.SetRole(RoleLeader)
+	eventuallyTrue(t, "b to lead", func() bool { return b.Leader() != nil })
+
+	// a has not seen b's announcement and still serves requests.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	patched := make(chan error, 1)
+	go func() {
+		patched <- la.PatchState(ctx, &rpc.PatchStateRequest{Service: "O", Key: "k",
+			State: []rpc.StateEntry{{Key: []byte("x"), Value: []byte("1")}}})
+	}()
+	// Its answer waits until it applied its record: a thaws once the record is durable.
+	eventuallyTrue(t, "the patch record in the log", func() bool { return log.Tail() > lsn+2 })
+	fa.unfreeze()
+	perr := <-patched
+
+	tail := uint64(log.Tail()) - 1
+	for _, p := range []*Processor{a, b} {
+		if err := p.WaitApplied(ctx, tail); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := b.cfg.Store.Begin().StateEntries("O", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perr == nil && len(got) == 0 {
+		t.Fatal("the deposed leader acknowledged the state patch (PatchState returned nil), but its record carries the " +
+			"superseded epoch and no replica applied it: an acknowledged write is lost")
+	}
+	if !errors.Is(perr, rpc.ErrNotLeader) {
+		t.Fatalf("PatchState on the deposed leader = %v, want rpc.ErrNotLeader", perr)
+	}
+	// Sent again to the new leader, the patch takes effect.
+	if err := b.Leader().PatchState(ctx, &rpc.PatchStateRequest{Service: "O", Key: "k",
+		State: []rpc.StateEntry{{Key: []byte("x"), Value: []byte("1")}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyTrue(t, "the patch on b", func() bool {
+		got, err := b.cfg.Store.Begin().StateEntries("O", "k")
+		return err == nil && len(got) == 1
+	})
+}
