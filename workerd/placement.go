@@ -131,9 +131,18 @@ func (w *Worker) reconcile(ctx context.Context, t *metadata.PartitionTable) {
 	if len(t.Placement) == 0 {
 		return // the cluster controller has not placed the partitions yet
 	}
-	w.placed.Store(t)
+	prev := w.placed.Swap(t)
 	for p := range t.NumPartitions {
 		role, placed := placedRole(t, p, w.cfg.NodeName)
+		// Only a change of the placed role is asked of a running processor: every new table
+		// version asking again would make a leader that a newer leader's announcement just
+		// deposed lead again at once, skipping the wait and the linearizable read of the
+		// table that reclaimLeaderships does first.
+		changed := true
+		if prev != nil {
+			prevRole, prevPlaced := placedRole(prev, p, w.cfg.NodeName)
+			changed = !prevPlaced || prevRole != role
+		}
 		w.procsMu.Lock()
 		r := w.procs[p]
 		switch {
@@ -144,7 +153,9 @@ func (w *Worker) reconcile(ctx context.Context, t *metadata.PartitionTable) {
 			}
 			w.procs[p] = r
 		case placed:
-			r.proc.SetRole(role)
+			if changed {
+				r.proc.SetRole(role)
+			}
 		case r != nil:
 			delete(w.procs, p)
 		}
