@@ -60,7 +60,10 @@ const snapshotTick = time.Second
 // trim or trim-point read.
 const (
 	trimTimeout = 5 * time.Second
-	retryTrim   = 10 * time.Second
+	// latestTimeout bounds the tick's read of a partition's latest.json: an object store
+	// that does not answer must not hold up the other partitions' restore info.
+	latestTimeout = 2 * time.Second
+	retryTrim     = 10 * time.Second
 )
 
 // snapshotter takes the snapshots of the partitions this node leads, when due or asked, and
@@ -74,9 +77,13 @@ type snapshotter struct {
 	repo    *snapshot.Repository // nil: no destination
 	repoErr error                // why [worker.snapshots] destination is unusable
 
-	mu    sync.Mutex // one snapshot at a time; guards parts
+	mu    sync.Mutex // guards parts
 	parts map[uint32]*partitionSnapshots
 	trims sync.WaitGroup // trims in flight
+	// uploadMu is held by the snapshot being taken and uploaded, one at a time; the tick
+	// starts one only if none is under way (TryLock), and records its outcome under mu.
+	uploadMu sync.Mutex
+	uploads  sync.WaitGroup // uploads the tick started
 
 	// restoreMu guards restore, apart from mu: a status request must not wait for an upload.
 	restoreMu sync.Mutex
@@ -156,6 +163,7 @@ func (s *snapshotter) run(ctx context.Context) {
 	t := time.NewTicker(snapshotTick)
 	defer t.Stop()
 	defer s.trims.Wait()
+	defer s.uploads.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -240,6 +248,8 @@ func (s *snapshotter) readTrimPoint(ctx context.Context, p uint32, ps *partition
 
 // readLatest learns partition p's newest snapshot from latest.json.
 func (s *snapshotter) readLatest(ctx context.Context, p uint32, ps *partitionSnapshots) {
+	ctx, cancel := context.WithTimeout(ctx, latestTimeout)
+	defer cancel()
 	l, err := s.repo.Latest(ctx, p)
 	switch {
 	case errors.Is(err, snapshot.ErrNoSnapshot):
@@ -272,36 +282,64 @@ func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Process
 	}
 	byTime := opts.SnapshotInterval > 0 && time.Since(ps.lastAt) >= opts.SnapshotInterval.Duration()
 	byRecords := opts.SnapshotIntervalNumRecords > 0 && applied-ps.lastLSN >= uint64(opts.SnapshotIntervalNumRecords)
-	if byTime || byRecords {
-		if _, err := s.create(ctx, p, ps); err != nil {
+	if !(byTime || byRecords) || !s.uploadMu.TryLock() {
+		return // not due, or another partition's snapshot is under way: a later tick
+	}
+	// The upload runs apart from the tick, which must not wait for it: it can take long
+	// for a large partition, and a new leadership's restore info (a new follower waits
+	// for it) is published by the tick.
+	s.uploads.Go(func() {
+		defer s.uploadMu.Unlock()
+		m, l, err := s.upload(ctx, p)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err != nil {
 			s.warn(ps, "snapshot failed; retrying later", "partition", p, "error", err)
+			return
 		}
+		ps.published(m, l)
+		if s.parts[p] == ps {
+			s.publishRestoreInfo(p, ps)
+		}
+	})
+}
+
+// published records in ps a snapshot that was published, and the latest.json read after it
+// (nil if that read failed).
+func (ps *partitionSnapshots) published(m *snapshot.Metadata, l *snapshot.Latest) {
+	if !ps.known || m.MinAppliedLSN > ps.lastLSN {
+		ps.lastLSN, ps.lastAt = m.MinAppliedLSN, m.CreatedAt
+	}
+	ps.known = true
+	if l != nil {
+		ps.addCandidate(bifrost.LSN(l.ArchivedLSN()))
 	}
 }
 
-// create publishes a snapshot of partition p; s.mu is held.
-func (s *snapshotter) create(ctx context.Context, p uint32, ps *partitionSnapshots) (*snapshot.Metadata, error) {
+// upload takes and publishes a snapshot of partition p, and reads latest.json after it
+// (nil if that read fails). s.uploadMu is held, s.mu is not.
+func (s *snapshotter) upload(ctx context.Context, p uint32) (*snapshot.Metadata, *snapshot.Latest, error) {
 	t := s.w.placed.Load()
 	if t == nil {
-		return nil, errors.New("no partition table yet")
+		return nil, nil, errors.New("no partition table yet")
 	}
 	first, last := ids.PartitionRange(p, t.NumPartitions)
 	start := time.Now()
 	m, err := s.repo.Create(ctx, s.w.db.Partition(p), p, p, snapshot.KeyRange{Start: uint64(first), End: uint64(last)})
 	if err != nil {
 		snapshotsTotal.WithLabelValues("failed").Inc()
-		return nil, err
+		return nil, nil, err
 	}
 	snapshotsTotal.WithLabelValues("published").Inc()
 	snapshotSeconds.Observe(metrics.Since(start))
 	snapshotBytes.Add(float64(m.Files[0].Size))
-	ps.lastLSN, ps.lastAt, ps.known = m.MinAppliedLSN, m.CreatedAt, true
-	if l, err := s.repo.Latest(ctx, p); err == nil {
-		ps.addCandidate(bifrost.LSN(l.ArchivedLSN()))
-	}
 	s.w.log.Info("snapshot published", "partition", p, "snapshot", m.SnapshotID, "min_applied_lsn", m.MinAppliedLSN,
 		"bytes", m.Files[0].Size, "took", time.Since(start).Round(time.Millisecond))
-	return m, nil
+	l, err := s.repo.Latest(ctx, p)
+	if err != nil {
+		l = nil
+	}
+	return m, l, nil
 }
 
 // trim starts trimming partition p's log at the newest candidate seen at least delay ago
@@ -358,14 +396,19 @@ func (s *snapshotter) createNow(ctx context.Context, want []uint32) []rpc.Snapsh
 			out = append(out, info)
 			continue
 		}
-		s.mu.Lock()
-		ps := s.parts[p]
-		if ps == nil {
-			ps = &partitionSnapshots{}
-			s.parts[p] = ps
+		s.uploadMu.Lock()
+		m, l, err := s.upload(ctx, p)
+		if err == nil {
+			s.mu.Lock()
+			ps := s.parts[p]
+			if ps == nil {
+				ps = &partitionSnapshots{}
+				s.parts[p] = ps
+			}
+			ps.published(m, l)
+			s.mu.Unlock()
 		}
-		m, err := s.create(ctx, p, ps)
-		s.mu.Unlock()
+		s.uploadMu.Unlock()
 		if err != nil {
 			info.Error = err.Error()
 		} else {

@@ -28,12 +28,12 @@ type Leader struct {
 	// replica.
 	fencedAt atomic.Uint64
 	mu       sync.Mutex
-	replies     map[uint64]chan rpc.InvokeResponse   // by ingress request id
-	manages     map[uint64]chan rpc.ManageOutcome    // by admin request id
-	waiters     map[string][]chan rpc.InvokeResponse // by invocation id
-	ctx         context.Context
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
+	replies  map[uint64]chan rpc.InvokeResponse   // by ingress request id
+	manages  map[uint64]chan rpc.ManageOutcome    // by admin request id
+	waiters  map[string][]chan rpc.InvokeResponse // by invocation id
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 func newLeader(p *Processor, epoch uint64) *Leader {

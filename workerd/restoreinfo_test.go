@@ -1,0 +1,146 @@
+package workerd
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/bifrost/localloglet"
+	"gorestate.dev/shared/config"
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/workerd/processor"
+	"gorestate.dev/workerd/snapshot"
+	"gorestate.dev/workerd/store"
+)
+
+// slowUploads is an object store whose snapshot data uploads hang until released: an S3
+// upload of a large store on a loaded host, or an endpoint that stopped answering.
+type slowUploads struct {
+	snapshot.ObjectStore
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *slowUploads) Put(ctx context.Context, key string, r io.Reader) error {
+	if !strings.HasSuffix(key, ".json") {
+		s.once.Do(func() { close(s.entered) })
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.ObjectStore.Put(ctx, key, r)
+}
+
+// A node leads partition 0, whose snapshot is due, and its upload is slow. Meanwhile a
+// failover makes the node the leader of partition 1. The controller places partition 1's new
+// follower only once the leader reports its restore info (trim point and newest snapshot),
+// which the snapshotter publishes from its tick: uploads (and trims) run apart from the
+// tick, so partition 1's restore info is out within a tick or two. (Ticks used to wait for
+// uploads and trims, and partition 1 stayed without a follower meanwhile: "1 of 2 replicas:
+// waiting for the leader (n3) to report how far the partition's log is trimmed".)
+func TestRestoreInfoOfANewLeadershipIsNotHeldUpByAnotherPartitionsUpload(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir, err := snapshot.NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowUploads{ObjectStore: dir, entered: make(chan struct{}), release: make(chan struct{})}
+	defer close(slow.release)
+	repo := &snapshot.Repository{Store: slow, Prefix: "p", ClusterName: config.Default().ClusterName, NodeName: "n1", NumRetained: 1}
+
+	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
+	meta, err := metadata.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{
+		0: {{BaseLSN: 1, Provider: bifrost.ProviderLocal, LogletID: 0<<32 | 0}},
+		1: {{BaseLSN: 1, Provider: bifrost.ProviderLocal, LogletID: 1 << 32}},
+	}})
+	if _, err := meta.Put(ctx, metadata.KeyLogs, chains, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := bifrost.New(bifrost.Options{Meta: meta, Registry: bifrost.Registry{bifrost.ProviderLocal: localloglet.NewProvider(logs, "n1")}})
+	t.Cleanup(func() { b.Close() })
+	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+
+	cfg := config.Default()
+	cfg.NodeName = "n1"
+	cfg.Worker.Snapshots.SnapshotInterval = 0
+	cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 1 // partition 0's snapshot is due at once
+	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: b, db: db}
+	w.snapshots = snapshotter{w: w, repo: repo, parts: map[uint32]*partitionSnapshots{}}
+	w.placed.Store(&metadata.PartitionTable{NumPartitions: 2, Placement: []metadata.PartitionPlacement{{Leader: "n1"}, {Leader: "n1"}}})
+	w.procs = map[uint32]*running{}
+
+	lead := func(p uint32) *processor.Processor {
+		proc := processor.New(processor.Config{Partition: p, NumPartitions: 2, Store: db.Partition(p), Log: b.Log(p), WriterLog: b.WriterLog(p),
+			Logs: func(q uint32) (bifrost.Log, error) { return b.WriterLog(q), nil }, Invoker: nopInvoker{}, Logger: hclog.NewNullLogger(),
+			Role: processor.RoleLeader, NodeName: "n1"})
+		pctx, pcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = proc.Run(pctx) }()
+		t.Cleanup(func() { pcancel(); <-done })
+		w.procsMu.Lock()
+		w.procs[p] = &running{proc: proc, cancel: pcancel, done: done}
+		w.procsMu.Unlock()
+		deadline := time.Now().Add(10 * time.Second)
+		for proc.Leader() == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d: timed out waiting for the leader", p)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return proc
+	}
+	p0 := lead(0)
+	lsn, err := b.WriterLog(0).Append(ctx, [][]byte{logrecord.FormatMarker()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p0.WaitApplied(ctx, uint64(lsn)); err != nil {
+		t.Fatal(err)
+	}
+
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); w.snapshots.run(ctx) }()
+	defer func() { cancel(); <-runDone }()
+	select {
+	case <-slow.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("partition 0's snapshot upload did not start")
+	}
+
+	// The failover: this node now leads partition 1 too.
+	lead(1)
+	led := time.Now()
+	for w.snapshots.restoreInfo(1) == nil {
+		if time.Since(led) > 3*time.Second {
+			t.Fatalf("partition 1's restore info is still unpublished %v after it started leading: the snapshotter is held up by "+
+				"partition 0's snapshot upload, and the controller places no follower for partition 1 until it is published", time.Since(led).Round(time.Millisecond))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
