@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrUnavailable is returned when no metadata server answered.
@@ -31,6 +32,11 @@ var ErrUnavailable = errors.New("metadata: no metadata server reachable")
 // by a lagging server (older version, or 404) returns the remembered value instead, and
 // WaitNewer returns at once when the remembered value is already newer than asked.
 type Client struct {
+	// RequestTimeout bounds one attempt at one server (a long poll's attempt gets
+	// LongPollWait on top): a server that accepts the connection but never answers (frozen,
+	// cut off) then costs that long before the next one is asked, instead of the whole call.
+	RequestTimeout time.Duration
+
 	addrs     []string
 	hc        *http.Client
 	preferred atomic.Int64 // index into addrs of the server that answered last
@@ -40,6 +46,9 @@ type Client struct {
 }
 
 var _ Store = (*Client)(nil)
+
+// DefaultRequestTimeout is a new Client's RequestTimeout.
+const DefaultRequestTimeout = 10 * time.Second
 
 // NewClient returns a client of the metadata servers at addresses, base URLs such as
 // "http://127.0.0.1:5122" (a missing scheme means http; a trailing slash is ignored). hc nil
@@ -59,7 +68,7 @@ func NewClient(addresses []string, hc *http.Client) *Client {
 		}
 		addrs = append(addrs, a)
 	}
-	return &Client{addrs: addrs, hc: hc, newest: map[string]Versioned{}}
+	return &Client{RequestTimeout: DefaultRequestTimeout, addrs: addrs, hc: hc, newest: map[string]Versioned{}}
 }
 
 // Get returns the newest value of key known to the servers or to this client.
@@ -211,19 +220,16 @@ func (c *Client) do(ctx context.Context, method, key string, q url.Values, body 
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
+	timeout := c.RequestTimeout
+	if q.Has("newer-than") {
+		timeout += LongPollWait
+	}
 	start := int(c.preferred.Load())
 	var errs []error
 	for i := range c.addrs {
 		idx := (start + i) % len(c.addrs)
 		addr := c.addrs[idx]
-		req, err := http.NewRequestWithContext(ctx, method, addr+path, bytes.NewReader(body))
-		if err != nil {
-			return response{}, fmt.Errorf("metadata: %s %s: %w", method, addr, err)
-		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/octet-stream")
-		}
-		res, err := c.roundTrip(req, addr)
+		res, err := c.attempt(ctx, timeout, method, addr, path, body)
 		if err != nil {
 			if ctx.Err() != nil {
 				return response{}, ctx.Err()
@@ -242,6 +248,23 @@ func (c *Client) do(ctx context.Context, method, key string, q url.Values, body 
 		return res, nil
 	}
 	return response{}, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+}
+
+// attempt sends one request to one server, bounded by timeout (0: none).
+func (c *Client) attempt(ctx context.Context, timeout time.Duration, method, addr, path string, body []byte) (response, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, addr+path, bytes.NewReader(body))
+	if err != nil {
+		return response{}, fmt.Errorf("metadata: %s %s: %w", method, addr, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	return c.roundTrip(req, addr)
 }
 
 func (c *Client) roundTrip(req *http.Request, addr string) (response, error) {

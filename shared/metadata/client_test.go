@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // deadAddress returns a base URL on 127.0.0.1 where nothing listens.
@@ -193,5 +194,52 @@ func TestClientMapsErrors(t *testing.T) {
 	cancel()
 	if _, err := c.WaitNewer(cancelled, "k", 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("WaitNewer with a cancelled context: %v", err)
+	}
+}
+
+// silentAddress returns a base URL on 127.0.0.1 that accepts connections and never answers,
+// as a frozen (SIGSTOPped) or cut-off server does.
+func silentAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return "http://" + l.Addr().String()
+}
+
+// A server that accepts and never answers costs one RequestTimeout; the call then goes to
+// the next server. A write it swallowed has an unknown outcome and is not sent elsewhere.
+func TestClientFailsOverFromASilentServer(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	live := serve(t, openLocal(t))
+	seed := NewClient([]string{live.URL}, nil)
+	if _, err := seed.Put(ctx, "k", []byte("v1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient([]string{silentAddress(t), live.URL}, nil)
+	c.RequestTimeout = 200 * time.Millisecond
+	start := time.Now()
+	if v, err := c.Get(ctx, "k"); err != nil || string(v.Value) != "v1" {
+		t.Fatalf("Get = %q, %v", v.Value, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Get took %v past a silent server", d)
+	}
+	c2 := NewClient([]string{silentAddress(t), live.URL}, nil)
+	c2.RequestTimeout = 200 * time.Millisecond
+	if _, err := c2.Put(ctx, "k", []byte("v2"), 1); err == nil || !strings.Contains(err.Error(), "outcome unknown") {
+		t.Fatalf("Put through a silent server = %v, want an unknown outcome", err)
 	}
 }
