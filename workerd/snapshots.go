@@ -55,15 +55,17 @@ func newSnapshotRepository(cfg *config.Config) (*snapshot.Repository, error) {
 // snapshotTick is how often the snapshotter looks at the partitions this node leads.
 const snapshotTick = time.Second
 
-// trimTimeout bounds one trim: a replicated log is trimmed on a write quorum of its log
-// servers, which a failure can leave out of reach. retryTrim is the pause after a failed
-// trim or trim-point read.
+// trimTimeout bounds one trim (and one read of a log's trim point): a replicated log is
+// trimmed on a write quorum of its log servers, which a failure can leave out of reach.
+// retryTrim is the pause after a failed trim, retryTrimPoint after a failed trim-point read
+// (a new follower may wait for it).
 const (
 	trimTimeout = 5 * time.Second
 	// latestTimeout bounds the tick's read of a partition's latest.json: an object store
 	// that does not answer must not hold up the other partitions' restore info.
-	latestTimeout = 2 * time.Second
-	retryTrim     = 10 * time.Second
+	latestTimeout  = 2 * time.Second
+	retryTrim      = 10 * time.Second
+	retryTrimPoint = time.Second
 )
 
 // snapshotter takes the snapshots of the partitions this node leads, when due or asked, and
@@ -139,10 +141,14 @@ type partitionSnapshots struct {
 	trimmed    bifrost.LSN // the log's trim point: read once when leading starts, then trims
 	trimKnown  bool
 	trimmingTo bifrost.LSN // the target of the trim in flight (0: none)
-	// retryAt holds back reading the trim point and trimming after a failure (a log server
-	// down can make either wait for its timeout), so other partitions are not held up.
-	retryAt  time.Time
-	warnedAt time.Time // of the last failure logged, so an unreachable store logs rarely
+	// retryAt holds back trimming after a failure (a log server down can make a trim wait
+	// for its timeout).
+	retryAt time.Time
+	// readingTrim is set while the trim point is being read; readTrimAt holds back the next
+	// read after a failure.
+	readingTrim bool
+	readTrimAt  time.Time
+	warnedAt    time.Time // of the last failure logged, so an unreachable store logs rarely
 }
 
 // warn logs a failure of partition p's snapshots at most every 30 seconds.
@@ -209,7 +215,7 @@ func (s *snapshotter) tick(ctx context.Context) {
 	for p, proc := range led {
 		ps := s.parts[p]
 		retry := time.Now().After(ps.retryAt)
-		if !ps.trimKnown && retry {
+		if !ps.trimKnown && !ps.readingTrim && time.Now().After(ps.readTrimAt) {
 			s.readTrimPoint(ctx, p, ps)
 		}
 		switch {
@@ -232,18 +238,28 @@ func (s *snapshotter) tick(ctx context.Context) {
 	}
 }
 
-// readTrimPoint learns how far an earlier leader trimmed partition p's log. From then on
-// this node is the only one trimming it.
+// readTrimPoint starts learning how far an earlier leader trimmed partition p's log; from
+// then on this node is the only one trimming it. The read asks the log servers of the
+// log's segments, so it runs apart from the tick, like a trim. s.mu is held.
 func (s *snapshotter) readTrimPoint(ctx context.Context, p uint32, ps *partitionSnapshots) {
-	ctx, cancel := context.WithTimeout(ctx, snapshotTick)
-	defer cancel()
-	st, _, err := s.w.bifrost.State(ctx, p)
-	if err != nil {
-		ps.retryAt = time.Now().Add(retryTrim)
-		s.warn(ps, "read the log's trim point; retrying", "partition", p, "error", err)
-		return
-	}
-	ps.trimmed, ps.trimKnown = max(ps.trimmed, st.TrimPoint), true
+	ps.readingTrim = true
+	s.trims.Go(func() {
+		ctx, cancel := context.WithTimeout(ctx, trimTimeout)
+		st, _, err := s.w.bifrost.State(ctx, p)
+		cancel()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ps.readingTrim = false
+		if err != nil {
+			ps.readTrimAt = time.Now().Add(retryTrimPoint)
+			s.warn(ps, "read the log's trim point; retrying", "partition", p, "error", err)
+			return
+		}
+		ps.trimmed, ps.trimKnown = max(ps.trimmed, st.TrimPoint), true
+		if s.parts[p] == ps {
+			s.publishRestoreInfo(p, ps)
+		}
+	})
 }
 
 // readLatest learns partition p's newest snapshot from latest.json.
