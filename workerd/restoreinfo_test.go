@@ -3,6 +3,7 @@ package workerd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"path/filepath"
 	"strings"
@@ -142,5 +143,39 @@ func TestRestoreInfoOfANewLeadershipIsNotHeldUpByAnotherPartitionsUpload(t *test
 				"partition 0's snapshot upload, and the controller places no follower for partition 1 until it is published", time.Since(led).Round(time.Millisecond))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A leader whose log's trim point cannot be read (old segments whose log servers lost their
+// records: two wiped nodes in the chaos test) and that has no snapshot yet reports no
+// restore info, so its partition would get no new follower. It takes a snapshot of its own,
+// which a new replica can start from, and reports that.
+func TestLeaderWithoutTrimPointTakesASnapshot(t *testing.T) {
+	st, err := snapshot.NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := &snapshot.Repository{Store: st, Prefix: "p", ClusterName: config.Default().ClusterName, NodeName: "n1", NumRetained: 1}
+	w, proc := leadingWorker(t, repo)
+	w.snapshots.trimPointOf = func(context.Context, uint32) (bifrost.LSN, error) {
+		return 0, errors.New("trim point of loglet 3: replicated: not enough log servers answered")
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for w.snapshots.restoreInfo(0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no restore info: the leader neither learned its trim point nor took a snapshot")
+		}
+		w.snapshots.tick(ctx)
+		w.snapshots.trims.Wait()
+		w.snapshots.uploads.Wait()
+		time.Sleep(retryTrimPoint / 4)
+	}
+	ri := w.snapshots.restoreInfo(0)
+	if ri.SnapshotLSN == 0 || ri.SnapshotLSN > proc.Applied() {
+		t.Fatalf("restore info %+v, want a snapshot of this leader (applied %d)", ri, proc.Applied())
+	}
+	if _, err := repo.Latest(ctx, 0); err != nil {
+		t.Fatalf("no snapshot published: %v", err)
 	}
 }

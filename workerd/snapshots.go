@@ -86,6 +86,8 @@ type snapshotter struct {
 	// starts one only if none is under way (TryLock), and records its outcome under mu.
 	uploadMu sync.Mutex
 	uploads  sync.WaitGroup // uploads the tick started
+	// trimPointOf reads a log's trim point (tests replace it; nil: from bifrost).
+	trimPointOf func(ctx context.Context, p uint32) (bifrost.LSN, error)
 
 	// restoreMu guards restore, apart from mu: a status request must not wait for an upload.
 	restoreMu sync.Mutex
@@ -245,7 +247,7 @@ func (s *snapshotter) readTrimPoint(ctx context.Context, p uint32, ps *partition
 	ps.readingTrim = true
 	s.trims.Go(func() {
 		ctx, cancel := context.WithTimeout(ctx, trimTimeout)
-		st, _, err := s.w.bifrost.State(ctx, p)
+		trimPoint, err := s.readLogTrimPoint(ctx, p)
 		cancel()
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -255,11 +257,20 @@ func (s *snapshotter) readTrimPoint(ctx context.Context, p uint32, ps *partition
 			s.warn(ps, "read the log's trim point; retrying", "partition", p, "error", err)
 			return
 		}
-		ps.trimmed, ps.trimKnown = max(ps.trimmed, st.TrimPoint), true
+		ps.trimmed, ps.trimKnown = max(ps.trimmed, trimPoint), true
 		if s.parts[p] == ps {
 			s.publishRestoreInfo(p, ps)
 		}
 	})
+}
+
+// readLogTrimPoint reads partition p's log's trim point.
+func (s *snapshotter) readLogTrimPoint(ctx context.Context, p uint32) (bifrost.LSN, error) {
+	if s.trimPointOf != nil {
+		return s.trimPointOf(ctx, p)
+	}
+	st, _, err := s.w.bifrost.State(ctx, p)
+	return st.TrimPoint, err
 }
 
 // readLatest learns partition p's newest snapshot from latest.json.
@@ -298,7 +309,11 @@ func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Process
 	}
 	byTime := opts.SnapshotInterval > 0 && time.Since(ps.lastAt) >= opts.SnapshotInterval.Duration()
 	byRecords := opts.SnapshotIntervalNumRecords > 0 && applied-ps.lastLSN >= uint64(opts.SnapshotIntervalNumRecords)
-	if !(byTime || byRecords) || !s.uploadMu.TryLock() {
+	// Without a snapshot, the restore info needs the log's trim point; if that cannot be
+	// read (old segments whose log servers lost their records), the partition gets no new
+	// follower until it has a snapshot of its own, which a new replica can start from.
+	blocked := ps.lastLSN == 0 && !ps.trimKnown && !ps.readTrimAt.IsZero()
+	if !(byTime || byRecords || blocked) || !s.uploadMu.TryLock() {
 		return // not due, or another partition's snapshot is under way: a later tick
 	}
 	// The upload runs apart from the tick, which must not wait for it: it can take long
