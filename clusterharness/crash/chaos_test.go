@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gorestate.dev/clusterharness/harness"
+	"gorestate.dev/metadatad/cluster"
+	"gorestate.dev/shared/metadata"
 )
 
 // TestChaos (make test-chaos) runs three nodes with every role (replicated metadata and
@@ -107,11 +109,12 @@ func TestChaos(t *testing.T) {
 		gaps    []time.Duration // longest gap between acknowledgements, per load
 	}
 	var outcomes []outcome
+	nem := &nemesis{c: c, rnd: rnd, loads: loads}
 	end := time.Now().Add(runFor)
 	for n := 1; time.Now().Before(end); n++ {
 		time.Sleep(time.Duration(1000+rnd.IntN(3000)) * time.Millisecond)
 		began := time.Now()
-		fault := c.injectFault(t, rnd, loads)
+		fault := nem.inject(t)
 		t.Logf("fault %d: %s", n, fault)
 		settled, why := c.waitSettled(t)
 		if settled > 3*time.Second {
@@ -212,10 +215,20 @@ func acceptRun(status int, body string) bool {
 	return status == http.StatusOK && runAnswer.MatchString(body)
 }
 
-// injectFault applies one fault drawn from rnd and returns once every node it stopped runs
+// nemesis draws the faults of a chaos run.
+type nemesis struct {
+	c     *cluster3
+	rnd   *rand.Rand
+	loads []*Workload
+	// wiped is the last node whose data directory was deleted ("" if none yet).
+	wiped string
+}
+
+// inject applies one fault drawn from rnd and returns once every node it stopped runs
 // again; it describes the fault.
-func (c *cluster3) injectFault(t *testing.T, rnd *rand.Rand, loads []*Workload) string {
+func (nem *nemesis) inject(t *testing.T) string {
 	t.Helper()
+	c, rnd, loads := nem.c, nem.rnd, nem.loads
 	closeIdle := func() {
 		for _, w := range loads {
 			w.client.CloseIdleConnections()
@@ -242,8 +255,15 @@ func (c *cluster3) injectFault(t *testing.T, rnd *rand.Rand, loads []*Workload) 
 			t.Fatal(err)
 		}
 		return fmt.Sprintf("SIGSTOP %s for %v", c.names[i], frozen)
+	case kind < 7 && !nem.wipeSafe():
+		i := victims[0]
+		c.nodes[i].Kill()
+		closeIdle()
+		c.nodes[i].Start()
+		return fmt.Sprintf("SIGKILL %s, restarted (a wipe would exceed replication 2 now)", c.names[i])
 	case kind < 7:
 		i := victims[0]
+		nem.wiped = c.names[i]
 		c.nodes[i].Kill()
 		closeIdle()
 		if err := os.RemoveAll(c.nodes[i].DataDir()); err != nil {
@@ -274,6 +294,50 @@ func (c *cluster3) injectFault(t *testing.T, rnd *rand.Rand, loads []*Workload) 
 		c.start()
 		return "SIGKILL all three, restarted"
 	}
+}
+
+// wipeSafe reports whether deleting another node's data stays within what replication 2
+// survives: every segment the last wiped node lost its records of is trimmed away (its
+// records are in snapshots). Until then some of their records have a single copy, on a node
+// that the next wipe could take too (log servers do not copy sealed segments again).
+func (nem *nemesis) wipeSafe() bool {
+	if nem.wiped == "" {
+		return true
+	}
+	for _, s := range nem.c.nodes {
+		var nodes metadata.Nodes
+		var logs cluster.LogsStatus
+		if getJSON(s.Fabric+metadata.PathPrefix+"v1/"+metadata.KeyNodes, &nodes) != nil ||
+			getJSON(s.Fabric+cluster.PathPrefix+"logs", &logs) != nil {
+			continue
+		}
+		lost := nodes.Nodes[nem.wiped]
+		for _, l := range logs.Logs {
+			last, trim := -1, uint64(0)
+			for i, seg := range l.Segments {
+				if lost.Lost(l.ID, seg.Index) {
+					last = i
+				}
+				trim = max(trim, seg.TrimPointLSN)
+			}
+			if last >= 0 && (last+1 == len(l.Segments) || trim+1 < l.Segments[last+1].BaseLSN) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func getJSON(url string, v any) error {
+	resp, err := harness.Send(http.MethodGet, url, "", nil)
+	if err != nil {
+		return err
+	}
+	if resp.Status != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", url, resp.Status, resp.Body)
+	}
+	return json.Unmarshal([]byte(resp.Body), v)
 }
 
 // queryRows runs sql through the admin's /query and returns its rows.
