@@ -562,3 +562,35 @@ func TestAdoptSealedTail(t *testing.T) {
 		t.Fatalf("read at the adopted tail: %v", err)
 	}
 }
+
+// A server that lost its disk answers data-loss for the loglet: it holds none of its
+// records, so a trim counts it, and succeeds with one other server while the third is cut
+// off (it used to wait for two servers to trim). The trim point is then read only from
+// servers that answer for the loglet, so it is known once the cut-off one is back.
+func TestTrimCountsAServerThatLostItsData(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 2, 75)
+	seg := c.segment(75, w1)
+	l := c.open(c.provider("w1", 1, nil), seg)
+	ctx := testCtx(t, 20*time.Second)
+	for i := range 20 {
+		if _, err := l.Append(ctx, [][]byte{[]byte(fmt.Sprintf("r%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wiped := c.servers[0]
+	wiped.mu.Lock()
+	wiped.dataLoss = true
+	wiped.loglets = map[uint64]*fakeLoglet{}
+	wiped.mu.Unlock()
+	c.net.Partition("s3")
+	short := testCtx(t, 2*time.Second)
+	if err := l.Trim(short, 10); err != nil {
+		t.Fatalf("trim with s1 wiped and s3 cut off: %v", err)
+	}
+	c.net.Heal("s3")
+	l2 := c.open(c.provider("w2", 1, nil), seg)
+	if tp, err := l2.TrimPoint(ctx); err != nil || tp != 10 {
+		t.Fatalf("trim point %d %v, want 10", tp, err)
+	}
+}

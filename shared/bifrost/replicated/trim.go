@@ -25,16 +25,20 @@ func (l *Loglet) Trim(ctx context.Context, upTo bifrost.Offset) error {
 	if upTo == 0 || upTo <= l.knownTrimPoint() {
 		return nil
 	}
+	// A server that answers data-loss holds none of the loglet's records (it lost its disk
+	// after the loglet began): there is nothing to trim there, so it counts. Reads of the
+	// trim point never count it, so they still meet a server that recorded this trim.
+	done := func(r *wire.Trimmed) bool {
+		return r.Status == wire.StatusOK || r.Status == wire.StatusSealed || r.Status == wire.StatusDataLoss
+	}
 	trimmed := 0
 	err := scatter(ctx, l, 3,
 		func(ctx context.Context, _ int, srv wire.LogServer) (*wire.Trimmed, error) {
 			return srv.Trim(ctx, &wire.Trim{Header: wire.Header{LogletID: l.id, KnownGlobalTail: tail.Offset}, TrimPoint: upTo})
 		},
-		func(r *wire.Trimmed, err error) bool {
-			return err != nil || r.Status != wire.StatusOK && r.Status != wire.StatusSealed
-		},
+		func(r *wire.Trimmed, err error) bool { return err != nil || !done(r) },
 		func(_ int, r *wire.Trimmed, err error) bool {
-			if err == nil && (r.Status == wire.StatusOK || r.Status == wire.StatusSealed) {
+			if err == nil && done(r) {
 				trimmed++
 			}
 			return trimmed >= l.q.r
