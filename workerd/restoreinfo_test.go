@@ -2,10 +2,8 @@ package workerd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,13 +12,11 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/bifrost"
-	"gorestate.dev/shared/bifrost/localloglet"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/workerd/processor"
 	"gorestate.dev/workerd/snapshot"
-	"gorestate.dev/workerd/store"
 )
 
 // slowUploads is an object store whose snapshot data uploads hang until released: an S3
@@ -62,39 +58,12 @@ func TestRestoreInfoOfANewLeadershipIsNotHeldUpByAnotherPartitionsUpload(t *test
 	defer close(slow.release)
 	repo := &snapshot.Repository{Store: slow, Prefix: "p", ClusterName: config.Default().ClusterName, NodeName: "n1", NumRetained: 1}
 
-	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logs.Close() })
-	meta, err := metadata.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{
-		0: {{BaseLSN: 1, Provider: bifrost.ProviderLocal, LogletID: 0<<32 | 0}},
-		1: {{BaseLSN: 1, Provider: bifrost.ProviderLocal, LogletID: 1 << 32}},
-	}})
-	if _, err := meta.Put(ctx, metadata.KeyLogs, chains, 0); err != nil {
-		t.Fatal(err)
-	}
-	b := bifrost.New(bifrost.Options{Meta: meta, Registry: bifrost.Registry{bifrost.ProviderLocal: localloglet.NewProvider(logs, "n1")}})
-	t.Cleanup(func() { b.Close() })
-	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-
-	cfg := config.Default()
-	cfg.NodeName = "n1"
-	cfg.Worker.Snapshots.SnapshotInterval = 0
-	cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 1 // partition 0's snapshot is due at once
-	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: b, db: db}
-	w.snapshots = snapshotter{w: w, repo: repo, parts: map[uint32]*partitionSnapshots{}}
+	w := testWorker(t, 2, bifrost.ProviderLocal, nil)
+	b, db := w.bifrost, w.db
+	w.cfg.Worker.Snapshots.SnapshotInterval = 0
+	w.cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 1 // partition 0's snapshot is due at once
+	w.snapshots.repo = repo
 	w.placed.Store(&metadata.PartitionTable{NumPartitions: 2, Placement: []metadata.PartitionPlacement{{Leader: "n1"}, {Leader: "n1"}}})
-	w.procs = map[uint32]*running{}
 
 	lead := func(p uint32) *processor.Processor {
 		proc := processor.New(processor.Config{Partition: p, NumPartitions: 2, Store: db.Partition(p), Log: b.Log(p), WriterLog: b.WriterLog(p),

@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/bifrost"
-	"gorestate.dev/shared/bifrost/localloglet"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/metadata"
@@ -20,47 +18,16 @@ import (
 	"gorestate.dev/workerd/store"
 )
 
-type nopInvoker struct{}
-
-func (nopInvoker) Invoke(processor.Leadership, []byte)                             {}
-func (nopInvoker) Resume(processor.Leadership, []byte)                             {}
-func (nopInvoker) Notify(processor.Leadership, []byte, uint32, store.JournalEntry) {}
-func (nopInvoker) StopPartition(uint32)                                            {}
-func (nopInvoker) Abort(processor.Leadership, []byte)                              {}
-
-// leadingWorker is a one-node worker leading partition 0 on a local log, with a snapshot
-// repository in dir: what snapshotter.tick needs, without Start.
+// leadingWorker is a one-node worker leading partition 0 on a local log, with the snapshot
+// repository repo (nil: none): what snapshotter.tick needs, without Start.
 func leadingWorker(t *testing.T, repo *snapshot.Repository) (*Worker, *processor.Processor) {
 	t.Helper()
-	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logs.Close() })
-	meta, err := metadata.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {{BaseLSN: 1, Provider: bifrost.ProviderLocal}}}})
-	if _, err := meta.Put(context.Background(), metadata.KeyLogs, chains, 0); err != nil {
-		t.Fatal(err)
-	}
-	b := bifrost.New(bifrost.Options{Meta: meta, Registry: bifrost.Registry{bifrost.ProviderLocal: localloglet.NewProvider(logs, "n1")}})
-	t.Cleanup(func() { b.Close() })
-	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-
-	cfg := config.Default()
-	cfg.NodeName = "n1"
-	cfg.Worker.TrimDelayInterval = 0
-	cfg.Worker.Snapshots.SnapshotInterval = config.Duration(time.Hour)
-	cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 0
-	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: b, db: db}
-	w.snapshots = snapshotter{w: w, repo: repo, parts: map[uint32]*partitionSnapshots{}}
+	w := testWorker(t, 1, bifrost.ProviderLocal, nil)
+	b, db := w.bifrost, w.db
+	w.cfg.Worker.TrimDelayInterval = 0
+	w.cfg.Worker.Snapshots.SnapshotInterval = config.Duration(time.Hour)
+	w.cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 0
+	w.snapshots.repo = repo
 	w.placed.Store(&metadata.PartitionTable{NumPartitions: 1, Placement: []metadata.PartitionPlacement{{Leader: "n1"}}})
 
 	proc := processor.New(processor.Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: b.Log(0), WriterLog: b.WriterLog(0),

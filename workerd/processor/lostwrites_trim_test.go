@@ -2,13 +2,10 @@ package processor
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/syndtr/goleveldb/leveldb"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/workerd/store"
@@ -20,59 +17,17 @@ import (
 // the trim point) nor from a snapshot: the processor stops for good, naming why, and keeps
 // the store, the only copy of the state below the trim point. (It used to wipe it.)
 func TestStoreThatLostWritesIsKeptWhenTheLogIsTrimmed(t *testing.T) {
-	meta, log := newMetaLog(t)
 	dir := t.TempDir()
-	db, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := leaderConfig(meta, log, db.Partition(0))
-	p := New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	eventuallyTrue(t, "the leader", func() bool { return p.Leader() != nil })
-	var ids [][]byte
-	for range 10 {
-		id := newID("")
-		send(t, p.Leader(), id)
-		ids = append(ids, id)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	applied := p.Applied()
-	db.Close()
-
-	// The durable checkpoint 4 records back; the single-node snapshotter trimmed the log
-	// up to it (after trim-delay-interval).
-	durable := applied - 4
-	if err := log.TrimPrefix(context.Background(), bifrost.LSN(durable)); err != nil {
-		t.Fatal(err)
-	}
-	// A power loss: a batch after the checkpoint is missing (its marker), a later one kept.
-	raw, err := leveldb.OpenFile(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := func(parts ...[]byte) []byte {
-		k := []byte{0, 0, 0, 0}
-		for _, p := range parts {
-			k = append(k, p...)
+	var durable uint64
+	_, _, cfg, ids, _ := lostWrites(t, dir, false, func(log bifrost.Log, d uint64) {
+		// The single-node snapshotter trimmed the log up to the durable checkpoint (after
+		// trim-delay-interval).
+		durable = d
+		if err := log.TrimPrefix(context.Background(), bifrost.LSN(d)); err != nil {
+			t.Fatal(err)
 		}
-		return k
-	}
-	u64 := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-	var b leveldb.Batch
-	b.Put(key([]byte("md"), nil), u64(durable))
-	b.Put(key([]byte("mb"), u64(applied)), u64(applied-2))
-	if err := raw.Write(&b, nil); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
-
-	db, err = store.Open(dir)
+	})
+	db, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

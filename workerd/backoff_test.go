@@ -2,23 +2,17 @@ package workerd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/localloglet"
-	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/workerd/processor"
-	"gorestate.dev/workerd/store"
 )
 
 var errInjectedRead = errors.New("injected read failure")
@@ -70,43 +64,23 @@ func (l *flakyLoglet) Read(ctx context.Context, from bifrost.Offset, max int) ([
 }
 
 // A processor that fails is restarted after a pause that doubles up to 10s, and the pause
-// is never reset: after a few failures during earlier faults (each chaos fault can fail a
-// read or two), a processor that has run well since (hours, in production) waits 10s before
-// it runs again after its next failure. If it is the partition's placed leader, the
-// partition has no leader that long, and the controller does not move it (the node is
-// alive). Here: five failures, a healthy run, then one failure; the restart takes 3.2s
-// instead of the 100ms a first failure gets.
+// starts again at 100ms once the processor ran well (applied records, or ran 10s) before a
+// failure. Here: five failures, a healthy run, then one failure, restarted after about
+// 100ms. (The pause used to be never reset: after a few failures during earlier faults, a
+// processor that had run well since waited 3.2s or more, up to 10s, and a placed leader
+// left its partition without a leader that long; the node being alive, the controller did
+// not move it.)
 func TestProcessorRestartBackoffResetsAfterAHealthyRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logs.Close() })
-	meta, err := metadata.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {{BaseLSN: 1, Provider: "flaky"}}}})
-	if _, err := meta.Put(ctx, metadata.KeyLogs, chains, 0); err != nil {
-		t.Fatal(err)
-	}
 	var fail atomic.Bool
 	fail.Store(true)
-	fp := &flakyProvider{inner: localloglet.NewProvider(logs, "n1"), fail: &fail}
-	b := bifrost.New(bifrost.Options{Meta: meta, Registry: bifrost.Registry{"flaky": fp}})
-	t.Cleanup(func() { b.Close() })
-	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cfg := config.Default()
-	cfg.NodeName = "n1"
-	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: b, db: db}
-	w.snapshots = snapshotter{w: w, parts: map[uint32]*partitionSnapshots{}}
+	var fp *flakyProvider
+	w := testWorker(t, 1, "flaky", func(local *localloglet.Provider) bifrost.Registry {
+		fp = &flakyProvider{inner: local, fail: &fail}
+		return bifrost.Registry{"flaky": fp}
+	})
+	b := w.bifrost
 	tbl := &metadata.PartitionTable{NumPartitions: 1, Placement: []metadata.PartitionPlacement{{Leader: "n2", Followers: []string{"n1"}}}}
 	w.placed.Store(tbl)
 	w.procsMu.Lock()
