@@ -2,8 +2,11 @@ package bifrost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -252,7 +255,53 @@ func (v *virtualLog) TrimPrefix(ctx context.Context, upTo LSN) error {
 			v.trimmed[key] = off
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return v.pruneTrimmed(ctx, upTo)
+}
+
+// pruneTrimmed drops from the chain the segments that lie wholly at or below upTo, which
+// TrimPrefix has trimmed: a later leader (whose trims are not cached) neither trims them
+// again nor asks their log servers for a trim point, and chains do not grow with every
+// reconfiguration. The tail segment stays. The base of a chain's first segment then says
+// how far the log is trimmed: a read below it is a trim gap. A compare-and-set on the logs
+// object, so a concurrent seal-and-extend (which changes only the tail) goes on.
+func (v *virtualLog) pruneTrimmed(ctx context.Context, upTo LSN) error {
+	for {
+		cur, err := v.b.opts.Meta.Get(ctx, metadata.KeyLogs)
+		if err != nil {
+			return fmt.Errorf("prune log %d: read logs: %w", v.id, err)
+		}
+		var logs metadata.Logs
+		if err := json.Unmarshal(cur.Value, &logs); err != nil {
+			return fmt.Errorf("prune log %d: decode logs v%d: %w", v.id, cur.Version, err)
+		}
+		chain := logs.Chains[v.id]
+		k := 0
+		for k+1 < len(chain) && LSN(chain[k+1].BaseLSN) <= upTo+1 {
+			k++
+		}
+		if k == 0 {
+			return nil
+		}
+		updated := metadata.Logs{Chains: maps.Clone(logs.Chains)}
+		updated.Chains[v.id] = slices.Clone(chain[k:])
+		value, err := json.Marshal(updated)
+		if err != nil {
+			return fmt.Errorf("prune log %d: encode logs: %w", v.id, err)
+		}
+		version, err := v.b.opts.Meta.Put(ctx, metadata.KeyLogs, value, cur.Version)
+		if errors.Is(err, metadata.ErrVersionMismatch) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("prune log %d: write logs: %w", v.id, err)
+		}
+		v.b.install(version, updated)
+		v.b.log.Info("dropped trimmed segments from the chain", "log", v.id, "segments", k, "first_lsn", chain[k].BaseLSN)
+		return nil
+	}
 }
 
 // Append stores payloads and returns the LSN of the first one once all are committed. If

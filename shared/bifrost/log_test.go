@@ -281,6 +281,59 @@ func TestTrimAcrossSegments(t *testing.T) {
 	appendRecords(t, l, "d", 1, 13)
 }
 
+// Segments that a trim covers wholly are dropped from the chain (the tail stays): a leader
+// on another node, without this one's cache of finished trims, then trims and asks only
+// what is left, and chains do not grow with every reconfiguration. The log's trim point is
+// still known (State), and a read below the chain's first segment is a trim gap.
+func TestTrimDropsWhollyTrimmedSegmentsFromTheChain(t *testing.T) {
+	t.Parallel()
+	c, b, l := threeSegments(t) // segments at LSN 1-5, 6-8, 9-12
+	ctx := testCtx(t)
+	if err := l.TrimPrefix(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	chain := c.chain(t, 1)
+	if len(chain) != 2 || chain[0].BaseLSN != 6 {
+		t.Fatalf("chain after a trim to 7: %+v, want the segments from LSN 6 on", chain)
+	}
+	if st, _, err := b.State(ctx, 1); err != nil || st.TrimPoint != 7 {
+		t.Fatalf("state after a trim to 7: %+v, %v", st, err)
+	}
+	other := c.node(t, false)
+	if err := other.Log(1).TrimPrefix(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	chain = c.chain(t, 1)
+	if len(chain) != 1 || chain[0].BaseLSN != 9 {
+		t.Fatalf("chain after a trim to 8 on another node: %+v, want the tail segment alone", chain)
+	}
+	for _, n := range []*bifrost.Bifrost{b, other} {
+		waitFor(t, "the node to see the pruned chain", func() bool {
+			got, err := n.Chain(ctx, 1)
+			return err == nil && len(got) == 1
+		})
+		if st, _, err := n.State(ctx, 1); err != nil || st.TrimPoint != 8 {
+			t.Fatalf("state after a trim to 8: %+v, %v", st, err)
+		}
+		_, err := n.Log(1).Read(ctx, 3, 10)
+		var gap *bifrost.TrimGapError
+		if !errors.As(err, &gap) || gap.TrimPoint != 8 {
+			t.Fatalf("read of a dropped segment = %v, want a trim gap up to 8", err)
+		}
+	}
+	if ents := readRange(t, l, 9, 13); string(ents[0].Payload) != "c0" {
+		t.Fatalf("lsn 9 = %q", ents[0].Payload)
+	}
+	// The tail segment stays, however far the trim goes.
+	if err := l.TrimPrefix(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if chain = c.chain(t, 1); len(chain) != 1 {
+		t.Fatalf("chain after a trim past the tail: %+v", chain)
+	}
+	appendRecords(t, l, "d", 1, 13)
+}
+
 func TestReadErrors(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, map[uint32][]metadata.Segment{1: {{BaseLSN: 1, Provider: "nonesuch", LogletID: 9}}})

@@ -57,5 +57,8 @@ func (b *Bifrost) State(ctx context.Context, logID uint32) (st LogState, ok bool
 			break
 		}
 	}
+	// Segments trimmed wholly are dropped from the chain (pruneTrimmed): the log is trimmed
+	// at least up to the first remaining one.
+	st.TrimPoint = max(st.TrimPoint, LSN(chain[0].BaseLSN)-1)
 	return st, true, nil
 }
