@@ -3,6 +3,10 @@ package processor
 import (
 	"context"
 	"errors"
+	"github.com/hashicorp/go-hclog"
+	"gorestate.dev/shared/bifrost"
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/workerd/store"
 	"testing"
 	"time"
 
@@ -61,5 +65,62 @@ func TestReviewDeposedLeaderAskedToFollowDoesNotAcknowledgeAFencedPatch(t *testi
 	}
 	if perr != nil && !errors.Is(perr, rpc.ErrNotLeader) && !errors.Is(perr, rpc.ErrOutcomeUnknown) {
 		t.Fatalf("PatchState = %v", perr)
+	}
+}
+
+// review: appendApplied waits for the record to be applied with the caller's context only.
+// When the processor stops (its partition moved off this node, the worker shuts down, or
+// Run failed and waits for its restart, or stopped for good) before it applied the record,
+// the call hangs as long as the caller waits: the ingress resolves awakeables through
+// withLeader with the client's request context, and its HTTP client has no timeout.
+// Before, Signal/PatchState answered once the record was durable.
+func TestReviewAppendAppliedReturnsWhenTheProcessorStops(t *testing.T) {
+	meta, log := newMetaLog(t)
+	fa := &frozenLog{Log: log}
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	self := metadata.NodeID{Name: "a", Generation: 1}
+	a := New(Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: fa,
+		Logs:    func(uint32) (bifrost.Log, error) { return log, nil },
+		Invoker: nopInvoker{invoked: make(chan []byte, 100)}, Logger: hclog.NewNullLogger(),
+		ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
+			return metadata.ClaimEpoch(ctx, meta, 0, self, atLeast)
+		},
+		Role: RoleLeader, NodeName: "a",
+	})
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
+	la := a.Leader()
+
+	fa.freeze()
+	lsn, err := log.Append(context.Background(), [][]byte{logrecord.FormatMarker()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitApplied(context.Background(), uint64(lsn)); err != nil {
+		t.Fatal(err)
+	}
+	tail := log.Tail()
+	patched := make(chan error, 1)
+	go func() {
+		patched <- la.PatchState(context.Background(), &rpc.PatchStateRequest{Service: "O", Key: "k",
+			State: []rpc.StateEntry{{Key: []byte("x"), Value: []byte("1")}}})
+	}()
+	eventuallyTrue(t, "the patch record in the log", func() bool { return log.Tail() > tail })
+	stop() // the partition is removed from this node (or the worker stops)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	fa.unfreeze()
+	select {
+	case err := <-patched:
+		t.Logf("PatchState = %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("PatchState still waits 5s after the processor stopped: it waits for an apply that will never come, as long as its caller does")
 	}
 }
