@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
@@ -121,14 +122,34 @@ func (l *Leader) appendApplied(ctx context.Context, r *logrecord.Record) (bifros
 	if err != nil {
 		return 0, err
 	}
-	if err := l.p.WaitApplied(ctx, uint64(lsn)); err != nil {
+	// Once the leadership ended, the record is applied by the processor following on, if
+	// it still runs: a processor that stopped (its partition moved off this node, a failed
+	// Run waiting for its restart) never applies it, and the caller must not wait for ever.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(l.ctx, func() { time.AfterFunc(leadershipEndedWait, cancel) })()
+	if err := l.p.WaitApplied(wctx, uint64(lsn)); err != nil {
 		return lsn, fmt.Errorf("%w: waiting for lsn %d to be applied: %v", rpc.ErrOutcomeUnknown, lsn, err)
 	}
-	if f := l.fencedAt.Load(); f != 0 && f < uint64(lsn) {
-		return lsn, rpc.ErrNotLeader
+	if f := l.fencedAt.Load(); f != 0 {
+		if f < uint64(lsn) {
+			return lsn, rpc.ErrNotLeader
+		}
+		return lsn, nil
+	}
+	if l.ctx.Err() != nil {
+		// The leadership ended before lsn was applied, and what applied it (the processor
+		// following, or leading again with a new epoch) does not fence this leadership:
+		// the record was applied only if no newer announcement was applied at all.
+		if e, err := l.p.cfg.Store.Epoch(); err != nil || e != l.epoch {
+			return lsn, fmt.Errorf("%w: the leadership of epoch %d ended before lsn %d was applied", rpc.ErrOutcomeUnknown, l.epoch, lsn)
+		}
 	}
 	return lsn, nil
 }
+
+// leadershipEndedWait bounds appendApplied's wait once the leadership has ended.
+var leadershipEndedWait = 2 * time.Second
 
 // fence records that the record at lsn brought a newer leader's announcement; the apply
 // loop calls it before it publishes lsn as applied.
