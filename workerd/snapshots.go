@@ -82,6 +82,10 @@ type snapshotter struct {
 	mu    sync.Mutex // guards parts
 	parts map[uint32]*partitionSnapshots
 	trims sync.WaitGroup // trims in flight
+	// trimming is the target of the trim in flight of each partition (one at a time). It
+	// is the snapshotter's, not a leadership's: a trim outlives the leadership that started
+	// it, and a new leadership's restore info must count it until it has landed.
+	trimming map[uint32]bifrost.LSN
 	// uploadMu is held by the snapshot being taken and uploaded, one at a time; the tick
 	// starts one only if none is under way (TryLock), and records its outcome under mu.
 	uploadMu sync.Mutex
@@ -123,7 +127,7 @@ func (s *snapshotter) publishRestoreInfo(p uint32, ps *partitionSnapshots) {
 	}
 	// A trim in flight may have taken effect already: a new replica must not count on the
 	// records below its target.
-	s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(max(ps.trimmed, ps.trimmingTo)), SnapshotLSN: ps.lastLSN}
+	s.restore[p] = rpc.RestoreInfo{TrimPointLSN: uint64(max(ps.trimmed, s.trimming[p])), SnapshotLSN: ps.lastLSN}
 }
 
 // dropRestoreInfo forgets partition p's restore info (no longer led, or not known now).
@@ -142,7 +146,6 @@ type partitionSnapshots struct {
 	candidates []trimCandidate
 	trimmed    bifrost.LSN // the log's trim point: read once when leading starts, then trims
 	trimKnown  bool
-	trimmingTo bifrost.LSN // the target of the trim in flight (0: none)
 	// retryAt holds back trimming after a failure (a log server down can make a trim wait
 	// for its timeout).
 	retryAt time.Time
@@ -328,9 +331,11 @@ func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Process
 			s.warn(ps, "snapshot failed; retrying later", "partition", p, "error", err)
 			return
 		}
-		ps.published(m, l)
-		if s.parts[p] == ps {
-			s.publishRestoreInfo(p, ps)
+		if cur := s.parts[p]; cur != nil {
+			// The leadership may have ended and started again meanwhile: the new one's
+			// view may have been read before this snapshot was published.
+			cur.published(m, l)
+			s.publishRestoreInfo(p, cur)
 		}
 	})
 }
@@ -381,7 +386,7 @@ func (s *snapshotter) upload(ctx context.Context, p uint32) (*snapshot.Metadata,
 // waits for log servers, up to trimTimeout, and must not hold up the snapshots and the
 // restore info of the other partitions (a new follower waits for the latter). s.mu is held.
 func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots, delay time.Duration, applied bifrost.LSN) {
-	if ps.trimmingTo > 0 {
+	if s.trimming[p] > 0 {
 		return
 	}
 	var upTo bifrost.LSN
@@ -394,14 +399,20 @@ func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots
 	if upTo <= ps.trimmed {
 		return
 	}
-	ps.trimmingTo = upTo
+	if s.trimming == nil {
+		s.trimming = map[uint32]bifrost.LSN{}
+	}
+	s.trimming[p] = upTo
 	s.trims.Go(func() {
 		ctx, cancel := context.WithTimeout(ctx, trimTimeout)
 		err := s.w.bifrost.WriterLog(p).TrimPrefix(ctx, upTo)
 		cancel()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		ps.trimmingTo = 0
+		delete(s.trimming, p)
+		if cur := s.parts[p]; cur != nil {
+			ps = cur // the leadership may have ended and started again meanwhile
+		}
 		if err != nil {
 			ps.retryAt = time.Now().Add(retryTrim)
 			s.warn(ps, "trim the log; retrying", "partition", p, "up_to", upTo, "error", err)
