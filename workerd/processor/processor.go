@@ -226,17 +226,32 @@ func (p *Processor) Role() Role {
 const trimProbe = 5 * time.Second
 
 // trimmed returns the log's trim point as a read from its start finds it: 0 if the log
-// holds its first record (or the read does not answer within trimProbe). Without a snapshot
-// destination a single node trims its log below the store's durable applied LSN, and the
-// log then holds a suffix only; with one, the log is trimmed only below a snapshot.
-func (p *Processor) trimmed(ctx context.Context) bifrost.LSN {
+// holds its first record, or holds none at all. Without a snapshot destination a single
+// node trims its log below the store's durable applied LSN, and the log then holds a suffix
+// only; with one, the log is trimmed only below a snapshot. A log that does not answer
+// within trimProbe (log servers still starting) is an error: nobody can tell yet.
+func (p *Processor) trimmed(ctx context.Context) (bifrost.LSN, error) {
 	ctx, cancel := context.WithTimeout(ctx, trimProbe)
 	defer cancel()
 	var gap *bifrost.TrimGapError
-	if _, err := p.cfg.Log.Read(ctx, 1, 1); errors.As(err, &gap) {
-		return gap.TrimPoint
+	_, err := p.cfg.Log.Read(ctx, 1, 1)
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &gap):
+		return gap.TrimPoint, nil
 	}
-	return 0
+	// A read of an empty log waits for its first record.
+	if tail, terr := p.cfg.Log.FindTail(ctx); terr == nil && tail <= 1 {
+		return 0, nil
+	}
+	return 0, fmt.Errorf("partition %d: find out whether the log still holds its first record: %w", p.cfg.Partition, err)
+}
+
+// untrimmed reports whether the log is known to hold its first record (or none at all).
+func (p *Processor) untrimmed(ctx context.Context) bool {
+	trim, err := p.trimmed(ctx)
+	return err == nil && trim == 0
 }
 
 // whileRole returns a context that ends with ctx or as soon as the asked role is not r.
@@ -267,7 +282,11 @@ func (p *Processor) Run(ctx context.Context) error {
 		// Otherwise the store is the only copy of what the log no longer holds, and wiping
 		// it would lose that too.
 		if p.cfg.Restore == nil { // with a snapshot destination, the log is trimmed only below a snapshot
-			if trim := p.trimmed(ctx); trim > 0 {
+			trim, err := p.trimmed(ctx)
+			if err != nil {
+				return fmt.Errorf("%w; the store lost writes (%v) and is kept until the log answers", err, verr)
+			}
+			if trim > 0 {
 				return fmt.Errorf("%w: partition %d: %v, and it cannot be rebuilt: the log is trimmed up to LSN %d and there is no snapshot destination to restore the records below it from; the store is kept as it is",
 					ErrIncompatible, p.cfg.Partition, verr, trim)
 			}
@@ -302,7 +321,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		case err == nil:
 			applied = restored
 		case errors.Is(err, ErrNoSnapshot):
-		case ctx.Err() == nil && p.trimmed(ctx) == 0:
+		case ctx.Err() == nil && p.untrimmed(ctx):
 			// No snapshot could be restored (damaged, unreachable), but the log holds every
 			// record: replaying it takes longer and gets the same state.
 			p.log.Warn("no snapshot could be restored; replaying the whole log instead", "error", err)
