@@ -17,16 +17,23 @@ import (
 // get through once it runs again.
 type frozenLog struct {
 	bifrost.Log
-	mu   sync.Mutex
-	thaw chan struct{} // nil: not frozen
+	mu    sync.Mutex
+	thaw  chan struct{} // nil: not frozen
+	above bifrost.LSN   // while frozen, reads from at most this LSN still pass
 }
 
-func (f *frozenLog) freeze() {
+func (f *frozenLog) freeze() { f.freezeAbove(0) }
+
+// freezeAbove blocks the reads from beyond lsn: a reader that has not read lsn yet still
+// does, and its next read blocks. (Freezing every read races with a reader between two
+// reads, which then never reads what the test waits for.)
+func (f *frozenLog) freezeAbove(lsn bifrost.LSN) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.thaw == nil {
 		f.thaw = make(chan struct{})
 	}
+	f.above = lsn
 }
 
 func (f *frozenLog) unfreeze() {
@@ -41,6 +48,9 @@ func (f *frozenLog) unfreeze() {
 func (f *frozenLog) Read(ctx context.Context, from bifrost.LSN, max int) ([]bifrost.Entry, error) {
 	f.mu.Lock()
 	ch := f.thaw
+	if from <= f.above {
+		ch = nil
+	}
 	f.mu.Unlock()
 	if ch != nil {
 		select {
@@ -67,12 +77,14 @@ func TestDeposedLeaderDoesNotAcknowledgeAFencedPatch(t *testing.T) {
 	la := a.Leader()
 
 	// a stops reading the log: once it applied this marker, its next read blocks.
-	fa.freeze()
 	lsn, err := log.Append(context.Background(), [][]byte{logrecord.FormatMarker()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.WaitApplied(context.Background(), uint64(lsn)); err != nil {
+	fa.freezeAbove(lsn)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := a.WaitApplied(wctx, uint64(lsn)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -27,12 +27,14 @@ func TestReviewDeposedLeaderAskedToFollowDoesNotAcknowledgeAFencedPatch(t *testi
 	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
 	la := a.Leader()
 
-	fa.freeze()
 	lsn, err := log.Append(context.Background(), [][]byte{logrecord.FormatMarker()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.WaitApplied(context.Background(), uint64(lsn)); err != nil {
+	fa.freezeAbove(lsn)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := a.WaitApplied(wctx, uint64(lsn)); err != nil {
 		t.Fatal(err)
 	}
 	b.SetRole(RoleLeader)
@@ -97,12 +99,14 @@ func TestReviewAppendAppliedReturnsWhenTheProcessorStops(t *testing.T) {
 	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
 	la := a.Leader()
 
-	fa.freeze()
 	lsn, err := log.Append(context.Background(), [][]byte{logrecord.FormatMarker()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.WaitApplied(context.Background(), uint64(lsn)); err != nil {
+	fa.freezeAbove(lsn)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := a.WaitApplied(wctx, uint64(lsn)); err != nil {
 		t.Fatal(err)
 	}
 	tail := log.Tail()
