@@ -444,5 +444,8 @@ func asAPIError(err error, partition uint32) *apiError {
 	if errors.Is(err, rpc.ErrNotLeader) {
 		return newError(errNoLeader, partition, 0, err)
 	}
+	if errors.Is(err, rpc.ErrOutcomeUnknown) {
+		return newError(errOutcomeUnknown, partition, err)
+	}
 	return newError(errInvokeFailed, partition, err)
 }

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,9 +18,10 @@ import (
 // signal requests and answers every attach with the output `"done"`.
 type controlWorker struct {
 	fakeInvoker
-	mu      sync.Mutex
-	attach  []*rpc.AttachRequest
-	signals []*rpc.SignalRequest
+	mu        sync.Mutex
+	attach    []*rpc.AttachRequest
+	signals   []*rpc.SignalRequest
+	signalErr error // what Signal answers
 }
 
 func (c *controlWorker) Attach(_ context.Context, r *rpc.AttachRequest) (*rpc.InvokeResponse, error) {
@@ -33,7 +35,7 @@ func (c *controlWorker) Signal(_ context.Context, r *rpc.SignalRequest) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.signals = append(c.signals, r)
-	return nil
+	return c.signalErr
 }
 
 func (c *controlWorker) attached() []*rpc.AttachRequest {
@@ -222,6 +224,20 @@ func TestAwakeablePaths(t *testing.T) {
 				t.Fatalf("signals %+v, want one to %s/17 (reject %v)", sig, inv, tt.reject)
 			}
 		})
+	}
+}
+
+// A resolution whose partition lost its leader before the record was applied may or may not
+// have taken effect: 503 saying so, not 500 "invocation failed".
+func TestAwakeableOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	h, wk := newControlHandler(t)
+	wk.signalErr = fmt.Errorf("%w: the leadership of epoch 3 ended", rpc.ErrOutcomeUnknown)
+	awk := ids.AwakeableID(ids.NewInvocationID(ids.PartitionKeyOf("a")).Bytes(), 17)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/restate/a/"+awk+"/resolve", strings.NewReader("v")))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "may or may not have taken effect") {
+		t.Fatalf("resolve with an unknown outcome = %d %s, want 503 saying it may have taken effect", rec.Code, rec.Body)
 	}
 }
 

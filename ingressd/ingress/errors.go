@@ -38,6 +38,7 @@ const (
 	errRouting
 	errInvokeUnavailable
 	errInvokeFailed
+	errOutcomeUnknown
 	errBadInvocationID
 	errBadAwakeableID
 	errInvocationNotFound
@@ -79,14 +80,17 @@ var catalogue = [numErrorKinds]struct {
 	errEmptyBody:      {http.StatusBadRequest, "input validation error: Empty body not allowed"},
 	errBadInputRules:  {http.StatusBadRequest, "input validation error: Bad configuration of the input validation rules"},
 	// Restate's parser messages follow the colon; ours come from config.ParseDuration.
-	errBadDelay:           {http.StatusBadRequest, "bad delay query parameter, must be a ISO8601 duration: %v"},
-	errDelayOnCall:        {http.StatusBadRequest, "cannot use the delay query parameter with calls. The delay is supported only with sends"},
-	errScopeNeedsVQueues:  {http.StatusBadRequest, "scoped invocations require vqueues to be enabled"},
-	errNotProvisioned:     {http.StatusServiceUnavailable, "the cluster has no partitions yet (not provisioned); retry later"},
-	errNoLeader:           {http.StatusServiceUnavailable, "partition %d has no reachable leader after %d attempts: %v"},
-	errRouting:            {http.StatusServiceUnavailable, "cannot route to partition %d: %v"},
-	errInvokeUnavailable:  {http.StatusServiceUnavailable, "partition %d is unavailable: %v"},
-	errInvokeFailed:       {http.StatusInternalServerError, "invocation failed on partition %d: %v"},
+	errBadDelay:          {http.StatusBadRequest, "bad delay query parameter, must be a ISO8601 duration: %v"},
+	errDelayOnCall:       {http.StatusBadRequest, "cannot use the delay query parameter with calls. The delay is supported only with sends"},
+	errScopeNeedsVQueues: {http.StatusBadRequest, "scoped invocations require vqueues to be enabled"},
+	errNotProvisioned:    {http.StatusServiceUnavailable, "the cluster has no partitions yet (not provisioned); retry later"},
+	errNoLeader:          {http.StatusServiceUnavailable, "partition %d has no reachable leader after %d attempts: %v"},
+	errRouting:           {http.StatusServiceUnavailable, "cannot route to partition %d: %v"},
+	errInvokeUnavailable: {http.StatusServiceUnavailable, "partition %d is unavailable: %v"},
+	errInvokeFailed:      {http.StatusInternalServerError, "invocation failed on partition %d: %v"},
+	// The request was logged, but its partition's leadership ended before it was applied:
+	// it may or may not have taken effect; sending it again is safe where it is idempotent.
+	errOutcomeUnknown:     {http.StatusServiceUnavailable, "partition %d lost its leader while the request was applied; it may or may not have taken effect: %v"},
 	errBadInvocationID:    {http.StatusBadRequest, "bad invocation id '%s': %v"},
 	errBadAwakeableID:     {http.StatusBadRequest, "bad awakeable id '%s': %v"},
 	errInvocationNotFound: {http.StatusNotFound, "invocation not found"},

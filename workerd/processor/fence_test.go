@@ -14,12 +14,12 @@ import (
 	"gorestate.dev/shared/rpc"
 )
 
-// review: the fence (Leader.fencedAt) is set only by act's onApplied. A deposed leader that
-// is asked to follow (its node's reconcile saw the new table) before it applied its
-// successor's announcement applies that announcement, and its own later record, as a
-// follower: nothing fences the old leadership, and appendApplied acknowledges a record that
-// every replica dropped.
-func TestReviewDeposedLeaderAskedToFollowDoesNotAcknowledgeAFencedPatch(t *testing.T) {
+// A deposed leader that is asked to follow (its node's reconcile saw the new table) before
+// it applied its successor's announcement applies that announcement, and its own later
+// record, as a follower, outside the leader loop that sets the fence (Leader.fencedAt). It
+// still does not acknowledge a record that every replica dropped: once the leadership ended
+// unfenced, a newer epoch in the store makes the outcome unknown.
+func TestDeposedLeaderAskedToFollowDoesNotAcknowledgeAFencedPatch(t *testing.T) {
 	meta, log := newMetaLog(t)
 	fa := &frozenLog{Log: log}
 	a := replica(t, meta, fa, "a", RoleLeader)
@@ -70,13 +70,12 @@ func TestReviewDeposedLeaderAskedToFollowDoesNotAcknowledgeAFencedPatch(t *testi
 	}
 }
 
-// review: appendApplied waits for the record to be applied with the caller's context only.
-// When the processor stops (its partition moved off this node, the worker shuts down, or
-// Run failed and waits for its restart, or stopped for good) before it applied the record,
-// the call hangs as long as the caller waits: the ingress resolves awakeables through
-// withLeader with the client's request context, and its HTTP client has no timeout.
-// Before, Signal/PatchState answered once the record was durable.
-func TestReviewAppendAppliedReturnsWhenTheProcessorStops(t *testing.T) {
+// When the processor stops (its partition moved off this node, the worker shuts down, Run
+// failed and waits for its restart, or stopped for good) before it applied a record that
+// appendApplied waits for, the call answers "outcome unknown" shortly after the leadership
+// ended, instead of waiting as long as the caller does (the ingress resolves awakeables
+// with the client's request context, and its HTTP client has no timeout).
+func TestAppendAppliedReturnsWhenTheProcessorStops(t *testing.T) {
 	meta, log := newMetaLog(t)
 	fa := &frozenLog{Log: log}
 	db, err := store.Open(t.TempDir())

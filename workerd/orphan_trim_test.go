@@ -3,7 +3,6 @@ package workerd
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/workerd/processor"
-	"gorestate.dev/workerd/store"
 )
 
 // gatedTrims is a loglet provider whose trims wait until released: log servers that take
@@ -48,44 +46,22 @@ func (l *gatedLoglet) Trim(ctx context.Context, upTo bifrost.Offset) error {
 	return l.Loglet.Trim(ctx, upTo)
 }
 
-// review: a trim runs apart from the tick and writes to the partitionSnapshots it started
-// from. When the leadership ends and starts again while it is in flight (a processor
-// restarted by startProcessor's retry loop, a deposed leader leading again), the tick
-// drops that partitionSnapshots, the new one reads the trim point before the orphaned trim
-// lands and reports it as the restore info, and the orphaned trim's outcome is recorded
-// only in the dropped one. A single node without snapshots then reports "never trimmed"
-// (CanStart) for a log trimmed up to X: the controller places a new follower, which cannot
-// replay from LSN 1 and has no snapshot to restore.
-func TestReviewRestoreInfoCountsATrimOfAnEarlierLeadership(t *testing.T) {
+// A trim runs apart from the tick. When the leadership ends and starts again while it is in
+// flight (a processor restarted by startProcessor's retry loop, a deposed leader leading
+// again), the new leadership's restore info counts the trim's target, and its outcome is
+// recorded for the new leadership. (It was recorded only for the dropped one, and a single
+// node without snapshots reported "never trimmed" (CanStart) for a log trimmed up to X: the
+// controller would place a new follower, which could not replay from LSN 1 and had no
+// snapshot to restore.)
+func TestRestoreInfoCountsATrimOfAnEarlierLeadership(t *testing.T) {
 	ctx := context.Background()
-	logs, err := localloglet.Open(t.TempDir(), localloglet.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logs.Close() })
-	meta, err := metadata.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	chains, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {{BaseLSN: 1, Provider: bifrost.ProviderLocal}}}})
-	if _, err := meta.Put(ctx, metadata.KeyLogs, chains, 0); err != nil {
-		t.Fatal(err)
-	}
-	g := &gatedTrims{Provider: localloglet.NewProvider(logs, "n1"), entered: make(chan struct{}, 1), release: make(chan struct{})}
-	b := bifrost.New(bifrost.Options{Meta: meta, Registry: bifrost.Registry{bifrost.ProviderLocal: g}})
-	t.Cleanup(func() { b.Close() })
-	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-
-	cfg := config.Default()
-	cfg.NodeName = "n1"
-	cfg.Worker.TrimDelayInterval = config.Duration(time.Minute)
-	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: b, db: db}
-	w.snapshots = snapshotter{w: w, parts: map[uint32]*partitionSnapshots{}} // no destination
+	var g *gatedTrims
+	w := testWorker(t, 1, bifrost.ProviderLocal, func(local *localloglet.Provider) bifrost.Registry {
+		g = &gatedTrims{Provider: local, entered: make(chan struct{}, 1), release: make(chan struct{})}
+		return bifrost.Registry{bifrost.ProviderLocal: g}
+	})
+	b, db := w.bifrost, w.db
+	w.cfg.Worker.TrimDelayInterval = config.Duration(time.Minute) // no destination
 	nodes, _ := json.Marshal(metadata.Nodes{Nodes: map[string]metadata.Node{"n1": {Name: "n1", Roles: []string{config.RoleWorker}}}})
 	if err := w.view.setNodes(nodes); err != nil {
 		t.Fatal(err)
@@ -111,6 +87,7 @@ func TestReviewRestoreInfoCountsATrimOfAnEarlierLeadership(t *testing.T) {
 	}
 	waitFor("the leader", func() bool { return proc.Leader() != nil })
 	var last bifrost.LSN
+	var err error
 	for range 10 {
 		if last, err = b.WriterLog(0).Append(ctx, [][]byte{logrecord.FormatMarker()}); err != nil {
 			t.Fatal(err)
@@ -123,6 +100,7 @@ func TestReviewRestoreInfoCountsATrimOfAnEarlierLeadership(t *testing.T) {
 	// The leadership's first tick reads the trim point; a durable applied LSN seen a
 	// trim-delay-interval ago is trimmable.
 	w.snapshots.tick(ctx)
+	w.snapshots.trims.Wait()
 	w.snapshots.mu.Lock()
 	w.snapshots.parts[0].candidates = []trimCandidate{{lsn: last, seen: time.Now().Add(-time.Hour)}}
 	w.snapshots.mu.Unlock()

@@ -12,11 +12,11 @@ import (
 	"gorestate.dev/workerd/store"
 )
 
-// review: trimmed() answers 0 ("the log holds its first record") when the read from LSN 1
-// does not answer within trimProbe, and Run then wipes a store that lost writes. The log
-// not answering is what a power loss of the whole cluster looks like at first (log servers
-// restarting): the store, the only copy of what the log no longer holds, is wiped anyway.
-func TestReviewStoreThatLostWritesIsKeptWhenTheLogDoesNotAnswer(t *testing.T) {
+// A store that lost writes is wiped for a rebuild only when the log answers that it still
+// holds its first record; a log that does not answer (log servers restarting after a power
+// loss of the whole cluster) is not taken for an untrimmed one: the store, possibly the
+// only copy of what the log no longer holds, is kept and Run fails, to be retried.
+func TestStoreThatLostWritesIsKeptWhenTheLogDoesNotAnswer(t *testing.T) {
 	meta, log := newMetaLog(t)
 	dir := t.TempDir()
 	db, err := store.Open(dir)
