@@ -32,13 +32,15 @@ import (
 //   - one node frozen (SIGSTOP) for 1-6 s and thawed;
 //   - one node SIGKILLed, its data directory deleted, and started again with the same name.
 //
-// The loads are idempotent Counter.add, and MixedProgram.run: object state, a side effect,
-// a call through two more objects and services (other partitions), a durable sleep, an
-// awakeable that another invocation resolves, a delayed one-way send. After each fault the
-// cluster must settle (every partition led where it is placed, and followed) and both loads
-// must make progress within bounded times. At the end every request is acknowledged, every
-// key holds exactly its acknowledged requests (the answers of a key are 1..n), no invocation
-// is left unfinished, and every replica of a partition reaches the same applied LSN.
+// The loads are idempotent Counter.add; MixedProgram.run: object state, a side effect, a
+// call through two more objects and services (other partitions), a durable sleep, an
+// awakeable that another invocation resolves, a delayed one-way send; and Approvals.request,
+// whose awakeable the test resolves through the ingress. After each fault the cluster must
+// settle (every partition led where it is placed, and followed) and every load must make
+// progress within bounded times. At the end every request is acknowledged, every key holds
+// exactly its acknowledged requests (the answers of a key are 1..n), every approval answers
+// with the value it was resolved with, no invocation is left unfinished, and every replica
+// of a partition reaches the same applied LSN.
 //
 // GORESTATE_CHAOS_SEED replays a schedule; the processes' timing still differs per run.
 func TestChaos(t *testing.T) {
@@ -87,10 +89,14 @@ func TestChaos(t *testing.T) {
 		w.client.Timeout = 2 * time.Second
 		running = append(running, w.StartSteady(1, fmt.Sprintf("l%d", i)))
 	}
+	// Approvals: invocations waiting on awakeables that the test resolves through the
+	// ingresses (a resolution acknowledged and then lost would leave one waiting).
+	approvals := StartApprovals(c.ingresses(), 4, "appr")
 	stopLoads := func() {
 		for _, l := range running {
 			l.Stop()
 		}
+		approvals.Stop()
 	}
 	defer stopLoads()
 	progress := func(what string, since time.Time) {
@@ -100,6 +106,8 @@ func TestChaos(t *testing.T) {
 				t.Fatalf("%s: load %s acknowledged only %d requests in %v", what, loads[i].service(), l.AckedSince(since), progressTimeout)
 			}
 		}
+		done := approvals.Done()
+		harness.Eventually(t, progressTimeout, what+": an approval answered", func() bool { return approvals.Done() > done })
 	}
 	progress("before the first fault", time.Time{})
 
@@ -143,6 +151,10 @@ func TestChaos(t *testing.T) {
 		DrainAll(t, w, 1)
 		CheckExactlyOnce(t, w)
 	}
+	if problems := approvals.Finish(DrainTimeout); len(problems) > 0 {
+		t.Fatalf("%d approvals went wrong:\n%s", len(problems), strings.Join(problems, "\n"))
+	}
+	t.Logf("%d approvals answered with the value their awakeable was resolved with", approvals.Done())
 	// Every invocation finishes: the programs' calls, awakeables and delayed sends too.
 	var last string
 	harness.Eventually(t, chainTimeout, "every invocation to finish", func() bool {
