@@ -60,6 +60,27 @@ func (v *clusterView) setConfig(b []byte) error {
 // errConfigUnknown is the answer about the cluster configuration before it has been read.
 var errConfigUnknown = errors.New("the cluster configuration has not been read from the metadata store yet")
 
+// configWait bounds how long a restore waits for the cluster configuration to be read.
+const configWait = 10 * time.Second
+
+// waitConfig waits up to d for the cluster configuration to be read.
+func (v *clusterView) waitConfig(ctx context.Context, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		if _, ok := v.clusterConfig(); ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errConfigUnknown
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond): // polls the view the watch keeps
+		}
+	}
+}
+
 // fingerprint is the cluster's fingerprint, which the snapshot repository checks every
 // snapshot against (empty for a cluster provisioned before fingerprints).
 func (v *clusterView) fingerprint() (string, error) {

@@ -483,6 +483,13 @@ func (w *Worker) restoreHook(p uint32) func(ctx context.Context, minLSN uint64) 
 		return nil
 	}
 	return func(ctx context.Context, minLSN uint64) (uint64, error) {
+		// Snapshots are checked against the cluster's fingerprint, which the watch of the
+		// cluster configuration learns shortly after the worker starts; a restore asked
+		// before that waits for it rather than fail (a new replica would then replay the
+		// whole log instead).
+		if err := w.view.waitConfig(ctx, configWait); err != nil {
+			return 0, err
+		}
 		m, err := w.snapshots.repo.Restore(ctx, w.db.Partition(p), p, minLSN)
 		if errors.Is(err, snapshot.ErrNoSnapshot) {
 			return 0, fmt.Errorf("%w: %v", processor.ErrNoSnapshot, err)

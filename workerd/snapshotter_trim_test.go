@@ -129,3 +129,33 @@ func TestWorkerRepositoryUsesTheClusterFingerprint(t *testing.T) {
 		t.Fatalf("fingerprint = %q, %v; want abc", fp, err)
 	}
 }
+
+// A restore asked before the worker has read the cluster configuration (a processor starts
+// right after Start) waits for it, instead of failing on the unknown fingerprint (the new
+// replica would then replay its whole log).
+func TestRestoreWaitsForTheClusterConfiguration(t *testing.T) {
+	w := testWorker(t, 1, bifrost.ProviderLocal, nil)
+	st, err := snapshot.NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.snapshots.repo = &snapshot.Repository{Store: st, ClusterName: w.cfg.ClusterName, NodeName: "n1", NumRetained: 1,
+		ClusterFingerprint: w.view.fingerprint}
+	restored := make(chan error, 1)
+	go func() {
+		_, err := w.restoreHook(0)(context.Background(), 0)
+		restored <- err
+	}()
+	select {
+	case err := <-restored:
+		t.Fatalf("restore answered before the configuration was read: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	b, _ := json.Marshal(metadata.ClusterConfig{NumPartitions: 1, Fingerprint: "abc"})
+	if err := w.view.setConfig(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restored; !errors.Is(err, processor.ErrNoSnapshot) {
+		t.Fatalf("restore = %v, want no snapshot (there is none yet)", err)
+	}
+}
