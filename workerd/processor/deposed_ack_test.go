@@ -62,6 +62,23 @@ func (f *frozenLog) Read(ctx context.Context, from bifrost.LSN, max int) ([]bifr
 	return f.Log.Read(ctx, from, max)
 }
 
+// freezeAfterMarker appends a marker to log and freezes fa, p's log, past it once p applied
+// it: p then stops reading the log. It returns the marker's LSN.
+func freezeAfterMarker(t *testing.T, p *Processor, log bifrost.Log, fa *frozenLog) bifrost.LSN {
+	t.Helper()
+	lsn, err := log.Append(context.Background(), [][]byte{logrecord.FormatMarker()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa.freezeAbove(lsn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitApplied(ctx, uint64(lsn)); err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
 // patchOnADeposedLeader runs leader a and follower b, freezes a's log reads past a marker,
 // moves the leadership to b, and has a, which has not seen b's announcement, send a state
 // patch: its record carries the old epoch and lands after b's announcement, so every
@@ -76,17 +93,7 @@ func patchOnADeposedLeader(t *testing.T, askedToFollow bool) (*Processor, error)
 	b := replica(t, meta, log, "b", RoleFollower)
 	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
 	la := a.Leader()
-	// a stops reading the log once it applied this marker.
-	lsn, err := log.Append(context.Background(), [][]byte{logrecord.FormatMarker()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fa.freezeAbove(lsn)
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := a.WaitApplied(wctx, uint64(lsn)); err != nil {
-		t.Fatal(err)
-	}
+	lsn := freezeAfterMarker(t, a, log, fa)
 	// The controller moved the leadership to b, which claims a newer epoch and leads.
 	b.SetRole(RoleLeader)
 	eventuallyTrue(t, "b to lead", func() bool { return b.Leader() != nil })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,19 @@ import (
 
 // replica runs one processor of partition 0 on its own store.
 func replica(t *testing.T, meta metadata.Store, log bifrost.Log, node string, role Role) *Processor {
+	t.Helper()
+	p, stop := startReplica(t, meta, log, node, role)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("processor on %s: %v", node, err)
+		}
+	})
+	return p
+}
+
+// startReplica is replica whose processor the caller stops: stop ends its Run and returns
+// Run's error (once; later calls return nil).
+func startReplica(t *testing.T, meta metadata.Store, log bifrost.Log, node string, role Role) (*Processor, func() error) {
 	t.Helper()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
@@ -35,14 +49,17 @@ func replica(t *testing.T, meta metadata.Store, log bifrost.Log, node string, ro
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("processor on %s: %v", node, err)
-		}
-		db.Close()
-	})
-	return p
+	var once sync.Once
+	stop := func() (err error) {
+		once.Do(func() {
+			cancel()
+			err = <-done
+			db.Close()
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return p, stop
 }
 
 func eventuallyTrue(t *testing.T, what string, cond func() bool) {

@@ -5,12 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-	"gorestate.dev/shared/bifrost"
-	"gorestate.dev/shared/metadata"
-	"gorestate.dev/workerd/store"
-
-	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/rpc"
 )
 
@@ -22,36 +16,10 @@ import (
 func TestAppendAppliedReturnsWhenTheProcessorStops(t *testing.T) {
 	meta, log := newMetaLog(t)
 	fa := &frozenLog{Log: log}
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	self := metadata.NodeID{Name: "a", Generation: 1}
-	a := New(Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: fa,
-		Logs:    func(uint32) (bifrost.Log, error) { return log, nil },
-		Invoker: nopInvoker{invoked: make(chan []byte, 100)}, Logger: hclog.NewNullLogger(),
-		ClaimEpoch: func(ctx context.Context, atLeast uint64) (uint64, error) {
-			return metadata.ClaimEpoch(ctx, meta, 0, self, atLeast)
-		},
-		Role: RoleLeader, NodeName: "a",
-	})
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
+	a, stop := startReplica(t, meta, fa, "a", RoleLeader)
 	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
 	la := a.Leader()
-
-	lsn, err := log.Append(context.Background(), [][]byte{logrecord.FormatMarker()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fa.freezeAbove(lsn)
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := a.WaitApplied(wctx, uint64(lsn)); err != nil {
-		t.Fatal(err)
-	}
+	freezeAfterMarker(t, a, log, fa)
 	tail := log.Tail()
 	patched := make(chan error, 1)
 	go func() {
@@ -59,8 +27,7 @@ func TestAppendAppliedReturnsWhenTheProcessorStops(t *testing.T) {
 			State: []rpc.StateEntry{{Key: []byte("x"), Value: []byte("1")}}})
 	}()
 	eventuallyTrue(t, "the patch record in the log", func() bool { return log.Tail() > tail })
-	stop() // the partition is removed from this node (or the worker stops)
-	if err := <-done; err != nil {
+	if err := stop(); err != nil { // the partition is removed from this node (or the worker stops)
 		t.Fatal(err)
 	}
 	fa.unfreeze()
