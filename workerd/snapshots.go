@@ -16,6 +16,7 @@ import (
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/metrics"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd/processor"
@@ -154,6 +155,44 @@ type partitionSnapshots struct {
 	readingTrim bool
 	readTrimAt  time.Time
 	warnedAt    time.Time // of the last failure logged, so an unreachable store logs rarely
+	// exposed is the last LSN of the sealed segments of the log one of whose log servers
+	// lost its records (a wiped disk; 0: none). Those records have a copy fewer than the
+	// log's replication, and sealed segments are not copied again: they are snapshotted
+	// at once and trimmed without the trim delay. exposedLogged is the exposed LSN last
+	// logged, so that each one is logged once.
+	exposed       bifrost.LSN
+	exposedLogged bifrost.LSN
+}
+
+// underReplicatedEnd returns the last LSN of the sealed segments of log logID's chain that
+// one of their log servers lost (lost: the log servers that lost segments), 0 if there is
+// none. An open segment such a server lost is sealed and replaced by its writer at once
+// (logPlan.reconfigureReason), and then counts here.
+func underReplicatedEnd(logID uint32, chain []metadata.Segment, lost map[string]metadata.Node) bifrost.LSN {
+	var end bifrost.LSN
+	for i := 0; i+1 < len(chain); i++ {
+		seg, next := chain[i], chain[i+1]
+		if seg.Replicated == nil || next.BaseLSN == seg.BaseLSN {
+			continue // not on log servers, or empty
+		}
+		if slices.ContainsFunc(seg.Replicated.Nodeset, func(n string) bool { return lost[n].Lost(logID, seg.Index) }) {
+			end = bifrost.LSN(next.BaseLSN) - 1
+		}
+	}
+	return end
+}
+
+// coverForExposed is how far the log may be trimmed at once to drop records with a copy
+// lost (see exposed): the newest snapshot with a destination, the newest durable applied LSN
+// on a single node without one, 0 if nothing covers them (a cluster without snapshots).
+func (ps *partitionSnapshots) coverForExposed(withSnapshots bool) bifrost.LSN {
+	if withSnapshots {
+		return bifrost.LSN(ps.lastLSN)
+	}
+	if n := len(ps.candidates); n > 0 {
+		return ps.candidates[n-1].lsn
+	}
+	return 0
 }
 
 // warn logs a failure of partition p's snapshots at most every 30 seconds.
@@ -217,8 +256,10 @@ func (s *snapshotter) tick(ctx context.Context) {
 		}
 		s.publishRestoreInfo(p, ps)
 	}
+	lost := s.w.view.lostSegments()
 	for p, proc := range led {
 		ps := s.parts[p]
+		ps.exposed = underReplicatedEnd(p, s.w.bifrost.CachedChain(p), lost)
 		retry := time.Now().After(ps.retryAt)
 		if !ps.trimKnown && !ps.readingTrim && time.Now().After(ps.readTrimAt) {
 			s.readTrimPoint(ctx, p, ps)
@@ -238,6 +279,12 @@ func (s *snapshotter) tick(ctx context.Context) {
 		}
 		if ps.trimKnown && retry {
 			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration(), bifrost.LSN(proc.Applied()))
+		}
+		if s.repo == nil && ps.exposed > ps.trimmed && ps.coverForExposed(false) == 0 && ps.exposedLogged != ps.exposed {
+			ps.exposedLogged = ps.exposed
+			s.w.log.Warn("records of this partition's log have a copy fewer than its replication: a log server lost them (wiped disk), "+
+				"sealed segments are not copied again, and without [worker.snapshots] destination a cluster never trims its logs past them",
+				"partition", p, "up_to_lsn", ps.exposed)
 		}
 		s.publishRestoreInfo(p, ps)
 	}
@@ -316,8 +363,16 @@ func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Process
 	// read (old segments whose log servers lost their records), the partition gets no new
 	// follower until it has a snapshot of its own, which a new replica can start from.
 	blocked := ps.lastLSN == 0 && !ps.trimKnown && !ps.readTrimAt.IsZero()
-	if !(byTime || byRecords || blocked) || !s.uploadMu.TryLock() {
+	// Records a log server lost (see exposed) have a copy fewer until a snapshot covers
+	// them and the log is trimmed past them: now, not at the next interval.
+	exposed := ps.exposed > bifrost.LSN(ps.lastLSN) && applied >= uint64(ps.exposed)
+	if !(byTime || byRecords || blocked || exposed) || !s.uploadMu.TryLock() {
 		return // not due, or another partition's snapshot is under way: a later tick
+	}
+	if exposed && !(byTime || byRecords) && ps.exposedLogged != ps.exposed {
+		ps.exposedLogged = ps.exposed
+		s.w.log.Info("snapshot taken now: a log server lost records of this partition's log (wiped disk); "+
+			"the log is trimmed past them once the snapshot is published", "partition", p, "up_to_lsn", ps.exposed)
 	}
 	// The upload runs apart from the tick, which must not wait for it: it can take long
 	// for a large partition, and a new leadership's restore info (a new follower waits
@@ -395,6 +450,11 @@ func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots
 			break
 		}
 		upTo = c.lsn
+	}
+	if ps.exposed > ps.trimmed {
+		// Records with a copy lost go as soon as something covers them, without the
+		// delay, and no further than their segments.
+		upTo = max(upTo, min(ps.exposed, ps.coverForExposed(s.repo != nil), applied))
 	}
 	if upTo <= ps.trimmed {
 		return

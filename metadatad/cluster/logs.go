@@ -43,6 +43,9 @@ type SegmentStatus struct {
 	Nodeset     []string         `json:"nodeset,omitempty"`
 	Replication int              `json:"replication,omitempty"`
 	Sequencer   *metadata.NodeID `json:"sequencer,omitempty"`
+	// LostReplicas are the nodeset members that lost their records of the segment (wiped
+	// disks): the segment has that many copies fewer until the log is trimmed past it.
+	LostReplicas []string `json:"lost_replicas,omitempty"`
 	// State is "sealed" for every segment but the last; for the last one what its writer
 	// reports: "open", "sealed" (the chain is about to be extended) or "unknown".
 	State string `json:"state"`
@@ -67,6 +70,13 @@ func GatherLogs(ctx context.Context, src Sources) (*LogsStatus, error) {
 	}
 	st := &LogsStatus{Version: v.Version, Logs: []LogStatus{}}
 	reports := gatherLogStates(ctx, src)
+	nodes, _, _ := readNodes(ctx, src.Store) // without them no replica is shown as lost
+	lost := map[string]metadata.Node{}
+	for _, n := range nodes {
+		if len(n.LostSegments) > 0 {
+			lost[n.Name] = n
+		}
+	}
 	waiting := ""
 	for id, chain := range logs.Chains {
 		ls := LogStatus{ID: id, Segments: []SegmentStatus{}}
@@ -75,6 +85,11 @@ func GatherLogs(ctx context.Context, src Sources) (*LogsStatus, error) {
 			if r := seg.Replicated; r != nil {
 				seq := r.Sequencer
 				ss.Nodeset, ss.Replication, ss.Sequencer = r.Nodeset, r.Replication, &seq
+				for _, n := range r.Nodeset {
+					if lost[n].Lost(id, seg.Index) {
+						ss.LostReplicas = append(ss.LostReplicas, n)
+					}
+				}
 			}
 			if i+1 < len(chain) {
 				ss.TailLSN = chain[i+1].BaseLSN

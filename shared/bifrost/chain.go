@@ -213,6 +213,16 @@ func (b *Bifrost) Chain(ctx context.Context, logID uint32) ([]metadata.Segment, 
 	return append([]metadata.Segment(nil), cs.chain(logID)...), nil
 }
 
+// CachedChain returns the cached segment chain of a log without waiting: nil before the
+// logs object was first read, or for a log without segments.
+func (b *Bifrost) CachedChain(logID uint32) []metadata.Segment {
+	cs := b.chains.Load()
+	if cs == nil {
+		return nil
+	}
+	return append([]metadata.Segment(nil), cs.chain(logID)...)
+}
+
 // Segment returns segment index of a log's chain, from the cache or, if the cache has no
 // such segment yet, from the store. ok is false if the chain has none.
 func (b *Bifrost) Segment(ctx context.Context, logID, index uint32) (metadata.Segment, bool, error) {

@@ -85,6 +85,10 @@ func (c *cli) logsDescribe(args []string, stderr io.Writer) error {
 			rows = append(rows, [2]string{"Node", dash(s.Node)})
 		} else {
 			rows = append(rows, [2]string{"Replication", replicationOf(s)}, [2]string{"Sequencer", sequencerOf(s)}, [2]string{"Nodeset", nodesetOf(s)})
+			if len(s.LostReplicas) > 0 {
+				rows = append(rows, [2]string{"Lost replicas", strings.Join(s.LostReplicas, ",") +
+					" (wiped disks: the records have that many copies fewer until the log is trimmed past them)"})
+			}
 		}
 		if s.Error != "" {
 			rows = append(rows, [2]string{"Error", s.Error})
@@ -124,7 +128,14 @@ func nodesetOf(s cluster.SegmentStatus) string {
 	if len(s.Nodeset) == 0 {
 		return "-"
 	}
-	return "[" + strings.Join(s.Nodeset, ",") + "]"
+	out := make([]string, len(s.Nodeset))
+	for i, n := range s.Nodeset {
+		out[i] = n
+		if slices.Contains(s.LostReplicas, n) {
+			out[i] += "(lost)"
+		}
+	}
+	return "[" + strings.Join(out, ",") + "]"
 }
 
 // renderLogServers lists the nodes with the log-server role and their storage state.

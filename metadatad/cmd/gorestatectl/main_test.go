@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,6 +207,20 @@ func TestCLILogs(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// l2's disk was wiped: it lost its records of log 1's segments up to 1.
+	nodes := metadata.Nodes{Nodes: map[string]metadata.Node{}}
+	nv, err := store.Get(ctx, metadata.KeyNodes)
+	if err == nil {
+		if err := json.Unmarshal(nv.Value, &nodes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes.Nodes["l2"] = metadata.Node{Name: "l2", LogStorage: metadata.StorageReadWrite, LostSegments: map[uint32]uint32{1: 1}}
+	nb, _ := json.Marshal(nodes)
+	if _, err := store.Put(ctx, metadata.KeyNodes, nb, nv.Version); err != nil {
+		t.Fatal(err)
+	}
+
 	code, out, errOut := ctl(t, "", "-s", url, "logs", "list")
 	if code != 0 {
 		t.Fatalf("logs list: %d %s", code, errOut)
@@ -213,19 +228,21 @@ func TestCLILogs(t *testing.T) {
 	for _, want := range []string{
 		" 0    0        1         local       unknown",
 		" 1    0        1         local       sealed   42",
-		" 1    1        42        replicated  unknown  -         2            w1@2       [l1,l2,l3]",
+		" 1    1        42        replicated  unknown  -         2            w1@2       [l1,l2(lost),l3]",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs list lacks %q:\n%s", want, out)
 		}
 	}
 	code, out, errOut = ctl(t, "", "-s", url, "logs", "describe", "1")
-	if code != 0 || !strings.Contains(out, "Log 1 (logs v2), 2 segment(s)") || !strings.Contains(out, " Sequencer       w1@2") {
+	if code != 0 || !strings.Contains(out, "Log 1 (logs v2), 2 segment(s)") || !strings.Contains(out, " Sequencer       w1@2") ||
+		!strings.Contains(out, " Lost replicas   l2 (wiped disks") {
 		t.Fatalf("logs describe: %d\n%s%s", code, out, errOut)
 	}
 	var ls cluster.LogStatus
 	code, out, _ = ctl(t, "", "-s", url, "--json", "logs", "describe", "1")
-	if code != 0 || json.Unmarshal([]byte(out), &ls) != nil || len(ls.Segments) != 2 || ls.Segments[1].Replication != 2 {
+	if code != 0 || json.Unmarshal([]byte(out), &ls) != nil || len(ls.Segments) != 2 || ls.Segments[1].Replication != 2 ||
+		!slices.Equal(ls.Segments[1].LostReplicas, []string{"l2"}) {
 		t.Fatalf("logs describe --json: %d %s", code, out)
 	}
 	if code, _, errOut := ctl(t, "", "-s", url, "logs", "describe", "7"); code != 1 || !strings.Contains(errOut, "no log 7 (the cluster has 2 logs)") {
