@@ -25,7 +25,9 @@ type placementInput struct {
 	// noBalance holds back balancing moves (a takeover is still settling).
 	noBalance bool
 	// caughtUp, if set, reports whether node's follower of partition p has applied nearly
-	// all of the log; a balancing move hands the leadership only to such a follower.
+	// all of the log; a balancing move hands the leadership only to such a follower. With
+	// it, balancing also moves a follower make-before-break: the new one is added, and the
+	// one it replaces goes once the new one has caught up (see trimSurplus).
 	caughtUp func(p uint32, node string) bool
 }
 
@@ -87,12 +89,7 @@ func place(in placementInput) []metadata.PartitionPlacement {
 			}
 			replicas[w]++
 		}
-		// Surplus followers (the replication was lowered) go.
-		for len(pl.Followers) > max(in.replication-1, 0) {
-			last := pl.Followers[len(pl.Followers)-1]
-			pl.Followers = pl.Followers[:len(pl.Followers)-1]
-			replicas[last]--
-		}
+		trimSurplus(p, pl, in, replicas)
 	}
 	if len(workers) > 0 && !failover && !in.noBalance {
 		// Balancing waits for a pass without a failover, so that a takeover moves no
@@ -103,8 +100,9 @@ func place(in placementInput) []metadata.PartitionPlacement {
 			return p < len(in.current) && slices.Contains(in.current[p].Followers, node) &&
 				(in.caughtUp == nil || in.caughtUp(uint32(p), node))
 		}
-		balanceLeaders(out, workers, leaders, replicas, established, in.canHost)
-		balanceFollowers(out, workers, leaders, replicas, in.canHost)
+		mv := mover{replication: in.replication, makeBeforeBreak: in.caughtUp != nil, replicas: replicas}
+		balanceLeaders(out, workers, leaders, replicas, established, in.canHost, mv)
+		balanceFollowers(out, workers, leaders, replicas, in.canHost, mv)
 	}
 	for p := range out {
 		pl := &out[p]
@@ -131,6 +129,77 @@ func place(in placementInput) []metadata.PartitionPlacement {
 		}
 	}
 	return out
+}
+
+// trimSurplus removes the followers of partition p beyond the replication: it was lowered,
+// or a balancing move added a follower (mover). Without caughtUp the last ones go. With it
+// the ones on the workers with the most replicas go, but only once every follower has
+// caught up: while one is still catching up (restoring a snapshot, replaying the log), the
+// caught-up ones stay, so that the leader has a follower ready to take over if it fails
+// meanwhile. Those that are to go no longer count towards their workers' load.
+func trimSurplus(p uint32, pl *metadata.PartitionPlacement, in placementInput, replicas map[string]int) {
+	surplus := len(pl.Followers) - max(in.replication-1, 0)
+	if surplus <= 0 {
+		return
+	}
+	if in.caughtUp == nil {
+		for _, f := range pl.Followers[len(pl.Followers)-surplus:] {
+			replicas[f]--
+		}
+		pl.Followers = pl.Followers[:len(pl.Followers)-surplus]
+		return
+	}
+	var ready, catchingUp []string
+	for _, f := range pl.Followers {
+		if in.caughtUp(p, f) {
+			ready = append(ready, f)
+		} else {
+			catchingUp = append(catchingUp, f)
+		}
+	}
+	// The most loaded first; of equally loaded ones the earlier in the list (a follower a
+	// move added is last: it must not be the one to go).
+	byLoad := func(fs []string) []string {
+		out := slices.Clone(fs)
+		slices.SortStableFunc(out, func(a, b string) int { return replicas[b] - replicas[a] })
+		return out
+	}
+	if len(catchingUp) > 0 {
+		for _, f := range byLoad(ready)[:min(surplus, len(ready))] {
+			replicas[f]-- // it stays until the others have caught up
+		}
+		return
+	}
+	for _, f := range byLoad(pl.Followers)[:surplus] {
+		replicas[f]--
+		pl.Followers = slices.DeleteFunc(pl.Followers, func(g string) bool { return g == f })
+	}
+}
+
+// mover carries out balancing moves of followers.
+type mover struct {
+	replication     int
+	makeBeforeBreak bool
+	replicas        map[string]int
+}
+
+// moving reports whether partition pl has a move under way: more followers than the
+// replication asks for (make-before-break keeps the replaced one until the new one has
+// caught up). Such a partition gets no further move until it is done.
+func (m mover) moving(pl *metadata.PartitionPlacement) bool {
+	return m.makeBeforeBreak && len(pl.Followers) > max(m.replication-1, 0)
+}
+
+// replace moves pl's follower i to worker to: make-before-break, to joins and the follower
+// stays until to has caught up (trimSurplus), no longer counted; otherwise at once.
+func (m mover) replace(pl *metadata.PartitionPlacement, i int, to string) {
+	m.replicas[pl.Followers[i]]--
+	m.replicas[to]++
+	if m.makeBeforeBreak {
+		pl.Followers = append(pl.Followers, to)
+		return
+	}
+	pl.Followers[i] = to
 }
 
 // mostCaughtUp is the index of the follower that has applied the most of partition p's log,
@@ -185,7 +254,7 @@ func leastLoaded(workers []string, eligible func(string) bool, leaders, replicas
 // to take the leadership in a later pass, once it has applied the log. Every move brings
 // the busiest worker down or prepares that, so it ends.
 func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders, replicas map[string]int,
-	established func(p int, node string) bool, canHost func(uint32, string) bool) {
+	established func(p int, node string) bool, canHost func(uint32, string) bool, mv mover) {
 	hi := (len(out) + len(workers) - 1) / len(workers)
 	for moved := true; moved; {
 		moved = false
@@ -203,8 +272,8 @@ func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders
 					break
 				}
 			}
-			if moved || len(pl.Followers) == 0 || slices.ContainsFunc(pl.Followers, func(f string) bool { return leaders[f] < hi }) {
-				continue // moved, or a follower will be able to take it once established
+			if moved || len(pl.Followers) == 0 || mv.moving(pl) || slices.ContainsFunc(pl.Followers, func(f string) bool { return leaders[f] < hi }) {
+				continue // moved, a move is under way, or a follower will be able to take it once established
 			}
 			w, ok := leastLoaded(workers, func(w string) bool {
 				return leaders[w]+2 <= leaders[pl.Leader] && !pl.Has(w) && canHost(uint32(p), w)
@@ -218,9 +287,7 @@ func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders
 					i = j
 				}
 			}
-			replicas[pl.Followers[i]]--
-			replicas[w]++
-			pl.Followers[i] = w
+			mv.replace(pl, i, w)
 		}
 	}
 }
@@ -230,7 +297,7 @@ func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders
 // worker takes its share. Leaders stay where they are, and so does a follower that is to
 // take the leadership from a worker above ceil(partitions/workers) leaders (balanceLeaders
 // placed it there): moving it away would undo that, pass after pass.
-func balanceFollowers(out []metadata.PartitionPlacement, workers []string, leaders, replicas map[string]int, canHost func(uint32, string) bool) {
+func balanceFollowers(out []metadata.PartitionPlacement, workers []string, leaders, replicas map[string]int, canHost func(uint32, string) bool, mv mover) {
 	total := 0
 	for _, w := range workers {
 		total += replicas[w]
@@ -241,6 +308,9 @@ func balanceFollowers(out []metadata.PartitionPlacement, workers []string, leade
 		moved = false
 		for p := range out {
 			pl := &out[p]
+			if mv.moving(pl) {
+				continue
+			}
 			for i, f := range pl.Followers {
 				if replicas[f] <= hi || leaders[pl.Leader] > hiLeaders && leaders[f] < hiLeaders {
 					continue
@@ -249,9 +319,7 @@ func balanceFollowers(out []metadata.PartitionPlacement, workers []string, leade
 				if !ok {
 					continue
 				}
-				pl.Followers[i] = to
-				replicas[f]--
-				replicas[to]++
+				mv.replace(pl, i, to)
 				moved = true
 				break
 			}

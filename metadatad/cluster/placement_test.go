@@ -292,3 +292,169 @@ func TestMostCaughtUpFollowerLeads(t *testing.T) {
 		t.Fatalf("placed %+v, want b", out[0])
 	}
 }
+
+// passes places in again and again, as the controller does, with a follower counting as
+// caught up once it was a follower in the placement pass before (it had one pass to catch
+// up) unless slow says it never catches up. check runs on every pass's output with the
+// placement before it. It returns the settled placement.
+func passes(t *testing.T, in placementInput, slow func(p uint32, node string) bool,
+	check func(before, after []metadata.PartitionPlacement)) []metadata.PartitionPlacement {
+	t.Helper()
+	var before []metadata.PartitionPlacement
+	in.caughtUp = func(p uint32, node string) bool {
+		return int(p) < len(before) && slices.Contains(before[p].Followers, node) && !slow(p, node)
+	}
+	for range 12 {
+		out := place(in)
+		check(in.current, out)
+		// Settled: unchanged for two passes (a follower catches up by waiting a pass).
+		if reflect.DeepEqual(out, in.current) && reflect.DeepEqual(before, in.current) {
+			return out
+		}
+		before, in.current = in.current, out
+	}
+	t.Fatalf("placement did not settle in 12 passes: %+v", in.current)
+	return nil
+}
+
+// caughtUpFollowers counts the followers of pl that were followers in before as well
+// (placed at least a pass ago).
+func caughtUpFollowers(before, pl metadata.PartitionPlacement) int {
+	n := 0
+	for _, f := range pl.Followers {
+		if slices.Contains(before.Followers, f) {
+			n++
+		}
+	}
+	return n
+}
+
+// A worker joins and balancing moves followers to it make-before-break: the new follower is
+// added beside the one it replaces, which goes only once the new one has caught up. At no
+// pass does a partition have fewer established followers than before the join, so a leader
+// failing at any moment has a follower ready to take over. (Before, the follower was
+// replaced in one pass, and until the new one had restored a snapshot and replayed the log
+// the partition had no follower that could take over at once.)
+func TestBalancingMovesFollowersMakeBeforeBreak(t *testing.T) {
+	in := placementInput{partitions: 12, workers: []string{"n1", "n2", "n3"}, replication: 2, canHost: anyHost}
+	in.current = settle(t, in)
+	in.workers = append(in.workers, "n4")
+	never := func(uint32, string) bool { return false }
+	out := passes(t, in, never, func(before, after []metadata.PartitionPlacement) {
+		for p := range after {
+			if len(after[p].Replicas()) < in.replication || after[p].Leader == "" {
+				t.Fatalf("partition %d placed on %+v: fewer than %d replicas", p, after[p], in.replication)
+			}
+			if len(after[p].Followers) > in.replication {
+				t.Fatalf("partition %d placed on %+v: more than one follower added at once", p, after[p])
+			}
+			if stayed := caughtUpFollowers(before[p], after[p]); stayed < 1 && after[p].Leader == before[p].Leader {
+				t.Fatalf("partition %d: %+v became %+v: no follower of the pass before is left", p, before[p], after[p])
+			}
+		}
+	})
+	lc, rc := leaderCounts(out), map[string]int{}
+	for p, pl := range out {
+		if len(pl.Followers) != in.replication-1 {
+			t.Fatalf("partition %d settled on %+v: %d followers", p, pl, len(pl.Followers))
+		}
+		for _, r := range pl.Replicas() {
+			rc[r]++
+		}
+	}
+	for _, w := range in.workers {
+		if lc[w] != 3 || rc[w] != 6 {
+			t.Fatalf("%s leads %d and holds %d replicas; want 3 and 6: leaders %v replicas %v", w, lc[w], rc[w], lc, rc)
+		}
+	}
+}
+
+// A follower added by a balancing move that never catches up (it cannot restore) leaves the
+// follower it was to replace in place, and the placement stays as it is instead of adding
+// follower after follower.
+func TestAFollowerThatNeverCatchesUpReplacesNothing(t *testing.T) {
+	in := placementInput{partitions: 6, workers: []string{"n1", "n2"}, replication: 2, canHost: anyHost}
+	in.current = settle(t, in)
+	in.workers = append(in.workers, "n3")
+	out := passes(t, in, func(_ uint32, node string) bool { return node == "n3" }, func(before, after []metadata.PartitionPlacement) {})
+	added := 0
+	for p, pl := range out {
+		if !slices.ContainsFunc(pl.Replicas(), func(r string) bool { return r == "n1" || r == "n2" }) || len(pl.Replicas()) < 2 {
+			t.Fatalf("partition %d settled on %+v", p, pl)
+		}
+		old := in.current[p]
+		for _, f := range old.Followers {
+			if f != pl.Leader && !slices.Contains(pl.Followers, f) {
+				t.Fatalf("partition %d: %+v became %+v: its follower %s went though n3 never caught up", p, old, pl, f)
+			}
+		}
+		if slices.Contains(pl.Followers, "n3") {
+			added++
+		}
+	}
+	if added == 0 {
+		t.Fatalf("no follower was added on n3: %+v", out)
+	}
+}
+
+// Deaths, joins and replication changes with followers that catch up after a pass, or
+// (some of them) never: every placement keeps distinct alive replicas with a leader and
+// at least as many replicas as wanted (where workers allow), and each event settles.
+func TestPlacementWithCatchUpUnderChurn(t *testing.T) {
+	for seed := uint64(1); seed <= 300; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		all := []string{"a", "b", "c", "d", "e", "f"}[:3+rng.IntN(4)]
+		in := placementInput{partitions: uint32(1 + rng.IntN(24)), replication: 1 + rng.IntN(3), canHost: anyHost, workers: slices.Clone(all)}
+		stuck := all[rng.IntN(len(all))] // its new followers never catch up
+		slow := func(_ uint32, node string) bool { return node == stuck && seed%2 == 0 }
+		check := func(before, after []metadata.PartitionPlacement) {
+			for p, pl := range after {
+				rs := pl.Replicas()
+				seen := map[string]bool{}
+				for _, r := range rs {
+					if seen[r] || !slices.Contains(in.workers, r) {
+						t.Fatalf("seed %d: partition %d: bad replica set %+v (workers %v)", seed, p, pl, in.workers)
+					}
+					seen[r] = true
+				}
+				if len(rs) < min(in.replication, len(in.workers)) || pl.Leader == "" {
+					t.Fatalf("seed %d: partition %d: %+v has fewer than %d replicas", seed, p, pl, in.replication)
+				}
+			}
+		}
+		in.current = passes(t, in, slow, check)
+		for range 10 {
+			switch r := rng.IntN(5); {
+			case r == 0:
+				in.replication = 1 + rng.IntN(3)
+			case r <= 2 && len(in.workers) > 2:
+				i := rng.IntN(len(in.workers))
+				in.workers = slices.Delete(slices.Clone(in.workers), i, i+1)
+			default:
+				for _, w := range all {
+					if !slices.Contains(in.workers, w) {
+						in.workers = append(in.workers, w)
+						slices.Sort(in.workers)
+						break
+					}
+				}
+			}
+			in.current = passes(t, in, slow, check)
+			if seed%2 == 0 {
+				continue // a stuck follower may hold a move open
+			}
+			for p, pl := range in.current {
+				if want := min(in.replication, len(in.workers)) - 1; len(pl.Followers) != want {
+					t.Fatalf("seed %d: partition %d settled on %+v, want %d followers", seed, p, pl, want)
+				}
+			}
+			if hi := (int(in.partitions) + len(in.workers) - 1) / len(in.workers); in.replication >= 2 {
+				for w, n := range leaderCounts(in.current) {
+					if n > hi {
+						t.Fatalf("seed %d: %s leads %d, more than %d (%v)", seed, w, n, hi, leaderCounts(in.current))
+					}
+				}
+			}
+		}
+	}
+}
