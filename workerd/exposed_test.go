@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/localloglet"
 	"gorestate.dev/shared/config"
@@ -119,30 +117,11 @@ func exposedLeader(t *testing.T, lost bool) (*Worker, *processor.Processor) {
 	w.cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 0
 	w.placed.Store(&metadata.PartitionTable{NumPartitions: 1, Placement: []metadata.PartitionPlacement{{Leader: "n1", Followers: []string{"n2"}}}})
 
-	proc := processor.New(processor.Config{Partition: 0, NumPartitions: 1, Store: w.db.Partition(0), Log: w.bifrost.Log(0), WriterLog: w.bifrost.WriterLog(0),
-		Logs: func(uint32) (bifrost.Log, error) { return w.bifrost.WriterLog(0), nil }, Invoker: nopInvoker{}, Logger: hclog.NewNullLogger(),
-		Role: processor.RoleLeader, NodeName: "n1"})
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(pctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	w.procs = map[uint32]*running{0: {proc: proc, cancel: cancel, done: make(chan struct{})}}
-	waitUntil(t, "the leader", func() bool { return proc.Leader() != nil })
+	proc := runLeader(t, w, 0)
 	if err := proc.WaitApplied(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	return w, proc
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // ticks runs the snapshotter's tick n times, each after the uploads and trims the one

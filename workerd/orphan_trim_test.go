@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/bifrost/localloglet"
 	"gorestate.dev/shared/config"
@@ -60,32 +58,15 @@ func TestRestoreInfoCountsATrimOfAnEarlierLeadership(t *testing.T) {
 		g = &gatedTrims{Provider: local, entered: make(chan struct{}, 1), release: make(chan struct{})}
 		return bifrost.Registry{bifrost.ProviderLocal: g}
 	})
-	b, db := w.bifrost, w.db
+	b := w.bifrost
 	w.cfg.Worker.TrimDelayInterval = config.Duration(time.Minute) // no destination
 	nodes, _ := json.Marshal(metadata.Nodes{Nodes: map[string]metadata.Node{"n1": {Name: "n1", Roles: []string{config.RoleWorker}}}})
 	if err := w.view.setNodes(nodes); err != nil {
 		t.Fatal(err)
 	}
 	w.placed.Store(&metadata.PartitionTable{NumPartitions: 1, Placement: []metadata.PartitionPlacement{{Leader: "n1"}}})
-	proc := processor.New(processor.Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: b.Log(0), WriterLog: b.WriterLog(0),
-		Logs: func(uint32) (bifrost.Log, error) { return b.WriterLog(0), nil }, Invoker: nopInvoker{}, Logger: hclog.NewNullLogger(),
-		Role: processor.RoleLeader, NodeName: "n1"})
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(pctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	w.procs = map[uint32]*running{0: {proc: proc, cancel: cancel, done: make(chan struct{})}}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitFor("the leader", func() bool { return proc.Leader() != nil })
+	proc := runLeader(t, w, 0)
+	waitFor := func(what string, cond func() bool) { t.Helper(); waitUntil(t, what, cond) }
 	var last bifrost.LSN
 	var err error
 	for range 10 {

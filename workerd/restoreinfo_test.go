@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/logrecord"
@@ -59,32 +57,13 @@ func TestRestoreInfoOfANewLeadershipIsNotHeldUpByAnotherPartitionsUpload(t *test
 	repo := &snapshot.Repository{Store: slow, Prefix: "p", ClusterName: config.Default().ClusterName, NodeName: "n1", NumRetained: 1}
 
 	w := testWorker(t, 2, bifrost.ProviderLocal, nil)
-	b, db := w.bifrost, w.db
+	b := w.bifrost
 	w.cfg.Worker.Snapshots.SnapshotInterval = 0
 	w.cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 1 // partition 0's snapshot is due at once
 	w.snapshots.repo = repo
 	w.placed.Store(&metadata.PartitionTable{NumPartitions: 2, Placement: []metadata.PartitionPlacement{{Leader: "n1"}, {Leader: "n1"}}})
 
-	lead := func(p uint32) *processor.Processor {
-		proc := processor.New(processor.Config{Partition: p, NumPartitions: 2, Store: db.Partition(p), Log: b.Log(p), WriterLog: b.WriterLog(p),
-			Logs: func(q uint32) (bifrost.Log, error) { return b.WriterLog(q), nil }, Invoker: nopInvoker{}, Logger: hclog.NewNullLogger(),
-			Role: processor.RoleLeader, NodeName: "n1"})
-		pctx, pcancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); _ = proc.Run(pctx) }()
-		t.Cleanup(func() { pcancel(); <-done })
-		w.procsMu.Lock()
-		w.procs[p] = &running{proc: proc, cancel: pcancel, done: done}
-		w.procsMu.Unlock()
-		deadline := time.Now().Add(10 * time.Second)
-		for proc.Leader() == nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("partition %d: timed out waiting for the leader", p)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return proc
-	}
+	lead := func(p uint32) *processor.Processor { return runLeader(t, w, p) }
 	p0 := lead(0)
 	lsn, err := b.WriterLog(0).Append(ctx, [][]byte{logrecord.FormatMarker()})
 	if err != nil {

@@ -23,28 +23,14 @@ import (
 func leadingWorker(t *testing.T, repo *snapshot.Repository) (*Worker, *processor.Processor) {
 	t.Helper()
 	w := testWorker(t, 1, bifrost.ProviderLocal, nil)
-	b, db := w.bifrost, w.db
+	b := w.bifrost
 	w.cfg.Worker.TrimDelayInterval = 0
 	w.cfg.Worker.Snapshots.SnapshotInterval = config.Duration(time.Hour)
 	w.cfg.Worker.Snapshots.SnapshotIntervalNumRecords = 0
 	w.snapshots.repo = repo
 	w.placed.Store(&metadata.PartitionTable{NumPartitions: 1, Placement: []metadata.PartitionPlacement{{Leader: "n1"}}})
 
-	proc := processor.New(processor.Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: b.Log(0), WriterLog: b.WriterLog(0),
-		Logs: func(uint32) (bifrost.Log, error) { return b.WriterLog(0), nil }, Invoker: nopInvoker{}, Logger: hclog.NewNullLogger(),
-		Role: processor.RoleLeader, NodeName: "n1"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	w.procs = map[uint32]*running{0: {proc: proc, cancel: cancel, done: make(chan struct{})}}
-	deadline := time.Now().Add(10 * time.Second)
-	for proc.Leader() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for the leader")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	proc := runLeader(t, w, 0)
 	// A few records for the leader to apply.
 	for range 10 {
 		if _, err := b.WriterLog(0).Append(context.Background(), [][]byte{logrecord.FormatMarker()}); err != nil {

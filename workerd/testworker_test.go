@@ -3,8 +3,10 @@ package workerd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -65,4 +67,39 @@ func testWorker(t *testing.T, partitions int, kind string, registry func(*locall
 	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: bf, db: db, procs: map[uint32]*running{}}
 	w.snapshots = snapshotter{w: w, parts: map[uint32]*partitionSnapshots{}}
 	return w
+}
+
+// runLeader starts a processor of partition p (of w's table's partitions) as leader on w,
+// registers it in w.procs and waits until it leads. It is stopped when the test ends.
+func runLeader(t *testing.T, w *Worker, p uint32) *processor.Processor {
+	t.Helper()
+	n := uint32(1)
+	if tbl := w.placed.Load(); tbl != nil {
+		n = tbl.NumPartitions
+	}
+	b := w.bifrost
+	proc := processor.New(processor.Config{Partition: p, NumPartitions: n, Store: w.db.Partition(p), Log: b.Log(p), WriterLog: b.WriterLog(p),
+		Logs: func(q uint32) (bifrost.Log, error) { return b.WriterLog(q), nil }, Invoker: nopInvoker{}, Logger: hclog.NewNullLogger(),
+		Role: processor.RoleLeader, NodeName: w.cfg.NodeName})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = proc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	w.procsMu.Lock()
+	w.procs[p] = &running{proc: proc, cancel: cancel, done: done}
+	w.procsMu.Unlock()
+	waitUntil(t, fmt.Sprintf("partition %d's leader", p), func() bool { return proc.Leader() != nil })
+	return proc
+}
+
+// waitUntil polls cond for up to 10 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
