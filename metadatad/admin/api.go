@@ -1,7 +1,7 @@
 // Package admin owns Restate's admin REST API (default port 9070): discovery of SDK deployments
 // and their endpoint manifests, the schema registry of deployments and services kept in the
-// metadata store, and the health and version endpoints the CLI starts with. Routes exist
-// unversioned and under /v2, /v3 and /v4, as in Restate 1.7.
+// metadata store, the per-service OpenAPI documents, and the health and version endpoints the
+// CLI starts with. Routes exist unversioned and under /v2, /v3 and /v4, as in Restate 1.7.
 package admin
 
 import (
@@ -125,6 +125,7 @@ func NewHandler(opts Options) http.Handler {
 			http.MethodGet:   a.getService,
 			http.MethodPatch: a.patchService,
 		})
+		a.route(r, prefix+"/services/{service}/openapi", version, map[string]endpoint{http.MethodGet: a.getServiceOpenAPI})
 		a.route(r, prefix+"/services/{service}/state", version, map[string]endpoint{http.MethodPost: a.modifyState})
 		a.route(r, prefix+"/services/{service}/handlers", version, map[string]endpoint{http.MethodGet: a.listHandlers})
 		a.route(r, prefix+"/services/{service}/handlers/{handler}", version, map[string]endpoint{http.MethodGet: a.getHandler})
