@@ -89,8 +89,8 @@ func place(in placementInput) []metadata.PartitionPlacement {
 			}
 			replicas[w]++
 		}
-		trimSurplus(p, pl, in, replicas)
 	}
+	trimSurplus(out, in, replicas)
 	if len(workers) > 0 && !failover && !in.noBalance {
 		// Balancing waits for a pass without a failover, so that a takeover moves no
 		// partition but the lost leader's. Leaderships move only to followers that were
@@ -131,31 +131,30 @@ func place(in placementInput) []metadata.PartitionPlacement {
 	return out
 }
 
-// trimSurplus removes the followers of partition p beyond the replication: it was lowered,
-// or a balancing move added a follower (mover). Without caughtUp the last ones go. With it
-// the ones on the workers with the most replicas go, but only once every follower has
+// trimSurplus removes the followers beyond the replication: it was lowered, or a balancing
+// move added a follower (mover). Without caughtUp the last ones go. With it the ones on the
+// workers with the most replicas go, but only once every follower of the partition has
 // caught up: while one is still catching up (restoring a snapshot, replaying the log), the
 // caught-up ones stay, so that the leader has a follower ready to take over if it fails
 // meanwhile. Those that are to go no longer count towards their workers' load.
-func trimSurplus(p uint32, pl *metadata.PartitionPlacement, in placementInput, replicas map[string]int) {
-	surplus := len(pl.Followers) - max(in.replication-1, 0)
-	if surplus <= 0 {
-		return
-	}
+//
+// The partitions that keep their surplus for now are counted first, and only then do the
+// others choose which followers go: chosen by a load that still counted followers about to
+// stop counting, the one to go could be on a worker that ends the pass below the others,
+// where balancing adds a follower back at once, pass after pass.
+func trimSurplus(out []metadata.PartitionPlacement, in placementInput, replicas map[string]int) {
+	want := max(in.replication-1, 0)
 	if in.caughtUp == nil {
-		for _, f := range pl.Followers[len(pl.Followers)-surplus:] {
-			replicas[f]--
+		for p := range out {
+			pl := &out[p]
+			if surplus := len(pl.Followers) - want; surplus > 0 {
+				for _, f := range pl.Followers[want:] {
+					replicas[f]--
+				}
+				pl.Followers = pl.Followers[:want]
+			}
 		}
-		pl.Followers = pl.Followers[:len(pl.Followers)-surplus]
 		return
-	}
-	var ready, catchingUp []string
-	for _, f := range pl.Followers {
-		if in.caughtUp(p, f) {
-			ready = append(ready, f)
-		} else {
-			catchingUp = append(catchingUp, f)
-		}
 	}
 	// The most loaded first; of equally loaded ones the earlier in the list (a follower a
 	// move added is last: it must not be the one to go).
@@ -164,15 +163,37 @@ func trimSurplus(p uint32, pl *metadata.PartitionPlacement, in placementInput, r
 		slices.SortStableFunc(out, func(a, b string) int { return replicas[b] - replicas[a] })
 		return out
 	}
-	if len(catchingUp) > 0 {
-		for _, f := range byLoad(ready)[:min(surplus, len(ready))] {
-			replicas[f]-- // it stays until the others have caught up
+	waiting := make([]bool, len(out)) // a follower of the partition is still catching up
+	for p := range out {
+		pl := &out[p]
+		surplus := len(pl.Followers) - want
+		if surplus <= 0 {
+			continue
 		}
-		return
+		var ready []string
+		for _, f := range pl.Followers {
+			if in.caughtUp(uint32(p), f) {
+				ready = append(ready, f)
+			} else {
+				waiting[p] = true
+			}
+		}
+		if waiting[p] {
+			for _, f := range byLoad(ready)[:min(surplus, len(ready))] {
+				replicas[f]-- // it stays until the others have caught up
+			}
+		}
 	}
-	for _, f := range byLoad(pl.Followers)[:surplus] {
-		replicas[f]--
-		pl.Followers = slices.DeleteFunc(pl.Followers, func(g string) bool { return g == f })
+	for p := range out {
+		pl := &out[p]
+		surplus := len(pl.Followers) - want
+		if surplus <= 0 || waiting[p] {
+			continue
+		}
+		for _, f := range byLoad(pl.Followers)[:surplus] {
+			replicas[f]--
+			pl.Followers = slices.DeleteFunc(pl.Followers, func(g string) bool { return g == f })
+		}
 	}
 }
 
