@@ -183,12 +183,12 @@ func underReplicatedEnd(logID uint32, chain []metadata.Segment, lost map[string]
 }
 
 // coverForExposed is how far the log may be trimmed at once to drop records with a copy
-// lost (see exposed): the newest snapshot with a destination, the newest durable applied LSN
-// on a single node without one, 0 if nothing covers them (a cluster without snapshots).
-func (ps *partitionSnapshots) coverForExposed(withSnapshots bool) bifrost.LSN {
-	if withSnapshots {
-		return bifrost.LSN(ps.lastLSN)
-	}
+// lost (see exposed): the newest trim point seen, whatever its age. With a destination that
+// is the archived LSN of the retained snapshots (the oldest one's: an older retained
+// snapshot, the fallback for a damaged newer one, still needs the log after it), on a single
+// node without one the durable applied LSN; 0 if nothing covers them (a cluster without
+// snapshots).
+func (ps *partitionSnapshots) coverForExposed() bifrost.LSN {
 	if n := len(ps.candidates); n > 0 {
 		return ps.candidates[n-1].lsn
 	}
@@ -280,7 +280,7 @@ func (s *snapshotter) tick(ctx context.Context) {
 		if ps.trimKnown && retry {
 			s.trim(ctx, p, ps, opts.TrimDelayInterval.Duration(), bifrost.LSN(proc.Applied()))
 		}
-		if s.repo == nil && ps.exposed > ps.trimmed && ps.coverForExposed(false) == 0 && ps.exposedLogged != ps.exposed {
+		if s.repo == nil && ps.exposed > ps.trimmed && ps.coverForExposed() == 0 && ps.exposedLogged != ps.exposed {
 			ps.exposedLogged = ps.exposed
 			s.w.log.Warn("records of this partition's log have a copy fewer than its replication: a log server lost them (wiped disk), "+
 				"sealed segments are not copied again, and without [worker.snapshots] destination a cluster never trims its logs past them",
@@ -454,7 +454,7 @@ func (s *snapshotter) trim(ctx context.Context, p uint32, ps *partitionSnapshots
 	if ps.exposed > ps.trimmed {
 		// Records with a copy lost go as soon as something covers them, without the
 		// delay, and no further than their segments.
-		upTo = max(upTo, min(ps.exposed, ps.coverForExposed(s.repo != nil), applied))
+		upTo = max(upTo, min(ps.exposed, ps.coverForExposed(), applied))
 	}
 	if upTo <= ps.trimmed {
 		return
