@@ -494,7 +494,8 @@ func (r *leaderReports) state(ctx context.Context, node string, p uint32) (rpc.P
 const maxMoveLag = 1000
 
 // caughtUp reports whether node's follower of partition p has applied the log up to
-// maxMoveLag records behind the leader.
+// maxMoveLag records behind the leader. A follower that has applied nothing yet is still
+// starting (restoring a snapshot, or about to replay the log), however short the log.
 func (r *leaderReports) caughtUp(ctx context.Context, p uint32, node string) bool {
 	leader := r.table.LeaderOf(p)
 	if leader == "" || !slices.Contains(r.workers, leader) {
@@ -505,7 +506,7 @@ func (r *leaderReports) caughtUp(ctx context.Context, p uint32, node string) boo
 		return false
 	}
 	fs, ok := r.state(ctx, node, p)
-	return ok && fs.Mode == "follower" && fs.AppliedLSN+maxMoveLag >= ls.AppliedLSN
+	return ok && fs.Mode == "follower" && fs.AppliedLSN+maxMoveLag >= ls.AppliedLSN && (fs.AppliedLSN > 0 || ls.AppliedLSN == 0)
 }
 
 // cannotStart says, for each partition in want that already has replicas, why a new

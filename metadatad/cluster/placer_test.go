@@ -238,3 +238,38 @@ func TestTakesLease(t *testing.T) {
 		}
 	}
 }
+
+// A follower counts as caught up within maxMoveLag records of its leader, but not before it
+// has applied anything: a new follower reports "follower" while it still restores a snapshot,
+// and on a short log (fewer than maxMoveLag records) it would count at once, and the
+// follower it replaces would go before it can take over.
+func TestCaughtUpNeedsAFollowerThatApplied(t *testing.T) {
+	serve := func(states ...rpc.PartitionState) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			json.NewEncoder(rw).Encode(states)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	leader := serve(rpc.PartitionState{ID: 0, Mode: "leader", AppliedLSN: 300}, rpc.PartitionState{ID: 1, Mode: "leader", AppliedLSN: 5000})
+	fAddr := serve(rpc.PartitionState{ID: 0, Mode: "follower", AppliedLSN: 0}, rpc.PartitionState{ID: 1, Mode: "follower", AppliedLSN: 4500})
+	sAddr := serve(rpc.PartitionState{ID: 0, Mode: "follower", AppliedLSN: 290}, rpc.PartitionState{ID: 1, Mode: "follower", AppliedLSN: 3000})
+	table := metadata.PartitionTable{NumPartitions: 2, Placement: []metadata.PartitionPlacement{
+		{Leader: "l", Followers: []string{"f", "s"}}, {Leader: "l", Followers: []string{"f", "s"}}}}
+	nodes := metadata.Nodes{Nodes: map[string]metadata.Node{"l": {Name: "l", Address: leader}, "f": {Name: "f", Address: fAddr}, "s": {Name: "s", Address: sAddr}}}
+	r := &leaderReports{pl: &Placer{Logger: hclog.NewNullLogger()}, table: table, workers: []string{"f", "l", "s"}, nodes: nodes}
+	for _, tc := range []struct {
+		p    uint32
+		node string
+		want bool
+	}{
+		{0, "f", false}, // applied nothing yet, though within maxMoveLag of a short log
+		{0, "s", true},
+		{1, "f", true},
+		{1, "s", false}, // 2,000 records behind
+	} {
+		if got := r.caughtUp(context.Background(), tc.p, tc.node); got != tc.want {
+			t.Errorf("partition %d on %s: caught up %v, want %v", tc.p, tc.node, got, tc.want)
+		}
+	}
+}
