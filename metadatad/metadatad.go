@@ -89,6 +89,8 @@ func AdminHandler(cfg *config.Config, s metadata.Store, meta *MetadataServer, wo
 		Logger:          logger.Named("admin"),
 		ClusterName:     cfg.ClusterName,
 		MetadataCluster: metadataCluster(cfg, meta),
+
+		DeploymentRoutingHeaders: cfg.Admin.DeploymentRoutingHeaders,
 	})
 }
 

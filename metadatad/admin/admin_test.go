@@ -302,6 +302,41 @@ func TestRegisterStoresHeadersMetadataAndHTTP11(t *testing.T) {
 	}
 }
 
+// With [admin] deployment-routing-headers, the values of those headers tell deployments at
+// the same address apart (names case-insensitive, other headers still ignored), as in
+// Restate: a gateway in front of several versions routes by them.
+func TestRegisterWithDeploymentRoutingHeaders(t *testing.T) {
+	t.Parallel()
+	sdk := startSDK(t)
+	admin := startAdmin(t, newMemStore(), func(o *Options) { o.DeploymentRoutingHeaders = []string{"X-Routing"} })
+	reg := func(headers map[string]string) response {
+		t.Helper()
+		return admin.register(t, "/deployments", sdk, "sdk-go-greeter-counter-signup", map[string]any{"additional_headers": headers})
+	}
+	v1 := reg(map[string]string{"x-routing": "v1"})
+	if v1.status != http.StatusCreated {
+		t.Fatalf("v1: %d %s", v1.status, v1.body)
+	}
+	id1 := v1.json(t)["id"]
+	if again := reg(map[string]string{"X-ROUTING": "v1", "x-token": "other"}); again.status != http.StatusOK || again.json(t)["id"] != id1 {
+		t.Fatalf("v1 again (other case, another header): %d %s", again.status, again.body)
+	}
+	v2 := reg(map[string]string{"x-routing": "v2"})
+	if v2.status != http.StatusCreated || v2.json(t)["id"] == id1 {
+		t.Fatalf("v2: %d %s, want a new deployment", v2.status, v2.body)
+	}
+	none := reg(nil)
+	if none.status != http.StatusCreated || none.json(t)["id"] == id1 || none.json(t)["id"] == v2.json(t)["id"] {
+		t.Fatalf("without the routing header: %d %s, want a new deployment", none.status, none.body)
+	}
+	if again := reg(map[string]string{"x-token": "x"}); again.status != http.StatusOK || again.json(t)["id"] != none.json(t)["id"] {
+		t.Fatalf("without the routing header again: %d %s", again.status, again.body)
+	}
+	if deps := admin.do(t, http.MethodGet, "/deployments", "").json(t)["deployments"].([]any); len(deps) != 3 {
+		t.Fatalf("%d deployments, want 3: %v", len(deps), deps)
+	}
+}
+
 func TestRegisterErrors(t *testing.T) {
 	t.Parallel()
 	sdk := startSDK(t)

@@ -61,6 +61,9 @@ type Options struct {
 	Query QuerySource
 	// Workers reaches partition leaders for cancel, kill and purge. Without it those answer 503.
 	Workers Workers
+	// DeploymentRoutingHeaders ([admin] deployment-routing-headers) name additional headers
+	// whose values tell deployments at the same address apart.
+	DeploymentRoutingHeaders []string
 	// ClusterName is reported by GET /cluster-health.
 	ClusterName string
 	// MetadataCluster tells GET /cluster-health the metadata cluster's members. Without it,

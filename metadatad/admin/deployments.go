@@ -83,7 +83,7 @@ func (a *api) registerDeployment(w http.ResponseWriter, r *http.Request, version
 	_, err = updateRegistry(r.Context(), a.opts.Store, req.DryRun, func(reg *schema.Registry) (bool, error) {
 		// The loop may run again on a newer registry: start from the proposal every time.
 		dep := cloneDeployment(proposed)
-		o, d, err := registerDeployment(reg, &dep, force, force || req.Breaking)
+		o, d, err := registerDeployment(reg, &dep, force, force || req.Breaking, a.opts.DeploymentRoutingHeaders)
 		if err != nil {
 			return false, err
 		}

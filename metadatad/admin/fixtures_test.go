@@ -186,7 +186,7 @@ type testAdmin struct {
 
 var testClock = time.Date(2026, 11, 21, 22, 2, 50, 139_456_000, time.UTC)
 
-func startAdmin(t *testing.T, store metadata.Store) *testAdmin {
+func startAdmin(t *testing.T, store metadata.Store, configure ...func(*Options)) *testAdmin {
 	t.Helper()
 	var n atomic.Uint32
 	opts := Options{
@@ -200,6 +200,9 @@ func startAdmin(t *testing.T, store metadata.Store) *testAdmin {
 			u[0], u[15] = 0x01, byte(v) // timestamp-ish high byte keeps the id well-formed
 			return ids.FormatDeploymentID(u)
 		},
+	}
+	for _, c := range configure {
+		c(&opts)
 	}
 	srv := httptest.NewServer(NewHandler(opts))
 	t.Cleanup(srv.Close)

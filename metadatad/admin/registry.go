@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"gorestate.dev/shared/metadata"
@@ -81,19 +82,40 @@ func updateRegistry(ctx context.Context, store metadata.Store, dryRun bool, muta
 	return nil, errStore(fmt.Errorf("schema registry kept changing during %d update attempts", maxCASAttempts))
 }
 
-// sameEndpoint reports whether d is registered for the endpoint at uri, as Restate tells an
-// existing deployment apart: by the URI's authority (host and port) and path, whatever its
-// scheme and additional headers. (Restate also compares the headers that
-// admin.deployment-routing-headers names; none by default, and this server does not
-// implement that key.) Registering the same address with other headers is thus "unchanged"
-// without force, and overwrites the deployment's headers with it.
-func sameEndpoint(d *schema.Deployment, uri string, _ map[string]string) bool {
+// sameEndpoint reports whether d is registered for the endpoint at uri with additional
+// headers, as Restate tells an existing deployment apart: by the URI's authority (host and
+// port) and path, whatever its scheme, and by the values of the routing headers (names,
+// case-insensitive; a header absent on both sides is equal). With no routing headers (the
+// default) registering the same address with other headers is "unchanged" without force,
+// and overwrites the deployment's headers with it.
+func sameEndpoint(d *schema.Deployment, uri string, headers map[string]string, routing []string) bool {
 	a, errA := url.Parse(d.URI)
 	b, errB := url.Parse(uri)
 	if errA != nil || errB != nil {
-		return d.URI == uri
+		if d.URI != uri {
+			return false
+		}
+	} else if a.Host != b.Host || a.Path != b.Path {
+		return false
 	}
-	return a.Host == b.Host && a.Path == b.Path
+	for _, name := range routing {
+		va, oka := headerValue(d.AdditionalHeaders, name)
+		vb, okb := headerValue(headers, name)
+		if va != vb || oka != okb {
+			return false
+		}
+	}
+	return true
+}
+
+// headerValue looks name up in h, whose keys may be in any case.
+func headerValue(h map[string]string, name string) (string, bool) {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // registerDeployment adds dep (fresh from ToSchema) to reg, Restate's way:
@@ -103,9 +125,9 @@ func sameEndpoint(d *schema.Deployment, uri string, _ map[string]string) bool {
 //   - a service may not change its type unless allowBreaking is set.
 //
 // It returns the outcome and the deployment as it is now in reg.
-func registerDeployment(reg *schema.Registry, dep *schema.Deployment, force, allowBreaking bool) (registerOutcome, *schema.Deployment, error) {
+func registerDeployment(reg *schema.Registry, dep *schema.Deployment, force, allowBreaking bool, routing []string) (registerOutcome, *schema.Deployment, error) {
 	outcome := outcomeCreated
-	if existing := newestEndpoint(reg, dep.URI, dep.AdditionalHeaders); existing != nil {
+	if existing := newestEndpoint(reg, dep.URI, dep.AdditionalHeaders, routing); existing != nil {
 		if !force {
 			return outcomeUnchanged, existing, nil
 		}
@@ -130,11 +152,11 @@ func registerDeployment(reg *schema.Registry, dep *schema.Deployment, force, all
 }
 
 // newestEndpoint returns the newest deployment registered for the endpoint at uri, or nil.
-func newestEndpoint(reg *schema.Registry, uri string, headers map[string]string) *schema.Deployment {
+func newestEndpoint(reg *schema.Registry, uri string, headers map[string]string, routing []string) *schema.Deployment {
 	var found *schema.Deployment
 	for i := range reg.Deployments {
 		d := &reg.Deployments[i]
-		if sameEndpoint(d, uri, headers) && (found == nil || d.CreatedAt.After(found.CreatedAt)) {
+		if sameEndpoint(d, uri, headers, routing) && (found == nil || d.CreatedAt.After(found.CreatedAt)) {
 			found = d
 		}
 	}

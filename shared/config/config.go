@@ -81,7 +81,7 @@ type Config struct {
 	DefaultWorkflowCompletionRetention Duration    `toml:"default-workflow-completion-retention"`
 	DefaultRetryPolicy                 RetryPolicy `toml:"default-retry-policy"`
 
-	Admin          Listener              `toml:"admin"`
+	Admin          AdminOptions          `toml:"admin"`
 	Ingress        Listener              `toml:"ingress"`
 	Bifrost        BifrostOptions        `toml:"bifrost"`
 	MetadataServer MetadataServerOptions `toml:"metadata-server"`
@@ -105,6 +105,18 @@ type Listener struct {
 	BindAddress       string `toml:"bind-address"`
 	BindPort          int    `toml:"bind-port"`
 	AdvertisedAddress string `toml:"advertised-address"`
+}
+
+// AdminOptions is the `[admin]` table: a listener, and how deployments are told apart.
+type AdminOptions struct {
+	BindAddress       string `toml:"bind-address"`
+	BindPort          int    `toml:"bind-port"`
+	AdvertisedAddress string `toml:"advertised-address"`
+	// DeploymentRoutingHeaders name additional headers that tell deployments at the same
+	// address apart: a registration whose values for them differ from an existing
+	// deployment's is a new deployment (a gateway routes by them to different versions).
+	// Header names are case-insensitive. None by default: the address alone decides.
+	DeploymentRoutingHeaders []string `toml:"deployment-routing-headers"`
 }
 
 // BifrostOptions is the `[bifrost]` table.
@@ -232,7 +244,7 @@ func defaults() *Config {
 			OnMaxAttempts:        "pause",
 			MaxInterval:          Duration(time.Minute),
 		},
-		Admin:   Listener{BindPort: DefaultAdminPort},
+		Admin:   AdminOptions{BindPort: DefaultAdminPort},
 		Ingress: Listener{BindPort: DefaultIngressPort},
 		Bifrost: BifrostOptions{DefaultProvider: "local"},
 		MetadataServer: MetadataServerOptions{Type: "local",

@@ -367,6 +367,8 @@ func TestInvalidValuesNameKey(t *testing.T) {
 		{env: "RESTATE_ADMIN__BIND_ADDRESS=nonsense", key: "admin.bind-address"},
 		{env: "RESTATE_INGRESS__BIND_ADDRESS=0.0.0.0:http", key: "ingress.bind-address"},
 		{env: "RESTATE_ADMIN__BIND_PORT=70000", key: "admin.bind-port"},
+		{env: "RESTATE_ADMIN__DEPLOYMENT_ROUTING_HEADERS=[x-routing,bad header]", key: "admin.deployment-routing-headers"},
+		{file: "[admin]\ndeployment-routing-headers = [\"x:y\"]\n", key: "admin.deployment-routing-headers"},
 		{env: "RESTATE_BIND_IP=localhost", key: "bind-ip"},
 		{env: "RESTATE_DEFAULT_RETRY_POLICY__EXPONENTIATION_FACTOR=fast", key: "default-retry-policy.exponentiation-factor"},
 		{env: "RESTATE_DEFAULT_RETRY_POLICY__EXPONENTIATION_FACTOR=0.5", key: "default-retry-policy.exponentiation-factor"},
@@ -622,5 +624,23 @@ func TestUnmatchedEnvIsReported(t *testing.T) {
 	}
 	if fmt.Sprint(c.Ignored) != "[log-filter (RESTATE_LOG_FILTER) networking.http2-keep-alive-interval (RESTATE_NETWORKING__HTTP2_KEEP_ALIVE_INTERVAL)]" {
 		t.Errorf("ignored %v", c.Ignored)
+	}
+}
+
+func TestDeploymentRoutingHeaders(t *testing.T) {
+	t.Parallel()
+	c, err := Load(writeFile(t, "[admin]\ndeployment-routing-headers = [\"X-Routing\", \"x-tenant\"]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Admin.DeploymentRoutingHeaders, []string{"X-Routing", "x-tenant"}) || len(c.Ignored) != 0 {
+		t.Fatalf("routing headers %q, ignored %v", c.Admin.DeploymentRoutingHeaders, c.Ignored)
+	}
+	c, err = Load("", []string{"RESTATE_ADMIN__DEPLOYMENT_ROUTING_HEADERS=[x-routing]"})
+	if err != nil || !slices.Equal(c.Admin.DeploymentRoutingHeaders, []string{"x-routing"}) {
+		t.Fatalf("from the environment: %q, %v", c.Admin.DeploymentRoutingHeaders, err)
+	}
+	if d := Default(); len(d.Admin.DeploymentRoutingHeaders) != 0 {
+		t.Fatalf("default routing headers %q", d.Admin.DeploymentRoutingHeaders)
 	}
 }

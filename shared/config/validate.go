@@ -92,6 +92,11 @@ func (c *Config) Validate() error {
 	}
 	v.hostPort("bind-address", c.BindAddress)
 	v.hostPort("admin.bind-address", c.Admin.BindAddress)
+	for _, h := range c.Admin.DeploymentRoutingHeaders {
+		if !headerName(h) {
+			v.bad("admin.deployment-routing-headers", h, "want HTTP header names (letters, digits and !#$%&'*+-.^_`|~)")
+		}
+	}
 	v.hostPort("ingress.bind-address", c.Ingress.BindAddress)
 	for _, a := range []struct{ key, addr string }{
 		{"advertised-address", c.AdvertisedAddress},
@@ -199,4 +204,18 @@ func (v *validator) validateRoles(roles []string) {
 				fmt.Sprintf("unknown role %q: want %s", r, strings.Join(AllRoles(), ", ")))
 		}
 	}
+}
+
+// headerName reports whether s is an HTTP header name: a token of RFC 9110.
+func headerName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
