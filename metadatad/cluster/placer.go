@@ -270,17 +270,7 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 		canHost:  canRead,
 		caughtUp: func(p uint32, node string) bool { return reports.caughtUp(ctx, p, node) },
 	}
-	next := place(in)
-	// A new replica starts without a store: it reads the log from its start, or restores a
-	// snapshot that reaches the log's trim point. Where neither is possible the partition
-	// keeps the replicas it has.
-	if blocked := reports.cannotStart(ctx, newReplicas(table.Placement, next)); len(blocked) > 0 {
-		in.canHost = func(p uint32, node string) bool {
-			return canRead(p, node) && (blocked[p] == "" || (int(p) < len(table.Placement) && table.Placement[p].Has(node)))
-		}
-		in.whyNot = func(p uint32) string { return blocked[p] }
-		next = place(in)
-	}
+	next := placeStartable(in, func(want map[uint32][]string) map[uint32]string { return reports.cannotStart(ctx, want) })
 	if reflect.DeepEqual(next, table.Placement) {
 		return nil
 	}
@@ -429,6 +419,35 @@ func (pl *Placer) followersApplied(ctx context.Context, table metadata.Partition
 const appliedTimeout = 200 * time.Millisecond
 
 // newReplicas lists, per partition, the nodes next places that cur does not.
+// placeStartable places in, where a new replica can start. A new replica starts without a
+// store: it reads the log from its start, or restores a snapshot that reaches the log's trim
+// point; cannotStart says, of the partitions given new replicas, which cannot and why. Those
+// keep the replicas they have. Placed again without them, the load differs, and other
+// partitions may get new replicas that must be checked in turn: each round blocks at least
+// one more partition or ends.
+func placeStartable(in placementInput, cannotStart func(want map[uint32][]string) map[uint32]string) []metadata.PartitionPlacement {
+	canHost := in.canHost
+	next := place(in)
+	blocked := map[uint32]string{}
+	for {
+		more := false
+		for p, why := range cannotStart(newReplicas(in.current, next)) {
+			if _, ok := blocked[p]; !ok {
+				blocked[p], more = why, true
+			}
+		}
+		if !more {
+			return next
+		}
+		in.canHost = func(p uint32, node string) bool {
+			_, isBlocked := blocked[p]
+			return canHost(p, node) && (!isBlocked || (int(p) < len(in.current) && in.current[p].Has(node)))
+		}
+		in.whyNot = func(p uint32) string { return blocked[p] }
+		next = place(in)
+	}
+}
+
 func newReplicas(cur, next []metadata.PartitionPlacement) map[uint32][]string {
 	out := map[uint32][]string{}
 	for p := range next {

@@ -273,3 +273,43 @@ func TestCaughtUpNeedsAFollowerThatApplied(t *testing.T) {
 		}
 	}
 }
+
+// Partitions 0, 1, 2, 4 and 7 cannot start a new replica (their logs are trimmed past every
+// snapshot). The first placement gives some of them new replicas; placed again without
+// those, the load differs, and partition 7 gets a new follower instead, which must be
+// checked too. (Only one placement was checked, and partition 7 got a follower on e that
+// could not start.)
+func TestPlaceStartableChecksEveryPlacementItTries(t *testing.T) {
+	cur := []metadata.PartitionPlacement{
+		{Leader: "b", Followers: []string{"d"}}, {Leader: "d", Followers: []string{"b"}}, {Leader: "d"},
+		{Leader: "a", Followers: []string{"c"}}, {Leader: "b", Followers: []string{"e"}}, {Leader: "d", Followers: []string{"a"}},
+		{Leader: "c", Followers: []string{"b"}}, {Leader: "d", Followers: []string{"c"}}}
+	stuck := map[uint32]bool{0: true, 1: true, 2: true, 4: true, 7: true}
+	in := placementInput{current: cur, partitions: uint32(len(cur)), workers: []string{"a", "b", "c", "d", "e"}, replication: 2, canHost: anyHost}
+	var checked []uint32
+	out := placeStartable(in, func(want map[uint32][]string) map[uint32]string {
+		why := map[uint32]string{}
+		for p := range want {
+			checked = append(checked, p)
+			if stuck[p] {
+				why[p] = "trimmed past every snapshot"
+			}
+		}
+		return why
+	})
+	sorted := func(pl metadata.PartitionPlacement) []string {
+		r := slices.Clone(pl.Replicas())
+		slices.Sort(r)
+		return r
+	}
+	for p := range stuck {
+		if !slices.Equal(sorted(out[p]), sorted(cur[p])) {
+			t.Errorf("partition %d placed on %+v, was %+v: it cannot start a new replica", p, out[p], cur[p])
+		}
+	}
+	for p, nodes := range newReplicas(cur, out) {
+		if !slices.Contains(checked, p) {
+			t.Errorf("partition %d got new replicas %v that were never checked", p, nodes)
+		}
+	}
+}
