@@ -200,6 +200,13 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 		h.fail(w, r, newError(errIdempotencyOnWorkflow))
 		return
 	}
+	if !inv.idempotent && svc.Type != schema.ServiceTypeWorkflow {
+		// Restate 1.7 (its controlled-idempotent-sharding feature, on in new clusters) gives
+		// a call to a service or virtual object without an idempotency key a fresh ULID as
+		// its key: the invocation is idempotent, with the idempotency retention, and the key
+		// shows in introspection.
+		inv.idempotent, inv.idempotencyKey = true, ids.NewULIDString(time.Now())
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		h.fail(w, r, newError(errMethodNotAllowed))
 		return

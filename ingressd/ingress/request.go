@@ -126,13 +126,16 @@ func badInput(h http.Header, pathAndQuery string) *apiError {
 }
 
 // forwardedHeaders lists the request headers that go into the invocation's input, one entry
-// per value, sorted by name so the journal does not depend on map order.
+// per value. Restate puts x-restate-ingress-path first, then the request's headers in the
+// order they arrived; net/http does not keep that order, so they follow sorted by name (the
+// journal must not depend on map order).
 func forwardedHeaders(h http.Header, pathAndQuery string) []rpc.Header {
 	n := 1
 	for _, vs := range h {
 		n += len(vs)
 	}
-	out := make([]rpc.Header, 0, n)
+	out := make([]rpc.Header, 1, n)
+	out[0] = rpc.Header{Key: ingressPathHeader, Value: pathAndQuery}
 	for k, vs := range h {
 		if notForwarded[k] {
 			continue
@@ -142,8 +145,7 @@ func forwardedHeaders(h http.Header, pathAndQuery string) []rpc.Header {
 			out = append(out, rpc.Header{Key: name, Value: v})
 		}
 	}
-	out = append(out, rpc.Header{Key: ingressPathHeader, Value: pathAndQuery})
-	slices.SortStableFunc(out, func(a, b rpc.Header) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortStableFunc(out[1:], func(a, b rpc.Header) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 
