@@ -24,10 +24,11 @@ import (
 	"gorestate.dev/shared/membership"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/metrics"
+	"gorestate.dev/shared/version"
 )
 
 // Version is the Restate server version whose APIs this server implements.
-const Version = "1.7.12"
+const Version = version.Restate
 
 // ClusterDefaults is the cluster configuration a provision without arguments (and
 // auto-provision) writes: the node's default-num-partitions, default-replication and

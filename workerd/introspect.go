@@ -43,7 +43,8 @@ func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]m
 	if err != nil || table != introspect.TableInvocation {
 		return rows, err
 	}
-	// The invoker's in-memory view: retries and the failure of the last attempt.
+	// The invoker's in-memory view: retries, the failure and the deployment (and its SDK)
+	// of the last attempt.
 	progress := w.inv.Progress()
 	for _, r := range rows {
 		p, ok := progress[fmt.Sprint(r["id"])]
@@ -53,8 +54,17 @@ func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]m
 		if !p.LastStartAt.IsZero() {
 			r["last_start_at"] = p.LastStartAt.UTC().Truncate(time.Millisecond)
 		}
+		if p.LastAttemptDeployment != "" {
+			r["last_attempt_deployment_id"] = p.LastAttemptDeployment
+		}
+		if p.LastAttemptServer != "" {
+			r["last_attempt_server"] = p.LastAttemptServer
+		}
+		if p.StartCount > 0 {
+			// Restate counts the attempts started, the running one included.
+			r["retry_count"] = int64(p.StartCount)
+		}
 		if p.RetryCount > 0 {
-			r["retry_count"] = int64(p.RetryCount)
 			r["last_failure"] = p.LastFailure
 		}
 		if !p.NextRetryAt.IsZero() {

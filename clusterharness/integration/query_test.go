@@ -78,7 +78,9 @@ func TestQueryShowsRetries(t *testing.T) {
 	var seen map[string]any
 	harness.Eventually(t, 10*time.Second, "a retry in sys_invocation", func() bool {
 		rows := query(t, n, "select status, retry_count, last_failure, next_retry_at from sys_invocation where id = '"+id+"'").Rows
-		if len(rows) == 1 && rows[0]["retry_count"] != nil {
+		// retry_count counts the attempts started, the first one included, as in Restate;
+		// the failure shows once an attempt failed.
+		if len(rows) == 1 && rows[0]["last_failure"] != nil && rows[0]["retry_count"] != nil {
 			seen = rows[0]
 			return true
 		}

@@ -22,6 +22,7 @@ import (
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
+	"gorestate.dev/shared/version"
 )
 
 // Admin API versions served; the CLI picks min(server max, its own max).
@@ -32,7 +33,7 @@ const (
 
 // DefaultVersion is the Restate server version reported by GET /version when Options.Version
 // is empty; clients compare it with their own to decide which features to use.
-const DefaultVersion = "1.7.12"
+const DefaultVersion = version.Restate
 
 const (
 	// discoveryTimeout bounds a registration's discovery including its retries.

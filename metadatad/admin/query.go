@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -321,7 +322,26 @@ func sqlValue(ty colType, v any) (driver.Value, error) {
 		return nil, nil
 	}
 	switch ty {
-	case colInt:
+	case colInt, colU32:
+		return toInt64(v)
+	case colU64:
+		// The bits of the unsigned value: SQLite integers are signed. Rendering turns them
+		// back (declU64); comparisons across 2^63 do not hold.
+		switch x := v.(type) {
+		case uint64:
+			return int64(x), nil
+		case json.Number:
+			u, err := strconv.ParseUint(x.String(), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("unsigned integer: %w", err)
+			}
+			return int64(u), nil
+		case float64:
+			if x < 0 || x != math.Trunc(x) || x >= 1<<64 {
+				return nil, fmt.Errorf("%v is not an unsigned integer", x)
+			}
+			return int64(uint64(x)), nil
+		}
 		return toInt64(v)
 	case colBool:
 		b, ok := v.(bool)
@@ -350,7 +370,7 @@ func sqlValue(ty colType, v any) (driver.Value, error) {
 			return nil, err
 		}
 		return t.UTC().Format(timeLayout), nil
-	case colList:
+	case colList, colU32List:
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
@@ -434,11 +454,11 @@ func loadInformationSchema(ctx context.Context, conn *sql.Conn) error {
 	tablesTable := table{name: "tables", cols: cols("table_catalog table_schema table_name table_type")}
 	var colRows, tableRows []map[string]any
 	for _, t := range queryTables {
-		tableRows = append(tableRows, map[string]any{"table_catalog": "datafusion", "table_schema": "public", "table_name": t.name, "table_type": "BASE TABLE"})
+		tableRows = append(tableRows, map[string]any{"table_catalog": "restate", "table_schema": "public", "table_name": t.name, "table_type": "BASE TABLE"})
 		for i, c := range t.cols {
 			colRows = append(colRows, map[string]any{
-				"table_catalog": "datafusion", "table_schema": "public", "table_name": t.name,
-				"column_name": c.name, "ordinal_position": int64(i), "is_nullable": "YES",
+				"table_catalog": "restate", "table_schema": "public", "table_name": t.name,
+				"column_name": c.name, "ordinal_position": int64(i), "is_nullable": nullable(c),
 				"data_type": c.ty.arrowName(),
 			})
 		}
@@ -494,3 +514,11 @@ func (f *firstValue) WindowValue(*sqlite.FunctionContext) (driver.Value, error) 
 }
 
 func (f *firstValue) Final(*sqlite.FunctionContext) {}
+
+// nullable is information_schema.columns.is_nullable of c.
+func nullable(c column) string {
+	if c.notNull {
+		return "NO"
+	}
+	return "YES"
+}

@@ -71,6 +71,9 @@ func (r *queryResult) jsonValue(c int, v any) (b []byte, ok bool, err error) {
 		if r.isBool(c) {
 			return []byte(strconv.FormatBool(x != 0)), true, nil
 		}
+		if r.decls[c] == declU64 {
+			return []byte(strconv.FormatUint(uint64(x), 10)), true, nil
+		}
 		return []byte(strconv.FormatInt(x, 10)), true, nil
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -121,6 +124,9 @@ func (r *queryResult) arrow() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// timestampType is Restate's timestamp column type: milliseconds, UTC ("+00:00").
+var timestampType = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "+00:00"}
+
 // arrowType picks column c's Arrow type from its declared type, or for expressions from its
 // values; a column whose values do not all fit falls back to strings.
 func (r *queryResult) arrowType(c int) arrow.DataType {
@@ -130,10 +136,12 @@ func (r *queryResult) arrowType(c int) arrow.DataType {
 		want = arrow.FixedWidthTypes.Boolean
 	case r.decls[c] == declInt:
 		want = arrow.PrimitiveTypes.Int64
+	case r.decls[c] == declU64:
+		want = arrow.PrimitiveTypes.Uint64
 	case r.decls[c] == declBlob:
 		want = arrow.BinaryTypes.Binary
 	case r.decls[c] == declTime:
-		want = arrow.FixedWidthTypes.Timestamp_ms
+		want = timestampType
 	case r.decls[c] == declText || r.decls[c] == declList:
 		want = arrow.BinaryTypes.String
 	default:
@@ -178,7 +186,7 @@ func inferArrowType(rows [][]any, c int) arrow.DataType {
 // fits reports whether v can be appended to a column of type t.
 func fits(t arrow.DataType, v any) bool {
 	switch t.ID() {
-	case arrow.BOOL, arrow.INT64:
+	case arrow.BOOL, arrow.INT64, arrow.UINT64:
 		_, ok := v.(int64)
 		return ok
 	case arrow.FLOAT64:
@@ -220,6 +228,8 @@ func appendColumn(fb array.Builder, rows [][]any, c int) {
 			b.Append(v.(int64) != 0)
 		case *array.Int64Builder:
 			b.Append(v.(int64))
+		case *array.Uint64Builder:
+			b.Append(uint64(v.(int64)))
 		case *array.Float64Builder:
 			if i, ok := v.(int64); ok {
 				b.Append(float64(i))

@@ -15,17 +15,21 @@ import (
 type colType int
 
 const (
-	colText colType = iota
-	colInt
-	colBool // stored as 0/1, rendered as true/false
-	colBlob // rendered as hex in JSON
-	colTime // stored as canonical RFC 3339 text (sorts like the instant), rendered as is
-	colList // a JSON array of strings stored as text, rendered as the array
+	colText     colType = iota
+	colInt              // UInt64
+	colBool             // stored as 0/1, rendered as true/false
+	colBlob             // rendered as hex in JSON
+	colTime             // stored as canonical RFC 3339 text (sorts like the instant), rendered as is
+	colList             // a JSON array of strings stored as text, rendered as the array
+	colU32              // UInt32: stored and rendered like colInt
+	colU64              // UInt64 that may pass 2^63 (partition keys): stored as int64 bits, rendered unsigned
+	colDuration         // Duration(ms): stored and rendered as ISO 8601 text ("PT86400S"), as Restate's JSON shows it
+	colU32List          // List(UInt32): a JSON array of numbers stored as text, rendered as the array
 )
 
 // Declared types. The timestamp and list names contain "TEXT" so that SQLite gives them text
 // affinity, and they avoid DATE/DATETIME/TIMESTAMP, which the driver would parse into
-// time.Time behind our back.
+// time.Time behind our back. The unsigned 64-bit name contains "INT" for integer affinity.
 const (
 	declText = "TEXT"
 	declInt  = "INTEGER"
@@ -33,20 +37,24 @@ const (
 	declBlob = "BLOB"
 	declTime = "TIMESTAMP_TEXT"
 	declList = "LIST_TEXT"
+	declU64  = "UINT64"
 )
 
 func (t colType) decl() string {
-	return [...]string{declText, declInt, declBool, declBlob, declTime, declList}[t]
+	return [...]string{declText, declInt, declBool, declBlob, declTime, declList, declInt, declU64, declText, declList}[t]
 }
 
 // arrowName is the column's type as Restate's information_schema.columns shows it.
 func (t colType) arrowName() string {
-	return [...]string{"LargeUtf8", "UInt64", "Boolean", "LargeBinary", "Timestamp(Millisecond, None)", "List(LargeUtf8)"}[t]
+	return [...]string{"LargeUtf8", "UInt64", "Boolean", "LargeBinary", `Timestamp(ms, "+00:00")`, "List(LargeUtf8)",
+		"UInt32", "UInt64", "Duration(ms)", "List(UInt32)"}[t]
 }
 
 type column struct {
 	name string
 	ty   colType
+	// notNull: information_schema says is_nullable NO (Restate's sys_invocation.status).
+	notNull bool
 }
 
 type table struct {
@@ -56,11 +64,13 @@ type table struct {
 	fromWorkers bool
 }
 
+// cols parses a column list: name[:type][!], where ! marks a column that is never NULL.
 func cols(spec string) []column {
 	var out []column
 	for _, f := range strings.Fields(spec) {
+		f, notNull := strings.CutSuffix(f, "!")
 		name, ty, _ := strings.Cut(f, ":")
-		c := column{name: name}
+		c := column{name: name, notNull: notNull}
 		switch ty {
 		case "int":
 			c.ty = colInt
@@ -72,46 +82,65 @@ func cols(spec string) []column {
 			c.ty = colTime
 		case "list":
 			c.ty = colList
+		case "u32":
+			c.ty = colU32
+		case "u64":
+			c.ty = colU64
+		case "duration":
+			c.ty = colDuration
+		case "u32list":
+			c.ty = colU32List
 		}
 		out = append(out, c)
 	}
 	return out
 }
 
-// invocationStatusCols are sys_invocation_status's columns, which sys_invocation shares.
-const invocationStatusCols = `id target target_service_name target_service_key target_handler_name
-	target_service_ty idempotency_key invoked_by invoked_by_id invoked_by_subscription_id
-	invoked_by_service_name invoked_by_target restarted_from pinned_deployment_id
-	pinned_service_protocol_version:int trace_id journal_size:int journal_commands_size:int
-	created_at:time created_using_restate_version modified_at:time inboxed_at:time
-	scheduled_at:time scheduled_start_at:time running_at:time completed_at:time
-	completion_retention journal_retention suspended_waiting_for_completions
-	suspended_waiting_for_signals status completion_result completion_failure`
-
-// invocationStateCols are the invoker-state columns sys_invocation adds.
-const invocationStateCols = `retry_count:int last_start_at:time next_retry_at:time
-	last_attempt_deployment_id last_attempt_server last_failure last_failure_error_code
-	last_failure_related_entry_index:int last_failure_related_entry_name
-	last_failure_related_entry_type last_failure_related_command_index:int
-	last_failure_related_command_name last_failure_related_command_type`
-
+// The tables and columns as Restate 1.7.12's information_schema lists them, in its order;
+// tables of Restate's that have nothing here (vqueues, scheduler, rules, locks, limits,
+// journal events) are left out. sys_invocation_status lists the invoker columns in another
+// order than sys_invocation does, and lacks the invoker-state columns.
 var queryTables = []table{
-	{name: "sys_invocation", fromWorkers: true, cols: cols(invocationStatusCols + " " + invocationStateCols)},
-	{name: "sys_invocation_status", fromWorkers: true, cols: cols(invocationStatusCols)},
-	{name: "sys_journal", fromWorkers: true, cols: cols(`id index:int entry_type name completed:bool
-		invoked_id invoked_target sleep_wakeup_at:time promise_name raw:blob version:int
-		entry_json entry_lite_json appended_at:time`)},
-	{name: "state", fromWorkers: true, cols: cols(`service_name service_key key value_utf8 value:blob
-		key_length:int value_length:int scope`)},
-	{name: "sys_inbox", fromWorkers: true, cols: cols(`service_name service_key id sequence_number:int
-		created_at:time invoked_by invoked_by_service_name invoked_by_id trace_id`)},
-	{name: "sys_keyed_service_status", fromWorkers: true, cols: cols(`service_name service_key invocation_id`)},
-	{name: "sys_promise", fromWorkers: true, cols: cols(`service_name service_key key completed:bool
-		completion_success_value:blob completion_success_value_utf8 completion_failure`)},
-	{name: "sys_service", cols: cols(`name revision:int public:bool ty deployment_id deployment_type
-		protocol_type`)},
-	{name: "sys_deployment", cols: cols(`id ty endpoint created_at:time min_service_protocol_version:int
-		max_service_protocol_version:int services:list`)},
+	{name: "sys_invocation", fromWorkers: true, cols: cols(`id vqueue_id target target_service_name
+		target_service_key target_handler_name target_service_ty scope limit_key idempotency_key
+		invoked_by invoked_by_service_name invoked_by_id invoked_by_subscription_id
+		invoked_by_target restarted_from pinned_deployment_id pinned_service_protocol_version:u32
+		trace_id journal_size:u32 journal_commands_size:u32 created_at:time
+		created_using_restate_version modified_at:time inboxed_at:time scheduled_at:time
+		scheduled_start_at:time running_at:time completed_at:time completion_retention:duration
+		journal_retention:duration suspended_waiting_for_completions:u32list
+		suspended_waiting_for_signals:u32list suspended_waiting_future_json retry_count:int
+		last_start_at:time next_retry_at:time last_attempt_deployment_id last_attempt_server
+		last_failure last_failure_error_code last_failure_related_entry_index:int
+		last_failure_related_entry_name last_failure_related_entry_type
+		last_failure_related_command_index:int last_failure_related_command_name
+		last_failure_related_command_type last_awaiting_on_future_json status!
+		completion_result completion_failure`)},
+	{name: "sys_invocation_status", fromWorkers: true, cols: cols(`partition_key:u64 id vqueue_id status
+		completion_result completion_failure target target_service_name target_service_key
+		target_handler_name target_service_ty scope limit_key idempotency_key invoked_by
+		invoked_by_id invoked_by_subscription_id invoked_by_service_name invoked_by_target
+		restarted_from pinned_deployment_id pinned_service_protocol_version:u32 trace_id
+		journal_size:u32 journal_commands_size:u32 created_at:time created_using_restate_version
+		modified_at:time inboxed_at:time scheduled_at:time scheduled_start_at:time running_at:time
+		completed_at:time completion_retention:duration journal_retention:duration
+		suspended_waiting_for_completions:u32list suspended_waiting_for_signals:u32list
+		suspended_waiting_future_json`)},
+	{name: "sys_journal", fromWorkers: true, cols: cols(`partition_key:u64 id index:u32 entry_type name
+		completed:bool invoked_id invoked_target sleep_wakeup_at:time promise_name raw:blob
+		raw_length:int version:u32 entry_json entry_lite_json appended_at:time`)},
+	{name: "state", fromWorkers: true, cols: cols(`partition_key:u64 scope service_name service_key key
+		key_length:int value_utf8 value:blob value_length:int`)},
+	{name: "sys_inbox", fromWorkers: true, cols: cols(`partition_key:u64 service_name service_key id
+		sequence_number:int created_at:time`)},
+	{name: "sys_keyed_service_status", fromWorkers: true, cols: cols(`partition_key:u64 service_name
+		service_key invocation_id`)},
+	{name: "sys_promise", fromWorkers: true, cols: cols(`partition_key:u64 scope service_name service_key
+		key completed:bool completion_success_value:blob completion_success_value_utf8
+		completion_failure`)},
+	{name: "sys_service", cols: cols(`name revision:int public:bool ty deployment_id`)},
+	{name: "sys_deployment", cols: cols(`id ty endpoint created_at:time min_service_protocol_version:u32
+		max_service_protocol_version:u32 services:list`)},
 }
 
 // registryRows builds the rows of a registry-backed table.
@@ -126,10 +155,6 @@ func registryRows(reg *schema.Registry, name string) []map[string]any {
 				"public":        s.Public,
 				"ty":            sqlServiceType(s.Type),
 				"deployment_id": s.DeploymentID,
-			}
-			if d := reg.Deployment(s.DeploymentID); d != nil {
-				r["deployment_type"] = "http"
-				r["protocol_type"] = sqlProtocolType(d.ProtocolMode)
 			}
 			rows = append(rows, r)
 		}
@@ -163,11 +188,4 @@ func sqlServiceType(t schema.ServiceType) string {
 	default:
 		return "service"
 	}
-}
-
-func sqlProtocolType(mode string) string {
-	if mode == ProtocolModeRequestResponse {
-		return "request_response"
-	}
-	return "bidi_stream"
 }

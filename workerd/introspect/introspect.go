@@ -22,6 +22,7 @@ import (
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/rowscan"
+	"gorestate.dev/shared/version"
 	"gorestate.dev/workerd/store"
 )
 
@@ -312,14 +313,17 @@ func setInvokedBy(r map[string]any, by string) {
 func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 	t := st.Target
 	r := map[string]any{
-		"id":                  id,
-		"target":              targetString(t.Service, t.Key, t.Handler, keyed(t)),
-		"target_service_name": t.Service,
-		"target_handler_name": t.Handler,
-		"target_service_ty":   serviceTy(t.ServiceType),
-		"journal_size":        int64(st.JournalLen),
-		"created_at":          msTime(st.CreatedAt),
-		"modified_at":         msTime(st.ModifiedAt),
+		"id":                            id,
+		"target":                        targetString(t.Service, t.Key, t.Handler, keyed(t)),
+		"target_service_name":           t.Service,
+		"target_handler_name":           t.Handler,
+		"target_service_ty":             serviceTy(t.ServiceType),
+		"created_at":                    msTime(st.CreatedAt),
+		"modified_at":                   msTime(st.ModifiedAt),
+		"created_using_restate_version": version.Restate,
+	}
+	if parsed, err := ids.ParseInvocationID(id); err == nil {
+		r["partition_key"] = uint64(parsed.PartitionKey)
 	}
 	if keyed(t) {
 		r["target_service_key"] = t.Key
@@ -333,33 +337,37 @@ func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 	setString(r, "completion_retention", isoDuration(st.CompletionRetentionMs))
 	setString(r, "journal_retention", isoDuration(st.JournalRetentionMs))
 	setInvokedBy(r, st.InvokedBy)
-	if st.ProtocolVersion >= 4 {
-		// Restate counts commands separately only for journals of protocol V4 and later.
+	if st.Phase != store.PhaseScheduled && st.Phase != store.PhaseInboxed {
+		// The journal's size, as Restate, only once the invocation has started: before,
+		// it is the input alone.
+		r["journal_size"] = int64(st.JournalLen)
 		r["journal_commands_size"] = int64(st.CommandCount)
 	}
 	if st.DeploymentID != "" {
 		r["pinned_deployment_id"] = st.DeploymentID
 		r["pinned_service_protocol_version"] = int64(st.ProtocolVersion)
 	}
+	if st.ExecutionTime > 0 {
+		r["scheduled_start_at"] = msTime(st.ExecutionTime)
+	}
+	setTime(r, "inboxed_at", st.InboxedAt)
+	setTime(r, "scheduled_at", st.ScheduledAt)
+	setTime(r, "running_at", st.RunningAt)
 	switch st.Phase {
 	case store.PhaseInboxed:
-		r["inboxed_at"] = msTime(st.ModifiedAt)
+		if st.InboxedAt == 0 { // a status stored before the transition times were kept
+			r["inboxed_at"] = msTime(st.ModifiedAt)
+		}
 	case store.PhaseScheduled:
-		r["scheduled_at"] = msTime(st.CreatedAt)
-		if st.ExecutionTime > 0 {
-			r["scheduled_start_at"] = msTime(st.ExecutionTime)
+		if st.ScheduledAt == 0 {
+			r["scheduled_at"] = msTime(st.CreatedAt)
 		}
 	case store.PhaseSuspended:
-		setString(r, "suspended_waiting_for_completions", joinUints(st.WaitingCompletions))
-		signals := joinUints(st.WaitingSignals)
-		if len(st.WaitingNames) > 0 {
-			signals = strings.Join(append(splitNonEmpty(signals), st.WaitingNames...), ",")
-		}
-		setString(r, "suspended_waiting_for_signals", signals)
+		r["suspended_waiting_for_completions"] = nonNil(st.WaitingCompletions)
+		r["suspended_waiting_for_signals"] = nonNil(st.WaitingSignals)
+		r["suspended_waiting_future_json"] = waitingFutureJSON(st)
 	case store.PhaseCompleted:
-		if st.CompletedAt > 0 {
-			r["completed_at"] = msTime(st.CompletedAt)
-		}
+		setTime(r, "completed_at", st.CompletedAt)
 		if res := st.Result; res != nil {
 			if res.Failed {
 				r["completion_result"] = "failure"
@@ -370,14 +378,47 @@ func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 		}
 	}
 	if derived {
-		// The columns Restate takes from the invoker's in-memory state. The store keeps only
-		// the deployment of the attempt and the failure that paused the invocation.
-		if st.DeploymentID != "" {
+		// The columns Restate takes from the invoker's in-memory state, which holds only
+		// invocations in flight. The store keeps only the deployment of the attempt and the
+		// failure that paused the invocation.
+		if st.DeploymentID != "" && st.Phase == store.PhaseInvoked {
 			r["last_attempt_deployment_id"] = st.DeploymentID
 		}
 		setString(r, "last_failure", st.LastFailure)
 	}
 	return r
+}
+
+// waitingFutureJSON is suspended_waiting_future_json of a suspension of protocol V5/V6: what
+// Restate records for it, an Unknown combinator of the single notifications it waits for
+// (completions, then signals, then named signals).
+func waitingFutureJSON(st *store.Status) string {
+	b := []byte(`{"Unknown":[`)
+	n := 0
+	single := func(variant string, value []byte) {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = append(b, wrap("Single", variant, value)...)
+	}
+	for _, c := range st.WaitingCompletions {
+		single("CompletionId", strconv.AppendUint(nil, uint64(c), 10))
+	}
+	for _, s := range st.WaitingSignals {
+		single("SignalIndex", strconv.AppendUint(nil, uint64(s), 10))
+	}
+	for _, name := range st.WaitingNames {
+		single("SignalName", appendJSONString(nil, name))
+	}
+	return string(append(b, "]}"...))
+}
+
+func nonNil(xs []uint32) []uint32 {
+	if xs == nil {
+		return []uint32{}
+	}
+	return xs
 }
 
 // combinedStatus is sys_invocation.status. The store does not know whether an invoked
@@ -457,12 +498,13 @@ func stateRows(_ context.Context, s *store.Snapshot, _ string, c *collector) err
 	}
 	for _, e := range entries {
 		r := map[string]any{
-			"service_name": e.Service,
-			"service_key":  e.Key,
-			"key":          string(e.StateEntry.Key),
-			"value":        e.Value,
-			"key_length":   int64(len(e.StateEntry.Key)),
-			"value_length": int64(len(e.Value)),
+			"partition_key": uint64(ids.PartitionKeyOf(e.Key)),
+			"service_name":  e.Service,
+			"service_key":   e.Key,
+			"key":           string(e.StateEntry.Key),
+			"value":         e.Value,
+			"key_length":    int64(len(e.StateEntry.Key)),
+			"value_length":  int64(len(e.Value)),
 		}
 		if utf8.Valid(e.Value) {
 			r["value_utf8"] = string(e.Value)
@@ -484,19 +526,14 @@ func inboxRows(_ context.Context, s *store.Snapshot, _ string, c *collector) err
 		if err != nil {
 			return err
 		}
+		// The store numbers a partition's inbox entries from 1, Restate from 0; created_at
+		// stays NULL, as Restate leaves it.
 		r := map[string]any{
+			"partition_key":   uint64(partitionKey(e.ID)),
 			"service_name":    e.Service,
 			"service_key":     e.Key,
 			"id":              id,
-			"sequence_number": int64(e.Seq),
-		}
-		// The inbox holds only the id; the rest comes from the status (same partition: the
-		// object's key decides both).
-		if st, err := s.Status(e.ID); err != nil {
-			return err
-		} else if st != nil {
-			r["created_at"] = msTime(st.CreatedAt)
-			setInvokedBy(r, st.InvokedBy)
+			"sequence_number": int64(e.Seq) - 1,
 		}
 		if err := offer(c, r); err != nil {
 			return err
@@ -515,7 +552,14 @@ func lockRows(_ context.Context, s *store.Snapshot, _ string, c *collector) erro
 		if err != nil {
 			return err
 		}
-		if err := offer(c, map[string]any{"service_name": e.Service, "service_key": e.Key, "invocation_id": id}); err != nil {
+		// A workflow's run holds its key's lock here, but Restate lists only the locks of
+		// virtual objects: a workflow run is unique by its id, not by a lock.
+		if st, err := s.Status(e.ID); err != nil {
+			return err
+		} else if st != nil && st.Target.ServiceType == "WORKFLOW" {
+			continue
+		}
+		if err := offer(c, map[string]any{"partition_key": uint64(ids.PartitionKeyOf(e.Key)), "service_name": e.Service, "service_key": e.Key, "invocation_id": id}); err != nil {
 			return err
 		}
 	}
@@ -529,10 +573,11 @@ func promiseRows(_ context.Context, s *store.Snapshot, _ string, c *collector) e
 	}
 	for _, e := range entries {
 		r := map[string]any{
-			"service_name": e.Service,
-			"service_key":  e.Key,
-			"key":          e.Name,
-			"completed":    e.Promise.Completed,
+			"partition_key": uint64(ids.PartitionKeyOf(e.Key)),
+			"service_name":  e.Service,
+			"service_key":   e.Key,
+			"key":           e.Name,
+			"completed":     e.Promise.Completed,
 		}
 		if res := e.Promise.Result; e.Promise.Completed && res.Failed {
 			r["completion_failure"] = fmt.Sprintf("[%d] %s", res.Code, res.Message)
@@ -547,6 +592,15 @@ func promiseRows(_ context.Context, s *store.Snapshot, _ string, c *collector) e
 		}
 	}
 	return nil
+}
+
+// partitionKey is the partition key of an invocation id in its stored form (0 if malformed).
+func partitionKey(b []byte) ids.PartitionKey {
+	id, err := ids.InvocationIDFromBytes(b)
+	if err != nil {
+		return 0
+	}
+	return id.PartitionKey
 }
 
 func idString(b []byte) (string, error) {
@@ -584,20 +638,14 @@ func serviceTy(t string) string {
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
+func setTime(r map[string]any, col string, ms int64) {
+	if ms > 0 {
+		r[col] = msTime(ms)
+	}
+}
+
 func setString(r map[string]any, col, v string) {
 	if v != "" {
 		r[col] = v
 	}
-}
-
-func joinUints(xs []uint32) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = strconv.FormatUint(uint64(x), 10)
-	}
-	return strings.Join(s, ",")
-}
-
-func splitNonEmpty(s string) []string {
-	return slices.DeleteFunc(strings.Split(s, ","), func(x string) bool { return x == "" })
 }

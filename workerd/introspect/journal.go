@@ -3,8 +3,6 @@ package introspect
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"reflect"
 
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/protocol"
@@ -13,7 +11,7 @@ import (
 
 // journalVersion is sys_journal.version: 2 marks entries of the command/notification journal
 // (service protocol V4 and later), which is the only kind this runtime stores. The CLI reads
-// entry_type, name and entry_json for version 2 rows.
+// entry_type, name, appended_at and entry_json for version 2 rows.
 const journalVersion = 2
 
 func journalRows(_ context.Context, s *store.Snapshot, _ string, c *collector) error {
@@ -63,87 +61,53 @@ func journalRows(_ context.Context, s *store.Snapshot, _ string, c *collector) e
 	return flush()
 }
 
-// invocationJournalRows builds the rows of one invocation's journal. Whether a command is
-// completed, and which invocation a call created, is only known from the notifications that
-// follow it, so the notifications are indexed first.
+// invocationJournalRows builds the rows of one invocation's journal, with the columns
+// Restate fills for a version 2 row: partition_key, id, index, entry_type, name (commands
+// only), raw, raw_length, version, entry_json, entry_lite_json and appended_at. The columns
+// of version 1 rows (completed, invoked_id, invoked_target, sleep_wakeup_at, promise_name)
+// stay NULL, as in Restate. A call's callee id comes from its CallInvocationId
+// notification, so the notifications are indexed first.
 func invocationJournalRows(id string, entries []store.IndexedEntry) []map[string]any {
-	completions := map[uint32]*protocol.Notification{}
+	var pk uint64
+	if parsed, err := ids.ParseInvocationID(id); err == nil {
+		pk = uint64(parsed.PartitionKey)
+	}
+	callees := map[uint32]string{}
 	for _, e := range entries {
-		t := protocol.MessageType(e.Type)
-		if !t.IsNotification() {
+		if protocol.MessageType(e.Type) != protocol.CallInvocationIDCompletionType {
 			continue
 		}
 		n := &protocol.Notification{}
-		if n.Unmarshal(e.Payload) == nil && n.Kind == protocol.NotificationIDCompletion {
-			completions[n.CompletionID] = n
+		if n.Unmarshal(e.Payload) == nil && n.Kind == protocol.NotificationIDCompletion && n.Result == protocol.ResultInvocationID {
+			callees[n.CompletionID] = n.InvocationID
 		}
 	}
 	rows := make([]map[string]any, 0, len(entries))
 	for _, e := range entries {
 		t := protocol.MessageType(e.Type)
 		r := map[string]any{
-			"id":         id,
-			"index":      int64(e.Index),
-			"entry_type": t.String(),
-			"raw":        e.Payload,
-			"version":    int64(journalVersion),
+			"partition_key": pk,
+			"id":            id,
+			"index":         int64(e.Index),
+			"entry_type":    t.String(),
+			"raw":           e.Payload,
+			"raw_length":    int64(len(e.Payload)),
+			"version":       int64(journalVersion),
 		}
-		if t.IsNotification() {
-			r["completed"] = true
+		if e.AppendedAt != 0 {
+			r["appended_at"] = msTime(e.AppendedAt)
 		}
-		if body, err := protocol.NewBody(t); err == nil && body.Unmarshal(e.Payload) == nil {
-			describeEntry(r, t, body, completions)
-			if b, err := json.Marshal(body); err == nil {
-				r["entry_json"] = string(b)
-			}
+		v := viewEntry(t, e.JournalEntry, callees)
+		if v.full != nil {
+			r["entry_json"] = string(v.full)
+		}
+		if v.lite != nil {
+			r["entry_lite_json"] = string(v.lite)
+		}
+		if v.name != nil {
+			r["name"] = *v.name
 		}
 		rows = append(rows, r)
 	}
 	return rows
-}
-
-// describeEntry fills the per-command columns: name, completion, call targets, sleep and
-// promise details.
-func describeEntry(r map[string]any, t protocol.MessageType, body protocol.Body, completions map[uint32]*protocol.Notification) {
-	if !t.IsCommand() {
-		return
-	}
-	// Every command message has a Name field (the user's label); reading it by reflection
-	// saves a case per command type.
-	if v := reflect.ValueOf(body); v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
-		if f := v.Elem().FieldByName("Name"); f.IsValid() && f.Kind() == reflect.String && f.String() != "" {
-			r["name"] = f.String()
-		}
-	}
-	if expected, err := protocol.ExpectedNotifications(protocol.Message{Type: t, Payload: r["raw"].([]byte)}); err == nil && len(expected) > 0 {
-		done := true
-		for _, x := range expected {
-			if _, ok := completions[x.CompletionID]; !ok {
-				done = false
-			}
-		}
-		r["completed"] = done
-	}
-	switch c := body.(type) {
-	case *protocol.CallCommand:
-		r["invoked_target"] = targetString(c.ServiceName, c.Key, c.HandlerName, c.Key != "")
-		setInvokedID(r, completions[c.InvocationIDNotificationIdx])
-	case *protocol.OneWayCallCommand:
-		r["invoked_target"] = targetString(c.ServiceName, c.Key, c.HandlerName, c.Key != "")
-		setInvokedID(r, completions[c.InvocationIDNotificationIdx])
-	case *protocol.SleepCommand:
-		r["sleep_wakeup_at"] = msTime(int64(c.WakeUpTime))
-	case *protocol.GetPromiseCommand:
-		r["promise_name"] = c.Key
-	case *protocol.PeekPromiseCommand:
-		r["promise_name"] = c.Key
-	case *protocol.CompletePromiseCommand:
-		r["promise_name"] = c.Key
-	}
-}
-
-func setInvokedID(r map[string]any, n *protocol.Notification) {
-	if n != nil && n.Result == protocol.ResultInvocationID {
-		r["invoked_id"] = n.InvocationID
-	}
 }

@@ -124,6 +124,7 @@ func (t *task) attempt(ctx context.Context) outcome {
 		return out
 	}
 	defer release()
+	t.setProgress(func(p *Progress) { p.LastAttemptDeployment, p.LastAttemptServer = dp.ID, "" })
 	a := &run{
 		t: t, dp: dp, version: version, st: st, reg: reg,
 		pinned: st.DeploymentID != "",
@@ -368,6 +369,9 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 		return a.fail(fmt.Errorf("invoke %s: %w", target, err)), false, 0
 	}
 	defer resp.Body.Close()
+	if server := resp.Header.Get("x-restate-server"); server != "" {
+		t.setProgress(func(p *Progress) { p.LastAttemptServer = server })
+	}
 	if resp.StatusCode != http.StatusOK {
 		endRequest()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -521,7 +525,8 @@ func (a *run) flush() {
 	}
 	eff.InvocationID = a.t.id
 	eff.Attempt = a.st.Attempt
-	if !a.pinned {
+	if !a.pinned && len(eff.Entries) > 0 {
+		// The first entry pins the invocation to this deployment (apply pins on it too).
 		eff.DeploymentID, eff.ProtocolVersion = a.dp.ID, a.version
 		a.pinned = true
 	}

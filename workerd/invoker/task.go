@@ -45,10 +45,17 @@ type task struct {
 // Progress is what the invoker knows of an invocation's attempts; it lives only in memory,
 // as in Restate.
 type Progress struct {
+	// StartCount counts the attempts this task started (Restate's retry_count); RetryCount
+	// the ones that failed.
+	StartCount  int
 	RetryCount  int
 	LastFailure string
 	LastStartAt time.Time
 	NextRetryAt time.Time // zero while an attempt runs
+	// LastAttemptDeployment is the deployment of the latest attempt, and LastAttemptServer
+	// what it answered in x-restate-server (its SDK), "" before it answered.
+	LastAttemptDeployment string
+	LastAttemptServer     string
 }
 
 func (t *task) setProgress(f func(*Progress)) {
@@ -142,7 +149,7 @@ func (t *task) run() {
 			}
 			t.holding = true
 		}
-		t.setProgress(func(p *Progress) { p.LastStartAt, p.NextRetryAt = time.Now(), time.Time{} })
+		t.setProgress(func(p *Progress) { p.LastStartAt, p.NextRetryAt = time.Now(), time.Time{}; p.StartCount++ })
 		out := t.attempt(ctx)
 		if t.holding {
 			<-t.inv.sem

@@ -35,7 +35,9 @@ func (a *applier) effect(eff *logrecord.InvokerEffect) error {
 		return nil // a late effect of an attempt that no longer matters
 	}
 	st.ModifiedAt = a.rec.Time
-	if st.DeploymentID == "" && eff.DeploymentID != "" {
+	// As in Restate, the attempt's deployment is pinned by the first entry it produces: an
+	// attempt that only suspended or failed leaves the next one free to pick the latest.
+	if st.DeploymentID == "" && eff.DeploymentID != "" && len(eff.Entries) > 0 {
 		st.DeploymentID, st.ProtocolVersion = eff.DeploymentID, eff.ProtocolVersion
 	}
 	for i := range eff.Entries {
@@ -111,7 +113,14 @@ func (a *applier) appendEntry(id []byte, st *store.Status, e *logrecord.Entry) e
 		return a.addNotification(id, st, store.JournalEntry{Type: e.Type, Flags: e.Flags, Payload: e.Payload}, n)
 	}
 	idx := st.JournalLen
-	a.txn.PutJournalEntry(id, idx, store.JournalEntry{Type: e.Type, Flags: e.Flags, Payload: e.Payload})
+	se := store.JournalEntry{Type: e.Type, Flags: e.Flags, Payload: e.Payload, AppendedAt: a.rec.Time}
+	if e.CallTarget != nil && (t == protocol.CallCommandType || t == protocol.OneWayCallCommandType) {
+		se.Call = &store.CallMeta{ServiceType: e.CallTarget.ServiceType, HandlerType: e.CallTarget.HandlerType}
+		if r := e.CallRetention; r != nil {
+			se.Call.CompletionRetentionMs, se.Call.JournalRetentionMs = r.CompletionMs, r.JournalMs
+		}
+	}
+	a.txn.PutJournalEntry(id, idx, se)
 	st.JournalLen++
 	if !t.IsCommand() {
 		return nil // custom entries are only stored
@@ -366,6 +375,7 @@ func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEn
 		return err // the first completion of a completion, awakeable or signal wins
 	}
 	idx := st.JournalLen
+	e.AppendedAt = a.rec.Time
 	a.txn.PutJournalEntry(id, idx, e)
 	st.JournalLen++
 	switch n.Kind {
@@ -455,6 +465,11 @@ func (a *applier) completePromise(id []byte, st *store.Status, name string, cid 
 	if err := a.txn.PutPromise(svc, key, name, pr); err != nil {
 		return err
 	}
+	// The command's own completion first, then the waiters': when the completing invocation
+	// also waits for the promise, its journal has them in that order, as in Restate.
+	if err := a.notifyNew(id, st, protocol.CompletePromiseCompletionType, protocol.CompletionNotification(cid).WithVoid()); err != nil {
+		return err
+	}
 	for _, w := range waiters {
 		wst := st
 		if !bytes.Equal(w.InvocationID, id) {
@@ -474,7 +489,7 @@ func (a *applier) completePromise(id []byte, st *store.Status, name string, cid 
 			}
 		}
 	}
-	return a.notifyNew(id, st, protocol.CompletePromiseCompletionType, protocol.CompletionNotification(cid).WithVoid())
+	return nil
 }
 
 // notifyNew adds a notification that the runtime creates (not one the SDK sent).

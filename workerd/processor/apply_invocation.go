@@ -39,7 +39,7 @@ func (a *applier) invoke(inv *logrecord.Invoke) error {
 	for _, h := range inv.Headers {
 		input.Headers = append(input.Headers, protocol.Header{Key: h.Key, Value: h.Value})
 	}
-	a.txn.PutJournalEntry(id, 0, store.JournalEntry{Type: uint16(protocol.InputCommandType), Payload: input.Marshal()})
+	a.txn.PutJournalEntry(id, 0, store.JournalEntry{Type: uint16(protocol.InputCommandType), Payload: input.Marshal(), AppendedAt: a.rec.Time})
 	st.JournalLen, st.CommandCount = 1, 1
 	if inv.Send && inv.RequestID != 0 {
 		resp := rpc.InvokeResponse{InvocationID: id, SendStatus: rpc.SendAccepted}
@@ -49,7 +49,7 @@ func (a *applier) invoke(inv *logrecord.Invoke) error {
 		a.emit(ActReply{RequestID: inv.RequestID, Response: resp})
 	}
 	if inv.ExecutionTime > a.rec.Time {
-		st.Phase = store.PhaseScheduled
+		st.Phase, st.ScheduledAt = store.PhaseScheduled, a.rec.Time
 		st.ExecutionTime = inv.ExecutionTime
 		if err := a.addTimer(&logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerStart, WakeAt: inv.ExecutionTime, InvocationCreatedAt: a.rec.Time}); err != nil {
 			return err
@@ -120,12 +120,15 @@ func (a *applier) start(id []byte, st *store.Status) error {
 			if err != nil {
 				return err
 			}
-			st.Phase, st.InboxSeq = store.PhaseInboxed, seq
+			st.Phase, st.InboxSeq, st.InboxedAt = store.PhaseInboxed, seq, a.rec.Time
 			return a.putStatus(id, st)
 		}
 		a.txn.SetLock(st.Target.Service, st.Target.Key, id)
 	}
 	st.Phase = store.PhaseInvoked
+	if st.RunningAt == 0 {
+		st.RunningAt = a.rec.Time
+	}
 	a.emit(ActInvoke{ID: id})
 	return a.putStatus(id, st)
 }
@@ -172,6 +175,7 @@ func (a *applier) complete(id []byte, st *store.Status, res store.Result) error 
 		InvokedBy: st.InvokedBy, CreatedAt: st.CreatedAt, ModifiedAt: a.rec.Time,
 		CompletedAt: a.rec.Time, CompletionRetentionMs: st.CompletionRetentionMs, Result: &res,
 		DeploymentID: st.DeploymentID, ProtocolVersion: st.ProtocolVersion,
+		InboxedAt: st.InboxedAt, ScheduledAt: st.ScheduledAt, RunningAt: st.RunningAt,
 	}
 	a.txn.PutExpiry(store.Expiry{At: expires, ID: id, Kind: store.ExpireStatus})
 	if keepJournal {

@@ -3,20 +3,69 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+
+	"gorestate.dev/shared/bincodec"
 )
 
 // JournalEntry is one stored journal entry: a service-protocol message type, its flags and
-// its payload, byte for byte as the SDK sent it (or as the runtime built it).
+// its payload, byte for byte as the SDK sent it (or as the runtime built it), plus what
+// introspection shows about it and the payload does not say.
 type JournalEntry struct {
 	Type    uint16
 	Flags   uint16
 	Payload []byte
+	// AppendedAt is when the entry was appended: the time of the record that appended it
+	// (ms since the epoch), so every replica stores the same. 0 for entries stored before
+	// it was kept.
+	AppendedAt int64
+	// Call describes the callee of a Call or OneWayCall command as it was resolved when the
+	// command was applied; nil for other entries and for entries stored before it was kept.
+	Call *CallMeta
 }
 
+// CallMeta is what a Call or OneWayCall command's payload leaves out about its callee: the
+// service and handler types and the retention it got (sys_journal shows them as Restate's
+// invocation target and request).
+type CallMeta struct {
+	ServiceType           string // schema service type: SERVICE, VIRTUAL_OBJECT, WORKFLOW
+	HandlerType           string // schema handler type: EXCLUSIVE, SHARED, WORKFLOW or ""
+	CompletionRetentionMs int64
+	JournalRetentionMs    int64
+}
+
+// The stored form of an entry is type u16 | flags u16 | payload. When entryExtFlag is set in
+// the stored flags, an extension sits between the flags and the payload: its length
+// (uvarint), then appended-at (varint), a call-metadata marker byte (0 or 1) and, with 1,
+// service type and handler type (strings) and completion and journal retention (varints); a
+// reader skips whatever follows. Entries stored before the extension existed never carry the flag. The flag is the
+// store's own: the service protocol (V5-V7) defines none but 0x8000, and an SDK's use of
+// this bit is dropped rather than mistaken for an extension.
+const entryExtFlag uint16 = 0x4000
+
 func encodeEntry(e JournalEntry) []byte {
-	b := make([]byte, 4, 4+len(e.Payload))
+	flags := e.Flags &^ entryExtFlag
+	if e.AppendedAt == 0 && e.Call == nil {
+		b := make([]byte, 4, 4+len(e.Payload))
+		binary.BigEndian.PutUint16(b, e.Type)
+		binary.BigEndian.PutUint16(b[2:], flags)
+		return append(b, e.Payload...)
+	}
+	ext := make([]byte, 0, 16)
+	ext = binary.AppendVarint(ext, e.AppendedAt)
+	if c := e.Call; c != nil {
+		ext = append(ext, 1)
+		ext = bincodec.AppendString(ext, c.ServiceType)
+		ext = bincodec.AppendString(ext, c.HandlerType)
+		ext = binary.AppendVarint(ext, c.CompletionRetentionMs)
+		ext = binary.AppendVarint(ext, c.JournalRetentionMs)
+	} else {
+		ext = append(ext, 0)
+	}
+	b := make([]byte, 4, 4+binary.MaxVarintLen32+len(ext)+len(e.Payload))
 	binary.BigEndian.PutUint16(b, e.Type)
-	binary.BigEndian.PutUint16(b[2:], e.Flags)
+	binary.BigEndian.PutUint16(b[2:], flags|entryExtFlag)
+	b = binary.AppendUvarint(b, uint64(len(ext)))
+	b = append(b, ext...)
 	return append(b, e.Payload...)
 }
 
@@ -24,11 +73,34 @@ func decodeEntry(v []byte) (JournalEntry, error) {
 	if len(v) < 4 {
 		return JournalEntry{}, fmt.Errorf("journal entry of %d bytes", len(v))
 	}
-	return JournalEntry{
+	e := JournalEntry{
 		Type:    binary.BigEndian.Uint16(v),
 		Flags:   binary.BigEndian.Uint16(v[2:]),
 		Payload: v[4:],
-	}, nil
+	}
+	if e.Flags&entryExtFlag == 0 {
+		return e, nil
+	}
+	e.Flags &^= entryExtFlag
+	n, w := binary.Uvarint(e.Payload)
+	if w <= 0 || n > uint64(len(e.Payload)-w) {
+		return JournalEntry{}, fmt.Errorf("journal entry extension of %d bytes in %d", n, len(e.Payload))
+	}
+	r := &bincodec.Reader{B: e.Payload[w : w+int(n)]}
+	e.Payload = e.Payload[w+int(n):]
+	e.AppendedAt = r.Varint()
+	switch r.Byte() {
+	case 0:
+	case 1:
+		e.Call = &CallMeta{ServiceType: r.String(), HandlerType: r.String(), CompletionRetentionMs: r.Varint(), JournalRetentionMs: r.Varint()}
+	default:
+		r.Fail()
+	}
+	// Bytes after what this version reads are left for later versions to define.
+	if r.Err != nil {
+		return JournalEntry{}, fmt.Errorf("journal entry extension: %w", r.Err)
+	}
+	return e, nil
 }
 
 func (p *Partition) journalKey(id []byte, idx uint32) []byte {

@@ -59,6 +59,12 @@ type Status struct {
 	DeploymentID          string  `json:"dp,omitempty"`
 	ProtocolVersion       uint32  `json:"pv,omitempty"`
 	LastFailure           string  `json:"lf,omitempty"`
+	// The first transitions to inboxed, scheduled and running (ms; 0 = never), which
+	// introspection shows after the invocation has moved on (Restate's inboxed_at,
+	// scheduled_at, running_at).
+	InboxedAt   int64 `json:"ia,omitempty"`
+	ScheduledAt int64 `json:"sa,omitempty"`
+	RunningAt   int64 `json:"ra,omitempty"`
 }
 
 // Exclusive reports whether the invocation must hold its object's lock to run.

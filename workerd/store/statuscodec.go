@@ -21,7 +21,8 @@ import (
 //	signals (count, uvarints), waiting names (count, strings) | completion retention,
 //	journal retention, completed at (varints) | result: flags u8 (1 present, 2 failed),
 //	then if present value (bytes), code (uvarint), message (string) | deployment id
-//	(string), protocol version (uvarint), last failure (string)
+//	(string), protocol version (uvarint), last failure (string) | inboxed at, scheduled at,
+//	running at (varints; absent in statuses written before they were kept, read as 0)
 //
 // Strings and bytes are a uvarint length and the bytes. Stores written before this
 // encoding hold JSON, which starts with '{'; both are read, and a status is written in the
@@ -82,6 +83,9 @@ func encodeStatus(s *Status) ([]byte, error) {
 	b = bincodec.AppendString(b, s.DeploymentID)
 	b = binary.AppendUvarint(b, uint64(s.ProtocolVersion))
 	b = bincodec.AppendString(b, s.LastFailure)
+	b = binary.AppendVarint(b, s.InboxedAt)
+	b = binary.AppendVarint(b, s.ScheduledAt)
+	b = binary.AppendVarint(b, s.RunningAt)
 	return b, nil
 }
 
@@ -129,6 +133,9 @@ func decodeStatus(v []byte) (*Status, error) {
 		s.Result = res
 	}
 	s.DeploymentID, s.ProtocolVersion, s.LastFailure = r.String(), r.U32(), r.String()
+	if len(r.B) > 0 {
+		s.InboxedAt, s.ScheduledAt, s.RunningAt = r.Varint(), r.Varint(), r.Varint()
+	}
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("decode invocation status: %w: %v", errStatusEncoding, err)
 	}

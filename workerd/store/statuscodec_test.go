@@ -33,6 +33,7 @@ func randomStatus(rng *rand.Rand) *Status {
 		WaitingCompletions: u32s(), WaitingSignals: u32s(),
 		CompletionRetentionMs: rng.Int64N(1 << 40), JournalRetentionMs: rng.Int64N(1 << 40), CompletedAt: rng.Int64N(1 << 45),
 		DeploymentID: str(), ProtocolVersion: rng.Uint32(), LastFailure: str(),
+		InboxedAt: rng.Int64N(1 << 45), ScheduledAt: rng.Int64N(1 << 45), RunningAt: rng.Int64N(1 << 45),
 	}
 	for range rng.IntN(3) {
 		s.WaitingNames = append(s.WaitingNames, str())
@@ -125,4 +126,23 @@ func FuzzStatus(f *testing.F) {
 			t.Fatalf("re-decode differs: %+v, %v", s2, err)
 		}
 	})
+}
+
+// A status written before the transition times were kept ends after the last failure; it
+// reads with zero times.
+func TestStatusWithoutTransitionTimes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		s := randomStatus(rng)
+		s.InboxedAt, s.ScheduledAt, s.RunningAt = 0, 0, 0
+		b, err := encodeStatus(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := b[:len(b)-3] // three zero varints
+		got, err := decodeStatus(old)
+		if err != nil || !reflect.DeepEqual(got, s) {
+			t.Fatalf("decode of a status without times: %v\n got %+v\nwant %+v", err, got, s)
+		}
+	}
 }

@@ -1,0 +1,64 @@
+package store
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+)
+
+// Journal entries round-trip through the stored form with and without the extension
+// (append time, call metadata); entries stored before the extension read as they were.
+func TestJournalEntryEncoding(t *testing.T) {
+	t.Parallel()
+	payload := []byte{0x0a, 0x03, 'a', 'b', 'c'}
+	tests := []struct {
+		name string
+		e    JournalEntry
+	}{
+		{"plain", JournalEntry{Type: 0x0400, Payload: payload}},
+		{"flags kept", JournalEntry{Type: 0x8011, Flags: 0x8000, Payload: payload}},
+		{"appended at", JournalEntry{Type: 0x0411, Payload: payload, AppendedAt: 1_796_666_321_768}},
+		{"empty payload", JournalEntry{Type: 0x800C, Payload: []byte{}, AppendedAt: 1}},
+		{"call", JournalEntry{Type: 0x040D, Payload: payload, AppendedAt: 1_796_666_321_781,
+			Call: &CallMeta{ServiceType: "VIRTUAL_OBJECT", HandlerType: "EXCLUSIVE", CompletionRetentionMs: 86_400_000, JournalRetentionMs: 3_600_000}}},
+		{"call without time", JournalEntry{Type: 0x040E, Payload: payload, Call: &CallMeta{ServiceType: "SERVICE"}}},
+	}
+	for _, tt := range tests {
+		got, err := decodeEntry(encodeEntry(tt.e))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if !reflect.DeepEqual(got, tt.e) {
+			t.Errorf("%s: decoded %+v, want %+v", tt.name, got, tt.e)
+		}
+	}
+}
+
+func TestJournalEntryLegacyAndFlags(t *testing.T) {
+	t.Parallel()
+	// The form of entries stored before the extension: type, flags, payload.
+	legacy := []byte{0x04, 0x0d, 0x00, 0x00, 0x0a, 0x01, 'x'}
+	got, err := decodeEntry(legacy)
+	if err != nil || got.Type != 0x040d || got.Flags != 0 || !bytes.Equal(got.Payload, legacy[4:]) || got.AppendedAt != 0 || got.Call != nil {
+		t.Fatalf("legacy entry: %+v %v", got, err)
+	}
+	// An entry without extension is still stored in the legacy form.
+	if b := encodeEntry(JournalEntry{Type: 0x040d, Payload: legacy[4:]}); !bytes.Equal(b, legacy) {
+		t.Fatalf("plain entry stored as %x, want %x", b, legacy)
+	}
+	// The extension flag is the store's: an SDK's use of the bit is not kept.
+	got, err = decodeEntry(encodeEntry(JournalEntry{Type: 0x0411, Flags: 0x8000 | entryExtFlag, Payload: legacy[4:]}))
+	if err != nil || got.Flags != 0x8000 {
+		t.Fatalf("flags %#x %v, want 0x8000", got.Flags, err)
+	}
+	// A damaged extension is an error, not a payload.
+	if _, err := decodeEntry([]byte{0x04, 0x11, 0x40, 0x00, 0x09, 0x01}); err == nil {
+		t.Fatal("extension longer than the value decoded")
+	}
+	// Bytes a later version appends to the extension are skipped.
+	ext := []byte{0x04, 0x11, 0x40, 0x00, 0x03, 0x02, 0x00, 0xff, 'p'}
+	got, err = decodeEntry(ext)
+	if err != nil || got.AppendedAt != 1 || !bytes.Equal(got.Payload, []byte("p")) {
+		t.Fatalf("extension with trailing bytes: %+v %v", got, err)
+	}
+}
