@@ -93,6 +93,8 @@ func NewServer(t testing.TB, bin string) *Server {
 		s.stop()
 		if t.Failed() {
 			s.dumpLogs(80)
+		}
+		if t.Failed() || os.Getenv("GORESTATE_KEEP_LOGS_ALWAYS") != "" {
 			s.keepLogs()
 		}
 		if races := s.grepLogs("WARNING: DATA RACE"); len(races) > 0 {
@@ -308,7 +310,8 @@ func (s *Server) dumpLogs(n int) {
 }
 
 // keepLogs copies every incarnation's output and the data directory to the directory
-// GORESTATE_KEEP_LOGS names, if set, so that a failed run outlives its temporary directory.
+// GORESTATE_KEEP_LOGS names, if set, so that a failed run outlives its temporary directory
+// (with GORESTATE_KEEP_LOGS_ALWAYS=1 a passed one too, to look into a slow fault).
 func (s *Server) keepLogs() {
 	dir := os.Getenv("GORESTATE_KEEP_LOGS")
 	if dir == "" {
