@@ -105,6 +105,12 @@ func FuzzStatus(f *testing.F) {
 		b, _ := encodeStatus(randomStatus(rng))
 		f.Add(b)
 	}
+	// A status written before the transition times were kept: it ends after the last failure.
+	old := randomStatus(rng)
+	old.InboxedAt, old.ScheduledAt, old.RunningAt = 0, 0, 0
+	if b, err := encodeStatus(old); err == nil {
+		f.Add(b[:len(b)-3])
+	}
 	f.Add([]byte(`{"p":"invoked"}`))
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
