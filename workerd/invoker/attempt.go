@@ -526,7 +526,8 @@ func (a *run) flush() {
 	eff.InvocationID = a.t.id
 	eff.Attempt = a.st.Attempt
 	if !a.pinned && len(eff.Entries) > 0 {
-		// The first entry pins the invocation to this deployment (apply pins on it too).
+		// The first entry pins the invocation to this deployment: apply pins on the
+		// deployment a record names, so an effect without entries must name none.
 		eff.DeploymentID, eff.ProtocolVersion = a.dp.ID, a.version
 		a.pinned = true
 	}

@@ -70,3 +70,27 @@ func TestEffectsOfABurstAreMerged(t *testing.T) {
 		t.Fatalf("last appended LSN %d, want 3", got)
 	}
 }
+
+// An attempt pins its deployment with its first entry, as Restate's does: an effect without
+// entries (a suspension or failure before any) names no deployment, since apply pins on
+// whatever deployment a record names.
+func TestEffectWithoutEntriesNamesNoDeployment(t *testing.T) {
+	l := &recordingLeadership{}
+	a := &run{t: &task{l: l, id: []byte("inv")}, dp: &schema.Deployment{ID: "dp_1"}, version: 5, st: &store.Status{Attempt: 1}}
+	a.emit(&logrecord.InvokerEffect{Kind: logrecord.EffectSuspend, WaitingCompletions: []uint32{1}})
+	a.flush()
+	a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{entry("sleep")}})
+	a.flush()
+	if err := a.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.recs) != 2 {
+		t.Fatalf("%d records, want 2", len(l.recs))
+	}
+	if first := l.recs[0].InvokerEffect; first.DeploymentID != "" || first.ProtocolVersion != 0 {
+		t.Fatalf("an effect without entries names deployment %q v%d", first.DeploymentID, first.ProtocolVersion)
+	}
+	if second := l.recs[1].InvokerEffect; second.DeploymentID != "dp_1" || second.ProtocolVersion != 5 {
+		t.Fatalf("the first effect with entries names deployment %q v%d, want dp_1 v5", second.DeploymentID, second.ProtocolVersion)
+	}
+}

@@ -37,7 +37,11 @@ func (a *applier) effect(eff *logrecord.InvokerEffect) error {
 	st.ModifiedAt = a.rec.Time
 	// As in Restate, the attempt's deployment is pinned by the first entry it produces: an
 	// attempt that only suspended or failed leaves the next one free to pick the latest.
-	if st.DeploymentID == "" && eff.DeploymentID != "" && len(eff.Entries) > 0 {
+	// The invoker decides that and logs it (it names the deployment only on an effect with
+	// entries); apply pins on whatever the record names, as earlier versions did, so that
+	// their records (which named the deployment on an attempt's first effect, entries or
+	// not) pin on every replica whatever its version.
+	if st.DeploymentID == "" && eff.DeploymentID != "" {
 		st.DeploymentID, st.ProtocolVersion = eff.DeploymentID, eff.ProtocolVersion
 	}
 	for i := range eff.Entries {

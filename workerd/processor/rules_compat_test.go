@@ -49,3 +49,32 @@ func TestKillChildrenBeforeTheMarkerKeepsTheEarlierRules(t *testing.T) {
 		t.Fatalf("before the marker, the previous version leaves the second callee running; this one: %+v", st)
 	}
 }
+
+// The previous version pinned an invocation to the deployment an effect names whether or not
+// the effect carries entries; its invoker named the deployment on an attempt's first effect,
+// also one that only suspended or failed. Applied by this version, the same record must pin
+// too, or a replica of each version ends with a different deployment for the invocation
+// (and a leader on the unpinned one runs the next attempt on whatever deployment is newest).
+// Whether an attempt pins is the invoker's decision, logged with the effect: this version's
+// invoker names the deployment only on an effect with entries.
+func TestEffectWithoutEntriesPinsAsThePreviousVersion(t *testing.T) {
+	for _, marker := range []bool{false, true} {
+		f := newFixture(t)
+		if marker {
+			f.apply(&logrecord.Record{Kind: logrecord.KindCalleeFormat})
+		}
+		id := newID("")
+		f.apply(invokeRec(id, "", "", 1))
+		f.apply(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: &logrecord.InvokerEffect{
+			InvocationID: id, Kind: logrecord.EffectSuspend, WaitingCompletions: []uint32{1},
+			DeploymentID: "dp_old", ProtocolVersion: 5,
+		}})
+		st := f.status(id)
+		if st == nil || st.Phase != store.PhaseSuspended {
+			t.Fatalf("marker %v: status %+v", marker, st)
+		}
+		if st.DeploymentID != "dp_old" || st.ProtocolVersion != 5 {
+			t.Fatalf("marker %v: deployment %q v%d after an effect naming dp_old v5, want it pinned as the previous version pins it", marker, st.DeploymentID, st.ProtocolVersion)
+		}
+	}
+}
