@@ -135,6 +135,12 @@ func (s Scan) Match(row map[string]any) bool {
 	return true
 }
 
+// Wants reports whether s asks for column (every column, when it names none): a table may
+// leave out a column that is costly to build and not wanted, since Project drops it anyway.
+func (s Scan) Wants(column string) bool {
+	return len(s.Columns) == 0 || slices.Contains(s.Columns, column)
+}
+
 // Project drops the columns of row that s does not ask for.
 func (s Scan) Project(row map[string]any) {
 	if len(s.Columns) == 0 {

@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -32,37 +33,49 @@ type entryView struct {
 	name *string
 }
 
-// viewEntry builds the view of entry e of type t. callees maps a call's invocation-id
-// completion id to the callee's id, from the CallInvocationId notifications of the journal.
-func viewEntry(t protocol.MessageType, e store.JournalEntry, callees map[uint32]string) entryView {
+// viewEntry builds the view of entry e of type t: full (entry_json and name) and lite
+// (entry_lite_json) say which parts. callees maps a call's invocation-id completion id to
+// the callee's id, from the CallInvocationId notifications of the journal.
+func viewEntry(t protocol.MessageType, e store.JournalEntry, callees map[uint32]string, full, lite bool) entryView {
 	var v entryView
+	if !full && !lite {
+		return v
+	}
 	switch {
 	case t.IsCommand():
 		body, err := protocol.ParseBody(protocol.Message{Type: t, Payload: e.Payload})
 		if err != nil {
 			return v
 		}
-		if b, name, ok := commandJSON(t, body, e.Call, callees); ok {
-			v.full = wrap("Command", variantName(t), b)
-			v.name = &name
+		if full {
+			if b, name, ok := commandJSON(t, body, e.Call, callees); ok {
+				v.full = wrap("Command", variantName(t), b)
+				v.name = &name
+			}
 		}
-		if b, ok := commandLiteJSON(t, body, e.Call, callees); ok {
-			v.lite = wrap("Command", variantName(t), b)
+		if lite {
+			if b, ok := commandLiteJSON(t, body, e.Call, callees); ok {
+				v.lite = wrap("Command", variantName(t), b)
+			}
 		}
 	case t.IsNotification():
 		n := &protocol.Notification{}
 		if n.Unmarshal(e.Payload) != nil {
 			return v
 		}
-		if b, ok := notificationJSON(t, n); ok {
-			if t == protocol.SignalNotificationType {
-				v.full = wrap("Notification", "Signal", b)
-			} else {
-				v.full = wrap("Notification", "Completion", wrap(variantName(t), "", b))
+		if full {
+			if b, ok := notificationJSON(t, n); ok {
+				if t == protocol.SignalNotificationType {
+					v.full = wrap("Notification", "Signal", b)
+				} else {
+					v.full = wrapIn(b, "Notification", "Completion", variantName(t))
+				}
 			}
 		}
-		if b, ok := notificationLiteJSON(t, n); ok {
-			v.lite = wrap("Notification", "", b)
+		if lite {
+			if b, ok := notificationLiteJSON(t, n); ok {
+				v.lite = wrap("Notification", "", b)
+			}
 		}
 	}
 	return v
@@ -81,20 +94,30 @@ func variantName(t protocol.MessageType) string {
 // wrap nests body in externally tagged variants: {"outer":{"inner":body}}, or
 // {"outer":body} without inner.
 func wrap(outer, inner string, body []byte) []byte {
-	b := make([]byte, 0, len(body)+len(outer)+len(inner)+10)
-	b = append(b, '{')
-	b = appendJSONString(b, outer)
-	b = append(b, ':')
-	if inner != "" {
+	if inner == "" {
+		return wrapIn(body, outer)
+	}
+	return wrapIn(body, outer, inner)
+}
+
+// wrapIn nests body in the variants names, outermost first: {"a":{"b":body}}. It copies
+// body once, whatever the depth (bodies hold payloads, which JSON makes four times longer).
+func wrapIn(body []byte, names ...string) []byte {
+	n := len(body)
+	for _, name := range names {
+		n += len(name) + 6 // {"name":…}, escapes aside
+	}
+	b := make([]byte, 0, n)
+	for _, name := range names {
 		b = append(b, '{')
-		b = appendJSONString(b, inner)
+		b = appendJSONString(b, name)
 		b = append(b, ':')
 	}
 	b = append(b, body...)
-	if inner != "" {
+	for range names {
 		b = append(b, '}')
 	}
-	return append(b, '}')
+	return b
 }
 
 // obj writes a JSON object field by field, in the order of the calls.
@@ -126,7 +149,10 @@ func (o *obj) bytes(k string, v []byte) *obj { o.key(k).b = appendByteArray(o.b,
 
 func (o *obj) raw(k, v string) *obj { o.key(k).b = append(o.b, v...); return o }
 
-func (o *obj) json(k string, v []byte) *obj { o.key(k).b = append(o.b, v...); return o }
+func (o *obj) json(k string, v []byte) *obj {
+	o.key(k).b = append(slices.Grow(o.b, len(v)+1), v...) // one allocation for a large v
+	return o
+}
 
 func (o *obj) done() []byte { return append(o.b, '}') }
 
@@ -163,6 +189,7 @@ func appendJSONString(b []byte, s string) []byte {
 
 // appendByteArray writes bytes as serde writes bytes::Bytes: an array of numbers.
 func appendByteArray(b, p []byte) []byte {
+	b = slices.Grow(b, 4*len(p)+2) // at most "255," per byte: one allocation, not doubling
 	b = append(b, '[')
 	for i, c := range p {
 		if i > 0 {
@@ -195,7 +222,8 @@ func resultJSON(value *protocol.Value, failure *protocol.Failure, void, voidAllo
 	case failure != nil:
 		return wrap("Failure", "", failureJSON(failure)), true
 	case value != nil:
-		return wrap("Success", "", appendByteArray(nil, value.Content)), true
+		b := append(make([]byte, 0, 14+4*len(value.Content)), `{"Success":`...)
+		return append(appendByteArray(b, value.Content), '}'), true
 	case void && voidAllowed:
 		return []byte(`"Void"`), true
 	}

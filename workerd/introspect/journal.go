@@ -27,7 +27,7 @@ func journalRows(_ context.Context, s *store.Snapshot, _ string, c *collector) e
 		if err != nil {
 			return err
 		}
-		for _, r := range invocationJournalRows(id, entries) {
+		for _, r := range invocationJournalRows(id, entries, c.scan.Wants) {
 			if err := offer(c, r); err != nil {
 				return err
 			}
@@ -66,8 +66,11 @@ func journalRows(_ context.Context, s *store.Snapshot, _ string, c *collector) e
 // only), raw, raw_length, version, entry_json, entry_lite_json and appended_at. The columns
 // of version 1 rows (completed, invoked_id, invoked_target, sleep_wakeup_at, promise_name)
 // stay NULL, as in Restate. A call's callee id comes from its CallInvocationId
-// notification, so the notifications are indexed first.
-func invocationJournalRows(id string, entries []store.IndexedEntry) []map[string]any {
+// notification, so the notifications are indexed first. Only the columns want asks for
+// are built of raw, entry_json, entry_lite_json and name: rendered as Restate renders
+// them (payloads as arrays of numbers), entry_json takes about four times the bytes of the
+// entry, and a query that does not read it should not build it for every entry it scans.
+func invocationJournalRows(id string, entries []store.IndexedEntry, want func(column string) bool) []map[string]any {
 	var pk uint64
 	if parsed, err := ids.ParseInvocationID(id); err == nil {
 		pk = uint64(parsed.PartitionKey)
@@ -82,6 +85,8 @@ func invocationJournalRows(id string, entries []store.IndexedEntry) []map[string
 			callees[n.CompletionID] = n.InvocationID
 		}
 	}
+	wantRaw, wantLite := want("raw"), want("entry_lite_json")
+	wantFull := want("entry_json") || want("name") // a command's name comes with its JSON
 	rows := make([]map[string]any, 0, len(entries))
 	for _, e := range entries {
 		t := protocol.MessageType(e.Type)
@@ -90,14 +95,16 @@ func invocationJournalRows(id string, entries []store.IndexedEntry) []map[string
 			"id":            id,
 			"index":         int64(e.Index),
 			"entry_type":    t.String(),
-			"raw":           e.Payload,
 			"raw_length":    int64(len(e.Payload)),
 			"version":       int64(journalVersion),
+		}
+		if wantRaw {
+			r["raw"] = e.Payload
 		}
 		if e.AppendedAt != 0 {
 			r["appended_at"] = msTime(e.AppendedAt)
 		}
-		v := viewEntry(t, e.JournalEntry, callees)
+		v := viewEntry(t, e.JournalEntry, callees, wantFull, wantLite)
 		if v.full != nil {
 			r["entry_json"] = string(v.full)
 		}

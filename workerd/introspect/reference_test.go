@@ -11,6 +11,7 @@ import (
 
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/rowscan"
 	"gorestate.dev/workerd/store"
 )
 
@@ -81,7 +82,7 @@ func TestJournalMatchesRestate(t *testing.T) {
 			}
 			entries[i] = store.IndexedEntry{ID: parsed.Bytes(), Index: uint32(num(r["index"])), JournalEntry: e}
 		}
-		got := invocationJournalRows(id, entries)
+		got := invocationJournalRows(id, entries, rowscan.All.Wants)
 		for i, want := range recorded {
 			g := got[i]
 			where := fmt.Sprintf("%s #%v %s", id, want["index"], want["entry_type"])
