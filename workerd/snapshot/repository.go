@@ -37,8 +37,12 @@ import (
 // keyed with the uuid first): nodes of earlier versions refuse it here rather than fail on
 // the data file after downloading it. Version 4 has the layout of version 3; like version 2
 // it says that the log past the snapshot may hold records of a newer encoding (the third,
-// logrecord.KindCalleeFormat) and state patches. This version reads all four.
-const FormatVersion = 4
+// logrecord.KindCalleeFormat) and state patches. Version 5 has the layout of version 4; its
+// data file may hold journal entries with the store's extension (append time, callee
+// metadata, behind a flag bit of the entry) and statuses with the transition times appended,
+// which nodes of earlier versions would misread (the extension as the entry's payload) or
+// fail on: they refuse it here. This version reads all five.
+const FormatVersion = 5
 
 // readable reports whether this version reads snapshots (and latest.json) of version v.
 func readable(v int) bool { return v >= 1 && v <= FormatVersion }

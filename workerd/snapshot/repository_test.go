@@ -257,3 +257,38 @@ func TestRestoreReadsVersion1(t *testing.T) {
 		t.Fatalf("applied %d after restoring a version-1 snapshot", a)
 	}
 }
+
+// Since 220ef15 the store keeps journal entries with an extension (append time, callee
+// metadata) behind a flag bit and statuses with the transition times appended. A node of a
+// version before that reads the flagged entries' extension as the payload (replaying it to
+// the SDK) and fails on every status that has the times. Snapshots of such stores are of a
+// format version those nodes refuse, so that they stop at the restore instead.
+func TestSnapshotOfExtendedEntriesIsRefusedByEarlierVersions(t *testing.T) {
+	ctx := context.Background()
+	repo, _ := newRepo(t, 1)
+	p := openPartition(t)
+	applyUpTo(t, p, 1, 2)
+	txn := p.Begin()
+	id := make([]byte, 24)
+	id[23] = 1
+	txn.PutJournalEntry(id, 0, store.JournalEntry{Type: 0x0400, Payload: []byte{0x0a, 0x00}, AppendedAt: 1_700_000_000_000})
+	txn.SetApplied(3)
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := repo.Create(ctx, p, 3, 3, KeyRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lastWithoutExtension = 4 // the format version of the versions before the extension
+	if m.Version <= lastWithoutExtension {
+		t.Fatalf("snapshot of format version %d, which nodes without the journal entry extension read", m.Version)
+	}
+	q := openPartition(t)
+	if _, err := repo.Restore(ctx, q, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok, err := q.Begin().JournalEntry(id, 0); err != nil || !ok || e.AppendedAt != 1_700_000_000_000 {
+		t.Fatalf("restored entry %+v %v %v", e, ok, err)
+	}
+}
