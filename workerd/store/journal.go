@@ -50,8 +50,9 @@ func encodeEntry(e JournalEntry) []byte {
 		binary.BigEndian.PutUint16(b[2:], flags)
 		return append(b, e.Payload...)
 	}
-	ext := make([]byte, 0, 16)
-	ext = binary.AppendVarint(ext, e.AppendedAt)
+	// On the stack for the usual sizes: the entry's bytes are its one allocation.
+	var extBuf [64]byte
+	ext := binary.AppendVarint(extBuf[:0], e.AppendedAt)
 	if c := e.Call; c != nil {
 		ext = append(ext, 1)
 		ext = bincodec.AppendString(ext, c.ServiceType)
@@ -92,7 +93,7 @@ func decodeEntry(v []byte) (JournalEntry, error) {
 	switch r.Byte() {
 	case 0:
 	case 1:
-		e.Call = &CallMeta{ServiceType: r.String(), HandlerType: r.String(), CompletionRetentionMs: r.Varint(), JournalRetentionMs: r.Varint()}
+		e.Call = &CallMeta{ServiceType: typeName(r), HandlerType: typeName(r), CompletionRetentionMs: r.Varint(), JournalRetentionMs: r.Varint()}
 	default:
 		r.Fail()
 	}
@@ -101,6 +102,32 @@ func decodeEntry(v []byte) (JournalEntry, error) {
 		return JournalEntry{}, fmt.Errorf("journal entry extension: %w", r.Err)
 	}
 	return e, nil
+}
+
+// typeName reads a service or handler type: one of a few names, which need no allocation
+// per entry read (the invoker reads the journal at every attempt).
+func typeName(r *bincodec.Reader) string {
+	n := r.Count()
+	if r.Err != nil {
+		return ""
+	}
+	b := r.B[:n]
+	r.B = r.B[n:]
+	switch string(b) {
+	case "":
+		return ""
+	case "SERVICE":
+		return "SERVICE"
+	case "VIRTUAL_OBJECT":
+		return "VIRTUAL_OBJECT"
+	case "WORKFLOW":
+		return "WORKFLOW"
+	case "EXCLUSIVE":
+		return "EXCLUSIVE"
+	case "SHARED":
+		return "SHARED"
+	}
+	return string(b)
 }
 
 func (p *Partition) journalKey(id []byte, idx uint32) []byte {
