@@ -200,13 +200,11 @@ func (h *handler) serveInvoke(w http.ResponseWriter, r *http.Request, p *parsedP
 		h.fail(w, r, newError(errIdempotencyOnWorkflow))
 		return
 	}
-	if !inv.idempotent && svc.Type != schema.ServiceTypeWorkflow {
-		// Restate 1.7 (its controlled-idempotent-sharding feature, on in new clusters) gives
-		// a call to a service or virtual object without an idempotency key a fresh ULID as
-		// its key: the invocation is idempotent, with the idempotency retention, and the key
-		// shows in introspection.
-		inv.idempotent, inv.idempotencyKey = true, ids.NewULIDString(time.Now())
-	}
+	// Restate 1.7's ingress gives a call to a service or object without an idempotency key
+	// a generated one (a ULID). Ours does not: the invocation id of an idempotent call is
+	// a hash of its key, and retained invocations spread over the whole key space make the
+	// partition store's compactions rewrite every table (see Benchmarks, the soak); a plain
+	// call keeps a time-ordered id, and its result stays for its journal retention.
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		h.fail(w, r, newError(errMethodNotAllowed))
 		return
