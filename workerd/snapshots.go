@@ -372,7 +372,7 @@ func (s *snapshotter) snapshotIfDue(ctx context.Context, proc *processor.Process
 	if exposed && !(byTime || byRecords) && ps.exposedLogged != ps.exposed {
 		ps.exposedLogged = ps.exposed
 		s.w.log.Info("snapshot taken now: a log server lost records of this partition's log (wiped disk); "+
-			"the log is trimmed past them once the snapshot is published", "partition", p, "up_to_lsn", ps.exposed)
+			"the log is trimmed past them once the retained snapshots cover them", "partition", p, "up_to_lsn", ps.exposed)
 	}
 	// The upload runs apart from the tick, which must not wait for it: it can take long
 	// for a large partition, and a new leadership's restore info (a new follower waits
