@@ -69,8 +69,9 @@ func GatherLogs(ctx context.Context, src Sources) (*LogsStatus, error) {
 		return nil, fmt.Errorf("decode logs: %w", err)
 	}
 	st := &LogsStatus{Version: v.Version, Logs: []LogStatus{}}
-	reports := gatherLogStates(ctx, src)
-	nodes, _, _ := readNodes(ctx, src.Store) // without them no replica is shown as lost
+	// Without the nodes no worker is asked for its tails and no replica is shown as lost.
+	nodes, _, _ := readNodes(ctx, src.Store)
+	reports := gatherLogStates(ctx, src, nodes)
 	lost := map[string]metadata.Node{}
 	for _, n := range nodes {
 		if len(n.LostSegments) > 0 {
@@ -133,14 +134,10 @@ func waitingFor(ctx context.Context, s metadata.Store) string {
 	return "no segment yet: waiting for the partition leader's node to create it"
 }
 
-// gatherLogStates asks every live worker for the logs it writes.
-func gatherLogStates(ctx context.Context, src Sources) map[uint32]rpc.LogState {
+// gatherLogStates asks every live worker among nodes for the logs it writes.
+func gatherLogStates(ctx context.Context, src Sources, nodes []metadata.Node) map[uint32]rpc.LogState {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	nodes, _, err := readNodes(ctx, src.Store)
-	if err != nil {
-		return nil
-	}
 	alive := map[string]bool{}
 	if src.Members != nil {
 		for _, m := range src.Members() {
