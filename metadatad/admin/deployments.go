@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gorestate.dev/shared/config"
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/schema"
 )
@@ -133,7 +134,7 @@ func normalizeHeaders(h map[string]string) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(h))
 	for k, v := range h {
-		if !validHeaderName(k) {
+		if !config.ValidHeaderName(k) {
 			return nil, errInvalidField("additional_headers", fmt.Sprintf("invalid header name %q", k))
 		}
 		if v != "" && !validHeaderValue(v) {
@@ -142,23 +143,6 @@ func normalizeHeaders(h map[string]string) (map[string]string, error) {
 		out[strings.ToLower(k)] = v
 	}
 	return out, nil
-}
-
-// validHeaderName accepts RFC 9110 tokens.
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // updateRequest is the body of PATCH /deployments/{id}; absent fields keep their values.

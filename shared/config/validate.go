@@ -93,7 +93,7 @@ func (c *Config) Validate() error {
 	v.hostPort("bind-address", c.BindAddress)
 	v.hostPort("admin.bind-address", c.Admin.BindAddress)
 	for _, h := range c.Admin.DeploymentRoutingHeaders {
-		if !headerName(h) {
+		if !ValidHeaderName(h) {
 			v.bad("admin.deployment-routing-headers", h, "want HTTP header names (letters, digits and !#$%&'*+-.^_`|~)")
 		}
 	}
@@ -206,8 +206,8 @@ func (v *validator) validateRoles(roles []string) {
 	}
 }
 
-// headerName reports whether s is an HTTP header name: a token of RFC 9110.
-func headerName(s string) bool {
+// ValidHeaderName reports whether s is an HTTP header name: a token of RFC 9110.
+func ValidHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}
