@@ -99,23 +99,15 @@ func sameEndpoint(d *schema.Deployment, uri string, headers map[string]string, r
 		return false
 	}
 	for _, name := range routing {
-		va, oka := headerValue(d.AdditionalHeaders, name)
-		vb, okb := headerValue(headers, name)
+		// Both header maps have lower-case names (normalizeHeaders).
+		name = strings.ToLower(name)
+		va, oka := d.AdditionalHeaders[name]
+		vb, okb := headers[name]
 		if va != vb || oka != okb {
 			return false
 		}
 	}
 	return true
-}
-
-// headerValue looks name up in h, whose keys may be in any case.
-func headerValue(h map[string]string, name string) (string, bool) {
-	for k, v := range h {
-		if strings.EqualFold(k, name) {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 // registerDeployment adds dep (fresh from ToSchema) to reg, Restate's way:
