@@ -47,7 +47,8 @@ func DrainAll(t testing.TB, w *Workload, inc int) {
 // CheckExactlyOnce requires every key's Counter value (or the value of the Workload's
 // Service) to equal its number of distinct acknowledged adds, and the numbers the answers of
 // a key's adds (which run one at a time) report to be exactly 1..n: a lost add shows as a low value, a doubled one as a high value or a gap.
-// It returns the values.
+// The answers must also respect real time: an add acknowledged before another was first
+// sent answered a lower number (see realTimeProblems). It returns the values.
 func CheckExactlyOnce(t testing.TB, w *Workload) map[string]int {
 	t.Helper()
 	values, err := counterValues(w)
@@ -81,6 +82,42 @@ func exactlyOnceProblems(perKey map[string][]*Op, values map[string]int) []strin
 		if values[key] != len(ops) || len(missing) > 0 || len(doubled) > 0 {
 			bad = append(bad, fmt.Sprintf("key %s: value %d, want %d distinct acknowledged adds; answers missing %v, repeated or out of range %v",
 				key, values[key], len(ops), missing, doubled))
+		}
+		bad = append(bad, realTimeProblems(key, ops)...)
+	}
+	return bad
+}
+
+// realTimeProblems checks one key's acknowledged ops against real time. A key's adds run one
+// at a time, so the number an answer reports is the add's place in the order they took
+// effect; an add acknowledged before another was first sent took effect before the other
+// was even sent (its answer, however often re-sent, is that of its one execution), so its
+// number must be lower. A violation is a stale answer: an add that took effect on a copy
+// of the state missing an acknowledged one (two leaders, or a leader that lost records),
+// which the counts alone miss if the totals happen to agree. It reports at most a few
+// violations.
+func realTimeProblems(key string, ops []*Op) []string {
+	acked := make([]*Op, 0, len(ops))
+	for _, op := range ops {
+		if op.Acked && !op.AckedAt.IsZero() {
+			acked = append(acked, op)
+		}
+	}
+	// By number, highest first; earliest holds the earliest acknowledgement among the
+	// higher numbers seen so far.
+	slices.SortFunc(acked, func(a, b *Op) int { return answerNumber(b.Body) - answerNumber(a.Body) })
+	var bad []string
+	var earliest *Op
+	for _, op := range acked {
+		if earliest != nil && earliest.AckedAt.Before(op.FirstSent) && answerNumber(earliest.Body) != answerNumber(op.Body) {
+			bad = append(bad, fmt.Sprintf("key %s: %s answered %d, first sent %v after %s (answered %d) was acknowledged",
+				key, op.Idem, answerNumber(op.Body), op.FirstSent.Sub(earliest.AckedAt), earliest.Idem, answerNumber(earliest.Body)))
+			if len(bad) == 3 {
+				break
+			}
+		}
+		if earliest == nil || op.AckedAt.Before(earliest.AckedAt) {
+			earliest = op
 		}
 	}
 	return bad

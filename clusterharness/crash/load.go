@@ -29,6 +29,11 @@ type Op struct {
 	AckedIn  int    // incarnation that acknowledged it
 	Attempts int
 	LastErr  string // why the last unacknowledged attempt was not an acknowledgement
+
+	// FirstSent is when the first attempt was sent, AckedAt when the acknowledging answer
+	// had been read: an op acknowledged before another was first sent took effect before
+	// it (see realTimeProblems).
+	FirstSent, AckedAt time.Time
 }
 
 // Accept says whether an answer acknowledges an op; anything else leaves its outcome unknown.
@@ -208,6 +213,9 @@ func (w *Workload) newOp(name string) *Op {
 // attempt sends op once and records the outcome; it reports whether op is now acknowledged.
 func (w *Workload) attempt(ctx context.Context, op *Op, inc int) bool {
 	op.Attempts++
+	if op.FirstSent.IsZero() {
+		op.FirstSent = time.Now()
+	}
 	resp, err := w.send(ctx, op)
 	if err != nil {
 		// The URL in a *url.Error is the same for every attempt on a key; without it the
@@ -224,6 +232,7 @@ func (w *Workload) attempt(ctx context.Context, op *Op, inc int) bool {
 		return false
 	}
 	op.Acked, op.Status, op.Body, op.ID, op.AckedIn, op.LastErr = true, resp.Status, resp.Body, resp.ID, inc, ""
+	op.AckedAt = time.Now()
 	return true
 }
 
