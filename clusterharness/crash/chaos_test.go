@@ -38,7 +38,8 @@ import (
 // whose awakeable the test resolves through the ingress. After each fault the cluster must
 // settle (every partition led where it is placed, and followed) and every load must make
 // progress within bounded times. At the end every request is acknowledged, every key holds
-// exactly its acknowledged requests (the answers of a key are 1..n), every approval answers
+// exactly its acknowledged requests (the answers of a key are 1..n, in real-time order),
+// every value read meanwhile counts the adds acknowledged before the read (Reads), every approval answers
 // with the value it was resolved with, no invocation is left unfinished, and every replica
 // of a partition reaches the same applied LSN.
 //
@@ -89,6 +90,7 @@ func TestChaos(t *testing.T) {
 		w.client.Timeout = 2 * time.Second
 		running = append(running, w.StartSteady(1, fmt.Sprintf("l%d", i)))
 	}
+	reads := adds.StartReads(2)
 	// Approvals: invocations waiting on awakeables that the test resolves through the
 	// ingresses (a resolution acknowledged and then lost would leave one waiting).
 	approvals := StartApprovals(c.ingresses(), 4, "appr")
@@ -96,6 +98,7 @@ func TestChaos(t *testing.T) {
 		for _, l := range running {
 			l.Stop()
 		}
+		reads.Stop()
 		approvals.Stop()
 	}
 	defer stopLoads()
@@ -151,6 +154,7 @@ func TestChaos(t *testing.T) {
 		DrainAll(t, w, 1)
 		CheckExactlyOnce(t, w)
 	}
+	checkReads(t, reads)
 	if problems := approvals.Finish(DrainTimeout); len(problems) > 0 {
 		t.Fatalf("%d approvals went wrong:\n%s", len(problems), strings.Join(problems, "\n"))
 	}

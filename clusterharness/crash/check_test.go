@@ -39,3 +39,39 @@ func TestRealTimeProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestReadsCheck(t *testing.T) {
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	w := &Workload{Keys: []string{"k"}}
+	w.ops = []*Op{
+		{Key: "k", Idem: "a", Acked: true, FirstSent: at(0), AckedAt: at(10)},
+		{Key: "k", Idem: "b", Acked: true, FirstSent: at(20), AckedAt: at(30)},
+		{Key: "k", Idem: "c", FirstSent: at(40)}, // unknown outcome
+	}
+	for _, tc := range []struct {
+		name           string
+		sent, answered int
+		value          int
+		ok             bool
+	}{
+		{"before anything", -5, -1, 0, true},
+		{"while a runs", 5, 8, 1, true},
+		{"while a runs, before it took effect", 5, 8, 0, true},
+		{"after a", 11, 12, 1, true},
+		{"stale after a", 11, 12, 0, false},
+		{"ahead of b's send", 11, 15, 2, false},
+		{"after b, c may have taken effect", 31, 45, 3, true},
+		{"stale after b", 31, 45, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Reads{w: w}
+			r.stopped.Store(true)
+			r.reads = []read{{key: "k", sent: at(tc.sent), answered: at(tc.answered), value: tc.value}}
+			_, _, problems := r.Check()
+			if ok := len(problems) == 0; ok != tc.ok {
+				t.Fatalf("problems %q, want ok=%v", problems, tc.ok)
+			}
+		})
+	}
+}

@@ -248,6 +248,8 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 
 	w := NewWorkload(c.nodes[0].Ingress, "add", CounterKeys("fo-", 16), 8, AcceptAdd)
 	w.Ingresses = c.ingresses()
+	reads := w.StartReads(2)
+	defer reads.Stop()
 	for round, pickLeader := range []bool{false, true} {
 		c.killAndRestart(t, w, round+1, pickLeader)
 	}
@@ -302,6 +304,7 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 		time.Since(join).Round(time.Millisecond), gap.Round(time.Millisecond))
 	DrainAll(t, w, 3)
 	CheckExactlyOnce(t, w)
+	checkReads(t, reads)
 	checkClusterMetrics(t, c.nodes, 3)
 }
 
