@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -271,6 +272,8 @@ func TestIsolatedNodeCannotSplitBrain(t *testing.T) {
 		}
 	}
 	w.SetIngresses(majority[0], majority)
+	reads := w.StartReads(2)
+	defer reads.Stop()
 	if !load.WaitAcked(time.Now(), 50, progressTimeout) {
 		t.Fatal("no progress through the majority's ingresses")
 	}
@@ -300,6 +303,15 @@ func TestIsolatedNodeCannotSplitBrain(t *testing.T) {
 			}
 		}
 	}
+	// Nor does it answer reads: a shared handler's invocation goes through the log too, so
+	// the isolated side cannot serve a value the majority has moved past.
+	if resp, err := hc.Get(victimIngress + "/Counter/" + w.Keys[0] + "/get"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatalf("the isolated node answered a read of %s: %s", w.Keys[0], body)
+		}
+	}
 
 	c.Heal(t, victim)
 	healed := time.Now()
@@ -307,6 +319,7 @@ func TestIsolatedNodeCannotSplitBrain(t *testing.T) {
 	waitPlaced(t, c, victim.Name)
 	t.Logf("healed: node1 holds partitions again %v later", time.Since(healed).Round(time.Millisecond))
 	finish(t, c, w, load)
+	crash.CheckReads(t, reads)
 	// Every replica converges: the same applied LSN on every processor of a partition.
 	var last string
 	harness.Eventually(t, settleTimeout, "every replica at the same applied LSN", func() bool {

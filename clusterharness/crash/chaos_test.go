@@ -154,7 +154,7 @@ func TestChaos(t *testing.T) {
 		DrainAll(t, w, 1)
 		CheckExactlyOnce(t, w)
 	}
-	checkReads(t, reads)
+	CheckReads(t, reads)
 	if problems := approvals.Finish(DrainTimeout); len(problems) > 0 {
 		t.Fatalf("%d approvals went wrong:\n%s", len(problems), strings.Join(problems, "\n"))
 	}

@@ -304,7 +304,7 @@ func TestPartitionsFailOverBetweenNodes(t *testing.T) {
 		time.Since(join).Round(time.Millisecond), gap.Round(time.Millisecond))
 	DrainAll(t, w, 3)
 	CheckExactlyOnce(t, w)
-	checkReads(t, reads)
+	CheckReads(t, reads)
 	checkClusterMetrics(t, c.nodes, 3)
 }
 

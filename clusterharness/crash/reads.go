@@ -122,8 +122,8 @@ func (r *Reads) Check() (answered, failed int, problems []string) {
 	return len(r.reads), r.fails, problems
 }
 
-// checkReads fails the test if a read was out of real-time order, or if none was answered.
-func checkReads(t testing.TB, r *Reads) {
+// CheckReads fails the test if a read was out of real-time order, or if none was answered.
+func CheckReads(t testing.TB, r *Reads) {
 	t.Helper()
 	answered, failed, problems := r.Check()
 	if len(problems) > 0 {
