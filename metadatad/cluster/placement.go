@@ -90,7 +90,7 @@ func place(in placementInput) []metadata.PartitionPlacement {
 			replicas[w]++
 		}
 	}
-	trimSurplus(out, in, replicas)
+	trimSurplus(out, in, leaders, replicas)
 	if len(workers) > 0 && !failover && !in.noBalance {
 		// Balancing waits for a pass without a failover, so that a takeover moves no
 		// partition but the lost leader's. Leaderships move only to followers that were
@@ -142,7 +142,11 @@ func place(in placementInput) []metadata.PartitionPlacement {
 // others choose which followers go: chosen by a load that still counted followers about to
 // stop counting, the one to go could be on a worker that ends the pass below the others,
 // where balancing adds a follower back at once, pass after pass.
-func trimSurplus(out []metadata.PartitionPlacement, in placementInput, replicas map[string]int) {
+//
+// A follower that is to take the leadership from a worker above ceil(partitions/workers)
+// leaders (balanceLeaders added it for that) goes last: dropped for its load, it would be
+// added back by balanceLeaders on every pass and never get to lead.
+func trimSurplus(out []metadata.PartitionPlacement, in placementInput, leaders, replicas map[string]int) {
 	want := max(in.replication-1, 0)
 	if in.caughtUp == nil {
 		for p := range out {
@@ -156,11 +160,25 @@ func trimSurplus(out []metadata.PartitionPlacement, in placementInput, replicas 
 		}
 		return
 	}
+	hiLeaders := 0
+	if len(in.workers) > 0 {
+		hiLeaders = (int(in.partitions) + len(in.workers) - 1) / len(in.workers)
+	}
 	// The most loaded first; of equally loaded ones the earlier in the list (a follower a
-	// move added is last: it must not be the one to go).
-	byLoad := func(fs []string) []string {
+	// move added is last: it must not be the one to go); a follower to take the leadership
+	// after all others.
+	byLoad := func(pl *metadata.PartitionPlacement, fs []string) []string {
+		takes := func(f string) bool { return leaders[pl.Leader] > hiLeaders && leaders[f] < hiLeaders }
 		out := slices.Clone(fs)
-		slices.SortStableFunc(out, func(a, b string) int { return replicas[b] - replicas[a] })
+		slices.SortStableFunc(out, func(a, b string) int {
+			if ta, tb := takes(a), takes(b); ta != tb {
+				if ta {
+					return 1
+				}
+				return -1
+			}
+			return replicas[b] - replicas[a]
+		})
 		return out
 	}
 	waiting := make([]bool, len(out)) // a follower of the partition is still catching up
@@ -179,7 +197,7 @@ func trimSurplus(out []metadata.PartitionPlacement, in placementInput, replicas 
 			}
 		}
 		if waiting[p] {
-			for _, f := range byLoad(ready)[:min(surplus, len(ready))] {
+			for _, f := range byLoad(pl, ready)[:min(surplus, len(ready))] {
 				replicas[f]-- // it stays until the others have caught up
 			}
 		}
@@ -190,7 +208,7 @@ func trimSurplus(out []metadata.PartitionPlacement, in placementInput, replicas 
 		if surplus <= 0 || waiting[p] {
 			continue
 		}
-		for _, f := range byLoad(pl.Followers)[:surplus] {
+		for _, f := range byLoad(pl, pl.Followers)[:surplus] {
 			replicas[f]--
 			pl.Followers = slices.DeleteFunc(pl.Followers, func(g string) bool { return g == f })
 		}
@@ -272,7 +290,8 @@ func leastLoaded(workers []string, eligible func(string) bool, leaders, replicas
 // one of the partition's established followers below that: a swap of roles, so no
 // processor has to be created for it. Where no follower of such a partition can take it, a
 // worker with at least two leaderships fewer than the leader replaces one of its followers,
-// to take the leadership in a later pass, once it has applied the log. Every move brings
+// to take the leadership in a later pass, once it has applied the log (only a worker below
+// the ceiling: any other could not take it). Every move brings
 // the busiest worker down or prepares that, so it ends.
 func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders, replicas map[string]int,
 	established func(p int, node string) bool, canHost func(uint32, string) bool, mv mover) {
@@ -296,8 +315,11 @@ func balanceLeaders(out []metadata.PartitionPlacement, workers []string, leaders
 			if moved || len(pl.Followers) == 0 || mv.moving(pl) || slices.ContainsFunc(pl.Followers, func(f string) bool { return leaders[f] < hi }) {
 				continue // moved, a move is under way, or a follower will be able to take it once established
 			}
+			// Only a worker below the ceiling could take the leadership once established
+			// (see above); a follower placed anywhere else would be replaced again on the
+			// next pass, and the one after.
 			w, ok := leastLoaded(workers, func(w string) bool {
-				return leaders[w]+2 <= leaders[pl.Leader] && !pl.Has(w) && canHost(uint32(p), w)
+				return leaders[w] < hi && leaders[w]+2 <= leaders[pl.Leader] && !pl.Has(w) && canHost(uint32(p), w)
 			}, leaders, replicas, true)
 			if !ok {
 				continue
