@@ -295,6 +295,7 @@ func (w *Worker) watchLog(ctx context.Context, id uint32) {
 	defer t.Stop()
 	kick := w.watchdogKick(id)
 	for {
+		w.pinHeldSegments(ctx, id)
 		// Only the leader's node reconfigures a log (it moves the sequencer to itself).
 		if plan, err := w.plan(); err == nil && w.leads(id) {
 			check := func(tail metadata.Segment) bool {
@@ -327,6 +328,21 @@ func (w *Worker) watchLog(ctx context.Context, id uint32) {
 			return
 		case <-t.C:
 		case <-kick:
+		}
+	}
+}
+
+// pinHeldSegments names this node in the chain as the holder of log id's local segments
+// that name no node but whose records are on this node's disk (see
+// bifrost.PinLocalSegment): once pinned, a partition whose leader's node is down waits for
+// that node rather than have a node without the records lead it.
+func (w *Worker) pinHeldSegments(ctx context.Context, id uint32) {
+	for _, seg := range w.bifrost.CachedChain(id) {
+		if (seg.Provider != bifrost.ProviderLocal && seg.Provider != "") || seg.Node != "" || !w.logs.Holds(seg.LogletID) {
+			continue
+		}
+		if _, err := w.bifrost.PinLocalSegment(ctx, id, seg.Index, w.cfg.NodeName); err != nil && ctx.Err() == nil {
+			w.log.Warn("log watchdog", "log", id, "error", err)
 		}
 	}
 }

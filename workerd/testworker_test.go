@@ -64,7 +64,7 @@ func testWorker(t *testing.T, partitions int, kind string, registry func(*locall
 	t.Cleanup(func() { db.Close() })
 	cfg := config.Default()
 	cfg.NodeName = "n1"
-	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: bf, db: db, procs: map[uint32]*running{}}
+	w := &Worker{cfg: cfg, meta: meta, log: hclog.NewNullLogger(), bifrost: bf, logs: logs, db: db, procs: map[uint32]*running{}}
 	w.snapshots = snapshotter{w: w, parts: map[uint32]*partitionSnapshots{}}
 	return w
 }

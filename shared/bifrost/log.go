@@ -2,11 +2,8 @@ package bifrost
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -268,40 +265,26 @@ func (v *virtualLog) TrimPrefix(ctx context.Context, upTo LSN) error {
 // how far the log is trimmed: a read below it is a trim gap. A compare-and-set on the logs
 // object, so a concurrent seal-and-extend (which changes only the tail) goes on.
 func (v *virtualLog) pruneTrimmed(ctx context.Context, upTo LSN) error {
-	for {
-		cur, err := v.b.opts.Meta.Get(ctx, metadata.KeyLogs)
-		if err != nil {
-			return fmt.Errorf("prune log %d: read logs: %w", v.id, err)
-		}
-		var logs metadata.Logs
-		if err := json.Unmarshal(cur.Value, &logs); err != nil {
-			return fmt.Errorf("prune log %d: decode logs v%d: %w", v.id, cur.Version, err)
-		}
-		chain := logs.Chains[v.id]
-		k := 0
+	var k int
+	var first uint64
+	changed, err := v.b.updateChain(ctx, v.id, func(chain []metadata.Segment) ([]metadata.Segment, bool) {
+		k = 0
 		for k+1 < len(chain) && LSN(chain[k+1].BaseLSN) <= upTo+1 {
 			k++
 		}
 		if k == 0 {
-			return nil
+			return nil, false
 		}
-		updated := metadata.Logs{Chains: maps.Clone(logs.Chains)}
-		updated.Chains[v.id] = slices.Clone(chain[k:])
-		value, err := json.Marshal(updated)
-		if err != nil {
-			return fmt.Errorf("prune log %d: encode logs: %w", v.id, err)
-		}
-		version, err := v.b.opts.Meta.Put(ctx, metadata.KeyLogs, value, cur.Version)
-		if errors.Is(err, metadata.ErrVersionMismatch) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("prune log %d: write logs: %w", v.id, err)
-		}
-		v.b.install(version, updated)
-		v.b.log.Info("dropped trimmed segments from the chain", "log", v.id, "segments", k, "first_lsn", chain[k].BaseLSN)
-		return nil
+		first = chain[k].BaseLSN
+		return chain[k:], true
+	})
+	if err != nil {
+		return fmt.Errorf("prune log %d: %w", v.id, err)
 	}
+	if changed {
+		v.b.log.Info("dropped trimmed segments from the chain", "log", v.id, "segments", k, "first_lsn", first)
+	}
+	return nil
 }
 
 // Append stores payloads and returns the LSN of the first one once all are committed. If

@@ -127,6 +127,15 @@ func (s *Store) Loglet(id uint64) *Loglet {
 	return l
 }
 
+// Holds reports whether the store has durable records of loglet id (trimmed ones
+// included), without creating the loglet.
+func (s *Store) Holds(id uint64) bool {
+	s.mu.Lock()
+	l, ok := s.loglets[id]
+	s.mu.Unlock()
+	return ok && l.Tail() > 1
+}
+
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
