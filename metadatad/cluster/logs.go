@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -31,6 +32,10 @@ type LogStatus struct {
 	Segments []SegmentStatus `json:"segments"`
 	// Waiting says why a log has no segment yet (replicated logs wait for log servers).
 	Waiting string `json:"waiting,omitempty"`
+	// TrimPointLSN is the highest trimmed LSN of the log (0 if none): what the writer
+	// reports, and at least the LSN before the first segment left in the chain (segments
+	// trimmed wholly are dropped from it).
+	TrimPointLSN uint64 `json:"trim_point_lsn,omitempty"`
 }
 
 // SegmentStatus is one segment of a chain.
@@ -103,7 +108,11 @@ func GatherLogs(ctx context.Context, src Sources) (*LogsStatus, error) {
 					}
 				}
 			}
+			ls.TrimPointLSN = max(ls.TrimPointLSN, ss.TrimPointLSN)
 			ls.Segments = append(ls.Segments, ss)
+		}
+		if len(chain) > 0 && chain[0].BaseLSN > 1 {
+			ls.TrimPointLSN = max(ls.TrimPointLSN, chain[0].BaseLSN-1)
 		}
 		if len(chain) == 0 {
 			if waiting == "" {
@@ -189,6 +198,11 @@ func getJSON(ctx context.Context, hc *http.Client, url string, out any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		// The node says why (no snapshot destination, a bad request): pass that on.
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if m := strings.TrimSpace(string(msg)); m != "" {
+			return fmt.Errorf("%s: %s: %s", url, resp.Status, m)
+		}
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(out)

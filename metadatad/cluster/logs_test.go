@@ -51,6 +51,29 @@ func TestGatherLogsLocal(t *testing.T) {
 	if s0 := st.Logs[0].Segments[0]; s0.State != "unknown" {
 		t.Fatalf("log 0 segment = %+v, want state unknown (no worker reported it)", s0)
 	}
+	if st.Logs[1].TrimPointLSN != 3 || st.Logs[0].TrimPointLSN != 0 {
+		t.Fatalf("trim points of logs 0 and 1: %d, %d; want 0 and 3", st.Logs[0].TrimPointLSN, st.Logs[1].TrimPointLSN)
+	}
+}
+
+// A chain whose trimmed segments were dropped starts above LSN 1: the log is trimmed at
+// least up to there, whether or not its writer answers.
+func TestGatherLogsTrimPointOfAPrunedChain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t)
+	seg := metadata.Segment{BaseLSN: 10, Provider: ProviderLocal, LogletID: 1<<32 | 3, Index: 3, Node: "w1"}
+	b, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{1: {seg}}})
+	if _, err := s.Put(ctx, metadata.KeyLogs, b, 0); err != nil {
+		t.Fatal(err)
+	}
+	st, err := GatherLogs(ctx, Sources{Store: s, HTTP: http.DefaultClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Logs) != 1 || st.Logs[0].TrimPointLSN != 9 {
+		t.Fatalf("logs %+v, want log 1 trimmed up to LSN 9", st.Logs)
+	}
 }
 
 func TestProvisionReplicatedWaitsForLogServers(t *testing.T) {

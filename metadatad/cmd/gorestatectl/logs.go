@@ -70,6 +70,9 @@ func (c *cli) logsDescribe(args []string, stderr io.Writer) error {
 	if l.Waiting != "" {
 		fmt.Fprintf(c.stdout, "  %s\n", l.Waiting)
 	}
+	if l.TrimPointLSN > 0 {
+		fmt.Fprintf(c.stdout, "  trimmed up to LSN %d\n", l.TrimPointLSN)
+	}
 	for _, s := range l.Segments {
 		fmt.Fprintf(c.stdout, "\nSegment %d\n", s.Index)
 		tw := table(c.stdout)
