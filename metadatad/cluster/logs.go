@@ -56,7 +56,8 @@ type SegmentStatus struct {
 	State string `json:"state"`
 	// TailLSN is the LSN after the segment's last record: the next segment's base for
 	// sealed segments, the writer's committed tail for the open one (0 when unknown).
-	TailLSN      uint64 `json:"tail_lsn,omitempty"`
+	TailLSN uint64 `json:"tail_lsn,omitempty"`
+	// TrimPointLSN is the log's trim point when it falls in this segment.
 	TrimPointLSN uint64 `json:"trim_point_lsn,omitempty"`
 	Error        string `json:"error,omitempty"`
 }
@@ -113,6 +114,16 @@ func GatherLogs(ctx context.Context, src Sources) (*LogsStatus, error) {
 		}
 		if len(chain) > 0 && chain[0].BaseLSN > 1 {
 			ls.TrimPointLSN = max(ls.TrimPointLSN, chain[0].BaseLSN-1)
+		}
+		// The writer reports the log's trim point with the open segment; show it on the
+		// segment it falls in (none if below the chain).
+		for i := range ls.Segments {
+			ss := &ls.Segments[i]
+			ss.TrimPointLSN = 0
+			end := ss.TailLSN // the LSN after the segment's last record (0: unknown)
+			if ls.TrimPointLSN >= ss.BaseLSN && (end == 0 || ls.TrimPointLSN < end || i == len(ls.Segments)-1) {
+				ss.TrimPointLSN = ls.TrimPointLSN
+			}
 		}
 		if len(chain) == 0 {
 			if waiting == "" {

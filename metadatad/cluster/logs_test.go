@@ -71,8 +71,39 @@ func TestGatherLogsTrimPointOfAPrunedChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Logs) != 1 || st.Logs[0].TrimPointLSN != 9 {
-		t.Fatalf("logs %+v, want log 1 trimmed up to LSN 9", st.Logs)
+	if len(st.Logs) != 1 || st.Logs[0].TrimPointLSN != 9 || st.Logs[0].Segments[0].TrimPointLSN != 0 {
+		t.Fatalf("logs %+v, want log 1 trimmed up to LSN 9, below its only segment", st.Logs)
+	}
+}
+
+// The writer reports the log's trim point with the open segment; the view shows it on the
+// segment it falls in.
+func TestGatherLogsShowsTheTrimPointOnItsSegment(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t)
+	chain := []metadata.Segment{
+		{BaseLSN: 1, Provider: ProviderLocal, LogletID: 1 << 32, Node: "w1"},
+		{BaseLSN: 61, Provider: ProviderLocal, LogletID: 1<<32 | 1, Index: 1, Node: "w1"},
+	}
+	b, _ := json.Marshal(metadata.Logs{Chains: map[uint32][]metadata.Segment{1: chain}})
+	if _, err := s.Put(ctx, metadata.KeyLogs, b, 0); err != nil {
+		t.Fatal(err)
+	}
+	worker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode([]rpc.LogState{{LogID: 1, Node: "w1", SegmentIndex: 1, TailLSN: 80, TrimPointLSN: 35}})
+	}))
+	defer worker.Close()
+	if _, err := metadata.RegisterNode(ctx, s, metadata.Node{Name: "w1", Roles: []string{config.RoleWorker}, Address: worker.URL}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := GatherLogs(ctx, Sources{Store: s, HTTP: worker.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := st.Logs[0]
+	if l.TrimPointLSN != 35 || l.Segments[0].TrimPointLSN != 35 || l.Segments[1].TrimPointLSN != 0 || l.Segments[1].TailLSN != 80 {
+		t.Fatalf("log 1: %+v, want trim point 35 on segment 0 (LSN 1-60) only", l)
 	}
 }
 

@@ -267,7 +267,13 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 			lsn, ok := applied[p][node]
 			return lsn, ok
 		},
-		canHost:  canRead,
+		canHost: canRead,
+		whyNot: func(p uint32) string {
+			if h, ok := hosts[p]; ok && h.node != "" && !slices.Contains(workers, h.node) {
+				return fmt.Sprintf("the log's local segment is on node %s, which is not an alive worker: the partition waits for it (a snapshot and a trim of the log past the segment free the partition from it)", h.node)
+			}
+			return ""
+		},
 		caughtUp: func(p uint32, node string) bool { return reports.caughtUp(ctx, p, node) },
 	}
 	next := placeStartable(in, func(want map[uint32][]string) map[uint32]string { return reports.cannotStart(ctx, want) })
@@ -426,7 +432,7 @@ const appliedTimeout = 200 * time.Millisecond
 // partitions may get new replicas that must be checked in turn: each round blocks at least
 // one more partition or ends.
 func placeStartable(in placementInput, cannotStart func(want map[uint32][]string) map[uint32]string) []metadata.PartitionPlacement {
-	canHost := in.canHost
+	canHost, whyNot := in.canHost, in.whyNot
 	next := place(in)
 	blocked := map[uint32]string{}
 	for {
@@ -443,7 +449,12 @@ func placeStartable(in placementInput, cannotStart func(want map[uint32][]string
 			_, isBlocked := blocked[p]
 			return canHost(p, node) && (!isBlocked || (int(p) < len(in.current) && in.current[p].Has(node)))
 		}
-		in.whyNot = func(p uint32) string { return blocked[p] }
+		in.whyNot = func(p uint32) string {
+			if why := blocked[p]; why != "" || whyNot == nil {
+				return why
+			}
+			return whyNot(p)
+		}
 		next = place(in)
 	}
 }

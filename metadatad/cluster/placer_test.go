@@ -207,6 +207,21 @@ func TestPassLocalSegmentTiesAPartitionUntilTrimmed(t *testing.T) {
 	}
 }
 
+// A partition whose log has a local segment on a node that is not an alive worker waits
+// for that node, and says so: no other node has the records.
+func TestPassSaysWhichNodeALocalSegmentWaitsFor(t *testing.T) {
+	f := newPassFixture(t, 1)
+	f.put(metadata.KeyLogs, metadata.Logs{Chains: map[uint32][]metadata.Segment{0: {
+		{BaseLSN: 1, Provider: "local", Node: "vm"},
+		{BaseLSN: 101, Provider: "replicated", Index: 1},
+	}}})
+	f.report(0, &rpc.RestoreInfo{TrimPointLSN: 99})
+	p := f.pass().Placement[0]
+	if p.Leader != "" || !strings.Contains(p.UnderReplicated, "local segment is on node vm, which is not an alive worker") {
+		t.Fatalf("partition 0: %+v, want no leader, waiting for vm", p)
+	}
+}
+
 func TestTakesLease(t *testing.T) {
 	self := metadata.NodeID{Name: "n1", Generation: 1}
 	other := controllerLease{Holder: metadata.NodeID{Name: "n2", Generation: 1}}
