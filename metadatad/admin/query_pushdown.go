@@ -23,7 +23,8 @@ import (
 //	SELECT … FROM (SELECT * FROM x [[AS] a] [LIMIT n]) [[AS] b] [WHERE c AND c …]
 //
 // where a pushed condition c is `col = 'v'` (or ==, !=, <>), `col IN ('v', …)` or
-// `col NOT IN ('v', …)` on one of the table's text columns in pushableColumns; other
+// `col NOT IN ('v', …)` on one of the table's text columns in pushableColumns (qualified
+// or not; in the second shape without b the qualifier is a, as DataFusion has it); other
 // conditions stay with SQLite. An OR, BETWEEN or CASE at the top of the WHERE clause stops
 // every push of it. A limit is pushed only when every condition was, nothing aggregates or
 // groups, and the join keeps every row of x: `ORDER BY created_at DESC [, id [ASC]] LIMIT n`
@@ -202,8 +203,9 @@ func pushdownSubquery(toks []token, from int) map[string]rowscan.Scan {
 	if i >= len(toks) || !toks[i].is(")") {
 		return nil
 	}
-	// The outer query sees the sub-select under its alias, with the table's columns.
-	outer := &pushQuery{table: inner.table}
+	// The outer query sees the sub-select under its alias, with the table's columns;
+	// without one, under the inner table's qualifier (derivedAliases).
+	outer := &pushQuery{table: inner.table, name: inner.name}
 	if i = outer.alias(toks, i+1); i < 0 {
 		return nil
 	}
@@ -271,7 +273,17 @@ func (q *pushQuery) alias(toks []token, i int) int {
 
 // clauseWord reports whether t is a keyword that can follow a FROM item.
 func clauseWord(t token) bool {
-	for _, w := range []string{"where", "group", "having", "order", "limit", "left", "inner", "join", "on", "outer", "cross", "natural", "right", "full", "using"} {
+	for _, w := range []string{"where", "group", "having", "order", "limit", "union", "intersect", "except", "window"} {
+		if t.is(w) {
+			return true
+		}
+	}
+	return joinWord(t)
+}
+
+// joinWord reports whether t is a keyword of a join.
+func joinWord(t token) bool {
+	for _, w := range []string{"left", "inner", "join", "on", "outer", "cross", "natural", "right", "full", "using"} {
 		if t.is(w) {
 			return true
 		}

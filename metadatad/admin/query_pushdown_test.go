@@ -34,6 +34,9 @@ func TestPushdownOfCLIQueries(t *testing.T) {
 		{detailSelect + `WHERE status != 'completed' AND inv.id in ('inv_1', 'inv_2') ORDER BY inv.created_at DESC, inv.id`,
 			inv(rowscan.Scan{Filters: []rowscan.Filter{notCompleted(), {Column: "id", Op: rowscan.OpIn, Values: []string{"inv_1", "inv_2"}}}})},
 		{`SELECT COUNT(1) FROM (SELECT * FROM sys_invocation inv LIMIT 50000 )`, inv(rowscan.Scan{Limit: 50000})},
+		// The inner alias qualifies columns outside the sub-select (derivedAliases).
+		{`SELECT COUNT(1) FROM (SELECT * FROM sys_invocation inv LIMIT 50000 ) WHERE inv.target_service_name IN ('Counter') AND status != 'completed'`,
+			inv(rowscan.Scan{Filters: []rowscan.Filter{{Column: "target_service_name", Op: rowscan.OpIn, Values: []string{"Counter"}}, notCompleted()}, Limit: 50000})},
 		{`SELECT id FROM sys_invocation inv ORDER BY inv.created_at DESC, inv.id LIMIT 100`,
 			inv(rowscan.Scan{Limit: 100, NewestFirst: true})},
 		{`SELECT id FROM sys_invocation inv WHERE inv.id = 'inv_1' LIMIT 1`,
@@ -138,6 +141,7 @@ func TestPushdownKeepsAnswers(t *testing.T) {
 		`SELECT id FROM sys_invocation ORDER BY created_at DESC LIMIT 2, 2`,
 		`SELECT COUNT(1) AS n FROM (SELECT * FROM sys_invocation inv LIMIT 3) WHERE status != 'completed'`,
 		`SELECT COUNT(1) AS n FROM (SELECT * FROM sys_invocation inv LIMIT 50000) x WHERE x.status NOT IN ('completed', 'paused')`,
+		`SELECT COUNT(1) AS n FROM (SELECT * FROM sys_invocation inv LIMIT 50000) WHERE inv.target_service_key IN ('k1') AND status != 'completed'`,
 		`SELECT id FROM sys_invocation WHERE target_service_name IN ('Counter') AND target_service_key = 'k1' ORDER BY id`,
 		`SELECT id FROM sys_invocation WHERE status = 'completed' OR status = 'paused' ORDER BY id`,
 		`SELECT id, status FROM sys_invocation WHERE id IN ('` + invA + `', '` + invD + `', 'nonsense') ORDER BY id`,

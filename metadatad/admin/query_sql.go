@@ -2,6 +2,7 @@ package admin
 
 import (
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -13,7 +14,8 @@ type sqlText struct {
 	idents     map[string]bool // lower-cased; quoted identifiers verbatim
 	first      string          // first keyword, lower-cased
 	statements int
-	// sql is the query to run: the input with the bare words in quotedWords quoted.
+	// sql is the query to run: the input with the bare words in quotedWords quoted and
+	// derived tables named as DataFusion names them (derivedAliases).
 	sql    string
 	tokens []token
 }
@@ -129,8 +131,7 @@ func scanSQL(q string) (sqlText, error) {
 	if err != nil {
 		return out, err
 	}
-	var rewritten strings.Builder
-	copied := 0 // q[:copied] is in rewritten
+	var edits []sqlEdit
 	inStatement := false
 	for _, t := range toks {
 		if t.kind == tkEnd {
@@ -150,17 +151,155 @@ func scanSQL(q string) (sqlText, error) {
 				out.first = word
 			}
 			if quotedWords[word] {
-				rewritten.WriteString(q[copied:t.start])
-				rewritten.WriteString(`"` + t.text + `"`)
-				copied = t.end
+				edits = append(edits, sqlEdit{start: t.start, end: t.end, text: `"` + t.text + `"`})
 			}
 			out.idents[word] = true
 		}
 		out.tokens = append(out.tokens, t)
 	}
+	edits = append(edits, derivedAliases(out.tokens)...)
+	slices.SortStableFunc(edits, func(a, b sqlEdit) int { return a.start - b.start })
+	var rewritten strings.Builder
+	copied := 0 // q[:copied] is in rewritten
+	for _, e := range edits {
+		rewritten.WriteString(q[copied:e.start])
+		rewritten.WriteString(e.text)
+		copied = e.end
+	}
 	rewritten.WriteString(q[copied:])
 	out.sql = rewritten.String()
 	return out, nil
+}
+
+// sqlEdit replaces q[start:end] with text (an insertion when start == end).
+type sqlEdit struct {
+	start, end int
+	text       string
+}
+
+// derivedAliases names derived tables the way DataFusion sees them. A derived table without
+// an alias of its own keeps, in DataFusion, the qualifier of its single source, so that the
+// CLI's count query "SELECT COUNT(1) FROM (SELECT * FROM sys_invocation inv LIMIT 50000)
+// WHERE inv.target_service_name IN (…)" can name inv outside the parentheses; to SQLite the
+// derived table is anonymous and inv unknown there. So a parenthesised SELECT after FROM or
+// JOIN that has no alias, reads from one table (or one such derived table) and whose
+// source's qualifier X the query uses outside it ("X.col") gets " AS X" after its closing
+// parenthesis. Inner derived tables come first, so a nested one passes its name outwards.
+func derivedAliases(toks []token) []sqlEdit {
+	closer := matchParens(toks)
+	var opens []int
+	for i, t := range toks {
+		if t.is("(") && i > 0 && (toks[i-1].is("from") || toks[i-1].is("join")) &&
+			i+1 < len(toks) && toks[i+1].is("select") && closer[i] > 0 {
+			opens = append(opens, i)
+		}
+	}
+	slices.SortFunc(opens, func(a, b int) int { return closer[a] - closer[b] })
+	added := map[int]string{} // the alias given to the derived table opened at that index
+	var edits []sqlEdit
+	for _, open := range opens {
+		end := closer[open]
+		if _, aliased := aliasAt(toks, end+1); aliased {
+			continue
+		}
+		name, ok := singleSourceName(toks, open+1, end, closer, added)
+		if !ok || !qualifiesOutside(toks, name, open, end) {
+			continue
+		}
+		added[open] = name
+		edits = append(edits, sqlEdit{start: toks[end].end, end: toks[end].end, text: " AS " + quoteIdent(name)})
+	}
+	return edits
+}
+
+// matchParens maps the index of each "(" to that of its ")" (0 when unbalanced).
+func matchParens(toks []token) map[int]int {
+	closer := map[int]int{}
+	var stack []int
+	for i, t := range toks {
+		switch {
+		case t.is("("):
+			stack = append(stack, i)
+		case t.is(")") && len(stack) > 0:
+			closer[stack[len(stack)-1]] = i
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return closer
+}
+
+// aliasAt reads an alias of a FROM item at toks[i] ("AS a", or a bare a that is no keyword
+// following a FROM item) and returns its name.
+func aliasAt(toks []token, i int) (string, bool) {
+	if i < len(toks) && toks[i].is("as") {
+		i++
+	} else if i < len(toks) && toks[i].kind == tkWord && clauseWord(toks[i]) {
+		return "", false
+	}
+	if i < len(toks) && (toks[i].kind == tkWord || toks[i].kind == tkIdent) {
+		return identName(toks[i]), true
+	}
+	return "", false
+}
+
+// singleSourceName reads the SELECT in toks[from:end] and returns the qualifier of its
+// only source: the alias, else the table's name, or the name of a derived table (its own
+// alias or the one added to it). A join, a list of sources or a schema-qualified table
+// has no single qualifier.
+func singleSourceName(toks []token, from, end int, closer map[int]int, added map[int]string) (string, bool) {
+	i := findTop(toks[:end], from+1, "from")
+	if i < 0 || i+1 >= end {
+		return "", false
+	}
+	i++
+	var name string
+	switch t := toks[i]; {
+	case t.is("("):
+		close := closer[i]
+		if close == 0 || close >= end {
+			return "", false
+		}
+		var ok bool
+		if name, ok = aliasAt(toks[:end], close+1); !ok {
+			if name, ok = added[i]; !ok {
+				return "", false
+			}
+		}
+		i = close + 1
+	case t.kind == tkWord || t.kind == tkIdent:
+		if i+1 < end && toks[i+1].is(".") {
+			return "", false
+		}
+		name = identName(t)
+		i++
+	default:
+		return "", false
+	}
+	if alias, ok := aliasAt(toks[:end], i); ok {
+		name = alias
+		if toks[i].is("as") {
+			i++
+		}
+		i++
+	}
+	if i < end && (toks[i].is(",") || joinWord(toks[i])) {
+		return "", false // a second source
+	}
+	return name, name != ""
+}
+
+// qualifiesOutside reports whether "name." occurs outside toks[open:end+1].
+func qualifiesOutside(toks []token, name string, open, end int) bool {
+	for i := 0; i+1 < len(toks); i++ {
+		if i == open {
+			i = end
+			continue
+		}
+		if identName(toks[i]) == name && toks[i+1].is(".") {
+			return true
+		}
+	}
+	return false
 }
 
 func isIdentStart(c byte) bool {
