@@ -89,7 +89,7 @@ func (r *queryResult) jsonValue(c int, v any) (b []byte, ok bool, err error) {
 		b, err := json.Marshal(x.UTC().Format(timeLayout))
 		return b, true, err
 	case string:
-		if r.decls[c] == declList && json.Valid([]byte(x)) {
+		if (r.decls[c] == declList || r.decls[c] == declU32List) && json.Valid([]byte(x)) {
 			return []byte(x), true, nil
 		}
 		b, err := json.Marshal(x)
@@ -127,6 +127,14 @@ func (r *queryResult) arrow() ([]byte, error) {
 // timestampType is Restate's timestamp column type: milliseconds, UTC ("+00:00").
 var timestampType = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "+00:00"}
 
+// The list column types: lists in Arrow, as Restate sends them, so that clients show
+// sys_deployment.services as a list, not as the JSON text we store. (Restate's strings are
+// LargeUtf8; ours are Utf8 throughout.)
+var (
+	stringListType = arrow.ListOf(arrow.BinaryTypes.String)
+	u32ListType    = arrow.ListOf(arrow.PrimitiveTypes.Uint32)
+)
+
 // arrowType picks column c's Arrow type from its declared type, or for expressions from its
 // values; a column whose values do not all fit falls back to strings.
 func (r *queryResult) arrowType(c int) arrow.DataType {
@@ -142,7 +150,11 @@ func (r *queryResult) arrowType(c int) arrow.DataType {
 		want = arrow.BinaryTypes.Binary
 	case r.decls[c] == declTime:
 		want = timestampType
-	case r.decls[c] == declText || r.decls[c] == declList:
+	case r.decls[c] == declList:
+		want = stringListType
+	case r.decls[c] == declU32List:
+		want = u32ListType
+	case r.decls[c] == declText:
 		want = arrow.BinaryTypes.String
 	default:
 		want = inferArrowType(r.rows, c)
@@ -201,8 +213,26 @@ func fits(t arrow.DataType, v any) bool {
 	case arrow.TIMESTAMP:
 		_, ok := arrowTime(v)
 		return ok
+	case arrow.LIST:
+		_, ok := listItems(t, v)
+		return ok
 	}
 	return true // strings take anything
+}
+
+// listItems decodes a stored list (JSON text) into the items of list type t: []*string
+// or []*uint32, nil items being NULLs.
+func listItems(t arrow.DataType, v any) (any, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, false
+	}
+	if arrow.TypeEqual(t, u32ListType) {
+		var items []*uint32
+		return items, json.Unmarshal([]byte(s), &items) == nil && items != nil
+	}
+	var items []*string
+	return items, json.Unmarshal([]byte(s), &items) == nil && items != nil
 }
 
 func arrowTime(v any) (time.Time, bool) {
@@ -243,6 +273,33 @@ func appendColumn(fb array.Builder, rows [][]any, c int) {
 			b.Append(arrow.Timestamp(t.UnixMilli()))
 		case *array.StringBuilder:
 			b.Append(displayValue(v))
+		case *array.ListBuilder:
+			items, _ := listItems(b.Type().(*arrow.ListType), v)
+			b.Append(true)
+			appendItems(b.ValueBuilder(), items)
+		}
+	}
+}
+
+func appendItems(vb array.Builder, items any) {
+	switch xs := items.(type) {
+	case []*string:
+		sb := vb.(*array.StringBuilder)
+		for _, x := range xs {
+			if x == nil {
+				sb.AppendNull()
+			} else {
+				sb.Append(*x)
+			}
+		}
+	case []*uint32:
+		ub := vb.(*array.Uint32Builder)
+		for _, x := range xs {
+			if x == nil {
+				ub.AppendNull()
+			} else {
+				ub.Append(*x)
+			}
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // TestInformationSchemaMatchesRestate compares information_schema.columns with the recording
@@ -72,5 +74,34 @@ func TestQueryColumnRendering(t *testing.T) {
 	}
 	if string(r.body) != want {
 		t.Fatalf("rows\n got %s\nwant %s", r.body, want)
+	}
+}
+
+// TestArrowListColumns: list columns reach Arrow clients (the CLI's restate sql, --json
+// included) as lists, as from Restate, not as the JSON text they are stored as.
+func TestArrowListColumns(t *testing.T) {
+	t.Parallel()
+	src := fixtureSource()
+	src.tables["sys_invocation_status"] = []map[string]any{{
+		"id": invB, "status": "suspended",
+		"suspended_waiting_for_completions": []uint32{2, 5}, "suspended_waiting_for_signals": []uint32{},
+	}}
+	a := startQueryAdmin(t, src)
+	schema, cols := arrowColumns(t, a.query(t, "/query", "*/*", `SELECT services FROM sys_deployment`))
+	if got := schema.Field(0).Type; !arrow.TypeEqual(got, arrow.ListOf(arrow.BinaryTypes.String)) {
+		t.Errorf("services has type %s, want a list of strings", got)
+	}
+	if got, want := mustJSON(cols[0]), `[["Greeter","Counter","Signup"]]`; got != want {
+		t.Errorf("services %s, want %s", got, want)
+	}
+	schema, cols = arrowColumns(t, a.query(t, "/query", "*/*",
+		`SELECT suspended_waiting_for_completions, suspended_waiting_for_signals FROM sys_invocation_status`))
+	for i, f := range schema.Fields() {
+		if !arrow.TypeEqual(f.Type, arrow.ListOf(arrow.PrimitiveTypes.Uint32)) {
+			t.Errorf("%s has type %s, want a list of UInt32", f.Name, f.Type)
+		}
+		if got, want := mustJSON(cols[i]), [...]string{`[[2,5]]`, `[[]]`}[i]; got != want {
+			t.Errorf("%s %s, want %s", f.Name, got, want)
+		}
 	}
 }

@@ -20,7 +20,7 @@ const (
 	colBool             // stored as 0/1, rendered as true/false
 	colBlob             // rendered as hex in JSON
 	colTime             // stored as canonical RFC 3339 text (sorts like the instant), rendered as is
-	colList             // a JSON array of strings stored as text, rendered as the array
+	colList             // List(Utf8): a JSON array of strings stored as text, rendered as the array
 	colU32              // UInt32: stored and rendered like colInt
 	colU64              // UInt64 that may pass 2^63 (partition keys): stored as int64 bits, rendered unsigned
 	colDuration         // Duration(ms): stored and rendered as ISO 8601 text ("PT86400S"), as Restate's JSON shows it
@@ -31,17 +31,18 @@ const (
 // affinity, and they avoid DATE/DATETIME/TIMESTAMP, which the driver would parse into
 // time.Time behind our back. The unsigned 64-bit name contains "INT" for integer affinity.
 const (
-	declText = "TEXT"
-	declInt  = "INTEGER"
-	declBool = "BOOLEAN"
-	declBlob = "BLOB"
-	declTime = "TIMESTAMP_TEXT"
-	declList = "LIST_TEXT"
-	declU64  = "UINT64"
+	declText    = "TEXT"
+	declInt     = "INTEGER"
+	declBool    = "BOOLEAN"
+	declBlob    = "BLOB"
+	declTime    = "TIMESTAMP_TEXT"
+	declList    = "LIST_TEXT"
+	declU32List = "U32_LIST_TEXT"
+	declU64     = "UINT64"
 )
 
 func (t colType) decl() string {
-	return [...]string{declText, declInt, declBool, declBlob, declTime, declList, declInt, declU64, declText, declList}[t]
+	return [...]string{declText, declInt, declBool, declBlob, declTime, declList, declInt, declU64, declText, declU32List}[t]
 }
 
 // arrowName is the column's type as Restate's information_schema.columns shows it.
