@@ -121,11 +121,13 @@ func wantsJSON(accept string) bool {
 }
 
 // queryResult is a finished query: column names as the client sees them, their SQLite declared
-// types ("" for expressions) and the values (nil = NULL).
+// types ("" for expressions), which of them are boolean expressions (booleanItems; nil if
+// not known) and the values (nil = NULL).
 type queryResult struct {
-	names []string
-	decls []string
-	rows  [][]any
+	names    []string
+	decls    []string
+	booleans []bool
+	rows     [][]any
 }
 
 // runQuery checks q, loads the tables it mentions and runs it. SQL errors are 400s.
@@ -173,7 +175,14 @@ func (a *api) runQuery(ctx context.Context, q string) (*queryResult, error) {
 		return nil, sqlError(ctx, err)
 	}
 	defer rows.Close()
-	return collect(ctx, rows)
+	res, err := collect(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	if b := booleanItems(text.tokens); len(b) == len(res.names) {
+		res.booleans = b
+	}
+	return res, nil
 }
 
 // sqlError maps an engine failure: a deadline is not the query's fault.

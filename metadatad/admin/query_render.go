@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -21,11 +20,11 @@ import (
 // Arrow IPC stream.
 
 // isBool reports whether column c holds booleans. SQLite has no boolean type: a column read
-// straight from a BOOLEAN table column says so in its declared type, and an expression the
-// CLI computes as a boolean ("dp.id IS NOT NULL as pinned_deployment_exists") is recognised by
-// its *_exists alias.
+// straight from a BOOLEAN table column says so in its declared type, a boolean expression
+// ("dp.id IS NOT NULL as pinned_deployment_exists", "1 = 1") is found in the query's text
+// (booleanItems).
 func (r *queryResult) isBool(c int) bool {
-	return r.decls[c] == declBool || strings.HasSuffix(strings.ToLower(r.names[c]), "_exists")
+	return r.decls[c] == declBool || c < len(r.booleans) && r.booleans[c]
 }
 
 // json renders {"rows":[{column: value, …}]} with columns in query order.

@@ -33,7 +33,7 @@ const (
 	tkIdent                   // a quoted identifier ("x", `x`, [x]); text is its content
 	tkString                  // a string literal; text is its content
 	tkNumber                  // a numeric literal
-	tkPunct                   // an operator or punctuation: one or two characters
+	tkPunct                   // an operator or punctuation: one to three characters
 	tkEnd                     // ";"
 )
 
@@ -48,8 +48,8 @@ func (t token) is(w string) bool {
 	return (t.kind == tkWord || t.kind == tkPunct) && strings.EqualFold(t.text, w)
 }
 
-// twoCharOps are the operators read as one token.
-var twoCharOps = map[string]bool{"!=": true, "<>": true, "==": true, "<=": true, ">=": true, "||": true, "<<": true, ">>": true}
+// twoCharOps are the two-character operators read as one token (and "->>").
+var twoCharOps = map[string]bool{"!=": true, "<>": true, "==": true, "<=": true, ">=": true, "||": true, "<<": true, ">>": true, "->": true}
 
 // tokenize splits q into tokens, skipping spaces and comments.
 func tokenize(q string) ([]token, error) {
@@ -115,7 +115,10 @@ func tokenize(q string) ([]token, error) {
 			i = j
 		default:
 			n := 1
-			if i+1 < len(q) && twoCharOps[q[i:i+2]] {
+			switch {
+			case strings.HasPrefix(q[i:], "->>"):
+				n = 3
+			case i+1 < len(q) && twoCharOps[q[i:i+2]]:
 				n = 2
 			}
 			out = append(out, token{kind: tkPunct, text: q[i : i+n], start: i, end: i + n})
@@ -307,3 +310,70 @@ func isIdentStart(c byte) bool {
 }
 
 func isIdentPart(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' || c == '$' }
+
+// booleanItems tells, for each item of the query's select list, whether its value is a
+// boolean: SQLite has no boolean type and answers 1 or 0 where DataFusion answers true or
+// false, and only a column read straight from a BOOLEAN table column keeps that in its
+// declared type. An item is a boolean when, outside parentheses and CASE … END, it has an
+// operator whose result is one: a comparison, IS [NOT] [NULL], ISNULL, NOTNULL, NOT, AND,
+// OR, IN, LIKE, GLOB, REGEXP, MATCH, BETWEEN or EXISTS. These bind looser than every other
+// operator, so such an item is one of them at its top ("dp.id IS NOT NULL AS
+// pinned_deployment_exists", "1 = 1"); so are the literals TRUE and FALSE and such an item
+// in parentheses. Functions and CASE are not looked into, nor are columns of a sub-select.
+// The answer is nil when the items cannot be matched to result columns (a star).
+func booleanItems(toks []token) []bool {
+	sel := findTop(toks, 0, "select")
+	if sel < 0 {
+		return nil
+	}
+	start := sel + 1
+	if start < len(toks) && (toks[start].is("distinct") || toks[start].is("all")) {
+		start++
+	}
+	end := walkTop(toks, start, func(t token) bool {
+		return !slices.ContainsFunc([]string{"from", "where", "group", "having", "order", "limit", "union", "intersect", "except", "window"}, t.is)
+	})
+	var out []bool
+	for _, item := range splitTop(toks[start:end], ",") {
+		if n := len(item); n == 0 || item[n-1].is("*") {
+			return nil
+		}
+		if as := walkTop(item, 0, func(t token) bool { return !t.is("as") }); as < len(item) {
+			item = item[:as]
+		}
+		out = append(out, booleanExpr(item))
+	}
+	return out
+}
+
+// booleanOps are the words of booleanItems' operators; the symbols are booleanSymbols.
+var (
+	booleanOps     = []string{"is", "isnull", "notnull", "not", "and", "or", "in", "like", "glob", "regexp", "match", "between", "exists"}
+	booleanSymbols = []string{"=", "==", "!=", "<>", "<", ">", "<=", ">="}
+)
+
+func booleanExpr(e []token) bool {
+	for len(e) >= 2 && e[0].is("(") && walkTop(e, 1, func(token) bool { return true }) == len(e)-1 {
+		e = e[1 : len(e)-1] // the whole item in parentheses
+		if len(e) > 0 && (e[0].is("select") || e[0].is("with") || e[0].is("values")) {
+			return false // a scalar sub-select
+		}
+	}
+	if (len(e) == 1 || len(e) == 2 && (e[1].kind == tkWord || e[1].kind == tkIdent)) && (e[0].is("true") || e[0].is("false")) {
+		return true // a literal, with or without a bare alias
+	}
+	cases := 0
+	return walkTop(e, 0, func(t token) bool {
+		switch {
+		case t.is("case"):
+			cases++
+		case t.is("end") && cases > 0:
+			cases--
+		case cases > 0:
+		case t.kind == tkWord && slices.ContainsFunc(booleanOps, t.is),
+			t.kind == tkPunct && slices.ContainsFunc(booleanSymbols, t.is):
+			return false
+		}
+		return true
+	}) < len(e)
+}

@@ -1,6 +1,9 @@
 package admin
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 // A derived table without an alias is named after its source's qualifier when the query
 // uses that qualifier outside it, as DataFusion resolves it; nothing else is touched.
@@ -42,6 +45,39 @@ func TestScanSQLNamesDerivedTables(t *testing.T) {
 		}
 		if text.sql != want {
 			t.Errorf("%s\n got %s\nwant %s", tt.in, text.sql, want)
+		}
+	}
+}
+
+func TestBooleanItems(t *testing.T) {
+	tests := []struct {
+		q    string
+		want []bool
+	}{
+		{`select 1=1 as e`, []bool{true}},
+		{`SELECT id, pinned_deployment_id is not null as y FROM sys_invocation`, []bool{false, true}},
+		{`SELECT DISTINCT a < b, a <= b, a > b, a >= b, a == b, a != b, a <> b FROM t`,
+			[]bool{true, true, true, true, true, true, true}},
+		{`SELECT NOT a, a AND b, a OR b, a IN (1, 2), a NOT IN (SELECT x FROM y), a LIKE 'x%', a GLOB 'x*',
+			a BETWEEN 1 AND 2, EXISTS (SELECT 1), a ISNULL, a NOTNULL, a IS b, TRUE, false x, (a = b) AS p FROM t`,
+			[]bool{true, true, true, true, true, true, true, true, true, true, true, true, true, true, true}},
+		{`SELECT a, a + 1, a || 'x', a << 2, a -> '$.k', a ->> '$.k', abs(a = b), CASE WHEN a = b THEN 1 ELSE 0 END,
+			(SELECT count(*) FROM t WHERE a = b), CAST(a = b AS INTEGER), 'a = b', "in" FROM t`,
+			[]bool{false, false, false, false, false, false, false, false, false, false, false, false}},
+		{`SELECT CASE WHEN a THEN 1 END = 1 AS c FROM t WHERE a = 1 ORDER BY a = 1`, []bool{true}},
+		{`WITH x AS (SELECT 1 = 1 AS b) SELECT b, b = 1 FROM x`, []bool{false, true}},
+		{`SELECT count(*) AS n FROM t GROUP BY a HAVING a = 1`, []bool{false}},
+		{`SELECT * FROM t`, nil},
+		{`SELECT t.*, a = b FROM t`, nil},
+		{`VALUES (1 = 1)`, nil},
+	}
+	for _, tt := range tests {
+		text, err := scanSQL(tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := booleanItems(text.tokens); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s\n got %v\nwant %v", tt.q, got, tt.want)
 		}
 	}
 }

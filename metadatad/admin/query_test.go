@@ -506,6 +506,28 @@ func TestArrowColumnTypes(t *testing.T) {
 	}
 }
 
+// Boolean expressions answer true and false, as from DataFusion, not SQLite's 1 and 0.
+func TestBooleanExpressions(t *testing.T) {
+	a := startQueryAdmin(t, fixtureSource())
+	q := `SELECT 1=1 AS e, 1=2 AS f, NULL IS NULL AS g, 1 AS one, inv.pinned_deployment_id IS NOT NULL AS pinned,
+		CASE WHEN 1=1 THEN 2 END AS c, NULL = 1 AS n FROM sys_invocation inv WHERE inv.id = '` + invA + `'`
+	got := jsonRows(t, a.query(t, "/query", "application/json", q))
+	want := []map[string]any{{"e": true, "f": false, "g": true, "one": 1.0, "pinned": true, "c": 2.0}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("JSON rows %s, want %s", mustJSON(got), mustJSON(want))
+	}
+	schema, cols := arrowColumns(t, a.query(t, "/query", "*/*", q))
+	wantTypes := []arrow.Type{arrow.BOOL, arrow.BOOL, arrow.BOOL, arrow.INT64, arrow.BOOL, arrow.INT64, arrow.BOOL}
+	for i, f := range schema.Fields() {
+		if f.Type.ID() != wantTypes[i] {
+			t.Errorf("column %s has type %s, want %s", f.Name, f.Type, wantTypes[i])
+		}
+	}
+	if got, want := mustJSON(cols), `[[true],[false],[true],[1],[true],[2],[null]]`; got != want {
+		t.Errorf("Arrow columns %s, want %s", got, want)
+	}
+}
+
 func TestQueryErrors(t *testing.T) {
 	a := startQueryAdmin(t, fixtureSource())
 	tests := []struct {
