@@ -493,6 +493,7 @@ func TestServiceEndpoints(t *testing.T) {
 	expectError(t, admin.do(t, http.MethodGet, "/services/Nope", ""), 404, "The requested service 'Nope' does not exist", nil)
 	expectError(t, admin.do(t, http.MethodGet, "/services/Nope/handlers", ""), 404, "The requested service 'Nope' does not exist", nil)
 	expectError(t, admin.do(t, http.MethodGet, "/services/Counter/handlers/Nope", ""), 404, "The requested handler 'Nope' on service 'Counter' does not exist", nil)
+	expectError(t, admin.do(t, http.MethodGet, "/services/Nope/handlers/Add", ""), 404, "The requested handler 'Add' on service 'Nope' does not exist", nil)
 }
 
 func TestPatchService(t *testing.T) {
@@ -520,7 +521,12 @@ func TestPatchService(t *testing.T) {
 		{"unparsable duration", "Signup", `{"abort_timeout":"bogus"}`, 422, nil, "abort_timeout:"},
 		{"number instead of duration", "Signup", `{"abort_timeout":5}`, 422, nil, "abort_timeout: invalid type: 5, expected a human-friendly duration string"},
 		{"public not a bool", "Signup", `{"public":"no"}`, 422, nil, "public: invalid type"},
-		{"unknown service", "Nope", `{"public":true}`, 404, nil, "The requested service 'Nope' does not exist"},
+		// As Restate 1.7.12: a change to an unknown service fails in the registry, a patch
+		// that changes nothing in the lookup.
+		{"unknown service", "Nope", `{"public":true}`, 404, nil, "not found in the schema registry: service with name 'Nope'"},
+		{"unknown service, retention", "Nope", `{"journal_retention":"1h"}`, 404, nil, "not found in the schema registry: service with name 'Nope'"},
+		{"unknown service, empty patch", "Nope", `{}`, 404, nil, "The requested service 'Nope' does not exist"},
+		{"unknown service, null field", "Nope", `{"public":null}`, 404, nil, "The requested service 'Nope' does not exist"},
 		{"not json", "Signup", `public=true`, 400, nil, "Failed to parse the request body as JSON"},
 	}
 	for _, tc := range tests {
@@ -593,7 +599,7 @@ func TestUpdateDeployment(t *testing.T) {
 	expectError(t, admin.do(t, http.MethodPatch, path, `{"uri":"`+sdk.URL+`/narrowRange"}`), 400,
 		"[META0016] an update deployment operation must provide an endpoint with the same services and handlers. The update tried to change the supported protocol versions from 5..=7 to 5..=6", "META0016")
 	expectError(t, admin.do(t, http.MethodPatch, "/deployments/dp_11111111111111111111111", `{}`), 404, "The requested deployment 'dp_11111111111111111111111' does not exist", nil)
-	expectError(t, admin.do(t, http.MethodPatch, "/deployments/x", `{}`), 400, "Cannot parse `deployment`", nil)
+	expectError(t, admin.do(t, http.MethodPatch, "/deployments/x", `{}`), 400, "Invalid URL: Cannot parse `deployment`", nil)
 }
 
 func TestDeleteDeploymentErrors(t *testing.T) {
@@ -606,8 +612,8 @@ func TestDeleteDeploymentErrors(t *testing.T) {
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+id, ""), 501, "force=true", nil)
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+id+"?force=false", ""), 501, "force=true", nil)
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+id+"?force=yes", ""), 400, "force: provided string was not `true` or `false`", nil)
-	expectError(t, admin.do(t, http.MethodDelete, "/deployments/bogus?force=true", ""), 400, "Cannot parse `deployment` with value `bogus`", nil)
-	expectError(t, admin.do(t, http.MethodGet, "/deployments/bogus", ""), 400, "Cannot parse `deployment` with value `bogus`", nil)
+	expectError(t, admin.do(t, http.MethodDelete, "/deployments/bogus?force=true", ""), 400, "Invalid URL: Cannot parse `deployment` with value `bogus`", nil)
+	expectError(t, admin.do(t, http.MethodGet, "/deployments/bogus", ""), 400, "Invalid URL: Cannot parse `deployment` with value `bogus`", nil)
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+unknown+"?force=true", ""), 404, "not found in the schema registry: deployment with id '"+unknown+"'", nil)
 	if r := admin.do(t, http.MethodGet, "/services/Retry", ""); r.status != http.StatusOK {
 		t.Fatalf("failed deletes removed the service: %d", r.status)

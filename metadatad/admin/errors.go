@@ -62,7 +62,8 @@ type apiError struct {
 	code    string // "" renders as null
 	message string
 	// plain answers in text/plain: Restate's rejections of a request body (not JSON, not
-	// of the expected shape, not declared JSON) come from its HTTP framework in plain text.
+	// of the expected shape, not declared JSON) and of a path parameter (a malformed
+	// deployment or subscription id) come from its HTTP framework in plain text.
 	plain bool
 }
 
@@ -72,6 +73,11 @@ func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.status, e.mess
 
 func errServiceNotFound(name string) *apiError {
 	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("The requested service '%s' does not exist", name)}
+}
+
+// errServiceNotInRegistry is what Restate says when a change names an unknown service.
+func errServiceNotInRegistry(name string) *apiError {
+	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("not found in the schema registry: service with name '%s'", name)}
 }
 
 func errHandlerNotFound(service, handler string) *apiError {
@@ -88,7 +94,7 @@ func errDeploymentNotInRegistry(id string) *apiError {
 }
 
 func errBadDeploymentID(id string) *apiError {
-	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Invalid URL: Cannot parse `deployment` with value `%s`: bad format", id)}
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Invalid URL: Cannot parse `deployment` with value `%s`: bad format", id), plain: true}
 }
 
 func errUnsupportedAPIVersion(v string) *apiError {

@@ -302,7 +302,8 @@ func expectError(t *testing.T, r response, status int, wantMessage string, wantC
 func bodyRejection(status int, message string) bool {
 	switch status {
 	case 400:
-		return strings.HasPrefix(message, "Failed to parse the request body as JSON")
+		return strings.HasPrefix(message, "Failed to parse the request body as JSON") ||
+			strings.HasPrefix(message, "Invalid URL: Cannot parse")
 	case 415:
 		return strings.HasPrefix(message, "Expected request with `Content-Type: application/json`")
 	case 422:

@@ -64,14 +64,19 @@ func (a *api) listHandlers(w http.ResponseWriter, r *http.Request, _ int) error 
 }
 
 func (a *api) getHandler(w http.ResponseWriter, r *http.Request, _ int) error {
-	s, err := a.lookupService(r)
+	service, name := mux.Vars(r)["service"], mux.Vars(r)["handler"]
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
 	if err != nil {
 		return err
 	}
-	name := mux.Vars(r)["handler"]
-	h := s.Handler(name)
+	s := reg.Service(service)
+	var h *schema.Handler
+	if s != nil {
+		h = s.Handler(name)
+	}
 	if h == nil {
-		return errHandlerNotFound(s.Name, name)
+		// Restate names the handler whether or not the service exists.
+		return errHandlerNotFound(service, name)
 	}
 	writeJSON(w, http.StatusOK, renderHandler(s, h))
 	return nil
@@ -170,10 +175,13 @@ func (a *api) patchService(w http.ResponseWriter, r *http.Request, _ int) error 
 	}
 	reg, err := updateRegistry(r.Context(), a.opts.Store, false, func(reg *schema.Registry) (bool, error) {
 		s := activeServiceInDeployment(reg, name)
-		if s == nil {
+		switch {
+		case s == nil && p.empty():
+			// As Restate: a patch that changes nothing only looks the service up.
 			return false, errServiceNotFound(name)
-		}
-		if p.empty() {
+		case s == nil:
+			return false, errServiceNotInRegistry(name)
+		case p.empty():
 			return false, nil
 		}
 		if err := p.apply(s); err != nil {
