@@ -252,12 +252,19 @@ func writeError(w http.ResponseWriter, e *apiError) {
 		_, _ = io.WriteString(w, e.message)
 		return
 	}
-	body := errorJSON{Message: e.message}
-	if e.code != "" {
-		code := e.code
-		body.RestateCode = &code
+	var b []byte
+	if e.messageOnly {
+		b, _ = json.Marshal(struct {
+			Message string `json:"message"`
+		}{e.message})
+	} else {
+		body := errorJSON{Message: e.message}
+		if e.code != "" {
+			code := e.code
+			body.RestateCode = &code
+		}
+		b, _ = json.Marshal(body)
 	}
-	b, _ := json.Marshal(body)
 	w.Header().Set("content-type", "application/json")
 	w.WriteHeader(e.status)
 	_, _ = w.Write(b)

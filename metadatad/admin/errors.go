@@ -65,6 +65,9 @@ type apiError struct {
 	// of the expected shape, not declared JSON) and of a path parameter (a malformed
 	// deployment or subscription id) come from its HTTP framework in plain text.
 	plain bool
+	// messageOnly leaves restate_code out of the body: Restate's query endpoint has an
+	// error body of its own, {"message": …}.
+	messageOnly bool
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.status, e.message) }

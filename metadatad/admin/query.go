@@ -57,8 +57,40 @@ const (
 
 var querySlots = make(chan struct{}, maxConcurrentQueries)
 
+// Query errors. Restate answers a query its SQL parser or planner rejects with 400 and any
+// other failure with 500; which planning errors are which follows DataFusion's internals,
+// here a query SQLite cannot parse is a 400 (as is one that is no single SELECT's
+// statement) and one it cannot plan or run (an unknown column, table or function) a 500, as
+// Restate answers those the CLI can produce. Their body is {"message": …} alone
+// (queryError).
+
+// errQuery is a query rejected before it ran: empty, not a SELECT, not tokenizable.
 func errQuery(err error) *apiError {
 	return &apiError{status: http.StatusBadRequest, message: err.Error()}
+}
+
+// errQueryUnsupported is a query of a shape Restate's engine does not implement.
+func errQueryUnsupported(err error) *apiError {
+	return &apiError{status: http.StatusInternalServerError, message: err.Error()}
+}
+
+// sqliteSyntaxErrors are the messages of SQLite's parser and tokenizer.
+var sqliteSyntaxErrors = []string{"syntax error", "incomplete input", "unrecognized token"}
+
+// errQueryFailed is a query SQLite refused or failed to run.
+func errQueryFailed(err error) *apiError {
+	status := http.StatusInternalServerError
+	if msg := err.Error(); slices.ContainsFunc(sqliteSyntaxErrors, func(s string) bool { return strings.Contains(msg, s) }) {
+		status = http.StatusBadRequest
+	}
+	return &apiError{status: status, message: err.Error()}
+}
+
+// queryError gives any failure of a query the body of Restate's query endpoint.
+func queryError(err error) *apiError {
+	e := *toAPIError(err)
+	e.messageOnly = true
+	return &e
 }
 
 func errQueryBusy() *apiError {
@@ -76,8 +108,15 @@ type queryRequest struct {
 func (a *api) query(w http.ResponseWriter, r *http.Request, _ int) error {
 	var req queryRequest
 	if err := decodeBody(r, &req); err != nil {
-		return err
+		return err // rejected in plain text, as by Restate's body decoder
 	}
+	if err := a.answerQuery(w, r, req.Query); err != nil {
+		return queryError(err)
+	}
+	return nil
+}
+
+func (a *api) answerQuery(w http.ResponseWriter, r *http.Request, q string) error {
 	select {
 	case querySlots <- struct{}{}:
 		defer func() { <-querySlots }()
@@ -87,7 +126,7 @@ func (a *api) query(w http.ResponseWriter, r *http.Request, _ int) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
-	res, err := a.runQuery(ctx, req.Query)
+	res, err := a.runQuery(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -130,7 +169,7 @@ type queryResult struct {
 	rows     [][]any
 }
 
-// runQuery checks q, loads the tables it mentions and runs it. SQL errors are 400s.
+// runQuery checks q, loads the tables it mentions and runs it.
 func (a *api) runQuery(ctx context.Context, q string) (*queryResult, error) {
 	text, err := scanSQL(q)
 	if err != nil {
@@ -140,7 +179,7 @@ func (a *api) runQuery(ctx context.Context, q string) (*queryResult, error) {
 	case text.statements == 0:
 		return nil, errQuery(errors.New("empty query"))
 	case text.statements > 1:
-		return nil, errQuery(errors.New("only one statement per query is supported"))
+		return nil, errQueryUnsupported(errors.New("only one statement per query is supported"))
 	case text.first != "select" && text.first != "with" && text.first != "values":
 		return nil, errQuery(fmt.Errorf("only SELECT queries are supported, not %s", strings.ToUpper(text.first)))
 	}
@@ -190,7 +229,7 @@ func sqlError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return errQueryUnavailable(ctx.Err())
 	}
-	return errQuery(err)
+	return errQueryFailed(err)
 }
 
 func collect(ctx context.Context, rows *sql.Rows) (*queryResult, error) {

@@ -535,20 +535,27 @@ func TestQueryErrors(t *testing.T) {
 		status      int
 		message     string
 	}{
+		// Statuses as restate-server 1.7.12 answers the same mistakes: parser errors 400,
+		// planning errors 500.
 		{"syntax", `SELECT id FROM sys_invocation WHERE AND`, 400, "syntax error"},
+		{"incomplete", `SELECT (1`, 400, "incomplete input"},
 		{"not a query", `SELEC id FROM sys_invocation`, 400, "only SELECT"},
-		{"unknown table", `SELECT * FROM sys_nothing`, 400, "no such table"},
-		{"unknown column", `SELECT nope FROM state`, 400, "no such column"},
+		{"unknown table", `SELECT * FROM sys_nothing`, 500, "no such table"},
+		{"unknown column", `SELECT nope FROM state`, 500, "no such column"},
+		{"unknown qualified column", `SELECT x.id FROM sys_invocation`, 500, "no such column"},
+		{"unknown function", `SELECT nope(1)`, 500, "no such function"},
 		{"write", `DELETE FROM state`, 400, "only SELECT"},
-		{"write behind WITH", `WITH x AS (SELECT 1) DELETE FROM state`, 400, ""},
+		{"write behind WITH", `WITH x AS (SELECT 1) DELETE FROM state`, 500, ""},
 		{"attach", `ATTACH DATABASE '/tmp/x' AS x`, 400, "only SELECT"},
-		{"two statements", `SELECT 1; SELECT 2`, 400, "one statement"},
+		{"two statements", `SELECT 1; SELECT 2`, 500, "one statement"},
 		{"empty", ` ; `, 400, "empty query"},
 		{"unterminated", `SELECT 'x`, 400, "unterminated"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectError(t, a.query(t, "/query", "application/json", tt.query), tt.status, tt.message, nil)
+			for _, accept := range []string{"application/json", "*/*"} {
+				expectQueryError(t, a.query(t, "/query", accept, tt.query), tt.status, tt.message)
+			}
 		})
 	}
 	t.Run("GET", func(t *testing.T) {
@@ -561,9 +568,25 @@ func TestQueryErrors(t *testing.T) {
 	})
 }
 
+// expectQueryError checks a failed query's answer: Restate's query endpoint answers
+// {"message": …}, without the restate_code of the rest of the admin API.
+func expectQueryError(t *testing.T, r response, status int, wantMessage string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("content-type"); ct != "application/json" {
+		t.Fatalf("content-type %q, want application/json", ct)
+	}
+	m := r.json(t)
+	if msg, _ := m["message"].(string); len(m) != 1 || !strings.Contains(msg, wantMessage) {
+		t.Fatalf("error body %s, want only a message containing %q", r.body, wantMessage)
+	}
+}
+
 func TestQueryWithoutWorkers(t *testing.T) {
 	a := startQueryAdmin(t, nil)
-	expectError(t, a.query(t, "/query", "application/json", `SELECT id FROM sys_invocation`), http.StatusServiceUnavailable, "no worker serves table sys_invocation", nil)
+	expectQueryError(t, a.query(t, "/query", "application/json", `SELECT id FROM sys_invocation`), http.StatusServiceUnavailable, "no worker serves table sys_invocation")
 	got := jsonRows(t, a.query(t, "/v2/query", "application/json", `SELECT name FROM sys_service ORDER BY name`))
 	want := []map[string]any{{"name": "Counter"}, {"name": "Greeter"}, {"name": "Signup"}}
 	if !reflect.DeepEqual(got, want) {
@@ -572,7 +595,7 @@ func TestQueryWithoutWorkers(t *testing.T) {
 
 	failing := &fakeSource{err: errors.New("partition store closed")}
 	a = startQueryAdmin(t, failing)
-	expectError(t, a.query(t, "/query", "application/json", `SELECT * FROM state`), http.StatusServiceUnavailable, "partition store closed", nil)
+	expectQueryError(t, a.query(t, "/query", "application/json", `SELECT * FROM state`), http.StatusServiceUnavailable, "partition store closed")
 }
 
 // TestWorkerQuerySource runs queries over rows fetched from two fake workers over HTTP, in the
@@ -631,7 +654,7 @@ func TestWorkerQuerySource(t *testing.T) {
 	if _, err := store.Put(context.Background(), metadata.KeyNodes, nodes, 1); err != nil {
 		t.Fatal(err)
 	}
-	expectError(t, a.query(t, "/query", "application/json", `SELECT * FROM state`), http.StatusServiceUnavailable, "worker not started", nil)
+	expectQueryError(t, a.query(t, "/query", "application/json", `SELECT * FROM state`), http.StatusServiceUnavailable, "worker not started")
 
 	// Once the partitions are placed, only their leaders are asked: a node that leads
 	// nothing (dead, its partitions taken over) does not fail the query.
