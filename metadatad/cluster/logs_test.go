@@ -22,21 +22,7 @@ func TestGatherLogsLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A worker reporting the open segment of log 1.
-	worker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != rpc.LogsPath {
-			http.NotFound(w, r)
-			return
-		}
-		_ = json.NewEncoder(w).Encode([]rpc.LogState{{LogID: 1, Node: "w1", TailLSN: 42, TrimPointLSN: 3}})
-	}))
-	defer worker.Close()
-	if _, err := metadata.RegisterNode(ctx, s, metadata.Node{Name: "w1", Roles: []string{config.RoleWorker}, Address: worker.URL}); err != nil {
-		t.Fatal(err)
-	}
-	st, err := GatherLogs(ctx, Sources{Store: s, HTTP: worker.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := gatherWithWorker(t, s, rpc.LogState{LogID: 1, Node: "w1", TailLSN: 42, TrimPointLSN: 3})
 	if len(st.Logs) != 4 {
 		t.Fatalf("%d logs, want 4", len(st.Logs))
 	}
@@ -90,10 +76,24 @@ func TestGatherLogsShowsTheTrimPointOnItsSegment(t *testing.T) {
 	if _, err := s.Put(ctx, metadata.KeyLogs, b, 0); err != nil {
 		t.Fatal(err)
 	}
+	l := gatherWithWorker(t, s, rpc.LogState{LogID: 1, Node: "w1", SegmentIndex: 1, TailLSN: 80, TrimPointLSN: 35}).Logs[0]
+	if l.TrimPointLSN != 35 || l.Segments[0].TrimPointLSN != 35 || l.Segments[1].TrimPointLSN != 0 || l.Segments[1].TailLSN != 80 {
+		t.Fatalf("log 1: %+v, want trim point 35 on segment 0 (LSN 1-60) only", l)
+	}
+}
+
+// gatherWithWorker registers a worker w1 that reports states and gathers the logs view.
+func gatherWithWorker(t *testing.T, s metadata.Store, states ...rpc.LogState) *LogsStatus {
+	t.Helper()
+	ctx := context.Background()
 	worker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode([]rpc.LogState{{LogID: 1, Node: "w1", SegmentIndex: 1, TailLSN: 80, TrimPointLSN: 35}})
+		if r.URL.Path != rpc.LogsPath {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(states)
 	}))
-	defer worker.Close()
+	t.Cleanup(worker.Close)
 	if _, err := metadata.RegisterNode(ctx, s, metadata.Node{Name: "w1", Roles: []string{config.RoleWorker}, Address: worker.URL}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +101,7 @@ func TestGatherLogsShowsTheTrimPointOnItsSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := st.Logs[0]
-	if l.TrimPointLSN != 35 || l.Segments[0].TrimPointLSN != 35 || l.Segments[1].TrimPointLSN != 0 || l.Segments[1].TailLSN != 80 {
-		t.Fatalf("log 1: %+v, want trim point 35 on segment 0 (LSN 1-60) only", l)
-	}
+	return st
 }
 
 func TestProvisionReplicatedWaitsForLogServers(t *testing.T) {
