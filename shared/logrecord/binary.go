@@ -148,7 +148,7 @@ func appendBody(b []byte, r *Record, version byte) ([]byte, error) {
 		} else {
 			missing = true
 		}
-	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat:
+	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
 	default:
 		return nil, fmt.Errorf("encode record: %w %d", ErrUnknownKind, r.Kind)
 	}
@@ -319,7 +319,7 @@ func decodeBinary(b []byte) (*Record, error) {
 		rec.Attach = &Attach{InvocationID: r.Bytes(), Caller: ReadCaller(r), Wait: r.Bool()}
 	case KindPatchState:
 		rec.PatchState = ReadPatchState(r)
-	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat:
+	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownKind, rec.Kind)
 	}

@@ -186,13 +186,13 @@ func TestFormatMarker(t *testing.T) {
 	var old struct {
 		Kind Kind `json:"k"`
 	}
-	// Versions of the second encoding knew kinds up to KindTraceFormat (the state patch
-	// came with the third).
-	if err := json.Unmarshal(FormatMarker(), &old); err != nil || old.Kind <= KindTraceFormat || old.Kind == KindPatchState {
+	// Versions of the third encoding knew kinds up to KindCalleeFormat (those of the second
+	// up to KindTraceFormat: the state patch came with the third).
+	if err := json.Unmarshal(FormatMarker(), &old); err != nil || old.Kind <= KindCalleeFormat {
 		t.Fatalf("an earlier version would read kind %d (%v): not refused as unknown", old.Kind, err)
 	}
 	r, err := Decode(FormatMarker())
-	if err != nil || r.Kind != KindCalleeFormat || r.Epoch != 0 || r.Dedup != nil {
+	if err != nil || r.Kind != KindManageFormat || r.Epoch != 0 || r.Dedup != nil {
 		t.Fatalf("Decode(marker) = %+v, %v", r, err)
 	}
 	if r, err := Decode([]byte(`{"k":11,"t":0}`)); err != nil || r.Kind != KindBinaryFormat {
@@ -200,6 +200,9 @@ func TestFormatMarker(t *testing.T) {
 	}
 	if r, err := Decode([]byte(`{"k":12,"t":0}`)); err != nil || r.Kind != KindTraceFormat {
 		t.Fatalf("Decode(second marker) = %+v, %v", r, err)
+	}
+	if r, err := Decode([]byte(`{"k":14,"t":0}`)); err != nil || r.Kind != KindCalleeFormat {
+		t.Fatalf("Decode(third marker) = %+v, %v", r, err)
 	}
 }
 

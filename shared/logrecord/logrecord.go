@@ -44,11 +44,17 @@ const (
 	// came with it (see the processor's rules), so that replicas that applied the records
 	// before it with the earlier rules, and those that apply them now, agree.
 	KindCalleeFormat Kind = 14
+	// KindManageFormat has the encoding of KindCalleeFormat and replaces it in front of a
+	// writer's records: it only switches the partition to newer apply rules (operator
+	// actions and modification times as Restate applies them; see the processor's rules).
+	// Nodes of the versions before it stop at it as a kind they do not know, instead of
+	// applying the records after it by the earlier rules.
+	KindManageFormat Kind = 15
 )
 
-// FormatMarker is the marker of the newest encoding (KindCalleeFormat), in JSON so that
-// every version reads it.
-func FormatMarker() []byte { return []byte(`{"k":14,"t":0}`) }
+// FormatMarker is the newest marker (KindManageFormat), in JSON so that every version
+// reads it.
+func FormatMarker() []byte { return []byte(`{"k":15,"t":0}`) }
 
 // Dedup identifies a record sent by another partition's shuffler, so the target drops
 // duplicates after a resend.
@@ -365,7 +371,7 @@ func (r *Record) validate() error {
 		ok = r.PatchState != nil && r.PatchState.Service != ""
 	case KindExpire:
 		ok = true // no body: the record's Time says what is due
-	case KindBinaryFormat, KindTraceFormat, KindCalleeFormat:
+	case KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
 		ok = true
 	default:
 		return fmt.Errorf("%w %d", ErrUnknownKind, r.Kind)

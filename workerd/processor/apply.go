@@ -146,7 +146,7 @@ func (a *applier) applyBody() error {
 		return a.expire()
 	case logrecord.KindPatchState:
 		return a.patchState(rec.PatchState)
-	case logrecord.KindCalleeFormat:
+	case logrecord.KindCalleeFormat, logrecord.KindManageFormat:
 		return a.switchRules(rec.Kind)
 	}
 	return nil

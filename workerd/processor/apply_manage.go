@@ -58,7 +58,18 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			return nil
 		}
 	case logrecord.ManageResume:
-		if st.Phase == store.PhasePaused { // anything else is running already: nothing to do
+		resume := st.Phase == store.PhasePaused
+		if st.Phase == store.PhaseSuspended {
+			// Restate runs a suspended invocation again at once (the attempt replays the
+			// journal and finds what it waits for); the earlier rules left it suspended.
+			if resume, err = a.rules(rulesManage); err != nil {
+				return err
+			}
+		}
+		if resume { // anything else is running already: nothing to do
+			if st.Phase == store.PhaseSuspended {
+				st.WaitingCompletions, st.WaitingSignals, st.WaitingNames = nil, nil, nil
+			}
 			st.Phase, st.ModifiedAt = store.PhaseInvoked, a.rec.Time
 			a.emit(ActInvoke{ID: m.InvocationID})
 			if err := a.putStatus(m.InvocationID, st); err != nil {
@@ -70,7 +81,18 @@ func (a *applier) manage(m *logrecord.Manage) error {
 		case store.PhaseScheduled, store.PhaseInboxed:
 			reply(rpc.ManageNotRunning)
 			return nil
-		case store.PhaseInvoked, store.PhaseSuspended:
+		case store.PhaseSuspended:
+			// Restate leaves a suspended invocation as it is (and answers 200): what it
+			// waits for still wakes it. The earlier rules paused it like a running one.
+			left, err := a.rules(rulesManage)
+			if err != nil {
+				return err
+			}
+			if left {
+				break
+			}
+			fallthrough
+		case store.PhaseInvoked:
 			a.emit(ActAbort{ID: m.InvocationID})
 			st.Attempt++ // whatever the aborted run still logs is dropped
 			st.Phase, st.ModifiedAt = store.PhasePaused, a.rec.Time

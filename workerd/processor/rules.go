@@ -24,12 +24,20 @@ const (
 	//     retention;
 	//   - killing an invocation also kills what it sent (one-way calls), as Restate does.
 	rulesCallee = 1
+	// rulesManage came with logrecord.KindManageFormat (as restate-server 1.7.12 does):
+	//   - pausing a suspended invocation leaves it suspended (answered done, not
+	//     accepted): what it waits for still wakes it;
+	//   - resuming a suspended invocation runs it again at once.
+	rulesManage = 2
 )
 
 // rulesOf is the rules version a format marker switches to (0 for other records).
 func rulesOf(k logrecord.Kind) uint64 {
-	if k == logrecord.KindCalleeFormat {
+	switch k {
+	case logrecord.KindCalleeFormat:
 		return rulesCallee
+	case logrecord.KindManageFormat:
+		return rulesManage
 	}
 	return 0
 }

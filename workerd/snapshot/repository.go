@@ -41,8 +41,11 @@ import (
 // data file may hold journal entries with the store's extension (append time, callee
 // metadata, behind a flag bit of the entry) and statuses with the transition times appended,
 // which nodes of earlier versions would misread (the extension as the entry's payload) or
-// fail on: they refuse it here. This version reads all five.
-const FormatVersion = 5
+// fail on: they refuse it here. Version 6 has the layout of version 5; like version 2 it
+// says that the log past the snapshot may hold records of newer apply rules (the marker
+// logrecord.KindManageFormat), which nodes of earlier versions would apply by their rules.
+// This version reads all six.
+const FormatVersion = 6
 
 // readable reports whether this version reads snapshots (and latest.json) of version v.
 func readable(v int) bool { return v >= 1 && v <= FormatVersion }

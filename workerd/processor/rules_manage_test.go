@@ -1,0 +1,115 @@
+package processor
+
+import (
+	"testing"
+
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/workerd/store"
+)
+
+// The changes of rulesManage, each checked against restate-server 1.7.12 with the restate
+// CLI (see the README), and each with the earlier rules for records before the
+// KindManageFormat marker.
+
+// newManageFixture is a fixture whose log switched to rulesManage.
+func newManageFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	f.apply(&logrecord.Record{Kind: logrecord.KindManageFormat})
+	return f
+}
+
+// suspendedOnCompletion starts an invocation and suspends it waiting for completion 1.
+func (f *fixture) suspendedOnCompletion() []byte {
+	f.t.Helper()
+	id := newID("")
+	f.apply(invokeRec(id, "", "", 1))
+	f.now += 10
+	f.apply(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: &logrecord.InvokerEffect{
+		InvocationID: id, Kind: logrecord.EffectSuspend, WaitingCompletions: []uint32{1}}})
+	if st := f.status(id); st.Phase != store.PhaseSuspended {
+		f.t.Fatalf("not suspended: %+v", st)
+	}
+	return id
+}
+
+func (f *fixture) manage(id []byte, op logrecord.ManageOp) []Action {
+	f.t.Helper()
+	return f.apply(&logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: id, Op: op, RequestID: 99}})
+}
+
+func completionOf(id []byte, cid uint32) *logrecord.Record {
+	return &logrecord.Record{Kind: logrecord.KindInvocationResult, InvocationResult: &logrecord.InvocationResult{InvocationID: id, CompletionID: cid, Value: []byte(`"done"`)}}
+}
+
+// Restate answers a pause of a suspended invocation with 200 and leaves it suspended, so
+// that what it waits for still wakes it. Here it was paused (202) and stayed paused when
+// its completion came.
+func TestPauseLeavesASuspendedInvocationSuspended(t *testing.T) {
+	f := newManageFixture(t)
+	id := f.suspendedOnCompletion()
+	suspendedAt := f.status(id).ModifiedAt
+	f.now += 10
+	acts := f.manage(id, logrecord.ManagePause)
+	if r, ok := has[ActManageReply](acts); !ok || r.Outcome != rpc.ManageDone {
+		t.Fatalf("pause answered %v, want %s (200)", acts, rpc.ManageDone)
+	}
+	if _, ok := has[ActAbort](acts); ok {
+		t.Fatalf("pause aborted a suspended invocation: %v", acts)
+	}
+	st := f.status(id)
+	if st.Phase != store.PhaseSuspended || st.ModifiedAt != suspendedAt || len(st.WaitingCompletions) != 1 {
+		t.Fatalf("after pause: %+v", st)
+	}
+	// Its completion wakes it.
+	f.now += 10
+	acts = f.apply(completionOf(id, 1))
+	if _, ok := has[ActInvoke](acts); !ok {
+		t.Fatalf("completion did not wake it: %v", acts)
+	}
+	if st := f.status(id); st.Phase != store.PhaseInvoked {
+		t.Fatalf("after its completion: %s", st.Phase)
+	}
+}
+
+// Restate runs a suspended invocation again when it is resumed (200, then running, with
+// modified_at the resume's time). Here the resume did nothing.
+func TestResumeRunsASuspendedInvocation(t *testing.T) {
+	f := newManageFixture(t)
+	id := f.suspendedOnCompletion()
+	f.now += 10
+	acts := f.manage(id, logrecord.ManageResume)
+	if r, ok := has[ActManageReply](acts); !ok || r.Outcome != rpc.ManageDone {
+		t.Fatalf("resume answered %v, want %s (200)", acts, rpc.ManageDone)
+	}
+	if inv, ok := has[ActInvoke](acts); !ok || string(inv.ID) != string(id) {
+		t.Fatalf("resume did not run it: %v", acts)
+	}
+	st := f.status(id)
+	if st.Phase != store.PhaseInvoked || st.ModifiedAt != f.now || st.WaitingCompletions != nil {
+		t.Fatalf("after resume: %+v", st)
+	}
+	// The new attempt's effects apply (the attempt is the same: nothing was aborted).
+	recs := outputEnd(id, `"x"`)
+	f.apply(recs[0])
+	if _, ok := has[ActCompleted](f.apply(recs[1])); !ok {
+		t.Fatal("the resumed run's effects were not applied")
+	}
+}
+
+// Before the marker every replica applies these records as the previous version did.
+func TestManageRulesBeforeTheMarker(t *testing.T) {
+	f := newRulesFixture(t) // rulesCallee only
+	// Pause of a suspended invocation: paused, accepted.
+	id := f.suspendedOnCompletion()
+	f.now += 10
+	acts := f.manage(id, logrecord.ManagePause)
+	if r, _ := has[ActManageReply](acts); r.Outcome != rpc.ManageAccepted || f.status(id).Phase != store.PhasePaused {
+		t.Fatalf("pause: %v, phase %s", acts, f.status(id).Phase)
+	}
+	// Resume of a suspended one: left suspended.
+	other := f.suspendedOnCompletion()
+	if _, ok := has[ActInvoke](f.manage(other, logrecord.ManageResume)); ok || f.status(other).Phase != store.PhaseSuspended {
+		t.Fatalf("resume of a suspended invocation ran it by the earlier rules")
+	}
+}
