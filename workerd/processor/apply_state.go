@@ -19,9 +19,32 @@ func (a *applier) patchState(p *logrecord.PatchState) error {
 		return err
 	}
 	if holder != nil {
-		return a.txn.PushInboxPatch(p)
+		waits, err := a.patchWaitsFor(holder)
+		if err != nil {
+			return err
+		}
+		if waits {
+			return a.txn.PushInboxPatch(p)
+		}
 	}
 	return a.applyPatch(p)
+}
+
+// patchWaitsFor reports whether a state patch waits for the lock's holder. A workflow's run
+// holds its key's lock here, but in Restate it holds none (a workflow run is unique by its
+// id), so by rulesManage a patch of a workflow's state applies while the run is in flight,
+// as Restate applies it. Patches queued behind a run before the marker still apply when the
+// run ends.
+func (a *applier) patchWaitsFor(holder []byte) (bool, error) {
+	newer, err := a.rules(rulesManage)
+	if err != nil || !newer {
+		return true, err
+	}
+	st, err := a.status(holder)
+	if err != nil {
+		return false, err
+	}
+	return st == nil || st.Target.HandlerType != "WORKFLOW", nil
 }
 
 // applyPatch makes p.State the object's whole state, unless p names a version that the

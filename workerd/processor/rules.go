@@ -27,7 +27,9 @@ const (
 	// rulesManage came with logrecord.KindManageFormat (as restate-server 1.7.12 does):
 	//   - pausing a suspended invocation leaves it suspended (answered done, not
 	//     accepted): what it waits for still wakes it;
-	//   - resuming a suspended invocation runs it again at once.
+	//   - resuming a suspended invocation runs it again at once;
+	//   - a workflow's run does not hold back a state patch of its key (only an object's
+	//     lock holder does).
 	rulesManage = 2
 )
 

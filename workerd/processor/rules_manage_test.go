@@ -97,6 +97,31 @@ func TestResumeRunsASuspendedInvocation(t *testing.T) {
 	}
 }
 
+func workflowRun(id []byte, key string) *logrecord.Record {
+	r := invokeRec(id, "WORKFLOW", key, 1)
+	r.Invoke.Target.ServiceType = "WORKFLOW"
+	return r
+}
+
+// In Restate a workflow's run holds no lock: a state patch of its key applies while the run
+// is in flight. Here it waited for the run to end.
+func TestWorkflowRunDoesNotHoldBackAStatePatch(t *testing.T) {
+	f := newManageFixture(t)
+	run := newID("wf1")
+	f.apply(workflowRun(run, "wf1"))
+	f.apply(patchRec("wf1", nil, "x", "1"))
+	wantState(t, f.state("wf1"), "x", "1")
+	// An object's lock holder still holds a patch back.
+	holder := newID("k")
+	f.apply(invokeRec(holder, "EXCLUSIVE", "k", 2))
+	f.apply(patchRec("k", nil, "a", "patched"))
+	wantState(t, f.state("k"))
+	for _, r := range outputEnd(holder, "1") {
+		f.apply(r)
+	}
+	wantState(t, f.state("k"), "a", "patched")
+}
+
 // Before the marker every replica applies these records as the previous version did.
 func TestManageRulesBeforeTheMarker(t *testing.T) {
 	f := newRulesFixture(t) // rulesCallee only
@@ -112,4 +137,9 @@ func TestManageRulesBeforeTheMarker(t *testing.T) {
 	if _, ok := has[ActInvoke](f.manage(other, logrecord.ManageResume)); ok || f.status(other).Phase != store.PhaseSuspended {
 		t.Fatalf("resume of a suspended invocation ran it by the earlier rules")
 	}
+	// A workflow's run holds a state patch back.
+	run := newID("wf1")
+	f.apply(workflowRun(run, "wf1"))
+	f.apply(patchRec("wf1", nil, "x", "1"))
+	wantState(t, f.state("wf1"))
 }
