@@ -164,6 +164,9 @@ func (a *applier) attach(at *logrecord.Attach) error {
 		}
 	}
 	st.Callers = append(st.Callers, at.Caller)
+	if err := a.touch(st); err != nil {
+		return err
+	}
 	return a.putStatus(at.InvocationID, st)
 }
 

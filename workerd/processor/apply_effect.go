@@ -378,6 +378,9 @@ func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEn
 	if err != nil || dup {
 		return err // the first completion of a completion, awakeable or signal wins
 	}
+	if err := a.touch(st); err != nil {
+		return err
+	}
 	idx := st.JournalLen
 	e.AppendedAt = a.rec.Time
 	a.txn.PutJournalEntry(id, idx, e)

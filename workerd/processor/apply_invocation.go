@@ -102,6 +102,9 @@ func (a *applier) invokeExisting(inv *logrecord.Invoke, st *store.Status) error 
 			}
 		}
 		st.Callers = append(st.Callers, *inv.Caller)
+		if err := a.touch(st); err != nil {
+			return err
+		}
 		return a.putStatus(id, st)
 	}
 	return nil // ingress callers wait on ActCompleted for this id

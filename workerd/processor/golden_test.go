@@ -92,6 +92,7 @@ func scenarios() []scenario {
 	wf, wfSignal := goldenID("order-1", 9), goldenID("order-1", 10)
 	paused, parent := goldenID("", 11), goldenID("", 12)
 	holder, queued := goldenID("pears", 13), goldenID("pears", 14)
+	wf2, wf2Signal := goldenID("order-2", 16), goldenID("order-2", 17)
 	remoteCaller := ids.InvocationID{PartitionKey: 0}
 	remoteCaller.UUID[15] = 15
 
@@ -204,6 +205,25 @@ func scenarios() []scenario {
 			at(40, invokeRecord(invokeOf(holder, "Counter", "add", "pears", "VIRTUAL_OBJECT", "EXCLUSIVE", 3, `1`))),
 			at(41, invokeRecord(invokeOf(queued, "Counter", "add", "pears", "VIRTUAL_OBJECT", "EXCLUSIVE", 4, `2`))),
 			at(42, &logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: queued, Op: logrecord.ManageCancel, RequestID: 10}}),
+		}},
+		{name: "manage_rules", numPartitions: 1, records: []*logrecord.Record{
+			// From the marker on, operator actions and modification times as Restate applies them.
+			at(0, &logrecord.Record{Kind: logrecord.KindManageFormat}),
+			at(1, invokeRecord(invokeOf(wf2, "Checkout", "run", "order-2", "WORKFLOW", "WORKFLOW", 1, `{}`))),
+			at(5, effect(wf2, logrecord.EffectEntries, entry(&protocol.GetPromiseCommand{Key: "paid", ResultCompletionID: 1}))),
+			at(6, suspend(wf2, []uint32{1}, nil)),
+			// Pausing the suspended run leaves it suspended, answered done.
+			at(10, &logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: wf2, Op: logrecord.ManagePause, RequestID: 2}}),
+			// A state patch of the workflow applies while the run is in flight.
+			at(11, &logrecord.Record{Kind: logrecord.KindPatchState, PatchState: &logrecord.PatchState{Service: "Checkout", Key: "order-2",
+				State: []logrecord.StateEntry{{Key: []byte("x"), Value: []byte("1")}}}}),
+			// The promise wakes the run: modified_at is the notification's time.
+			at(20, invokeRecord(invokeOf(wf2Signal, "Checkout", "pay", "order-2", "WORKFLOW", "SHARED", 3, `{}`))),
+			at(25, effect(wf2Signal, logrecord.EffectEntries,
+				entry(&protocol.CompletePromiseCommand{Key: "paid", CompletionValue: protocol.NewValue([]byte(`true`)), ResultCompletionID: 1}))),
+			// Suspended again, then resumed: it runs at once.
+			at(30, suspend(wf2, []uint32{2}, nil)),
+			at(40, &logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: wf2, Op: logrecord.ManageResume, RequestID: 4}}),
 		}},
 		{name: "epochs_and_dedup", numPartitions: 1, records: []*logrecord.Record{
 			at(0, announce(1, "n1")),

@@ -1,6 +1,9 @@
 package processor
 
-import "gorestate.dev/shared/logrecord"
+import (
+	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/workerd/store"
+)
 
 // Apply rules. Every replica must apply a record the same way, whatever version of this
 // code it runs, or the replicas diverge. So when a version changes what a record does, the
@@ -29,7 +32,10 @@ const (
 	//     accepted): what it waits for still wakes it;
 	//   - resuming a suspended invocation runs it again at once;
 	//   - a workflow's run does not hold back a state patch of its key (only an object's
-	//     lock holder does).
+	//     lock holder does);
+	//   - every change of an invocation's status stamps modified_at: a notification
+	//     appended to its journal (also the one that wakes it from suspension), a caller
+	//     attached to it, a cancel that resumes it from a pause.
 	rulesManage = 2
 )
 
@@ -59,4 +65,14 @@ func (a *applier) switchRules(k logrecord.Kind) error {
 	}
 	a.txn.SetRules(v)
 	return nil
+}
+
+// touch stamps a change of an invocation's status with the record's time, by rulesManage
+// (as Restate stamps every change of a status); the earlier rules stamped only some.
+func (a *applier) touch(st *store.Status) error {
+	stamp, err := a.rules(rulesManage)
+	if err == nil && stamp {
+		st.ModifiedAt = a.rec.Time
+	}
+	return err
 }

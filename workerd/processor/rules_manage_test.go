@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/protocol"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd/store"
 )
@@ -97,6 +98,64 @@ func TestResumeRunsASuspendedInvocation(t *testing.T) {
 	}
 }
 
+// Restate stamps modified_at with the time a suspended invocation's notification was
+// appended when it wakes it; here it kept the suspension's time.
+func TestWakeUpStampsModifiedAt(t *testing.T) {
+	f := newManageFixture(t)
+	id := f.suspendedOnCompletion()
+	f.now += 1000
+	f.apply(completionOf(id, 1))
+	if st := f.status(id); st.Phase != store.PhaseInvoked || st.ModifiedAt != f.now {
+		t.Fatalf("woken: phase %s modified %d, want modified %d", st.Phase, st.ModifiedAt, f.now)
+	}
+}
+
+// Restate stamps modified_at on every change of a status: a notification appended to a
+// paused invocation's journal, a caller attached to it, a cancel that resumes it.
+func TestStatusChangesStampModifiedAt(t *testing.T) {
+	f := newManageFixture(t)
+	id := newID("")
+	f.apply(invokeRec(id, "", "", 1))
+	f.now += 10
+	f.manage(id, logrecord.ManagePause)
+	check := func(what string) {
+		t.Helper()
+		if st := f.status(id); st.ModifiedAt != f.now {
+			t.Fatalf("%s: modified %d, want %d (%s)", what, st.ModifiedAt, f.now, st.Phase)
+		}
+	}
+	f.now += 10
+	f.apply(&logrecord.Record{Kind: logrecord.KindSignal, Signal: &logrecord.Signal{InvocationID: id, SignalID: 17, Value: []byte(`"ok"`)}})
+	check("awakeable resolved while paused")
+	f.now += 10
+	caller := newID("")
+	f.apply(&logrecord.Record{Kind: logrecord.KindAttach, Attach: &logrecord.Attach{InvocationID: id, Wait: true,
+		Caller: logrecord.Caller{InvocationID: caller, CompletionID: 3}}})
+	check("attached by another invocation")
+	f.now += 10
+	f.apply(&logrecord.Record{Kind: logrecord.KindSignal, Signal: &logrecord.Signal{InvocationID: id, SignalID: protocol.CancelSignalID}})
+	if st := f.status(id); st.Phase != store.PhaseInvoked {
+		t.Fatalf("cancel did not resume it: %s", st.Phase)
+	}
+	check("cancelled while paused")
+}
+
+// An idempotent request from another invocation that joins the run in flight is a caller
+// attached to it too.
+func TestIdempotentCallerStampsModifiedAt(t *testing.T) {
+	f := newManageFixture(t)
+	target := logrecord.Target{Service: "Greeter", Handler: "greet", ServiceType: "SERVICE"}
+	id := newID("")
+	f.apply(idempotentInvoke(id, target, "ik", 1, 60_000))
+	f.now += 10
+	again := idempotentInvoke(id, target, "ik", 0, 60_000)
+	again.Invoke.Caller = &logrecord.Caller{InvocationID: newID(""), CompletionID: 2}
+	f.apply(again)
+	if st := f.status(id); len(st.Callers) != 1 || st.ModifiedAt != f.now {
+		t.Fatalf("callers %d, modified %d, want %d", len(st.Callers), st.ModifiedAt, f.now)
+	}
+}
+
 func workflowRun(id []byte, key string) *logrecord.Record {
 	r := invokeRec(id, "WORKFLOW", key, 1)
 	r.Invoke.Target.ServiceType = "WORKFLOW"
@@ -136,6 +195,13 @@ func TestManageRulesBeforeTheMarker(t *testing.T) {
 	other := f.suspendedOnCompletion()
 	if _, ok := has[ActInvoke](f.manage(other, logrecord.ManageResume)); ok || f.status(other).Phase != store.PhaseSuspended {
 		t.Fatalf("resume of a suspended invocation ran it by the earlier rules")
+	}
+	// Wake-up: modified_at stays the suspension's.
+	suspendedAt := f.status(other).ModifiedAt
+	f.now += 1000
+	f.apply(completionOf(other, 1))
+	if st := f.status(other); st.Phase != store.PhaseInvoked || st.ModifiedAt != suspendedAt {
+		t.Fatalf("woken by the earlier rules: %+v", st)
 	}
 	// A workflow's run holds a state patch back.
 	run := newID("wf1")
