@@ -9,6 +9,7 @@ import (
 
 	"gorestate.dev/shared/rowscan"
 	"gorestate.dev/workerd/introspect"
+	"gorestate.dev/workerd/invoker"
 	"gorestate.dev/workerd/store"
 )
 
@@ -43,33 +44,12 @@ func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]m
 	if err != nil || table != introspect.TableInvocation {
 		return rows, err
 	}
-	// The invoker's in-memory view: retries, the failure and the deployment (and its SDK)
-	// of the last attempt.
+	// The invoker's in-memory view.
 	progress := w.inv.Progress()
 	for _, r := range rows {
 		p, ok := progress[fmt.Sprint(r["id"])]
-		if !ok || r["status"] != "running" {
-			continue
-		}
-		if !p.LastStartAt.IsZero() {
-			r["last_start_at"] = p.LastStartAt.UTC().Truncate(time.Millisecond)
-		}
-		if p.LastAttemptDeployment != "" {
-			r["last_attempt_deployment_id"] = p.LastAttemptDeployment
-		}
-		if p.LastAttemptServer != "" {
-			r["last_attempt_server"] = p.LastAttemptServer
-		}
-		if p.StartCount > 0 {
-			// Restate counts the attempts started, the running one included.
-			r["retry_count"] = int64(p.StartCount)
-		}
-		if p.RetryCount > 0 {
-			r["last_failure"] = p.LastFailure
-		}
-		if !p.NextRetryAt.IsZero() {
-			r["status"] = "backing-off"
-			r["next_retry_at"] = p.NextRetryAt.UTC().Truncate(time.Millisecond)
+		if ok && r["status"] == "running" {
+			withProgress(r, p)
 		}
 	}
 	if exact {
@@ -79,6 +59,38 @@ func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]m
 		scan.Project(r)
 	}
 	return rows, nil
+}
+
+// withProgress sets the columns of an invocation's row that Restate takes from the invoker's
+// in-memory state: retries, the failure and the deployment (and its SDK) of the last attempt.
+func withProgress(r map[string]any, p invoker.Progress) {
+	if !p.LastStartAt.IsZero() {
+		r["last_start_at"] = p.LastStartAt.UTC().Truncate(time.Millisecond)
+	}
+	if p.LastAttemptDeployment != "" {
+		r["last_attempt_deployment_id"] = p.LastAttemptDeployment
+	} else {
+		// No attempt of this task got as far as a deployment (not yet, or the pinned one is
+		// gone): the store's pinned deployment is not the last attempt's; Restate shows none.
+		delete(r, "last_attempt_deployment_id")
+	}
+	if p.LastAttemptServer != "" {
+		r["last_attempt_server"] = p.LastAttemptServer
+	}
+	if p.StartCount > 0 {
+		// Restate counts the attempts started, the running one included.
+		r["retry_count"] = int64(p.StartCount)
+	}
+	if p.RetryCount > 0 {
+		r["last_failure"] = p.LastFailure
+		if p.LastFailureCode != "" {
+			r["last_failure_error_code"] = p.LastFailureCode
+		}
+	}
+	if !p.NextRetryAt.IsZero() {
+		r["status"] = "backing-off"
+		r["next_retry_at"] = p.NextRetryAt.UTC().Truncate(time.Millisecond)
+	}
 }
 
 // IntrospectRoutes adds the rows endpoint (introspect.RowsPath) that admin nodes of a

@@ -106,6 +106,10 @@ func (t *task) attempt(ctx context.Context) outcome {
 		deploymentID = svc.DeploymentID
 	}
 	dp := reg.Deployment(deploymentID)
+	if dp == nil && st.DeploymentID != "" {
+		out.err = errPinnedDeploymentGone
+		return out
+	}
 	if dp == nil {
 		out.err = fmt.Errorf("deployment %s of service %q is not registered", deploymentID, st.Target.Service)
 		return out

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ type harness struct {
 	srv  *http.Server
 	mu   sync.Mutex
 	reqs int
+	// reg is the registry the invoker sees; a test may replace it.
+	reg atomic.Pointer[schema.Registry]
 }
 
 type sdkHandler func(h *harness, w http.ResponseWriter, r *http.Request, start *protocol.StartMessage, replay []protocol.Message, dec *protocol.Decoder)
@@ -84,7 +87,8 @@ func newHarness(t *testing.T, opts Options, mode string, handler sdkHandler) *ha
 		Services: map[string]*schema.Service{"Svc": {Name: "Svc", Type: schema.ServiceTypeService, DeploymentID: "dp_test",
 			Handlers: []schema.Handler{{Name: "h"}}, RetryPolicy: schema.RetryPolicy{InitialInterval: 10 * time.Millisecond, ExponentiationFactor: 1, MaxAttempts: 1000}}},
 	}
-	opts.Schema = func() *schema.Registry { return reg }
+	h.reg.Store(reg)
+	opts.Schema = func() *schema.Registry { return h.reg.Load() }
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Transport: h2c.NewTransport()}
 	}

@@ -50,8 +50,11 @@ type Progress struct {
 	StartCount  int
 	RetryCount  int
 	LastFailure string
-	LastStartAt time.Time
-	NextRetryAt time.Time // zero while an attempt runs
+	// LastFailureCode is the code of Restate's error catalogue of the last failure (RT0011),
+	// "" when it has none.
+	LastFailureCode string
+	LastStartAt     time.Time
+	NextRetryAt     time.Time // zero while an attempt runs
 	// LastAttemptDeployment is the deployment of the latest attempt, and LastAttemptServer
 	// what it answered in x-restate-server (its SDK), "" before it answered.
 	LastAttemptDeployment string
@@ -186,7 +189,7 @@ func (t *task) run() {
 			delay = backoff(policy, t.attempts)
 		}
 		t.setProgress(func(p *Progress) {
-			p.RetryCount, p.LastFailure, p.NextRetryAt = t.attempts, out.err.Error(), time.Now().Add(delay)
+			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.attempts, out.err.Error(), errorCode(out.err), time.Now().Add(delay)
 		})
 		select {
 		case <-time.After(delay):

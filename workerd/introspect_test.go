@@ -1,0 +1,31 @@
+package workerd
+
+import (
+	"testing"
+
+	"gorestate.dev/workerd/invoker"
+)
+
+// A running invocation's row takes the invoker's view of its attempts. An invocation pinned
+// to a deployment removed with force: restate-server 1.7.12 shows the failure's code and no
+// last attempt deployment when no attempt of the run got to one; the row kept the store's
+// pinned deployment and had no code.
+func TestRowOfAnAttemptWithoutADeployment(t *testing.T) {
+	r := map[string]any{"id": "inv_1", "status": "running", "pinned_deployment_id": "dp_gone", "last_attempt_deployment_id": "dp_gone"}
+	withProgress(r, invoker.Progress{StartCount: 3, RetryCount: 3, LastFailure: "[500 Internal] gone", LastFailureCode: "RT0011"})
+	if v, ok := r["last_attempt_deployment_id"]; ok {
+		t.Fatalf("last_attempt_deployment_id %v, want none", v)
+	}
+	if r["last_failure_error_code"] != "RT0011" || r["last_failure"] != "[500 Internal] gone" || r["retry_count"] != int64(3) {
+		t.Fatalf("row %v", r)
+	}
+	if r["pinned_deployment_id"] != "dp_gone" {
+		t.Fatalf("pinned deployment %v", r["pinned_deployment_id"])
+	}
+	// A failure without a code leaves the column empty; an attempt's deployment is shown.
+	r = map[string]any{"id": "inv_2", "status": "running", "last_attempt_deployment_id": "dp_a"}
+	withProgress(r, invoker.Progress{StartCount: 2, RetryCount: 1, LastFailure: "boom", LastAttemptDeployment: "dp_b"})
+	if _, ok := r["last_failure_error_code"]; ok || r["last_attempt_deployment_id"] != "dp_b" {
+		t.Fatalf("row %v", r)
+	}
+}
