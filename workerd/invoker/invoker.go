@@ -263,6 +263,20 @@ func (inv *Invoker) Abort(l processor.Leadership, id []byte) {
 	}
 }
 
+// RetryNow has the task of id start its next attempt at once if it waits to retry; a running
+// attempt goes on.
+func (inv *Invoker) RetryNow(l processor.Leadership, id []byte) {
+	inv.mu.Lock()
+	t := inv.tasks[taskKey(l.Partition(), id)]
+	inv.mu.Unlock()
+	if t != nil {
+		select {
+		case t.retryNow <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // StopPartition ends every task of a partition; their leader context is already cancelled.
 func (inv *Invoker) StopPartition(partition uint32) {
 	inv.mu.Lock()

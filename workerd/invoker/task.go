@@ -39,6 +39,7 @@ type task struct {
 	runAttempt uint32      // the status's attempt number when the current run loaded it
 	progress   Progress    // guarded by mu
 	wake       chan struct{}
+	retryNow   chan struct{} // cuts a retry's wait short
 	attempts   int
 }
 
@@ -86,7 +87,7 @@ type notification struct {
 
 func newTask(inv *Invoker, l processor.Leadership, id []byte, key string) *task {
 	ctx, cancel := context.WithCancel(l.Context())
-	return &task{inv: inv, l: l, id: id, key: key, done: make(chan struct{}), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	return &task{inv: inv, l: l, id: id, key: key, done: make(chan struct{}), wake: make(chan struct{}, 1), retryNow: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 }
 
 func (t *task) notify(index uint32, e store.JournalEntry) {
@@ -152,6 +153,10 @@ func (t *task) run() {
 			}
 			t.holding = true
 		}
+		select {
+		case <-t.retryNow: // asked while no retry was waiting: nothing to cut short
+		default:
+		}
 		t.setProgress(func(p *Progress) { p.LastStartAt, p.NextRetryAt = time.Now(), time.Time{}; p.StartCount++ })
 		out := t.attempt(ctx)
 		if t.holding {
@@ -193,6 +198,7 @@ func (t *task) run() {
 		})
 		select {
 		case <-time.After(delay):
+		case <-t.retryNow:
 		case <-ctx.Done():
 		}
 	}

@@ -48,6 +48,10 @@ type ActOutbox struct {
 // ActAbort stops the running attempt of a killed invocation.
 type ActAbort struct{ ID []byte }
 
+// ActRetryNow cuts short the wait of an invocation backing off before its next attempt (an
+// operator resumed it).
+type ActRetryNow struct{ ID []byte }
+
 // ActManageReply answers the admin request that appended a Manage record.
 type ActManageReply struct {
 	RequestID uint64
@@ -69,4 +73,5 @@ func (ActReply) isAction()       {}
 func (ActTimer) isAction()       {}
 func (ActOutbox) isAction()      {}
 func (ActAbort) isAction()       {}
+func (ActRetryNow) isAction()    {}
 func (ActManageReply) isAction() {}

@@ -59,11 +59,21 @@ func (a *applier) manage(m *logrecord.Manage) error {
 		}
 	case logrecord.ManageResume:
 		resume := st.Phase == store.PhasePaused
-		if st.Phase == store.PhaseSuspended {
+		switch st.Phase {
+		case store.PhaseSuspended:
 			// Restate runs a suspended invocation again at once (the attempt replays the
 			// journal and finds what it waits for); the earlier rules left it suspended.
 			if resume, err = a.rules(rulesManage); err != nil {
 				return err
+			}
+		case store.PhaseInvoked:
+			// Restate has an invocation that waits to retry try again at once.
+			now, err := a.rules(rulesManage)
+			if err != nil {
+				return err
+			}
+			if now {
+				a.emit(ActRetryNow{ID: m.InvocationID})
 			}
 		}
 		if resume { // anything else is running already: nothing to do

@@ -479,6 +479,8 @@ func renderAction(a Action) string {
 		return "outbox"
 	case ActAbort:
 		return "abort " + invString(a.ID)
+	case ActRetryNow:
+		return "retry-now " + invString(a.ID)
 	case ActManageReply:
 		return fmt.Sprintf("manage-reply request=%d outcome=%s", a.RequestID, a.Outcome)
 	case ActAnnounced:

@@ -232,6 +232,8 @@ func (l *Leader) dispatch(a Action) {
 		l.shuf.nudge()
 	case ActAbort:
 		l.p.cfg.Invoker.Abort(l, a.ID)
+	case ActRetryNow:
+		l.p.cfg.Invoker.RetryNow(l, a.ID)
 	case ActManageReply:
 		answer(&l.mu, l.manages, a.RequestID, a.Outcome)
 	case ActReply:

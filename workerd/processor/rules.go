@@ -30,7 +30,8 @@ const (
 	// rulesManage came with logrecord.KindManageFormat (as restate-server 1.7.12 does):
 	//   - pausing a suspended invocation leaves it suspended (answered done, not
 	//     accepted): what it waits for still wakes it;
-	//   - resuming a suspended invocation runs it again at once;
+	//   - resuming a suspended invocation runs it again at once, and one that waits to
+	//     retry retries at once (the leader's invoker only: no change of the status);
 	//   - a workflow's run does not hold back a state patch of its key (only an object's
 	//     lock holder does);
 	//   - every change of an invocation's status stamps modified_at: a notification

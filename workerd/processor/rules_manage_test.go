@@ -98,6 +98,26 @@ func TestResumeRunsASuspendedInvocation(t *testing.T) {
 	}
 }
 
+// Restate has a running invocation that waits to retry try again at once when it is
+// resumed (200); the status does not change.
+func TestResumeOfARunningInvocationRetriesNow(t *testing.T) {
+	f := newManageFixture(t)
+	id := newID("")
+	f.apply(invokeRec(id, "", "", 1))
+	before := f.status(id)
+	f.now += 10
+	acts := f.manage(id, logrecord.ManageResume)
+	if r, ok := has[ActRetryNow](acts); !ok || string(r.ID) != string(id) {
+		t.Fatalf("resume: %v, want a retry now", acts)
+	}
+	if r, _ := has[ActManageReply](acts); r.Outcome != rpc.ManageDone {
+		t.Fatalf("resume answered %s", r.Outcome)
+	}
+	if st := f.status(id); st.Phase != store.PhaseInvoked || st.ModifiedAt != before.ModifiedAt {
+		t.Fatalf("after resume: %+v", st)
+	}
+}
+
 // Restate stamps modified_at with the time a suspended invocation's notification was
 // appended when it wakes it; here it kept the suspension's time.
 func TestWakeUpStampsModifiedAt(t *testing.T) {
@@ -190,6 +210,12 @@ func TestManageRulesBeforeTheMarker(t *testing.T) {
 	acts := f.manage(id, logrecord.ManagePause)
 	if r, _ := has[ActManageReply](acts); r.Outcome != rpc.ManageAccepted || f.status(id).Phase != store.PhasePaused {
 		t.Fatalf("pause: %v, phase %s", acts, f.status(id).Phase)
+	}
+	// Resume of a running one: answered, nothing else.
+	running := newID("")
+	f.apply(invokeRec(running, "", "", 3))
+	if acts := f.manage(running, logrecord.ManageResume); len(acts) != 1 {
+		t.Fatalf("resume of a running invocation by the earlier rules: %v", acts)
 	}
 	// Resume of a suspended one: left suspended.
 	other := f.suspendedOnCompletion()
