@@ -147,8 +147,8 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 		return errInvocationCompleted(raw, rpc.OpPause) // Restate's "is not running, cannot be paused."
 	}
 	status := http.StatusOK
-	// A pause of a running invocation is accepted (202); of a paused one, done (200), as
-	// restate-server 1.7.12 answers.
+	// A pause of a running invocation is accepted (202); of a paused or suspended one, done
+	// (200), as restate-server 1.7.12 answers.
 	if outcome == rpc.ManageAccepted {
 		status = http.StatusAccepted // the SDK unwinds the invocation asynchronously
 	}
