@@ -110,7 +110,7 @@ func TestInvocationConstruction(t *testing.T) {
 			wantService: "Bare", wantHandler: "run", wantKey: "w", wantSvcTy: schema.ServiceTypeWorkflow, wantHdlTy: schema.HandlerWorkflow,
 			pk:        ptr(ids.PartitionKeyOf("w")),
 			wantID:    func(pk ids.PartitionKey) ids.InvocationID { return ids.WorkflowInvocationID(pk, "Bare", "w") },
-			retention: schema.DefaultRetention,
+			retention: schema.BuiltinDefaults().WorkflowCompletionRetention,
 		},
 		{
 			name: "service send with friendly delay", method: "POST", target: "/Greeter/Greet/send?delay=1d", body: `"x"`,
@@ -130,8 +130,11 @@ func TestInvocationConstruction(t *testing.T) {
 			reg := h.opts.Schema()
 			reg.Services["Retained"] = &schema.Service{Name: "Retained", Type: schema.ServiceTypeVirtualObject, Public: true, IdempotencyRetention: 24 * time.Hour,
 				Handlers: []schema.Handler{{Name: "h", Type: schema.HandlerExclusive, Input: anyInput, Public: true, IdempotencyRetention: time.Hour}}}
-			reg.Services["Bare"] = &schema.Service{Name: "Bare", Type: schema.ServiceTypeWorkflow, Public: true,
-				Handlers: []schema.Handler{{Name: "run", Input: anyInput, Public: true}}}
+			// Bare sets nothing: its retention is the defaults' it was resolved with.
+			bare := &schema.Registry{Services: map[string]*schema.Service{"Bare": {Name: "Bare", Type: schema.ServiceTypeWorkflow, Public: true,
+				Options: &schema.ServiceOptions{}, Handlers: []schema.Handler{{Name: "run", Input: anyInput, Public: true}}}}}
+			bare.Resolve(schema.BuiltinDefaults())
+			reg.Services["Bare"] = bare.Services["Bare"]
 			h.now = func() time.Time { return fixedNow }
 
 			r := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))

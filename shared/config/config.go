@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"gorestate.dev/shared/schema"
 )
 
 // Roles a node can run (the `roles` key).
@@ -97,6 +99,30 @@ type RetryPolicy struct {
 	MaxAttempts          int      `toml:"max-attempts"`    // 0 means retry forever
 	OnMaxAttempts        string   `toml:"on-max-attempts"` // "pause" or "kill"
 	MaxInterval          Duration `toml:"max-interval"`
+}
+
+// ServiceDefaults are this node's values for what a service's deployment leaves unset (see
+// schema.Defaults for which node's configuration applies where).
+func (c *Config) ServiceDefaults() schema.Defaults {
+	rp := c.DefaultRetryPolicy
+	onMax := "Pause"
+	if rp.OnMaxAttempts == "kill" {
+		onMax = "Kill"
+	}
+	return schema.Defaults{
+		IdempotencyRetention:        c.DefaultIdempotencyRetention.Duration(),
+		WorkflowCompletionRetention: c.DefaultWorkflowCompletionRetention.Duration(),
+		JournalRetention:            c.DefaultJournalRetention.Duration(),
+		InactivityTimeout:           c.Worker.Invoker.InactivityTimeout.Duration(),
+		AbortTimeout:                c.Worker.Invoker.AbortTimeout.Duration(),
+		RetryPolicy: schema.RetryPolicy{
+			InitialInterval:      rp.InitialInterval.Duration(),
+			ExponentiationFactor: rp.ExponentiationFactor,
+			MaxAttempts:          rp.MaxAttempts,
+			MaxInterval:          rp.MaxInterval.Duration(),
+			OnMaxAttempts:        onMax,
+		},
+	}
 }
 
 // Listener is the `[admin]` or `[ingress]` table. BindAddress defaults to the top-level bind-ip

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gorestate.dev/shared/identity"
+	"gorestate.dev/shared/schema"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -642,5 +643,38 @@ func TestDeploymentRoutingHeaders(t *testing.T) {
 	}
 	if d := Default(); len(d.Admin.DeploymentRoutingHeaders) != 0 {
 		t.Fatalf("default routing headers %q", d.Admin.DeploymentRoutingHeaders)
+	}
+}
+
+// The service defaults the schema is resolved with are the node's configuration keys; with
+// none set they are restate-server's builtin ones.
+func TestServiceDefaults(t *testing.T) {
+	t.Parallel()
+	if got, want := Default().ServiceDefaults(), schema.BuiltinDefaults(); got != want {
+		t.Errorf("defaults of an unconfigured node = %+v, want %+v", got, want)
+	}
+	c := mustLoad(t, "",
+		"RESTATE_DEFAULT_JOURNAL_RETENTION=2h",
+		"RESTATE_DEFAULT_IDEMPOTENCY_RETENTION=3h",
+		"RESTATE_DEFAULT_WORKFLOW_COMPLETION_RETENTION=0s",
+		"RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT=42s",
+		"RESTATE_WORKER__INVOKER__ABORT_TIMEOUT=7m",
+		"RESTATE_DEFAULT_RETRY_POLICY__INITIAL_INTERVAL=100ms",
+		"RESTATE_DEFAULT_RETRY_POLICY__EXPONENTIATION_FACTOR=3",
+		"RESTATE_DEFAULT_RETRY_POLICY__MAX_ATTEMPTS=2",
+		"RESTATE_DEFAULT_RETRY_POLICY__ON_MAX_ATTEMPTS=kill",
+		"RESTATE_DEFAULT_RETRY_POLICY__MAX_INTERVAL=7s",
+	)
+	want := schema.Defaults{
+		IdempotencyRetention:        3 * time.Hour,
+		WorkflowCompletionRetention: 0,
+		JournalRetention:            2 * time.Hour,
+		InactivityTimeout:           42 * time.Second,
+		AbortTimeout:                7 * time.Minute,
+		RetryPolicy: schema.RetryPolicy{InitialInterval: 100 * time.Millisecond, ExponentiationFactor: 3,
+			MaxAttempts: 2, MaxInterval: 7 * time.Second, OnMaxAttempts: "Kill"},
+	}
+	if got := c.ServiceDefaults(); got != want {
+		t.Errorf("ServiceDefaults = %+v, want %+v", got, want)
 	}
 }

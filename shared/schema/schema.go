@@ -127,21 +127,27 @@ type Handler struct {
 
 // Service is one registered service at its newest revision.
 type Service struct {
-	Name                        string            `json:"name"`
-	Type                        ServiceType       `json:"ty"`
-	Handlers                    []Handler         `json:"handlers"`
-	DeploymentID                string            `json:"deployment_id"`
-	Revision                    uint32            `json:"revision"`
-	Public                      bool              `json:"public"`
-	Documentation               string            `json:"documentation,omitempty"`
-	Metadata                    map[string]string `json:"metadata,omitempty"`
-	IdempotencyRetention        time.Duration     `json:"idempotency_retention"`
-	WorkflowCompletionRetention time.Duration     `json:"workflow_completion_retention,omitempty"`
-	JournalRetention            time.Duration     `json:"journal_retention"`
-	InactivityTimeout           time.Duration     `json:"inactivity_timeout"`
-	AbortTimeout                time.Duration     `json:"abort_timeout"`
-	EnableLazyState             bool              `json:"enable_lazy_state"`
-	RetryPolicy                 RetryPolicy       `json:"retry_policy"`
+	Name          string            `json:"name"`
+	Type          ServiceType       `json:"ty"`
+	Handlers      []Handler         `json:"handlers"`
+	DeploymentID  string            `json:"deployment_id"`
+	Revision      uint32            `json:"revision"`
+	Public        bool              `json:"public"`
+	Documentation string            `json:"documentation,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	// Options are the settings the deployment or the admin API chose; nil only in a
+	// service stored before they were kept (Resolve infers them).
+	Options *ServiceOptions `json:"options,omitempty"`
+	// The effective settings: Options over a node's Defaults, set by Registry.Resolve. They
+	// are stored as the writing node resolved them, for nodes of versions that read only
+	// these; a node reading the schema resolves them again with its own configuration.
+	IdempotencyRetention        time.Duration `json:"idempotency_retention"`
+	WorkflowCompletionRetention time.Duration `json:"workflow_completion_retention,omitempty"`
+	JournalRetention            time.Duration `json:"journal_retention"`
+	InactivityTimeout           time.Duration `json:"inactivity_timeout"`
+	AbortTimeout                time.Duration `json:"abort_timeout"`
+	EnableLazyState             bool          `json:"enable_lazy_state"`
+	RetryPolicy                 RetryPolicy   `json:"retry_policy"`
 }
 
 // Handler returns the named handler, or nil.
@@ -178,22 +184,20 @@ func (s *Service) HandlerTypeOf(h *Handler) HandlerType {
 	return ""
 }
 
-// DefaultRetention is Restate's default idempotency and workflow completion retention, used
-// when the schema carries none.
-const DefaultRetention = 24 * time.Hour
-
 // Retention returns how long a completed invocation of handler h keeps its status (result)
 // and its journal. Idempotent calls keep the result for the idempotency retention, workflow
 // runs for the workflow completion retention, and every invocation at least as long as its
 // journal is retained (Restate keeps completed invocations inspectable for the journal
-// retention). The journal never outlives the status.
+// retention). The journal never outlives the status. A handler's zero means it sets nothing;
+// the service's values are the effective ones (Registry.Resolve), so a configured default of
+// zero keeps nothing, as in Restate.
 func (s *Service) Retention(h *Handler, idempotent bool) (completion, journal time.Duration) {
 	journal = firstNonZero(h.JournalRetention, s.JournalRetention)
 	switch {
 	case idempotent:
-		completion = firstNonZero(h.IdempotencyRetention, s.IdempotencyRetention, DefaultRetention)
+		completion = firstNonZero(h.IdempotencyRetention, s.IdempotencyRetention)
 	case s.HandlerTypeOf(h) == HandlerWorkflow:
-		completion = firstNonZero(h.WorkflowCompletionRetention, s.WorkflowCompletionRetention, DefaultRetention)
+		completion = firstNonZero(h.WorkflowCompletionRetention, s.WorkflowCompletionRetention)
 	}
 	return max(completion, journal), journal
 }

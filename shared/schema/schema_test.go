@@ -22,7 +22,7 @@ func TestRetention(t *testing.T) {
 		{"journal retention disabled keeps nothing", svc(ServiceTypeService, 0, day), Handler{Name: "h"}, false, 0, 0},
 		{"idempotent call keeps the result for the longer retention", svc(ServiceTypeService, hour, day), Handler{Name: "h"}, true, day, hour},
 		{"handler overrides win", svc(ServiceTypeService, day, day), Handler{Name: "h", JournalRetention: 2 * hour, IdempotencyRetention: 3 * hour}, true, 3 * hour, 2 * hour},
-		{"idempotency retention defaults to 1d", svc(ServiceTypeService, 0, 0), Handler{Name: "h"}, true, DefaultRetention, 0},
+		{"idempotency retention of zero keeps nothing", svc(ServiceTypeService, 0, 0), Handler{Name: "h"}, true, 0, 0},
 		{"untyped workflow handler uses the workflow retention", &Service{Name: "W", Type: ServiceTypeWorkflow, WorkflowCompletionRetention: 5 * hour}, Handler{Name: "run"}, false, 5 * hour, 0},
 		{"shared workflow handler is a plain call", &Service{Name: "W", Type: ServiceTypeWorkflow, WorkflowCompletionRetention: 5 * hour}, Handler{Name: "peek", Type: HandlerShared}, false, 0, 0},
 	}
