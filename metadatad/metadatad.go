@@ -92,6 +92,7 @@ func AdminHandler(cfg *config.Config, s metadata.Store, meta *MetadataServer, wo
 		MetadataCluster: metadataCluster(cfg, meta),
 
 		DeploymentRoutingHeaders: cfg.Admin.DeploymentRoutingHeaders,
+		ServiceDefaults:          new(cfg.ServiceDefaults()),
 	})
 }
 

@@ -556,7 +556,7 @@ func TestPatchService(t *testing.T) {
 
 func loadTestRegistry(t *testing.T, admin *testAdmin) *schema.Registry {
 	t.Helper()
-	reg, _, err := loadRegistry(t.Context(), admin.store)
+	reg, _, err := loadRegistry(t.Context(), admin.store, schema.BuiltinDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/metadata"
 	"gorestate.dev/shared/rpc"
+	"gorestate.dev/shared/schema"
 	"gorestate.dev/shared/version"
 )
 
@@ -65,6 +66,11 @@ type Options struct {
 	// DeploymentRoutingHeaders ([admin] deployment-routing-headers) name additional headers
 	// whose values tell deployments at the same address apart.
 	DeploymentRoutingHeaders []string
+	// ServiceDefaults are this node's defaults for what services leave unset
+	// (config.Config.ServiceDefaults): the admin API reports services with them, as
+	// restate-server reports its own node's configuration. Nil means
+	// schema.BuiltinDefaults.
+	ServiceDefaults *schema.Defaults
 	// ClusterName is reported by GET /cluster-health.
 	ClusterName string
 	// MetadataCluster tells GET /cluster-health the metadata cluster's members. Without it,
@@ -106,6 +112,10 @@ func NewHandler(opts Options) http.Handler {
 	}
 	if opts.newID == nil {
 		opts.newID = ids.NewDeploymentID
+	}
+	if opts.ServiceDefaults == nil {
+		d := schema.BuiltinDefaults()
+		opts.ServiceDefaults = &d
 	}
 	a := &api{opts: opts, log: opts.Logger.Named("admin")}
 

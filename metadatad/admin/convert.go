@@ -10,15 +10,6 @@ import (
 	"gorestate.dev/shared/schema"
 )
 
-// Server-side defaults for what a manifest leaves out (Restate 1.7's defaults).
-const (
-	DefaultIdempotencyRetention        = 24 * time.Hour
-	DefaultWorkflowCompletionRetention = 24 * time.Hour
-	DefaultJournalRetention            = 24 * time.Hour
-	DefaultInactivityTimeout           = time.Minute
-	DefaultAbortTimeout                = 10 * time.Minute
-)
-
 // infoInactivityIgnored is Restate's code for a handler inactivity timeout that cannot apply
 // because the deployment answers in request/response mode.
 const infoInactivityIgnored = "RT0021"
@@ -31,12 +22,17 @@ type DeploymentSpec struct {
 	Metadata          map[string]string
 	UseHTTP11         bool
 	CreatedAt         time.Time
+	// Defaults fill in the effective settings of what the manifest leaves out (the
+	// registering node's configuration); nil means schema.BuiltinDefaults.
+	Defaults *schema.Defaults
 }
 
-// ToSchema turns a discovered manifest into a deployment whose services carry Restate's
-// server-side defaults for everything the manifest leaves out. Service revisions are left at
-// 0: they depend on the registry and are assigned at registration. Errors are *SchemaError
-// values (the manifest decoded but describes services Restate would refuse).
+// ToSchema turns a discovered manifest into a deployment. Its services keep what the
+// manifest sets as their options, and carry spec.Defaults as the effective value of
+// everything it leaves out: each node that reads the registry later fills those in from its
+// own configuration again (schema.Registry.Resolve). Service revisions are left at 0: they
+// depend on the registry and are assigned at registration. Errors are *SchemaError values
+// (the manifest decoded but describes services Restate would refuse).
 func ToSchema(m *Manifest, spec DeploymentSpec) (*schema.Deployment, error) {
 	dep := &schema.Deployment{
 		ID:                 spec.ID,
@@ -72,6 +68,11 @@ func ToSchema(m *Manifest, spec DeploymentSpec) (*schema.Deployment, error) {
 		index[svc.Name] = len(dep.Services)
 		dep.Services = append(dep.Services, svc)
 	}
+	defaults := schema.BuiltinDefaults()
+	if spec.Defaults != nil {
+		defaults = *spec.Defaults
+	}
+	dep.Resolve(defaults)
 	return dep, nil
 }
 
@@ -87,26 +88,25 @@ func toService(ms *ManifestService, deploymentID string, requestResponse bool) (
 	}
 	o := &ms.ManifestOptions
 	svc := schema.Service{
-		Name:                 ms.Name,
-		Type:                 schema.ServiceType(ms.Ty),
-		DeploymentID:         deploymentID,
-		Public:               o.IngressPrivate == nil || !*o.IngressPrivate,
-		Documentation:        deref(ms.Documentation),
-		Metadata:             ms.Metadata,
-		IdempotencyRetention: msOr(o.IdempotencyRetention, DefaultIdempotencyRetention),
-		JournalRetention:     msOr(o.JournalRetention, DefaultJournalRetention),
-		InactivityTimeout:    msOr(o.InactivityTimeout, DefaultInactivityTimeout),
-		AbortTimeout:         msOr(o.AbortTimeout, DefaultAbortTimeout),
-		EnableLazyState:      o.EnableLazyState != nil && *o.EnableLazyState,
-		RetryPolicy:          retryOverrides(o).Apply(schema.DefaultRetryPolicy()),
-	}
-	if svc.Type == schema.ServiceTypeWorkflow {
-		svc.WorkflowCompletionRetention = DefaultWorkflowCompletionRetention
+		Name:            ms.Name,
+		Type:            schema.ServiceType(ms.Ty),
+		DeploymentID:    deploymentID,
+		Public:          o.IngressPrivate == nil || !*o.IngressPrivate,
+		Documentation:   deref(ms.Documentation),
+		Metadata:        ms.Metadata,
+		EnableLazyState: o.EnableLazyState != nil && *o.EnableLazyState,
+		Options: &schema.ServiceOptions{
+			IdempotencyRetention: msPtr(o.IdempotencyRetention),
+			JournalRetention:     msPtr(o.JournalRetention),
+			InactivityTimeout:    msPtr(o.InactivityTimeout),
+			AbortTimeout:         msPtr(o.AbortTimeout),
+			RetryPolicy:          retryOverrides(o),
+		},
 	}
 	if requestResponse {
 		// Without a bidirectional stream every await suspends, which is what a zero
-		// inactivity timeout means to the invoker.
-		svc.InactivityTimeout = 0
+		// inactivity timeout means to the invoker (and what Restate reports for it).
+		svc.Options.InactivityTimeout = new(time.Duration)
 	}
 	index := map[string]int{}
 	for i := range ms.Handlers {
@@ -203,7 +203,7 @@ func toHandler(svc *schema.Service, mh *ManifestHandler, svcIngressPrivate *bool
 	if mh.WorkflowCompletionRetention != nil {
 		// The run handler's retention is the workflow's: Restate shows it on the service.
 		h.WorkflowCompletionRetention = msOr(mh.WorkflowCompletionRetention, 0)
-		svc.WorkflowCompletionRetention = h.WorkflowCompletionRetention
+		svc.Options.WorkflowCompletionRetention = msPtr(mh.WorkflowCompletionRetention)
 	}
 	if requestResponse && o.InactivityTimeout != nil {
 		h.Info = append(h.Info, schema.Info{
@@ -212,11 +212,8 @@ func toHandler(svc *schema.Service, mh *ManifestHandler, svcIngressPrivate *bool
 		})
 		h.InactivityTimeout = 0
 	}
-	if ov := retryOverrides(o); ov != nil {
-		h.RetryOverrides = ov
-		eff := ov.Apply(svc.RetryPolicy)
-		h.RetryPolicy = &eff
-	}
+	// The effective policy (h.RetryPolicy) is set when the service is resolved.
+	h.RetryOverrides = retryOverrides(o)
 	return h, nil
 }
 
@@ -316,6 +313,15 @@ func retryOverrides(o *ManifestOptions) *schema.RetryPolicyOverrides {
 		return nil
 	}
 	return ov
+}
+
+// msPtr converts manifest milliseconds like msOr, keeping nil for "not set".
+func msPtr(ms *uint64) *time.Duration {
+	if ms == nil {
+		return nil
+	}
+	d := msOr(ms, 0)
+	return &d
 }
 
 // msOr converts manifest milliseconds, saturating instead of overflowing, or returns def.

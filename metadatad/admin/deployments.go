@@ -72,6 +72,7 @@ func (a *api) registerDeployment(w http.ResponseWriter, r *http.Request, version
 		Metadata:          req.Metadata,
 		UseHTTP11:         req.UseHTTP11,
 		CreatedAt:         a.opts.now(),
+		Defaults:          a.opts.ServiceDefaults,
 	})
 	if err != nil {
 		return err
@@ -81,7 +82,7 @@ func (a *api) registerDeployment(w http.ResponseWriter, r *http.Request, version
 		outcome registerOutcome
 		result  schema.Deployment
 	)
-	_, err = updateRegistry(r.Context(), a.opts.Store, req.DryRun, func(reg *schema.Registry) (bool, error) {
+	_, err = updateRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults, req.DryRun, func(reg *schema.Registry) (bool, error) {
 		// The loop may run again on a newer registry: start from the proposal every time.
 		dep := cloneDeployment(proposed)
 		o, d, err := registerDeployment(reg, &dep, force, force || req.Breaking, a.opts.DeploymentRoutingHeaders)
@@ -167,7 +168,7 @@ func (a *api) updateDeployment(w http.ResponseWriter, r *http.Request, _ int) er
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults)
 	if err != nil {
 		return err
 	}
@@ -199,13 +200,13 @@ func (a *api) updateDeployment(w http.ResponseWriter, r *http.Request, _ int) er
 	if err != nil {
 		return err
 	}
-	proposed, err := ToSchema(m, DeploymentSpec{ID: id, URI: uri, AdditionalHeaders: headers, UseHTTP11: useHTTP11})
+	proposed, err := ToSchema(m, DeploymentSpec{ID: id, URI: uri, AdditionalHeaders: headers, UseHTTP11: useHTTP11, Defaults: a.opts.ServiceDefaults})
 	if err != nil {
 		return err
 	}
 
 	var result schema.Deployment
-	_, err = updateRegistry(r.Context(), a.opts.Store, req.DryRun, func(reg *schema.Registry) (bool, error) {
+	_, err = updateRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults, req.DryRun, func(reg *schema.Registry) (bool, error) {
 		d := reg.Deployment(id)
 		if d == nil {
 			return false, errDeploymentNotFound(id)
@@ -268,7 +269,7 @@ func cloneDeployment(d *schema.Deployment) schema.Deployment {
 }
 
 func (a *api) listDeployments(w http.ResponseWriter, r *http.Request, _ int) error {
-	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults)
 	if err != nil {
 		return err
 	}
@@ -296,7 +297,7 @@ func (a *api) getDeployment(w http.ResponseWriter, r *http.Request, _ int) error
 	if err != nil {
 		return err
 	}
-	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults)
 	if err != nil {
 		return err
 	}
@@ -329,7 +330,7 @@ func (a *api) deleteDeployment(w http.ResponseWriter, r *http.Request, _ int) er
 		return errDeleteNeedsForce()
 	}
 	var removed []string
-	_, err = updateRegistry(r.Context(), a.opts.Store, false, func(reg *schema.Registry) (bool, error) {
+	_, err = updateRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults, false, func(reg *schema.Registry) (bool, error) {
 		d := reg.Deployment(id)
 		if d == nil {
 			return false, errDeploymentNotInRegistry(id)

@@ -305,7 +305,7 @@ func (a *api) loadTables(ctx context.Context, conn *sql.Conn, text sqlText) erro
 			}
 		} else {
 			if regRows == nil {
-				reg, _, err := loadRegistry(ctx, a.opts.Store)
+				reg, _, err := loadRegistry(ctx, a.opts.Store, *a.opts.ServiceDefaults)
 				if err != nil {
 					return err
 				}

@@ -27,8 +27,9 @@ const (
 	outcomeOverwritten                        // the endpoint was registered already and force replaced it
 )
 
-// loadRegistry reads the schema registry and its version (0 if it was never written).
-func loadRegistry(ctx context.Context, store metadata.Store) (*schema.Registry, uint64, error) {
+// loadRegistry reads the schema registry and its version (0 if it was never written), its
+// services resolved with defaults.
+func loadRegistry(ctx context.Context, store metadata.Store, defaults schema.Defaults) (*schema.Registry, uint64, error) {
 	v, err := store.Get(ctx, metadata.KeySchema)
 	if errors.Is(err, metadata.ErrNotFound) {
 		reg, _ := schema.Decode(nil)
@@ -41,16 +42,18 @@ func loadRegistry(ctx context.Context, store metadata.Store) (*schema.Registry, 
 	if err != nil {
 		return nil, 0, fmt.Errorf("decode schema registry version %d: %w", v.Version, err)
 	}
+	reg.Resolve(defaults)
 	return reg, v.Version, nil
 }
 
 // updateRegistry applies mutate to the newest registry and stores the result with
 // compare-and-set, starting over from a fresh read whenever another writer got there first.
 // mutate returns whether it changed anything; nothing is written if not, nor when dryRun is
-// set. The registry mutate saw last is returned.
-func updateRegistry(ctx context.Context, store metadata.Store, dryRun bool, mutate func(*schema.Registry) (bool, error)) (*schema.Registry, error) {
+// set. The registry mutate saw last is returned, its services resolved with defaults after
+// the change (which may have set their options).
+func updateRegistry(ctx context.Context, store metadata.Store, defaults schema.Defaults, dryRun bool, mutate func(*schema.Registry) (bool, error)) (*schema.Registry, error) {
 	for range maxCASAttempts {
-		reg, version, err := loadRegistry(ctx, store)
+		reg, version, err := loadRegistry(ctx, store, defaults)
 		if err != nil {
 			return nil, err
 		}
@@ -58,6 +61,7 @@ func updateRegistry(ctx context.Context, store metadata.Store, dryRun bool, muta
 		if err != nil {
 			return nil, err
 		}
+		reg.Resolve(defaults)
 		if !changed || dryRun {
 			return reg, nil
 		}
@@ -211,6 +215,10 @@ func activeServiceInDeployment(reg *schema.Registry, name string) *schema.Servic
 func cloneService(s *schema.Service) schema.Service {
 	c := *s
 	c.Handlers = slices.Clone(s.Handlers)
+	if s.Options != nil {
+		o := *s.Options
+		c.Options = &o
+	}
 	return c
 }
 

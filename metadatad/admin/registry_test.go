@@ -62,7 +62,7 @@ func TestRegistryUpdateOnALaggingMember(t *testing.T) {
 	}
 	lagging := &laggingStore{Store: backing, stale: map[string]metadata.Versioned{metadata.KeySchema: v1}}
 	attempts := 0
-	_, err = updateRegistry(ctx, lagging, false, func(*schema.Registry) (bool, error) {
+	_, err = updateRegistry(ctx, lagging, schema.BuiltinDefaults(), false, func(*schema.Registry) (bool, error) {
 		attempts++
 		return true, nil
 	})

@@ -24,7 +24,7 @@ type serviceJSON struct {
 	Public                      bool              `json:"public"`
 	IdempotencyRetention        string            `json:"idempotency_retention"`
 	WorkflowCompletionRetention string            `json:"workflow_completion_retention,omitempty"`
-	JournalRetention            string            `json:"journal_retention"`
+	JournalRetention            string            `json:"journal_retention,omitempty"`
 	InactivityTimeout           string            `json:"inactivity_timeout"`
 	AbortTimeout                string            `json:"abort_timeout"`
 	EnableLazyState             bool              `json:"enable_lazy_state"`
@@ -177,7 +177,7 @@ func renderService(s *schema.Service) serviceJSON {
 		Revision:             s.Revision,
 		Public:               s.Public,
 		IdempotencyRetention: friendly(s.IdempotencyRetention),
-		JournalRetention:     friendly(s.JournalRetention),
+		JournalRetention:     serviceJournalRetention(s),
 		InactivityTimeout:    friendly(s.InactivityTimeout),
 		AbortTimeout:         friendly(s.AbortTimeout),
 		EnableLazyState:      s.EnableLazyState,
@@ -190,6 +190,16 @@ func renderService(s *schema.Service) serviceJSON {
 		out.Handlers = append(out.Handlers, renderHandler(s, &s.Handlers[i]))
 	}
 	return out
+}
+
+// serviceJournalRetention renders the journal retention, absent when it is zero for want
+// of a configured default (default-journal-retention = 0), as Restate leaves it out then;
+// a service that sets zero itself shows "0s".
+func serviceJournalRetention(s *schema.Service) string {
+	if s.JournalRetention == 0 && (s.Options == nil || s.Options.JournalRetention == nil) {
+		return ""
+	}
+	return friendly(s.JournalRetention)
 }
 
 func renderRetryPolicy(p schema.RetryPolicy) retryPolicyJSON {

@@ -13,7 +13,7 @@ import (
 )
 
 func (a *api) listServices(w http.ResponseWriter, r *http.Request, _ int) error {
-	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults)
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func (a *api) listServices(w http.ResponseWriter, r *http.Request, _ int) error 
 // lookupService loads the registry and the newest revision of the {service} in the path.
 func (a *api) lookupService(r *http.Request) (*schema.Service, error) {
 	name := mux.Vars(r)["service"]
-	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,9 @@ func (p servicePatch) empty() bool {
 	return p == servicePatch{}
 }
 
-// apply changes a service revision in place.
+// apply changes a service revision in place. What it sets becomes the service's own
+// setting, which no node's defaults replace; the effective values follow when the registry
+// is resolved again.
 func (p servicePatch) apply(s *schema.Service) error {
 	if p.WorkflowCompletionRetention != nil && s.Type != schema.ServiceTypeWorkflow {
 		return errRetentionUnsupported(displayServiceType(s.Type))
@@ -147,21 +149,23 @@ func (p servicePatch) apply(s *schema.Service) error {
 	if p.Public != nil {
 		s.Public = *p.Public
 	}
-	if p.IdempotencyRetention != nil {
-		s.IdempotencyRetention = *p.IdempotencyRetention
+	// A fresh copy: the registry's index may share the options of the deployment's copy.
+	o := schema.ServiceOptions{}
+	if s.Options != nil {
+		o = *s.Options
 	}
-	if p.WorkflowCompletionRetention != nil {
-		s.WorkflowCompletionRetention = *p.WorkflowCompletionRetention
+	for _, f := range []struct{ from, to **time.Duration }{
+		{&p.IdempotencyRetention, &o.IdempotencyRetention},
+		{&p.WorkflowCompletionRetention, &o.WorkflowCompletionRetention},
+		{&p.JournalRetention, &o.JournalRetention},
+		{&p.InactivityTimeout, &o.InactivityTimeout},
+		{&p.AbortTimeout, &o.AbortTimeout},
+	} {
+		if *f.from != nil {
+			*f.to = *f.from
+		}
 	}
-	if p.JournalRetention != nil {
-		s.JournalRetention = *p.JournalRetention
-	}
-	if p.InactivityTimeout != nil {
-		s.InactivityTimeout = *p.InactivityTimeout
-	}
-	if p.AbortTimeout != nil {
-		s.AbortTimeout = *p.AbortTimeout
-	}
+	s.Options = &o
 	return nil
 }
 
@@ -173,7 +177,7 @@ func (a *api) patchService(w http.ResponseWriter, r *http.Request, _ int) error 
 	if err != nil {
 		return err
 	}
-	reg, err := updateRegistry(r.Context(), a.opts.Store, false, func(reg *schema.Registry) (bool, error) {
+	reg, err := updateRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults, false, func(reg *schema.Registry) (bool, error) {
 		s := activeServiceInDeployment(reg, name)
 		switch {
 		case s == nil && p.empty():

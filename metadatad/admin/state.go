@@ -66,7 +66,7 @@ func (a *api) modifyState(w http.ResponseWriter, r *http.Request, _ int) error {
 	case body.Scope != nil:
 		return errInvalidField("scope", "scoped virtual objects are not supported")
 	}
-	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults)
 	if err != nil {
 		return err
 	}
