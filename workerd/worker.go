@@ -156,6 +156,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		HTTPClient:        client,
 		InactivityTimeout: w.cfg.Worker.Invoker.InactivityTimeout.Duration(),
 		AbortTimeout:      w.cfg.Worker.Invoker.AbortTimeout.Duration(),
+		RetryPolicy:       w.cfg.ServiceDefaults().RetryPolicy,
 		ConcurrencyLimit:  w.cfg.Worker.Invoker.ConcurrentInvocationsLimit,
 		DisableEagerState: w.cfg.Worker.Invoker.DisableEagerState,
 		NodeName:          w.cfg.NodeName,
@@ -266,12 +267,15 @@ func (w *Worker) loadSchema(ctx context.Context) error {
 }
 
 // setSchema installs a schema version unless a newer one is installed already (the watch
-// and refreshSchema race).
+// and refreshSchema race). What services leave unset comes from this node's configuration:
+// the invoker runs attempts with its own node's timeouts and retry policy, and sets the
+// retention of the calls its handlers make, whichever node registered the deployment.
 func (w *Worker) setSchema(v metadata.Versioned) error {
 	reg, err := schema.Decode(v.Value)
 	if err != nil {
 		return fmt.Errorf("worker: decode schema v%d: %w", v.Version, err)
 	}
+	reg.Resolve(w.cfg.ServiceDefaults())
 	w.schemaMu.Lock()
 	defer w.schemaMu.Unlock()
 	if v.Version > w.schemaVersion {

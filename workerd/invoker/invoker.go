@@ -33,6 +33,10 @@ type Options struct {
 	// long after its request stream was closed.
 	InactivityTimeout time.Duration
 	AbortTimeout      time.Duration
+	// RetryPolicy retries attempts that fail before their service's own policy is known
+	// (the service is not in the schema): the node's [default-retry-policy]. The zero value
+	// means schema.DefaultRetryPolicy.
+	RetryPolicy schema.RetryPolicy
 	// DisableEagerState sends no state with the StartMessage: the SDK reads state lazily.
 	DisableEagerState bool
 	// MaxMessageSize bounds one protocol message from a deployment.
@@ -77,6 +81,9 @@ func New(opts Options) *Invoker {
 	}
 	if opts.ConcurrencyLimit <= 0 {
 		opts.ConcurrencyLimit = 1000
+	}
+	if opts.RetryPolicy == (schema.RetryPolicy{}) {
+		opts.RetryPolicy = schema.DefaultRetryPolicy()
 	}
 	if opts.DeploymentConcurrencyLimit <= 0 {
 		opts.DeploymentConcurrencyLimit = max(opts.ConcurrencyLimit/2, 1)

@@ -175,7 +175,7 @@ func (t *task) run() {
 			return
 		}
 		t.attempts++
-		policy := schema.DefaultRetryPolicy()
+		policy := t.inv.opts.RetryPolicy
 		if out.policy != nil {
 			policy = *out.policy
 		}
