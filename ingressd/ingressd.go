@@ -27,6 +27,12 @@ import (
 
 // View is the metadata the ingress routes by, kept fresh from the metadata store.
 type View struct {
+	// ServiceDefaults are this node's defaults for what services leave unset
+	// (config.Config.ServiceDefaults), nil for schema.BuiltinDefaults: the invocations this
+	// ingress creates get its node's journal, idempotency and workflow retention, whichever
+	// node registered the deployment. Set before Watch.
+	ServiceDefaults *schema.Defaults
+
 	store      metadata.Store
 	refresh    sync.Mutex // one metadata read at a time, however many misses arrive
 	schema     atomic.Pointer[versionedSchema]
@@ -132,6 +138,11 @@ func (v *View) setSchema(x metadata.Versioned) error {
 	if err != nil {
 		return err
 	}
+	defaults := schema.BuiltinDefaults()
+	if v.ServiceDefaults != nil {
+		defaults = *v.ServiceDefaults
+	}
+	reg.Resolve(defaults)
 	for {
 		cur := v.schema.Load()
 		if cur.version >= x.Version {
@@ -179,7 +190,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 		return fmt.Errorf("ingressd: [metadata-client] addresses is empty: name the metadata servers")
 	}
 	meta := metadata.NewClient(cfg.MetadataClient.Addresses, &http.Client{})
-	v := &View{}
+	v := &View{ServiceDefaults: new(cfg.ServiceDefaults())}
 	v.Watch(ctx, meta, logger)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
 	var sender atomic.Pointer[string] // this life, once registered

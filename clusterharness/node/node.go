@@ -123,7 +123,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Node,
 		go placer.Run(ctx)
 		go cluster.WatchMembership(ctx, members, logger.Named("controller"))
 	}
-	view := &ingressd.View{}
+	view := &ingressd.View{ServiceDefaults: new(cfg.ServiceDefaults())}
 	view.Watch(ctx, meta, logger)
 	var (
 		workers admin.Workers
