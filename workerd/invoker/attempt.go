@@ -192,9 +192,10 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 			abort = h.AbortTimeout
 		}
 	}
-	// A node configured with inactivity-timeout 0 always runs request/response, whatever the
-	// services say: that is how operators (and Restate's test suites) force suspensions.
-	requestResponse := a.dp.ProtocolMode == "REQUEST_RESPONSE" || inactivity == 0 || opts.InactivityTimeout == 0
+	// A node configured with inactivity-timeout 0 runs request/response the services that set
+	// no timeout of their own (the worker resolved theirs to 0): that is how operators (and
+	// Restate's test suites) force suspensions. One a deployment sets wins, as in Restate.
+	requestResponse := a.dp.ProtocolMode == "REQUEST_RESPONSE" || inactivity == 0
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
