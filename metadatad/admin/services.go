@@ -65,7 +65,7 @@ func (a *api) listHandlers(w http.ResponseWriter, r *http.Request, _ int) error 
 
 func (a *api) getHandler(w http.ResponseWriter, r *http.Request, _ int) error {
 	service, name := mux.Vars(r)["service"], mux.Vars(r)["handler"]
-	reg, _, err := loadRegistry(r.Context(), a.opts.Store)
+	reg, _, err := loadRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults)
 	if err != nil {
 		return err
 	}
