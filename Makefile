@@ -63,6 +63,8 @@ fuzz:
 	$(GO) test ./metadatad/raftstore -run '^$$' -fuzz '^FuzzDecodeLog$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzStatus$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzJournalEntry$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzInboxPatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/logrecord -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/protocol -run '^$$' -fuzz '^FuzzInputTraceContext$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/protocol -run '^$$' -fuzz '^FuzzAgainstReference$$' -fuzztime $(FUZZTIME)
@@ -169,7 +171,7 @@ vet:
 	$(GO) vet $(MODULES)
 
 # FROM-scratch images of the daemons, the single node and the examples, built from static
-# binaries: gorestate/{metadatad,workerd,ingressd,gorestate,examples}:dev, each labeled
+# binaries: gorestate/{metadatad,workerd,ingressd,logserverd,gorestate,examples}:dev, each labeled
 # dev.gorestate.image=<name> (docker images --filter label=dev.gorestate.image).
 images:
 	BIN=$(BIN) GO=$(GO) bash images/build.sh

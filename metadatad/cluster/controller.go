@@ -8,11 +8,10 @@ import (
 	"gorestate.dev/shared/membership"
 )
 
-// WatchMembership is the cluster controller's view of node liveness: it follows the gossip
-// events of m until ctx ends and reports joins, failures and departures of current node
-// lives (events of superseded lives are dropped). Status reads the same gossip view; with one
-// worker running every partition there is nothing to reassign yet, so the controller only
-// reports, and partition placement will act on these events.
+// WatchMembership logs the gossip view of node liveness: it follows the events of m until
+// ctx ends and reports joins, failures and departures of current node lives (events of
+// superseded lives are dropped). Status reads the same gossip view; placement does not act
+// on these events but on its own failure detector (Placer, package liveness).
 func WatchMembership(ctx context.Context, m *membership.Membership, logger hclog.Logger) {
 	for {
 		events, cancel := m.Subscribe()

@@ -290,10 +290,15 @@ func (m *Membership) initialJoin(ctx context.Context) error {
 	}
 }
 
-// rejoinLoop joins the seeds again for as long as no other member is alive.
+// rejoinLoop joins the seeds again for as long as no other member is alive. Once alone it
+// tries soon and then less often, up to RejoinInterval: daemons started together find each
+// other within a second rather than an interval, and a node cut off for long does not
+// hammer its seeds.
 func (m *Membership) rejoinLoop() {
 	defer m.wg.Done()
-	t := time.NewTicker(m.cfg.RejoinInterval)
+	first := min(m.cfg.RejoinInterval, 250*time.Millisecond)
+	wait := first
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -305,8 +310,12 @@ func (m *Membership) rejoinLoop() {
 			return
 		}
 		if m.serf.Memberlist().NumMembers() > 1 {
+			wait = first
+			t.Reset(wait)
 			continue
 		}
+		wait = min(2*wait, m.cfg.RejoinInterval)
+		t.Reset(wait)
 		if n, err := m.Join(m.cfg.Seeds); err != nil {
 			m.logger.Debug("rejoin failed", "seeds", m.cfg.Seeds, "error", err)
 		} else if n > 0 {

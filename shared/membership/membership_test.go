@@ -463,3 +463,19 @@ func TestCloseStopsEverything(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// With a daemon's long rejoin interval, a seed started a moment after the node is found
+// within about a second, not after an interval: the loop tries soon once alone.
+func TestRejoinLoopTriesSoonOnceAlone(t *testing.T) {
+	t.Parallel()
+	seed := freeAddr(t)
+	early := startNode(t, nodeSpec{name: "n1", seeds: []string{seed}, rejoin: DaemonRejoinInterval})
+	started := time.Now()
+	startNode(t, nodeSpec{name: "n2", bind: seed})
+	waitFor(t, convergeTimeout, "n1 sees both alive", func() bool {
+		return countState(early.Members(), StateAlive) == 2
+	})
+	if took := time.Since(started); took > DaemonRejoinInterval/2 {
+		t.Fatalf("n1 found its seed %v after the seed started; want well within the %v interval", took, DaemonRejoinInterval)
+	}
+}
