@@ -153,12 +153,15 @@ func (t *task) run() {
 			}
 			t.holding = true
 		}
-		select {
-		case <-t.retryNow: // asked while no retry was waiting: nothing to cut short
-		default:
-		}
 		t.setProgress(func(p *Progress) { p.LastStartAt, p.NextRetryAt = time.Now(), time.Time{}; p.StartCount++ })
 		out := t.attempt(ctx)
+		// A retry-now asked for before the attempt ended found no retry waiting (the
+		// invocation ran, and resuming a running invocation changes nothing): it must not cut
+		// the backoff after this attempt short.
+		select {
+		case <-t.retryNow:
+		default:
+		}
 		if t.holding {
 			<-t.inv.sem
 			t.holding = false
