@@ -93,6 +93,7 @@ func scenarios() []scenario {
 	paused, parent := goldenID("", 11), goldenID("", 12)
 	holder, queued := goldenID("pears", 13), goldenID("pears", 14)
 	wf2, wf2Signal := goldenID("order-2", 16), goldenID("order-2", 17)
+	napper, wf3, attacher := goldenID("", 18), goldenID("order-3", 19), goldenID("", 20)
 	remoteCaller := ids.InvocationID{PartitionKey: 0}
 	remoteCaller.UUID[15] = 15
 
@@ -224,6 +225,29 @@ func scenarios() []scenario {
 			// Suspended again, then resumed: it runs at once.
 			at(30, suspend(wf2, []uint32{2}, nil)),
 			at(40, &logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: wf2, Op: logrecord.ManageResume, RequestID: 4}}),
+		}},
+		{name: "manage_rules_switch", numPartitions: 1, records: []*logrecord.Record{
+			// Before the marker, the earlier rules: a resume leaves a suspended invocation
+			// suspended, a workflow's run holds a state patch back.
+			at(0, invokeRecord(invokeOf(napper, "Sleeper", "nap", "", "SERVICE", "", 1, ``))),
+			at(1, suspend(napper, []uint32{1}, nil)),
+			at(2, &logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: napper, Op: logrecord.ManageResume, RequestID: 2}}),
+			at(3, invokeRecord(invokeOf(wf3, "Checkout", "run", "order-3", "WORKFLOW", "WORKFLOW", 3, `{}`))),
+			at(4, &logrecord.Record{Kind: logrecord.KindPatchState, PatchState: &logrecord.PatchState{Service: "Checkout", Key: "order-3",
+				State: []logrecord.StateEntry{{Key: []byte("x"), Value: []byte("queued")}}}}),
+			// From the marker on, the same records apply by rulesManage.
+			at(5, &logrecord.Record{Kind: logrecord.KindManageFormat}),
+			at(6, &logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: napper, Op: logrecord.ManageResume, RequestID: 4}}),
+			// Resuming it again while it runs: the leader's invoker retries now if it backs off.
+			at(7, &logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: napper, Op: logrecord.ManageResume, RequestID: 5}}),
+			at(8, &logrecord.Record{Kind: logrecord.KindPatchState, PatchState: &logrecord.PatchState{Service: "Checkout", Key: "order-3",
+				State: []logrecord.StateEntry{{Key: []byte("x"), Value: []byte("now")}}}}),
+			// A caller attached stamps modified_at.
+			at(9, &logrecord.Record{Kind: logrecord.KindAttach, Attach: &logrecord.Attach{InvocationID: wf3, Wait: true,
+				Caller: logrecord.Caller{InvocationID: attacher, CompletionID: 1}}}),
+			// The run ends: the patch queued before the marker applies now, after the later one.
+			at(10, effect(wf3, logrecord.EffectEntries, output(`"ok"`))),
+			at(11, effect(wf3, logrecord.EffectEnd)),
 		}},
 		{name: "epochs_and_dedup", numPartitions: 1, records: []*logrecord.Record{
 			at(0, announce(1, "n1")),
