@@ -72,8 +72,10 @@ func TestNoEffectIsAppendedAfterAFailedOne(t *testing.T) {
 	}
 }
 
-// Retry delays never shrink to nothing (a factor below 1) and never wrap around to a
-// negative Duration (no wait at all): a failing deployment is not retried in a hot loop.
+// Retry delays never shrink to nothing and never wrap around to a negative Duration (no
+// wait at all): a failing deployment is not retried in a hot loop. A factor between 0 and 1
+// shrinks them, as restate-server 1.7.12 does with exponentiation-factor = 0.5 (4s, then 2s
+// plus its jitter); we kept them at the initial interval.
 func TestBackoffStaysPositiveAndBounded(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -84,6 +86,11 @@ func TestBackoffStaysPositiveAndBounded(t *testing.T) {
 		{"doubling", schema.RetryPolicy{InitialInterval: 100 * time.Millisecond, ExponentiationFactor: 2}, 3, 400 * time.Millisecond},
 		{"capped", schema.RetryPolicy{InitialInterval: 100 * time.Millisecond, ExponentiationFactor: 2, MaxInterval: time.Second}, 10, time.Second},
 		{"factor 0 counts as 1", schema.RetryPolicy{InitialInterval: 100 * time.Millisecond}, 5, 100 * time.Millisecond},
+		{"negative factor counts as 1", schema.RetryPolicy{InitialInterval: 100 * time.Millisecond, ExponentiationFactor: -2}, 5, 100 * time.Millisecond},
+		{"NaN factor counts as 1", schema.RetryPolicy{InitialInterval: 100 * time.Millisecond, ExponentiationFactor: math.NaN()}, 5, 100 * time.Millisecond},
+		{"halving", schema.RetryPolicy{InitialInterval: 4 * time.Second, ExponentiationFactor: 0.5}, 2, 2 * time.Second},
+		{"halving down to 10ms", schema.RetryPolicy{InitialInterval: 4 * time.Second, ExponentiationFactor: 0.5}, 30, 10 * time.Millisecond},
+		{"halving below a shorter initial interval", schema.RetryPolicy{InitialInterval: time.Millisecond, ExponentiationFactor: 0.5}, 3, time.Millisecond},
 		{"overflow without a cap", schema.RetryPolicy{InitialInterval: time.Hour, ExponentiationFactor: 10}, 40, math.MaxInt64},
 	} {
 		if got := backoff(tc.p, tc.n); got != tc.want {

@@ -240,13 +240,26 @@ func (t *task) deploymentSlot(ctx context.Context, id string) (release func(), e
 	return release, nil
 }
 
-// backoff is the delay before retry number n (1-based). A factor below 1 (a manifest may
-// say 0) counts as 1: the delays never shrink to nothing. Past the largest Duration the
-// delay stays there instead of wrapping around to a negative one (no wait at all).
+// minShrunkDelay is as short as a factor below 1 makes the delays.
+const minShrunkDelay = 10 * time.Millisecond
+
+// backoff is the delay before retry number n (1-based): the initial interval times the
+// factor to the power n-1, at most the max interval. A factor between 0 and 1 shrinks the
+// delays, as in Restate, but not below minShrunkDelay (or the initial interval, if shorter):
+// a failing deployment is not retried in a hot loop. A factor of 0 (a manifest may say 0),
+// a negative one or NaN counts as 1. Past the largest Duration the delay stays there
+// instead of wrapping around to a negative one (no wait at all).
 func backoff(p schema.RetryPolicy, n int) time.Duration {
-	d := float64(p.InitialInterval) * math.Pow(max(p.ExponentiationFactor, 1), float64(n-1))
+	f := p.ExponentiationFactor
+	if !(f > 0) {
+		f = 1
+	}
+	d := float64(p.InitialInterval) * math.Pow(f, float64(n-1))
 	if p.MaxInterval > 0 && d > float64(p.MaxInterval) {
 		d = float64(p.MaxInterval)
+	}
+	if f < 1 {
+		d = max(d, float64(min(p.InitialInterval, minShrunkDelay)))
 	}
 	return clampDuration(d)
 }
