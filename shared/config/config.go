@@ -92,13 +92,15 @@ type Config struct {
 	Worker         WorkerOptions         `toml:"worker"`
 }
 
-// RetryPolicy is the `[default-retry-policy]` table: how invocations are retried.
+// RetryPolicy is the `[default-retry-policy]` table: how invocations are retried. The
+// intervals must not be zero; the factor may be any number, as in Restate (a factor below 1
+// makes the delays shrink).
 type RetryPolicy struct {
-	InitialInterval      Duration `toml:"initial-interval"`
-	ExponentiationFactor float64  `toml:"exponentiation-factor"`
-	MaxAttempts          int      `toml:"max-attempts"`    // 0 means retry forever
-	OnMaxAttempts        string   `toml:"on-max-attempts"` // "pause" or "kill"
-	MaxInterval          Duration `toml:"max-interval"`
+	InitialInterval      Duration    `toml:"initial-interval"`
+	ExponentiationFactor float64     `toml:"exponentiation-factor"`
+	MaxAttempts          MaxAttempts `toml:"max-attempts"`    // a number or "unlimited"
+	OnMaxAttempts        string      `toml:"on-max-attempts"` // "pause" or "kill"
+	MaxInterval          Duration    `toml:"max-interval"`
 }
 
 // ServiceDefaults are this node's values for what a service's deployment leaves unset (see
@@ -118,7 +120,7 @@ func (c *Config) ServiceDefaults() schema.Defaults {
 		RetryPolicy: schema.RetryPolicy{
 			InitialInterval:      rp.InitialInterval.Duration(),
 			ExponentiationFactor: rp.ExponentiationFactor,
-			MaxAttempts:          rp.MaxAttempts,
+			MaxAttempts:          rp.MaxAttempts.Int(),
 			MaxInterval:          rp.MaxInterval.Duration(),
 			OnMaxAttempts:        onMax,
 		},

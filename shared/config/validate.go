@@ -31,6 +31,13 @@ func (v *validator) nonNegative(key string, d Duration) {
 	}
 }
 
+// positive refuses zero as well, as Restate does for the retry intervals.
+func (v *validator) positive(key string, d Duration) {
+	if d <= 0 {
+		v.bad(key, d, "want a duration greater than zero")
+	}
+}
+
 func (v *validator) hostPort(key, addr string) {
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -122,15 +129,10 @@ func (c *Config) Validate() error {
 	v.nonNegative("default-journal-retention", c.DefaultJournalRetention)
 	v.nonNegative("default-idempotency-retention", c.DefaultIdempotencyRetention)
 	v.nonNegative("default-workflow-completion-retention", c.DefaultWorkflowCompletionRetention)
+	// Restate takes any exponentiation-factor; max-attempts checks itself (MaxAttempts).
 	rp := c.DefaultRetryPolicy
-	v.nonNegative("default-retry-policy.initial-interval", rp.InitialInterval)
-	v.nonNegative("default-retry-policy.max-interval", rp.MaxInterval)
-	if rp.ExponentiationFactor < 1 {
-		v.bad("default-retry-policy.exponentiation-factor", rp.ExponentiationFactor, "want a factor of 1.0 or more")
-	}
-	if rp.MaxAttempts < 0 {
-		v.bad("default-retry-policy.max-attempts", rp.MaxAttempts, "want 0 (unlimited) or more")
-	}
+	v.positive("default-retry-policy.initial-interval", rp.InitialInterval)
+	v.positive("default-retry-policy.max-interval", rp.MaxInterval)
 	v.oneOf("default-retry-policy.on-max-attempts", rp.OnMaxAttempts, "pause", "kill")
 
 	v.oneOf("bifrost.default-provider", c.Bifrost.DefaultProvider, "local", "replicated")
