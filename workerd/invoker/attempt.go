@@ -371,7 +371,7 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 	resp, err := t.inv.opts.HTTPClient.Do(req)
 	if err != nil {
 		endRequest()
-		return a.fail(fmt.Errorf("invoke %s: %w", target, err)), false, 0
+		return a.fail(unreachable(a.dp.URI, err)), false, 0
 	}
 	defer resp.Body.Close()
 	if server := resp.Header.Get("x-restate-server"); server != "" {
@@ -574,7 +574,7 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 		if e.NextRetryDelay != nil {
 			retry = clampDuration(float64(*e.NextRetryDelay) * float64(time.Millisecond))
 		}
-		return false, fmt.Errorf("[%d] %s", e.Code, e.Message), retry
+		return false, sdkFailure(e.Code, e.Message, e.Stacktrace), retry
 	case m.Type == protocol.ProposeRunCompletionMessageType:
 		p := &protocol.ProposeRunCompletionMessage{}
 		if err := p.Unmarshal(m.Payload); err != nil {
@@ -594,7 +594,7 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 			// Only well-formed commands reach the log: apply must never meet one it cannot read.
 			body, err := protocol.ParseBody(m)
 			if err != nil {
-				return false, fmt.Errorf("[%d] protocol violation: malformed %s: %w", protocol.CodeProtocolViolation, m.Type, err), 0
+				return false, &attemptFailure{code: protocol.CodeProtocolViolation, message: fmt.Sprintf("malformed %s: %v", m.Type, err)}, 0
 			}
 			if e.CallTarget, e.CallRetention, err = a.resolveCall(body); err != nil {
 				return false, err, 0

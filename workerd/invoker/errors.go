@@ -1,29 +1,102 @@
 package invoker
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+)
 
-// codedError is an attempt failure that Restate reports with a code of its error catalogue,
-// which sys_invocation shows as last_failure_error_code next to the message.
-type codedError struct {
-	code    string // RTxxxx
-	message string // as Restate renders the failure: "[status name] text"
+// attemptFailure is an attempt's failure as Restate reports it: an invocation error code
+// (500 unless the SDK sent another), a message, the SDK's stacktrace if it sent one, and the
+// code of Restate's error catalogue that sys_invocation shows as last_failure_error_code.
+type attemptFailure struct {
+	code       uint32
+	message    string
+	stacktrace string
+	catalogue  string // RTxxxx, "" for failures without one
 }
 
-func (e *codedError) Error() string { return e.message }
+// Error is the failure as sys_invocation's last_failure shows it, e.g.
+// "[500 Internal] boom" followed by the stacktrace on the next lines.
+func (f *attemptFailure) Error() string {
+	s := "[" + codeString(f.code) + "] " + f.message
+	if f.stacktrace != "" {
+		s += "\n" + f.stacktrace
+	}
+	return s
+}
+
+// codeNames are the names Restate gives invocation error codes in the failures it renders
+// ("[500 Internal] …"); other codes are shown as the bare number.
+var codeNames = map[uint32]string{
+	400: "Bad request",
+	404: "Not found",
+	409: "Aborted",
+	410: "Gone",
+	415: "Unsupported media type",
+	470: "Not ready",
+	500: "Internal",
+	570: "Journal mismatch",
+	571: "Protocol violation",
+}
+
+func codeString(code uint32) string {
+	if name, ok := codeNames[code]; ok {
+		return strconv.FormatUint(uint64(code), 10) + " " + name
+	}
+	return strconv.FormatUint(uint64(code), 10)
+}
+
+// failureOf returns err as an attemptFailure: a failure of our own making without one is
+// an internal error (500) without a catalogue code.
+func failureOf(err error) *attemptFailure {
+	var f *attemptFailure
+	if errors.As(err, &f) {
+		return f
+	}
+	return &attemptFailure{code: 500, message: err.Error()}
+}
+
+// errorCode is the catalogue code of an attempt's failure, "" for failures without one.
+func errorCode(err error) string {
+	var f *attemptFailure
+	if errors.As(err, &f) {
+		return f.catalogue
+	}
+	return ""
+}
+
+// sdkFailure is the failure an SDK reported with an ErrorMessage: Restate's RT0007, "a
+// retryable error was received from the service".
+func sdkFailure(code uint32, message, stacktrace string) *attemptFailure {
+	return &attemptFailure{code: code, message: message, stacktrace: stacktrace, catalogue: "RT0007"}
+}
+
+// unreachable is the failure of an attempt whose request did not get through to the
+// deployment at uri (its base URI, as registered): Restate's RT0010 and its phrasing, e.g.
+// "error when calling 'http://127.0.0.1:9080/': h2 pool connection error: …". The tail is
+// Go's error, not hyper's.
+func unreachable(uri string, err error) *attemptFailure {
+	var (
+		op     *net.OpError
+		ue     *url.Error
+		detail = err.Error()
+	)
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+		detail = "h2 pool connection error: " + op.Error()
+	case errors.As(err, &ue):
+		detail = ue.Err.Error() // without Go's `Post "…/invoke/…":`
+	}
+	return &attemptFailure{code: 500, message: fmt.Sprintf("error when calling '%s': %s", uri, detail), catalogue: "RT0010"}
+}
 
 // errPinnedDeploymentGone: the deployment the invocation is pinned to is no longer
 // registered (removed with force while the invocation was in flight). Its next attempts fail
 // with it until the deployment is registered again or the invocation is killed or resumed
 // on another deployment, as in restate-server 1.7.12.
-var errPinnedDeploymentGone = &codedError{code: "RT0011",
-	message: "[500 Internal] the invocation has a deployment id associated, but it was not found in the registry. " +
+var errPinnedDeploymentGone = &attemptFailure{code: 500, catalogue: "RT0011",
+	message: "the invocation has a deployment id associated, but it was not found in the registry. " +
 		"This might indicate that a deployment was forcefully removed from the registry, but there are still in-flight invocations pinned to it"}
-
-// errorCode is the catalogue code of an attempt's failure, "" for failures without one.
-func errorCode(err error) string {
-	var c *codedError
-	if errors.As(err, &c) {
-		return c.code
-	}
-	return ""
-}

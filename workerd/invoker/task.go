@@ -197,7 +197,7 @@ func (t *task) run() {
 			delay = backoff(policy, t.attempts)
 		}
 		t.setProgress(func(p *Progress) {
-			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.attempts, out.err.Error(), errorCode(out.err), time.Now().Add(delay)
+			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.attempts, failureOf(out.err).Error(), errorCode(out.err), time.Now().Add(delay)
 		})
 		select {
 		case <-time.After(delay):

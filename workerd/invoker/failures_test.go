@@ -1,0 +1,99 @@
+package invoker
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/rpc"
+	"gorestate.dev/shared/schema"
+)
+
+// sendSvc starts Svc/h as a one-way send and returns its id.
+func (h *harness) sendSvc(ctx context.Context) []byte {
+	h.t.Helper()
+	id := ids.NewInvocationID(ids.PartitionKeyOf("")).Bytes()
+	if _, err := h.p.Leader().Invoke(ctx, &rpc.InvokeRequest{InvocationID: id, Input: []byte("in"), Send: true,
+		Target: rpc.Target{Service: "Svc", Handler: "h", ServiceType: "SERVICE"}}); err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+// failedAttempts waits until id has n failed attempts and returns its progress.
+func (h *harness) failedAttempts(ctx context.Context, id []byte, n int) Progress {
+	h.t.Helper()
+	for {
+		p := h.inv.Progress()[invString(id)]
+		if p.RetryCount >= n {
+			return p
+		}
+		if ctx.Err() != nil {
+			h.t.Fatalf("%d failed attempts of %d: %+v", p.RetryCount, n, p)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// slowRetries keeps a failed invocation backing off for the test's length.
+func slowRetries(h *harness) {
+	reg := *h.reg.Load()
+	svc := *reg.Services["Svc"]
+	svc.RetryPolicy = schema.RetryPolicy{InitialInterval: time.Hour, ExponentiationFactor: 1, MaxAttempts: 1000}
+	reg.Services = map[string]*schema.Service{"Svc": &svc}
+	h.reg.Store(&reg)
+}
+
+// A retryable error from the SDK shows in last_failure as restate-server 1.7.12 shows it:
+// the code with its name, the message and the SDK's stacktrace on the lines after, with
+// Restate's RT0007 as last_failure_error_code. We showed "[500] boom" and no code.
+func TestE2ESDKFailureAsRestateShowsIt(t *testing.T) {
+	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute}, "REQUEST_RESPONSE",
+		func(h *harness, w http.ResponseWriter, r *http.Request, start *protocol.StartMessage, replay []protocol.Message, dec *protocol.Decoder) {
+			e := &protocol.ErrorMessage{Code: 500, Message: `flaky "k": attempt 1 fails`, Stacktrace: "goroutine 1 [running]:\nmain.go:1"}
+			writeMsg(w, protocol.Message{Type: protocol.ErrorMessageType, Payload: e.Marshal()})
+		})
+	slowRetries(h)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := h.failedAttempts(ctx, h.sendSvc(ctx), 1)
+	const want = "[500 Internal] flaky \"k\": attempt 1 fails\ngoroutine 1 [running]:\nmain.go:1"
+	if p.LastFailure != want || p.LastFailureCode != "RT0007" {
+		t.Fatalf("last failure %q code %q, want %q RT0007", p.LastFailure, p.LastFailureCode, want)
+	}
+}
+
+// An attempt that cannot reach its deployment (connection refused) fails as in
+// restate-server 1.7.12: "[500 Internal] error when calling 'http://127.0.0.1:57090/': h2
+// pool connection error: Connection refused (os error 111)", RT0010; the tail after the
+// prefix is Go's. We showed Go's `invoke …: Post "…": dial tcp …` and no code.
+func TestE2EUnreachableDeploymentAsRestateShowsIt(t *testing.T) {
+	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute}, "REQUEST_RESPONSE",
+		func(*harness, http.ResponseWriter, *http.Request, *protocol.StartMessage, []protocol.Message, *protocol.Decoder) {
+			t.Error("the closed deployment was reached")
+		})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	slowRetries(h)
+	reg := *h.reg.Load()
+	reg.Deployments = []schema.Deployment{reg.Deployments[0]}
+	reg.Deployments[0].URI = "http://" + addr + "/" // as registration stores it
+	h.reg.Store(&reg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := h.failedAttempts(ctx, h.sendSvc(ctx), 1)
+	prefix := "[500 Internal] error when calling 'http://" + addr + "/': h2 pool connection error: dial tcp " + addr + ": "
+	if !strings.HasPrefix(p.LastFailure, prefix) || !strings.Contains(p.LastFailure, "connection refused") || p.LastFailureCode != "RT0010" {
+		t.Fatalf("last failure %q code %q, want %q… RT0010", p.LastFailure, p.LastFailureCode, prefix)
+	}
+}
