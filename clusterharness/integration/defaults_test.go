@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,13 +28,26 @@ func TestConfiguredServiceDefaults(t *testing.T) {
 
 	key := fmt.Sprintf("killed-%d", time.Now().UnixNano())
 	resp := call(t, n.IngressURL+"/Flaky/attempt", `"`+key+`"`, nil)
-	if resp.Status != 500 || !strings.Contains(resp.Body, "attempt 2 of 3 fails on purpose") {
+	// As restate-server 1.7.12 answers: the last attempt's failure, with the SDK's
+	// stacktrace, and nothing of ours around it.
+	var body struct {
+		Code                        int
+		Message, Stacktrace, Source string
+	}
+	failure := fmt.Sprintf("flaky %q: attempt 2 of 3 fails on purpose", key)
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || resp.Status != 500 || body.Code != 500 ||
+		body.Message != failure || !strings.HasPrefix(body.Stacktrace, "goroutine ") || body.Source != "invocation" {
 		t.Fatalf("got %d %s, want the second attempt's failure", resp.Status, resp.Body)
 	}
 	if got := examples.FlakyAttempts(key); got != 2 {
 		t.Errorf("%d attempts, want 2", got)
 	}
-	journalRetention(t, n, resp.Header.Get("x-restate-id"), "PT7200S")
+	id := resp.Header.Get("x-restate-id")
+	journalRetention(t, n, id, "PT7200S")
+	rows := query(t, n, fmt.Sprintf("select completion_result, completion_failure, last_failure from sys_invocation where id = '%s'", id)).Rows
+	if len(rows) != 1 || rows[0]["completion_result"] != "failure" || rows[0]["completion_failure"] != "[500] "+failure || rows[0]["last_failure"] != nil {
+		t.Errorf("sys_invocation of %s: %v, want completed with [500] %s", id, rows, failure)
+	}
 	n.Node.Stop()
 
 	cfg.DefaultRetryPolicy.MaxAttempts = 3

@@ -252,7 +252,8 @@ type InvokerEffect struct {
 	WaitingCompletions []uint32 `json:"wc,omitempty"`
 	WaitingSignals     []uint32 `json:"ws,omitempty"`
 	WaitingNames       []string `json:"wn,omitempty"`
-	// Failure for EffectFail, or the last attempt error for EffectPause.
+	// Failure for EffectFail. Earlier versions put the last attempt's error on an
+	// EffectPause too; the invoker no longer does (nobody shows it).
 	FailureCode    uint32 `json:"fc,omitempty"`
 	FailureMessage string `json:"fm,omitempty"`
 	// Attempt is the status's attempt number when the run that produced this effect started.

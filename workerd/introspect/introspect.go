@@ -379,12 +379,12 @@ func invocationRow(id string, st *store.Status, derived bool) map[string]any {
 	}
 	if derived {
 		// The columns Restate takes from the invoker's in-memory state, which holds only
-		// invocations in flight. The store keeps only the deployment of the attempt and the
-		// failure that paused the invocation.
+		// invocations in flight. The store keeps the deployment of the attempt; the failure
+		// that paused an invocation (stored by earlier versions) is not shown, as Restate's
+		// invoker has forgotten it once the retries are exhausted.
 		if st.DeploymentID != "" && st.Phase == store.PhaseInvoked {
 			r["last_attempt_deployment_id"] = st.DeploymentID
 		}
-		setString(r, "last_failure", st.LastFailure)
 	}
 	return r
 }

@@ -12,6 +12,7 @@ import (
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
 	"gorestate.dev/workerd/store"
 )
@@ -24,6 +25,7 @@ type failFirstLeadership struct {
 	recs []*logrecord.Record
 }
 
+func (l *failFirstLeadership) NoteFailure([]byte, rpc.Failure)    {}
 func (l *failFirstLeadership) Partition() uint32                  { return 1 }
 func (l *failFirstLeadership) Context() context.Context           { return context.Background() }
 func (l *failFirstLeadership) Snapshot() (*store.Snapshot, error) { return nil, fmt.Errorf("unused") }

@@ -2,8 +2,10 @@ package invoker
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"gorestate.dev/shared/protocol"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
+	"gorestate.dev/workerd/store"
 )
 
 // sendSvc starts Svc/h as a one-way send and returns its id.
@@ -95,5 +98,72 @@ func TestE2EUnreachableDeploymentAsRestateShowsIt(t *testing.T) {
 	prefix := "[500 Internal] error when calling 'http://" + addr + "/': h2 pool connection error: dial tcp " + addr + ": "
 	if !strings.HasPrefix(p.LastFailure, prefix) || !strings.Contains(p.LastFailure, "connection refused") || p.LastFailureCode != "RT0010" {
 		t.Fatalf("last failure %q code %q, want %q… RT0010", p.LastFailure, p.LastFailureCode, prefix)
+	}
+}
+
+// failingSDK answers every attempt with a retryable error carrying a stacktrace.
+func failingSDK(h *harness, w http.ResponseWriter, r *http.Request, start *protocol.StartMessage, replay []protocol.Message, dec *protocol.Decoder) {
+	e := &protocol.ErrorMessage{Code: 500, Message: fmt.Sprintf("flaky: attempt %d fails", h.requests()), Stacktrace: "goroutine 1 [running]:\nmain.go:1"}
+	writeMsg(w, protocol.Message{Type: protocol.ErrorMessageType, Payload: e.Marshal()})
+}
+
+func exhaustAfter(h *harness, attempts int, onMax string) {
+	reg := *h.reg.Load()
+	svc := *reg.Services["Svc"]
+	svc.RetryPolicy = schema.RetryPolicy{InitialInterval: time.Millisecond, ExponentiationFactor: 1, MaxAttempts: attempts, OnMaxAttempts: onMax}
+	reg.Services = map[string]*schema.Service{"Svc": &svc}
+	h.reg.Store(&reg)
+}
+
+// Killed because its retries are exhausted (max-attempts = 2, on-max-attempts = "kill"),
+// an invocation answers its waiting caller as restate-server 1.7.12 does: with its last
+// attempt's failure, code, message and the SDK's stacktrace ({"code":500,"message":"flaky
+// …","stacktrace":"goroutine …","source":"invocation"} at the ingress), and keeps the code
+// and message as its result (completion_failure "[500] flaky …"). We answered "retries
+// exhausted after 2 attempts: [500] flaky …" without the stacktrace.
+func TestE2EKilledAfterRetriesAnswersTheLastFailure(t *testing.T) {
+	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute}, "REQUEST_RESPONSE", failingSDK)
+	exhaustAfter(h, 2, "Kill")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id := ids.NewInvocationID(ids.PartitionKeyOf("")).Bytes()
+	resp, err := h.p.Leader().Invoke(ctx, &rpc.InvokeRequest{InvocationID: id, Input: []byte("in"), CompletionRetention: time.Hour,
+		Target: rpc.Target{Service: "Svc", Handler: "h", ServiceType: "SERVICE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rpc.Failure{Code: 500, Message: "flaky: attempt 2 fails", Stacktrace: "goroutine 1 [running]:\nmain.go:1"}
+	if resp.Failure == nil || !reflect.DeepEqual(*resp.Failure, want) {
+		t.Fatalf("answer %+v, want the failure %+v", resp.Failure, want)
+	}
+	if st := h.status(id); st == nil || st.Result == nil || !st.Result.Failed || st.Result.Code != 500 || st.Result.Message != want.Message {
+		t.Fatalf("status %+v, want failed with [500] %s", st, want.Message)
+	}
+	if n := h.requests(); n != 2 {
+		t.Fatalf("%d attempts, want 2", n)
+	}
+}
+
+// Paused because its retries are exhausted, an invocation shows no last_failure in
+// restate-server 1.7.12 (its invoker forgot the invocation); we showed "retries exhausted
+// after 2 attempts: [500] …".
+func TestE2EPausedAfterRetriesKeepsNoFailure(t *testing.T) {
+	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute}, "REQUEST_RESPONSE", failingSDK)
+	exhaustAfter(h, 2, "Pause")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id := h.sendSvc(ctx)
+	st := h.status(id)
+	for ; st == nil || st.Phase != store.PhasePaused; st = h.status(id) {
+		if ctx.Err() != nil {
+			t.Fatalf("not paused: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st.LastFailure != "" {
+		t.Fatalf("paused with the failure %q, want none", st.LastFailure)
+	}
+	if _, ok := h.inv.Progress()[invString(id)]; ok {
+		t.Fatal("the invoker still shows the paused invocation's attempts")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
 	"gorestate.dev/workerd/store"
 )
@@ -19,6 +20,7 @@ type recordingLeadership struct {
 	recs []*logrecord.Record
 }
 
+func (l *recordingLeadership) NoteFailure([]byte, rpc.Failure)    {}
 func (l *recordingLeadership) Partition() uint32                  { return 1 }
 func (l *recordingLeadership) Context() context.Context           { return context.Background() }
 func (l *recordingLeadership) Snapshot() (*store.Snapshot, error) { return nil, fmt.Errorf("unused") }

@@ -11,6 +11,7 @@ import (
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd/store"
 )
 
@@ -21,6 +22,7 @@ type parkedLeadership struct {
 	parked atomic.Int32
 }
 
+func (l *parkedLeadership) NoteFailure([]byte, rpc.Failure)    {}
 func (l *parkedLeadership) Partition() uint32                  { return 7 }
 func (l *parkedLeadership) Context() context.Context           { return l.ctx }
 func (l *parkedLeadership) Snapshot() (*store.Snapshot, error) { return nil, fmt.Errorf("unused") }

@@ -3,13 +3,13 @@ package invoker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"time"
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
 	"gorestate.dev/workerd/processor"
 	"gorestate.dev/workerd/store"
@@ -184,11 +184,7 @@ func (t *task) run() {
 		}
 		t.inv.log.Warn("invocation attempt failed", "invocation", invString(t.id), "attempt", t.attempts, "error", out.err)
 		if policy.MaxAttempts > 0 && t.attempts >= policy.MaxAttempts {
-			kind := logrecord.EffectPause
-			if policy.OnMaxAttempts == "Kill" {
-				kind = logrecord.EffectFail
-			}
-			t.appendSync(ctx, &logrecord.InvokerEffect{InvocationID: t.id, Kind: kind, Attempt: t.runAttempt, FailureCode: 500, FailureMessage: fmt.Sprintf("retries exhausted after %d attempts: %v", t.attempts, out.err)})
+			t.appendSync(ctx, t.exhausted(policy, failureOf(out.err)))
 			t.inv.forget(t)
 			return
 		}
@@ -205,6 +201,18 @@ func (t *task) run() {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// exhausted is the effect that ends the retries of an invocation whose last attempt failed
+// with f, as restate-server 1.7.12 ends them. Killed, it completes with the last failure's
+// code and message (and the waiting callers get its stacktrace too), not with a message of
+// its own. Paused, it keeps no failure: sys_invocation shows none for it there.
+func (t *task) exhausted(policy schema.RetryPolicy, f *attemptFailure) *logrecord.InvokerEffect {
+	if policy.OnMaxAttempts != "Kill" {
+		return &logrecord.InvokerEffect{InvocationID: t.id, Kind: logrecord.EffectPause, Attempt: t.runAttempt}
+	}
+	t.l.NoteFailure(t.id, rpc.Failure{Code: f.code, Message: f.message, Stacktrace: f.stacktrace})
+	return &logrecord.InvokerEffect{InvocationID: t.id, Kind: logrecord.EffectFail, Attempt: t.runAttempt, FailureCode: f.code, FailureMessage: f.message}
 }
 
 // deploymentSlot takes an attempt slot of deployment id for the attempt under way, which

@@ -32,9 +32,12 @@ type Leader struct {
 	replies  map[uint64]chan rpc.InvokeResponse   // by ingress request id
 	manages  map[uint64]chan rpc.ManageOutcome    // by admin request id
 	waiters  map[string][]chan rpc.InvokeResponse // by invocation id
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// stacktraces are the failures the invoker ends invocations with, by invocation id,
+	// kept for their stacktrace, which the log does not hold (see NoteFailure).
+	stacktraces map[string]rpc.Failure
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 func newLeader(p *Processor, epoch uint64) *Leader {
@@ -48,6 +51,8 @@ func newLeader(p *Processor, epoch uint64) *Leader {
 		ctx:     ctx,
 		cancel:  cancel,
 		window:  newAppendWindow(p.cfg.AppendWindow),
+
+		stacktraces: map[string]rpc.Failure{},
 	}
 	l.timers = newTimerService(l)
 	l.shuf = newShuffler(l)
@@ -175,6 +180,20 @@ func (l *Leader) AppendAsync(r *logrecord.Record, done func(bifrost.LSN, error))
 	})
 }
 
+// NoteFailure tells the leader the failure that the effect the invoker is about to append
+// ends invocation id with (retries exhausted, on-max-attempts = "kill"). The log keeps its
+// code and message only; the callers waiting for the invocation also get its stacktrace, as
+// Restate answers them (its record carries the stacktrace). A completion with another
+// failure (a kill that came first) answers without it.
+func (l *Leader) NoteFailure(id []byte, f rpc.Failure) {
+	if f.Stacktrace == "" {
+		return
+	}
+	l.mu.Lock()
+	l.stacktraces[string(id)] = f
+	l.mu.Unlock()
+}
+
 // WaitApplied blocks until the record at lsn and all before it are applied to the store.
 func (l *Leader) WaitApplied(ctx context.Context, lsn bifrost.LSN) error {
 	return l.p.WaitApplied(ctx, uint64(lsn))
@@ -243,11 +262,16 @@ func (l *Leader) dispatch(a Action) {
 		l.mu.Lock()
 		ws := l.waiters[string(a.ID)]
 		delete(l.waiters, string(a.ID))
+		noted, ok := l.stacktraces[string(a.ID)]
+		delete(l.stacktraces, string(a.ID))
 		l.mu.Unlock()
 		if len(ws) > 0 {
 			// Like Restate, the answer at completion carries no idempotency-expires; answers
 			// from the retained result (a repeated call, attach, output) do.
 			resp := responseOf(a.ID, a.Result, 0)
+			if f := resp.Failure; ok && f != nil && f.Code == noted.Code && f.Message == noted.Message {
+				f.Stacktrace = noted.Stacktrace
+			}
 			for _, ch := range ws {
 				ch <- resp
 			}

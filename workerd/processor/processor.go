@@ -12,6 +12,7 @@ import (
 
 	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/logrecord"
+	"gorestate.dev/shared/rpc"
 	"gorestate.dev/workerd/store"
 )
 
@@ -47,6 +48,9 @@ type Leadership interface {
 	AppendAsync(r *logrecord.Record, done func(bifrost.LSN, error))
 	// WaitApplied blocks until the record at lsn and all before it are applied.
 	WaitApplied(ctx context.Context, lsn bifrost.LSN) error
+	// NoteFailure hands over what the log does not keep of the failure that the effect
+	// about to be appended ends id with: its stacktrace, for the waiting callers.
+	NoteFailure(id []byte, f rpc.Failure)
 }
 
 // Config wires one partition processor.

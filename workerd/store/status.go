@@ -58,7 +58,9 @@ type Status struct {
 	Result                *Result `json:"r,omitempty"`
 	DeploymentID          string  `json:"dp,omitempty"`
 	ProtocolVersion       uint32  `json:"pv,omitempty"`
-	LastFailure           string  `json:"lf,omitempty"`
+	// LastFailure is the failure an EffectPause carried: earlier versions logged the last
+	// attempt's there; it is no longer shown (nor logged).
+	LastFailure string `json:"lf,omitempty"`
 	// The first transitions to inboxed, scheduled and running (ms; 0 = never), which
 	// introspection shows after the invocation has moved on (Restate's inboxed_at,
 	// scheduled_at, running_at).
