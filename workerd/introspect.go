@@ -48,7 +48,7 @@ func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]m
 	progress := w.inv.Progress()
 	for _, r := range rows {
 		p, ok := progress[fmt.Sprint(r["id"])]
-		if ok && r["status"] == "running" {
+		if ok && (r["status"] == "running" && !p.Paused || r["status"] == "paused" && p.Paused) {
 			withProgress(r, p)
 		}
 	}
@@ -63,6 +63,7 @@ func (w *Worker) Rows(ctx context.Context, table string, scan rowscan.Scan) ([]m
 
 // withProgress sets the columns of an invocation's row that Restate takes from the invoker's
 // in-memory state: retries, the failure and the deployment (and its SDK) of the last attempt.
+// A paused invocation keeps its status, and the time its next retry was due.
 func withProgress(r map[string]any, p invoker.Progress) {
 	if !p.LastStartAt.IsZero() {
 		r["last_start_at"] = p.LastStartAt.UTC().Truncate(time.Millisecond)
@@ -88,7 +89,9 @@ func withProgress(r map[string]any, p invoker.Progress) {
 		}
 	}
 	if !p.NextRetryAt.IsZero() {
-		r["status"] = "backing-off"
+		if !p.Paused {
+			r["status"] = "backing-off"
+		}
 		r["next_retry_at"] = p.NextRetryAt.UTC().Truncate(time.Millisecond)
 	}
 }

@@ -2,6 +2,7 @@ package workerd
 
 import (
 	"testing"
+	"time"
 
 	"gorestate.dev/workerd/invoker"
 )
@@ -26,6 +27,20 @@ func TestRowOfAnAttemptWithoutADeployment(t *testing.T) {
 	r = map[string]any{"id": "inv_2", "status": "running", "last_attempt_deployment_id": "dp_a"}
 	withProgress(r, invoker.Progress{StartCount: 2, RetryCount: 1, LastFailure: "boom", LastAttemptDeployment: "dp_b"})
 	if _, ok := r["last_failure_error_code"]; ok || r["last_attempt_deployment_id"] != "dp_b" {
+		t.Fatalf("row %v", r)
+	}
+}
+
+// A paused invocation's row takes the invoker's view kept for it (it was paused while it
+// waited to retry) and stays paused, with the time its retry was due, as restate-server
+// 1.7.12 shows it.
+func TestRowOfAnInvocationPausedWhileBackingOff(t *testing.T) {
+	next := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	r := map[string]any{"id": "inv_3", "status": "paused"}
+	withProgress(r, invoker.Progress{Paused: true, StartCount: 1, RetryCount: 1, LastFailure: "[500 Internal] boom",
+		LastFailureCode: "RT0007", NextRetryAt: next, LastAttemptDeployment: "dp_a"})
+	if r["status"] != "paused" || r["next_retry_at"] != next || r["retry_count"] != int64(1) ||
+		r["last_failure"] != "[500 Internal] boom" || r["last_failure_error_code"] != "RT0007" || r["last_attempt_deployment_id"] != "dp_a" {
 		t.Fatalf("row %v", r)
 	}
 }

@@ -25,6 +25,7 @@ func (nopInvoker) Resume(processor.Leadership, []byte)                          
 func (nopInvoker) Notify(processor.Leadership, []byte, uint32, store.JournalEntry) {}
 func (nopInvoker) StopPartition(uint32)                                            {}
 func (nopInvoker) Abort(processor.Leadership, []byte)                              {}
+func (nopInvoker) Pause(processor.Leadership, []byte)                              {}
 func (nopInvoker) RetryNow(processor.Leadership, []byte)                           {}
 
 // testWorker is a worker of node n1 with what its processors and snapshotter need, without

@@ -94,6 +94,49 @@ func TestQueryShowsRetries(t *testing.T) {
 	})
 }
 
+// TestQueryShowsRetriesOfAPausedInvocation: an invocation paused while it waits to retry
+// keeps the invoker's view of its attempts in sys_invocation, as restate-server 1.7.12 shows
+// it (status paused, retry_count, last_failure with its RT0007, next_retry_at), and after the
+// resume retry_count goes on counting. We showed none of it while paused.
+func TestQueryShowsRetriesOfAPausedInvocation(t *testing.T) {
+	uri := harness.StartExamples(t)
+	cfg := harness.TestConfig(t.TempDir())
+	cfg.DefaultRetryPolicy.InitialInterval = config.Duration(time.Hour)
+	n := harness.StartSingle(t, cfg)
+	harness.Register(t, n.AdminURL, uri)
+	key := fmt.Sprintf("paused-q-%d", time.Now().UnixNano())
+	id := sendAndID(t, n.IngressURL+"/Flaky/attempt/send", `"`+key+`"`)
+	const cols = "select status, retry_count, last_failure, last_failure_error_code, next_retry_at, last_attempt_deployment_id from sys_invocation where id = '"
+	harness.Eventually(t, 10*time.Second, "the invocation to back off", func() bool {
+		rows := query(t, n, cols+id+"'").Rows
+		return len(rows) == 1 && rows[0]["status"] == "backing-off"
+	})
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/pause"); r.Status != 202 {
+		t.Fatalf("pause: %d %s", r.Status, r.Body)
+	}
+	var row map[string]any
+	harness.Eventually(t, 10*time.Second, "the invocation to show as paused", func() bool {
+		rows := query(t, n, cols+id+"'").Rows
+		row = rows[0]
+		return row["status"] == "paused"
+	})
+	failure := fmt.Sprintf("[500 Internal] flaky %q: attempt 1 of 3 fails on purpose\ngoroutine ", key)
+	if row["retry_count"] != 1.0 || !strings.HasPrefix(fmt.Sprint(row["last_failure"]), failure) ||
+		row["last_failure_error_code"] != "RT0007" || row["next_retry_at"] == nil || row["last_attempt_deployment_id"] == nil {
+		t.Fatalf("paused row %v", row)
+	}
+	if r := patch(t, n.AdminURL+"/invocations/"+id+"/resume"); r.Status != 200 {
+		t.Fatalf("resume: %d %s", r.Status, r.Body)
+	}
+	harness.Eventually(t, 10*time.Second, "the second attempt to fail", func() bool {
+		row = query(t, n, cols+id+"'").Rows[0]
+		return row["status"] == "backing-off" && strings.Contains(fmt.Sprint(row["last_failure"]), "attempt 2 of 3")
+	})
+	if row["retry_count"] != 2.0 {
+		t.Fatalf("row after the resume %v, want retry_count 2", row)
+	}
+}
+
 // TestQueryBeyondTheRowBudget: a query whose rows would pass the worker's budget
 // (rowscan.MaxBytes) gets an error that says so, as Restate answers a query its engine has
 // no memory for, instead of loading them; a narrower one still answers.

@@ -7,6 +7,7 @@ package invoker
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,10 @@ type Invoker struct {
 	// aborted holds tasks cut short by Abort until a new task of the same invocation has
 	// waited for them, so that runs of one invocation never overlap.
 	aborted map[string]*task
+	// paused holds the progress of invocations paused while they waited to retry, by task
+	// key, until they resume (a new task goes on from it), are killed or the partition's
+	// leadership ends: Restate's invoker keeps them, and sys_invocation shows them.
+	paused map[string]Progress
 }
 
 // New creates an invoker.
@@ -96,6 +101,7 @@ func New(opts Options) *Invoker {
 		stats:   Stats{DeploymentSlotWaits: map[string]uint64{}},
 		tasks:   map[string]*task{},
 		aborted: map[string]*task{},
+		paused:  map[string]Progress{},
 	}
 }
 
@@ -236,6 +242,12 @@ func (inv *Invoker) start(l processor.Leadership, id []byte, holding bool) bool 
 	t.holding = holding
 	t.prev = inv.aborted[k]
 	delete(inv.aborted, k)
+	if p, ok := inv.paused[k]; ok {
+		// Resumed: Restate's retry_count goes on counting (its retry policy starts over).
+		p.Paused, p.NextRetryAt = false, time.Time{}
+		t.progress = p
+		delete(inv.paused, k)
+	}
 	inv.tasks[k] = t
 	inv.mu.Unlock()
 	go t.run()
@@ -253,10 +265,27 @@ func (inv *Invoker) Notify(l processor.Leadership, id []byte, index uint32, e st
 }
 
 // Abort stops the running attempt of a killed invocation and its retries.
-func (inv *Invoker) Abort(l processor.Leadership, id []byte) {
+func (inv *Invoker) Abort(l processor.Leadership, id []byte) { inv.abort(l, id, false) }
+
+// Pause stops the running attempt of a paused invocation and its retries. If it was waiting
+// to retry, its progress stays visible (Progress, with Paused set) until it resumes, as
+// restate-server 1.7.12 keeps retry_count, last_failure and the rest of its invoker's view
+// of such an invocation; one paused while an attempt ran shows none there, nor here.
+func (inv *Invoker) Pause(l processor.Leadership, id []byte) { inv.abort(l, id, true) }
+
+func (inv *Invoker) abort(l processor.Leadership, id []byte, pause bool) {
 	k := taskKey(l.Partition(), id)
 	inv.mu.Lock()
+	delete(inv.paused, k)
 	t := inv.tasks[k]
+	if t != nil && pause {
+		t.mu.Lock()
+		if p := t.progress; !p.NextRetryAt.IsZero() {
+			p.Paused = true
+			inv.paused[k] = p
+		}
+		t.mu.Unlock()
+	}
 	if t != nil {
 		// Gone from the map at once: a resume right after a pause starts a new task (which
 		// waits for this one) instead of asking this dying one to run again.
@@ -293,6 +322,12 @@ func (inv *Invoker) StopPartition(partition uint32) {
 			ts = append(ts, t)
 		}
 	}
+	prefix := taskKey(partition, nil)
+	for k := range inv.paused {
+		if strings.HasPrefix(k, prefix) {
+			delete(inv.paused, k)
+		}
+	}
 	inv.mu.Unlock()
 	for _, t := range ts {
 		<-t.done
@@ -312,16 +347,19 @@ func (inv *Invoker) finish(t *task) bool {
 	return false
 }
 
-// Progress returns the attempt progress of every invocation with a task on this node, by
-// invocation id string.
+// Progress returns the attempt progress of every invocation with a task on this node, and
+// of those paused while they waited to retry (Paused set), by invocation id string.
 func (inv *Invoker) Progress() map[string]Progress {
 	inv.mu.Lock()
 	ts := make([]*task, 0, len(inv.tasks))
 	for _, t := range inv.tasks {
 		ts = append(ts, t)
 	}
+	out := make(map[string]Progress, len(ts)+len(inv.paused))
+	for k, p := range inv.paused {
+		out[invString([]byte(k[4:]))] = p
+	}
 	inv.mu.Unlock()
-	out := make(map[string]Progress, len(ts))
 	for _, t := range ts {
 		t.mu.Lock()
 		out[invString(t.id)] = t.progress

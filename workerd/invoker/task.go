@@ -60,6 +60,9 @@ type Progress struct {
 	// what it answered in x-restate-server (its SDK), "" before it answered.
 	LastAttemptDeployment string
 	LastAttemptServer     string
+	// Paused: the invocation was paused while it waited to retry (Invoker.Pause); the rest
+	// is as it was then.
+	Paused bool
 }
 
 func (t *task) setProgress(f func(*Progress)) {

@@ -45,8 +45,13 @@ type ActOutbox struct {
 	To  uint32
 }
 
-// ActAbort stops the running attempt of a killed invocation.
-type ActAbort struct{ ID []byte }
+// ActAbort stops the running attempt of a killed invocation and its retries; Pause says the
+// invocation was paused instead: the invoker keeps what it knows of its attempts for
+// introspection (Invoker.Pause).
+type ActAbort struct {
+	ID    []byte
+	Pause bool
+}
 
 // ActRetryNow cuts short the wait of an invocation backing off before its next attempt (an
 // operator resumed it).

@@ -103,7 +103,7 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			}
 			fallthrough
 		case store.PhaseInvoked:
-			a.emit(ActAbort{ID: m.InvocationID})
+			a.emit(ActAbort{ID: m.InvocationID, Pause: true})
 			st.Attempt++ // whatever the aborted run still logs is dropped
 			st.Phase, st.ModifiedAt = store.PhasePaused, a.rec.Time
 			st.WaitingCompletions, st.WaitingSignals, st.WaitingNames = nil, nil, nil

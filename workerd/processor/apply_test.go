@@ -267,11 +267,11 @@ func TestPausedInvocationResumesAndKillReleasesTheLock(t *testing.T) {
 		t.Fatalf("resume of a running invocation did more than answer: %v", acts)
 	}
 	acts = manage(logrecord.ManagePause)
-	if _, ok := has[ActAbort](acts); !ok || f.status(id).Phase != store.PhasePaused {
+	if abort, ok := has[ActAbort](acts); !ok || !abort.Pause || f.status(id).Phase != store.PhasePaused {
 		t.Fatalf("pause: %v, phase %s", acts, f.status(id).Phase)
 	}
 	acts = manage(logrecord.ManageKill)
-	if _, ok := has[ActAbort](acts); !ok {
+	if abort, ok := has[ActAbort](acts); !ok || abort.Pause {
 		t.Fatalf("kill did not abort the attempt: %v", acts)
 	}
 	if inv, ok := has[ActInvoke](acts); !ok || string(inv.ID) != string(next) {

@@ -502,6 +502,9 @@ func renderAction(a Action) string {
 	case ActOutbox:
 		return "outbox"
 	case ActAbort:
+		if a.Pause {
+			return "abort " + invString(a.ID) + " pause"
+		}
 		return "abort " + invString(a.ID)
 	case ActRetryNow:
 		return "retry-now " + invString(a.ID)

@@ -250,7 +250,11 @@ func (l *Leader) dispatch(a Action) {
 	case ActOutbox:
 		l.shuf.nudge()
 	case ActAbort:
-		l.p.cfg.Invoker.Abort(l, a.ID)
+		if a.Pause {
+			l.p.cfg.Invoker.Pause(l, a.ID)
+		} else {
+			l.p.cfg.Invoker.Abort(l, a.ID)
+		}
 	case ActRetryNow:
 		l.p.cfg.Invoker.RetryNow(l, a.ID)
 	case ActManageReply:

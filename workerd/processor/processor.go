@@ -29,6 +29,10 @@ type Invoker interface {
 	Notify(l Leadership, id []byte, index uint32, e store.JournalEntry)
 	// Abort stops the running attempt of id and its retries (the invocation was killed).
 	Abort(l Leadership, id []byte)
+	// Pause stops them as Abort does for an invocation that was paused. What the invoker
+	// knows of the attempts of one that was waiting to retry stays in sys_invocation until it
+	// resumes, as in Restate.
+	Pause(l Leadership, id []byte)
 	// RetryNow starts the next attempt of id at once if it is waiting to retry.
 	RetryNow(l Leadership, id []byte)
 	// StopPartition aborts every attempt of a partition whose leadership ended.

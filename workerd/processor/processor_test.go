@@ -28,6 +28,7 @@ func (n nopInvoker) Resume(l Leadership, id []byte)                      { n.Inv
 func (nopInvoker) Notify(Leadership, []byte, uint32, store.JournalEntry) {}
 func (nopInvoker) StopPartition(uint32)                                  {}
 func (nopInvoker) Abort(Leadership, []byte)                              {}
+func (nopInvoker) Pause(Leadership, []byte)                              {}
 func (nopInvoker) RetryNow(Leadership, []byte)                           {}
 
 // newLog returns partition 0's writer log: one local segment (as provisioned before
