@@ -96,11 +96,11 @@ type Config struct {
 // intervals must not be zero; the factor may be any number, as in Restate (a factor below 1
 // makes the delays shrink).
 type RetryPolicy struct {
-	InitialInterval      Duration    `toml:"initial-interval"`
-	ExponentiationFactor float64     `toml:"exponentiation-factor"`
-	MaxAttempts          MaxAttempts `toml:"max-attempts"`    // a number or "unlimited"
-	OnMaxAttempts        string      `toml:"on-max-attempts"` // "pause" or "kill"
-	MaxInterval          Duration    `toml:"max-interval"`
+	InitialInterval      Duration      `toml:"initial-interval"`
+	ExponentiationFactor float64       `toml:"exponentiation-factor"`
+	MaxAttempts          MaxAttempts   `toml:"max-attempts"`    // a number or "unlimited"
+	OnMaxAttempts        OnMaxAttempts `toml:"on-max-attempts"` // "pause" or "kill"
+	MaxInterval          Duration      `toml:"max-interval"`
 }
 
 // ServiceDefaults are this node's values for what a service's deployment leaves unset (see

@@ -60,7 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"retry initial", c.DefaultRetryPolicy.InitialInterval.Duration(), 500 * time.Millisecond},
 		{"retry factor", c.DefaultRetryPolicy.ExponentiationFactor, 2.0},
 		{"retry attempts", c.DefaultRetryPolicy.MaxAttempts, MaxAttempts(70)},
-		{"retry on-max", c.DefaultRetryPolicy.OnMaxAttempts, "pause"},
+		{"retry on-max", c.DefaultRetryPolicy.OnMaxAttempts, OnMaxAttempts("pause")},
 		{"retry max-interval", c.DefaultRetryPolicy.MaxInterval.Duration(), time.Minute},
 		{"bifrost", c.Bifrost.DefaultProvider, "local"},
 		{"metadata-server", c.MetadataServer.Type, "local"},

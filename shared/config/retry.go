@@ -83,3 +83,27 @@ func (m *MaxAttempts) UnmarshalText(b []byte) error {
 	*m = MaxAttempts(n)
 	return nil
 }
+
+// OnMaxAttempts is the on-max-attempts key: "pause" or "kill" (Validate checks which).
+type OnMaxAttempts string
+
+// UnmarshalTOML takes the file's string as it is.
+func (o *OnMaxAttempts) UnmarshalTOML(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return errors.New("want pause or kill")
+	}
+	*o = OnMaxAttempts(s)
+	return nil
+}
+
+// UnmarshalText reads the environment's form, which may be in double quotes
+// (RESTATE_DEFAULT_RETRY_POLICY__ON_MAX_ATTEMPTS="kill" is kill, as in Restate).
+func (o *OnMaxAttempts) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	*o = OnMaxAttempts(s)
+	return nil
+}

@@ -31,6 +31,7 @@ func TestRetryPolicyFormsAsRestate(t *testing.T) {
 		{env: ` 5`, dump: `max-attempts = 5`},
 		{env: `+5`, dump: `max-attempts = 5`},
 		{env: `05`, dump: `max-attempts = 5`},
+		{env: `"kill"`, dump: `on-max-attempts = "kill"`},
 		{env: `18446744073709551615`, dump: `max-attempts = 18446744073709551615`,
 			want: func(p RetryPolicy) bool { return p.MaxAttempts.Int() == math.MaxInt }},
 		{file: `initial-interval = "PT1S"`, dump: `initial-interval = "1s"`},
@@ -48,6 +49,9 @@ func TestRetryPolicyFormsAsRestate(t *testing.T) {
 		path := ""
 		if tc.env != "" {
 			name = "RESTATE_DEFAULT_RETRY_POLICY__MAX_ATTEMPTS=" + tc.env
+			if strings.HasPrefix(tc.dump, "on-max-attempts") {
+				name = "RESTATE_DEFAULT_RETRY_POLICY__ON_MAX_ATTEMPTS=" + tc.env
+			}
 			environ = []string{name}
 		} else {
 			path = writeFile(t, "[default-retry-policy]\n"+tc.file+"\n")
@@ -104,6 +108,9 @@ func TestRetryPolicyValuesRestateRefuses(t *testing.T) {
 		{file: `exponentiation-factor = "2"`, key: "exponentiation-factor"},
 		{file: `on-max-attempts = "Kill"`, key: "on-max-attempts"},
 		{file: `on-max-attempts = ""`, key: "on-max-attempts"},
+		{file: `on-max-attempts = "\"kill\""`, key: "on-max-attempts"},
+		{file: `on-max-attempts = 1`, key: "on-max-attempts"},
+		{env: "RESTATE_DEFAULT_RETRY_POLICY__ON_MAX_ATTEMPTS=Kill", key: "on-max-attempts"},
 	} {
 		path, name := "", tc.env
 		var environ []string

@@ -133,7 +133,7 @@ func (c *Config) Validate() error {
 	rp := c.DefaultRetryPolicy
 	v.positive("default-retry-policy.initial-interval", rp.InitialInterval)
 	v.positive("default-retry-policy.max-interval", rp.MaxInterval)
-	v.oneOf("default-retry-policy.on-max-attempts", rp.OnMaxAttempts, "pause", "kill")
+	v.oneOf("default-retry-policy.on-max-attempts", string(rp.OnMaxAttempts), "pause", "kill")
 
 	v.oneOf("bifrost.default-provider", c.Bifrost.DefaultProvider, "local", "replicated")
 	if r := c.Bifrost.ReplicatedLoglet.DefaultLogReplication; r < 0 || r > 255 {
