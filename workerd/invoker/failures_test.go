@@ -43,13 +43,20 @@ func (h *harness) failedAttempts(ctx context.Context, id []byte, n int) Progress
 	}
 }
 
-// slowRetries keeps a failed invocation backing off for the test's length.
-func slowRetries(h *harness) {
+// editRetryPolicy changes the retry policy of the harness's service Svc.
+func editRetryPolicy(h *harness, edit func(*schema.RetryPolicy)) {
 	reg := *h.reg.Load()
 	svc := *reg.Services["Svc"]
-	svc.RetryPolicy = schema.RetryPolicy{InitialInterval: time.Hour, ExponentiationFactor: 1, MaxAttempts: 1000}
+	edit(&svc.RetryPolicy)
 	reg.Services = map[string]*schema.Service{"Svc": &svc}
 	h.reg.Store(&reg)
+}
+
+// slowRetries keeps a failed invocation backing off for the test's length.
+func slowRetries(h *harness) {
+	editRetryPolicy(h, func(p *schema.RetryPolicy) {
+		*p = schema.RetryPolicy{InitialInterval: time.Hour, ExponentiationFactor: 1, MaxAttempts: 1000}
+	})
 }
 
 // A retryable error from the SDK shows in last_failure as restate-server 1.7.12 shows it:
@@ -108,11 +115,9 @@ func failingSDK(h *harness, w http.ResponseWriter, r *http.Request, start *proto
 }
 
 func exhaustAfter(h *harness, attempts int, onMax string) {
-	reg := *h.reg.Load()
-	svc := *reg.Services["Svc"]
-	svc.RetryPolicy = schema.RetryPolicy{InitialInterval: time.Millisecond, ExponentiationFactor: 1, MaxAttempts: attempts, OnMaxAttempts: onMax}
-	reg.Services = map[string]*schema.Service{"Svc": &svc}
-	h.reg.Store(&reg)
+	editRetryPolicy(h, func(p *schema.RetryPolicy) {
+		*p = schema.RetryPolicy{InitialInterval: time.Millisecond, ExponentiationFactor: 1, MaxAttempts: attempts, OnMaxAttempts: onMax}
+	})
 }
 
 // Killed because its retries are exhausted (max-attempts = 2, on-max-attempts = "kill"),

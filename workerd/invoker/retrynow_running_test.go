@@ -26,11 +26,7 @@ func TestE2EResumeOfARunningAttemptKeepsTheNextBackoff(t *testing.T) {
 			}
 			outputEnd(w, "ok")
 		})
-	slow := *h.reg.Load()
-	svc := *slow.Services["Svc"]
-	svc.RetryPolicy.InitialInterval = time.Hour
-	slow.Services = map[string]*schema.Service{"Svc": &svc}
-	h.reg.Store(&slow)
+	editRetryPolicy(h, func(p *schema.RetryPolicy) { p.InitialInterval = time.Hour })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
