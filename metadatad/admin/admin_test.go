@@ -29,21 +29,7 @@ func TestRegisterMatchesRestate(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(g), ".register.json")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			admin := startAdmin(t, newMemStore())
-			resp := admin.register(t, "/deployments", sdk, name, map[string]any{"dry_run": true})
-			if resp.status != http.StatusCreated {
-				t.Fatalf("status %d: %s", resp.status, resp.body)
-			}
-			want, err := os.ReadFile(g)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, wantN := normalizeRegistration(t, resp.body), normalizeRegistration(t, want)
-			if !reflect.DeepEqual(got, wantN) {
-				gb, _ := json.MarshalIndent(got, "", " ")
-				wb, _ := json.MarshalIndent(wantN, "", " ")
-				t.Fatalf("registration differs from Restate's\n--- got\n%s\n--- want\n%s", gb, wb)
-			}
+			checkRegistration(t, startAdmin(t, newMemStore()), sdk, name, g)
 		})
 	}
 }

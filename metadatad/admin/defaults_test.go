@@ -1,11 +1,8 @@
 package admin
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -38,20 +35,7 @@ func TestRegisterWithConfiguredDefaultsMatchesRestate(t *testing.T) {
 			t.Run(filepath.Base(dir)+"/"+name, func(t *testing.T) {
 				t.Parallel()
 				admin := startAdmin(t, newMemStore(), func(o *Options) { o.ServiceDefaults = &defaults })
-				resp := admin.register(t, "/deployments", sdk, name, map[string]any{"dry_run": true})
-				if resp.status != http.StatusCreated {
-					t.Fatalf("status %d: %s", resp.status, resp.body)
-				}
-				want, err := os.ReadFile(g)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, wantN := normalizeRegistration(t, resp.body), normalizeRegistration(t, want)
-				if !reflect.DeepEqual(got, wantN) {
-					gb, _ := json.MarshalIndent(got, "", " ")
-					wb, _ := json.MarshalIndent(wantN, "", " ")
-					t.Fatalf("registration differs from Restate's\n--- got\n%s\n--- want\n%s", gb, wb)
-				}
+				checkRegistration(t, admin, sdk, name, g)
 			})
 		}
 	}

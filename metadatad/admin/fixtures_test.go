@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,4 +319,24 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// checkRegistration registers manifest name of sdk on admin as a dry run and compares the
+// answer with the recorded one at golden (ids and other run-dependent values normalized).
+func checkRegistration(t *testing.T, admin *testAdmin, sdk *sdkServer, name, golden string) {
+	t.Helper()
+	resp := admin.register(t, "/deployments", sdk, name, map[string]any{"dry_run": true})
+	if resp.status != http.StatusCreated {
+		t.Fatalf("status %d: %s", resp.status, resp.body)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, wantN := normalizeRegistration(t, resp.body), normalizeRegistration(t, want)
+	if !reflect.DeepEqual(got, wantN) {
+		gb, _ := json.MarshalIndent(got, "", " ")
+		wb, _ := json.MarshalIndent(wantN, "", " ")
+		t.Fatalf("registration differs from Restate's\n--- got\n%s\n--- want\n%s", gb, wb)
+	}
 }
