@@ -341,7 +341,12 @@ func (w *Worker) pinHeldSegments(ctx context.Context, id uint32) {
 		if (seg.Provider != bifrost.ProviderLocal && seg.Provider != "") || seg.Node != "" || !w.logs.Holds(seg.LogletID) {
 			continue
 		}
-		if _, err := w.bifrost.PinLocalSegment(ctx, id, seg.Index, w.cfg.NodeName); err != nil && ctx.Err() == nil {
+		// Bounded: the watchdog's reconfigurations must not wait on a metadata store that
+		// does not answer; the next tick tries again.
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := w.bifrost.PinLocalSegment(pctx, id, seg.Index, w.cfg.NodeName)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			w.log.Warn("log watchdog", "log", id, "error", err)
 		}
 	}

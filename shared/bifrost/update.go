@@ -30,6 +30,9 @@ func (b *Bifrost) updateChain(ctx context.Context, logID uint32, change func(cha
 			return false, nil
 		}
 		updated := metadata.Logs{Chains: maps.Clone(logs.Chains)}
+		if updated.Chains == nil {
+			updated.Chains = map[uint32][]metadata.Segment{}
+		}
 		updated.Chains[logID] = chain
 		value, err := json.Marshal(updated)
 		if err != nil {
