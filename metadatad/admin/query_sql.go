@@ -198,6 +198,8 @@ func derivedAliases(toks []token) []sqlEdit {
 		}
 	}
 	slices.SortFunc(opens, func(a, b int) int { return closer[a] - closer[b] })
+	quals := qualifierSpans(toks)
+	froms := firstFroms(toks)
 	added := map[int]string{} // the alias given to the derived table opened at that index
 	var edits []sqlEdit
 	for _, open := range opens {
@@ -205,8 +207,8 @@ func derivedAliases(toks []token) []sqlEdit {
 		if _, aliased := aliasAt(toks, end+1); aliased {
 			continue
 		}
-		name, ok := singleSourceName(toks, open+1, end, closer, added)
-		if !ok || !qualifiesOutside(toks, name, open, end) {
+		name, ok := singleSourceName(toks, open+1, end, closer, froms, added)
+		if !ok || !quals.outside(name, open, end) {
 			continue
 		}
 		added[open] = name
@@ -231,6 +233,27 @@ func matchParens(toks []token) map[int]int {
 	return closer
 }
 
+// firstFroms maps the index of each "(" to that of the first FROM directly inside it (not
+// in a deeper pair of parentheses), found in one pass: looking for each derived table's
+// FROM in turn took a scan of every nested one.
+func firstFroms(toks []token) map[int]int {
+	froms := map[int]int{}
+	var stack []int
+	for i, t := range toks {
+		switch {
+		case t.is("("):
+			stack = append(stack, i)
+		case t.is(")") && len(stack) > 0:
+			stack = stack[:len(stack)-1]
+		case t.is("from") && len(stack) > 0:
+			if _, ok := froms[stack[len(stack)-1]]; !ok {
+				froms[stack[len(stack)-1]] = i
+			}
+		}
+	}
+	return froms
+}
+
 // aliasAt reads an alias of a FROM item at toks[i] ("AS a", or a bare a that is no keyword
 // following a FROM item) and returns its name.
 func aliasAt(toks []token, i int) (string, bool) {
@@ -249,9 +272,9 @@ func aliasAt(toks []token, i int) (string, bool) {
 // only source: the alias, else the table's name, or the name of a derived table (its own
 // alias or the one added to it). A join, a list of sources or a schema-qualified table
 // has no single qualifier.
-func singleSourceName(toks []token, from, end int, closer map[int]int, added map[int]string) (string, bool) {
-	i := findTop(toks[:end], from+1, "from")
-	if i < 0 || i+1 >= end {
+func singleSourceName(toks []token, from, end int, closer, froms map[int]int, added map[int]string) (string, bool) {
+	i, ok := froms[from-1]
+	if !ok || i >= end || i+1 >= end {
 		return "", false
 	}
 	i++
@@ -262,7 +285,6 @@ func singleSourceName(toks []token, from, end int, closer map[int]int, added map
 		if close == 0 || close >= end {
 			return "", false
 		}
-		var ok bool
 		if name, ok = aliasAt(toks[:end], close+1); !ok {
 			if name, ok = added[i]; !ok {
 				return "", false
@@ -291,18 +313,34 @@ func singleSourceName(toks []token, from, end int, closer map[int]int, added map
 	return name, name != ""
 }
 
-// qualifiesOutside reports whether "name." occurs outside toks[open:end+1].
-func qualifiesOutside(toks []token, name string, open, end int) bool {
+// qualifierSpan is where a qualifier ("name.") first and last occurs in the tokens.
+type qualifierSpan struct{ first, last int }
+
+type qualifierSet map[string]qualifierSpan
+
+// qualifierSpans finds every qualifier in one pass, so that each derived table's check is
+// quick: a query with thousands of derived tables must not take a scan of it for each.
+func qualifierSpans(toks []token) qualifierSet {
+	out := qualifierSet{}
 	for i := 0; i+1 < len(toks); i++ {
-		if i == open {
-			i = end
+		name := identName(toks[i])
+		if name == "" || !toks[i+1].is(".") {
 			continue
 		}
-		if identName(toks[i]) == name && toks[i+1].is(".") {
-			return true
+		if s, ok := out[name]; ok {
+			s.last = i
+			out[name] = s
+		} else {
+			out[name] = qualifierSpan{first: i, last: i}
 		}
 	}
-	return false
+	return out
+}
+
+// outside reports whether "name." occurs outside toks[open:end+1].
+func (q qualifierSet) outside(name string, open, end int) bool {
+	s, ok := q[name]
+	return ok && (s.first < open || s.last > end)
 }
 
 func isIdentStart(c byte) bool {
