@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test ./shared/ids -run '^$$' -fuzz '^FuzzParseAwakeableID$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingressd/ingress -run '^$$' -fuzz '^FuzzParsePath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzScanSQL$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.
 bench: build
