@@ -189,7 +189,7 @@ type sqlEdit struct {
 // source's qualifier X the query uses outside it ("X.col") gets " AS X" after its closing
 // parenthesis. Inner derived tables come first, so a nested one passes its name outwards.
 func derivedAliases(toks []token) []sqlEdit {
-	closer := matchParens(toks)
+	closer, froms := parenIndex(toks)
 	var opens []int
 	for i, t := range toks {
 		if t.is("(") && i > 0 && (toks[i-1].is("from") || toks[i-1].is("join")) &&
@@ -199,7 +199,6 @@ func derivedAliases(toks []token) []sqlEdit {
 	}
 	slices.SortFunc(opens, func(a, b int) int { return closer[a] - closer[b] })
 	quals := qualifierSpans(toks)
-	froms := firstFroms(toks)
 	added := map[int]string{} // the alias given to the derived table opened at that index
 	var edits []sqlEdit
 	for _, open := range opens {
@@ -217,9 +216,12 @@ func derivedAliases(toks []token) []sqlEdit {
 	return edits
 }
 
-// matchParens maps the index of each "(" to that of its ")" (0 when unbalanced).
-func matchParens(toks []token) map[int]int {
-	closer := map[int]int{}
+// parenIndex maps, in one pass, the index of each "(" to that of its ")" (closer; absent
+// when unbalanced) and to that of the first FROM directly inside it, not in a deeper pair
+// of parentheses (froms): looking for each derived table's FROM in turn took a scan of
+// every nested one.
+func parenIndex(toks []token) (closer, froms map[int]int) {
+	closer, froms = map[int]int{}, map[int]int{}
 	var stack []int
 	for i, t := range toks {
 		switch {
@@ -228,30 +230,13 @@ func matchParens(toks []token) map[int]int {
 		case t.is(")") && len(stack) > 0:
 			closer[stack[len(stack)-1]] = i
 			stack = stack[:len(stack)-1]
-		}
-	}
-	return closer
-}
-
-// firstFroms maps the index of each "(" to that of the first FROM directly inside it (not
-// in a deeper pair of parentheses), found in one pass: looking for each derived table's
-// FROM in turn took a scan of every nested one.
-func firstFroms(toks []token) map[int]int {
-	froms := map[int]int{}
-	var stack []int
-	for i, t := range toks {
-		switch {
-		case t.is("("):
-			stack = append(stack, i)
-		case t.is(")") && len(stack) > 0:
-			stack = stack[:len(stack)-1]
 		case t.is("from") && len(stack) > 0:
 			if _, ok := froms[stack[len(stack)-1]]; !ok {
 				froms[stack[len(stack)-1]] = i
 			}
 		}
 	}
-	return froms
+	return closer, froms
 }
 
 // aliasAt reads an alias of a FROM item at toks[i] ("AS a", or a bare a that is no keyword
