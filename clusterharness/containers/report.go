@@ -31,11 +31,13 @@ func Timed(t testing.TB) {
 		}
 		report.Lock()
 		defer report.Unlock()
-		report.lines = append(report.lines, fmt.Sprintf("%-7s %8.1fs  %s", outcome, time.Since(start).Seconds(), t.Name()))
+		report.lines = append(report.lines, fmt.Sprintf("  %-7s %8.1fs  %s", outcome, time.Since(start).Seconds(), t.Name()))
 	})
 }
 
 // writeReport appends the durations to $GORESTATE_CONTAINER_REPORT, if set, and to stderr.
+// The lines are indented: a line starting with ok or FAIL would count as a package in
+// the summary of .ci/run.
 func writeReport() {
 	report.Lock()
 	defer report.Unlock()

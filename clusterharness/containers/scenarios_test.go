@@ -188,6 +188,11 @@ func TestComposeClusterScenarios(t *testing.T) {
 		})
 		t.Logf("gorestatectl snapshots create:\n%s", out)
 		var trimmed map[uint32]uint64
+		defer func() {
+			if t.Failed() {
+				t.Logf("last trim points seen: %v", trimmed)
+			}
+		}()
 		harness.Eventually(t, settleTimeout, "every log trimmed below its snapshot", func() bool {
 			trimmed = trimPoints(t, c)
 			for _, tp := range trimmed {

@@ -210,9 +210,9 @@ func TrimPoints(fabric string) (map[uint32]uint64, error) {
 	}
 	out := map[uint32]uint64{}
 	for _, l := range st.Logs {
-		for _, s := range l.Segments {
-			out[l.ID] = max(out[l.ID], s.TrimPointLSN)
-		}
+		// The log's own trim point, not its segments': a trim that ends exactly at a
+		// segment's last record drops that segment, and then no segment left shows it.
+		out[l.ID] = l.TrimPointLSN
 	}
 	return out, nil
 }
