@@ -586,6 +586,14 @@ func TestUpdateDeployment(t *testing.T) {
 		"[META0016] an update deployment operation must provide an endpoint with the same services and handlers. The update tried to change the supported protocol versions from 5..=7 to 5..=6", "META0016")
 	expectError(t, admin.do(t, http.MethodPatch, "/deployments/dp_11111111111111111111111", `{}`), 404, "The requested deployment 'dp_11111111111111111111111' does not exist", nil)
 	expectError(t, admin.do(t, http.MethodPatch, "/deployments/x", `{}`), 400, "Invalid URL: Cannot parse `deployment`", nil)
+
+	// PUT, the update's deprecated spelling, is refused after the id and the body are
+	// checked, as restate-server 1.7.12 does (observed side by side).
+	expectError(t, admin.do(t, http.MethodPut, path, `{"uri":"`+sdk.URL+`/sdk-go-service-options"}`), 405, "PUT deployment is deprecated, use PATCH instead", nil)
+	expectError(t, admin.do(t, http.MethodPut, "/deployments/dp_11111111111111111111111", `{}`), 405, "PUT deployment is deprecated, use PATCH instead", nil)
+	expectError(t, admin.do(t, http.MethodPut, "/deployments/x", `{}`), 400, "Invalid URL: Cannot parse `deployment`", nil)
+	expectError(t, admin.do(t, http.MethodPut, path, `nonsense`), 400, "Failed to parse the request body as JSON", nil)
+	wantFields(t, admin.do(t, http.MethodGet, path, "").json(t), map[string]any{"uri": over.json(t)["uri"]})
 }
 
 func TestDeleteDeploymentErrors(t *testing.T) {
@@ -646,7 +654,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		{http.MethodPut, "/services", "GET,HEAD"},
 		{http.MethodDelete, "/services/Counter", "GET,HEAD,PATCH"},
 		{http.MethodPost, "/health", "GET,HEAD"},
-		{http.MethodPut, "/v4/deployments/dp_11111111111111111111111", "DELETE,GET,HEAD,PATCH"},
+		{http.MethodPost, "/v4/deployments/dp_11111111111111111111111", "DELETE,GET,HEAD,PATCH,PUT"},
 		{http.MethodDelete, "/v2/deployments", "GET,HEAD,POST"},
 	}
 	for _, tc := range tests {

@@ -132,6 +132,7 @@ func NewHandler(opts Options) http.Handler {
 		a.route(r, prefix+"/deployments/{deployment}", version, map[string]endpoint{
 			http.MethodGet:    a.getDeployment,
 			http.MethodPatch:  a.updateDeployment,
+			http.MethodPut:    a.putDeployment,
 			http.MethodDelete: a.deleteDeployment,
 		})
 		a.route(r, prefix+"/services", version, map[string]endpoint{http.MethodGet: a.listServices})

@@ -159,6 +159,19 @@ type updateRequest struct {
 
 // updateDeployment points a deployment at a new address or new headers (e.g. after moving it),
 // rediscovering it there.
+// putDeployment answers PUT, Restate's former spelling of the update: restate-server 1.7
+// checks the id and the body as for PATCH, then refuses it with 405 and says to use PATCH.
+func (a *api) putDeployment(_ http.ResponseWriter, r *http.Request, _ int) error {
+	if _, err := deploymentID(r); err != nil {
+		return err
+	}
+	var req updateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	return &apiError{status: http.StatusMethodNotAllowed, message: "PUT deployment is deprecated, use PATCH instead"}
+}
+
 func (a *api) updateDeployment(w http.ResponseWriter, r *http.Request, _ int) error {
 	id, err := deploymentID(r)
 	if err != nil {
