@@ -98,9 +98,13 @@ func cols(spec string) []column {
 }
 
 // The tables and columns as Restate 1.7.12's information_schema lists them, in its order;
-// tables of Restate's that have nothing here (vqueues, scheduler, rules, locks, limits,
-// journal events) are left out. sys_invocation_status lists the invoker columns in another
-// order than sys_invocation does, and lacks the invoker-state columns.
+// tables of Restate's that have nothing here (rules, journal events) are left out.
+// sys_invocation_status lists the invoker columns in another order than sys_invocation does,
+// and lacks the invoker-state columns. The virtual-queue tables (sys_vqueue_meta,
+// sys_vqueues, sys_scheduler, sys_locks, sys_user_limits) are always empty: Restate fills
+// them only with vqueues enabled, which its default configuration leaves off and which we do
+// not implement; they exist so that queries of them (`restate vqueues list`) answer as
+// Restate's default does, with no rows.
 var queryTables = []table{
 	{name: "sys_invocation", fromWorkers: true, cols: cols(`id vqueue_id target target_service_name
 		target_service_key target_handler_name target_service_ty scope limit_key idempotency_key
@@ -142,6 +146,26 @@ var queryTables = []table{
 	{name: "sys_service", cols: cols(`name revision:int public:bool ty deployment_id`)},
 	{name: "sys_deployment", cols: cols(`id ty endpoint created_at:time min_service_protocol_version:u32
 		max_service_protocol_version:u32 services:list`)},
+	{name: "sys_vqueue_meta", cols: cols(`partition_key:u64 id is_active:bool queue_is_paused:bool
+		service_name scope limit_key lock_name created_at:time last_enqueued_at:time
+		last_start_at:time last_attempt_at:time last_finish_at:time avg_queue_duration:duration
+		avg_inbox_duration:duration avg_run_duration:duration avg_suspension_duration:duration
+		avg_end_to_end_duration:duration avg_blocked_on_concurrency_rules:duration
+		avg_blocked_on_invoker_concurrency:duration avg_blocked_on_invoker_throttling:duration
+		avg_blocked_on_lock:duration num_inbox:int num_running:int num_suspended:int
+		num_paused:int num_finished:int`)},
+	{name: "sys_vqueues", cols: cols(`partition_key:u64 id stage status has_lock:bool run_at:time
+		sequence_number:int entry_id entry_kind created_at:time transitioned_at:time
+		num_attempts:u32 num_errors:u32 num_pauses:u32 num_suspensions:u32 num_yields:u32
+		first_attempt_at:time latest_attempt_at:time first_runnable_at:time deployment`)},
+	{name: "sys_locks", cols: cols(`partition_key:u64 scope lock_name acquired_at:time acquired_by`)},
+	{name: "sys_scheduler", cols: cols(`partition_key:u64 id num_inbox:int status head_entry_id
+		scheduled_at:time blocked_on blocked_on_json invoker_concurrency_block_duration:duration
+		throttling_rules_block_duration:duration invoker_throttling_block_duration:duration
+		invoker_memory_block_duration:duration concurrency_rules_block_duration:duration
+		lock_block_duration:duration deployment_concurrency_block_duration:duration`)},
+	{name: "sys_user_limits", cols: cols(`partition_key:u64 scope l1 l2 level usage:u32
+		concurrency_limit:u32 rule_pattern available:u32 num_waiters:int`)},
 }
 
 // registryRows builds the rows of a registry-backed table.
