@@ -87,6 +87,17 @@ func withProgress(r map[string]any, p invoker.Progress) {
 		if p.LastFailureCode != "" {
 			r["last_failure_error_code"] = p.LastFailureCode
 		}
+		// The command columns, not last_failure_related_entry_*: restate-server 1.7.12 fills
+		// those for service protocol V1-V3 only, which we do not speak.
+		if c := p.LastFailureCommand; c.Index != nil {
+			r["last_failure_related_command_index"] = int64(*c.Index)
+		}
+		if c := p.LastFailureCommand; c.Name != "" {
+			r["last_failure_related_command_name"] = c.Name
+		}
+		if c := p.LastFailureCommand; c.Type != "" {
+			r["last_failure_related_command_type"] = c.Type
+		}
 	}
 	if !p.NextRetryAt.IsZero() {
 		if !p.Paused {

@@ -44,3 +44,28 @@ func TestRowOfAnInvocationPausedWhileBackingOff(t *testing.T) {
 		t.Fatalf("row %v", r)
 	}
 }
+
+// The command the SDK related the last failure to shows in last_failure_related_command_*,
+// as restate-server 1.7.12 shows it for an SDK of service protocol V4 and later (the entry
+// columns stay empty); parts the SDK left out stay empty.
+func TestRowOfAFailureRelatedToACommand(t *testing.T) {
+	one := uint32(1)
+	r := map[string]any{"id": "inv_4", "status": "running"}
+	withProgress(r, invoker.Progress{StartCount: 2, RetryCount: 1, LastFailure: "[500 Internal] run boom", LastFailureCode: "RT0007",
+		LastFailureCommand: invoker.RelatedCommand{Index: &one, Name: "myrun", Type: "Run"}})
+	if r["last_failure_related_command_index"] != int64(1) || r["last_failure_related_command_name"] != "myrun" || r["last_failure_related_command_type"] != "Run" {
+		t.Fatalf("row %v", r)
+	}
+	for _, col := range []string{"last_failure_related_entry_index", "last_failure_related_entry_name", "last_failure_related_entry_type"} {
+		if v, ok := r[col]; ok {
+			t.Fatalf("%s %v, want none", col, v)
+		}
+	}
+	r = map[string]any{"id": "inv_5", "status": "running"}
+	withProgress(r, invoker.Progress{StartCount: 2, RetryCount: 1, LastFailure: "[570 Journal mismatch] …", LastFailureCommand: invoker.RelatedCommand{Index: &one}})
+	_, name := r["last_failure_related_command_name"]
+	_, ty := r["last_failure_related_command_type"]
+	if r["last_failure_related_command_index"] != int64(1) || name || ty {
+		t.Fatalf("row %v", r)
+	}
+}

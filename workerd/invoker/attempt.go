@@ -145,6 +145,9 @@ type run struct {
 	version uint32
 	st      *store.Status
 	pinned  bool
+	// commands counts the commands replayed to the SDK and received from it in this attempt
+	// (the next command's index).
+	commands uint32
 	// pending is the effect being built from a burst of messages the SDK sent together;
 	// flush appends it. Only the goroutine reading the SDK's stream touches it.
 	pending *logrecord.InvokerEffect
@@ -259,6 +262,9 @@ func (a *run) exchange(ctx context.Context, as *attemptState, h *schema.Handler)
 	frames := protocol.AppendFrame(nil, protocol.Message{Type: protocol.StartMessageType, Payload: start.Marshal()})
 	for _, e := range as.journal {
 		frames = protocol.AppendFrame(frames, protocol.Message{Type: protocol.MessageType(e.Type), Flags: e.Flags, Payload: e.Payload})
+		if protocol.MessageType(e.Type).IsCommand() {
+			a.commands++
+		}
 	}
 	closeRequest := make(chan struct{})
 	var closeOnce sync.Once
@@ -574,7 +580,7 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 		if e.NextRetryDelay != nil {
 			retry = clampDuration(float64(*e.NextRetryDelay) * float64(time.Millisecond))
 		}
-		return false, sdkFailure(e.Code, e.Message, e.Stacktrace), retry
+		return false, sdkFailure(e, a.commands), retry
 	case m.Type == protocol.ProposeRunCompletionMessageType:
 		p := &protocol.ProposeRunCompletionMessage{}
 		if err := p.Unmarshal(m.Payload); err != nil {
@@ -607,6 +613,7 @@ func (a *run) handle(m protocol.Message) (bool, error, time.Duration) {
 				uuid := ids.NewInvocationID(0).UUID
 				e.CallUUID = uuid[:]
 			}
+			a.commands++
 		}
 		a.emit(&logrecord.InvokerEffect{Entries: []logrecord.Entry{e}})
 		return false, nil, 0

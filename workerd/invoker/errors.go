@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+
+	"gorestate.dev/shared/protocol"
 )
 
 // attemptFailure is an attempt's failure as Restate reports it: an invocation error code
@@ -16,6 +18,9 @@ type attemptFailure struct {
 	message    string
 	stacktrace string
 	catalogue  string // RTxxxx, "" for failures without one
+	// related is the command an SDK's ErrorMessage relates the failure to; nil for failures
+	// that did not come from an ErrorMessage.
+	related *relatedCommand
 }
 
 // Error is the failure as sys_invocation's last_failure shows it, e.g.
@@ -68,10 +73,73 @@ func errorCode(err error) string {
 	return ""
 }
 
-// sdkFailure is the failure an SDK reported with an ErrorMessage: Restate's RT0007, "a
-// retryable error was received from the service".
-func sdkFailure(code uint32, message, stacktrace string) *attemptFailure {
-	return &attemptFailure{code: code, message: message, stacktrace: stacktrace, catalogue: "RT0007"}
+// sdkFailure is the failure an SDK reported with e: Restate's RT0007, "a retryable error
+// was received from the service". commands counts the commands the attempt had replayed to
+// the SDK and received from it when e came.
+func sdkFailure(e *protocol.ErrorMessage, commands uint32) *attemptFailure {
+	return &attemptFailure{code: e.Code, message: e.Message, stacktrace: e.Stacktrace, catalogue: "RT0007",
+		related: &relatedCommand{index: e.RelatedCommandIndex, name: e.RelatedCommandName, typ: e.RelatedCommandType,
+			committed: e.RelatedCommandIndex != nil && *e.RelatedCommandIndex < commands}}
+}
+
+// relatedCommand is what an ErrorMessage says of the command the failure arose at
+// (related_command_index, _name, _type), each field optional.
+type relatedCommand struct {
+	index *uint32
+	name  *string
+	typ   *uint32 // a message type code
+	// committed: the runtime had seen the command (replayed it or received it) when the
+	// failure came.
+	committed bool
+}
+
+// columnTypes are the names sys_invocation's last_failure_related_command_type gives the
+// command types restate-server 1.7.12 shows there: it converts the type to its journal-v1
+// entry type first, and the other types (Sleep, Output, …) have none, so it shows no type.
+var columnTypes = map[protocol.MessageType]string{
+	protocol.RunCommandType:               "Run",
+	protocol.CallCommandType:              "Call",
+	protocol.OneWayCallCommandType:        "OneWayCall",
+	protocol.CompleteAwakeableCommandType: "CompleteAwakeable",
+	protocol.SetStateCommandType:          "SetState",
+	protocol.GetLazyStateCommandType:      "GetState",
+	protocol.GetEagerStateCommandType:     "GetState",
+	protocol.GetLazyStateKeysCommandType:  "GetStateKeys",
+	protocol.GetEagerStateKeysCommandType: "GetStateKeys",
+}
+
+// RelatedCommand returns the command as sys_invocation's last_failure_related_command_*
+// columns show it.
+func (r *relatedCommand) RelatedCommand() RelatedCommand {
+	if r == nil {
+		return RelatedCommand{}
+	}
+	c := RelatedCommand{Index: r.index}
+	if r.name != nil {
+		c.Name = *r.name
+	}
+	if r.typ != nil && *r.typ <= 0xFFFF {
+		c.Type = columnTypes[protocol.MessageType(*r.typ)]
+	}
+	return c
+}
+
+// String is the command as Restate's log names it: `Command: Run(named "pay")[command index 3]`,
+// "Unknown" for a type it does not know (or none) and without the parts the SDK left out.
+func (r *relatedCommand) String() string {
+	s := "Unknown"
+	if r.typ != nil && *r.typ <= 0xFFFF {
+		if t := protocol.MessageType(*r.typ); t.IsKnown() && (t.IsCommand() || t.IsNotification()) {
+			s = t.String()
+		}
+	}
+	if r.name != nil && *r.name != "" {
+		s += `(named "` + *r.name + `")`
+	}
+	if r.index != nil {
+		s += "[command index " + strconv.FormatUint(uint64(*r.index), 10) + "]"
+	}
+	return s
 }
 
 // unreachable is the failure of an attempt whose request did not get through to the

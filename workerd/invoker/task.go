@@ -43,6 +43,14 @@ type task struct {
 	attempts   int
 }
 
+// RelatedCommand is the command an SDK related a failure to, as sys_invocation's
+// last_failure_related_command_index, _name and _type show it; nil and "" where it shows none.
+type RelatedCommand struct {
+	Index *uint32
+	Name  string
+	Type  string
+}
+
 // Progress is what the invoker knows of an invocation's attempts; it lives only in memory,
 // as in Restate.
 type Progress struct {
@@ -54,8 +62,10 @@ type Progress struct {
 	// LastFailureCode is the code of Restate's error catalogue of the last failure (RT0011),
 	// "" when it has none.
 	LastFailureCode string
-	LastStartAt     time.Time
-	NextRetryAt     time.Time // zero while an attempt runs
+	// LastFailureCommand is the command the SDK related the last failure to.
+	LastFailureCommand RelatedCommand
+	LastStartAt        time.Time
+	NextRetryAt        time.Time // zero while an attempt runs
 	// LastAttemptDeployment is the deployment of the latest attempt, and LastAttemptServer
 	// what it answered in x-restate-server (its SDK), "" before it answered.
 	LastAttemptDeployment string
@@ -196,7 +206,9 @@ func (t *task) run() {
 			delay = backoff(policy, t.attempts)
 		}
 		t.setProgress(func(p *Progress) {
-			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.attempts, failureOf(out.err).Error(), errorCode(out.err), time.Now().Add(delay)
+			f := failureOf(out.err)
+			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.attempts, f.Error(), errorCode(out.err), time.Now().Add(delay)
+			p.LastFailureCommand = f.related.RelatedCommand()
 		})
 		select {
 		case <-time.After(delay):
