@@ -33,6 +33,30 @@ func (f *attemptFailure) Error() string {
 	return s
 }
 
+// logFields are the key/value pairs the log shows err with. An SDK's failure reads as in
+// Restate's log: what happened, the failure, and the command the SDK related it to; its
+// stacktrace comes last, under a key of its own.
+func logFields(err error) []any {
+	var f *attemptFailure
+	if !errors.As(err, &f) || f.related == nil {
+		return []any{"error", err}
+	}
+	head := "Got a (transient) error from the service while processing invocation."
+	if f.code == protocol.CodeJournalMismatch {
+		head = "Detected journal mismatch. Either some code within the handler is non-deterministic, " +
+			"or the code was updated without registering a new service deployment."
+	}
+	origin := "while processing"
+	if f.related.committed {
+		origin = "after executing"
+	}
+	fields := []any{"error", head + "\n[" + codeString(f.code) + "] " + f.message + ".\n> This error originated " + origin + " " + f.related.String()}
+	if f.stacktrace != "" {
+		fields = append(fields, "stacktrace", f.stacktrace)
+	}
+	return fields
+}
+
 // codeNames are the names Restate gives invocation error codes in the failures it renders
 // ("[500 Internal] …"); other codes are shown as the bare number.
 var codeNames = map[uint32]string{

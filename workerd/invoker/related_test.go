@@ -2,13 +2,17 @@ package invoker
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"gorestate.dev/shared/protocol"
 )
@@ -124,5 +128,78 @@ func TestE2ERelatedCommandOfAnSDKFailure(t *testing.T) {
 	one := uint32(1)
 	if want := (RelatedCommand{Index: &one, Name: "myrun", Type: "Run"}); !reflect.DeepEqual(p.LastFailureCommand, want) {
 		t.Fatalf("related command %s, want %s", showRelated(p.LastFailureCommand), showRelated(want))
+	}
+}
+
+// An SDK's failure is logged as restate-server 1.7.12 logs it: what happened, the failure
+// with a full stop, and the command the SDK related it to, "after executing" one the runtime
+// had seen and "while processing" otherwise (testdata/reference_1.7.12_related_command.txt);
+// the stacktrace comes under a key of its own. We logged the failure without the command.
+func TestSDKFailureIsLoggedAsRestateLogsIt(t *testing.T) {
+	for _, c := range readRelatedCases(t) {
+		fields := logFields(sdkFailure(&c.err, c.commands))
+		want := "Got a (transient) error from the service while processing invocation.\n[500 Internal] boom.\n" + c.log
+		if len(fields) != 2 || fields[0] != "error" || fields[1] != want {
+			t.Errorf("%s: logged %q, want %q", c.name, fields, want)
+		}
+	}
+	idx, ty := uint32(1), uint32(protocol.SleepCommandType)
+	mismatch := &protocol.ErrorMessage{Code: protocol.CodeJournalMismatch, Message: "Found a mismatch", Stacktrace: "at main.go:1",
+		RelatedCommandIndex: &idx, RelatedCommandType: &ty}
+	want := []any{"error", "Detected journal mismatch. Either some code within the handler is non-deterministic, or the code was updated without registering a new service deployment.\n" +
+		"[570 Journal mismatch] Found a mismatch.\n> This error originated while processing Command: Sleep[command index 1]", "stacktrace", "at main.go:1"}
+	if got := logFields(sdkFailure(mismatch, 1)); !reflect.DeepEqual(got, want) {
+		t.Errorf("logged %q, want %q", got, want)
+	}
+	// Failures that are not the SDK's keep their text.
+	if got := logFields(unreachable("http://127.0.0.1:1/", errors.New("refused"))); len(got) != 2 || got[1].(error).Error() != "[500 Internal] error when calling 'http://127.0.0.1:1/': refused" {
+		t.Errorf("logged %q", got)
+	}
+}
+
+// syncBuffer is a log destination tests read while the invoker writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The invoker's log of a failed attempt names the command the SDK related the failure to,
+// counting the commands it replayed: the retry of an attempt that logged a Run and failed
+// relates its failure to that Run, which it replayed, so it originated after executing it.
+func TestE2EFailedAttemptLogNamesTheRelatedCommand(t *testing.T) {
+	var out syncBuffer
+	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Warn})}, "REQUEST_RESPONSE",
+		func(h *harness, w http.ResponseWriter, r *http.Request, start *protocol.StartMessage, replay []protocol.Message, dec *protocol.Decoder) {
+			if len(replay) == 1 { // Input only: the first attempt
+				writeMsg(w, protocol.Message{Type: protocol.RunCommandType, Payload: (&protocol.RunCommand{ResultCompletionID: 1, Name: "myrun"}).Marshal()})
+				e := &protocol.ErrorMessage{Code: 500, Message: "first boom"}
+				writeMsg(w, protocol.Message{Type: protocol.ErrorMessageType, Payload: e.Marshal()})
+				return
+			}
+			idx, name, ty := uint32(1), "myrun", uint32(protocol.RunCommandType)
+			e := &protocol.ErrorMessage{Code: 500, Message: "run boom", RelatedCommandIndex: &idx, RelatedCommandName: &name, RelatedCommandType: &ty}
+			writeMsg(w, protocol.Message{Type: protocol.ErrorMessageType, Payload: e.Marshal()})
+		})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.failedAttempts(ctx, h.sendSvc(ctx), 2)
+	for _, want := range []string{"[500 Internal] first boom.\n  | > This error originated while processing Unknown",
+		"[500 Internal] run boom.\n  | > This error originated after executing Command: Run(named \"myrun\")[command index 1]"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("log has no %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -195,7 +195,7 @@ func (t *task) run() {
 		if out.policy != nil {
 			policy = *out.policy
 		}
-		t.inv.log.Warn("invocation attempt failed", "invocation", invString(t.id), "attempt", t.attempts, "error", out.err)
+		t.inv.log.Warn("invocation attempt failed", append([]any{"invocation", invString(t.id), "attempt", t.attempts}, logFields(out.err)...)...)
 		if policy.MaxAttempts > 0 && t.attempts >= policy.MaxAttempts {
 			t.appendSync(ctx, t.exhausted(policy, failureOf(out.err)))
 			t.inv.forget(t)
