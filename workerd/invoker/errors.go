@@ -97,11 +97,19 @@ func errorCode(err error) string {
 	return ""
 }
 
-// sdkFailure is the failure an SDK reported with e: Restate's RT0007, "a retryable error
-// was received from the service". commands counts the commands the attempt had replayed to
-// the SDK and received from it when e came.
+// sdkFailure is the failure an SDK reported with e. Its catalogue code is Restate's RT0016
+// for a journal mismatch, RT0012 for a protocol violation, and RT0007, "a retryable error was
+// received from the service", for the rest. commands counts the commands the attempt had
+// replayed to the SDK and received from it when e came.
 func sdkFailure(e *protocol.ErrorMessage, commands uint32) *attemptFailure {
-	return &attemptFailure{code: e.Code, message: e.Message, stacktrace: e.Stacktrace, catalogue: "RT0007",
+	catalogue := "RT0007"
+	switch e.Code {
+	case protocol.CodeJournalMismatch:
+		catalogue = "RT0016"
+	case protocol.CodeProtocolViolation:
+		catalogue = "RT0012"
+	}
+	return &attemptFailure{code: e.Code, message: e.Message, stacktrace: e.Stacktrace, catalogue: catalogue,
 		related: &relatedCommand{index: e.RelatedCommandIndex, name: e.RelatedCommandName, typ: e.RelatedCommandType,
 			committed: e.RelatedCommandIndex != nil && *e.RelatedCommandIndex < commands}}
 }

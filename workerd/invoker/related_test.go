@@ -24,6 +24,7 @@ type relatedCase struct {
 	commands uint32
 	columns  RelatedCommand
 	log      string
+	code     string // last_failure_error_code
 }
 
 // readRelatedCases reads the recording: its key=value fields, with "-" for absent.
@@ -64,6 +65,9 @@ func readRelatedCases(t *testing.T) []relatedCase {
 			c, f := &cases[len(cases)-1], fields(rest)
 			c.err = protocol.ErrorMessage{Code: 500, Message: "boom", RelatedCommandIndex: num(f["index"]), RelatedCommandName: f["name"], RelatedCommandType: num(f["type"])}
 			c.commands = *num(f["commands"])
+			if code := num(f["code"]); code != nil {
+				c.err.Code = *code
+			}
 		case "columns":
 			c, f := &cases[len(cases)-1], fields(rest)
 			c.columns.Index = num(f["index"])
@@ -75,6 +79,8 @@ func readRelatedCases(t *testing.T) []relatedCase {
 			}
 		case "log":
 			cases[len(cases)-1].log = rest
+		case "code":
+			cases[len(cases)-1].code = rest
 		}
 	}
 	if len(cases) == 0 {
@@ -138,7 +144,11 @@ func TestE2ERelatedCommandOfAnSDKFailure(t *testing.T) {
 func TestSDKFailureIsLoggedAsRestateLogsIt(t *testing.T) {
 	for _, c := range readRelatedCases(t) {
 		fields := logFields(sdkFailure(&c.err, c.commands))
-		want := "Got a (transient) error from the service while processing invocation.\n[500 Internal] boom.\n" + c.log
+		head := "Got a (transient) error from the service while processing invocation."
+		if c.err.Code == protocol.CodeJournalMismatch {
+			head = "Detected journal mismatch. Either some code within the handler is non-deterministic, or the code was updated without registering a new service deployment."
+		}
+		want := head + "\n[" + codeString(c.err.Code) + "] boom.\n" + c.log
 		if len(fields) != 2 || fields[0] != "error" || fields[1] != want {
 			t.Errorf("%s: logged %q, want %q", c.name, fields, want)
 		}
@@ -201,5 +211,20 @@ func TestE2EFailedAttemptLogNamesTheRelatedCommand(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("log has no %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// An SDK's failure has the code of Restate's error catalogue that restate-server 1.7.12 gives
+// it (testdata/reference_1.7.12_related_command.txt): RT0016 for a journal mismatch (570),
+// RT0012 for a protocol violation (571), RT0007 otherwise. A mismatch showed RT0007.
+func TestSDKFailureCodeAsRestateShowsIt(t *testing.T) {
+	for _, c := range readRelatedCases(t) {
+		if got := sdkFailure(&c.err, c.commands).catalogue; got != c.code {
+			t.Errorf("%s: code %s, want %s", c.name, got, c.code)
+		}
+	}
+	violation := &protocol.ErrorMessage{Code: protocol.CodeProtocolViolation}
+	if got := errorCode(sdkFailure(violation, 0)); got != "RT0012" {
+		t.Errorf("protocol violation: code %s, want RT0012", got)
 	}
 }
