@@ -89,13 +89,14 @@ func withProgress(r map[string]any, p invoker.Progress) {
 		}
 		// The command columns, not last_failure_related_entry_*: restate-server 1.7.12 fills
 		// those for service protocol V1-V3 only, which we do not speak.
-		if c := p.LastFailureCommand; c.Index != nil {
+		c := p.LastFailureCommand
+		if c.Index != nil {
 			r["last_failure_related_command_index"] = int64(*c.Index)
 		}
-		if c := p.LastFailureCommand; c.Name != "" {
+		if c.Name != "" {
 			r["last_failure_related_command_name"] = c.Name
 		}
-		if c := p.LastFailureCommand; c.Type != "" {
+		if c.Type != "" {
 			r["last_failure_related_command_type"] = c.Type
 		}
 	}

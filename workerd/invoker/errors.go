@@ -140,9 +140,9 @@ var columnTypes = map[protocol.MessageType]string{
 	protocol.GetEagerStateKeysCommandType: "GetStateKeys",
 }
 
-// RelatedCommand returns the command as sys_invocation's last_failure_related_command_*
+// columns returns the command as sys_invocation's last_failure_related_command_*
 // columns show it.
-func (r *relatedCommand) RelatedCommand() RelatedCommand {
+func (r *relatedCommand) columns() RelatedCommand {
 	if r == nil {
 		return RelatedCommand{}
 	}

@@ -94,7 +94,7 @@ func readRelatedCases(t *testing.T) []relatedCase {
 // none.
 func TestRelatedCommandColumnsAsRestateShowsThem(t *testing.T) {
 	for _, c := range readRelatedCases(t) {
-		got := sdkFailure(&c.err, c.commands).related.RelatedCommand()
+		got := sdkFailure(&c.err, c.commands).related.columns()
 		if !reflect.DeepEqual(got, c.columns) {
 			t.Errorf("%s: columns %s, want %s", c.name, showRelated(got), showRelated(c.columns))
 		}
@@ -102,7 +102,7 @@ func TestRelatedCommandColumnsAsRestateShowsThem(t *testing.T) {
 	// A type Restate has no journal-v1 name for shows none; one it has, its v1 name.
 	for code, want := range map[uint32]string{uint32(protocol.OutputCommandType): "", uint32(protocol.GetEagerStateCommandType): "GetState",
 		uint32(protocol.GetLazyStateKeysCommandType): "GetStateKeys", uint32(protocol.SleepCompletionType): "", 0x1_0411: ""} {
-		if got := sdkFailure(&protocol.ErrorMessage{RelatedCommandType: &code}, 0).related.RelatedCommand().Type; got != want {
+		if got := sdkFailure(&protocol.ErrorMessage{RelatedCommandType: &code}, 0).related.columns().Type; got != want {
 			t.Errorf("type %#x shows %q, want %q", code, got, want)
 		}
 	}

@@ -208,7 +208,7 @@ func (t *task) run() {
 		t.setProgress(func(p *Progress) {
 			f := failureOf(out.err)
 			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.attempts, f.Error(), errorCode(out.err), time.Now().Add(delay)
-			p.LastFailureCommand = f.related.RelatedCommand()
+			p.LastFailureCommand = f.related.columns()
 		})
 		select {
 		case <-time.After(delay):
