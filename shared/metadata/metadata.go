@@ -15,6 +15,7 @@ const (
 	KeySchema         = "schema"          // deployments and services (schema.Registry JSON)
 	KeyPartitionTable = "partition_table" // PartitionTable JSON
 	KeyLogs           = "logs"            // Logs JSON: the segment chain of every partition log
+	KeyRuleBook       = "rule_book"       // the limiter rule book (rulebook.Book JSON)
 )
 
 // ErrVersionMismatch is returned by Put when the stored version differs from the expected one.
