@@ -74,6 +74,7 @@ fuzz:
 	$(GO) test ./ingressd/ingress -run '^$$' -fuzz '^FuzzParsePath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzScanSQL$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzRuleBatch$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.
 bench: build

@@ -1,7 +1,7 @@
 // Package admin owns Restate's admin REST API (default port 9070): discovery of SDK deployments
 // and their endpoint manifests, the schema registry of deployments and services kept in the
-// metadata store, the per-service OpenAPI documents, and the health and version endpoints the
-// CLI starts with. Routes exist unversioned and under /v2, /v3 and /v4, as in Restate 1.7.
+// metadata store, the per-service OpenAPI documents, the limiter rule book (rules.go), and
+// the health and version endpoints the CLI starts with. Routes exist unversioned and under /v2, /v3 and /v4, as in Restate 1.7.
 package admin
 
 import (
@@ -59,7 +59,7 @@ type Options struct {
 	// Logger receives one line per registry change. Defaults to a null logger.
 	Logger hclog.Logger
 	// Query gives the worker-owned tables of POST /query. Without it, queries of those
-	// tables answer 503; sys_service and sys_deployment still work.
+	// tables answer 503; sys_service, sys_deployment and sys_rules still work.
 	Query QuerySource
 	// Workers reaches partition leaders for cancel, kill and purge. Without it those answer 503.
 	Workers Workers
@@ -162,6 +162,8 @@ func NewHandler(opts Options) http.Handler {
 			http.MethodPatch:  a.updateKafkaCluster,
 			http.MethodDelete: a.deleteKafkaCluster,
 		})
+		a.route(r, prefix+"/limits/rules", version, map[string]endpoint{http.MethodPut: a.upsertRules})
+		a.route(r, prefix+"/limits/rules/bulk-delete", version, map[string]endpoint{http.MethodPost: a.deleteRules})
 		a.route(r, prefix+"/invocations/{invocation}", version, map[string]endpoint{http.MethodDelete: a.deleteInvocation})
 		for _, op := range []rpc.ManageOp{rpc.OpCancel, rpc.OpKill, rpc.OpPurge, rpc.OpPurgeJournal, rpc.OpResume, rpc.OpPause} {
 			a.route(r, prefix+"/invocations/{invocation}/"+string(op), version, map[string]endpoint{http.MethodPatch: a.manageInvocation(op)})

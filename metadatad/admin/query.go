@@ -24,8 +24,8 @@ import (
 
 // POST /query runs Restate's introspection SQL. Restate answers it with DataFusion over its
 // partition stores; here every query gets a fresh in-memory SQLite database holding the
-// tables the query mentions (rows from the workers' QuerySource and from the schema
-// registry), an information_schema with the column catalogue, and a first_value aggregate,
+// tables the query mentions (rows from the workers' QuerySource, the schema registry and the
+// rule book), an information_schema with the column catalogue, and a first_value aggregate,
 // which together run every query the restate CLI sends (PROTOCOL.md §4.1).
 
 // QuerySource gives the rows of the worker-owned tables (sys_invocation,
@@ -293,7 +293,8 @@ func (a *api) loadTables(ctx context.Context, conn *sql.Conn, text sqlText) erro
 		}
 		var rows []map[string]any
 		var err error
-		if t.fromWorkers {
+		switch {
+		case t.fromWorkers:
 			if a.opts.Query == nil {
 				return errQueryUnavailable(fmt.Errorf("no worker serves table %s", t.name))
 			}
@@ -303,7 +304,13 @@ func (a *api) loadTables(ctx context.Context, conn *sql.Conn, text sqlText) erro
 			} else if err != nil {
 				return errQueryUnavailable(fmt.Errorf("read table %s: %w", t.name, err))
 			}
-		} else {
+		case t.fromRuleBook:
+			book, _, err := loadRuleBook(ctx, a.opts.Store)
+			if err != nil {
+				return err
+			}
+			rows = sysRulesRows(book)
+		default:
 			if regRows == nil {
 				reg, _, err := loadRegistry(ctx, a.opts.Store, *a.opts.ServiceDefaults)
 				if err != nil {

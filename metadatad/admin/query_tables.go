@@ -7,7 +7,8 @@ import (
 )
 
 // The SQL tables of POST /query: Restate's names and columns. The worker-owned tables are
-// filled from a QuerySource, sys_service and sys_deployment from the schema registry.
+// filled from a QuerySource, sys_service and sys_deployment from the schema registry,
+// sys_rules from the rule book.
 
 // colType is a column's type. Each maps onto a SQLite declared type that the engine reads
 // back from result columns to render values (SQLite itself only knows integers, reals, text
@@ -61,8 +62,9 @@ type column struct {
 type table struct {
 	name string
 	cols []column
-	// fromWorkers: rows come from the QuerySource; otherwise from the schema registry.
-	fromWorkers bool
+	// fromWorkers: rows come from the QuerySource; fromRuleBook: from the rule book;
+	// otherwise from the schema registry.
+	fromWorkers, fromRuleBook bool
 }
 
 // cols parses a column list: name[:type][!], where ! marks a column that is never NULL.
@@ -98,7 +100,7 @@ func cols(spec string) []column {
 }
 
 // The tables and columns as Restate 1.7.12's information_schema lists them, in its order;
-// tables of Restate's that have nothing here (rules, journal events) are left out.
+// tables of Restate's that have nothing here (journal events) are left out.
 // sys_invocation_status lists the invoker columns in another order than sys_invocation does,
 // and lacks the invoker-state columns. The virtual-queue tables (sys_vqueue_meta,
 // sys_vqueues, sys_scheduler, sys_locks, sys_user_limits) are always empty: Restate fills
@@ -146,6 +148,8 @@ var queryTables = []table{
 	{name: "sys_service", cols: cols(`name revision:int public:bool ty deployment_id`)},
 	{name: "sys_deployment", cols: cols(`id ty endpoint created_at:time min_service_protocol_version:u32
 		max_service_protocol_version:u32 services:list`)},
+	{name: "sys_rules", fromRuleBook: true, cols: cols(`pattern concurrency:u32 description disabled:bool
+		version:u32 last_modified:time`)},
 	{name: "sys_vqueue_meta", cols: cols(`partition_key:u64 id is_active:bool queue_is_paused:bool
 		service_name scope limit_key lock_name created_at:time last_enqueued_at:time
 		last_start_at:time last_attempt_at:time last_finish_at:time avg_queue_duration:duration
