@@ -1,17 +1,20 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"gorestate.dev/shared/metadata"
+	"gorestate.dev/shared/rulebook"
 )
 
-var rewriteCLIQueries = flag.Bool("rewrite-cli-queries", false, "rewrite the answers in testdata/cli_1.7.12_invocations_list.txt")
-
-const cliQueriesFile = "testdata/cli_1.7.12_invocations_list.txt"
+var rewriteCLIQueries = flag.Bool("rewrite-cli-queries", false, "rewrite the answers in testdata/cli_1.7.12_*.txt")
 
 // cliQuery is one block of the recording: a query as the CLI sent it, with its accept
 // header, and the rows it should answer (JSON, one a line).
@@ -21,11 +24,11 @@ type cliQuery struct {
 	want   []string
 }
 
-// readCLIQueries parses the recording; prose keeps the comments and blank lines between
+// readCLIQueries parses a recording; prose keeps the comments and blank lines between
 // blocks, so that a rewrite changes only the answers.
-func readCLIQueries(t *testing.T) (prose [][]string, queries []cliQuery) {
+func readCLIQueries(t *testing.T, file string) (prose [][]string, queries []cliQuery) {
 	t.Helper()
-	b, err := os.ReadFile(cliQueriesFile)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +65,44 @@ func TestCLIInvocationsListQueries(t *testing.T) {
 		"$invC2", invC2, "$invD", invD, "$invE", invE)
 	symbols := strings.NewReplacer(dpID, "$dp", invA, "$invA", invB, "$invB", invC1, "$invC1",
 		invC2, "$invC2", invD, "$invD", invE, "$invE")
-	prose, queries := readCLIQueries(t)
+	replayCLIQueries(t, a, "testdata/cli_1.7.12_invocations_list.txt", names, symbols)
+}
+
+// TestCLIRulesQueries replays what `restate rules` sends to list and look up rules, over the
+// book the recording describes, and expects restate-server 1.7.12's answers.
+func TestCLIRulesQueries(t *testing.T) {
+	at := func(s string) int64 {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm.UnixMilli()
+	}
+	changed := "changed"
+	book := &rulebook.Book{Version: 12, Rules: map[string]rulebook.Rule{
+		"*":           {Version: 5, Description: &changed, LastModified: at("2026-12-07T22:45:17.819Z")},
+		"scope1/*":    {Version: 12, Concurrency: 7, LastModified: at("2026-12-07T22:45:18.423Z")},
+		"scope1/t1/*": {Version: 3, Disabled: true, LastModified: at("2026-12-07T22:45:17.446Z")},
+	}}
+	b, err := book.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newMemStore()
+	if _, err := store.Put(context.Background(), metadata.KeyRuleBook, b, 0); err != nil {
+		t.Fatal(err)
+	}
+	a := startAdmin(t, store)
+	none := strings.NewReplacer()
+	replayCLIQueries(t, a, "testdata/cli_1.7.12_rules.txt", none, none)
+}
+
+// replayCLIQueries sends the queries of a recording in order and compares the rows
+// answered. names turns the recording's symbols into the fixture's values, symbols back.
+// A block whose SQL holds $ids gets the ids the last block of ids alone answered.
+func replayCLIQueries(t *testing.T, a *testAdmin, file string, names, symbols *strings.Replacer) {
+	t.Helper()
+	prose, queries := readCLIQueries(t, file)
 	var ids []string // quoted, as the CLI lists them
 	for n, q := range queries {
 		sql := names.Replace(strings.ReplaceAll(q.query, "$ids", strings.Join(ids, ",")))
@@ -114,7 +154,7 @@ func TestCLIInvocationsListQueries(t *testing.T) {
 				}
 			}
 		}
-		if err := os.WriteFile(cliQueriesFile, []byte(out.String()), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(out.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
