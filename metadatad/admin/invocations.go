@@ -145,6 +145,8 @@ func (a *api) manage(w http.ResponseWriter, r *http.Request, raw string, op rpc.
 		return errInvocationNotCompleted(raw)
 	case rpc.ManageNotRunning:
 		return errInvocationCompleted(raw, rpc.OpPause) // Restate's "is not running, cannot be paused."
+	case rpc.ManageNotStarted:
+		return &apiError{status: http.StatusTooEarly, message: fmt.Sprintf("The invocation '%s' is either inboxed or scheduled, cannot be resumed.", raw)}
 	}
 	status := http.StatusOK
 	// A pause of a running invocation is accepted (202); of a paused or suspended one, done

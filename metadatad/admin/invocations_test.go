@@ -67,6 +67,19 @@ func TestPurgeJournal(t *testing.T) {
 	}
 }
 
+// TestResumeOfAnInvocationNotStarted: restate-server 1.7.12 answers a resume of an inboxed
+// or scheduled invocation 425 (it was a 200 here).
+func TestResumeOfAnInvocationNotStarted(t *testing.T) {
+	t.Parallel()
+	queued := ids.NewInvocationID(7)
+	workers := &manageWorkers{outcomes: map[string]rpc.ManageOutcome{queued.String(): rpc.ManageNotStarted}}
+	srv := httptest.NewServer(NewHandler(Options{Store: newMemStore(), Workers: workers}))
+	t.Cleanup(srv.Close)
+	admin := &testAdmin{Server: srv}
+	expectError(t, admin.do(t, http.MethodPatch, "/invocations/"+queued.String()+"/resume", ""), http.StatusTooEarly,
+		"The invocation '"+queued.String()+"' is either inboxed or scheduled, cannot be resumed.", nil)
+}
+
 // restartWorkers answers restarts with a fixed outcome per invocation.
 type restartWorkers struct {
 	manageWorkers

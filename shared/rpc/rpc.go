@@ -133,6 +133,7 @@ const (
 	ManageCompleted    ManageOutcome = "completed"     // cancel/kill of a completed invocation
 	ManageNotCompleted ManageOutcome = "not_completed" // purge (or purge-journal) of a running invocation
 	ManageNotRunning   ManageOutcome = "not_running"   // pause of an invocation that has not started
+	ManageNotStarted   ManageOutcome = "not_started"   // resume of an invocation that has not started (inboxed or scheduled)
 )
 
 // RestartAsNewRequest starts a completed invocation again as a new invocation with the same

@@ -60,6 +60,11 @@ func (a *applier) manage(m *logrecord.Manage) error {
 	case logrecord.ManageResume:
 		resume := st.Phase == store.PhasePaused
 		switch st.Phase {
+		case store.PhaseScheduled, store.PhaseInboxed:
+			// Restate refuses it (425): there is nothing to resume yet. Only the answer
+			// changed (it was "done"); the status never did.
+			reply(rpc.ManageNotStarted)
+			return nil
 		case store.PhaseSuspended:
 			// Restate runs a suspended invocation again at once (the attempt replays the
 			// journal and finds what it waits for); the earlier rules left it suspended.

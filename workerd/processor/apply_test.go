@@ -341,3 +341,27 @@ func TestEffectsOfAPausedRunAreDropped(t *testing.T) {
 		t.Fatal("the resumed run's effects were not applied")
 	}
 }
+
+// restate-server 1.7.12 refuses to resume an invocation that has not started (queued behind
+// an object's lock, or scheduled for later) with 425 "is either inboxed or scheduled, cannot
+// be resumed."; the answer was "done" (200) here. Nothing changes either way.
+func TestResumeOfAnInvocationNotStarted(t *testing.T) {
+	f := newFixture(t)
+	holder, queued := newID("k"), newID("k")
+	f.apply(invokeRec(holder, "EXCLUSIVE", "k", 0))
+	f.apply(invokeRec(queued, "EXCLUSIVE", "k", 0))
+	scheduled := newID("")
+	sr := invokeRec(scheduled, "", "", 0)
+	sr.Invoke.ExecutionTime = f.now + 60_000
+	f.apply(sr)
+	for name, id := range map[string][]byte{"inboxed": queued, "scheduled": scheduled} {
+		before := *f.status(id)
+		acts := f.apply(&logrecord.Record{Kind: logrecord.KindManage, Manage: &logrecord.Manage{InvocationID: id, Op: logrecord.ManageResume, RequestID: 7}})
+		if r, ok := has[ActManageReply](acts); !ok || r.Outcome != rpc.ManageNotStarted || len(acts) != 1 {
+			t.Errorf("resume of the %s invocation: %v, want only the answer %s", name, acts, rpc.ManageNotStarted)
+		}
+		if st := f.status(id); st.Phase != before.Phase || st.ModifiedAt != before.ModifiedAt {
+			t.Errorf("resume changed the %s invocation: %+v", name, st)
+		}
+	}
+}
