@@ -605,7 +605,7 @@ func TestDeleteDeploymentErrors(t *testing.T) {
 
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+id, ""), 501, "force=true", nil)
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+id+"?force=false", ""), 501, "force=true", nil)
-	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+id+"?force=yes", ""), 400, "force: provided string was not `true` or `false`", nil)
+	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+id+"?force=yes", ""), 400, "Failed to deserialize query string: force: provided string was not `true` or `false`", nil)
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/bogus?force=true", ""), 400, "Invalid URL: Cannot parse `deployment` with value `bogus`", nil)
 	expectError(t, admin.do(t, http.MethodGet, "/deployments/bogus", ""), 400, "Invalid URL: Cannot parse `deployment` with value `bogus`", nil)
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+unknown+"?force=true", ""), 404, "not found in the schema registry: deployment with id '"+unknown+"'", nil)

@@ -132,8 +132,10 @@ func errInvalidField(field, reason string) *apiError {
 	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("The request field '%s' is invalid. Reason: %s", field, reason)}
 }
 
+// errBadQuery is a query string that does not deserialize: Restate's query extractor
+// rejects it in plain text.
 func errBadQuery(reason string) *apiError {
-	return &apiError{status: http.StatusBadRequest, message: "Failed to deserialize query string: " + reason}
+	return &apiError{status: http.StatusBadRequest, message: "Failed to deserialize query string: " + reason, plain: true}
 }
 
 func errDeleteNeedsForce() *apiError {

@@ -304,7 +304,8 @@ func bodyRejection(status int, message string) bool {
 	switch status {
 	case 400:
 		return strings.HasPrefix(message, "Failed to parse the request body as JSON") ||
-			strings.HasPrefix(message, "Invalid URL: Cannot parse")
+			strings.HasPrefix(message, "Invalid URL: Cannot parse") ||
+			strings.HasPrefix(message, "Failed to deserialize query string")
 	case 415:
 		return strings.HasPrefix(message, "Expected request with `Content-Type: application/json`")
 	case 422:

@@ -102,13 +102,19 @@ func (a *api) manageInvocation(op rpc.ManageOp) endpoint {
 
 // deleteInvocation serves the deprecated DELETE /invocations/{id}?mode=cancel|kill|purge.
 func (a *api) deleteInvocation(w http.ResponseWriter, r *http.Request, _ int) error {
-	op := rpc.ManageOp(r.URL.Query().Get("mode"))
-	switch op {
-	case "":
-		op = rpc.OpCancel
-	case rpc.OpCancel, rpc.OpKill, rpc.OpPurge:
-	default:
-		return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("unknown mode %q: want cancel, kill or purge", op)}
+	op := rpc.OpCancel
+	if vs, ok := r.URL.Query()["mode"]; ok {
+		// Restate's serde enum takes each variant's name lower-case or capitalised.
+		switch v := vs[0]; v {
+		case "cancel", "Cancel":
+			op = rpc.OpCancel
+		case "kill", "Kill":
+			op = rpc.OpKill
+		case "purge", "Purge":
+			op = rpc.OpPurge
+		default:
+			return errBadQuery("mode: unknown variant `" + v + "`, expected one of `Cancel`, `cancel`, `Kill`, `kill`, `Purge`, `purge`")
+		}
 	}
 	return a.manage(w, r, mux.Vars(r)["invocation"], op)
 }

@@ -80,6 +80,38 @@ func TestResumeOfAnInvocationNotStarted(t *testing.T) {
 		"The invocation '"+queued.String()+"' is either inboxed or scheduled, cannot be resumed.", nil)
 }
 
+// TestDeleteInvocationMode: the deprecated DELETE /invocations/{id}?mode= reads the mode as
+// restate-server 1.7.12's serde does (lower-case or capitalised variant names) and refuses
+// any other value, an empty one included, in plain text.
+func TestDeleteInvocationMode(t *testing.T) {
+	t.Parallel()
+	id := ids.NewInvocationID(7)
+	workers := &manageWorkers{outcomes: map[string]rpc.ManageOutcome{id.String(): rpc.ManageDone}}
+	srv := httptest.NewServer(NewHandler(Options{Store: newMemStore(), Workers: workers}))
+	t.Cleanup(srv.Close)
+	admin := &testAdmin{Server: srv}
+	for query, op := range map[string]rpc.ManageOp{
+		"": rpc.OpCancel, "?mode=cancel": rpc.OpCancel, "?mode=Cancel": rpc.OpCancel, "?mode=kill": rpc.OpKill,
+		"?mode=Kill": rpc.OpKill, "?mode=purge": rpc.OpPurge, "?mode=Purge": rpc.OpPurge,
+	} {
+		workers.mu.Lock()
+		workers.got = nil
+		workers.mu.Unlock()
+		r := admin.do(t, http.MethodDelete, "/invocations/"+id.String()+query, "")
+		if r.status != http.StatusAccepted || len(workers.got) != 1 || workers.got[0].Op != op {
+			t.Errorf("DELETE %s: %d %s, requests %+v; want 202 and one %s", query, r.status, r.body, workers.got, op)
+		}
+	}
+	const variants = ", expected one of `Cancel`, `cancel`, `Kill`, `kill`, `Purge`, `purge`"
+	for _, mode := range []string{"", "bogus", "KILL", "pause"} {
+		expectError(t, admin.do(t, http.MethodDelete, "/invocations/"+id.String()+"?mode="+mode, ""), 400,
+			"Failed to deserialize query string: mode: unknown variant `"+mode+"`"+variants, nil)
+	}
+	// The query string is read before the id.
+	expectError(t, admin.do(t, http.MethodDelete, "/invocations/abc?mode=bogus", ""), 400,
+		"Failed to deserialize query string: mode: unknown variant `bogus`"+variants, nil)
+}
+
 // restartWorkers answers restarts with a fixed outcome per invocation.
 type restartWorkers struct {
 	manageWorkers
