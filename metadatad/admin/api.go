@@ -39,8 +39,9 @@ const DefaultVersion = version.Restate
 const (
 	// discoveryTimeout bounds a registration's discovery including its retries.
 	discoveryTimeout = time.Minute
-	// maxRequestBody bounds admin request bodies; none of them is large.
-	maxRequestBody = 1 << 20
+	// maxRequestBody bounds admin request bodies: 2 MiB, the limit of restate-server
+	// 1.7.12 (axum's default).
+	maxRequestBody = 2 << 20
 )
 
 // Options configures the admin API handler.
@@ -296,7 +297,7 @@ func decodeBody(r *http.Request, v any) error {
 	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return errBodyTooLarge(tooLarge.Limit)
+		return errBodyTooLarge()
 	}
 	if err != nil {
 		return errBodySyntax(err)

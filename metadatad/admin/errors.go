@@ -120,8 +120,8 @@ func errBodySyntax(err error) *apiError {
 	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Failed to parse the request body as JSON: %v", err), plain: true}
 }
 
-func errBodyTooLarge(limit int64) *apiError {
-	return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("The request body is larger than %d bytes", limit)}
+func errBodyTooLarge() *apiError {
+	return &apiError{status: http.StatusRequestEntityTooLarge, message: "Failed to buffer the request body: length limit exceeded", plain: true}
 }
 
 func errBodyShape(err error) *apiError {

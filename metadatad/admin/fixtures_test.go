@@ -306,6 +306,8 @@ func bodyRejection(status int, message string) bool {
 		return strings.HasPrefix(message, "Failed to parse the request body as JSON") ||
 			strings.HasPrefix(message, "Invalid URL: Cannot parse") ||
 			strings.HasPrefix(message, "Failed to deserialize query string")
+	case 413:
+		return strings.HasPrefix(message, "Failed to buffer the request body")
 	case 415:
 		return strings.HasPrefix(message, "Expected request with `Content-Type: application/json`")
 	case 422:
