@@ -102,7 +102,7 @@ func errQueryUnavailable(err error) *apiError {
 }
 
 type queryRequest struct {
-	Query string `json:"query"`
+	Query json.RawMessage `json:"query"`
 }
 
 func (a *api) query(w http.ResponseWriter, r *http.Request, _ int) error {
@@ -110,7 +110,17 @@ func (a *api) query(w http.ResponseWriter, r *http.Request, _ int) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err // rejected in plain text, as by Restate's body decoder
 	}
-	if err := a.answerQuery(w, r, req.Query); err != nil {
+	// serde's words for an absent query, a null one and one of another type.
+	var query string
+	switch {
+	case req.Query == nil:
+		return errBodyShape(errors.New("missing field `query`"))
+	case string(req.Query) == "null":
+		return errBodyShape(errors.New("query: invalid type: null, expected a string"))
+	case json.Unmarshal(req.Query, &query) != nil:
+		return errBodyShape(fmt.Errorf("query: invalid type: %s, expected a string", req.Query))
+	}
+	if err := a.answerQuery(w, r, query); err != nil {
 		return queryError(err)
 	}
 	return nil
@@ -177,9 +187,9 @@ func (a *api) runQuery(ctx context.Context, q string) (*queryResult, error) {
 	}
 	switch {
 	case text.statements == 0:
-		return nil, errQuery(errors.New("empty query"))
+		return nil, errQuery(errors.New("Datafusion error: Error during planning: No SQL statements were provided in the query string"))
 	case text.statements > 1:
-		return nil, errQueryUnsupported(errors.New("only one statement per query is supported"))
+		return nil, errQueryUnsupported(errors.New("Datafusion error: This feature is not implemented: The context currently only supports a single SQL statement"))
 	case text.first != "select" && text.first != "with" && text.first != "values":
 		return nil, errQuery(fmt.Errorf("only SELECT queries are supported, not %s", strings.ToUpper(text.first)))
 	}

@@ -225,7 +225,7 @@ func startQueryAdmin(t *testing.T, src QuerySource) *testAdmin {
 
 func (a *testAdmin) query(t *testing.T, path, accept, q string) response {
 	t.Helper()
-	body, _ := json.Marshal(queryRequest{Query: q})
+	body, _ := json.Marshal(map[string]string{"query": q})
 	return a.do(t, http.MethodPost, path, string(body), "accept", accept)
 }
 
@@ -547,8 +547,9 @@ func TestQueryErrors(t *testing.T) {
 		{"write", `DELETE FROM state`, 400, "only SELECT"},
 		{"write behind WITH", `WITH x AS (SELECT 1) DELETE FROM state`, 500, ""},
 		{"attach", `ATTACH DATABASE '/tmp/x' AS x`, 400, "only SELECT"},
-		{"two statements", `SELECT 1; SELECT 2`, 500, "one statement"},
-		{"empty", ` ; `, 400, "empty query"},
+		{"two statements", `SELECT 1; SELECT 2`, 500, "Datafusion error: This feature is not implemented: The context currently only supports a single SQL statement"},
+		{"empty", ` ; `, 400, "Datafusion error: Error during planning: No SQL statements were provided in the query string"},
+		{"only a comment", `-- nothing`, 400, "Datafusion error: Error during planning: No SQL statements were provided in the query string"},
 		{"unterminated", `SELECT 'x`, 400, "unterminated"},
 	}
 	for _, tt := range tests {
@@ -565,6 +566,11 @@ func TestQueryErrors(t *testing.T) {
 	t.Run("body not JSON", func(t *testing.T) {
 		r := a.do(t, http.MethodPost, "/query", "select 1")
 		expectError(t, r, http.StatusBadRequest, "Failed to parse the request body as JSON", nil)
+	})
+	// Restate's body extractor wants the query field, a string.
+	t.Run("no query field", func(t *testing.T) {
+		expectError(t, a.do(t, http.MethodPost, "/query", `{}`), http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: missing field `query`", nil)
+		expectError(t, a.do(t, http.MethodPost, "/query", `{"query":null}`), http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: query: invalid type: null, expected a string", nil)
 	})
 }
 
