@@ -101,7 +101,7 @@ func errBadDeploymentID(id string) *apiError {
 }
 
 func errUnsupportedAPIVersion(v string) *apiError {
-	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Unsupported Admin API version %s. This server supports versions between V%d and V%d.", v, minAdminAPIVersion, maxAdminAPIVersion)}
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Unsupported Admin API version %s. This server supports versions between V%d and V%d.", v, minAdminAPIVersion, maxAdminAPIVersion), plain: true}
 }
 
 func errRouteNotFound(path string) *apiError {

@@ -298,14 +298,15 @@ func expectError(t *testing.T, r response, status int, wantMessage string, wantC
 	}
 }
 
-// bodyRejection reports whether an expected error is one of the request-body rejections
-// that Restate answers in plain text.
+// bodyRejection reports whether an expected error is one of the rejections (of a request's
+// body, path, query string or API version) that Restate answers in plain text.
 func bodyRejection(status int, message string) bool {
 	switch status {
 	case 400:
 		return strings.HasPrefix(message, "Failed to parse the request body as JSON") ||
 			strings.HasPrefix(message, "Invalid URL: Cannot parse") ||
-			strings.HasPrefix(message, "Failed to deserialize query string")
+			strings.HasPrefix(message, "Failed to deserialize query string") ||
+			strings.HasPrefix(message, "Unsupported Admin API version")
 	case 413:
 		return strings.HasPrefix(message, "Failed to buffer the request body")
 	case 415:
