@@ -357,7 +357,15 @@ func TestRegisterErrors(t *testing.T) {
 		{"relative uri", post(`{"uri":"127.0.0.1:9080"}`), 400, "The request field 'uri' is invalid. Reason: The provided uri 127.0.0.1:9080 is not absolute", nil, 0},
 		{"unsupported scheme", post(`{"uri":"ftp://127.0.0.1:9080"}`), 400, "The request field 'uri' is invalid", nil, 0},
 		{"lambda", post(`{"arn":"arn:aws:lambda:eu-central-1:1:function:f"}`), 400, "The request field 'arn' is invalid", nil, 0},
-		{"bad header name", post(`{"uri":"http://127.0.0.1:1/","additional_headers":{"a b":"c"}}`), 400, "The request field 'additional_headers' is invalid", nil, 0},
+		// restate-server 1.7.12 deserializes uri and headers into Rust's http types: what they
+		// do not parse matches no variant of its request enum.
+		{"bad header name", post(`{"uri":"http://127.0.0.1:1/","additional_headers":{"a b":"c"}}`), 422, "data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
+		{"bad header value", post(`{"uri":"http://127.0.0.1:1/","additional_headers":{"a":"\u0001"}}`), 422, "data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
+		{"empty uri", post(`{"uri":""}`), 422, "data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
+		{"uri with a blank", post(`{"uri":"http://127.0.0.1 :1/"}`), 422, "data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
+		{"scheme without authority", post(`{"uri":"http://"}`), 422, "data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
+		{"authority with a path but no scheme", post(`{"uri":"localhost:9080/x"}`), 422, "data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
+		{"unparsable uri beside an arn", post(`{"uri":"http://","arn":"arn:aws:lambda:eu-central-1:1:function:f"}`), 400, "The request field 'arn' is invalid", nil, 0},
 		{"huge body", post(`{"uri":"` + strings.Repeat("a", 2<<20) + `"}`), 413, "Failed to buffer the request body: length limit exceeded", nil, 0},
 		{"text body", post(`{"uri":"http://127.0.0.1:1/"}`, "content-type", "text/plain"), 415, "Expected request with `Content-Type: application/json`", nil, 0},
 		{"endpoint not found", reg("missing"), 500, "[META0003] got status code '404 Not Found'. Make sure the provided URI has the correct path", "META0003", 1},
@@ -387,6 +395,49 @@ func TestRegisterErrors(t *testing.T) {
 	}
 	if n := admin.store.puts.Load(); n != 0 {
 		t.Fatalf("failed registrations wrote the registry %d times", n)
+	}
+}
+
+// TestRegisterURIBesideARN: with a usable uri Restate's request is the HTTP variant, and an
+// arn beside it is ignored.
+func TestRegisterURIBesideARN(t *testing.T) {
+	t.Parallel()
+	sdk := startSDK(t)
+	admin := startAdmin(t, newMemStore())
+	r := admin.register(t, "/deployments", sdk, "sdk-go-retry-options", map[string]any{"arn": "arn:aws:lambda:eu-central-1:1:function:f"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("register with uri and arn: %d %s, want 201", r.status, r.body)
+	}
+}
+
+// The uris restate-server 1.7.12 was sent: parsed by Rust's http::Uri or refused with 422.
+func TestParsesAsRustURI(t *testing.T) {
+	parses := []string{
+		"foo", "/path", "/", "http:", "127.0.0.1", "127.0.0.1:9080", "http://127.0.0.1:99999", "HTTP://127.0.0.1:1",
+		"http://127.0.0.1:1/a{b}", "http://127.0.0.1:1/a|b", "http://127.0.0.1:1/a^b", "http://127.0.0.1:1/a\\\\b",
+		"http://127.0.0.1:1/a#b c", "http://127.0.0.1:1/a%zz", "http://127.0.0.1:1/a%", "http://127.0.0.1:1/\u00e9",
+		"http://user@127.0.0.1:1/", "http://a@b@c/", "http://a_b:1/", "http://[::1]:1/", "://x", "x://y", "h+t.t-p://y",
+		"1http://y", "http://127.0.0.1:1/?\u00e9", "http://127.0.0.1:1/?a`b", "http://127.0.0.1:1/?a{b",
+	}
+	refused := []string{
+		"", "http://", "http://a b", "http://[::1", "http://127.0.0.1:1/a`b", "http://127.0.0.1:1/a<b", "http://127.0.0.1:1/a>b",
+		"http://127.0.0.1:1/?a<b", "http://127.0.0.1:1/?a b", "http://127.0.0.1:1/\u007f", "http://1%27.0.0.1:1/",
+		"http://a:1:2/", "http://a@/", "http://\u00e9/", "http:/127.0.0.1:1", "localhost:1/x", "not a uri",
+	}
+	for _, want := range []bool{true, false} {
+		list := parses
+		if !want {
+			list = refused
+		}
+		for _, q := range list {
+			var s string
+			if err := json.Unmarshal([]byte(`"`+q+`"`), &s); err != nil {
+				t.Fatal(err)
+			}
+			if got := parsesAsRustURI(s); got != want {
+				t.Errorf("parsesAsRustURI(%q) = %v, want %v", s, got, want)
+			}
+		}
 	}
 }
 
@@ -606,6 +657,14 @@ func TestUpdateDeployment(t *testing.T) {
 	expectError(t, admin.do(t, http.MethodPut, "/deployments/dp_11111111111111111111111", `{}`), 405, "PUT deployment is deprecated, use PATCH instead", nil)
 	expectError(t, admin.do(t, http.MethodPut, "/deployments/x", `{}`), 400, "Invalid URL: Cannot parse `deployment`", nil)
 	expectError(t, admin.do(t, http.MethodPut, path, `nonsense`), 400, "Failed to parse the request body as JSON", nil)
+	// Headers that Rust's http types do not take match no variant of Restate's request enum,
+	// before the deployment is looked up.
+	for _, method := range []string{http.MethodPatch, http.MethodPut} {
+		for _, p := range []string{path, "/deployments/dp_11111111111111111111111"} {
+			expectError(t, admin.do(t, method, p, `{"additional_headers":{"a b":"c"}}`), 422,
+				"Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum UpdateDeploymentRequest", nil)
+		}
+	}
 	wantFields(t, admin.do(t, http.MethodGet, path, "").json(t), map[string]any{"uri": over.json(t)["uri"]})
 }
 

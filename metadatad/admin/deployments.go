@@ -36,10 +36,13 @@ func (a *api) registerDeployment(w http.ResponseWriter, r *http.Request, version
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
+	// Restate's request is an untagged enum: the HTTP variant when uri and headers parse
+	// (an arn beside them is ignored), else the Lambda one, else none.
 	switch {
+	case req.URI != nil && parsesAsRustURI(*req.URI) && headersParse(req.AdditionalHeaders):
 	case req.ARN != nil:
 		return errInvalidField("arn", "Lambda deployments are not supported by this server")
-	case req.URI == nil:
+	default:
 		return errBodyShape(errors.New("data did not match any variant of untagged enum RegisterDeploymentRequest"))
 	}
 	uri, err := normalizeDeploymentURI(*req.URI)
@@ -157,6 +160,18 @@ type updateRequest struct {
 	DryRun    bool `json:"dry_run"`
 }
 
+// decodeUpdate reads the body of PATCH (and PUT) /deployments/{id}. Headers that Rust's http
+// types do not take make it match no variant of Restate's request enum.
+func decodeUpdate(r *http.Request, req *updateRequest) error {
+	if err := decodeBody(r, req); err != nil {
+		return err
+	}
+	if !headersParse(req.AdditionalHeaders) {
+		return errBodyShape(errors.New("data did not match any variant of untagged enum UpdateDeploymentRequest"))
+	}
+	return nil
+}
+
 // updateDeployment points a deployment at a new address or new headers (e.g. after moving it),
 // rediscovering it there.
 // putDeployment answers PUT, Restate's former spelling of the update: restate-server 1.7
@@ -166,7 +181,7 @@ func (a *api) putDeployment(_ http.ResponseWriter, r *http.Request, _ int) error
 		return err
 	}
 	var req updateRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeUpdate(r, &req); err != nil {
 		return err
 	}
 	return &apiError{status: http.StatusMethodNotAllowed, message: "PUT deployment is deprecated, use PATCH instead"}
@@ -178,7 +193,7 @@ func (a *api) updateDeployment(w http.ResponseWriter, r *http.Request, _ int) er
 		return err
 	}
 	var req updateRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeUpdate(r, &req); err != nil {
 		return err
 	}
 	reg, _, err := loadRegistry(r.Context(), a.opts.Store, *a.opts.ServiceDefaults)
