@@ -284,6 +284,11 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	_, _ = w.Write(b)
 }
 
+// shapeError is JSON of the wrong shape, worded by a custom decoder (a 422).
+type shapeError struct{ msg string }
+
+func (e *shapeError) Error() string { return e.msg }
+
 // decodeBody reads a JSON request body into v. Like Restate, a body that is not JSON is a 400
 // and JSON of the wrong shape a 422. A missing content-type is tolerated (curl users), a
 // different one is not.
@@ -304,7 +309,8 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
+		var shape *shapeError
+		if errors.As(err, &typeErr) || errors.As(err, &shape) {
 			return errBodyShape(err)
 		}
 		return errBodySyntax(err)

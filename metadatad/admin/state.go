@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
-	"reflect"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -21,32 +23,109 @@ import (
 type stateBody struct {
 	// Version, if set, must be the version of the state when the patch applies (Restate's
 	// state mutation version, which the restate CLI computes from the state it read).
-	Version   *string               `json:"version"`
-	ObjectKey *string               `json:"object_key"`
-	Scope     *string               `json:"scope"`
-	NewState  map[string]stateValue `json:"new_state"`
+	Version   *string  `json:"version"`
+	ObjectKey *string  `json:"object_key"`
+	Scope     *string  `json:"scope"`
+	NewState  stateMap `json:"new_state"`
 }
 
-// stateValue is one value of new_state: an array of byte values (how Restate's clients
-// serialize bytes) or a string, taken as its UTF-8 bytes (Restate accepts both).
-type stateValue []byte
+// stateMap is new_state: each value an array of byte values (how Restate's clients
+// serialize bytes) or a string, taken as its UTF-8 bytes (Restate accepts both). A value of
+// another shape is refused in serde's words, the first in the body's order, as
+// restate-server 1.7.12 refuses it.
+type stateMap struct {
+	values map[string][]byte
+	set    bool // the body has new_state (UnmarshalJSON also sees a null)
+}
 
-func (v *stateValue) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+func (m *stateMap) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var top any
+	if err := dec.Decode(&top); err != nil {
+		return err
+	}
+	if _, ok := top.(map[string]any); !ok {
+		return &shapeError{"new_state: invalid type: " + serdeUnexpected(top) + ", expected a map"}
+	}
+	// Again, token by token: the first bad value in the body's order is the one named.
+	dec = json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil { // {
+		return err
+	}
+	out := map[string][]byte{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
 			return err
 		}
-		*v = []byte(s)
-		return nil
+		key, _ := t.(string)
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		switch v := v.(type) {
+		case string:
+			out[key] = []byte(v)
+		case []any:
+			bs := make([]byte, len(v))
+			for i, e := range v {
+				n, ok := e.(json.Number)
+				if !ok || serdeIsFloat(n) {
+					return &shapeError{fmt.Sprintf("new_state.%s[%d]: invalid type: %s, expected u8", key, i, serdeUnexpected(e))}
+				}
+				x, err := strconv.ParseInt(string(n), 10, 64)
+				if err != nil || x < 0 || x > 255 {
+					return &shapeError{fmt.Sprintf("new_state.%s[%d]: invalid value: %s, expected u8", key, i, serdeUnexpected(e))}
+				}
+				bs[i] = byte(x)
+			}
+			out[key] = bs
+		default:
+			return &shapeError{fmt.Sprintf("new_state.%s: invalid type: %s, expected byte array", key, serdeUnexpected(v))}
+		}
 	}
-	var nums []uint8
-	if err := json.Unmarshal(b, &nums); err != nil {
-		return &json.UnmarshalTypeError{Value: "a value that is neither a string nor an array of bytes", Type: reflect.TypeOf([]byte(nil)), Field: "new_state"}
-	}
-	*v = nums
+	m.values, m.set = out, true
 	return nil
+}
+
+// serdeIsFloat reports whether serde_json reads a JSON number as a float: one with a
+// fraction or an exponent, or an integer beyond 64 bits.
+func serdeIsFloat(n json.Number) bool {
+	if strings.ContainsAny(string(n), ".eE") {
+		return true
+	}
+	if _, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		return false
+	}
+	_, err := strconv.ParseUint(string(n), 10, 64)
+	return err != nil
+}
+
+// serdeUnexpected describes a JSON value (decoded with UseNumber) as serde's Unexpected does.
+func serdeUnexpected(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return fmt.Sprintf("boolean `%t`", v)
+	case string:
+		return fmt.Sprintf("string %q", v)
+	case json.Number:
+		if !serdeIsFloat(v) {
+			return "integer `" + string(v) + "`"
+		}
+		f, _ := v.Float64()
+		if f == math.Trunc(f) && math.Abs(f) < 1e16 {
+			return fmt.Sprintf("floating point `%.1f`", f)
+		}
+		return "floating point `" + strconv.FormatFloat(f, 'g', -1, 64) + "`"
+	case []any:
+		return "sequence"
+	default:
+		return "map"
+	}
 }
 
 // modifyState serves POST /services/{name}/state: the object's state becomes new_state,
@@ -61,7 +140,7 @@ func (a *api) modifyState(w http.ResponseWriter, r *http.Request, _ int) error {
 	switch {
 	case body.ObjectKey == nil:
 		return errBodyShape(errors.New("missing field `object_key`"))
-	case body.NewState == nil:
+	case !body.NewState.set:
 		return errBodyShape(errors.New("missing field `new_state`"))
 	case body.Scope != nil:
 		return errInvalidField("scope", "scoped virtual objects are not supported")
@@ -74,7 +153,7 @@ func (a *api) modifyState(w http.ResponseWriter, r *http.Request, _ int) error {
 		if s.Type != schema.ServiceTypeVirtualObject && s.Type != schema.ServiceTypeWorkflow {
 			return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Cannot modify state for service type %s", displayServiceType(s.Type))}
 		}
-	} else if len(body.NewState) > 0 {
+	} else if len(body.NewState.values) > 0 {
 		// A service no longer registered may still have state to clear, but not to set.
 		return errServiceNotFound(name)
 	}
@@ -85,7 +164,7 @@ func (a *api) modifyState(w http.ResponseWriter, r *http.Request, _ int) error {
 		Partition: ids.PartitionOf(ids.PartitionKeyOf(*body.ObjectKey), a.opts.Workers.NumPartitions()),
 		Service:   name, Key: *body.ObjectKey, Version: body.Version,
 	}
-	for k, v := range body.NewState {
+	for k, v := range body.NewState.values {
 		req.State = append(req.State, rpc.StateEntry{Key: []byte(k), Value: v})
 	}
 	sort.Slice(req.State, func(i, j int) bool { return bytes.Compare(req.State[i].Key, req.State[j].Key) < 0 })

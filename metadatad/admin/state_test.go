@@ -91,7 +91,15 @@ func TestModifyServiceState(t *testing.T) {
 		{"an unknown service with state", "/services/Nope/state", `{"object_key":"k","new_state":{"a":[1]}}`, 404, "The requested service 'Nope' does not exist"},
 		{"no object key", "/services/Counter/state", `{"new_state":{}}`, 422, "missing field `object_key`"},
 		{"no new state", "/services/Counter/state", `{"object_key":"k"}`, 422, "missing field `new_state`"},
-		{"a value that is not bytes", "/services/Counter/state", `{"object_key":"k","new_state":{"a":[256]}}`, 422, "Failed to deserialize"},
+		// serde's words for values that are not bytes, the first in the body's order.
+		{"a byte out of range", "/services/Counter/state", `{"object_key":"k","new_state":{"a":[256]}}`, 422, "Failed to deserialize the JSON body into the target type: new_state.a[0]: invalid value: integer `256`, expected u8"},
+		{"a negative byte", "/services/Counter/state", `{"object_key":"k","new_state":{"a":[1,-1]}}`, 422, "new_state.a[1]: invalid value: integer `-1`, expected u8"},
+		{"a byte that is a string", "/services/Counter/state", `{"object_key":"k","new_state":{"a":["x"]}}`, 422, "new_state.a[0]: invalid type: string \"x\", expected u8"},
+		{"a null value", "/services/Counter/state", `{"object_key":"k","new_state":{"b":[1],"a":null}}`, 422, "new_state.a: invalid type: null, expected byte array"},
+		{"a number value", "/services/Counter/state", `{"object_key":"k","new_state":{"z":5,"a":true}}`, 422, "new_state.z: invalid type: integer `5`, expected byte array"},
+		{"a map value", "/services/Counter/state", `{"new_state":{"a":{}}}`, 422, "new_state.a: invalid type: map, expected byte array"},
+		{"new state not a map", "/services/Counter/state", `{"object_key":"k","new_state":[]}`, 422, "new_state: invalid type: sequence, expected a map"},
+		{"new state null", "/services/Counter/state", `{"object_key":"k","new_state":null}`, 422, "new_state: invalid type: null, expected a map"},
 		{"not JSON", "/services/Counter/state", `{`, 400, "Failed to parse"},
 		{"a scope", "/services/Counter/state", `{"object_key":"k","scope":"s","new_state":{}}`, 400, "scope"},
 	} {
