@@ -351,7 +351,8 @@ func TestRegisterErrors(t *testing.T) {
 		attempts int // discovery requests expected for the endpoint named by the case, if any
 	}{
 		{"malformed json", post(`{bad`), 400, "Failed to parse the request body as JSON", nil, 0},
-		{"empty body", post(` `), 400, "Failed to parse the request body as JSON", nil, 0},
+		{"empty body", post(` `), 400, "Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 1", nil, 0},
+		{"blank lines", post("\n\n  "), 400, "Failed to parse the request body as JSON: EOF while parsing a value at line 3 column 2", nil, 0},
 		{"wrong field type", post(`{"uri": 5}`), 422, "Failed to deserialize the JSON body into the target type", nil, 0},
 		{"no uri", post(`{}`), 422, "data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
 		{"relative uri", post(`{"uri":"127.0.0.1:9080"}`), 400, "The request field 'uri' is invalid. Reason: The provided uri 127.0.0.1:9080 is not absolute", nil, 0},

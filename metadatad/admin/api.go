@@ -5,9 +5,11 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -306,6 +308,12 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	if err != nil {
 		return errBodySyntax(err)
+	}
+	if len(bytes.Trim(b, " \t\r\n")) == 0 {
+		// serde_json's words, where it stopped: Go's would be "unexpected end of JSON input".
+		line := 1 + bytes.Count(b, []byte("\n"))
+		col := len(b) - 1 - bytes.LastIndexByte(b, '\n')
+		return errBodySyntax(fmt.Errorf("EOF while parsing a value at line %d column %d", line, col))
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
