@@ -681,6 +681,16 @@ func TestDeleteDeploymentErrors(t *testing.T) {
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+id+"?force=yes", ""), 400, "Failed to deserialize query string: force: provided string was not `true` or `false`", nil)
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/bogus?force=true", ""), 400, "Invalid URL: Cannot parse `deployment` with value `bogus`", nil)
 	expectError(t, admin.do(t, http.MethodGet, "/deployments/bogus", ""), 400, "Invalid URL: Cannot parse `deployment` with value `bogus`", nil)
+	// The reason is the id parser's, as restate-server 1.7.12 words it.
+	for id, reason := range map[string]string{
+		"bogus": "bad format", "dp_nope": "unrecognized codec version", "dp_1": "bad length",
+		"dp_1zzzzzzzzzzzzzzzzzzzzzz": "base62 decode error", "sub_11111111111111111111111": "id doesn't match the expected type",
+		"xx_11111111111111111111111": "unrecognized resource type: xx",
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodDelete, http.MethodPatch} {
+			expectError(t, admin.do(t, method, "/deployments/"+id, `{}`), 400, "Invalid URL: Cannot parse `deployment` with value `"+id+"`: "+reason, nil)
+		}
+	}
 	expectError(t, admin.do(t, http.MethodDelete, "/deployments/"+unknown+"?force=true", ""), 404, "not found in the schema registry: deployment with id '"+unknown+"'", nil)
 	if r := admin.do(t, http.MethodGet, "/services/Retry", ""); r.status != http.StatusOK {
 		t.Fatalf("failed deletes removed the service: %d", r.status)

@@ -314,8 +314,8 @@ func (a *api) listDeployments(w http.ResponseWriter, r *http.Request, _ int) err
 // deploymentID reads and checks the {deployment} path variable.
 func deploymentID(r *http.Request) (string, error) {
 	id := mux.Vars(r)["deployment"]
-	if !ids.ValidDeploymentID(id) {
-		return "", errBadDeploymentID(id)
+	if _, err := ids.ParseDeploymentID(id); err != nil {
+		return "", errBadDeploymentID(id, err)
 	}
 	return id, nil
 }

@@ -96,8 +96,8 @@ func errDeploymentNotInRegistry(id string) *apiError {
 	return &apiError{status: http.StatusNotFound, message: fmt.Sprintf("not found in the schema registry: deployment with id '%s'", id)}
 }
 
-func errBadDeploymentID(id string) *apiError {
-	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Invalid URL: Cannot parse `deployment` with value `%s`: bad format", id), plain: true}
+func errBadDeploymentID(id string, err error) *apiError {
+	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("Invalid URL: Cannot parse `deployment` with value `%s`: %v", id, err), plain: true}
 }
 
 func errUnsupportedAPIVersion(v string) *apiError {
