@@ -730,6 +730,46 @@ func TestVersionedRoutes(t *testing.T) {
 	}
 }
 
+// TestPathParameters: restate-server 1.7.12 routes on the raw path and then percent-decodes
+// each parameter: an encoded slash stays in its parameter, a parameter that does not decode
+// to UTF-8 is refused in plain text naming it, and paths are not cleaned (no redirect).
+func TestPathParameters(t *testing.T) {
+	t.Parallel()
+	sdk := startSDK(t)
+	admin := startAdmin(t, newMemStore())
+	admin.register(t, "/deployments", sdk, "sdk-go-greeter-counter-signup", nil)
+
+	expectError(t, admin.do(t, http.MethodGet, "/services/Gree%2Fter", ""), 404, "The requested service 'Gree/ter' does not exist", nil)
+	expectError(t, admin.do(t, http.MethodGet, "/services/Gree%2Fter/handlers", ""), 404, "The requested service 'Gree/ter' does not exist", nil)
+	expectError(t, admin.do(t, http.MethodGet, "/v2/services/%C3%A9", ""), 404, "The requested service 'é' does not exist", nil)
+	if r := admin.do(t, http.MethodGet, "/services/Gr%65eter", ""); r.status != http.StatusOK {
+		t.Fatalf("GET /services/Gr%%65eter: %d %s", r.status, r.body)
+	}
+	expectError(t, admin.do(t, http.MethodPatch, "/invocations/inv_1%2Fx/cancel", ""), 400, "The request field 'invocation_id' is invalid. Reason: bad length", nil)
+	expectError(t, admin.do(t, http.MethodGet, "/deployments/dp_1%2F", ""), 400, "Invalid URL: Cannot parse `deployment` with value `dp_1/`: bad length", nil)
+	for _, c := range []struct{ method, path, param string }{
+		{http.MethodGet, "/services/%ff", "service"},
+		{http.MethodGet, "/services/%ff/handlers/x", "service"},
+		{http.MethodPost, "/services/%ff/state", "service"},
+		{http.MethodGet, "/services/Greeter/handlers/%ff", "handler"},
+		{http.MethodGet, "/deployments/%ff", "deployment"},
+		{http.MethodPatch, "/invocations/%ff/cancel", "invocation_id"},
+		{http.MethodDelete, "/v3/invocations/%ff", "invocation_id"},
+		{http.MethodDelete, "/subscriptions/%ff", "subscription"},
+		{http.MethodGet, "/kafka-clusters/%ff", "cluster_name"},
+	} {
+		r := admin.do(t, c.method, c.path, `{}`)
+		if want := "Invalid URL: Invalid UTF-8 in `" + c.param + "`"; r.status != 400 || string(r.body) != want || r.header.Get("content-type") != "text/plain; charset=utf-8" {
+			t.Errorf("%s %s: %d %q %q, want 400 %q in plain text", c.method, c.path, r.status, r.header.Get("content-type"), r.body, want)
+		}
+	}
+	for _, path := range []string{"//services", "/services//handlers", "/services/Greeter/../Greeter"} {
+		if r := admin.do(t, http.MethodGet, path, ""); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: %d %s, want 404 (no cleaning)", path, r.status, r.body)
+		}
+	}
+}
+
 func TestMethodNotAllowed(t *testing.T) {
 	t.Parallel()
 	admin := startAdmin(t, newMemStore())

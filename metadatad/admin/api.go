@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/hashicorp/go-hclog"
@@ -122,7 +123,9 @@ func NewHandler(opts Options) http.Handler {
 	}
 	a := &api{opts: opts, log: opts.Logger.Named("admin")}
 
-	r := mux.NewRouter()
+	// As Restate's router: matched on the raw path, never cleaned (no redirects), each
+	// parameter percent-decoded after the match (pathVars).
+	r := mux.NewRouter().UseEncodedPath().SkipClean(true)
 	prefixes := map[string]int{"": 0, "/v2": 2, "/v3": 3, "/v4": 4}
 	for prefix, version := range prefixes {
 		a.route(r, prefix+"/health", version, map[string]endpoint{http.MethodGet: a.health})
@@ -209,6 +212,12 @@ func (a *api) route(r *mux.Router, path string, version int, methods map[string]
 			writeError(w, errMethodNotAllowed(req.Method))
 			return
 		}
+		vars, err := pathVars(mux.Vars(req))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		req = mux.SetURLVars(req, vars)
 		if err := ep(w, req, version); err != nil {
 			ae := toAPIError(err)
 			if ae.status >= 500 {
@@ -217,6 +226,59 @@ func (a *api) route(r *mux.Router, path string, version int, methods map[string]
 			writeError(w, ae)
 		}
 	})
+}
+
+// paramNames are Restate's names of the path parameters, as its rejections name them.
+var paramNames = map[string]string{"invocation": "invocation_id", "cluster": "cluster_name"}
+
+// pathVars percent-decodes the raw path parameters of a match as Restate's Path extractor
+// does: an invalid escape stays as it is, and a parameter that does not decode to UTF-8 is
+// refused in plain text.
+func pathVars(raw map[string]string) (map[string]string, *apiError) {
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		d := percentDecode(v)
+		if !utf8.ValidString(d) {
+			name := k
+			if n, ok := paramNames[k]; ok {
+				name = n
+			}
+			return nil, &apiError{status: http.StatusBadRequest, message: "Invalid URL: Invalid UTF-8 in `" + name + "`", plain: true}
+		}
+		out[k] = d
+	}
+	return out, nil
+}
+
+// percentDecode decodes %XX escapes, leaving malformed ones as they are.
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 func (a *api) health(w http.ResponseWriter, _ *http.Request, _ int) error {
