@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -118,7 +119,11 @@ func (a *api) query(w http.ResponseWriter, r *http.Request, _ int) error {
 	case string(req.Query) == "null":
 		return errBodyShape(errors.New("query: invalid type: null, expected a string"))
 	case json.Unmarshal(req.Query, &query) != nil:
-		return errBodyShape(fmt.Errorf("query: invalid type: %s, expected a string", req.Query))
+		dec := json.NewDecoder(bytes.NewReader(req.Query))
+		dec.UseNumber()
+		var v any
+		_ = dec.Decode(&v)
+		return errBodyShape(fmt.Errorf("query: invalid type: %s, expected a string", serdeUnexpected(v)))
 	}
 	if err := a.answerQuery(w, r, query); err != nil {
 		return queryError(err)

@@ -571,6 +571,8 @@ func TestQueryErrors(t *testing.T) {
 	t.Run("no query field", func(t *testing.T) {
 		expectError(t, a.do(t, http.MethodPost, "/query", `{}`), http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: missing field `query`", nil)
 		expectError(t, a.do(t, http.MethodPost, "/query", `{"query":null}`), http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: query: invalid type: null, expected a string", nil)
+		expectError(t, a.do(t, http.MethodPost, "/query", `{"query":5}`), http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: query: invalid type: integer `5`, expected a string", nil)
+		expectError(t, a.do(t, http.MethodPost, "/query", `{"query":["x"]}`), http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: query: invalid type: sequence, expected a string", nil)
 	})
 }
 
