@@ -353,7 +353,10 @@ func TestRegisterErrors(t *testing.T) {
 		{"malformed json", post(`{bad`), 400, "Failed to parse the request body as JSON", nil, 0},
 		{"empty body", post(` `), 400, "Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 1", nil, 0},
 		{"blank lines", post("\n\n  "), 400, "Failed to parse the request body as JSON: EOF while parsing a value at line 3 column 2", nil, 0},
-		{"wrong field type", post(`{"uri": 5}`), 422, "Failed to deserialize the JSON body into the target type", nil, 0},
+		// Restate's request is an untagged enum: any field of the wrong type matches no variant.
+		{"wrong field type", post(`{"uri": 5}`), 422, "Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
+		{"headers not a map", post(`{"uri":"http://127.0.0.1:1/","additional_headers":5}`), 422, "Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
+		{"not an object", post(`[]`), 422, "Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
 		{"no uri", post(`{}`), 422, "data did not match any variant of untagged enum RegisterDeploymentRequest", nil, 0},
 		{"relative uri", post(`{"uri":"127.0.0.1:9080"}`), 400, "The request field 'uri' is invalid. Reason: The provided uri 127.0.0.1:9080 is not absolute", nil, 0},
 		{"unsupported scheme", post(`{"uri":"ftp://127.0.0.1:9080"}`), 400, "The request field 'uri' is invalid", nil, 0},
@@ -663,6 +666,8 @@ func TestUpdateDeployment(t *testing.T) {
 	for _, method := range []string{http.MethodPatch, http.MethodPut} {
 		for _, p := range []string{path, "/deployments/dp_11111111111111111111111"} {
 			expectError(t, admin.do(t, method, p, `{"additional_headers":{"a b":"c"}}`), 422,
+				"Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum UpdateDeploymentRequest", nil)
+			expectError(t, admin.do(t, method, p, `{"use_http_11":"yes"}`), 422,
 				"Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum UpdateDeploymentRequest", nil)
 		}
 	}

@@ -31,9 +31,20 @@ type registerRequest struct {
 	DryRun   bool  `json:"dry_run"`
 }
 
+// decodeUntagged reads the body of one of Restate's untagged request enums: JSON of the
+// wrong shape matches none of its variants, which is all serde says.
+func decodeUntagged(r *http.Request, v any, enum string) error {
+	err := decodeBody(r, v)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusUnprocessableEntity {
+		return errBodyShape(errors.New("data did not match any variant of untagged enum " + enum))
+	}
+	return err
+}
+
 func (a *api) registerDeployment(w http.ResponseWriter, r *http.Request, version int) error {
 	var req registerRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeUntagged(r, &req, "RegisterDeploymentRequest"); err != nil {
 		return err
 	}
 	// Restate's request is an untagged enum: the HTTP variant when uri and headers parse
@@ -163,7 +174,7 @@ type updateRequest struct {
 // decodeUpdate reads the body of PATCH (and PUT) /deployments/{id}. Headers that Rust's http
 // types do not take make it match no variant of Restate's request enum.
 func decodeUpdate(r *http.Request, req *updateRequest) error {
-	if err := decodeBody(r, req); err != nil {
+	if err := decodeUntagged(r, req, "UpdateDeploymentRequest"); err != nil {
 		return err
 	}
 	if !headersParse(req.AdditionalHeaders) {
