@@ -1,14 +1,11 @@
 package ingress
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"gorestate.dev/shared/config"
@@ -191,45 +188,9 @@ func parseDelay(rawQuery string) (time.Duration, bool, *apiError) {
 	return d, true, nil
 }
 
-// parseDelayValue reads a delay with the strictness of Restate's parser (jiff's Span, behind
-// FriendlyDuration), which config.ParseDuration relaxes for configuration files: an optional
-// sign ('-' only for zero), then a duration with nothing before it; after an ISO 8601 duration
-// nothing may follow, not even a blank, after a friendly one only blanks, and no dangling
-// comma. A bare "0" is zero. The messages after the first are jiff's.
+// parseDelayValue reads a delay as Restate's parser does (config.ParseJiffDuration).
 func parseDelayValue(v string) (time.Duration, error) {
-	s, neg := v, false
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		neg = s[0] == '-'
-		if s = s[1:]; s == "" {
-			return 0, fmt.Errorf("found nothing after sign `%c`, which is not a valid duration in either the ISO 8601 format or Jiff's \"friendly\" format", v[0])
-		}
-	}
-	if r, _ := utf8.DecodeRuneInString(s); s != "" && unicode.IsSpace(r) {
-		return 0, errors.New(`failed to parse input in the "friendly" duration format: expected duration to start with a unit value (a decimal integer) after an optional sign, but no integer was found`)
-	}
-	core := strings.TrimRight(s, " \t\n\f\r")
-	switch {
-	case core == "":
-	case core[0] == 'P' || core[0] == 'p':
-		if rest := s[len(strings.TrimRightFunc(s, unicode.IsSpace)):]; rest != "" {
-			return 0, fmt.Errorf("parsed value '%s', but unparsed input %q remains (expected no unparsed input)", strings.ToUpper(s[:len(s)-len(rest)]), rest)
-		}
-	case core == "0" && v != "0":
-		return 0, errors.New(`failed to parse input in the "friendly" duration format: expected to find unit designator suffix (e.g., ` + "`years` or `secs`" + `) after parsing integer`)
-	case core[len(core)-1] == ',':
-		return 0, errors.New(`failed to parse input in the "friendly" duration format: found comma at the end of duration, but a comma indicates at least one more unit follows`)
-	case strings.TrimRightFunc(core, unicode.IsSpace) != core:
-		// A blank jiff does not skip (a vertical tab, a Unicode space).
-		return 0, fmt.Errorf("unparsed input %q remains (expected no unparsed input)", core[len(strings.TrimRightFunc(core, unicode.IsSpace)):])
-	}
-	d, err := config.ParseDuration(core)
-	if err != nil {
-		return 0, err
-	}
-	if neg && d != 0 {
-		return 0, errors.New("negative signed durations cannot be converted to an unsigned duration")
-	}
-	return d, nil
+	return config.ParseJiffDuration(v)
 }
 
 // invocation is everything a validated request decided about the invocation to create.

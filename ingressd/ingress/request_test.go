@@ -365,7 +365,12 @@ func TestParseDelay(t *testing.T) {
 		{query: "delay=%2Bpt1h%20", wantErr: `parsed value 'PT1H', but unparsed input " " remains`},
 		{query: "delay=PT1H%0B", wantErr: `parsed value 'PT1H', but unparsed input "\v" remains`},
 		{query: "delay=1h%0B", wantErr: `unparsed input "\v" remains`},
-		{query: "delay=PT1Hx", wantErr: "invalid duration"},
+		{query: "delay=PT1Hx", wantErr: `parsed value 'PT1H', but unparsed input "x" remains (expected no unparsed input)`},
+		{query: "delay=abc", wantErr: `failed to parse input in the "friendly" duration format: expected duration to start with a unit value`},
+		{query: "delay=10", wantErr: `failed to parse input in the "friendly" duration format: expected to find unit designator suffix`},
+		{query: "delay=1y", wantErr: "please use units of days or smaller"},
+		{query: "delay=1d+1d", wantErr: `failed to parse input in the "friendly" duration format: found value with unit day after unit day, but units must be written from largest to smallest`},
+		{query: "delay=P", wantErr: "no parsed duration components"},
 		{query: "delay=%20PT1H", wantErr: `failed to parse input in the "friendly" duration format: expected duration to start with a unit value`},
 		{query: "delay=%201h", wantErr: `failed to parse input in the "friendly" duration format: expected duration to start with a unit value`},
 		{query: "delay=%2B%201h", wantErr: `failed to parse input in the "friendly" duration format: expected duration to start with a unit value`},
@@ -375,7 +380,7 @@ func TestParseDelay(t *testing.T) {
 		{query: "delay=1h%2C%20", wantErr: `failed to parse input in the "friendly" duration format: found comma at the end of duration`},
 		{query: "delay=%2B", wantErr: "found nothing after sign `+`"},
 		{query: "delay=-1h", wantErr: "negative signed durations cannot be converted to an unsigned duration"},
-		{query: "delay=", wantErr: "invalid duration"},
+		{query: "delay=", wantErr: `an empty string is not a valid duration in either the ISO 8601 format or Jiff's "friendly" format`},
 	}
 	const prefix = "bad delay query parameter, must be a ISO8601 duration: "
 	for _, tt := range tests {

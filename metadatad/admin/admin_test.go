@@ -573,8 +573,12 @@ func TestPatchService(t *testing.T) {
 		{"completion retention on an object", "Counter", `{"workflow_completion_retention":"2h"}`,
 			400, nil, "modifying retention time for service type VirtualObject is unsupported"},
 		{"unparsable duration", "Signup", `{"abort_timeout":"bogus"}`, 422, nil, "abort_timeout:"},
-		{"number instead of duration", "Signup", `{"abort_timeout":5}`, 422, nil, "abort_timeout: invalid type: 5, expected a human-friendly duration string"},
-		{"public not a bool", "Signup", `{"public":"no"}`, 422, nil, "public: invalid type"},
+		{"number instead of duration", "Signup", `{"abort_timeout":5}`, 422, nil, "abort_timeout: invalid type: integer `5`, expected a human-friendly duration string"},
+		{"public not a bool", "Signup", `{"public":"no"}`, 422, nil, "public: invalid type: string \"no\", expected a boolean"},
+		// jiff's words, as restate-server 1.7.12 answers.
+		{"duration not starting with a number", "Signup", `{"journal_retention":"abc"}`, 422, nil,
+			"journal_retention: failed to parse input in the \"friendly\" duration format: expected duration to start with a unit value (a decimal integer) after an optional sign, but no integer was found"},
+		{"negative duration", "Signup", `{"idempotency_retention":"-1s"}`, 422, nil, "idempotency_retention: negative signed durations cannot be converted to an unsigned duration"},
 		// As Restate 1.7.12: a change to an unknown service fails in the registry, a patch
 		// that changes nothing in the lookup.
 		{"unknown service", "Nope", `{"public":true}`, 404, nil, "not found in the schema registry: service with name 'Nope'"},

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -119,11 +118,7 @@ func (a *api) query(w http.ResponseWriter, r *http.Request, _ int) error {
 	case string(req.Query) == "null":
 		return errBodyShape(errors.New("query: invalid type: null, expected a string"))
 	case json.Unmarshal(req.Query, &query) != nil:
-		dec := json.NewDecoder(bytes.NewReader(req.Query))
-		dec.UseNumber()
-		var v any
-		_ = dec.Decode(&v)
-		return errBodyShape(fmt.Errorf("query: invalid type: %s, expected a string", serdeUnexpected(v)))
+		return errBodyShape(fmt.Errorf("query: invalid type: %s, expected a string", serdeUnexpectedRaw(req.Query)))
 	}
 	if err := a.answerQuery(w, r, query); err != nil {
 		return queryError(err)

@@ -103,7 +103,7 @@ func parseServicePatch(r *http.Request) (servicePatch, error) {
 	if v, ok := raw["public"]; ok && string(v) != "null" {
 		var b bool
 		if err := json.Unmarshal(v, &b); err != nil {
-			return p, errBodyShape(fmt.Errorf("public: invalid type: %s, expected a boolean", v))
+			return p, errBodyShape(fmt.Errorf("public: invalid type: %s, expected a boolean", serdeUnexpectedRaw(v)))
 		}
 		p.Public = &b
 	}
@@ -124,9 +124,9 @@ func parseServicePatch(r *http.Request) (servicePatch, error) {
 		}
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
-			return p, errBodyShape(fmt.Errorf("%s: invalid type: %s, expected a human-friendly duration string", f.name, v))
+			return p, errBodyShape(fmt.Errorf("%s: invalid type: %s, expected a human-friendly duration string", f.name, serdeUnexpectedRaw(v)))
 		}
-		d, err := config.ParseDuration(s)
+		d, err := config.ParseJiffDuration(s)
 		if err != nil {
 			return p, errBodyShape(fmt.Errorf("%s: %w", f.name, err))
 		}

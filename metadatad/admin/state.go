@@ -103,6 +103,15 @@ func serdeIsFloat(n json.Number) bool {
 	return err != nil
 }
 
+// serdeUnexpectedRaw is serdeUnexpected of a JSON text.
+func serdeUnexpectedRaw(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	_ = dec.Decode(&v)
+	return serdeUnexpected(v)
+}
+
 // serdeUnexpected describes a JSON value (decoded with UseNumber) as serde's Unexpected does.
 func serdeUnexpected(v any) string {
 	switch v := v.(type) {

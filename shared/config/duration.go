@@ -76,6 +76,12 @@ var calendarUnits = map[string]bool{
 //
 // A bare "0" is zero. Negative durations and calendar units (years, months) are rejected.
 func ParseDuration(s string) (time.Duration, error) {
+	return parseDuration(s, false)
+}
+
+// parseDuration is ParseDuration; strict also refuses friendly units that are not written
+// from largest to smallest, as jiff does (ParseJiffDuration).
+func parseDuration(s string, strict bool) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	var (
 		d   time.Duration
@@ -83,18 +89,40 @@ func ParseDuration(s string) (time.Duration, error) {
 	)
 	switch {
 	case t == "":
-		err = errors.New("empty")
+		err = &durationError{"empty", `an empty string is not a valid duration in either the ISO 8601 format or Jiff's "friendly" format`}
 	case t == "0":
 		return 0, nil
 	case t[0] == 'P' || t[0] == 'p':
 		d, err = parseISODuration(t)
 	default:
-		d, err = parseFriendlyDuration(t)
+		d, err = parseFriendlyDuration(t, strict)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%w %q: %v (%s)", ErrInvalidDuration, s, err, durationHint)
+		return 0, fmt.Errorf("%w %q: %w (%s)", ErrInvalidDuration, s, err, durationHint)
 	}
 	return d, nil
+}
+
+// durationError is why a duration does not parse: in our words, and in jiff's (the parser
+// behind restate-server's APIs) where we know them.
+type durationError struct{ ours, jiff string }
+
+func (e *durationError) Error() string { return e.ours }
+
+// jiff's words for the mistakes of a "friendly" duration.
+const (
+	jiffFriendly   = `failed to parse input in the "friendly" duration format: `
+	jiffNoStart    = jiffFriendly + "expected duration to start with a unit value (a decimal integer) after an optional sign, but no integer was found"
+	jiffNoUnit     = jiffFriendly + "expected to find unit designator suffix (e.g., `years` or `secs`) after parsing integer"
+	jiffCalendar   = "please use units of days or smaller"
+	jiffOrder      = "found value with unit %s after unit %s, but units must be written from largest to smallest (and they can't be repeated)"
+	jiffTimeNoUnit = "found a time designator (`T` or `t`) in an ISO 8601 duration string, but did not find any time units"
+)
+
+// jiffUnitNames name the units in jiff's messages.
+var jiffUnitNames = map[time.Duration]string{
+	7 * day: "week", day: "day", time.Hour: "hour", time.Minute: "minute", time.Second: "second",
+	time.Millisecond: "millisecond", time.Microsecond: "microsecond", time.Nanosecond: "nanosecond",
 }
 
 // number is one decimal literal split at the point, kept as text so integer parts stay exact.
@@ -147,8 +175,8 @@ func scanNumber(s string, i int, allowComma bool) (number, int) {
 	return n, i
 }
 
-func parseFriendlyDuration(s string) (time.Duration, error) {
-	var total time.Duration
+func parseFriendlyDuration(s string, strict bool) (time.Duration, error) {
+	var total, last time.Duration // last: the unit of the previous component
 	i := 0
 	for {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == ',') {
@@ -159,7 +187,11 @@ func parseFriendlyDuration(s string) (time.Duration, error) {
 		}
 		n, j := scanNumber(s, i, false)
 		if n.whole == "" {
-			return 0, fmt.Errorf("expected a number at %q", s[i:])
+			e := &durationError{ours: fmt.Sprintf("expected a number at %q", s[i:])}
+			if last == 0 {
+				e.jiff = jiffNoStart
+			}
+			return 0, e
 		}
 		i = j
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
@@ -175,7 +207,7 @@ func parseFriendlyDuration(s string) (time.Duration, error) {
 		}
 		name := s[start:i]
 		if name == "" {
-			return 0, fmt.Errorf("missing unit after %q", s[:start])
+			return 0, &durationError{fmt.Sprintf("missing unit after %q", s[:start]), jiffNoUnit}
 		}
 		unit, ok := friendlyUnits[name]
 		if !ok && name != "M" {
@@ -183,10 +215,15 @@ func parseFriendlyDuration(s string) (time.Duration, error) {
 		}
 		if !ok {
 			if calendarUnits[name] || calendarUnits[strings.ToLower(name)] {
-				return 0, fmt.Errorf("unit %q has no fixed length", name)
+				return 0, &durationError{fmt.Sprintf("unit %q has no fixed length", name), jiffCalendar}
 			}
-			return 0, fmt.Errorf("unknown unit %q", name)
+			return 0, &durationError{fmt.Sprintf("unknown unit %q", name), jiffNoUnit}
 		}
+		if strict && last != 0 && unit >= last {
+			msg := fmt.Sprintf(jiffOrder, jiffUnitNames[unit], jiffUnitNames[last])
+			return 0, &durationError{msg, jiffFriendly + msg}
+		}
+		last = unit
 		v, err := n.times(unit)
 		if err != nil {
 			return 0, err
@@ -202,7 +239,8 @@ func parseISODuration(s string) (time.Duration, error) {
 	u := strings.ToUpper(s)
 	var total time.Duration
 	inTime, seen, afterT := false, false, false
-	rank := 0 // position in the designator order W D | H M S, to reject "PT1S1H"
+	rank := 0              // position in the designator order W D | H M S, to reject "PT1S1H"
+	var last time.Duration // the unit of rank
 	for i := 1; i < len(u); {
 		if u[i] == 'T' {
 			if inTime {
@@ -214,10 +252,23 @@ func parseISODuration(s string) (time.Duration, error) {
 		}
 		n, j := scanNumber(u, i, true)
 		if n.whole == "" {
-			return 0, fmt.Errorf("expected a number at %q", s[i:])
+			e := &durationError{ours: fmt.Sprintf("expected a number at %q", s[i:])}
+			switch {
+			case inTime && !afterT:
+				e.jiff = jiffTimeNoUnit
+			case !seen:
+				e.jiff = "no parsed duration components"
+			default:
+				e.jiff = fmt.Sprintf("parsed value '%s', but unparsed input %q remains (expected no unparsed input)", u[:i], s[i:])
+			}
+			return 0, e
 		}
 		if j == len(u) {
-			return 0, fmt.Errorf("missing designator after %q", s[i:])
+			e := &durationError{fmt.Sprintf("missing designator after %q", s[i:]), "expected to find date unit designator suffix (`Y`, `M`, `W` or `D`), but found end of input"}
+			if inTime {
+				e.jiff = "expected to find time unit designator suffix (`H`, `M` or `S`), but found end of input"
+			}
+			return 0, e
 		}
 		var unit time.Duration
 		var r int
@@ -233,14 +284,14 @@ func parseISODuration(s string) (time.Duration, error) {
 		case inTime && d == 'S':
 			unit, r = time.Second, 5
 		case !inTime && (d == 'Y' || d == 'M'):
-			return 0, fmt.Errorf("designator %q has no fixed length", s[j:j+1])
+			return 0, &durationError{fmt.Sprintf("designator %q has no fixed length", s[j:j+1]), jiffCalendar}
 		default:
 			return 0, fmt.Errorf("unexpected designator %q", s[j:j+1])
 		}
 		if r <= rank {
-			return 0, fmt.Errorf("designator %q out of order", s[j:j+1])
+			return 0, &durationError{fmt.Sprintf("designator %q out of order", s[j:j+1]), fmt.Sprintf(jiffOrder, jiffUnitNames[unit], jiffUnitNames[last])}
 		}
-		rank = r
+		rank, last = r, unit
 		v, err := n.times(unit)
 		if err != nil {
 			return 0, err
@@ -251,8 +302,11 @@ func parseISODuration(s string) (time.Duration, error) {
 		seen, afterT = true, true
 		i = j + 1
 	}
-	if !seen || (inTime && !afterT) {
-		return 0, errors.New("no components")
+	switch {
+	case inTime && !afterT:
+		return 0, &durationError{"no components", jiffTimeNoUnit}
+	case !seen:
+		return 0, &durationError{"no components", "no parsed duration components"}
 	}
 	return total, nil
 }
