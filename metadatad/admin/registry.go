@@ -69,17 +69,10 @@ func updateRegistry(ctx context.Context, store metadata.Store, defaults schema.D
 		if err != nil {
 			return nil, fmt.Errorf("encode schema registry: %w", err)
 		}
-		_, err = store.Put(ctx, metadata.KeySchema, b, version)
-		if errors.Is(err, metadata.ErrVersionMismatch) {
-			// This node's copy of the metadata may lag the leader that refused the write:
-			// let it catch up past the version read, or the next read is as stale.
-			wctx, cancel := context.WithTimeout(ctx, time.Second)
-			_, _ = store.WaitNewer(wctx, metadata.KeySchema, version)
-			cancel()
+		if raced, err := putIfVersion(ctx, store, metadata.KeySchema, b, version); err != nil {
+			return nil, err
+		} else if raced {
 			continue
-		}
-		if err != nil {
-			return nil, errStore(err)
 		}
 		return reg, nil
 	}
@@ -230,4 +223,22 @@ func sortedServices(reg *schema.Registry) []*schema.Service {
 		out = append(out, reg.Services[n])
 	}
 	return out
+}
+
+// putIfVersion stores value under key if the key is still at version. raced reports that
+// another writer got there first: then this node's copy of the metadata may lag the leader
+// that refused the write, so it first waits (up to a second) for a version past the one
+// read, or the caller's next read would be as stale.
+func putIfVersion(ctx context.Context, store metadata.Store, key string, value []byte, version uint64) (raced bool, err error) {
+	_, err = store.Put(ctx, key, value, version)
+	if errors.Is(err, metadata.ErrVersionMismatch) {
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, _ = store.WaitNewer(wctx, key, version)
+		cancel()
+		return true, nil
+	}
+	if err != nil {
+		return false, errStore(err)
+	}
+	return false, nil
 }

@@ -157,16 +157,10 @@ func (a *api) updateRuleBook(ctx context.Context, mutate func(*rulebook.Book) (b
 		if err != nil {
 			return nil, fmt.Errorf("encode rule book: %w", err)
 		}
-		_, err = store.Put(ctx, metadata.KeyRuleBook, b, version)
-		if errors.Is(err, metadata.ErrVersionMismatch) {
-			// As for the registry: let this node's copy catch up past the version read.
-			wctx, cancel := context.WithTimeout(ctx, time.Second)
-			_, _ = store.WaitNewer(wctx, metadata.KeyRuleBook, version)
-			cancel()
+		if raced, err := putIfVersion(ctx, store, metadata.KeyRuleBook, b, version); err != nil {
+			return nil, err
+		} else if raced {
 			continue
-		}
-		if err != nil {
-			return nil, errStore(err)
 		}
 		a.log.Info("rule book changed", "version", book.Version, "rules", len(book.Rules))
 		return book, nil
