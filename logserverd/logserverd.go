@@ -189,7 +189,9 @@ func retryUnavailable(ctx context.Context, logger hclog.Logger, f func() error) 
 	var lastLog time.Time
 	for {
 		err := f()
-		if err == nil || !errors.Is(err, metadata.ErrUnavailable) {
+		// setLogStorage reads the state again first: a write whose outcome is unknown (the
+		// metadata leader lost its leadership while committing it) is safe to repeat.
+		if err == nil || !(errors.Is(err, metadata.ErrUnavailable) || errors.Is(err, metadata.ErrOutcomeUnknown)) {
 			return err
 		}
 		if time.Since(lastLog) > 5*time.Second {

@@ -49,11 +49,22 @@ func ClusterDefaults(cfg *config.Config) metadata.ClusterConfig {
 
 // AutoProvision provisions the cluster with the node's defaults unless it is provisioned.
 func AutoProvision(ctx context.Context, cfg *config.Config, s metadata.Store) error {
-	_, err := cluster.Provision(ctx, s, ClusterDefaults(cfg))
-	if errors.Is(err, cluster.ErrAlreadyProvisioned) {
-		return nil
+	for attempt := 1; ; attempt++ {
+		_, err := cluster.Provision(ctx, s, ClusterDefaults(cfg))
+		if errors.Is(err, cluster.ErrAlreadyProvisioned) {
+			return nil
+		}
+		// A write whose outcome is unknown (the metadata leader lost its leadership while
+		// committing it): Provision picks up an interrupted provision, so run it again.
+		if !errors.Is(err, metadata.ErrOutcomeUnknown) || attempt == 10 || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return err
 }
 
 // AdminHandler returns Restate's admin API over the metadata store. meta is this node's

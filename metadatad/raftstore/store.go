@@ -507,8 +507,14 @@ func (s *Store) wait(ctx context.Context, f raft.Future) error {
 }
 
 // ErrOutcomeUnknown marks a write that may or may not have been committed (for example the
-// leader lost its leadership while committing it); the caller should re-read.
-var ErrOutcomeUnknown = errors.New("raftstore: outcome unknown")
+// leader lost its leadership while committing it); the caller should re-read. It is a
+// metadata.ErrOutcomeUnknown, which callers of any Store test for.
+var ErrOutcomeUnknown error = outcomeUnknown{}
+
+type outcomeUnknown struct{}
+
+func (outcomeUnknown) Error() string { return "raftstore: outcome unknown" }
+func (outcomeUnknown) Unwrap() error { return metadata.ErrOutcomeUnknown }
 
 // classifyRaftErr tells apart raft errors after which the command certainly did not enter
 // the log (retrying is safe) from those after which it may still commit. ErrRaftShutdown

@@ -38,7 +38,9 @@ func ForDaemon(cfg *config.Config, n metadata.Node, logger hclog.Logger) Config 
 // generation) and joins the gossip with that identity.
 func RegisterAndJoin(ctx context.Context, cfg *config.Config, store metadata.Store, n metadata.Node, logger hclog.Logger) (metadata.Node, *Membership, error) {
 	// The metadata servers may still be starting (joining, migrating, electing a leader):
-	// wait for them rather than give up, as a daemon started with its cluster would.
+	// wait for them rather than give up, as a daemon started with its cluster would. A
+	// leader that lost its leadership while committing the registration leaves its outcome
+	// unknown; RegisterNode reads again to learn it, and if that fails too, so do we.
 	backoff := 100 * time.Millisecond
 	var lastLog time.Time
 	for {
@@ -47,7 +49,7 @@ func RegisterAndJoin(ctx context.Context, cfg *config.Config, store metadata.Sto
 			n = registered
 			break
 		}
-		if !errors.Is(err, metadata.ErrUnavailable) || ctx.Err() != nil {
+		if !(errors.Is(err, metadata.ErrUnavailable) || errors.Is(err, metadata.ErrOutcomeUnknown)) || ctx.Err() != nil {
 			return n, nil, fmt.Errorf("register node %s: %w", n.Name, err)
 		}
 		if time.Since(lastLog) > 5*time.Second {

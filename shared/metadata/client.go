@@ -124,6 +124,10 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, expected uin
 		return version, nil
 	case http.StatusConflict:
 		return 0, res.err(ErrVersionMismatch)
+	case http.StatusInternalServerError:
+		// The server's store failed the write in a way that says nothing of its outcome
+		// (a replicated store's leader lost its leadership while committing it).
+		return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, res.err(nil))
 	default:
 		return 0, res.err(nil)
 	}
@@ -235,7 +239,7 @@ func (c *Client) do(ctx context.Context, method, key string, q url.Values, body 
 				return response{}, ctx.Err()
 			}
 			if method == http.MethodPut && !isDialError(err) {
-				return response{}, fmt.Errorf("metadata: put %q via %s: outcome unknown: %w", key, addr, err)
+				return response{}, fmt.Errorf("metadata: put %q via %s: %w: %w", key, addr, ErrOutcomeUnknown, err)
 			}
 			errs = append(errs, err)
 			continue

@@ -3,11 +3,13 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Keys of the objects kept in the metadata store.
@@ -23,6 +25,11 @@ var ErrVersionMismatch = errors.New("metadata: version mismatch")
 
 // ErrNotFound is returned by Get for a key that was never written.
 var ErrNotFound = errors.New("metadata: not found")
+
+// ErrOutcomeUnknown marks a Put that may or may not have taken effect: a replicated store's
+// leader lost its leadership while committing it, or the connection broke after the request
+// was sent. The caller re-reads; a write it repeats must not assume either outcome.
+var ErrOutcomeUnknown = errors.New("metadata: outcome unknown")
 
 // Versioned is one object with its version. Version 0 means "absent"; the first Put of a key
 // expects version 0 and stores version 1.
@@ -208,7 +215,16 @@ type Nodes struct {
 
 // RegisterNode adds or replaces a node in the nodes configuration, bumping its generation so
 // that its previous life can be told apart. It returns the node as stored.
+//
+// A write whose outcome is unknown (ErrOutcomeUnknown: the metadata leader lost its
+// leadership while committing it, as happens when a cluster starts on a loaded host) is
+// not an answer: the nodes configuration is read again, and if it holds the entry written
+// the registration took effect; otherwise it is tried again, up to a few times.
 func RegisterNode(ctx context.Context, s Store, n Node) (Node, error) {
+	var (
+		pending []byte // the entry of a write whose outcome is unknown, JSON
+		unknown int    // such writes so far
+	)
 	for {
 		cur, err := s.Get(ctx, KeyNodes)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -221,6 +237,11 @@ func RegisterNode(ctx context.Context, s Store, n Node) (Node, error) {
 			}
 			if nodes.Nodes == nil {
 				nodes.Nodes = map[string]Node{}
+			}
+		}
+		if stored, ok := nodes.Nodes[n.Name]; ok && pending != nil {
+			if b, err := json.Marshal(stored); err == nil && bytes.Equal(b, pending) {
+				return stored, nil // the write whose outcome was unknown took effect
 			}
 		}
 		n.Generation = nodes.Nodes[n.Name].Generation + 1
@@ -241,14 +262,30 @@ func RegisterNode(ctx context.Context, s Store, n Node) (Node, error) {
 		if err != nil {
 			return Node{}, err
 		}
-		if _, err := s.Put(ctx, KeyNodes, b, cur.Version); errors.Is(err, ErrVersionMismatch) {
+		_, err = s.Put(ctx, KeyNodes, b, cur.Version)
+		switch {
+		case errors.Is(err, ErrVersionMismatch):
 			continue
-		} else if err != nil {
+		case errors.Is(err, ErrOutcomeUnknown) && unknown < maxUnknownOutcomes && ctx.Err() == nil:
+			unknown++
+			if pending, err = json.Marshal(n); err != nil {
+				return Node{}, err
+			}
+			select {
+			case <-ctx.Done():
+				return Node{}, ctx.Err()
+			case <-time.After(time.Duration(unknown) * 50 * time.Millisecond): // an election
+			}
+			continue
+		case err != nil:
 			return Node{}, err
 		}
 		return n, nil
 	}
 }
+
+// maxUnknownOutcomes bounds the writes of unknown outcome RegisterNode tries again.
+const maxUnknownOutcomes = 5
 
 func mergeRoles(a, b []string) []string {
 	out := append([]string(nil), a...)
