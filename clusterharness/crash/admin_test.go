@@ -24,14 +24,25 @@ func TestAdminReachesEveryPartitionLeader(t *testing.T) {
 	}
 	logPartitions(t, st)
 	leaders := map[uint32]string{}
+	leading := map[string]bool{}
 	for _, p := range st.Partitions {
-		leaders[p.ID] = p.Leader
+		if leaders[p.ID] = p.Leader; p.Leader != "" {
+			leading[p.Leader] = true
+		}
+	}
+	// A balanced placement may leave a node leading nothing: the controller only moves
+	// leaderships off a node above ceil(4/3) = 2, so 2+2+0 is as settled as 2+1+1 (the
+	// third node joined once the first two had taken the leaderships over). Every admin must
+	// then still reach both leaders, one of them on another node.
+	if len(leading) < 2 {
+		t.Fatalf("partitions led by %v only", leading)
 	}
 	// Long naps on keyless services spread over the partitions at random; keep sending until
-	// every node's admin has an invocation led by each node to cancel.
+	// every node's admin has an invocation led by each leading node to cancel.
 	type target struct{ admin, leader string }
 	done := map[target]bool{}
-	for i := 0; len(done) < len(c.nodes)*len(c.nodes) && i < 400; i++ {
+	want := len(c.nodes) * len(leading)
+	for i := 0; len(done) < want && i < 400; i++ {
 		r, err := harness.Send(http.MethodPost, c.nodes[0].Ingress+"/Sleeper/nap/send", "600000", map[string]string{"content-type": "application/json"})
 		if err != nil || r.Status != 202 {
 			t.Fatalf("send %d: %v %+v", i, err, r)
@@ -47,6 +58,9 @@ func TestAdminReachesEveryPartitionLeader(t *testing.T) {
 			t.Fatal(err)
 		}
 		leader := leaders[ids.PartitionOf(id.PartitionKey, uint32(len(st.Partitions)))]
+		if leader == "" {
+			continue // no leader answered the status for this one
+		}
 		for a, n := range c.nodes {
 			tg := target{c.names[a], leader}
 			if done[tg] {
@@ -60,7 +74,7 @@ func TestAdminReachesEveryPartitionLeader(t *testing.T) {
 			break
 		}
 	}
-	if len(done) < len(c.nodes)*len(c.nodes) {
-		t.Fatalf("only %d of %d (admin, leader) pairs tried: %v", len(done), len(c.nodes)*len(c.nodes), fmt.Sprint(done))
+	if len(done) < want {
+		t.Fatalf("only %d of %d (admin, leader) pairs tried: %v", len(done), want, fmt.Sprint(done))
 	}
 }
