@@ -175,11 +175,18 @@ func TestReplicatedLogsSurviveNodeKills(t *testing.T) {
 		}
 	}
 
-	// The records of the new life's segments are on the log servers, not only in A.
-	final, err := logsView(c.A.Fabric)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The records of the new life's segments are on the log servers, not only in A. An open
+	// segment's tail is what its writer reports to the logs view, which leaves it 0 (state
+	// unknown) when the writer does not answer within 2 s: wait for a view that has them.
+	final := waitLogs(t, c.A.Fabric, "every open segment's tail reported", func(st *cluster.LogsStatus) error {
+		return eachLog(st, func(l cluster.LogStatus) error {
+			tail := l.Segments[len(l.Segments)-1]
+			if tail.State != "open" || tail.TailLSN <= tail.BaseLSN {
+				return fmt.Errorf("open segment %d is %s with tail %d, base %d", tail.Index, tail.State, tail.TailLSN, tail.BaseLSN)
+			}
+			return nil
+		})
+	})
 	for _, l := range final.Logs {
 		tail := l.Segments[len(l.Segments)-1]
 		if err := storedOffNode(ctx, addrs, tail, tail.TailLSN, nodeA); err != nil {
