@@ -466,7 +466,20 @@ func TestInFlightWorkSurvivesItsLeader(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(300 * time.Millisecond) // the side effects' journal entries are durable
+	// A side effect runs again if the kill loses its result (the SDK ran the closure, its
+	// RunCompletion was not yet in the log), which the counts below would take for a
+	// duplicate: wait until each nap's and order's result is in its journal, which a leader
+	// applies from the log. A fixed pause (it was 300 ms) is no bound under load.
+	ran := time.Now()
+	harness.Eventually(t, progressTimeout, "every side effect's result in its journal", func() bool {
+		for _, w := range work {
+			if w.what != "approval" && !runJournaled(c.nodes[0].Admin, w.id) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("every side effect's result journaled %v after the last one ran", time.Since(ran).Round(time.Millisecond))
 
 	st, err := c.status(-1)
 	if err != nil {
@@ -545,6 +558,30 @@ func TestInFlightWorkSurvivesItsLeader(t *testing.T) {
 		}
 	}
 	t.Logf("all %d in-flight invocations completed once after their leader's node died", len(work))
+}
+
+// runJournaled reports whether invocation id's journal holds the result of a ctx.Run, as
+// the admin API at admin reads it.
+func runJournaled(admin, id string) bool {
+	body, _ := json.Marshal(map[string]string{"query": "SELECT entry_type FROM sys_journal WHERE id = '" + id + "'"})
+	r, err := harness.Send(http.MethodPost, admin+"/query", string(body), map[string]string{"accept": "application/json", "content-type": "application/json"})
+	if err != nil || r.Status != http.StatusOK {
+		return false
+	}
+	var rows struct {
+		Rows []struct {
+			EntryType string `json:"entry_type"`
+		} `json:"rows"`
+	}
+	if json.Unmarshal([]byte(r.Body), &rows) != nil {
+		return false
+	}
+	for _, e := range rows.Rows {
+		if e.EntryType == "Notification: Run" {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFrozenLeaderIsDeposed freezes (SIGSTOP) a node that leads partitions under load, so that
