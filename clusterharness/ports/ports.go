@@ -26,7 +26,8 @@ var (
 )
 
 // Free returns n distinct addresses 127.0.0.1:port, each free when checked (by listening on
-// it) and never handed out before by this process.
+// it), never handed out before by this process, and not held by another process that uses
+// this package (see reserve).
 func Free(n int) ([]string, error) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -45,6 +46,9 @@ func Free(n int) ([]string, error) {
 			continue // in use
 		}
 		_ = ln.Close()
+		if !reserve(port) {
+			continue // handed out by another test process
+		}
 		given[port] = true
 		out = append(out, addr)
 	}
