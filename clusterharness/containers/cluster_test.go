@@ -50,13 +50,18 @@ func expect(t *testing.T, url, body, want string) {
 
 // eventuallyExpect polls url until it answers 200 with want: right after a worker restart
 // the ingress may still hold a connection to the old process, and the partitions may still
-// be recovering.
+// be recovering. A call with a body (an add) carries an idempotency key named after what:
+// an attempt whose answer was lost may have taken effect, and its retry must not add again.
 func eventuallyExpect(t *testing.T, url, body, want, what string) {
 	t.Helper()
+	var headers map[string]string
+	if body != "" {
+		headers = map[string]string{"idempotency-key": what}
+	}
 	var last string
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := harness.Send(http.MethodPost, url, body, nil)
+		resp, err := harness.Send(http.MethodPost, url, body, headers)
 		switch {
 		case err != nil:
 			last = err.Error()
