@@ -148,6 +148,16 @@ func appendBody(b []byte, r *Record, version byte) ([]byte, error) {
 		} else {
 			missing = true
 		}
+	case KindRestartAsNew:
+		if x := r.RestartAsNew; x != nil {
+			b = bincodec.AppendBytes(b, x.InvocationID)
+			b = bincodec.AppendBytes(b, x.NewInvocationID)
+			b = binary.AppendUvarint(b, uint64(x.From))
+			b = bincodec.AppendString(b, x.DeploymentID)
+			b = binary.AppendUvarint(b, x.RequestID)
+		} else {
+			missing = true
+		}
 	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
 	default:
 		return nil, fmt.Errorf("encode record: %w %d", ErrUnknownKind, r.Kind)
@@ -319,6 +329,8 @@ func decodeBinary(b []byte) (*Record, error) {
 		rec.Attach = &Attach{InvocationID: r.Bytes(), Caller: ReadCaller(r), Wait: r.Bool()}
 	case KindPatchState:
 		rec.PatchState = ReadPatchState(r)
+	case KindRestartAsNew:
+		rec.RestartAsNew = &RestartAsNew{InvocationID: r.Bytes(), NewInvocationID: r.Bytes(), From: r.U32(), DeploymentID: r.String(), RequestID: r.Uvarint()}
 	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownKind, rec.Kind)

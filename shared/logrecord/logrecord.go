@@ -50,6 +50,11 @@ const (
 	// Nodes of the versions before it stop at it as a kind they do not know, instead of
 	// applying the records after it by the earlier rules.
 	KindManageFormat Kind = 15
+	// KindRestartAsNew starts a completed invocation again under a new id with a prefix of
+	// its journal (the admin API's restart-as-new). A new kind rather than a new meaning of
+	// an old one: nodes of the versions before it stop at it as a kind they do not know, and
+	// what it writes to the store (a status, journal entries) is what they read already.
+	KindRestartAsNew Kind = 16
 )
 
 // FormatMarker is the newest marker (KindManageFormat), in JSON so that every version
@@ -83,6 +88,27 @@ type Record struct {
 	Manage           *Manage           `json:"mg,omitempty"`
 	Attach           *Attach           `json:"at,omitempty"`
 	PatchState       *PatchState       `json:"ps,omitempty"`
+	RestartAsNew     *RestartAsNew     `json:"ra,omitempty"`
+}
+
+// RestartAsNew starts the completed invocation InvocationID again as NewInvocationID, as
+// Restate's restart-as-new does: the new invocation gets the entries 0..From of the old
+// journal (From included: commands, notifications and all) and, from the entries after
+// them, the notifications that complete the copied commands, and runs on the deployment the
+// old one was pinned to, or on DeploymentID. The apply checks the old invocation's status
+// again and copies from its own store, so every replica builds the same journal; the
+// leader checked the rest (the protocol version, the deployment, that every copied command
+// has its completions) before it appended the record.
+type RestartAsNew struct {
+	InvocationID    []byte `json:"id"`
+	NewInvocationID []byte `json:"new"`
+	From            uint32 `json:"from,omitempty"`
+	// DeploymentID, if set, replaces the deployment the restarted invocation was pinned to
+	// (an invocation that was never pinned stays unpinned); "" keeps it.
+	DeploymentID string `json:"dp,omitempty"`
+	// RequestID identifies the admin request waiting on the leader that appended the
+	// record, so the apply can answer it; 0 when none waits.
+	RequestID uint64 `json:"r,omitempty"`
 }
 
 // PatchState replaces an object's state by State, applied once no invocation holds the
@@ -370,6 +396,8 @@ func (r *Record) validate() error {
 		ok = r.Attach != nil && len(r.Attach.InvocationID) == 24 && len(r.Attach.Caller.InvocationID) == 24
 	case KindPatchState:
 		ok = r.PatchState != nil && r.PatchState.Service != ""
+	case KindRestartAsNew:
+		ok = r.RestartAsNew != nil && len(r.RestartAsNew.InvocationID) == 24 && len(r.RestartAsNew.NewInvocationID) == 24
 	case KindExpire:
 		ok = true // no body: the record's Time says what is due
 	case KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
