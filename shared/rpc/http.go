@@ -26,6 +26,10 @@ const (
 	PatchStatePath = "/worker/v1/patch-state"
 	// RestartAsNewPath starts a completed invocation again as a new one.
 	RestartAsNewPath = "/worker/v1/restart-as-new"
+	// RestartAsNewV2Path takes the restarts whose From or Deployment is not at its default.
+	// Workers of the versions before those fields lack the path (404) and so never restart
+	// from the input, on the latest deployment, what was asked otherwise.
+	RestartAsNewV2Path = "/worker/v2/restart-as-new"
 	// PartitionsPath (GET) lists the worker's partition processors ([]PartitionState).
 	PartitionsPath = "/worker/v1/partitions"
 )
@@ -92,6 +96,7 @@ func Routes(mux *http.ServeMux, w Worker) {
 		return struct{}{}, w.PatchState(ctx, r)
 	}))
 	mux.Handle(RestartAsNewPath, serveJSON(w.RestartAsNew))
+	mux.Handle(RestartAsNewV2Path, serveJSON(w.RestartAsNew))
 }
 
 // HTTPInvoker calls a worker's Invoke over HTTP.
@@ -137,7 +142,11 @@ func (c *HTTPInvoker) PatchState(ctx context.Context, req *PatchStateRequest) er
 // RestartAsNew implements Controller.
 func (c *HTTPInvoker) RestartAsNew(ctx context.Context, req *RestartAsNewRequest) (*RestartAsNewResponse, error) {
 	out := &RestartAsNewResponse{}
-	return out, c.call(ctx, RestartAsNewPath, req, out)
+	path := RestartAsNewPath
+	if !req.atDefaults() {
+		path = RestartAsNewV2Path
+	}
+	return out, c.call(ctx, path, req, out)
 }
 
 func (c *HTTPInvoker) call(ctx context.Context, path string, req, out any) error {

@@ -137,10 +137,31 @@ const (
 )
 
 // RestartAsNewRequest starts a completed invocation again as a new invocation with the same
-// target, input and headers (admin API). The input comes from the retained journal.
+// target, input and headers (admin API), as Restate's restart-as-new does: the input comes
+// from the retained journal, and with From the new invocation also gets the journal up to
+// entry From, which its handler replays.
 type RestartAsNewRequest struct {
 	Partition    uint32 `json:"partition"`
 	InvocationID []byte `json:"invocation_id"`
+	// From is the last entry of the old journal that the new one copies (commands and
+	// notifications count alike), with the completions of the commands up to it; 0 starts
+	// over from the input.
+	From uint32 `json:"from,omitempty"`
+	// Deployment is where the new invocation runs: RestartDeploymentLatest (also ""),
+	// RestartDeploymentKeep (the deployment the old one was pinned to) or a deployment id.
+	Deployment string `json:"deployment,omitempty"`
+}
+
+// The values of RestartAsNewRequest.Deployment besides a deployment id.
+const (
+	RestartDeploymentLatest = "latest"
+	RestartDeploymentKeep   = "keep"
+)
+
+// atDefaults reports whether r asks only for what workers of every version do: from the
+// input, on the latest deployment.
+func (r *RestartAsNewRequest) atDefaults() bool {
+	return r.From == 0 && (r.Deployment == "" || r.Deployment == RestartDeploymentLatest)
 }
 
 // RestartOutcome is how a restart-as-new went.
@@ -152,7 +173,20 @@ const (
 	RestartNotStarted   RestartOutcome = "not_started"   // scheduled or inboxed
 	RestartStillRunning RestartOutcome = "still_running" // started, not completed
 	RestartMissingInput RestartOutcome = "missing_input" // the journal was not retained, or purged
-	RestartUnsupported  RestartOutcome = "unsupported"   // workflows cannot be restarted
+	// RestartUnsupported: a workflow, or From above 0 for an invocation that was not pinned
+	// to service protocol 6 or newer (older SDKs draw random numbers differently).
+	RestartUnsupported RestartOutcome = "unsupported"
+	// RestartIndexOutOfRange: From is not an entry of the journal when the restart applies.
+	RestartIndexOutOfRange RestartOutcome = "index_out_of_range"
+	// RestartCopyRangeInvalid: a command up to From has no completion in the journal, or the
+	// journal has no entry From.
+	RestartCopyRangeInvalid RestartOutcome = "copy_range_invalid"
+	// RestartDeploymentNotFound: the named deployment, or the latest of the service, is not
+	// registered.
+	RestartDeploymentNotFound RestartOutcome = "deployment_not_found"
+	// RestartIncompatibleDeployment: the chosen deployment does not speak the protocol
+	// version the invocation is pinned to (see the response's details).
+	RestartIncompatibleDeployment RestartOutcome = "incompatible_deployment"
 )
 
 // RestartAsNewResponse answers a RestartAsNewRequest.
@@ -160,6 +194,12 @@ type RestartAsNewResponse struct {
 	Outcome RestartOutcome `json:"outcome"`
 	// NewInvocationID is the new invocation's id when Outcome is RestartDone.
 	NewInvocationID []byte `json:"new_invocation_id,omitempty"`
+	// For RestartIncompatibleDeployment: the protocol version the invocation is pinned to,
+	// and the chosen deployment with the versions it speaks.
+	PinnedProtocolVersion int32  `json:"pinned_protocol_version,omitempty"`
+	DeploymentID          string `json:"deployment_id,omitempty"`
+	MinProtocolVersion    int32  `json:"min_protocol_version,omitempty"`
+	MaxProtocolVersion    int32  `json:"max_protocol_version,omitempty"`
 }
 
 // PatchStateRequest replaces the state of a virtual object or workflow (admin API). It is

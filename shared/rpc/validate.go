@@ -54,8 +54,18 @@ func (r *ManageRequest) Validate() error {
 	return invalid("unknown operation %q", r.Op)
 }
 
-// Validate checks the invocation id.
-func (r *RestartAsNewRequest) Validate() error { return validID(r.InvocationID) }
+// Validate checks the invocation id and the deployment.
+func (r *RestartAsNewRequest) Validate() error {
+	if err := validID(r.InvocationID); err != nil {
+		return err
+	}
+	switch d := r.Deployment; {
+	case d == "" || d == RestartDeploymentLatest || d == RestartDeploymentKeep:
+	case !ids.ValidDeploymentID(d):
+		return invalid("deployment %q is neither latest, keep nor a deployment id", d)
+	}
+	return nil
+}
 
 // Validate checks that the patch names an object.
 func (r *PatchStateRequest) Validate() error {

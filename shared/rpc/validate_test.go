@@ -32,6 +32,9 @@ func TestWorkerRefusesMalformedRequests(t *testing.T) {
 		{"manage purge-journal", ManagePath, `{"invocation_id":"` + b64(id) + `","op":"purge-journal"}`, true},
 		{"restart-as-new without id", RestartAsNewPath, `{}`, false},
 		{"restart-as-new", RestartAsNewPath, `{"invocation_id":"` + b64(id) + `"}`, true},
+		{"restart-as-new from a prefix", RestartAsNewV2Path, `{"invocation_id":"` + b64(id) + `","from":3,"deployment":"keep"}`, true},
+		{"restart-as-new on a deployment", RestartAsNewV2Path, `{"invocation_id":"` + b64(id) + `","deployment":"` + ids.NewDeploymentID() + `"}`, true},
+		{"restart-as-new on a bad deployment", RestartAsNewV2Path, `{"invocation_id":"` + b64(id) + `","deployment":"dp_bad"}`, false},
 	}
 	w := &countingWorker{}
 	mux := http.NewServeMux()
@@ -58,6 +61,37 @@ func TestWorkerRefusesMalformedRequests(t *testing.T) {
 	resp, err := (&HTTPInvoker{BaseURL: srv.URL, Client: srv.Client()}).RestartAsNew(t.Context(), &RestartAsNewRequest{InvocationID: id})
 	if err != nil || resp.Outcome != RestartDone || string(resp.NewInvocationID) != string(restartedID) {
 		t.Errorf("restart-as-new over HTTP: %+v, %v", resp, err)
+	}
+}
+
+// A restart with From or Deployment away from their defaults goes to its own path, which
+// workers of versions that would ignore the two fields (and restart from the input) lack;
+// one at the defaults goes where every version serves it.
+func TestRestartAsNewPaths(t *testing.T) {
+	t.Parallel()
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		w.Header().Set("content-type", "application/json")
+		w.Write([]byte(`{"outcome":"done"}`))
+	}))
+	defer srv.Close()
+	c := &HTTPInvoker{BaseURL: srv.URL, Client: srv.Client()}
+	id := ids.NewInvocationID(1).Bytes()
+	for _, req := range []*RestartAsNewRequest{
+		{InvocationID: id},
+		{InvocationID: id, Deployment: RestartDeploymentLatest},
+		{InvocationID: id, From: 1},
+		{InvocationID: id, Deployment: RestartDeploymentKeep},
+		{InvocationID: id, Deployment: ids.NewDeploymentID()},
+	} {
+		if _, err := c.RestartAsNew(t.Context(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{RestartAsNewPath, RestartAsNewPath, RestartAsNewV2Path, RestartAsNewV2Path, RestartAsNewV2Path}
+	if strings.Join(paths, " ") != strings.Join(want, " ") {
+		t.Fatalf("paths %v, want %v", paths, want)
 	}
 }
 
