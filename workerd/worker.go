@@ -384,7 +384,11 @@ func (w *Worker) RestartAsNew(ctx context.Context, req *rpc.RestartAsNewRequest)
 	if err != nil {
 		return nil, err
 	}
-	return l.RestartAsNew(ctx, req)
+	reg := w.schema.Load()
+	if d := req.Deployment; d != "" && d != rpc.RestartDeploymentLatest && d != rpc.RestartDeploymentKeep && reg.Deployment(d) == nil {
+		reg = w.refreshSchema(ctx) // registered a moment ago, maybe, and not seen here yet
+	}
+	return l.RestartAsNew(ctx, req, reg)
 }
 
 // Manage applies cancel, kill or purge to an invocation.

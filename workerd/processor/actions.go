@@ -63,6 +63,12 @@ type ActManageReply struct {
 	Outcome   rpc.ManageOutcome
 }
 
+// ActRestartReply answers the admin request that appended a RestartAsNew record.
+type ActRestartReply struct {
+	RequestID uint64
+	Outcome   rpc.RestartOutcome
+}
+
 // ActAnnounced reports that a leader's announcement raised the partition's epoch: a
 // leader of another epoch is deposed.
 type ActAnnounced struct {
@@ -70,13 +76,14 @@ type ActAnnounced struct {
 	Node  string
 }
 
-func (ActInvoke) isAction()      {}
-func (ActAnnounced) isAction()   {}
-func (ActNotify) isAction()      {}
-func (ActCompleted) isAction()   {}
-func (ActReply) isAction()       {}
-func (ActTimer) isAction()       {}
-func (ActOutbox) isAction()      {}
-func (ActAbort) isAction()       {}
-func (ActRetryNow) isAction()    {}
-func (ActManageReply) isAction() {}
+func (ActInvoke) isAction()       {}
+func (ActAnnounced) isAction()    {}
+func (ActNotify) isAction()       {}
+func (ActCompleted) isAction()    {}
+func (ActReply) isAction()        {}
+func (ActTimer) isAction()        {}
+func (ActOutbox) isAction()       {}
+func (ActAbort) isAction()        {}
+func (ActRetryNow) isAction()     {}
+func (ActManageReply) isAction()  {}
+func (ActRestartReply) isAction() {}

@@ -146,6 +146,8 @@ func (a *applier) applyBody() error {
 		return a.expire()
 	case logrecord.KindPatchState:
 		return a.patchState(rec.PatchState)
+	case logrecord.KindRestartAsNew:
+		return a.restartAsNew(rec.RestartAsNew)
 	case logrecord.KindCalleeFormat, logrecord.KindManageFormat:
 		return a.switchRules(rec.Kind)
 	}

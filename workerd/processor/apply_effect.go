@@ -145,11 +145,7 @@ func (a *applier) command(id []byte, st *store.Status, e *logrecord.Entry, body 
 	key := st.Target.Key
 	switch c := body.(type) {
 	case *protocol.OutputCommand:
-		if c.Failure != nil {
-			st.Result = &store.Result{Failed: true, Code: c.Failure.Code, Message: c.Failure.Message}
-		} else {
-			st.Result = &store.Result{Value: valueOf(c.Value)}
-		}
+		st.Result = outputResult(c)
 	case *protocol.SetStateCommand:
 		a.txn.SetState(st.Target.Service, key, c.Key, valueOf(c.Value))
 	case *protocol.ClearStateCommand:

@@ -87,35 +87,10 @@ func freezeAfterMarker(t *testing.T, p *Processor, log bifrost.Log, fa *frozenLo
 // the log.
 func patchOnADeposedLeader(t *testing.T, askedToFollow bool) (*Processor, error) {
 	t.Helper()
-	meta, log := newMetaLog(t)
-	fa := &frozenLog{Log: log}
-	a := replica(t, meta, fa, "a", RoleLeader)
-	b := replica(t, meta, log, "b", RoleFollower)
-	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
-	la := a.Leader()
-	lsn := freezeAfterMarker(t, a, log, fa)
-	// The controller moved the leadership to b, which claims a newer epoch and leads.
-	b.SetRole(RoleLeader)
-	eventuallyTrue(t, "b to lead", func() bool { return b.Leader() != nil })
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	patched := make(chan error, 1)
-	go func() {
-		patched <- la.PatchState(ctx, &rpc.PatchStateRequest{Service: "O", Key: "k",
+	b, perr := onADeposedLeader(t, askedToFollow, nil, func(ctx context.Context, la *Leader) error {
+		return la.PatchState(ctx, &rpc.PatchStateRequest{Service: "O", Key: "k",
 			State: []rpc.StateEntry{{Key: []byte("x"), Value: []byte("1")}}})
-	}()
-	// Its answer waits until it applied its record: a thaws once the record is durable.
-	eventuallyTrue(t, "the patch record in the log", func() bool { return log.Tail() > lsn+2 })
-	if askedToFollow {
-		a.SetRole(RoleFollower)
-		eventuallyTrue(t, "a to follow", func() bool { return a.Mode() == ModeFollower })
-	}
-	fa.unfreeze()
-	perr := <-patched
-	if err := b.WaitApplied(ctx, uint64(log.Tail())-1); err != nil {
-		t.Fatal(err)
-	}
+	})
 	got, err := b.cfg.Store.Begin().StateEntries("O", "k")
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +100,77 @@ func patchOnADeposedLeader(t *testing.T, askedToFollow bool) (*Processor, error)
 			"superseded epoch and no replica applied it: an acknowledged write is lost")
 	}
 	return b, perr
+}
+
+// onADeposedLeader is patchOnADeposedLeader with another request (op, on a's leader), after
+// setup records applied by both replicas.
+func onADeposedLeader(t *testing.T, askedToFollow bool, setup []*logrecord.Record, op func(context.Context, *Leader) error) (*Processor, error) {
+	t.Helper()
+	meta, log := newMetaLog(t)
+	fa := &frozenLog{Log: log}
+	a := replica(t, meta, fa, "a", RoleLeader)
+	b := replica(t, meta, log, "b", RoleFollower)
+	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
+	la := a.Leader()
+	for _, r := range setup {
+		r.Time = nowMs()
+		enc, err := logrecord.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := log.Append(context.Background(), [][]byte{enc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lsn := freezeAfterMarker(t, a, log, fa)
+	// The controller moved the leadership to b, which claims a newer epoch and leads.
+	b.SetRole(RoleLeader)
+	eventuallyTrue(t, "b to lead", func() bool { return b.Leader() != nil })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	answered := make(chan error, 1)
+	go func() { answered <- op(ctx, la) }()
+	// Its answer waits until it applied its record: a thaws once the record is durable.
+	eventuallyTrue(t, "the request's record in the log", func() bool { return log.Tail() > lsn+2 })
+	if askedToFollow {
+		a.SetRole(RoleFollower)
+		eventuallyTrue(t, "a to follow", func() bool { return a.Mode() == ModeFollower })
+	}
+	fa.unfreeze()
+	perr := <-answered
+	if err := b.WaitApplied(ctx, uint64(log.Tail())-1); err != nil {
+		t.Fatal(err)
+	}
+	return b, perr
+}
+
+// The same for a restart-as-new: the deposed leader's record is dropped, so it answers
+// "not the leader" rather than the id of an invocation that no replica created.
+func TestDeposedLeaderDoesNotAcknowledgeAFencedRestart(t *testing.T) {
+	id := newID("")
+	inv := invokeRec(id, "", "", 0)
+	inv.Invoke.CompletionRetentionMs, inv.Invoke.JournalRetentionMs = 60_000, 60_000
+	var newInv []byte
+	b, err := onADeposedLeader(t, false, append([]*logrecord.Record{inv}, outputEnd(id, `1`)...), func(ctx context.Context, la *Leader) error {
+		resp, err := la.RestartAsNew(ctx, &rpc.RestartAsNewRequest{InvocationID: id, Deployment: "keep"}, nil)
+		if err == nil && resp.Outcome != rpc.RestartDone {
+			return errors.New(string(resp.Outcome))
+		}
+		if err == nil {
+			newInv = resp.NewInvocationID
+		}
+		return err
+	})
+	if !errors.Is(err, rpc.ErrNotLeader) {
+		t.Fatalf("RestartAsNew on the deposed leader = %v (new invocation %x), want rpc.ErrNotLeader", err, newInv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := b.Leader().RestartAsNew(ctx, &rpc.RestartAsNewRequest{InvocationID: id, Deployment: "keep"}, nil)
+	if err != nil || resp.Outcome != rpc.RestartDone {
+		t.Fatalf("RestartAsNew on the new leader: %+v, %v", resp, err)
+	}
 }
 
 // A leader that has not applied its successor's announcement yet (frozen and thawed, or

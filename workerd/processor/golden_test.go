@@ -94,6 +94,7 @@ func scenarios() []scenario {
 	holder, queued := goldenID("pears", 13), goldenID("pears", 14)
 	wf2, wf2Signal := goldenID("order-2", 16), goldenID("order-2", 17)
 	napper, wf3, attacher := goldenID("", 18), goldenID("order-3", 19), goldenID("", 20)
+	restarted, restartedNew, restartedNew2 := goldenID("", 21), goldenID("", 22), goldenID("", 23)
 	remoteCaller := ids.InvocationID{PartitionKey: 0}
 	remoteCaller.UUID[15] = 15
 
@@ -249,6 +250,7 @@ func scenarios() []scenario {
 			at(10, effect(wf3, logrecord.EffectEntries, output(`"ok"`))),
 			at(11, effect(wf3, logrecord.EffectEnd)),
 		}},
+		{name: "restart_as_new", numPartitions: 1, records: restartScenario(restarted, restartedNew, restartedNew2)},
 		{name: "epochs_and_dedup", numPartitions: 1, records: []*logrecord.Record{
 			at(0, announce(1, "n1")),
 			at(1, withEpoch(1, invokeRecord(invokeOf(greet, "Greeter", "greet", "", "SERVICE", "", 1, `"a"`)))),
@@ -273,6 +275,35 @@ func scenarios() []scenario {
 			at(6, &logrecord.Record{Kind: logrecord.KindTruncateOutbox, TruncateOutbox: &logrecord.TruncateOutbox{Seq: 1}}),
 			at(20, shuffled(2, 1, &logrecord.Record{Kind: logrecord.KindInvocationResult, InvocationResult: &logrecord.InvocationResult{InvocationID: remoteCaller.Bytes(), CompletionID: 2, Value: []byte(`1`)}})),
 		}},
+	}
+}
+
+// restartScenario: an invocation runs a Run and a Sleep whose completions come after both,
+// sets state and completes; restarts of it copy prefixes of its journal.
+func restartScenario(id, newID, newID2 []byte) []*logrecord.Record {
+	pinned := effect(id, logrecord.EffectEntries, runCmd(1), entry(&protocol.SleepCommand{WakeUpTime: t0 + 10, ResultCompletionID: 2}))
+	pinned.InvokerEffect.DeploymentID, pinned.InvokerEffect.ProtocolVersion = "dp_old", 6
+	restart := func(newID []byte, from uint32, deployment string, reqID uint64) *logrecord.Record {
+		return &logrecord.Record{Kind: logrecord.KindRestartAsNew, RestartAsNew: &logrecord.RestartAsNew{
+			InvocationID: id, NewInvocationID: newID, From: from, DeploymentID: deployment, RequestID: reqID}}
+	}
+	return []*logrecord.Record{
+		at(0, invokeRecord(invokeOf(id, "Sleeper", "nap", "", "SERVICE", "", 1, `"x"`))),
+		at(1, pinned),
+		// Still running: refused.
+		at(2, restart(newID, 0, "", 2)),
+		at(5, effect(id, logrecord.EffectEntries, runDone(1, `"r"`))),
+		at(10, &logrecord.Record{Kind: logrecord.KindTimerFired, TimerFired: &logrecord.TimerFired{InvocationID: id, Kind: logrecord.TimerSleep, CompletionID: 2, WakeAt: t0 + 10, InvocationCreatedAt: t0}}),
+		at(11, effect(id, logrecord.EffectEntries, entry(&protocol.SetStateCommand{Key: []byte("k"), Value: protocol.NewValue([]byte("v"))}), output(`"napped"`))),
+		at(12, effect(id, logrecord.EffectEnd)),
+		// Entries 0..2 (Input, Run, Sleep) and the two completions after them, on another
+		// deployment.
+		at(20, restart(newID, 2, "dp_new", 3)),
+		// Past the journal: refused.
+		at(21, restart(newID2, 7, "", 4)),
+		// The whole journal: the copied Output is the new invocation's result.
+		at(22, restart(newID2, 6, "", 5)),
+		at(23, effect(newID2, logrecord.EffectEnd)),
 	}
 }
 
@@ -510,6 +541,8 @@ func renderAction(a Action) string {
 		return "retry-now " + invString(a.ID)
 	case ActManageReply:
 		return fmt.Sprintf("manage-reply request=%d outcome=%s", a.RequestID, a.Outcome)
+	case ActRestartReply:
+		return fmt.Sprintf("restart-reply request=%d outcome=%s", a.RequestID, a.Outcome)
 	case ActAnnounced:
 		return fmt.Sprintf("announced epoch=%d node=%s", a.Epoch, a.Node)
 	}

@@ -31,6 +31,7 @@ type Leader struct {
 	mu       sync.Mutex
 	replies  map[uint64]chan rpc.InvokeResponse   // by ingress request id
 	manages  map[uint64]chan rpc.ManageOutcome    // by admin request id
+	restarts map[uint64]chan rpc.RestartOutcome   // by admin request id
 	waiters  map[string][]chan rpc.InvokeResponse // by invocation id
 	// stacktraces are the failures the invoker ends invocations with, by invocation id,
 	// kept for their stacktrace, which the log does not hold (see NoteFailure).
@@ -43,14 +44,15 @@ type Leader struct {
 func newLeader(p *Processor, epoch uint64) *Leader {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Leader{
-		p:       p,
-		epoch:   epoch,
-		replies: map[uint64]chan rpc.InvokeResponse{},
-		manages: map[uint64]chan rpc.ManageOutcome{},
-		waiters: map[string][]chan rpc.InvokeResponse{},
-		ctx:     ctx,
-		cancel:  cancel,
-		window:  newAppendWindow(p.cfg.AppendWindow),
+		p:        p,
+		epoch:    epoch,
+		replies:  map[uint64]chan rpc.InvokeResponse{},
+		manages:  map[uint64]chan rpc.ManageOutcome{},
+		restarts: map[uint64]chan rpc.RestartOutcome{},
+		waiters:  map[string][]chan rpc.InvokeResponse{},
+		ctx:      ctx,
+		cancel:   cancel,
+		window:   newAppendWindow(p.cfg.AppendWindow),
 
 		stacktraces: map[string]rpc.Failure{},
 	}
@@ -259,6 +261,8 @@ func (l *Leader) dispatch(a Action) {
 		l.p.cfg.Invoker.RetryNow(l, a.ID)
 	case ActManageReply:
 		answer(&l.mu, l.manages, a.RequestID, a.Outcome)
+	case ActRestartReply:
+		answer(&l.mu, l.restarts, a.RequestID, a.Outcome)
 	case ActReply:
 		answer(&l.mu, l.replies, a.RequestID, a.Response)
 	case ActCompleted:

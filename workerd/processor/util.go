@@ -46,3 +46,11 @@ func valueOf(v *protocol.Value) []byte {
 	}
 	return v.Content
 }
+
+// outputResult is the result an Output command completes its invocation with.
+func outputResult(c *protocol.OutputCommand) *store.Result {
+	if c.Failure != nil {
+		return &store.Result{Failed: true, Code: c.Failure.Code, Message: c.Failure.Message}
+	}
+	return &store.Result{Value: valueOf(c.Value)}
+}

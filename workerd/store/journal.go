@@ -243,3 +243,9 @@ func (t *Txn) NotifiedIndex(id []byte, kind byte, ident []byte) (uint32, bool, e
 
 // CompletionIdent encodes a completion or signal id for the notification index.
 func CompletionIdent(n uint32) []byte { return u32(n) }
+
+// Notified reports whether the journal holds a notification for the given id.
+func (s *Snapshot) Notified(id []byte, kind byte, ident []byte) (bool, error) {
+	_, ok, err := s.get(s.p.notifiedKey(id, kind, ident))
+	return ok, err
+}
