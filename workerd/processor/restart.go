@@ -107,7 +107,7 @@ func planRestart(snap *store.Snapshot, req *rpc.RestartAsNewRequest, reg *schema
 		return refuse(rpc.RestartMissingInput)
 	case st.Target.ServiceType == string(schema.ServiceTypeWorkflow):
 		return refuse(rpc.RestartUnsupported)
-	case req.From > 0 && (st.ProtocolVersion == 0 || st.ProtocolVersion < minPrefixProtocol):
+	case req.From > 0 && st.ProtocolVersion < minPrefixProtocol: // 0: never pinned
 		return refuse(rpc.RestartUnsupported)
 	}
 	rec := &logrecord.RestartAsNew{InvocationID: id, NewInvocationID: newID, From: req.From}
