@@ -40,7 +40,9 @@ func RegisterAndJoin(ctx context.Context, cfg *config.Config, store metadata.Sto
 	// The metadata servers may still be starting (joining, migrating, electing a leader):
 	// wait for them rather than give up, as a daemon started with its cluster would. A
 	// leader that lost its leadership while committing the registration leaves its outcome
-	// unknown; RegisterNode reads again to learn it, and if that fails too, so do we.
+	// unknown; RegisterNode reads again to learn it, and when it cannot, it is asked again
+	// here like an unavailable store (the next registration reads what landed). A write the
+	// servers failed otherwise is not an unknown outcome (metadata.Client), and stops us.
 	backoff := 100 * time.Millisecond
 	var lastLog time.Time
 	for {

@@ -126,8 +126,13 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, expected uin
 		return 0, res.err(ErrVersionMismatch)
 	case http.StatusInternalServerError:
 		// The server's store failed the write in a way that says nothing of its outcome
-		// (a replicated store's leader lost its leadership while committing it).
-		return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, res.err(nil))
+		// (a replicated store's leader lost its leadership while committing it), which
+		// the server marks; servers of earlier versions only say so in the message. Any
+		// other failure (a full disk) is an error: callers try unknown outcomes again.
+		if res.header.Get(OutcomeHeader) == "unknown" || bytes.Contains(res.body, []byte("outcome unknown")) {
+			return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, res.err(nil))
+		}
+		return 0, res.err(nil)
 	default:
 		return 0, res.err(nil)
 	}

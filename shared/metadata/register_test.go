@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -73,5 +74,55 @@ func TestClientPutAnswered500IsAnUnknownOutcome(t *testing.T) {
 	_, err := NewClient([]string{srv.URL}, nil).Put(testCtx(t), "k", []byte("v"), 0)
 	if !errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("Put = %v, want ErrOutcomeUnknown", err)
+	}
+}
+
+// failingPuts is a store whose puts fail with err, counting them.
+type failingPuts struct {
+	Store
+	err  error
+	puts int
+}
+
+func (s *failingPuts) Put(context.Context, string, []byte, uint64) (uint64, error) {
+	s.puts++
+	return 0, s.err
+}
+
+// Only a write the server says may have landed is an unknown outcome to the client: a
+// store that failed the write otherwise (a full disk) is an error, which RegisterNode (and
+// so a daemon starting) reports at once instead of taking it for a lost leadership and
+// trying again, without end in RegisterAndJoin. The server marks unknown outcomes; a
+// server of an earlier version is recognised by its message.
+func TestClientPutTellsUnknownOutcomesFromFailures(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		err     error
+		unknown bool
+	}{
+		{"unknown", fmt.Errorf("%w: leadership lost while committing log", ErrOutcomeUnknown), true},
+		{"failed", errors.New("write /data/metadata/nodes: no space left on device"), false},
+	} {
+		store := &failingPuts{Store: openLocal(t), err: c.err}
+		srv := serve(t, store)
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+objectPath+"k?expected=0", nil)
+		if resp, err := http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		} else if resp.Body.Close(); (resp.Header.Get(OutcomeHeader) == "unknown") != c.unknown {
+			t.Errorf("%s: %d with %s %q", c.name, resp.StatusCode, OutcomeHeader, resp.Header.Get(OutcomeHeader))
+		}
+		client := NewClient([]string{srv.URL}, nil)
+		_, err := client.Put(testCtx(t), "k", []byte("v"), 0)
+		if got := errors.Is(err, ErrOutcomeUnknown); got != c.unknown {
+			t.Errorf("%s: Put = %v: an unknown outcome %v, want %v", c.name, err, got, c.unknown)
+		}
+		if c.unknown {
+			continue
+		}
+		store.puts = 0
+		if _, err := RegisterNode(testCtx(t), client, Node{Name: "n1"}); err == nil || errors.Is(err, ErrOutcomeUnknown) || store.puts != 1 {
+			t.Errorf("%s: RegisterNode = %v after %d puts, want the server's error after one", c.name, err, store.puts)
+		}
 	}
 }

@@ -23,6 +23,9 @@ const (
 	PathPrefix    = "/metadata/"
 	objectPath    = PathPrefix + "v1/"
 	VersionHeader = "x-metadata-version"
+	// OutcomeHeader is "unknown" on a failed PUT that may still have taken effect (the
+	// store's error is an ErrOutcomeUnknown); a 500 without it is a write the store failed.
+	OutcomeHeader = "x-metadata-outcome"
 	LongPollWait  = 30 * time.Second
 	// maxValueBytes bounds a PUT body; the schema, the largest object, stays far below it.
 	maxValueBytes = 64 << 20
@@ -144,6 +147,9 @@ func storeError(w http.ResponseWriter, err error) {
 		httpError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable):
 		httpError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, ErrOutcomeUnknown):
+		w.Header().Set(OutcomeHeader, "unknown")
+		httpError(w, http.StatusInternalServerError, err.Error())
 	default:
 		httpError(w, http.StatusInternalServerError, err.Error())
 	}
