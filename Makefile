@@ -74,6 +74,8 @@ fuzz:
 	$(GO) test ./ingressd/ingress -run '^$$' -fuzz '^FuzzParsePath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzScanSQL$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzRestartQuery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/config -run '^$$' -fuzz '^FuzzParseJiffDuration$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzRuleBatch$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.

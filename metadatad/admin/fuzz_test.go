@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -54,6 +56,37 @@ func FuzzParseManifest(f *testing.F) {
 			s := &dep.Services[i]
 			for j := range s.Handlers {
 				_ = s.EffectiveRetryPolicy(s.Handlers[j].Name)
+			}
+		}
+	})
+}
+
+// FuzzRestartQuery: restart-as-new's query string comes from the network. Splitting it never
+// panics and keeps every non-empty pair, and parseRustU32 accepts exactly what reads back as
+// the same number (an optional '+', then decimal digits up to 2^32-1).
+func FuzzRestartQuery(f *testing.F) {
+	for _, s := range []string{"from=3", "from=+3&deployment=keep", "from=&from=1", "deployment=dp_1%2", "a+b=c%zz", "&&=&", "from=4294967296"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		pairs := formPairs(raw)
+		nonEmpty := 0
+		for _, p := range strings.Split(raw, "&") {
+			if p != "" {
+				nonEmpty++
+			}
+		}
+		if len(pairs) != nonEmpty {
+			t.Fatalf("%q: %d pairs, want %d", raw, len(pairs), nonEmpty)
+		}
+		for _, p := range pairs {
+			n, reason := parseRustU32(p[1])
+			if reason != "" {
+				continue
+			}
+			want := strings.TrimPrefix(p[1], "+")
+			if got := strconv.FormatUint(uint64(n), 10); strings.TrimLeft(want, "0") != strings.TrimLeft(got, "0") {
+				t.Fatalf("%q read as %d", p[1], n)
 			}
 		}
 	})
