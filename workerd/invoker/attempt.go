@@ -93,6 +93,11 @@ func (t *task) attempt(ctx context.Context) outcome {
 	}
 	svc := reg.Service(st.Target.Service)
 	if svc == nil {
+		// The pinned deployment removed with force was the service's only one, and the
+		// service went with it: Restate answers RT0011 all the same.
+		if st.DeploymentID != "" && reg.Deployment(st.DeploymentID) == nil {
+			return outcome{err: errPinnedDeploymentGone}
+		}
 		return outcome{err: fmt.Errorf("service %q is not registered", st.Target.Service)}
 	}
 	h := svc.Handler(st.Target.Handler)

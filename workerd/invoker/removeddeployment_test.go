@@ -69,3 +69,50 @@ func TestE2EPinnedDeploymentRemovedWithForce(t *testing.T) {
 		t.Fatalf("%d requests to the deployment, want 1 (the attempts after the removal reach none)", n)
 	}
 }
+
+// The same when the removed deployment was the service's only one, so that the service is
+// gone from the registry too (`restate deployments remove <id> --force` of the deployment
+// of a backing-off invocation): restate-server 1.7.12 still answers RT0011 for the pinned
+// invocation. We reported `service "Svc" is not registered`, no code.
+func TestE2EPinnedDeploymentRemovedWithItsService(t *testing.T) {
+	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute}, "REQUEST_RESPONSE",
+		func(h *harness, w http.ResponseWriter, r *http.Request, start *protocol.StartMessage, replay []protocol.Message, dec *protocol.Decoder) {
+			sleep := &protocol.SleepCommand{WakeUpTime: uint64(time.Now().Add(time.Hour).UnixMilli()), ResultCompletionID: 1}
+			writeMsg(w, protocol.Message{Type: protocol.SleepCommandType, Payload: sleep.Marshal()})
+			writeMsg(w, protocol.Message{Type: protocol.SuspensionMessageType, Payload: (&protocol.SuspensionMessage{WaitingCompletions: []uint32{1}}).Marshal()})
+		})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id := ids.NewInvocationID(ids.PartitionKeyOf("")).Bytes()
+	if _, err := h.p.Leader().Invoke(ctx, &rpc.InvokeRequest{InvocationID: id, Input: []byte("in"), Send: true,
+		Target: rpc.Target{Service: "Svc", Handler: "h", ServiceType: "SERVICE"}}); err != nil {
+		t.Fatal(err)
+	}
+	for st := h.status(id); st == nil || st.Phase != store.PhaseSuspended || st.DeploymentID != "dp_test"; st = h.status(id) {
+		if ctx.Err() != nil {
+			t.Fatalf("not suspended on dp_test: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// dp_test, the only deployment of Svc, is removed with force: Svc is gone with it.
+	h.reg.Store(&schema.Registry{Services: map[string]*schema.Service{}})
+	if _, err := h.p.Leader().Manage(ctx, &rpc.ManageRequest{InvocationID: id, Op: rpc.OpResume}); err != nil {
+		t.Fatal(err)
+	}
+	var p Progress
+	for p = h.inv.Progress()[invString(id)]; p.RetryCount < 2; p = h.inv.Progress()[invString(id)] {
+		if ctx.Err() != nil {
+			t.Fatalf("no failed attempts: %+v", p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	const want = "[500 Internal] the invocation has a deployment id associated, but it was not found in the registry. " +
+		"This might indicate that a deployment was forcefully removed from the registry, but there are still in-flight invocations pinned to it"
+	if p.LastFailure != want || p.LastFailureCode != "RT0011" {
+		t.Fatalf("last failure %q code %q, want %q RT0011", p.LastFailure, p.LastFailureCode, want)
+	}
+	if n := h.requests(); n != 1 {
+		t.Fatalf("%d requests to the deployment, want 1 (the attempts after the removal reach none)", n)
+	}
+}
