@@ -671,11 +671,68 @@ func TestUpdateDeployment(t *testing.T) {
 		for _, p := range []string{path, "/deployments/dp_11111111111111111111111"} {
 			expectError(t, admin.do(t, method, p, `{"additional_headers":{"a b":"c"}}`), 422,
 				"Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum UpdateDeploymentRequest", nil)
-			expectError(t, admin.do(t, method, p, `{"use_http_11":"yes"}`), 422,
-				"Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum UpdateDeploymentRequest", nil)
 		}
 	}
 	wantFields(t, admin.do(t, http.MethodGet, path, "").json(t), map[string]any{"uri": over.json(t)["uri"]})
+}
+
+// The body of PATCH and PUT /deployments/{id} is Restate's untagged UpdateDeploymentRequest:
+// its HTTP variant needs a uri Rust parses, its Lambda variant has only optional fields, and
+// both ignore keys they do not have. What restate-server 1.7.12 answered, side by side: a body
+// whose HTTP fields do not fit falls back to the Lambda variant, which without an arn or
+// headers changes nothing and asks the deployment nothing (200 with the deployment as it is;
+// PUT 405), while null, a null overwrite or a wrongly typed Lambda field match neither (422).
+// We answered 422 for the first kind, and null, {} or {"use_http_11":true} rediscovered the
+// deployment.
+func TestUpdateDeploymentVariants(t *testing.T) {
+	t.Parallel()
+	sdk := startSDK(t)
+	admin := startAdmin(t, newMemStore())
+	id := admin.register(t, "/deployments", sdk, "sdk-go-greeter-counter-signup", nil).json(t)["id"].(string)
+	path := "/deployments/" + id
+	uri := sdk.URL + "/sdk-go-greeter-counter-signup"
+	const noVariant = "Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum UpdateDeploymentRequest"
+	discoveries := func() int { return sdk.hitCount("sdk-go-greeter-counter-signup") }
+
+	unchanged := []string{`{}`, `{"uri":5}`, `{"uri":null}`, `{"uri":"not a uri"}`, `{"use_http_11":true}`, `{"use_http_11":"yes"}`,
+		`{"uri":"` + uri + `","use_http_11":5}`, `{"arn":null}`, `{"assume_role_arn":null}`, `{"additional_headers":null}`,
+		`{"overwrite":true}`, `{"dry_run":true}`, `{"uri":"http://127.0.0.1:1","uri":"http://127.0.0.1:2"}`}
+	for _, body := range unchanged {
+		before := discoveries()
+		r := admin.do(t, http.MethodPatch, path, body)
+		if r.status != http.StatusOK {
+			t.Errorf("PATCH %s: %d %s, want 200", body, r.status, r.body)
+			continue
+		}
+		wantFields(t, r.json(t), map[string]any{"id": id, "uri": uri})
+		if n := discoveries() - before; n != 0 {
+			t.Errorf("PATCH %s asked the deployment %d times, want none", body, n)
+		}
+		expectError(t, admin.do(t, http.MethodPut, path, body), 405, "PUT deployment is deprecated, use PATCH instead", nil)
+	}
+	for _, body := range []string{`null`, `5`, `[]`, `{"arn":5}`, `{"assume_role_arn":5}`, `{"overwrite":null}`,
+		`{"uri":"` + uri + `","dry_run":null}`, `{"uri":"` + uri + `","overwrite":5}`, `{"additional_headers":{"x":5}}`,
+		`{"additional_headers":{"x":null}}`, `{"arn":"a","arn":"b"}`} {
+		for _, method := range []string{http.MethodPatch, http.MethodPut} {
+			expectError(t, admin.do(t, method, path, body), 422, noVariant, nil)
+		}
+	}
+	// The Lambda variant's arn would make it a Lambda deployment, which this server does not
+	// invoke; an unknown deployment is still looked up.
+	expectError(t, admin.do(t, http.MethodPatch, path, `{"uri":5,"arn":"arn:aws:lambda:eu-central-1:1:function:f:1"}`), 400,
+		"Lambda deployments are not supported by this server", nil)
+	expectError(t, admin.do(t, http.MethodPatch, "/deployments/dp_11111111111111111111111", `{"use_http_11":"yes"}`), 404,
+		"The requested deployment 'dp_11111111111111111111111' does not exist", nil)
+	// Headers alone, in either variant, rediscover the deployment at its uri with them; a
+	// uri beside an arn is the HTTP variant.
+	before := discoveries()
+	r := admin.do(t, http.MethodPatch, path, `{"additional_headers":{"x-a":"1"}}`)
+	if r.status != http.StatusOK || fmt.Sprint(r.json(t)["additional_headers"]) != "map[x-a:1]" || discoveries() != before+1 {
+		t.Fatalf("headers: %d %s, %d discoveries", r.status, r.body, discoveries()-before)
+	}
+	if r := admin.do(t, http.MethodPatch, path, `{"uri":"`+uri+`","arn":"x","foo":1}`); r.status != http.StatusOK || discoveries() != before+2 {
+		t.Fatalf("uri beside an arn: %d %s", r.status, r.body)
+	}
 }
 
 func TestDeleteDeploymentErrors(t *testing.T) {

@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -169,22 +171,145 @@ type updateRequest struct {
 	// only the connection parameters change.
 	Overwrite bool `json:"overwrite"`
 	DryRun    bool `json:"dry_run"`
+	// Lambda is set when the body matched Restate's Lambda variant rather than its HTTP one
+	// (which needs a uri); ARN is that variant's arn, if given.
+	Lambda bool    `json:"-"`
+	ARN    *string `json:"-"`
 }
 
-// decodeUpdate reads the body of PATCH (and PUT) /deployments/{id}. Headers that Rust's http
-// types do not take make it match no variant of Restate's request enum.
+// decodeUpdate reads the body of PATCH (and PUT) /deployments/{id} as restate-server 1.7.12
+// reads its untagged UpdateDeploymentRequest: the HTTP variant needs a uri that Rust's http
+// types parse, beside an optional use_http_11; the Lambda variant has only optional fields
+// (arn, assume_role_arn). Both take additional_headers (null or names and values that Rust's
+// http types parse), overwrite and dry_run (booleans, not null) and ignore other keys, so a
+// body whose HTTP fields do not fit still matches the Lambda variant when nothing of that
+// one is amiss ({"uri":5}, {"use_http_11":"yes"}, {}); null, a non-object or a key given
+// twice in a variant's fields matches neither.
 func decodeUpdate(r *http.Request, req *updateRequest) error {
-	if err := decodeUntagged(r, req, "UpdateDeploymentRequest"); err != nil {
+	var raw json.RawMessage
+	if err := decodeUntagged(r, &raw, "UpdateDeploymentRequest"); err != nil {
 		return err
 	}
-	if !headersParse(req.AdditionalHeaders) {
-		return errBodyShape(errors.New("data did not match any variant of untagged enum UpdateDeploymentRequest"))
+	noVariant := errBodyShape(errors.New("data did not match any variant of untagged enum UpdateDeploymentRequest"))
+	fields, dup, ok := objectFields(raw)
+	if !ok {
+		return noVariant
 	}
-	return nil
+	common := func(into *updateRequest, names ...string) bool {
+		for _, n := range append(names, "additional_headers", "overwrite", "dry_run") {
+			if dup[n] {
+				return false
+			}
+		}
+		var ok bool
+		if into.AdditionalHeaders, ok = headersField(fields["additional_headers"]); !ok {
+			return false
+		}
+		return boolField(fields["overwrite"], &into.Overwrite) && boolField(fields["dry_run"], &into.DryRun)
+	}
+	var h updateRequest
+	if uri, ok := fields["uri"]; ok && common(&h, "uri", "use_http_11") {
+		var s string
+		if json.Unmarshal(uri, &s) == nil && !isNull(uri) && parsesAsRustURI(s) && optBoolField(fields["use_http_11"], &h.UseHTTP11) {
+			h.URI = &s
+			*req = h
+			return nil
+		}
+	}
+	l := updateRequest{Lambda: true}
+	if common(&l, "arn", "assume_role_arn") && optStringField(fields["arn"], &l.ARN) {
+		var role *string
+		if optStringField(fields["assume_role_arn"], &role) {
+			*req = l
+			return nil
+		}
+	}
+	return noVariant
 }
 
-// updateDeployment points a deployment at a new address or new headers (e.g. after moving it),
-// rediscovering it there.
+// objectFields splits a JSON object into its top-level fields, noting the keys given more
+// than once (the last value is kept). ok is false for anything but an object.
+func objectFields(raw json.RawMessage) (fields map[string]json.RawMessage, dup map[string]bool, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, nil, false
+	}
+	fields, dup = map[string]json.RawMessage{}, map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, nil, false
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, false
+		}
+		if _, seen := fields[key]; seen {
+			dup[key] = true
+		}
+		fields[key] = v
+	}
+	return fields, dup, true
+}
+
+func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+// boolField reads a serde bool with a default: absent is false, null is refused.
+func boolField(v json.RawMessage, into *bool) bool {
+	if v == nil {
+		return true
+	}
+	return !isNull(v) && json.Unmarshal(v, into) == nil
+}
+
+// optBoolField reads an Option<bool>: absent or null is none.
+func optBoolField(v json.RawMessage, into **bool) bool {
+	if v == nil || isNull(v) {
+		return true
+	}
+	var b bool
+	if json.Unmarshal(v, &b) != nil {
+		return false
+	}
+	*into = &b
+	return true
+}
+
+// optStringField reads an Option<String>: absent or null is none.
+func optStringField(v json.RawMessage, into **string) bool {
+	if v == nil || isNull(v) {
+		return true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return false
+	}
+	*into = &s
+	return true
+}
+
+// headersField reads Option<SerdeableHeaderHashMap>: absent or null is none, else an object
+// of string values whose names and values Rust's http types take.
+func headersField(v json.RawMessage) (map[string]string, bool) {
+	if v == nil || isNull(v) {
+		return nil, true
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(v, &m) != nil || m == nil {
+		return nil, false
+	}
+	h := make(map[string]string, len(m))
+	for k, raw := range m {
+		var s string
+		if isNull(raw) || json.Unmarshal(raw, &s) != nil {
+			return nil, false
+		}
+		h[k] = s
+	}
+	return h, headersParse(h)
+}
+
 // putDeployment answers PUT, Restate's former spelling of the update: restate-server 1.7
 // checks the id and the body as for PATCH, then refuses it with 405 and says to use PATCH.
 func (a *api) putDeployment(_ http.ResponseWriter, r *http.Request, _ int) error {
@@ -198,6 +323,8 @@ func (a *api) putDeployment(_ http.ResponseWriter, r *http.Request, _ int) error
 	return &apiError{status: http.StatusMethodNotAllowed, message: "PUT deployment is deprecated, use PATCH instead"}
 }
 
+// updateDeployment points a deployment at a new address or new headers (e.g. after moving it),
+// rediscovering it there.
 func (a *api) updateDeployment(w http.ResponseWriter, r *http.Request, _ int) error {
 	id, err := deploymentID(r)
 	if err != nil {
@@ -214,6 +341,18 @@ func (a *api) updateDeployment(w http.ResponseWriter, r *http.Request, _ int) er
 	current := reg.Deployment(id)
 	if current == nil {
 		return errDeploymentNotFound(id)
+	}
+	if req.Lambda {
+		// Restate's Lambda variant: an arn would make it a Lambda deployment; without one,
+		// only new headers change anything (a rediscovery at the same uri). Otherwise the
+		// deployment is answered as it is, without asking it anything.
+		if req.ARN != nil {
+			return errInvalidField("arn", "Lambda deployments are not supported by this server")
+		}
+		if req.AdditionalHeaders == nil {
+			writeJSON(w, http.StatusOK, renderDeployment(current, true))
+			return nil
+		}
 	}
 	uri, headers, useHTTP11 := current.URI, current.AdditionalHeaders, current.UseHTTP11
 	if req.URI != nil {
