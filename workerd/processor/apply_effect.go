@@ -358,18 +358,27 @@ func (a *applier) call(callerID []byte, st *store.Status, target *logrecord.Targ
 	return a.route(callee.PartitionKey, &logrecord.Record{Kind: logrecord.KindInvoke, Time: a.rec.Time, Invoke: inv})
 }
 
+// notifiedKey is the key under which the store indexes notification n of a journal (a
+// completion, a signal by id or by name); ok is false for other notifications.
+func notifiedKey(n *protocol.Notification) (kind byte, ident []byte, ok bool) {
+	switch n.Kind {
+	case protocol.NotificationIDCompletion:
+		return store.NotifyCompletion, store.CompletionIdent(n.CompletionID), true
+	case protocol.NotificationIDSignal:
+		return store.NotifySignal, store.CompletionIdent(n.SignalID), true
+	case protocol.NotificationIDSignalName:
+		return store.NotifyName, []byte(n.SignalName), true
+	}
+	return 0, nil, false
+}
+
 // addNotification appends a notification to a journal and wakes whoever waits for it. A
 // completion is added once: a second result for the same completion id is dropped.
 func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEntry, n *protocol.Notification) error {
 	var dup bool
 	var err error
-	switch n.Kind {
-	case protocol.NotificationIDCompletion:
-		dup, err = a.txn.Notified(id, store.NotifyCompletion, store.CompletionIdent(n.CompletionID))
-	case protocol.NotificationIDSignal:
-		dup, err = a.txn.Notified(id, store.NotifySignal, store.CompletionIdent(n.SignalID))
-	case protocol.NotificationIDSignalName:
-		dup, err = a.txn.Notified(id, store.NotifyName, []byte(n.SignalName))
+	if kind, ident, ok := notifiedKey(n); ok {
+		dup, err = a.txn.Notified(id, kind, ident)
 	}
 	if err != nil || dup {
 		return err // the first completion of a completion, awakeable or signal wins
@@ -381,13 +390,8 @@ func (a *applier) addNotification(id []byte, st *store.Status, e store.JournalEn
 	e.AppendedAt = a.rec.Time
 	a.txn.PutJournalEntry(id, idx, e)
 	st.JournalLen++
-	switch n.Kind {
-	case protocol.NotificationIDCompletion:
-		a.txn.MarkNotified(id, store.NotifyCompletion, store.CompletionIdent(n.CompletionID), idx)
-	case protocol.NotificationIDSignal:
-		a.txn.MarkNotified(id, store.NotifySignal, store.CompletionIdent(n.SignalID), idx)
-	case protocol.NotificationIDSignalName:
-		a.txn.MarkNotified(id, store.NotifyName, []byte(n.SignalName), idx)
+	if kind, ident, ok := notifiedKey(n); ok {
+		a.txn.MarkNotified(id, kind, ident, idx)
 	}
 	switch st.Phase {
 	case store.PhaseInvoked:

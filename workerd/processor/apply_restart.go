@@ -88,13 +88,8 @@ func (a *applier) copyJournalPrefix(old, id []byte, n, from uint32, st *store.St
 		if n == nil {
 			return
 		}
-		switch n.Kind {
-		case protocol.NotificationIDCompletion:
-			a.txn.MarkNotified(id, store.NotifyCompletion, store.CompletionIdent(n.CompletionID), idx)
-		case protocol.NotificationIDSignal:
-			a.txn.MarkNotified(id, store.NotifySignal, store.CompletionIdent(n.SignalID), idx)
-		case protocol.NotificationIDSignalName:
-			a.txn.MarkNotified(id, store.NotifyName, []byte(n.SignalName), idx)
+		if kind, ident, ok := notifiedKey(n); ok {
+			a.txn.MarkNotified(id, kind, ident, idx)
 		}
 	}
 	for i := uint32(0); i <= from; i++ {
