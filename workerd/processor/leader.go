@@ -427,16 +427,8 @@ func (l *Leader) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.Manage
 	if l.ctx.Err() != nil {
 		return "", rpc.ErrNotLeader
 	}
-	reqID := l.nextRequest.Add(1)
-	ch := make(chan rpc.ManageOutcome, 1)
-	l.mu.Lock()
-	l.manages[reqID] = ch
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		delete(l.manages, reqID)
-		l.mu.Unlock()
-	}()
+	reqID, ch, done := awaitAnswer(l, l.manages)
+	defer done()
 	m := &logrecord.Manage{InvocationID: req.InvocationID, Op: logrecord.ManageOp(req.Op), RequestID: reqID}
 	if _, err := l.appendRecord(ctx, &logrecord.Record{Kind: logrecord.KindManage, Manage: m}); err != nil {
 		return "", err
@@ -450,6 +442,21 @@ func (l *Leader) Manage(ctx context.Context, req *rpc.ManageRequest) (rpc.Manage
 		// The record is in the log: the next leader applies it. Not ErrNotLeader, which
 		// callers answer by sending the request again.
 		return "", rpc.ErrOutcomeUnknown
+	}
+}
+
+// awaitAnswer registers a new request id in waiting (under l.mu): its answer, given with
+// answer once the record carrying the id is applied, arrives on ch; done unregisters it.
+func awaitAnswer[T any](l *Leader, waiting map[uint64]chan T) (id uint64, ch chan T, done func()) {
+	id = l.nextRequest.Add(1)
+	ch = make(chan T, 1)
+	l.mu.Lock()
+	waiting[id] = ch
+	l.mu.Unlock()
+	return id, ch, func() {
+		l.mu.Lock()
+		delete(waiting, id)
+		l.mu.Unlock()
 	}
 }
 

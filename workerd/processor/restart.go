@@ -46,16 +46,8 @@ func (l *Leader) RestartAsNew(ctx context.Context, req *rpc.RestartAsNewRequest,
 	if err != nil || refusal != nil {
 		return refusal, err
 	}
-	reqID := l.nextRequest.Add(1)
-	ch := make(chan rpc.RestartOutcome, 1)
-	l.mu.Lock()
-	l.restarts[reqID] = ch
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		delete(l.restarts, reqID)
-		l.mu.Unlock()
-	}()
+	reqID, ch, done := awaitAnswer(l, l.restarts)
+	defer done()
 	rec.RequestID = reqID
 	// Applied by this leadership, or refused as not the leader when a newer leader's
 	// announcement came first and every replica drops the record (then nothing happened,
