@@ -79,6 +79,21 @@ func freezeAfterMarker(t *testing.T, p *Processor, log bifrost.Log, fa *frozenLo
 	return lsn
 }
 
+// appendRecords appends recs to log, stamped with the current time.
+func appendRecords(t *testing.T, log bifrost.Log, recs []*logrecord.Record) {
+	t.Helper()
+	for _, r := range recs {
+		r.Time = nowMs()
+		enc, err := logrecord.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := log.Append(context.Background(), [][]byte{enc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // patchOnADeposedLeader runs leader a and follower b, freezes a's log reads past a marker,
 // moves the leadership to b, and has a, which has not seen b's announcement, send a state
 // patch: its record carries the old epoch and lands after b's announcement, so every
@@ -112,16 +127,7 @@ func onADeposedLeader(t *testing.T, askedToFollow bool, setup []*logrecord.Recor
 	b := replica(t, meta, log, "b", RoleFollower)
 	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
 	la := a.Leader()
-	for _, r := range setup {
-		r.Time = nowMs()
-		enc, err := logrecord.Encode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := log.Append(context.Background(), [][]byte{enc}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendRecords(t, log, setup)
 	lsn := freezeAfterMarker(t, a, log, fa)
 	// The controller moved the leadership to b, which claims a newer epoch and leads.
 	b.SetRole(RoleLeader)
@@ -204,5 +210,50 @@ func TestDeposedLeaderAskedToFollowDoesNotAcknowledgeAFencedPatch(t *testing.T) 
 	_, perr := patchOnADeposedLeader(t, true)
 	if perr != nil && !errors.Is(perr, rpc.ErrNotLeader) && !errors.Is(perr, rpc.ErrOutcomeUnknown) {
 		t.Fatalf("PatchState = %v", perr)
+	}
+}
+
+// A leader asked to follow after its restart record is durable but before it applied it
+// (no newer leader claimed meanwhile) applies the record as a follower, which answers
+// nobody. The restart took effect, so the request is answered with the new invocation, not
+// "outcome unknown" (a retry would restart the invocation a second time).
+func TestLeaderAskedToFollowStillAnswersItsAppliedRestart(t *testing.T) {
+	meta, log := newMetaLog(t)
+	fa := &frozenLog{Log: log}
+	a := replica(t, meta, fa, "a", RoleLeader)
+	eventuallyTrue(t, "a to lead", func() bool { return a.Leader() != nil })
+	la := a.Leader()
+	id := newID("")
+	inv := invokeRec(id, "", "", 0)
+	inv.Invoke.CompletionRetentionMs, inv.Invoke.JournalRetentionMs = 60_000, 60_000
+	appendRecords(t, log, append([]*logrecord.Record{inv}, outputEnd(id, `1`)...))
+	lsn := freezeAfterMarker(t, a, log, fa)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		resp *rpc.RestartAsNewResponse
+		err  error
+	}
+	answered := make(chan result, 1)
+	go func() {
+		resp, err := la.RestartAsNew(ctx, &rpc.RestartAsNewRequest{InvocationID: id, Deployment: "keep"}, nil)
+		answered <- result{resp, err}
+	}()
+	eventuallyTrue(t, "the restart's record in the log", func() bool { return log.Tail() > lsn+1 })
+	a.SetRole(RoleFollower)
+	eventuallyTrue(t, "a to follow", func() bool { return a.Mode() == ModeFollower })
+	fa.unfreeze()
+	r := <-answered
+	if r.err != nil || r.resp.Outcome != rpc.RestartDone || len(r.resp.NewInvocationID) == 0 {
+		t.Fatalf("RestartAsNew = %+v, %v; want done with the new invocation's id", r.resp, r.err)
+	}
+	snap, err := a.cfg.Store.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	if st, err := snap.Status(r.resp.NewInvocationID); err != nil || st == nil {
+		t.Fatalf("the new invocation %x is not in the store: %+v, %v", r.resp.NewInvocationID, st, err)
 	}
 }

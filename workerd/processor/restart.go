@@ -2,9 +2,11 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
+	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/protocol"
@@ -52,15 +54,19 @@ func (l *Leader) RestartAsNew(ctx context.Context, req *rpc.RestartAsNewRequest,
 	// Applied by this leadership, or refused as not the leader when a newer leader's
 	// announcement came first and every replica drops the record (then nothing happened,
 	// and the request may go to the new leader).
-	if _, err := l.appendApplied(ctx, &logrecord.Record{Kind: logrecord.KindRestartAsNew, RestartAsNew: rec}); err != nil {
-		return nil, fmt.Errorf("append restart-as-new: %w", err)
-	}
 	answered := func(o rpc.RestartOutcome) *rpc.RestartAsNewResponse {
 		resp := &rpc.RestartAsNewResponse{Outcome: o}
 		if o == rpc.RestartDone {
 			resp.NewInvocationID = rec.NewInvocationID
 		}
 		return resp
+	}
+	lsn, err := l.appendApplied(ctx, &logrecord.Record{Kind: logrecord.KindRestartAsNew, RestartAsNew: rec})
+	if err != nil {
+		if errors.Is(err, rpc.ErrOutcomeUnknown) && l.restarted(lsn, rec.NewInvocationID) {
+			return answered(rpc.RestartDone), nil
+		}
+		return nil, fmt.Errorf("append restart-as-new: %w", err)
 	}
 	select {
 	case o := <-ch:
@@ -73,9 +79,29 @@ func (l *Leader) RestartAsNew(ctx context.Context, req *rpc.RestartAsNewRequest,
 			return answered(o), nil
 		default:
 			// Applied by the processor following on, which answers nobody.
+			if l.restarted(lsn, rec.NewInvocationID) {
+				return answered(rpc.RestartDone), nil
+			}
 			return nil, rpc.ErrOutcomeUnknown
 		}
 	}
+}
+
+// restarted reports whether this replica applied the record at lsn and so created the
+// invocation newID. Only that record can create it (newID is fresh), so a leadership that
+// ended before it could answer still knows the restart happened. An apply that refused the
+// restart creates nothing; that, and a record not applied yet, stay unknown to the caller.
+func (l *Leader) restarted(lsn bifrost.LSN, newID []byte) bool {
+	if lsn == 0 || l.p.Applied() < uint64(lsn) {
+		return false
+	}
+	snap, err := l.Snapshot()
+	if err != nil {
+		return false
+	}
+	defer snap.Release()
+	st, err := snap.Status(newID)
+	return err == nil && st != nil
 }
 
 // planRestart builds the record that restarts invocation old as newID, or the answer that
