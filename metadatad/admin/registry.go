@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -229,16 +230,28 @@ func sortedServices(reg *schema.Registry) []*schema.Service {
 // another writer got there first: then this node's copy of the metadata may lag the leader
 // that refused the write, so it first waits (up to a second) for a version past the one
 // read, or the caller's next read would be as stale.
+//
+// A write of unknown outcome (the metadata leader lost its leadership while committing it)
+// is read back the same way: if the next version holds value, the write took effect.
+// Otherwise it counts as raced, and the caller reads again and writes again with
+// compare-and-set, which a late commit of the first write refuses rather than overwrites.
 func putIfVersion(ctx context.Context, store metadata.Store, key string, value []byte, version uint64) (raced bool, err error) {
 	_, err = store.Put(ctx, key, value, version)
-	if errors.Is(err, metadata.ErrVersionMismatch) {
-		wctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, _ = store.WaitNewer(wctx, key, version)
-		cancel()
-		return true, nil
+	unknown := errors.Is(err, metadata.ErrOutcomeUnknown)
+	if !unknown && !errors.Is(err, metadata.ErrVersionMismatch) {
+		if err != nil {
+			return false, errStore(err)
+		}
+		return false, nil
 	}
-	if err != nil {
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	newer, werr := store.WaitNewer(wctx, key, version)
+	cancel()
+	if unknown && werr == nil && newer.Version == version+1 && bytes.Equal(newer.Value, value) {
+		return false, nil
+	}
+	if unknown && ctx.Err() != nil {
 		return false, errStore(err)
 	}
-	return false, nil
+	return true, nil
 }

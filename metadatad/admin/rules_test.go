@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"gorestate.dev/shared/metadata"
@@ -224,6 +225,54 @@ func TestRuleBookRace(t *testing.T) {
 	if r.status != http.StatusConflict || !strings.Contains(string(r.body), "rule precondition Matches(v1) for pattern a failed (actual version: Some(v2))") {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
+}
+
+// TestRuleBookWriteOfUnknownOutcome: a write whose outcome is unknown (the metadata leader
+// lost its leadership while committing it) is read back. One that took effect is answered
+// as done, not with a 503 the client would retry; one that did not is written again, and
+// the batch is still applied once.
+func TestRuleBookWriteOfUnknownOutcome(t *testing.T) {
+	t.Parallel()
+	for _, commit := range []bool{true, false} {
+		store := &unknownStore{memStore: newMemStore(), commit: commit}
+		store.unknown.Store(1)
+		a := startAdmin(t, store)
+		r := a.do(t, http.MethodPut, "/limits/rules", `[{"pattern":"a","limits":{"concurrency":2},"precondition":{"type":"does_not_exist"}}]`)
+		if r.status != http.StatusOK {
+			t.Fatalf("committed %v: %d %s", commit, r.status, r.body)
+		}
+		v, err := store.Get(context.Background(), metadata.KeyRuleBook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		book, err := rulebook.Decode(v.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Version != 1 || book.Version != 1 || book.Rules["a"].Concurrency != 2 {
+			t.Fatalf("committed %v: store version %d, book %+v", commit, v.Version, book)
+		}
+	}
+}
+
+// unknownStore answers its first Puts with metadata.ErrOutcomeUnknown, having committed
+// them if commit.
+type unknownStore struct {
+	*memStore
+	commit  bool
+	unknown atomic.Int32
+}
+
+func (s *unknownStore) Put(ctx context.Context, key string, value []byte, expected uint64) (uint64, error) {
+	if s.unknown.Add(-1) < 0 {
+		return s.memStore.Put(ctx, key, value, expected)
+	}
+	if s.commit {
+		if _, err := s.memStore.Put(ctx, key, value, expected); err != nil {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("%w: leadership lost", metadata.ErrOutcomeUnknown)
 }
 
 // sneakyStore runs before once, on the first Put, before the Put itself.
