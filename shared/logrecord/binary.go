@@ -158,7 +158,16 @@ func appendBody(b []byte, r *Record, version byte) ([]byte, error) {
 		} else {
 			missing = true
 		}
-	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
+	case KindJournalEvent:
+		if x := r.JournalEvent; x != nil {
+			b = bincodec.AppendBytes(b, x.InvocationID)
+			b = append(b, byte(x.Type))
+			b = binary.AppendUvarint(b, uint64(x.Attempt))
+			b = AppendEventFailure(b, x.Failure)
+		} else {
+			missing = true
+		}
+	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat, KindEventsFormat:
 	default:
 		return nil, fmt.Errorf("encode record: %w %d", ErrUnknownKind, r.Kind)
 	}
@@ -284,6 +293,54 @@ func ReadPatchState(r *bincodec.Reader) *PatchState {
 	return x
 }
 
+// AppendEventFailure appends the binary form of an optional event failure (also how the
+// partition store keeps it): a presence byte, then the fields in declaration order, each
+// optional one after a presence byte of its own.
+func AppendEventFailure(b []byte, f *EventFailure) []byte {
+	b = bincodec.AppendBool(b, f != nil)
+	if f == nil {
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(f.Code))
+	b = bincodec.AppendString(b, f.Message)
+	b = bincodec.AppendString(b, f.Stacktrace)
+	b = bincodec.AppendString(b, f.DocCode)
+	b = bincodec.AppendBool(b, f.RelatedIndex != nil)
+	if f.RelatedIndex != nil {
+		b = binary.AppendUvarint(b, uint64(*f.RelatedIndex))
+	}
+	b = bincodec.AppendBool(b, f.RelatedName != nil)
+	if f.RelatedName != nil {
+		b = bincodec.AppendString(b, *f.RelatedName)
+	}
+	b = bincodec.AppendBool(b, f.RelatedType != nil)
+	if f.RelatedType != nil {
+		b = binary.AppendUvarint(b, uint64(*f.RelatedType))
+	}
+	return b
+}
+
+// ReadEventFailure reads what AppendEventFailure wrote.
+func ReadEventFailure(r *bincodec.Reader) *EventFailure {
+	if !r.Bool() {
+		return nil
+	}
+	f := &EventFailure{Code: r.U32(), Message: r.String(), Stacktrace: r.String(), DocCode: r.String()}
+	if r.Bool() {
+		v := r.U32()
+		f.RelatedIndex = &v
+	}
+	if r.Bool() {
+		v := r.String()
+		f.RelatedName = &v
+	}
+	if r.Bool() {
+		v := r.U32()
+		f.RelatedType = &v
+	}
+	return f
+}
+
 // ReadCaller reads what AppendCaller wrote.
 func ReadCaller(r *bincodec.Reader) Caller {
 	return Caller{InvocationID: r.Bytes(), CompletionID: r.U32(), NotificationType: r.U16()}
@@ -331,7 +388,10 @@ func decodeBinary(b []byte) (*Record, error) {
 		rec.PatchState = ReadPatchState(r)
 	case KindRestartAsNew:
 		rec.RestartAsNew = &RestartAsNew{InvocationID: r.Bytes(), NewInvocationID: r.Bytes(), From: r.U32(), DeploymentID: r.String(), RequestID: r.Uvarint()}
-	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
+	case KindJournalEvent:
+		rec.JournalEvent = &JournalEvent{InvocationID: r.Bytes(), Type: EventType(r.Byte()), Attempt: r.U32()}
+		rec.JournalEvent.Failure = ReadEventFailure(r)
+	case KindExpire, KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat, KindEventsFormat:
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownKind, rec.Kind)
 	}

@@ -51,6 +51,8 @@ func randomRecord(rng *rand.Rand) *Record {
 		r.Kind = KindPatchState
 	case 1:
 		r.Kind = KindRestartAsNew
+	case 2:
+		r.Kind = KindJournalEvent
 	}
 	if rng.IntN(2) == 0 {
 		r.Dedup = &Dedup{Producer: rng.Uint32(), Seq: rng.Uint64()}
@@ -115,6 +117,20 @@ func randomRecord(rng *rand.Rand) *Record {
 		r.PatchState = x
 	case KindRestartAsNew:
 		r.RestartAsNew = &RestartAsNew{InvocationID: id(), NewInvocationID: id(), From: rng.Uint32(), DeploymentID: str(), RequestID: rng.Uint64()}
+	case KindJournalEvent:
+		x := &JournalEvent{InvocationID: id(), Type: EventPaused, Attempt: rng.Uint32()}
+		if rng.IntN(2) == 0 {
+			x.Type = EventTransientError
+		}
+		if x.Type == EventTransientError || rng.IntN(2) == 0 {
+			f := &EventFailure{Code: rng.Uint32(), Message: str(), Stacktrace: str(), DocCode: str()}
+			if rng.IntN(2) == 0 {
+				i, n, ty := rng.Uint32(), str(), rng.Uint32()
+				f.RelatedIndex, f.RelatedName, f.RelatedType = &i, &n, &ty
+			}
+			x.Failure = f
+		}
+		r.JournalEvent = x
 	}
 	return r
 }
@@ -235,7 +251,7 @@ func TestFormatMarker(t *testing.T) {
 		t.Fatalf("an earlier version would read kind %d (%v): not refused as unknown", old.Kind, err)
 	}
 	r, err := Decode(FormatMarker())
-	if err != nil || r.Kind != KindManageFormat || r.Epoch != 0 || r.Dedup != nil {
+	if err != nil || r.Kind != KindEventsFormat || r.Epoch != 0 || r.Dedup != nil {
 		t.Fatalf("Decode(marker) = %+v, %v", r, err)
 	}
 	if r, err := Decode([]byte(`{"k":11,"t":0}`)); err != nil || r.Kind != KindBinaryFormat {
@@ -246,6 +262,13 @@ func TestFormatMarker(t *testing.T) {
 	}
 	if r, err := Decode([]byte(`{"k":14,"t":0}`)); err != nil || r.Kind != KindCalleeFormat {
 		t.Fatalf("Decode(third marker) = %+v, %v", r, err)
+	}
+	// Versions before journal events knew kinds up to KindRestartAsNew.
+	if old.Kind <= KindRestartAsNew {
+		t.Fatalf("marker kind %d is known to the versions before journal events", old.Kind)
+	}
+	if r, err := Decode([]byte(`{"k":15,"t":0}`)); err != nil || r.Kind != KindManageFormat {
+		t.Fatalf("Decode(fourth marker) = %+v, %v", r, err)
 	}
 }
 

@@ -55,11 +55,20 @@ const (
 	// an old one: nodes of the versions before it stop at it as a kind they do not know, and
 	// what it writes to the store (a status, journal entries) is what they read already.
 	KindRestartAsNew Kind = 16
+	// KindJournalEvent records an event of an invocation's attempts beside its journal (a
+	// retryable failure, a pause after the retries ran out), as sys_journal_events shows
+	// them. The leader's invoker proposes it; the apply decides whether it is stored (see
+	// the processor's dedup rule), so every replica stores the same events.
+	KindJournalEvent Kind = 17
+	// KindEventsFormat has the encoding of KindManageFormat and replaces it in front of a
+	// writer's records: it switches the partition to the apply rules that store journal
+	// events (a manual pause records one). Nodes of the versions before it stop at it.
+	KindEventsFormat Kind = 18
 )
 
-// FormatMarker is the newest marker (KindManageFormat), in JSON so that every version
+// FormatMarker is the newest marker (KindEventsFormat), in JSON so that every version
 // reads it.
-func FormatMarker() []byte { return []byte(`{"k":15,"t":0}`) }
+func FormatMarker() []byte { return []byte(`{"k":18,"t":0}`) }
 
 // Dedup identifies a record sent by another partition's shuffler, so the target drops
 // duplicates after a resend.
@@ -89,6 +98,59 @@ type Record struct {
 	Attach           *Attach           `json:"at,omitempty"`
 	PatchState       *PatchState       `json:"ps,omitempty"`
 	RestartAsNew     *RestartAsNew     `json:"ra,omitempty"`
+	JournalEvent     *JournalEvent     `json:"je,omitempty"`
+}
+
+// EventType is the type of a journal event, as Restate numbers them. Stored: never renumber.
+type EventType uint8
+
+const (
+	EventTransientError EventType = 1
+	EventPaused         EventType = 2
+)
+
+// JournalEvent is an event of an invocation's attempts, proposed by the leader's invoker.
+type JournalEvent struct {
+	InvocationID []byte    `json:"id"`
+	Type         EventType `json:"ty"`
+	// Attempt is the status's attempt number when the run that failed started: an event of
+	// a run that no longer matters (the invocation was paused, resumed or completed since)
+	// is dropped.
+	Attempt uint32 `json:"at,omitempty"`
+	// Failure is the attempt's failure: the error of a TransientError, the last failure of
+	// a Paused event (nil when it had none).
+	Failure *EventFailure `json:"f,omitempty"`
+}
+
+// EventFailure is a failure as journal events keep it: the error an attempt ended with and
+// the command the SDK related it to, each optional part nil or "" when absent.
+type EventFailure struct {
+	Code       uint32 `json:"c"`
+	Message    string `json:"m,omitempty"`
+	Stacktrace string `json:"st,omitempty"`
+	// DocCode is the code of Restate's error catalogue (RT0007), "" for none.
+	DocCode      string  `json:"dc,omitempty"`
+	RelatedIndex *uint32 `json:"ri,omitempty"`
+	RelatedName  *string `json:"rn,omitempty"`
+	// RelatedType is the related command's message type code (protocol.MessageType).
+	RelatedType *uint32 `json:"rt,omitempty"`
+}
+
+// SameAs reports whether f and o are the same failure for deduplication: the code, the
+// message and the related command agree (the stacktrace and catalogue code may differ).
+func (f *EventFailure) SameAs(o *EventFailure) bool {
+	if f == nil || o == nil {
+		return f == o
+	}
+	return f.Code == o.Code && f.Message == o.Message && eqPtr(f.RelatedIndex, o.RelatedIndex) &&
+		eqPtr(f.RelatedName, o.RelatedName) && eqPtr(f.RelatedType, o.RelatedType)
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // RestartAsNew starts the completed invocation InvocationID again as NewInvocationID, as
@@ -398,9 +460,12 @@ func (r *Record) validate() error {
 		ok = r.PatchState != nil && r.PatchState.Service != ""
 	case KindRestartAsNew:
 		ok = r.RestartAsNew != nil && len(r.RestartAsNew.InvocationID) == 24 && len(r.RestartAsNew.NewInvocationID) == 24
+	case KindJournalEvent:
+		ok = r.JournalEvent != nil && len(r.JournalEvent.InvocationID) == 24 &&
+			(r.JournalEvent.Type == EventPaused || r.JournalEvent.Type == EventTransientError && r.JournalEvent.Failure != nil)
 	case KindExpire:
 		ok = true // no body: the record's Time says what is due
-	case KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat:
+	case KindBinaryFormat, KindTraceFormat, KindCalleeFormat, KindManageFormat, KindEventsFormat:
 		ok = true
 	default:
 		return fmt.Errorf("%w %d", ErrUnknownKind, r.Kind)

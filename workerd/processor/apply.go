@@ -148,7 +148,9 @@ func (a *applier) applyBody() error {
 		return a.patchState(rec.PatchState)
 	case logrecord.KindRestartAsNew:
 		return a.restartAsNew(rec.RestartAsNew)
-	case logrecord.KindCalleeFormat, logrecord.KindManageFormat:
+	case logrecord.KindJournalEvent:
+		return a.journalEvent(rec.JournalEvent)
+	case logrecord.KindCalleeFormat, logrecord.KindManageFormat, logrecord.KindEventsFormat:
 		return a.switchRules(rec.Kind)
 	}
 	return nil

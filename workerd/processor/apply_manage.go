@@ -108,6 +108,9 @@ func (a *applier) manage(m *logrecord.Manage) error {
 			}
 			fallthrough
 		case store.PhaseInvoked:
+			if err := a.pausedEvent(m.InvocationID, st); err != nil {
+				return err
+			}
 			a.emit(ActAbort{ID: m.InvocationID, Pause: true})
 			st.Attempt++ // whatever the aborted run still logs is dropped
 			st.Phase, st.ModifiedAt = store.PhasePaused, a.rec.Time

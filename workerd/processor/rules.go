@@ -38,6 +38,9 @@ const (
 	//     appended to its journal (also the one that wakes it from suspension), a caller
 	//     attached to it, a cancel that resumes it from a pause.
 	rulesManage = 2
+	// rulesEvents came with logrecord.KindEventsFormat: pausing a running invocation stores
+	// a Paused journal event (sys_journal_events), as restate-server 1.7.12 records one.
+	rulesEvents = 3
 )
 
 // rulesOf is the rules version a format marker switches to (0 for other records).
@@ -47,6 +50,8 @@ func rulesOf(k logrecord.Kind) uint64 {
 		return rulesCallee
 	case logrecord.KindManageFormat:
 		return rulesManage
+	case logrecord.KindEventsFormat:
+		return rulesEvents
 	}
 	return 0
 }

@@ -44,8 +44,10 @@ import (
 // fail on: they refuse it here. Version 6 has the layout of version 5; like version 2 it
 // says that the log past the snapshot may hold records of newer apply rules (the marker
 // logrecord.KindManageFormat), which nodes of earlier versions would apply by their rules.
-// This version reads all six.
-const FormatVersion = 6
+// Version 7 has the layout of version 6 (plus the journal events, which earlier versions
+// would just not read) and says the same of the marker logrecord.KindEventsFormat.
+// This version reads all seven.
+const FormatVersion = 7
 
 // readable reports whether this version reads snapshots (and latest.json) of version v.
 func readable(v int) bool { return v >= 1 && v <= FormatVersion }

@@ -142,12 +142,13 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	if !strings.Contains(string(b), fmt.Sprintf(`"version": %d`, FormatVersion)) {
 		t.Fatalf("metadata.json without version %d: %s", FormatVersion, b)
 	}
-	if err := os.WriteFile(mj, []byte(strings.Replace(string(b), fmt.Sprintf(`"version": %d`, FormatVersion), `"version": 7`, 1)), 0o644); err != nil {
+	newer := FormatVersion + 1
+	if err := os.WriteFile(mj, []byte(strings.Replace(string(b), fmt.Sprintf(`"version": %d`, FormatVersion), fmt.Sprintf(`"version": %d`, newer), 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = repo.Restore(ctx, q, 3, 0)
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 7") || !strings.Contains(err.Error(), fmt.Sprintf("reads 1 to %d", FormatVersion)) {
-		t.Fatalf("restore of format version 7: %v", err)
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", newer)) || !strings.Contains(err.Error(), fmt.Sprintf("reads 1 to %d", FormatVersion)) {
+		t.Fatalf("restore of format version %d: %v", newer, err)
 	}
 }
 

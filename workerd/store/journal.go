@@ -149,12 +149,15 @@ func (t *Txn) JournalEntry(id []byte, idx uint32) (JournalEntry, bool, error) {
 	return e, err == nil, err
 }
 
-// DeleteJournal removes an invocation's journal and its notification index. An error
-// (the index could not be read) leaves the transaction to be discarded: a replica that
-// skipped the index would differ from one that deleted it.
+// DeleteJournal removes an invocation's journal, its notification index and its journal
+// events. An error (the index could not be read) leaves the transaction to be discarded: a
+// replica that skipped the index would differ from one that deleted it.
 func (t *Txn) DeleteJournal(id []byte, length uint32) error {
 	for i := uint32(0); i < length; i++ {
 		t.del(t.p.journalKey(id, i))
+	}
+	if err := t.deleteJournalEvents(id); err != nil {
+		return err
 	}
 	kvs, err := t.scan(t.p.idKey(tNotified, id), 0)
 	if err != nil {

@@ -45,6 +45,7 @@ const (
 	tInvoked    = 'r' // index of the statuses in PhaseInvoked: what a new leader resumes
 	tActive     = 'a' // index of the unfinished invocations by creation time (+ id)
 	tCreated    = 'c' // index of every invocation by creation time (+ id)
+	tEvent      = 'e' // journal events, keyed by keyID(id) and a sequence number (events.go)
 )
 
 // Meta keys.
