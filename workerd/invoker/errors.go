@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/protocol"
 )
 
@@ -31,6 +32,15 @@ func (f *attemptFailure) Error() string {
 		s += "\n" + f.stacktrace
 	}
 	return s
+}
+
+// event is the failure as journal events keep it.
+func (f *attemptFailure) event() *logrecord.EventFailure {
+	e := &logrecord.EventFailure{Code: f.code, Message: f.message, Stacktrace: f.stacktrace, DocCode: f.catalogue}
+	if r := f.related; r != nil {
+		e.RelatedIndex, e.RelatedName, e.RelatedType = r.index, r.name, r.typ
+	}
+	return e
 }
 
 // logFields are the key/value pairs the log shows err with. An SDK's failure reads as in

@@ -205,6 +205,10 @@ func (t *task) run() {
 		if delay == 0 {
 			delay = backoff(policy, t.attempts)
 		}
+		// Proposed for every failure: the apply decides whether it repeats the last one.
+		t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindJournalEvent, JournalEvent: &logrecord.JournalEvent{
+			InvocationID: t.id, Type: logrecord.EventTransientError, Attempt: t.runAttempt, Failure: failureOf(out.err).event(),
+		}}, func(lsn bifrost.LSN, _ error) { t.noteAppended(lsn) })
 		t.setProgress(func(p *Progress) {
 			f := failureOf(out.err)
 			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.attempts, f.Error(), errorCode(out.err), time.Now().Add(delay)
@@ -218,16 +222,21 @@ func (t *task) run() {
 	}
 }
 
-// exhausted is the effect that ends the retries of an invocation whose last attempt failed
+// exhausted is the record that ends the retries of an invocation whose last attempt failed
 // with f, as restate-server 1.7.12 ends them. Killed, it completes with the last failure's
 // code and message (and the waiting callers get its stacktrace too), not with a message of
-// its own. Paused, it keeps no failure: sys_invocation shows none for it there.
-func (t *task) exhausted(policy schema.RetryPolicy, f *attemptFailure) *logrecord.InvokerEffect {
+// its own. Paused, it is a Paused journal event with the last failure (which pauses the
+// invocation when applied); sys_invocation shows no failure for it there.
+func (t *task) exhausted(policy schema.RetryPolicy, f *attemptFailure) *logrecord.Record {
 	if policy.OnMaxAttempts != "Kill" {
-		return &logrecord.InvokerEffect{InvocationID: t.id, Kind: logrecord.EffectPause, Attempt: t.runAttempt}
+		return &logrecord.Record{Kind: logrecord.KindJournalEvent, JournalEvent: &logrecord.JournalEvent{
+			InvocationID: t.id, Type: logrecord.EventPaused, Attempt: t.runAttempt, Failure: f.event(),
+		}}
 	}
 	t.l.NoteFailure(t.id, rpc.Failure{Code: f.code, Message: f.message, Stacktrace: f.stacktrace})
-	return &logrecord.InvokerEffect{InvocationID: t.id, Kind: logrecord.EffectFail, Attempt: t.runAttempt, FailureCode: f.code, FailureMessage: f.message}
+	return &logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: &logrecord.InvokerEffect{
+		InvocationID: t.id, Kind: logrecord.EffectFail, Attempt: t.runAttempt, FailureCode: f.code, FailureMessage: f.message,
+	}}
 }
 
 // deploymentSlot takes an attempt slot of deployment id for the attempt under way, which
@@ -295,12 +304,12 @@ func clampDuration(d float64) time.Duration {
 	return time.Duration(max(d, 0))
 }
 
-// appendSync logs an effect, retrying until it is durable or the leadership ends: a lost
+// appendSync logs a record, retrying until it is durable or the leadership ends: a lost
 // pause would leave the invocation running with nobody driving it.
-func (t *task) appendSync(ctx context.Context, eff *logrecord.InvokerEffect) {
+func (t *task) appendSync(ctx context.Context, rec *logrecord.Record) {
 	for {
 		done := make(chan error, 1)
-		t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindInvokerEffect, InvokerEffect: eff}, func(lsn bifrost.LSN, err error) {
+		t.l.AppendAsync(rec, func(lsn bifrost.LSN, err error) {
 			t.noteAppended(lsn)
 			done <- err
 		})
