@@ -29,8 +29,8 @@ import (
 // which together run every query the restate CLI sends (PROTOCOL.md §4.1).
 
 // QuerySource gives the rows of the worker-owned tables (sys_invocation,
-// sys_invocation_status, sys_journal, state, sys_inbox, sys_keyed_service_status,
-// sys_promise). A row maps column names to values; a NULL column is absent. Values may be
+// sys_invocation_status, sys_journal, sys_journal_events, state, sys_inbox,
+// sys_keyed_service_status, sys_promise). A row maps column names to values; a NULL column is absent. Values may be
 // string, bool, any integer type, float64, []byte, time.Time, or, from a JSON transport,
 // json.Number and strings holding base64 (binary columns) or RFC 3339 (timestamps): they are
 // converted by column type.

@@ -42,6 +42,7 @@ var pushableColumns = map[string][]string{
 	"sys_invocation_status": {"id", "status", "target", "target_service_name", "target_service_key",
 		"target_handler_name", "target_service_ty", "idempotency_key", "invoked_by", "invoked_by_id"},
 	"sys_journal":              {"id"},
+	"sys_journal_events":       {"id", "event_type"},
 	"state":                    {"service_name", "service_key", "key"},
 	"sys_inbox":                {"service_name", "service_key", "id"},
 	"sys_keyed_service_status": {"service_name", "service_key", "invocation_id"},

@@ -99,8 +99,7 @@ func cols(spec string) []column {
 	return out
 }
 
-// The tables and columns as Restate 1.7.12's information_schema lists them, in its order;
-// tables of Restate's that have nothing here (journal events) are left out.
+// The tables and columns as Restate 1.7.12's information_schema lists them, in its order.
 // sys_invocation_status lists the invoker columns in another order than sys_invocation does,
 // and lacks the invoker-state columns. The virtual-queue tables (sys_vqueue_meta,
 // sys_vqueues, sys_scheduler, sys_locks, sys_user_limits) are always empty: Restate fills
@@ -136,6 +135,8 @@ var queryTables = []table{
 	{name: "sys_journal", fromWorkers: true, cols: cols(`partition_key:u64 id index:u32 entry_type name
 		completed:bool invoked_id invoked_target sleep_wakeup_at:time promise_name raw:blob
 		raw_length:int version:u32 entry_json entry_lite_json appended_at:time`)},
+	{name: "sys_journal_events", fromWorkers: true, cols: cols(`partition_key:u64 id
+		after_journal_entry_index:u32 appended_at:time event_type event_json`)},
 	{name: "state", fromWorkers: true, cols: cols(`partition_key:u64 scope service_name service_key key
 		key_length:int value_utf8 value:blob value_length:int`)},
 	{name: "sys_inbox", fromWorkers: true, cols: cols(`partition_key:u64 service_name service_key id

@@ -1,8 +1,8 @@
 // Package introspect owns the worker's side of the admin API's SQL introspection: it turns a
 // partition store into the rows of Restate's tables (sys_invocation, sys_invocation_status,
-// sys_journal, state, sys_inbox, sys_keyed_service_status, sys_promise) with Restate's
-// column names, and serves them to admin nodes over HTTP. The SQL engine itself lives with
-// the admin; the worker only scans.
+// sys_journal, sys_journal_events, state, sys_inbox, sys_keyed_service_status, sys_promise)
+// with Restate's column names, and serves them to admin nodes over HTTP. The SQL engine
+// itself lives with the admin; the worker only scans.
 //
 // A row is a map from column name to value. Values are string, int64, bool, []byte or
 // time.Time (UTC, millisecond precision); a NULL column is absent from the map.
@@ -35,10 +35,11 @@ const (
 	TableInbox              = "sys_inbox"
 	TableKeyedServiceStatus = "sys_keyed_service_status"
 	TablePromise            = "sys_promise"
+	TableJournalEvents      = "sys_journal_events"
 )
 
 // Tables lists every table Scan answers.
-var Tables = []string{TableInvocation, TableInvocationStatus, TableJournal, TableState, TableInbox, TableKeyedServiceStatus, TablePromise}
+var Tables = []string{TableInvocation, TableInvocationStatus, TableJournal, TableState, TableInbox, TableKeyedServiceStatus, TablePromise, TableJournalEvents}
 
 // ErrUnknownTable is returned for a table the worker does not own.
 var ErrUnknownTable = errors.New("unknown introspection table")
@@ -185,6 +186,7 @@ var scanners = map[string]func(context.Context, *store.Snapshot, string, *collec
 	TableInbox:              inboxRows,
 	TableKeyedServiceStatus: lockRows,
 	TablePromise:            promiseRows,
+	TableJournalEvents:      journalEventRows,
 }
 
 // invocationRows adds a row per invocation status. The sys_invocation view (derived) maps our
