@@ -172,3 +172,33 @@ func TestE2EPausedAfterRetriesKeepsNoFailure(t *testing.T) {
 		t.Fatal("the invoker still shows the paused invocation's attempts")
 	}
 }
+
+// A retry delay the SDK asks for (ErrorMessage.next_retry_delay: a ctx.Run retrying under
+// its own retry policy) uses none of the invocation's attempts, as in restate-server
+// 1.7.12: with max-attempts 2, four failures that each ask for a delay and a fifth attempt
+// that succeeds complete the invocation. We paused it after the second.
+func TestE2ERetryDelayOfTheSDKUsesNoPolicyAttempt(t *testing.T) {
+	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute}, "REQUEST_RESPONSE",
+		func(h *harness, w http.ResponseWriter, r *http.Request, start *protocol.StartMessage, replay []protocol.Message, dec *protocol.Decoder) {
+			if h.requests() <= 4 {
+				delay := uint64(1)
+				e := &protocol.ErrorMessage{Code: 500, Message: "run failed", NextRetryDelay: &delay}
+				writeMsg(w, protocol.Message{Type: protocol.ErrorMessageType, Payload: e.Marshal()})
+				return
+			}
+			outputEnd(w, `"ok"`)
+		})
+	exhaustAfter(h, 2, "Pause")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, id, err := h.call(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Failure != nil || string(resp.Output) != `"ok"` {
+		t.Fatalf("answer %+v (status %+v), want \"ok\"", resp, h.status(id))
+	}
+	if n := h.requests(); n != 5 {
+		t.Fatalf("%d attempts, want 5", n)
+	}
+}

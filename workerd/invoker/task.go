@@ -40,7 +40,11 @@ type task struct {
 	progress   Progress    // guarded by mu
 	wake       chan struct{}
 	retryNow   chan struct{} // cuts a retry's wait short
-	attempts   int
+	// attempts counts the failed attempts the retry policy counts (those retried after
+	// its own backoff); failures every failed attempt since the invocation last finished
+	// an attempt.
+	attempts int
+	failures int
 }
 
 // RelatedCommand is the command an SDK related a failure to, as sys_invocation's
@@ -180,7 +184,7 @@ func (t *task) run() {
 			t.holding = false
 		}
 		if out.finished {
-			t.attempts = 0
+			t.attempts, t.failures = 0, 0
 			if t.inv.finish(t) {
 				continue
 			}
@@ -190,19 +194,23 @@ func (t *task) run() {
 			t.inv.forget(t)
 			return
 		}
-		t.attempts++
+		t.failures++
 		policy := t.inv.opts.RetryPolicy
 		if out.policy != nil {
 			policy = *out.policy
 		}
-		t.inv.log.Warn("invocation attempt failed", append([]any{"invocation", invString(t.id), "attempt", t.attempts}, logFields(out.err)...)...)
-		if policy.MaxAttempts > 0 && t.attempts >= policy.MaxAttempts {
-			t.appendSync(ctx, t.exhausted(policy, failureOf(out.err)))
-			t.inv.forget(t)
-			return
-		}
+		t.inv.log.Warn("invocation attempt failed", append([]any{"invocation", invString(t.id), "attempt", t.failures}, logFields(out.err)...)...)
+		// A delay the SDK asks for (a Run retrying under its own retry policy, which ends
+		// the retries itself) takes the place of the invocation's policy for this retry and
+		// uses none of its attempts, as in restate-server 1.7.12.
 		delay := out.retryAfter
 		if delay == 0 {
+			t.attempts++
+			if policy.MaxAttempts > 0 && t.attempts >= policy.MaxAttempts {
+				t.appendSync(ctx, t.exhausted(policy, failureOf(out.err)))
+				t.inv.forget(t)
+				return
+			}
 			delay = backoff(policy, t.attempts)
 		}
 		// Proposed for every failure: the apply decides whether it repeats the last one.
@@ -211,7 +219,7 @@ func (t *task) run() {
 		}}, func(lsn bifrost.LSN, _ error) { t.noteAppended(lsn) })
 		t.setProgress(func(p *Progress) {
 			f := failureOf(out.err)
-			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.attempts, f.Error(), errorCode(out.err), time.Now().Add(delay)
+			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.failures, f.Error(), errorCode(out.err), time.Now().Add(delay)
 			p.LastFailureCommand = f.related.columns()
 		})
 		select {
