@@ -30,6 +30,7 @@ type harness struct {
 	p    *processor.Processor
 	inv  *Invoker
 	db   *store.DB
+	log  bifrost.Log
 	url  string
 	srv  *http.Server
 	mu   sync.Mutex
@@ -115,7 +116,7 @@ func newHarness(t *testing.T, opts Options, mode string, handler sdkHandler) *ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.db = db
+	h.db, h.log = db, log
 	p := processor.New(processor.Config{Partition: 0, NumPartitions: 1, Store: db.Partition(0), Log: log,
 		Logs: func(uint32) (bifrost.Log, error) { return log, nil }, Invoker: h.inv, Logger: hclog.NewNullLogger(), Role: processor.RoleLeader})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,11 +6,14 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"gorestate.dev/shared/bifrost"
 	"gorestate.dev/shared/ids"
+	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/protocol"
 	"gorestate.dev/shared/rpc"
 	"gorestate.dev/shared/schema"
@@ -200,5 +203,47 @@ func TestE2ERetryDelayOfTheSDKUsesNoPolicyAttempt(t *testing.T) {
 	}
 	if n := h.requests(); n != 5 {
 		t.Fatalf("%d attempts, want 5", n)
+	}
+}
+
+// Retries of one failure log its TransientError event once: the invoker does not propose
+// an event the apply would drop as a repeat (same failure, same run, nothing logged since),
+// so a failing invocation does not cost a log record per retry. A different failure in
+// between is logged, and so is the first one again after it.
+func TestE2ERepeatedFailureLogsOneEvent(t *testing.T) {
+	messages := []string{"A", "A", "A", "B", "B", "A"}
+	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute}, "REQUEST_RESPONSE",
+		func(h *harness, w http.ResponseWriter, r *http.Request, start *protocol.StartMessage, replay []protocol.Message, dec *protocol.Decoder) {
+			if n := h.requests(); n <= len(messages) {
+				e := &protocol.ErrorMessage{Code: 500, Message: messages[n-1]}
+				writeMsg(w, protocol.Message{Type: protocol.ErrorMessageType, Payload: e.Marshal()})
+				return
+			}
+			outputEnd(w, `"ok"`)
+		})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := h.call(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	for from := bifrost.LSN(1); from < h.log.Tail(); {
+		entries, err := h.log.Read(ctx, from, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			rec, err := logrecord.Decode(e.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Kind == logrecord.KindJournalEvent {
+				logged = append(logged, rec.JournalEvent.Failure.Message)
+			}
+			from = e.LSN + 1
+		}
+	}
+	if want := []string{"A", "B", "A"}; !slices.Equal(logged, want) {
+		t.Fatalf("events logged for failures %v: %v, want %v", messages, logged, want)
 	}
 }

@@ -35,9 +35,10 @@ type task struct {
 
 	mu         sync.Mutex
 	pending    []notification
-	appended   bifrost.LSN // LSN of the newest effect logged for this invocation
-	runAttempt uint32      // the status's attempt number when the current run loaded it
-	progress   Progress    // guarded by mu
+	appended   bifrost.LSN  // LSN of the newest effect logged for this invocation
+	lastEvent  *loggedEvent // guarded by mu
+	runAttempt uint32       // the status's attempt number when the current run loaded it
+	progress   Progress     // guarded by mu
 	wake       chan struct{}
 	retryNow   chan struct{} // cuts a retry's wait short
 	// attempts counts the failed attempts the retry policy counts (those retried after
@@ -213,10 +214,7 @@ func (t *task) run() {
 			}
 			delay = backoff(policy, t.attempts)
 		}
-		// Proposed for every failure: the apply decides whether it repeats the last one.
-		t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindJournalEvent, JournalEvent: &logrecord.JournalEvent{
-			InvocationID: t.id, Type: logrecord.EventTransientError, Attempt: t.runAttempt, Failure: failureOf(out.err).event(),
-		}}, func(lsn bifrost.LSN, _ error) { t.noteAppended(lsn) })
+		t.proposeTransientError(failureOf(out.err).event())
 		t.setProgress(func(p *Progress) {
 			f := failureOf(out.err)
 			p.RetryCount, p.LastFailure, p.LastFailureCode, p.NextRetryAt = t.failures, f.Error(), errorCode(out.err), time.Now().Add(delay)
@@ -228,6 +226,51 @@ func (t *task) run() {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// proposeTransientError logs a TransientError journal event with f, unless this task
+// logged one with the same failure for the same run and nothing since: the apply would not
+// store it (it repeats the latest event, no command came between), so each retry of one
+// failure does not cost a log record. Whether an event is stored is still the apply's
+// decision, made from the log alone, so a new leader (whose tasks remember nothing)
+// proposing it again changes nothing.
+//
+// An attempt ends only once its effects are durable, and appends complete in order: so if
+// the event's append has not completed yet (lsn 0), nothing was logged after it either.
+func (t *task) proposeTransientError(f *logrecord.EventFailure) {
+	t.mu.Lock()
+	last := t.lastEvent
+	repeat := last != nil && last.run == t.runAttempt && (last.lsn == 0 || last.lsn == t.appended) && last.failure.SameAs(f)
+	ev := &loggedEvent{failure: f, run: t.runAttempt}
+	if !repeat {
+		t.lastEvent = ev
+	}
+	t.mu.Unlock()
+	if repeat {
+		return
+	}
+	t.l.AppendAsync(&logrecord.Record{Kind: logrecord.KindJournalEvent, JournalEvent: &logrecord.JournalEvent{
+		InvocationID: t.id, Type: logrecord.EventTransientError, Attempt: ev.run, Failure: f,
+	}}, func(lsn bifrost.LSN, err error) {
+		t.noteAppended(lsn)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		switch {
+		case t.lastEvent != ev:
+		case err != nil:
+			t.lastEvent = nil // not logged: the next failure proposes it again
+		default:
+			ev.lsn = lsn
+		}
+	})
+}
+
+// loggedEvent is the TransientError a task logged last: its failure, the run it belongs to
+// and its LSN (0 until its append completed).
+type loggedEvent struct {
+	failure *logrecord.EventFailure
+	run     uint32
+	lsn     bifrost.LSN
 }
 
 // exhausted is the record that ends the retries of an invocation whose last attempt failed
