@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzStatus$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzJournalEntry$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzInboxPatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./workerd/store -run '^$$' -fuzz '^FuzzJournalEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/logrecord -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/protocol -run '^$$' -fuzz '^FuzzInputTraceContext$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/protocol -run '^$$' -fuzz '^FuzzAgainstReference$$' -fuzztime $(FUZZTIME)
@@ -77,6 +78,7 @@ fuzz:
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzRestartQuery$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/config -run '^$$' -fuzz '^FuzzParseJiffDuration$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzRuleBatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzSerdeString$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.
 bench: build
