@@ -232,26 +232,40 @@ func sortedServices(reg *schema.Registry) []*schema.Service {
 // read, or the caller's next read would be as stale.
 //
 // A write of unknown outcome (the metadata leader lost its leadership while committing it)
-// is read back the same way: if the next version holds value, the write took effect.
-// Otherwise it counts as raced, and the caller reads again and writes again with
-// compare-and-set, which a late commit of the first write refuses rather than overwrites.
+// is read back the same way. Only a write at version makes version+1, so if version+1 holds
+// value the write took effect, and if it holds something else it did not (raced). While
+// nothing newer shows, the write may still be committed late (a new metadata leader commits
+// its predecessor's entries once elected, which may take longer than the read-back waits):
+// the same value is written again with compare-and-set, so that whichever of the two
+// commits first is the one change and the other is refused. Taking it for lost instead
+// would have the caller apply its change again over its own. When a version past
+// version+1 hides which write made version+1, the outcome stays unknown (a 503).
 func putIfVersion(ctx context.Context, store metadata.Store, key string, value []byte, version uint64) (raced bool, err error) {
-	_, err = store.Put(ctx, key, value, version)
-	unknown := errors.Is(err, metadata.ErrOutcomeUnknown)
-	if !unknown && !errors.Is(err, metadata.ErrVersionMismatch) {
-		if err != nil {
+	var unknown error // an earlier write of value whose outcome is unknown
+	for writes := 1; ; writes++ {
+		_, err = store.Put(ctx, key, value, version)
+		switch {
+		case err == nil:
+			return false, nil
+		case errors.Is(err, metadata.ErrOutcomeUnknown):
+			unknown = err
+		case !errors.Is(err, metadata.ErrVersionMismatch):
 			return false, errStore(err)
 		}
-		return false, nil
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		newer, werr := store.WaitNewer(wctx, key, version)
+		cancel()
+		switch {
+		case unknown == nil:
+			return true, nil
+		case werr == nil && newer.Version == version+1:
+			return !bytes.Equal(newer.Value, value), nil
+		case werr == nil || err != unknown || ctx.Err() != nil || writes >= maxUnknownWrites:
+			return false, errStore(unknown)
+		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, time.Second)
-	newer, werr := store.WaitNewer(wctx, key, version)
-	cancel()
-	if unknown && werr == nil && newer.Version == version+1 && bytes.Equal(newer.Value, value) {
-		return false, nil
-	}
-	if unknown && ctx.Err() != nil {
-		return false, errStore(err)
-	}
-	return true, nil
 }
+
+// maxUnknownWrites bounds how often putIfVersion writes a value whose writes keep ending
+// with an unknown outcome.
+const maxUnknownWrites = 5

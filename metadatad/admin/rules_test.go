@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -253,6 +255,57 @@ func TestRuleBookWriteOfUnknownOutcome(t *testing.T) {
 			t.Fatalf("committed %v: store version %d, book %+v", commit, v.Version, book)
 		}
 	}
+}
+
+// TestRuleBookWriteOfUnknownOutcomeCommittedLate: a write of unknown outcome that the
+// metadata store commits only after the read-back gave up (a new metadata leader commits
+// the old leader's entry once elected, which takes longer than the read-back waits) must
+// not be taken for a lost write and applied a second time: the batch's precondition
+// (does_not_exist) would then fail on the rule it created itself.
+func TestRuleBookWriteOfUnknownOutcomeCommittedLate(t *testing.T) {
+	t.Parallel()
+	store := &lateStore{memStore: newMemStore()}
+	a := startAdmin(t, store)
+	r := a.do(t, http.MethodPut, "/limits/rules", `[{"pattern":"a","limits":{"concurrency":2},"precondition":{"type":"does_not_exist"}}]`)
+	if r.status != http.StatusOK {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	v, err := store.Get(context.Background(), metadata.KeyRuleBook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, err := rulebook.Decode(v.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Version != 1 || book.Version != 1 || book.Rules["a"].Concurrency != 2 {
+		t.Fatalf("store version %d, book %+v", v.Version, book)
+	}
+}
+
+// lateStore answers its first Put with metadata.ErrOutcomeUnknown and commits it just
+// before the next Put, as a new Raft leader commits its predecessor's entries before its own.
+type lateStore struct {
+	*memStore
+	mu      sync.Mutex
+	first   bool
+	pending func()
+}
+
+func (s *lateStore) Put(ctx context.Context, key string, value []byte, expected uint64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.first {
+		s.first = true
+		value = bytes.Clone(value)
+		s.pending = func() { _, _ = s.memStore.Put(ctx, key, value, expected) }
+		return 0, fmt.Errorf("%w: leadership lost", metadata.ErrOutcomeUnknown)
+	}
+	if s.pending != nil {
+		s.pending()
+		s.pending = nil
+	}
+	return s.memStore.Put(ctx, key, value, expected)
 }
 
 // unknownStore answers its first Puts with metadata.ErrOutcomeUnknown, having committed
