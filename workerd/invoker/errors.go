@@ -22,6 +22,9 @@ type attemptFailure struct {
 	// related is the command an SDK's ErrorMessage relates the failure to; nil for failures
 	// that did not come from an ErrorMessage.
 	related *relatedCommand
+	// delayAsked: the SDK asked for the next retry's delay (ErrorMessage.next_retry_delay,
+	// 0 included), which takes the place of the retry policy's.
+	delayAsked bool
 }
 
 // Error is the failure as sys_invocation's last_failure shows it, e.g.
@@ -120,6 +123,7 @@ func sdkFailure(e *protocol.ErrorMessage, commands uint32) *attemptFailure {
 		catalogue = "RT0012"
 	}
 	return &attemptFailure{code: e.Code, message: e.Message, stacktrace: e.Stacktrace, catalogue: catalogue,
+		delayAsked: e.NextRetryDelay != nil,
 		related: &relatedCommand{index: e.RelatedCommandIndex, name: e.RelatedCommandName, typ: e.RelatedCommandType,
 			committed: e.RelatedCommandIndex != nil && *e.RelatedCommandIndex < commands}}
 }

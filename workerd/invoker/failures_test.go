@@ -181,10 +181,18 @@ func TestE2EPausedAfterRetriesKeepsNoFailure(t *testing.T) {
 // 1.7.12: with max-attempts 2, four failures that each ask for a delay and a fifth attempt
 // that succeeds complete the invocation. We paused it after the second.
 func TestE2ERetryDelayOfTheSDKUsesNoPolicyAttempt(t *testing.T) {
+	for _, delay := range []uint64{1, 0} {
+		t.Run(fmt.Sprintf("delay %dms", delay), func(t *testing.T) { retryDelayOfTheSDK(t, delay) })
+	}
+}
+
+// retryDelayOfTheSDK runs TestE2ERetryDelayOfTheSDKUsesNoPolicyAttempt with the delay the
+// SDK asks for. A delay of 0 (a Run retry policy with no initial interval) is one too:
+// Restate takes any next_retry_delay the SDK sends in place of its policy's next delay.
+func retryDelayOfTheSDK(t *testing.T, delay uint64) {
 	h := newHarness(t, Options{InactivityTimeout: time.Minute, AbortTimeout: time.Minute}, "REQUEST_RESPONSE",
 		func(h *harness, w http.ResponseWriter, r *http.Request, start *protocol.StartMessage, replay []protocol.Message, dec *protocol.Decoder) {
 			if h.requests() <= 4 {
-				delay := uint64(1)
 				e := &protocol.ErrorMessage{Code: 500, Message: "run failed", NextRetryDelay: &delay}
 				writeMsg(w, protocol.Message{Type: protocol.ErrorMessageType, Payload: e.Marshal()})
 				return

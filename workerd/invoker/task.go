@@ -203,9 +203,9 @@ func (t *task) run() {
 		t.inv.log.Warn("invocation attempt failed", append([]any{"invocation", invString(t.id), "attempt", t.failures}, logFields(out.err)...)...)
 		// A delay the SDK asks for (a Run retrying under its own retry policy, which ends
 		// the retries itself) takes the place of the invocation's policy for this retry and
-		// uses none of its attempts, as in restate-server 1.7.12.
+		// uses none of its attempts, as in restate-server 1.7.12. A delay of 0 is one too.
 		delay := out.retryAfter
-		if delay == 0 {
+		if !failureOf(out.err).delayAsked {
 			t.attempts++
 			if policy.MaxAttempts > 0 && t.attempts >= policy.MaxAttempts {
 				t.appendSync(ctx, t.exhausted(policy, failureOf(out.err)))
