@@ -41,7 +41,10 @@ func TestConfig(dir string) *config.Config {
 	cfg.Admin.BindAddress = "127.0.0.1:0"
 	cfg.Ingress.BindAddress = "127.0.0.1:0"
 	cfg.Gossip.BindAddress = "127.0.0.1:0"
+	// Both were derived from the default fabric and gossip ports (5122, 5123): a test node
+	// must not ask, or gossip with, whatever node runs on this machine's default ports.
 	cfg.Gossip.Seeds = nil
+	cfg.MetadataClient.Addresses = nil
 	cfg.DefaultNumPartitions = 4
 	return cfg
 }
