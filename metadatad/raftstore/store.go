@@ -182,6 +182,7 @@ func Open(opts Options) (*Store, error) {
 	if hasState && s.AwaitsAdding() && s.aloneInConfiguration() {
 		// It bootstrapped a cluster of its own and stopped before it noted that.
 		if err := s.AllowVotes(); err != nil {
+			s.stream.stopRedial()
 			_ = s.raft.Shutdown().Error()
 			s.closeParts()
 			return nil, err
@@ -274,6 +275,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.fsm.close()
+		s.stream.stopRedial() // raft's shutdown waits for dials to members that are down
 		if err := s.raft.Shutdown().Error(); err != nil {
 			s.closeErr = fmt.Errorf("raftstore: shutdown raft: %w", err)
 		}

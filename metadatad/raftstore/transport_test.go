@@ -10,15 +10,18 @@ import (
 )
 
 // TestDialWaitsForAMemberThatIsDown: a dial to a member that is restarting (nothing listens
-// yet) is tried again until it listens, within the redial window, instead of failing at
-// once into raft's growing backoff.
+// yet) is tried again until it listens, within the timeout raft gives the dial, instead of
+// failing at once (or after a second) into raft's growing backoff: with a one-second window
+// a member down for 20 s or more waited 8-10 s after its restart for the leader to contact
+// it. Closing the store ends such dials at once.
 func TestDialWaitsForAMemberThatIsDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close() // the member is down
+	ln.Close()                               // the member is down
+	const comeBack = 1500 * time.Millisecond // past the one-second window Dial had before
 
 	server := newStreamLayer(addr, nil)
 	defer server.Close()
@@ -33,7 +36,7 @@ func TestDialWaitsForAMemberThatIsDown(t *testing.T) {
 	}()
 	back := make(chan *http.Server, 1)
 	go func() {
-		time.Sleep(redialWindow / 3)
+		time.Sleep(comeBack)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("listen again on %s: %v", addr, err)
@@ -55,12 +58,12 @@ func TestDialWaitsForAMemberThatIsDown(t *testing.T) {
 	start := time.Now()
 	c, err := client.Dial(raft.ServerAddress(addr), 5*time.Second)
 	if err != nil {
-		t.Fatalf("dial a member that came back after %v: %v", redialWindow/3, err)
+		t.Fatalf("dial a member that came back after %v: %v", comeBack, err)
 	}
 	c.Close()
 	t.Logf("connected %v after the first attempt", time.Since(start).Round(time.Millisecond))
 
-	// A member that stays down fails the dial once the window has passed.
+	// A member that stays down fails the dial once raft's timeout has passed.
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -68,10 +71,23 @@ func TestDialWaitsForAMemberThatIsDown(t *testing.T) {
 	down := ln2.Addr().String()
 	ln2.Close()
 	start = time.Now()
-	if _, err := client.Dial(raft.ServerAddress(down), 5*time.Second); err == nil {
+	if _, err := client.Dial(raft.ServerAddress(down), time.Second); err == nil {
 		t.Fatal("dial of a member that is down succeeded")
 	}
-	if took := time.Since(start); took > 3*redialWindow {
-		t.Fatalf("dial of a member that is down took %v", took)
+	if took := time.Since(start); took < 700*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("dial of a member that is down with a timeout of 1s took %v", took)
+	}
+
+	// Once the store closes, a dial of a member that is down ends at once.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		client.stopRedial()
+	}()
+	start = time.Now()
+	if _, err := client.Dial(raft.ServerAddress(down), 10*time.Second); err == nil {
+		t.Fatal("dial of a member that is down succeeded")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("dial of a member that is down went on for %v after the store began to close", took)
 	}
 }
