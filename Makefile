@@ -19,7 +19,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ \
 		./clusterharness/cmd/gorestate ./clusterharness/cmd/examples ./clusterharness/cmd/bench \
 		./metadatad/cmd/metadatad ./workerd/cmd/workerd ./ingressd/cmd/ingressd ./logserverd/cmd/logserverd \
-		./metadatad/cmd/gorestatectl
+		./metadatad/cmd/gorestatectl ./clusterharness/cmd/mkbucket
 
 # Single node, all roles, Restate's default ports (ingress 8080, admin 9070), data in ./restate-data.
 run: build
