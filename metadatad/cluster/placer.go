@@ -49,8 +49,35 @@ type Placer struct {
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 
 	detector     *liveness.Detector
-	lastFailover time.Time // when a pass last replaced a lost leader
+	lastFailover time.Time              // when a pass last replaced a lost leader
+	lives        map[string]lifeSeen    // by node: its current life, when first seen
+	emptySince   map[uint32]emptyLeader // partitions whose leader has applied nothing
 }
+
+type lifeSeen struct {
+	generation uint64
+	at         time.Time
+}
+
+type emptyLeader struct {
+	node       string
+	generation uint64
+	since      time.Time
+}
+
+// A placed leader whose processor has applied nothing while a follower has applied the log
+// (a node back with an empty store: a wiped disk, its snapshots out of reach) cannot lead
+// until it restored a snapshot, and a killed, wiped and restarted node comes back before the
+// controller finds it dead, so it kept its leaderships: with the object store down its
+// partitions had no leader at all (503) for as long as the store was down, beside caught-up
+// followers. After emptyLeaderGrace the leadership goes to the most caught-up follower, and
+// the node stays a follower that keeps restoring. Only the leaders of lives younger than
+// youngLife are asked (a store is empty only at a processor's start), so a settled cluster
+// costs no requests.
+const (
+	emptyLeaderGrace = 3 * time.Second
+	youngLife        = 2 * time.Minute
+)
 
 // balanceAfterFailover is how long balancing waits after a pass replaced a lost leader, so
 // that a takeover in progress is not joined by more leadership moves.
@@ -251,6 +278,7 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 		}
 	}
 	applied := pl.followersApplied(ctx, table, workers, nodes)
+	current := pl.demoteEmptyLeaders(ctx, table, workers, nodes, reports, time.Now())
 	for _, p := range table.Placement {
 		if p.Leader != "" && !slices.Contains(workers, p.Leader) {
 			pl.lastFailover = time.Now()
@@ -262,7 +290,7 @@ func (pl *Placer) pass(ctx context.Context, nodes metadata.Nodes) error {
 	}
 	in := placementInput{
 		noBalance: time.Since(pl.lastFailover) < balanceAfterFailover,
-		current:   table.Placement, partitions: table.NumPartitions, workers: workers, replication: replication,
+		current:   current, partitions: table.NumPartitions, workers: workers, replication: replication,
 		applied: func(p uint32, node string) (uint64, bool) {
 			lsn, ok := applied[p][node]
 			return lsn, ok
@@ -363,6 +391,69 @@ func (pl *Placer) aliveWorkers(nodes metadata.Nodes) []string {
 		out = dead
 	}
 	slices.Sort(out)
+	return out
+}
+
+// demoteEmptyLeaders returns the placement with the leadership of every partition whose
+// leader has applied nothing for emptyLeaderGrace, while an alive follower has, given to
+// the follower that applied the most; the old leader stays as a follower.
+func (pl *Placer) demoteEmptyLeaders(ctx context.Context, table metadata.PartitionTable, workers []string, nodes metadata.Nodes, reports *leaderReports, now time.Time) []metadata.PartitionPlacement {
+	if pl.lives == nil {
+		pl.lives, pl.emptySince = map[string]lifeSeen{}, map[uint32]emptyLeader{}
+	}
+	for _, w := range workers {
+		if l, ok := pl.lives[w]; !ok || l.generation != nodes.Nodes[w].Generation {
+			pl.lives[w] = lifeSeen{generation: nodes.Nodes[w].Generation, at: now}
+		}
+	}
+	out, cloned := table.Placement, false
+	for i, p := range table.Placement {
+		id := uint32(i)
+		life, ok := pl.lives[p.Leader]
+		if !ok || !slices.Contains(workers, p.Leader) || now.Sub(life.at) > youngLife {
+			delete(pl.emptySince, id)
+			continue
+		}
+		st, ok := reports.state(ctx, p.Leader, id)
+		if !ok {
+			continue // no answer (or a processor between restarts): ask again next pass
+		}
+		if st.Mode == "leader" || st.AppliedLSN > 0 {
+			delete(pl.emptySince, id)
+			continue
+		}
+		e, ok := pl.emptySince[id]
+		if !ok || e.node != p.Leader || e.generation != life.generation {
+			pl.emptySince[id] = emptyLeader{node: p.Leader, generation: life.generation, since: now}
+			continue
+		}
+		if now.Sub(e.since) < emptyLeaderGrace {
+			continue
+		}
+		best, bestLSN := -1, uint64(0)
+		for j, f := range p.Followers {
+			if !slices.Contains(workers, f) {
+				continue
+			}
+			if fs, ok := reports.state(ctx, f, id); ok && fs.Mode == "follower" && fs.AppliedLSN > bestLSN {
+				best, bestLSN = j, fs.AppliedLSN
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		if !cloned {
+			out, cloned = slices.Clone(table.Placement), true
+		}
+		followers := slices.Clone(p.Followers)
+		next := followers[best]
+		followers[best] = p.Leader
+		out[i] = metadata.PartitionPlacement{Leader: next, Followers: followers, UnderReplicated: p.UnderReplicated}
+		pl.Logger.Warn("the partition's leader has applied nothing (an empty store it cannot restore yet): its leadership goes to a follower that applied the log",
+			"partition", id, "leader", p.Leader, "applied", st.AppliedLSN, "new_leader", next, "new_leader_applied", bestLSN, "waited", now.Sub(e.since).Round(time.Millisecond))
+		delete(pl.emptySince, id)
+		pl.lastFailover = now // as after a failover: no balancing moves meanwhile
+	}
 	return out
 }
 

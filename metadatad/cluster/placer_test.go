@@ -328,3 +328,98 @@ func TestPlaceStartableChecksEveryPlacementItTries(t *testing.T) {
 		}
 	}
 }
+
+// A node killed, wiped and restarted before the controller finds it dead keeps its
+// leaderships, and with its snapshots out of reach (the object store down) its processors
+// apply nothing: its partitions had no leader at all, beside followers that applied the log
+// (found on loopback: 503 "no reachable leader" for as long as MinIO was down). After
+// emptyLeaderGrace the leadership goes to the follower that applied the most, the empty node
+// stays a follower, and a partition whose followers applied nothing either (a new cluster)
+// or whose leader applied something keeps its leader.
+func TestPassMovesTheLeadershipOffALeaderWithAnEmptyStore(t *testing.T) {
+	var mu sync.Mutex
+	states := map[string][]rpc.PartitionState{}
+	serve := func(name string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			json.NewEncoder(rw).Encode(states[name])
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	store, err := metadata.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f := &passFixture{t: t, store: store}
+	f.nodes = metadata.Nodes{Nodes: map[string]metadata.Node{}}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		f.nodes.Nodes[n] = metadata.Node{Name: n, Generation: 1, Roles: []string{config.RoleWorker}, Address: serve(n)}
+	}
+	f.put(metadata.KeyNodes, f.nodes)
+	f.put(metadata.KeyClusterConfig, metadata.ClusterConfig{NumPartitions: 3, PartitionReplication: 3})
+	f.put(metadata.KeyPartitionTable, metadata.PartitionTable{NumPartitions: 3, Placement: []metadata.PartitionPlacement{
+		{Leader: "n1", Followers: []string{"n2", "n3"}},
+		{Leader: "n1", Followers: []string{"n2", "n3"}},
+		{Leader: "n1", Followers: []string{"n2", "n3"}},
+	}})
+	f.pl = &Placer{Store: store, Self: metadata.NodeID{Name: "n1"}, Logger: hclog.NewNullLogger()}
+	f.pl.detector = liveness.NewDetector(0, 0, f.pl.Logger)
+	t.Cleanup(f.pl.detector.Close)
+	mu.Lock()
+	states["n1"] = []rpc.PartitionState{
+		{ID: 0, Mode: "follower", AppliedLSN: 0, TailLSN: 47}, // wiped, cannot restore
+		{ID: 1, Mode: "follower", AppliedLSN: 0, TailLSN: 3},  // a new cluster: nobody applied
+		{ID: 2, Mode: "candidate", AppliedLSN: 20, TailLSN: 21},
+	}
+	states["n2"] = []rpc.PartitionState{{ID: 0, Mode: "follower", AppliedLSN: 40}, {ID: 1, Mode: "follower"}, {ID: 2, Mode: "follower", AppliedLSN: 20}}
+	states["n3"] = []rpc.PartitionState{{ID: 0, Mode: "follower", AppliedLSN: 46}, {ID: 1, Mode: "follower"}, {ID: 2, Mode: "follower", AppliedLSN: 20}}
+	mu.Unlock()
+
+	// Within the grace the leaders stay.
+	now := time.Now()
+	r := &leaderReports{pl: f.pl, table: metadata.PartitionTable{}, workers: []string{"n1", "n2", "n3"}, nodes: f.nodes}
+	tb := f.pass()
+	r.table = tb
+	if got := f.pl.demoteEmptyLeaders(context.Background(), tb, r.workers, f.nodes, r, now.Add(time.Second)); got[0].Leader != "n1" {
+		t.Fatalf("partition 0 within the grace: %+v, want leader n1", got[0])
+	}
+	got := f.pl.demoteEmptyLeaders(context.Background(), tb, r.workers, f.nodes, r, now.Add(emptyLeaderGrace+time.Second))
+	if p := got[0]; p.Leader != "n3" || !slices.Equal(p.Followers, []string{"n2", "n1"}) {
+		t.Fatalf("partition 0 after the grace: %+v, want leader n3 (applied 46), followers n2 and n1", p)
+	}
+	for _, p := range []int{1, 2} {
+		if got[p].Leader != "n1" {
+			t.Errorf("partition %d: %+v, want leader n1 kept", p, got[p])
+		}
+	}
+	if tb.Placement[0].Leader != "n1" {
+		t.Fatal("demoteEmptyLeaders changed the table it was given")
+	}
+
+	// Through the pass, which writes it: n3 leads, and n1, still empty, does not get the
+	// leadership back by balancing.
+	f.pl.emptySince[0] = emptyLeader{node: "n1", generation: 1, since: time.Now().Add(-emptyLeaderGrace - time.Second)}
+	for range 3 {
+		tb = f.pass()
+	}
+	if p := tb.Placement[0]; p.Leader != "n3" || !p.Has("n1") {
+		t.Fatalf("partition 0 after passes: %+v, want leader n3 and n1 kept as a follower", p)
+	}
+
+	// An old life is not asked: a settled cluster costs no requests.
+	f.pl.lives["n1"] = lifeSeen{generation: 1, at: time.Now().Add(-youngLife - time.Second)}
+	tb2 := tb
+	tb2.Placement = slices.Clone(tb.Placement)
+	tb2.Placement[1] = metadata.PartitionPlacement{Leader: "n1", Followers: []string{"n2", "n3"}}
+	mu.Lock()
+	states["n2"][1].AppliedLSN = 9
+	mu.Unlock()
+	f.pl.emptySince[1] = emptyLeader{node: "n1", generation: 1, since: time.Now().Add(-time.Hour)}
+	r = &leaderReports{pl: f.pl, table: tb2, workers: []string{"n1", "n2", "n3"}, nodes: f.nodes}
+	if got := f.pl.demoteEmptyLeaders(context.Background(), tb2, r.workers, f.nodes, r, time.Now()); got[1].Leader != "n1" {
+		t.Fatalf("partition 1 led by a life older than youngLife: %+v, want n1 kept", got[1])
+	}
+}
