@@ -185,7 +185,10 @@ func (m *MetadataServer) start(ctx context.Context) error {
 	}
 	if has {
 		m.setMember()
-		if err := m.raft.WaitReady(ctx); err != nil {
+		stop := m.warnWhileRemoved(ctx)
+		err := m.raft.WaitReady(ctx)
+		stop()
+		if err != nil {
 			return err
 		}
 		return m.finishMigration(ctx) // a migration interrupted after its bootstrap
@@ -289,20 +292,9 @@ func (m *MetadataServer) seeds() []string {
 // any member's name when no leader is known); "" when no seed knows of one. Unreachable
 // seeds count as knowing nothing: a node must not wait for every peer before it can found.
 func (m *MetadataServer) findCluster(ctx context.Context, seeds []string) string {
-	hc := &http.Client{Timeout: 2 * time.Second}
 	for _, seed := range seeds {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(seed, "/")+raftstore.ClusterPath+"status", nil)
-		if err != nil {
-			continue
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			continue
-		}
-		var st raftstore.Status
-		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
+		st, ok := seedStatus(ctx, seed)
+		if !ok {
 			continue
 		}
 		if st.LeaderName != "" {
@@ -313,6 +305,74 @@ func (m *MetadataServer) findCluster(ctx context.Context, seeds []string) string
 		}
 	}
 	return ""
+}
+
+// seedStatus asks one seed for its view of the metadata cluster.
+func seedStatus(ctx context.Context, seed string) (raftstore.Status, bool) {
+	var st raftstore.Status
+	hc := &http.Client{Timeout: 2 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(seed, "/")+raftstore.ClusterPath+"status", nil)
+	if err != nil {
+		return st, false
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return st, false
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+	return st, err == nil && resp.StatusCode == http.StatusOK
+}
+
+// removedCheckEvery is how often a member that is not ready yet asks its seeds whether the
+// cluster still counts it as a member.
+var removedCheckEvery = 10 * time.Second
+
+// warnWhileRemoved logs an error, every removedCheckEvery until stop is called, while a
+// seed's cluster has a leader and no member of this node's name: the node was removed
+// (gorestatectl metadata remove-server) while it was down. Raft then never lets it back
+// (the members ignore a removed node's votes), and without this it would only log failed
+// elections, several times a second.
+func (m *MetadataServer) warnWhileRemoved(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(removedCheckEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if leader, members, ok := m.removedBy(ctx); ok {
+				m.log.Error("this node is not a member of the metadata cluster any more (removed with gorestatectl metadata remove-server?): "+
+					"it cannot rejoin with its old Raft state. To bring it back, stop it, delete "+raftDir(m.cfg)+" and start it: it joins as a new member",
+					"leader", leader, "members", members)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// removedBy reports a seed's view of a cluster, with a leader, that has no member named
+// like this node.
+func (m *MetadataServer) removedBy(ctx context.Context) (leader string, members []string, ok bool) {
+	for _, seed := range m.seeds() {
+		st, answered := seedStatus(ctx, seed)
+		if !answered || st.LeaderName == "" || len(st.Members) == 0 {
+			continue
+		}
+		for _, mb := range st.Members {
+			if mb.Name == m.cfg.NodeName {
+				return "", nil, false
+			}
+			members = append(members, mb.Name)
+		}
+		return st.LeaderName, members, true
+	}
+	return "", nil, false
 }
 
 // errStarting refuses a provision while the node migrates its single-node store.
