@@ -52,6 +52,9 @@ type Placer struct {
 	lastFailover time.Time              // when a pass last replaced a lost leader
 	lives        map[string]lifeSeen    // by node: its current life, when first seen
 	emptySince   map[uint32]emptyLeader // partitions whose leader has applied nothing
+	// applying holds the partitions whose placed leader (that life of that node) was seen
+	// leading or having applied records: it is not asked again.
+	applying map[uint32]emptyLeader
 }
 
 type lifeSeen struct {
@@ -72,8 +75,9 @@ type emptyLeader struct {
 // partitions had no leader at all (503) for as long as the store was down, beside caught-up
 // followers. After emptyLeaderGrace the leadership goes to the most caught-up follower, and
 // the node stays a follower that keeps restoring. Only the leaders of lives younger than
-// youngLife are asked (a store is empty only at a processor's start), so a settled cluster
-// costs no requests.
+// youngLife are asked (a store is empty only at a processor's start), and only until they
+// are seen leading or applying, so a settled cluster costs no requests, and a pass does not
+// wait for the answers of a restarted node's partitions that are past their start.
 const (
 	emptyLeaderGrace = 3 * time.Second
 	youngLife        = 2 * time.Minute
@@ -399,7 +403,7 @@ func (pl *Placer) aliveWorkers(nodes metadata.Nodes) []string {
 // the follower that applied the most; the old leader stays as a follower.
 func (pl *Placer) demoteEmptyLeaders(ctx context.Context, table metadata.PartitionTable, workers []string, nodes metadata.Nodes, reports *leaderReports, now time.Time) []metadata.PartitionPlacement {
 	if pl.lives == nil {
-		pl.lives, pl.emptySince = map[string]lifeSeen{}, map[uint32]emptyLeader{}
+		pl.lives, pl.emptySince, pl.applying = map[string]lifeSeen{}, map[uint32]emptyLeader{}, map[uint32]emptyLeader{}
 	}
 	for _, w := range workers {
 		if l, ok := pl.lives[w]; !ok || l.generation != nodes.Nodes[w].Generation {
@@ -410,7 +414,8 @@ func (pl *Placer) demoteEmptyLeaders(ctx context.Context, table metadata.Partiti
 	for i, p := range table.Placement {
 		id := uint32(i)
 		life, ok := pl.lives[p.Leader]
-		if !ok || !slices.Contains(workers, p.Leader) || now.Sub(life.at) > youngLife {
+		if !ok || !slices.Contains(workers, p.Leader) || now.Sub(life.at) > youngLife ||
+			pl.applying[id] == (emptyLeader{node: p.Leader, generation: life.generation}) {
 			delete(pl.emptySince, id)
 			continue
 		}
@@ -419,6 +424,8 @@ func (pl *Placer) demoteEmptyLeaders(ctx context.Context, table metadata.Partiti
 			continue // no answer (or a processor between restarts): ask again next pass
 		}
 		if st.Mode == "leader" || st.AppliedLSN > 0 {
+			// A processor's store empties only at its start: this life's is past that.
+			pl.applying[id] = emptyLeader{node: p.Leader, generation: life.generation}
 			delete(pl.emptySince, id)
 			continue
 		}

@@ -422,4 +422,16 @@ func TestPassMovesTheLeadershipOffALeaderWithAnEmptyStore(t *testing.T) {
 	if got := f.pl.demoteEmptyLeaders(context.Background(), tb2, r.workers, f.nodes, r, time.Now()); got[1].Leader != "n1" {
 		t.Fatalf("partition 1 led by a life older than youngLife: %+v, want n1 kept", got[1])
 	}
+
+	// Nor is a young life about a partition it was seen applying (partition 2, applied 20
+	// above): even an answer of "applied nothing" would not be asked for, so it keeps leading.
+	f.pl.lives["n1"] = lifeSeen{generation: 1, at: time.Now()}
+	mu.Lock()
+	states["n1"][2] = rpc.PartitionState{ID: 2, Mode: "follower"}
+	mu.Unlock()
+	f.pl.emptySince[2] = emptyLeader{node: "n1", generation: 1, since: time.Now().Add(-time.Hour)}
+	r = &leaderReports{pl: f.pl, table: tb2, workers: []string{"n1", "n2", "n3"}, nodes: f.nodes}
+	if got := f.pl.demoteEmptyLeaders(context.Background(), tb2, r.workers, f.nodes, r, time.Now()); got[2].Leader != "n1" {
+		t.Fatalf("partition 2, whose leader was seen applying: %+v, want n1 kept", got[2])
+	}
 }
