@@ -78,7 +78,7 @@ fuzz:
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzRestartQuery$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/config -run '^$$' -fuzz '^FuzzParseJiffDuration$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzRuleBatch$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./metadatad/admin -run '^$$' -fuzz '^FuzzSerdeString$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/serdejson -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME)
 
 # Closed-loop load against our single node.
 bench: build

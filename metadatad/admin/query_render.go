@@ -8,12 +8,12 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"gorestate.dev/shared/serdejson"
 )
 
 // Rendering of query results the way Restate's DataFusion answers them: JSON rows with NULLs
@@ -92,54 +92,10 @@ func (r *queryResult) jsonValue(c int, v any) (b []byte, ok bool, err error) {
 		if (r.decls[c] == declList || r.decls[c] == declU32List) && json.Valid([]byte(x)) {
 			return []byte(x), true, nil
 		}
-		return appendSerdeString(nil, x), true, nil
+		return serdejson.AppendString(nil, x), true, nil
 	}
 	b, err = json.Marshal(v)
 	return b, true, err
-}
-
-// appendSerdeString quotes s as Restate's JSON writer does: only '"', '\\' and control
-// characters are escaped (\b \t \n \f \r by name, the others as \u00xx); '<', '>', '&' and
-// U+2028/U+2029, which Go's encoding/json escapes, stay as they are. Bytes that are not
-// UTF-8 become U+FFFD, as encoding/json makes them.
-func appendSerdeString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, s[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		switch {
-		case c == '"':
-			b = append(b, '\\', '"')
-		case c == '\\':
-			b = append(b, '\\', '\\')
-		case c == '\b':
-			b = append(b, '\\', 'b')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\f':
-			b = append(b, '\\', 'f')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-		i++
-	}
-	return append(b, '"')
 }
 
 // arrow renders the result as an Arrow IPC stream: the schema, then one record batch.

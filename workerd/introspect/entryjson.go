@@ -8,6 +8,7 @@ import (
 
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/protocol"
+	"gorestate.dev/shared/serdejson"
 	"gorestate.dev/workerd/store"
 )
 
@@ -110,7 +111,7 @@ func wrapIn(body []byte, names ...string) []byte {
 	b := make([]byte, 0, n)
 	for _, name := range names {
 		b = append(b, '{')
-		b = appendJSONString(b, name)
+		b = serdejson.AppendString(b, name)
 		b = append(b, ':')
 	}
 	b = append(b, body...)
@@ -129,12 +130,12 @@ func (o *obj) key(k string) *obj {
 	if len(o.b) > 1 {
 		o.b = append(o.b, ',')
 	}
-	o.b = appendJSONString(o.b, k)
+	o.b = serdejson.AppendString(o.b, k)
 	o.b = append(o.b, ':')
 	return o
 }
 
-func (o *obj) str(k, v string) *obj { o.key(k).b = appendJSONString(o.b, v); return o }
+func (o *obj) str(k, v string) *obj { o.key(k).b = serdejson.AppendString(o.b, v); return o }
 
 func (o *obj) optStr(k string, v *string) *obj {
 	if v == nil {
@@ -155,37 +156,6 @@ func (o *obj) json(k string, v []byte) *obj {
 }
 
 func (o *obj) done() []byte { return append(o.b, '}') }
-
-// appendJSONString quotes s as serde_json does: only '"', '\\' and control characters are
-// escaped (\b \t \n \f \r by name, the others as \u00xx).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			b = append(b, '\\', '"')
-		case c == '\\':
-			b = append(b, '\\', '\\')
-		case c == '\b':
-			b = append(b, '\\', 'b')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\f':
-			b = append(b, '\\', 'f')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
 
 // appendByteArray writes bytes as serde writes bytes::Bytes: an array of numbers.
 func appendByteArray(b, p []byte) []byte {
@@ -283,7 +253,7 @@ func attachTargetJSON(t protocol.InvocationTarget) ([]byte, bool) {
 		if _, err := ids.ParseInvocationID(*t.InvocationID); err != nil {
 			return nil, false
 		}
-		return wrap("InvocationId", "", appendJSONString(nil, *t.InvocationID)), true
+		return wrap("InvocationId", "", serdejson.AppendString(nil, *t.InvocationID)), true
 	case t.IdempotentRequest != nil:
 		r := t.IdempotentRequest
 		// Keyed: the key's partition; otherwise the idempotency key's (as the callee's id).
@@ -553,7 +523,7 @@ func signalIDJSON(idx *uint32, name *string, idxVariant, nameVariant string) ([]
 	case idx != nil:
 		return wrap(idxVariant, "", strconv.AppendUint(nil, uint64(*idx), 10)), true
 	case name != nil:
-		return wrap(nameVariant, "", appendJSONString(nil, *name)), true
+		return wrap(nameVariant, "", serdejson.AppendString(nil, *name)), true
 	}
 	return nil, false
 }
@@ -567,7 +537,7 @@ func stringArray(keys [][]byte) ([]byte, bool) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, string(k))
+		b = serdejson.AppendString(b, string(k))
 	}
 	return append(b, ']'), true
 }
@@ -647,7 +617,7 @@ func notificationJSON(t protocol.MessageType, n *protocol.Notification) ([]byte,
 func notificationLiteJSON(t protocol.MessageType, n *protocol.Notification) ([]byte, bool) {
 	ty := []byte(`"Signal"`)
 	if t != protocol.SignalNotificationType {
-		ty = wrap("Completion", "", appendJSONString(nil, variantName(t)))
+		ty = wrap("Completion", "", serdejson.AppendString(nil, variantName(t)))
 	}
 	var id []byte
 	switch n.Kind {
@@ -656,7 +626,7 @@ func notificationLiteJSON(t protocol.MessageType, n *protocol.Notification) ([]b
 	case protocol.NotificationIDSignal:
 		id = wrap("SignalIndex", "", strconv.AppendUint(nil, uint64(n.SignalID), 10))
 	case protocol.NotificationIDSignalName:
-		id = wrap("SignalName", "", appendJSONString(nil, n.SignalName))
+		id = wrap("SignalName", "", serdejson.AppendString(nil, n.SignalName))
 	default:
 		return nil, false
 	}

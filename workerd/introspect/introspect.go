@@ -22,6 +22,7 @@ import (
 	"gorestate.dev/shared/ids"
 	"gorestate.dev/shared/logrecord"
 	"gorestate.dev/shared/rowscan"
+	"gorestate.dev/shared/serdejson"
 	"gorestate.dev/shared/version"
 	"gorestate.dev/workerd/store"
 )
@@ -411,7 +412,7 @@ func waitingFutureJSON(st *store.Status) string {
 		single("SignalIndex", strconv.AppendUint(nil, uint64(s), 10))
 	}
 	for _, name := range st.WaitingNames {
-		single("SignalName", appendJSONString(nil, name))
+		single("SignalName", serdejson.AppendString(nil, name))
 	}
 	return string(append(b, "]}"...))
 }
