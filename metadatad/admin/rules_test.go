@@ -243,17 +243,7 @@ func TestRuleBookWriteOfUnknownOutcome(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("committed %v: %d %s", commit, r.status, r.body)
 		}
-		v, err := store.Get(context.Background(), metadata.KeyRuleBook)
-		if err != nil {
-			t.Fatal(err)
-		}
-		book, err := rulebook.Decode(v.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v.Version != 1 || book.Version != 1 || book.Rules["a"].Concurrency != 2 {
-			t.Fatalf("committed %v: store version %d, book %+v", commit, v.Version, book)
-		}
+		expectOneRuleWritten(t, store, fmt.Sprintf("committed %v", commit))
 	}
 }
 
@@ -270,6 +260,13 @@ func TestRuleBookWriteOfUnknownOutcomeCommittedLate(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
+	expectOneRuleWritten(t, store, "committed late")
+}
+
+// expectOneRuleWritten checks that the book holds rule a of concurrency 2, written once: the
+// store's version 1, the book's version 1.
+func expectOneRuleWritten(t *testing.T, store metadata.Store, what string) {
+	t.Helper()
 	v, err := store.Get(context.Background(), metadata.KeyRuleBook)
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +276,7 @@ func TestRuleBookWriteOfUnknownOutcomeCommittedLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v.Version != 1 || book.Version != 1 || book.Rules["a"].Concurrency != 2 {
-		t.Fatalf("store version %d, book %+v", v.Version, book)
+		t.Fatalf("%s: store version %d, book %+v", what, v.Version, book)
 	}
 }
 

@@ -1,10 +1,8 @@
 package introspect
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,18 +51,7 @@ func (f *restateFailure) event(t *testing.T) *logrecord.EventFailure {
 // sys_journal_events and compares every column with Restate's, event_json byte for byte.
 func TestJournalEventsMatchRestate(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("testdata/reference_1.7.12_journal_events.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec struct {
-		Rows []map[string]any `json:"rows"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber() // partition keys pass 2^53
-	if err := dec.Decode(&rec); err != nil {
-		t.Fatal(err)
-	}
+	rec := readRecordedRows(t, "testdata/reference_1.7.12_journal_events.json")
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

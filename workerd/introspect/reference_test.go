@@ -25,18 +25,7 @@ import (
 // file's comment against a reference server with the examples registered.
 func TestJournalMatchesRestate(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("testdata/reference_1.7.12_journal.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec struct {
-		Rows []map[string]any `json:"rows"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber() // partition keys pass 2^53
-	if err := dec.Decode(&rec); err != nil {
-		t.Fatal(err)
-	}
+	rec := readRecordedRows(t, "testdata/reference_1.7.12_journal.json")
 	num := func(v any) uint64 {
 		n, err := strconv.ParseUint(v.(json.Number).String(), 10, 64)
 		if err != nil {
@@ -132,4 +121,26 @@ func callMetaOf(t *testing.T, entryJSON string) *store.CallMeta {
 	}
 	t.Fatalf("no command in %s", entryJSON)
 	return nil
+}
+
+// recordedRows is a /query answer recorded from the reference server.
+type recordedRows struct {
+	Rows []map[string]any `json:"rows"`
+}
+
+// readRecordedRows reads a recorded /query answer, numbers as json.Number (partition keys
+// pass 2^53).
+func readRecordedRows(t *testing.T, path string) recordedRows {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recordedRows
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
