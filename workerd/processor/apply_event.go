@@ -39,13 +39,12 @@ func (a *applier) journalEvent(ev *logrecord.JournalEvent) error {
 // to the journal since. A different failure in between, a new command or a pause (any
 // other event) lets the same failure be stored again.
 func (a *applier) storeEvent(id []byte, st *store.Status, typ logrecord.EventType, f *logrecord.EventFailure) error {
-	events, err := a.txn.JournalEvents(id)
+	last, ok, err := a.txn.LastJournalEvent(id)
 	if err != nil {
 		return err
 	}
 	var seq uint32
-	if n := len(events); n > 0 {
-		last := events[n-1]
+	if ok {
 		seq = last.Seq + 1
 		if typ == logrecord.EventTransientError && last.Type == logrecord.EventTransientError &&
 			last.Commands == st.CommandCount && last.Failure.SameAs(f) {
@@ -63,11 +62,10 @@ func (a *applier) storeEvent(id []byte, st *store.Status, typ logrecord.EventTyp
 // latest event if that is a TransientError and no command was added since (the invocation
 // is retrying that failure), else none.
 func (a *applier) lastFailure(id []byte, st *store.Status) (*logrecord.EventFailure, error) {
-	events, err := a.txn.JournalEvents(id)
-	if err != nil || len(events) == 0 {
+	last, ok, err := a.txn.LastJournalEvent(id)
+	if err != nil || !ok {
 		return nil, err
 	}
-	last := events[len(events)-1]
 	if last.Type != logrecord.EventTransientError || last.Commands != st.CommandCount {
 		return nil, nil
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"gorestate.dev/shared/bincodec"
 	"gorestate.dev/shared/logrecord"
@@ -80,6 +81,41 @@ func (t *Txn) JournalEvents(id []byte) ([]IndexedEvent, error) {
 		out = append(out, IndexedEvent{ID: id, Seq: binary.BigEndian.Uint32(x.k[len(prefix):]), JournalEvent: e})
 	}
 	return out, nil
+}
+
+// LastJournalEvent returns an invocation's latest event (ok false when it has none). It
+// reads the one key at the end of the invocation's events, not all of them: the apply asks
+// for it at every new event, and an invocation alternating between two failures for ever
+// piles up events without bound (as in Restate).
+func (t *Txn) LastJournalEvent(id []byte) (e IndexedEvent, ok bool, err error) {
+	prefix := t.p.idKey(tEvent, id)
+	var last kv
+	it := t.p.db.NewIterator(prefixRange(prefix), nil)
+	for more := it.Last(); more; more = it.Prev() {
+		k := it.Key()
+		if _, shadowed := t.overlay[string(k)]; shadowed || len(k) != len(prefix)+4 {
+			continue
+		}
+		last, ok = kv{append([]byte(nil), k...), append([]byte(nil), it.Value()...)}, true
+		break
+	}
+	it.Release()
+	if err := it.Error(); err != nil {
+		return IndexedEvent{}, false, fmt.Errorf("last journal event of %x: %w", id, err)
+	}
+	for k, v := range t.overlay { // this transaction's own events
+		if v != nil && len(k) == len(prefix)+4 && strings.HasPrefix(k, string(prefix)) && (!ok || k > string(last.k)) {
+			last, ok = kv{[]byte(k), v}, true
+		}
+	}
+	if !ok {
+		return IndexedEvent{}, false, nil
+	}
+	ev, err := decodeEvent(last.v)
+	if err != nil {
+		return IndexedEvent{}, false, fmt.Errorf("last journal event of %x: %w", id, err)
+	}
+	return IndexedEvent{ID: id, Seq: binary.BigEndian.Uint32(last.k[len(prefix):]), JournalEvent: ev}, true, nil
 }
 
 // PutJournalEvent stores event seq of an invocation.
