@@ -9,12 +9,12 @@ import (
 
 func TestAppendString(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                   `""`,
-		`q"b\`:               `"q\"b\\"`,
-		"<tag>&\u2028":       "\"<tag>&\u2028\"",
+		"":                  `""`,
+		`q"b\`:              `"q\"b\\"`,
+		"<tag>&\u2028":      "\"<tag>&\u2028\"",
 		"tab\tnl\n\x00\x1f": `"tab\tnl\n\u0000\u001f"`,
-		"bad \xff":           `"bad \ufffd"`,
-		"ünïcode":            `"ünïcode"`,
+		"bad \xff":          `"bad \ufffd"`,
+		"ünïcode":           `"ünïcode"`,
 	} {
 		if got := string(AppendString(nil, in)); got != want {
 			t.Errorf("AppendString(%q) = %s, want %s", in, got, want)
