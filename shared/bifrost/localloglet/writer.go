@@ -117,26 +117,30 @@ func (s *Store) commit(batch []appendReq, failErr error) {
 	if durable > 0 {
 		localCommit.Observe(now.Sub(start).Seconds())
 	}
+	// Counted before any callback runs: a caller answered through one must find its
+	// records in the metrics.
 	var records, size int
+	for i := range batch[:durable] {
+		if r := &batch[i]; r.err == nil && r.n > 0 {
+			records += r.n
+			size += len(r.frame)
+			localAppend.Observe(now.Sub(r.at).Seconds())
+		}
+	}
+	if records > 0 {
+		localRecords.Add(float64(records))
+		localBytes.Add(float64(size))
+	}
 	for i := range batch {
 		r := &batch[i]
 		switch {
 		case r.err != nil:
 			r.done(0, r.err)
 		case i < durable:
-			if r.n > 0 {
-				records += r.n
-				size += len(r.frame)
-				localAppend.Observe(now.Sub(r.at).Seconds())
-			}
 			r.done(r.first, nil)
 		default:
 			r.done(0, failErr)
 		}
-	}
-	if records > 0 {
-		localRecords.Add(float64(records))
-		localBytes.Add(float64(size))
 	}
 }
 
